@@ -1,0 +1,72 @@
+//! The HTTP client every command uses (reqwest with rustls), and how answers are quoted in
+//! messages: short, single-line and scrubbed of secrets.
+
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+pub const USER_AGENT: &str = concat!("stripe-ops/", env!("CARGO_PKG_VERSION"));
+
+pub fn client(timeout: Duration) -> Result<reqwest::Client> {
+    builder(timeout)
+        .build()
+        .map_err(|e| Error::external(format!("cannot build HTTP client: {e}")))
+}
+
+pub fn builder(timeout: Duration) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+}
+
+/// A short, single-line, secret-free excerpt of an answer body for error messages.
+pub fn excerpt(body: &str, max: usize) -> String {
+    let flat: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    let scrubbed = crate::secret::scrub(&flat);
+    if scrubbed.chars().count() <= max {
+        scrubbed.into_owned()
+    } else {
+        let cut: String = scrubbed.chars().take(max).collect();
+        format!("{cut}…")
+    }
+}
+
+/// Joins a base URL and a path without doubling or losing the slash.
+pub fn join(base: &str, path: &str) -> String {
+    format!(
+        "{}/{}",
+        base.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
+}
+
+/// Classifies a reqwest failure: a timeout or refused connection is an external failure (exit 3).
+pub fn send_error(what: &str, url: &str, e: &reqwest::Error) -> Error {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "failed"
+    };
+    Error::external(format!("{what} {url} {kind}: {}", crate::error::chain(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpt_is_short_flat_and_scrubbed() {
+        let e = excerpt("{\n \"key\": \"sk_test_abc\" }", 100);
+        assert_eq!(e, "{ \"key\": \"[REDACTED]\" }");
+        assert_eq!(excerpt("abcdef", 3), "abc…");
+    }
+
+    #[test]
+    fn join_handles_slashes() {
+        assert_eq!(join("http://a/", "/b"), "http://a/b");
+        assert_eq!(join("http://a", "b"), "http://a/b");
+    }
+}

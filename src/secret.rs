@@ -1,0 +1,197 @@
+//! Secrets: loaded only from files or environment variables, held in `SecretString` (which
+//! redacts itself in `Debug`), written only atomically with mode 0600, and scrubbed from any text
+//! that leaves the process as a last line of defence.
+
+use std::borrow::Cow;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub use secrecy::{ExposeSecret, SecretString};
+
+use crate::error::{Error, Result};
+use crate::output;
+
+/// Reads a secret from a file: trimmed (files usually end in a newline), never empty.
+pub fn read_file(path: &Path, what: &str) -> Result<SecretString> {
+    let raw = std::fs::read_to_string(path)
+        .map_err(|e| Error::usage(format!("cannot read {what} file {}: {e}", path.display())))?;
+    let value = raw.trim();
+    if value.is_empty() {
+        return Err(Error::usage(format!(
+            "{what} file {} is empty",
+            path.display()
+        )));
+    }
+    Ok(SecretString::from(value.to_owned()))
+}
+
+/// Reads a secret from an environment variable (trimmed); `None` when unset.
+pub fn from_env(var: &str, what: &str) -> Result<Option<SecretString>> {
+    match std::env::var(var) {
+        Ok(v) if v.trim().is_empty() => Err(Error::usage(format!("{what} in {var} is empty"))),
+        Ok(v) => Ok(Some(SecretString::from(v.trim().to_owned()))),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Webhook signing secrets from `--secret-file` (repeatable), else from `env_var`.
+/// Stripe's secrets start with `whsec_`; anything else is allowed with a warning.
+pub fn webhook_secrets(files: &[PathBuf], env_var: &str) -> Result<Vec<SecretString>> {
+    let secrets = if files.is_empty() {
+        match from_env(env_var, "webhook secret")? {
+            Some(s) => vec![s],
+            None => {
+                return Err(Error::usage(format!(
+                    "no webhook secret: give --secret-file FILE or set {env_var}"
+                )));
+            }
+        }
+    } else {
+        files
+            .iter()
+            .map(|f| read_file(f, "webhook secret"))
+            .collect::<Result<Vec<_>>>()?
+    };
+    for s in &secrets {
+        warn_unless_webhook_secret(s);
+    }
+    Ok(secrets)
+}
+
+pub fn warn_unless_webhook_secret(secret: &SecretString) {
+    if !secret.expose_secret().starts_with("whsec_") {
+        output::warn("webhook secret does not start with whsec_ (Stripe's always do)");
+    }
+}
+
+/// A fresh webhook secret in Stripe's format, from the operating system's CSPRNG.
+pub fn generate_webhook_secret() -> SecretString {
+    SecretString::from(format!("whsec_{}", random_alnum(32)))
+}
+
+/// Random `[A-Za-z0-9]` characters from the OS CSPRNG, for ids and secrets.
+pub fn random_alnum(len: usize) -> String {
+    use rand::distr::Alphanumeric;
+    use rand::{Rng, TryRngCore};
+    let mut rng = rand::rngs::OsRng.unwrap_err();
+    (0..len).map(|_| rng.sample(Alphanumeric) as char).collect()
+}
+
+/// Writes `bytes` to `path` atomically (temporary file in the same folder, fsync, rename) with
+/// mode 0600, so a reader never sees half a file and no other user can read it.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".stripe-ops-")
+        .permissions(private_permissions())
+        .tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+#[cfg(unix)]
+fn private_permissions() -> std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::Permissions::from_mode(0o600)
+}
+
+#[cfg(not(unix))]
+fn private_permissions() -> std::fs::Permissions {
+    std::fs::metadata(".").unwrap().permissions()
+}
+
+/// True when a file can be read by group or others.
+#[cfg(unix)]
+pub fn readable_by_others(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0)
+}
+
+#[cfg(not(unix))]
+pub fn readable_by_others(_path: &Path) -> bool {
+    false
+}
+
+const SECRET_PREFIXES: [&str; 5] = ["sk_live_", "sk_test_", "rk_live_", "rk_test_", "whsec_"];
+
+/// Replaces anything that looks like a Stripe secret with `[REDACTED]`. A safety net for text
+/// from outside (HTTP answers, SDK errors); secrets we hold are never formatted in the first place.
+pub fn scrub(text: &str) -> Cow<'_, str> {
+    if !SECRET_PREFIXES.iter().any(|p| text.contains(p)) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some((at, prefix)) = SECRET_PREFIXES
+        .iter()
+        .filter_map(|p| rest.find(p).map(|i| (i, *p)))
+        .min_by_key(|(i, _)| *i)
+    {
+        let tail = &rest[at + prefix.len()..];
+        let end = tail
+            .find(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+            .unwrap_or(tail.len());
+        out.push_str(&rest[..at]);
+        // A bare prefix ("starts with whsec_") is prose, not a secret.
+        out.push_str(if end == 0 { prefix } else { "[REDACTED]" });
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrub_hides_every_kind_of_secret() {
+        let text = "key sk_test_abc123 and whsec_XYZ, rk_live_9 end";
+        assert_eq!(scrub(text), "key [REDACTED] and [REDACTED], [REDACTED] end");
+        assert!(matches!(scrub("nothing here"), Cow::Borrowed(_)));
+        assert_eq!(
+            scrub("must start with whsec_ (always)"),
+            "must start with whsec_ (always)"
+        );
+    }
+
+    #[test]
+    fn read_file_trims_and_rejects_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s");
+        std::fs::write(&p, "  whsec_abc\n").unwrap();
+        assert_eq!(
+            read_file(&p, "webhook secret").unwrap().expose_secret(),
+            "whsec_abc"
+        );
+        std::fs::write(&p, " \n").unwrap();
+        let e = read_file(&p, "webhook secret").unwrap_err();
+        assert_eq!(e.exit, crate::error::Exit::Usage);
+        assert!(e.message().contains("is empty"));
+    }
+
+    #[test]
+    fn write_private_is_0600_and_replaces_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/receipt.json");
+        write_private(&p, b"one").unwrap();
+        write_private(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        assert!(!readable_by_others(&p));
+        let leftovers = std::fs::read_dir(p.parent().unwrap()).unwrap().count();
+        assert_eq!(leftovers, 1);
+    }
+
+    #[test]
+    fn generated_secret_looks_like_stripes() {
+        let s = generate_webhook_secret();
+        assert!(s.expose_secret().starts_with("whsec_"));
+        assert_eq!(s.expose_secret().len(), 38);
+    }
+}

@@ -1,0 +1,210 @@
+//! Client of the part of Stripe's API that stripe-ops calls (CONTRACT.md section 3): webhook
+//! endpoints, events, account. Form-encoded requests, bearer auth, Stripe's error objects.
+//! Any failure here is `Exit::External` (3), described without the key.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::http;
+use crate::secret::{ExposeSecret, SecretString};
+
+/// Whether a key is for test or live mode, from its prefix; `None` when it is not a Stripe key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyMode {
+    Test,
+    Live,
+}
+
+pub fn key_mode(key: &SecretString) -> Option<KeyMode> {
+    let k = key.expose_secret();
+    if k.starts_with("sk_test_") || k.starts_with("rk_test_") {
+        Some(KeyMode::Test)
+    } else if k.starts_with("sk_live_") || k.starts_with("rk_live_") {
+        Some(KeyMode::Live)
+    } else {
+        None
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebhookEndpoint {
+    pub id: String,
+    pub url: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub enabled_events: Vec<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub livemode: bool,
+    #[serde(default)]
+    pub created: i64,
+    /// Only present in the answer to create.
+    #[serde(default)]
+    pub secret: Option<SecretString>,
+}
+
+impl WebhookEndpoint {
+    pub fn enabled(&self) -> bool {
+        self.status == "enabled"
+    }
+}
+
+#[derive(Deserialize)]
+struct List<T> {
+    data: Vec<T>,
+    #[serde(default)]
+    has_more: bool,
+}
+
+pub struct StripeClient {
+    http: reqwest::Client,
+    base: String,
+    key: SecretString,
+}
+
+impl StripeClient {
+    pub fn new(base: &str, key: SecretString, timeout: Duration) -> Result<Self> {
+        Ok(Self {
+            http: http::client(timeout)?,
+            base: base.trim_end_matches('/').to_owned(),
+            key,
+        })
+    }
+
+    async fn call(&self, method: Method, path: &str, form: &[(&str, String)]) -> Result<Value> {
+        let url = http::join(&self.base, path);
+        let mut req = self
+            .http
+            .request(method.clone(), &url)
+            .bearer_auth(self.key.expose_secret());
+        if !form.is_empty() {
+            if method == Method::GET {
+                req = req.query(form);
+            } else {
+                req = req.form(form);
+            }
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| http::send_error(method.as_str(), &url, &e))?;
+        let status = resp.status();
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| http::send_error(method.as_str(), &url, &e))?;
+        let value: Value = serde_json::from_str(&text).map_err(|_| {
+            Error::external(format!(
+                "Stripe {method} {path} answered {status} with non-JSON: {}",
+                http::excerpt(&text, 200)
+            ))
+        })?;
+        if !status.is_success() {
+            let err = &value["error"];
+            let describe = |k: &str| err[k].as_str().unwrap_or("").to_owned();
+            return Err(Error::external(format!(
+                "Stripe {method} {path} answered {status}: {} {}{}",
+                describe("type"),
+                http::excerpt(&describe("message"), 200),
+                err["code"]
+                    .as_str()
+                    .map(|c| format!(" (code {c})"))
+                    .unwrap_or_default(),
+            )));
+        }
+        Ok(value)
+    }
+
+    fn parse<T: for<'de> Deserialize<'de>>(value: Value, what: &str) -> Result<T> {
+        serde_json::from_value(value)
+            .map_err(|e| Error::external(format!("unexpected Stripe {what} answer: {e}")))
+    }
+
+    /// `GET /v1/account`: proves that the key works.
+    pub async fn account(&self) -> Result<Value> {
+        self.call(Method::GET, "/v1/account", &[]).await
+    }
+
+    /// Every webhook endpoint, following `has_more` with `starting_after`.
+    pub async fn list_webhook_endpoints(&self) -> Result<Vec<WebhookEndpoint>> {
+        let mut all = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut query = vec![("limit", "100".to_owned())];
+            if let Some(a) = &after {
+                query.push(("starting_after", a.clone()));
+            }
+            let page: List<WebhookEndpoint> = Self::parse(
+                self.call(Method::GET, "/v1/webhook_endpoints", &query)
+                    .await?,
+                "webhook endpoint list",
+            )?;
+            after = page.data.last().map(|e| e.id.clone());
+            all.extend(page.data);
+            if !page.has_more || after.is_none() {
+                return Ok(all);
+            }
+        }
+    }
+
+    pub async fn create_webhook_endpoint(
+        &self,
+        url: &str,
+        events: &[String],
+        description: &str,
+    ) -> Result<WebhookEndpoint> {
+        let mut form = vec![
+            ("url", url.to_owned()),
+            ("description", description.to_owned()),
+        ];
+        form.extend(events.iter().map(|e| ("enabled_events[]", e.clone())));
+        Self::parse(
+            self.call(Method::POST, "/v1/webhook_endpoints", &form)
+                .await?,
+            "webhook endpoint",
+        )
+    }
+
+    pub async fn set_webhook_endpoint_disabled(
+        &self,
+        id: &str,
+        disabled: bool,
+    ) -> Result<WebhookEndpoint> {
+        let path = format!("/v1/webhook_endpoints/{id}");
+        Self::parse(
+            self.call(Method::POST, &path, &[("disabled", disabled.to_string())])
+                .await?,
+            "webhook endpoint",
+        )
+    }
+
+    pub async fn delete_webhook_endpoint(&self, id: &str) -> Result<()> {
+        self.call(Method::DELETE, &format!("/v1/webhook_endpoints/{id}"), &[])
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn retrieve_event(&self, id: &str) -> Result<Value> {
+        self.call(Method::GET, &format!("/v1/events/{id}"), &[])
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_modes_follow_prefixes() {
+        let k = |s: &str| SecretString::from(s.to_owned());
+        assert_eq!(key_mode(&k("sk_test_1")), Some(KeyMode::Test));
+        assert_eq!(key_mode(&k("rk_live_1")), Some(KeyMode::Live));
+        assert_eq!(key_mode(&k("pk_test_1")), None);
+    }
+}

@@ -1,0 +1,112 @@
+//! The command line itself: version, completions, config, exit codes.
+
+use serde_json::Value;
+
+use crate::common::*;
+
+#[test]
+fn version_and_help() {
+    let o = run(&["--version"]);
+    assert_code(&o, 0);
+    assert!(stdout(&o).starts_with("stripe-ops "));
+    let o = run(&["--help"]);
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains("Exit codes"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_code(&run(&["no-such-command"]), 2);
+    assert_code(&run(&["events", "sign"]), 2);
+}
+
+#[test]
+fn completions_for_every_shell() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let o = run(&["completions", shell]);
+        assert_code(&o, 0);
+        assert!(stdout(&o).contains("stripe-ops"), "{shell}");
+    }
+}
+
+#[test]
+fn config_show_explains_where_values_come_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_file(
+        dir.path(),
+        "stripe-ops.toml",
+        "app = \"shop\"\n[env.staging]\nbase_url = \"https://staging.example.com\"\n",
+    );
+    let o = bin()
+        .args([
+            "--json",
+            "--config",
+            cfg.to_str().unwrap(),
+            "config",
+            "show",
+            "--env",
+            "staging",
+            "--region",
+            "eu-west-1",
+        ])
+        .env("STRIPE_API_BASE", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let find = |k: &str| {
+        v["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["key"] == k)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(find("cluster")["value"], "shop-staging-cluster");
+    assert_eq!(find("cluster")["source"]["kind"], "default");
+    assert_eq!(find("base_url")["source"]["kind"], "file");
+    assert_eq!(find("region")["value"], "eu-west-1");
+    assert_eq!(find("region")["source"]["kind"], "flag");
+    assert_eq!(find("stripe_api_base")["source"]["kind"], "environment");
+
+    let o = bin()
+        .args(["config", "show", "--env", "prod"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+    assert!(
+        stdout(&o).contains("shop-prod-api"),
+        "./stripe-ops.toml is read: {}",
+        stdout(&o)
+    );
+
+    let o = bin()
+        .args(["config", "show"])
+        .env("STRIPE_OPS_CONFIG", cfg.to_str().unwrap())
+        .output()
+        .unwrap();
+    assert!(stdout(&o).contains("shop-staging"));
+}
+
+#[test]
+fn config_errors_name_the_key_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_file(dir.path(), "bad.toml", "[env.staging]\nclustr = \"x\"\n");
+    let o = run(&["--config", cfg.to_str().unwrap(), "config", "show"]);
+    assert_code(&o, 2);
+    assert!(stderr(&o).contains("clustr"), "{}", stderr(&o));
+    let o = run(&["--config", "/nonexistent/stripe-ops.toml", "config", "show"]);
+    assert_code(&o, 2);
+    let o = run(&[
+        "--json",
+        "--config",
+        cfg.to_str().unwrap(),
+        "config",
+        "show",
+    ]);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["exit_code"], 2);
+}

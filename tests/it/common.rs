@@ -1,0 +1,244 @@
+//! Shared test harness: the binary, secrets on disk, and the real servers the tests start on
+//! free loopback ports and stop when dropped (the sandbox, moto_server, chromedriver).
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A webhook secret whose appearance in any output is a leak.
+pub const CANARY_WHSEC: &str = "whsec_CANARYcanary0123456789abcdefABCDEF";
+pub const CANARY_SK: &str = "sk_test_CANARYcanary0123456789abcdefABCDEF";
+
+pub fn bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stripe-ops"));
+    cmd.env_remove("STRIPE_WEBHOOK_SECRET")
+        .env_remove("STRIPE_OPS_CONFIG")
+        .env_remove("STRIPE_API_BASE")
+        .env_remove("BASE_URL")
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Runs the binary with `args` and returns its output.
+pub fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("the binary runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+/// Asserts an exit code, showing both streams when it differs.
+#[track_caller]
+pub fn assert_code(o: &Output, expected: i32) {
+    assert_eq!(
+        code(o),
+        expected,
+        "exit code\n--- stdout\n{}\n--- stderr\n{}",
+        stdout(o),
+        stderr(o)
+    );
+}
+
+/// Asserts that none of `secrets` appears in either stream.
+#[track_caller]
+pub fn assert_no_leak(o: &Output, secrets: &[&str]) {
+    for s in secrets {
+        assert!(
+            !stdout(o).contains(s),
+            "secret leaked to stdout:\n{}",
+            stdout(o)
+        );
+        assert!(
+            !stderr(o).contains(s),
+            "secret leaked to stderr:\n{}",
+            stderr(o)
+        );
+    }
+}
+
+pub fn write_file(dir: &Path, name: &str, content: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, content).unwrap();
+    p
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `check` until it returns `Some` or the deadline passes.
+pub fn poll<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+fn required_env(name: &str, what: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: run the suite with tests/run.sh, which installs {what} and sets it"
+        )
+    })
+}
+
+/// The test venv's Python, with `stripe` and `moto` installed.
+pub fn python() -> Command {
+    Command::new(required_env("STRIPE_OPS_TEST_PYTHON", "the Python venv"))
+}
+
+/// Runs a Python snippet in the test venv; returns (exit code, stdout, stderr).
+pub fn run_python(code: &str, envs: &[(&str, &str)]) -> (i32, String, String) {
+    let o = python()
+        .arg("-c")
+        .arg(code)
+        .envs(envs.iter().copied())
+        .output()
+        .expect("python runs");
+    (o.status.code().unwrap_or(-1), stdout(&o), stderr(&o))
+}
+
+/// A child process killed (and reaped) when dropped.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A `stripe-ops sandbox` process on a free port.
+pub struct Sandbox {
+    pub app: String,
+    pub stripe_api: String,
+    pub proc: Proc,
+}
+
+impl Sandbox {
+    /// Starts `stripe-ops --json sandbox --listen 127.0.0.1:0 <args>` and waits for its
+    /// `{"app", "stripe_api"}` line.
+    pub fn start(args: &[&str]) -> Sandbox {
+        Self::start_with(bin(), args)
+    }
+
+    pub fn start_with(mut cmd: Command, args: &[&str]) -> Sandbox {
+        let mut child = cmd
+            .args(["--json", "sandbox", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("sandbox starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let proc = Proc(child);
+        let v: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("sandbox start line {line:?} is not JSON: {e}"));
+        Sandbox {
+            app: v["app"].as_str().expect("app").to_owned(),
+            stripe_api: v["stripe_api"].as_str().expect("stripe_api").to_owned(),
+            proc,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.proc.0.id()
+    }
+}
+
+/// `moto_server` on a free loopback port.
+pub struct Moto {
+    pub url: String,
+    pub proc: Proc,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        Self::start_with_env(&[])
+    }
+
+    /// `envs` for example `[("MOTO_ECS_SERVICE_RUNNING", "1")]`.
+    pub fn start_with_env(envs: &[(&str, &str)]) -> Moto {
+        let exe = required_env("STRIPE_OPS_MOTO_SERVER", "moto[server]");
+        let port = free_port();
+        let child = Command::new(exe)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(envs.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server starts");
+        let proc = Proc(child);
+        let url = format!("http://127.0.0.1:{port}");
+        poll("moto_server to answer", Duration::from_secs(30), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        Moto { url, proc }
+    }
+
+    /// Environment for the tool (and boto3) to talk to this moto with dummy credentials.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.url.clone()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_DEFAULT_REGION", "us-east-1".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ]
+    }
+}
+
+/// `chromedriver` on a free loopback port.
+pub struct ChromeDriver {
+    pub url: String,
+    pub proc: Proc,
+}
+
+impl ChromeDriver {
+    pub fn start() -> ChromeDriver {
+        let exe = required_env("STRIPE_OPS_CHROMEDRIVER", "chromium-driver");
+        let port = free_port();
+        let child = Command::new(exe)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let proc = Proc(child);
+        let url = format!("http://127.0.0.1:{port}");
+        poll("chromedriver to answer", Duration::from_secs(30), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        ChromeDriver { url, proc }
+    }
+}

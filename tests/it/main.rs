@@ -1,0 +1,7 @@
+//! Integration tests: the real binary, real sockets on 127.0.0.1, real moto_server, real
+//! Chromium. Run through `tests/run.sh`, which installs what they need.
+
+mod common;
+
+mod cli;
+mod events;

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh Debian machine or a developer's: installs what the tests need
+# (idempotently: nothing is fetched when it is already there), then runs `cargo test --locked`.
+#   - Debian's chromium and chromium-driver (the browser tests drive them through WebDriver)
+#   - a Python venv (.venv, or $STRIPE_OPS_VENV) with moto[server] (the AWS emulator) and stripe
+#     (Stripe's official library, which must accept our signatures and use the sandbox's API)
+# Extra arguments go to `cargo test`, for example: tests/run.sh --test it smoke
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MOTO_VERSION="5.2.5"
+STRIPE_VERSION="16.1.0"
+
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+if ((${#missing[@]})); then
+  echo "tests/run.sh: installing ${missing[*]}" >&2
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+venv="${STRIPE_OPS_VENV:-$PWD/.venv}"
+if ! "$venv/bin/python" - <<PY 2>/dev/null
+import importlib.metadata as m, sys
+sys.exit(0 if m.version("moto") == "$MOTO_VERSION" and m.version("stripe") == "$STRIPE_VERSION" else 1)
+PY
+then
+  echo "tests/run.sh: preparing the Python venv $venv" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION" "stripe==$STRIPE_VERSION"
+fi
+
+export STRIPE_OPS_TEST_PYTHON="$venv/bin/python"
+export STRIPE_OPS_MOTO_SERVER="$venv/bin/moto_server"
+export STRIPE_OPS_CHROMEDRIVER="$(command -v chromedriver)"
+export STRIPE_OPS_CHROMIUM="$(command -v chromium)"
+exec cargo test --locked "$@"
