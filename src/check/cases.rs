@@ -83,6 +83,8 @@ pub enum Oddity {
     NotJson,
     Large,
     Unicode,
+    /// A forged signature: refusing it must not crash the receiver.
+    BadSignature,
 }
 
 /// The idempotency and ordering scenarios (need the app contract).
@@ -112,7 +114,8 @@ pub enum Kind {
 pub enum Expect {
     /// Answered 2xx.
     Accepted,
-    /// Answered 4xx.
+    /// Not accepted: 4xx is the proper answer; a 5xx also refuses the event (the crash itself is
+    /// the robustness suite's concern), a 2xx fails.
     Rejected,
     /// Any answer but 5xx, within the time budget.
     NoServerError,
@@ -130,7 +133,7 @@ impl Expect {
     pub fn describe(self) -> &'static str {
         match self {
             Expect::Accepted => "2xx",
-            Expect::Rejected => "4xx",
+            Expect::Rejected => "refused (4xx)",
             Expect::NoServerError => "no 5xx, in time",
             Expect::AcceptedInTime => "2xx, in time",
             Expect::AcceptedWithoutEffect => "2xx, no credit",
@@ -264,6 +267,12 @@ pub fn catalogue(types: &[String], ignored: &[String]) -> Vec<Case> {
             NoServerError,
             "unicode and escaped characters, validly signed",
             Oddity::Unicode,
+        ),
+        rob(
+            "bad_signature",
+            NoServerError,
+            "a forged signature: refused without a crash",
+            Oddity::BadSignature,
         ),
         idem(
             "sequential_duplicate",
@@ -408,9 +417,20 @@ fn change_body(body: &str) -> String {
     }
 }
 
+/// A robustness case's delivery: the odd body, validly signed at `now` (except the forged one).
+pub fn robustness_delivery(oddity: Oddity, event: &str, signers: &[Signer], now: i64) -> Delivery {
+    let body = robustness_body(oddity, event);
+    if oddity == Oddity::BadSignature {
+        let forged = Signer::new(format!("whsec_forged_{now}").as_bytes());
+        return Delivery::signed(body, now, std::slice::from_ref(&forged));
+    }
+    Delivery::signed(body, now, signers)
+}
+
 /// A robustness case's body: `event` is a benign event rendered with a fresh id.
 pub fn robustness_body(oddity: Oddity, event: &str) -> String {
     match oddity {
+        Oddity::BadSignature => event.to_owned(),
         Oddity::UnknownType => with_field(event, &["type"], Value::from(UNKNOWN_TYPE)),
         Oddity::EmptyBody => String::new(),
         Oddity::NotJson => "this is not JSON {\"id\": ".to_owned(),
@@ -531,6 +551,9 @@ pub fn judge_answer(expect: Expect, answer: &Answer, budget_ms: f64) -> Result<S
         }
         Expect::Rejected if (400..500).contains(&code) => Ok(format!("refused with {code}")),
         Expect::Rejected if ok2xx => Err(format!("accepted with {code}, expected a 4xx refusal")),
+        Expect::Rejected if code >= 500 => Ok(format!(
+            "not accepted ({code}; a crash instead of a 4xx is robustness.bad_signature's concern)"
+        )),
         Expect::Rejected => Err(format!("answered {code}, expected 4xx")),
         Expect::AcceptedInTime if !ok2xx => Err(format!("answered {code}, expected 2xx")),
         Expect::NoServerError if code >= 500 => Err(format!("answered {code} (server error)")),
@@ -602,7 +625,7 @@ mod tests {
         );
         assert_eq!(
             all.iter().filter(|c| c.suite == Suite::Robustness).count(),
-            5
+            6
         );
         assert_eq!(
             all.iter().filter(|c| c.suite == Suite::Idempotency).count(),
@@ -699,6 +722,14 @@ mod tests {
         assert!(serde_json::from_str::<Value>(&large).is_ok());
         let uni = robustness_body(Oddity::Unicode, &event);
         assert!(uni.contains("東京") && uni.contains("\\u0000") && uni.contains("\\\""));
+        let s = [Signer::new(SECRET)];
+        let forged = robustness_delivery(Oddity::BadSignature, &event, &s, 7);
+        assert_eq!(forged.body, event);
+        assert_eq!(verdict(&forged, 7), Err(signature::Rejection::NoMatch));
+        assert_eq!(
+            verdict(&robustness_delivery(Oddity::Large, &event, &s, 7), 7),
+            Ok(7)
+        );
         let v: Value = serde_json::from_str(&uni).unwrap();
         assert!(
             v["data"]["object"]["description"]
@@ -748,6 +779,8 @@ mod tests {
         assert!(judge_answer(Expect::Accepted, &st(200, 5.0), 10.0).is_ok());
         assert!(judge_answer(Expect::Accepted, &st(500, 5.0), 10.0).is_err());
         assert!(judge_answer(Expect::Rejected, &st(400, 5.0), 10.0).is_ok());
+        assert!(judge_answer(Expect::Rejected, &st(500, 5.0), 10.0).is_ok());
+        assert!(judge_answer(Expect::Rejected, &st(302, 5.0), 10.0).is_err());
         let e = judge_answer(Expect::Rejected, &st(200, 5.0), 10.0).unwrap_err();
         assert!(e.contains("accepted"), "{e}");
         assert!(judge_answer(Expect::NoServerError, &st(400, 5.0), 10.0).is_ok());

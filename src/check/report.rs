@@ -202,7 +202,7 @@ mod tests {
             CaseResult::new(&all[0], Outcome::Passed, "answered 200")
                 .with_answer(Some(200), Some(1.5)),
             CaseResult::new(&all[1], Outcome::Failed, "accepted with 200 <&>"),
-            CaseResult::new(&all[16], Outcome::Skipped, "needs --base-url"),
+            CaseResult::new(&all[17], Outcome::Skipped, "needs --base-url"),
         ];
         Report::new("http://x/hook", None, results, Duration::from_millis(20))
     }

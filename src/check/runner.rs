@@ -275,7 +275,7 @@ impl Runner {
             Kind::Security(t) => {
                 cases::security_delivery(*t, event, &self.signers[0], now, self.opts.tolerance)
             }
-            Kind::Robustness(o) => self.signed(cases::robustness_body(*o, &event)),
+            Kind::Robustness(o) => cases::robustness_delivery(*o, &event, &self.signers, now),
             Kind::Type { event_type, .. } => {
                 let prepared = self
                     .catalog
