@@ -21,7 +21,7 @@ use crate::{http, output, secret, signature};
 
 pub use cases::Suite;
 pub use report::{CaseResult, Outcome, Report};
-pub use runner::{AppTarget, Options};
+pub use runner::{AppTarget, Options, run as run_cases};
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -94,19 +94,30 @@ pub async fn run(ctx: &Ctx, args: CheckArgs) -> Result<()> {
 }
 
 fn select_cases(args: &CheckArgs) -> Result<Vec<cases::Case>> {
-    let catalog = Catalog::load(args.fixtures_dir.as_deref())?;
+    cases_for(
+        args.fixtures_dir.as_deref(),
+        &args.suite,
+        &args.cases,
+        &args.expect_ignored,
+    )
+}
+
+/// The cases of `suites` (all when empty), narrowed to `names` when given; for callers that run
+/// the check in-process (`demo`) with `runner::run`.
+pub fn cases_for(
+    fixtures_dir: Option<&std::path::Path>,
+    suites: &[Suite],
+    names: &[String],
+    expect_ignored: &[String],
+) -> Result<Vec<cases::Case>> {
+    let catalog = Catalog::load(fixtures_dir)?;
     let types: Vec<String> = catalog.types().map(str::to_owned).collect();
-    for t in &args.expect_ignored {
+    for t in expect_ignored {
         catalog
             .template(t)
             .map_err(|e| e.context("--expect-ignored"))?;
     }
-    cases::select(
-        cases::catalogue(&types, &args.expect_ignored),
-        &args.suite,
-        &args.cases,
-    )
-    .map_err(Error::usage)
+    cases::select(cases::catalogue(&types, expect_ignored), suites, names).map_err(Error::usage)
 }
 
 fn options(ctx: &Ctx, args: &CheckArgs, selected: Vec<cases::Case>) -> Result<Options> {
