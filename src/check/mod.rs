@@ -83,6 +83,12 @@ pub async fn run(ctx: &Ctx, args: CheckArgs) -> Result<()> {
     print_report(&report);
     if report.ok {
         Ok(())
+    } else if report.nothing_answered() {
+        Err(Error::external(format!(
+            "no case got an answer from {}: {}",
+            report.webhook_url,
+            report.cases.first().map_or("", |c| c.detail.as_str())
+        )))
     } else {
         Err(Error::failed(format!(
             "{} of {} check cases failed: {}",

@@ -98,6 +98,15 @@ impl Report {
         }
     }
 
+    /// True when cases failed and none got any HTTP answer: the receiver is unreachable.
+    pub fn nothing_answered(&self) -> bool {
+        self.failed > 0
+            && self
+                .cases
+                .iter()
+                .all(|c| c.status.is_none() && c.outcome != Outcome::Passed)
+    }
+
     pub fn failed_names(&self) -> Vec<&str> {
         self.cases
             .iter()
@@ -212,6 +221,7 @@ mod tests {
         let r = sample();
         assert_eq!((r.passed, r.failed, r.skipped, r.ok), (1, 1, 1, false));
         assert_eq!(r.failed_names(), ["security.no_header"]);
+        assert!(!r.nothing_answered());
         let t = table(&r);
         assert_eq!(t.len(), 5);
         assert!(t[1].contains("security.valid_signature") && t[1].contains("200"));

@@ -359,6 +359,23 @@ fn case_selection_listing_and_usage_errors() {
             "--timeout",
         ),
     ];
+    let dead = format!("http://127.0.0.1:{}/hook", free_port());
+    let o = run(&[
+        "check",
+        "--webhook-url",
+        &dead,
+        "--secret-file",
+        &secret,
+        "--suite",
+        "security",
+    ]);
+    assert_code(&o, 3);
+    assert!(
+        stderr(&o).contains("no case got an answer"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stdout(&o).contains("FAIL"), "{}", stdout(&o));
     for (args, message) in usage {
         let o = run(&[&["check"], args].concat());
         assert_code(&o, 2);
