@@ -31,6 +31,9 @@ pub struct CaseResult {
     /// Latency of the (last) delivery in milliseconds.
     pub ms: Option<f64>,
     pub detail: String,
+    /// The receiver (or app) could not be reached at all for this case.
+    #[serde(skip)]
+    pub unreachable: bool,
 }
 
 impl CaseResult {
@@ -44,6 +47,7 @@ impl CaseResult {
             status: None,
             ms: None,
             detail: crate::secret::scrub(&detail.into()).into_owned(),
+            unreachable: false,
         }
     }
 
@@ -98,13 +102,13 @@ impl Report {
         }
     }
 
-    /// True when cases failed and none got any HTTP answer: the receiver is unreachable.
+    /// True when cases failed and every one of them for want of a connection: nothing to judge.
     pub fn nothing_answered(&self) -> bool {
         self.failed > 0
             && self
                 .cases
                 .iter()
-                .all(|c| c.status.is_none() && c.outcome != Outcome::Passed)
+                .all(|c| c.outcome == Outcome::Failed && c.unreachable)
     }
 
     pub fn failed_names(&self) -> Vec<&str> {

@@ -165,9 +165,13 @@ impl Runner {
             Err(e) => {
                 bar.inc(cases.len() as u64);
                 let why = format!("could not set up a buyer at {}: {e}", target.base_url);
+                let unreachable = e.exit == crate::error::Exit::External;
                 return cases
                     .iter()
-                    .map(|c| CaseResult::new(c, Outcome::Failed, why.clone()))
+                    .map(|c| CaseResult {
+                        unreachable,
+                        ..CaseResult::new(c, Outcome::Failed, why.clone())
+                    })
                     .collect();
             }
         };
@@ -294,7 +298,10 @@ impl Runner {
         let answer = self.deliver(&delivery).await;
         let verdict = cases::judge_answer(case.expect, &answer, self.budget_ms());
         let (status, ms) = answer_fields(&answer);
-        CaseResult::judged(case, verdict).with_answer(status, ms)
+        CaseResult {
+            unreachable: matches!(answer, Answer::Failed { .. }),
+            ..CaseResult::judged(case, verdict).with_answer(status, ms)
+        }
     }
 
     /// An `--expect-ignored` type: 2xx, and the buyer's balance did not move.

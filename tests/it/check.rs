@@ -561,3 +561,42 @@ fn load_mode_counts_refusals_and_connection_errors_without_stopping() {
         stderr(&o)
     );
 }
+
+#[test]
+fn a_given_buyer_is_registered_then_logged_in_and_its_password_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let sb = sandbox(dir.path(), &[]);
+    let password = "pw-CANARYbuyerPassword0123456789";
+    let pw_file = write_file(dir.path(), "pw", password);
+    let email = format!("check+{}@example.com", free_port());
+    let args = [
+        "--case",
+        "idempotency.sequential_duplicate",
+        "--buyer-email",
+        &email,
+        "--buyer-password-file",
+        pw_file.to_str().unwrap(),
+    ];
+    for _ in 0..2 {
+        let (o, v) = check(&sb, dir.path(), &args);
+        assert_code(&o, 0);
+        assert_no_leak(&o, &[password]);
+        assert_eq!(v["passed"], 1);
+    }
+    let wrong = write_file(dir.path(), "wrong", "not-the-password");
+    let (o, v) = check(
+        &sb,
+        dir.path(),
+        &[
+            "--case",
+            "idempotency.unknown_session",
+            "--buyer-email",
+            &email,
+            "--buyer-password-file",
+            wrong.to_str().unwrap(),
+        ],
+    );
+    assert_code(&o, 1);
+    let detail = v["cases"][0]["detail"].as_str().unwrap();
+    assert!(detail.contains("could not set up a buyer"), "{detail}");
+}
