@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use serde::Serialize;
 use serde_json::json;
 
@@ -47,6 +48,8 @@ impl LoadArgs {
             || self.rate.is_some()
     }
 }
+
+const STRIPE_SIGNATURE: HeaderName = HeaderName::from_static("stripe-signature");
 
 /// `500`, `500/s` or `500/sec` requests per second; must be positive.
 pub fn parse_rate(text: &str) -> std::result::Result<f64, String> {
@@ -348,7 +351,8 @@ fn error_kind(e: &reqwest::Error) -> &'static str {
 /// Everything a worker shares with the others.
 struct Shared {
     client: reqwest::Client,
-    url: String,
+    /// Parsed once; cloning a parsed URL is cheaper than parsing it per request.
+    url: reqwest::Url,
     prepared: Prepared,
     signers: Vec<Signer>,
     ids: IdSource,
@@ -392,9 +396,9 @@ async fn worker(shared: Arc<Shared>) -> Tally {
         let sent_at = Instant::now();
         let outcome = shared
             .client
-            .post(&shared.url)
-            .header("Content-Type", "application/json")
-            .header("Stripe-Signature", header)
+            .post(shared.url.clone())
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header(STRIPE_SIGNATURE, header)
             .body(body)
             .send()
             .await;
@@ -428,9 +432,11 @@ pub async fn run(_ctx: &Ctx, args: SendArgs) -> Result<()> {
         .pool_max_idle_per_host(plan.concurrency)
         .build()
         .map_err(|e| Error::external(format!("cannot build HTTP client: {e}")))?;
+    let url = reqwest::Url::parse(&args.to)
+        .map_err(|e| Error::usage(format!("--to {:?} is not a URL: {e}", args.to)))?;
     let shared = Arc::new(Shared {
         client,
-        url: args.to.clone(),
+        url,
         prepared,
         signers,
         ids: IdSource::new(),
