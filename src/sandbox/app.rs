@@ -104,8 +104,11 @@ fn store_error(e: StoreError) -> Response {
     }
 }
 
-async fn health() -> Response {
-    axum::Json(json!({"status": "ok"})).into_response()
+async fn health(State(shared): S) -> Response {
+    let checks = shared
+        .deployment_checks
+        .load(std::sync::atomic::Ordering::Relaxed);
+    axum::Json(json!({"status": "ok", "deployment_checks": checks})).into_response()
 }
 
 #[derive(Deserialize)]

@@ -145,6 +145,8 @@ pub struct Shared {
     pub persist: Option<persist::Persister>,
     pub http: reqwest::Client,
     pub delivery: DeliveryPolicy,
+    /// How many times the ECS service was checked for a redeploy (shown on /health).
+    pub deployment_checks: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -285,10 +287,12 @@ pub async fn start(opts: SandboxOptions) -> Result<Sandbox> {
 
     let mut webhook_secrets = opts.webhook_secrets.clone();
     let mut stripe_key = opts.stripe_key.clone();
+    let mut deployment = None;
     if let Some(aws) = &opts.aws {
         let fetched = aws.fetch().await?;
         webhook_secrets = fetched.webhook_secrets;
         stripe_key = stripe_key.or(fetched.secret_key);
+        deployment = fetched.deployment;
     }
     let mut webhook_secret_file = None;
     if webhook_secrets.is_empty() {
@@ -333,6 +337,7 @@ pub async fn start(opts: SandboxOptions) -> Result<Sandbox> {
         persist,
         http,
         delivery: opts.delivery,
+        deployment_checks: Default::default(),
     });
 
     let (stop, stopped) = watch::channel(false);
@@ -349,7 +354,7 @@ pub async fn start(opts: SandboxOptions) -> Result<Sandbox> {
         background.push(tokio::spawn(p.clone().run(shared.clone())));
     }
     if let Some(aws) = opts.aws {
-        background.push(tokio::spawn(aws.follow(shared.clone())));
+        background.push(tokio::spawn(aws.follow(shared.clone(), deployment)));
     }
     Ok(Sandbox {
         shared,
