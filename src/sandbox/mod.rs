@@ -62,7 +62,7 @@ pub struct SandboxArgs {
     #[arg(long, requires = "env")]
     pub secrets_from_aws: bool,
     /// Environment whose secrets and ECS service to use with --secrets-from-aws
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", requires = "secrets_from_aws")]
     pub env: Option<String>,
     /// AWS region (else AWS_REGION, else the config, else us-east-1)
     #[arg(long)]
@@ -470,17 +470,20 @@ fn announce(sandbox: &Sandbox, state_file: Option<&std::path::Path>) {
         }));
         return;
     }
-    output::line(format!("app         {}", sandbox.app_url()));
-    output::line(format!("stripe api  {}", sandbox.stripe_api_url()));
-    output::line(format!("webhook     {}", sandbox.webhook_url()));
+    output::line(format!(
+        "app {}  stripe_api {}",
+        sandbox.app_url(),
+        sandbox.stripe_api_url()
+    ));
+    output::status(format!("webhook endpoint  {}", sandbox.webhook_url()));
     if let Some(p) = sandbox.webhook_secret_file() {
-        output::line(format!("webhook secret file  {}", p.display()));
+        output::status(format!("webhook secret in {}", p.display()));
     }
     if let Some(p) = sandbox.stripe_key_file() {
-        output::line(format!("stripe key file      {}", p.display()));
+        output::status(format!("Stripe key in     {}", p.display()));
     }
     if !faults.is_empty() {
-        output::line(format!("faults      {}", faults.join(", ")));
+        output::status(format!("faults            {}", faults.join(", ")));
     }
     output::status("sandbox running; Ctrl-C stops it");
 }

@@ -1351,3 +1351,89 @@ fn secrets_from_aws_unreachable_exits_3() {
     let o = run(&["sandbox", "--secrets-from-aws"]);
     assert_code(&o, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_sandbox_serves_both_sides_and_shuts_down() {
+    use stripe_ops::secret::ExposeSecret;
+    let sb = stripe_ops::sandbox::start(stripe_ops::sandbox::SandboxOptions::default())
+        .await
+        .unwrap();
+    let app = App::new(sb.app_url());
+    let (status, _) = app.get("/health", None).await;
+    assert_eq!(status, 200);
+    let secret = sb.webhook_secret().unwrap();
+    assert!(accepts_secret(&app, secret.expose_secret()).await);
+    let account = app
+        .http
+        .get(format!("{}/v1/account", sb.stripe_api_url()))
+        .bearer_auth(sb.stripe_key().expose_secret())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(account.status(), 200);
+    let url = sb.app_url().to_owned();
+    sb.shutdown().await;
+    let err = app
+        .http
+        .get(format!("{url}/health"))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.is_connect(), "{err}");
+}
+
+#[test]
+fn human_start_line_then_ctrl_c_exits_130_and_removes_generated_secrets() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = bin()
+        .args(["sandbox", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let mut proc = Proc(child);
+    let words: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(words.len(), 4, "{line:?}");
+    assert_eq!((words[0], words[2]), ("app", "stripe_api"));
+    let health = format!("{}/health", words[1]);
+    poll("the app to answer", Duration::from_secs(10), || {
+        std::net::TcpStream::connect(words[1].trim_start_matches("http://")).ok()
+    });
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &proc.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = poll("the sandbox to stop", Duration::from_secs(10), || {
+        proc.0.try_wait().unwrap()
+    });
+    assert_eq!(exit.code(), Some(130));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut proc.0.stderr.take().unwrap(), &mut err).unwrap();
+    let secret_file = err
+        .lines()
+        .find_map(|l| l.strip_prefix("webhook secret in "))
+        .expect("stderr names the generated secret file")
+        .trim()
+        .to_owned();
+    assert!(!std::path::Path::new(&secret_file).exists());
+    assert!(
+        !err.contains("whsec_") && !err.contains("sk_test_"),
+        "{err}"
+    );
+    assert!(
+        std::net::TcpStream::connect(
+            health
+                .trim_start_matches("http://")
+                .split('/')
+                .next()
+                .unwrap()
+        )
+        .is_err()
+    );
+}
