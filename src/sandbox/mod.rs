@@ -447,12 +447,31 @@ impl SandboxArgs {
 pub async fn run(ctx: &Ctx, args: SandboxArgs) -> Result<()> {
     let opts = args.options(ctx)?;
     let state_file = opts.state_file.clone();
+    // Installed before the start line, so a Ctrl-C right after it is never the default action.
+    let interrupted = interrupt_signal()?;
     let sandbox = start(opts).await?;
     announce(&sandbox, state_file.as_deref());
     runtime::on_interrupt(Some("sandbox stopped".into()));
-    let _ = tokio::signal::ctrl_c().await;
+    interrupted.await;
     sandbox.shutdown().await;
     Err(Error::interrupted("sandbox stopped"))
+}
+
+#[cfg(unix)]
+fn interrupt_signal() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut sigint = signal(SignalKind::interrupt())
+        .map_err(|e| Error::external(format!("cannot handle Ctrl-C: {e}")))?;
+    Ok(async move {
+        sigint.recv().await;
+    })
+}
+
+#[cfg(not(unix))]
+fn interrupt_signal() -> Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 fn announce(sandbox: &Sandbox, state_file: Option<&std::path::Path>) {
