@@ -23,7 +23,7 @@ use crate::signature::{self, Rejection};
 pub const WEBHOOK_PATH: &str = "/api/webhooks/stripe";
 /// How long `racy-credit` waits between its unlocked check and its insert: wide enough that
 /// concurrent duplicates all pass the check, irrelevant to sequential ones.
-const RACE_WINDOW: Duration = Duration::from_millis(25);
+const RACE_WINDOW: Duration = Duration::from_millis(50);
 
 type S = State<Arc<Shared>>;
 

@@ -1437,3 +1437,83 @@ fn human_start_line_then_ctrl_c_exits_130_and_removes_generated_secrets() {
         .is_err()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canary_secrets_never_reach_the_output_even_with_trace_logging() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let whsec = write_file(dir.path(), "whsec", CANARY_WHSEC);
+    let sk = write_file(dir.path(), "sk", CANARY_SK);
+    let mut child = bin()
+        .args(["-vvv", "--json", "sandbox", "--listen", "127.0.0.1:0"])
+        .args(["--webhook-secret-file", whsec.to_str().unwrap()])
+        .args(["--stripe-key-file", sk.to_str().unwrap()])
+        .args(["--delivery-attempts", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let mut proc = Proc(child);
+    let info: Value = serde_json::from_str(&line).unwrap();
+    let app = App::new(info["app"].as_str().unwrap());
+    let api = info["stripe_api"].as_str().unwrap();
+
+    let (t, _) = paid_topup(&app, 700).await;
+    assert_eq!(app.balance(&t.token).await, 700);
+    let body = completed_event("evt_forged", &t);
+    let (status, _) = app
+        .webhook(&body, Some(&sign(SECRET_B, &body, unix_now())))
+        .await;
+    assert_eq!(status, 400);
+    let wrong = app
+        .http
+        .get(format!("{api}/v1/account"))
+        .bearer_auth("sk_test_wrongwrongwrong0000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let created: Value = app
+        .http
+        .post(format!("{api}/v1/webhook_endpoints"))
+        .bearer_auth(CANARY_SK)
+        .form(&[("url", "https://example.com/h"), ("enabled_events[]", "*")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let endpoint_secret = created["secret"].as_str().unwrap().to_owned();
+
+    std::process::Command::new("kill")
+        .args(["-INT", &proc.0.id().to_string()])
+        .status()
+        .unwrap();
+    poll("the sandbox to stop", Duration::from_secs(10), || {
+        proc.0.try_wait().unwrap()
+    });
+    let mut out = line.clone();
+    stdout.read_to_string(&mut out).unwrap();
+    let mut err = String::new();
+    proc.0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    for secret in [
+        CANARY_WHSEC,
+        CANARY_SK,
+        endpoint_secret.as_str(),
+        &t.token,
+        "pw-secret-1",
+    ] {
+        assert!(!out.contains(secret), "leak to stdout: {out}");
+        assert!(!err.contains(secret), "leak to stderr: {err}");
+    }
+}
