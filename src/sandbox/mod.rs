@@ -447,7 +447,8 @@ impl SandboxArgs {
 pub async fn run(ctx: &Ctx, args: SandboxArgs) -> Result<()> {
     let opts = args.options(ctx)?;
     let state_file = opts.state_file.clone();
-    // Installed before the start line, so a Ctrl-C right after it is never the default action.
+    // Installed before the start line, so a Ctrl-C (or SIGTERM) right after it is never the
+    // default action; both stop the servers gracefully.
     let interrupted = interrupt_signal()?;
     let sandbox = start(opts).await?;
     announce(&sandbox, state_file.as_deref());
@@ -460,10 +461,15 @@ pub async fn run(ctx: &Ctx, args: SandboxArgs) -> Result<()> {
 #[cfg(unix)]
 fn interrupt_signal() -> Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut sigint = signal(SignalKind::interrupt())
-        .map_err(|e| Error::external(format!("cannot handle Ctrl-C: {e}")))?;
+    let install =
+        |kind| signal(kind).map_err(|e| Error::external(format!("cannot handle signals: {e}")));
+    let mut sigint = install(SignalKind::interrupt())?;
+    let mut sigterm = install(SignalKind::terminate())?;
     Ok(async move {
-        sigint.recv().await;
+        tokio::select! {
+            _ = sigint.recv() => {}
+            _ = sigterm.recv() => {}
+        }
     })
 }
 

@@ -1491,12 +1491,13 @@ async fn canary_secrets_never_reach_the_output_even_with_trace_logging() {
     let endpoint_secret = created["secret"].as_str().unwrap().to_owned();
 
     std::process::Command::new("kill")
-        .args(["-INT", &proc.0.id().to_string()])
+        .args(["-TERM", &proc.0.id().to_string()])
         .status()
         .unwrap();
-    poll("the sandbox to stop", Duration::from_secs(10), || {
+    let exit = poll("the sandbox to stop", Duration::from_secs(10), || {
         proc.0.try_wait().unwrap()
     });
+    assert_eq!(exit.code(), Some(130), "SIGTERM stops it gracefully too");
     let mut out = line.clone();
     stdout.read_to_string(&mut out).unwrap();
     let mut err = String::new();
