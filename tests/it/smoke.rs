@@ -63,7 +63,11 @@ fn topup_outside_the_range_is_refused_with_exit_2() {
     for cents in ["99", "50001"] {
         let o = smoke(&["--base-url", "http://127.0.0.1:1", "--topup-cents", cents]);
         assert_code(&o, 2);
-        assert!(stderr(&o).contains("between 100 and 50000"), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("between 100 and 50000"),
+            "{}",
+            stderr(&o)
+        );
     }
 }
 
@@ -208,7 +212,11 @@ fn unusable_receipts_exit_2_with_the_reason() {
     for (text, reason) in cases {
         let o = verify_receipt_text(&text, 0o600, &[]);
         assert_code(&o, 2);
-        assert!(stderr(&o).contains(reason), "want {reason:?}:\n{}", stderr(&o));
+        assert!(
+            stderr(&o).contains(reason),
+            "want {reason:?}:\n{}",
+            stderr(&o)
+        );
         assert_no_leak(&o, &[BUYER_PASSWORD, "tok-CANARY-secret"]);
     }
     let o = smoke(&["--verify-only", "--receipt", "/nonexistent/receipt.json"]);
@@ -275,7 +283,11 @@ fn the_webhook_secret_comes_from_secrets_manager_with_env() {
         stderr(&o)
     );
     // There: the smoke gets past the secret and on to the app (which is down here).
-    put_secret(&moto, "proofwork-staging/STRIPE_WEBHOOK_SECRET", CANARY_WHSEC);
+    put_secret(
+        &moto,
+        "proofwork-staging/STRIPE_WEBHOOK_SECRET",
+        CANARY_WHSEC,
+    );
     let o = smoke_with_moto(&moto, &["--env", "staging", "--base-url", &url]);
     assert_code(&o, 3);
     assert!(
@@ -284,4 +296,219 @@ fn the_webhook_secret_comes_from_secrets_manager_with_env() {
         stderr(&o)
     );
     assert_no_leak(&o, &[CANARY_WHSEC]);
+}
+
+// ---------------------------------------------------------------- deterministic, against the sandbox
+
+/// A sandbox accepting the canary webhook secret, with `faults`.
+struct Target {
+    sandbox: Sandbox,
+    dir: tempfile::TempDir,
+    secret: PathBuf,
+}
+
+impl Target {
+    fn start(faults: &[&str]) -> Target {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = private_file(dir.path(), "whsec", CANARY_WHSEC);
+        let mut args = vec!["--webhook-secret-file", secret.to_str().unwrap()];
+        for f in faults {
+            args.extend(["--fault", f]);
+        }
+        let sandbox = Sandbox::start(&args);
+        Target {
+            sandbox,
+            dir,
+            secret,
+        }
+    }
+
+    fn app(&self) -> &str {
+        &self.sandbox.app
+    }
+
+    /// `stripe-ops --json smoke --base-url APP --webhook-secret-file F EXTRA`.
+    fn smoke_json(&self, extra: &[&str]) -> Output {
+        let mut cmd = smoke_cmd(&[]);
+        cmd.args([
+            "--base-url",
+            self.app(),
+            "--webhook-secret-file",
+            self.secret.to_str().unwrap(),
+        ])
+        .args(extra);
+        json_cmd(cmd)
+    }
+}
+
+/// Inserts `--json` before the subcommand.
+fn json_cmd(cmd: Command) -> Output {
+    let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
+    let mut with_json = bin();
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => with_json.env(k, v),
+            None => with_json.env_remove(k),
+        };
+    }
+    with_json.arg("--json").args(args).output().unwrap()
+}
+
+const ALL_STEPS: [&str; 10] = [
+    "health",
+    "login",
+    "balance",
+    "checkout",
+    "webhook",
+    "credit",
+    "replay",
+    "wrong-secret",
+    "old-timestamp",
+    "events",
+];
+
+#[test]
+fn the_deterministic_smoke_passes_against_a_healthy_sandbox() {
+    let t = Target::start(&[]);
+    let o = t.smoke_json(&[]);
+    assert_code(&o, 0);
+    let r = json_of(&o);
+    assert_eq!(r["ok"], true);
+    let names: Vec<&str> = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ALL_STEPS);
+    for s in r["steps"].as_array().unwrap() {
+        assert_eq!(s["ok"], true, "{s}");
+        assert!(s["ms"].as_f64().unwrap() >= 0.0);
+    }
+    assert_eq!(r["base_url"], t.app());
+    assert_eq!(r["amount_cents"], 500);
+    assert!(r["session_id"].as_str().unwrap().starts_with("cs_"));
+    assert_eq!(
+        r["balance_after"].as_i64().unwrap() - r["balance_before"].as_i64().unwrap(),
+        500
+    );
+    assert_no_leak(&o, &[CANARY_WHSEC]);
+
+    // People get one line per step and a verdict; only the happy path when asked.
+    let o = smoke_cmd(&[
+        "--base-url",
+        t.app(),
+        "--webhook-secret-file",
+        t.secret.to_str().unwrap(),
+        "--only-happy-path",
+        "--topup-cents",
+        "100",
+    ])
+    .output()
+    .unwrap();
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    for step in &ALL_STEPS[..6] {
+        assert!(out.contains(step), "{step} missing:\n{out}");
+    }
+    assert!(!out.contains("replay"), "{out}");
+    assert!(out.contains("smoke passed: 6 steps"), "{out}");
+}
+
+#[test]
+fn a_given_buyer_logs_in_again_and_the_password_never_shows() {
+    let t = Target::start(&[]);
+    let pw = private_file(t.dir.path(), "pw", BUYER_PASSWORD);
+    let args = [
+        "--buyer-email",
+        "ci-buyer@example.com",
+        "--buyer-password-file",
+        pw.to_str().unwrap(),
+        "--only-happy-path",
+    ];
+    let first = t.smoke_json(&args);
+    assert_code(&first, 0);
+    let second = t.smoke_json(&args);
+    assert_code(&second, 0);
+    let r = json_of(&second);
+    assert!(
+        r["steps"][1]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("logged in as ci-buyer@example.com")
+    );
+    assert_eq!(
+        r["balance_before"], 500,
+        "the second run starts from the first credit"
+    );
+    // From the environment too, and a wrong password is a clear failure.
+    let o = smoke_cmd(&["--base-url", t.app(), "--only-happy-path"])
+        .env("SMOKE_STRIPE_WEBHOOK_SECRET", CANARY_WHSEC)
+        .env("SMOKE_BUYER_EMAIL", "ci-buyer@example.com")
+        .env("SMOKE_BUYER_PASSWORD", "wrong-CANARY-pw")
+        .output()
+        .unwrap();
+    assert_code(&o, 1);
+    assert!(stderr(&o).contains("step `login`"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("wrong buyer password"),
+        "{}",
+        stderr(&o)
+    );
+    for o in [&first, &second, &o] {
+        assert_no_leak(o, &[BUYER_PASSWORD, "wrong-CANARY-pw", CANARY_WHSEC]);
+    }
+}
+
+/// The smoke against a sandbox with `fault` fails with exit 1 at `step`, saying `why`.
+fn assert_fault_fails_at(fault: &str, step: &str, why: &str) {
+    let t = Target::start(&[fault]);
+    let o = t.smoke_json(&[]);
+    assert_code(&o, 1);
+    let r = json_of(&o);
+    assert_eq!(r["ok"], false);
+    assert_eq!(r["failed_step"], step, "{fault}: {r:#}");
+    let last = r["steps"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["name"], step);
+    assert_eq!(last["ok"], false);
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("smoke failed at step `{step}`")),
+        "{err}"
+    );
+    assert!(err.contains(why), "{fault}: want {why:?} in {err}");
+    assert_no_leak(&o, &[CANARY_WHSEC]);
+}
+
+#[test]
+fn double_credit_fails_the_replay_step() {
+    assert_fault_fails_at("double-credit", "replay", "credited twice");
+}
+
+#[test]
+fn no_signature_check_fails_the_wrong_secret_step() {
+    assert_fault_fails_at(
+        "no-signature-check",
+        "wrong-secret",
+        "does not check signatures",
+    );
+}
+
+#[test]
+fn ignore_tolerance_fails_the_old_timestamp_step() {
+    assert_fault_fails_at("ignore-tolerance", "old-timestamp", "answered 200 OK");
+}
+
+#[test]
+fn webhook_500_fails_the_webhook_step_with_status_and_excerpt() {
+    assert_fault_fails_at(
+        "webhook-500",
+        "webhook",
+        "answered 500 Internal Server Error",
+    );
+}
+
+#[test]
+fn drop_metadata_fails_the_events_step() {
+    assert_fault_fails_at("drop-metadata", "events", "no stripe_topup for the session");
 }
