@@ -414,6 +414,13 @@ async fn real_flow(ctx: &Ctx, args: &SmokeArgs, base_url: Option<String>) -> Res
     let (path, receipt) = match base_url {
         Some(base_url) => {
             let created = create(args, contract.clone(), base_url).await?;
+            // From here on the receipt exists: Ctrl-C says how to resume.
+            if !args.create_only {
+                runtime_hint(
+                    &created.receipt_path,
+                    &verify_command(ctx, args, &created.receipt_path),
+                );
+            }
             announce_created(ctx, args, &created, &mut doc);
             (created.receipt_path, created.receipt)
         }
@@ -439,7 +446,6 @@ async fn real_flow(ctx: &Ctx, args: &SmokeArgs, base_url: Option<String>) -> Res
     if let Some(mode) = args.automate {
         runtime_hint(&path, &resume);
         doc["automated"] = json!(automate_payment(args, mode, &path, &receipt).await?);
-        crate::runtime::on_interrupt(None);
     }
     if args.create_only {
         output::line(format!("verify it with:\n  {resume}"));

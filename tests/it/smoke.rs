@@ -282,19 +282,25 @@ fn the_webhook_secret_comes_from_secrets_manager_with_env() {
         "{}",
         stderr(&o)
     );
-    // There: the smoke gets past the secret and on to the app (which is down here).
+    // There: the app accepts what the smoke signs with it.
     put_secret(
         &moto,
         "proofwork-staging/STRIPE_WEBHOOK_SECRET",
         CANARY_WHSEC,
     );
-    let o = smoke_with_moto(&moto, &["--env", "staging", "--base-url", &url]);
-    assert_code(&o, 3);
-    assert!(
-        stderr(&o).contains("smoke failed at step `health`"),
-        "{}",
-        stderr(&o)
+    let t = Target::start(&[]);
+    let o = smoke_with_moto(
+        &moto,
+        &[
+            "--env",
+            "staging",
+            "--base-url",
+            t.app(),
+            "--only-happy-path",
+        ],
     );
+    assert_code(&o, 0);
+    assert!(stdout(&o).contains("smoke passed"), "{}", stdout(&o));
     assert_no_leak(&o, &[CANARY_WHSEC]);
 }
 
@@ -354,7 +360,7 @@ fn json_cmd(cmd: Command) -> Output {
     with_json.arg("--json").args(args).output().unwrap()
 }
 
-const ALL_STEPS: [&str; 10] = [
+const ALL_STEPS: [&str; 11] = [
     "health",
     "login",
     "balance",
@@ -362,6 +368,7 @@ const ALL_STEPS: [&str; 10] = [
     "webhook",
     "credit",
     "replay",
+    "concurrent",
     "wrong-secret",
     "old-timestamp",
     "events",
@@ -388,9 +395,10 @@ fn the_deterministic_smoke_passes_against_a_healthy_sandbox() {
     assert_eq!(r["base_url"], t.app());
     assert_eq!(r["amount_cents"], 500);
     assert!(r["session_id"].as_str().unwrap().starts_with("cs_"));
+    // The session's credit, and the second session's of the concurrent step.
     assert_eq!(
         r["balance_after"].as_i64().unwrap() - r["balance_before"].as_i64().unwrap(),
-        500
+        1000
     );
     assert_no_leak(&o, &[CANARY_WHSEC]);
 
@@ -486,6 +494,11 @@ fn double_credit_fails_the_replay_step() {
 }
 
 #[test]
+fn racy_credit_fails_the_concurrent_step() {
+    assert_fault_fails_at("racy-credit", "concurrent", "credited more than once");
+}
+
+#[test]
 fn no_signature_check_fails_the_wrong_secret_step() {
     assert_fault_fails_at(
         "no-signature-check",
@@ -511,4 +524,197 @@ fn webhook_500_fails_the_webhook_step_with_status_and_excerpt() {
 #[test]
 fn drop_metadata_fails_the_events_step() {
     assert_fault_fails_at("drop-metadata", "events", "no stripe_topup for the session");
+}
+
+// ---------------------------------------------------------------- the real-checkout smoke
+
+/// `--create-only` into `dir/receipt.json` with a given buyer; returns the JSON document.
+fn create_only(t: &Target, receipt: &Path, extra: &[&str]) -> (Output, Value) {
+    let pw = private_file(t.dir.path(), "pw", BUYER_PASSWORD);
+    let mut cmd = smoke_cmd(&[
+        "--create-only",
+        "--base-url",
+        t.app(),
+        "--receipt",
+        receipt.to_str().unwrap(),
+        "--buyer-email",
+        &format!("real+{}@example.com", free_port()),
+        "--buyer-password-file",
+        pw.to_str().unwrap(),
+    ]);
+    cmd.args(extra);
+    let o = json_cmd(cmd);
+    assert_code(&o, 0);
+    let doc = json_of(&o);
+    (o, doc)
+}
+
+fn read_receipt(p: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+/// Secrets a receipt holds, which must never be printed.
+fn receipt_secrets(p: &Path) -> Vec<String> {
+    let r = read_receipt(p);
+    vec![
+        r["buyer_password"].as_str().unwrap().to_owned(),
+        r["buyer_token"].as_str().unwrap().to_owned(),
+    ]
+}
+
+#[test]
+fn create_only_writes_a_private_receipt_and_url_file_and_prints_how_to_verify() {
+    let t = Target::start(&[]);
+    let receipt = t.dir.path().join("receipts/r1.json");
+    let (o, doc) = create_only(&t, &receipt, &[]);
+    assert_eq!(doc["ok"], true);
+    assert_eq!(doc["mode"], "create-only");
+    assert_eq!(doc["receipt"], receipt.to_str().unwrap());
+    let url_file = t.dir.path().join("receipts/r1.url");
+    assert_eq!(doc["url_file"], url_file.to_str().unwrap());
+    assert_eq!(mode_of(&receipt), 0o600);
+    assert_eq!(mode_of(&url_file), 0o600);
+    let url = doc["checkout_url"].as_str().unwrap();
+    assert!(url.contains('#'), "the whole URL, fragment included: {url}");
+    assert_eq!(std::fs::read_to_string(&url_file).unwrap().trim(), url);
+    assert_eq!(
+        doc["verify_command"],
+        format!(
+            "stripe-ops smoke --verify-only --receipt {}",
+            receipt.display()
+        )
+    );
+    let names: Vec<&str> = doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["health", "login", "balance", "checkout"]);
+
+    let r = read_receipt(&receipt);
+    assert_eq!(r["kind"], "stripe-ops.receipt");
+    assert_eq!(r["version"], 1);
+    assert_eq!(r["buyer_password"], BUYER_PASSWORD);
+    assert_eq!(r["stripe_session_id"], doc["session_id"]);
+    assert_eq!(r["checkout_url"], url);
+    assert_eq!(r["amount_cents"], 500);
+    assert_eq!(r["balance_before_cents"], 0);
+    for key in ["base_url", "buyer_email", "buyer_token", "created_at"] {
+        assert!(r[key].is_string(), "{key}");
+    }
+    let secrets = receipt_secrets(&receipt);
+    assert_no_leak(&o, &secrets.iter().map(String::as_str).collect::<Vec<_>>());
+
+    // People get the URL with a note about the fragment, and the command to verify.
+    let o = smoke(&[
+        "--create-only",
+        "--base-url",
+        t.app(),
+        "--receipt",
+        t.dir.path().join("r2.json").to_str().unwrap(),
+    ]);
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    assert!(out.contains("the part after # is needed"), "{out}");
+    assert!(out.contains("--verify-only --receipt"), "{out}");
+    let secrets = receipt_secrets(&t.dir.path().join("r2.json"));
+    assert_no_leak(&o, &secrets.iter().map(String::as_str).collect::<Vec<_>>());
+}
+
+#[test]
+fn create_only_defaults_to_a_timestamped_receipt_in_receipts() {
+    let t = Target::start(&[]);
+    let o = smoke_cmd(&["--create-only", "--base-url", t.app()])
+        .current_dir(t.dir.path())
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+    let files: Vec<String> = std::fs::read_dir(t.dir.path().join("receipts"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let json = files
+        .iter()
+        .find(|f| f.ends_with(".json"))
+        .expect("a receipt");
+    // <YYYYMMDDTHHMMSSZ>-<session id>.json
+    assert_eq!(&json[8..9], "T");
+    assert_eq!(&json[15..17], "Z-");
+    assert!(json[17..].starts_with("cs_"), "{json}");
+    assert!(files.contains(&json.replace(".json", ".url")), "{files:?}");
+}
+
+#[test]
+fn an_unpaid_session_times_out_saying_what_it_saw() {
+    let t = Target::start(&[]);
+    let receipt = t.dir.path().join("r.json");
+    create_only(&t, &receipt, &[]);
+    let o = smoke(&[
+        "--verify-only",
+        "--receipt",
+        receipt.to_str().unwrap(),
+        "--wait",
+        "0.5",
+    ]);
+    assert_code(&o, 1);
+    let err = stderr(&o);
+    assert!(err.contains("timed out after 0.5 s"), "{err}");
+    assert!(
+        err.contains("balance delta 0 cents, 0 stripe_topup events for the session"),
+        "{err}"
+    );
+    assert!(err.contains("Was the payment completed?"), "{err}");
+    assert!(read_receipt(&receipt).get("outcome").is_none());
+    let secrets = receipt_secrets(&receipt);
+    assert_no_leak(&o, &secrets.iter().map(String::as_str).collect::<Vec<_>>());
+}
+
+#[test]
+fn ctrl_c_while_waiting_keeps_the_receipt_and_prints_the_resume_command() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let t = Target::start(&[]);
+    let receipt = t.dir.path().join("r.json");
+    let mut child = smoke_cmd(&[
+        "--real",
+        "--base-url",
+        t.app(),
+        "--receipt",
+        receipt.to_str().unwrap(),
+        "--wait",
+        "600",
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    // The receipt is written, then announced: wait for both.
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let announced = lines
+        .by_ref()
+        .map_while(|l| l.ok())
+        .any(|l| l.starts_with("receipt:"));
+    assert!(announced, "no receipt line");
+    poll("the receipt file", Duration::from_secs(10), || {
+        receipt.exists().then_some(())
+    });
+    let before = std::fs::read(&receipt).unwrap();
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let o = child.wait_with_output().unwrap();
+    assert_code(&o, 130);
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "resume with: stripe-ops smoke --verify-only --receipt {}",
+            receipt.display()
+        )),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&receipt).unwrap(), before, "receipt intact");
+    assert!(serde_json::from_slice::<Value>(&before).unwrap()["kind"] == "stripe-ops.receipt");
 }
