@@ -29,7 +29,7 @@ use crate::secret::{self, ExposeSecret, SecretString};
 use crate::signature::{DEFAULT_TOLERANCE, Signer};
 use crate::{output, runtime};
 
-pub use checkout::pay_with_form_post;
+pub use checkout::{DECLINED_CARD, PayOutcome, TEST_CARD, pay_with_form_post};
 pub use faults::{Fault, Faults};
 
 #[derive(Debug, clap::Args)]

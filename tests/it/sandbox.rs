@@ -25,7 +25,6 @@ struct Topup {
     account_id: String,
     session_id: String,
     payment_intent_id: String,
-    #[allow(dead_code)]
     checkout_url: String,
     amount: i64,
 }
@@ -135,11 +134,16 @@ impl App {
         let email = format!("buyer-{}@example.com", stripe_ops::secret::random_alnum(10));
         let (token, org_id) = self.register(&email, "pw-secret-1").await;
         let (_, account) = self.get("/api/billing/account", Some(&token)).await;
+        let success = format!(
+            "{}/billing/success?session_id={{CHECKOUT_SESSION_ID}}",
+            self.base
+        );
+        let cancel = format!("{}/billing/cancel", self.base);
         let (status, c) = self
             .post(
                 "/api/billing/topups/checkout",
                 Some(&token),
-                json!({"amountCents": amount, "successUrl": "https://example.com/ok", "cancelUrl": "https://example.com/no"}),
+                json!({"amountCents": amount, "successUrl": success, "cancelUrl": cancel}),
             )
             .await;
         assert_eq!(status, 200, "{c}");
@@ -479,4 +483,679 @@ fn bad_flags_and_files_exit_2_without_leaking() {
     assert_code(&o, 2);
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert!(v["error"].as_str().unwrap().contains("cannot listen"));
+}
+
+/// Starts a sandbox with `args`, makes a top-up and returns (sandbox, app, topup, secret).
+async fn faulty(args: &[&str], amount: i64) -> (Sandbox, App, Topup, String) {
+    let sb = Sandbox::start(args);
+    let app = App::new(&sb.app);
+    let secret = secret_from_start_line(&sb);
+    let t = app.topup(amount).await;
+    (sb, app, t, secret)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_no_signature_check_credits_unsigned_events() {
+    let (sb, app, t, _) = faulty(&["--fault", "no-signature-check"], 500).await;
+    assert_eq!(sb.info["faults"], json!(["no-signature-check"]));
+    let body = completed_event("evt_unsigned", &t);
+    let (status, _) = app.webhook(&body, None).await;
+    assert_eq!(status, 200);
+    let (status, _) = app
+        .webhook(&body, Some(&sign(SECRET_B, &body, unix_now())))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(app.balance(&t.token).await, 500);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_ignore_tolerance_accepts_stale_but_not_forged_signatures() {
+    let (_sb, app, t, secret) = faulty(&["--fault", "ignore-tolerance"], 500).await;
+    let body = completed_event("evt_stale", &t);
+    let (status, _) = app
+        .webhook(&body, Some(&sign(SECRET_B, &body, unix_now())))
+        .await;
+    assert_eq!(status, 400);
+    let (status, _) = app
+        .webhook(&body, Some(&sign(&secret, &body, unix_now() - 86_400)))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(app.balance(&t.token).await, 500);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_double_credit_credits_every_duplicate() {
+    let (_sb, app, t, secret) = faulty(&["--fault", "double-credit"], 500).await;
+    let body = completed_event("evt_dup", &t);
+    let sig = sign(&secret, &body, unix_now());
+    for _ in 0..3 {
+        let (status, v) = app.webhook(&body, Some(&sig)).await;
+        assert_eq!((status, v["result"].as_str()), (200, Some("credited")));
+    }
+    assert_eq!(app.balance(&t.token).await, 1500);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_racy_credit_double_credits_only_concurrent_duplicates() {
+    let (_sb, app, sequential, secret) = faulty(&["--fault", "racy-credit"], 500).await;
+    let body = completed_event("evt_seq", &sequential);
+    let sig = sign(&secret, &body, unix_now());
+    for _ in 0..50 {
+        let (status, _) = app.webhook(&body, Some(&sig)).await;
+        assert_eq!(status, 200);
+    }
+    assert_eq!(app.balance(&sequential.token).await, 500);
+
+    let concurrent = app.topup(500).await;
+    let body = completed_event("evt_conc", &concurrent);
+    let sig = sign(&secret, &body, unix_now());
+    let statuses = app.concurrent_duplicates(&body, &sig, 50).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let balance = app.balance(&concurrent.token).await;
+    assert!(
+        balance > 500,
+        "50 concurrent duplicates should slip through the unlocked check; balance {balance}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_webhook_500_fails_every_delivery() {
+    let (_sb, app, t, secret) = faulty(&["--fault", "webhook-500"], 500).await;
+    let body = completed_event("evt_500", &t);
+    let (status, v) = app
+        .webhook(&body, Some(&sign(&secret, &body, unix_now())))
+        .await;
+    assert_eq!(status, 500, "{v}");
+    assert_eq!(app.balance(&t.token).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_slow_webhook_delays_the_answer() {
+    let (_sb, app, t, secret) = faulty(&["--fault", "slow-webhook=5000"], 500).await;
+    let body = completed_event("evt_slow", &t);
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let err = impatient
+        .post(format!("{}/api/webhooks/stripe", app.base))
+        .header("Stripe-Signature", sign(&secret, &body, unix_now()))
+        .body(body.clone())
+        .send()
+        .await
+        .expect_err("a 5 s webhook outlasts a 300 ms client timeout");
+    assert!(err.is_timeout(), "{err}");
+    let (status, _) = app.get("/health", None).await;
+    assert_eq!(status, 200, "only the webhook is slow");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_drop_metadata_records_an_unmatchable_topup() {
+    let (_sb, app, t, secret) = faulty(&["--fault", "drop-metadata"], 800).await;
+    let body = completed_event("evt_meta", &t);
+    let (status, _) = app
+        .webhook(&body, Some(&sign(&secret, &body, unix_now())))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(app.balance(&t.token).await, 800);
+    let (_, v) = app.get("/api/billing/events", Some(&t.token)).await;
+    let e = &v["events"][0];
+    assert_eq!(e["eventType"], "stripe_topup");
+    assert!(e["metadata"].get("stripeSessionId").is_none(), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_file_keeps_balances_across_restarts_without_passwords() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let state_arg = state.to_str().unwrap();
+    let a = write_file(dir.path(), "a", SECRET_A);
+    let args = [
+        "--state",
+        state_arg,
+        "--webhook-secret-file",
+        a.to_str().unwrap(),
+    ];
+    let (token, session) = {
+        let sb = Sandbox::start(&args);
+        let app = App::new(&sb.app);
+        let t = app.topup(1200).await;
+        let body = completed_event("evt_persist", &t);
+        let (status, _) = app
+            .webhook(&body, Some(&sign(SECRET_A, &body, unix_now())))
+            .await;
+        assert_eq!(status, 200);
+        (t.token, t.session_id)
+        // Dropped here: SIGKILL, no chance to flush on the way out.
+    };
+    assert!(!readable_by_others(state_arg), "state file must be 0600");
+    let text = std::fs::read_to_string(&state).unwrap();
+    assert!(!text.contains("pw-secret-1"), "password stored in clear");
+    assert!(!text.contains(&token), "token stored in clear");
+
+    let sb = Sandbox::start(&args);
+    let app = App::new(&sb.app);
+    assert_eq!(app.balance(&token).await, 1200);
+    let (_, v) = app.get("/api/billing/events", Some(&token)).await;
+    assert_eq!(
+        v["events"][0]["metadata"]["stripeSessionId"],
+        session.as_str()
+    );
+    drop(sb);
+
+    std::fs::write(&state, "{ not a state").unwrap();
+    let o = run(&["sandbox", "--state", state_arg]);
+    assert_code(&o, 2);
+    assert!(stderr(&o).contains("not a sandbox state"), "{}", stderr(&o));
+}
+
+/// Polls an async check every 25 ms until it yields `Some` or the deadline passes.
+async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+fn stripe_key(sb: &Sandbox) -> String {
+    let path = sb.info["stripe_key_file"]
+        .as_str()
+        .expect("stripe_key_file");
+    std::fs::read_to_string(path).unwrap().trim().to_owned()
+}
+
+/// GET on the sandbox's Stripe API with its key.
+async fn stripe_get(sb: &Sandbox, path: &str) -> (u16, Value) {
+    let app = App::new(&sb.stripe_api);
+    let req = app
+        .http
+        .get(format!("{}{path}", sb.stripe_api))
+        .bearer_auth(stripe_key(sb));
+    app.send(req).await
+}
+
+/// Waits for the top-up to be credited by the delivered webhook; returns the Stripe event id.
+async fn credited_event_id(app: &App, t: &Topup) -> String {
+    eventually(
+        "the delivered webhook to credit",
+        Duration::from_secs(20),
+        || async {
+            let (_, v) = app.get("/api/billing/events", Some(&t.token)).await;
+            v["events"][0]["metadata"]["stripeEventId"]
+                .as_str()
+                .map(str::to_owned)
+        },
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pay_by_form_post_delivers_a_signed_event_that_credits_once() {
+    use stripe_ops::sandbox::{DECLINED_CARD, PayOutcome, TEST_CARD, pay_with_form_post};
+    let sb = Sandbox::start(&[]);
+    let app = App::new(&sb.app);
+    let t = app.topup(2500).await;
+    let outcome = pay_with_form_post(&app.http, &t.checkout_url, TEST_CARD)
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        PayOutcome::Paid {
+            redirect_url: format!("{}/billing/success?session_id={}", sb.app, t.session_id)
+        }
+    );
+    let event_id = credited_event_id(&app, &t).await;
+    assert_eq!(app.balance(&t.token).await, 2500);
+    let (status, event) = stripe_get(&sb, &format!("/v1/events/{event_id}")).await;
+    assert_eq!(status, 200, "{event}");
+    assert_eq!(event["type"], "checkout.session.completed");
+    assert_eq!(event["data"]["object"]["id"], t.session_id.as_str());
+    assert_eq!(
+        event["data"]["object"]["metadata"]["orgId"],
+        t.org_id.as_str()
+    );
+    assert_eq!(event["pending_webhooks"], 0);
+    assert_eq!(event["delivery_attempts"][0]["status"], 200);
+
+    let again = pay_with_form_post(&app.http, &t.checkout_url, TEST_CARD)
+        .await
+        .unwrap();
+    assert_eq!(again, PayOutcome::AlreadyPaid);
+    let page = app.http.get(&t.checkout_url).send().await.unwrap();
+    assert!(page.text().await.unwrap().contains("already paid"));
+    assert_eq!(app.balance(&t.token).await, 2500);
+
+    let declined = app.topup(900).await;
+    let outcome = pay_with_form_post(&app.http, &declined.checkout_url, DECLINED_CARD)
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        PayOutcome::Declined {
+            message: "Your card was declined.".into()
+        }
+    );
+    let (_, events) = stripe_get(&sb, "/v1/events?limit=100").await;
+    assert_eq!(
+        events["data"].as_array().unwrap().len(),
+        1,
+        "a declined card delivers nothing"
+    );
+    assert_eq!(app.balance(&declined.token).await, 0);
+
+    let resp = app
+        .http
+        .get(format!("{}/checkout/cs_test_nope", sb.app))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+}
+
+/// A headless Chromium session and its throw-away profile folder.
+async fn browser(driver: &ChromeDriver) -> (fantoccini::Client, tempfile::TempDir) {
+    let chromium =
+        std::env::var("STRIPE_OPS_CHROMIUM").expect("STRIPE_OPS_CHROMIUM (tests/run.sh)");
+    let profile = tempfile::tempdir().unwrap();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync",
+                format!("--user-data-dir={}", profile.path().display()),
+            ]
+        }),
+    );
+    let client = fantoccini::ClientBuilder::rustls()
+        .unwrap()
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("chromedriver starts a headless Chromium session");
+    (client, profile)
+}
+
+/// Fills the hosted checkout page like a buyer: email, then the card inside the iframe, then
+/// name and postal code, then Pay.
+async fn fill_and_pay(c: &fantoccini::Client, card: &str) {
+    use fantoccini::Locator::Css;
+    let email = c.find(Css("input[name=email]")).await.unwrap();
+    assert_eq!(
+        email.attr("autocomplete").await.unwrap().as_deref(),
+        Some("email")
+    );
+    email.send_keys("buyer@example.com").await.unwrap();
+    assert!(
+        c.find(Css("input[name=cardNumber]")).await.is_err(),
+        "card fields live inside the iframe"
+    );
+    c.find(Css("iframe"))
+        .await
+        .unwrap()
+        .enter_frame()
+        .await
+        .unwrap();
+    for (name, autocomplete, value) in [
+        ("cardNumber", "cc-number", card),
+        ("cardExpiry", "cc-exp", "12 / 34"),
+        ("cardCvc", "cc-csc", "123"),
+    ] {
+        let input = c.find(Css(&format!("input[name={name}]"))).await.unwrap();
+        assert_eq!(
+            input.attr("autocomplete").await.unwrap().as_deref(),
+            Some(autocomplete)
+        );
+        input.send_keys(value).await.unwrap();
+    }
+    c.enter_parent_frame().await.unwrap();
+    for (name, autocomplete, value) in [
+        ("billingName", "cc-name", "Jenny Rosen"),
+        ("billingPostalCode", "postal-code", "94107"),
+    ] {
+        let input = c.find(Css(&format!("input[name={name}]"))).await.unwrap();
+        assert_eq!(
+            input.attr("autocomplete").await.unwrap().as_deref(),
+            Some(autocomplete)
+        );
+        input.send_keys(value).await.unwrap();
+    }
+    let pay = c.find(Css(".SubmitButton")).await.unwrap();
+    assert_eq!(pay.text().await.unwrap(), "Pay");
+    pay.click().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pay_in_headless_chromium_redirects_and_credits_and_declines_visibly() {
+    use fantoccini::Locator::Css;
+    let sb = Sandbox::start(&[]);
+    let driver = ChromeDriver::start();
+    let app = App::new(&sb.app);
+    let (c, _profile) = browser(&driver).await;
+
+    let t = app.topup(4200).await;
+    c.goto(&t.checkout_url).await.unwrap();
+    fill_and_pay(&c, "4242 4242 4242 4242").await;
+    let expected = format!("{}/billing/success?session_id={}", sb.app, t.session_id);
+    let landed = eventually(
+        "the redirect to the success URL",
+        Duration::from_secs(20),
+        || async {
+            let url = c.current_url().await.ok()?.to_string();
+            (url == expected).then_some(url)
+        },
+    )
+    .await;
+    assert_eq!(landed, expected);
+    let heading = c.find(Css("#payment-success h1")).await.unwrap();
+    assert_eq!(heading.text().await.unwrap(), "Payment successful");
+    credited_event_id(&app, &t).await;
+    assert_eq!(app.balance(&t.token).await, 4200);
+    c.goto(&t.checkout_url).await.unwrap();
+    let notice = c.find(Css("#already-paid")).await.unwrap();
+    assert!(notice.text().await.unwrap().contains("already paid"));
+
+    let declined = app.topup(900).await;
+    c.goto(&declined.checkout_url).await.unwrap();
+    fill_and_pay(&c, "4000 0000 0000 0002").await;
+    let message = eventually("the decline message", Duration::from_secs(20), || async {
+        let e = c.find(Css("#payment-error")).await.ok()?;
+        let text = e.text().await.ok()?;
+        (!text.is_empty() && e.is_displayed().await.ok()?).then_some(text)
+    })
+    .await;
+    assert_eq!(message, "Your card was declined.");
+    assert_eq!(app.balance(&declined.token).await, 0);
+    let (_, events) = stripe_get(&sb, "/v1/events?limit=100").await;
+    assert_eq!(events["data"].as_array().unwrap().len(), 1);
+    c.close().await.unwrap();
+}
+
+/// Pays a fresh top-up by form post and returns it with its delivered event id.
+async fn paid_topup(app: &App, amount: i64) -> (Topup, String) {
+    let t = app.topup(amount).await;
+    let outcome = stripe_ops::sandbox::pay_with_form_post(
+        &app.http,
+        &t.checkout_url,
+        stripe_ops::sandbox::TEST_CARD,
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        outcome,
+        stripe_ops::sandbox::PayOutcome::Paid { .. }
+    ));
+    let id = credited_event_id(app, &t).await;
+    (t, id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_stripe_python_library_uses_the_sandbox_api() {
+    let sb = Sandbox::start(&[]);
+    let app = App::new(&sb.app);
+    let (_, event_id) = paid_topup(&app, 1000).await;
+    let code = r#"
+import os, stripe
+stripe.api_base = os.environ["API"]
+stripe.api_key = os.environ["KEY"]
+acct = stripe.Account.retrieve()
+assert acct.id.startswith("acct_"), acct
+created = [
+    stripe.WebhookEndpoint.create(
+        url="https://example.com/hook/%d" % i,
+        enabled_events=["checkout.session.completed", "charge.refunded"],
+        description="hook %d" % i,
+    )
+    for i in range(3)
+]
+for c in created:
+    assert c.secret.startswith("whsec_"), "create returns the secret"
+    assert c.status == "enabled" and c.livemode is False
+    assert c.enabled_events == ["checkout.session.completed", "charge.refunded"]
+page = stripe.WebhookEndpoint.list(limit=2)
+assert page.object == "list" and len(page.data) == 2 and page.has_more
+listed = [e.id for e in stripe.WebhookEndpoint.list(limit=2).auto_paging_iter()]
+assert len(listed) == 4 and len(set(listed)) == 4, listed
+assert set(c.id for c in created) <= set(listed)
+app_hook = listed[-1]
+assert stripe.WebhookEndpoint.retrieve(app_hook).url == os.environ["APP_HOOK"]
+disabled = stripe.WebhookEndpoint.modify(created[0].id, disabled=True)
+assert disabled.status == "disabled"
+again = stripe.WebhookEndpoint.retrieve(created[0].id)
+assert again.status == "disabled" and "secret" not in again
+assert stripe.WebhookEndpoint.modify(created[0].id, disabled=False).status == "enabled"
+deleted = stripe.WebhookEndpoint.delete(created[1].id)
+assert deleted.deleted is True
+try:
+    stripe.WebhookEndpoint.retrieve(created[1].id)
+    raise SystemExit("deleted endpoint still there")
+except stripe.InvalidRequestError as e:
+    assert e.code == "resource_missing", e.code
+assert len(list(stripe.WebhookEndpoint.list().auto_paging_iter())) == 3
+event = stripe.Event.retrieve(os.environ["EVENT"])
+assert event.type == "checkout.session.completed"
+assert event.pending_webhooks == 0
+assert event.data.object.metadata["orgId"].startswith("org_")
+stripe.api_key = "sk_test_wrongwrongwrongwrong1234"
+try:
+    stripe.Account.retrieve()
+    raise SystemExit("wrong key accepted")
+except stripe.AuthenticationError as e:
+    print("AUTH", e.user_message)
+print("OK")
+"#;
+    let hook = format!("{}/api/webhooks/stripe", sb.app);
+    let key = stripe_key(&sb);
+    let (status, out, err) = run_python(
+        code,
+        &[
+            ("API", sb.stripe_api.as_str()),
+            ("KEY", key.as_str()),
+            ("EVENT", event_id.as_str()),
+            ("APP_HOOK", hook.as_str()),
+        ],
+    );
+    assert_eq!(status, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(out.contains("OK"), "{out}");
+    assert!(
+        out.contains("AUTH Invalid API Key provided: sk_test_****1234"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripe_api_errors_have_stripes_shape_and_never_echo_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = write_file(dir.path(), "key", "sk_live_sandboxLIVEkey0123456789");
+    let sb = Sandbox::start(&["--stripe-key-file", live.to_str().unwrap()]);
+    assert!(sb.info["stripe_key_file"].is_null());
+    let http = reqwest::Client::new();
+    let app = App::new(&sb.stripe_api);
+    let url = format!("{}/v1/webhook_endpoints", sb.stripe_api);
+    let (status, v) = app.send(http.get(&url).bearer_auth(CANARY_SK)).await;
+    assert_eq!(status, 401);
+    assert_eq!(v["error"]["type"], "invalid_request_error");
+    assert_eq!(
+        v["error"]["message"],
+        "Invalid API Key provided: sk_test_****CDEF"
+    );
+    assert!(!v.to_string().contains(CANARY_SK));
+    let (status, v) = app.send(http.get(&url)).await;
+    assert_eq!(status, 401);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("did not provide an API key")
+    );
+
+    let key = "sk_live_sandboxLIVEkey0123456789";
+    let (status, v) = app.send(http.get(&url).bearer_auth(key)).await;
+    assert_eq!(status, 200);
+    assert_eq!(v["data"][0]["livemode"], true, "livemode follows the key");
+    let (status, v) = app
+        .send(
+            http.post(&url)
+                .bearer_auth(key)
+                .form(&[("enabled_events[]", "*")]),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(v["error"]["code"], "parameter_missing");
+    assert_eq!(v["error"]["param"], "url");
+    let (status, v) = app
+        .send(http.post(&url).bearer_auth(key).form(&[
+            ("url", "https://e.com"),
+            ("enabled_events[]", "*"),
+            ("bogus", "1"),
+        ]))
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(v["error"]["code"], "parameter_unknown");
+    let (status, v) = app
+        .send(http.get(format!("{url}/we_nope")).bearer_auth(key))
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(v["error"]["code"], "resource_missing");
+    let (status, v) = app
+        .send(http.get(format!("{url}?limit=500")).bearer_auth(key))
+        .await;
+    assert_eq!(status, 400, "{v}");
+    let (status, v) = app
+        .send(
+            http.get(format!("{}/v1/events/evt_nope", sb.stripe_api))
+                .bearer_auth(key),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (404, Some("resource_missing"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_signs_per_endpoint_and_retries_failures_with_backoff() {
+    let sb = Sandbox::start(&["--delivery-attempts", "3", "--delivery-backoff-ms", "20"]);
+    let app = App::new(&sb.app);
+    let key = stripe_key(&sb);
+    let http = reqwest::Client::new();
+    let create = |url: String| {
+        let http = http.clone();
+        let key = key.clone();
+        let api = sb.stripe_api.clone();
+        async move {
+            let v: Value = http
+                .post(format!("{api}/v1/webhook_endpoints"))
+                .bearer_auth(key)
+                .form(&[("url", url.as_str()), ("enabled_events[0]", "*")])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v
+        }
+    };
+    // A second sandbox that only accepts the secret Stripe gave the endpoint it receives on.
+    let dir = tempfile::tempdir().unwrap();
+    let placeholder = create("https://example.invalid/hook".into()).await;
+    let secret_file = write_file(
+        dir.path(),
+        "endpoint-secret",
+        placeholder["secret"].as_str().unwrap(),
+    );
+    let receiver = Sandbox::start(&["--webhook-secret-file", secret_file.to_str().unwrap()]);
+    let v: Value = http
+        .post(format!(
+            "{}/v1/webhook_endpoints/{}",
+            sb.stripe_api,
+            placeholder["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&key)
+        .form(&[("url", format!("{}/api/webhooks/stripe", receiver.app))])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["status"], "enabled");
+    let broken = Sandbox::start(&["--fault", "webhook-500"]);
+    let failing = create(format!("{}/api/webhooks/stripe", broken.app)).await;
+    let refused = create(format!("http://127.0.0.1:{}/hook", free_port())).await;
+
+    let (_, event_id) = paid_topup(&app, 1000).await;
+    let event = eventually("every attempt", Duration::from_secs(20), || async {
+        let (_, e) = stripe_get(&sb, &format!("/v1/events/{event_id}")).await;
+        (e["delivery_attempts"].as_array()?.len() == 1 + 1 + 3 + 3).then_some(e)
+    })
+    .await;
+    let attempts = event["delivery_attempts"].as_array().unwrap();
+    let for_endpoint =
+        |id: &Value| -> Vec<&Value> { attempts.iter().filter(|a| a["endpoint"] == *id).collect() };
+    let received = for_endpoint(&placeholder["id"]);
+    assert_eq!(received.len(), 1);
+    assert_eq!(
+        received[0]["status"], 200,
+        "signed with the endpoint's own secret"
+    );
+    let failed = for_endpoint(&failing["id"]);
+    assert_eq!(failed.len(), 3);
+    assert!(failed.iter().all(|a| a["status"] == 500));
+    assert_eq!(
+        failed
+            .iter()
+            .map(|a| a["attempt"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    let unreachable = for_endpoint(&refused["id"]);
+    assert_eq!(unreachable.len(), 3);
+    assert!(
+        unreachable
+            .iter()
+            .all(|a| a["status"].is_null() && a["error"].is_string())
+    );
+    assert_eq!(event["pending_webhooks"], 2);
+
+    // A disabled endpoint gets nothing.
+    let id = failing["id"].as_str().unwrap();
+    http.post(format!("{}/v1/webhook_endpoints/{id}", sb.stripe_api))
+        .bearer_auth(&key)
+        .form(&[("disabled", "true")])
+        .send()
+        .await
+        .unwrap();
+    let (_, second) = paid_topup(&app, 500).await;
+    let event = eventually(
+        "the second event's attempts",
+        Duration::from_secs(20),
+        || async {
+            let (_, e) = stripe_get(&sb, &format!("/v1/events/{second}")).await;
+            (e["delivery_attempts"].as_array()?.len() == 1 + 1 + 3).then_some(e)
+        },
+    )
+    .await;
+    assert!(
+        event["delivery_attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["endpoint"] != failing["id"])
+    );
 }
