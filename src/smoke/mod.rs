@@ -449,7 +449,7 @@ async fn real_flow(ctx: &Ctx, args: &SmokeArgs, base_url: Option<String>) -> Res
     }
     if args.create_only {
         output::line(format!("verify it with:\n  {resume}"));
-        output::json(&doc);
+        print_json(&doc);
         return Ok(());
     }
     let opts = real::VerifyOptions {
@@ -475,8 +475,14 @@ async fn real_flow(ctx: &Ctx, args: &SmokeArgs, base_url: Option<String>) -> Res
             doc[k] = v;
         }
     }
-    output::json(&doc);
+    print_json(&doc);
     Ok(())
+}
+
+fn print_json(doc: &serde_json::Value) {
+    if output::mode().json {
+        output::json(doc);
+    }
 }
 
 fn mode_name(args: &SmokeArgs) -> &'static str {
