@@ -41,6 +41,23 @@ pub struct PayOptions {
 }
 
 impl PayOptions {
+    /// Paying a receipt's checkout: its success URL and buyer email, screenshots next to it.
+    pub fn for_receipt(receipt: &super::receipt::Receipt, receipt_path: &Path) -> Self {
+        let success_url = receipt
+            .success_url
+            .clone()
+            .unwrap_or_else(|| super::default_success_url(&receipt.base_url));
+        let mut o = Self::new(&receipt.checkout_url, &success_url, &receipt.buyer_email);
+        o.screenshot_dir = receipt_path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        o.screenshot_stem = receipt_path
+            .file_stem()
+            .map_or("checkout".into(), |s| s.to_string_lossy().into_owned());
+        o
+    }
+
     pub fn new(checkout_url: &str, success_url: &str, email: &str) -> Self {
         Self {
             checkout_url: checkout_url.to_owned(),

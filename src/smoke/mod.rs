@@ -568,21 +568,10 @@ async fn automate_payment(
     receipt_path: &Path,
     r: &receipt::Receipt,
 ) -> Result<bool> {
-    let success_url = r
-        .success_url
-        .clone()
-        .unwrap_or_else(|| default_success_url(&r.base_url));
-    let mut opts = automate::PayOptions::new(&r.checkout_url, &success_url, &r.buyer_email);
+    let mut opts = automate::PayOptions::for_receipt(r, receipt_path);
     opts.webdriver_url = args.webdriver_url.clone();
     opts.headed = args.headed;
     opts.card_number = args.card.clone();
-    opts.screenshot_dir = receipt_path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    opts.screenshot_stem = receipt_path
-        .file_stem()
-        .map_or("checkout".into(), |s| s.to_string_lossy().into_owned());
     let spinner = output::spinner("paying through WebDriver");
     let result = automate::pay(&opts).await;
     spinner.finish_and_clear();

@@ -929,3 +929,53 @@ fn verify_stripe_event_needs_a_key() {
     assert_code(&o, 2);
     assert!(stderr(&o).contains("needs a Stripe key"), "{}", stderr(&o));
 }
+
+#[test]
+fn the_base_url_comes_from_base_url_or_the_environments_config() {
+    let t = Target::start(&[]);
+    let o = smoke_cmd(&["--only-happy-path"])
+        .env("BASE_URL", t.app())
+        .env("SMOKE_STRIPE_WEBHOOK_SECRET", CANARY_WHSEC)
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+    assert!(
+        stdout(&o).contains(&format!("smoke {}", t.app())),
+        "{}",
+        stdout(&o)
+    );
+
+    let config = write_file(
+        t.dir.path(),
+        "stripe-ops.toml",
+        &format!("[env.staging]\nbase_url = \"{}/\"\n", t.app()),
+    );
+    let o = smoke_cmd(&["--env", "staging", "--only-happy-path"])
+        .env("SMOKE_STRIPE_WEBHOOK_SECRET", CANARY_WHSEC)
+        .env("STRIPE_OPS_CONFIG", &config)
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+    assert!(
+        stdout(&o).contains(&format!("smoke {} ", t.app())),
+        "{}",
+        stdout(&o)
+    );
+
+    // Routes come from the config too: a moved health check is looked for where it is said to be.
+    let moved = write_file(
+        t.dir.path(),
+        "moved.toml",
+        "[paths]\nhealth = \"/healthz\"\n",
+    );
+    let o = smoke_cmd(&["--base-url", t.app(), "--config", moved.to_str().unwrap()])
+        .env("SMOKE_STRIPE_WEBHOOK_SECRET", CANARY_WHSEC)
+        .output()
+        .unwrap();
+    assert_code(&o, 1);
+    assert!(
+        stderr(&o).contains("GET /healthz answered 404"),
+        "{}",
+        stderr(&o)
+    );
+}
