@@ -7,3 +7,4 @@ mod check;
 mod cli;
 mod events;
 mod sandbox;
+mod smoke;
