@@ -577,6 +577,7 @@ pub fn judge_credit(
     };
     let describe = |d: i64| match (d, amount) {
         (0, _) => "nothing".to_owned(),
+        (d, a) if a > 0 && d == a => format!("{d} cents (1 top-up)"),
         (d, a) if a > 0 && d % a == 0 => format!("{d} cents ({} top-ups)", d / a),
         (d, _) => format!("{d} cents"),
     };
