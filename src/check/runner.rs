@@ -384,13 +384,14 @@ impl Runner {
         };
         let summary = summarize_answers(&answers);
         let (status, ms) = answers.last().map(answer_fields).unwrap_or((None, None));
-        let hang_or_5xx = answers.iter().find_map(|a| match a {
+        // "Nothing credited" proves nothing when the delivery never got through.
+        let unanswered = answers.iter().find_map(|a| match a {
             Answer::Hang { .. } | Answer::Failed { .. } => {
                 Some(format!("a delivery got no answer ({summary})"))
             }
             _ => None,
         });
-        let verdict = match hang_or_5xx {
+        let verdict = match unanswered {
             Some(why) if case.expect == Expect::NoCredit => Err(why),
             _ => cases::judge_credit(case.expect, before, after, amount)
                 .map(|d| format!("{d}; deliveries: {summary}"))
