@@ -3,5 +3,6 @@
 
 mod common;
 
+mod aws;
 mod cli;
 mod events;
