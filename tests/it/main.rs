@@ -6,3 +6,5 @@ mod common;
 mod aws;
 mod cli;
 mod events;
+mod sandbox;
+mod smoke;
