@@ -164,10 +164,6 @@ pub async fn run(ctx: &Ctx, args: EnableArgs) -> Result<()> {
         }
         check_key_with_stripe(&settings.stripe_api_base, key).await?;
     }
-    if !args.skip_smoke && !args.change.dry_run {
-        smoke_step::available()?;
-    }
-
     let slots = [
         Slot {
             var: KEY_VAR,
@@ -194,6 +190,11 @@ pub async fn run(ctx: &Ctx, args: EnableArgs) -> Result<()> {
     let preview = taskdef::patch(defs, &container, &wanted)?;
     let after = taskdef::secrets_of(&preview.containers, &container)?;
 
+    let base_url = match (&settings.base_url, args.skip_smoke) {
+        (_, true) => None,
+        (Some(url), false) => Some(url.clone()),
+        (None, false) => Some(service::base_url_of(&state.td, &container)?),
+    };
     let mut plan = Plan::new(&settings.name);
     for (slot, action) in slots.iter().zip(&actions) {
         match action {
@@ -322,10 +323,9 @@ pub async fn run(ctx: &Ctx, args: EnableArgs) -> Result<()> {
 
     // 4. Smoke with the webhook secret as stored.
     let mut smoke = Value::Null;
-    if !args.skip_smoke {
+    if let Some(base_url) = &base_url {
         let webhook = secrets::value(&env.sm, &settings.webhook_secret_id).await?;
-        let base_url = service::public_base_url(&env).await?;
-        smoke = smoke_step::run(&env, &base_url, webhook).await?;
+        smoke = smoke_step::run(&env, base_url, webhook).await?;
     }
 
     let seconds = started.elapsed().as_secs_f64();

@@ -69,11 +69,13 @@ pub async fn info(sm: &Client, id: &str) -> Result<Option<SecretInfo>> {
     }
 }
 
-/// The AWSCURRENT value.
+/// The AWSCURRENT value. The stage is named explicitly: moto answers a bare GetSecretValue with
+/// the last version put, even after UpdateSecretVersionStage moved AWSCURRENT elsewhere.
 pub async fn value(sm: &Client, id: &str) -> Result<SecretString> {
     let out = sm
         .get_secret_value()
         .secret_id(id)
+        .version_stage("AWSCURRENT")
         .send()
         .await
         .map_err(|e| Error::external(format!("cannot read secret {id}: {}", describe(&e))))?;

@@ -48,7 +48,7 @@ for n in ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"):
     sid = f"{p}/{n}"
     try:
         d = sm.describe_secret(SecretId=sid)
-        v = sm.get_secret_value(SecretId=sid)
+        v = sm.get_secret_value(SecretId=sid, VersionStage="AWSCURRENT")
         out["secrets"][n] = {"arn": d["ARN"], "value": v["SecretString"],
                              "current": v["VersionId"], "versions": d.get("VersionIdsToStages")}
     except sm.exceptions.ResourceNotFoundException:
@@ -524,4 +524,381 @@ fn rotate_refuses_plain_http_and_an_environment_not_enabled_yet() {
         "{}",
         stderr(&o)
     );
+}
+
+/// Webhook endpoints at the sandbox's Stripe API, through plain HTTP from Python:
+/// ACTION=create (URL) prints the new id; ACTION=list prints `[{id, url, status}]`.
+const STRIPE_PY: &str = r#"
+import json, os, urllib.request, urllib.parse
+base = os.environ["API"]; key = os.environ["KEY"]
+def call(method, path, form=None):
+    data = urllib.parse.urlencode(form, doseq=True).encode() if form else None
+    req = urllib.request.Request(base + path, data=data, method=method,
+                                 headers={"Authorization": "Bearer " + key})
+    return json.load(urllib.request.urlopen(req))
+if os.environ["ACTION"] == "create":
+    print(call("POST", "/v1/webhook_endpoints",
+               {"url": os.environ["URL"], "enabled_events[]": ["checkout.session.completed"]})["id"])
+else:
+    out, after = [], None
+    while True:
+        q = "?limit=100" + ("&starting_after=" + after if after else "")
+        page = call("GET", "/v1/webhook_endpoints" + q)
+        out += [{"id": e["id"], "url": e["url"], "status": e["status"]} for e in page["data"]]
+        if not page["has_more"] or not page["data"]:
+            break
+        after = page["data"][-1]["id"]
+    print(json.dumps(out))
+"#;
+
+/// moto seeded for staging + a sandbox whose app is the PUBLIC_BASE_URL and whose Stripe API
+/// takes CANARY_SK.
+struct World {
+    aws: Aws,
+    sandbox: Sandbox,
+}
+
+impl World {
+    /// `sandbox_args` beyond the key file; `seed_secrets`: put CANARY_SK / CANARY_WHSEC in moto.
+    fn start(running: bool, seed_secrets: bool, sandbox_args: &[&str]) -> World {
+        let aws = Aws::start(running);
+        let key = aws.file("sk", CANARY_SK);
+        let mut args = vec!["--stripe-key-file", key.as_str()];
+        args.extend_from_slice(sandbox_args);
+        let sandbox = Sandbox::start(&args);
+        if seed_secrets {
+            aws.seed(STAGING, &sandbox.app, Some(CANARY_SK), Some(CANARY_WHSEC));
+        } else {
+            aws.seed(STAGING, &sandbox.app, None, None);
+        }
+        World { aws, sandbox }
+    }
+
+    fn stripe(&self, action: &str, url: &str) -> String {
+        self.aws.py(
+            STRIPE_PY,
+            &[
+                ("API", &self.sandbox.stripe_api),
+                ("KEY", CANARY_SK),
+                ("ACTION", action),
+                ("URL", url),
+            ],
+        )
+    }
+
+    fn webhook_url(&self) -> String {
+        format!("{}/api/webhooks/stripe", self.sandbox.app)
+    }
+
+    /// The enabled endpoint ids for the app's webhook URL.
+    fn enabled(&self) -> Vec<String> {
+        let all: Value = serde_json::from_str(&self.stripe("list", "")).unwrap();
+        all.as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["url"] == self.webhook_url().as_str() && e["status"] == "enabled")
+            .map(|e| e["id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    fn cmd(&self, args: &[&str]) -> Output {
+        let mut all = args.to_vec();
+        all.extend(["--stripe-api-base", self.sandbox.stripe_api.as_str()]);
+        self.aws.cmd(&all)
+    }
+
+    /// Injects the seeded secrets into the task definition (revision 2), without a smoke.
+    fn enable(&self) {
+        let o = self.cmd(&[
+            "enable",
+            "--env",
+            "staging",
+            "--skip-put-secrets",
+            "--skip-smoke",
+        ]);
+        assert_code(&o, 0);
+    }
+}
+
+#[test]
+fn enable_from_scratch_checks_the_key_creates_the_secrets_and_passes_the_smoke() {
+    let whsec_dir = tempfile::tempdir().unwrap();
+    let whsec = write_file(whsec_dir.path(), "whsec", CANARY_WHSEC);
+    let w = World::start(
+        true,
+        false,
+        &["--webhook-secret-file", whsec.to_str().unwrap()],
+    );
+    let key = w.aws.file("key", CANARY_SK);
+    let started = std::time::Instant::now();
+    let o = w.cmd(&[
+        "--json",
+        "enable",
+        "--env",
+        "staging",
+        "--stripe-secret-key-file",
+        &key,
+        "--stripe-webhook-secret-file",
+        whsec.to_str().unwrap(),
+        "--create-secrets",
+    ]);
+    eprintln!(
+        "enable from scratch against moto + sandbox: {:?}",
+        started.elapsed()
+    );
+    assert_code(&o, 0);
+    assert_no_leak(&o, &[CANARY_SK, CANARY_WHSEC]);
+    let r = json_of(&o);
+    assert_eq!(r["smoke"]["ok"], true, "{r}");
+    let created: Vec<bool> = r["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["created"] == true)
+        .collect();
+    assert_eq!(created, vec![true, true]);
+    let snap = w.aws.snapshot(STAGING);
+    assert_eq!(snap["secrets"]["STRIPE_SECRET_KEY"]["value"], CANARY_SK);
+    assert_eq!(
+        snap["secrets"]["STRIPE_WEBHOOK_SECRET"]["value"],
+        CANARY_WHSEC
+    );
+    assert_eq!(
+        revision(snap["service"]["taskDefinition"].as_str().unwrap()),
+        "2"
+    );
+}
+
+#[test]
+fn a_key_stripe_refuses_is_exit_3_and_nothing_is_written() {
+    let w = World::start(true, false, &[]);
+    let before = w.aws.snapshot(STAGING);
+    let wrong = w.aws.file("key", "sk_test_WRONGwrong0123456789abcdef");
+    let o = w.cmd(&[
+        "enable",
+        "--env",
+        "staging",
+        "--stripe-secret-key-file",
+        &wrong,
+        "--generate-webhook-secret",
+        "--create-secrets",
+        "--skip-smoke",
+    ]);
+    assert_code(&o, 3);
+    let err = stderr(&o);
+    assert!(
+        err.contains("GET /v1/account") && err.contains("nothing was written"),
+        "{err}"
+    );
+    assert_no_leak(&o, &["sk_test_WRONGwrong0123456789abcdef", CANARY_SK]);
+    assert_eq!(w.aws.snapshot(STAGING), before);
+}
+
+#[test]
+fn a_test_key_for_production_warns() {
+    let aws = Aws::start(true);
+    let key = aws.file("sk", CANARY_SK);
+    let sandbox = Sandbox::start(&["--stripe-key-file", &key]);
+    aws.seed(PROD, &sandbox.app, None, None);
+    let o = aws.cmd(&[
+        "enable",
+        "--env",
+        "production",
+        "--stripe-secret-key-file",
+        &key,
+        "--generate-webhook-secret",
+        "--create-secrets",
+        "--dry-run",
+        "--stripe-api-base",
+        &sandbox.stripe_api,
+    ]);
+    assert_code(&o, 0);
+    assert!(
+        stderr(&o).contains("warning: a test-mode Stripe key for production"),
+        "{}",
+        stderr(&o)
+    );
+    assert_no_leak(&o, &[CANARY_SK]);
+}
+
+#[test]
+fn status_finds_duplicate_enabled_endpoints() {
+    let w = World::start(true, true, &[]);
+    w.enable();
+    let url = w.webhook_url();
+    let a = w.stripe("create", &url).trim().to_owned();
+    let b = w.stripe("create", &url).trim().to_owned();
+    let o = w.cmd(&["--json", "status", "--env", "staging"]);
+    assert_code(&o, 1);
+    assert_no_leak(&o, &[CANARY_SK, CANARY_WHSEC]);
+    let r = json_of(&o);
+    let findings = r["report"]["findings"].to_string();
+    // The sandbox registers one endpoint for its app itself: three are enabled.
+    assert!(
+        findings.contains("3 enabled Stripe webhook endpoints"),
+        "{findings}"
+    );
+    assert!(findings.contains(&a) && findings.contains(&b), "{findings}");
+    assert_eq!(r["report"]["injects_both"], true);
+    assert_eq!(r["report"]["key_mode"], "test");
+}
+
+#[test]
+fn rotate_creates_a_new_endpoint_stores_its_secret_and_disables_the_old_ones() {
+    let w = World::start(true, true, &[]);
+    w.enable();
+    let url = w.webhook_url();
+    w.stripe("create", &url);
+    w.stripe("create", &url);
+    // With the one the sandbox registers for its app: three old endpoints.
+    let mut old = w.enabled();
+    assert_eq!(old.len(), 3);
+    let other = w
+        .stripe("create", "https://elsewhere.example/hook")
+        .trim()
+        .to_owned();
+    let started = std::time::Instant::now();
+    let o = w.cmd(&[
+        "--json",
+        "webhook",
+        "rotate",
+        "--env",
+        "staging",
+        "--allow-http",
+        "--skip-smoke",
+    ]);
+    eprintln!(
+        "rotate (without smoke) against moto + sandbox: {:?}",
+        started.elapsed()
+    );
+    assert_code(&o, 0);
+    let r = json_of(&o);
+    let new_id = r["endpoint"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(w.enabled(), vec![new_id.clone()]);
+    let mut disabled: Vec<String> = r["disabled"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    disabled.sort();
+    old.sort();
+    assert_eq!(disabled, old);
+    let all = w.stripe("list", "");
+    assert!(
+        all.contains(&format!(
+            r#""id": "{other}", "url": "https://elsewhere.example/hook", "status": "enabled""#
+        )),
+        "{all}"
+    );
+    let snap = w.aws.snapshot(STAGING);
+    let new_secret = snap["secrets"]["STRIPE_WEBHOOK_SECRET"]["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(new_secret.starts_with("whsec_") && new_secret != CANARY_WHSEC);
+    assert_no_leak(&o, &[CANARY_SK, CANARY_WHSEC, &new_secret]);
+    // Rotation changes the value, not the task definition.
+    assert_eq!(
+        revision(snap["service"]["taskDefinition"].as_str().unwrap()),
+        "2"
+    );
+}
+
+/// The starting state a failed rotation must end in.
+fn rotation_state(w: &World) -> (Value, Value, Vec<String>) {
+    let snap = w.aws.snapshot(STAGING);
+    let mut enabled = w.enabled();
+    enabled.sort();
+    (
+        snap["secrets"]["STRIPE_WEBHOOK_SECRET"]["value"].clone(),
+        snap["service"]["taskDefinition"].clone(),
+        enabled,
+    )
+}
+
+#[test]
+fn rotate_failing_at_step_2_changes_nothing() {
+    let w = World::start(true, true, &[]);
+    w.enable();
+    w.stripe("create", &w.webhook_url());
+    let before = rotation_state(&w);
+    let mut c = bin();
+    c.envs(w.aws.moto.env())
+        .env("STRIPE_OPS_FAIL_AT", "create-endpoint")
+        .args([
+            "webhook",
+            "rotate",
+            "--env",
+            "staging",
+            "--allow-http",
+            "--skip-smoke",
+        ])
+        .args(["--stripe-api-base", &w.sandbox.stripe_api]);
+    let o = c.output().unwrap();
+    assert_code(&o, 3);
+    assert!(
+        stderr(&o).contains("rotation failed at step 2"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("nothing was changed"), "{}", stderr(&o));
+    assert_eq!(rotation_state(&w), before);
+}
+
+#[test]
+fn rotate_failing_at_step_3_rolls_back_to_the_starting_state() {
+    let w = World::start(false, true, &[]);
+    // Revision 2 injects the secrets; moto never completes a deployment, so skip the restart.
+    let o = w.cmd(&[
+        "enable",
+        "--env",
+        "staging",
+        "--skip-put-secrets",
+        "--skip-smoke",
+        "--skip-restart",
+    ]);
+    assert_code(&o, 0);
+    w.stripe("create", &w.webhook_url());
+    let before = rotation_state(&w);
+    let o = w.cmd(&[
+        "webhook",
+        "rotate",
+        "--env",
+        "staging",
+        "--allow-http",
+        "--skip-smoke",
+        "--wait-timeout",
+        "1s",
+    ]);
+    assert_code(&o, 3);
+    let err = stderr(&o);
+    assert!(err.contains("rotation failed at step 3"), "{err}");
+    assert!(err.contains("did not complete within 1s"), "{err}");
+    assert!(err.contains("rollback completed"), "{err}");
+    assert_eq!(rotation_state(&w), before);
+    assert_no_leak(&o, &[CANARY_SK, CANARY_WHSEC]);
+}
+
+#[test]
+fn rotate_failing_at_step_4_because_the_app_rejects_the_new_secret_rolls_back() {
+    // The app only knows the seeded secret: the smoke signed with the new one must fail.
+    let whsec_dir = tempfile::tempdir().unwrap();
+    let whsec = write_file(whsec_dir.path(), "whsec", CANARY_WHSEC);
+    let w = World::start(
+        true,
+        true,
+        &["--webhook-secret-file", whsec.to_str().unwrap()],
+    );
+    w.enable();
+    w.stripe("create", &w.webhook_url());
+    let before = rotation_state(&w);
+    let o = w.cmd(&["webhook", "rotate", "--env", "staging", "--allow-http"]);
+    assert_code(&o, 3);
+    let err = stderr(&o);
+    assert!(err.contains("rotation failed at step 4"), "{err}");
+    assert!(err.contains("smoke"), "{err}");
+    assert!(err.contains("rollback completed"), "{err}");
+    assert_eq!(rotation_state(&w), before);
+    assert_no_leak(&o, &[CANARY_SK, CANARY_WHSEC]);
 }

@@ -63,7 +63,11 @@ fn topup_outside_the_range_is_refused_with_exit_2() {
     for cents in ["99", "50001"] {
         let o = smoke(&["--base-url", "http://127.0.0.1:1", "--topup-cents", cents]);
         assert_code(&o, 2);
-        assert!(stderr(&o).contains("between 100 and 50000"), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("between 100 and 50000"),
+            "{}",
+            stderr(&o)
+        );
     }
 }
 
@@ -208,7 +212,11 @@ fn unusable_receipts_exit_2_with_the_reason() {
     for (text, reason) in cases {
         let o = verify_receipt_text(&text, 0o600, &[]);
         assert_code(&o, 2);
-        assert!(stderr(&o).contains(reason), "want {reason:?}:\n{}", stderr(&o));
+        assert!(
+            stderr(&o).contains(reason),
+            "want {reason:?}:\n{}",
+            stderr(&o)
+        );
         assert_no_leak(&o, &[BUYER_PASSWORD, "tok-CANARY-secret"]);
     }
     let o = smoke(&["--verify-only", "--receipt", "/nonexistent/receipt.json"]);
@@ -275,7 +283,11 @@ fn the_webhook_secret_comes_from_secrets_manager_with_env() {
         stderr(&o)
     );
     // There: the smoke gets past the secret and on to the app (which is down here).
-    put_secret(&moto, "proofwork-staging/STRIPE_WEBHOOK_SECRET", CANARY_WHSEC);
+    put_secret(
+        &moto,
+        "proofwork-staging/STRIPE_WEBHOOK_SECRET",
+        CANARY_WHSEC,
+    );
     let o = smoke_with_moto(&moto, &["--env", "staging", "--base-url", &url]);
     assert_code(&o, 3);
     assert!(
