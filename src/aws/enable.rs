@@ -308,6 +308,10 @@ pub async fn run(ctx: &Ctx, args: EnableArgs) -> Result<()> {
     // 3. Redeploy.
     let mut deployed = None;
     if !args.skip_restart {
+        crate::runtime::on_interrupt(Some(format!(
+            "the service keeps deploying; to roll it back: {}",
+            deploy::redeploy_command(&env, Some(&previous_td))
+        )));
         let d =
             deploy::deploy_and_wait(&env, registered.as_deref(), &previous_td, &args.change.wait)
                 .await?;
@@ -315,6 +319,7 @@ pub async fn run(ctx: &Ctx, args: EnableArgs) -> Result<()> {
             "service {}: deployment {} completed in {:.1}s",
             settings.service, d.deployment_id, d.seconds
         ));
+        crate::runtime::on_interrupt(None);
         deployed = Some(d);
     } else if let Some(td) = &registered {
         // Without a restart the service must still point at the new revision.

@@ -193,6 +193,7 @@ async fn rotate(ctx: &Ctx, args: RotateArgs) -> Result<()> {
         endpoint: Some(created.id.clone()),
         ..Default::default()
     };
+    interrupt_hint(&env, &undo);
     let Some(new_secret) = created.secret.clone() else {
         let failure = Error::external("Stripe created the endpoint without returning its secret");
         return Err(rollback(&env, &stripe, &undo, &args, 2, failure, false).await);
@@ -221,6 +222,9 @@ async fn rotate(ctx: &Ctx, args: RotateArgs) -> Result<()> {
         }
     }
 
+    crate::runtime::on_interrupt(Some(
+        "the new endpoint and secret are live; old endpoints may still be enabled (see `stripe-ops status`)".into(),
+    ));
     // Step 5: disable the old endpoints (after the new one is proven).
     let mut disabled = Vec::new();
     if !args.skip_disable_duplicates {
@@ -295,8 +299,10 @@ async fn put_and_redeploy(
         previous_version.to_owned(),
         written.version_id.clone(),
     ));
+    interrupt_hint(env, undo);
     deploy::redeploy(env, None).await.map_err(|e| (e, false))?;
     undo.redeployed = true;
+    interrupt_hint(env, undo);
     match deploy::wait(env, &args.change.wait).await {
         Ok(Ok(d)) => {
             output::status(format!(
@@ -421,6 +427,14 @@ async fn rollback(
             left.join("; ")
         ))
     }
+}
+
+/// What Ctrl-C prints from now on: how to undo the part of the rotation done so far.
+fn interrupt_hint(env: &Env, undo: &Undo) {
+    crate::runtime::on_interrupt(Some(format!(
+        "the rotation stopped half-way; to undo it by hand: {}",
+        manual_commands(env, undo).join("; ")
+    )));
 }
 
 fn delete_endpoint_command(id: &str) -> String {

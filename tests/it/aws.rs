@@ -902,3 +902,70 @@ fn rotate_failing_at_step_4_because_the_app_rejects_the_new_secret_rolls_back() 
     assert_eq!(rotation_state(&w), before);
     assert_no_leak(&o, &[CANARY_SK, CANARY_WHSEC]);
 }
+
+#[test]
+fn rotate_dry_run_and_production_without_yes_change_nothing() {
+    let w = World::start(true, true, &[]);
+    w.enable();
+    let before = w.aws.snapshot(STAGING);
+    let enabled = w.enabled();
+    let o = w.cmd(&[
+        "webhook",
+        "rotate",
+        "--env",
+        "staging",
+        "--allow-http",
+        "--dry-run",
+    ]);
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    assert!(
+        out.contains("create a Stripe webhook endpoint for http://"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "disable the other enabled endpoints for this URL: {}",
+            enabled[0]
+        )),
+        "{out}"
+    );
+    assert!(out.contains("dry run: nothing was changed"), "{out}");
+    assert_eq!(w.aws.snapshot(STAGING), before);
+    assert_eq!(w.enabled(), enabled);
+
+    w.aws
+        .seed(PROD, &w.sandbox.app, Some(CANARY_SK), Some(CANARY_WHSEC));
+    let o = w.cmd(&[
+        "enable",
+        "--env",
+        "prod",
+        "--skip-put-secrets",
+        "--skip-smoke",
+        "--yes",
+    ]);
+    assert_code(&o, 0);
+    let before = w.aws.snapshot(PROD);
+    let mut c = bin();
+    c.envs(w.aws.moto.env())
+        .env("CI", "1")
+        .args([
+            "webhook",
+            "rotate",
+            "--env",
+            "prod",
+            "--allow-http",
+            "--skip-smoke",
+        ])
+        .args(["--stripe-api-base", &w.sandbox.stripe_api]);
+    let o = c.output().unwrap();
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains("refusing to change production"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(w.aws.snapshot(PROD), before);
+    assert_eq!(w.enabled(), enabled);
+    assert_no_leak(&o, &[CANARY_SK, CANARY_WHSEC]);
+}
