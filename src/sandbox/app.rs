@@ -23,7 +23,7 @@ use crate::signature::{self, Rejection};
 pub const WEBHOOK_PATH: &str = "/api/webhooks/stripe";
 /// How long `racy-credit` waits between its unlocked check and its insert: wide enough that
 /// concurrent duplicates all pass the check, irrelevant to sequential ones.
-const RACE_WINDOW: Duration = Duration::from_millis(25);
+const RACE_WINDOW: Duration = Duration::from_millis(50);
 
 type S = State<Arc<Shared>>;
 
@@ -104,8 +104,11 @@ fn store_error(e: StoreError) -> Response {
     }
 }
 
-async fn health() -> Response {
-    axum::Json(json!({"status": "ok"})).into_response()
+async fn health(State(shared): S) -> Response {
+    let checks = shared
+        .deployment_checks
+        .load(std::sync::atomic::Ordering::Relaxed);
+    axum::Json(json!({"status": "ok", "deployment_checks": checks})).into_response()
 }
 
 #[derive(Deserialize)]
