@@ -41,6 +41,23 @@ pub struct PayOptions {
 }
 
 impl PayOptions {
+    /// Paying a receipt's checkout: its success URL and buyer email, screenshots next to it.
+    pub fn for_receipt(receipt: &super::receipt::Receipt, receipt_path: &Path) -> Self {
+        let success_url = receipt
+            .success_url
+            .clone()
+            .unwrap_or_else(|| super::default_success_url(&receipt.base_url));
+        let mut o = Self::new(&receipt.checkout_url, &success_url, &receipt.buyer_email);
+        o.screenshot_dir = receipt_path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        o.screenshot_stem = receipt_path
+            .file_stem()
+            .map_or("checkout".into(), |s| s.to_string_lossy().into_owned());
+        o
+    }
+
     pub fn new(checkout_url: &str, success_url: &str, email: &str) -> Self {
         Self {
             checkout_url: checkout_url.to_owned(),
@@ -113,6 +130,8 @@ const SUCCESS_TEXT: &[&str] = &[
     "thanks for your payment",
 ];
 const DECLINE_TEXT: &[&str] = &["declined"];
+/// Where Checkout shows payment errors.
+const ALERTS: &str = "[role='alert'], .ErrorText, .FieldError, #payment-error";
 /// How deep to search nested frames.
 const FRAME_DEPTH: u8 = 3;
 
@@ -162,7 +181,10 @@ async fn with_screenshot(client: &Client, o: &PayOptions, e: Error) -> Error {
     }
     .await;
     match saved {
-        Some(()) => e.context(format!("screenshot {}", path.display())),
+        Some(()) => Error::new(
+            e.exit,
+            format!("{} (screenshot {})", e.message(), path.display()),
+        ),
         None => e,
     }
 }
@@ -223,13 +245,28 @@ async fn wait_for_success(c: &Client, success_url: &str) -> Result<()> {
         if SUCCESS_TEXT.iter().any(|t| page.contains(t)) {
             return Ok(());
         }
-        if DECLINE_TEXT.iter().any(|t| page.contains(t)) {
-            return Err(Error::failed(
-                "the checkout page says the card was declined",
-            ));
+        if let Some(alert) = shown_alert(c).await
+            && DECLINE_TEXT
+                .iter()
+                .any(|t| alert.to_lowercase().contains(t))
+        {
+            return Err(Error::failed(format!("the checkout page says: {alert}")));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The text of a displayed error message on the page, if any.
+async fn shown_alert(c: &Client) -> Option<String> {
+    for el in c.find_all(Locator::Css(ALERTS)).await.ok()? {
+        if el.is_displayed().await.unwrap_or(false) {
+            let text = el.text().await.unwrap_or_default();
+            if !text.trim().is_empty() {
+                return Some(text.trim().to_owned());
+            }
+        }
+    }
+    None
 }
 
 /// The part of the success URL before its query (which carries the session id placeholder).

@@ -88,7 +88,7 @@ impl SmokeReport {
 pub async fn run(opts: &DeterministicOptions) -> Result<SmokeReport> {
     super::check_amount(opts.amount_cents).map_err(Error::usage)?;
     let mut client = AppClient::new(&opts.base_url, opts.contract.clone(), opts.request_timeout)?;
-    let total = if opts.only_happy_path { 6 } else { 10 };
+    let total = if opts.only_happy_path { 6 } else { 11 };
     let mut steps = Steps::new(total);
     let mut seen = Seen::default();
     let result = run_steps(opts, &mut client, &mut steps, &mut seen).await;
@@ -178,6 +178,17 @@ async fn run_steps(
             Ok(((), format!("{}, no second credit", reply.status)))
         })
         .await?;
+    let second_session = steps
+        .run("concurrent", async {
+            let (session_id, now) =
+                overlapping_deliveries(opts, client, &opened, &signer, expected).await?;
+            Ok((
+                (session_id.clone(), now),
+                format!("two overlapping deliveries for a second session {session_id}: one credit"),
+            ))
+        })
+        .await?;
+    let (second_session, expected) = second_session;
     steps
         .run("wrong-secret", async {
             let wrong = Signer::new(secret::generate_webhook_secret().expose_secret().as_bytes());
@@ -214,6 +225,13 @@ async fn run_steps(
     let session_id = opened.checkout.session_id.clone();
     steps
         .run("events", async {
+            let topups = client.topups_for_session(&second_session).await?;
+            check_topups(
+                &topups.iter().map(|t| t.amount_cents).collect::<Vec<_>>(),
+                opts.amount_cents,
+                &client.contract.fields.topup_event_type,
+            )
+            .map_err(|e| e.context("second session"))?;
             let topups = client.topups_for_session(&session_id).await?;
             check_topups(
                 &topups.iter().map(|t| t.amount_cents).collect::<Vec<_>>(),
@@ -229,6 +247,36 @@ async fn run_steps(
         .await?;
     seen.balance_after = Some(session::read_account(client).await?.balance_cents);
     Ok(())
+}
+
+/// A second checkout session whose completion arrives twice at the same moment, as Stripe's
+/// overlapping retries do: both answers 2xx, exactly one credit. Catches check-then-insert races
+/// that sequential replays cannot. Returns the session id and the balance after.
+async fn overlapping_deliveries(
+    opts: &DeterministicOptions,
+    client: &AppClient,
+    opened: &Opened,
+    signer: &Signer,
+    balance: i64,
+) -> Result<(String, i64)> {
+    let checkout = client
+        .create_checkout(opts.amount_cents, &opts.success_url, &opts.cancel_url)
+        .await?;
+    let second = Opened {
+        checkout,
+        ..opened.clone()
+    };
+    let prepared = completed_event(&second, opts.amount_cents)?;
+    let event = sign_event(&prepared, std::slice::from_ref(signer), None, None);
+    let (a, b) = tokio::join!(
+        client.post_webhook(&event.body, Some(&event.header)),
+        client.post_webhook(&event.body, Some(&event.header)),
+    );
+    for reply in [a?, b?] {
+        expect_2xx(client, &reply, "one of two overlapping deliveries")?;
+    }
+    let now = wait_for_credit(client, balance, opts.amount_cents, opts.settle_timeout).await?;
+    Ok((second.checkout.session_id, now))
 }
 
 /// The fixture `checkout.session.completed`, made to complete exactly this session.

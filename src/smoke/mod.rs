@@ -414,6 +414,13 @@ async fn real_flow(ctx: &Ctx, args: &SmokeArgs, base_url: Option<String>) -> Res
     let (path, receipt) = match base_url {
         Some(base_url) => {
             let created = create(args, contract.clone(), base_url).await?;
+            // From here on the receipt exists: Ctrl-C says how to resume.
+            if !args.create_only {
+                runtime_hint(
+                    &created.receipt_path,
+                    &verify_command(ctx, args, &created.receipt_path),
+                );
+            }
             announce_created(ctx, args, &created, &mut doc);
             (created.receipt_path, created.receipt)
         }
@@ -439,11 +446,10 @@ async fn real_flow(ctx: &Ctx, args: &SmokeArgs, base_url: Option<String>) -> Res
     if let Some(mode) = args.automate {
         runtime_hint(&path, &resume);
         doc["automated"] = json!(automate_payment(args, mode, &path, &receipt).await?);
-        crate::runtime::on_interrupt(None);
     }
     if args.create_only {
         output::line(format!("verify it with:\n  {resume}"));
-        output::json(&doc);
+        print_json(&doc);
         return Ok(());
     }
     let opts = real::VerifyOptions {
@@ -469,8 +475,14 @@ async fn real_flow(ctx: &Ctx, args: &SmokeArgs, base_url: Option<String>) -> Res
             doc[k] = v;
         }
     }
-    output::json(&doc);
+    print_json(&doc);
     Ok(())
+}
+
+fn print_json(doc: &serde_json::Value) {
+    if output::mode().json {
+        output::json(doc);
+    }
 }
 
 fn mode_name(args: &SmokeArgs) -> &'static str {
@@ -556,21 +568,10 @@ async fn automate_payment(
     receipt_path: &Path,
     r: &receipt::Receipt,
 ) -> Result<bool> {
-    let success_url = r
-        .success_url
-        .clone()
-        .unwrap_or_else(|| default_success_url(&r.base_url));
-    let mut opts = automate::PayOptions::new(&r.checkout_url, &success_url, &r.buyer_email);
+    let mut opts = automate::PayOptions::for_receipt(r, receipt_path);
     opts.webdriver_url = args.webdriver_url.clone();
     opts.headed = args.headed;
     opts.card_number = args.card.clone();
-    opts.screenshot_dir = receipt_path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    opts.screenshot_stem = receipt_path
-        .file_stem()
-        .map_or("checkout".into(), |s| s.to_string_lossy().into_owned());
     let spinner = output::spinner("paying through WebDriver");
     let result = automate::pay(&opts).await;
     spinner.finish_and_clear();
