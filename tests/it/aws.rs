@@ -969,3 +969,59 @@ fn rotate_dry_run_and_production_without_yes_change_nothing() {
     assert_eq!(w.enabled(), enabled);
     assert_no_leak(&o, &[CANARY_SK, CANARY_WHSEC]);
 }
+
+#[test]
+fn rotate_with_the_smoke_against_an_app_that_reads_its_secrets_from_aws() {
+    let aws = Aws::start(true);
+    // Secrets first, so the app starts with them; then the ECS side, which needs the app's URL.
+    aws.py(
+        "import boto3, os\nsm = boto3.client('secretsmanager')\n\
+         sm.create_secret(Name='proofwork-staging/STRIPE_SECRET_KEY', SecretString=os.environ['KEY'])\n\
+         sm.create_secret(Name='proofwork-staging/STRIPE_WEBHOOK_SECRET', SecretString=os.environ['WHSEC'])\n",
+        &[("KEY", CANARY_SK), ("WHSEC", CANARY_WHSEC)],
+    );
+    let key = aws.file("sk", CANARY_SK);
+    let mut cmd = bin();
+    cmd.envs(aws.moto.env());
+    let sandbox = Sandbox::start_with(
+        cmd,
+        &[
+            "--stripe-key-file",
+            &key,
+            "--secrets-from-aws",
+            "--env",
+            "staging",
+            "--aws-poll-ms",
+            "10",
+        ],
+    );
+    aws.seed(STAGING, &sandbox.app, None, None);
+    let w = World { aws, sandbox };
+    w.enable();
+    let old = w.enabled();
+    let started = std::time::Instant::now();
+    let o = w.cmd(&[
+        "--json",
+        "webhook",
+        "rotate",
+        "--env",
+        "staging",
+        "--allow-http",
+    ]);
+    eprintln!(
+        "rotate (with smoke) against moto + sandbox: {:?}",
+        started.elapsed()
+    );
+    assert_code(&o, 0);
+    let r = json_of(&o);
+    assert_eq!(r["smoke"]["ok"], true, "{r}");
+    let new_id = r["endpoint"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(w.enabled(), vec![new_id]);
+    assert_eq!(r["disabled"].as_array().unwrap().len(), old.len());
+    let new_secret = w.aws.snapshot(STAGING)["secrets"]["STRIPE_WEBHOOK_SECRET"]["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(new_secret, CANARY_WHSEC);
+    assert_no_leak(&o, &[CANARY_SK, CANARY_WHSEC, &new_secret]);
+}
