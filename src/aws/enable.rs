@@ -379,3 +379,80 @@ pub(crate) fn print_dry_run(plan: &Plan) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: EnableArgs,
+    }
+
+    fn args(extra: &[&str]) -> EnableArgs {
+        let mut argv = vec!["t", "--env", "staging"];
+        argv.extend_from_slice(extra);
+        Cli::parse_from(argv).args
+    }
+
+    fn slot<'a>(exists: bool, value: Option<&'a SecretString>) -> Slot<'a> {
+        Slot {
+            var: WEBHOOK_VAR,
+            id: "p/STRIPE_WEBHOOK_SECRET".into(),
+            info: exists.then(|| SecretInfo {
+                id: "p/STRIPE_WEBHOOK_SECRET".into(),
+                arn: "arn:wh".into(),
+                last_changed: None,
+                versions: Default::default(),
+            }),
+            value,
+        }
+    }
+
+    fn action(s: &Slot, a: &EnableArgs) -> std::result::Result<&'static str, String> {
+        s.action(a)
+            .map(|a| match a {
+                SecretAction::Create => "create",
+                SecretAction::Put => "put",
+                SecretAction::Keep => "keep",
+            })
+            .map_err(|e| e.message().to_owned())
+    }
+
+    #[test]
+    fn what_happens_to_each_secret() {
+        let v = SecretString::from("whsec_x".to_owned());
+        let plain = args(&[]);
+        assert_eq!(action(&slot(true, Some(&v)), &plain), Ok("put"));
+        assert_eq!(action(&slot(true, None), &plain), Ok("keep"));
+        assert_eq!(
+            action(&slot(false, Some(&v)), &args(&["--create-secrets"])),
+            Ok("create")
+        );
+        assert!(
+            action(&slot(false, Some(&v)), &plain)
+                .unwrap_err()
+                .contains("--create-secrets")
+        );
+        assert!(
+            action(&slot(false, None), &plain)
+                .unwrap_err()
+                .contains("no value")
+        );
+        let skip_put = args(&["--skip-put-secrets"]);
+        assert_eq!(action(&slot(true, Some(&v)), &skip_put), Ok("keep"));
+        assert_eq!(
+            action(
+                &slot(false, None),
+                &args(&["--skip-put-secrets", "--skip-ecs-patch"])
+            ),
+            Ok("keep")
+        );
+        assert_eq!(
+            slot(false, None).wanted().value_from,
+            "(ARN of p/STRIPE_WEBHOOK_SECRET, created by this run)"
+        );
+    }
+}

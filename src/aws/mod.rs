@@ -94,13 +94,19 @@ impl Env {
         let settings = ctx
             .config()?
             .env(&args.env, &args.flags.overrides(base_url))?;
+        Ok(Self::from_settings(settings, args.profile.clone()).await)
+    }
+
+    /// For other commands that already resolved an environment (for example `smoke --env`,
+    /// which then calls `public_base_url(&env)`).
+    pub async fn from_settings(settings: EnvSettings, profile: Option<String>) -> Env {
         let target = AwsTarget {
             region: settings.region.clone(),
             endpoint_url: settings.aws_endpoint_url.clone(),
-            profile: args.profile.clone(),
+            profile,
         };
         let (sm, ecs) = clients(&target).await;
-        Ok(Env { settings, sm, ecs })
+        Env { settings, sm, ecs }
     }
 }
 
