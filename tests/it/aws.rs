@@ -1025,3 +1025,41 @@ fn rotate_with_the_smoke_against_an_app_that_reads_its_secrets_from_aws() {
     assert_ne!(new_secret, CANARY_WHSEC);
     assert_no_leak(&o, &[CANARY_SK, CANARY_WHSEC, &new_secret]);
 }
+
+#[test]
+fn trace_logging_never_shows_the_secrets() {
+    let aws = Aws::start(true);
+    aws.seed(STAGING, NO_STRIPE, Some(CANARY_SK), None);
+    let whsec = aws.file("whsec", CANARY_WHSEC);
+    let traced = |args: &[&str]| {
+        let mut c = bin();
+        c.envs(aws.moto.env())
+            .env("RUST_LOG", "trace")
+            .env("STRIPE_OPS_ECS_POLL_MS", "20")
+            .args(["-vvv"])
+            .args(args);
+        c.output().unwrap()
+    };
+    let o = traced(&[
+        "enable",
+        "--env",
+        "staging",
+        "--stripe-webhook-secret-file",
+        &whsec,
+        "--create-secrets",
+        "--skip-smoke",
+    ]);
+    assert_code(&o, 0);
+    assert!(stderr(&o).lines().count() > 50, "trace logging is on");
+    assert_no_leak(&o, &[CANARY_SK, CANARY_WHSEC]);
+    let o = traced(&[
+        "--json",
+        "status",
+        "--env",
+        "staging",
+        "--stripe-api-base",
+        NO_STRIPE,
+    ]);
+    assert_code(&o, 0);
+    assert_no_leak(&o, &[CANARY_SK, CANARY_WHSEC]);
+}
