@@ -1063,3 +1063,79 @@ fn trace_logging_never_shows_the_secrets() {
     assert_code(&o, 0);
     assert_no_leak(&o, &[CANARY_SK, CANARY_WHSEC]);
 }
+
+#[test]
+fn a_rollback_that_cannot_finish_says_what_remains_and_how_to_finish_it() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    // Deployments never complete; Stripe goes away while rotate waits, so the rollback can
+    // restore the secret and redeploy but cannot delete the new endpoint.
+    let mut w = World::start(false, true, &[]);
+    let o = w.cmd(&[
+        "enable",
+        "--env",
+        "staging",
+        "--skip-put-secrets",
+        "--skip-smoke",
+        "--skip-restart",
+    ]);
+    assert_code(&o, 0);
+    let before = w.aws.snapshot(STAGING);
+    let mut c = bin();
+    c.envs(w.aws.moto.env())
+        .env("STRIPE_OPS_ECS_POLL_MS", "20")
+        .args([
+            "webhook",
+            "rotate",
+            "--env",
+            "staging",
+            "--allow-http",
+            "--skip-smoke",
+        ])
+        .args([
+            "--wait-timeout",
+            "5s",
+            "--stripe-api-base",
+            &w.sandbox.stripe_api,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut err = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        err.push_str(&line);
+        err.push('\n');
+        if line.contains("STRIPE_WEBHOOK_SECRET: new version") {
+            break;
+        }
+    }
+    let _ = w.sandbox.proc.0.kill();
+    let _ = w.sandbox.proc.0.wait();
+    for line in lines {
+        err.push_str(&line.unwrap());
+        err.push('\n');
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(3), "{err}");
+    assert!(err.contains("rotation failed at step 3"), "{err}");
+    assert!(err.contains("rollback INCOMPLETE"), "{err}");
+    assert!(
+        err.contains("AWSCURRENT of proofwork-staging/STRIPE_WEBHOOK_SECRET is version"),
+        "{err}"
+    );
+    assert!(
+        err.contains("curl -X DELETE https://api.stripe.com/v1/webhook_endpoints/we_"),
+        "{err}"
+    );
+    assert!(
+        !err.contains(CANARY_SK) && !err.contains(CANARY_WHSEC),
+        "{err}"
+    );
+    let after = w.aws.snapshot(STAGING);
+    assert_eq!(
+        after["secrets"]["STRIPE_WEBHOOK_SECRET"]["value"],
+        before["secrets"]["STRIPE_WEBHOOK_SECRET"]["value"]
+    );
+}
