@@ -5,6 +5,7 @@ mod common;
 
 mod check;
 mod cli;
+mod demo;
 mod events;
 mod sandbox;
 mod smoke;
