@@ -92,7 +92,15 @@ pub async fn run(opts: &DeterministicOptions) -> Result<SmokeReport> {
     let mut steps = Steps::new(total);
     let mut seen = Seen::default();
     let result = run_steps(opts, &mut client, &mut steps, &mut seen).await;
-    let ok = result.is_ok() && steps.failure.is_none();
+    if let (Err(e), None) = (&result, &steps.failure) {
+        // Every fallible call runs inside a step; this only keeps a stray error from passing.
+        steps.failure = Some(StepFailure {
+            step: "smoke".into(),
+            exit: e.exit,
+            message: e.message().to_owned(),
+        });
+    }
+    let ok = steps.failure.is_none();
     Ok(SmokeReport {
         ok,
         base_url: opts.base_url.clone(),
@@ -245,7 +253,9 @@ async fn run_steps(
             Ok(((), detail))
         })
         .await?;
-    seen.balance_after = Some(session::read_account(client).await?.balance_cents);
+    if let Ok(account) = session::read_account(client).await {
+        seen.balance_after = Some(account.balance_cents);
+    }
     Ok(())
 }
 

@@ -4,7 +4,9 @@
 mod common;
 
 mod aws;
+mod check;
 mod cli;
+mod demo;
 mod events;
 mod sandbox;
 mod smoke;
