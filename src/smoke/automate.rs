@@ -426,6 +426,11 @@ async fn wait_for_port(port: u16, timeout: Duration) -> std::result::Result<(), 
     Err(())
 }
 
+/// Whether `pay` can start a WebDriver by itself.
+pub fn webdriver_available() -> bool {
+    find_driver().is_some()
+}
+
 /// `STRIPE_OPS_CHROMEDRIVER`, else `chromedriver` on PATH, else `geckodriver` on PATH.
 fn find_driver() -> Option<(PathBuf, DriverKind)> {
     if let Some(p) = std::env::var_os("STRIPE_OPS_CHROMEDRIVER").filter(|v| !v.is_empty()) {

@@ -3,8 +3,10 @@
 
 mod common;
 
+mod aws;
 mod check;
 mod cli;
+mod demo;
 mod events;
 mod sandbox;
 mod smoke;

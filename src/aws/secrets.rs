@@ -1,0 +1,157 @@
+//! Secrets Manager operations. Values travel only inside `SecretString`; what is reported is
+//! the id, ARN, version id and length.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::primitives::{DateTime, DateTimeFormat};
+use serde::Serialize;
+
+use super::describe;
+use crate::error::{Error, Result};
+use crate::secret::{ExposeSecret, SecretString};
+
+/// A secret's metadata (never its value).
+#[derive(Debug, Clone, Serialize)]
+pub struct SecretInfo {
+    pub id: String,
+    pub arn: String,
+    pub last_changed: Option<String>,
+    /// Version id → its stages (AWSCURRENT, AWSPREVIOUS, ...).
+    pub versions: BTreeMap<String, Vec<String>>,
+}
+
+impl SecretInfo {
+    pub fn current_version(&self) -> Option<&str> {
+        self.versions
+            .iter()
+            .find(|(_, stages)| stages.iter().any(|s| s == "AWSCURRENT"))
+            .map(|(id, _)| id.as_str())
+    }
+}
+
+/// What a write did, for the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Written {
+    pub id: String,
+    pub arn: String,
+    pub version_id: String,
+    pub value_length: usize,
+    pub created: bool,
+}
+
+pub(crate) fn date(d: Option<&DateTime>) -> Option<String> {
+    d.and_then(|d| d.fmt(DateTimeFormat::DateTime).ok())
+}
+
+/// DescribeSecret; `None` when the secret does not exist.
+pub async fn info(sm: &Client, id: &str) -> Result<Option<SecretInfo>> {
+    match sm.describe_secret().secret_id(id).send().await {
+        Ok(out) => Ok(Some(SecretInfo {
+            id: id.to_owned(),
+            arn: out.arn().unwrap_or_default().to_owned(),
+            last_changed: date(out.last_changed_date()),
+            versions: out
+                .version_ids_to_stages()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+        })),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(Error::external(format!(
+            "cannot describe secret {id}: {}",
+            describe(&e)
+        ))),
+    }
+}
+
+/// The AWSCURRENT value. The stage is named explicitly: moto answers a bare GetSecretValue with
+/// the last version put, even after UpdateSecretVersionStage moved AWSCURRENT elsewhere.
+pub async fn value(sm: &Client, id: &str) -> Result<SecretString> {
+    let out = sm
+        .get_secret_value()
+        .secret_id(id)
+        .version_stage("AWSCURRENT")
+        .send()
+        .await
+        .map_err(|e| Error::external(format!("cannot read secret {id}: {}", describe(&e))))?;
+    out.secret_string
+        .map(SecretString::from)
+        .ok_or_else(|| Error::external(format!("secret {id} has no string value")))
+}
+
+/// PutSecretValue; the new version becomes AWSCURRENT.
+pub async fn put(sm: &Client, id: &str, value: &SecretString) -> Result<Written> {
+    let out = sm
+        .put_secret_value()
+        .secret_id(id)
+        .secret_string(value.expose_secret())
+        .send()
+        .await
+        .map_err(|e| {
+            Error::external(format!(
+                "cannot put a value into secret {id}: {}",
+                describe(&e)
+            ))
+        })?;
+    Ok(Written {
+        id: id.to_owned(),
+        arn: out.arn().unwrap_or_default().to_owned(),
+        version_id: out.version_id().unwrap_or_default().to_owned(),
+        value_length: value.expose_secret().len(),
+        created: false,
+    })
+}
+
+/// CreateSecret with its first value.
+pub async fn create(
+    sm: &Client,
+    id: &str,
+    value: &SecretString,
+    description: &str,
+) -> Result<Written> {
+    let out = sm
+        .create_secret()
+        .name(id)
+        .description(description)
+        .secret_string(value.expose_secret())
+        .send()
+        .await
+        .map_err(|e| Error::external(format!("cannot create secret {id}: {}", describe(&e))))?;
+    Ok(Written {
+        id: id.to_owned(),
+        arn: out.arn().unwrap_or_default().to_owned(),
+        version_id: out.version_id().unwrap_or_default().to_owned(),
+        value_length: value.expose_secret().len(),
+        created: true,
+    })
+}
+
+/// Moves AWSCURRENT back to `previous` (from `current`): the undo of a PutSecretValue.
+pub async fn restore_current(sm: &Client, id: &str, previous: &str, current: &str) -> Result<()> {
+    sm.update_secret_version_stage()
+        .secret_id(id)
+        .version_stage("AWSCURRENT")
+        .move_to_version_id(previous)
+        .remove_from_version_id(current)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            Error::external(format!(
+                "cannot move AWSCURRENT of {id} back to version {previous}: {}",
+                describe(&e)
+            ))
+        })
+}
+
+/// The shell command that does what `restore_current` does, for a person finishing by hand.
+pub fn restore_command(id: &str, previous: &str, current: &str) -> String {
+    format!(
+        "aws secretsmanager update-secret-version-stage --secret-id {id} --version-stage AWSCURRENT --move-to-version-id {previous} --remove-from-version-id {current}"
+    )
+}

@@ -1,0 +1,151 @@
+//! ECS reads and writes: the service, its task definition, registering a patched revision, and
+//! the public base URL the app advertises.
+
+use aws_sdk_ecs::types::{ContainerDefinition, Tag, TaskDefinition, TaskDefinitionField};
+use serde::Serialize;
+
+use super::{Env, describe, taskdef};
+use crate::error::{Error, Result};
+
+/// One deployment of the service, as ECS reports it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct DeploymentView {
+    pub id: String,
+    pub status: String,
+    pub rollout_state: Option<String>,
+    pub rollout_state_reason: Option<String>,
+    pub running: i32,
+    pub desired: i32,
+    pub task_definition: String,
+}
+
+/// The service as DescribeServices reports it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ServiceView {
+    pub task_definition: String,
+    pub desired: i32,
+    pub running: i32,
+    pub deployments: Vec<DeploymentView>,
+}
+
+impl ServiceView {
+    pub fn primary(&self) -> Option<&DeploymentView> {
+        self.deployments.iter().find(|d| d.status == "PRIMARY")
+    }
+}
+
+/// DescribeServices for the environment's service.
+pub async fn service(env: &Env) -> Result<ServiceView> {
+    let s = &env.settings;
+    let out = env
+        .ecs
+        .describe_services()
+        .cluster(&s.cluster)
+        .services(&s.service)
+        .send()
+        .await
+        .map_err(|e| {
+            Error::external(format!(
+                "cannot describe ECS service {} in cluster {}: {}",
+                s.service,
+                s.cluster,
+                describe(&e)
+            ))
+        })?;
+    let svc = out
+        .services()
+        .iter()
+        .find(|x| x.service_name() == Some(s.service.as_str()) && x.status() != Some("INACTIVE"))
+        .ok_or_else(|| {
+            Error::external(format!(
+                "ECS service {} not found in cluster {} (region {})",
+                s.service, s.cluster, s.region
+            ))
+        })?;
+    Ok(ServiceView {
+        task_definition: svc.task_definition().unwrap_or_default().to_owned(),
+        desired: svc.desired_count(),
+        running: svc.running_count(),
+        deployments: svc
+            .deployments()
+            .iter()
+            .map(|d| DeploymentView {
+                id: d.id().unwrap_or_default().to_owned(),
+                status: d.status().unwrap_or_default().to_owned(),
+                rollout_state: d.rollout_state().map(|r| r.as_str().to_owned()),
+                rollout_state_reason: d.rollout_state_reason().map(str::to_owned),
+                running: d.running_count(),
+                desired: d.desired_count(),
+                task_definition: d.task_definition().unwrap_or_default().to_owned(),
+            })
+            .collect(),
+    })
+}
+
+/// DescribeTaskDefinition with its tags.
+pub async fn task_definition(env: &Env, arn: &str) -> Result<(TaskDefinition, Vec<Tag>)> {
+    let out = env
+        .ecs
+        .describe_task_definition()
+        .task_definition(arn)
+        .include(TaskDefinitionField::Tags)
+        .send()
+        .await
+        .map_err(|e| {
+            Error::external(format!(
+                "cannot describe task definition {arn}: {}",
+                describe(&e)
+            ))
+        })?;
+    let tags = out.tags().to_vec();
+    let td = out
+        .task_definition
+        .ok_or_else(|| Error::external(format!("task definition {arn} came back empty")))?;
+    Ok((td, tags))
+}
+
+/// Registers a new revision of `td` with `containers`; returns its ARN.
+pub async fn register(
+    env: &Env,
+    td: &TaskDefinition,
+    tags: &[Tag],
+    containers: Vec<ContainerDefinition>,
+) -> Result<String> {
+    let family = td.family().unwrap_or_default().to_owned();
+    let out = taskdef::register_input(td, tags, containers)
+        .send_with(&env.ecs)
+        .await
+        .map_err(|e| {
+            Error::external(format!(
+                "cannot register a new revision of task definition family {family}: {}",
+                describe(&e)
+            ))
+        })?;
+    out.task_definition()
+        .and_then(|t| t.task_definition_arn())
+        .map(str::to_owned)
+        .ok_or_else(|| Error::external("RegisterTaskDefinition answered without an ARN"))
+}
+
+/// The public base URL: `--base-url` / the config, else the `PUBLIC_BASE_URL` environment
+/// entry of the container in the service's current task definition. Exit 2 when neither.
+pub async fn public_base_url(env: &Env) -> Result<String> {
+    if let Some(url) = &env.settings.base_url {
+        return Ok(url.clone());
+    }
+    let svc = service(env).await?;
+    let (td, _) = task_definition(env, &svc.task_definition).await?;
+    base_url_of(&td, &env.settings.container)
+}
+
+/// `PUBLIC_BASE_URL` of `container` in `td`, without a trailing slash.
+pub fn base_url_of(td: &TaskDefinition, container: &str) -> Result<String> {
+    taskdef::env_value(td.container_definitions(), container, "PUBLIC_BASE_URL")?
+        .map(|u| u.trim_end_matches('/').to_owned())
+        .ok_or_else(|| {
+            Error::usage(format!(
+                "no base URL: pass --base-url, set base_url in stripe-ops.toml, or give container {container:?} of {} a PUBLIC_BASE_URL environment entry",
+                td.task_definition_arn().unwrap_or("the task definition")
+            ))
+        })
+}

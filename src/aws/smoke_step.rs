@@ -1,0 +1,28 @@
+//! The deterministic smoke (the same code as `stripe-ops smoke`) as the last step of `enable` and
+//! `webhook rotate`.
+
+use serde_json::Value;
+
+use super::Env;
+use crate::error::Result;
+use crate::output;
+use crate::secret::SecretString;
+use crate::smoke::deterministic::{self, DeterministicOptions};
+
+/// Runs the smoke against `base_url` with `webhook_secret`; a failing step is an error with the
+/// smoke's exit class, naming the step. Returns the report as JSON.
+pub async fn run(env: &Env, base_url: &str, webhook_secret: SecretString) -> Result<Value> {
+    let mut opts = DeterministicOptions::new(base_url, webhook_secret);
+    opts.contract = env.settings.contract.clone();
+    output::status(format!("smoke {base_url}"));
+    let report = deterministic::run(&opts).await?;
+    if let Some(e) = report.error() {
+        return Err(e.context("the deterministic smoke failed"));
+    }
+    let total: f64 = report.steps.iter().map(|s| s.ms).sum();
+    output::status(format!(
+        "smoke passed: {} steps in {total:.0} ms",
+        report.steps.len()
+    ));
+    Ok(serde_json::to_value(&report).expect("reports serialize"))
+}
