@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::check::{cases, runner};
+use crate::check;
 use crate::cli::Ctx;
 use crate::error::{Error, Result};
 use crate::sandbox::{self, PayOutcome, SandboxOptions};
 use crate::secret::{self, SecretString};
 use crate::smoke::{automate, deterministic, real};
-use crate::{fixtures, http, output};
+use crate::{http, output};
 
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
@@ -162,14 +162,10 @@ async fn run_parts(
 
     heading("5. conformance check of the sandbox's webhook");
     let t = Instant::now();
-    let types: Vec<String> = fixtures::Catalog::load(None)?
-        .types()
-        .map(str::to_owned)
-        .collect();
-    let report = runner::run(runner::Options {
+    let report = check::run_cases(check::Options {
         webhook_url: sandbox.webhook_url(),
         secrets: vec![webhook_secret.clone()],
-        app: Some(runner::AppTarget {
+        app: Some(check::AppTarget {
             base_url: app.clone(),
             contract: Default::default(),
             buyer: None,
@@ -177,11 +173,11 @@ async fn run_parts(
         budget: Duration::from_secs(10),
         tolerance: crate::signature::DEFAULT_TOLERANCE,
         amount_cents: 500,
-        cases: cases::catalogue(&types, &[]),
+        cases: check::cases_for(None, &[], &[], &[])?,
         fixtures_dir: None,
     })
     .await?;
-    for line in crate::check::report::table(&report) {
+    for line in check::report::table(&report) {
         output::line(line);
     }
     parts.push(part(
