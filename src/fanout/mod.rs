@@ -175,9 +175,10 @@ pub async fn run(ctx: &Ctx, args: FanoutArgs) -> Result<()> {
         .iter()
         .map(|t| json!({"name": t.name, "url": t.url, "resigned": t.signer.is_some()}))
         .collect();
+    let signals = Signals::install()?;
     let relay = start(opts).await?;
     announce(&relay, &path, &spool_dir, resigned);
-    let result = serve_until_signal(ctx, &args, &relay).await;
+    let result = signals.serve(ctx, &args, &relay).await;
     log("stopping: finishing deliveries in flight".to_owned());
     relay.shutdown().await;
     log("stopped".to_owned());
@@ -219,25 +220,51 @@ fn announce(relay: &Relay, path: &str, spool: &std::path::Path, targets: Vec<ser
     }
 }
 
-/// Serves until SIGTERM (Ok) or Ctrl-C (interrupted); SIGHUP reloads the targets.
+/// The signals the relay handles, installed before the start line so that none is missed.
 #[cfg(unix)]
-async fn serve_until_signal(ctx: &Ctx, args: &FanoutArgs, relay: &Relay) -> Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut hup = signal(SignalKind::hangup()).or_external("cannot handle SIGHUP")?;
-    let mut term = signal(SignalKind::terminate()).or_external("cannot handle SIGTERM")?;
-    loop {
-        tokio::select! {
-            _ = hup.recv() => reload(ctx, args, &relay.hub),
-            _ = term.recv() => return Ok(()),
-            _ = tokio::signal::ctrl_c() => return Err(Error::interrupted("interrupted")),
+struct Signals {
+    hup: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn install() -> Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let install = |kind, name| signal(kind).or_external(format!("cannot handle {name}"));
+        Ok(Self {
+            hup: install(SignalKind::hangup(), "SIGHUP")?,
+            term: install(SignalKind::terminate(), "SIGTERM")?,
+            int: install(SignalKind::interrupt(), "SIGINT")?,
+        })
+    }
+
+    /// Serves until SIGTERM (Ok) or Ctrl-C (interrupted); SIGHUP reloads the targets.
+    async fn serve(mut self, ctx: &Ctx, args: &FanoutArgs, relay: &Relay) -> Result<()> {
+        loop {
+            tokio::select! {
+                _ = self.hup.recv() => reload(ctx, args, &relay.hub),
+                _ = self.term.recv() => return Ok(()),
+                _ = self.int.recv() => return Err(Error::interrupted("interrupted")),
+            }
         }
     }
 }
 
 #[cfg(not(unix))]
-async fn serve_until_signal(_ctx: &Ctx, _args: &FanoutArgs, _relay: &Relay) -> Result<()> {
-    let _ = tokio::signal::ctrl_c().await;
-    Err(Error::interrupted("interrupted"))
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn install() -> Result<Self> {
+        Ok(Self)
+    }
+
+    async fn serve(self, _ctx: &Ctx, _args: &FanoutArgs, _relay: &Relay) -> Result<()> {
+        let _ = tokio::signal::ctrl_c().await;
+        Err(Error::interrupted("interrupted"))
+    }
 }
 
 /// Re-reads the config file and the secret files; a bad config keeps the current targets.

@@ -578,3 +578,215 @@ fn usage_errors_exit_2_and_a_busy_port_exits_3() {
     assert_code(&o, 3);
     assert!(stderr(&o).contains("cannot listen on"), "{}", stderr(&o));
 }
+
+#[test]
+fn killed_with_sigkill_mid_stream_and_restarted_it_loses_nothing() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let a = Recorder::start(d, "a", None);
+    let b_secret = secret_file(d, "b", SECRET_B);
+    let b = Recorder::start(d, "b", Some(SECRET_B));
+    let c_port = free_port();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let spool = d.join("spool");
+    let args_owned = [
+        "--listen".to_owned(),
+        listen,
+        "--spool".into(),
+        spool.display().to_string(),
+        "--target".into(),
+        target("a", &a),
+        "--target".into(),
+        target("b", &b),
+        "--target-secret-file".into(),
+        format!("b={b_secret}"),
+        "--target".into(),
+        format!("c=http://127.0.0.1:{c_port}/hook"),
+        "--retry-base".into(),
+        "20ms".into(),
+        "--retry-max".into(),
+        "200ms".into(),
+    ];
+    let args: Vec<&str> = args_owned.iter().map(String::as_str).collect();
+    let mut relay = Fanout::start(d, &args);
+    let webhook = relay.webhook.clone();
+
+    // A sender posting without pause; only answered (200) events count as handed over.
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = {
+        let (acked, stop) = (acked.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let (id, body, header) = signed("payment_intent.succeeded", INCOMING, &[]);
+                if let Ok((200, _)) = post(&webhook, &body, &header) {
+                    acked.lock().unwrap().push(id);
+                }
+            }
+        })
+    };
+    let count = || acked.lock().unwrap().len();
+    poll("20 events answered", WAIT, || (count() >= 20).then_some(()));
+    relay.signal("KILL");
+    assert_eq!(relay.wait_exit(), -1, "killed by a signal");
+    let before_restart = count();
+
+    let relay = Fanout::start(d, &args);
+    let recovered = relay.start["recovered"].as_u64().unwrap();
+    assert!(
+        recovered >= 20,
+        "target c was down, so at least the 20 answered events are still spooled: {recovered}"
+    );
+    poll("more events after the restart", WAIT, || {
+        (count() >= before_restart + 10).then_some(())
+    });
+    stop.store(true, Ordering::Relaxed);
+    sender.join().unwrap();
+    let c = Recorder::start_with(d, "c", None, c_port, &[]);
+
+    let all = acked.lock().unwrap().clone();
+    for r in [&a, &b, &c] {
+        r.wait_for(&all);
+    }
+    assert!(b.received().iter().all(|r| r["valid"] == true));
+    relay.wait_spool_empty();
+    assert_eq!(std::fs::read_dir(spool.join("events")).unwrap().count(), 0);
+}
+
+#[test]
+fn sighup_reloads_targets_from_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let a = Recorder::start(d, "a", None);
+    let b = Recorder::start(d, "b", Some(SECRET_B));
+    let b_secret = secret_file(d, "b", SECRET_B);
+    let spool = d.join("spool");
+    let entry = |name: &str, url: &str, extra: &str| {
+        format!("[[fanout.target]]\nname = \"{name}\"\nurl = \"{url}\"\n{extra}\n")
+    };
+    let config_a = format!(
+        "[fanout]\nlisten = \"127.0.0.1:0\"\nspool = \"{}\"\n{}",
+        spool.display(),
+        entry("a", &a.url, "")
+    );
+    let config = write_file(d, "stripe-ops.toml", &config_a);
+    let mut cmd = bin();
+    cmd.env("STRIPE_OPS_CONFIG", &config);
+    let relay = Fanout::start_with(cmd, d, &[]);
+    let names = |relay: &Fanout| -> Vec<String> {
+        relay.status()["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(names(&relay), ["a"]);
+    let (first, body, header) = signed("customer.created", INCOMING, &[]);
+    assert_eq!(post(&relay.webhook, &body, &header).unwrap().0, 200);
+
+    let with_b = format!(
+        "{config_a}{}",
+        entry("b", &b.url, &format!("secret_file = \"{b_secret}\""))
+    );
+    write_file(d, "stripe-ops.toml", &with_b);
+    relay.signal("HUP");
+    poll("b to be added", WAIT, || {
+        (names(&relay) == ["a", "b"]).then_some(())
+    });
+    let (second, body, header) = signed("customer.created", INCOMING, &[]);
+    assert_eq!(post(&relay.webhook, &body, &header).unwrap().0, 200);
+    b.wait_for(std::slice::from_ref(&second));
+    assert_eq!(
+        b.ids(),
+        vec![second.clone()],
+        "a new target gets events from now on"
+    );
+    assert_eq!(b.received()[0]["valid"], true);
+    a.wait_for(&[first, second]);
+    poll("the reload to be logged", WAIT, || {
+        relay.log().contains("reloaded: added [b]").then_some(())
+    });
+
+    write_file(d, "stripe-ops.toml", "[fanout\nbroken");
+    relay.signal("HUP");
+    poll("the failed reload to be logged", WAIT, || {
+        relay
+            .log()
+            .contains("reload FAILED, keeping the current targets")
+            .then_some(())
+    });
+    assert_eq!(names(&relay), ["a", "b"]);
+
+    write_file(
+        d,
+        "stripe-ops.toml",
+        &format!(
+            "[fanout]\n{}",
+            entry("b", &b.url, &format!("secret_file = \"{b_secret}\""))
+        ),
+    );
+    relay.signal("HUP");
+    poll("a to be removed", WAIT, || {
+        (names(&relay) == ["b"]).then_some(())
+    });
+    assert!(!spool.join("cursors").join("a").exists());
+    assert!(spool.join("cursors").join("b").exists());
+}
+
+#[test]
+fn sigterm_finishes_the_delivery_in_flight_and_ctrl_c_exits_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let slow = Recorder::start_with(d, "slow", None, 0, &[("DELAY", "1.5")]);
+    let spool = d.join("spool");
+    let mut relay = Fanout::start(
+        d,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--spool",
+            spool.to_str().unwrap(),
+            "--target",
+            &target("slow", &slow),
+            "--summary-wait",
+            "50ms",
+        ],
+    );
+    let (id, body, header) = signed("charge.refunded", INCOMING, &[]);
+    let (status, answer) = post(&relay.webhook, &body, &header).unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(answer["targets"][0]["pending"], true, "{answer}");
+    poll("the slow target to start receiving", WAIT, || {
+        std::fs::read_to_string(&slow.out)
+            .unwrap_or_default()
+            .contains("started")
+            .then_some(())
+    });
+    relay.signal("TERM");
+    assert_eq!(relay.wait_exit(), 0, "{}", relay.log());
+    assert_eq!(slow.ids(), vec![id], "the delivery in flight was finished");
+    assert_eq!(
+        std::fs::read_dir(spool.join("events")).unwrap().count(),
+        0,
+        "and recorded as done"
+    );
+    assert!(relay.log().contains("stopped"));
+
+    let mut relay = Fanout::start(
+        d,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--spool",
+            spool.to_str().unwrap(),
+            "--target",
+            &target("slow", &slow),
+        ],
+    );
+    assert_eq!(relay.start["recovered"], 0);
+    relay.signal("INT");
+    assert_eq!(relay.wait_exit(), 130);
+}
