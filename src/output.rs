@@ -128,3 +128,13 @@ pub fn bar(len: u64, message: impl Into<String>) -> ProgressBar {
     bar.set_message(message.into());
     bar
 }
+
+/// Prints the command's JSON document on one line of stdout (for servers whose first line is
+/// read by a parent process before they finish).
+pub fn json_line(value: &serde_json::Value) {
+    JSON_PRINTED.store(true, Ordering::Relaxed);
+    let text = serde_json::to_string(value).expect("JSON values always serialize");
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", scrub(&text));
+    let _ = out.flush();
+}

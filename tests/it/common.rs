@@ -139,6 +139,8 @@ impl Drop for Proc {
 pub struct Sandbox {
     pub app: String,
     pub stripe_api: String,
+    /// The whole start line (`webhook_secret_file`, `stripe_key_file`, ...).
+    pub info: Value,
     pub proc: Proc,
 }
 
@@ -166,6 +168,7 @@ impl Sandbox {
         Sandbox {
             app: v["app"].as_str().expect("app").to_owned(),
             stripe_api: v["stripe_api"].as_str().expect("stripe_api").to_owned(),
+            info: v,
             proc,
         }
     }

@@ -6,3 +6,4 @@ mod common;
 mod cli;
 mod events;
 mod fanout;
+mod sandbox;

@@ -1,0 +1,89 @@
+//! Webhook delivery like Stripe's: one event, the same body to every enabled endpoint that takes
+//! its type, each signed with that endpoint's own secret, in the background, retried with
+//! exponential backoff on non-2xx answers and connection errors, every attempt recorded on the
+//! event (`GET /v1/events/{id}`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::Shared;
+use super::stripe::{Attempt, Endpoint, EventRecord};
+use crate::secret::ExposeSecret;
+use crate::signature::{self, Signer};
+
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+const USER_AGENT: &str = "Stripe/1.0 (+https://stripe.com/docs/webhooks)";
+
+/// Records `event` (its `id` and `type` already set) and delivers it in the background to every
+/// enabled endpoint that takes its type. Returns how many endpoints it goes to.
+pub fn publish(shared: &Arc<Shared>, mut event: Value) -> usize {
+    let event_type = event["type"].as_str().unwrap_or_default().to_owned();
+    let id = event["id"].as_str().unwrap_or_default().to_owned();
+    let targets = shared.stripe.targets(&event_type);
+    event["pending_webhooks"] = Value::from(targets.len());
+    let body: Arc<str> = serde_json::to_string(&event)
+        .expect("JSON values always serialize")
+        .into();
+    shared.stripe.record_event(EventRecord {
+        id: id.clone(),
+        body: body.clone(),
+        pending: targets.iter().map(|t| t.id.clone()).collect(),
+        attempts: Vec::new(),
+    });
+    for target in &targets {
+        tokio::spawn(deliver(
+            shared.clone(),
+            id.clone(),
+            body.clone(),
+            target.clone(),
+        ));
+    }
+    targets.len()
+}
+
+async fn deliver(shared: Arc<Shared>, event_id: String, body: Arc<str>, endpoint: Endpoint) {
+    let signer = Signer::new(endpoint.secret.expose_secret().as_bytes());
+    let policy = shared.delivery;
+    let mut delay = policy.backoff;
+    for attempt in 1..=policy.attempts.max(1) {
+        let now = signature::unix_now();
+        let header = signature::header(now, body.as_bytes(), std::slice::from_ref(&signer));
+        let result = shared
+            .http
+            .post(&endpoint.url)
+            .header("Content-Type", "application/json; charset=utf-8")
+            .header("User-Agent", USER_AGENT)
+            .header("Stripe-Signature", header)
+            .timeout(ATTEMPT_TIMEOUT)
+            .body(body.to_string())
+            .send()
+            .await;
+        let (status, error) = match result {
+            Ok(resp) => (Some(resp.status().as_u16()), None),
+            Err(e) => (None, Some(crate::error::chain(&e))),
+        };
+        let delivered = status.is_some_and(|s| (200..300).contains(&s));
+        tracing::debug!(event = %event_id, url = %endpoint.url, attempt, ?status, "webhook delivery");
+        shared.stripe.record_attempt(
+            &event_id,
+            Attempt {
+                endpoint: endpoint.id.clone(),
+                url: endpoint.url.clone(),
+                attempt,
+                status,
+                error,
+                at: now,
+            },
+            delivered,
+        );
+        if delivered {
+            return;
+        }
+        if attempt < policy.attempts {
+            tokio::time::sleep(delay).await;
+            delay = delay.saturating_mul(2);
+        }
+    }
+}
