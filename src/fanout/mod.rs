@@ -115,6 +115,12 @@ pub async fn start(opts: RelayOptions) -> Result<Relay> {
             "spool: {bad} could not be read back; set aside as .bad"
         ));
     }
+    if !recovered.discarded.is_empty() {
+        output::warn(format!(
+            "spool: discarded {} event file(s) cut short by a crash (never acknowledged)",
+            recovered.discarded.len()
+        ));
+    }
     let spool = Arc::new(spool);
     let recovered_count = recovered.events.len();
     let hub = Hub::start(spool.clone(), recovered, opts.targets, opts.delivery)?;
