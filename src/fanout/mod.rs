@@ -295,10 +295,24 @@ fn reload(ctx: &Ctx, args: &FanoutArgs, hub: &Hub) {
 }
 
 fn resolve_targets(args: &FanoutArgs, file: &FanoutConfig) -> Result<Vec<TargetSpec>> {
-    targets::merge(&args.targets, &args.target_secrets, &file.targets)?
+    let specs = targets::merge(&args.targets, &args.target_secrets, &file.targets)?
         .iter()
         .map(targets::resolve)
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    let resigned: Vec<&str> = specs
+        .iter()
+        .filter(|s| s.signer.is_some())
+        .map(|s| s.name.as_str())
+        .collect();
+    if !resigned.is_empty() && args.verify_secret_files.is_empty() {
+        // Re-signing unverified input would turn anyone's POST into an event the target trusts.
+        return Err(Error::usage(format!(
+            "target(s) {} re-sign events with their own secret, so incoming events must be \
+             verified: give --verify-secret-file",
+            resigned.join(", ")
+        )));
+    }
+    Ok(specs)
 }
 
 fn options(args: &FanoutArgs, file: &FanoutConfig) -> Result<RelayOptions> {

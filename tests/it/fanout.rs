@@ -529,7 +529,19 @@ fn usage_errors_exit_2_and_a_busy_port_exits_3() {
     let d = dir.path();
     let spool = d.join("spool");
     let spool = spool.to_str().unwrap();
-    let cases: [(&[&str], &str); 5] = [
+    let whsec = secret_file(d, "whsec", SECRET_B);
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &[
+                "--spool",
+                spool,
+                "--target",
+                "a=http://x",
+                "--target-secret-file",
+                &format!("a={whsec}"),
+            ],
+            "incoming events must be verified",
+        ),
         (&["--spool", spool], "no targets"),
         (&["--target", "nameless"], "NAME=VALUE"),
         (
@@ -591,8 +603,11 @@ fn killed_with_sigkill_mid_stream_and_restarted_it_loses_nothing() {
     let c_port = free_port();
     let listen = format!("127.0.0.1:{}", free_port());
     let spool = d.join("spool");
+    let incoming = secret_file(d, "incoming", INCOMING);
     let args_owned = [
-        "--listen".to_owned(),
+        "--verify-secret-file".to_owned(),
+        incoming,
+        "--listen".into(),
         listen,
         "--spool".into(),
         spool.display().to_string(),
@@ -672,9 +687,10 @@ fn sighup_reloads_targets_from_the_config_file() {
         entry("a", &a.url, "")
     );
     let config = write_file(d, "stripe-ops.toml", &config_a);
+    let incoming = secret_file(d, "incoming", INCOMING);
     let mut cmd = bin();
     cmd.env("STRIPE_OPS_CONFIG", &config);
-    let relay = Fanout::start_with(cmd, d, &[]);
+    let relay = Fanout::start_with(cmd, d, &["--verify-secret-file", &incoming]);
     let names = |relay: &Fanout| -> Vec<String> {
         relay.status()["targets"]
             .as_array()
