@@ -120,19 +120,14 @@ async fn receive(
     }
     let spooled_ms = started.elapsed().as_secs_f64() * 1000.0;
     state.received.fetch_add(1, Ordering::Relaxed);
+    log(format!(
+        "event {} #{seq}: received {} bytes, spooled in {spooled_ms:.1} ms",
+        label(&event),
+        event.body.len(),
+    ));
     let (tx, rx) = mpsc::unbounded_channel();
     state.hub.dispatch(seq, Some((event.clone(), Some(tx))));
     let targets = collect(rx, state.summary_wait).await;
-    log(format!(
-        "event {} #{seq}: received {} bytes, spooled in {spooled_ms:.1} ms, for {}",
-        label(&event),
-        event.body.len(),
-        targets
-            .iter()
-            .map(|t| t["name"].as_str().unwrap_or_default())
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
     Json(json!({
         "received": true,
         "event_id": event.id,

@@ -112,6 +112,11 @@ class H(http.server.BaseHTTPRequestHandler):
         self.send_response(status); self.send_header("Content-Length", "0"); self.end_headers()
     def log_message(self, *a): pass
 s = http.server.HTTPServer(("127.0.0.1", int(os.environ.get("PORT", "0"))), H)
+if os.environ.get("TLS_CERT"):
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(os.environ["TLS_CERT"], os.environ["TLS_KEY"])
+    s.socket = ctx.wrap_socket(s.socket, server_side=True)
 print(s.server_address[1], flush=True)
 s.serve_forever()
 "#;
@@ -999,5 +1004,108 @@ fn sigkill_mid_stream_of_topups_loses_nothing_and_each_sandbox_credits_once() {
     for (i, shop) in shops.iter().enumerate() {
         let expected: i64 = events.iter().filter(|e| e.0 == i).map(|e| e.1).sum();
         assert_eq!(shop.balance(), expected, "no second credit arrived late");
+    }
+}
+
+#[test]
+fn an_event_older_than_max_age_is_given_up_and_leaves_the_spool() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let relay = Fanout::start(
+        d,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--spool",
+            d.join("spool").to_str().unwrap(),
+            "--target",
+            &format!("gone=http://127.0.0.1:{}/hook", free_port()),
+            "--max-age",
+            "300ms",
+            "--retry-base",
+            "20ms",
+            "--retry-max",
+            "50ms",
+        ],
+    );
+    let (id, body, header) = signed("invoice.payment_failed", INCOMING, &[]);
+    assert_eq!(post(&relay.webhook, &body, &header).unwrap().0, 200);
+    poll("the event to be given up", WAIT, || {
+        (relay.target("gone")["gave_up"] == 1).then_some(())
+    });
+    relay.wait_spool_empty();
+    let gone = relay.target("gone");
+    assert_eq!(gone["delivered"], 0);
+    assert_eq!(gone["pending"], 0);
+    assert!(gone["failed_attempts"].as_u64().unwrap() >= 1);
+    assert!(
+        relay
+            .log()
+            .contains(&format!("target gone {id} #1: GAVE UP, older than max-age"))
+    );
+}
+
+#[test]
+fn a_self_signed_target_needs_insecure() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (cert, key) = (d.join("cert.pem"), d.join("key.pem"));
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl runs");
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let tls = Recorder::start_with(d, "tls", None, 0, &[("TLS_CERT", cert), ("TLS_KEY", key)]);
+    let url = tls.url.replace("http://", "https://");
+    for (insecure, expect_ok) in [(false, false), (true, true)] {
+        let spool = d.join(format!("spool-{insecure}"));
+        let mut args = vec![
+            "--listen".to_owned(),
+            "127.0.0.1:0".into(),
+            "--spool".into(),
+            spool.display().to_string(),
+            "--target".into(),
+            format!("tls={url}"),
+        ];
+        if insecure {
+            args.push("--insecure".into());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let relay = Fanout::start(d, &args);
+        let (id, body, header) = signed("charge.succeeded", INCOMING, &[]);
+        let (status, answer) = post(&relay.webhook, &body, &header).unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(answer["targets"][0]["ok"], expect_ok, "{answer}");
+        if expect_ok {
+            tls.wait_for(&[id]);
+            assert!(
+                relay
+                    .log()
+                    .contains("TLS certificates of targets are not checked")
+            );
+        } else {
+            let error = answer["targets"][0]["error"]
+                .as_str()
+                .unwrap()
+                .to_lowercase();
+            assert!(error.contains("certificate"), "{error}");
+            assert!(!tls.ids().contains(&id));
+        }
     }
 }
