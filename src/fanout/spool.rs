@@ -63,7 +63,7 @@ pub struct Spool {
     dir: PathBuf,
     events: PathBuf,
     cursors: PathBuf,
-    events_dir: File,
+    events_dir: DirSync,
     fsync: bool,
     next_seq: AtomicU64,
 }
@@ -89,7 +89,7 @@ impl Spool {
             .unwrap_or(0);
         let spool = Spool {
             dir: dir.to_owned(),
-            events_dir: File::open(&events)?,
+            events_dir: DirSync::new(File::open(&events)?),
             events,
             cursors,
             fsync,
@@ -142,7 +142,7 @@ impl Spool {
             return Err(e);
         }
         if self.fsync {
-            self.events_dir.sync_all()?;
+            self.events_dir.sync()?;
         }
         Ok(())
     }
@@ -195,6 +195,63 @@ fn write_at_start(mut file: &File, bytes: &[u8]) -> io::Result<()> {
     use std::io::Seek;
     file.seek(io::SeekFrom::Start(0))?;
     file.write_all(bytes)
+}
+
+/// fsync of a folder shared by concurrent writers: a sync that starts after a file was created
+/// makes that file's entry durable, so writers waiting together share one fsync.
+#[derive(Debug)]
+struct DirSync {
+    dir: File,
+    state: std::sync::Mutex<SyncState>,
+    done: std::sync::Condvar,
+}
+
+#[derive(Debug, Default)]
+struct SyncState {
+    requested: u64,
+    synced: u64,
+    running: bool,
+}
+
+impl DirSync {
+    fn new(dir: File) -> Self {
+        Self {
+            dir,
+            state: Default::default(),
+            done: Default::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SyncState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Returns once a folder fsync that started after this call has finished.
+    fn sync(&self) -> io::Result<()> {
+        let mut state = self.lock();
+        state.requested += 1;
+        let ticket = state.requested;
+        loop {
+            if state.synced >= ticket {
+                return Ok(());
+            }
+            if !state.running {
+                state.running = true;
+                let covers = state.requested;
+                drop(state);
+                let result = self.dir.sync_all();
+                state = self.lock();
+                state.running = false;
+                if result.is_ok() {
+                    state.synced = state.synced.max(covers);
+                }
+                self.done.notify_all();
+                result?;
+                continue;
+            }
+            state = self.done.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+    }
 }
 
 fn create_private(path: &Path) -> io::Result<File> {
@@ -377,6 +434,33 @@ mod tests {
         assert_eq!(text, "00000000000000000007\n");
         drop(spool);
         assert_eq!(Spool::open(dir.path(), false).unwrap().1.cursors["t"], 7);
+    }
+
+    #[test]
+    fn concurrent_writers_all_return_after_a_shared_folder_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let (spool, _) = Spool::open(dir.path(), true).unwrap();
+        let spool = Arc::new(spool);
+        let writers: Vec<_> = (0..8)
+            .map(|_| {
+                let spool = spool.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..5 {
+                        let e = event(&spool, "evt", "{}");
+                        spool.write(&e).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        let state = spool.events_dir.state.lock().unwrap();
+        assert_eq!(state.requested, 40);
+        assert_eq!(state.synced, 40);
+        drop(state);
+        drop(spool);
+        assert_eq!(Spool::open(dir.path(), true).unwrap().1.events.len(), 40);
     }
 
     #[cfg(unix)]
