@@ -108,6 +108,10 @@ pub struct Relay {
 
 /// Opens the spool, starts the workers and the HTTP listener.
 pub async fn start(opts: RelayOptions) -> Result<Relay> {
+    let listener = tokio::net::TcpListener::bind(&opts.listen)
+        .await
+        .or_external(format!("cannot listen on {}", opts.listen))?;
+    let addr = listener.local_addr().or_external("listener address")?;
     let (spool, recovered) = spool::Spool::open(&opts.spool, opts.fsync)
         .map_err(|e| Error::external(format!("cannot open spool {}: {e}", opts.spool.display())))?;
     for bad in &recovered.unreadable {
@@ -124,10 +128,6 @@ pub async fn start(opts: RelayOptions) -> Result<Relay> {
     let spool = Arc::new(spool);
     let recovered_count = recovered.events.len();
     let hub = Hub::start(spool.clone(), recovered, opts.targets, opts.delivery)?;
-    let listener = tokio::net::TcpListener::bind(&opts.listen)
-        .await
-        .or_external(format!("cannot listen on {}", opts.listen))?;
-    let addr = listener.local_addr().or_external("listener address")?;
     let url = format!("http://{addr}");
     let state = Arc::new(relay::RelayState {
         hub: hub.clone(),

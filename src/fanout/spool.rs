@@ -64,6 +64,9 @@ pub struct Spool {
     events: PathBuf,
     cursors: PathBuf,
     events_dir: DirSync,
+    /// Held (an exclusive lock on `DIR/lock`) while the spool is open: two relays on one spool
+    /// would deliver everything twice and reuse sequence numbers.
+    _lock: File,
     fsync: bool,
     next_seq: AtomicU64,
 }
@@ -76,6 +79,18 @@ impl Spool {
         let cursors = dir.join("cursors");
         fs::create_dir_all(&events)?;
         fs::create_dir_all(&cursors)?;
+        let lock = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(dir.join("lock"))?;
+        lock.try_lock().map_err(|e| match e {
+            fs::TryLockError::WouldBlock => io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "it is in use by another fanout process",
+            ),
+            fs::TryLockError::Error(e) => e,
+        })?;
         let recovered = Recovered {
             cursors: read_cursors(&cursors)?,
             ..read_events(&events)?
@@ -90,6 +105,7 @@ impl Spool {
         let spool = Spool {
             dir: dir.to_owned(),
             events_dir: DirSync::new(File::open(&events)?),
+            _lock: lock,
             events,
             cursors,
             fsync,
@@ -365,6 +381,16 @@ mod tests {
         assert_eq!(recovered.cursors["one"], 2);
         assert_eq!(recovered.cursors["two"], 1);
         assert_eq!(spool.next_seq(), 3);
+    }
+
+    #[test]
+    fn a_spool_in_use_cannot_be_opened_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let (first, _) = Spool::open(dir.path(), false).unwrap();
+        let e = Spool::open(dir.path(), false).unwrap_err();
+        assert!(e.to_string().contains("in use by another fanout"), "{e}");
+        drop(first);
+        assert!(Spool::open(dir.path(), false).is_ok());
     }
 
     #[test]

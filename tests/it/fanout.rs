@@ -594,6 +594,33 @@ fn usage_errors_exit_2_and_a_busy_port_exits_3() {
     ]);
     assert_code(&o, 3);
     assert!(stderr(&o).contains("cannot listen on"), "{}", stderr(&o));
+
+    let _running = Fanout::start(
+        d,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--spool",
+            spool,
+            "--target",
+            "a=http://127.0.0.1:9/",
+        ],
+    );
+    let o = run(&[
+        "fanout",
+        "--listen",
+        "127.0.0.1:0",
+        "--spool",
+        spool,
+        "--target",
+        "a=http://127.0.0.1:9/",
+    ]);
+    assert_code(&o, 3);
+    assert!(
+        stderr(&o).contains("in use by another fanout process"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
