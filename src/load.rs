@@ -1,18 +1,606 @@
-//! Load mode of `events send`: many distinct, freshly signed events (not yet built).
+//! Load mode of `events send` (`--count`, `--duration`): many distinct, freshly signed events
+//! over keep-alive connections, as a Stripe retry storm would deliver them.
+//!
+//! The hot path is cheap on purpose: the template is prepared once (rendering is two string
+//! concatenations), the signer is keyed once, ids come from a per-run random prefix and a counter
+//! (no syscall per id), one shared client keeps connections alive, C workers pull request numbers
+//! from an atomic counter, and each worker records latencies into its own HDR histogram; the
+//! histograms are merged at the end.
 
-use crate::cli::{Ctx, not_yet};
-use crate::error::Result;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::cli::Ctx;
+use crate::error::{Error, Result};
 use crate::events::SendArgs;
+use crate::fixtures::Prepared;
+use crate::signature::{self, Signer};
+use crate::{http, output};
 
 #[derive(Debug, Clone, Default, clap::Args)]
-pub struct LoadArgs {}
+pub struct LoadArgs {
+    /// Load mode: send N distinct, freshly signed events
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Load mode: requests in flight at once (default 1)
+    #[arg(long, value_name = "C")]
+    pub concurrency: Option<usize>,
+    /// Load mode: at most R requests per second in total (for example 500 or 500/s)
+    #[arg(long, value_name = "R/s", value_parser = parse_rate)]
+    pub rate: Option<f64>,
+    /// Load mode: send for this long (for example 30s, 2m, 500ms; a bare number is seconds)
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+}
 
 impl LoadArgs {
     pub fn is_load(&self) -> bool {
-        false
+        self.count.is_some()
+            || self.duration.is_some()
+            || self.concurrency.is_some()
+            || self.rate.is_some()
     }
 }
 
-pub async fn run(_ctx: &Ctx, _args: SendArgs) -> Result<()> {
-    Err(not_yet("events send --count"))
+/// `500`, `500/s` or `500/sec` requests per second; must be positive.
+pub fn parse_rate(text: &str) -> std::result::Result<f64, String> {
+    let number = text
+        .trim()
+        .trim_end_matches("/sec")
+        .trim_end_matches("/s")
+        .trim();
+    match number.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!(
+            "expected a positive rate such as 500 or 500/s, got {text:?}"
+        )),
+    }
+}
+
+/// `30s`, `2m`, `500ms`, `1h` or a bare number of seconds; must be positive.
+pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+    let t = text.trim();
+    let bad = || format!("expected a duration such as 30s, 2m or 500ms, got {text:?}");
+    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: f64 = number.trim().parse().map_err(|_| bad())?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "ms" => value / 1000.0,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(bad()),
+    };
+    if !(seconds.is_finite() && seconds > 0.0) {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// What to send and how hard; validated from the flags.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub count: Option<u64>,
+    pub duration: Option<Duration>,
+    pub concurrency: usize,
+    pub rate: Option<f64>,
+}
+
+impl Plan {
+    pub fn from_args(args: &LoadArgs) -> Result<Self> {
+        if args.count.is_none() && args.duration.is_none() {
+            return Err(Error::usage(
+                "load mode needs --count N or --duration D (--concurrency and --rate only shape it)",
+            ));
+        }
+        if args.count == Some(0) {
+            return Err(Error::usage("--count must be at least 1"));
+        }
+        let concurrency = args.concurrency.unwrap_or(1);
+        if concurrency == 0 {
+            return Err(Error::usage("--concurrency must be at least 1"));
+        }
+        let concurrency = match args.count {
+            Some(n) => concurrency.min(usize::try_from(n).unwrap_or(usize::MAX)),
+            None => concurrency,
+        };
+        Ok(Self {
+            count: args.count,
+            duration: args.duration,
+            concurrency,
+            rate: args.rate,
+        })
+    }
+
+    /// When request number `i` may start, relative to the start of the run (with `--rate`).
+    pub fn slot(&self, i: u64) -> Option<Duration> {
+        self.rate.map(|r| Duration::from_secs_f64(i as f64 / r))
+    }
+}
+
+/// Unique event ids without a syscall each: `evt_` + a random 12-character run prefix + the
+/// request number in base 36, 12 digits (24 characters after `evt_`, like Stripe's).
+pub struct IdSource {
+    prefix: String,
+}
+
+impl IdSource {
+    pub fn new() -> Self {
+        Self {
+            prefix: format!("evt_{}", crate::secret::random_alnum(12)),
+        }
+    }
+
+    pub fn id(&self, n: u64) -> String {
+        let mut out = String::with_capacity(self.prefix.len() + 12);
+        out.push_str(&self.prefix);
+        let mut digits = [b'0'; 12];
+        let mut rest = n;
+        for slot in digits.iter_mut().rev() {
+            *slot = b"0123456789abcdefghijklmnopqrstuvwxyz"[(rest % 36) as usize];
+            rest /= 36;
+        }
+        out.push_str(std::str::from_utf8(&digits).expect("ASCII digits"));
+        out
+    }
+}
+
+impl Default for IdSource {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The tally of one worker, and of the whole run once merged.
+#[derive(Debug, Clone)]
+pub struct Tally {
+    /// Latency of answered requests, in microseconds.
+    pub latency_us: Histogram<u64>,
+    pub statuses: BTreeMap<u16, u64>,
+    pub errors: BTreeMap<&'static str, u64>,
+}
+
+impl Tally {
+    pub fn new() -> Self {
+        Self {
+            latency_us: Histogram::new_with_bounds(1, 3_600_000_000, 3)
+                .expect("valid histogram bounds"),
+            statuses: BTreeMap::new(),
+            errors: BTreeMap::new(),
+        }
+    }
+
+    pub fn answered(&mut self, status: u16, elapsed: Duration) {
+        *self.statuses.entry(status).or_default() += 1;
+        self.latency_us
+            .saturating_record((elapsed.as_micros() as u64).max(1));
+    }
+
+    pub fn failed(&mut self, kind: &'static str) {
+        *self.errors.entry(kind).or_default() += 1;
+    }
+
+    pub fn merge(&mut self, other: &Tally) {
+        self.latency_us
+            .add(&other.latency_us)
+            .expect("histograms share bounds");
+        for (s, n) in &other.statuses {
+            *self.statuses.entry(*s).or_default() += n;
+        }
+        for (k, n) in &other.errors {
+            *self.errors.entry(k).or_default() += n;
+        }
+    }
+
+    pub fn answered_count(&self) -> u64 {
+        self.statuses.values().sum()
+    }
+
+    pub fn success_count(&self) -> u64 {
+        self.statuses
+            .iter()
+            .filter(|(s, _)| (200..300).contains(*s))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    pub fn error_count(&self) -> u64 {
+        self.errors.values().sum()
+    }
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The outcome of a load run, as printed (`--json` prints exactly this).
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub ok: bool,
+    pub event_type: String,
+    pub to: String,
+    pub concurrency: usize,
+    pub rate: Option<f64>,
+    pub requested: Option<u64>,
+    pub sent: u64,
+    pub answered: u64,
+    pub succeeded: u64,
+    pub non_2xx: u64,
+    pub errors: u64,
+    pub error_kinds: BTreeMap<&'static str, u64>,
+    pub statuses: BTreeMap<String, u64>,
+    pub elapsed_s: f64,
+    pub requests_per_s: f64,
+    pub latency_ms: Latency,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Latency {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
+pub fn summarize(
+    tally: &Tally,
+    plan: &Plan,
+    event_type: &str,
+    to: &str,
+    elapsed: Duration,
+) -> Summary {
+    let h = &tally.latency_us;
+    let ms = |us: u64| us as f64 / 1000.0;
+    let answered = tally.answered_count();
+    let succeeded = tally.success_count();
+    let errors = tally.error_count();
+    let sent = answered + errors;
+    let secs = elapsed.as_secs_f64().max(f64::EPSILON);
+    Summary {
+        ok: errors == 0 && succeeded == answered && sent > 0,
+        event_type: event_type.to_owned(),
+        to: to.to_owned(),
+        concurrency: plan.concurrency,
+        rate: plan.rate,
+        requested: plan.count,
+        sent,
+        answered,
+        succeeded,
+        non_2xx: answered - succeeded,
+        errors,
+        error_kinds: tally.errors.clone(),
+        statuses: tally
+            .statuses
+            .iter()
+            .map(|(s, n)| (s.to_string(), *n))
+            .collect(),
+        elapsed_s: elapsed.as_secs_f64(),
+        requests_per_s: sent as f64 / secs,
+        latency_ms: if answered == 0 {
+            Latency {
+                p50: 0.0,
+                p90: 0.0,
+                p99: 0.0,
+                max: 0.0,
+                mean: 0.0,
+            }
+        } else {
+            Latency {
+                p50: ms(h.value_at_quantile(0.50)),
+                p90: ms(h.value_at_quantile(0.90)),
+                p99: ms(h.value_at_quantile(0.99)),
+                max: ms(h.max()),
+                mean: h.mean() / 1000.0,
+            }
+        },
+    }
+}
+
+/// Exit class of a run: 0 when every request got a 2xx; 3 when none got any answer (the receiver
+/// is unreachable); 1 otherwise (some non-2xx answers or transport errors).
+pub fn verdict(summary: &Summary) -> Result<()> {
+    if summary.ok {
+        return Ok(());
+    }
+    if summary.answered == 0 {
+        return Err(Error::external(format!(
+            "no request to {} got an answer ({} errors: {})",
+            summary.to,
+            summary.errors,
+            kinds(&summary.error_kinds)
+        )));
+    }
+    Err(Error::failed(format!(
+        "{} of {} requests were not accepted ({} non-2xx, {} errors)",
+        summary.non_2xx + summary.errors,
+        summary.sent,
+        summary.non_2xx,
+        summary.errors
+    )))
+}
+
+fn kinds(map: &BTreeMap<&'static str, u64>) -> String {
+    map.iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn error_kind(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connect"
+    } else {
+        "other"
+    }
+}
+
+/// Everything a worker shares with the others.
+struct Shared {
+    client: reqwest::Client,
+    url: String,
+    prepared: Prepared,
+    signers: Vec<Signer>,
+    ids: IdSource,
+    plan: Plan,
+    next: AtomicU64,
+    done: AtomicU64,
+    started: tokio::time::Instant,
+}
+
+impl Shared {
+    /// The next request number, or `None` when the run is over (count reached or time is up).
+    fn claim(&self) -> Option<u64> {
+        if let Some(d) = self.plan.duration
+            && self.started.elapsed() >= d
+        {
+            return None;
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        match self.plan.count {
+            Some(n) if i >= n => None,
+            _ => Some(i),
+        }
+    }
+}
+
+async fn worker(shared: Arc<Shared>) -> Tally {
+    let mut tally = Tally::new();
+    while let Some(i) = shared.claim() {
+        if let Some(at) = shared.plan.slot(i) {
+            let when = shared.started + at;
+            if let Some(d) = shared.plan.duration
+                && at >= d
+            {
+                break;
+            }
+            tokio::time::sleep_until(when).await;
+        }
+        let timestamp = signature::unix_now();
+        let body = shared.prepared.body(&shared.ids.id(i), timestamp);
+        let header = signature::header(timestamp, body.as_bytes(), &shared.signers);
+        let sent_at = Instant::now();
+        let outcome = shared
+            .client
+            .post(&shared.url)
+            .header("Content-Type", "application/json")
+            .header("Stripe-Signature", header)
+            .body(body)
+            .send()
+            .await;
+        match outcome {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                // Reading the answer to the end lets the connection go back to the pool.
+                match resp.bytes().await {
+                    Ok(_) => tally.answered(status, sent_at.elapsed()),
+                    Err(e) => tally.failed(error_kind(&e)),
+                }
+            }
+            Err(e) => tally.failed(error_kind(&e)),
+        }
+        shared.done.fetch_add(1, Ordering::Relaxed);
+    }
+    tally
+}
+
+pub async fn run(_ctx: &Ctx, args: SendArgs) -> Result<()> {
+    let plan = Plan::from_args(&args.load)?;
+    if args.render.id.is_some() {
+        return Err(Error::usage(
+            "--id pins one event id; load mode sends distinct ids (drop --id)",
+        ));
+    }
+    let signers = args.secrets.signers()?;
+    let prepared = args.render.prepare()?;
+    let timeout = Duration::from_secs_f64(args.timeout);
+    let client = http::builder(timeout)
+        .pool_max_idle_per_host(plan.concurrency)
+        .build()
+        .map_err(|e| Error::external(format!("cannot build HTTP client: {e}")))?;
+    let shared = Arc::new(Shared {
+        client,
+        url: args.to.clone(),
+        prepared,
+        signers,
+        ids: IdSource::new(),
+        plan: plan.clone(),
+        next: AtomicU64::new(0),
+        done: AtomicU64::new(0),
+        started: tokio::time::Instant::now(),
+    });
+    let event_type = shared.prepared.event_type.clone();
+    let bar = progress_bar(&plan, &event_type);
+    let ticker = tokio::spawn(tick(bar.clone(), shared.clone()));
+    let workers: Vec<_> = (0..plan.concurrency)
+        .map(|_| tokio::spawn(worker(shared.clone())))
+        .collect();
+    let mut total = Tally::new();
+    for w in workers {
+        let tally = w
+            .await
+            .map_err(|e| Error::external(format!("load worker failed: {e}")))?;
+        total.merge(&tally);
+    }
+    let elapsed = shared.started.elapsed();
+    ticker.abort();
+    bar.finish_and_clear();
+    let summary = summarize(&total, &plan, &event_type, &args.to, elapsed);
+    print_summary(&summary);
+    verdict(&summary)
+}
+
+fn progress_bar(plan: &Plan, event_type: &str) -> indicatif::ProgressBar {
+    let message = format!("sending {event_type}");
+    match (plan.count, plan.duration) {
+        (Some(n), _) => output::bar(n, message),
+        (None, Some(d)) => {
+            let bar = output::bar(d.as_secs().max(1), format!("{message} (seconds)"));
+            bar.set_position(0);
+            bar
+        }
+        (None, None) => output::spinner(message),
+    }
+}
+
+async fn tick(bar: indicatif::ProgressBar, shared: Arc<Shared>) {
+    let by_time = shared.plan.count.is_none();
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if by_time {
+            bar.set_position(shared.started.elapsed().as_secs());
+        } else {
+            bar.set_position(shared.done.load(Ordering::Relaxed));
+        }
+    }
+}
+
+fn print_summary(s: &Summary) {
+    if output::mode().json {
+        output::json(&serde_json::to_value(s).unwrap_or_else(|_| json!({ "ok": s.ok })));
+        return;
+    }
+    output::line(format!(
+        "sent {} {} events to {} in {:.2} s: {:.0} requests/s (concurrency {}{})",
+        s.sent,
+        s.event_type,
+        s.to,
+        s.elapsed_s,
+        s.requests_per_s,
+        s.concurrency,
+        s.rate
+            .map(|r| format!(", rate limit {r}/s"))
+            .unwrap_or_default()
+    ));
+    let statuses = s
+        .statuses
+        .iter()
+        .map(|(k, n)| format!("{k}: {n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    output::line(format!(
+        "status   {}",
+        if statuses.is_empty() {
+            "no answers".into()
+        } else {
+            statuses
+        }
+    ));
+    if s.errors > 0 {
+        output::line(format!("errors   {} ({})", s.errors, kinds(&s.error_kinds)));
+    }
+    let l = &s.latency_ms;
+    output::line(format!(
+        "latency  p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        l.p50, l.p90, l.p99, l.max
+    ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_and_durations_parse() {
+        assert_eq!(parse_rate("500").unwrap(), 500.0);
+        assert_eq!(parse_rate("250/s").unwrap(), 250.0);
+        assert!(parse_rate("0").is_err() && parse_rate("fast").is_err());
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+        assert!(parse_duration("3 weeks").is_err() && parse_duration("0s").is_err());
+    }
+
+    #[test]
+    fn plan_needs_count_or_duration_and_caps_concurrency() {
+        let args = LoadArgs {
+            concurrency: Some(8),
+            ..Default::default()
+        };
+        assert!(args.is_load());
+        assert_eq!(Plan::from_args(&args).unwrap_err().exit.code(), 2);
+        let plan = Plan::from_args(&LoadArgs {
+            count: Some(3),
+            concurrency: Some(8),
+            rate: Some(10.0),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(plan.concurrency, 3);
+        assert_eq!(plan.slot(5), Some(Duration::from_millis(500)));
+        assert!(!LoadArgs::default().is_load());
+    }
+
+    #[test]
+    fn ids_are_distinct_and_stripe_shaped() {
+        let ids = IdSource::new();
+        let a = ids.id(0);
+        assert!(a.starts_with("evt_") && a.len() == 28, "{a}");
+        let all: std::collections::HashSet<_> = (0..10_000).map(|i| ids.id(i)).collect();
+        assert_eq!(all.len(), 10_000);
+        assert_ne!(ids.id(1), IdSource::new().id(1));
+    }
+
+    #[test]
+    fn summary_counts_and_verdicts() {
+        let plan = Plan::from_args(&LoadArgs {
+            count: Some(4),
+            ..Default::default()
+        })
+        .unwrap();
+        let mut a = Tally::new();
+        a.answered(200, Duration::from_millis(1));
+        a.answered(200, Duration::from_millis(3));
+        let mut b = Tally::new();
+        b.answered(500, Duration::from_millis(2));
+        b.failed("timeout");
+        a.merge(&b);
+        let s = summarize(&a, &plan, "t", "u", Duration::from_secs(2));
+        assert_eq!((s.sent, s.answered, s.succeeded), (4, 3, 2));
+        assert_eq!((s.non_2xx, s.errors), (1, 1));
+        assert_eq!(s.statuses["200"], 2);
+        assert_eq!(s.requests_per_s, 2.0);
+        assert!((s.latency_ms.max - 3.0).abs() < 0.01);
+        assert_eq!(verdict(&s).unwrap_err().exit.code(), 1);
+
+        let mut dead = Tally::new();
+        dead.failed("connect");
+        let s = summarize(&dead, &plan, "t", "u", Duration::from_secs(1));
+        assert_eq!(verdict(&s).unwrap_err().exit.code(), 3);
+
+        let mut fine = Tally::new();
+        fine.answered(204, Duration::from_micros(10));
+        assert!(verdict(&summarize(&fine, &plan, "t", "u", Duration::from_secs(1))).is_ok());
+    }
 }

@@ -407,6 +407,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
                 .post(update_endpoint)
                 .delete(delete_endpoint),
         )
+        .route("/v1/events", get(list_events))
         .route("/v1/events/{id}", get(retrieve_event))
         .fallback(unknown_route)
         .with_state(shared)
@@ -626,6 +627,61 @@ async fn delete_endpoint(
     axum::Json(json!({"id": id, "object": "webhook_endpoint", "deleted": true})).into_response()
 }
 
+fn event_json(record: &EventRecord) -> Value {
+    let mut v: Value = serde_json::from_str(&record.body).unwrap_or(Value::Null);
+    v["pending_webhooks"] = json!(record.pending.len());
+    // Not in Stripe's object: what the sandbox tried, for tests and debugging.
+    v["delivery_attempts"] = json!(record.attempts);
+    v
+}
+
+fn event_type(record: &EventRecord) -> Option<String> {
+    let v: Value = serde_json::from_str(&record.body).ok()?;
+    v["type"].as_str().map(str::to_owned)
+}
+
+async fn list_events(State(shared): S, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    authorized!(shared, headers);
+    let form = match Form::parse(q.unwrap_or_default().as_bytes()) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let limit = match form.get("limit").map(str::parse::<usize>) {
+        None => 10,
+        Some(Ok(n)) if (1..=100).contains(&n) => n,
+        Some(_) => {
+            return invalid(
+                "parameter_invalid_integer",
+                Some("limit"),
+                "limit must be an integer from 1 to 100",
+            );
+        }
+    };
+    let wanted = form.get("type");
+    let events = shared.stripe.events();
+    let newest_first: Vec<&EventRecord> = events
+        .iter()
+        .rev()
+        .filter(|e| wanted.is_none() || event_type(e).as_deref() == wanted)
+        .collect();
+    let start = match form.get("starting_after") {
+        None => 0,
+        Some(id) => match newest_first.iter().position(|e| e.id == id) {
+            Some(i) => i + 1,
+            None => return missing("event", id),
+        },
+    };
+    let page: Vec<Value> = newest_first
+        .iter()
+        .skip(start)
+        .take(limit)
+        .map(|e| event_json(e))
+        .collect();
+    let has_more = newest_first.len() > start + page.len();
+    axum::Json(json!({"object": "list", "data": page, "has_more": has_more, "url": "/v1/events"}))
+        .into_response()
+}
+
 async fn retrieve_event(
     State(shared): S,
     headers: HeaderMap,
@@ -636,11 +692,7 @@ async fn retrieve_event(
     let Some(record) = events.iter().find(|e| e.id == id) else {
         return missing("event", &id);
     };
-    let mut v: Value = serde_json::from_str(&record.body).unwrap_or(Value::Null);
-    v["pending_webhooks"] = json!(record.pending.len());
-    // Not in Stripe's object: what the sandbox tried, for tests and debugging.
-    v["delivery_attempts"] = json!(record.attempts);
-    axum::Json(v).into_response()
+    axum::Json(event_json(record)).into_response()
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 
 mod common;
 
+mod check;
 mod cli;
 mod events;
 mod fanout;
 mod sandbox;
+mod smoke;

@@ -1,0 +1,247 @@
+//! The results of a check run: the table for people, the JSON document, and JUnit XML for CI.
+
+use std::path::Path;
+use std::time::Duration;
+
+use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
+use serde::Serialize;
+
+use super::cases::{Case, Suite};
+use crate::error::{Error, Result};
+use crate::output;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Passed,
+    Failed,
+    Skipped,
+}
+
+/// One case's result: what it expected, what happened.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseResult {
+    pub name: String,
+    pub suite: Suite,
+    pub expect: &'static str,
+    pub what: String,
+    pub outcome: Outcome,
+    /// The HTTP status of the (last) delivery, when there was an answer.
+    pub status: Option<u16>,
+    /// Latency of the (last) delivery in milliseconds.
+    pub ms: Option<f64>,
+    pub detail: String,
+    /// The receiver (or app) could not be reached at all for this case.
+    #[serde(skip)]
+    pub unreachable: bool,
+}
+
+impl CaseResult {
+    pub fn new(case: &Case, outcome: Outcome, detail: impl Into<String>) -> Self {
+        Self {
+            name: case.name.clone(),
+            suite: case.suite,
+            expect: case.expect.describe(),
+            what: case.what.clone(),
+            outcome,
+            status: None,
+            ms: None,
+            detail: crate::secret::scrub(&detail.into()).into_owned(),
+            unreachable: false,
+        }
+    }
+
+    pub fn judged(case: &Case, verdict: std::result::Result<String, String>) -> Self {
+        match verdict {
+            Ok(d) => Self::new(case, Outcome::Passed, d),
+            Err(d) => Self::new(case, Outcome::Failed, d),
+        }
+    }
+
+    pub fn with_answer(mut self, status: Option<u16>, ms: Option<f64>) -> Self {
+        self.status = status;
+        self.ms = ms;
+        self
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub ok: bool,
+    pub webhook_url: String,
+    pub base_url: Option<String>,
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub elapsed_s: f64,
+    pub cases: Vec<CaseResult>,
+}
+
+impl Report {
+    pub fn new(
+        webhook_url: &str,
+        base_url: Option<&str>,
+        cases: Vec<CaseResult>,
+        elapsed: Duration,
+    ) -> Self {
+        let count = |o| cases.iter().filter(|c| c.outcome == o).count();
+        let (passed, failed, skipped) = (
+            count(Outcome::Passed),
+            count(Outcome::Failed),
+            count(Outcome::Skipped),
+        );
+        Self {
+            ok: failed == 0,
+            webhook_url: webhook_url.to_owned(),
+            base_url: base_url.map(str::to_owned),
+            passed,
+            failed,
+            skipped,
+            elapsed_s: elapsed.as_secs_f64(),
+            cases,
+        }
+    }
+
+    /// True when cases failed and every one of them for want of a connection: nothing to judge.
+    pub fn nothing_answered(&self) -> bool {
+        self.failed > 0
+            && self
+                .cases
+                .iter()
+                .all(|c| c.outcome == Outcome::Failed && c.unreachable)
+    }
+
+    pub fn failed_names(&self) -> Vec<&str> {
+        self.cases
+            .iter()
+            .filter(|c| c.outcome == Outcome::Failed)
+            .map(|c| c.name.as_str())
+            .collect()
+    }
+}
+
+/// The table for people: one line per case, then the totals.
+pub fn table(report: &Report) -> Vec<String> {
+    let width = report
+        .cases
+        .iter()
+        .map(|c| c.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let mut lines = vec![format!(
+        "{:width$}  {:15}  {:6}  {:>6}  {:>9}  DETAIL",
+        "CASE", "EXPECT", "RESULT", "STATUS", "MS"
+    )];
+    for c in &report.cases {
+        let result = match c.outcome {
+            Outcome::Passed => output::paint("pass  ", "32"),
+            Outcome::Failed => output::paint("FAIL  ", "31"),
+            Outcome::Skipped => output::paint("skip  ", "33"),
+        };
+        let status = c
+            .status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "-".into());
+        let ms =
+            c.ms.map(|m| format!("{m:.1}"))
+                .unwrap_or_else(|| "-".into());
+        lines.push(format!(
+            "{:width$}  {:15}  {result}  {status:>6}  {ms:>9}  {}",
+            c.name, c.expect, c.detail
+        ));
+    }
+    lines.push(format!(
+        "{} passed, {} failed, {} skipped in {:.1} s",
+        report.passed, report.failed, report.skipped, report.elapsed_s
+    ));
+    lines
+}
+
+/// JUnit XML: one test suite per check suite, one test case per case.
+pub fn junit(report: &Report) -> Result<String> {
+    let mut junit = quick_junit::Report::new("stripe-ops check");
+    junit.set_time(Duration::from_secs_f64(report.elapsed_s));
+    for suite in Suite::ALL {
+        let cases: Vec<&CaseResult> = report.cases.iter().filter(|c| c.suite == suite).collect();
+        if cases.is_empty() {
+            continue;
+        }
+        let mut ts = TestSuite::new(suite.name());
+        for c in cases {
+            let status = match c.outcome {
+                Outcome::Passed => TestCaseStatus::success(),
+                Outcome::Skipped => {
+                    let mut s = TestCaseStatus::skipped();
+                    s.set_message(c.detail.as_str());
+                    s
+                }
+                Outcome::Failed => {
+                    let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    s.set_message(c.detail.as_str());
+                    s.set_type(format!("expected {}", c.expect));
+                    s
+                }
+            };
+            let mut tc = TestCase::new(c.name.as_str(), status);
+            tc.set_classname(format!("stripe-ops.check.{}", suite.name()));
+            if let Some(ms) = c.ms {
+                tc.set_time(Duration::from_secs_f64(ms / 1000.0));
+            }
+            tc.set_system_out(format!("{}; expected {}; {}", c.what, c.expect, c.detail));
+            ts.add_test_case(tc);
+        }
+        junit.add_test_suite(ts);
+    }
+    junit
+        .to_string()
+        .map_err(|e| Error::external(format!("cannot render JUnit XML: {e}")))
+}
+
+pub fn write_junit(report: &Report, path: &Path) -> Result<()> {
+    let xml = junit(report)?;
+    std::fs::write(path, xml)
+        .map_err(|e| Error::usage(format!("cannot write JUnit file {}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::cases::catalogue;
+
+    fn sample() -> Report {
+        let all = catalogue(&[], &[]);
+        let results = vec![
+            CaseResult::new(&all[0], Outcome::Passed, "answered 200")
+                .with_answer(Some(200), Some(1.5)),
+            CaseResult::new(&all[1], Outcome::Failed, "accepted with 200 <&>"),
+            CaseResult::new(&all[17], Outcome::Skipped, "needs --base-url"),
+        ];
+        Report::new("http://x/hook", None, results, Duration::from_millis(20))
+    }
+
+    #[test]
+    fn counts_and_table() {
+        let r = sample();
+        assert_eq!((r.passed, r.failed, r.skipped, r.ok), (1, 1, 1, false));
+        assert_eq!(r.failed_names(), ["security.no_header"]);
+        assert!(!r.nothing_answered());
+        let t = table(&r);
+        assert_eq!(t.len(), 5);
+        assert!(t[1].contains("security.valid_signature") && t[1].contains("200"));
+        assert!(t[4].starts_with("1 passed, 1 failed, 1 skipped"));
+    }
+
+    #[test]
+    fn junit_has_suites_failures_and_skips() {
+        let xml = junit(&sample()).unwrap();
+        assert!(
+            xml.contains(r#"<testsuite name="security" tests="2""#),
+            "{xml}"
+        );
+        assert!(xml.contains(r#"failures="1""#));
+        assert!(xml.contains(r#"<testsuite name="idempotency" tests="1""#));
+        assert!(xml.contains("<skipped"));
+        assert!(xml.contains("&lt;&amp;&gt;"));
+    }
+}

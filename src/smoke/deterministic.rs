@@ -1,0 +1,507 @@
+//! The deterministic smoke: steps 1-4 (health, buyer, balance, checkout session), then a signed
+//! `checkout.session.completed` for that session, the credit, and the abuse steps: a replay, a
+//! wrong secret, a stale timestamp, and the billing events list.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::app_client::{AppClient, Buyer, Reply};
+use crate::config::Contract;
+use crate::error::{Error, Result};
+use crate::events::{SignedEvent, sign_event};
+use crate::fixtures::{Catalog, Prepared, RenderOptions, SetOp};
+use crate::secret::{self, ExposeSecret, SecretString};
+use crate::signature::{self, Signer};
+
+use super::session::{self, OpenOptions, Opened};
+use super::steps::{Step, StepFailure, Steps};
+
+pub const EVENT_TYPE: &str = "checkout.session.completed";
+/// How old the "stale" delivery's timestamp is: twice Stripe's default tolerance.
+pub const STALE_SECS: i64 = 600;
+const POLL_EVERY: Duration = Duration::from_millis(100);
+
+pub struct DeterministicOptions {
+    pub base_url: String,
+    pub contract: Contract,
+    /// `None`: a fresh buyer for this run.
+    pub buyer: Option<Buyer>,
+    pub webhook_secret: SecretString,
+    pub amount_cents: i64,
+    pub success_url: String,
+    pub cancel_url: String,
+    /// How long to wait for the credit to show in the balance.
+    pub settle_timeout: Duration,
+    /// Skip steps 7-9.
+    pub only_happy_path: bool,
+    pub request_timeout: Duration,
+}
+
+impl DeterministicOptions {
+    /// The defaults of the command line: 500 cents, the default contract and return URLs, a
+    /// fresh buyer, 10 s to settle, 30 s per request.
+    pub fn new(base_url: &str, webhook_secret: SecretString) -> Self {
+        let base_url = base_url.trim_end_matches('/').to_owned();
+        Self {
+            success_url: super::default_success_url(&base_url),
+            cancel_url: super::default_cancel_url(&base_url),
+            base_url,
+            contract: Contract::default(),
+            buyer: None,
+            webhook_secret,
+            amount_cents: super::DEFAULT_TOPUP_CENTS,
+            settle_timeout: Duration::from_secs(10),
+            only_happy_path: false,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SmokeReport {
+    pub ok: bool,
+    pub steps: Vec<Step>,
+    pub base_url: String,
+    pub session_id: Option<String>,
+    pub amount_cents: i64,
+    pub balance_before: Option<i64>,
+    pub balance_after: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed_step: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip)]
+    pub failure: Option<StepFailure>,
+}
+
+impl SmokeReport {
+    /// The failure as an error with its exit class (1 a check failed, 3 the app unreachable).
+    pub fn error(&self) -> Option<Error> {
+        self.failure.as_ref().map(StepFailure::to_error)
+    }
+}
+
+/// Runs the smoke. Invalid options are an error; a failing step is reported in the report
+/// (`ok: false`, `failure`), not as an error.
+pub async fn run(opts: &DeterministicOptions) -> Result<SmokeReport> {
+    super::check_amount(opts.amount_cents).map_err(Error::usage)?;
+    let mut client = AppClient::new(&opts.base_url, opts.contract.clone(), opts.request_timeout)?;
+    let total = if opts.only_happy_path { 6 } else { 11 };
+    let mut steps = Steps::new(total);
+    let mut seen = Seen::default();
+    let result = run_steps(opts, &mut client, &mut steps, &mut seen).await;
+    if let (Err(e), None) = (&result, &steps.failure) {
+        // Every fallible call runs inside a step; this only keeps a stray error from passing.
+        steps.failure = Some(StepFailure {
+            step: "smoke".into(),
+            exit: e.exit,
+            message: e.message().to_owned(),
+        });
+    }
+    let ok = steps.failure.is_none();
+    Ok(SmokeReport {
+        ok,
+        base_url: opts.base_url.clone(),
+        session_id: seen.session_id,
+        amount_cents: opts.amount_cents,
+        balance_before: seen.balance_before,
+        balance_after: seen.balance_after,
+        failed_step: steps.failure.as_ref().map(|f| f.step.clone()),
+        error: steps.failure.as_ref().map(|f| f.to_error().to_string()),
+        failure: steps.failure,
+        steps: steps.done,
+    })
+}
+
+#[derive(Default)]
+struct Seen {
+    session_id: Option<String>,
+    balance_before: Option<i64>,
+    balance_after: Option<i64>,
+}
+
+async fn run_steps(
+    opts: &DeterministicOptions,
+    client: &mut AppClient,
+    steps: &mut Steps,
+    seen: &mut Seen,
+) -> Result<()> {
+    let opened = session::open(
+        steps,
+        client,
+        OpenOptions {
+            buyer: opts.buyer.clone().unwrap_or_else(Buyer::fresh),
+            amount_cents: opts.amount_cents,
+            success_url: &opts.success_url,
+            cancel_url: &opts.cancel_url,
+        },
+    )
+    .await?;
+    let before = opened.account.balance_cents;
+    seen.session_id = Some(opened.checkout.session_id.clone());
+    seen.balance_before = Some(before);
+    let client = &*client;
+    let expected = before + opts.amount_cents;
+    let prepared = completed_event(&opened, opts.amount_cents)?;
+    let signer = Signer::new(opts.webhook_secret.expose_secret().as_bytes());
+    let event = sign_event(&prepared, std::slice::from_ref(&signer), None, None);
+
+    steps
+        .run("webhook", async {
+            let reply = client
+                .post_webhook(&event.body, Some(&event.header))
+                .await?;
+            expect_2xx(client, &reply, "the signed event")?;
+            Ok(((), format!("{} for {}", reply.status, event.id)))
+        })
+        .await?;
+    let after = steps
+        .run("credit", async {
+            let after =
+                wait_for_credit(client, before, opts.amount_cents, opts.settle_timeout).await?;
+            Ok((after, format!("balance {before} → {after} cents")))
+        })
+        .await;
+    seen.balance_after = after.as_ref().ok().copied();
+    after?;
+    if opts.only_happy_path {
+        return Ok(());
+    }
+
+    steps
+        .run("replay", async {
+            let again = sign_event(
+                &prepared,
+                std::slice::from_ref(&signer),
+                Some(&event.id),
+                None,
+            );
+            let reply = client
+                .post_webhook(&again.body, Some(&again.header))
+                .await?;
+            expect_2xx(client, &reply, "a replay of the same event")?;
+            expect_balance(client, expected, "after the replay: credited twice").await?;
+            Ok(((), format!("{}, no second credit", reply.status)))
+        })
+        .await?;
+    let second_session = steps
+        .run("concurrent", async {
+            let (session_id, now) =
+                overlapping_deliveries(opts, client, &opened, &signer, expected).await?;
+            Ok((
+                (session_id.clone(), now),
+                format!("two overlapping deliveries for a second session {session_id}: one credit"),
+            ))
+        })
+        .await?;
+    let (second_session, expected) = second_session;
+    steps
+        .run("wrong-secret", async {
+            let wrong = Signer::new(secret::generate_webhook_secret().expose_secret().as_bytes());
+            let forged = sign_event(&prepared, &[wrong], None, None);
+            rejected(
+                client,
+                &forged,
+                expected,
+                "signed with a wrong secret",
+                "does not check signatures",
+            )
+            .await
+        })
+        .await?;
+    steps
+        .run("old-timestamp", async {
+            let stale_at = signature::unix_now() - STALE_SECS;
+            let stale = sign_event(
+                &prepared,
+                std::slice::from_ref(&signer),
+                None,
+                Some(stale_at),
+            );
+            rejected(
+                client,
+                &stale,
+                expected,
+                "signed 10 minutes ago",
+                "does not check the timestamp tolerance",
+            )
+            .await
+        })
+        .await?;
+    let session_id = opened.checkout.session_id.clone();
+    steps
+        .run("events", async {
+            let topups = client.topups_for_session(&second_session).await?;
+            check_topups(
+                &topups.iter().map(|t| t.amount_cents).collect::<Vec<_>>(),
+                opts.amount_cents,
+                &client.contract.fields.topup_event_type,
+            )
+            .map_err(|e| e.context("second session"))?;
+            let topups = client.topups_for_session(&session_id).await?;
+            check_topups(
+                &topups.iter().map(|t| t.amount_cents).collect::<Vec<_>>(),
+                opts.amount_cents,
+                &client.contract.fields.topup_event_type,
+            )?;
+            let detail = format!(
+                "one {} of {} cents",
+                client.contract.fields.topup_event_type, opts.amount_cents
+            );
+            Ok(((), detail))
+        })
+        .await?;
+    if let Ok(account) = session::read_account(client).await {
+        seen.balance_after = Some(account.balance_cents);
+    }
+    Ok(())
+}
+
+/// A second checkout session whose completion arrives twice at the same moment, as Stripe's
+/// overlapping retries do: both answers 2xx, exactly one credit. Catches check-then-insert races
+/// that sequential replays cannot. Returns the session id and the balance after.
+async fn overlapping_deliveries(
+    opts: &DeterministicOptions,
+    client: &AppClient,
+    opened: &Opened,
+    signer: &Signer,
+    balance: i64,
+) -> Result<(String, i64)> {
+    let checkout = client
+        .create_checkout(opts.amount_cents, &opts.success_url, &opts.cancel_url)
+        .await?;
+    let second = Opened {
+        checkout,
+        ..opened.clone()
+    };
+    let prepared = completed_event(&second, opts.amount_cents)?;
+    let event = sign_event(&prepared, std::slice::from_ref(signer), None, None);
+    let (a, b) = tokio::join!(
+        client.post_webhook(&event.body, Some(&event.header)),
+        client.post_webhook(&event.body, Some(&event.header)),
+    );
+    for reply in [a?, b?] {
+        expect_2xx(client, &reply, "one of two overlapping deliveries")?;
+    }
+    let now = wait_for_credit(client, balance, opts.amount_cents, opts.settle_timeout).await?;
+    Ok((second.checkout.session_id, now))
+}
+
+/// The fixture `checkout.session.completed`, made to complete exactly this session.
+pub fn completed_event(opened: &Opened, amount_cents: i64) -> Result<Prepared> {
+    let checkout = &opened.checkout;
+    let pi = checkout
+        .payment_intent_id
+        .clone()
+        .map_or(Value::Null, Value::String);
+    let set = |path: &str, value: Value| SetOp {
+        path: path.to_owned(),
+        value,
+    };
+    let sets = vec![
+        set("data.object.id", json!(checkout.session_id)),
+        set("data.object.amount_total", json!(amount_cents)),
+        set("data.object.amount_subtotal", json!(amount_cents)),
+        set("data.object.currency", json!("usd")),
+        set("data.object.payment_status", json!("paid")),
+        set("data.object.status", json!("complete")),
+        set("data.object.payment_intent", pi.clone()),
+        set(
+            "data.object.customer_details.email",
+            json!(opened.buyer.email),
+        ),
+        set(
+            "data.object.metadata",
+            json!({
+                "orgId": opened.account.org_id,
+                "accountId": opened.account.id,
+                "paymentIntentId": pi,
+            }),
+        ),
+    ];
+    Catalog::load(None)?.prepare(
+        EVENT_TYPE,
+        &RenderOptions {
+            sets,
+            create_path: false,
+            account: None,
+        },
+    )
+}
+
+fn expect_2xx(client: &AppClient, reply: &Reply, what: &str) -> Result<()> {
+    if reply.status.is_success() {
+        return Ok(());
+    }
+    Err(Error::failed(format!(
+        "POST {} answered {} to {what}, expected 2xx: {}",
+        client.contract.paths.webhook,
+        reply.status,
+        reply.excerpt()
+    )))
+}
+
+/// Posts a delivery that must be refused with a 4xx and must not credit.
+async fn rejected(
+    client: &AppClient,
+    event: &SignedEvent,
+    expected_balance: i64,
+    what: &str,
+    meaning: &str,
+) -> Result<((), String)> {
+    let reply = client
+        .post_webhook(&event.body, Some(&event.header))
+        .await?;
+    if !reply.status.is_client_error() {
+        let why = if reply.status.is_success() {
+            format!(": the app {meaning}")
+        } else {
+            String::new()
+        };
+        return Err(Error::failed(format!(
+            "POST {} answered {} to an event {what}, expected 4xx{why}: {}",
+            client.contract.paths.webhook,
+            reply.status,
+            reply.excerpt()
+        )));
+    }
+    expect_balance(client, expected_balance, &format!("after an event {what}")).await?;
+    Ok(((), format!("{}, no credit", reply.status)))
+}
+
+async fn expect_balance(client: &AppClient, expected: i64, when: &str) -> Result<()> {
+    let now = session::read_account(client).await?.balance_cents;
+    if now != expected {
+        return Err(Error::failed(format!(
+            "balance is {now} cents {when}, expected {expected} (a difference of {} cents)",
+            now - expected
+        )));
+    }
+    Ok(())
+}
+
+/// Polls the balance until it rose by exactly `amount`; more is a failure at once.
+async fn wait_for_credit(
+    client: &AppClient,
+    before: i64,
+    amount: i64,
+    settle: Duration,
+) -> Result<i64> {
+    let deadline = Instant::now() + settle;
+    loop {
+        let now = session::read_account(client).await?.balance_cents;
+        match credit_verdict(before, now, amount) {
+            Verdict::Credited => return Ok(now),
+            Verdict::Over(msg) => return Err(Error::failed(msg)),
+            Verdict::NotYet(msg) if Instant::now() >= deadline => {
+                return Err(Error::failed(format!(
+                    "{msg} within {:.1} s (--settle-timeout)",
+                    settle.as_secs_f64()
+                )));
+            }
+            Verdict::NotYet(_) => tokio::time::sleep(POLL_EVERY).await,
+        }
+    }
+}
+
+#[derive(Debug, PartialEq)]
+enum Verdict {
+    Credited,
+    NotYet(String),
+    Over(String),
+}
+
+fn credit_verdict(before: i64, now: i64, amount: i64) -> Verdict {
+    let delta = now - before;
+    if delta == amount {
+        Verdict::Credited
+    } else if delta > amount {
+        Verdict::Over(format!(
+            "balance rose by {delta} cents, expected exactly {amount}: credited more than once?"
+        ))
+    } else {
+        Verdict::NotYet(format!("balance rose by {delta} cents, expected {amount}"))
+    }
+}
+
+/// Exactly one top-up of the right amount for the session.
+fn check_topups(amounts: &[Option<i64>], amount: i64, topup_type: &str) -> Result<()> {
+    match amounts {
+        [] => Err(Error::failed(format!(
+            "the billing events list shows no {topup_type} for the session"
+        ))),
+        [Some(a)] if *a == amount => Ok(()),
+        [other] => Err(Error::failed(format!(
+            "the {topup_type} for the session is {} cents, expected {amount}",
+            other.map_or("an unknown number of".to_owned(), |a| a.to_string())
+        ))),
+        many => Err(Error::failed(format!(
+            "the billing events list shows {} {topup_type} events for the session, expected one",
+            many.len()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app_client::Checkout;
+    use crate::smoke::session::Account;
+
+    #[test]
+    fn the_event_completes_exactly_the_session() {
+        let opened = Opened {
+            buyer: Buyer::fresh(),
+            account: Account {
+                balance_cents: 0,
+                id: Some("acct_9".into()),
+                org_id: Some("org_9".into()),
+            },
+            checkout: Checkout {
+                checkout_url: "http://x/checkout/cs_9".into(),
+                session_id: "cs_9".into(),
+                payment_intent_id: Some("pi_9".into()),
+            },
+        };
+        let body = completed_event(&opened, 1234).unwrap().body("evt_1", 5);
+        let v: Value = serde_json::from_str(&body).unwrap();
+        let o = &v["data"]["object"];
+        assert_eq!(v["type"], EVENT_TYPE);
+        assert_eq!(o["id"], "cs_9");
+        assert_eq!(o["amount_total"], 1234);
+        assert_eq!(o["amount_subtotal"], 1234);
+        assert_eq!(o["currency"], "usd");
+        assert_eq!(o["payment_status"], "paid");
+        assert_eq!(o["payment_intent"], "pi_9");
+        assert_eq!(
+            o["metadata"],
+            json!({"orgId": "org_9", "accountId": "acct_9", "paymentIntentId": "pi_9"})
+        );
+    }
+
+    #[test]
+    fn credit_verdicts() {
+        assert_eq!(credit_verdict(100, 600, 500), Verdict::Credited);
+        assert!(
+            matches!(credit_verdict(100, 100, 500), Verdict::NotYet(m) if m.contains("rose by 0"))
+        );
+        assert!(
+            matches!(credit_verdict(0, 1000, 500), Verdict::Over(m) if m.contains("more than once"))
+        );
+    }
+
+    #[test]
+    fn topups_must_be_exactly_one_of_the_amount() {
+        assert!(check_topups(&[Some(500)], 500, "stripe_topup").is_ok());
+        let msg = |a: &[Option<i64>]| {
+            check_topups(a, 500, "stripe_topup")
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(msg(&[]).contains("no stripe_topup"));
+        assert!(msg(&[Some(400)]).contains("is 400 cents"));
+        assert!(msg(&[Some(500), Some(500)]).contains("shows 2 stripe_topup"));
+    }
+}

@@ -1,0 +1,443 @@
+//! The real-checkout smoke: `create` runs steps 1-4 and writes the checkout URL file and the
+//! receipt; `verify` waits for the paid top-up to show in the billing events and the balance, and
+//! writes the outcome back into the receipt. Between the two a person, or `automate::pay`, pays.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::app_client::{AppClient, BillingEvent, Buyer};
+use crate::config::Contract;
+use crate::error::{Error, Result};
+use crate::secret::{self, SecretString};
+use crate::stripe_api::StripeClient;
+use crate::{output, runtime};
+
+use super::receipt::{self, NewReceipt, Receipt};
+use super::session::{self, OpenOptions};
+use super::steps::{Step, Steps};
+
+pub struct CreateOptions {
+    pub base_url: String,
+    pub contract: Contract,
+    /// `None`: a fresh buyer.
+    pub buyer: Option<Buyer>,
+    pub amount_cents: i64,
+    pub success_url: String,
+    pub cancel_url: String,
+    /// `None`: `receipts/<UTC timestamp>-<session id>.json`.
+    pub receipt_path: Option<PathBuf>,
+    pub request_timeout: Duration,
+}
+
+impl CreateOptions {
+    /// The command line's defaults for `base_url`.
+    pub fn new(base_url: &str) -> Self {
+        let base_url = base_url.trim_end_matches('/').to_owned();
+        Self {
+            success_url: super::default_success_url(&base_url),
+            cancel_url: super::default_cancel_url(&base_url),
+            base_url,
+            contract: Contract::default(),
+            buyer: None,
+            amount_cents: super::DEFAULT_TOPUP_CENTS,
+            receipt_path: None,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Created {
+    pub receipt_path: PathBuf,
+    pub url_path: PathBuf,
+    pub receipt: Receipt,
+    pub steps: Vec<Step>,
+}
+
+/// Steps 1-4, then the URL file and the receipt (both atomic, 0600).
+pub async fn create(o: &CreateOptions) -> Result<Created> {
+    super::check_amount(o.amount_cents).map_err(Error::usage)?;
+    let mut client = AppClient::new(&o.base_url, o.contract.clone(), o.request_timeout)?;
+    let mut steps = Steps::new(4);
+    let opened = session::open(
+        &mut steps,
+        &mut client,
+        OpenOptions {
+            buyer: o.buyer.clone().unwrap_or_else(Buyer::fresh),
+            amount_cents: o.amount_cents,
+            success_url: &o.success_url,
+            cancel_url: &o.cancel_url,
+        },
+    )
+    .await?;
+    let token = client
+        .token()
+        .cloned()
+        .ok_or_else(|| Error::failed("logged in but no token was kept"))?;
+    let now = time::OffsetDateTime::now_utc();
+    let receipt = Receipt::build(NewReceipt {
+        base_url: &o.base_url,
+        buyer_email: &opened.buyer.email,
+        buyer_password: &opened.buyer.password,
+        buyer_token: &token,
+        session_id: &opened.checkout.session_id,
+        payment_intent_id: opened.checkout.payment_intent_id.as_deref(),
+        checkout_url: &opened.checkout.checkout_url,
+        amount_cents: o.amount_cents,
+        balance_before_cents: opened.account.balance_cents,
+        success_url: &o.success_url,
+        cancel_url: &o.cancel_url,
+        created_at: now,
+    });
+    let receipt_path = o.receipt_path.clone().unwrap_or_else(|| {
+        receipt::default_path(
+            Path::new(receipt::DEFAULT_DIR),
+            now,
+            &opened.checkout.session_id,
+        )
+    });
+    let url_path = receipt::url_path(&receipt_path);
+    secret::write_private(
+        &url_path,
+        format!("{}\n", opened.checkout.checkout_url).as_bytes(),
+    )
+    .map_err(|e| Error::usage(format!("cannot write {}: {e}", url_path.display())))?;
+    receipt::save(&receipt_path, &receipt)?;
+    Ok(Created {
+        receipt_path,
+        url_path,
+        receipt,
+        steps: steps.done,
+    })
+}
+
+/// Where `verify` may double-check the event at Stripe (`--verify-stripe-event`).
+pub struct StripeCheck {
+    pub api_base: String,
+    pub secret_key: SecretString,
+}
+
+pub struct VerifyOptions {
+    pub contract: Contract,
+    /// How long to wait for the top-up.
+    pub wait: Duration,
+    pub poll_interval: Duration,
+    pub request_timeout: Duration,
+    pub stripe: Option<StripeCheck>,
+    /// Printed on Ctrl-C while waiting, for example `stripe-ops smoke --verify-only --receipt F`.
+    pub resume_command: Option<String>,
+}
+
+impl VerifyOptions {
+    pub fn new(wait: Duration) -> Self {
+        Self {
+            contract: Contract::default(),
+            wait,
+            poll_interval: Duration::from_millis(500),
+            request_timeout: Duration::from_secs(30),
+            stripe: None,
+            resume_command: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Verified {
+    pub receipt: PathBuf,
+    pub session_id: String,
+    pub amount_cents: i64,
+    pub balance_before: i64,
+    pub balance_after: i64,
+    pub stripe_event_id: Option<String>,
+    /// The event type Stripe reported, with `--verify-stripe-event`.
+    pub stripe_event_type: Option<String>,
+    pub waited_ms: f64,
+}
+
+/// Reads and validates the receipt at `path` (exit 2 when it is not usable), then verifies it.
+pub async fn verify(path: &Path, o: &VerifyOptions) -> Result<Verified> {
+    let (receipt, warning) = receipt::load(path)?;
+    if let Some(w) = warning {
+        output::warn(w);
+    }
+    verify_receipt(path, receipt, o).await
+}
+
+/// Waits for the top-up of the receipt's session, checks the balance, optionally checks the
+/// event at Stripe, and writes the outcome back into the receipt.
+pub async fn verify_receipt(path: &Path, receipt: Receipt, o: &VerifyOptions) -> Result<Verified> {
+    let client = AppClient::new(&receipt.base_url, o.contract.clone(), o.request_timeout)?
+        .with_token(receipt.buyer_token.clone());
+    if let Some(cmd) = &o.resume_command {
+        runtime::on_interrupt(Some(format!(
+            "the receipt {} is intact; resume with: {cmd}",
+            path.display()
+        )));
+    }
+    let started = Instant::now();
+    let waited = wait_for_topup(&client, &receipt, o).await;
+    runtime::on_interrupt(None);
+    let (topup, balance_after) = waited?;
+    let stripe_event_type = match &o.stripe {
+        Some(check) => Some(check_stripe_event(check, &topup, &receipt, o.request_timeout).await?),
+        None => None,
+    };
+    let updated = receipt.clone().with_outcome(
+        time::OffsetDateTime::now_utc(),
+        balance_after,
+        topup.stripe_event_id.clone(),
+    );
+    receipt::save(path, &updated)?;
+    Ok(Verified {
+        receipt: path.to_path_buf(),
+        session_id: receipt.stripe_session_id,
+        amount_cents: receipt.amount_cents,
+        balance_before: receipt.balance_before_cents,
+        balance_after,
+        stripe_event_id: topup.stripe_event_id,
+        stripe_event_type,
+        waited_ms: started.elapsed().as_secs_f64() * 1000.0,
+    })
+}
+
+/// What one poll saw.
+#[derive(Debug, Default, Clone)]
+struct Observation {
+    balance_delta: Option<i64>,
+    topups: Vec<BillingEvent>,
+    total_events: Option<usize>,
+    error: Option<String>,
+}
+
+#[derive(Debug, PartialEq)]
+enum WaitVerdict {
+    Done,
+    Wait,
+    Fail(String),
+}
+
+fn judge(seen: &Observation, amount: i64, topup_type: &str) -> WaitVerdict {
+    match seen.topups.as_slice() {
+        [] => WaitVerdict::Wait,
+        [one] if one.amount_cents != Some(amount) => WaitVerdict::Fail(format!(
+            "the {topup_type} for the session is {} cents, expected {amount}",
+            one.amount_cents
+                .map_or("an unknown number of".to_owned(), |a| a.to_string())
+        )),
+        [_] if seen.balance_delta == Some(amount) => WaitVerdict::Done,
+        [_] => WaitVerdict::Wait,
+        many => WaitVerdict::Fail(format!(
+            "{} {topup_type} events for the session, expected one: credited more than once",
+            many.len()
+        )),
+    }
+}
+
+fn describe(seen: &Observation, topup_type: &str) -> String {
+    let delta = seen
+        .balance_delta
+        .map_or("unknown".to_owned(), |d| format!("{d} cents"));
+    let total = seen
+        .total_events
+        .map_or("unknown".to_owned(), |n| n.to_string());
+    let mut text = format!(
+        "balance delta {delta}, {} {topup_type} events for the session ({total} billing events in total)",
+        seen.topups.len()
+    );
+    if let Some(e) = &seen.error {
+        text.push_str(&format!("; last error: {e}"));
+    }
+    text
+}
+
+async fn observe(client: &AppClient, receipt: &Receipt) -> Observation {
+    let mut seen = Observation::default();
+    match client.billing_events().await {
+        Ok(events) => {
+            seen.total_events = Some(events.len());
+            let topup = &client.contract.fields.topup_event_type;
+            seen.topups = events
+                .into_iter()
+                .filter(|e| {
+                    &e.event_type == topup
+                        && e.session_id.as_deref() == Some(&receipt.stripe_session_id)
+                })
+                .collect();
+        }
+        Err(e) => seen.error = Some(e.to_string()),
+    }
+    match session::read_account(client).await {
+        Ok(a) => seen.balance_delta = Some(a.balance_cents - receipt.balance_before_cents),
+        Err(e) => seen.error = Some(e.to_string()),
+    }
+    seen
+}
+
+/// Polls until the top-up shows with the right amount and the balance rose by it. Errors while
+/// polling (a redeploy, a blip) are remembered and retried until the deadline.
+async fn wait_for_topup(
+    client: &AppClient,
+    receipt: &Receipt,
+    o: &VerifyOptions,
+) -> Result<(BillingEvent, i64)> {
+    let topup_type = client.contract.fields.topup_event_type.clone();
+    let what = format!(
+        "the {topup_type} of {} cents for session {}",
+        receipt.amount_cents, receipt.stripe_session_id
+    );
+    output::status(format!("waiting up to {} s for {what}", fmt_secs(o.wait)));
+    let spinner = output::spinner(format!("waiting for {what}"));
+    let deadline = Instant::now() + o.wait;
+    loop {
+        let seen = observe(client, receipt).await;
+        match judge(&seen, receipt.amount_cents, &topup_type) {
+            WaitVerdict::Done => {
+                spinner.finish_and_clear();
+                let balance = receipt.balance_before_cents
+                    + seen.balance_delta.expect("done means the balance was read");
+                let topup = seen
+                    .topups
+                    .into_iter()
+                    .next()
+                    .expect("done means one top-up");
+                output::line(format!(
+                    "  {:<4} top-up of {} cents recorded, balance {} → {balance} cents",
+                    output::ok_mark(true),
+                    receipt.amount_cents,
+                    receipt.balance_before_cents
+                ));
+                return Ok((topup, balance));
+            }
+            WaitVerdict::Fail(why) => {
+                spinner.finish_and_clear();
+                return Err(Error::failed(format!("verify failed: {why}")));
+            }
+            WaitVerdict::Wait if Instant::now() >= deadline => {
+                spinner.finish_and_clear();
+                let resume = o
+                    .resume_command
+                    .as_ref()
+                    .map(|c| format!("; to wait longer: {c} --wait SECS"))
+                    .unwrap_or_default();
+                return Err(Error::failed(format!(
+                    "timed out after {} s waiting for {what}; last seen: {}. Was the payment completed? A declined or abandoned payment never credits{resume}",
+                    fmt_secs(o.wait),
+                    describe(&seen, &topup_type)
+                )));
+            }
+            WaitVerdict::Wait => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                tokio::time::sleep(o.poll_interval.min(left)).await;
+            }
+        }
+    }
+}
+
+fn fmt_secs(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{s:.0}")
+    } else {
+        format!("{s:.1}")
+    }
+}
+
+/// `GET /v1/events/{id}` at Stripe: the event exists and is the session's completion.
+async fn check_stripe_event(
+    check: &StripeCheck,
+    topup: &BillingEvent,
+    receipt: &Receipt,
+    timeout: Duration,
+) -> Result<String> {
+    let id = topup.stripe_event_id.as_deref().ok_or_else(|| {
+        Error::failed(
+            "--verify-stripe-event: the billing event carries no Stripe event id (fields.event_stripe_event_id)",
+        )
+    })?;
+    let stripe = StripeClient::new(&check.api_base, check.secret_key.clone(), timeout)?;
+    let event = stripe.retrieve_event(id).await?;
+    let event_type = event["type"].as_str().unwrap_or_default().to_owned();
+    if event_type != super::deterministic::EVENT_TYPE {
+        return Err(Error::failed(format!(
+            "Stripe event {id} has type {event_type:?}, expected {}",
+            super::deterministic::EVENT_TYPE
+        )));
+    }
+    let session = event["data"]["object"]["id"].as_str().unwrap_or_default();
+    if session != receipt.stripe_session_id {
+        return Err(Error::failed(format!(
+            "Stripe event {id} completes session {session:?}, not {}",
+            receipt.stripe_session_id
+        )));
+    }
+    output::line(format!(
+        "  {:<4} Stripe event {id} is a {event_type} for the session",
+        output::ok_mark(true)
+    ));
+    Ok(event_type)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn topup(amount: i64) -> BillingEvent {
+        BillingEvent {
+            event_type: "stripe_topup".into(),
+            amount_cents: Some(amount),
+            session_id: Some("cs_1".into()),
+            stripe_event_id: Some("evt_1".into()),
+            raw: Value::Null,
+        }
+    }
+
+    #[test]
+    fn judging_a_poll() {
+        let seen = |delta, topups| Observation {
+            balance_delta: Some(delta),
+            topups,
+            total_events: Some(3),
+            error: None,
+        };
+        assert_eq!(
+            judge(&seen(0, vec![]), 500, "stripe_topup"),
+            WaitVerdict::Wait
+        );
+        assert_eq!(
+            judge(&seen(500, vec![topup(500)]), 500, "stripe_topup"),
+            WaitVerdict::Done
+        );
+        // Recorded but the balance has not caught up yet: keep waiting.
+        assert_eq!(
+            judge(&seen(0, vec![topup(500)]), 500, "stripe_topup"),
+            WaitVerdict::Wait
+        );
+        assert!(
+            matches!(judge(&seen(400, vec![topup(400)]), 500, "stripe_topup"),
+            WaitVerdict::Fail(m) if m.contains("is 400 cents"))
+        );
+        assert!(
+            matches!(judge(&seen(1000, vec![topup(500), topup(500)]), 500, "stripe_topup"),
+            WaitVerdict::Fail(m) if m.contains("credited more than once"))
+        );
+    }
+
+    #[test]
+    fn describing_what_was_seen_last() {
+        let seen = Observation {
+            balance_delta: Some(0),
+            topups: vec![],
+            total_events: Some(2),
+            error: Some("GET x timed out".into()),
+        };
+        assert_eq!(
+            describe(&seen, "stripe_topup"),
+            "balance delta 0 cents, 0 stripe_topup events for the session (2 billing events in total); last error: GET x timed out"
+        );
+        assert_eq!(fmt_secs(Duration::from_secs(600)), "600");
+        assert_eq!(fmt_secs(Duration::from_millis(1500)), "1.5");
+    }
+}

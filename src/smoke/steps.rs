@@ -1,0 +1,121 @@
+//! Steps of a smoke: each runs with a spinner, is printed with its latency as it finishes, and is
+//! recorded for the `--json` report. A failing step keeps its error's exit class.
+
+use std::future::Future;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::error::{Error, Exit, Result};
+use crate::output;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub name: String,
+    pub ok: bool,
+    pub ms: f64,
+    pub detail: String,
+}
+
+/// Why a smoke stopped: the step, its message and the exit class.
+#[derive(Debug, Clone)]
+pub struct StepFailure {
+    pub step: String,
+    pub exit: Exit,
+    pub message: String,
+}
+
+impl StepFailure {
+    pub fn to_error(&self) -> Error {
+        Error::new(
+            self.exit,
+            format!("smoke failed at step `{}`: {}", self.step, self.message),
+        )
+    }
+}
+
+/// Runs and records steps.
+#[derive(Debug, Default)]
+pub struct Steps {
+    pub done: Vec<Step>,
+    pub failure: Option<StepFailure>,
+    total: usize,
+}
+
+impl Steps {
+    /// `total` is only used to number the steps for people.
+    pub fn new(total: usize) -> Self {
+        Self {
+            total,
+            ..Self::default()
+        }
+    }
+
+    /// Runs one step. `Ok(detail)` passes it; an error fails it and is returned as the step's
+    /// failure, with the step named.
+    pub async fn run<T>(
+        &mut self,
+        name: &str,
+        fut: impl Future<Output = Result<(T, String)>>,
+    ) -> Result<T> {
+        let number = self.done.len() + 1;
+        let spinner = output::spinner(format!("[{number}/{}] {name}", self.total));
+        let started = Instant::now();
+        let result = fut.await;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        spinner.finish_and_clear();
+        let (value, ok, detail) = match result {
+            Ok((v, detail)) => (Some(v), true, detail),
+            Err(e) => {
+                self.failure = Some(StepFailure {
+                    step: name.to_owned(),
+                    exit: e.exit,
+                    message: e.message().to_owned(),
+                });
+                (None, false, e.message().to_owned())
+            }
+        };
+        output::line(format!(
+            "  {:<4} {:<14} {:>8.1} ms  {}",
+            output::ok_mark(ok),
+            name,
+            ms,
+            detail
+        ));
+        self.done.push(Step {
+            name: name.to_owned(),
+            ok,
+            ms,
+            detail,
+        });
+        match value {
+            Some(v) => Ok(v),
+            None => Err(self.failure.as_ref().expect("just set").to_error()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn records_passes_and_failures_with_their_exit_class() {
+        let mut steps = Steps::new(2);
+        let v = steps
+            .run("one", async { Ok((7, "fine".to_owned())) })
+            .await
+            .unwrap();
+        assert_eq!(v, 7);
+        let e = steps
+            .run::<()>("two", async { Err(Error::external("refused")) })
+            .await
+            .unwrap_err();
+        assert_eq!(e.exit, Exit::External);
+        assert_eq!(e.message(), "smoke failed at step `two`: refused");
+        assert_eq!(steps.done.len(), 2);
+        assert!(steps.done[0].ok && !steps.done[1].ok);
+        assert_eq!(steps.done[1].detail, "refused");
+        assert_eq!(steps.failure.unwrap().step, "two");
+    }
+}
