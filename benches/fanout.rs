@@ -250,12 +250,19 @@ async fn run(fsync: bool, rate: u64, secs: u64) {
     relay.shutdown().await;
 
     println!(
-        "== fsync {} | 3 targets (one re-signed), incoming signature verified ==",
+        "== fsync {} | 3 targets (one re-signed), incoming signature verified | {} cores, load average {} ==",
         if fsync {
             "ON (durable against machine crash)"
         } else {
             "OFF (--no-fsync: durable against relay crash)"
-        }
+        },
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split(' ')
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     println!("{}", line("direct to one target           ", &direct));
     println!("{}", line("through the relay (answer)     ", &total));
