@@ -184,7 +184,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Webhook(cmd) => runtime::block_on(aws::rotate::run(ctx, cmd)),
         Command::Status(args) => runtime::block_on(aws::status::run(ctx, *args)),
         Command::Check(args) => runtime::block_on(check::run(ctx, *args)),
-        Command::Fanout(args) => runtime::block_on(fanout::run(ctx, *args)),
+        Command::Fanout(args) => runtime::block_on_handling_ctrl_c(fanout::run(ctx, *args)),
         Command::Sandbox(args) => runtime::block_on(sandbox::run(ctx, *args)),
         Command::Demo(args) => runtime::block_on(demo::run(ctx, *args)),
         Command::Config(ConfigCommand::Show { env, overrides }) => {

@@ -41,3 +41,16 @@ where
         }
     })
 }
+
+/// Like `block_on`, for a command that handles Ctrl-C itself (a server that shuts down
+/// gracefully and then returns `Error::interrupted`).
+pub fn block_on_handling_ctrl_c<F>(fut: F) -> Result<()>
+where
+    F: Future<Output = Result<()>>,
+{
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::external(format!("cannot start the async runtime: {e}")))?
+        .block_on(fut)
+}

@@ -8,5 +8,6 @@ mod check;
 mod cli;
 mod demo;
 mod events;
+mod fanout;
 mod sandbox;
 mod smoke;

@@ -1,0 +1,197 @@
+//! The relay's HTTP side: `POST <path>` (verify, spool, hand to the targets, answer with a
+//! summary of the first attempts), `GET /health` and `GET /status`.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use super::deliver::{Hub, Report};
+use super::log;
+use super::spool::{Event, Spool};
+use crate::signature::{self, Signer};
+
+pub struct RelayState {
+    pub hub: Hub,
+    pub spool: Arc<Spool>,
+    /// Secrets the incoming signature must match; empty means no check.
+    pub verify: Vec<Signer>,
+    pub tolerance: i64,
+    /// How long an answer waits for the targets' first attempts before reporting them pending.
+    pub summary_wait: Duration,
+    pub started: SystemTime,
+    pub received: AtomicU64,
+    pub rejected: AtomicU64,
+}
+
+pub fn router(path: &str, state: Arc<RelayState>) -> Router {
+    Router::new()
+        .route(path, post(receive))
+        .route("/health", get(health))
+        .route("/status", get(status))
+        .with_state(state)
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({"ok": true}))
+}
+
+async fn status(State(state): State<Arc<RelayState>>) -> Json<Value> {
+    let mut v = state.hub.status();
+    v["started_at"] = json!(super::rfc3339(state.started));
+    v["received"] = json!(state.received.load(Ordering::Relaxed));
+    v["rejected"] = json!(state.rejected.load(Ordering::Relaxed));
+    Json(v)
+}
+
+fn reject(status: StatusCode, error: String) -> Response {
+    (status, Json(json!({"received": false, "error": error}))).into_response()
+}
+
+async fn receive(
+    State(state): State<Arc<RelayState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let started = Instant::now();
+    let text_header = |name| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let signature_header = text_header("stripe-signature");
+    if !state.verify.is_empty() {
+        let verdict = signature::verify(
+            signature_header.as_deref().unwrap_or(""),
+            &body,
+            &state.verify,
+            state.tolerance,
+            signature::unix_now(),
+        );
+        if let Err(why) = verdict {
+            state.rejected.fetch_add(1, Ordering::Relaxed);
+            log(format!(
+                "event {} REJECTED: {why}; nothing forwarded",
+                event_id(&body).as_deref().unwrap_or("(no id)")
+            ));
+            return reject(
+                StatusCode::UNAUTHORIZED,
+                format!("signature rejected: {why}"),
+            );
+        }
+    }
+    let event = Arc::new(Event {
+        seq: state.spool.next_seq(),
+        id: event_id(&body),
+        received_ms: super::unix_ms(),
+        content_type: text_header(header::CONTENT_TYPE.as_str()),
+        signature: signature_header,
+        body,
+    });
+    let seq = event.seq;
+    let spool = state.spool.clone();
+    let to_write = event.clone();
+    let written = tokio::task::spawn_blocking(move || spool.write(&to_write)).await;
+    if let Err(e) = written
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()))
+    {
+        state.hub.dispatch(seq, None);
+        log(format!(
+            "event {} NOT SPOOLED: {e}; answered 503",
+            label(&event)
+        ));
+        return reject(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("cannot spool the event: {e}"),
+        );
+    }
+    let spooled_ms = started.elapsed().as_secs_f64() * 1000.0;
+    state.received.fetch_add(1, Ordering::Relaxed);
+    log(format!(
+        "event {} #{seq}: received {} bytes, spooled in {spooled_ms:.1} ms",
+        label(&event),
+        event.body.len(),
+    ));
+    let (tx, rx) = mpsc::unbounded_channel();
+    state.hub.dispatch(seq, Some((event.clone(), Some(tx))));
+    let targets = collect(rx, state.summary_wait).await;
+    Json(json!({
+        "received": true,
+        "event_id": event.id,
+        "seq": seq,
+        "targets": targets,
+    }))
+    .into_response()
+}
+
+fn label(event: &Event) -> &str {
+    event.id.as_deref().unwrap_or("(no id)")
+}
+
+/// The event's `id`, when the body is a JSON object with one.
+fn event_id(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct IdOnly<'a> {
+        #[serde(borrow)]
+        id: Option<Cow<'a, str>>,
+    }
+    serde_json::from_slice::<IdOnly>(body)
+        .ok()?
+        .id
+        .map(Cow::into_owned)
+}
+
+/// Gathers the first-attempt outcomes until every target answered or `wait` is over; targets
+/// still busy are reported as pending (their delivery goes on from the spool).
+async fn collect(mut rx: mpsc::UnboundedReceiver<Report>, wait: Duration) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut names = Vec::new();
+    let mut outcomes = BTreeMap::new();
+    while let Ok(Some(report)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+        match report {
+            Report::Targets(n) => names = n,
+            Report::Outcome(o) => {
+                outcomes.insert(o.name.clone(), o);
+            }
+        }
+    }
+    names
+        .into_iter()
+        .map(|name| match outcomes.remove(&name) {
+            Some(o) => serde_json::to_value(o).unwrap_or(Value::Null),
+            None => json!({"name": name, "status": null, "ok": false, "ms": null, "pending": true}),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_id_reads_only_a_top_level_id() {
+        assert_eq!(
+            event_id(br#"{"object":"event","id":"evt_1","data":{"id":"cs_1"}}"#),
+            Some("evt_1".into())
+        );
+        assert_eq!(
+            event_id(br#"{"id":"evt_\u00e9"}"#),
+            Some("evt_\u{e9}".into())
+        );
+        assert_eq!(event_id(b"not json"), None);
+        assert_eq!(event_id(br#"{"data":{}}"#), None);
+    }
+}

@@ -1,0 +1,1138 @@
+//! `stripe-ops fanout`: every event reaches every target, re-signed where asked, in order after
+//! an outage, and nothing acknowledged is lost when the relay is killed with SIGKILL. Targets are
+//! real HTTP servers on loopback: small Python receivers that check signatures with Stripe's own
+//! library and record what they received, and (with the sandbox) the sandbox app itself.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::Value;
+use stripe_ops::fixtures::{Catalog, RenderOptions};
+use stripe_ops::signature::Signer;
+
+use crate::common::*;
+
+const INCOMING: &str = "whsec_fanoutINCOMINGincoming0123456789ab";
+const SECRET_B: &str = "whsec_fanoutBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
+const WAIT: Duration = Duration::from_secs(30);
+
+fn rt() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap()
+    })
+}
+
+fn client() -> &'static reqwest::Client {
+    static C: OnceLock<reqwest::Client> = OnceLock::new();
+    C.get_or_init(|| {
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap()
+    })
+}
+
+fn get_json(url: &str) -> Value {
+    rt().block_on(async { client().get(url).send().await?.json().await })
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+}
+
+/// POSTs an event the way Stripe does; `Err` when the relay could not be reached.
+fn post(url: &str, body: &str, header: &str) -> Result<(u16, Value), String> {
+    rt().block_on(async {
+        let resp = client()
+            .post(url)
+            .header("Content-Type", "application/json; charset=utf-8")
+            .header("Stripe-Signature", header)
+            .body(body.to_owned())
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        let v = resp.json().await.map_err(|e| e.to_string())?;
+        Ok((status, v))
+    })
+}
+
+/// A fresh `event_type` event signed with `secret`: (id, body, Stripe-Signature).
+fn signed(event_type: &str, secret: &str, sets: &[&str]) -> (String, String, String) {
+    let opts = RenderOptions {
+        sets: sets.iter().map(|s| s.parse().unwrap()).collect(),
+        ..Default::default()
+    };
+    let prepared = Catalog::load(None)
+        .unwrap()
+        .prepare(event_type, &opts)
+        .unwrap();
+    let e =
+        stripe_ops::events::sign_event(&prepared, &[Signer::new(secret.as_bytes())], None, None);
+    (e.id, e.body, e.header)
+}
+
+/// A webhook receiver written with Stripe's library: with `SECRET` it verifies (400 when that
+/// fails), and it appends one JSON line per request to `OUT`. `DELAY` makes it slow.
+const RECORDER: &str = r#"
+import http.server, json, os, sys, time
+secret = os.environ.get("SECRET")
+if secret:
+    import stripe
+out = open(os.environ["OUT"], "a")
+delay = float(os.environ.get("DELAY", "0"))
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"])).decode("utf-8")
+        rec = {"sig": self.headers.get("Stripe-Signature"), "content_type": self.headers.get("Content-Type"),
+               "team": self.headers.get("X-Team"), "path": self.path}
+        try:
+            rec["id"] = json.loads(body).get("id")
+        except Exception:
+            rec["id"] = None
+        status = 200
+        if secret:
+            try:
+                stripe.Webhook.construct_event(body, rec["sig"], secret)
+                rec["valid"] = True
+            except Exception as e:
+                rec["valid"] = False
+                rec["error"] = str(e)
+                status = 400
+        if delay:
+            out.write(json.dumps({"started": rec["id"]}) + "\n"); out.flush()
+            time.sleep(delay)
+        out.write(json.dumps(rec) + "\n"); out.flush()
+        self.send_response(status); self.send_header("Content-Length", "0"); self.end_headers()
+    def log_message(self, *a): pass
+s = http.server.HTTPServer(("127.0.0.1", int(os.environ.get("PORT", "0"))), H)
+if os.environ.get("TLS_CERT"):
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(os.environ["TLS_CERT"], os.environ["TLS_KEY"])
+    s.socket = ctx.wrap_socket(s.socket, server_side=True)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"#;
+
+struct Recorder {
+    url: String,
+    out: PathBuf,
+    _proc: Proc,
+}
+
+impl Recorder {
+    fn start(dir: &Path, name: &str, secret: Option<&str>) -> Recorder {
+        Self::start_with(dir, name, secret, 0, &[])
+    }
+
+    fn start_with(
+        dir: &Path,
+        name: &str,
+        secret: Option<&str>,
+        port: u16,
+        env: &[(&str, &str)],
+    ) -> Recorder {
+        let out = dir.join(format!("{name}.jsonl"));
+        let mut cmd = python();
+        cmd.arg("-c")
+            .arg(RECORDER)
+            .env("OUT", &out)
+            .env("PORT", port.to_string())
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped());
+        if let Some(s) = secret {
+            cmd.env("SECRET", s);
+        }
+        let mut child = cmd.spawn().expect("python receiver starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let proc = Proc(child);
+        let port = line
+            .trim()
+            .parse::<u16>()
+            .expect("receiver prints its port");
+        Recorder {
+            url: format!("http://127.0.0.1:{port}/hook"),
+            out,
+            _proc: proc,
+        }
+    }
+
+    /// Every request recorded so far (in arrival order).
+    fn received(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.out)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v.get("started").is_none())
+            .collect()
+    }
+
+    fn ids(&self) -> Vec<String> {
+        self.received()
+            .iter()
+            .filter_map(|r| r["id"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// Waits until every id in `ids` was received; returns all records.
+    fn wait_for(&self, ids: &[String]) -> Vec<Value> {
+        poll(
+            &format!("{} to receive {} events", self.url, ids.len()),
+            WAIT,
+            || {
+                let got = self.ids();
+                ids.iter()
+                    .all(|id| got.contains(id))
+                    .then(|| self.received())
+            },
+        )
+    }
+}
+
+struct Fanout {
+    url: String,
+    webhook: String,
+    start: Value,
+    log: PathBuf,
+    proc: Proc,
+}
+
+impl Fanout {
+    fn start(dir: &Path, args: &[&str]) -> Fanout {
+        Self::start_with(bin(), dir, args)
+    }
+
+    fn start_with(mut cmd: std::process::Command, dir: &Path, args: &[&str]) -> Fanout {
+        let log = dir.join(format!("fanout-{}.log", random_tag()));
+        let mut child = cmd
+            .args(["--json", "fanout"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(File::create(&log).unwrap()))
+            .spawn()
+            .expect("fanout starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let proc = Proc(child);
+        let start: Value = serde_json::from_str(&line).unwrap_or_else(|e| {
+            panic!(
+                "fanout start line {line:?} is not JSON ({e}); log:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )
+        });
+        Fanout {
+            url: start["listen"].as_str().unwrap().to_owned(),
+            webhook: start["webhook"].as_str().unwrap().to_owned(),
+            start,
+            log,
+            proc,
+        }
+    }
+
+    fn status(&self) -> Value {
+        get_json(&format!("{}/status", self.url))
+    }
+
+    fn target(&self, name: &str) -> Value {
+        self.status()["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = std::process::Command::new("kill")
+            .args([&format!("-{sig}"), &self.proc.0.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig}");
+    }
+
+    /// Waits for the relay to exit; returns its exit code.
+    fn wait_exit(&mut self) -> i32 {
+        poll("fanout to exit", WAIT, || self.proc.0.try_wait().unwrap())
+            .code()
+            .unwrap_or(-1)
+    }
+
+    /// Waits until the spool holds no event (everything delivered everywhere).
+    fn wait_spool_empty(&self) {
+        poll("the spool to empty", WAIT, || {
+            (self.status()["spool"]["events"] == 0).then_some(())
+        });
+    }
+}
+
+fn random_tag() -> String {
+    stripe_ops::secret::random_alnum(6)
+}
+
+fn secret_file(dir: &Path, name: &str, secret: &str) -> String {
+    write_file(dir, name, &format!("{secret}\n"))
+        .display()
+        .to_string()
+}
+
+fn target(name: &str, r: &Recorder) -> String {
+    format!("{name}={}", r.url)
+}
+
+#[test]
+fn an_event_reaches_every_target_and_resigned_targets_verify_with_their_own_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let incoming = secret_file(d, "incoming", INCOMING);
+    let b_secret = secret_file(d, "b", SECRET_B);
+    let c_secret = secret_file(d, "c", CANARY_WHSEC);
+    let a = Recorder::start(d, "a", Some(INCOMING));
+    let b = Recorder::start(d, "b", Some(SECRET_B));
+    let c = Recorder::start(d, "c", Some(CANARY_WHSEC));
+    let config = write_file(
+        d,
+        "stripe-ops.toml",
+        &format!(
+            "[fanout]\n[[fanout.target]]\nname = \"c\"\nurl = \"{}\"\nsecret_file = \"{c_secret}\"\nheaders = {{ X-Team = \"blue\" }}\n",
+            c.url
+        ),
+    );
+    let spool = d.join("spool");
+    let mut cmd = bin();
+    cmd.env("STRIPE_OPS_CONFIG", &config);
+    let relay = Fanout::start_with(
+        cmd,
+        d,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--spool",
+            spool.to_str().unwrap(),
+            "--verify-secret-file",
+            &incoming,
+            "--target",
+            &target("a", &a),
+            "--target",
+            &target("b", &b),
+            "--target-secret-file",
+            &format!("b={b_secret}"),
+        ],
+    );
+    assert_eq!(relay.start["targets"][0]["resigned"], false);
+    assert_eq!(relay.start["targets"][1]["resigned"], true);
+    assert_eq!(relay.start["targets"][2]["name"], "c");
+    assert_eq!(get_json(&format!("{}/health", relay.url))["ok"], true);
+
+    let (id, body, header) = signed("invoice.paid", INCOMING, &[]);
+    let (status, answer) = post(&relay.webhook, &body, &header).unwrap();
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["received"], true);
+    assert_eq!(answer["event_id"], id.as_str());
+    let results = answer["targets"].as_array().unwrap();
+    let names: Vec<&str> = results
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a", "b", "c"]);
+    for t in results {
+        assert_eq!(t["ok"], true, "{answer}");
+        assert_eq!(t["status"], 200);
+        assert!(t["ms"].as_f64().unwrap() >= 0.0);
+    }
+
+    let ids = vec![id.clone()];
+    let at_a = a.wait_for(&ids);
+    let at_b = b.wait_for(&ids);
+    let at_c = c.wait_for(&ids);
+    for got in [&at_a, &at_b, &at_c] {
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0]["valid"], true, "{got:?}");
+        assert_eq!(got[0]["content_type"], "application/json; charset=utf-8");
+    }
+    // passed through unchanged to a; re-signed (fresh signature, own secret) for b and c
+    assert_eq!(at_a[0]["sig"], header.as_str());
+    assert_ne!(at_b[0]["sig"], header.as_str());
+    assert_ne!(at_c[0]["sig"], at_b[0]["sig"]);
+    assert_eq!(at_c[0]["team"], "blue");
+    assert_eq!(at_a[0]["team"], Value::Null);
+
+    relay.wait_spool_empty();
+    let events_dir = spool.join("events");
+    assert_eq!(std::fs::read_dir(&events_dir).unwrap().count(), 0);
+    let status = relay.status();
+    for t in status["targets"].as_array().unwrap() {
+        assert_eq!(t["delivered"], 1, "{status}");
+        assert_eq!(t["pending"], 0);
+        assert_eq!(t["failing_since"], Value::Null);
+        assert_eq!(t["last_error"], Value::Null);
+    }
+    assert_eq!(status["received"], 1);
+    let log = relay.log();
+    assert!(log.contains(&format!("event {id} #1: received")), "{log}");
+    for name in ["a", "b", "c"] {
+        assert!(
+            log.contains(&format!("target {name} {id} #1: delivered, 200")),
+            "{log}"
+        );
+    }
+    assert!(!log.contains(CANARY_WHSEC) && !log.contains(INCOMING) && !log.contains(SECRET_B));
+}
+
+#[test]
+fn a_bad_incoming_signature_is_401_and_forwards_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let incoming = secret_file(d, "incoming", INCOMING);
+    let a = Recorder::start(d, "a", None);
+    let relay = Fanout::start(
+        d,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--spool",
+            d.join("spool").to_str().unwrap(),
+            "--verify-secret-file",
+            &incoming,
+            "--target",
+            &target("a", &a),
+        ],
+    );
+    let (bad_id, body, header) = signed("charge.succeeded", SECRET_B, &[]);
+    let (status, answer) = post(&relay.webhook, &body, &header).unwrap();
+    assert_eq!(status, 401);
+    assert_eq!(answer["received"], false);
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("no signature matched"),
+        "{answer}"
+    );
+    let (_, old_body, _) = signed("charge.succeeded", INCOMING, &[]);
+    let stale = format!(
+        "t=1000,v1={}",
+        Signer::new(INCOMING.as_bytes()).sign_hex(1000, old_body.as_bytes())
+    );
+    let (status, answer) = post(&relay.webhook, &old_body, &stale).unwrap();
+    assert_eq!(status, 401);
+    assert!(
+        answer["error"].as_str().unwrap().contains("tolerance"),
+        "{answer}"
+    );
+    let (status, _) = post(&relay.webhook, &body, "").unwrap();
+    assert_eq!(status, 401);
+
+    // a good event afterwards arrives alone: the rejected ones were never forwarded or spooled
+    let (good_id, body, header) = signed("charge.succeeded", INCOMING, &[]);
+    assert_eq!(post(&relay.webhook, &body, &header).unwrap().0, 200);
+    a.wait_for(std::slice::from_ref(&good_id));
+    assert_eq!(a.ids(), vec![good_id]);
+    let status = relay.status();
+    assert_eq!(status["rejected"], 3);
+    assert_eq!(status["received"], 1);
+    assert_eq!(status["spool"]["last_seq"], 1);
+    assert!(
+        relay
+            .log()
+            .contains(&format!("event {bad_id} REJECTED: no signature matched"))
+    );
+}
+
+#[test]
+fn a_target_that_is_down_gets_every_event_in_order_once_it_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let live = Recorder::start(d, "live", None);
+    let late_port = free_port();
+    let relay = Fanout::start(
+        d,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--spool",
+            d.join("spool").to_str().unwrap(),
+            "--target",
+            &target("live", &live),
+            "--target",
+            &format!("late=http://127.0.0.1:{late_port}/hook"),
+            "--retry-base",
+            "20ms",
+            "--retry-max",
+            "200ms",
+        ],
+    );
+    let mut sent = Vec::new();
+    for i in 0..12 {
+        let (id, body, header) = signed("customer.created", INCOMING, &[]);
+        let (status, answer) = post(&relay.webhook, &body, &header).unwrap();
+        assert_eq!(status, 200, "{answer}");
+        let late = &answer["targets"][0];
+        assert_eq!(late["name"], "late", "targets are listed by name");
+        assert_eq!(late["ok"], false, "{answer}");
+        if i == 0 {
+            assert!(
+                late["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("could not connect"),
+                "{answer}"
+            );
+        }
+        sent.push(id);
+    }
+    live.wait_for(&sent);
+    let late = relay.target("late");
+    assert_eq!(late["pending"], 12, "{late}");
+    assert_eq!(late["delivered"], 0);
+    assert!(late["failing_since"].is_string(), "{late}");
+    assert!(
+        late["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("could not connect")
+    );
+    assert_eq!(relay.status()["spool"]["events"], 12);
+
+    let back = Recorder::start_with(d, "late", None, late_port, &[]);
+    let got = back.wait_for(&sent);
+    let mut first_seen: Vec<String> = Vec::new();
+    for r in &got {
+        let id = r["id"].as_str().unwrap().to_owned();
+        if !first_seen.contains(&id) {
+            first_seen.push(id);
+        }
+    }
+    assert_eq!(first_seen, sent, "delivered out of order");
+    relay.wait_spool_empty();
+    let late = relay.target("late");
+    assert_eq!(late["delivered"], 12);
+    assert_eq!(late["failing_since"], Value::Null);
+    assert!(relay.log().contains("target late"));
+}
+
+#[test]
+fn usage_errors_exit_2_and_a_busy_port_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let spool = d.join("spool");
+    let spool = spool.to_str().unwrap();
+    let whsec = secret_file(d, "whsec", SECRET_B);
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &[
+                "--spool",
+                spool,
+                "--target",
+                "a=http://x",
+                "--target-secret-file",
+                &format!("a={whsec}"),
+            ],
+            "incoming events must be verified",
+        ),
+        (&["--spool", spool], "no targets"),
+        (&["--target", "nameless"], "NAME=VALUE"),
+        (
+            &[
+                "--spool",
+                spool,
+                "--target",
+                "a=http://x",
+                "--target",
+                "a=http://y",
+            ],
+            "defined twice",
+        ),
+        (
+            &["--spool", spool, "--target", "a=ftp://x"],
+            "http or https",
+        ),
+        (
+            &[
+                "--spool",
+                spool,
+                "--target",
+                "a=http://x",
+                "--target-secret-file",
+                "a=/nonexistent",
+            ],
+            "cannot read target a webhook secret file",
+        ),
+    ];
+    for (args, message) in cases {
+        let o = run(&[&["fanout", "--listen", "127.0.0.1:0"], args].concat());
+        assert_code(&o, 2);
+        assert!(stderr(&o).contains(message), "{args:?}: {}", stderr(&o));
+    }
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let o = run(&[
+        "fanout",
+        "--listen",
+        &addr,
+        "--spool",
+        spool,
+        "--target",
+        "a=http://127.0.0.1:9/",
+    ]);
+    assert_code(&o, 3);
+    assert!(stderr(&o).contains("cannot listen on"), "{}", stderr(&o));
+
+    let _running = Fanout::start(
+        d,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--spool",
+            spool,
+            "--target",
+            "a=http://127.0.0.1:9/",
+        ],
+    );
+    let o = run(&[
+        "fanout",
+        "--listen",
+        "127.0.0.1:0",
+        "--spool",
+        spool,
+        "--target",
+        "a=http://127.0.0.1:9/",
+    ]);
+    assert_code(&o, 3);
+    assert!(
+        stderr(&o).contains("in use by another fanout process"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn killed_with_sigkill_mid_stream_and_restarted_it_loses_nothing() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let a = Recorder::start(d, "a", None);
+    let b_secret = secret_file(d, "b", SECRET_B);
+    let b = Recorder::start(d, "b", Some(SECRET_B));
+    let c_port = free_port();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let spool = d.join("spool");
+    let incoming = secret_file(d, "incoming", INCOMING);
+    let args_owned = [
+        "--verify-secret-file".to_owned(),
+        incoming,
+        "--listen".into(),
+        listen,
+        "--spool".into(),
+        spool.display().to_string(),
+        "--target".into(),
+        target("a", &a),
+        "--target".into(),
+        target("b", &b),
+        "--target-secret-file".into(),
+        format!("b={b_secret}"),
+        "--target".into(),
+        format!("c=http://127.0.0.1:{c_port}/hook"),
+        "--retry-base".into(),
+        "20ms".into(),
+        "--retry-max".into(),
+        "200ms".into(),
+    ];
+    let args: Vec<&str> = args_owned.iter().map(String::as_str).collect();
+    let mut relay = Fanout::start(d, &args);
+    let webhook = relay.webhook.clone();
+
+    // A sender posting without pause; only answered (200) events count as handed over.
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = {
+        let (acked, stop) = (acked.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let (id, body, header) = signed("payment_intent.succeeded", INCOMING, &[]);
+                if let Ok((200, _)) = post(&webhook, &body, &header) {
+                    acked.lock().unwrap().push(id);
+                }
+            }
+        })
+    };
+    let count = || acked.lock().unwrap().len();
+    poll("20 events answered", WAIT, || (count() >= 20).then_some(()));
+    relay.signal("KILL");
+    assert_eq!(relay.wait_exit(), -1, "killed by a signal");
+    let before_restart = count();
+
+    let relay = Fanout::start(d, &args);
+    let recovered = relay.start["recovered"].as_u64().unwrap();
+    assert!(
+        recovered >= 20,
+        "target c was down, so at least the 20 answered events are still spooled: {recovered}"
+    );
+    poll("more events after the restart", WAIT, || {
+        (count() >= before_restart + 10).then_some(())
+    });
+    stop.store(true, Ordering::Relaxed);
+    sender.join().unwrap();
+    let c = Recorder::start_with(d, "c", None, c_port, &[]);
+
+    let all = acked.lock().unwrap().clone();
+    for r in [&a, &b, &c] {
+        r.wait_for(&all);
+    }
+    assert!(b.received().iter().all(|r| r["valid"] == true));
+    relay.wait_spool_empty();
+    assert_eq!(std::fs::read_dir(spool.join("events")).unwrap().count(), 0);
+}
+
+#[test]
+fn sighup_reloads_targets_from_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let a = Recorder::start(d, "a", None);
+    let b = Recorder::start(d, "b", Some(SECRET_B));
+    let b_secret = secret_file(d, "b", SECRET_B);
+    let spool = d.join("spool");
+    let entry = |name: &str, url: &str, extra: &str| {
+        format!("[[fanout.target]]\nname = \"{name}\"\nurl = \"{url}\"\n{extra}\n")
+    };
+    let config_a = format!(
+        "[fanout]\nlisten = \"127.0.0.1:0\"\nspool = \"{}\"\n{}",
+        spool.display(),
+        entry("a", &a.url, "")
+    );
+    let config = write_file(d, "stripe-ops.toml", &config_a);
+    let incoming = secret_file(d, "incoming", INCOMING);
+    let mut cmd = bin();
+    cmd.env("STRIPE_OPS_CONFIG", &config);
+    let relay = Fanout::start_with(cmd, d, &["--verify-secret-file", &incoming]);
+    let names = |relay: &Fanout| -> Vec<String> {
+        relay.status()["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(names(&relay), ["a"]);
+    let (first, body, header) = signed("customer.created", INCOMING, &[]);
+    assert_eq!(post(&relay.webhook, &body, &header).unwrap().0, 200);
+
+    let with_b = format!(
+        "{config_a}{}",
+        entry("b", &b.url, &format!("secret_file = \"{b_secret}\""))
+    );
+    write_file(d, "stripe-ops.toml", &with_b);
+    relay.signal("HUP");
+    poll("b to be added", WAIT, || {
+        (names(&relay) == ["a", "b"]).then_some(())
+    });
+    let (second, body, header) = signed("customer.created", INCOMING, &[]);
+    assert_eq!(post(&relay.webhook, &body, &header).unwrap().0, 200);
+    b.wait_for(std::slice::from_ref(&second));
+    assert_eq!(
+        b.ids(),
+        vec![second.clone()],
+        "a new target gets events from now on"
+    );
+    assert_eq!(b.received()[0]["valid"], true);
+    a.wait_for(&[first, second]);
+    poll("the reload to be logged", WAIT, || {
+        relay.log().contains("reloaded: added [b]").then_some(())
+    });
+
+    write_file(d, "stripe-ops.toml", "[fanout\nbroken");
+    relay.signal("HUP");
+    poll("the failed reload to be logged", WAIT, || {
+        relay
+            .log()
+            .contains("reload FAILED, keeping the current targets")
+            .then_some(())
+    });
+    assert_eq!(names(&relay), ["a", "b"]);
+
+    write_file(
+        d,
+        "stripe-ops.toml",
+        &format!(
+            "[fanout]\n{}",
+            entry("b", &b.url, &format!("secret_file = \"{b_secret}\""))
+        ),
+    );
+    relay.signal("HUP");
+    poll("a to be removed", WAIT, || {
+        (names(&relay) == ["b"]).then_some(())
+    });
+    assert!(!spool.join("cursors").join("a").exists());
+    assert!(spool.join("cursors").join("b").exists());
+}
+
+#[test]
+fn sigterm_finishes_the_delivery_in_flight_and_ctrl_c_exits_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let slow = Recorder::start_with(d, "slow", None, 0, &[("DELAY", "1.5")]);
+    let spool = d.join("spool");
+    let mut relay = Fanout::start(
+        d,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--spool",
+            spool.to_str().unwrap(),
+            "--target",
+            &target("slow", &slow),
+            "--summary-wait",
+            "50ms",
+        ],
+    );
+    let (id, body, header) = signed("charge.refunded", INCOMING, &[]);
+    let (status, answer) = post(&relay.webhook, &body, &header).unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(answer["targets"][0]["pending"], true, "{answer}");
+    poll("the slow target to start receiving", WAIT, || {
+        std::fs::read_to_string(&slow.out)
+            .unwrap_or_default()
+            .contains("started")
+            .then_some(())
+    });
+    relay.signal("TERM");
+    assert_eq!(relay.wait_exit(), 0, "{}", relay.log());
+    assert_eq!(slow.ids(), vec![id], "the delivery in flight was finished");
+    assert_eq!(
+        std::fs::read_dir(spool.join("events")).unwrap().count(),
+        0,
+        "and recorded as done"
+    );
+    assert!(relay.log().contains("stopped"));
+
+    let mut relay = Fanout::start(
+        d,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--spool",
+            spool.to_str().unwrap(),
+            "--target",
+            &target("slow", &slow),
+        ],
+    );
+    assert_eq!(relay.start["recovered"], 0);
+    relay.signal("INT");
+    assert_eq!(relay.wait_exit(), 130);
+}
+
+/// A sandbox with its own webhook secret and a fresh buyer logged in.
+struct Shop {
+    sb: Sandbox,
+    secret_file: String,
+    app: stripe_ops::app_client::AppClient,
+    org_id: String,
+    account_id: String,
+}
+
+impl Shop {
+    fn start(dir: &Path, name: &str) -> Shop {
+        let secret = format!("whsec_{name}{}", stripe_ops::secret::random_alnum(24));
+        let secret_file = secret_file(dir, &format!("{name}.whsec"), &secret);
+        let sb = Sandbox::start(&["--webhook-secret-file", &secret_file]);
+        let mut app = stripe_ops::app_client::AppClient::new(
+            &sb.app,
+            stripe_ops::config::Contract::default(),
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        let account = rt().block_on(async {
+            app.login_or_register(&stripe_ops::app_client::Buyer::fresh())
+                .await
+                .unwrap();
+            app.request(reqwest::Method::GET, "/api/billing/account", None)
+                .await
+                .unwrap()
+                .json()
+                .unwrap()
+        });
+        Shop {
+            sb,
+            secret_file,
+            app,
+            org_id: account["account"]["org_id"].as_str().unwrap().to_owned(),
+            account_id: account["account"]["id"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    fn webhook(&self) -> String {
+        format!("{}/api/webhooks/stripe", self.sb.app)
+    }
+
+    /// A real Checkout Session of this shop and the signed `checkout.session.completed` for it:
+    /// (session id, event id, body, header signed with the relay's incoming secret).
+    fn topup(&self, cents: i64) -> (String, String, String, String) {
+        let checkout = rt()
+            .block_on(self.app.create_checkout(
+                cents,
+                &format!("{}/billing/success", self.sb.app),
+                &format!("{}/billing/cancel", self.sb.app),
+            ))
+            .unwrap();
+        let pi = checkout.payment_intent_id.unwrap_or_default();
+        let metadata = serde_json::json!({"orgId": self.org_id, "accountId": self.account_id, "paymentIntentId": pi});
+        let (id, body, header) = signed(
+            "checkout.session.completed",
+            INCOMING,
+            &[
+                &format!("data.object.id={}", checkout.session_id),
+                &format!("data.object.amount_total={cents}"),
+                "data.object.currency=usd",
+                "data.object.payment_status=paid",
+                &format!("data.object.payment_intent={pi}"),
+                &format!("data.object.metadata={metadata}"),
+            ],
+        );
+        (checkout.session_id, id, body, header)
+    }
+
+    fn balance(&self) -> i64 {
+        rt().block_on(self.app.balance_cents()).unwrap()
+    }
+
+    fn topups(&self, session: &str) -> usize {
+        rt().block_on(self.app.topups_for_session(session))
+            .unwrap()
+            .len()
+    }
+}
+
+fn relay_for_shops(dir: &Path, shops: &[&Shop], listen: &str) -> Vec<String> {
+    let incoming = secret_file(dir, "incoming", INCOMING);
+    let mut args = vec![
+        "--listen".to_owned(),
+        listen.to_owned(),
+        "--spool".into(),
+        dir.join("spool").display().to_string(),
+        "--verify-secret-file".into(),
+        incoming,
+    ];
+    for (i, shop) in shops.iter().enumerate() {
+        args.extend([
+            "--target".into(),
+            format!("shop{i}={}", shop.webhook()),
+            "--target-secret-file".into(),
+            format!("shop{i}={}", shop.secret_file),
+        ]);
+    }
+    args
+}
+
+#[test]
+fn three_sandboxes_each_verify_their_resigned_copy_and_credit_their_own_topup() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let shops: Vec<Shop> = (0..3).map(|i| Shop::start(d, &format!("s{i}"))).collect();
+    let args = relay_for_shops(d, &shops.iter().collect::<Vec<_>>(), "127.0.0.1:0");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let relay = Fanout::start(d, &args);
+    for (i, shop) in shops.iter().enumerate() {
+        let cents = 1100 * (i as i64 + 1);
+        let (session, id, body, header) = shop.topup(cents);
+        let (status, answer) = post(&relay.webhook, &body, &header).unwrap();
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["event_id"], id.as_str());
+        for t in answer["targets"].as_array().unwrap() {
+            // each sandbox answers 400 unless the signature verifies with its own secret
+            assert_eq!(t["status"], 200, "{answer}");
+        }
+        poll("the top-up to be credited", WAIT, || {
+            (shop.balance() == cents).then_some(())
+        });
+        assert_eq!(shop.topups(&session), 1);
+    }
+    relay.wait_spool_empty();
+    for (i, shop) in shops.iter().enumerate() {
+        assert_eq!(
+            shop.balance(),
+            1100 * (i as i64 + 1),
+            "credited only its own"
+        );
+    }
+}
+
+#[test]
+fn sigkill_mid_stream_of_topups_loses_nothing_and_each_sandbox_credits_once() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let shops: Vec<Shop> = (0..3).map(|i| Shop::start(d, &format!("k{i}"))).collect();
+    // 24 top-ups, round robin over the shops, each for a real session of its shop
+    let events: Vec<(usize, i64, String, String, String)> = (0..24)
+        .map(|i| {
+            let cents = 100 + i as i64;
+            let (session, _, body, header) = shops[i % 3].topup(cents);
+            (i % 3, cents, session, body, header)
+        })
+        .collect();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let args = relay_for_shops(d, &shops.iter().collect::<Vec<_>>(), &listen);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut relay = Fanout::start(d, &args);
+
+    // The sender behaves like Stripe: an event not answered 2xx is sent again until it is.
+    let acked = Arc::new(AtomicUsize::new(0));
+    let sender = {
+        let acked = acked.clone();
+        let webhook = relay.webhook.clone();
+        let wire: Vec<(String, String)> =
+            events.iter().map(|e| (e.3.clone(), e.4.clone())).collect();
+        std::thread::spawn(move || {
+            for (body, header) in wire {
+                poll("the relay to answer 200", WAIT, || {
+                    matches!(post(&webhook, &body, &header), Ok((200, _))).then_some(())
+                });
+                acked.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+    };
+    poll("8 events answered", WAIT, || {
+        (acked.load(Ordering::SeqCst) >= 8).then_some(())
+    });
+    relay.signal("KILL");
+    assert_eq!(relay.wait_exit(), -1);
+    let relay = Fanout::start(d, &args);
+    sender.join().unwrap();
+
+    for (i, shop) in shops.iter().enumerate() {
+        let expected: i64 = events.iter().filter(|e| e.0 == i).map(|e| e.1).sum();
+        poll("every top-up to be credited", WAIT, || {
+            (shop.balance() == expected).then_some(())
+        });
+        for e in events.iter().filter(|e| e.0 == i) {
+            assert_eq!(shop.topups(&e.2), 1, "session {} credited once", e.2);
+        }
+    }
+    relay.wait_spool_empty();
+    for (i, shop) in shops.iter().enumerate() {
+        let expected: i64 = events.iter().filter(|e| e.0 == i).map(|e| e.1).sum();
+        assert_eq!(shop.balance(), expected, "no second credit arrived late");
+    }
+}
+
+#[test]
+fn an_event_older_than_max_age_is_given_up_and_leaves_the_spool() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let relay = Fanout::start(
+        d,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--spool",
+            d.join("spool").to_str().unwrap(),
+            "--target",
+            &format!("gone=http://127.0.0.1:{}/hook", free_port()),
+            "--max-age",
+            "300ms",
+            "--retry-base",
+            "20ms",
+            "--retry-max",
+            "50ms",
+        ],
+    );
+    let (id, body, header) = signed("invoice.payment_failed", INCOMING, &[]);
+    assert_eq!(post(&relay.webhook, &body, &header).unwrap().0, 200);
+    poll("the event to be given up", WAIT, || {
+        (relay.target("gone")["gave_up"] == 1).then_some(())
+    });
+    relay.wait_spool_empty();
+    let gone = relay.target("gone");
+    assert_eq!(gone["delivered"], 0);
+    assert_eq!(gone["pending"], 0);
+    assert!(gone["failed_attempts"].as_u64().unwrap() >= 1);
+    assert!(
+        relay
+            .log()
+            .contains(&format!("target gone {id} #1: GAVE UP, older than max-age"))
+    );
+}
+
+#[test]
+fn a_self_signed_target_needs_insecure() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (cert, key) = (d.join("cert.pem"), d.join("key.pem"));
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl runs");
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let tls = Recorder::start_with(d, "tls", None, 0, &[("TLS_CERT", cert), ("TLS_KEY", key)]);
+    let url = tls.url.replace("http://", "https://");
+    for (insecure, expect_ok) in [(false, false), (true, true)] {
+        let spool = d.join(format!("spool-{insecure}"));
+        let mut args = vec![
+            "--listen".to_owned(),
+            "127.0.0.1:0".into(),
+            "--spool".into(),
+            spool.display().to_string(),
+            "--target".into(),
+            format!("tls={url}"),
+        ];
+        if insecure {
+            args.push("--insecure".into());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let relay = Fanout::start(d, &args);
+        let (id, body, header) = signed("charge.succeeded", INCOMING, &[]);
+        let (status, answer) = post(&relay.webhook, &body, &header).unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(answer["targets"][0]["ok"], expect_ok, "{answer}");
+        if expect_ok {
+            tls.wait_for(&[id]);
+            assert!(
+                relay
+                    .log()
+                    .contains("TLS certificates of targets are not checked")
+            );
+        } else {
+            let error = answer["targets"][0]["error"]
+                .as_str()
+                .unwrap()
+                .to_lowercase();
+            assert!(error.contains("certificate"), "{error}");
+            assert!(!tls.ids().contains(&id));
+        }
+    }
+}
