@@ -78,7 +78,10 @@ impl AwsSource {
         let deployment = match self.deployment(&ecs).await {
             Ok(d) => d,
             Err(e) => {
-                output::warn(format!("{}; redeploys are not followed until it is", e));
+                output::warn(format!(
+                    "{}; watching for it (secrets are read again once it deploys)",
+                    e.message()
+                ));
                 None
             }
         };

@@ -192,6 +192,7 @@ label{display:block;font-size:13px;color:#4b5563;margin:16px 0 6px}input,select{
 .SubmitButton{margin-top:24px;width:100%;padding:14px;font-size:16px;font-weight:600;color:#fff;background:#0074d4;border:0;border-radius:6px;cursor:pointer}
 .SubmitButton:disabled{opacity:.6}.ErrorText{color:#df1b41;font-size:14px;margin-top:12px;min-height:1em}.Notice{padding:16px;border-radius:6px;background:#e8f5e9}
 .Footer{margin-top:32px;font-size:12px;color:#9ca3af}a{color:#0074d4}
+.Badge{font-size:11px;font-weight:600;background:#ffde92;color:#a04100;padding:2px 6px;border-radius:4px;margin-left:6px}
 "#;
 
 fn layout(title: &str, body: &str) -> String {

@@ -232,12 +232,13 @@ impl Sandbox {
         for server in self.servers.drain(..) {
             let _ = server.await;
         }
-        for task in self.background.drain(..) {
-            task.abort();
-        }
+        // Flush before stopping the writer, which is one of the background tasks.
         if let Some(p) = &self.shared.persist {
             let version = self.shared.store().version;
             p.wait_for(version).await;
+        }
+        for task in self.background.drain(..) {
+            task.abort();
         }
     }
 }

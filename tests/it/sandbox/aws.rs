@@ -174,3 +174,41 @@ fn secrets_from_aws_unreachable_exits_3() {
     let o = run(&["sandbox", "--secrets-from-aws"]);
     assert_code(&o, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_deployed_after_start_brings_its_secrets() {
+    let moto = Moto::start();
+    let mut cmd = bin();
+    cmd.envs(moto.env());
+    // Nothing in AWS yet: the sandbox starts anyway, on generated secrets.
+    let sb = Sandbox::start_with(
+        cmd,
+        &[
+            "--secrets-from-aws",
+            "--env",
+            "staging",
+            "--aws-poll-ms",
+            "100",
+        ],
+    );
+    let app = App::new(&sb.app);
+    assert!(accepts_secret(&app, &secret_from_start_line(&sb)).await);
+    let sm = moto_secrets(&moto);
+    sm.create_secret()
+        .name("proofwork-staging/STRIPE_WEBHOOK_SECRET")
+        .secret_string(format!("{SECRET_A},{SECRET_B}"))
+        .send()
+        .await
+        .unwrap();
+    staging_service(&moto_ecs(&moto)).await;
+    eventually(
+        "the first deployment to bring both secrets",
+        Duration::from_secs(20),
+        || async { accepts_secret(&app, SECRET_A).await.then_some(()) },
+    )
+    .await;
+    assert!(
+        accepts_secret(&app, SECRET_B).await,
+        "comma-separated secrets"
+    );
+}

@@ -214,3 +214,33 @@ async fn canary_secrets_never_reach_the_output_even_with_trace_logging() {
         assert!(!err.contains(secret), "leak to stderr: {err}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_shutdown_flushes_the_state_file() {
+    use stripe_ops::secret::ExposeSecret;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let opts = stripe_ops::sandbox::SandboxOptions {
+        state_file: Some(path.clone()),
+        ..Default::default()
+    };
+    let sb = stripe_ops::sandbox::start(opts).await.unwrap();
+    let app = App::new(sb.app_url());
+    let secret = sb.webhook_secret().unwrap().expose_secret().to_owned();
+    let t = app.topup(500).await;
+    for id in ["evt_first_credit", "evt_late_duplicate"] {
+        let body = completed_event(id, &t);
+        let (status, _) = app
+            .webhook(&body, Some(&sign(&secret, &body, unix_now())))
+            .await;
+        assert_eq!(status, 200);
+    }
+    tokio::time::timeout(Duration::from_secs(20), sb.shutdown())
+        .await
+        .expect("shutdown finishes");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.contains("evt_late_duplicate"),
+        "the last change is flushed"
+    );
+}
