@@ -107,7 +107,15 @@ impl AwsSource {
         sm: &aws_sdk_secretsmanager::Client,
         id: &str,
     ) -> Result<Option<SecretString>> {
-        match sm.get_secret_value().secret_id(id).send().await {
+        // Asking for AWSCURRENT explicitly: after a rotation is rolled back with
+        // UpdateSecretVersionStage, moto's unqualified read still returns the newest version.
+        match sm
+            .get_secret_value()
+            .secret_id(id)
+            .version_stage("AWSCURRENT")
+            .send()
+            .await
+        {
             Ok(out) => match out.secret_string() {
                 Some(v) if !v.trim().is_empty() => {
                     Ok(Some(SecretString::from(v.trim().to_owned())))
