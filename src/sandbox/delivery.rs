@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::Shared;
 use super::stripe::{Attempt, Endpoint, EventRecord};
+use super::{DeliveryPolicy, Shared};
 use crate::secret::ExposeSecret;
 use crate::signature::{self, Signer};
 
@@ -46,7 +46,6 @@ pub fn publish(shared: &Arc<Shared>, mut event: Value) -> usize {
 async fn deliver(shared: Arc<Shared>, event_id: String, body: Arc<str>, endpoint: Endpoint) {
     let signer = Signer::new(endpoint.secret.expose_secret().as_bytes());
     let policy = shared.delivery;
-    let mut delay = policy.backoff;
     for attempt in 1..=policy.attempts.max(1) {
         let now = signature::unix_now();
         let header = signature::header(now, body.as_bytes(), std::slice::from_ref(&signer));
@@ -81,9 +80,46 @@ async fn deliver(shared: Arc<Shared>, event_id: String, body: Arc<str>, endpoint
         if delivered {
             return;
         }
-        if attempt < policy.attempts {
+        if let Some(delay) = retry_delay(&policy, attempt) {
             tokio::time::sleep(delay).await;
-            delay = delay.saturating_mul(2);
         }
+    }
+}
+
+/// How long to wait after failed attempt `attempt` (1-based): the backoff, doubling each time;
+/// `None` after the last attempt.
+pub fn retry_delay(policy: &DeliveryPolicy, attempt: u32) -> Option<Duration> {
+    if attempt >= policy.attempts {
+        return None;
+    }
+    let factor = 1u32.checked_shl(attempt - 1).unwrap_or(u32::MAX);
+    Some(policy.backoff.saturating_mul(factor))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_exponentially_and_stop() {
+        let policy = DeliveryPolicy {
+            attempts: 4,
+            backoff: Duration::from_millis(100),
+        };
+        let delays: Vec<_> = (1..=4).map(|a| retry_delay(&policy, a)).collect();
+        assert_eq!(
+            delays,
+            [
+                Some(Duration::from_millis(100)),
+                Some(Duration::from_millis(200)),
+                Some(Duration::from_millis(400)),
+                None
+            ]
+        );
+        let long = DeliveryPolicy {
+            attempts: 100,
+            backoff: Duration::from_secs(1),
+        };
+        assert!(retry_delay(&long, 90).is_some(), "no overflow panic");
     }
 }

@@ -62,7 +62,7 @@ pub struct SandboxArgs {
     #[arg(long, requires = "env")]
     pub secrets_from_aws: bool,
     /// Environment whose secrets and ECS service to use with --secrets-from-aws
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", requires = "secrets_from_aws")]
     pub env: Option<String>,
     /// AWS region (else AWS_REGION, else the config, else us-east-1)
     #[arg(long)]
@@ -145,6 +145,8 @@ pub struct Shared {
     pub persist: Option<persist::Persister>,
     pub http: reqwest::Client,
     pub delivery: DeliveryPolicy,
+    /// How many times the ECS service was checked for a redeploy (shown on /health).
+    pub deployment_checks: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -285,10 +287,12 @@ pub async fn start(opts: SandboxOptions) -> Result<Sandbox> {
 
     let mut webhook_secrets = opts.webhook_secrets.clone();
     let mut stripe_key = opts.stripe_key.clone();
+    let mut deployment = None;
     if let Some(aws) = &opts.aws {
         let fetched = aws.fetch().await?;
         webhook_secrets = fetched.webhook_secrets;
         stripe_key = stripe_key.or(fetched.secret_key);
+        deployment = fetched.deployment;
     }
     let mut webhook_secret_file = None;
     if webhook_secrets.is_empty() {
@@ -333,6 +337,7 @@ pub async fn start(opts: SandboxOptions) -> Result<Sandbox> {
         persist,
         http,
         delivery: opts.delivery,
+        deployment_checks: Default::default(),
     });
 
     let (stop, stopped) = watch::channel(false);
@@ -349,7 +354,7 @@ pub async fn start(opts: SandboxOptions) -> Result<Sandbox> {
         background.push(tokio::spawn(p.clone().run(shared.clone())));
     }
     if let Some(aws) = opts.aws {
-        background.push(tokio::spawn(aws.follow(shared.clone())));
+        background.push(tokio::spawn(aws.follow(shared.clone(), deployment)));
     }
     Ok(Sandbox {
         shared,
@@ -442,12 +447,37 @@ impl SandboxArgs {
 pub async fn run(ctx: &Ctx, args: SandboxArgs) -> Result<()> {
     let opts = args.options(ctx)?;
     let state_file = opts.state_file.clone();
+    // Installed before the start line, so a Ctrl-C (or SIGTERM) right after it is never the
+    // default action; both stop the servers gracefully.
+    let interrupted = interrupt_signal()?;
     let sandbox = start(opts).await?;
     announce(&sandbox, state_file.as_deref());
     runtime::on_interrupt(Some("sandbox stopped".into()));
-    let _ = tokio::signal::ctrl_c().await;
+    interrupted.await;
     sandbox.shutdown().await;
     Err(Error::interrupted("sandbox stopped"))
+}
+
+#[cfg(unix)]
+fn interrupt_signal() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let install =
+        |kind| signal(kind).map_err(|e| Error::external(format!("cannot handle signals: {e}")));
+    let mut sigint = install(SignalKind::interrupt())?;
+    let mut sigterm = install(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = sigint.recv() => {}
+            _ = sigterm.recv() => {}
+        }
+    })
+}
+
+#[cfg(not(unix))]
+fn interrupt_signal() -> Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 fn announce(sandbox: &Sandbox, state_file: Option<&std::path::Path>) {
@@ -465,17 +495,20 @@ fn announce(sandbox: &Sandbox, state_file: Option<&std::path::Path>) {
         }));
         return;
     }
-    output::line(format!("app         {}", sandbox.app_url()));
-    output::line(format!("stripe api  {}", sandbox.stripe_api_url()));
-    output::line(format!("webhook     {}", sandbox.webhook_url()));
+    output::line(format!(
+        "app {}  stripe_api {}",
+        sandbox.app_url(),
+        sandbox.stripe_api_url()
+    ));
+    output::status(format!("webhook endpoint  {}", sandbox.webhook_url()));
     if let Some(p) = sandbox.webhook_secret_file() {
-        output::line(format!("webhook secret file  {}", p.display()));
+        output::status(format!("webhook secret in {}", p.display()));
     }
     if let Some(p) = sandbox.stripe_key_file() {
-        output::line(format!("stripe key file      {}", p.display()));
+        output::status(format!("Stripe key in     {}", p.display()));
     }
     if !faults.is_empty() {
-        output::line(format!("faults      {}", faults.join(", ")));
+        output::status(format!("faults            {}", faults.join(", ")));
     }
     output::status("sandbox running; Ctrl-C stops it");
 }

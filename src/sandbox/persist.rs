@@ -122,3 +122,27 @@ impl Persister {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_round_trips_and_refuses_foreign_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        assert!(
+            load(&path).unwrap().org_for_token("x").is_none(),
+            "missing file: fresh state"
+        );
+        let mut store = Store::default();
+        let (token, _) = store.register("Acme", "a@example.com", "pw").unwrap();
+        crate::secret::write_private(&path, &snapshot(&store)).unwrap();
+        assert!(load(&path).unwrap().org_for_token(&token).is_some());
+        std::fs::write(&path, r#"{"kind":"other","version":1,"store":{}}"#).unwrap();
+        let e = load(&path).expect_err("foreign kind refused");
+        assert_eq!(e.exit, crate::error::Exit::Usage);
+        std::fs::write(&path, "[]").unwrap();
+        assert!(load(&path).is_err());
+    }
+}

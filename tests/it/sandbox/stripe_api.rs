@@ -1,0 +1,260 @@
+//! The Stripe API side, through Stripe's own Python library and raw HTTP, and webhook delivery.
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_stripe_python_library_uses_the_sandbox_api() {
+    let sb = Sandbox::start(&[]);
+    let app = App::new(&sb.app);
+    let (_, event_id) = paid_topup(&app, 1000).await;
+    let code = r#"
+import os, stripe
+stripe.api_base = os.environ["API"]
+stripe.api_key = os.environ["KEY"]
+acct = stripe.Account.retrieve()
+assert acct.id.startswith("acct_"), acct
+created = [
+    stripe.WebhookEndpoint.create(
+        url="https://example.com/hook/%d" % i,
+        enabled_events=["checkout.session.completed", "charge.refunded"],
+        description="hook %d" % i,
+    )
+    for i in range(3)
+]
+for c in created:
+    assert c.secret.startswith("whsec_"), "create returns the secret"
+    assert c.status == "enabled" and c.livemode is False
+    assert c.enabled_events == ["checkout.session.completed", "charge.refunded"]
+page = stripe.WebhookEndpoint.list(limit=2)
+assert page.object == "list" and len(page.data) == 2 and page.has_more
+listed = [e.id for e in stripe.WebhookEndpoint.list(limit=2).auto_paging_iter()]
+assert len(listed) == 4 and len(set(listed)) == 4, listed
+assert set(c.id for c in created) <= set(listed)
+app_hook = listed[-1]
+assert stripe.WebhookEndpoint.retrieve(app_hook).url == os.environ["APP_HOOK"]
+disabled = stripe.WebhookEndpoint.modify(created[0].id, disabled=True)
+assert disabled.status == "disabled"
+again = stripe.WebhookEndpoint.retrieve(created[0].id)
+assert again.status == "disabled" and "secret" not in again
+assert stripe.WebhookEndpoint.modify(created[0].id, disabled=False).status == "enabled"
+deleted = stripe.WebhookEndpoint.delete(created[1].id)
+assert deleted.deleted is True
+try:
+    stripe.WebhookEndpoint.retrieve(created[1].id)
+    raise SystemExit("deleted endpoint still there")
+except stripe.InvalidRequestError as e:
+    assert e.code == "resource_missing", e.code
+assert len(list(stripe.WebhookEndpoint.list().auto_paging_iter())) == 3
+event = stripe.Event.retrieve(os.environ["EVENT"])
+assert event.type == "checkout.session.completed"
+assert event.pending_webhooks == 0
+assert event.data.object.metadata["orgId"].startswith("org_")
+stripe.api_key = "sk_test_wrongwrongwrongwrong1234"
+try:
+    stripe.Account.retrieve()
+    raise SystemExit("wrong key accepted")
+except stripe.AuthenticationError as e:
+    print("AUTH", e.user_message)
+print("OK")
+"#;
+    let hook = format!("{}/api/webhooks/stripe", sb.app);
+    let key = stripe_key(&sb);
+    let (status, out, err) = run_python(
+        code,
+        &[
+            ("API", sb.stripe_api.as_str()),
+            ("KEY", key.as_str()),
+            ("EVENT", event_id.as_str()),
+            ("APP_HOOK", hook.as_str()),
+        ],
+    );
+    assert_eq!(status, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(out.contains("OK"), "{out}");
+    assert!(
+        out.contains("AUTH Invalid API Key provided: sk_test_****1234"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripe_api_errors_have_stripes_shape_and_never_echo_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = write_file(dir.path(), "key", "sk_live_sandboxLIVEkey0123456789");
+    let sb = Sandbox::start(&["--stripe-key-file", live.to_str().unwrap()]);
+    assert!(sb.info["stripe_key_file"].is_null());
+    let http = reqwest::Client::new();
+    let app = App::new(&sb.stripe_api);
+    let url = format!("{}/v1/webhook_endpoints", sb.stripe_api);
+    let (status, v) = app.send(http.get(&url).bearer_auth(CANARY_SK)).await;
+    assert_eq!(status, 401);
+    assert_eq!(v["error"]["type"], "invalid_request_error");
+    assert_eq!(
+        v["error"]["message"],
+        "Invalid API Key provided: sk_test_****CDEF"
+    );
+    assert!(!v.to_string().contains(CANARY_SK));
+    let (status, v) = app.send(http.get(&url)).await;
+    assert_eq!(status, 401);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("did not provide an API key")
+    );
+
+    let key = "sk_live_sandboxLIVEkey0123456789";
+    let (status, v) = app.send(http.get(&url).bearer_auth(key)).await;
+    assert_eq!(status, 200);
+    assert_eq!(v["data"][0]["livemode"], true, "livemode follows the key");
+    let (status, v) = app
+        .send(
+            http.post(&url)
+                .bearer_auth(key)
+                .form(&[("enabled_events[]", "*")]),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(v["error"]["code"], "parameter_missing");
+    assert_eq!(v["error"]["param"], "url");
+    let (status, v) = app
+        .send(http.post(&url).bearer_auth(key).form(&[
+            ("url", "https://e.com"),
+            ("enabled_events[]", "*"),
+            ("bogus", "1"),
+        ]))
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(v["error"]["code"], "parameter_unknown");
+    let (status, v) = app
+        .send(http.get(format!("{url}/we_nope")).bearer_auth(key))
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(v["error"]["code"], "resource_missing");
+    let (status, v) = app
+        .send(http.get(format!("{url}?limit=500")).bearer_auth(key))
+        .await;
+    assert_eq!(status, 400, "{v}");
+    let (status, v) = app
+        .send(
+            http.get(format!("{}/v1/events/evt_nope", sb.stripe_api))
+                .bearer_auth(key),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (404, Some("resource_missing"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_signs_per_endpoint_and_retries_failures_with_backoff() {
+    let sb = Sandbox::start(&["--delivery-attempts", "3", "--delivery-backoff-ms", "20"]);
+    let app = App::new(&sb.app);
+    let key = stripe_key(&sb);
+    let http = reqwest::Client::new();
+    let create = |url: String| {
+        let http = http.clone();
+        let key = key.clone();
+        let api = sb.stripe_api.clone();
+        async move {
+            let v: Value = http
+                .post(format!("{api}/v1/webhook_endpoints"))
+                .bearer_auth(key)
+                .form(&[("url", url.as_str()), ("enabled_events[0]", "*")])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v
+        }
+    };
+    // A second sandbox that only accepts the secret Stripe gave the endpoint it receives on.
+    let dir = tempfile::tempdir().unwrap();
+    let placeholder = create("https://example.invalid/hook".into()).await;
+    let secret_file = write_file(
+        dir.path(),
+        "endpoint-secret",
+        placeholder["secret"].as_str().unwrap(),
+    );
+    let receiver = Sandbox::start(&["--webhook-secret-file", secret_file.to_str().unwrap()]);
+    let v: Value = http
+        .post(format!(
+            "{}/v1/webhook_endpoints/{}",
+            sb.stripe_api,
+            placeholder["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&key)
+        .form(&[("url", format!("{}/api/webhooks/stripe", receiver.app))])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["status"], "enabled");
+    let broken = Sandbox::start(&["--fault", "webhook-500"]);
+    let failing = create(format!("{}/api/webhooks/stripe", broken.app)).await;
+    let refused = create(format!("http://127.0.0.1:{}/hook", free_port())).await;
+
+    let (_, event_id) = paid_topup(&app, 1000).await;
+    let event = eventually("every attempt", Duration::from_secs(20), || async {
+        let (_, e) = stripe_get(&sb, &format!("/v1/events/{event_id}")).await;
+        (e["delivery_attempts"].as_array()?.len() == 1 + 1 + 3 + 3).then_some(e)
+    })
+    .await;
+    let attempts = event["delivery_attempts"].as_array().unwrap();
+    let for_endpoint =
+        |id: &Value| -> Vec<&Value> { attempts.iter().filter(|a| a["endpoint"] == *id).collect() };
+    let received = for_endpoint(&placeholder["id"]);
+    assert_eq!(received.len(), 1);
+    assert_eq!(
+        received[0]["status"], 200,
+        "signed with the endpoint's own secret"
+    );
+    let failed = for_endpoint(&failing["id"]);
+    assert_eq!(failed.len(), 3);
+    assert!(failed.iter().all(|a| a["status"] == 500));
+    assert_eq!(
+        failed
+            .iter()
+            .map(|a| a["attempt"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    let unreachable = for_endpoint(&refused["id"]);
+    assert_eq!(unreachable.len(), 3);
+    assert!(
+        unreachable
+            .iter()
+            .all(|a| a["status"].is_null() && a["error"].is_string())
+    );
+    assert_eq!(event["pending_webhooks"], 2);
+
+    // A disabled endpoint gets nothing.
+    let id = failing["id"].as_str().unwrap();
+    http.post(format!("{}/v1/webhook_endpoints/{id}", sb.stripe_api))
+        .bearer_auth(&key)
+        .form(&[("disabled", "true")])
+        .send()
+        .await
+        .unwrap();
+    let (_, second) = paid_topup(&app, 500).await;
+    let event = eventually(
+        "the second event's attempts",
+        Duration::from_secs(20),
+        || async {
+            let (_, e) = stripe_get(&sb, &format!("/v1/events/{second}")).await;
+            (e["delivery_attempts"].as_array()?.len() == 1 + 1 + 3).then_some(e)
+        },
+    )
+    .await;
+    assert!(
+        event["delivery_attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["endpoint"] != failing["id"])
+    );
+}
