@@ -123,7 +123,7 @@ pub struct SmokeArgs {
     /// Seconds to wait for the credit to show in the balance
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
     pub settle_timeout: Duration,
-    /// Skip the replay, forged, stale and events-list steps
+    /// Stop after the credit: skip the replay, concurrent, forged, stale and events-list steps
     #[arg(long)]
     pub only_happy_path: bool,
     /// Seconds before one HTTP request times out

@@ -979,3 +979,37 @@ fn the_base_url_comes_from_base_url_or_the_environments_config() {
         stderr(&o)
     );
 }
+
+#[test]
+fn without_a_webdriver_automation_falls_back_or_fails_when_required() {
+    let t = Target::start(&[]);
+    let run = |mode: &str, name: &str| {
+        smoke_cmd(&[
+            "--create-only",
+            mode,
+            "--base-url",
+            t.app(),
+            "--receipt",
+            t.dir.path().join(name).to_str().unwrap(),
+        ])
+        .env_remove("STRIPE_OPS_CHROMEDRIVER")
+        .env("PATH", t.dir.path().join("empty"))
+        .output()
+        .unwrap()
+    };
+    let o = run("--automate=require", "a.json");
+    assert_code(&o, 1);
+    assert!(stderr(&o).contains("no WebDriver"), "{}", stderr(&o));
+    let o = run("--automate", "b.json");
+    assert_code(&o, 0);
+    assert!(
+        stderr(&o).contains("warning: paying through WebDriver failed (no WebDriver"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stdout(&o).contains("--verify-only --receipt"),
+        "{}",
+        stdout(&o)
+    );
+}
