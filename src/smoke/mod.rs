@@ -278,24 +278,7 @@ pub async fn webhook_secret_from_aws(settings: &EnvSettings) -> Result<SecretStr
         profile: None,
     };
     let (sm, _) = aws::clients(&target).await;
-    let id = &settings.webhook_secret_id;
-    let out = sm
-        .get_secret_value()
-        .secret_id(id)
-        .send()
-        .await
-        .map_err(|e| {
-            Error::external(format!(
-                "cannot read the webhook secret {id} from Secrets Manager: {}",
-                aws::describe(&e)
-            ))
-        })?;
-    match out.secret_string().map(str::trim) {
-        Some(s) if !s.is_empty() => Ok(SecretString::from(s.to_owned())),
-        _ => Err(Error::usage(format!(
-            "Secrets Manager secret {id} has no string value"
-        ))),
-    }
+    aws::secrets::value(&sm, &settings.webhook_secret_id).await
 }
 
 fn contract(ctx: &Ctx, args: &SmokeArgs) -> Result<Contract> {
