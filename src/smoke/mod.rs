@@ -285,20 +285,28 @@ fn contract(ctx: &Ctx, args: &SmokeArgs) -> Result<Contract> {
     Ok(ctx.config()?.contract(args.env.as_deref()))
 }
 
+/// `--success-url` and `--cancel-url`, else the defaults on the app's own base URL.
+fn return_urls(args: &SmokeArgs, base_url: &str) -> (String, String) {
+    let success = args
+        .success_url
+        .clone()
+        .unwrap_or_else(|| default_success_url(base_url));
+    let cancel = args
+        .cancel_url
+        .clone()
+        .unwrap_or_else(|| default_cancel_url(base_url));
+    (success, cancel)
+}
+
 async fn deterministic_flow(ctx: &Ctx, args: &SmokeArgs, base_url: String) -> Result<()> {
+    let (success_url, cancel_url) = return_urls(args, &base_url);
     let opts = DeterministicOptions {
         contract: contract(ctx, args)?,
         buyer: resolve_buyer(args)?,
         webhook_secret: resolve_webhook_secret(ctx, args).await?,
         amount_cents: args.topup_cents,
-        success_url: args
-            .success_url
-            .clone()
-            .unwrap_or_else(|| default_success_url(&base_url)),
-        cancel_url: args
-            .cancel_url
-            .clone()
-            .unwrap_or_else(|| default_cancel_url(&base_url)),
+        success_url,
+        cancel_url,
         settle_timeout: args.settle_timeout,
         only_happy_path: args.only_happy_path,
         request_timeout: args.request_timeout,
@@ -486,18 +494,13 @@ fn runtime_hint(path: &Path, resume: &str) {
 }
 
 async fn create(args: &SmokeArgs, contract: Contract, base_url: String) -> Result<real::Created> {
+    let (success_url, cancel_url) = return_urls(args, &base_url);
     let opts = real::CreateOptions {
         contract,
         buyer: resolve_buyer(args)?,
         amount_cents: args.topup_cents,
-        success_url: args
-            .success_url
-            .clone()
-            .unwrap_or_else(|| default_success_url(&base_url)),
-        cancel_url: args
-            .cancel_url
-            .clone()
-            .unwrap_or_else(|| default_cancel_url(&base_url)),
+        success_url,
+        cancel_url,
         receipt_path: args.receipt.clone(),
         request_timeout: args.request_timeout,
         base_url,
