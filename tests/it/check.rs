@@ -2,9 +2,8 @@
 //! `events send` against the sandbox and a receiver written with Stripe's own library.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Output;
 
 use serde_json::Value;
 
@@ -413,18 +412,7 @@ s.serve_forever()
 "#;
 
 fn counting_receiver() -> (Proc, String) {
-    let mut child = python()
-        .arg("-c")
-        .arg(PY_COUNTING_RECEIVER)
-        .env("SECRET", CANARY_WHSEC)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    (Proc(child), format!("http://127.0.0.1:{}", line.trim()))
+    python_receiver(PY_COUNTING_RECEIVER, CANARY_WHSEC)
 }
 
 fn load(url: &str, secret: &str, extra: &[&str]) -> (Output, Value) {

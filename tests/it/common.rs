@@ -135,6 +135,28 @@ impl Drop for Proc {
     }
 }
 
+/// Spawns `cmd` with stdout piped and returns it with the first line it prints (trimmed): how
+/// every server started by the tests announces its port or URL.
+pub fn spawn_announcing(mut cmd: Command) -> (Proc, String) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the process starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (Proc(child), line.trim().to_owned())
+}
+
+/// A Python HTTP server from the test venv that prints its port; returns it and its base URL.
+pub fn python_receiver(code: &str, secret: &str) -> (Proc, String) {
+    let mut cmd = python();
+    cmd.arg("-c").arg(code).env("SECRET", secret);
+    let (proc, port) = spawn_announcing(cmd);
+    (proc, format!("http://127.0.0.1:{port}"))
+}
+
 /// A `stripe-ops sandbox` process on a free port.
 pub struct Sandbox {
     pub app: String,

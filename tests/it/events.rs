@@ -1,8 +1,5 @@
 //! `events list|sign|send|verify`, proven against Stripe's own Python library.
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-
 use serde_json::Value;
 
 use crate::common::*;
@@ -321,19 +318,8 @@ s.serve_forever()
 #[test]
 fn send_posts_a_signed_event_that_stripes_library_accepts() {
     let (_dir, a, b) = secrets();
-    let mut child = python()
-        .arg("-c")
-        .arg(PY_RECEIVER)
-        .env("SECRET", SECRET_A)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let _receiver = Proc(child);
-    let url = format!("http://127.0.0.1:{}/webhook", line.trim());
+    let (_receiver, base) = python_receiver(PY_RECEIVER, SECRET_A);
+    let url = format!("{base}/webhook");
 
     let o = run(&[
         "--json",
