@@ -449,22 +449,28 @@ async fn account(State(shared): S, headers: HeaderMap) -> Response {
     .into_response()
 }
 
+/// Stripe's `limit` of a list call: 10 by default, 1 to 100 accepted.
+fn page_limit(form: &Form) -> Result<usize, Response> {
+    match form.get("limit").map(str::parse::<usize>) {
+        None => Ok(10),
+        Some(Ok(n)) if (1..=100).contains(&n) => Ok(n),
+        Some(_) => Err(invalid(
+            "parameter_invalid_integer",
+            Some("limit"),
+            "limit must be an integer from 1 to 100",
+        )),
+    }
+}
+
 async fn list_endpoints(State(shared): S, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
     authorized!(shared, headers);
     let form = match Form::parse(q.unwrap_or_default().as_bytes()) {
         Ok(f) => f,
         Err(r) => return r,
     };
-    let limit = match form.get("limit").map(str::parse::<usize>) {
-        None => 10,
-        Some(Ok(n)) if (1..=100).contains(&n) => n,
-        Some(_) => {
-            return invalid(
-                "parameter_invalid_integer",
-                Some("limit"),
-                "limit must be an integer from 1 to 100",
-            );
-        }
+    let limit = match page_limit(&form) {
+        Ok(n) => n,
+        Err(r) => return r,
     };
     let livemode = shared.livemode();
     let endpoints = shared.stripe.endpoints();
@@ -646,16 +652,9 @@ async fn list_events(State(shared): S, headers: HeaderMap, RawQuery(q): RawQuery
         Ok(f) => f,
         Err(r) => return r,
     };
-    let limit = match form.get("limit").map(str::parse::<usize>) {
-        None => 10,
-        Some(Ok(n)) if (1..=100).contains(&n) => n,
-        Some(_) => {
-            return invalid(
-                "parameter_invalid_integer",
-                Some("limit"),
-                "limit must be an integer from 1 to 100",
-            );
-        }
+    let limit = match page_limit(&form) {
+        Ok(n) => n,
+        Err(r) => return r,
     };
     let wanted = form.get("type");
     let events = shared.stripe.events();
