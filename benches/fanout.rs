@@ -1,14 +1,19 @@
 //! Relay benchmark: three local targets, events at a fixed rate (open loop), then as fast as
-//! possible (closed loop). Reports the sender's latency through the relay and the latency the
-//! relay adds: the answer's latency minus the slowest target's first attempt (which the answer
-//! waits for). Run: `cargo bench --bench fanout 2>/dev/null` (stderr carries the relay's log).
+//! possible (closed loop). The sender notes when it starts each request and every target notes
+//! when the event reaches it, so the bench measures sender-to-target latency through the relay
+//! and, at the same rate, straight to a target; the relay's added latency is the difference at
+//! each percentile. It also reports the latency of the relay's answer (which waits for the
+//! spool, fsync'd, and for the targets' first attempts). Run:
+//! `cargo bench --bench fanout 2>/dev/null` (stderr carries the relay's log).
 //! Settings: FANOUT_BENCH_RATE (1000/s), FANOUT_BENCH_SECS (10), FANOUT_BENCH_FSYNC (both|on|off).
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::routing::post;
 use hdrhistogram::Histogram;
 use stripe_ops::fanout::backoff::Backoff;
@@ -26,13 +31,67 @@ fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-async fn target(received: Arc<AtomicU64>) -> String {
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 600_000_000, 3).unwrap()
+}
+
+/// When each event id left the sender, and the sender-to-target latencies seen so far.
+#[derive(Default)]
+struct Clock {
+    sent: Mutex<HashMap<String, Instant>>,
+    arrivals: Mutex<Option<Histogram<u64>>>,
+    received: AtomicU64,
+}
+
+impl Clock {
+    fn sending(&self, id: &str) {
+        self.sent
+            .lock()
+            .unwrap()
+            .insert(id.to_owned(), Instant::now());
+    }
+
+    fn arrived(&self, body: &[u8]) {
+        let now = Instant::now();
+        #[derive(serde::Deserialize)]
+        struct IdOnly<'a> {
+            #[serde(borrow)]
+            id: &'a str,
+        }
+        if let Ok(e) = serde_json::from_slice::<IdOnly>(body)
+            && let Some(at) = self.sent.lock().unwrap().get(e.id)
+        {
+            let us = now.duration_since(*at).as_micros() as u64;
+            if let Some(h) = self.arrivals.lock().unwrap().as_mut() {
+                h.saturating_record(us.max(1));
+            }
+        }
+        self.received.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Starts a new measurement: returns the arrivals recorded since the last one.
+    fn reset(&self) -> Histogram<u64> {
+        self.received.store(0, Ordering::SeqCst);
+        self.sent.lock().unwrap().clear();
+        self.arrivals
+            .lock()
+            .unwrap()
+            .replace(histogram())
+            .unwrap_or_else(histogram)
+    }
+
+    fn received(&self) -> u64 {
+        self.received.load(Ordering::SeqCst)
+    }
+}
+
+async fn target(clock: Arc<Clock>) -> String {
     let app = Router::new().route(
         "/hook",
-        post(move || {
-            let received = received.clone();
+        post(move |body: Bytes| {
+            let clock = clock.clone();
             async move {
-                received.fetch_add(1, Ordering::Relaxed);
+                clock.arrived(&body);
                 "ok"
             }
         }),
@@ -43,42 +102,66 @@ async fn target(received: Arc<AtomicU64>) -> String {
     url
 }
 
-struct Sample {
-    total_us: u64,
-    added_us: u64,
-}
-
-async fn send(client: &reqwest::Client, url: &str, body: String, header: String) -> Option<Sample> {
+/// POSTs one event; returns the answer's latency when it was a 2xx.
+async fn send(client: &reqwest::Client, url: &str, event: Wire, clock: &Clock) -> Option<u64> {
+    clock.sending(&event.id);
     let started = Instant::now();
     let resp = client
         .post(url)
         .header("Content-Type", "application/json")
-        .header("Stripe-Signature", header)
-        .body(body)
+        .header("Stripe-Signature", event.header)
+        .body(event.body)
         .send()
         .await
         .ok()?;
     let ok = resp.status().is_success();
-    let v: serde_json::Value = resp.json().await.ok()?;
-    let total_us = started.elapsed().as_micros() as u64;
-    if !ok {
-        return None;
-    }
-    let slowest_ms = v["targets"]
-        .as_array()
-        .map(|ts| {
-            ts.iter()
-                .filter_map(|t| t["ms"].as_f64())
-                .fold(0.0, f64::max)
-        })
-        .unwrap_or(0.0);
-    Some(Sample {
-        total_us,
-        added_us: total_us.saturating_sub((slowest_ms * 1000.0) as u64),
-    })
+    resp.bytes().await.ok()?;
+    ok.then(|| started.elapsed().as_micros() as u64)
 }
 
-fn events(n: usize) -> Vec<(String, String)> {
+struct Wire {
+    id: String,
+    body: String,
+    header: String,
+}
+
+/// Sends `events` at `rate` per second, each in its own task; returns the answers' latencies
+/// and how many requests failed.
+async fn open_loop(
+    client: &reqwest::Client,
+    url: &str,
+    events: Vec<Wire>,
+    rate: u64,
+    clock: &Arc<Clock>,
+) -> (Histogram<u64>, usize) {
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut tasks = Vec::with_capacity(events.len());
+    for event in events {
+        tick.tick().await;
+        let (c, u, clock) = (client.clone(), url.to_owned(), clock.clone());
+        tasks.push(tokio::spawn(
+            async move { send(&c, &u, event, &clock).await },
+        ));
+    }
+    let mut answers = histogram();
+    let mut failed = 0;
+    for t in tasks {
+        match t.await.ok().flatten() {
+            Some(us) => answers.saturating_record(us.max(1)),
+            None => failed += 1,
+        }
+    }
+    (answers, failed)
+}
+
+async fn wait_received(clock: &Clock, expected: u64, since: Instant) {
+    while clock.received() < expected && since.elapsed() < Duration::from_secs(120) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn events(n: usize) -> Vec<Wire> {
     let prepared = Catalog::load(None)
         .unwrap()
         .prepare("checkout.session.completed", &RenderOptions::default())
@@ -87,7 +170,11 @@ fn events(n: usize) -> Vec<(String, String)> {
     (0..n)
         .map(|_| {
             let e = stripe_ops::events::sign_event(&prepared, &signer, None, None);
-            (e.body, e.header)
+            Wire {
+                id: e.id,
+                body: e.body,
+                header: e.header,
+            }
         })
         .collect()
 }
@@ -104,10 +191,10 @@ fn line(name: &str, h: &Histogram<u64>) -> String {
 }
 
 async fn run(fsync: bool, rate: u64, secs: u64) {
-    let received = Arc::new(AtomicU64::new(0));
+    let clock = Arc::new(Clock::default());
     let mut urls = Vec::new();
     for _ in 0..3 {
-        urls.push(target(received.clone()).await);
+        urls.push(target(clock.clone()).await);
     }
     let spool = tempfile::tempdir().unwrap();
     let specs = urls
@@ -144,6 +231,7 @@ async fn run(fsync: bool, rate: u64, secs: u64) {
                 max: Duration::from_secs(5),
             },
             max_age: Duration::from_secs(3600),
+            in_flight: 16,
             client: stripe_ops::http::client(Duration::from_secs(10)).unwrap(),
         },
     })
@@ -153,88 +241,43 @@ async fn run(fsync: bool, rate: u64, secs: u64) {
         .pool_max_idle_per_host(256)
         .build()
         .unwrap();
-    let url = relay.webhook_url.clone();
-
-    // Direct to one target at the same rate: the baseline a sender sees without the relay.
-    let direct = {
-        let n = (rate * secs.min(3)) as usize;
-        let mut h = Histogram::<u64>::new(3).unwrap();
-        let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
-        let mut tasks = Vec::with_capacity(n);
-        for _ in 0..n {
-            tick.tick().await;
-            let (c, u) = (client.clone(), urls[0].clone());
-            tasks.push(tokio::spawn(async move {
-                let t = Instant::now();
-                c.post(&u)
-                    .body("{}")
-                    .send()
-                    .await
-                    .ok()?
-                    .bytes()
-                    .await
-                    .ok()?;
-                Some(t.elapsed().as_micros() as u64)
-            }));
-        }
-        for t in tasks {
-            if let Ok(Some(us)) = t.await {
-                h.record(us).unwrap();
-            }
-        }
-        h
-    };
-    received.store(0, Ordering::SeqCst);
-
-    // Open loop at `rate`.
     let n = (rate * secs) as usize;
-    let wire = events(n);
-    let mut total = Histogram::<u64>::new(3).unwrap();
-    let mut added = Histogram::<u64>::new(3).unwrap();
-    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+
+    // Warm-up (connections, allocator), then straight to one target at the same rate: the
+    // latency a target sees without the relay.
+    clock.reset();
+    open_loop(&client, &urls[0], events(rate as usize), rate, &clock).await;
+    clock.reset();
+    open_loop(&client, &urls[0], events(n), rate, &clock).await;
+    wait_received(&clock, n as u64, Instant::now()).await;
+    let direct = clock.reset();
+
+    // Through the relay, open loop at `rate`.
     let started = Instant::now();
-    let mut tasks = Vec::with_capacity(n);
-    for (body, header) in wire {
-        tick.tick().await;
-        let (c, u) = (client.clone(), url.clone());
-        tasks.push(tokio::spawn(
-            async move { send(&c, &u, body, header).await },
-        ));
-    }
-    let sent_in = started.elapsed();
-    let mut failed = 0usize;
-    for t in tasks {
-        match t.await.ok().flatten() {
-            Some(s) => {
-                total.record(s.total_us).unwrap();
-                added.record(s.added_us).unwrap();
-            }
-            None => failed += 1,
-        }
-    }
-    // failed requests may or may not have been spooled: wait for the acknowledged ones
+    let (answers, failed) = open_loop(&client, &relay.webhook_url, events(n), rate, &clock).await;
     let expected = 3 * (n - failed) as u64;
-    while received.load(Ordering::SeqCst) < expected && started.elapsed() < Duration::from_secs(120)
-    {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_received(&clock, expected, started).await;
     let delivered_in = started.elapsed();
+    let through = clock.reset();
 
     // Closed loop: 32 senders as fast as the relay answers.
     let burst = (rate * secs.min(5)) as usize;
-    let wire = Arc::new(std::sync::Mutex::new(events(burst)));
-    received.store(0, Ordering::SeqCst);
+    let wire = Arc::new(Mutex::new(events(burst)));
     let t0 = Instant::now();
     let mut senders = Vec::new();
     for _ in 0..32 {
-        let (c, u, wire) = (client.clone(), url.clone(), wire.clone());
+        let (c, u, wire, clock) = (
+            client.clone(),
+            relay.webhook_url.clone(),
+            wire.clone(),
+            clock.clone(),
+        );
         senders.push(tokio::spawn(async move {
             loop {
-                let Some((body, header)) = wire.lock().unwrap().pop() else {
+                let Some(event) = wire.lock().unwrap().pop() else {
                     break;
                 };
-                send(&c, &u, body, header).await;
+                send(&c, &u, event, &clock).await;
             }
         }));
     }
@@ -242,11 +285,7 @@ async fn run(fsync: bool, rate: u64, secs: u64) {
         let _ = s.await;
     }
     let burst_answered = t0.elapsed();
-    while received.load(Ordering::SeqCst) < 3 * burst as u64
-        && t0.elapsed() < Duration::from_secs(120)
-    {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_received(&clock, 3 * burst as u64, t0).await;
     let burst_delivered = t0.elapsed();
     relay.shutdown().await;
 
@@ -265,14 +304,20 @@ async fn run(fsync: bool, rate: u64, secs: u64) {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    println!("{}", line("direct to one target           ", &direct));
-    println!("{}", line("through the relay (answer)     ", &total));
-    println!("{}", line("added by the relay             ", &added));
+    println!("{}", line("sender -> target, direct        ", &direct));
+    println!("{}", line("sender -> target, through relay ", &through));
+    let added = |q: f64| {
+        (through.value_at_quantile(q) as f64 - direct.value_at_quantile(q) as f64) / 1000.0
+    };
     println!(
-        "open loop: {n} events offered at {rate}/s in {:.2} s ({:.0}/s), {failed} failed; {} deliveries of acknowledged events done after {:.2} s",
-        sent_in.as_secs_f64(),
-        n as f64 / sent_in.as_secs_f64(),
-        expected,
+        "added by the relay               : p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms",
+        added(0.5),
+        added(0.9),
+        added(0.99)
+    );
+    println!("{}", line("relay's answer to the sender    ", &answers));
+    println!(
+        "open loop: {n} events at {rate}/s, {failed} failed; all {expected} deliveries done after {:.2} s",
         delivered_in.as_secs_f64()
     );
     println!(

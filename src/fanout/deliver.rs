@@ -1,10 +1,12 @@
-//! Delivery: one worker per target takes the target's events strictly in order of arrival,
-//! retries the head with exponential backoff and jitter until it is delivered or older than
-//! `max_age`, and moves the target's cursor on; an event every target is done with leaves the
-//! spool. The hub hands events to the workers in sequence order (even when a later event
-//! finished spooling first), so a cursor never passes an event its target has not seen.
+//! Delivery: one worker per target. While the target is healthy, its events start in order of
+//! arrival with up to `in_flight` attempts at once. The first failure switches it to recovery:
+//! events go one at a time, strictly in order, the oldest retried with exponential backoff and
+//! jitter until it is delivered or older than `max_age`, until the target has caught up. The
+//! target's cursor moves up to just below its oldest unfinished event; an event every target is
+//! done with leaves the spool. The hub hands events to the workers in sequence order (even when
+//! a later request got there first), so a cursor never passes an event its target has not seen.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
@@ -13,7 +15,7 @@ use reqwest::header::CONTENT_TYPE;
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinError, JoinHandle, JoinSet};
 
 use super::backoff::Backoff;
 use super::log;
@@ -49,6 +51,8 @@ pub type Reporter = mpsc::UnboundedSender<Report>;
 pub struct DeliveryOptions {
     pub backoff: Backoff,
     pub max_age: Duration,
+    /// Attempts in flight at once per healthy target.
+    pub in_flight: usize,
     pub client: reqwest::Client,
 }
 
@@ -177,9 +181,13 @@ impl Hub {
             spec: spec_rx,
             jobs: jobs_rx,
             stop: stop_rx,
+            unfinished: backlog.iter().map(|j| j.event.seq).collect(),
             queue: backlog,
+            attempts: JoinSet::new(),
+            in_flight: HashMap::new(),
+            highest_finished: cursor,
             cursor,
-            retry: 0,
+            recovery: None,
             stats: stats.clone(),
             pending: pending.clone(),
             hub: self.inner.clone(),
@@ -199,8 +207,9 @@ impl Hub {
         );
     }
 
-    /// Hands a spooled event (or `None` for a sequence number whose spooling failed) to every
-    /// target, after all earlier sequence numbers.
+    /// Hands an event (or `None` for a sequence number that will not come) to every target,
+    /// after all earlier sequence numbers. Delivery may start before the event is spooled: the
+    /// sender gets its 200 only once it is, so at worst an event is delivered and sent again.
     pub fn dispatch(&self, seq: u64, event: Option<(Arc<Event>, Option<Reporter>)>) {
         let mut state = self.inner.state();
         let job = event.map(|(event, report)| Job { event, report });
@@ -212,7 +221,6 @@ impl Hub {
             };
             state.next_dispatch += 1;
             let Some(job) = job else { continue };
-            state.live.insert(job.event.seq);
             if let Some(r) = &job.report {
                 let _ = r.send(Report::Targets(state.workers.keys().cloned().collect()));
             }
@@ -224,6 +232,12 @@ impl Hub {
                 });
             }
         }
+    }
+
+    /// Records that an event is in the spool, so that it leaves it once every target is done.
+    pub fn spooled(&self, seq: u64) {
+        self.inner.state().live.insert(seq);
+        self.collect_garbage();
     }
 
     /// Applies a new set of targets: new ones start with events from now on, removed ones stop
@@ -343,10 +357,20 @@ fn collect_garbage(inner: &Inner) {
             .into_iter()
             .collect()
     };
-    for seq in done {
-        if let Err(e) = inner.spool.remove(seq) {
-            log(format!("spool: cannot remove event #{seq}: {e}"));
+    if done.is_empty() {
+        return;
+    }
+    let spool = inner.spool.clone();
+    let remove = move || {
+        for seq in done {
+            if let Err(e) = spool.remove(seq) {
+                log(format!("spool: cannot remove event #{seq}: {e}"));
+            }
         }
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => drop(rt.spawn_blocking(remove)),
+        Err(_) => remove(),
     }
 }
 
@@ -359,13 +383,27 @@ struct Worker {
     spec: watch::Receiver<Arc<TargetSpec>>,
     jobs: mpsc::UnboundedReceiver<Job>,
     stop: watch::Receiver<bool>,
+    /// Events not being attempted right now, in sequence order.
     queue: VecDeque<Job>,
+    attempts: JoinSet<Outcome>,
+    /// The job of each attempt in flight, and whether it was a retry.
+    in_flight: HashMap<tokio::task::Id, (Job, bool)>,
+    /// Sequence numbers taken and not finished yet (queued or in flight).
+    unfinished: BTreeSet<u64>,
+    highest_finished: u64,
     cursor: u64,
-    /// Failed attempts on the current head (0 while the target is healthy).
-    retry: u32,
+    /// Present while the target is failing or catching up: then its events go one at a time,
+    /// strictly in order, each after the previous one was delivered.
+    recovery: Option<Recovery>,
     stats: Arc<Mutex<Stats>>,
     pending: Arc<AtomicUsize>,
     hub: Arc<Inner>,
+}
+
+struct Recovery {
+    /// Failed retries of the oldest event (the exponent of the backoff).
+    failures: u32,
+    next_attempt: tokio::time::Instant,
 }
 
 impl Worker {
@@ -373,55 +411,103 @@ impl Worker {
         self.stats.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn stopping(&self) -> bool {
-        *self.stop.borrow() || self.stop.has_changed().is_err()
-    }
-
     async fn run(mut self) {
+        let mut stopping = false;
         loop {
-            if self.stopping() {
+            if !stopping {
+                self.start_attempts();
+            }
+            if stopping && self.attempts.is_empty() {
                 return;
             }
-            if self.queue.is_empty() {
-                tokio::select! {
-                    job = self.jobs.recv() => match job {
-                        Some(job) => self.accept(job),
-                        None => return,
-                    },
-                    _ = self.stop.changed() => return,
+            let retry_at = self.retry_due().filter(|_| !stopping);
+            tokio::select! {
+                Some(done) = self.attempts.join_next_with_id(), if !self.attempts.is_empty() => {
+                    self.settle(done);
                 }
-            }
-            while let Ok(job) = self.jobs.try_recv() {
-                self.accept(job);
-            }
-            let Some(head) = self.queue.front() else {
-                continue;
-            };
-            let event = head.event.clone();
-            if event.seq <= self.cursor {
-                self.finish_head();
-                continue;
-            }
-            if self.too_old(&event) {
-                self.give_up(&event);
-                continue;
-            }
-            let spec = self.spec.borrow().clone();
-            let outcome = attempt(&self.hub.opts.client, &spec, &event).await;
-            if let Some(r) = self.queue.front_mut().and_then(|j| j.report.take()) {
-                let _ = r.send(Report::Outcome(outcome.clone()));
-            }
-            if outcome.ok {
-                self.delivered(&event, &outcome);
-            } else {
-                self.failed(&event, &outcome).await;
+                job = self.jobs.recv(), if !stopping => match job {
+                    Some(job) => self.accept(job),
+                    None => stopping = true,
+                },
+                _ = sleep_until_some(retry_at), if retry_at.is_some() => {}
+                _ = self.stop.changed(), if !stopping => stopping = true,
             }
         }
     }
 
-    /// Takes a new job; while the target is failing, its sender learns at once that it waits.
+    /// While healthy, up to `in_flight` attempts run at once, started in order of arrival;
+    /// while recovering, one at a time, once the backoff delay is over.
+    fn start_attempts(&mut self) {
+        let limit = match &self.recovery {
+            None => self.hub.opts.in_flight.max(1),
+            Some(r) if tokio::time::Instant::now() >= r.next_attempt => 1,
+            Some(_) => 0,
+        };
+        while self.attempts.len() < limit {
+            let Some(job) = self.queue.pop_front() else {
+                return;
+            };
+            self.launch(job);
+        }
+    }
+
+    /// When the next retry is due: recovering, nothing in flight, and something waiting.
+    fn retry_due(&self) -> Option<tokio::time::Instant> {
+        let r = self.recovery.as_ref()?;
+        (self.attempts.is_empty() && !self.queue.is_empty()).then_some(r.next_attempt)
+    }
+
+    fn launch(&mut self, job: Job) {
+        let event = job.event.clone();
+        if event.seq <= self.cursor {
+            self.finish(event.seq);
+            return;
+        }
+        if self.too_old(&event) {
+            self.give_up(job);
+            return;
+        }
+        let spec = self.spec.borrow().clone();
+        let client = self.hub.opts.client.clone();
+        let handle = self
+            .attempts
+            .spawn(async move { attempt(&client, &spec, &event).await });
+        self.in_flight
+            .insert(handle.id(), (job, self.recovery.is_some()));
+    }
+
+    fn settle(&mut self, done: std::result::Result<(tokio::task::Id, Outcome), JoinError>) {
+        let (id, outcome) = match done {
+            Ok(done) => done,
+            Err(e) => {
+                let outcome = Outcome {
+                    name: self.name.clone(),
+                    status: None,
+                    ok: false,
+                    ms: 0.0,
+                    error: Some(format!("the delivery task failed: {e}")),
+                    queued: false,
+                };
+                (e.id(), outcome)
+            }
+        };
+        let Some((mut job, was_retry)) = self.in_flight.remove(&id) else {
+            return;
+        };
+        if let Some(r) = job.report.take() {
+            let _ = r.send(Report::Outcome(outcome.clone()));
+        }
+        if outcome.ok {
+            self.delivered(job, &outcome, was_retry);
+        } else {
+            self.failed(job, &outcome, was_retry);
+        }
+    }
+
+    /// Takes a new job; while the target is recovering, its sender learns at once that it waits.
     fn accept(&mut self, mut job: Job) {
-        if self.retry > 0
+        self.unfinished.insert(job.event.seq);
+        if self.recovery.is_some()
             && let Some(r) = job.report.take()
         {
             let _ = r.send(Report::Outcome(self.queued_outcome()));
@@ -445,31 +531,41 @@ impl Worker {
         age_ms > 0 && age_ms as u128 > self.hub.opts.max_age.as_millis()
     }
 
-    fn delivered(&mut self, event: &Event, outcome: &Outcome) {
+    fn delivered(&mut self, job: Job, outcome: &Outcome, was_retry: bool) {
+        let event = &job.event;
+        let attempt = match &self.recovery {
+            Some(r) if was_retry => format!(" (attempt {})", r.failures + 2),
+            _ => String::new(),
+        };
         log(format!(
-            "target {} {} #{}: delivered, {} in {:.1} ms{}",
+            "target {} {} #{}: delivered, {} in {:.1} ms{attempt}",
             self.name,
             event_label(event),
             event.seq,
             outcome.status.unwrap_or_default(),
             outcome.ms,
-            if self.retry > 0 {
-                format!(" (attempt {})", self.retry + 1)
-            } else {
-                String::new()
-            }
         ));
         {
             let mut s = self.stats();
             s.delivered += 1;
-            s.failing_since = None;
             s.last_delivered = Some(SystemTime::now());
+            if was_retry || self.recovery.is_none() {
+                s.failing_since = None;
+            }
         }
-        self.retry = 0;
-        self.finish_head();
+        if was_retry && let Some(r) = &mut self.recovery {
+            r.failures = 0;
+            r.next_attempt = tokio::time::Instant::now();
+        }
+        self.finish(event.seq);
+        if self.queue.is_empty() && self.attempts.is_empty() {
+            self.recovery = None;
+        }
     }
 
-    async fn failed(&mut self, event: &Event, outcome: &Outcome) {
+    /// A failed attempt puts its event back in the queue, in order; the first failure makes the
+    /// target recover (one at a time, in order), and each failed retry doubles the delay.
+    fn failed(&mut self, job: Job, outcome: &Outcome, was_retry: bool) {
         let error = outcome.error.clone().unwrap_or_default();
         {
             let mut s = self.stats();
@@ -477,41 +573,43 @@ impl Worker {
             s.failing_since.get_or_insert_with(SystemTime::now);
             s.last_error = Some(error.clone());
         }
-        let queued = self.queued_outcome();
-        for job in self.queue.iter_mut().skip(1) {
-            if let Some(r) = job.report.take() {
-                let _ = r.send(Report::Outcome(queued.clone()));
+        let (label, seq) = (event_label(&job.event).to_owned(), job.event.seq);
+        let at = self.queue.partition_point(|j| j.event.seq < seq);
+        self.queue.insert(at, job);
+        let failures = match &self.recovery {
+            None => {
+                let queued = self.queued_outcome();
+                for job in &mut self.queue {
+                    if let Some(r) = job.report.take() {
+                        let _ = r.send(Report::Outcome(queued.clone()));
+                    }
+                }
+                0
             }
-        }
-        let delay = self.hub.opts.backoff.delay(self.retry, rand::random());
-        self.retry = self.retry.saturating_add(1);
+            Some(r) if was_retry => r.failures + 1,
+            Some(_) => {
+                log(format!(
+                    "target {} {label} #{seq}: attempt failed: {error}; queued for retry",
+                    self.name
+                ));
+                return;
+            }
+        };
+        let delay = self.hub.opts.backoff.delay(failures, rand::random());
+        self.recovery = Some(Recovery {
+            failures,
+            next_attempt: tokio::time::Instant::now() + delay,
+        });
         log(format!(
-            "target {} {} #{}: attempt {} failed: {error}; retrying in {:.1} s",
+            "target {} {label} #{seq}: attempt {} failed: {error}; retrying in {:.1} s",
             self.name,
-            event_label(event),
-            event.seq,
-            self.retry,
+            failures + 1,
             delay.as_secs_f64()
         ));
-        self.wait(delay).await;
     }
 
-    /// Waits out a backoff delay, taking new jobs meanwhile; returns early when stopped.
-    async fn wait(&mut self, delay: Duration) {
-        let until = tokio::time::Instant::now() + delay;
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep_until(until) => return,
-                _ = self.stop.changed() => return,
-                job = self.jobs.recv() => match job {
-                    Some(job) => self.accept(job),
-                    None => return,
-                },
-            }
-        }
-    }
-
-    fn give_up(&mut self, event: &Event) {
+    fn give_up(&mut self, mut job: Job) {
+        let event = job.event.clone();
         let last = self
             .stats()
             .last_error
@@ -520,48 +618,56 @@ impl Worker {
         log(format!(
             "target {} {} #{}: GAVE UP, older than max-age {} s (last error: {last})",
             self.name,
-            event_label(event),
+            event_label(&event),
             event.seq,
             self.hub.opts.max_age.as_secs()
         ));
         self.stats().gave_up += 1;
-        self.retry = 0;
-        if let Some(r) = self.queue.front_mut().and_then(|j| j.report.take()) {
+        if let Some(r) = &mut self.recovery {
+            r.failures = 0;
+        }
+        if let Some(r) = job.report.take() {
             let _ = r.send(Report::Outcome(Outcome {
                 error: Some("older than max-age; not delivered".into()),
                 ..self.queued_outcome()
             }));
         }
-        self.finish_head();
+        self.finish(event.seq);
     }
 
-    /// The head is done (delivered, given up, or already behind the cursor): move the cursor.
-    fn finish_head(&mut self) {
-        let Some(job) = self.queue.pop_front() else {
-            return;
+    /// An event is done (delivered or given up): the cursor moves up to just below the oldest
+    /// event still unfinished, so it never passes one the target has not had.
+    fn finish(&mut self, seq: u64) {
+        if self.unfinished.remove(&seq) {
+            self.pending.fetch_sub(1, Ordering::Relaxed);
+        }
+        self.highest_finished = self.highest_finished.max(seq);
+        let cursor = match self.unfinished.first() {
+            Some(oldest) => oldest - 1,
+            None => self.highest_finished,
         };
-        self.pending.fetch_sub(1, Ordering::Relaxed);
-        let seq = job.event.seq;
-        if seq <= self.cursor {
+        if cursor <= self.cursor {
             return;
         }
-        self.cursor = seq;
-        if let Err(e) = self.hub.spool.write_cursor(&self.name, seq) {
-            log(format!("target {}: cannot save the cursor: {e}", self.name));
-        }
-        let removed = {
+        self.cursor = cursor;
+        {
             let mut state = self.hub.state();
-            match state.cursors.get_mut(&self.name) {
-                Some(c) => {
-                    *c = seq;
-                    false
-                }
-                None => true,
+            // A target removed by a reload keeps no cursor.
+            let Some(c) = state.cursors.get_mut(&self.name) else {
+                return;
+            };
+            *c = cursor;
+            if let Err(e) = self.hub.spool.write_cursor(&self.name, cursor) {
+                log(format!("target {}: cannot save the cursor: {e}", self.name));
             }
-        };
-        if !removed {
-            collect_garbage(&self.hub);
         }
+        collect_garbage(&self.hub);
+    }
+}
+
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    if let Some(at) = at {
+        tokio::time::sleep_until(at).await;
     }
 }
 

@@ -1,8 +1,8 @@
 //! `stripe-ops fanout`: one Stripe listener, many receivers, nothing lost.
 //!
-//! An event is verified (optionally), written durably to the spool, then handed to one worker per
-//! target that delivers in order with retries (`deliver`); the answer to the sender carries the
-//! first attempt of each target. SIGHUP reloads the targets; SIGTERM and Ctrl-C stop taking
+//! An event is verified (optionally) and handed at once to one worker per target (`deliver`)
+//! while it is written durably to the spool; the answer to the sender waits for the spool and
+//! carries the first attempt of each target. SIGHUP reloads the targets; SIGTERM and Ctrl-C stop taking
 //! events, let in-flight deliveries finish, and exit.
 
 pub mod backoff;
@@ -69,6 +69,9 @@ pub struct FanoutArgs {
     /// Timeout of one delivery attempt
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "TIMEOUT")]
     pub timeout: Duration,
+    /// Deliveries in flight at once per healthy target (a failing one gets one at a time, in order)
+    #[arg(long, default_value_t = 16, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub in_flight: u16,
     /// How long the answer to the sender waits for the targets' first attempts
     #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "WAIT")]
     pub summary_wait: Duration,
@@ -371,6 +374,7 @@ fn options(args: &FanoutArgs, file: &FanoutConfig) -> Result<RelayOptions> {
                 max: args.retry_max,
             },
             max_age: args.max_age,
+            in_flight: args.in_flight.into(),
             client,
         },
     })

@@ -1,5 +1,5 @@
-//! The relay's HTTP side: `POST <path>` (verify, spool, hand to the targets, answer with a
-//! summary of the first attempts), `GET /health` and `GET /status`.
+//! The relay's HTTP side: `POST <path>` (verify, hand to the targets and spool at once, answer
+//! with a summary of the first attempts once spooled), `GET /health` and `GET /status`.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -101,6 +101,10 @@ async fn receive(
         body,
     });
     let seq = event.seq;
+    // Delivery starts now, while the event is written: the 200 waits for the spool, not the
+    // targets' first attempts for the disk.
+    let (tx, rx) = mpsc::unbounded_channel();
+    state.hub.dispatch(seq, Some((event.clone(), Some(tx))));
     let spool = state.spool.clone();
     let to_write = event.clone();
     let written = tokio::task::spawn_blocking(move || spool.write(&to_write)).await;
@@ -108,9 +112,8 @@ async fn receive(
         .map_err(|e| e.to_string())
         .and_then(|r| r.map_err(|e| e.to_string()))
     {
-        state.hub.dispatch(seq, None);
         log(format!(
-            "event {} NOT SPOOLED: {e}; answered 503",
+            "event {} NOT SPOOLED: {e}; answered 503 (targets may get it again when the sender retries)",
             label(&event)
         ));
         return reject(
@@ -118,6 +121,7 @@ async fn receive(
             format!("cannot spool the event: {e}"),
         );
     }
+    state.hub.spooled(seq);
     let spooled_ms = started.elapsed().as_secs_f64() * 1000.0;
     state.received.fetch_add(1, Ordering::Relaxed);
     log(format!(
@@ -125,8 +129,6 @@ async fn receive(
         label(&event),
         event.body.len(),
     ));
-    let (tx, rx) = mpsc::unbounded_channel();
-    state.hub.dispatch(seq, Some((event.clone(), Some(tx))));
     let targets = collect(rx, state.summary_wait).await;
     Json(json!({
         "received": true,

@@ -79,7 +79,8 @@ fn signed(event_type: &str, secret: &str, sets: &[&str]) -> (String, String, Str
 }
 
 /// A webhook receiver written with Stripe's library: with `SECRET` it verifies (400 when that
-/// fails), and it appends one JSON line per request to `OUT`. `DELAY` makes it slow.
+/// fails), and it appends one JSON line per request to `OUT`. `DELAY` makes it slow (and records
+/// when each request started); `THREADED` serves requests concurrently.
 const RECORDER: &str = r#"
 import http.server, json, os, sys, time
 secret = os.environ.get("SECRET")
@@ -111,7 +112,8 @@ class H(http.server.BaseHTTPRequestHandler):
         out.write(json.dumps(rec) + "\n"); out.flush()
         self.send_response(status); self.send_header("Content-Length", "0"); self.end_headers()
     def log_message(self, *a): pass
-s = http.server.HTTPServer(("127.0.0.1", int(os.environ.get("PORT", "0"))), H)
+server = http.server.ThreadingHTTPServer if os.environ.get("THREADED") else http.server.HTTPServer
+s = server(("127.0.0.1", int(os.environ.get("PORT", "0"))), H)
 if os.environ.get("TLS_CERT"):
     import ssl
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -837,6 +839,53 @@ fn sigterm_finishes_the_delivery_in_flight_and_ctrl_c_exits_130() {
     assert_eq!(relay.start["recovered"], 0);
     relay.signal("INT");
     assert_eq!(relay.wait_exit(), 130);
+}
+
+#[test]
+fn a_healthy_target_gets_at_most_in_flight_deliveries_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let slow = Recorder::start_with(d, "slow", None, 0, &[("DELAY", "0.4"), ("THREADED", "1")]);
+    let relay = Fanout::start(
+        d,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--spool",
+            d.join("spool").to_str().unwrap(),
+            "--target",
+            &target("slow", &slow),
+            "--in-flight",
+            "3",
+        ],
+    );
+    let events: Vec<_> = (0..8)
+        .map(|_| signed("customer.created", INCOMING, &[]))
+        .collect();
+    let answers: Vec<_> = std::thread::scope(|s| {
+        let sends: Vec<_> = events
+            .iter()
+            .map(|(_, body, header)| s.spawn(|| post(&relay.webhook, body, header)))
+            .collect();
+        sends.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for answer in answers {
+        let (status, answer) = answer.unwrap();
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["targets"][0]["ok"], true, "{answer}");
+    }
+    let ids: Vec<String> = events.iter().map(|(id, _, _)| id.clone()).collect();
+    slow.wait_for(&ids);
+    // Replay the receiver's log: +1 when a request started, -1 when it finished.
+    let (mut now, mut most) = (0i32, 0i32);
+    for line in std::fs::read_to_string(&slow.out).unwrap().lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        now += if v.get("started").is_some() { 1 } else { -1 };
+        most = most.max(now);
+    }
+    assert_eq!(most, 3, "deliveries in flight at once");
+    relay.wait_spool_empty();
+    assert_eq!(relay.target("slow")["delivered"], 8);
 }
 
 /// A sandbox with its own webhook secret and a fresh buyer logged in.
