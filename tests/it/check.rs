@@ -407,12 +407,76 @@ class H(http.server.BaseHTTPRequestHandler):
         with lock: self.answer(200, {"valid": valid[0], "distinct": len(seen), "rejected": rejected[0]})
     def log_message(self, *a): pass
 s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+if os.environ.get("TLS_CERT"):
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(os.environ["TLS_CERT"], os.environ["TLS_KEY"])
+    s.socket = ctx.wrap_socket(s.socket, server_side=True)
 print(s.server_address[1], flush=True)
 s.serve_forever()
 "#;
 
 fn counting_receiver() -> (Proc, String) {
     python_receiver(PY_COUNTING_RECEIVER, CANARY_WHSEC)
+}
+
+#[test]
+fn load_mode_speaks_tls_and_checks_the_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let secret = secret_file(d);
+    let (cert, key) = self_signed_certificate(d);
+    let mut cmd = python();
+    cmd.arg("-c")
+        .arg(PY_COUNTING_RECEIVER)
+        .env("SECRET", CANARY_WHSEC)
+        .env("TLS_CERT", &cert)
+        .env("TLS_KEY", &key);
+    let (_receiver, port) = spawn_announcing(cmd);
+    let url = format!("https://127.0.0.1:{port}/hook");
+    let args = |extra: &[&str]| -> Vec<String> {
+        [
+            "--json",
+            "events",
+            "send",
+            "customer.created",
+            "--secret-file",
+            &secret,
+            "--to",
+            &url,
+            "--count",
+            "20",
+            "--concurrency",
+            "2",
+        ]
+        .iter()
+        .chain(extra)
+        .map(|s| s.to_string())
+        .collect()
+    };
+
+    // Not trusted: every request fails its TLS handshake, exit 3.
+    let o = bin()
+        .args(args(&[]))
+        .env_remove("SSL_CERT_FILE")
+        .output()
+        .unwrap();
+    assert_code(&o, 3);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["error_kinds"]["tls"], 20, "{v}");
+    let why = v["error_examples"]["tls"].as_str().unwrap();
+    assert!(why.contains("certificate"), "{why}");
+
+    // Trusted through SSL_CERT_FILE (as by the platform's verifier): all accepted.
+    let o = bin()
+        .args(args(&[]))
+        .env("SSL_CERT_FILE", &cert)
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+    assert_no_leak(&o, &[CANARY_WHSEC]);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["statuses"]["200"], 20, "{v}");
 }
 
 fn load(url: &str, secret: &str, extra: &[&str]) -> (Output, Value) {
@@ -519,6 +583,13 @@ fn load_mode_counts_refusals_and_connection_errors_without_stopping() {
     assert_eq!(v["sent"], 12);
     assert_eq!(v["errors"], 12);
     assert_eq!(v["error_kinds"]["connect"], 12);
+    assert!(
+        v["error_examples"]["connect"]
+            .as_str()
+            .unwrap()
+            .contains("refused"),
+        "{v}"
+    );
     assert!(stderr(&o).contains("no request"), "{}", stderr(&o));
 
     // A duration bounds the run instead of a count.

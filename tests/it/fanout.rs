@@ -1125,27 +1125,7 @@ fn an_event_older_than_max_age_is_given_up_and_leaves_the_spool() {
 fn a_self_signed_target_needs_insecure() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let (cert, key) = (d.join("cert.pem"), d.join("key.pem"));
-    let ok = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-        ])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl runs");
-    assert!(ok.status.success(), "{}", stderr(&ok));
+    let (cert, key) = self_signed_certificate(d);
     let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
     let tls = Recorder::start_with(d, "tls", None, 0, &[("TLS_CERT", cert), ("TLS_KEY", key)]);
     let url = tls.url.replace("http://", "https://");

@@ -3,9 +3,11 @@
 //!
 //! The hot path is cheap on purpose: the template is prepared once (rendering is two string
 //! concatenations), the signer is keyed once, ids come from a per-run random prefix and a counter
-//! (no syscall per id), one shared client keeps connections alive, C workers pull request numbers
-//! from an atomic counter, and each worker records latencies into its own HDR histogram; the
-//! histograms are merged at the end.
+//! (no syscall per id), each of the C workers owns one keep-alive connection (`conn`, hyper
+//! without a pool), pulls request numbers from an atomic counter and records latencies into its
+//! own HDR histogram; the histograms are merged at the end.
+
+mod conn;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,7 +15,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use serde::Serialize;
 use serde_json::json;
 
@@ -21,8 +22,9 @@ use crate::cli::Ctx;
 use crate::error::{Error, Result};
 use crate::events::SendArgs;
 use crate::fixtures::Prepared;
+use crate::output;
 use crate::signature::{self, Signer};
-use crate::{http, output};
+use conn::{Connection, Endpoint, Failure};
 
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct LoadArgs {
@@ -48,8 +50,6 @@ impl LoadArgs {
             || self.rate.is_some()
     }
 }
-
-const STRIPE_SIGNATURE: HeaderName = HeaderName::from_static("stripe-signature");
 
 /// `500`, `500/s` or `500/sec` requests per second; must be positive.
 pub fn parse_rate(text: &str) -> std::result::Result<f64, String> {
@@ -167,6 +167,8 @@ pub struct Tally {
     pub latency_us: Histogram<u64>,
     pub statuses: BTreeMap<u16, u64>,
     pub errors: BTreeMap<&'static str, u64>,
+    /// What the transport said the first time each kind of error happened.
+    pub first_errors: BTreeMap<&'static str, String>,
 }
 
 impl Tally {
@@ -176,6 +178,7 @@ impl Tally {
                 .expect("valid histogram bounds"),
             statuses: BTreeMap::new(),
             errors: BTreeMap::new(),
+            first_errors: BTreeMap::new(),
         }
     }
 
@@ -185,8 +188,9 @@ impl Tally {
             .saturating_record((elapsed.as_micros() as u64).max(1));
     }
 
-    pub fn failed(&mut self, kind: &'static str) {
+    pub fn failed(&mut self, kind: &'static str, detail: impl FnOnce() -> String) {
         *self.errors.entry(kind).or_default() += 1;
+        self.first_errors.entry(kind).or_insert_with(detail);
     }
 
     pub fn merge(&mut self, other: &Tally) {
@@ -198,6 +202,9 @@ impl Tally {
         }
         for (k, n) in &other.errors {
             *self.errors.entry(k).or_default() += n;
+        }
+        for (k, detail) in &other.first_errors {
+            self.first_errors.entry(k).or_insert_with(|| detail.clone());
         }
     }
 
@@ -239,6 +246,8 @@ pub struct Summary {
     pub non_2xx: u64,
     pub errors: u64,
     pub error_kinds: BTreeMap<&'static str, u64>,
+    /// The first error of each kind, as the transport described it.
+    pub error_examples: BTreeMap<&'static str, String>,
     pub statuses: BTreeMap<String, u64>,
     pub elapsed_s: f64,
     pub requests_per_s: f64,
@@ -281,6 +290,7 @@ pub fn summarize(
         non_2xx: answered - succeeded,
         errors,
         error_kinds: tally.errors.clone(),
+        error_examples: tally.first_errors.clone(),
         statuses: tally
             .statuses
             .iter()
@@ -338,21 +348,9 @@ fn kinds(map: &BTreeMap<&'static str, u64>) -> String {
         .join(", ")
 }
 
-fn error_kind(e: &reqwest::Error) -> &'static str {
-    if e.is_timeout() {
-        "timeout"
-    } else if e.is_connect() {
-        "connect"
-    } else {
-        "other"
-    }
-}
-
 /// Everything a worker shares with the others.
 struct Shared {
-    client: reqwest::Client,
-    /// Parsed once; cloning a parsed URL is cheaper than parsing it per request.
-    url: reqwest::Url,
+    endpoint: Endpoint,
     prepared: Prepared,
     signers: Vec<Signer>,
     ids: IdSource,
@@ -380,42 +378,51 @@ impl Shared {
 
 async fn worker(shared: Arc<Shared>) -> Tally {
     let mut tally = Tally::new();
+    let mut connection: Option<Connection> = None;
     while let Some(i) = shared.claim() {
         if let Some(at) = shared.plan.slot(i) {
-            let when = shared.started + at;
             if let Some(d) = shared.plan.duration
                 && at >= d
             {
                 break;
             }
-            tokio::time::sleep_until(when).await;
+            tokio::time::sleep_until(shared.started + at).await;
         }
         let timestamp = signature::unix_now();
         let body = shared.prepared.body(&shared.ids.id(i), timestamp);
         let header = signature::header(timestamp, body.as_bytes(), &shared.signers);
         let sent_at = Instant::now();
-        let outcome = shared
-            .client
-            .post(shared.url.clone())
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .header(STRIPE_SIGNATURE, header)
-            .body(body)
-            .send()
-            .await;
-        match outcome {
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                // Reading the answer to the end lets the connection go back to the pool.
-                match resp.bytes().await {
-                    Ok(_) => tally.answered(status, sent_at.elapsed()),
-                    Err(e) => tally.failed(error_kind(&e)),
-                }
+        match send(&shared.endpoint, &mut connection, body, &header).await {
+            Ok(status) => tally.answered(status, sent_at.elapsed()),
+            Err(failure) => {
+                // The connection's state is unknown after a failure: the next request opens another.
+                connection = None;
+                tally.failed(failure.kind, || failure.detail);
             }
-            Err(e) => tally.failed(error_kind(&e)),
         }
         shared.done.fetch_add(1, Ordering::Relaxed);
     }
     tally
+}
+
+/// Sends one request on the worker's connection, first (re)connecting when there is none or
+/// the receiver closed it between requests (an idle keep-alive timeout is not an error).
+async fn send(
+    endpoint: &Endpoint,
+    connection: &mut Option<Connection>,
+    body: String,
+    header: &str,
+) -> std::result::Result<u16, Failure> {
+    if let Some(c) = connection
+        && c.ready().await.is_err()
+    {
+        *connection = None;
+    }
+    let conn = match connection {
+        Some(c) => c,
+        None => connection.insert(endpoint.connect().await?),
+    };
+    endpoint.post(conn, body, header).await
 }
 
 pub async fn run(_ctx: &Ctx, args: SendArgs) -> Result<()> {
@@ -428,15 +435,10 @@ pub async fn run(_ctx: &Ctx, args: SendArgs) -> Result<()> {
     let signers = args.secrets.signers()?;
     let prepared = args.render.prepare()?;
     let timeout = Duration::from_secs_f64(args.timeout);
-    let client = http::builder(timeout)
-        .pool_max_idle_per_host(plan.concurrency)
-        .build()
-        .map_err(|e| Error::external(format!("cannot build HTTP client: {e}")))?;
-    let url = reqwest::Url::parse(&args.to)
-        .map_err(|e| Error::usage(format!("--to {:?} is not a URL: {e}", args.to)))?;
+    let endpoint = Endpoint::parse(&args.to, timeout)
+        .map_err(|e| Error::usage(format!("--to {:?} is not a usable URL: {e}", args.to)))?;
     let shared = Arc::new(Shared {
-        client,
-        url,
+        endpoint,
         prepared,
         signers,
         ids: IdSource::new(),
@@ -524,6 +526,9 @@ fn print_summary(s: &Summary) {
     ));
     if s.errors > 0 {
         output::line(format!("errors   {} ({})", s.errors, kinds(&s.error_kinds)));
+        for (kind, detail) in &s.error_examples {
+            output::line(format!("         first {kind} error: {detail}"));
+        }
     }
     let l = &s.latency_ms;
     output::line(format!(
@@ -590,7 +595,7 @@ mod tests {
         a.answered(200, Duration::from_millis(3));
         let mut b = Tally::new();
         b.answered(500, Duration::from_millis(2));
-        b.failed("timeout");
+        b.failed("timeout", || "no answer within 1.0 s".into());
         a.merge(&b);
         let s = summarize(&a, &plan, "t", "u", Duration::from_secs(2));
         assert_eq!((s.sent, s.answered, s.succeeded), (4, 3, 2));
@@ -601,7 +606,7 @@ mod tests {
         assert_eq!(verdict(&s).unwrap_err().exit.code(), 1);
 
         let mut dead = Tally::new();
-        dead.failed("connect");
+        dead.failed("connect", || "connection refused".into());
         let s = summarize(&dead, &plan, "t", "u", Duration::from_secs(1));
         assert_eq!(verdict(&s).unwrap_err().exit.code(), 3);
 
