@@ -304,6 +304,9 @@ impl Hub {
         for j in joins {
             let _ = j.await;
         }
+        if let Err(e) = self.inner.spool.flush_cursors() {
+            log(format!("spool: cannot save the cursors: {e}"));
+        }
     }
 
     /// Per-target counters for `GET /status`.
@@ -657,9 +660,8 @@ impl Worker {
                 return;
             };
             *c = cursor;
-            if let Err(e) = self.hub.spool.write_cursor(&self.name, cursor) {
-                log(format!("target {}: cannot save the cursor: {e}", self.name));
-            }
+            // Under the lock, so that a reload cannot remove the cursor in between.
+            self.hub.spool.write_cursor(&self.name, cursor);
         }
         collect_garbage(&self.hub);
     }

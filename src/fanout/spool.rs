@@ -7,10 +7,11 @@
 //!   machine. A file cut short (no complete metadata line, or fewer body bytes than `len`) was
 //!   never acknowledged, because the answer waits for `write`; it is discarded on recovery.
 //! - `cursors/<target>`: the highest sequence number the target is done with (delivered or
-//!   given up), as 20 digits and a newline. Targets deliver in order, so everything at or below
-//!   the cursor is done. A cursor update is one small write in place, not fsync'd: losing one
-//!   to a power cut only means delivering again, which webhook receivers must tolerate anyway
-//!   (Stripe does it too).
+//!   given up) with everything below it, as 20 digits and a newline. Updates are written in
+//!   place, not fsync'd, by one background thread that keeps only the newest value per target:
+//!   a write to a file can wait behind the journal while events are fsync'd, and a delivery
+//!   must not. Losing an update (crash, power cut) only means delivering again, which webhook
+//!   receivers must tolerate anyway (Stripe does it too).
 //!
 //! An event is removed once every target's cursor has passed it. Sequence numbers continue
 //! after a restart from the highest number found in events and cursors, so they never repeat.
@@ -62,8 +63,8 @@ pub struct Recovered {
 pub struct Spool {
     dir: PathBuf,
     events: PathBuf,
-    cursors: PathBuf,
     events_dir: DirSync,
+    cursor_writer: CursorWriter,
     /// Held (an exclusive lock on `DIR/lock`) while the spool is open: two relays on one spool
     /// would deliver everything twice and reuse sequence numbers.
     _lock: File,
@@ -105,9 +106,9 @@ impl Spool {
         let spool = Spool {
             dir: dir.to_owned(),
             events_dir: DirSync::new(File::open(&events)?),
+            cursor_writer: CursorWriter::start(cursors)?,
             _lock: lock,
             events,
-            cursors,
             fsync,
             next_seq: AtomicU64::new(highest + 1),
         };
@@ -165,39 +166,139 @@ impl Spool {
 
     /// Removes a delivered event (a missing file is fine: removal is idempotent).
     pub fn remove(&self, seq: u64) -> io::Result<()> {
-        match fs::remove_file(self.event_path(seq)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
+        remove_if_present(&self.event_path(seq))
     }
 
-    /// Records that `target` is done with everything up to `seq`: one fixed-width write in place
-    /// (replacing the file by a rename costs milliseconds on ext4, which flushes on rename-over).
-    pub fn write_cursor(&self, target: &str, seq: u64) -> io::Result<()> {
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(self.cursors.join(target))?;
-        write_at_start(&file, format!("{seq:020}\n").as_bytes())
+    /// Records that `target` is done with everything up to `seq`, without waiting for the disk
+    /// (see the module comment).
+    pub fn write_cursor(&self, target: &str, seq: u64) {
+        self.cursor_writer
+            .send(CursorOp::Set(target.to_owned(), seq));
     }
 
     /// Creates the cursor of a target seen for the first time, durably: it starts at the newest
     /// event, so a new target receives what arrives from now on.
     pub fn create_cursor(&self, target: &str) -> io::Result<u64> {
         let seq = self.last_seq();
-        self.write_cursor(target, seq)?;
-        File::open(self.cursors.join(target))?.sync_all()?;
-        File::open(&self.cursors)?.sync_all()?;
+        self.cursor_writer
+            .call(|done| CursorOp::Create(target.to_owned(), seq, done))?;
         Ok(seq)
     }
 
     /// Forgets a target that was removed from the configuration.
     pub fn remove_cursor(&self, target: &str) -> io::Result<()> {
-        match fs::remove_file(self.cursors.join(target)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
+        self.cursor_writer
+            .call(|done| CursorOp::Remove(target.to_owned(), done))
+    }
+
+    /// Returns once every cursor update made so far is written.
+    pub fn flush_cursors(&self) -> io::Result<()> {
+        self.cursor_writer.call(CursorOp::Flush)
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = self.flush_cursors();
+    }
+}
+
+type Done = std::sync::mpsc::SyncSender<io::Result<()>>;
+
+enum CursorOp {
+    Set(String, u64),
+    Create(String, u64, Done),
+    Remove(String, Done),
+    Flush(Done),
+}
+
+/// The thread that writes cursor files, in the order the operations were sent; runs of updates
+/// are coalesced to the newest value per target.
+#[derive(Debug)]
+struct CursorWriter {
+    ops: std::sync::Mutex<std::sync::mpsc::Sender<CursorOp>>,
+}
+
+impl CursorWriter {
+    fn start(dir: PathBuf) -> io::Result<Self> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("fanout-cursors".into())
+            .spawn(move || write_cursors(&dir, rx))?;
+        Ok(Self {
+            ops: std::sync::Mutex::new(tx),
+        })
+    }
+
+    fn send(&self, op: CursorOp) {
+        let _ = self.ops.lock().unwrap_or_else(|e| e.into_inner()).send(op);
+    }
+
+    /// Sends an operation that answers, and waits for the answer.
+    fn call(&self, op: impl FnOnce(Done) -> CursorOp) -> io::Result<()> {
+        let (done, answer) = std::sync::mpsc::sync_channel(1);
+        self.send(op(done));
+        answer
+            .recv()
+            .unwrap_or_else(|_| Err(io::Error::other("the cursor writer stopped")))
+    }
+}
+
+fn write_cursors(dir: &Path, ops: std::sync::mpsc::Receiver<CursorOp>) {
+    let mut newest: BTreeMap<String, u64> = BTreeMap::new();
+    let write_newest = |newest: &mut BTreeMap<String, u64>| {
+        for (target, seq) in std::mem::take(newest) {
+            if let Err(e) = set_cursor(dir, &target, seq) {
+                super::log(format!("spool: cannot save the cursor of {target}: {e}"));
+            }
         }
+    };
+    while let Ok(first) = ops.recv() {
+        let mut next = Some(first);
+        while let Some(op) = next.take().or_else(|| ops.try_recv().ok()) {
+            match op {
+                CursorOp::Set(target, seq) => {
+                    newest.insert(target, seq);
+                }
+                CursorOp::Create(target, seq, done) => {
+                    write_newest(&mut newest);
+                    let _ = done.send(create_cursor(dir, &target, seq));
+                }
+                CursorOp::Remove(target, done) => {
+                    write_newest(&mut newest);
+                    let _ = done.send(remove_if_present(&dir.join(target)));
+                }
+                CursorOp::Flush(done) => {
+                    write_newest(&mut newest);
+                    let _ = done.send(Ok(()));
+                }
+            }
+        }
+        write_newest(&mut newest);
+    }
+}
+
+/// One fixed-width write in place (replacing the file by a rename costs milliseconds on ext4,
+/// which flushes on rename-over).
+fn set_cursor(dir: &Path, target: &str, seq: u64) -> io::Result<()> {
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.join(target))?;
+    write_at_start(&file, format!("{seq:020}\n").as_bytes())
+}
+
+fn create_cursor(dir: &Path, target: &str, seq: u64) -> io::Result<()> {
+    set_cursor(dir, target, seq)?;
+    File::open(dir.join(target))?.sync_all()?;
+    File::open(dir)?.sync_all()
+}
+
+fn remove_if_present(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
     }
 }
 
@@ -372,7 +473,7 @@ mod tests {
         spool.write(&a).unwrap();
         spool.write(&b).unwrap();
         assert_eq!(spool.create_cursor("one").unwrap(), 2);
-        spool.write_cursor("two", 1).unwrap();
+        spool.write_cursor("two", 1);
         drop(spool);
 
         let (spool, recovered) = Spool::open(dir.path(), true).unwrap();
@@ -403,7 +504,7 @@ mod tests {
             spool.remove(e.seq).unwrap();
             spool.remove(e.seq).unwrap();
         }
-        spool.write_cursor("t", 5).unwrap();
+        spool.write_cursor("t", 5);
         drop(spool);
         let (spool, recovered) = Spool::open(dir.path(), false).unwrap();
         assert!(recovered.events.is_empty());
@@ -454,8 +555,9 @@ mod tests {
     fn cursors_are_rewritten_in_place() {
         let dir = tempfile::tempdir().unwrap();
         let (spool, _) = Spool::open(dir.path(), false).unwrap();
-        spool.write_cursor("t", 123_456).unwrap();
-        spool.write_cursor("t", 7).unwrap();
+        spool.write_cursor("t", 123_456);
+        spool.write_cursor("t", 7);
+        spool.flush_cursors().unwrap();
         let text = fs::read_to_string(dir.path().join("cursors/t")).unwrap();
         assert_eq!(text, "00000000000000000007\n");
         drop(spool);
