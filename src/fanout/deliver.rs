@@ -166,6 +166,7 @@ impl Hub {
             hub.spawn(&mut hub.inner.state(), spec, cursor, backlog);
         }
         hub.collect_garbage();
+        hub.sweep_periodically();
         Ok(hub)
     }
 
@@ -234,10 +235,13 @@ impl Hub {
         }
     }
 
-    /// Records that an event is in the spool, so that it leaves it once every target is done.
+    /// Records that an event is in the spool (counted by `/status` until every target is done).
     pub fn spooled(&self, seq: u64) {
-        self.inner.state().live.insert(seq);
-        self.collect_garbage();
+        let mut state = self.inner.state();
+        let done = state.cursors.values().min().is_some_and(|min| seq <= *min);
+        if !done {
+            state.live.insert(seq);
+        }
     }
 
     /// Applies a new set of targets: new ones start with events from now on, removed ones stop
@@ -287,7 +291,22 @@ impl Hub {
     }
 
     fn collect_garbage(&self) {
-        collect_garbage(&self.inner);
+        collect_garbage(&self.inner, SEGMENT_IDLE);
+    }
+
+    /// Deletes delivered segments every so often, also when no event moves a cursor.
+    fn sweep_periodically(&self) {
+        let inner = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SEGMENT_IDLE);
+            loop {
+                tick.tick().await;
+                match inner.upgrade() {
+                    Some(inner) => collect_garbage(&inner, SEGMENT_IDLE),
+                    None => return,
+                }
+            }
+        });
     }
 
     /// Stops every worker once its current attempt is over, and waits for them.
@@ -306,6 +325,12 @@ impl Hub {
         }
         if let Err(e) = self.inner.spool.flush_cursors() {
             log(format!("spool: cannot save the cursors: {e}"));
+        }
+        let spool = self.inner.spool.clone();
+        let min = self.inner.state().cursors.values().min().copied();
+        if let Some(done_through) = min {
+            let _ = tokio::task::spawn_blocking(move || spool.retire(done_through, Duration::ZERO))
+                .await;
         }
     }
 
@@ -337,6 +362,7 @@ impl Hub {
             "spool": {
                 "dir": self.inner.spool.dir().display().to_string(),
                 "events": state.live.len(),
+                "segments": self.inner.spool.segments(),
                 "last_seq": self.inner.spool.last_seq(),
             },
             "targets": targets,
@@ -348,34 +374,31 @@ impl Hub {
     }
 }
 
-/// Removes from the spool every event all current targets are done with.
-fn collect_garbage(inner: &Inner) {
-    let done: Vec<u64> = {
-        let mut state = inner.state();
-        let Some(min) = state.cursors.values().min().copied() else {
-            return;
-        };
-        let keep = state.live.split_off(&(min + 1));
-        std::mem::replace(&mut state.live, keep)
-            .into_iter()
-            .collect()
-    };
-    if done.is_empty() {
+/// Forgets every event all current targets are done with, and deletes the spool's segments
+/// that hold only such events (the one being written to once it has been idle for `idle`).
+fn collect_garbage(inner: &Inner, idle: Duration) {
+    let Some(done_through) = forget_done(inner) else {
         return;
-    }
-    let spool = inner.spool.clone();
-    let remove = move || {
-        for seq in done {
-            if let Err(e) = spool.remove(seq) {
-                log(format!("spool: cannot remove event #{seq}: {e}"));
-            }
-        }
     };
+    let spool = inner.spool.clone();
+    let retire = move || spool.retire(done_through, idle);
     match tokio::runtime::Handle::try_current() {
-        Ok(rt) => drop(rt.spawn_blocking(remove)),
-        Err(_) => remove(),
+        Ok(rt) => drop(rt.spawn_blocking(retire)),
+        Err(_) => retire(),
     }
 }
+
+/// Forgets the events every target is done with; returns the sequence number they are done
+/// through.
+fn forget_done(inner: &Inner) -> Option<u64> {
+    let mut state = inner.state();
+    let min = state.cursors.values().min().copied()?;
+    state.live = state.live.split_off(&(min + 1));
+    Some(min)
+}
+
+/// How long the segment being written to must be idle before it is deleted once delivered.
+const SEGMENT_IDLE: Duration = Duration::from_millis(200);
 
 fn spool_error(e: std::io::Error) -> Error {
     Error::external(format!("spool: {e}"))
@@ -663,7 +686,7 @@ impl Worker {
             // Under the lock, so that a reload cannot remove the cursor in between.
             self.hub.spool.write_cursor(&self.name, cursor);
         }
-        collect_garbage(&self.hub);
+        forget_done(&self.hub);
     }
 }
 

@@ -119,13 +119,13 @@ pub async fn start(opts: RelayOptions) -> Result<Relay> {
         .map_err(|e| Error::external(format!("cannot open spool {}: {e}", opts.spool.display())))?;
     for bad in &recovered.unreadable {
         output::warn(format!(
-            "spool: {bad} could not be read back; set aside as .bad"
+            "spool: {bad} holds an unreadable record; what follows it was copied to {bad}.bad"
         ));
     }
     if !recovered.discarded.is_empty() {
         output::warn(format!(
-            "spool: discarded {} event file(s) cut short by a crash (never acknowledged)",
-            recovered.discarded.len()
+            "spool: skipped a record cut short by a crash (never acknowledged) at the end of {}",
+            recovered.discarded.join(", ")
         ));
     }
     let spool = Arc::new(spool);
