@@ -420,6 +420,27 @@ fn counting_receiver() -> (Proc, String) {
     python_receiver(PY_COUNTING_RECEIVER, CANARY_WHSEC)
 }
 
+/// `stripe-ops --json events send payment_intent.succeeded` in load mode (`extra`).
+fn load_command(url: &str, secret: &str, extra: &[&str]) -> std::process::Command {
+    let mut cmd = bin();
+    cmd.args(["--json", "events", "send", "payment_intent.succeeded"])
+        .args(["--secret-file", secret, "--to", url])
+        .args(extra);
+    cmd
+}
+
+fn load(url: &str, secret: &str, extra: &[&str]) -> (Output, Value) {
+    load_output(load_command(url, secret, extra))
+}
+
+fn load_output(mut cmd: std::process::Command) -> (Output, Value) {
+    let o = cmd.output().expect("the binary runs");
+    assert_no_leak(&o, &[CANARY_WHSEC]);
+    let v: Value = serde_json::from_str(&stdout(&o))
+        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", stdout(&o), stderr(&o)));
+    (o, v)
+}
+
 #[test]
 fn load_mode_speaks_tls_and_checks_the_certificate() {
     let dir = tempfile::tempdir().unwrap();
@@ -434,71 +455,23 @@ fn load_mode_speaks_tls_and_checks_the_certificate() {
         .env("TLS_KEY", &key);
     let (_receiver, port) = spawn_announcing(cmd);
     let url = format!("https://127.0.0.1:{port}/hook");
-    let args = |extra: &[&str]| -> Vec<String> {
-        [
-            "--json",
-            "events",
-            "send",
-            "customer.created",
-            "--secret-file",
-            &secret,
-            "--to",
-            &url,
-            "--count",
-            "20",
-            "--concurrency",
-            "2",
-        ]
-        .iter()
-        .chain(extra)
-        .map(|s| s.to_string())
-        .collect()
-    };
+    let send = || load_command(&url, &secret, &["--count", "20", "--concurrency", "2"]);
 
     // Not trusted: every request fails its TLS handshake, exit 3.
-    let o = bin()
-        .args(args(&[]))
-        .env_remove("SSL_CERT_FILE")
-        .output()
-        .unwrap();
+    let mut untrusted = send();
+    untrusted.env_remove("SSL_CERT_FILE");
+    let (o, v) = load_output(untrusted);
     assert_code(&o, 3);
-    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["error_kinds"]["tls"], 20, "{v}");
     let why = v["error_examples"]["tls"].as_str().unwrap();
     assert!(why.contains("certificate"), "{why}");
 
     // Trusted through SSL_CERT_FILE (as by the platform's verifier): all accepted.
-    let o = bin()
-        .args(args(&[]))
-        .env("SSL_CERT_FILE", &cert)
-        .output()
-        .unwrap();
+    let mut trusted = send();
+    trusted.env("SSL_CERT_FILE", &cert);
+    let (o, v) = load_output(trusted);
     assert_code(&o, 0);
-    assert_no_leak(&o, &[CANARY_WHSEC]);
-    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["statuses"]["200"], 20, "{v}");
-}
-
-fn load(url: &str, secret: &str, extra: &[&str]) -> (Output, Value) {
-    let args = [
-        &[
-            "--json",
-            "events",
-            "send",
-            "payment_intent.succeeded",
-            "--secret-file",
-            secret,
-            "--to",
-            url,
-        ],
-        extra,
-    ]
-    .concat();
-    let o = run(&args);
-    assert_no_leak(&o, &[CANARY_WHSEC]);
-    let v: Value = serde_json::from_str(&stdout(&o))
-        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", stdout(&o), stderr(&o)));
-    (o, v)
 }
 
 #[test]

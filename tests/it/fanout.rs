@@ -214,6 +214,18 @@ impl Fanout {
         Self::start_with(bin(), dir, args)
     }
 
+    /// A relay on a free port with its spool in `dir/spool`.
+    fn start_local(dir: &Path, args: &[&str]) -> Fanout {
+        let spool = dir.join("spool");
+        let local = [
+            "--listen",
+            "127.0.0.1:0",
+            "--spool",
+            spool.to_str().unwrap(),
+        ];
+        Self::start(dir, &[&local[..], args].concat())
+    }
+
     fn start_with(mut cmd: std::process::Command, dir: &Path, args: &[&str]) -> Fanout {
         let log = dir.join(format!("fanout-{}.log", random_tag()));
         let mut child = cmd
@@ -410,13 +422,9 @@ fn a_bad_incoming_signature_is_401_and_forwards_nothing() {
     let d = dir.path();
     let incoming = secret_file(d, "incoming", INCOMING);
     let a = Recorder::start(d, "a", None);
-    let relay = Fanout::start(
+    let relay = Fanout::start_local(
         d,
         &[
-            "--listen",
-            "127.0.0.1:0",
-            "--spool",
-            d.join("spool").to_str().unwrap(),
             "--verify-secret-file",
             &incoming,
             "--target",
@@ -470,13 +478,9 @@ fn a_target_that_is_down_gets_every_event_in_order_once_it_is_back() {
     let d = dir.path();
     let live = Recorder::start(d, "live", None);
     let late_port = free_port();
-    let relay = Fanout::start(
+    let relay = Fanout::start_local(
         d,
         &[
-            "--listen",
-            "127.0.0.1:0",
-            "--spool",
-            d.join("spool").to_str().unwrap(),
             "--target",
             &target("live", &live),
             "--target",
@@ -852,19 +856,7 @@ fn a_healthy_target_gets_at_most_in_flight_deliveries_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let slow = Recorder::start_with(d, "slow", None, 0, &[("DELAY", "0.4"), ("THREADED", "1")]);
-    let relay = Fanout::start(
-        d,
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--spool",
-            d.join("spool").to_str().unwrap(),
-            "--target",
-            &target("slow", &slow),
-            "--in-flight",
-            "3",
-        ],
-    );
+    let relay = Fanout::start_local(d, &["--target", &target("slow", &slow), "--in-flight", "3"]);
     let events: Vec<_> = (0..8)
         .map(|_| signed("customer.created", INCOMING, &[]))
         .collect();
@@ -1093,13 +1085,9 @@ fn sigkill_mid_stream_of_topups_loses_nothing_and_each_sandbox_credits_once() {
 fn an_event_older_than_max_age_is_given_up_and_leaves_the_spool() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let relay = Fanout::start(
+    let relay = Fanout::start_local(
         d,
         &[
-            "--listen",
-            "127.0.0.1:0",
-            "--spool",
-            d.join("spool").to_str().unwrap(),
             "--target",
             &format!("gone=http://127.0.0.1:{}/hook", free_port()),
             "--max-age",
