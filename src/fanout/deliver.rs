@@ -69,6 +69,8 @@ struct Stats {
 struct Job {
     event: Arc<Event>,
     report: Option<Reporter>,
+    /// Failed attempts so far.
+    failures: u32,
 }
 
 struct WorkerHandle {
@@ -161,6 +163,7 @@ impl Hub {
                 .map(|e| Job {
                     event: e.clone(),
                     report: None,
+                    failures: 0,
                 })
                 .collect();
             hub.spawn(&mut hub.inner.state(), spec, cursor, backlog);
@@ -213,7 +216,11 @@ impl Hub {
     /// sender gets its 200 only once it is, so at worst an event is delivered and sent again.
     pub fn dispatch(&self, seq: u64, event: Option<(Arc<Event>, Option<Reporter>)>) {
         let mut state = self.inner.state();
-        let job = event.map(|(event, report)| Job { event, report });
+        let job = event.map(|(event, report)| Job {
+            event,
+            report,
+            failures: 0,
+        });
         state.waiting.insert(seq, job);
         loop {
             let next = state.next_dispatch;
@@ -230,6 +237,7 @@ impl Hub {
                 let _ = w.jobs.send(Job {
                     event: job.event.clone(),
                     report: job.report.clone(),
+                    failures: 0,
                 });
             }
         }
@@ -559,9 +567,9 @@ impl Worker {
 
     fn delivered(&mut self, job: Job, outcome: &Outcome, was_retry: bool) {
         let event = &job.event;
-        let attempt = match &self.recovery {
-            Some(r) if was_retry => format!(" (attempt {})", r.failures + 2),
-            _ => String::new(),
+        let attempt = match job.failures {
+            0 => String::new(),
+            n => format!(" (attempt {})", n + 1),
         };
         log(format!(
             "target {} {} #{}: delivered, {} in {:.1} ms{attempt}",
@@ -591,7 +599,7 @@ impl Worker {
 
     /// A failed attempt puts its event back in the queue, in order; the first failure makes the
     /// target recover (one at a time, in order), and each failed retry doubles the delay.
-    fn failed(&mut self, job: Job, outcome: &Outcome, was_retry: bool) {
+    fn failed(&mut self, mut job: Job, outcome: &Outcome, was_retry: bool) {
         let error = outcome.error.clone().unwrap_or_default();
         {
             let mut s = self.stats();
@@ -599,7 +607,12 @@ impl Worker {
             s.failing_since.get_or_insert_with(SystemTime::now);
             s.last_error = Some(error.clone());
         }
-        let (label, seq) = (event_label(&job.event).to_owned(), job.event.seq);
+        job.failures += 1;
+        let (label, seq, attempt) = (
+            event_label(&job.event).to_owned(),
+            job.event.seq,
+            job.failures,
+        );
         let at = self.queue.partition_point(|j| j.event.seq < seq);
         self.queue.insert(at, job);
         let failures = match &self.recovery {
@@ -615,7 +628,7 @@ impl Worker {
             Some(r) if was_retry => r.failures + 1,
             Some(_) => {
                 log(format!(
-                    "target {} {label} #{seq}: attempt failed: {error}; queued for retry",
+                    "target {} {label} #{seq}: attempt {attempt} failed: {error}; queued for retry",
                     self.name
                 ));
                 return;
@@ -627,9 +640,8 @@ impl Worker {
             next_attempt: tokio::time::Instant::now() + delay,
         });
         log(format!(
-            "target {} {label} #{seq}: attempt {} failed: {error}; retrying in {:.1} s",
+            "target {} {label} #{seq}: attempt {attempt} failed: {error}; retrying in {:.1} s",
             self.name,
-            failures + 1,
             delay.as_secs_f64()
         ));
     }
