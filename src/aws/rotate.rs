@@ -181,7 +181,8 @@ async fn rotate(ctx: &Ctx, args: RotateArgs) -> Result<()> {
         "{} webhook for {} (stripe-ops rotate)",
         settings.app, settings.name
     );
-    let created = create_endpoint(&stripe, &url, &events, &description)
+    let created = stripe
+        .create_webhook_endpoint(&url, &events, &description)
         .await
         .map_err(|e| {
             e.context(
@@ -256,25 +257,6 @@ async fn rotate(ctx: &Ctx, args: RotateArgs) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// The sandbox's Stripe API never refuses a well-formed create, so tests make step 2 fail with
-/// the hidden `STRIPE_OPS_FAIL_AT=create-endpoint` (the only injected failure; the other steps
-/// fail for real).
-async fn create_endpoint(
-    stripe: &StripeClient,
-    url: &str,
-    events: &[String],
-    description: &str,
-) -> Result<WebhookEndpoint> {
-    if std::env::var("STRIPE_OPS_FAIL_AT").as_deref() == Ok("create-endpoint") {
-        return Err(Error::external(
-            "Stripe POST /v1/webhook_endpoints: failure injected by STRIPE_OPS_FAIL_AT",
-        ));
-    }
-    stripe
-        .create_webhook_endpoint(url, events, description)
-        .await
 }
 
 /// Step 3. On failure, says whether the deployment itself failed (then the rollback does not

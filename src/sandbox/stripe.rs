@@ -156,13 +156,19 @@ impl StripeSide {
         self.events.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Registers an endpoint; `None` when the account already has `MAX_ENDPOINTS` (enabled or
+    /// disabled), as Stripe refuses then.
     pub fn create_endpoint(
         &self,
         url: &str,
         enabled_events: Vec<String>,
         description: Option<String>,
         secret: SecretString,
-    ) -> Endpoint {
+    ) -> Option<Endpoint> {
+        let mut all = self.endpoints();
+        if all.len() >= MAX_ENDPOINTS {
+            return None;
+        }
         let endpoint = Endpoint {
             id: format!("we_{}", secret::random_alnum(24)),
             url: url.to_owned(),
@@ -173,13 +179,13 @@ impl StripeSide {
             secret,
             metadata: Default::default(),
         };
-        self.endpoints().push(endpoint.clone());
-        endpoint
+        all.push(endpoint.clone());
+        Some(endpoint)
     }
 
     /// The app's own webhook, registered first, with the app's (first) secret.
     pub fn register_app_endpoint(&self, url: &str, secret: SecretString) {
-        self.create_endpoint(
+        let _ = self.create_endpoint(
             url,
             vec!["checkout.session.completed".into()],
             Some("stripe-ops sandbox app".into()),
@@ -269,6 +275,9 @@ fn decode_base64(s: &str) -> Option<Vec<u8>> {
 }
 
 /// Stripe's error object: `{"error": {"type", "message", "code"?, "param"?}}`.
+/// Stripe lets an account register up to 16 webhook endpoints.
+pub const MAX_ENDPOINTS: usize = 16;
+
 pub fn stripe_error(
     status: StatusCode,
     kind: &str,
@@ -541,12 +550,23 @@ async fn create_endpoint(State(shared): S, headers: HeaderMap, body: Bytes) -> R
             "Missing required param: enabled_events.",
         );
     };
-    let mut endpoint = shared.stripe.create_endpoint(
+    let Some(mut endpoint) = shared.stripe.create_endpoint(
         url,
         events,
         form.get("description").map(str::to_owned),
         secret::generate_webhook_secret(),
-    );
+    ) else {
+        return stripe_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            None,
+            None,
+            &format!(
+                "You have reached the maximum of {MAX_ENDPOINTS} webhook endpoints on this \
+                 account. Delete an endpoint you no longer need to add another."
+            ),
+        );
+    };
     let metadata = form.map("metadata");
     if !metadata.is_empty() {
         let mut all = shared.stripe.endpoints();

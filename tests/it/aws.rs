@@ -529,16 +529,26 @@ fn rotate_refuses_plain_http_and_an_environment_not_enabled_yet() {
 /// Webhook endpoints at the sandbox's Stripe API, through plain HTTP from Python:
 /// ACTION=create (URL) prints the new id; ACTION=list prints `[{id, url, status}]`.
 const STRIPE_PY: &str = r#"
-import json, os, urllib.request, urllib.parse
+import json, os, urllib.error, urllib.request, urllib.parse
 base = os.environ["API"]; key = os.environ["KEY"]
 def call(method, path, form=None):
     data = urllib.parse.urlencode(form, doseq=True).encode() if form else None
     req = urllib.request.Request(base + path, data=data, method=method,
                                  headers={"Authorization": "Bearer " + key})
     return json.load(urllib.request.urlopen(req))
+def create(url):
+    return call("POST", "/v1/webhook_endpoints",
+                {"url": url, "enabled_events[]": ["checkout.session.completed"]})["id"]
 if os.environ["ACTION"] == "create":
-    print(call("POST", "/v1/webhook_endpoints",
-               {"url": os.environ["URL"], "enabled_events[]": ["checkout.session.completed"]})["id"])
+    print(create(os.environ["URL"]))
+elif os.environ["ACTION"] == "fill":
+    # other teams' endpoints, until the account holds as many as Stripe allows
+    n = 0
+    while True:
+        try:
+            create(os.environ["URL"] + "/" + str(n)); n += 1
+        except urllib.error.HTTPError as e:
+            print(json.load(e)["error"]["message"]); break
 else:
     out, after = [], None
     while True:
@@ -822,10 +832,15 @@ fn rotate_failing_at_step_2_changes_nothing() {
     let w = World::start(true, true, &[]);
     w.enable();
     w.stripe("create", &w.webhook_url());
+    // Stripe refuses a 17th endpoint: the account is full of other teams' endpoints.
+    let refusal = w.stripe("fill", "https://other-team.example.com/hooks");
+    assert!(
+        refusal.contains("maximum of 16 webhook endpoints"),
+        "{refusal}"
+    );
     let before = rotation_state(&w);
     let mut c = bin();
     c.envs(w.aws.moto.env())
-        .env("STRIPE_OPS_FAIL_AT", "create-endpoint")
         .args([
             "webhook",
             "rotate",
@@ -843,6 +858,11 @@ fn rotate_failing_at_step_2_changes_nothing() {
         stderr(&o)
     );
     assert!(stderr(&o).contains("nothing was changed"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("maximum of 16 webhook endpoints"),
+        "Stripe's reason is shown: {}",
+        stderr(&o)
+    );
     assert_eq!(rotation_state(&w), before);
 }
 
