@@ -3,7 +3,7 @@
 
 use std::process::Output;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::common::*;
 
@@ -348,6 +348,86 @@ fn production_without_yes_in_ci_is_exit_2_and_changes_nothing() {
         stderr(&o)
     );
     assert_eq!(aws.snapshot(PROD), before);
+}
+
+/// Runs the command in argv on a new pseudo-terminal (its controlling terminal), answers
+/// `ANSWER` to the production prompt, and prints {"code", "output", "asked"} as JSON.
+const PY_ON_A_TERMINAL: &str = r#"
+import json, os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+out, asked, deadline = b"", False, time.monotonic() + 60
+while time.monotonic() < deadline:
+    if not select.select([fd], [], [], 0.5)[0]:
+        continue
+    try:
+        chunk = os.read(fd, 4096)
+    except OSError:
+        break  # the child closed the terminal
+    if not chunk:
+        break
+    out += chunk
+    if not asked and b"Apply this plan to production?" in out:
+        os.write(fd, os.environ["ANSWER"].encode()); asked = True
+_, status = os.waitpid(pid, 0)
+print(json.dumps({"code": os.waitstatus_to_exitcode(status), "asked": asked,
+                  "output": out.decode("utf-8", "replace")}))
+"#;
+
+#[test]
+fn production_asks_on_a_terminal_and_only_yes_applies() {
+    let aws = Aws::start(true);
+    aws.seed(
+        PROD,
+        NO_STRIPE,
+        Some("sk_live_CANARYcanary0123456789"),
+        Some(CANARY_WHSEC),
+    );
+    let on_a_terminal = |answer: &str| -> Value {
+        let o = python()
+            .arg("-c")
+            .arg(PY_ON_A_TERMINAL)
+            .arg(env!("CARGO_BIN_EXE_stripe-ops"))
+            .args(["enable", "--env", "prod", "--generate-webhook-secret"])
+            .args(["--skip-smoke", "--skip-restart"])
+            .envs(aws.moto.env())
+            .env_remove("CI")
+            .env("NO_COLOR", "1")
+            .env("ANSWER", answer)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_str(&stdout(&o)).unwrap()
+    };
+    let before = aws.snapshot(PROD);
+
+    let no = on_a_terminal("n");
+    let output = no["output"].as_str().unwrap();
+    assert_eq!(no["asked"], true, "{output}");
+    assert!(
+        output.contains("STRIPE_WEBHOOK_SECRET"),
+        "the plan is shown first: {output}"
+    );
+    assert!(
+        output.contains("not confirmed; nothing was changed"),
+        "{output}"
+    );
+    assert_eq!(no["code"], 2, "{output}");
+    assert_eq!(aws.snapshot(PROD), before);
+
+    let yes = on_a_terminal("y");
+    let output = yes["output"].as_str().unwrap();
+    assert_eq!(
+        (yes["asked"].clone(), yes["code"].clone()),
+        (json!(true), json!(0)),
+        "{output}"
+    );
+    let after = aws.snapshot(PROD);
+    assert_ne!(after, before, "confirmed: the plan was applied");
+    for leak in ["sk_live_CANARYcanary0123456789", CANARY_WHSEC, "whsec_"] {
+        assert!(!output.contains(leak), "{leak} on the terminal: {output}");
+    }
 }
 
 #[test]
