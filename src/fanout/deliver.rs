@@ -253,7 +253,7 @@ impl Hub {
     }
 
     /// Applies a new set of targets: new ones start with events from now on, removed ones stop
-    /// after their current attempt, changed ones use the new URL, secret and headers from their
+    /// after their attempts in flight, changed ones use the new URL, secret and headers from their
     /// next attempt.
     pub fn apply(&self, specs: Vec<TargetSpec>) -> Result<Changes> {
         let mut changes = Changes::default();
@@ -317,7 +317,7 @@ impl Hub {
         });
     }
 
-    /// Stops every worker once its current attempt is over, and waits for them.
+    /// Stops every worker once its attempts in flight are over, and waits for them.
     pub async fn shutdown(&self) {
         let joins: Vec<JoinHandle<()>> = {
             let mut state = self.inner.state();

@@ -166,7 +166,7 @@ pub async fn start(opts: RelayOptions) -> Result<Relay> {
 
 impl Relay {
     /// Stops taking events, answers the requests in flight, lets every target finish its
-    /// current attempt, and returns.
+    /// attempts in flight, saves the cursors, deletes delivered segments, and returns.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.server.await;
