@@ -80,7 +80,8 @@ fn signed(event_type: &str, secret: &str, sets: &[&str]) -> (String, String, Str
 
 /// A webhook receiver written with Stripe's library: with `SECRET` it verifies (400 when that
 /// fails), and it appends one JSON line per request to `OUT`. `DELAY` makes it slow (and records
-/// when each request started); `THREADED` serves requests concurrently.
+/// when each request started); `THREADED` serves requests concurrently; `FLAKY` answers 500 the
+/// first time it sees an event id.
 const RECORDER: &str = r#"
 import http.server, json, os, sys, time
 secret = os.environ.get("SECRET")
@@ -88,6 +89,7 @@ if secret:
     import stripe
 out = open(os.environ["OUT"], "a")
 delay = float(os.environ.get("DELAY", "0"))
+flaky, seen, lock = os.environ.get("FLAKY"), set(), __import__("threading").Lock()
 class H(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"])).decode("utf-8")
@@ -98,6 +100,11 @@ class H(http.server.BaseHTTPRequestHandler):
         except Exception:
             rec["id"] = None
         status = 200
+        if flaky:
+            with lock:
+                if rec["id"] not in seen:
+                    seen.add(rec["id"]); status = 500
+            rec["status"] = status
         if secret:
             try:
                 stripe.Webhook.construct_event(body, rec["sig"], secret)
@@ -884,6 +891,67 @@ fn a_healthy_target_gets_at_most_in_flight_deliveries_at_once() {
     assert_eq!(most, 3, "deliveries in flight at once");
     relay.wait_spool_empty();
     assert_eq!(relay.target("slow")["delivered"], 8);
+}
+
+#[test]
+fn failures_among_concurrent_deliveries_are_retried_in_order_and_each_event_is_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let flaky = Recorder::start_with(d, "flaky", None, 0, &[("FLAKY", "1"), ("THREADED", "1")]);
+    let relay = Fanout::start_local(
+        d,
+        &[
+            "--target",
+            &target("flaky", &flaky),
+            "--in-flight",
+            "4",
+            "--retry-base",
+            "10ms",
+            "--retry-max",
+            "50ms",
+        ],
+    );
+    let events: Vec<_> = (0..10)
+        .map(|_| signed("invoice.paid", INCOMING, &[]))
+        .collect();
+    std::thread::scope(|s| {
+        for (_, body, header) in &events {
+            s.spawn(|| assert_eq!(post(&relay.webhook, body, header).unwrap().0, 200));
+        }
+    });
+    relay.wait_spool_empty();
+    let t = relay.target("flaky");
+    assert_eq!(
+        (t["delivered"].clone(), t["pending"].clone()),
+        (10.into(), 0.into()),
+        "{t}"
+    );
+    assert_eq!(t["failed_attempts"], 10, "each event failed once: {t}");
+    assert_eq!(t["failing_since"], Value::Null, "{t}");
+    assert_eq!(t["cursor"], relay.status()["spool"]["last_seq"], "{t}");
+    let got = flaky.received();
+    for (id, _, _) in &events {
+        let statuses: Vec<&Value> = got
+            .iter()
+            .filter(|r| r["id"] == id.as_str())
+            .map(|r| &r["status"])
+            .collect();
+        assert_eq!(statuses, [&Value::from(500), &Value::from(200)], "{id}");
+    }
+    // Once the target failed, events went one at a time, in order: the successful deliveries
+    // arrive in sequence order (the order the relay gave them).
+    let log = relay.log();
+    let delivered: Vec<u64> = log
+        .lines()
+        .filter(|l| l.contains("target flaky") && l.contains(": delivered"))
+        .map(|l| {
+            let hash = l.find(" #").unwrap() + 2;
+            l[hash..].split(':').next().unwrap().parse().unwrap()
+        })
+        .collect();
+    let mut sorted = delivered.clone();
+    sorted.sort();
+    assert_eq!(delivered, sorted, "{log}");
 }
 
 /// A sandbox with its own webhook secret and a fresh buyer logged in.
