@@ -166,6 +166,14 @@ impl Shared {
         self.store.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// After a change of the Stripe side's endpoints: waits until it is on disk (with `--state`).
+    pub async fn stripe_changed(&self) {
+        if self.persist.is_some() {
+            let version = self.store().touch_external();
+            self.persisted(version).await;
+        }
+    }
+
     /// Waits until the state as of `version` is on disk (no-op without `--state`).
     pub async fn persisted(&self, version: u64) {
         if let Some(p) = &self.persist {
@@ -315,9 +323,9 @@ pub async fn start(opts: SandboxOptions) -> Result<Sandbox> {
         }
     };
 
-    let store = match &opts.state_file {
+    let (store, saved_stripe) = match &opts.state_file {
         Some(path) => persist::load(path)?,
-        None => state::Store::default(),
+        None => (state::Store::default(), None),
     };
     let persist = opts
         .state_file
@@ -325,7 +333,7 @@ pub async fn start(opts: SandboxOptions) -> Result<Sandbox> {
         .map(|p| persist::Persister::new(p.clone(), store.version));
     let http = crate::http::client(Duration::from_secs(30))?;
     let app_webhook_url = crate::http::join(&app_url, app::WEBHOOK_PATH);
-    let stripe = stripe::StripeSide::new(stripe_key);
+    let stripe = stripe::StripeSide::new(stripe_key, saved_stripe);
     stripe.register_app_endpoint(&app_webhook_url, webhook_secrets[0].clone());
     let shared = Arc::new(Shared {
         app_url,

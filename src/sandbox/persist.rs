@@ -1,4 +1,4 @@
-//! `--state FILE`: the app's state on disk. Writes are atomic (temporary file, fsync, rename,
+//! `--state FILE`: the app's state, and the Stripe side's account and webhook endpoints, on disk. Writes are atomic (temporary file, fsync, rename,
 //! mode 0600) and grouped: a handler that changed the state waits until a write that includes
 //! its change has finished, so an acknowledged credit survives a crash, while a burst of
 //! changes costs one write.
@@ -10,6 +10,7 @@ use tokio::sync::{Notify, watch};
 
 use super::Shared;
 use super::state::Store;
+use super::stripe::SavedStripe;
 use crate::error::{Error, Result};
 
 const FORMAT: &str = "stripe-ops.sandbox-state";
@@ -19,13 +20,16 @@ struct OnDisk {
     kind: String,
     version: u32,
     store: Store,
+    /// Absent from files written before the Stripe side was kept.
+    #[serde(default)]
+    stripe: Option<SavedStripe>,
 }
 
 /// Reads the state file; a missing file is a fresh state.
-pub fn load(path: &Path) -> Result<Store> {
+pub fn load(path: &Path) -> Result<(Store, Option<SavedStripe>)> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Store::default()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Store::default(), None)),
         Err(e) => {
             return Err(Error::usage(format!(
                 "cannot read state file {}: {e}",
@@ -46,20 +50,22 @@ pub fn load(path: &Path) -> Result<Store> {
             disk.kind
         )));
     }
-    Ok(disk.store)
+    Ok((disk.store, disk.stripe))
 }
 
-fn snapshot(store: &Store) -> Vec<u8> {
+fn snapshot(store: &Store, stripe: &SavedStripe) -> Vec<u8> {
     #[derive(serde::Serialize)]
     struct Borrowed<'a> {
         kind: &'a str,
         version: u32,
         store: &'a Store,
+        stripe: &'a SavedStripe,
     }
     serde_json::to_vec(&Borrowed {
         kind: FORMAT,
         version: 1,
         store,
+        stripe,
     })
     .expect("the state always serializes")
 }
@@ -99,7 +105,7 @@ impl Persister {
                 if store.version <= *self.written.borrow() {
                     continue;
                 }
-                (store.version, snapshot(&store))
+                (store.version, snapshot(&store, &shared.stripe.save()))
             };
             let path = self.path.clone();
             let result =
@@ -132,13 +138,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");
         assert!(
-            load(&path).unwrap().org_for_token("x").is_none(),
+            load(&path).unwrap().0.org_for_token("x").is_none(),
             "missing file: fresh state"
         );
         let mut store = Store::default();
         let (token, _) = store.register("Acme", "a@example.com", "pw").unwrap();
-        crate::secret::write_private(&path, &snapshot(&store)).unwrap();
-        assert!(load(&path).unwrap().org_for_token(&token).is_some());
+        let stripe = SavedStripe {
+            account_id: "acct_1".into(),
+            endpoints: Vec::new(),
+        };
+        crate::secret::write_private(&path, &snapshot(&store, &stripe)).unwrap();
+        let (store, stripe) = load(&path).unwrap();
+        assert!(store.org_for_token(&token).is_some());
+        assert_eq!(stripe.unwrap().account_id, "acct_1");
+        // A file from before the Stripe side was kept.
+        let mut old: serde_json::Value =
+            serde_json::from_slice(&snapshot(&Store::default(), &SavedStripe::default())).unwrap();
+        old.as_object_mut().unwrap().remove("stripe");
+        std::fs::write(&path, old.to_string()).unwrap();
+        assert!(load(&path).unwrap().1.is_none());
         std::fs::write(&path, r#"{"kind":"other","version":1,"store":{}}"#).unwrap();
         let e = load(&path).expect_err("foreign kind refused");
         assert_eq!(e.exit, crate::error::Exit::Usage);

@@ -213,6 +213,13 @@ impl Store {
         self.version += 1;
     }
 
+    /// Marks a change made outside the store (the Stripe side's endpoints) for the persister;
+    /// returns the version to wait for.
+    pub fn touch_external(&mut self) -> u64 {
+        self.touch();
+        self.version
+    }
+
     /// Registers an org and its first buyer; returns (token, org id).
     pub fn register(
         &mut self,

@@ -84,6 +84,26 @@ pub struct EventRecord {
     pub attempts: Vec<Attempt>,
 }
 
+/// What `--state` keeps of the Stripe side: the account id and the webhook endpoints (with
+/// their secrets: the state file is private).
+#[derive(Debug, Default, Serialize, serde::Deserialize)]
+pub struct SavedStripe {
+    pub account_id: String,
+    pub endpoints: Vec<SavedEndpoint>,
+}
+
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct SavedEndpoint {
+    id: String,
+    url: String,
+    enabled_events: Vec<String>,
+    description: Option<String>,
+    disabled: bool,
+    created: i64,
+    secret: String,
+    metadata: serde_json::Map<String, Value>,
+}
+
 pub struct StripeSide {
     key: RwLock<SecretString>,
     endpoints: Mutex<Vec<Endpoint>>,
@@ -123,12 +143,52 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 impl StripeSide {
-    pub fn new(key: SecretString) -> Self {
+    /// A Stripe side with the account and endpoints a `--state` file saved, if any.
+    pub fn new(key: SecretString, saved: Option<SavedStripe>) -> Self {
+        let saved = saved.unwrap_or_default();
+        let endpoints = saved
+            .endpoints
+            .into_iter()
+            .map(|e| Endpoint {
+                id: e.id,
+                url: e.url,
+                enabled_events: e.enabled_events,
+                description: e.description,
+                disabled: e.disabled,
+                created: e.created,
+                secret: SecretString::from(e.secret),
+                metadata: e.metadata,
+            })
+            .collect();
         Self {
             key: RwLock::new(key),
-            endpoints: Mutex::new(Vec::new()),
+            endpoints: Mutex::new(endpoints),
             events: Mutex::new(Vec::new()),
-            account_id: format!("acct_{}", secret::random_alnum(16)),
+            account_id: if saved.account_id.is_empty() {
+                format!("acct_{}", secret::random_alnum(16))
+            } else {
+                saved.account_id
+            },
+        }
+    }
+
+    pub fn save(&self) -> SavedStripe {
+        SavedStripe {
+            account_id: self.account_id.clone(),
+            endpoints: self
+                .endpoints()
+                .iter()
+                .map(|e| SavedEndpoint {
+                    id: e.id.clone(),
+                    url: e.url.clone(),
+                    enabled_events: e.enabled_events.clone(),
+                    description: e.description.clone(),
+                    disabled: e.disabled,
+                    created: e.created,
+                    secret: e.secret.expose_secret().to_owned(),
+                    metadata: e.metadata.clone(),
+                })
+                .collect(),
         }
     }
 
@@ -183,12 +243,15 @@ impl StripeSide {
         Some(endpoint)
     }
 
-    /// The app's own webhook, registered first, with the app's (first) secret.
+    /// The app's own webhook, registered first, with the app's (first) secret; one saved by
+    /// `--state` is replaced (the app's URL and secret may have changed since).
     pub fn register_app_endpoint(&self, url: &str, secret: SecretString) {
+        self.endpoints()
+            .retain(|e| e.description.as_deref() != Some(APP_ENDPOINT));
         let _ = self.create_endpoint(
             url,
             vec!["checkout.session.completed".into()],
-            Some("stripe-ops sandbox app".into()),
+            Some(APP_ENDPOINT.into()),
             secret,
         );
     }
@@ -275,6 +338,8 @@ fn decode_base64(s: &str) -> Option<Vec<u8>> {
 }
 
 /// Stripe's error object: `{"error": {"type", "message", "code"?, "param"?}}`.
+const APP_ENDPOINT: &str = "stripe-ops sandbox app";
+
 /// Stripe lets an account register up to 16 webhook endpoints.
 pub const MAX_ENDPOINTS: usize = 16;
 
@@ -575,6 +640,7 @@ async fn create_endpoint(State(shared): S, headers: HeaderMap, body: Bytes) -> R
         }
         endpoint.metadata = metadata;
     }
+    shared.stripe_changed().await;
     axum::Json(endpoint.to_json(shared.livemode(), true)).into_response()
 }
 
@@ -619,24 +685,28 @@ async fn update_endpoint(
         return r;
     }
     let livemode = shared.livemode();
-    let mut endpoints = shared.stripe.endpoints();
-    let Some(e) = endpoints.iter_mut().find(|e| e.id == id) else {
-        return missing("webhook endpoint", &id);
+    let updated = {
+        let mut endpoints = shared.stripe.endpoints();
+        let Some(e) = endpoints.iter_mut().find(|e| e.id == id) else {
+            return missing("webhook endpoint", &id);
+        };
+        if let Some(d) = disabled {
+            e.disabled = d;
+        }
+        if let Some(url) = form.get("url") {
+            e.url = url.to_owned();
+        }
+        if let Some(events) = form.list("enabled_events") {
+            e.enabled_events = events;
+        }
+        if let Some(d) = form.get("description") {
+            e.description = Some(d.to_owned());
+        }
+        e.metadata.extend(form.map("metadata"));
+        e.to_json(livemode, false)
     };
-    if let Some(d) = disabled {
-        e.disabled = d;
-    }
-    if let Some(url) = form.get("url") {
-        e.url = url.to_owned();
-    }
-    if let Some(events) = form.list("enabled_events") {
-        e.enabled_events = events;
-    }
-    if let Some(d) = form.get("description") {
-        e.description = Some(d.to_owned());
-    }
-    e.metadata.extend(form.map("metadata"));
-    axum::Json(e.to_json(livemode, false)).into_response()
+    shared.stripe_changed().await;
+    axum::Json(updated).into_response()
 }
 
 async fn delete_endpoint(
@@ -645,11 +715,14 @@ async fn delete_endpoint(
     UrlPath(id): UrlPath<String>,
 ) -> Response {
     authorized!(shared, headers);
-    let mut endpoints = shared.stripe.endpoints();
-    let Some(at) = endpoints.iter().position(|e| e.id == id) else {
-        return missing("webhook endpoint", &id);
-    };
-    endpoints.remove(at);
+    {
+        let mut endpoints = shared.stripe.endpoints();
+        let Some(at) = endpoints.iter().position(|e| e.id == id) else {
+            return missing("webhook endpoint", &id);
+        };
+        endpoints.remove(at);
+    }
+    shared.stripe_changed().await;
     axum::Json(json!({"id": id, "object": "webhook_endpoint", "deleted": true})).into_response()
 }
 

@@ -258,3 +258,74 @@ async fn delivery_signs_per_endpoint_and_retries_failures_with_backoff() {
             .all(|a| a["endpoint"] != failing["id"])
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_file_keeps_the_account_and_webhook_endpoints_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let args = ["--state", state.to_str().unwrap()];
+    let http = reqwest::Client::new();
+    let (account, kept, disabled) = {
+        let sb = Sandbox::start(&args);
+        let key = stripe_key(&sb);
+        let url = format!("{}/v1/webhook_endpoints", sb.stripe_api);
+        let create = |hook: &'static str| {
+            http.post(&url).bearer_auth(&key).form(&[
+                ("url", hook),
+                ("enabled_events[]", "invoice.paid"),
+                ("metadata[team]", "payments"),
+            ])
+        };
+        let app = App::new(&sb.stripe_api);
+        let (_, kept) = app.send(create("https://a.example.com/hook")).await;
+        let (_, disabled) = app.send(create("https://b.example.com/hook")).await;
+        let (_, deleted) = app.send(create("https://c.example.com/hook")).await;
+        let id = |v: &Value| v["id"].as_str().unwrap().to_owned();
+        let (status, _) = app
+            .send(
+                http.post(format!("{url}/{}", id(&disabled)))
+                    .bearer_auth(&key)
+                    .form(&[("disabled", "true")]),
+            )
+            .await;
+        assert_eq!(status, 200);
+        let (status, _) = app
+            .send(
+                http.delete(format!("{url}/{}", id(&deleted)))
+                    .bearer_auth(&key),
+            )
+            .await;
+        assert_eq!(status, 200);
+        let (_, account) = stripe_get(&sb, "/v1/account").await;
+        (id(&account), id(&kept), id(&disabled))
+        // Dropped here: SIGKILL, no chance to flush on the way out.
+    };
+
+    let sb = Sandbox::start(&args);
+    let (_, v) = stripe_get(&sb, "/v1/account").await;
+    assert_eq!(v["id"], account.as_str());
+    let (_, list) = stripe_get(&sb, "/v1/webhook_endpoints?limit=100").await;
+    let all = list["data"].as_array().unwrap();
+    let find = |id: &str| all.iter().find(|e| e["id"] == id).cloned();
+    let kept = find(&kept).expect("the endpoint survived");
+    assert_eq!(kept["url"], "https://a.example.com/hook");
+    assert_eq!(kept["status"], "enabled");
+    assert_eq!(kept["metadata"]["team"], "payments");
+    assert_eq!(kept["enabled_events"], serde_json::json!(["invoice.paid"]));
+    assert_eq!(find(&disabled).unwrap()["status"], "disabled");
+    assert_eq!(all.len(), 3, "the deleted one stays deleted: {list}");
+    let app_endpoints: Vec<&Value> = all
+        .iter()
+        .filter(|e| e["description"] == "stripe-ops sandbox app")
+        .collect();
+    assert_eq!(
+        app_endpoints.len(),
+        1,
+        "the app's own endpoint, once: {list}"
+    );
+    assert_eq!(
+        app_endpoints[0]["url"],
+        format!("{}/api/webhooks/stripe", sb.app).as_str(),
+        "for the app's current address"
+    );
+}
