@@ -211,6 +211,21 @@ impl AppClient {
         Ok(LoginOutcome::Registered)
     }
 
+    /// Logs in (no registering); sets the bearer token for later calls.
+    pub async fn login(&mut self, buyer: &Buyer) -> Result<()> {
+        let reply = self.login_request(buyer).await?;
+        if !reply.status.is_success() {
+            return Err(Error::failed(format!(
+                "log-in as {} answered {}: {}",
+                buyer.email,
+                reply.status,
+                reply.excerpt()
+            )));
+        }
+        self.token = Some(self.token_from(&reply, "log-in")?);
+        Ok(())
+    }
+
     async fn login_request(&self, buyer: &Buyer) -> Result<Reply> {
         let body = json!({
             "email": buyer.email,

@@ -167,9 +167,17 @@ pub async fn verify(path: &Path, o: &VerifyOptions) -> Result<Verified> {
 
 /// Waits for the top-up of the receipt's session, checks the balance, optionally checks the
 /// event at Stripe, and writes the outcome back into the receipt.
-pub async fn verify_receipt(path: &Path, receipt: Receipt, o: &VerifyOptions) -> Result<Verified> {
-    let client = AppClient::new(&receipt.base_url, o.contract.clone(), o.request_timeout)?
+pub async fn verify_receipt(
+    path: &Path,
+    mut receipt: Receipt,
+    o: &VerifyOptions,
+) -> Result<Verified> {
+    let mut client = AppClient::new(&receipt.base_url, o.contract.clone(), o.request_timeout)?
         .with_token(receipt.buyer_token.clone());
+    if let Some(token) = renew_refused_token(&mut client, &receipt).await? {
+        receipt.buyer_token = token;
+        receipt::save(path, &receipt)?;
+    }
     if let Some(cmd) = &o.resume_command {
         runtime::on_interrupt(Some(format!(
             "the receipt {} is intact; resume with: {cmd}",
@@ -200,6 +208,35 @@ pub async fn verify_receipt(path: &Path, receipt: Receipt, o: &VerifyOptions) ->
         stripe_event_type,
         waited_ms: started.elapsed().as_secs_f64() * 1000.0,
     })
+}
+
+/// A receipt may be verified long after it was written, when its token has expired or been
+/// revoked: when the app answers 401 at the start, the buyer logs in again with the receipt's
+/// password; returns the new token.
+async fn renew_refused_token(
+    client: &mut AppClient,
+    receipt: &Receipt,
+) -> Result<Option<SecretString>> {
+    let account = client.contract.paths.account.clone();
+    // An app that cannot be reached now is the polling's business (it may be redeploying).
+    let Ok(reply) = client.request(reqwest::Method::GET, &account, None).await else {
+        return Ok(None);
+    };
+    if reply.status != reqwest::StatusCode::UNAUTHORIZED {
+        return Ok(None);
+    }
+    output::status(format!(
+        "the receipt's token was refused (401); logging in again as {}",
+        receipt.buyer_email
+    ));
+    let buyer = Buyer {
+        email: receipt.buyer_email.clone(),
+        password: receipt.buyer_password.clone(),
+    };
+    client.login(&buyer).await.map_err(|e| {
+        e.context("the receipt's token was refused and logging in again with its password failed")
+    })?;
+    Ok(client.token().cloned())
 }
 
 /// What one poll saw.

@@ -646,6 +646,68 @@ fn create_only_defaults_to_a_timestamped_receipt_in_receipts() {
 }
 
 #[test]
+fn verify_logs_in_again_when_the_receipts_token_was_revoked() {
+    let t = Target::start(&[]);
+    let receipt = t.dir.path().join("r.json");
+    create_only(&t, &receipt, &[]);
+    let revoke = |password: Option<&str>| {
+        let mut r = read_receipt(&receipt);
+        r["buyer_token"] = "sbx_REVOKEDrevoked0123456789".into();
+        if let Some(p) = password {
+            r["buyer_password"] = p.into();
+        }
+        private_file(t.dir.path(), "r.json", &r.to_string());
+    };
+    let verify = || {
+        smoke(&[
+            "--verify-only",
+            "--receipt",
+            receipt.to_str().unwrap(),
+            "--wait",
+            "0.5",
+        ])
+    };
+
+    revoke(None);
+    let o = verify();
+    let err = stderr(&o);
+    assert!(
+        err.contains("token was refused (401); logging in again as real+"),
+        "{err}"
+    );
+    // Logged in again, it polls for real: the unpaid session times out on its own terms.
+    assert_code(&o, 1);
+    assert!(err.contains("balance delta 0 cents"), "{err}");
+    assert!(!err.contains("401 Unauthorized"), "{err}");
+    let renewed = read_receipt(&receipt)["buyer_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        renewed.starts_with("sbx_") && !renewed.contains("REVOKED"),
+        "{renewed}"
+    );
+    assert_eq!(mode_of(&receipt), 0o600);
+    let secrets = receipt_secrets(&receipt);
+    assert_no_leak(&o, &secrets.iter().map(String::as_str).collect::<Vec<_>>());
+
+    revoke(Some("pw-WRONGwrong0123456789"));
+    let o = verify();
+    assert_code(&o, 1);
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "the receipt's token was refused and logging in again with its password failed"
+        ),
+        "{err}"
+    );
+    assert_no_leak(
+        &o,
+        &["pw-WRONGwrong0123456789", "sbx_REVOKEDrevoked0123456789"],
+    );
+}
+
+#[test]
 fn an_unpaid_session_times_out_saying_what_it_saw() {
     let t = Target::start(&[]);
     let receipt = t.dir.path().join("r.json");
