@@ -12,6 +12,9 @@ pub mod smoke_step;
 pub mod status;
 pub mod taskdef;
 
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 use crate::cli::{Ctx, EnvFlags};
@@ -29,10 +32,16 @@ pub struct AwsTarget {
     pub profile: Option<String>,
 }
 
-/// The shared SDK configuration: region, optional endpoint override and profile.
+/// The shared SDK configuration: region, optional endpoint override and profile, and timeouts
+/// (without them a server that accepts the connection and never answers hangs the command).
 pub async fn sdk_config(target: &AwsTarget) -> SdkConfig {
-    let mut loader =
-        aws_config::defaults(BehaviorVersion::latest()).region(Region::new(target.region.clone()));
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .operation_attempt_timeout(Duration::from_secs(30))
+        .build();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(target.region.clone()))
+        .timeout_config(timeouts);
     if let Some(url) = &target.endpoint_url {
         loader = loader.endpoint_url(url);
     }

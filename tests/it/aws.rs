@@ -434,7 +434,7 @@ fn production_asks_on_a_terminal_and_only_yes_applies() {
 fn bad_secret_formats_are_exit_2_before_any_call() {
     let dir = tempfile::tempdir().unwrap();
     // AWS and Stripe point at a closed port: nothing may be contacted.
-    let dead = format!("http://127.0.0.1:{}", free_port());
+    let dead = closed_url();
     let file = |name: &str, v: &str| {
         write_file(dir.path(), name, v)
             .to_string_lossy()

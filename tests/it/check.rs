@@ -358,7 +358,7 @@ fn case_selection_listing_and_usage_errors() {
             "--timeout",
         ),
     ];
-    let dead = format!("http://127.0.0.1:{}/hook", free_port());
+    let dead = format!("{}/hook", closed_url());
     let o = run(&[
         "check",
         "--webhook-url",
@@ -550,7 +550,7 @@ fn load_mode_counts_refusals_and_connection_errors_without_stopping() {
     );
 
     // Nobody listening: every request is a counted connection error, exit 3.
-    let dead = format!("http://127.0.0.1:{}/hook", free_port());
+    let dead = format!("{}/hook", closed_url());
     let (o, v) = load(&dead, &secret, &["--count", "12", "--concurrency", "4"]);
     assert_code(&o, 3);
     assert_eq!(v["sent"], 12);

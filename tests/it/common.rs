@@ -78,6 +78,13 @@ pub fn write_file(dir: &Path, name: &str, content: &str) -> PathBuf {
     p
 }
 
+/// A URL nobody listens on. Port 1 is never handed out for a port-0 bind, so unlike a port that
+/// was free a moment ago, no server started meanwhile (another test's, or the program's own
+/// listener) can take it.
+pub fn closed_url() -> String {
+    "http://127.0.0.1:1".to_owned()
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()

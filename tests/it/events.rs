@@ -355,7 +355,7 @@ fn send_posts_a_signed_event_that_stripes_library_accepts() {
     assert!(stdout(&o).contains("400"), "{}", stdout(&o));
     assert!(stderr(&o).contains("receiver answered 400"));
 
-    let dead = format!("http://127.0.0.1:{}/webhook", free_port());
+    let dead = format!("{}/webhook", closed_url());
     let o = run(&[
         "events",
         "send",
@@ -453,7 +453,7 @@ fn canary_secret_never_appears_in_any_output() {
     let c = canary.to_str().unwrap();
     let body = write_file(dir.path(), "body", "{}");
     let b = body.to_str().unwrap();
-    let dead = format!("http://127.0.0.1:{}/", free_port());
+    let dead = format!("{}/", closed_url());
     let commands: Vec<Vec<&str>> = vec![
         vec!["events", "sign", "charge.succeeded", "--secret-file", c],
         vec![

@@ -1157,7 +1157,7 @@ fn an_event_older_than_max_age_is_given_up_and_leaves_the_spool() {
         d,
         &[
             "--target",
-            &format!("gone=http://127.0.0.1:{}/hook", free_port()),
+            &format!("gone={}/hook", closed_url()),
             "--max-age",
             "300ms",
             "--retry-base",

@@ -35,11 +35,6 @@ fn json_of(o: &Output) -> Value {
         .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", stdout(o)))
 }
 
-/// A base URL where nothing listens.
-fn closed_url() -> String {
-    format!("http://127.0.0.1:{}", free_port())
-}
-
 fn private_file(dir: &Path, name: &str, content: &str) -> PathBuf {
     let p = write_file(dir, name, content);
     set_mode(&p, 0o600);

@@ -159,10 +159,7 @@ async fn secrets_from_aws_are_reread_when_the_service_redeploys() {
 fn secrets_from_aws_unreachable_exits_3() {
     let o = bin()
         .args(["sandbox", "--secrets-from-aws", "--env", "staging"])
-        .env(
-            "AWS_ENDPOINT_URL",
-            format!("http://127.0.0.1:{}", free_port()),
-        )
+        .env("AWS_ENDPOINT_URL", closed_url())
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_EC2_METADATA_DISABLED", "true")

@@ -196,7 +196,7 @@ async fn delivery_signs_per_endpoint_and_retries_failures_with_backoff() {
     assert_eq!(v["status"], "enabled");
     let broken = Sandbox::start(&["--fault", "webhook-500"]);
     let failing = create(format!("{}/api/webhooks/stripe", broken.app)).await;
-    let refused = create(format!("http://127.0.0.1:{}/hook", free_port())).await;
+    let refused = create(format!("{}/hook", closed_url())).await;
 
     let (_, event_id) = paid_topup(&app, 1000).await;
     let event = eventually("every attempt", Duration::from_secs(20), || async {
