@@ -548,29 +548,44 @@ async fn list_endpoints(State(shared): S, headers: HeaderMap, RawQuery(q): RawQu
     };
     let livemode = shared.livemode();
     let endpoints = shared.stripe.endpoints();
-    // Newest first, like Stripe.
     let newest_first: Vec<&Endpoint> = endpoints.iter().rev().collect();
+    list_page(
+        &newest_first,
+        &form,
+        limit,
+        ("webhook endpoint", "/v1/webhook_endpoints"),
+        |e| &e.id,
+        |e| e.to_json(livemode, false),
+    )
+}
+
+/// One page of a Stripe list (items newest first, like Stripe): those after the id in
+/// `starting_after`, at most `limit`, and whether more follow. `kind` names the object and
+/// the list's URL.
+fn list_page<T>(
+    newest_first: &[&T],
+    form: &Form,
+    limit: usize,
+    (kind, url): (&str, &str),
+    id: impl Fn(&T) -> &str,
+    to_json: impl Fn(&T) -> Value,
+) -> Response {
     let start = match form.get("starting_after") {
         None => 0,
-        Some(id) => match newest_first.iter().position(|e| e.id == id) {
+        Some(after) => match newest_first.iter().position(|e| id(e) == after) {
             Some(i) => i + 1,
-            None => return missing("webhook endpoint", id),
+            None => return missing(kind, after),
         },
     };
     let page: Vec<Value> = newest_first
         .iter()
         .skip(start)
         .take(limit)
-        .map(|e| e.to_json(livemode, false))
+        .map(|e| to_json(e))
         .collect();
     let has_more = newest_first.len() > start + page.len();
-    axum::Json(json!({
-        "object": "list",
-        "data": page,
-        "has_more": has_more,
-        "url": "/v1/webhook_endpoints",
-    }))
-    .into_response()
+    axum::Json(json!({"object": "list", "data": page, "has_more": has_more, "url": url}))
+        .into_response()
 }
 
 fn check_endpoint_url(url: &str) -> std::result::Result<(), Response> {
@@ -756,22 +771,14 @@ async fn list_events(State(shared): S, headers: HeaderMap, RawQuery(q): RawQuery
         .rev()
         .filter(|e| wanted.is_none() || event_type(e).as_deref() == wanted)
         .collect();
-    let start = match form.get("starting_after") {
-        None => 0,
-        Some(id) => match newest_first.iter().position(|e| e.id == id) {
-            Some(i) => i + 1,
-            None => return missing("event", id),
-        },
-    };
-    let page: Vec<Value> = newest_first
-        .iter()
-        .skip(start)
-        .take(limit)
-        .map(|e| event_json(e))
-        .collect();
-    let has_more = newest_first.len() > start + page.len();
-    axum::Json(json!({"object": "list", "data": page, "has_more": has_more, "url": "/v1/events"}))
-        .into_response()
+    list_page(
+        &newest_first,
+        &form,
+        limit,
+        ("event", "/v1/events"),
+        |e| &e.id,
+        event_json,
+    )
 }
 
 async fn retrieve_event(
