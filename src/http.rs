@@ -43,6 +43,12 @@ pub fn join(base: &str, path: &str) -> String {
 
 /// Classifies a reqwest failure: a timeout or refused connection is an external failure (exit 3).
 pub fn send_error(what: &str, url: &str, e: &reqwest::Error) -> Error {
+    Error::external(format!("{what} {url} {}", describe_failure(e)))
+}
+
+/// What went wrong with a request that got no answer: `timed out: …`, `could not connect: …`
+/// or `failed: …`, with the chain of causes.
+pub fn describe_failure(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
@@ -50,7 +56,7 @@ pub fn send_error(what: &str, url: &str, e: &reqwest::Error) -> Error {
     } else {
         "failed"
     };
-    Error::external(format!("{what} {url} {kind}: {}", crate::error::chain(e)))
+    format!("{kind}: {}", crate::error::chain(e))
 }
 
 #[cfg(test)]

@@ -747,16 +747,7 @@ pub async fn attempt(client: &reqwest::Client, spec: &TargetSpec, event: &Event)
                 .then(|| format!("answered {status}: {}", crate::http::excerpt(&body, 160)));
             (Some(status.as_u16()), error)
         }
-        Err(e) => {
-            let kind = if e.is_timeout() {
-                "timed out"
-            } else if e.is_connect() {
-                "could not connect"
-            } else {
-                "failed"
-            };
-            (None, Some(format!("{kind}: {}", crate::error::chain(&e))))
-        }
+        Err(e) => (None, Some(crate::http::describe_failure(&e))),
     };
     Outcome {
         name: spec.name.clone(),
