@@ -536,14 +536,17 @@ fn page_limit(form: &Form) -> Result<usize, Response> {
     }
 }
 
+/// The query of a list call: its parameters and the page size (`limit`, 1 to 100).
+fn list_query(q: Option<String>) -> std::result::Result<(Form, usize), Response> {
+    let form = Form::parse(q.unwrap_or_default().as_bytes())?;
+    let limit = page_limit(&form)?;
+    Ok((form, limit))
+}
+
 async fn list_endpoints(State(shared): S, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
     authorized!(shared, headers);
-    let form = match Form::parse(q.unwrap_or_default().as_bytes()) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let limit = match page_limit(&form) {
-        Ok(n) => n,
+    let (form, limit) = match list_query(q) {
+        Ok(q) => q,
         Err(r) => return r,
     };
     let livemode = shared.livemode();
@@ -755,12 +758,8 @@ fn event_type(record: &EventRecord) -> Option<String> {
 
 async fn list_events(State(shared): S, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
     authorized!(shared, headers);
-    let form = match Form::parse(q.unwrap_or_default().as_bytes()) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let limit = match page_limit(&form) {
-        Ok(n) => n,
+    let (form, limit) = match list_query(q) {
+        Ok(q) => q,
         Err(r) => return r,
     };
     let wanted = form.get("type");
