@@ -16,11 +16,12 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::routing::post;
 use hdrhistogram::Histogram;
-use stripe_ops::fanout::backoff::Backoff;
 use stripe_ops::fanout::deliver::DeliveryOptions;
 use stripe_ops::fanout::{self, RelayOptions, targets};
-use stripe_ops::fixtures::{Catalog, RenderOptions};
-use stripe_ops::signature::Signer;
+use stripe_ops::printer::Printer;
+use stripe_ops::retry::Backoff;
+use stripe_ops::webhook::fixtures::{Catalog, RenderOptions};
+use stripe_ops::webhook::signature::Signer;
 
 const INCOMING: &[u8] = b"whsec_benchINCOMINGbench0123456789abcd";
 
@@ -169,7 +170,7 @@ fn events(n: usize) -> Vec<Wire> {
     let signer = [Signer::new(INCOMING)];
     (0..n)
         .map(|_| {
-            let e = stripe_ops::events::sign_event(&prepared, &signer, None, None);
+            let e = stripe_ops::webhook::sign_event(&prepared, &signer, None, None);
             Wire {
                 id: e.id,
                 body: e.body,
@@ -213,7 +214,7 @@ async fn run(fsync: bool, rate: u64, secs: u64) {
                 std::fs::write(&f, "whsec_benchTARGETbench0123456789abcdef").unwrap();
                 t.secret_file = Some(f);
             }
-            targets::resolve(&t).unwrap()
+            targets::resolve(&t, &Printer::silent()).unwrap()
         })
         .collect();
     let relay = fanout::start(RelayOptions {
@@ -229,11 +230,13 @@ async fn run(fsync: bool, rate: u64, secs: u64) {
             backoff: Backoff {
                 base: Duration::from_millis(100),
                 max: Duration::from_secs(5),
+                jitter: true,
             },
             max_age: Duration::from_secs(3600),
             in_flight: 16,
             client: stripe_ops::http::client(Duration::from_secs(10)).unwrap(),
         },
+        out: Printer::silent(),
     })
     .await
     .unwrap();

@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use futures_util::StreamExt;
-use stripe_ops::fixtures::{Catalog, RenderOptions, new_event_id};
 use stripe_ops::sandbox::state::{Idempotency, Store, WebhookEvent};
 use stripe_ops::sandbox::{SandboxOptions, start};
 use stripe_ops::secret::ExposeSecret;
-use stripe_ops::signature::{self, Signer};
+use stripe_ops::webhook::fixtures::{Catalog, RenderOptions, new_event_id};
+use stripe_ops::webhook::signature::{self, Signer};
 
 fn bench(c: &mut Criterion) {
     let prepared = Catalog::load(None)

@@ -2,8 +2,8 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
-use stripe_ops::fixtures::{Catalog, RenderOptions, new_event_id};
-use stripe_ops::signature::{self, Signer};
+use stripe_ops::webhook::fixtures::{Catalog, RenderOptions, new_event_id};
+use stripe_ops::webhook::signature::{self, Signer};
 
 fn bench(c: &mut Criterion) {
     let signer = Signer::new(b"whsec_benchbenchbenchbenchbenchbench");

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use stripe_ops::printer::Printer;
 use stripe_ops::sandbox::{self, SandboxOptions};
 use stripe_ops::secret::SecretString;
 use stripe_ops::smoke::deterministic::{self, DeterministicOptions};
@@ -29,10 +30,22 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("deterministic smoke");
     g.sample_size(20).measurement_time(Duration::from_secs(10));
     g.bench_function("full (11 steps)", |b| {
-        b.iter(|| assert!(rt.block_on(deterministic::run(&full)).unwrap().ok))
+        b.iter(|| {
+            assert!(
+                rt.block_on(deterministic::run(&full, &Printer::silent()))
+                    .unwrap()
+                    .ok
+            )
+        })
     });
     g.bench_function("happy path (6 steps)", |b| {
-        b.iter(|| assert!(rt.block_on(deterministic::run(&happy)).unwrap().ok))
+        b.iter(|| {
+            assert!(
+                rt.block_on(deterministic::run(&happy, &Printer::silent()))
+                    .unwrap()
+                    .ok
+            )
+        })
     });
     g.finish();
     rt.block_on(sb.shutdown());
@@ -42,7 +55,9 @@ fn print_step_means(rt: &tokio::runtime::Runtime, opts: &DeterministicOptions, r
     let mut sums: BTreeMap<(usize, String), f64> = BTreeMap::new();
     let mut total = 0.0;
     for _ in 0..runs {
-        let report = rt.block_on(deterministic::run(opts)).unwrap();
+        let report = rt
+            .block_on(deterministic::run(opts, &Printer::silent()))
+            .unwrap();
         assert!(report.ok, "{:?}", report.error);
         for (i, step) in report.steps.iter().enumerate() {
             *sums.entry((i, step.name.clone())).or_default() += step.ms;

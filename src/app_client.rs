@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::config::Contract;
 use crate::error::{Error, Result};
-use crate::http;
+use crate::http::{self, Reply};
 use crate::secret::{ExposeSecret, SecretString};
 
 /// The buyer a smoke logs in as.
@@ -33,23 +33,6 @@ impl Buyer {
             email: format!("smoke+{ms}-{tag}@example.com"),
             password: SecretString::from(format!("pw-{}", crate::secret::random_alnum(24))),
         }
-    }
-}
-
-/// An HTTP answer: status, raw body, latency.
-#[derive(Debug, Clone)]
-pub struct Reply {
-    pub status: StatusCode,
-    pub body: String,
-    pub ms: f64,
-}
-
-impl Reply {
-    pub fn json(&self) -> Option<Value> {
-        serde_json::from_str(&self.body).ok()
-    }
-    pub fn excerpt(&self) -> String {
-        http::excerpt(&self.body, 200)
     }
 }
 
@@ -136,16 +119,7 @@ impl AppClient {
             .send()
             .await
             .map_err(|e| http::send_error(method, url, &e))?;
-        let status = resp.status();
-        let body = resp
-            .text()
-            .await
-            .map_err(|e| http::send_error(method, url, &e))?;
-        Ok(Reply {
-            status,
-            body,
-            ms: started.elapsed().as_secs_f64() * 1000.0,
-        })
+        http::reply(resp, method, url, started).await
     }
 
     /// Like `request`, but a non-2xx answer or a body that is not JSON is a failed check.
@@ -340,39 +314,8 @@ impl AppClient {
     /// POSTs a raw webhook body, with a `Stripe-Signature` header when given.
     pub async fn post_webhook(&self, body: &str, signature: Option<&str>) -> Result<Reply> {
         let url = self.url(&self.contract.paths.webhook);
-        post_webhook(&self.http, &url, body, signature).await
+        crate::webhook::post(&self.http, &url, body, signature).await
     }
-}
-
-/// POSTs a raw webhook body to any URL, exactly as Stripe does.
-pub async fn post_webhook(
-    client: &reqwest::Client,
-    url: &str,
-    body: &str,
-    signature: Option<&str>,
-) -> Result<Reply> {
-    let mut req = client
-        .post(url)
-        .header("Content-Type", "application/json")
-        .body(body.to_owned());
-    if let Some(sig) = signature {
-        req = req.header("Stripe-Signature", sig);
-    }
-    let started = Instant::now();
-    let resp = req
-        .send()
-        .await
-        .map_err(|e| http::send_error("POST", url, &e))?;
-    let status = resp.status();
-    let body = resp
-        .text()
-        .await
-        .map_err(|e| http::send_error("POST", url, &e))?;
-    Ok(Reply {
-        status,
-        body,
-        ms: started.elapsed().as_secs_f64() * 1000.0,
-    })
 }
 
 #[cfg(test)]

@@ -1,22 +1,25 @@
-//! The command line: global flags, the command tree, and dispatch. Each command's own flags live
-//! in its module.
+//! The command line: global flags, the command tree and dispatch, and the one place that turns a
+//! report or an error into output and an exit code. Each command's own flags live in
+//! `commands/<command>.rs`.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::OnceLock;
 
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
 
-use crate::config::{self, Config};
-use crate::error::{Error, Result};
-use crate::{aws, check, demo, events, fanout, output, runtime, sandbox, smoke};
+use crate::commands::{self, Ctx};
+use crate::error::{Exit, Result};
+use crate::printer::{self, Mode, Printer, Report};
+use crate::secret::scrub;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "stripe-ops",
     version,
     about = "Prove that a Stripe integration works in a deployed environment; switch it on and rotate its secrets safely",
-    after_help = "Exit codes: 0 success, 1 a check failed, 2 usage/config/input error, 3 an external system failed, 130 interrupted."
+    after_help = "Exit codes: 0 success, 1 a check failed, 2 usage/config/input error, 3 an external system failed, 130 interrupted (Ctrl-C or SIGTERM)."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -48,115 +51,127 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Synthetic, signed Stripe webhook events
     #[command(subcommand)]
-    Events(events::EventsCommand),
+    Events(commands::events::EventsCommand),
     /// Deterministic smoke of a deployed app, or the real-checkout smoke with receipts
-    Smoke(Box<smoke::SmokeArgs>),
+    Smoke(Box<commands::smoke::SmokeArgs>),
     /// Switch Stripe on for an environment: secrets, task definition, redeploy, smoke
-    Enable(Box<aws::enable::EnableArgs>),
+    Enable(Box<commands::enable::EnableArgs>),
     /// Webhook endpoint operations
     #[command(subcommand)]
-    Webhook(aws::rotate::WebhookCommand),
+    Webhook(commands::webhook::WebhookCommand),
     /// Read-only state of an environment: secrets, task definition, deployments, endpoints
-    Status(Box<aws::status::StatusArgs>),
+    Status(Box<commands::status::StatusArgs>),
     /// Conformance and abuse suite for a webhook receiver
-    Check(Box<check::CheckArgs>),
+    Check(Box<commands::check::CheckArgs>),
     /// Relay one Stripe webhook stream to many receivers, durably
-    Fanout(Box<fanout::FanoutArgs>),
+    Fanout(Box<commands::fanout::FanoutArgs>),
     /// A local app + Stripe on loopback, for trying and testing everything
-    Sandbox(Box<sandbox::SandboxArgs>),
+    Sandbox(Box<commands::sandbox::SandboxArgs>),
     /// Run the main job end to end against an embedded sandbox
-    Demo(Box<demo::DemoArgs>),
+    Demo(Box<commands::demo::DemoArgs>),
     /// Configuration
     #[command(subcommand)]
-    Config(ConfigCommand),
+    Config(commands::config::ConfigCommand),
     /// Print shell completions
-    Completions {
-        #[arg(value_enum)]
-        shell: clap_complete::Shell,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ConfigCommand {
-    /// Print the resolved settings of an environment and where each value came from
-    Show {
-        #[arg(long, default_value = "staging")]
-        env: String,
-        #[command(flatten)]
-        overrides: EnvFlags,
-    },
-}
-
-/// Flags that override environment settings; shared by the commands that talk to an environment.
-#[derive(Debug, Clone, Default, Args)]
-pub struct EnvFlags {
-    /// AWS region (else AWS_REGION, else the config, else us-east-1)
-    #[arg(long)]
-    pub region: Option<String>,
-    /// Stripe API base URL (else STRIPE_API_BASE, else the config, else https://api.stripe.com)
-    #[arg(long, value_name = "URL")]
-    pub stripe_api_base: Option<String>,
-    /// AWS endpoint override, for local emulators (else AWS_ENDPOINT_URL)
-    #[arg(long, value_name = "URL")]
-    pub aws_endpoint_url: Option<String>,
-}
-
-impl EnvFlags {
-    pub fn overrides(&self, base_url: Option<String>) -> config::Overrides {
-        config::Overrides {
-            region: self.region.clone(),
-            base_url,
-            stripe_api_base: self.stripe_api_base.clone(),
-            aws_endpoint_url: self.aws_endpoint_url.clone(),
-        }
-    }
-}
-
-/// What every command gets: the global flags and the configuration, loaded on first use.
-pub struct Ctx {
-    pub global: GlobalArgs,
-    config: OnceLock<Config>,
-}
-
-impl Ctx {
-    pub fn new(global: GlobalArgs) -> Self {
-        Self {
-            global,
-            config: OnceLock::new(),
-        }
-    }
-
-    pub fn config(&self) -> Result<&Config> {
-        if let Some(c) = self.config.get() {
-            return Ok(c);
-        }
-        let loaded = config::load(self.global.config.as_deref())?;
-        Ok(self.config.get_or_init(|| loaded))
-    }
+    Completions(commands::completions::CompletionsArgs),
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    output::init(cli.global.json, cli.global.quiet, cli.global.no_progress);
-    init_tracing(cli.global.verbose);
-    let ctx = Ctx::new(cli.global.clone());
-    match dispatch(&ctx, cli.command) {
+    printer::install_panic_hook();
+    // SAFETY: the first thing `main` does; no other thread exists yet.
+    unsafe { crate::aws::unset_blank_env() };
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return parse_failed(&e),
+    };
+    let g = &cli.global;
+    let out = Printer::new(Mode::detect(g.json, g.quiet, g.no_progress));
+    init_tracing(g.verbose, out.mode().color);
+    let ctx = Ctx::new(cli.global.clone(), out.clone());
+    finish(&out, dispatch(&ctx, cli.command))
+}
+
+fn dispatch(ctx: &Ctx, command: Command) -> Result<Box<dyn Report>> {
+    match command {
+        Command::Events(cmd) => commands::events::run(ctx, cmd),
+        Command::Smoke(args) => commands::smoke::run(ctx, *args),
+        Command::Enable(args) => commands::enable::run(ctx, *args),
+        Command::Webhook(cmd) => commands::webhook::run(ctx, cmd),
+        Command::Status(args) => commands::status::run(ctx, *args),
+        Command::Check(args) => commands::check::run(ctx, *args),
+        Command::Fanout(args) => commands::fanout::run(ctx, *args),
+        Command::Sandbox(args) => commands::sandbox::run(ctx, *args),
+        Command::Demo(args) => commands::demo::run(ctx, *args),
+        Command::Config(cmd) => commands::config::run(ctx, cmd),
+        Command::Completions(args) => commands::completions::run(args),
+    }
+}
+
+/// Prints the report (or the error) and turns the verdict into the exit code.
+fn finish(out: &Printer, result: Result<Box<dyn Report>>) -> ExitCode {
+    let verdict = result.and_then(|report| {
+        print(out, report.as_ref());
+        report.verdict()
+    });
+    match verdict {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            if output::mode().json && !output::json_printed() {
-                output::json(&serde_json::json!({
+            if out.json_mode() && !out.json_printed() {
+                out.json(&json!({
                     "ok": false,
                     "error": e.message(),
                     "exit_code": e.exit.code(),
                 }));
             }
-            output::error(e.message());
-            ExitCode::from(e.exit.code() as u8)
+            out.error(e.message());
+            exit(e.exit)
         }
     }
 }
 
-fn init_tracing(verbose: u8) {
+fn print(out: &Printer, report: &dyn Report) {
+    if out.json_mode() {
+        let doc = report.json();
+        if !doc.is_null() {
+            out.json(&doc);
+        }
+    } else {
+        for line in report.human(out) {
+            out.line(line);
+        }
+    }
+}
+
+fn exit(code: Exit) -> ExitCode {
+    ExitCode::from(code.code() as u8)
+}
+
+/// Help and version are printed as clap does; a usage error is exit 2, scrubbed (a value on
+/// the command line may be a secret), and a JSON document when `--json` was given.
+fn parse_failed(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let text = e.render().to_string();
+    if asked_for_json(std::env::args_os()) {
+        let first = text.lines().next().unwrap_or("usage error");
+        let message = first.strip_prefix("error: ").unwrap_or(first);
+        let doc = json!({"ok": false, "error": scrub(message), "exit_code": Exit::Usage.code()});
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    }
+    eprint!("{}", scrub(&text));
+    exit(Exit::Usage)
+}
+
+fn asked_for_json(args: impl Iterator<Item = OsString>) -> bool {
+    args.skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json")
+}
+
+fn init_tracing(verbose: u8, color: bool) {
     let from_env = std::env::var("RUST_LOG").ok().filter(|v| !v.is_empty());
     if verbose == 0 && from_env.is_none() {
         return;
@@ -171,74 +186,27 @@ fn init_tracing(verbose: u8) {
     });
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .with_ansi(output::mode().color)
+        .with_writer(printer::log_writer())
+        .with_ansi(color)
         .init();
 }
 
-fn dispatch(ctx: &Ctx, command: Command) -> Result<()> {
-    match command {
-        Command::Events(cmd) => events::run(ctx, cmd),
-        Command::Smoke(args) => runtime::block_on(smoke::run(ctx, *args)),
-        Command::Enable(args) => runtime::block_on(aws::enable::run(ctx, *args)),
-        Command::Webhook(cmd) => runtime::block_on(aws::rotate::run(ctx, cmd)),
-        Command::Status(args) => runtime::block_on(aws::status::run(ctx, *args)),
-        Command::Check(args) => runtime::block_on(check::run(ctx, *args)),
-        Command::Fanout(args) => runtime::block_on_handling_ctrl_c(fanout::run(ctx, *args)),
-        Command::Sandbox(args) => runtime::block_on(sandbox::run(ctx, *args)),
-        Command::Demo(args) => runtime::block_on(demo::run(ctx, *args)),
-        Command::Config(ConfigCommand::Show { env, overrides }) => {
-            config_show(ctx, &env, &overrides)
-        }
-        Command::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "stripe-ops",
-                &mut std::io::stdout(),
-            );
-            Ok(())
-        }
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn config_show(ctx: &Ctx, env: &str, flags: &EnvFlags) -> Result<()> {
-    let config = ctx.config()?;
-    let base_url = std::env::var("BASE_URL").ok().filter(|v| !v.is_empty());
-    let settings = config.env(env, &flags.overrides(None))?;
-    let mut provenance = settings.provenance.clone();
-    if let (Some(url), Some(p)) = (
-        base_url,
-        provenance.iter_mut().find(|p| p.key == "base_url"),
-    ) && p.source == config::Source::Runtime
-    {
-        p.value = url;
-        p.source = config::Source::Environment("BASE_URL".into());
+    #[test]
+    fn json_is_asked_for_before_a_double_dash_only() {
+        let args = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>().into_iter();
+        assert!(asked_for_json(args(&["stripe-ops", "--json", "nope"])));
+        assert!(asked_for_json(args(&["stripe-ops", "events", "--json"])));
+        assert!(!asked_for_json(args(&["stripe-ops", "x", "--", "--json"])));
+        assert!(!asked_for_json(args(&["stripe-ops", "--jsonx"])));
     }
-    let file = config.path.as_ref().map(|p| p.display().to_string());
-    if output::mode().json {
-        output::json(&serde_json::json!({
-            "env": settings.name,
-            "config_file": file,
-            "settings": provenance,
-        }));
-        return Ok(());
-    }
-    output::line(format!(
-        "environment {} (config: {})",
-        settings.name,
-        file.as_deref().unwrap_or("none, built-in defaults")
-    ));
-    let width = provenance.iter().map(|p| p.key.len()).max().unwrap_or(0);
-    for p in &provenance {
-        output::line(format!("  {:width$}  {}  [{}]", p.key, p.value, p.source));
-    }
-    Ok(())
-}
 
-/// An error for commands whose issue has not landed yet.
-pub fn not_yet(command: &str) -> Error {
-    Error::usage(format!(
-        "`stripe-ops {command}` is not available in this build yet"
-    ))
+    #[test]
+    fn the_command_tree_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }

@@ -222,8 +222,7 @@ pub fn load(explicit: Option<&Path>) -> Result<Config> {
             local
         }
     };
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| Error::usage(format!("cannot read config {}: {e}", path.display())))?;
+    let text = crate::files::read_text(&path, "config")?;
     let file = parse(&text).map_err(|e| e.context(format!("config {}", path.display())))?;
     Ok(Config {
         path: Some(path),

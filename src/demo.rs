@@ -1,41 +1,98 @@
-//! `stripe-ops demo`: the main job end to end, against a sandbox started in-process on free
-//! ports. Each part runs through the same code as its command: the deterministic smoke, the
-//! real-checkout smoke (create-only, pay, verify-only) and the conformance check.
+//! The demo: the main job end to end, against a sandbox started in-process on free ports. Each
+//! part runs through the same code as its command: the deterministic smoke, the real-checkout
+//! smoke (create-only, pay, verify-only) and the conformance check.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use serde_json::json;
+use serde_json::Value;
 
 use crate::check;
-use crate::cli::Ctx;
 use crate::error::{Error, Result};
+use crate::http;
+use crate::printer::{Printer, Report};
 use crate::sandbox::{self, PayOutcome, SandboxOptions};
 use crate::secret::{self, SecretString};
+use crate::shutdown::Shutdown;
 use crate::smoke::{automate, deterministic, real};
-use crate::{http, output};
 
-#[derive(Debug, clap::Args)]
-pub struct DemoArgs {
-    /// Pay by a plain HTTP form post even when chromedriver is available
-    #[arg(long)]
+#[derive(Debug, Clone, Default)]
+pub struct DemoOptions {
+    /// Pay by a plain HTTP form post even when chromedriver is available.
     pub no_browser: bool,
-    /// Keep the demo's receipt in DIR (default: a temporary folder, removed at the end)
-    #[arg(long, value_name = "DIR")]
+    /// Keep the demo's receipt here (default: a temporary folder, removed at the end).
     pub receipts_dir: Option<PathBuf>,
 }
 
 /// One part of the demo, for the summary.
 #[derive(Debug, Serialize)]
-struct Part {
-    name: &'static str,
-    ok: bool,
-    ms: f64,
-    detail: String,
+pub struct Part {
+    pub name: &'static str,
+    pub ok: bool,
+    pub ms: f64,
+    pub detail: String,
 }
 
-pub async fn run(_ctx: &Ctx, args: DemoArgs) -> Result<()> {
+/// What the demo did, part by part.
+#[derive(Debug, Serialize)]
+pub struct DemoReport {
+    pub ok: bool,
+    pub elapsed_ms: f64,
+    pub parts: Vec<Part>,
+    /// What stopped the demo before its parts were done (exit class and message).
+    #[serde(skip)]
+    pub error: Option<(crate::error::Exit, String)>,
+}
+
+impl Report for DemoReport {
+    fn json(&self) -> Value {
+        serde_json::to_value(self).expect("reports serialize")
+    }
+
+    fn human(&self, out: &Printer) -> Vec<String> {
+        let mut lines = vec![format!("\n{}", out.paint("summary", "1"))];
+        for p in &self.parts {
+            lines.push(format!(
+                "  {:<4} {:<26} {:>9.1} ms  {}",
+                out.ok_mark(p.ok),
+                p.name,
+                p.ms,
+                p.detail
+            ));
+        }
+        lines.push(format!(
+            "{} in {:.1} s",
+            if self.ok {
+                out.paint("demo passed", "32")
+            } else {
+                out.paint("demo FAILED", "31")
+            },
+            self.elapsed_ms / 1000.0
+        ));
+        lines
+    }
+
+    fn verdict(&self) -> Result<()> {
+        if let Some((exit, message)) = &self.error {
+            return Err(Error::new(*exit, message.clone()));
+        }
+        if self.ok {
+            return Ok(());
+        }
+        let failed: Vec<&str> = self
+            .parts
+            .iter()
+            .filter(|p| !p.ok)
+            .map(|p| p.name)
+            .collect();
+        Err(Error::failed(format!("demo failed: {}", failed.join(", "))))
+    }
+}
+
+/// Starts a sandbox, runs every part against it, stops it. An error that stops a part from
+/// running at all (not a failed check) ends the demo with that error.
+pub async fn run(args: DemoOptions, out: &Printer, stop: &Shutdown) -> Result<DemoReport> {
     let started = Instant::now();
     let webhook_secret = secret::generate_webhook_secret();
     let stripe_key = SecretString::from(format!("sk_test_{}", secret::random_alnum(24)));
@@ -45,7 +102,7 @@ pub async fn run(_ctx: &Ctx, args: DemoArgs) -> Result<()> {
         ..SandboxOptions::default()
     })
     .await?;
-    output::status(format!(
+    out.status(format!(
         "sandbox: app {} , Stripe API {}",
         sandbox.app_url(),
         sandbox.stripe_api_url()
@@ -58,17 +115,25 @@ pub async fn run(_ctx: &Ctx, args: DemoArgs) -> Result<()> {
         ),
     };
     let mut parts = Vec::new();
-    let outcome = run_parts(&sandbox, &webhook_secret, &receipts, &args, &mut parts).await;
+    let outcome = stop
+        .guard(run_parts(
+            &sandbox,
+            &webhook_secret,
+            &receipts,
+            &args,
+            &mut parts,
+            out,
+            stop,
+        ))
+        .await;
     sandbox.shutdown().await;
-    let ok = outcome.is_ok() && parts.iter().all(|p| p.ok);
-    print_summary(&parts, ok, started.elapsed());
-    outcome?;
-    if ok {
-        Ok(())
-    } else {
-        let failed: Vec<&str> = parts.iter().filter(|p| !p.ok).map(|p| p.name).collect();
-        Err(Error::failed(format!("demo failed: {}", failed.join(", "))))
-    }
+    let error = outcome.err().map(|e| (e.exit, e.message().to_owned()));
+    Ok(DemoReport {
+        ok: error.is_none() && parts.iter().all(|p| p.ok),
+        elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
+        parts,
+        error,
+    })
 }
 
 enum Receipts {
@@ -89,17 +154,19 @@ async fn run_parts(
     sandbox: &sandbox::Sandbox,
     webhook_secret: &SecretString,
     receipts: &Receipts,
-    args: &DemoArgs,
+    args: &DemoOptions,
     parts: &mut Vec<Part>,
+    out: &Printer,
+    stop: &Shutdown,
 ) -> Result<()> {
     let app = sandbox.app_url().to_owned();
 
-    heading("1. deterministic smoke");
+    heading(out, "1. deterministic smoke");
     let t = Instant::now();
-    let report = deterministic::run(&deterministic::DeterministicOptions::new(
-        &app,
-        webhook_secret.clone(),
-    ))
+    let report = deterministic::run(
+        &deterministic::DeterministicOptions::new(&app, webhook_secret.clone()),
+        out,
+    )
     .await?;
     let detail = match &report.error {
         Some(e) => e.clone(),
@@ -107,12 +174,15 @@ async fn run_parts(
     };
     parts.push(part("deterministic smoke", report.ok, t, detail));
 
-    heading("2. real-checkout smoke: create-only");
+    heading(out, "2. real-checkout smoke: create-only");
     let t = Instant::now();
-    let created = real::create(&real::CreateOptions {
-        receipt_path: Some(receipts.dir().join("demo-receipt.json")),
-        ..real::CreateOptions::new(&app)
-    })
+    let created = real::create(
+        &real::CreateOptions {
+            receipt_path: Some(receipts.dir().join("demo-receipt.json")),
+            ..real::CreateOptions::new(&app)
+        },
+        out,
+    )
     .await?;
     parts.push(part(
         "real smoke: create-only",
@@ -121,10 +191,10 @@ async fn run_parts(
         format!("receipt {}", created.receipt_path.display()),
     ));
 
-    heading("3. pay the checkout");
+    heading(out, "3. pay the checkout");
     let t = Instant::now();
     let (paid, how) = pay(&created, args.no_browser).await?;
-    output::line(format!("  {:<4} {how}", output::ok_mark(paid.is_ok())));
+    out.line(format!("  {:<4} {how}", out.ok_mark(paid.is_ok())));
     parts.push(part(
         "pay",
         paid.is_ok(),
@@ -138,11 +208,13 @@ async fn run_parts(
         return Ok(());
     }
 
-    heading("4. real-checkout smoke: verify-only");
+    heading(out, "4. real-checkout smoke: verify-only");
     let t = Instant::now();
     let verified = real::verify(
         &created.receipt_path,
         &real::VerifyOptions::new(Duration::from_secs(60)),
+        out,
+        stop,
     )
     .await;
     parts.push(part(
@@ -160,25 +232,28 @@ async fn run_parts(
         },
     ));
 
-    heading("5. conformance check of the sandbox's webhook");
+    heading(out, "5. conformance check of the sandbox's webhook");
     let t = Instant::now();
-    let report = check::run_cases(check::Options {
-        webhook_url: sandbox.webhook_url(),
-        secrets: vec![webhook_secret.clone()],
-        app: Some(check::AppTarget {
-            base_url: app.clone(),
-            contract: Default::default(),
-            buyer: None,
-        }),
-        budget: Duration::from_secs(10),
-        tolerance: crate::signature::DEFAULT_TOLERANCE,
-        amount_cents: 500,
-        cases: check::cases_for(None, &[], &[], &[])?,
-        fixtures_dir: None,
-    })
+    let report = check::run(
+        check::Options {
+            webhook_url: sandbox.webhook_url(),
+            secrets: vec![webhook_secret.clone()],
+            app: Some(check::AppTarget {
+                base_url: app.clone(),
+                contract: Default::default(),
+                buyer: None,
+            }),
+            budget: Duration::from_secs(10),
+            tolerance: crate::webhook::signature::DEFAULT_TOLERANCE,
+            amount_cents: 500,
+            cases: check::cases_for(None, &[], &[], &[])?,
+            fixtures_dir: None,
+        },
+        out,
+    )
     .await?;
-    for line in check::report::table(&report) {
-        output::line(line);
+    for line in check::report::table(&report, out) {
+        out.line(line);
     }
     parts.push(part(
         "conformance check",
@@ -217,8 +292,8 @@ async fn pay(created: &real::Created, no_browser: bool) -> Result<(Result<()>, S
     Ok((paid, how))
 }
 
-fn heading(text: &str) {
-    output::line(format!("\n{}", output::paint(text, "1")));
+fn heading(out: &Printer, text: &str) {
+    out.line(format!("\n{}", out.paint(text, "1")));
 }
 
 fn part(name: &'static str, ok: bool, started: Instant, detail: String) -> Part {
@@ -228,32 +303,4 @@ fn part(name: &'static str, ok: bool, started: Instant, detail: String) -> Part 
         ms: started.elapsed().as_secs_f64() * 1000.0,
         detail,
     }
-}
-
-fn print_summary(parts: &[Part], ok: bool, elapsed: Duration) {
-    if output::mode().json {
-        output::json(
-            &json!({ "ok": ok, "elapsed_ms": elapsed.as_secs_f64() * 1000.0, "parts": parts }),
-        );
-        return;
-    }
-    output::line(format!("\n{}", output::paint("summary", "1")));
-    for p in parts {
-        output::line(format!(
-            "  {:<4} {:<26} {:>9.1} ms  {}",
-            output::ok_mark(p.ok),
-            p.name,
-            p.ms,
-            p.detail
-        ));
-    }
-    output::line(format!(
-        "{} in {:.1} s",
-        if ok {
-            output::paint("demo passed", "32")
-        } else {
-            output::paint("demo FAILED", "31")
-        },
-        elapsed.as_secs_f64()
-    ));
 }

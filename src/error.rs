@@ -12,7 +12,7 @@ pub enum Exit {
     Usage = 2,
     /// An external system failed: network, timeout, AWS or Stripe API error.
     External = 3,
-    /// Interrupted by Ctrl-C.
+    /// Interrupted by Ctrl-C or SIGTERM.
     Interrupted = 130,
 }
 
@@ -26,6 +26,8 @@ impl Exit {
 pub struct Error {
     pub exit: Exit,
     message: String,
+    /// The HTTP status an outside service answered with, when that is the failure.
+    status: Option<u16>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -35,7 +37,20 @@ impl Error {
         Self {
             exit,
             message: message.into(),
+            status: None,
         }
+    }
+    /// Records the HTTP status the outside service answered with.
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
+    pub fn status(&self) -> Option<u16> {
+        self.status
+    }
+    /// The service answered, and refused the credentials (401 or 403).
+    pub fn refused(&self) -> bool {
+        matches!(self.status, Some(401 | 403))
     }
     pub fn failed(message: impl Into<String>) -> Self {
         Self::new(Exit::Failed, message)

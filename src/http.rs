@@ -1,7 +1,10 @@
 //! The HTTP client every command uses (reqwest with rustls), and how answers are quoted in
 //! messages: short, single-line and scrubbed of secrets.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::Value;
 
 use crate::error::{Error, Result};
 
@@ -18,6 +21,39 @@ pub fn builder(timeout: Duration) -> reqwest::ClientBuilder {
         .user_agent(USER_AGENT)
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(10)))
+}
+
+/// An HTTP answer: status, raw body, latency.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: String,
+    pub ms: f64,
+}
+
+impl Reply {
+    pub fn json(&self) -> Option<Value> {
+        serde_json::from_str(&self.body).ok()
+    }
+    pub fn excerpt(&self) -> String {
+        excerpt(&self.body, 200)
+    }
+}
+
+/// Reads a response into a `Reply`, timed from `started`; a body cut off is a transport failure.
+pub async fn reply(
+    resp: reqwest::Response,
+    method: &str,
+    url: &str,
+    started: Instant,
+) -> Result<Reply> {
+    let status = resp.status();
+    let body = resp.text().await.map_err(|e| send_error(method, url, &e))?;
+    Ok(Reply {
+        status,
+        body,
+        ms: started.elapsed().as_secs_f64() * 1000.0,
+    })
 }
 
 /// A short, single-line, secret-free excerpt of an answer body for error messages.

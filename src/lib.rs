@@ -1,23 +1,30 @@
 //! stripe-ops: prove that a Stripe integration works in a deployed environment, and switch it on
-//! or rotate its secrets without downtime. `cli` is the entry point; every other module is one
-//! concern, with pure logic kept apart from I/O.
+//! or rotate its secrets without downtime.
+//!
+//! Layers (docs/ARCHITECTURE.md): `cli` parses and prints; `commands` turns each command's flags
+//! into plain options, calls the core and hands back a report; everything else is the core,
+//! which never sees the command line.
+
+pub mod cli;
+pub mod commands;
 
 pub mod app_client;
 pub mod aws;
 pub mod check;
-pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod duration;
 pub mod error;
-pub mod events;
 pub mod fanout;
-pub mod fixtures;
+pub mod files;
 pub mod http;
 pub mod load;
-pub mod output;
+pub mod printer;
+pub mod retry;
 pub mod runtime;
 pub mod sandbox;
 pub mod secret;
-pub mod signature;
+pub mod shutdown;
 pub mod smoke;
 pub mod stripe_api;
+pub mod webhook;

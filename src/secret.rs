@@ -9,13 +9,12 @@ use std::path::{Path, PathBuf};
 pub use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::{Error, Result};
-use crate::output;
 
-/// Reads a secret from a file: trimmed (files usually end in a newline), never empty.
+/// Reads a secret from a file: trimmed (files usually end in a newline), never empty. Only a
+/// regular file is read, and errors never quote its content.
 pub fn read_file(path: &Path, what: &str) -> Result<SecretString> {
-    let raw = std::fs::read_to_string(path)
-        .map_err(|e| Error::usage(format!("cannot read {what} file {}: {e}", path.display())))?;
-    let value = raw.trim();
+    let raw = SecretString::from(crate::files::read_text(path, &format!("{what} file"))?);
+    let value = raw.expose_secret().trim();
     if value.is_empty() {
         return Err(Error::usage(format!(
             "{what} file {} is empty",
@@ -35,7 +34,6 @@ pub fn from_env(var: &str, what: &str) -> Result<Option<SecretString>> {
 }
 
 /// Webhook signing secrets from `--secret-file` (repeatable), else from `env_var`.
-/// Stripe's secrets start with `whsec_`; anything else is allowed with a warning.
 pub fn webhook_secrets(files: &[PathBuf], env_var: &str) -> Result<Vec<SecretString>> {
     let secrets = if files.is_empty() {
         match from_env(env_var, "webhook secret")? {
@@ -52,16 +50,18 @@ pub fn webhook_secrets(files: &[PathBuf], env_var: &str) -> Result<Vec<SecretStr
             .map(|f| read_file(f, "webhook secret"))
             .collect::<Result<Vec<_>>>()?
     };
-    for s in &secrets {
-        warn_unless_webhook_secret(s);
-    }
     Ok(secrets)
 }
 
-pub fn warn_unless_webhook_secret(secret: &SecretString) {
-    if !secret.expose_secret().starts_with("whsec_") {
-        output::warn("webhook secret does not start with whsec_ (Stripe's always do)");
-    }
+/// Whether a secret looks like Stripe's webhook signing secrets (`whsec_…`).
+pub fn is_webhook_secret(secret: &SecretString) -> bool {
+    secret.expose_secret().starts_with("whsec_")
+}
+
+/// Compares two secrets in time independent of where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
 }
 
 /// A fresh webhook secret in Stripe's format, from the operating system's CSPRNG.

@@ -116,7 +116,8 @@ impl StripeClient {
                     .as_str()
                     .map(|c| format!(" (code {c})"))
                     .unwrap_or_default(),
-            )));
+            ))
+            .with_status(status.as_u16()));
         }
         Ok(value)
     }

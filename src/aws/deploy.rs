@@ -3,6 +3,7 @@
 //! desired, polling every 2 s at first and backing off, with a progress line. A FAILED rollout
 //! or a timeout rolls the service back to the task definition it had before.
 
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -10,42 +11,27 @@ use serde::Serialize;
 use super::service::{self, ServiceView};
 use super::{Env, describe};
 use crate::error::{Error, Result};
-use crate::output;
+use crate::printer::{self, Printer};
+use crate::retry::{self, Stopped};
 
-#[derive(Debug, Clone, clap::Args)]
-pub struct WaitArgs {
-    /// How long to wait for the deployment to complete: 90s, 15m, 1h (a bare number is seconds)
-    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
-    pub wait_timeout: Duration,
-    /// On a failed or timed-out deployment, leave the service as it is instead of rolling back
-    #[arg(long)]
-    pub no_rollback: bool,
-    /// First polling interval in milliseconds (tests make it short)
-    #[arg(
-        long,
-        hide = true,
-        env = "STRIPE_OPS_ECS_POLL_MS",
-        default_value_t = 2000
-    )]
-    pub poll_ms: u64,
+/// How to wait for a rollout.
+#[derive(Debug, Clone, Copy)]
+pub struct WaitPolicy {
+    /// The whole wait, the calls to ECS inside it included.
+    pub timeout: Duration,
+    /// The first polling interval; it backs off to eight times that.
+    pub poll: Duration,
+    /// Point the service back at its previous task definition when the rollout fails.
+    pub rollback: bool,
 }
 
-/// `90`, `90s`, `15m`, `1h`, `500ms`.
-pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 90s, 15m or 1h"))?;
-    match unit {
-        "" | "s" => Ok(Duration::from_secs(n)),
-        "ms" => Ok(Duration::from_millis(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        "h" => Ok(Duration::from_secs(n * 3600)),
-        _ => Err(format!(
-            "{text:?}: unknown unit {unit:?} (use ms, s, m or h)"
-        )),
+impl Default for WaitPolicy {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(15 * 60),
+            poll: Duration::from_secs(2),
+            rollback: true,
+        }
     }
 }
 
@@ -183,65 +169,75 @@ pub fn redeploy_command(env: &Env, task_definition: Option<&str>) -> String {
     )
 }
 
-/// Polls until the deployment completes, fails, or `args.wait_timeout` passes. AWS errors are
-/// returned as errors (exit 3); a failed or unfinished rollout as `Ok(Err(..))`.
+/// Polls until the deployment completes, fails, or the policy's timeout passes; the timeout
+/// also cuts a call to ECS that hangs. AWS errors are returned as errors (exit 3); a failed or
+/// unfinished rollout as `Ok(Err(..))`.
 pub async fn wait(
     env: &Env,
-    args: &WaitArgs,
+    policy: &WaitPolicy,
+    out: &Printer,
 ) -> Result<std::result::Result<Deployed, NotCompleted>> {
     let started = Instant::now();
-    let bar = output::spinner(format!("waiting for {} to deploy", env.settings.service));
-    let initial = Duration::from_millis(args.poll_ms.max(1));
-    let mut attempt = 0;
-    let outcome = loop {
-        let view = service::service(env).await?;
-        let elapsed = started.elapsed();
-        bar.set_message(format!(
-            "{}, elapsed {}s",
-            summary(&view),
-            elapsed.as_secs()
-        ));
-        match assess(&view) {
-            Progress::Completed => {
-                break Ok(Deployed {
+    let bar = out.spinner(format!("waiting for {} to deploy", env.settings.service));
+    let waited = retry::poll(
+        retry::deadline_in(policy.timeout),
+        |n| poll_interval(policy.poll, n),
+        || async {
+            let view = match service::service(env).await {
+                Ok(v) => v,
+                Err(e) => return ControlFlow::Break(Err(Err(e))),
+            };
+            printer::set_message(
+                &bar,
+                format!(
+                    "{}, elapsed {}s",
+                    summary(&view),
+                    started.elapsed().as_secs()
+                ),
+            );
+            match assess(&view) {
+                Progress::Completed => ControlFlow::Break(Ok(Deployed {
                     task_definition: view.task_definition.clone(),
                     deployment_id: view.primary().map(|p| p.id.clone()).unwrap_or_default(),
-                    seconds: elapsed.as_secs_f64(),
-                });
+                    seconds: started.elapsed().as_secs_f64(),
+                })),
+                Progress::Failed(reason) => {
+                    ControlFlow::Break(Err(Ok(NotCompleted::Failed(reason))))
+                }
+                Progress::InProgress => ControlFlow::Continue(summary(&view)),
             }
-            Progress::Failed(reason) => break Err(NotCompleted::Failed(reason)),
-            Progress::InProgress => {}
-        }
-        if elapsed >= args.wait_timeout {
-            break Err(NotCompleted::TimedOut {
-                after: args.wait_timeout,
-                last: summary(&view),
-            });
-        }
-        let pause = poll_interval(initial, attempt).min(args.wait_timeout - elapsed);
-        tokio::time::sleep(pause.max(Duration::from_millis(1))).await;
-        attempt += 1;
-    };
+        },
+    )
+    .await;
     bar.finish_and_clear();
-    Ok(outcome)
+    match waited {
+        Ok(done) => Ok(Ok(done)),
+        Err(Stopped::Failed(Ok(not_completed))) => Ok(Err(not_completed)),
+        Err(Stopped::Failed(Err(aws))) => Err(aws),
+        Err(Stopped::TimedOut(last)) => Ok(Err(NotCompleted::TimedOut {
+            after: policy.timeout,
+            last: last.unwrap_or_else(|| "ECS did not answer within the wait".to_owned()),
+        })),
+    }
 }
 
 /// Redeploys onto `target` (or the current task definition) and waits. When the deployment
-/// fails or times out, points the service back at `previous` (unless `--no-rollback`) and
-/// returns exit 3 saying what happened.
+/// fails or times out, points the service back at `previous` (unless the policy says not to)
+/// and returns exit 3 saying what happened.
 pub async fn deploy_and_wait(
     env: &Env,
     target: Option<&str>,
     previous: &str,
-    args: &WaitArgs,
+    policy: &WaitPolicy,
+    out: &Printer,
 ) -> Result<Deployed> {
     redeploy(env, target).await?;
-    let not_completed = match wait(env, args).await? {
+    let not_completed = match wait(env, policy, out).await? {
         Ok(done) => return Ok(done),
         Err(n) => n,
     };
     let service = &env.settings.service;
-    if args.no_rollback {
+    if !policy.rollback {
         return Err(Error::external(format!(
             "deploying {service}: {not_completed}; left as it is (--no-rollback). To roll back: {}",
             redeploy_command(env, Some(previous))
@@ -316,15 +312,5 @@ mod tests {
         assert_eq!(poll_interval(s, 15), s * 4);
         assert_eq!(poll_interval(s, 20), s * 8);
         assert_eq!(poll_interval(s, 500), s * 8);
-    }
-
-    #[test]
-    fn durations_parse_with_units() {
-        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
-        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("5d").is_err());
     }
 }

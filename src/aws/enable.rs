@@ -1,117 +1,69 @@
-//! `stripe-ops enable`: put the Stripe secrets into Secrets Manager, make the ECS task
-//! definition inject them by ARN, redeploy and wait, then run the deterministic smoke.
+//! `enable`: put the Stripe secrets into Secrets Manager, make the ECS task definition inject
+//! them by ARN, redeploy and wait, then run the deterministic smoke. `plan` reads everything
+//! and decides; `apply` carries the plan out and reports what it did.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::deploy::{self, Deployed, WaitPolicy};
 use super::plan::{self, Plan};
 use super::secrets::{self, SecretInfo, Written};
 use super::service::{self, ServiceView};
 use super::taskdef::{self, SecretRef};
-use super::{AwsEnvArgs, ChangeArgs, Env, deploy, keys, smoke_step};
-use crate::cli::Ctx;
+use super::{Env, KEY_VAR, WEBHOOK_VAR, keys, smoke_step};
 use crate::error::{Error, Result};
-use crate::output;
-use crate::secret::{self, SecretString};
+use crate::printer::{Printer, Report};
+use crate::secret::SecretString;
+use crate::shutdown::Shutdown;
 use crate::stripe_api::StripeClient;
 
-pub const KEY_VAR: &str = "STRIPE_SECRET_KEY";
-pub const WEBHOOK_VAR: &str = "STRIPE_WEBHOOK_SECRET";
-
-#[derive(Debug, clap::Args)]
-pub struct EnableArgs {
-    #[command(flatten)]
-    pub target: AwsEnvArgs,
-    #[command(flatten)]
-    pub change: ChangeArgs,
-    /// File holding the Stripe secret key (sk_test_/sk_live_/rk_test_/rk_live_)
-    #[arg(long, value_name = "FILE")]
-    pub stripe_secret_key_file: Option<PathBuf>,
-    /// File holding the webhook signing secret (whsec_...)
-    #[arg(long, value_name = "FILE", conflicts_with = "generate_webhook_secret")]
-    pub stripe_webhook_secret_file: Option<PathBuf>,
-    /// Generate a fresh whsec_ webhook secret from the OS's CSPRNG
-    #[arg(long)]
-    pub generate_webhook_secret: bool,
-    /// Create a secret that does not exist yet (otherwise a missing secret is exit 2)
-    #[arg(long)]
+/// What `enable` is asked to do.
+pub struct EnableOptions {
+    /// The Stripe secret key to store (`None`: keep what is stored).
+    pub key: Option<SecretString>,
+    /// The webhook signing secret to store (`None`: keep what is stored).
+    pub webhook: Option<SecretString>,
+    /// Create a secret that does not exist yet (otherwise that is exit 2).
     pub create_secrets: bool,
-    /// Accept a live key for a non-production environment
-    #[arg(long)]
     pub allow_live_key: bool,
-    /// Public base URL of the app for the smoke (else the config, else PUBLIC_BASE_URL of the
-    /// container in the task definition)
-    #[arg(long, value_name = "URL")]
-    pub base_url: Option<String>,
-    /// Leave the secrets' values as they are
-    #[arg(long)]
     pub skip_put_secrets: bool,
-    /// Leave the task definition as it is
-    #[arg(long)]
     pub skip_ecs_patch: bool,
-    /// Do not redeploy the service
-    #[arg(long)]
     pub skip_restart: bool,
-    /// Do not run the deterministic smoke at the end
-    #[arg(long)]
     pub skip_smoke: bool,
+    pub wait: WaitPolicy,
 }
 
-/// The secret values given on the command line.
-struct Inputs {
-    key: Option<SecretString>,
-    webhook: Option<SecretString>,
-}
-
-fn read_inputs(args: &EnableArgs) -> Result<Inputs> {
-    let key = match &args.stripe_secret_key_file {
-        Some(p) => Some(secret::read_file(p, "Stripe secret key")?),
-        None => None,
-    };
-    let webhook = match (
-        &args.stripe_webhook_secret_file,
-        args.generate_webhook_secret,
-    ) {
-        (Some(p), _) => Some(secret::read_file(p, "webhook secret")?),
-        (None, true) => Some(secret::generate_webhook_secret()),
-        (None, false) => None,
-    };
-    if let Some(w) = &webhook {
-        keys::check_webhook_secret(w)?;
-    }
-    Ok(Inputs { key, webhook })
-}
-
-/// One of the two secrets: its id, the variable it becomes, what exists, what was given.
-struct Slot<'a> {
-    var: &'static str,
-    id: String,
-    info: Option<SecretInfo>,
-    value: Option<&'a SecretString>,
-}
-
-enum SecretAction {
+/// What happens to one of the two secrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretAction {
     Create,
     Put,
     Keep,
 }
 
-impl Slot<'_> {
-    fn action(&self, args: &EnableArgs) -> Result<SecretAction> {
+/// One of the two secrets: its id, the variable it becomes, what exists, what was given.
+pub struct Slot {
+    pub var: &'static str,
+    pub id: String,
+    pub info: Option<SecretInfo>,
+    pub value: Option<SecretString>,
+}
+
+impl Slot {
+    /// Decides the action; a missing secret is created only when asked to.
+    pub fn action(&self, o: &EnableOptions) -> Result<SecretAction> {
         let exists = self.info.is_some();
-        match (exists, self.value.is_some() && !args.skip_put_secrets) {
+        match (exists, self.value.is_some() && !o.skip_put_secrets) {
             (true, true) => Ok(SecretAction::Put),
             (true, false) => Ok(SecretAction::Keep),
-            (false, true) if args.create_secrets => Ok(SecretAction::Create),
+            (false, true) if o.create_secrets => Ok(SecretAction::Create),
             (false, true) => Err(Error::usage(format!(
                 "secret {} does not exist; pass --create-secrets to create it",
                 self.id
             ))),
-            (false, false) if args.skip_put_secrets && args.skip_ecs_patch => {
-                Ok(SecretAction::Keep)
-            }
+            (false, false) if o.skip_put_secrets && o.skip_ecs_patch => Ok(SecretAction::Keep),
             (false, false) => Err(Error::usage(format!(
                 "secret {} does not exist and no value for it was given ({})",
                 self.id,
@@ -138,65 +90,61 @@ impl Slot<'_> {
     }
 }
 
-/// Everything read before changing anything.
-struct State {
+/// Everything read and decided before changing anything.
+pub struct EnablePlan {
+    pub plan: Plan,
+    slots: Vec<(Slot, SecretAction)>,
     service: ServiceView,
     td: aws_sdk_ecs::types::TaskDefinition,
     tags: Vec<aws_sdk_ecs::types::Tag>,
+    base_url: Option<String>,
+    options: EnableOptions,
 }
 
-async fn read_state(env: &Env) -> Result<State> {
-    let service = service::service(env).await?;
-    let (td, tags) = service::task_definition(env, &service.task_definition).await?;
-    Ok(State { service, td, tags })
-}
-
-pub async fn run(ctx: &Ctx, args: EnableArgs) -> Result<()> {
-    let started = Instant::now();
-    let inputs = read_inputs(&args)?;
-    let env = Env::connect(ctx, &args.target, args.base_url.clone()).await?;
+/// Reads the secrets, the service and its task definition, checks the key with Stripe, and
+/// decides every step. Nothing is changed.
+pub async fn plan(env: &Env, o: EnableOptions, out: &Printer) -> Result<EnablePlan> {
     let settings = &env.settings;
-    if let Some(key) = &inputs.key {
-        let (_, warning) =
-            keys::check_secret_key(key, settings.is_production(), args.allow_live_key)?;
+    if let Some(w) = &o.webhook {
+        keys::check_webhook_secret(w)?;
+    }
+    if let Some(key) = &o.key {
+        let (_, warning) = keys::check_secret_key(key, settings.is_production(), o.allow_live_key)?;
         if let Some(w) = warning {
-            output::warn(w);
+            out.warn(w);
         }
         check_key_with_stripe(&settings.stripe_api_base, key).await?;
     }
-    let slots = [
-        Slot {
-            var: KEY_VAR,
-            id: settings.secret_key_id.clone(),
-            info: secrets::info(&env.sm, &settings.secret_key_id).await?,
-            value: inputs.key.as_ref(),
-        },
-        Slot {
-            var: WEBHOOK_VAR,
-            id: settings.webhook_secret_id.clone(),
-            info: secrets::info(&env.sm, &settings.webhook_secret_id).await?,
-            value: inputs.webhook.as_ref(),
-        },
-    ];
-    let actions = slots
-        .iter()
-        .map(|s| s.action(&args))
-        .collect::<Result<Vec<_>>>()?;
-    let state = read_state(&env).await?;
-    let container = settings.container.clone();
-    let defs = state.td.container_definitions();
-    let wanted: Vec<SecretRef> = slots.iter().map(Slot::wanted).collect();
-    let before = taskdef::secrets_of(defs, &container)?;
-    let preview = taskdef::patch(defs, &container, &wanted)?;
-    let after = taskdef::secrets_of(&preview.containers, &container)?;
-
-    let base_url = match (&settings.base_url, args.skip_smoke) {
+    let mut slots = Vec::new();
+    for (var, id, value) in [
+        (KEY_VAR, &settings.secret_key_id, &o.key),
+        (WEBHOOK_VAR, &settings.webhook_secret_id, &o.webhook),
+    ] {
+        let slot = Slot {
+            var,
+            id: id.clone(),
+            info: secrets::info(&env.sm, id).await?,
+            value: value.clone(),
+        };
+        let action = slot.action(&o)?;
+        slots.push((slot, action));
+    }
+    let service = service::service(env).await?;
+    let (td, tags) = service::task_definition(env, &service.task_definition).await?;
+    let container = &settings.container;
+    let defs = td.container_definitions();
+    let wanted: Vec<SecretRef> = slots.iter().map(|(s, _)| s.wanted()).collect();
+    let before = taskdef::secrets_of(defs, container)?;
+    let preview = taskdef::patch(defs, container, &wanted)?;
+    let after = taskdef::secrets_of(&preview.containers, container)?;
+    let base_url = match (&settings.base_url, o.skip_smoke) {
         (_, true) => None,
         (Some(url), false) => Some(url.clone()),
-        (None, false) => Some(service::base_url_of(&state.td, &container)?),
+        (None, false) => Some(service::base_url_of(&td, container)?),
     };
+
     let mut plan = Plan::new(&settings.name);
-    for (slot, action) in slots.iter().zip(&actions) {
+    for (slot, action) in &slots {
         match action {
             SecretAction::Create => {
                 plan.step(format!("create secret {} with the given value", slot.id))
@@ -205,16 +153,12 @@ pub async fn run(ctx: &Ctx, args: EnableArgs) -> Result<()> {
             SecretAction::Keep => plan.skip(format!("keep the value of secret {}", slot.id)),
         }
     }
-    let td_name = state
-        .td
-        .task_definition_arn()
-        .unwrap_or_default()
-        .to_owned();
-    let will_patch = preview.changed && !args.skip_ecs_patch;
+    let td_name = td.task_definition_arn().unwrap_or_default().to_owned();
+    let will_patch = preview.changed && !o.skip_ecs_patch;
     if will_patch {
         plan.step(format!(
             "register a new revision of {} injecting {KEY_VAR} and {WEBHOOK_VAR} into container {container}, and point service {} at it",
-            state.td.family().unwrap_or_default(),
+            td.family().unwrap_or_default(),
             settings.service
         ));
     } else if preview.changed {
@@ -224,16 +168,16 @@ pub async fn run(ctx: &Ctx, args: EnableArgs) -> Result<()> {
             "{td_name} already injects both secrets: nothing to register"
         ));
     }
-    if args.skip_restart {
+    if o.skip_restart {
         plan.skip(format!("redeploy {} (--skip-restart)", settings.service));
     } else {
         plan.step(format!(
             "redeploy {} (force new deployment) and wait up to {}s",
             settings.service,
-            args.change.wait.wait_timeout.as_secs()
+            o.wait.timeout.as_secs()
         ));
     }
-    if args.skip_smoke {
+    if o.skip_smoke {
         plan.skip("deterministic smoke (--skip-smoke)");
     } else {
         plan.step(
@@ -241,38 +185,129 @@ pub async fn run(ctx: &Ctx, args: EnableArgs) -> Result<()> {
         );
     }
     plan.secrets_diff = plan::secrets_diff(&before, if will_patch { &after } else { &before });
+    Ok(EnablePlan {
+        plan,
+        slots,
+        service,
+        td,
+        tags,
+        base_url,
+        options: o,
+    })
+}
 
-    if args.change.dry_run {
-        return print_dry_run(&plan);
+/// What `enable` did.
+#[derive(Debug, Serialize)]
+pub struct EnableReport {
+    pub env: String,
+    pub plan: Plan,
+    pub secrets: Vec<Written>,
+    pub task_definition_before: String,
+    pub task_definition_after: String,
+    pub registered: bool,
+    pub deployment: Option<Deployed>,
+    pub smoke: Value,
+    pub seconds: f64,
+}
+
+impl Report for EnableReport {
+    fn json(&self) -> Value {
+        json!({
+            "ok": true,
+            "env": self.env,
+            "dry_run": false,
+            "plan": self.plan,
+            "secrets": self.secrets,
+            "task_definition": {
+                "before": self.task_definition_before,
+                "after": self.task_definition_after,
+                "registered": self.registered,
+            },
+            "deployment": self.deployment,
+            "smoke": self.smoke,
+            "seconds": self.seconds,
+        })
     }
-    super::confirm_production(settings, &plan, args.change.yes)?;
+
+    fn human(&self, out: &Printer) -> Vec<String> {
+        vec![format!(
+            "{} enabled Stripe for {} in {:.1}s (task definition {})",
+            out.ok_mark(true),
+            self.env,
+            self.seconds,
+            self.task_definition_after
+        )]
+    }
+}
+
+/// What has been changed so far, for a failure's message.
+#[derive(Default)]
+struct Progress(Vec<String>);
+
+impl Progress {
+    fn fail(&self, e: Error) -> Error {
+        if self.0.is_empty() {
+            return e.context("nothing was changed");
+        }
+        e.context(format!("already done: {}", self.0.join("; ")))
+    }
+}
+
+/// Carries the plan out: secrets, task definition, redeploy and wait, smoke.
+pub async fn apply(
+    env: &Env,
+    p: EnablePlan,
+    out: &Printer,
+    stop: &Shutdown,
+) -> Result<EnableReport> {
+    let started = Instant::now();
+    let settings = &env.settings;
+    let o = &p.options;
+    let mut done = Progress::default();
 
     // 1. Secrets.
     let mut written: Vec<Written> = Vec::new();
     let mut arns = Vec::new();
-    for (slot, action) in slots.iter().zip(&actions) {
+    for (slot, action) in &p.slots {
         let w = match action {
             SecretAction::Create => Some(
                 secrets::create(
                     &env.sm,
                     &slot.id,
-                    slot.value.expect("a value was given"),
+                    slot.value.as_ref().expect("a value was given"),
                     &format!("{} for {} (stripe-ops)", slot.var, settings.name),
                 )
-                .await?,
+                .await
+                .map_err(|e| done.fail(e))?,
             ),
-            SecretAction::Put => {
-                Some(secrets::put(&env.sm, &slot.id, slot.value.expect("a value was given")).await?)
-            }
+            SecretAction::Put => Some(
+                secrets::put(
+                    &env.sm,
+                    &slot.id,
+                    slot.value.as_ref().expect("a value was given"),
+                )
+                .await
+                .map_err(|e| done.fail(e))?,
+            ),
             SecretAction::Keep => None,
         };
         if let Some(w) = &w {
-            output::status(format!(
+            out.status(format!(
                 "secret {}: {} version {} ({} characters)",
                 w.id,
                 if w.created { "created with" } else { "new" },
                 w.version_id,
                 w.value_length
+            ));
+            done.0.push(format!(
+                "{} secret {} (version {})",
+                if w.created {
+                    "created"
+                } else {
+                    "put a new value into"
+                },
+                w.id,
+                w.version_id
             ));
         }
         arns.push(
@@ -285,21 +320,25 @@ pub async fn run(ctx: &Ctx, args: EnableArgs) -> Result<()> {
     }
 
     // 2. Task definition.
-    let previous_td = state.service.task_definition.clone();
+    let previous_td = p.service.task_definition.clone();
     let mut registered: Option<String> = None;
-    if !args.skip_ecs_patch {
-        let wanted: Vec<SecretRef> = slots
+    if !o.skip_ecs_patch {
+        let wanted: Vec<SecretRef> = p
+            .slots
             .iter()
             .zip(&arns)
-            .map(|(s, arn)| SecretRef::new(s.var, arn.clone()))
+            .map(|((s, _), arn)| SecretRef::new(s.var, arn.clone()))
             .collect();
-        let patched = taskdef::patch(defs, &container, &wanted)?;
+        let patched = taskdef::patch(p.td.container_definitions(), &settings.container, &wanted)?;
         if patched.changed {
-            let arn = service::register(&env, &state.td, &state.tags, patched.containers).await?;
-            output::status(format!("task definition: registered {arn}"));
+            let arn = service::register(env, &p.td, &p.tags, patched.containers)
+                .await
+                .map_err(|e| done.fail(e))?;
+            out.status(format!("task definition: registered {arn}"));
+            done.0.push(format!("registered {arn}"));
             registered = Some(arn);
         } else {
-            output::status(format!(
+            out.status(format!(
                 "task definition: {previous_td} already injects both secrets"
             ));
         }
@@ -307,97 +346,85 @@ pub async fn run(ctx: &Ctx, args: EnableArgs) -> Result<()> {
 
     // 3. Redeploy.
     let mut deployed = None;
-    if !args.skip_restart {
-        crate::runtime::on_interrupt(Some(format!(
-            "the service keeps deploying; to roll it back: {}",
-            deploy::redeploy_command(&env, Some(&previous_td))
-        )));
-        let d =
-            deploy::deploy_and_wait(&env, registered.as_deref(), &previous_td, &args.change.wait)
-                .await?;
-        output::status(format!(
+    if !o.skip_restart {
+        let hint = format!(
+            "{}; the service keeps deploying; to roll it back: {}",
+            done.0.join("; "),
+            deploy::redeploy_command(env, Some(&previous_td))
+        );
+        let d = stop
+            .guard_with(
+                Some(&hint),
+                deploy::deploy_and_wait(env, registered.as_deref(), &previous_td, &o.wait, out),
+            )
+            .await
+            .map_err(|e| done.fail(e))?;
+        out.status(format!(
             "service {}: deployment {} completed in {:.1}s",
             settings.service, d.deployment_id, d.seconds
         ));
-        crate::runtime::on_interrupt(None);
         deployed = Some(d);
     } else if let Some(td) = &registered {
         // Without a restart the service must still point at the new revision.
-        deploy::point_at(&env, td).await?;
+        deploy::point_at(env, td).await.map_err(|e| done.fail(e))?;
     }
 
     // 4. Smoke with the webhook secret as stored.
     let mut smoke = Value::Null;
-    if let Some(base_url) = &base_url {
+    if let Some(base_url) = &p.base_url {
         let webhook = secrets::value(&env.sm, &settings.webhook_secret_id).await?;
-        smoke = smoke_step::run(&env, base_url, webhook).await?;
+        smoke = stop
+            .guard(smoke_step::run(env, base_url, webhook, out))
+            .await?;
     }
 
-    let seconds = started.elapsed().as_secs_f64();
-    let task_definition = registered.clone().unwrap_or(previous_td.clone());
-    if output::mode().json {
-        output::json(&json!({
-            "ok": true,
-            "env": settings.name,
-            "dry_run": false,
-            "plan": plan,
-            "secrets": written,
-            "task_definition": {
-                "before": previous_td,
-                "after": task_definition,
-                "registered": registered.is_some(),
-            },
-            "deployment": deployed,
-            "smoke": smoke,
-            "seconds": seconds,
-        }));
-    } else {
-        output::line(format!(
-            "{} enabled Stripe for {} in {seconds:.1}s (task definition {task_definition})",
-            output::ok_mark(true),
-            settings.name
-        ));
-    }
-    Ok(())
-}
-
-async fn check_key_with_stripe(base: &str, key: &SecretString) -> Result<()> {
-    let stripe = StripeClient::new(base, key.clone(), Duration::from_secs(30))?;
-    stripe.account().await.map(|_| ()).map_err(|e| {
-        e.context("the Stripe key was refused by GET /v1/account; nothing was written")
+    Ok(EnableReport {
+        env: settings.name.clone(),
+        task_definition_after: registered.clone().unwrap_or(previous_td.clone()),
+        task_definition_before: previous_td,
+        registered: registered.is_some(),
+        plan: p.plan,
+        secrets: written,
+        deployment: deployed,
+        smoke,
+        seconds: started.elapsed().as_secs_f64(),
     })
 }
 
-pub(crate) fn print_dry_run(plan: &Plan) -> Result<()> {
-    if output::mode().json {
-        output::json(&json!({ "ok": true, "dry_run": true, "plan": plan }));
-    } else {
-        for line in plan.render() {
-            output::line(line);
+/// Proves the key works before anything is written. Both outcomes are exit 3, but only a key
+/// Stripe answered 401/403 to is called refused.
+async fn check_key_with_stripe(base: &str, key: &SecretString) -> Result<()> {
+    let stripe = StripeClient::new(base, key.clone(), Duration::from_secs(30))?;
+    match stripe.account().await {
+        Ok(_) => Ok(()),
+        Err(e) if e.refused() => {
+            Err(e.context("the Stripe key was refused by GET /v1/account; nothing was written"))
         }
-        output::line("dry run: nothing was changed");
+        Err(e) => Err(
+            e.context("could not check the Stripe key with GET /v1/account; nothing was written")
+        ),
     }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
 
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: EnableArgs,
+    fn options() -> EnableOptions {
+        EnableOptions {
+            key: None,
+            webhook: None,
+            create_secrets: false,
+            allow_live_key: false,
+            skip_put_secrets: false,
+            skip_ecs_patch: false,
+            skip_restart: false,
+            skip_smoke: false,
+            wait: WaitPolicy::default(),
+        }
     }
 
-    fn args(extra: &[&str]) -> EnableArgs {
-        let mut argv = vec!["t", "--env", "staging"];
-        argv.extend_from_slice(extra);
-        Cli::parse_from(argv).args
-    }
-
-    fn slot<'a>(exists: bool, value: Option<&'a SecretString>) -> Slot<'a> {
+    fn slot(exists: bool, value: Option<&SecretString>) -> Slot {
         Slot {
             var: WEBHOOK_VAR,
             id: "p/STRIPE_WEBHOOK_SECRET".into(),
@@ -407,30 +434,26 @@ mod tests {
                 last_changed: None,
                 versions: Default::default(),
             }),
-            value,
+            value: value.cloned(),
         }
     }
 
-    fn action(s: &Slot, a: &EnableArgs) -> std::result::Result<&'static str, String> {
-        s.action(a)
-            .map(|a| match a {
-                SecretAction::Create => "create",
-                SecretAction::Put => "put",
-                SecretAction::Keep => "keep",
-            })
-            .map_err(|e| e.message().to_owned())
+    fn action(s: &Slot, o: &EnableOptions) -> std::result::Result<SecretAction, String> {
+        s.action(o).map_err(|e| e.message().to_owned())
     }
 
     #[test]
     fn what_happens_to_each_secret() {
+        use SecretAction::*;
         let v = SecretString::from("whsec_x".to_owned());
-        let plain = args(&[]);
-        assert_eq!(action(&slot(true, Some(&v)), &plain), Ok("put"));
-        assert_eq!(action(&slot(true, None), &plain), Ok("keep"));
-        assert_eq!(
-            action(&slot(false, Some(&v)), &args(&["--create-secrets"])),
-            Ok("create")
-        );
+        let plain = options();
+        assert_eq!(action(&slot(true, Some(&v)), &plain), Ok(Put));
+        assert_eq!(action(&slot(true, None), &plain), Ok(Keep));
+        let create = EnableOptions {
+            create_secrets: true,
+            ..options()
+        };
+        assert_eq!(action(&slot(false, Some(&v)), &create), Ok(Create));
         assert!(
             action(&slot(false, Some(&v)), &plain)
                 .unwrap_err()
@@ -441,18 +464,37 @@ mod tests {
                 .unwrap_err()
                 .contains("no value")
         );
-        let skip_put = args(&["--skip-put-secrets"]);
-        assert_eq!(action(&slot(true, Some(&v)), &skip_put), Ok("keep"));
-        assert_eq!(
-            action(
-                &slot(false, None),
-                &args(&["--skip-put-secrets", "--skip-ecs-patch"])
-            ),
-            Ok("keep")
-        );
+        let skip_put = EnableOptions {
+            skip_put_secrets: true,
+            ..options()
+        };
+        assert_eq!(action(&slot(true, Some(&v)), &skip_put), Ok(Keep));
+        let skip_both = EnableOptions {
+            skip_put_secrets: true,
+            skip_ecs_patch: true,
+            ..options()
+        };
+        assert_eq!(action(&slot(false, None), &skip_both), Ok(Keep));
         assert_eq!(
             slot(false, None).wanted().value_from,
             "(ARN of p/STRIPE_WEBHOOK_SECRET, created by this run)"
         );
+    }
+
+    #[test]
+    fn a_failure_half_way_says_what_was_done() {
+        let mut p = Progress::default();
+        assert!(
+            p.fail(Error::external("x"))
+                .message()
+                .starts_with("nothing was changed")
+        );
+        p.0.push("created secret a (version v1)".into());
+        let e = p.fail(Error::external("cannot register"));
+        assert_eq!(
+            e.message(),
+            "already done: created secret a (version v1): cannot register"
+        );
+        assert_eq!(e.exit.code(), 3);
     }
 }

@@ -17,12 +17,13 @@ use std::time::Duration;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
-use crate::cli::{Ctx, EnvFlags};
 use crate::config::EnvSettings;
-use crate::error::{Error, Result};
-use crate::output;
 
 pub use service::public_base_url;
+
+/// The variables the container receives, by name (CONTRACT.md section 4).
+pub const KEY_VAR: &str = "STRIPE_SECRET_KEY";
+pub const WEBHOOK_VAR: &str = "STRIPE_WEBHOOK_SECRET";
 
 /// Where to reach AWS.
 #[derive(Debug, Clone, Default)]
@@ -51,6 +52,27 @@ pub async fn sdk_config(target: &AwsTarget) -> SdkConfig {
     loader.load().await
 }
 
+/// Removes the AWS variables that are set but empty (CI templates often leave
+/// `AWS_ENDPOINT_URL=`): empty means unset, and the SDK would otherwise try to use the empty
+/// endpoint and panic.
+///
+/// # Safety
+/// Changes the process environment: call it before any other thread runs (the start of
+/// `main`).
+pub unsafe fn unset_blank_env() {
+    let blank: Vec<std::ffi::OsString> = std::env::vars_os()
+        .filter(|(k, v)| {
+            k.to_str().is_some_and(|k| k.starts_with("AWS_"))
+                && v.to_string_lossy().trim().is_empty()
+        })
+        .map(|(k, _)| k)
+        .collect();
+    for k in blank {
+        // SAFETY: the caller guarantees that no other thread reads the environment now.
+        unsafe { std::env::remove_var(k) };
+    }
+}
+
 pub async fn clients(target: &AwsTarget) -> (aws_sdk_secretsmanager::Client, aws_sdk_ecs::Client) {
     let config = sdk_config(target).await;
     (
@@ -65,32 +87,6 @@ pub fn describe<E: std::error::Error + 'static>(e: &E) -> String {
     crate::error::chain(e)
 }
 
-/// The flags every AWS command shares: the environment and how to reach its AWS account.
-#[derive(Debug, Clone, clap::Args)]
-pub struct AwsEnvArgs {
-    /// Environment: staging, production (alias prod), or any name configured in stripe-ops.toml
-    #[arg(long, value_name = "NAME")]
-    pub env: String,
-    /// AWS profile from the shared config files (else AWS_PROFILE, else the default chain)
-    #[arg(long, value_name = "NAME")]
-    pub profile: Option<String>,
-    #[command(flatten)]
-    pub flags: EnvFlags,
-}
-
-/// Flags of the commands that change an environment.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ChangeArgs {
-    /// Do not ask for confirmation (required for production when not interactive)
-    #[arg(long)]
-    pub yes: bool,
-    /// Read everything, print the plan and the diff of the container's secrets, change nothing
-    #[arg(long)]
-    pub dry_run: bool,
-    #[command(flatten)]
-    pub wait: deploy::WaitArgs,
-}
-
 /// A resolved environment and its AWS clients.
 pub struct Env {
     pub settings: EnvSettings,
@@ -99,16 +95,8 @@ pub struct Env {
 }
 
 impl Env {
-    pub async fn connect(ctx: &Ctx, args: &AwsEnvArgs, base_url: Option<String>) -> Result<Env> {
-        let settings = ctx
-            .config()?
-            .env(&args.env, &args.flags.overrides(base_url))?;
-        Ok(Self::from_settings(settings, args.profile.clone()).await)
-    }
-
-    /// For other commands that already resolved an environment (for example `smoke --env`,
-    /// which then calls `public_base_url(&env)`).
-    pub async fn from_settings(settings: EnvSettings, profile: Option<String>) -> Env {
+    /// Clients for the environment's region and endpoint, with `profile` when given.
+    pub async fn connect(settings: EnvSettings, profile: Option<String>) -> Env {
         let target = AwsTarget {
             region: settings.region.clone(),
             endpoint_url: settings.aws_endpoint_url.clone(),
@@ -116,32 +104,5 @@ impl Env {
         };
         let (sm, ecs) = clients(&target).await;
         Env { settings, sm, ecs }
-    }
-}
-
-/// Production asks before changing anything: with a TTY (and CI unset) through dialoguer,
-/// showing the plan; otherwise a missing `--yes` is exit 2.
-pub fn confirm_production(settings: &EnvSettings, plan: &plan::Plan, yes: bool) -> Result<()> {
-    if !settings.is_production() || yes {
-        return Ok(());
-    }
-    if !output::interactive() {
-        return Err(Error::usage(format!(
-            "refusing to change {} without confirmation: no terminal to ask on (or CI is set); review the plan with --dry-run and pass --yes",
-            settings.name
-        )));
-    }
-    for line in plan.render() {
-        eprintln!("{line}");
-    }
-    let go = dialoguer::Confirm::new()
-        .with_prompt(format!("Apply this plan to {}?", settings.name))
-        .default(false)
-        .interact()
-        .map_err(|e| Error::usage(format!("cannot ask for confirmation: {e}")))?;
-    if go {
-        Ok(())
-    } else {
-        Err(Error::usage("not confirmed; nothing was changed"))
     }
 }

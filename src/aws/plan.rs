@@ -2,8 +2,10 @@
 //! before/after diff of the container's `secrets`. Pure.
 
 use serde::Serialize;
+use serde_json::{Value, json};
 
 use super::taskdef::SecretRef;
+use crate::printer::{Printer, Report};
 
 /// One step the command will take (or skip), in order.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -54,6 +56,21 @@ impl Plan {
             out.extend(self.secrets_diff.iter().map(|l| format!("  {l}")));
         }
         out
+    }
+}
+
+/// A plan printed instead of carried out (`--dry-run`).
+pub struct DryRun(pub Plan);
+
+impl Report for DryRun {
+    fn json(&self) -> Value {
+        json!({ "ok": true, "dry_run": true, "plan": self.0 })
+    }
+
+    fn human(&self, _: &Printer) -> Vec<String> {
+        let mut lines = self.0.render();
+        lines.push("dry run: nothing was changed".to_owned());
+        lines
     }
 }
 

@@ -1,59 +1,36 @@
-//! `stripe-ops webhook rotate`: a new Stripe webhook endpoint, its secret into Secrets Manager,
-//! redeploy, smoke with the new secret, then disable the old endpoints for the same URL.
-//! Transactional: when the redeploy or the smoke fails, the previous secret version goes back
-//! to AWSCURRENT, the service is redeployed and the new endpoint is deleted.
+//! `webhook rotate`: a new Stripe webhook endpoint, its secret into Secrets Manager, redeploy,
+//! smoke with the new secret, then disable the old endpoints for the same URL. `plan` reads
+//! everything; `apply` is transactional: when the redeploy or the smoke fails, the previous
+//! secret version goes back to AWSCURRENT, the service is redeployed and the new endpoint is
+//! deleted, in that order, so that every partial outcome is consistent.
 
 use std::time::{Duration, Instant};
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::deploy::{self, Deployed, WaitPolicy};
 use super::plan::Plan;
 use super::secrets::{self, Written};
 use super::service;
 use super::taskdef::{self, SecretRef};
-use super::{AwsEnvArgs, ChangeArgs, Env, deploy, enable, smoke_step};
-use crate::cli::Ctx;
+use super::{Env, WEBHOOK_VAR, smoke_step};
 use crate::error::{Error, Result};
 use crate::http;
-use crate::output;
-use crate::secret::SecretString;
+use crate::printer::{Printer, Report};
+use crate::shutdown::{self, Shutdown};
 use crate::stripe_api::{StripeClient, WebhookEndpoint};
 
-#[derive(Debug, clap::Subcommand)]
-pub enum WebhookCommand {
-    /// Rotate the webhook secret of an environment without downtime
-    Rotate(Box<RotateArgs>),
-}
-
-#[derive(Debug, clap::Args)]
-pub struct RotateArgs {
-    #[command(flatten)]
-    pub target: AwsEnvArgs,
-    #[command(flatten)]
-    pub change: ChangeArgs,
-    /// Public base URL of the app (else the config, else PUBLIC_BASE_URL of the container in
-    /// the task definition)
-    #[arg(long, value_name = "URL")]
-    pub public_base_url: Option<String>,
-    /// Accept an http:// base URL (local tests only; Stripe requires https)
-    #[arg(long)]
+/// What `webhook rotate` is asked to do.
+#[derive(Debug, Clone)]
+pub struct RotateOptions {
+    /// Accept an http:// base URL (local tests only; Stripe requires https).
     pub allow_http: bool,
-    /// Events the new endpoint receives (comma-separated or repeated; default from the config,
-    /// else checkout.session.completed)
-    #[arg(long, value_delimiter = ',', value_name = "TYPE")]
+    /// Events the new endpoint receives; empty: the config's.
     pub events: Vec<String>,
-    /// Do not run the deterministic smoke with the new secret
-    #[arg(long)]
     pub skip_smoke: bool,
-    /// Leave the other enabled endpoints with the same URL enabled
-    #[arg(long)]
     pub skip_disable_duplicates: bool,
-}
-
-pub async fn run(ctx: &Ctx, cmd: WebhookCommand) -> Result<()> {
-    match cmd {
-        WebhookCommand::Rotate(args) => rotate(ctx, *args).await,
-    }
+    pub wait: WaitPolicy,
 }
 
 /// Pure: the webhook URL for a base URL, refusing plain http unless allowed.
@@ -80,27 +57,27 @@ pub fn duplicates<'a>(
         .collect()
 }
 
-/// What has been changed so far, so that a failure can undo exactly that.
-#[derive(Default)]
-struct Undo {
-    endpoint: Option<String>,
-    /// (secret id, previous version, new version)
-    secret: Option<(String, String, String)>,
-    redeployed: bool,
+/// Everything read and decided before changing anything.
+pub struct RotatePlan {
+    pub plan: Plan,
+    url: String,
+    base: String,
+    events: Vec<String>,
+    previous_version: String,
+    stripe: StripeClient,
+    options: RotateOptions,
 }
 
-async fn rotate(ctx: &Ctx, args: RotateArgs) -> Result<()> {
-    let started = Instant::now();
-    let env = Env::connect(ctx, &args.target, args.public_base_url.clone()).await?;
+/// Reads the secret, the task definition and the endpoints, and decides every step.
+pub async fn plan(env: &Env, o: RotateOptions) -> Result<RotatePlan> {
     let settings = &env.settings;
-    let base = service::public_base_url(&env).await?;
-    let url = webhook_url(&base, &settings.contract.paths.webhook, args.allow_http)?;
-    let events = if args.events.is_empty() {
+    let base = service::public_base_url(env).await?;
+    let url = webhook_url(&base, &settings.contract.paths.webhook, o.allow_http)?;
+    let events = if o.events.is_empty() {
         settings.enabled_events.clone()
     } else {
-        args.events.clone()
+        o.events.clone()
     };
-    // Read everything first.
     let Some(wh_info) = secrets::info(&env.sm, &settings.webhook_secret_id).await? else {
         return Err(Error::usage(format!(
             "secret {} does not exist; run `stripe-ops enable --env {}` first",
@@ -116,16 +93,13 @@ async fn rotate(ctx: &Ctx, args: RotateArgs) -> Result<()> {
                 settings.webhook_secret_id
             ))
         })?;
-    let svc = service::service(&env).await?;
-    let (td, _) = service::task_definition(&env, &svc.task_definition).await?;
-    let wanted = [SecretRef::new(enable::WEBHOOK_VAR, wh_info.arn.clone())];
+    let svc = service::service(env).await?;
+    let (td, _) = service::task_definition(env, &svc.task_definition).await?;
+    let wanted = [SecretRef::new(WEBHOOK_VAR, wh_info.arn.clone())];
     if !taskdef::injects(td.container_definitions(), &settings.container, &wanted)? {
         return Err(Error::usage(format!(
-            "{} does not inject {} into container {} by ARN; run `stripe-ops enable --env {}` first",
-            svc.task_definition,
-            enable::WEBHOOK_VAR,
-            settings.container,
-            settings.name
+            "{} does not inject {WEBHOOK_VAR} into container {} by ARN; run `stripe-ops enable --env {}` first",
+            svc.task_definition, settings.container, settings.name
         )));
     }
     let key = secrets::value(&env.sm, &settings.secret_key_id).await?;
@@ -151,9 +125,9 @@ async fn rotate(ctx: &Ctx, args: RotateArgs) -> Result<()> {
     plan.step(format!(
         "redeploy {} and wait up to {}s",
         settings.service,
-        args.change.wait.wait_timeout.as_secs()
+        o.wait.timeout.as_secs()
     ));
-    if args.skip_smoke {
+    if o.skip_smoke {
         plan.skip("deterministic smoke (--skip-smoke)");
     } else {
         plan.step("deterministic smoke with the new secret");
@@ -166,145 +140,276 @@ async fn rotate(ctx: &Ctx, args: RotateArgs) -> Result<()> {
             old.join(", ")
         }
     );
-    if args.skip_disable_duplicates {
+    if o.skip_disable_duplicates {
         plan.skip(disable_step);
     } else {
         plan.step(disable_step);
     }
-    if args.change.dry_run {
-        return enable::print_dry_run(&plan);
-    }
-    super::confirm_production(settings, &plan, args.change.yes)?;
+    Ok(RotatePlan {
+        plan,
+        url,
+        base,
+        events,
+        previous_version,
+        stripe,
+        options: o,
+    })
+}
 
-    // Step 2: the new endpoint.
+/// The switch of the secret: AWSCURRENT moved from `previous` to `current`.
+#[derive(Debug, Clone)]
+pub struct SecretSwitch {
+    pub id: String,
+    pub previous: String,
+    pub current: String,
+}
+
+/// What has been changed so far, so that a failure can undo exactly that.
+#[derive(Debug, Default)]
+pub struct Undo {
+    pub endpoint: Option<String>,
+    pub secret: Option<SecretSwitch>,
+    pub redeployed: bool,
+}
+
+impl Undo {
+    /// The commands that undo by hand what was done, in the order that keeps each partial
+    /// outcome consistent: the secret back first, then the redeploy, then the endpoint.
+    pub fn commands(&self, env: &Env) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(s) = &self.secret {
+            out.push(secrets::restore_command(&s.id, &s.previous, &s.current));
+        }
+        if self.redeployed {
+            out.push(deploy::redeploy_command(env, None));
+        }
+        if let Some(id) = &self.endpoint {
+            out.push(delete_endpoint_command(&env.settings.stripe_api_base, id));
+        }
+        out
+    }
+}
+
+/// The rotation's steps that can fail and be undone.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    CreateEndpoint = 2,
+    Switch = 3,
+    Smoke = 4,
+}
+
+/// How a step failed: `deploy_failed` when the redeploy itself did not complete (the rollback
+/// then does not wait for its own redeploy, which would most likely not complete either).
+struct Failure {
+    step: Step,
+    error: Error,
+    deploy_failed: bool,
+}
+
+impl Failure {
+    fn at(step: Step, error: Error) -> Self {
+        Failure {
+            step,
+            error,
+            deploy_failed: false,
+        }
+    }
+}
+
+/// What `webhook rotate` did.
+#[derive(Debug, Serialize)]
+pub struct RotateReport {
+    pub env: String,
+    pub webhook_url: String,
+    pub endpoint: Value,
+    pub secret: Written,
+    pub deployment: Deployed,
+    pub smoke: Value,
+    pub disabled: Vec<String>,
+    pub seconds: f64,
+}
+
+impl Report for RotateReport {
+    fn json(&self) -> Value {
+        let mut v = serde_json::to_value(self).expect("reports serialize");
+        v["ok"] = json!(true);
+        v
+    }
+
+    fn human(&self, out: &Printer) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .disabled
+            .iter()
+            .map(|id| format!("disabled webhook endpoint {id}"))
+            .collect();
+        lines.push(format!(
+            "{} rotated the webhook secret of {} in {:.1}s: endpoint {} now signs for {}",
+            out.ok_mark(true),
+            self.env,
+            self.seconds,
+            self.endpoint["id"].as_str().unwrap_or("?"),
+            self.webhook_url
+        ));
+        lines
+    }
+}
+
+/// Carries the plan out; a failure at steps 2-4 rolls back (unless the policy says not to), a
+/// stop request stops at the next safe point and prints the undo.
+pub async fn apply(
+    env: &Env,
+    p: RotatePlan,
+    out: &Printer,
+    stop: &Shutdown,
+) -> Result<RotateReport> {
+    let started = Instant::now();
+    let mut undo = Undo::default();
+    let switched = match switch(env, &p, &mut undo, out, stop).await {
+        Ok(s) => s,
+        Err(f) => return Err(rollback(env, &p, &undo, f, out).await),
+    };
+    let (created, written, deployed, smoke) = switched;
+    // Step 5: disable the old endpoints (after the new one is proven).
+    let mut disabled = Vec::new();
+    if !p.options.skip_disable_duplicates {
+        if let Some(signal) = stop.requested() {
+            return Err(shutdown::interrupted(
+                signal,
+                Some(&format!(
+                    "the new endpoint {} and its secret are live; old endpoints are still enabled (see `stripe-ops status`)",
+                    created.id
+                )),
+            ));
+        }
+        disabled = disable_duplicates(&p.stripe, &p.url, &created.id, out).await?;
+    }
+    Ok(RotateReport {
+        env: env.settings.name.clone(),
+        webhook_url: p.url,
+        endpoint: json!({"id": created.id, "url": created.url, "status": created.status}),
+        secret: written,
+        deployment: deployed,
+        smoke,
+        disabled,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Steps 2-4: the new endpoint, its secret and the redeploy, the smoke with the new secret.
+async fn switch(
+    env: &Env,
+    p: &RotatePlan,
+    undo: &mut Undo,
+    out: &Printer,
+    stop: &Shutdown,
+) -> std::result::Result<(WebhookEndpoint, Written, Deployed, Value), Failure> {
+    let settings = &env.settings;
+    let at_safe_point = |step, undo: &Undo| -> std::result::Result<(), Failure> {
+        match stop.requested() {
+            Some(signal) => Err(Failure::at(step, stopped(env, signal, undo))),
+            None => Ok(()),
+        }
+    };
+    at_safe_point(Step::CreateEndpoint, undo)?;
     let description = format!(
         "{} webhook for {} (stripe-ops rotate)",
         settings.app, settings.name
     );
-    let created = stripe
-        .create_webhook_endpoint(&url, &events, &description)
+    let created = p
+        .stripe
+        .create_webhook_endpoint(&p.url, &p.events, &description)
         .await
-        .map_err(|e| {
-            e.context(
-                "rotation failed at step 2 (creating the webhook endpoint); nothing was changed",
-            )
-        })?;
-    output::status(format!("created webhook endpoint {} for {url}", created.id));
-    let mut undo = Undo {
-        endpoint: Some(created.id.clone()),
-        ..Default::default()
-    };
-    interrupt_hint(&env, &undo);
-    let Some(new_secret) = created.secret.clone() else {
-        let failure = Error::external("Stripe created the endpoint without returning its secret");
-        return Err(rollback(&env, &stripe, &undo, &args, 2, failure, false).await);
-    };
-
-    // Step 3: the secret, then the redeploy.
-    let written = match put_and_redeploy(&env, &new_secret, &previous_version, &mut undo, &args)
-        .await
-    {
-        Ok(w) => w,
-        Err((failure, deploy_failed)) => {
-            return Err(rollback(&env, &stripe, &undo, &args, 3, failure, !deploy_failed).await);
-        }
-    };
-    let deployed = written.1;
-    let written = written.0;
-
-    // Step 4: the smoke with the new secret.
-    let mut smoke = Value::Null;
-    if !args.skip_smoke {
-        match smoke_step::run(&env, &base, new_secret.clone()).await {
-            Ok(report) => smoke = report,
-            Err(failure) => {
-                return Err(rollback(&env, &stripe, &undo, &args, 4, failure, true).await);
-            }
-        }
-    }
-
-    crate::runtime::on_interrupt(Some(
-        "the new endpoint and secret are live; old endpoints may still be enabled (see `stripe-ops status`)".into(),
+        .map_err(|e| Failure::at(Step::CreateEndpoint, e))?;
+    out.status(format!(
+        "created webhook endpoint {} for {}",
+        created.id, p.url
     ));
-    // Step 5: disable the old endpoints (after the new one is proven).
-    let mut disabled = Vec::new();
-    if !args.skip_disable_duplicates {
-        disabled = disable_duplicates(&stripe, &url, &created.id).await?;
-    }
+    undo.endpoint = Some(created.id.clone());
+    let Some(new_secret) = created.secret.clone() else {
+        let e = Error::external("Stripe created the endpoint without returning its secret");
+        return Err(Failure::at(Step::CreateEndpoint, e));
+    };
 
-    let seconds = started.elapsed().as_secs_f64();
-    if output::mode().json {
-        output::json(&json!({
-            "ok": true,
-            "env": settings.name,
-            "webhook_url": url,
-            "endpoint": {"id": created.id, "url": created.url, "status": created.status},
-            "secret": written,
-            "deployment": deployed,
-            "smoke": smoke,
-            "disabled": disabled,
-            "seconds": seconds,
-        }));
-    } else {
-        for id in &disabled {
-            output::line(format!("disabled webhook endpoint {id}"));
-        }
-        output::line(format!(
-            "{} rotated the webhook secret of {} in {seconds:.1}s: endpoint {} now signs for {url}",
-            output::ok_mark(true),
-            settings.name,
-            created.id
-        ));
-    }
-    Ok(())
-}
-
-/// Step 3. On failure, says whether the deployment itself failed (then the rollback does not
-/// wait for its own redeploy, which would most likely not complete either).
-async fn put_and_redeploy(
-    env: &Env,
-    new_secret: &SecretString,
-    previous_version: &str,
-    undo: &mut Undo,
-    args: &RotateArgs,
-) -> std::result::Result<(Written, deploy::Deployed), (Error, bool)> {
-    let id = &env.settings.webhook_secret_id;
-    let written = secrets::put(&env.sm, id, new_secret)
+    at_safe_point(Step::Switch, undo)?;
+    let id = &settings.webhook_secret_id;
+    let written = secrets::put(&env.sm, id, &new_secret)
         .await
-        .map_err(|e| (e, false))?;
-    output::status(format!(
+        .map_err(|e| Failure::at(Step::Switch, e))?;
+    out.status(format!(
         "secret {id}: new version {} ({} characters)",
         written.version_id, written.value_length
     ));
-    undo.secret = Some((
-        id.clone(),
-        previous_version.to_owned(),
-        written.version_id.clone(),
-    ));
-    interrupt_hint(env, undo);
-    deploy::redeploy(env, None).await.map_err(|e| (e, false))?;
+    undo.secret = Some(SecretSwitch {
+        id: id.clone(),
+        previous: p.previous_version.clone(),
+        current: written.version_id.clone(),
+    });
+    at_safe_point(Step::Switch, undo)?;
+    deploy::redeploy(env, None)
+        .await
+        .map_err(|e| Failure::at(Step::Switch, e))?;
     undo.redeployed = true;
-    interrupt_hint(env, undo);
-    match deploy::wait(env, &args.change.wait).await {
-        Ok(Ok(d)) => {
-            output::status(format!(
-                "service {}: deployment {} completed in {:.1}s",
-                env.settings.service, d.deployment_id, d.seconds
-            ));
-            Ok((written, d))
-        }
-        Ok(Err(not_completed)) => Err((
-            Error::external(format!(
-                "deploying {}: {not_completed}",
-                env.settings.service
-            )),
-            true,
-        )),
-        Err(e) => Err((e, false)),
+    let waited = guarded(stop, env, undo, deploy::wait(env, &p.options.wait, out))
+        .await
+        .map_err(|e| Failure::at(Step::Switch, e))?;
+    let deployed = waited.map_err(|not_completed| Failure {
+        step: Step::Switch,
+        error: Error::external(format!("deploying {}: {not_completed}", settings.service)),
+        deploy_failed: true,
+    })?;
+    out.status(format!(
+        "service {}: deployment {} completed in {:.1}s",
+        settings.service, deployed.deployment_id, deployed.seconds
+    ));
+
+    let mut smoke = Value::Null;
+    if !p.options.skip_smoke {
+        smoke = guarded(
+            stop,
+            env,
+            undo,
+            smoke_step::run(env, &p.base, new_secret.clone(), out),
+        )
+        .await
+        .map_err(|e| Failure::at(Step::Smoke, e))?;
+    }
+    Ok((created, written, deployed, smoke))
+}
+
+/// Runs `fut` unless a stop is requested first; then the error says what was done and how to
+/// undo it.
+async fn guarded<T>(
+    stop: &Shutdown,
+    env: &Env,
+    undo: &Undo,
+    fut: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::select! {
+        r = fut => r,
+        signal = stop.wait() => Err(stopped(env, signal, undo)),
     }
 }
 
-async fn disable_duplicates(stripe: &StripeClient, url: &str, keep: &str) -> Result<Vec<String>> {
+/// The error of a rotation stopped half-way: exit 130, what is live, the commands to undo it.
+fn stopped(env: &Env, signal: shutdown::Signal, undo: &Undo) -> Error {
+    let commands = undo.commands(env);
+    let hint = if commands.is_empty() {
+        "the rotation stopped before changing anything".to_owned()
+    } else {
+        format!(
+            "the rotation stopped half-way (nothing was rolled back); to undo it by hand: {}",
+            commands.join("; ")
+        )
+    };
+    shutdown::interrupted(signal, Some(&hint))
+}
+
+async fn disable_duplicates(
+    stripe: &StripeClient,
+    url: &str,
+    keep: &str,
+    out: &Printer,
+) -> Result<Vec<String>> {
     let all = stripe.list_webhook_endpoints().await.map_err(|e| {
         e.context(
             "step 5: listing webhook endpoints to disable the old ones (the new endpoint is live)",
@@ -319,67 +424,52 @@ async fn disable_duplicates(stripe: &StripeClient, url: &str, keep: &str) -> Res
                 if disabled.is_empty() { "none".to_owned() } else { disabled.join(", ") }
             )));
         }
-        output::status(format!("disabled webhook endpoint {}", e.id));
+        out.status(format!("disabled webhook endpoint {}", e.id));
         disabled.push(e.id.clone());
     }
     Ok(disabled)
 }
 
 /// Undoes what `undo` records and returns the error to exit with: what failed, and either
-/// "rollback completed" or exactly what remains with the commands to finish by hand.
-async fn rollback(
-    env: &Env,
-    stripe: &StripeClient,
-    undo: &Undo,
-    args: &RotateArgs,
-    step: u8,
-    failure: Error,
-    wait_for_redeploy: bool,
-) -> Error {
-    let what = format!("rotation failed at step {step}: {}", failure.message());
-    if args.change.wait.no_rollback {
+/// "rollback completed" or exactly what remains with the commands to finish by hand. The
+/// secret is restored before the endpoint it belongs to is deleted; when it cannot be, the
+/// endpoint is kept, so AWSCURRENT never holds the secret of a deleted endpoint.
+async fn rollback(env: &Env, p: &RotatePlan, undo: &Undo, f: Failure, out: &Printer) -> Error {
+    if f.error.exit == crate::error::Exit::Interrupted {
+        return f.error;
+    }
+    let step = f.step as u8;
+    let what = format!("rotation failed at step {step}: {}", f.error.message());
+    if undo.endpoint.is_none() {
+        return Error::external(format!("{what}; nothing was changed"));
+    }
+    if !p.options.wait.rollback {
         return Error::external(format!(
             "{what}; nothing rolled back (--no-rollback). To roll back by hand: {}",
-            manual_commands(env, undo).join("; ")
+            undo.commands(env).join("; ")
         ));
     }
-    output::status(format!("{what}; rolling back"));
+    out.status(format!("{what}; rolling back"));
     let mut done = Vec::new();
     let mut remaining: Vec<(String, String)> = Vec::new();
     let mut secret_restored = true;
-    if let Some((id, previous, current)) = &undo.secret {
-        match secrets::restore_current(&env.sm, id, previous, current).await {
-            Ok(()) => done.push(format!("AWSCURRENT of {id} is version {previous} again")),
+    if let Some(s) = &undo.secret {
+        match secrets::restore_current(&env.sm, &s.id, &s.previous, &s.current).await {
+            Ok(()) => done.push(format!(
+                "AWSCURRENT of {} is version {} again",
+                s.id, s.previous
+            )),
             Err(e) => {
                 secret_restored = false;
                 remaining.push((
                     e.message().to_owned(),
-                    secrets::restore_command(id, previous, current),
+                    secrets::restore_command(&s.id, &s.previous, &s.current),
                 ));
             }
         }
     }
     if undo.redeployed && secret_restored {
-        match deploy::redeploy(env, None).await {
-            Ok(()) if !wait_for_redeploy => done.push(format!(
-                "a redeploy of {} has started",
-                env.settings.service
-            )),
-            Ok(()) => match deploy::wait(env, &args.change.wait).await {
-                Ok(Ok(_)) => done.push(format!(
-                    "{} redeployed with the previous secret",
-                    env.settings.service
-                )),
-                Ok(Err(n)) => remaining.push((
-                    format!("the redeploy with the previous secret: {n}"),
-                    format!("stripe-ops status --env {}", env.settings.name),
-                )),
-                Err(e) => {
-                    remaining.push((e.message().to_owned(), deploy::redeploy_command(env, None)))
-                }
-            },
-            Err(e) => remaining.push((e.message().to_owned(), deploy::redeploy_command(env, None))),
-        }
+        redeploy_previous(env, p, !f.deploy_failed, out, &mut done, &mut remaining).await;
     } else if undo.redeployed {
         remaining.push((
             "the service runs with the new secret".to_owned(),
@@ -387,9 +477,19 @@ async fn rollback(
         ));
     }
     if let Some(id) = &undo.endpoint {
-        match stripe.delete_webhook_endpoint(id).await {
-            Ok(()) => done.push(format!("webhook endpoint {id} deleted")),
-            Err(e) => remaining.push((e.message().to_owned(), delete_endpoint_command(id))),
+        let delete = delete_endpoint_command(&env.settings.stripe_api_base, id);
+        if !secret_restored {
+            remaining.push((
+                format!(
+                    "webhook endpoint {id} was kept: AWSCURRENT still holds its secret; delete it once the secret is restored"
+                ),
+                delete,
+            ));
+        } else {
+            match p.stripe.delete_webhook_endpoint(id).await {
+                Ok(()) => done.push(format!("webhook endpoint {id} deleted")),
+                Err(e) => remaining.push((e.message().to_owned(), delete)),
+            }
         }
     }
     if remaining.is_empty() {
@@ -411,32 +511,40 @@ async fn rollback(
     }
 }
 
-/// What Ctrl-C prints from now on: how to undo the part of the rotation done so far.
-fn interrupt_hint(env: &Env, undo: &Undo) {
-    crate::runtime::on_interrupt(Some(format!(
-        "the rotation stopped half-way; to undo it by hand: {}",
-        manual_commands(env, undo).join("; ")
-    )));
+/// The redeploy with the previous secret, waited for unless the deploy itself had failed.
+async fn redeploy_previous(
+    env: &Env,
+    p: &RotatePlan,
+    wait: bool,
+    out: &Printer,
+    done: &mut Vec<String>,
+    remaining: &mut Vec<(String, String)>,
+) {
+    let service = &env.settings.service;
+    if let Err(e) = deploy::redeploy(env, None).await {
+        remaining.push((e.message().to_owned(), deploy::redeploy_command(env, None)));
+        return;
+    }
+    if !wait {
+        done.push(format!("a redeploy of {service} has started"));
+        return;
+    }
+    match deploy::wait(env, &p.options.wait, out).await {
+        Ok(Ok(_)) => done.push(format!("{service} redeployed with the previous secret")),
+        Ok(Err(n)) => remaining.push((
+            format!("the redeploy with the previous secret: {n}"),
+            format!("stripe-ops status --env {}", env.settings.name),
+        )),
+        Err(e) => remaining.push((e.message().to_owned(), deploy::redeploy_command(env, None))),
+    }
 }
 
-fn delete_endpoint_command(id: &str) -> String {
+/// The command that deletes an endpoint at the configured Stripe API.
+fn delete_endpoint_command(api_base: &str, id: &str) -> String {
     format!(
-        "curl -X DELETE https://api.stripe.com/v1/webhook_endpoints/{id} -u \"$STRIPE_SECRET_KEY:\""
+        "curl -X DELETE {} -u \"$STRIPE_SECRET_KEY:\"",
+        http::join(api_base, &format!("/v1/webhook_endpoints/{id}"))
     )
-}
-
-fn manual_commands(env: &Env, undo: &Undo) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Some((id, previous, current)) = &undo.secret {
-        out.push(secrets::restore_command(id, previous, current));
-    }
-    if undo.redeployed {
-        out.push(deploy::redeploy_command(env, None));
-    }
-    if let Some(id) = &undo.endpoint {
-        out.push(delete_endpoint_command(id));
-    }
-    out
 }
 
 #[cfg(test)]
@@ -471,5 +579,13 @@ mod tests {
         assert_eq!(e.exit, crate::error::Exit::Usage);
         assert!(webhook_url("http://127.0.0.1:9", "/h", true).is_ok());
         assert!(webhook_url("ftp://x", "/h", true).is_err());
+    }
+
+    #[test]
+    fn the_undo_command_uses_the_configured_stripe_api() {
+        assert_eq!(
+            delete_endpoint_command("http://127.0.0.1:9/", "we_1"),
+            "curl -X DELETE http://127.0.0.1:9/v1/webhook_endpoints/we_1 -u \"$STRIPE_SECRET_KEY:\""
+        );
     }
 }

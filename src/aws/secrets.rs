@@ -69,19 +69,42 @@ pub async fn info(sm: &Client, id: &str) -> Result<Option<SecretInfo>> {
     }
 }
 
-/// The AWSCURRENT value. The stage is named explicitly: moto answers a bare GetSecretValue with
-/// the last version put, even after UpdateSecretVersionStage moved AWSCURRENT elsewhere.
+/// The AWSCURRENT value.
 pub async fn value(sm: &Client, id: &str) -> Result<SecretString> {
-    let out = sm
+    value_if_exists(sm, id)
+        .await?
+        .ok_or_else(|| Error::external(format!("cannot read secret {id}: it does not exist")))
+}
+
+/// The AWSCURRENT value, `None` when the secret does not exist. The stage is named explicitly:
+/// moto answers a bare GetSecretValue with the last version put, even after
+/// UpdateSecretVersionStage moved AWSCURRENT elsewhere.
+pub async fn value_if_exists(sm: &Client, id: &str) -> Result<Option<SecretString>> {
+    let out = match sm
         .get_secret_value()
         .secret_id(id)
         .version_stage("AWSCURRENT")
         .send()
         .await
-        .map_err(|e| Error::external(format!("cannot read secret {id}: {}", describe(&e))))?;
-    out.secret_string
-        .map(SecretString::from)
-        .ok_or_else(|| Error::external(format!("secret {id} has no string value")))
+    {
+        Ok(out) => out,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            return Ok(None);
+        }
+        Err(e) => {
+            return Err(Error::external(format!(
+                "cannot read secret {id} from Secrets Manager: {}",
+                describe(&e)
+            )));
+        }
+    };
+    match out.secret_string() {
+        Some(v) if !v.trim().is_empty() => Ok(Some(SecretString::from(v.trim().to_owned()))),
+        _ => Err(Error::external(format!("secret {id} has no string value"))),
+    }
 }
 
 /// PutSecretValue; the new version becomes AWSCURRENT.

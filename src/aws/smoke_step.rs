@@ -5,24 +5,29 @@ use serde_json::Value;
 
 use super::Env;
 use crate::error::Result;
-use crate::output;
+use crate::printer::Printer;
 use crate::secret::SecretString;
 use crate::smoke::deterministic::{self, DeterministicOptions};
 
 /// Runs the smoke against `base_url` with `webhook_secret`; a failing step is an error with the
 /// smoke's exit class, naming the step. Returns the report as JSON.
-pub async fn run(env: &Env, base_url: &str, webhook_secret: SecretString) -> Result<Value> {
+pub async fn run(
+    env: &Env,
+    base_url: &str,
+    webhook_secret: SecretString,
+    out: &Printer,
+) -> Result<Value> {
     let mut opts = DeterministicOptions::new(base_url, webhook_secret);
     opts.contract = env.settings.contract.clone();
-    output::status(format!("smoke {base_url}"));
-    let report = deterministic::run(&opts).await?;
+    out.status(format!("smoke {base_url}"));
+    let report = deterministic::run(&opts, out).await?;
     if let Some(e) = report.error() {
         return Err(e.context("the deterministic smoke failed"));
     }
-    let total: f64 = report.steps.iter().map(|s| s.ms).sum();
-    output::status(format!(
-        "smoke passed: {} steps in {total:.0} ms",
-        report.steps.len()
+    out.status(format!(
+        "smoke passed: {} steps in {:.0} ms",
+        report.steps.len(),
+        report.total_ms()
     ));
     Ok(serde_json::to_value(&report).expect("reports serialize"))
 }

@@ -10,20 +10,11 @@ use serde_json::json;
 use super::secrets::{self, SecretInfo};
 use super::service::{self, ServiceView};
 use super::taskdef::{self, SecretRef};
-use super::{AwsEnvArgs, Env, enable};
-use crate::cli::Ctx;
+use super::{Env, KEY_VAR, WEBHOOK_VAR};
+use crate::config::EnvSettings;
 use crate::error::{Error, Result};
-use crate::output;
+use crate::printer::{Printer, Report};
 use crate::stripe_api::{KeyMode, StripeClient, WebhookEndpoint, key_mode};
-
-#[derive(Debug, clap::Args)]
-pub struct StatusArgs {
-    #[command(flatten)]
-    pub target: AwsEnvArgs,
-    /// Public base URL of the app (else the config, else PUBLIC_BASE_URL of the container)
-    #[arg(long, value_name = "URL")]
-    pub base_url: Option<String>,
-}
 
 #[derive(Debug, Serialize)]
 struct EndpointView {
@@ -34,7 +25,7 @@ struct EndpointView {
 }
 
 #[derive(Debug, Default, Serialize)]
-struct Report {
+pub struct Findings {
     secrets: Vec<SecretView>,
     key_mode: Option<&'static str>,
     task_definition: Option<String>,
@@ -56,14 +47,21 @@ struct SecretView {
     info: Option<SecretInfo>,
 }
 
-pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
-    let env = Env::connect(ctx, &args.target, args.base_url.clone()).await?;
+/// The state of an environment and what is wrong with it.
+pub struct StatusReport {
+    settings: EnvSettings,
+    r: Findings,
+}
+
+/// Reads everything (secrets' metadata, the key's mode, the task definition, the service, the
+/// Stripe endpoints for the webhook URL) and lists the findings. Changes nothing.
+pub async fn run(env: &Env) -> Result<StatusReport> {
     let s = &env.settings;
-    let mut r = Report::default();
+    let mut r = Findings::default();
 
     for (var, id) in [
-        (enable::KEY_VAR, &s.secret_key_id),
-        (enable::WEBHOOK_VAR, &s.webhook_secret_id),
+        (KEY_VAR, &s.secret_key_id),
+        (WEBHOOK_VAR, &s.webhook_secret_id),
     ] {
         let info = secrets::info(&env.sm, id).await?;
         if info.is_none() {
@@ -78,8 +76,8 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
         });
     }
 
-    let svc = service::service(&env).await?;
-    let (td, _) = service::task_definition(&env, &svc.task_definition).await?;
+    let svc = service::service(env).await?;
+    let (td, _) = service::task_definition(env, &svc.task_definition).await?;
     r.task_definition = Some(svc.task_definition.clone());
     r.container_secrets = taskdef::secrets_of(td.container_definitions(), &s.container)?;
     let wanted: Vec<SecretRef> = r
@@ -120,23 +118,16 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
     }
     r.webhook_url = base.map(|b| crate::http::join(&b, &s.contract.paths.webhook));
     if r.secrets[0].exists {
-        stripe_side(&env, &mut r).await?;
+        stripe_side(env, &mut r).await?;
     }
-    print(&env, &r);
-    if r.findings.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::failed(format!(
-            "{} finding(s) for {}: {}",
-            r.findings.len(),
-            s.name,
-            r.findings.join("; ")
-        )))
-    }
+    Ok(StatusReport {
+        settings: env.settings.clone(),
+        r,
+    })
 }
 
 /// The key's mode and the endpoints for the webhook URL (when Stripe answers).
-async fn stripe_side(env: &Env, r: &mut Report) -> Result<()> {
+async fn stripe_side(env: &Env, r: &mut Findings) -> Result<()> {
     let key = secrets::value(&env.sm, &env.settings.secret_key_id).await?;
     r.key_mode = Some(match key_mode(&key) {
         Some(KeyMode::Test) => "test",
@@ -151,8 +142,7 @@ async fn stripe_side(env: &Env, r: &mut Report) -> Result<()> {
     });
     let stripe = StripeClient::new(&env.settings.stripe_api_base, key, Duration::from_secs(15))?;
     if let Err(e) = stripe.account().await {
-        let refused = [" 401 ", " 403 "].iter().any(|c| e.message().contains(c));
-        if refused {
+        if e.refused() {
             r.findings
                 .push(format!("Stripe refuses the stored key: {}", e.message()));
         } else {
@@ -198,21 +188,41 @@ async fn stripe_side(env: &Env, r: &mut Report) -> Result<()> {
     Ok(())
 }
 
-fn print(env: &Env, r: &Report) {
-    let s = &env.settings;
-    if output::mode().json {
-        output::json(&json!({
-            "ok": r.findings.is_empty(),
+impl Report for StatusReport {
+    fn json(&self) -> serde_json::Value {
+        let s = &self.settings;
+        json!({
+            "ok": self.r.findings.is_empty(),
             "env": s.name,
             "region": s.region,
             "cluster": s.cluster,
             "service_name": s.service,
             "container": s.container,
-            "report": r,
-        }));
-        return;
+            "report": self.r,
+        })
     }
-    output::line(format!(
+
+    fn human(&self, out: &Printer) -> Vec<String> {
+        human(&self.settings, &self.r, out)
+    }
+
+    fn verdict(&self) -> Result<()> {
+        let r = &self.r;
+        if r.findings.is_empty() {
+            return Ok(());
+        }
+        Err(Error::failed(format!(
+            "{} finding(s) for {}: {}",
+            r.findings.len(),
+            self.settings.name,
+            r.findings.join("; ")
+        )))
+    }
+}
+
+fn human(s: &EnvSettings, r: &Findings, out: &Printer) -> Vec<String> {
+    let mut lines = Vec::new();
+    lines.push(format!(
         "environment {} ({}, {} / {})",
         s.name, s.region, s.cluster, s.service
     ));
@@ -224,7 +234,7 @@ fn print(env: &Env, r: &Report) {
                     .iter()
                     .map(|(v, st)| format!("{v} [{}]", st.join(",")))
                     .collect();
-                output::line(format!(
+                lines.push(format!(
                     "  secret {}: {} changed {} versions {}",
                     sv.id,
                     i.arn,
@@ -232,24 +242,24 @@ fn print(env: &Env, r: &Report) {
                     stages.join(" ")
                 ));
             }
-            None => output::line(format!("  secret {}: MISSING", sv.id)),
+            None => lines.push(format!("  secret {}: MISSING", sv.id)),
         }
     }
     if let Some(m) = r.key_mode {
-        output::line(format!("  key mode: {m}"));
+        lines.push(format!("  key mode: {m}"));
     }
-    output::line(format!(
+    lines.push(format!(
         "  task definition {}: injects both secrets: {}",
         r.task_definition.as_deref().unwrap_or("?"),
         if r.injects_both { "yes" } else { "no" }
     ));
     if let Some(svc) = &r.service {
-        output::line(format!(
+        lines.push(format!(
             "  service: running {}/{}",
             svc.running, svc.desired
         ));
         for d in &svc.deployments {
-            output::line(format!(
+            lines.push(format!(
                 "    deployment {} {} {} running {}/{} {}",
                 d.id,
                 d.status,
@@ -261,18 +271,19 @@ fn print(env: &Env, r: &Report) {
         }
     }
     if let Some(url) = &r.webhook_url {
-        output::line(format!("  webhook URL {url}"));
+        lines.push(format!("  webhook URL {url}"));
         for e in &r.endpoints {
-            output::line(format!("    endpoint {} {}", e.id, e.status));
+            lines.push(format!("    endpoint {} {}", e.id, e.status));
         }
     }
     for n in &r.notes {
-        output::line(format!("  note: {n}"));
+        lines.push(format!("  note: {n}"));
     }
     for f in &r.findings {
-        output::line(format!("  {} {f}", output::ok_mark(false)));
+        lines.push(format!("  {} {f}", out.ok_mark(false)));
     }
     if r.findings.is_empty() {
-        output::line(format!("  {} no findings", output::ok_mark(true)));
+        lines.push(format!("  {} no findings", out.ok_mark(true)));
     }
+    lines
 }

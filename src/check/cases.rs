@@ -12,8 +12,8 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::fixtures::Prepared;
-use crate::signature::{self, Signer};
+use crate::webhook::fixtures::Prepared;
+use crate::webhook::signature::{self, Signer};
 
 /// Event type the security and robustness cases send: accepted and without effect everywhere.
 pub const BENIGN_TYPE: &str = "customer.created";
@@ -26,7 +26,7 @@ pub const CONCURRENT_DELIVERIES: usize = 20;
 /// How far outside the tolerance the stale and future timestamps are (6 minutes at 300 s).
 pub const BEYOND_TOLERANCE: i64 = 60;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Suite {
     Security,
@@ -50,6 +50,20 @@ impl Suite {
             Suite::Idempotency => "idempotency",
             Suite::Types => "types",
         }
+    }
+}
+
+impl std::str::FromStr for Suite {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Suite::ALL
+            .into_iter()
+            .find(|suite| suite.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Suite::ALL.iter().map(|s| s.name()).collect();
+                format!("unknown suite {s:?}; the suites are {}", names.join(", "))
+            })
     }
 }
 
@@ -482,8 +496,8 @@ pub struct TopUp {
 }
 
 /// The `--set` operations that turn the checkout.session.completed template into `top_up`.
-pub fn topup_sets(top_up: &TopUp) -> Vec<crate::fixtures::SetOp> {
-    use crate::fixtures::SetOp;
+pub fn topup_sets(top_up: &TopUp) -> Vec<crate::webhook::fixtures::SetOp> {
+    use crate::webhook::fixtures::SetOp;
     let set = |path: &str, value: Value| SetOp {
         path: path.to_owned(),
         value,
@@ -595,7 +609,7 @@ pub fn judge_credit(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixtures::{Catalog, RenderOptions};
+    use crate::webhook::fixtures::{Catalog, RenderOptions};
 
     const SECRET: &[u8] = b"whsec_unit";
 

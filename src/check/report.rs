@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::cases::{Case, Suite};
 use crate::error::{Error, Result};
-use crate::output;
+use crate::printer::{Printer, Report};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -66,7 +66,7 @@ impl CaseResult {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Report {
+pub struct CheckReport {
     pub ok: bool,
     pub webhook_url: String,
     pub base_url: Option<String>,
@@ -77,7 +77,7 @@ pub struct Report {
     pub cases: Vec<CaseResult>,
 }
 
-impl Report {
+impl CheckReport {
     pub fn new(
         webhook_url: &str,
         base_url: Option<&str>,
@@ -120,8 +120,37 @@ impl Report {
     }
 }
 
+impl Report for CheckReport {
+    fn json(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("reports serialize")
+    }
+
+    fn human(&self, out: &Printer) -> Vec<String> {
+        table(self, out)
+    }
+
+    fn verdict(&self) -> Result<()> {
+        if self.ok {
+            Ok(())
+        } else if self.nothing_answered() {
+            Err(Error::external(format!(
+                "no case got an answer from {}: {}",
+                self.webhook_url,
+                self.cases.first().map_or("", |c| c.detail.as_str())
+            )))
+        } else {
+            Err(Error::failed(format!(
+                "{} of {} check cases failed: {}",
+                self.failed,
+                self.cases.len(),
+                self.failed_names().join(", ")
+            )))
+        }
+    }
+}
+
 /// The table for people: one line per case, then the totals.
-pub fn table(report: &Report) -> Vec<String> {
+pub fn table(report: &CheckReport, out: &Printer) -> Vec<String> {
     let width = report
         .cases
         .iter()
@@ -135,9 +164,9 @@ pub fn table(report: &Report) -> Vec<String> {
     )];
     for c in &report.cases {
         let result = match c.outcome {
-            Outcome::Passed => output::paint("pass  ", "32"),
-            Outcome::Failed => output::paint("FAIL  ", "31"),
-            Outcome::Skipped => output::paint("skip  ", "33"),
+            Outcome::Passed => out.paint("pass  ", "32"),
+            Outcome::Failed => out.paint("FAIL  ", "31"),
+            Outcome::Skipped => out.paint("skip  ", "33"),
         };
         let status = c
             .status
@@ -159,7 +188,7 @@ pub fn table(report: &Report) -> Vec<String> {
 }
 
 /// JUnit XML: one test suite per check suite, one test case per case.
-pub fn junit(report: &Report) -> Result<String> {
+pub fn junit(report: &CheckReport) -> Result<String> {
     let mut junit = quick_junit::Report::new("stripe-ops check");
     junit.set_time(Duration::from_secs_f64(report.elapsed_s));
     for suite in Suite::ALL {
@@ -198,7 +227,7 @@ pub fn junit(report: &Report) -> Result<String> {
         .map_err(|e| Error::external(format!("cannot render JUnit XML: {e}")))
 }
 
-pub fn write_junit(report: &Report, path: &Path) -> Result<()> {
+pub fn write_junit(report: &CheckReport, path: &Path) -> Result<()> {
     let xml = junit(report)?;
     std::fs::write(path, xml)
         .map_err(|e| Error::usage(format!("cannot write JUnit file {}: {e}", path.display())))
@@ -209,7 +238,7 @@ mod tests {
     use super::*;
     use crate::check::cases::catalogue;
 
-    fn sample() -> Report {
+    fn sample() -> CheckReport {
         let all = catalogue(&[], &[]);
         let results = vec![
             CaseResult::new(&all[0], Outcome::Passed, "answered 200")
@@ -217,7 +246,7 @@ mod tests {
             CaseResult::new(&all[1], Outcome::Failed, "accepted with 200 <&>"),
             CaseResult::new(&all[17], Outcome::Skipped, "needs --base-url"),
         ];
-        Report::new("http://x/hook", None, results, Duration::from_millis(20))
+        CheckReport::new("http://x/hook", None, results, Duration::from_millis(20))
     }
 
     #[test]
@@ -226,7 +255,7 @@ mod tests {
         assert_eq!((r.passed, r.failed, r.skipped, r.ok), (1, 1, 1, false));
         assert_eq!(r.failed_names(), ["security.no_header"]);
         assert!(!r.nothing_answered());
-        let t = table(&r);
+        let t = table(&r, &Printer::silent());
         assert_eq!(t.len(), 5);
         assert!(t[1].contains("security.valid_signature") && t[1].contains("200"));
         assert!(t[4].starts_with("1 passed, 1 failed, 1 skipped"));

@@ -12,14 +12,15 @@ use reqwest::Method;
 use serde_json::Value;
 
 use super::cases::{self, Answer, Case, Delivery, Expect, Kind, Replay, TopUp};
-use super::report::{CaseResult, Outcome, Report};
+use super::report::{CaseResult, CheckReport, Outcome};
 use crate::app_client::{AppClient, Buyer, get_path};
 use crate::config::Contract;
 use crate::error::{Error, Result};
-use crate::fixtures::{Catalog, Prepared, RenderOptions, new_event_id};
+use crate::http;
+use crate::printer::Printer;
 use crate::secret::SecretString;
-use crate::signature::{self, Signer};
-use crate::{http, output};
+use crate::webhook::fixtures::{Catalog, Prepared, RenderOptions, new_event_id};
+use crate::webhook::signature::{self, Signer};
 
 /// Delivery cases in flight at once.
 const PARALLEL_DELIVERIES: usize = 8;
@@ -64,9 +65,9 @@ struct Runner {
 }
 
 /// Runs every case of `opts` and returns the report (failures are in it, not errors).
-pub async fn run(opts: Options) -> Result<Report> {
+pub async fn run(opts: Options, out: &Printer) -> Result<CheckReport> {
     let started = Instant::now();
-    let signers = crate::events::signers(&opts.secrets);
+    let signers = crate::webhook::signers(&opts.secrets);
     if signers.is_empty() {
         return Err(Error::usage("check needs the receiver's webhook secret"));
     }
@@ -83,7 +84,7 @@ pub async fn run(opts: Options) -> Result<Report> {
         catalog,
         benign,
     };
-    let bar = output::bar(runner.opts.cases.len() as u64, "checking");
+    let bar = out.bar(runner.opts.cases.len() as u64, "checking");
     let (parallel, serial): (Vec<Case>, Vec<Case>) = runner
         .opts
         .cases
@@ -115,7 +116,7 @@ pub async fn run(opts: Options) -> Result<Report> {
     };
     results.sort_by_key(order);
     let base = runner.opts.app.as_ref().map(|a| a.base_url.as_str());
-    Ok(Report::new(
+    Ok(CheckReport::new(
         &runner.opts.webhook_url,
         base,
         results,

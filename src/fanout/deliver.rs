@@ -17,12 +17,12 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinError, JoinHandle, JoinSet};
 
-use super::backoff::Backoff;
-use super::log;
+use super::Log;
 use super::spool::{Event, Recovered, Spool};
 use super::targets::TargetSpec;
 use crate::error::{Error, Result};
-use crate::signature;
+use crate::retry::Backoff;
+use crate::webhook::signature;
 
 /// The result of one delivery attempt, or `queued` when the target is still retrying older events.
 #[derive(Debug, Clone, Serialize)]
@@ -97,6 +97,7 @@ struct Inner {
     spool: Arc<Spool>,
     opts: DeliveryOptions,
     state: Mutex<State>,
+    log: Log,
 }
 
 impl Inner {
@@ -126,6 +127,7 @@ impl Hub {
         recovered: Recovered,
         specs: Vec<TargetSpec>,
         opts: DeliveryOptions,
+        log: Log,
     ) -> Result<Hub> {
         let live = recovered.events.iter().map(|e| e.seq).collect();
         let hub = Hub {
@@ -140,6 +142,7 @@ impl Hub {
                 }),
                 spool,
                 opts,
+                log,
             }),
         };
         for stale in recovered.cursors.keys() {
@@ -332,7 +335,9 @@ impl Hub {
             let _ = j.await;
         }
         if let Err(e) = self.inner.spool.flush_cursors() {
-            log(format!("spool: cannot save the cursors: {e}"));
+            self.inner
+                .log
+                .line(format!("spool: cannot save the cursors: {e}"));
         }
         let spool = self.inner.spool.clone();
         let min = self.inner.state().cursors.values().min().copied();
@@ -379,6 +384,11 @@ impl Hub {
 
     pub fn target_names(&self) -> Vec<String> {
         self.inner.state().workers.keys().cloned().collect()
+    }
+
+    /// Where the relay logs.
+    pub fn log(&self) -> Log {
+        self.inner.log.clone()
     }
 }
 
@@ -571,7 +581,7 @@ impl Worker {
             0 => String::new(),
             n => format!(" (attempt {})", n + 1),
         };
-        log(format!(
+        self.hub.log.line(format!(
             "target {} {} #{}: delivered, {} in {:.1} ms{attempt}",
             self.name,
             event_label(event),
@@ -627,7 +637,7 @@ impl Worker {
             }
             Some(r) if was_retry => r.failures + 1,
             Some(_) => {
-                log(format!(
+                self.hub.log.line(format!(
                     "target {} {label} #{seq}: attempt {attempt} failed: {error}; queued for retry",
                     self.name
                 ));
@@ -639,7 +649,7 @@ impl Worker {
             failures,
             next_attempt: tokio::time::Instant::now() + delay,
         });
-        log(format!(
+        self.hub.log.line(format!(
             "target {} {label} #{seq}: attempt {attempt} failed: {error}; retrying in {:.1} s",
             self.name,
             delay.as_secs_f64()
@@ -653,7 +663,7 @@ impl Worker {
             .last_error
             .clone()
             .unwrap_or_else(|| "none".into());
-        log(format!(
+        self.hub.log.line(format!(
             "target {} {} #{}: GAVE UP, older than max-age {} s (last error: {last})",
             self.name,
             event_label(&event),

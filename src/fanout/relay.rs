@@ -18,9 +18,8 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::deliver::{Hub, Report};
-use super::log;
 use super::spool::{Event, Spool};
-use crate::signature::{self, Signer};
+use crate::webhook::signature::{self, Signer};
 
 pub struct RelayState {
     pub hub: Hub,
@@ -82,7 +81,7 @@ async fn receive(
         );
         if let Err(why) = verdict {
             state.rejected.fetch_add(1, Ordering::Relaxed);
-            log(format!(
+            state.hub.log().line(format!(
                 "event {} REJECTED: {why}; nothing forwarded",
                 event_id(&body).as_deref().unwrap_or("(no id)")
             ));
@@ -112,7 +111,7 @@ async fn receive(
         .map_err(|e| e.to_string())
         .and_then(|r| r.map_err(|e| e.to_string()))
     {
-        log(format!(
+        state.hub.log().line(format!(
             "event {} NOT SPOOLED: {e}; answered 503 (targets may get it again when the sender retries)",
             label(&event)
         ));
@@ -124,7 +123,7 @@ async fn receive(
     state.hub.spooled(seq);
     let spooled_ms = started.elapsed().as_secs_f64() * 1000.0;
     state.received.fetch_add(1, Ordering::Relaxed);
-    log(format!(
+    state.hub.log().line(format!(
         "event {} #{seq}: received {} bytes, spooled in {spooled_ms:.1} ms",
         label(&event),
         event.body.len(),

@@ -84,6 +84,7 @@ pub struct Spool {
     _lock: File,
     fsync: bool,
     next_seq: AtomicU64,
+    logger: super::Log,
 }
 
 #[derive(Debug)]
@@ -111,13 +112,15 @@ impl Spool {
     /// Opens (creating) a spool folder and reads back what it holds. `fsync: false` keeps events
     /// safe from a crash of the process (kill -9) but not from a crash of the machine.
     pub fn open(dir: &Path, fsync: bool) -> io::Result<(Spool, Recovered)> {
-        Self::open_with(dir, fsync, SEGMENT_BYTES)
+        Self::open_with(dir, fsync, SEGMENT_BYTES, super::Log::silent())
     }
 
+    /// Like `open`, with the segment size and where problems in the background are logged.
     pub fn open_with(
         dir: &Path,
         fsync: bool,
         segment_bytes: u64,
+        logger: super::Log,
     ) -> io::Result<(Spool, Recovered)> {
         let events = dir.join("events");
         let cursors = dir.join("cursors");
@@ -158,7 +161,8 @@ impl Spool {
                 broken: None,
             }),
             sync: GroupSync::default(),
-            cursor_writer: CursorWriter::start(cursors)?,
+            cursor_writer: CursorWriter::start(cursors, logger.clone())?,
+            logger,
             _lock: lock,
             fsync,
             next_seq: AtomicU64::new(highest + 1),
@@ -327,7 +331,8 @@ impl Spool {
         };
         for path in gone {
             if let Err(e) = remove_if_present(&path) {
-                super::log(format!("spool: cannot remove {}: {e}", path.display()));
+                self.logger
+                    .line(format!("spool: cannot remove {}: {e}", path.display()));
             }
         }
     }
@@ -389,11 +394,11 @@ struct CursorWriter {
 }
 
 impl CursorWriter {
-    fn start(dir: PathBuf) -> io::Result<Self> {
+    fn start(dir: PathBuf, logger: super::Log) -> io::Result<Self> {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("fanout-cursors".into())
-            .spawn(move || write_cursors(&dir, rx))?;
+            .spawn(move || write_cursors(&dir, rx, logger))?;
         Ok(Self {
             ops: std::sync::Mutex::new(tx),
         })
@@ -413,12 +418,12 @@ impl CursorWriter {
     }
 }
 
-fn write_cursors(dir: &Path, ops: std::sync::mpsc::Receiver<CursorOp>) {
+fn write_cursors(dir: &Path, ops: std::sync::mpsc::Receiver<CursorOp>, logger: super::Log) {
     let mut newest: BTreeMap<String, u64> = BTreeMap::new();
     let write_newest = |newest: &mut BTreeMap<String, u64>| {
         for (target, seq) in std::mem::take(newest) {
             if let Err(e) = set_cursor(dir, &target, seq) {
-                super::log(format!("spool: cannot save the cursor of {target}: {e}"));
+                logger.line(format!("spool: cannot save the cursor of {target}: {e}"));
             }
         }
     };
@@ -696,7 +701,8 @@ mod tests {
     #[test]
     fn segments_roll_and_leave_once_all_their_events_are_done() {
         let dir = tempfile::tempdir().unwrap();
-        let (spool, _) = Spool::open_with(dir.path(), true, 600).unwrap();
+        let (spool, _) =
+            Spool::open_with(dir.path(), true, 600, super::super::Log::silent()).unwrap();
         let body = "x".repeat(150);
         for _ in 0..9 {
             spool.write(&event(&spool, "evt", &body)).unwrap();
@@ -787,7 +793,8 @@ mod tests {
     #[test]
     fn concurrent_writers_share_fsyncs_and_all_their_events_survive() {
         let dir = tempfile::tempdir().unwrap();
-        let (spool, _) = Spool::open_with(dir.path(), true, 2000).unwrap();
+        let (spool, _) =
+            Spool::open_with(dir.path(), true, 2000, super::super::Log::silent()).unwrap();
         let spool = Arc::new(spool);
         let writers: Vec<_> = (0..8)
             .map(|_| {

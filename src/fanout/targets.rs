@@ -9,8 +9,9 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::config::FanoutTarget;
 use crate::error::{Error, Result};
+use crate::printer::Printer;
 use crate::secret::{self, ExposeSecret};
-use crate::signature::Signer;
+use crate::webhook::signature::Signer;
 
 /// A resolved target, ready to deliver to.
 #[derive(Clone)]
@@ -110,8 +111,37 @@ pub fn merge(
     Ok(all)
 }
 
+/// Every target, resolved: flag targets (with their secret files) and config targets, merged
+/// and checked. Re-signing needs verified input (`verify_given`): otherwise anyone's POST would
+/// become an event the target trusts.
+pub fn resolve_all(
+    flags: &[(String, String)],
+    flag_secrets: &[(String, String)],
+    config: &[FanoutTarget],
+    verify_given: bool,
+    out: &Printer,
+) -> Result<Vec<TargetSpec>> {
+    let specs = merge(flags, flag_secrets, config)?
+        .iter()
+        .map(|t| resolve(t, out))
+        .collect::<Result<Vec<_>>>()?;
+    let resigned: Vec<&str> = specs
+        .iter()
+        .filter(|s| s.signer.is_some())
+        .map(|s| s.name.as_str())
+        .collect();
+    if !resigned.is_empty() && !verify_given {
+        return Err(Error::usage(format!(
+            "target(s) {} re-sign events with their own secret, so incoming events must be \
+             verified: give --verify-secret-file",
+            resigned.join(", ")
+        )));
+    }
+    Ok(specs)
+}
+
 /// Validates a target's URL and headers and reads its secret file.
-pub fn resolve(t: &FanoutTarget) -> Result<TargetSpec> {
+pub fn resolve(t: &FanoutTarget, out: &Printer) -> Result<TargetSpec> {
     let url = reqwest::Url::parse(&t.url)
         .map_err(|e| Error::usage(format!("target {}: URL {:?}: {e}", t.name, t.url)))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -141,7 +171,12 @@ pub fn resolve(t: &FanoutTarget) -> Result<TargetSpec> {
     let secret = match &t.secret_file {
         Some(file) => {
             let s = secret::read_file(file, &format!("target {} webhook secret", t.name))?;
-            secret::warn_unless_webhook_secret(&s);
+            if !secret::is_webhook_secret(&s) {
+                out.warn(format!(
+                    "the webhook secret of target {} does not start with whsec_ (Stripe's always do)",
+                    t.name
+                ));
+            }
             Some(s)
         }
         None => None,
@@ -227,16 +262,21 @@ mod tests {
             secret_file: None,
             headers: BTreeMap::new(),
         };
-        assert!(resolve(&t).unwrap_err().message().contains("http or https"));
+        assert!(
+            resolve(&t, &Printer::silent())
+                .unwrap_err()
+                .message()
+                .contains("http or https")
+        );
         t.url = "http://127.0.0.1:1/hook".into();
-        let before = resolve(&t).unwrap().fingerprint;
+        let before = resolve(&t, &Printer::silent()).unwrap().fingerprint;
         t.headers.insert("X-Team".into(), "blue".into());
-        let spec = resolve(&t).unwrap();
+        let spec = resolve(&t, &Printer::silent()).unwrap();
         assert_ne!(spec.fingerprint, before);
         assert_eq!(spec.headers["x-team"], "blue");
         t.headers.insert("Stripe-Signature".into(), "x".into());
         assert!(
-            resolve(&t)
+            resolve(&t, &Printer::silent())
                 .unwrap_err()
                 .message()
                 .contains("set by the relay")

@@ -53,9 +53,21 @@ pub struct Endpoint {
     path: Uri,
     tls: Option<(TlsConnector, ServerName<'static>)>,
     timeout: Duration,
+    url: String,
 }
 
 impl Endpoint {
+    /// The receiver of a load run; a URL it cannot use is exit 2.
+    pub fn new(url: &str, timeout: Duration) -> crate::error::Result<Endpoint> {
+        Endpoint::parse(url, timeout).map_err(|e| {
+            crate::error::Error::usage(format!("--to {url:?} is not a usable URL: {e}"))
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     pub fn parse(url: &str, timeout: Duration) -> Result<Endpoint, String> {
         let parsed = reqwest::Url::parse(url).map_err(|e| e.to_string())?;
         let host = match parsed.host() {
@@ -84,6 +96,7 @@ impl Endpoint {
             path: Uri::try_from(path).map_err(|e| e.to_string())?,
             tls,
             timeout,
+            url: url.to_owned(),
         })
     }
 

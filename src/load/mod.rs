@@ -11,45 +11,26 @@ mod conn;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::cli::Ctx;
 use crate::error::{Error, Result};
-use crate::events::SendArgs;
-use crate::fixtures::Prepared;
-use crate::output;
-use crate::signature::{self, Signer};
+use crate::printer::{Printer, Report};
+use crate::shutdown::Shutdown;
+use crate::webhook::fixtures::Prepared;
+use crate::webhook::signature::{self, Signer};
 use conn::{Connection, Endpoint, Failure};
 
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct LoadArgs {
-    /// Load mode: send N distinct, freshly signed events
-    #[arg(long, value_name = "N")]
-    pub count: Option<u64>,
-    /// Load mode: requests in flight at once (default 1)
-    #[arg(long, value_name = "C")]
-    pub concurrency: Option<usize>,
-    /// Load mode: at most R requests per second in total (for example 500 or 500/s)
-    #[arg(long, value_name = "R/s", value_parser = parse_rate)]
-    pub rate: Option<f64>,
-    /// Load mode: send for this long (for example 30s, 2m, 500ms; a bare number is seconds)
-    #[arg(long, value_name = "D", value_parser = parse_duration)]
-    pub duration: Option<Duration>,
-}
+pub use conn::Endpoint as Target;
 
-impl LoadArgs {
-    pub fn is_load(&self) -> bool {
-        self.count.is_some()
-            || self.duration.is_some()
-            || self.concurrency.is_some()
-            || self.rate.is_some()
-    }
-}
+/// The slowest and fastest rates accepted: below one request per 1000 s a run is not a load
+/// test, and above a billion per second the rate is a typo.
+const MIN_RATE: f64 = 0.001;
+const MAX_RATE: f64 = 1e9;
 
 /// `500`, `500/s` or `500/sec` requests per second; must be positive.
 pub fn parse_rate(text: &str) -> std::result::Result<f64, String> {
@@ -59,71 +40,65 @@ pub fn parse_rate(text: &str) -> std::result::Result<f64, String> {
         .trim_end_matches("/s")
         .trim();
     match number.parse::<f64>() {
-        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        Ok(r) if (MIN_RATE..=MAX_RATE).contains(&r) => Ok(r),
         _ => Err(format!(
-            "expected a positive rate such as 500 or 500/s, got {text:?}"
+            "expected a rate from {MIN_RATE} to {MAX_RATE:e} per second, such as 500 or 500/s, got {text:?}"
         )),
     }
 }
 
-/// `30s`, `2m`, `500ms`, `1h` or a bare number of seconds; must be positive.
-pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
-    let t = text.trim();
-    let bad = || format!("expected a duration such as 30s, 2m or 500ms, got {text:?}");
-    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let value: f64 = number.trim().parse().map_err(|_| bad())?;
-    let seconds = match unit {
-        "" | "s" => value,
-        "ms" => value / 1000.0,
-        "m" | "min" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => return Err(bad()),
-    };
-    if !(seconds.is_finite() && seconds > 0.0) {
-        return Err(bad());
-    }
-    Ok(Duration::from_secs_f64(seconds))
-}
-
-/// What to send and how hard; validated from the flags.
+/// What to send and how hard; validated.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub struct LoadPlan {
     pub count: Option<u64>,
     pub duration: Option<Duration>,
     pub concurrency: usize,
     pub rate: Option<f64>,
 }
 
-impl Plan {
-    pub fn from_args(args: &LoadArgs) -> Result<Self> {
-        if args.count.is_none() && args.duration.is_none() {
+/// Workers beyond this would only wait for each other (and each holds a connection).
+pub const MAX_CONCURRENCY: usize = 10_000;
+
+impl LoadPlan {
+    pub fn new(
+        count: Option<u64>,
+        duration: Option<Duration>,
+        concurrency: Option<usize>,
+        rate: Option<f64>,
+    ) -> Result<Self> {
+        if count.is_none() && duration.is_none() {
             return Err(Error::usage(
                 "load mode needs --count N or --duration D (--concurrency and --rate only shape it)",
             ));
         }
-        if args.count == Some(0) {
+        if count == Some(0) {
             return Err(Error::usage("--count must be at least 1"));
         }
-        let concurrency = args.concurrency.unwrap_or(1);
-        if concurrency == 0 {
-            return Err(Error::usage("--concurrency must be at least 1"));
+        let concurrency = concurrency.unwrap_or(1);
+        if !(1..=MAX_CONCURRENCY).contains(&concurrency) {
+            return Err(Error::usage(format!(
+                "--concurrency must be from 1 to {MAX_CONCURRENCY}"
+            )));
         }
-        let concurrency = match args.count {
+        if let Some(r) = rate {
+            parse_rate(&r.to_string()).map_err(Error::usage)?;
+        }
+        let concurrency = match count {
             Some(n) => concurrency.min(usize::try_from(n).unwrap_or(usize::MAX)),
             None => concurrency,
         };
         Ok(Self {
-            count: args.count,
-            duration: args.duration,
+            count,
+            duration,
             concurrency,
-            rate: args.rate,
+            rate,
         })
     }
 
     /// When request number `i` may start, relative to the start of the run (with `--rate`).
     pub fn slot(&self, i: u64) -> Option<Duration> {
-        self.rate.map(|r| Duration::from_secs_f64(i as f64 / r))
+        self.rate
+            .map(|r| Duration::try_from_secs_f64(i as f64 / r).unwrap_or(crate::duration::MAX))
     }
 }
 
@@ -252,6 +227,9 @@ pub struct Summary {
     pub elapsed_s: f64,
     pub requests_per_s: f64,
     pub latency_ms: Latency,
+    /// The signal that stopped the run early.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -265,7 +243,7 @@ pub struct Latency {
 
 pub fn summarize(
     tally: &Tally,
-    plan: &Plan,
+    plan: &LoadPlan,
     event_type: &str,
     to: &str,
     elapsed: Duration,
@@ -298,6 +276,7 @@ pub fn summarize(
             .collect(),
         elapsed_s: elapsed.as_secs_f64(),
         requests_per_s: sent as f64 / secs,
+        interrupted: None,
         latency_ms: if answered == 0 {
             Latency {
                 p50: 0.0,
@@ -321,6 +300,12 @@ pub fn summarize(
 /// Exit class of a run: 0 when every request got a 2xx; 3 when none got any answer (the receiver
 /// is unreachable); 1 otherwise (some non-2xx answers or transport errors).
 pub fn verdict(summary: &Summary) -> Result<()> {
+    if let Some(signal) = summary.interrupted {
+        return Err(Error::interrupted(format!(
+            "interrupted ({signal}) after {} requests",
+            summary.sent
+        )));
+    }
     if summary.ok {
         return Ok(());
     }
@@ -354,15 +339,20 @@ struct Shared {
     prepared: Prepared,
     signers: Vec<Signer>,
     ids: IdSource,
-    plan: Plan,
+    plan: LoadPlan,
     next: AtomicU64,
     done: AtomicU64,
+    /// Set by a stop request: no new request starts.
+    stopped: AtomicBool,
     started: tokio::time::Instant,
 }
 
 impl Shared {
     /// The next request number, or `None` when the run is over (count reached or time is up).
     fn claim(&self) -> Option<u64> {
+        if self.stopped.load(Ordering::Relaxed) {
+            return None;
+        }
         if let Some(d) = self.plan.duration
             && self.started.elapsed() >= d
         {
@@ -425,31 +415,38 @@ async fn send(
     endpoint.post(conn, body, header).await
 }
 
-pub async fn run(_ctx: &Ctx, args: SendArgs) -> Result<()> {
-    let plan = Plan::from_args(&args.load)?;
-    if args.render.id.is_some() {
-        return Err(Error::usage(
-            "--id pins one event id; load mode sends distinct ids (drop --id)",
-        ));
-    }
-    let signers = args.secrets.signers()?;
-    let prepared = args.render.prepare()?;
-    let timeout = Duration::from_secs_f64(args.timeout);
-    let endpoint = Endpoint::parse(&args.to, timeout)
-        .map_err(|e| Error::usage(format!("--to {:?} is not a usable URL: {e}", args.to)))?;
+/// Sends the plan's events to `target` and returns the summary. A stop request ends the run
+/// early: requests in flight finish, and the summary says it was interrupted.
+pub async fn run(
+    plan: LoadPlan,
+    target: Endpoint,
+    prepared: Prepared,
+    signers: Vec<Signer>,
+    out: &Printer,
+    stop: &Shutdown,
+) -> Result<Summary> {
+    let to = target.url().to_owned();
     let shared = Arc::new(Shared {
-        endpoint,
+        endpoint: target,
         prepared,
         signers,
         ids: IdSource::new(),
         plan: plan.clone(),
         next: AtomicU64::new(0),
         done: AtomicU64::new(0),
+        stopped: AtomicBool::new(false),
         started: tokio::time::Instant::now(),
     });
     let event_type = shared.prepared.event_type.clone();
-    let bar = progress_bar(&plan, &event_type);
+    let bar = progress_bar(out, &plan, &event_type);
     let ticker = tokio::spawn(tick(bar.clone(), shared.clone()));
+    let stopper = {
+        let (shared, stop) = (shared.clone(), stop.clone());
+        tokio::spawn(async move {
+            stop.wait().await;
+            shared.stopped.store(true, Ordering::Relaxed);
+        })
+    };
     let workers: Vec<_> = (0..plan.concurrency)
         .map(|_| tokio::spawn(worker(shared.clone())))
         .collect();
@@ -462,22 +459,23 @@ pub async fn run(_ctx: &Ctx, args: SendArgs) -> Result<()> {
     }
     let elapsed = shared.started.elapsed();
     ticker.abort();
+    stopper.abort();
     bar.finish_and_clear();
-    let summary = summarize(&total, &plan, &event_type, &args.to, elapsed);
-    print_summary(&summary);
-    verdict(&summary)
+    let mut summary = summarize(&total, &plan, &event_type, &to, elapsed);
+    summary.interrupted = stop.requested().map(|s| s.name());
+    Ok(summary)
 }
 
-fn progress_bar(plan: &Plan, event_type: &str) -> indicatif::ProgressBar {
+fn progress_bar(out: &Printer, plan: &LoadPlan, event_type: &str) -> indicatif::ProgressBar {
     let message = format!("sending {event_type}");
     match (plan.count, plan.duration) {
-        (Some(n), _) => output::bar(n, message),
+        (Some(n), _) => out.bar(n, message),
         (None, Some(d)) => {
-            let bar = output::bar(d.as_secs().max(1), format!("{message} (seconds)"));
+            let bar = out.bar(d.as_secs().max(1), format!("{message} (seconds)"));
             bar.set_position(0);
             bar
         }
-        (None, None) => output::spinner(message),
+        (None, None) => out.spinner(message),
     }
 }
 
@@ -493,48 +491,56 @@ async fn tick(bar: indicatif::ProgressBar, shared: Arc<Shared>) {
     }
 }
 
-fn print_summary(s: &Summary) {
-    if output::mode().json {
-        output::json(&serde_json::to_value(s).unwrap_or_else(|_| json!({ "ok": s.ok })));
-        return;
+impl Report for Summary {
+    fn json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_else(|_| json!({ "ok": self.ok }))
     }
-    output::line(format!(
-        "sent {} {} events to {} in {:.2} s: {:.0} requests/s (concurrency {}{})",
-        s.sent,
-        s.event_type,
-        s.to,
-        s.elapsed_s,
-        s.requests_per_s,
-        s.concurrency,
-        s.rate
-            .map(|r| format!(", rate limit {r}/s"))
-            .unwrap_or_default()
-    ));
-    let statuses = s
-        .statuses
-        .iter()
-        .map(|(k, n)| format!("{k}: {n}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    output::line(format!(
-        "status   {}",
-        if statuses.is_empty() {
-            "no answers".into()
-        } else {
-            statuses
+
+    fn human(&self, _: &Printer) -> Vec<String> {
+        let s = self;
+        let mut lines = vec![format!(
+            "sent {} {} events to {} in {:.2} s: {:.0} requests/s (concurrency {}{})",
+            s.sent,
+            s.event_type,
+            s.to,
+            s.elapsed_s,
+            s.requests_per_s,
+            s.concurrency,
+            s.rate
+                .map(|r| format!(", rate limit {r}/s"))
+                .unwrap_or_default()
+        )];
+        let statuses = s
+            .statuses
+            .iter()
+            .map(|(k, n)| format!("{k}: {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        lines.push(format!(
+            "status   {}",
+            if statuses.is_empty() {
+                "no answers".into()
+            } else {
+                statuses
+            }
+        ));
+        if s.errors > 0 {
+            lines.push(format!("errors   {} ({})", s.errors, kinds(&s.error_kinds)));
+            for (kind, detail) in &s.error_examples {
+                lines.push(format!("         first {kind} error: {detail}"));
+            }
         }
-    ));
-    if s.errors > 0 {
-        output::line(format!("errors   {} ({})", s.errors, kinds(&s.error_kinds)));
-        for (kind, detail) in &s.error_examples {
-            output::line(format!("         first {kind} error: {detail}"));
-        }
+        let l = &s.latency_ms;
+        lines.push(format!(
+            "latency  p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            l.p50, l.p90, l.p99, l.max
+        ));
+        lines
     }
-    let l = &s.latency_ms;
-    output::line(format!(
-        "latency  p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        l.p50, l.p90, l.p99, l.max
-    ));
+
+    fn verdict(&self) -> Result<()> {
+        verdict(self)
+    }
 }
 
 #[cfg(test)]
@@ -542,35 +548,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rates_and_durations_parse() {
+    fn rates_parse_within_bounds() {
         assert_eq!(parse_rate("500").unwrap(), 500.0);
         assert_eq!(parse_rate("250/s").unwrap(), 250.0);
-        assert!(parse_rate("0").is_err() && parse_rate("fast").is_err());
-        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
-        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
-        assert!(parse_duration("3 weeks").is_err() && parse_duration("0s").is_err());
+        for bad in ["0", "fast", "-1", "nan", "inf", "1e-300", "1e300", ""] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
     fn plan_needs_count_or_duration_and_caps_concurrency() {
-        let args = LoadArgs {
-            concurrency: Some(8),
-            ..Default::default()
-        };
-        assert!(args.is_load());
-        assert_eq!(Plan::from_args(&args).unwrap_err().exit.code(), 2);
-        let plan = Plan::from_args(&LoadArgs {
-            count: Some(3),
-            concurrency: Some(8),
-            rate: Some(10.0),
-            ..Default::default()
-        })
-        .unwrap();
+        let e = LoadPlan::new(None, None, Some(8), None).unwrap_err();
+        assert_eq!(e.exit.code(), 2);
+        assert!(LoadPlan::new(Some(0), None, None, None).is_err());
+        assert!(LoadPlan::new(Some(1), None, Some(0), None).is_err());
+        assert!(LoadPlan::new(Some(1), None, Some(MAX_CONCURRENCY + 1), None).is_err());
+        assert!(LoadPlan::new(Some(1), None, None, Some(1e-300)).is_err());
+        let plan = LoadPlan::new(Some(3), None, Some(8), Some(10.0)).unwrap();
         assert_eq!(plan.concurrency, 3);
         assert_eq!(plan.slot(5), Some(Duration::from_millis(500)));
-        assert!(!LoadArgs::default().is_load());
+        let slow = LoadPlan::new(None, Some(Duration::from_secs(1)), None, Some(0.001)).unwrap();
+        assert!(slow.slot(u64::MAX).is_some(), "no overflow panic");
     }
 
     #[test]
@@ -585,11 +583,7 @@ mod tests {
 
     #[test]
     fn summary_counts_and_verdicts() {
-        let plan = Plan::from_args(&LoadArgs {
-            count: Some(4),
-            ..Default::default()
-        })
-        .unwrap();
+        let plan = LoadPlan::new(Some(4), None, None, None).unwrap();
         let mut a = Tally::new();
         a.answered(200, Duration::from_millis(1));
         a.answered(200, Duration::from_millis(3));

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use super::Shared;
 use super::state::{Idempotency, Org, Outcome, StoreError, WebhookEvent};
-use crate::signature::{self, Rejection};
+use crate::webhook::signature::{self, Rejection};
 
 pub const WEBHOOK_PATH: &str = "/api/webhooks/stripe";
 /// How long `racy-credit` waits between its unlocked check and its insert: wide enough that

@@ -11,19 +11,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Shared;
-use crate::aws::{AwsTarget, clients, describe};
+use crate::aws::{self, Env};
 use crate::config::EnvSettings;
-use crate::error::{Error, Result};
-use crate::output;
+use crate::error::Result;
+use crate::printer::Printer;
 use crate::secret::{ExposeSecret, SecretString};
 
 #[derive(Debug, Clone)]
 pub struct AwsSource {
-    target: AwsTarget,
-    cluster: String,
-    service: String,
-    webhook_secret_id: String,
-    secret_key_id: String,
+    settings: EnvSettings,
     poll: Duration,
     /// False when `--stripe-key-file` gave the key.
     read_key: bool,
@@ -56,45 +52,32 @@ pub fn split_secrets(value: &SecretString) -> Vec<SecretString> {
 impl AwsSource {
     pub fn new(settings: &EnvSettings, poll: Duration, read_key: bool) -> Self {
         Self {
-            target: AwsTarget {
-                region: settings.region.clone(),
-                endpoint_url: settings.aws_endpoint_url.clone(),
-                profile: None,
-            },
-            cluster: settings.cluster.clone(),
-            service: settings.service.clone(),
-            webhook_secret_id: settings.webhook_secret_id.clone(),
-            secret_key_id: settings.secret_key_id.clone(),
+            settings: settings.clone(),
             poll,
             read_key,
         }
     }
 
+    async fn env(&self) -> Env {
+        Env::connect(self.settings.clone(), None).await
+    }
+
     /// Reads the deployment first, then the secrets, so a redeploy in between is caught by
     /// the next poll. A secret that does not exist yet is a warning (the app then uses a
     /// generated one until a redeploy brings the real one); AWS failing is exit 3.
-    pub async fn fetch(&self) -> Result<Fetched> {
-        let (sm, ecs) = clients(&self.target).await;
-        let deployment = match self.deployment(&ecs).await {
+    pub async fn fetch(&self, out: &Printer) -> Result<Fetched> {
+        let env = self.env().await;
+        let deployment = match deployment(&env).await {
             Ok(d) => d,
             Err(e) => {
-                output::warn(format!(
+                out.warn(format!(
                     "{}; watching for it (secrets are read again once it deploys)",
                     e.message()
                 ));
                 None
             }
         };
-        let webhook_secrets = self
-            .read(&sm, &self.webhook_secret_id)
-            .await?
-            .map(|v| split_secrets(&v))
-            .unwrap_or_default();
-        let secret_key = if self.read_key {
-            self.read(&sm, &self.secret_key_id).await?
-        } else {
-            None
-        };
+        let (webhook_secrets, secret_key) = self.read_secrets(&env, out).await?;
         Ok(Fetched {
             webhook_secrets,
             secret_key,
@@ -102,86 +85,34 @@ impl AwsSource {
         })
     }
 
-    async fn read(
+    /// The webhook secrets and (unless given by file) the key, as stored now.
+    async fn read_secrets(
         &self,
-        sm: &aws_sdk_secretsmanager::Client,
-        id: &str,
-    ) -> Result<Option<SecretString>> {
-        // Asking for AWSCURRENT explicitly: after a rotation is rolled back with
-        // UpdateSecretVersionStage, moto's unqualified read still returns the newest version.
-        match sm
-            .get_secret_value()
-            .secret_id(id)
-            .version_stage("AWSCURRENT")
-            .send()
-            .await
-        {
-            Ok(out) => match out.secret_string() {
-                Some(v) if !v.trim().is_empty() => {
-                    Ok(Some(SecretString::from(v.trim().to_owned())))
-                }
-                _ => {
-                    output::warn(format!("secret {id} has no string value"));
-                    Ok(None)
-                }
-            },
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
-            {
-                output::warn(format!(
-                    "secret {id} does not exist yet; using a generated value until a redeploy"
-                ));
-                Ok(None)
-            }
-            Err(e) => Err(Error::external(format!(
-                "reading secret {id} from Secrets Manager: {}",
-                describe(&e)
-            ))),
-        }
-    }
-
-    /// The service's primary deployment, `None` when the service has none.
-    async fn deployment(&self, ecs: &aws_sdk_ecs::Client) -> Result<Option<Fingerprint>> {
-        let out = ecs
-            .describe_services()
-            .cluster(&self.cluster)
-            .services(&self.service)
-            .send()
-            .await
-            .map_err(|e| {
-                Error::external(format!(
-                    "describing ECS service {}/{}: {}",
-                    self.cluster,
-                    self.service,
-                    describe(&e)
-                ))
-            })?;
-        let Some(service) = out.services().first() else {
-            return Err(Error::external(format!(
-                "ECS service {}/{} not found",
-                self.cluster, self.service
-            )));
+        env: &Env,
+        out: &Printer,
+    ) -> Result<(Vec<SecretString>, Option<SecretString>)> {
+        let s = &env.settings;
+        let webhook = read(env, &s.webhook_secret_id, out)
+            .await?
+            .map(|v| split_secrets(&v))
+            .unwrap_or_default();
+        let key = if self.read_key {
+            read(env, &s.secret_key_id, out).await?
+        } else {
+            None
         };
-        let deployments = service.deployments();
-        let primary = deployments
-            .iter()
-            .find(|d| d.status() == Some("PRIMARY"))
-            .or_else(|| deployments.first());
-        Ok(primary.map(|d| Fingerprint {
-            deployment_id: d.id().unwrap_or_default().to_owned(),
-            task_definition: service.task_definition().unwrap_or_default().to_owned(),
-        }))
+        Ok((webhook, key))
     }
 
     /// Polls the service; on a new deployment, reads the secrets again and swaps them in.
     pub async fn follow(self, shared: Arc<Shared>, mut current: Option<Fingerprint>) {
-        let (sm, ecs) = clients(&self.target).await;
+        let env = self.env().await;
+        let out = shared.out.clone();
         let mut interval = tokio::time::interval(self.poll);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             interval.tick().await;
-            let seen = self.deployment(&ecs).await;
+            let seen = deployment(&env).await;
             shared
                 .deployment_checks
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -195,9 +126,15 @@ impl AwsSource {
             if seen.is_none() || seen == current {
                 continue;
             }
-            match self.reload(&sm, &shared).await {
-                Ok(()) => {
-                    output::status(format!(
+            match self.read_secrets(&env, &out).await {
+                Ok((secrets, key)) => {
+                    if !secrets.is_empty() {
+                        shared.set_webhook_secrets(&secrets);
+                    }
+                    if let Some(k) = key {
+                        shared.stripe.set_key(k);
+                    }
+                    out.status(format!(
                         "sandbox: new deployment {}; secrets re-read from Secrets Manager",
                         seen.as_ref()
                             .map(|d| d.deployment_id.as_str())
@@ -205,30 +142,31 @@ impl AwsSource {
                     ));
                     current = seen;
                 }
-                Err(e) => output::warn(format!("{}; retrying", e.message())),
+                Err(e) => out.warn(format!("{}; retrying", e.message())),
             }
         }
     }
+}
 
-    async fn reload(&self, sm: &aws_sdk_secretsmanager::Client, shared: &Shared) -> Result<()> {
-        let secrets = self
-            .read(sm, &self.webhook_secret_id)
-            .await?
-            .map(|v| split_secrets(&v))
-            .unwrap_or_default();
-        let key = if self.read_key {
-            self.read(sm, &self.secret_key_id).await?
-        } else {
-            None
-        };
-        if !secrets.is_empty() {
-            shared.set_webhook_secrets(&secrets);
-        }
-        if let Some(k) = key {
-            shared.stripe.set_key(k);
-        }
-        Ok(())
+/// A secret's AWSCURRENT value; one that does not exist yet is a warning and `None`.
+async fn read(env: &Env, id: &str, out: &Printer) -> Result<Option<SecretString>> {
+    let value = aws::secrets::value_if_exists(&env.sm, id).await?;
+    if value.is_none() {
+        out.warn(format!(
+            "secret {id} does not exist yet; using a generated value until a redeploy"
+        ));
     }
+    Ok(value)
+}
+
+/// The service's primary deployment, `None` when the service has none.
+async fn deployment(env: &Env) -> Result<Option<Fingerprint>> {
+    let service = aws::service::service(env).await?;
+    let primary = service.primary().or_else(|| service.deployments.first());
+    Ok(primary.map(|d| Fingerprint {
+        deployment_id: d.id.clone(),
+        task_definition: service.task_definition.clone(),
+    }))
 }
 
 #[cfg(test)]

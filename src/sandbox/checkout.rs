@@ -19,8 +19,8 @@ use serde_json::{Value, json};
 use super::Shared;
 use super::state::{Session, SessionStatus};
 use crate::error::{Error, Result};
-use crate::fixtures::{Catalog, new_event_id};
 use crate::http;
+use crate::webhook::fixtures::{Catalog, new_event_id};
 
 type S = State<Arc<Shared>>;
 
@@ -418,7 +418,7 @@ pub fn completed_event(session: &Session, form: &PaymentForm) -> Value {
         .template("checkout.session.completed")
         .expect("embedded checkout.session.completed")
         .clone();
-    let now = crate::signature::unix_now();
+    let now = crate::webhook::signature::unix_now();
     event["id"] = json!(new_event_id());
     event["created"] = json!(now);
     event["livemode"] = json!(session.livemode);

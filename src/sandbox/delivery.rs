@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::stripe::{Attempt, Endpoint, EventRecord};
 use super::{DeliveryPolicy, Shared};
 use crate::secret::ExposeSecret;
-use crate::signature::{self, Signer};
+use crate::webhook::signature::{self, Signer};
 
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 const USER_AGENT: &str = "Stripe/1.0 (+https://stripe.com/docs/webhooks)";

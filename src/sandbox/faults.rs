@@ -43,11 +43,10 @@ impl FromStr for Fault {
             "webhook-500" => Fault::Webhook500,
             "drop-metadata" => Fault::DropMetadata,
             "slow-webhook" => {
-                let ms = value
-                    .ok_or("slow-webhook needs a delay: slow-webhook=MS")?
-                    .parse::<u64>()
-                    .map_err(|_| "slow-webhook=MS needs a whole number of milliseconds")?;
-                return Ok(Fault::SlowWebhook(Duration::from_millis(ms)));
+                let delay = value.ok_or("slow-webhook needs a delay: slow-webhook=2s")?;
+                let delay = crate::duration::parse(delay)
+                    .map_err(|e| format!("slow-webhook={delay}: {e}"))?;
+                return Ok(Fault::SlowWebhook(delay));
             }
             _ => {
                 return Err(format!(
@@ -111,7 +110,7 @@ impl Faults {
                 .map(|(_, n)| n.to_string()),
         );
         if let Some(d) = self.slow_webhook {
-            out.push(format!("slow-webhook={}", d.as_millis()));
+            out.push(format!("slow-webhook={}", crate::duration::human(d)));
         }
         out
     }
@@ -129,7 +128,7 @@ mod tests {
             "double-credit",
             "racy-credit",
             "webhook-500",
-            "slow-webhook=250",
+            "slow-webhook=250ms",
             "drop-metadata",
         ]
         .iter()

@@ -19,67 +19,17 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::cli::Ctx;
 use crate::error::{Error, Result};
+use crate::printer::Printer;
 use crate::secret::{self, ExposeSecret, SecretString};
-use crate::signature::{DEFAULT_TOLERANCE, Signer};
-use crate::{output, runtime};
+use crate::webhook::signature::{DEFAULT_TOLERANCE, Signer};
 
 pub use checkout::{DECLINED_CARD, PayOutcome, TEST_CARD, pay_with_form_post};
 pub use faults::{Fault, Faults};
-
-#[derive(Debug, clap::Args)]
-pub struct SandboxArgs {
-    /// Address of the app (port 0 picks a free one)
-    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
-    pub listen: SocketAddr,
-    /// Address of the Stripe API (default: the app's host, a free port)
-    #[arg(long, value_name = "ADDR")]
-    pub stripe_listen: Option<SocketAddr>,
-    /// File holding a webhook secret the app accepts (repeatable, for overlapping rotations);
-    /// without one a fresh secret is generated and its file named in the start line
-    #[arg(long = "webhook-secret-file", value_name = "FILE")]
-    pub webhook_secret_files: Vec<PathBuf>,
-    /// File holding the Stripe API key (sk_test_… or sk_live_…); default: a generated sk_test_ key
-    #[arg(long, value_name = "FILE")]
-    pub stripe_key_file: Option<PathBuf>,
-    /// Break the app on purpose (repeatable): no-signature-check, ignore-tolerance,
-    /// double-credit, racy-credit, webhook-500, slow-webhook=MS, drop-metadata
-    #[arg(long = "fault", value_name = "NAME[=VALUE]")]
-    pub faults: Vec<Fault>,
-    /// Persist the app's state to FILE (atomic writes, mode 0600) so a restart keeps balances
-    #[arg(long, value_name = "FILE")]
-    pub state: Option<PathBuf>,
-    /// Webhook signature tolerance in seconds
-    #[arg(long, default_value_t = DEFAULT_TOLERANCE, value_name = "SECS")]
-    pub tolerance: i64,
-    /// Read STRIPE_WEBHOOK_SECRET and STRIPE_SECRET_KEY from AWS Secrets Manager (needs --env),
-    /// and re-read them whenever the ECS service's primary deployment changes
-    #[arg(long, requires = "env")]
-    pub secrets_from_aws: bool,
-    /// Environment whose secrets and ECS service to use with --secrets-from-aws
-    #[arg(long, value_name = "NAME", requires = "secrets_from_aws")]
-    pub env: Option<String>,
-    /// AWS region (else AWS_REGION, else the config, else us-east-1)
-    #[arg(long)]
-    pub region: Option<String>,
-    /// AWS endpoint override, for local emulators (else AWS_ENDPOINT_URL)
-    #[arg(long, value_name = "URL")]
-    pub aws_endpoint_url: Option<String>,
-    /// How often to poll the ECS service for a new deployment, in milliseconds
-    #[arg(long, default_value_t = 2000, value_name = "MS")]
-    pub aws_poll_ms: u64,
-    /// Webhook delivery attempts per endpoint (Stripe retries for days; this bounds it)
-    #[arg(long, default_value_t = 5, value_name = "N")]
-    pub delivery_attempts: u32,
-    /// Delay before the first retry; doubles after each failed attempt
-    #[arg(long, default_value_t = 1000, value_name = "MS")]
-    pub delivery_backoff_ms: u64,
-}
 
 /// Background webhook delivery: attempts per endpoint and the first retry delay (doubling).
 #[derive(Debug, Clone, Copy)]
@@ -114,6 +64,8 @@ pub struct SandboxOptions {
     pub delivery: DeliveryPolicy,
     /// Read the secrets from AWS and follow redeploys.
     pub aws: Option<aws_secrets::AwsSource>,
+    /// Where warnings and the AWS follower's lines go.
+    pub out: Printer,
 }
 
 impl Default for SandboxOptions {
@@ -128,6 +80,7 @@ impl Default for SandboxOptions {
             tolerance: DEFAULT_TOLERANCE,
             delivery: DeliveryPolicy::default(),
             aws: None,
+            out: Printer::silent(),
         }
     }
 }
@@ -147,6 +100,7 @@ pub struct Shared {
     pub delivery: DeliveryPolicy,
     /// How many times the ECS service was checked for a redeploy (shown on /health).
     pub deployment_checks: std::sync::atomic::AtomicU64,
+    pub out: Printer,
 }
 
 impl Shared {
@@ -158,7 +112,7 @@ impl Shared {
     }
 
     pub fn set_webhook_secrets(&self, secrets: &[SecretString]) {
-        let signers: Arc<[Signer]> = crate::events::signers(secrets).into();
+        let signers: Arc<[Signer]> = crate::webhook::signers(secrets).into();
         *self.signers.write().unwrap_or_else(|e| e.into_inner()) = signers;
     }
 
@@ -298,7 +252,7 @@ pub async fn start(opts: SandboxOptions) -> Result<Sandbox> {
     let mut stripe_key = opts.stripe_key.clone();
     let mut deployment = None;
     if let Some(aws) = &opts.aws {
-        let fetched = aws.fetch().await?;
+        let fetched = aws.fetch(&opts.out).await?;
         webhook_secrets = fetched.webhook_secrets;
         stripe_key = stripe_key.or(fetched.secret_key);
         deployment = fetched.deployment;
@@ -339,7 +293,7 @@ pub async fn start(opts: SandboxOptions) -> Result<Sandbox> {
         app_url,
         stripe_api_url,
         store: Mutex::new(store),
-        signers: RwLock::new(crate::events::signers(&webhook_secrets).into()),
+        signers: RwLock::new(crate::webhook::signers(&webhook_secrets).into()),
         tolerance: opts.tolerance,
         faults: opts.faults.clone(),
         stripe,
@@ -347,15 +301,22 @@ pub async fn start(opts: SandboxOptions) -> Result<Sandbox> {
         http,
         delivery: opts.delivery,
         deployment_checks: Default::default(),
+        out: opts.out.clone(),
     });
 
     let (stop, stopped) = watch::channel(false);
     let servers = vec![
-        serve(app_listener, app::router(shared.clone()), stopped.clone()),
+        serve(
+            app_listener,
+            app::router(shared.clone()),
+            stopped.clone(),
+            &opts.out,
+        ),
         serve(
             stripe_listener,
             stripe::router(shared.clone()),
             stopped.clone(),
+            &opts.out,
         ),
     ];
     let mut background = Vec::new();
@@ -380,7 +341,9 @@ fn serve(
     listener: TcpListener,
     router: axum::Router,
     mut stopped: watch::Receiver<bool>,
+    out: &Printer,
 ) -> tokio::task::JoinHandle<()> {
+    let out = out.clone();
     tokio::spawn(async move {
         let shutdown = async move {
             let _ = stopped.wait_for(|s| *s).await;
@@ -389,111 +352,18 @@ fn serve(
             .with_graceful_shutdown(shutdown)
             .await
         {
-            output::warn(format!("sandbox server stopped: {e}"));
+            out.warn(format!("sandbox server stopped: {e}"));
         }
     })
 }
 
-impl SandboxArgs {
-    fn options(&self, ctx: &Ctx) -> Result<SandboxOptions> {
-        if self.tolerance < 0 {
-            return Err(Error::usage("--tolerance must not be negative"));
-        }
-        if self.delivery_attempts == 0 {
-            return Err(Error::usage("--delivery-attempts must be at least 1"));
-        }
-        let webhook_secrets = self
-            .webhook_secret_files
-            .iter()
-            .map(|f| secret::read_file(f, "webhook secret"))
-            .collect::<Result<Vec<_>>>()?;
-        webhook_secrets
-            .iter()
-            .for_each(secret::warn_unless_webhook_secret);
-        let stripe_key = self
-            .stripe_key_file
-            .as_ref()
-            .map(|f| stripe::read_key_file(f))
-            .transpose()?;
-        let aws = if self.secrets_from_aws {
-            if !self.webhook_secret_files.is_empty() {
-                return Err(Error::usage(
-                    "--secrets-from-aws and --webhook-secret-file are exclusive",
-                ));
-            }
-            let name = self.env.as_deref().expect("clap requires --env");
-            let overrides = crate::config::Overrides {
-                region: self.region.clone(),
-                aws_endpoint_url: self.aws_endpoint_url.clone(),
-                ..Default::default()
-            };
-            let settings = ctx.config()?.env(name, &overrides)?;
-            Some(aws_secrets::AwsSource::new(
-                &settings,
-                Duration::from_millis(self.aws_poll_ms.max(50)),
-                self.stripe_key_file.is_none(),
-            ))
-        } else {
-            None
-        };
-        Ok(SandboxOptions {
-            listen: self.listen,
-            stripe_listen: self.stripe_listen,
-            webhook_secrets,
-            stripe_key,
-            faults: Faults::from_list(&self.faults),
-            state_file: self.state.clone(),
-            tolerance: self.tolerance,
-            delivery: DeliveryPolicy {
-                attempts: self.delivery_attempts,
-                backoff: Duration::from_millis(self.delivery_backoff_ms),
-            },
-            aws,
-        })
-    }
-}
-
-pub async fn run(ctx: &Ctx, args: SandboxArgs) -> Result<()> {
-    let opts = args.options(ctx)?;
-    let state_file = opts.state_file.clone();
-    // Installed before the start line, so a Ctrl-C (or SIGTERM) right after it is never the
-    // default action; both stop the servers gracefully.
-    let interrupted = interrupt_signal()?;
-    let sandbox = start(opts).await?;
-    announce(&sandbox, state_file.as_deref());
-    runtime::on_interrupt(Some("sandbox stopped".into()));
-    interrupted.await;
-    sandbox.shutdown().await;
-    Err(Error::interrupted("sandbox stopped"))
-}
-
-#[cfg(unix)]
-fn interrupt_signal() -> Result<impl std::future::Future<Output = ()>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let install =
-        |kind| signal(kind).map_err(|e| Error::external(format!("cannot handle signals: {e}")));
-    let mut sigint = install(SignalKind::interrupt())?;
-    let mut sigterm = install(SignalKind::terminate())?;
-    Ok(async move {
-        tokio::select! {
-            _ = sigint.recv() => {}
-            _ = sigterm.recv() => {}
-        }
-    })
-}
-
-#[cfg(not(unix))]
-fn interrupt_signal() -> Result<impl std::future::Future<Output = ()>> {
-    Ok(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-}
-
-fn announce(sandbox: &Sandbox, state_file: Option<&std::path::Path>) {
+/// The start line: the two URLs and the 0600 files holding generated secrets (values are never
+/// printed); one JSON line with `--json`, so that a parent process can read the ports.
+pub fn announce(sandbox: &Sandbox, state_file: Option<&std::path::Path>, out: &Printer) {
     let path = |p: Option<&std::path::Path>| p.map(|p| p.display().to_string());
     let faults = sandbox.shared.faults.names();
-    if output::mode().json {
-        output::json_line(&json!({
+    if out.json_mode() {
+        out.json_line(&json!({
             "app": sandbox.app_url(),
             "stripe_api": sandbox.stripe_api_url(),
             "webhook_url": sandbox.webhook_url(),
@@ -504,20 +374,32 @@ fn announce(sandbox: &Sandbox, state_file: Option<&std::path::Path>) {
         }));
         return;
     }
-    output::line(format!(
+    out.line(format!(
         "app {}  stripe_api {}",
         sandbox.app_url(),
         sandbox.stripe_api_url()
     ));
-    output::status(format!("webhook endpoint  {}", sandbox.webhook_url()));
+    out.status(format!("webhook endpoint  {}", sandbox.webhook_url()));
     if let Some(p) = sandbox.webhook_secret_file() {
-        output::status(format!("webhook secret in {}", p.display()));
+        out.status(format!("webhook secret in {}", p.display()));
     }
     if let Some(p) = sandbox.stripe_key_file() {
-        output::status(format!("Stripe key in     {}", p.display()));
+        out.status(format!("Stripe key in     {}", p.display()));
     }
     if !faults.is_empty() {
-        output::status(format!("faults            {}", faults.join(", ")));
+        out.status(format!("faults            {}", faults.join(", ")));
     }
-    output::status("sandbox running; Ctrl-C stops it");
+    out.status("sandbox running; Ctrl-C or SIGTERM stops it");
+}
+
+/// A sandbox that stopped: nothing more to print.
+pub struct Stopped;
+
+impl crate::printer::Report for Stopped {
+    fn json(&self) -> Value {
+        Value::Null
+    }
+    fn human(&self, _: &Printer) -> Vec<String> {
+        Vec::new()
+    }
 }

@@ -116,7 +116,7 @@ impl Persister {
                     self.written.send_replace(version);
                 }
                 Ok(Err(e)) => {
-                    crate::output::warn(format!(
+                    shared.out.warn(format!(
                         "cannot write state file {}: {e}",
                         self.path.display()
                     ));

@@ -323,7 +323,7 @@ impl Store {
             cancel_url: cancel_url.to_owned(),
             status: SessionStatus::Open,
             livemode,
-            created: crate::signature::unix_now(),
+            created: crate::webhook::signature::unix_now(),
             customer_email: None,
         };
         self.sessions.insert(session.id.clone(), session.clone());

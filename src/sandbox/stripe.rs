@@ -235,7 +235,7 @@ impl StripeSide {
             enabled_events,
             description,
             disabled: false,
-            created: crate::signature::unix_now(),
+            created: crate::webhook::signature::unix_now(),
             secret,
             metadata: Default::default(),
         };

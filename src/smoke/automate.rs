@@ -13,7 +13,8 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
-use crate::{output, secret};
+use crate::printer::Printer;
+use crate::secret;
 
 pub const TEST_CARD: &str = "4242424242424242";
 pub const DECLINED_CARD: &str = "4000000000000002";
@@ -503,7 +504,7 @@ fn capabilities(driver: &Driver, headed: bool) -> Result<serde_json::Map<String,
 
 /// Opens a URL in the desktop browser: `$BROWSER`, else `open` (macOS) or `xdg-open` when a
 /// display is available. Returns `false` (and says why) when there is none.
-pub fn open_in_browser(url: &str) -> bool {
+pub fn open_in_browser(url: &str, out: &Printer) -> bool {
     let opener = std::env::var("BROWSER")
         .ok()
         .filter(|b| !b.trim().is_empty())
@@ -519,9 +520,7 @@ pub fn open_in_browser(url: &str) -> bool {
             }
         });
     let Some(opener) = opener else {
-        output::status(
-            "no desktop browser here (no DISPLAY and no $BROWSER): open the URL yourself",
-        );
+        out.status("no desktop browser here (no DISPLAY and no $BROWSER): open the URL yourself");
         return false;
     };
     match std::process::Command::new(&opener)
@@ -532,11 +531,11 @@ pub fn open_in_browser(url: &str) -> bool {
         .spawn()
     {
         Ok(_) => {
-            output::status(format!("opened the checkout page with {opener}"));
+            out.status(format!("opened the checkout page with {opener}"));
             true
         }
         Err(e) => {
-            output::status(format!(
+            out.status(format!(
                 "could not run {opener} ({e}): open the URL yourself"
             ));
             false

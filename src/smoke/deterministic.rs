@@ -2,18 +2,22 @@
 //! `checkout.session.completed` for that session, the credit, and the abuse steps: a replay, a
 //! wrong secret, a stale timestamp, and the billing events list.
 
-use std::time::{Duration, Instant};
+use std::ops::ControlFlow;
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::app_client::{AppClient, Buyer, Reply};
+use crate::app_client::{AppClient, Buyer};
 use crate::config::Contract;
 use crate::error::{Error, Result};
-use crate::events::{SignedEvent, sign_event};
-use crate::fixtures::{Catalog, Prepared, RenderOptions, SetOp};
+use crate::http::Reply;
+use crate::printer::{Printer, Report};
+use crate::retry::{self, Stopped};
 use crate::secret::{self, ExposeSecret, SecretString};
-use crate::signature::{self, Signer};
+use crate::webhook::fixtures::{Catalog, Prepared, RenderOptions, SetOp};
+use crate::webhook::signature::{self, Signer};
+use crate::webhook::{SignedEvent, sign_event};
 
 use super::session::{self, OpenOptions, Opened};
 use super::steps::{Step, StepFailure, Steps};
@@ -81,15 +85,41 @@ impl SmokeReport {
     pub fn error(&self) -> Option<Error> {
         self.failure.as_ref().map(StepFailure::to_error)
     }
+
+    /// Time spent in the steps, in milliseconds.
+    pub fn total_ms(&self) -> f64 {
+        self.steps.iter().map(|s| s.ms).sum()
+    }
 }
 
-/// Runs the smoke. Invalid options are an error; a failing step is reported in the report
-/// (`ok: false`, `failure`), not as an error.
-pub async fn run(opts: &DeterministicOptions) -> Result<SmokeReport> {
+impl Report for SmokeReport {
+    fn json(&self) -> Value {
+        serde_json::to_value(self).expect("reports serialize")
+    }
+
+    fn human(&self, _: &Printer) -> Vec<String> {
+        if !self.ok {
+            return Vec::new();
+        }
+        vec![format!(
+            "smoke passed: {} steps in {:.0} ms",
+            self.steps.len(),
+            self.total_ms()
+        )]
+    }
+
+    fn verdict(&self) -> Result<()> {
+        self.error().map_or(Ok(()), Err)
+    }
+}
+
+/// Runs the smoke, printing each step as it finishes. Invalid options are an error; a failing
+/// step is reported in the report (`ok: false`, `failure`), not as an error.
+pub async fn run(opts: &DeterministicOptions, out: &Printer) -> Result<SmokeReport> {
     super::check_amount(opts.amount_cents).map_err(Error::usage)?;
     let mut client = AppClient::new(&opts.base_url, opts.contract.clone(), opts.request_timeout)?;
     let total = if opts.only_happy_path { 6 } else { 11 };
-    let mut steps = Steps::new(total);
+    let mut steps = Steps::new(total, out);
     let mut seen = Seen::default();
     let result = run_steps(opts, &mut client, &mut steps, &mut seen).await;
     if let (Err(e), None) = (&result, &steps.failure) {
@@ -389,21 +419,30 @@ async fn wait_for_credit(
     amount: i64,
     settle: Duration,
 ) -> Result<i64> {
-    let deadline = Instant::now() + settle;
-    loop {
-        let now = session::read_account(client).await?.balance_cents;
-        match credit_verdict(before, now, amount) {
-            Verdict::Credited => return Ok(now),
-            Verdict::Over(msg) => return Err(Error::failed(msg)),
-            Verdict::NotYet(msg) if Instant::now() >= deadline => {
-                return Err(Error::failed(format!(
-                    "{msg} within {:.1} s (--settle-timeout)",
-                    settle.as_secs_f64()
-                )));
+    let waited = retry::poll(
+        retry::deadline_in(settle),
+        |_| POLL_EVERY,
+        || async {
+            let now = match session::read_account(client).await {
+                Ok(account) => account.balance_cents,
+                Err(e) => return ControlFlow::Break(Err(e)),
+            };
+            match credit_verdict(before, now, amount) {
+                Verdict::Credited => ControlFlow::Break(Ok(now)),
+                Verdict::Over(msg) => ControlFlow::Break(Err(Error::failed(msg))),
+                Verdict::NotYet(msg) => ControlFlow::Continue(msg),
             }
-            Verdict::NotYet(_) => tokio::time::sleep(POLL_EVERY).await,
-        }
-    }
+        },
+    )
+    .await;
+    waited.map_err(|stopped| match stopped {
+        Stopped::Failed(e) => e,
+        Stopped::TimedOut(last) => Error::failed(format!(
+            "{} within {:.1} s (--settle-timeout)",
+            last.unwrap_or_else(|| "the app did not answer the balance read".to_owned()),
+            settle.as_secs_f64()
+        )),
+    })
 }
 
 #[derive(Debug, PartialEq)]

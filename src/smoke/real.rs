@@ -2,6 +2,7 @@
 //! receipt; `verify` waits for the paid top-up to show in the billing events and the balance, and
 //! writes the outcome back into the receipt. Between the two a person, or `automate::pay`, pays.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -9,10 +10,12 @@ use serde::Serialize;
 
 use crate::app_client::{AppClient, BillingEvent, Buyer};
 use crate::config::Contract;
-use crate::error::{Error, Result};
+use crate::error::{Error, Exit, Result};
+use crate::printer::Printer;
+use crate::retry::{self, Stopped};
 use crate::secret::{self, SecretString};
+use crate::shutdown::Shutdown;
 use crate::stripe_api::StripeClient;
-use crate::{output, runtime};
 
 use super::receipt::{self, NewReceipt, Receipt};
 use super::session::{self, OpenOptions};
@@ -56,11 +59,11 @@ pub struct Created {
     pub steps: Vec<Step>,
 }
 
-/// Steps 1-4, then the URL file and the receipt (both atomic, 0600).
-pub async fn create(o: &CreateOptions) -> Result<Created> {
+/// Steps 1-4, printed as they finish, then the URL file and the receipt (both atomic, 0600).
+pub async fn create(o: &CreateOptions, out: &Printer) -> Result<Created> {
     super::check_amount(o.amount_cents).map_err(Error::usage)?;
     let mut client = AppClient::new(&o.base_url, o.contract.clone(), o.request_timeout)?;
-    let mut steps = Steps::new(4);
+    let mut steps = Steps::new(4, out);
     let opened = session::open(
         &mut steps,
         &mut client,
@@ -126,7 +129,7 @@ pub struct VerifyOptions {
     pub poll_interval: Duration,
     pub request_timeout: Duration,
     pub stripe: Option<StripeCheck>,
-    /// Printed on Ctrl-C while waiting, for example `stripe-ops smoke --verify-only --receipt F`.
+    /// Printed when stopped while waiting, for example `stripe-ops smoke --verify-only --receipt F`.
     pub resume_command: Option<String>,
 }
 
@@ -157,39 +160,49 @@ pub struct Verified {
 }
 
 /// Reads and validates the receipt at `path` (exit 2 when it is not usable), then verifies it.
-pub async fn verify(path: &Path, o: &VerifyOptions) -> Result<Verified> {
+pub async fn verify(
+    path: &Path,
+    o: &VerifyOptions,
+    out: &Printer,
+    stop: &Shutdown,
+) -> Result<Verified> {
     let (receipt, warning) = receipt::load(path)?;
     if let Some(w) = warning {
-        output::warn(w);
+        out.warn(w);
     }
-    verify_receipt(path, receipt, o).await
+    verify_receipt(path, receipt, o, out, stop).await
 }
 
 /// Waits for the top-up of the receipt's session, checks the balance, optionally checks the
-/// event at Stripe, and writes the outcome back into the receipt.
+/// event at Stripe, and writes the outcome back into the receipt. A stop request while waiting
+/// leaves the receipt as it is and says how to resume.
 pub async fn verify_receipt(
     path: &Path,
     mut receipt: Receipt,
     o: &VerifyOptions,
+    out: &Printer,
+    stop: &Shutdown,
 ) -> Result<Verified> {
     let mut client = AppClient::new(&receipt.base_url, o.contract.clone(), o.request_timeout)?
         .with_token(receipt.buyer_token.clone());
-    if let Some(token) = renew_refused_token(&mut client, &receipt).await? {
+    if let Some(token) = renew_refused_token(&mut client, &receipt, out).await? {
         receipt.buyer_token = token;
         receipt::save(path, &receipt)?;
     }
-    if let Some(cmd) = &o.resume_command {
-        runtime::on_interrupt(Some(format!(
+    let started = Instant::now();
+    let hint = o.resume_command.as_ref().map(|cmd| {
+        format!(
             "the receipt {} is intact; resume with: {cmd}",
             path.display()
-        )));
-    }
-    let started = Instant::now();
-    let waited = wait_for_topup(&client, &receipt, o).await;
-    runtime::on_interrupt(None);
-    let (topup, balance_after) = waited?;
+        )
+    });
+    let (topup, balance_after) = stop
+        .guard_with(hint.as_deref(), wait_for_topup(&client, &receipt, o, out))
+        .await?;
     let stripe_event_type = match &o.stripe {
-        Some(check) => Some(check_stripe_event(check, &topup, &receipt, o.request_timeout).await?),
+        Some(check) => {
+            Some(check_stripe_event(check, &topup, &receipt, o.request_timeout, out).await?)
+        }
         None => None,
     };
     let updated = receipt.clone().with_outcome(
@@ -216,6 +229,7 @@ pub async fn verify_receipt(
 async fn renew_refused_token(
     client: &mut AppClient,
     receipt: &Receipt,
+    out: &Printer,
 ) -> Result<Option<SecretString>> {
     let account = client.contract.paths.account.clone();
     // An app that cannot be reached now is the polling's business (it may be redeploying).
@@ -225,7 +239,7 @@ async fn renew_refused_token(
     if reply.status != reqwest::StatusCode::UNAUTHORIZED {
         return Ok(None);
     }
-    output::status(format!(
+    out.status(format!(
         "the receipt's token was refused (401); logging in again as {}",
         receipt.buyer_email
     ));
@@ -246,6 +260,8 @@ struct Observation {
     topups: Vec<BillingEvent>,
     total_events: Option<usize>,
     error: Option<String>,
+    /// The app could not be reached at all (connection refused, timed out).
+    unreachable: bool,
 }
 
 #[derive(Debug, PartialEq)]
@@ -303,73 +319,95 @@ async fn observe(client: &AppClient, receipt: &Receipt) -> Observation {
                 })
                 .collect();
         }
-        Err(e) => seen.error = Some(e.to_string()),
+        Err(e) => seen.failed(&e),
     }
     match session::read_account(client).await {
         Ok(a) => seen.balance_delta = Some(a.balance_cents - receipt.balance_before_cents),
-        Err(e) => seen.error = Some(e.to_string()),
+        Err(e) => seen.failed(&e),
     }
     seen
 }
 
+impl Observation {
+    fn failed(&mut self, e: &Error) {
+        self.error = Some(e.to_string());
+        self.unreachable = e.exit == Exit::External;
+    }
+}
+
 /// Polls until the top-up shows with the right amount and the balance rose by it. Errors while
-/// polling (a redeploy, a blip) are remembered and retried until the deadline.
+/// polling (a redeploy, a blip) are remembered and retried until the deadline; an app that
+/// never answered at all is an outside failure (exit 3), not a payment that did not happen.
 async fn wait_for_topup(
     client: &AppClient,
     receipt: &Receipt,
     o: &VerifyOptions,
+    out: &Printer,
 ) -> Result<(BillingEvent, i64)> {
     let topup_type = client.contract.fields.topup_event_type.clone();
     let what = format!(
         "the {topup_type} of {} cents for session {}",
         receipt.amount_cents, receipt.stripe_session_id
     );
-    output::status(format!("waiting up to {} s for {what}", fmt_secs(o.wait)));
-    let spinner = output::spinner(format!("waiting for {what}"));
-    let deadline = Instant::now() + o.wait;
-    loop {
-        let seen = observe(client, receipt).await;
-        match judge(&seen, receipt.amount_cents, &topup_type) {
-            WaitVerdict::Done => {
-                spinner.finish_and_clear();
-                let balance = receipt.balance_before_cents
-                    + seen.balance_delta.expect("done means the balance was read");
-                let topup = seen
-                    .topups
-                    .into_iter()
-                    .next()
-                    .expect("done means one top-up");
-                output::line(format!(
-                    "  {:<4} top-up of {} cents recorded, balance {} → {balance} cents",
-                    output::ok_mark(true),
-                    receipt.amount_cents,
-                    receipt.balance_before_cents
-                ));
-                return Ok((topup, balance));
+    out.status(format!("waiting up to {} s for {what}", fmt_secs(o.wait)));
+    let spinner = out.spinner(format!("waiting for {what}"));
+    let answered = std::sync::atomic::AtomicBool::new(false);
+    let waited = retry::poll(
+        retry::deadline_in(o.wait),
+        |_| o.poll_interval,
+        || async {
+            let seen = observe(client, receipt).await;
+            if !seen.unreachable {
+                answered.store(true, std::sync::atomic::Ordering::Relaxed);
             }
-            WaitVerdict::Fail(why) => {
-                spinner.finish_and_clear();
-                return Err(Error::failed(format!("verify failed: {why}")));
+            match judge(&seen, receipt.amount_cents, &topup_type) {
+                WaitVerdict::Done => ControlFlow::Break(Ok(seen)),
+                WaitVerdict::Fail(why) => ControlFlow::Break(Err(why)),
+                WaitVerdict::Wait => ControlFlow::Continue(seen),
             }
-            WaitVerdict::Wait if Instant::now() >= deadline => {
-                spinner.finish_and_clear();
-                let resume = o
-                    .resume_command
-                    .as_ref()
-                    .map(|c| format!("; to wait longer: {c} --wait SECS"))
-                    .unwrap_or_default();
-                return Err(Error::failed(format!(
-                    "timed out after {} s waiting for {what}; last seen: {}. Was the payment completed? A declined or abandoned payment never credits{resume}",
+        },
+    )
+    .await;
+    spinner.finish_and_clear();
+    let seen = match waited {
+        Ok(seen) => seen,
+        Err(Stopped::Failed(why)) => return Err(Error::failed(format!("verify failed: {why}"))),
+        Err(Stopped::TimedOut(last)) => {
+            let last = last.unwrap_or_default();
+            if last.unreachable && !answered.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(Error::external(format!(
+                    "the app at {} could not be reached for {} s: {}",
+                    receipt.base_url,
                     fmt_secs(o.wait),
-                    describe(&seen, &topup_type)
+                    last.error.as_deref().unwrap_or("no answer")
                 )));
             }
-            WaitVerdict::Wait => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                tokio::time::sleep(o.poll_interval.min(left)).await;
-            }
+            let resume = o
+                .resume_command
+                .as_ref()
+                .map(|c| format!("; to wait longer: {c} --wait SECS"))
+                .unwrap_or_default();
+            return Err(Error::failed(format!(
+                "timed out after {} s waiting for {what}; last seen: {}. Was the payment completed? A declined or abandoned payment never credits{resume}",
+                fmt_secs(o.wait),
+                describe(&last, &topup_type)
+            )));
         }
-    }
+    };
+    let balance =
+        receipt.balance_before_cents + seen.balance_delta.expect("done means the balance was read");
+    let topup = seen
+        .topups
+        .into_iter()
+        .next()
+        .expect("done means one top-up");
+    out.line(format!(
+        "  {:<4} top-up of {} cents recorded, balance {} → {balance} cents",
+        out.ok_mark(true),
+        receipt.amount_cents,
+        receipt.balance_before_cents
+    ));
+    Ok((topup, balance))
 }
 
 fn fmt_secs(d: Duration) -> String {
@@ -387,6 +425,7 @@ async fn check_stripe_event(
     topup: &BillingEvent,
     receipt: &Receipt,
     timeout: Duration,
+    out: &Printer,
 ) -> Result<String> {
     let id = topup.stripe_event_id.as_deref().ok_or_else(|| {
         Error::failed(
@@ -409,11 +448,238 @@ async fn check_stripe_event(
             receipt.stripe_session_id
         )));
     }
-    output::line(format!(
+    out.line(format!(
         "  {:<4} Stripe event {id} is a {event_type} for the session",
-        output::ok_mark(true)
+        out.ok_mark(true)
     ));
     Ok(event_type)
+}
+
+/// How a receipt is verified later: the command printed to resume, built from the global
+/// flags that matter (`--config`, `--env`).
+#[derive(Debug, Clone, Default)]
+pub struct Resume {
+    pub config: Option<PathBuf>,
+    pub env: Option<String>,
+}
+
+impl Resume {
+    /// The exact command that verifies `receipt` later.
+    pub fn command(&self, receipt: &Path) -> String {
+        let mut cmd = String::from("stripe-ops");
+        if let Some(c) = &self.config {
+            cmd.push_str(" --config ");
+            cmd.push_str(&super::shell_quote(&c.display().to_string()));
+        }
+        cmd.push_str(" smoke --verify-only --receipt ");
+        cmd.push_str(&super::shell_quote(&receipt.display().to_string()));
+        if let Some(env) = &self.env {
+            cmd.push_str(" --env ");
+            cmd.push_str(&super::shell_quote(env));
+        }
+        cmd
+    }
+}
+
+/// Whether a failed WebDriver payment falls back to waiting for a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutomateMode {
+    /// Try; when it fails, wait for a person to pay.
+    Fallback,
+    /// Failing to pay automatically fails the smoke (exit 1).
+    Require,
+}
+
+/// Paying through WebDriver (`--automate`).
+#[derive(Debug, Clone)]
+pub struct Automate {
+    pub mode: AutomateMode,
+    pub webdriver_url: Option<String>,
+    pub headed: bool,
+    pub card: String,
+}
+
+/// Where the real-checkout smoke starts.
+pub enum Start {
+    /// Steps 1-4 and a new receipt.
+    Create(Box<CreateOptions>),
+    /// A receipt written earlier.
+    Receipt(PathBuf),
+}
+
+/// The whole real-checkout smoke: `--real`, `--create-only`, `--verify-only`.
+pub struct RealOptions {
+    pub start: Start,
+    pub create_only: bool,
+    /// Open the checkout page in the desktop browser.
+    pub open: bool,
+    pub automate: Option<Automate>,
+    /// `resume_command` is filled in from `resume` once the receipt is known.
+    pub verify: VerifyOptions,
+    pub resume: Resume,
+}
+
+impl RealOptions {
+    fn mode(&self) -> &'static str {
+        match (&self.start, self.create_only) {
+            (_, true) => "create-only",
+            (Start::Receipt(_), false) => "verify-only",
+            (Start::Create(_), false) => "real",
+        }
+    }
+}
+
+/// What the real-checkout smoke did: its JSON document and its last lines for people.
+pub struct RealReport {
+    pub doc: serde_json::Value,
+    pub lines: Vec<String>,
+}
+
+impl crate::printer::Report for RealReport {
+    fn json(&self) -> serde_json::Value {
+        self.doc.clone()
+    }
+    fn human(&self, _: &Printer) -> Vec<String> {
+        self.lines.clone()
+    }
+}
+
+/// Obtains a receipt (creates it, or loads it), lets someone pay (`open`, `automate`), then
+/// verifies unless `create_only`. Once a receipt exists, a stop request says how to resume.
+pub async fn run(mut o: RealOptions, out: &Printer, stop: &Shutdown) -> Result<RealReport> {
+    let mut doc = serde_json::json!({ "ok": true, "mode": o.mode() });
+    let (path, receipt) = match &o.start {
+        Start::Create(create_opts) => {
+            out.line(format!(
+                "real-checkout smoke {} ({} cents)",
+                create_opts.base_url, create_opts.amount_cents
+            ));
+            let created = stop.guard(create(create_opts, out)).await?;
+            announce_created(&created, &o.resume, out, &mut doc);
+            (created.receipt_path, created.receipt)
+        }
+        Start::Receipt(path) => {
+            let (receipt, warning) = receipt::load(path)?;
+            if let Some(w) = warning {
+                out.warn(w);
+            }
+            out.line(format!(
+                "verifying receipt {} (session {}, {} cents)",
+                path.display(),
+                receipt.stripe_session_id,
+                receipt.amount_cents
+            ));
+            (path.clone(), receipt)
+        }
+    };
+    let resume = o.resume.command(&path);
+    let hint = format!(
+        "the receipt {} is intact; resume with: {resume}",
+        path.display()
+    );
+    if o.open {
+        doc["opened"] =
+            serde_json::json!(super::automate::open_in_browser(&receipt.checkout_url, out));
+    }
+    if let Some(automate) = &o.automate {
+        let paid = stop
+            .guard_with(Some(&hint), pay(automate, &path, &receipt, out))
+            .await?;
+        doc["automated"] = serde_json::json!(paid);
+    }
+    if o.create_only {
+        return Ok(RealReport {
+            doc,
+            lines: vec![format!("verify it with:\n  {resume}")],
+        });
+    }
+    o.verify.resume_command = Some(resume);
+    let verified = verify_receipt(&path, receipt, &o.verify, out, stop).await?;
+    let line = format!(
+        "real-checkout smoke passed: {} cents credited, balance {} → {} cents; outcome written to {}",
+        verified.amount_cents,
+        verified.balance_before,
+        verified.balance_after,
+        path.display()
+    );
+    merge(
+        &mut doc,
+        serde_json::to_value(&verified).expect("outcomes serialize"),
+    );
+    Ok(RealReport {
+        doc,
+        lines: vec![line],
+    })
+}
+
+fn merge(doc: &mut serde_json::Value, more: serde_json::Value) {
+    if let serde_json::Value::Object(m) = more {
+        for (k, v) in m {
+            doc[k] = v;
+        }
+    }
+}
+
+fn announce_created(
+    created: &Created,
+    resume: &Resume,
+    out: &Printer,
+    doc: &mut serde_json::Value,
+) {
+    let r = &created.receipt;
+    out.line(format!(
+        "checkout URL (use all of it: the part after # is needed by Stripe Checkout):\n  {}",
+        r.checkout_url
+    ));
+    out.line(format!("URL file: {}", created.url_path.display()));
+    out.line(format!(
+        "receipt:  {} (holds the buyer's password and token; mode 0600)",
+        created.receipt_path.display()
+    ));
+    merge(
+        doc,
+        serde_json::json!({
+            "steps": created.steps,
+            "base_url": r.base_url,
+            "session_id": r.stripe_session_id,
+            "amount_cents": r.amount_cents,
+            "balance_before": r.balance_before_cents,
+            "checkout_url": r.checkout_url,
+            "url_file": created.url_path,
+            "receipt": created.receipt_path,
+            "verify_command": resume.command(&created.receipt_path),
+        }),
+    );
+}
+
+/// Pays through WebDriver. With `Fallback`, a failure becomes a warning and the smoke goes on
+/// waiting for a person; with `Require` it fails the smoke (exit 1).
+async fn pay(a: &Automate, receipt_path: &Path, r: &Receipt, out: &Printer) -> Result<bool> {
+    let mut opts = super::automate::PayOptions::for_receipt(r, receipt_path);
+    opts.webdriver_url = a.webdriver_url.clone();
+    opts.headed = a.headed;
+    opts.card_number = a.card.clone();
+    let spinner = out.spinner("paying through WebDriver");
+    let result = super::automate::pay(&opts).await;
+    spinner.finish_and_clear();
+    match (result, a.mode) {
+        (Ok(()), _) => {
+            out.line(format!(
+                "  {:<4} paid the checkout page through WebDriver",
+                out.ok_mark(true)
+            ));
+            Ok(true)
+        }
+        (Err(e), AutomateMode::Require) => Err(Error::failed(format!(
+            "--automate=require: paying through WebDriver failed: {e}"
+        ))),
+        (Err(e), AutomateMode::Fallback) => {
+            out.warn(format!(
+                "paying through WebDriver failed ({e}); Stripe often shows bot checks, so pay at the URL above yourself"
+            ));
+            Ok(false)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -438,6 +704,7 @@ mod tests {
             topups,
             total_events: Some(3),
             error: None,
+            unreachable: false,
         };
         assert_eq!(
             judge(&seen(0, vec![]), 500, "stripe_topup"),
@@ -469,6 +736,7 @@ mod tests {
             topups: vec![],
             total_events: Some(2),
             error: Some("GET x timed out".into()),
+            unreachable: true,
         };
         assert_eq!(
             describe(&seen, "stripe_topup"),

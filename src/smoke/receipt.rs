@@ -199,8 +199,7 @@ pub fn url_path(receipt: &Path) -> PathBuf {
 /// Reads and validates a receipt: unreadable or invalid is exit 2 with the reason; a receipt
 /// readable by group or others is returned with a warning to print.
 pub fn load(path: &Path) -> Result<(Receipt, Option<String>)> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::usage(format!("cannot read receipt {}: {e}", path.display())))?;
+    let text = crate::files::read_text(path, "receipt")?;
     let receipt = Receipt::parse(&text)
         .map_err(|why| Error::usage(format!("receipt {} {why}", path.display())))?;
     let warning = secret::readable_by_others(path).then(|| {

@@ -7,7 +7,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::error::{Error, Exit, Result};
-use crate::output;
+use crate::printer::Printer;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Step {
@@ -34,19 +34,21 @@ impl StepFailure {
     }
 }
 
-/// Runs and records steps.
+/// Runs and records steps, printing each as it finishes.
 #[derive(Debug, Default)]
 pub struct Steps {
     pub done: Vec<Step>,
     pub failure: Option<StepFailure>,
     total: usize,
+    out: Printer,
 }
 
 impl Steps {
     /// `total` is only used to number the steps for people.
-    pub fn new(total: usize) -> Self {
+    pub fn new(total: usize, out: &Printer) -> Self {
         Self {
             total,
+            out: out.clone(),
             ..Self::default()
         }
     }
@@ -59,7 +61,9 @@ impl Steps {
         fut: impl Future<Output = Result<(T, String)>>,
     ) -> Result<T> {
         let number = self.done.len() + 1;
-        let spinner = output::spinner(format!("[{number}/{}] {name}", self.total));
+        let spinner = self
+            .out
+            .spinner(format!("[{number}/{}] {name}", self.total));
         let started = Instant::now();
         let result = fut.await;
         let ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -75,9 +79,9 @@ impl Steps {
                 (None, false, e.message().to_owned())
             }
         };
-        output::line(format!(
+        self.out.line(format!(
             "  {:<4} {:<14} {:>8.1} ms  {}",
-            output::ok_mark(ok),
+            self.out.ok_mark(ok),
             name,
             ms,
             detail
@@ -101,7 +105,7 @@ mod tests {
 
     #[tokio::test]
     async fn records_passes_and_failures_with_their_exit_class() {
-        let mut steps = Steps::new(2);
+        let mut steps = Steps::new(2, &Printer::silent());
         let v = steps
             .run("one", async { Ok((7, "fine".to_owned())) })
             .await

@@ -116,7 +116,7 @@ impl Aws {
     pub fn cmd(&self, args: &[&str]) -> Output {
         let mut c = bin();
         c.envs(self.moto.env())
-            .env("STRIPE_OPS_ECS_POLL_MS", "20")
+            .env("STRIPE_OPS_ECS_POLL", "20ms")
             .env_remove("CI")
             .args(args);
         c.output().unwrap()
@@ -1091,8 +1091,8 @@ fn rotate_with_the_smoke_against_an_app_that_reads_its_secrets_from_aws() {
             "--secrets-from-aws",
             "--env",
             "staging",
-            "--aws-poll-ms",
-            "10",
+            "--aws-poll",
+            "10ms",
         ],
     );
     aws.seed(STAGING, &sandbox.app, None, None);
@@ -1135,7 +1135,7 @@ fn trace_logging_never_shows_the_secrets() {
         let mut c = bin();
         c.envs(aws.moto.env())
             .env("RUST_LOG", "trace")
-            .env("STRIPE_OPS_ECS_POLL_MS", "20")
+            .env("STRIPE_OPS_ECS_POLL", "20ms")
             .args(["-vvv"])
             .args(args);
         c.output().unwrap()
@@ -1183,7 +1183,7 @@ fn a_rollback_that_cannot_finish_says_what_remains_and_how_to_finish_it() {
     let before = w.aws.snapshot(STAGING);
     let mut c = bin();
     c.envs(w.aws.moto.env())
-        .env("STRIPE_OPS_ECS_POLL_MS", "20")
+        .env("STRIPE_OPS_ECS_POLL", "20ms")
         .args([
             "webhook",
             "rotate",
@@ -1225,8 +1225,12 @@ fn a_rollback_that_cannot_finish_says_what_remains_and_how_to_finish_it() {
         err.contains("AWSCURRENT of proofwork-staging/STRIPE_WEBHOOK_SECRET is version"),
         "{err}"
     );
+    // The undo command names the Stripe API this environment uses, not a hard-coded host.
     assert!(
-        err.contains("curl -X DELETE https://api.stripe.com/v1/webhook_endpoints/we_"),
+        err.contains(&format!(
+            "curl -X DELETE {}/v1/webhook_endpoints/we_",
+            w.sandbox.stripe_api
+        )),
         "{err}"
     );
     assert!(

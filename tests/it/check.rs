@@ -249,7 +249,7 @@ fn slow_webhook_trips_the_answer_time_budget_of_the_robustness_cases() {
     // Answers take 800 ms against a 400 ms budget: the robustness cases (which judge time) fail;
     // the others still get their answers within the hang limit (3 × budget) and pass.
     assert_fault_caught_only_by(
-        "slow-webhook=800",
+        "slow-webhook=800ms",
         &["--timeout", "0.4"],
         &names(&ROBUSTNESS_CASES),
     );
@@ -258,7 +258,7 @@ fn slow_webhook_trips_the_answer_time_budget_of_the_robustness_cases() {
 #[test]
 fn a_receiver_that_never_answers_in_time_is_a_hang() {
     let dir = tempfile::tempdir().unwrap();
-    let sb = sandbox(dir.path(), &["slow-webhook=2000"]);
+    let sb = sandbox(dir.path(), &["slow-webhook=2s"]);
     let (o, v) = check(
         &sb,
         dir.path(),

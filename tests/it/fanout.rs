@@ -11,8 +11,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::Value;
-use stripe_ops::fixtures::{Catalog, RenderOptions};
-use stripe_ops::signature::Signer;
+use stripe_ops::webhook::fixtures::{Catalog, RenderOptions};
+use stripe_ops::webhook::signature::Signer;
 
 use crate::common::*;
 
@@ -74,7 +74,7 @@ fn signed(event_type: &str, secret: &str, sets: &[&str]) -> (String, String, Str
         .prepare(event_type, &opts)
         .unwrap();
     let e =
-        stripe_ops::events::sign_event(&prepared, &[Signer::new(secret.as_bytes())], None, None);
+        stripe_ops::webhook::sign_event(&prepared, &[Signer::new(secret.as_bytes())], None, None);
     (e.id, e.body, e.header)
 }
 

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use stripe_ops::signature::{Signer, header, unix_now};
+use stripe_ops::webhook::signature::{Signer, header, unix_now};
 
 use crate::common::*;
 

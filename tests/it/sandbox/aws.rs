@@ -87,8 +87,8 @@ async fn secrets_from_aws_are_reread_when_the_service_redeploys() {
             "--secrets-from-aws",
             "--env",
             "staging",
-            "--aws-poll-ms",
-            "100",
+            "--aws-poll",
+            "100ms",
         ],
     );
     let app = App::new(&sb.app);
@@ -184,8 +184,8 @@ async fn a_service_deployed_after_start_brings_its_secrets() {
             "--secrets-from-aws",
             "--env",
             "staging",
-            "--aws-poll-ms",
-            "100",
+            "--aws-poll",
+            "100ms",
         ],
     );
     let app = App::new(&sb.app);

@@ -79,7 +79,7 @@ async fn fault_webhook_500_fails_every_delivery() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_slow_webhook_delays_the_answer() {
-    let (_sb, app, t, secret) = faulty(&["--fault", "slow-webhook=5000"], 500).await;
+    let (_sb, app, t, secret) = faulty(&["--fault", "slow-webhook=5s"], 500).await;
     let body = completed_event("evt_slow", &t);
     let impatient = reqwest::Client::builder()
         .timeout(Duration::from_millis(300))

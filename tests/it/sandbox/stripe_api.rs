@@ -148,7 +148,7 @@ async fn stripe_api_errors_have_stripes_shape_and_never_echo_the_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delivery_signs_per_endpoint_and_retries_failures_with_backoff() {
-    let sb = Sandbox::start(&["--delivery-attempts", "3", "--delivery-backoff-ms", "20"]);
+    let sb = Sandbox::start(&["--delivery-attempts", "3", "--delivery-backoff", "20ms"]);
     let app = App::new(&sb.app);
     let key = stripe_key(&sb);
     let http = reqwest::Client::new();

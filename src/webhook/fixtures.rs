@@ -79,8 +79,7 @@ fn load_dir(dir: &Path, templates: &mut BTreeMap<String, Value>) -> Result<()> {
         if path.extension().is_none_or(|e| e != "json") {
             continue;
         }
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| Error::usage(format!("cannot read {}: {e}", path.display())))?;
+        let text = crate::files::read_text(&path, "template")?;
         let value: Value = serde_json::from_str(&text)
             .map_err(|e| Error::usage(format!("{} is not valid JSON: {e}", path.display())))?;
         let event_type = path

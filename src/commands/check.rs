@@ -1,0 +1,118 @@
+//! `stripe-ops check`: the conformance and abuse suite for a webhook receiver (core: `check`).
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{Ctx, SecretArgs};
+use crate::app_client::Buyer;
+use crate::check::{self, AppTarget, CaseList, Options, Suite, report};
+use crate::duration::{self, Span};
+use crate::error::{Error, Result};
+use crate::printer::Report;
+use crate::{http, runtime, secret};
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The receiver to check (default: <base URL> + the contract's webhook path)
+    #[arg(long, value_name = "URL")]
+    pub webhook_url: Option<String>,
+    #[command(flatten)]
+    pub secrets: SecretArgs,
+    /// The app's base URL: enables the idempotency suite and the no-effect check of ignored types
+    #[arg(long, value_name = "URL", env = "BASE_URL")]
+    pub base_url: Option<String>,
+    /// Buyer to log in as for the idempotency suite (default: register a fresh buyer)
+    #[arg(long, value_name = "EMAIL", requires = "buyer_password_file")]
+    pub buyer_email: Option<String>,
+    /// File holding the buyer's password
+    #[arg(long, value_name = "FILE", requires = "buyer_email")]
+    pub buyer_password_file: Option<PathBuf>,
+    /// Answer-time budget per request (10s, 0.5; a bare number is seconds); robustness cases
+    /// fail beyond it, and any request unanswered after 3 times this counts as a hang
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration::positive)]
+    pub timeout: Span,
+    /// Event types that may be accepted without effect (comma-separated or repeated)
+    #[arg(long, value_name = "TYPE,...", value_delimiter = ',')]
+    pub expect_ignored: Vec<String>,
+    /// The receiver's timestamp tolerance (300, 5m); stale and future cases go 60 s beyond it
+    #[arg(long, value_name = "DURATION", default_value = "300", value_parser = duration::positive)]
+    pub tolerance: Span,
+    /// Suites to run (comma-separated; default all): security, robustness, idempotency, types
+    #[arg(long, value_delimiter = ',', value_name = "SUITE")]
+    pub suite: Vec<Suite>,
+    /// Run only this case (repeatable); `--list` shows the names
+    #[arg(long = "case", value_name = "NAME")]
+    pub cases: Vec<String>,
+    /// List the cases and what each expects, without sending anything
+    #[arg(long)]
+    pub list: bool,
+    /// Also write the results as JUnit XML to FILE
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Top-up amount of the idempotency cases, in cents
+    #[arg(long, value_name = "CENTS", default_value_t = 500)]
+    pub amount: i64,
+    /// Extra templates (`<type>.json`) for the types suite
+    #[arg(long, value_name = "DIR")]
+    pub fixtures_dir: Option<PathBuf>,
+}
+
+pub fn run(ctx: &Ctx, args: CheckArgs) -> Result<Box<dyn Report>> {
+    let selected = check::cases_for(
+        args.fixtures_dir.as_deref(),
+        &args.suite,
+        &args.cases,
+        &args.expect_ignored,
+    )?;
+    if args.list {
+        return Ok(Box::new(CaseList(selected)));
+    }
+    let opts = options(ctx, &args, selected)?;
+    let out = ctx.out.clone();
+    runtime::run(|stop| async move {
+        let report = stop.guard(check::run(opts, &out)).await?;
+        if let Some(path) = &args.junit {
+            report::write_junit(&report, path)?;
+        }
+        Ok(Box::new(report) as Box<dyn Report>)
+    })
+}
+
+fn options(ctx: &Ctx, args: &CheckArgs, selected: Vec<check::cases::Case>) -> Result<Options> {
+    if args.amount <= 0 {
+        return Err(Error::usage("--amount must be a positive number of cents"));
+    }
+    let base_url = args.base_url.clone().filter(|b| !b.trim().is_empty());
+    let contract = ctx.config()?.contract(None);
+    let webhook_url = match (&args.webhook_url, &base_url) {
+        (Some(url), _) => url.clone(),
+        (None, Some(base)) => http::join(base, &contract.paths.webhook),
+        (None, None) => {
+            return Err(Error::usage(
+                "check needs --webhook-url URL (or --base-url, whose webhook path it then uses)",
+            ));
+        }
+    };
+    let buyer = match (&args.buyer_email, &args.buyer_password_file) {
+        (Some(email), Some(file)) => Some(Buyer {
+            email: email.clone(),
+            password: secret::read_file(file, "buyer password")?,
+        }),
+        _ => None,
+    };
+    Ok(Options {
+        webhook_url,
+        secrets: args.secrets.load(&ctx.out)?,
+        app: base_url.map(|base_url| AppTarget {
+            base_url,
+            contract,
+            buyer,
+        }),
+        budget: args.timeout.get(),
+        tolerance: args.tolerance.whole_secs(),
+        amount_cents: args.amount,
+        cases: selected,
+        fixtures_dir: args.fixtures_dir.clone(),
+    })
+}

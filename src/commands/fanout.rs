@@ -1,0 +1,203 @@
+//! `stripe-ops fanout`: one Stripe listener relayed durably to many receivers (core: `fanout`).
+//! SIGHUP reloads the targets; SIGTERM ends the relay (exit 0), Ctrl-C too (exit 130).
+
+use std::path::PathBuf;
+
+use super::Ctx;
+use crate::config::{self, FanoutConfig};
+use crate::duration::{self, Span};
+use crate::error::{Error, Result, ResultExt};
+use crate::fanout::deliver::DeliveryOptions;
+use crate::fanout::targets::{self, TargetSpec};
+use crate::fanout::{self, RelayOptions, Stopped};
+use crate::printer::{Printer, Report};
+use crate::retry::Backoff;
+use crate::runtime;
+use crate::secret::{self, ExposeSecret};
+use crate::shutdown::{self, Shutdown, Signal};
+use crate::webhook::signature::Signer;
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit codes: 0 stopped by SIGTERM, 2 bad flags or config, 3 cannot listen \
+    or open the spool, 130 stopped by Ctrl-C."
+)]
+pub struct FanoutArgs {
+    /// Address to listen on (port 0 picks a free one; see --json). Default: [fanout] listen, else 127.0.0.1:8787
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// A receiver: NAME=URL (repeatable); more come from [[fanout.target]] in stripe-ops.toml
+    #[arg(long = "target", value_name = "NAME=URL", value_parser = targets::parse_pair)]
+    pub targets: Vec<(String, String)>,
+    /// Re-sign events for target NAME with the webhook secret in FILE (repeatable)
+    #[arg(long = "target-secret-file", value_name = "NAME=FILE", value_parser = targets::parse_pair)]
+    pub target_secrets: Vec<(String, String)>,
+    /// Verify incoming signatures with the secret in FILE (repeatable: any may match); 401 otherwise
+    #[arg(long = "verify-secret-file", value_name = "FILE")]
+    pub verify_secret_files: Vec<PathBuf>,
+    /// Signature timestamp tolerance for --verify-secret-file (300, 5m)
+    #[arg(long, default_value = "300", value_name = "DURATION")]
+    pub tolerance: Span,
+    /// Spool folder. Default: [fanout] spool, else ./fanout-spool
+    #[arg(long, value_name = "DIR")]
+    pub spool: Option<PathBuf>,
+    /// Do not fsync the spool: events survive a crash of the relay, not of the machine
+    #[arg(long)]
+    pub no_fsync: bool,
+    /// Give up on an event for a target after this long (3d, 12h, 30m, 45s, 250ms)
+    #[arg(long, default_value = "3d", value_parser = duration::positive, value_name = "AGE")]
+    pub max_age: Span,
+    /// First retry delay; it doubles on each failure, with jitter
+    #[arg(long, default_value = "1s", value_parser = duration::positive, value_name = "DELAY")]
+    pub retry_base: Span,
+    /// Longest retry delay
+    #[arg(long, default_value = "5m", value_parser = duration::positive, value_name = "DELAY")]
+    pub retry_max: Span,
+    /// Timeout of one delivery attempt
+    #[arg(long, default_value = "10s", value_parser = duration::positive, value_name = "TIMEOUT")]
+    pub timeout: Span,
+    /// Deliveries in flight at once per healthy target (a failing one gets one at a time, in order)
+    #[arg(long, default_value_t = 16, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub in_flight: u16,
+    /// How long the answer to the sender waits for the targets' first attempts (0 answers at once)
+    #[arg(long, default_value = "5s", value_name = "WAIT")]
+    pub summary_wait: Span,
+    /// Path that receives events. Default: [fanout] path, else /webhook
+    #[arg(long, value_name = "PATH")]
+    pub path: Option<String>,
+    /// Accept self-signed or otherwise invalid TLS certificates of targets (local testing only)
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+pub fn run(ctx: &Ctx, args: FanoutArgs) -> Result<Box<dyn Report>> {
+    let file = ctx.config()?.fanout().cloned().unwrap_or_default();
+    let opts = options(&args, &file, &ctx.out)?;
+    let (path, spool_dir) = (opts.path.clone(), opts.spool.clone());
+    runtime::run(|stop| async move {
+        let relay = fanout::start(opts).await?;
+        relay.started(&path, &spool_dir).print(&ctx.out);
+        let signal = serve(ctx, &args, &relay, &stop).await?;
+        let log = relay.hub.log();
+        log.line("stopping: finishing deliveries in flight");
+        relay.shutdown().await;
+        log.line("stopped");
+        match signal {
+            Signal::Terminate => Ok(Box::new(Stopped) as Box<dyn Report>),
+            Signal::Interrupt => Err(shutdown::interrupted(signal, None)),
+        }
+    })
+}
+
+/// Serves until a stop request; SIGHUP reloads the targets from the config file and the
+/// secret files.
+#[cfg(unix)]
+async fn serve(
+    ctx: &Ctx,
+    args: &FanoutArgs,
+    relay: &fanout::Relay,
+    stop: &Shutdown,
+) -> Result<Signal> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup()).or_external("cannot handle SIGHUP")?;
+    loop {
+        tokio::select! {
+            _ = hup.recv() => relay.reload(reloaded_targets(ctx, args)),
+            s = stop.wait() => return Ok(s),
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn serve(
+    _ctx: &Ctx,
+    _args: &FanoutArgs,
+    _relay: &fanout::Relay,
+    stop: &Shutdown,
+) -> Result<Signal> {
+    Ok(stop.wait().await)
+}
+
+/// The targets as the config file and the secret files say now; a bad config is an error
+/// that keeps the current targets.
+fn reloaded_targets(ctx: &Ctx, args: &FanoutArgs) -> Result<Vec<TargetSpec>> {
+    let config = config::load(ctx.global.config.as_deref())?;
+    let file = config.fanout().cloned().unwrap_or_default();
+    resolve_targets(args, &file, &ctx.out)
+}
+
+fn resolve_targets(
+    args: &FanoutArgs,
+    file: &FanoutConfig,
+    out: &Printer,
+) -> Result<Vec<TargetSpec>> {
+    targets::resolve_all(
+        &args.targets,
+        &args.target_secrets,
+        &file.targets,
+        !args.verify_secret_files.is_empty(),
+        out,
+    )
+}
+
+fn options(args: &FanoutArgs, file: &FanoutConfig, out: &Printer) -> Result<RelayOptions> {
+    let path = args
+        .path
+        .clone()
+        .or_else(|| file.path.clone())
+        .unwrap_or_else(|| "/webhook".into());
+    if !path.starts_with('/') || path == "/health" || path == "/status" {
+        return Err(Error::usage(format!(
+            "--path {path:?} must start with / and not be /health or /status"
+        )));
+    }
+    if args.retry_max < args.retry_base {
+        return Err(Error::usage("--retry-base must be at most --retry-max"));
+    }
+    let verify = args
+        .verify_secret_files
+        .iter()
+        .map(|f| {
+            let s = secret::read_file(f, "verify webhook secret")?;
+            super::warn_unless_webhook_secrets(out, std::slice::from_ref(&s));
+            Ok(Signer::new(s.expose_secret().as_bytes()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let targets = resolve_targets(args, file, out)?;
+    if args.insecure {
+        out.warn("--insecure: TLS certificates of targets are not checked");
+    }
+    let client = crate::http::builder(args.timeout.get())
+        .danger_accept_invalid_certs(args.insecure)
+        .build()
+        .or_external("cannot build HTTP client")?;
+    Ok(RelayOptions {
+        listen: args
+            .listen
+            .clone()
+            .or_else(|| file.listen.clone())
+            .unwrap_or_else(|| "127.0.0.1:8787".into()),
+        path,
+        spool: args
+            .spool
+            .clone()
+            .or_else(|| file.spool.clone())
+            .unwrap_or_else(|| PathBuf::from("fanout-spool")),
+        fsync: !args.no_fsync,
+        targets,
+        verify,
+        tolerance: args.tolerance.whole_secs(),
+        summary_wait: args.summary_wait.get(),
+        delivery: DeliveryOptions {
+            backoff: Backoff {
+                base: args.retry_base.get(),
+                max: args.retry_max.get(),
+                jitter: true,
+            },
+            max_age: args.max_age.get(),
+            in_flight: args.in_flight.into(),
+            client,
+        },
+        out: out.clone(),
+    })
+}

@@ -1,0 +1,203 @@
+//! One file per command: its clap arguments, the step that resolves them (with the config,
+//! environment variables and files) into the core's plain options, the call into the core, and
+//! the report handed back to `cli.rs`. This module holds what several commands share: the
+//! context, the flag groups, and the production confirmation.
+
+pub mod check;
+pub mod completions;
+pub mod config;
+pub mod demo;
+pub mod enable;
+pub mod events;
+pub mod fanout;
+pub mod sandbox;
+pub mod smoke;
+pub mod status;
+pub mod webhook;
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use clap::Args;
+
+use crate::aws::deploy::WaitPolicy;
+use crate::cli::GlobalArgs;
+use crate::config::{Config, EnvSettings, Overrides};
+use crate::duration::{self, Span};
+use crate::error::{Error, Result};
+use crate::printer::{self, Printer};
+use crate::secret::{self, SecretString};
+
+/// What every command gets: the global flags, the printer, and the configuration, loaded on
+/// first use.
+pub struct Ctx {
+    pub global: GlobalArgs,
+    pub out: Printer,
+    config: OnceLock<Config>,
+}
+
+impl Ctx {
+    pub fn new(global: GlobalArgs, out: Printer) -> Self {
+        Self {
+            global,
+            out,
+            config: OnceLock::new(),
+        }
+    }
+
+    pub fn config(&self) -> Result<&Config> {
+        if let Some(c) = self.config.get() {
+            return Ok(c);
+        }
+        let loaded = crate::config::load(self.global.config.as_deref())?;
+        Ok(self.config.get_or_init(|| loaded))
+    }
+
+    /// An environment resolved from the config and the flags that override it.
+    pub fn env(
+        &self,
+        name: &str,
+        flags: &EnvFlags,
+        base_url: Option<String>,
+    ) -> Result<EnvSettings> {
+        self.config()?.env(name, &flags.overrides(base_url))
+    }
+}
+
+/// Flags that override environment settings; shared by the commands that talk to an environment.
+#[derive(Debug, Clone, Default, Args)]
+pub struct EnvFlags {
+    /// AWS region (else AWS_REGION, else the config, else us-east-1)
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Stripe API base URL (else STRIPE_API_BASE, else the config, else https://api.stripe.com)
+    #[arg(long, value_name = "URL")]
+    pub stripe_api_base: Option<String>,
+    /// AWS endpoint override, for local emulators (else AWS_ENDPOINT_URL)
+    #[arg(long, value_name = "URL")]
+    pub aws_endpoint_url: Option<String>,
+}
+
+impl EnvFlags {
+    pub fn overrides(&self, base_url: Option<String>) -> Overrides {
+        Overrides {
+            region: self.region.clone(),
+            base_url,
+            stripe_api_base: self.stripe_api_base.clone(),
+            aws_endpoint_url: self.aws_endpoint_url.clone(),
+        }
+    }
+}
+
+/// The flags every AWS command shares: the environment and how to reach its AWS account.
+#[derive(Debug, Clone, Args)]
+pub struct AwsEnvArgs {
+    /// Environment: staging, production (alias prod), or any name configured in stripe-ops.toml
+    #[arg(long, value_name = "NAME")]
+    pub env: String,
+    /// AWS profile from the shared config files (else AWS_PROFILE, else the default chain)
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    #[command(flatten)]
+    pub flags: EnvFlags,
+}
+
+impl AwsEnvArgs {
+    pub async fn connect(&self, ctx: &Ctx, base_url: Option<String>) -> Result<crate::aws::Env> {
+        let settings = ctx.env(&self.env, &self.flags, base_url)?;
+        Ok(crate::aws::Env::connect(settings, self.profile.clone()).await)
+    }
+}
+
+/// Flags of the commands that change an environment.
+#[derive(Debug, Clone, Args)]
+pub struct ChangeArgs {
+    /// Do not ask for confirmation (required for production when not interactive)
+    #[arg(long)]
+    pub yes: bool,
+    /// Read everything, print the plan and the diff of the container's secrets, change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+/// How to wait for an ECS rollout.
+#[derive(Debug, Clone, Args)]
+pub struct WaitArgs {
+    /// How long to wait for the deployment to complete: 90s, 15m, 1h (a bare number is seconds)
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = duration::positive)]
+    pub wait_timeout: Span,
+    /// On a failed or timed-out deployment, leave the service as it is instead of rolling back
+    #[arg(long)]
+    pub no_rollback: bool,
+    /// First polling interval (tests make it short)
+    #[arg(long, hide = true, env = "STRIPE_OPS_ECS_POLL", default_value = "2s",
+          value_parser = duration::positive)]
+    pub poll_interval: Span,
+}
+
+impl WaitArgs {
+    pub fn policy(&self) -> WaitPolicy {
+        WaitPolicy {
+            timeout: self.wait_timeout.get(),
+            poll: self.poll_interval.get(),
+            rollback: !self.no_rollback,
+        }
+    }
+}
+
+/// Webhook signing secrets: files (repeatable, one `v1=` each) or STRIPE_WEBHOOK_SECRET.
+#[derive(Debug, Clone, Args)]
+pub struct SecretArgs {
+    /// File holding a webhook signing secret (whsec_…); repeat to sign with several
+    #[arg(long = "secret-file", value_name = "FILE")]
+    pub secret_files: Vec<PathBuf>,
+}
+
+impl SecretArgs {
+    pub fn load(&self, out: &Printer) -> Result<Vec<SecretString>> {
+        let secrets = secret::webhook_secrets(&self.secret_files, crate::webhook::SECRET_ENV)?;
+        warn_unless_webhook_secrets(out, &secrets);
+        Ok(secrets)
+    }
+}
+
+/// Stripe's secrets start with `whsec_`; anything else is allowed with a warning.
+pub fn warn_unless_webhook_secrets(out: &Printer, secrets: &[SecretString]) {
+    if secrets.iter().any(|s| !secret::is_webhook_secret(s)) {
+        out.warn("webhook secret does not start with whsec_ (Stripe's always do)");
+    }
+}
+
+/// Production asks before changing anything: with a TTY (and CI unset) through dialoguer,
+/// showing the plan; otherwise a missing `--yes` is exit 2.
+pub fn confirm_production(
+    out: &Printer,
+    settings: &EnvSettings,
+    plan: &[String],
+    yes: bool,
+) -> Result<()> {
+    if !settings.is_production() || yes {
+        return Ok(());
+    }
+    if !printer::interactive() {
+        return Err(Error::usage(format!(
+            "refusing to change {} without confirmation: no terminal to ask on (or CI is set); review the plan with --dry-run and pass --yes",
+            settings.name
+        )));
+    }
+    for line in plan {
+        out.tell(line);
+    }
+    let go = dialoguer::Confirm::new()
+        .with_prompt(format!("Apply this plan to {}?", settings.name))
+        .default(false)
+        .interact()
+        .map_err(|e| Error::usage(format!("cannot ask for confirmation: {e}")))?;
+    if go {
+        Ok(())
+    } else {
+        Err(Error::usage("not confirmed; nothing was changed"))
+    }
+}

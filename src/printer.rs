@@ -1,0 +1,316 @@
+//! The one printer: results on stdout (one JSON document with `--json`), status and warnings on
+//! stderr, progress only on a TTY, colour unless `NO_COLOR`. Every byte it writes passes through
+//! `secret::scrub`, and so do the log lines (`log_writer`) and panic messages (`install_panic_hook`).
+//!
+//! The printer is a value, not a global: commands make one from the global flags and pass it to
+//! the core, and library callers (demo, benches, tests) make a quiet one with `Printer::silent`.
+//! What a command hands back is a `Report`; `cli.rs` is the one place that prints it.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::Value;
+
+use crate::error::Result;
+use crate::secret::scrub;
+
+/// What a command hands back to `cli.rs`: its JSON document, its lines for people, and its
+/// verdict (the error, with its exit code, when it did not pass).
+pub trait Report {
+    /// The `--json` document; `Value::Null` when the command already printed it (servers print
+    /// theirs at start).
+    fn json(&self) -> Value;
+    /// Result lines for people, printed on stdout after the command's own progress.
+    fn human(&self, out: &Printer) -> Vec<String>;
+    fn verdict(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A report that prints nothing more and passed.
+pub struct Done;
+
+impl Report for Done {
+    fn json(&self) -> Value {
+        Value::Null
+    }
+    fn human(&self, _: &Printer) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// How the printer behaves, from the global flags and the terminal.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Mode {
+    pub json: bool,
+    pub quiet: bool,
+    pub progress: bool,
+    pub color: bool,
+}
+
+impl Mode {
+    /// From the flags and the environment: progress only on a TTY outside CI, colour only on a
+    /// TTY without `NO_COLOR`.
+    pub fn detect(json: bool, quiet: bool, no_progress: bool) -> Mode {
+        let stderr_tty = std::io::stderr().is_terminal();
+        Mode {
+            json,
+            quiet,
+            progress: !no_progress && !quiet && stderr_tty && !in_ci(),
+            color: stderr_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        }
+    }
+}
+
+fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
+}
+
+struct Inner {
+    mode: Mode,
+    /// False for library callers: nothing reaches stdout or stderr.
+    enabled: bool,
+    json_printed: AtomicBool,
+}
+
+#[derive(Clone)]
+pub struct Printer(Arc<Inner>);
+
+impl std::fmt::Debug for Printer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Printer")
+            .field("mode", &self.0.mode)
+            .finish()
+    }
+}
+
+impl Default for Printer {
+    fn default() -> Self {
+        Printer::silent()
+    }
+}
+
+impl Printer {
+    pub fn new(mode: Mode) -> Printer {
+        Printer(Arc::new(Inner {
+            mode,
+            enabled: true,
+            json_printed: AtomicBool::new(false),
+        }))
+    }
+
+    /// A printer that prints nothing: for code that runs a core in-process and reads its report.
+    pub fn silent() -> Printer {
+        Printer(Arc::new(Inner {
+            mode: Mode::default(),
+            enabled: false,
+            json_printed: AtomicBool::new(false),
+        }))
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.0.mode
+    }
+
+    pub fn json_mode(&self) -> bool {
+        self.0.mode.json
+    }
+
+    /// A human result line on stdout; silent in `--json` mode (stdout then holds only the
+    /// document).
+    pub fn line(&self, text: impl AsRef<str>) {
+        if self.0.enabled && !self.0.mode.json {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{}", scrub(text.as_ref()));
+        }
+    }
+
+    /// A status line for people on stderr; silent with `--quiet`.
+    pub fn status(&self, text: impl AsRef<str>) {
+        if self.0.enabled && !self.0.mode.quiet {
+            eprintln!("{}", scrub(text.as_ref()));
+        }
+    }
+
+    /// A line on stderr that is shown even with `--quiet` (a plan before a question).
+    pub fn tell(&self, text: impl AsRef<str>) {
+        if self.0.enabled {
+            eprintln!("{}", scrub(text.as_ref()));
+        }
+    }
+
+    pub fn warn(&self, text: impl AsRef<str>) {
+        if self.0.enabled {
+            eprintln!("{} {}", self.paint("warning:", "33"), scrub(text.as_ref()));
+        }
+    }
+
+    pub fn error(&self, text: impl AsRef<str>) {
+        if self.0.enabled {
+            eprintln!("{} {}", self.paint("error:", "31"), scrub(text.as_ref()));
+        }
+    }
+
+    /// The command's JSON document on stdout, pretty-printed.
+    pub fn json(&self, value: &Value) {
+        let text = serde_json::to_string_pretty(value).expect("JSON values always serialize");
+        self.write_json(&text);
+    }
+
+    /// The command's JSON document on one line of stdout, flushed: for servers, whose first
+    /// line a parent process reads before they finish.
+    pub fn json_line(&self, value: &Value) {
+        let text = serde_json::to_string(value).expect("JSON values always serialize");
+        self.write_json(&text);
+    }
+
+    fn write_json(&self, text: &str) {
+        self.0.json_printed.store(true, Ordering::Relaxed);
+        if self.0.enabled {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{}", scrub(text));
+            let _ = out.flush();
+        }
+    }
+
+    /// Whether the command already printed its JSON document (an error then adds no second one).
+    pub fn json_printed(&self) -> bool {
+        self.0.json_printed.load(Ordering::Relaxed)
+    }
+
+    /// `text` in an ANSI colour when colour is on (`code` "1" bold, "31" red, "32" green, "33"
+    /// yellow).
+    pub fn paint(&self, text: &str, code: &str) -> String {
+        if self.0.mode.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    pub fn ok_mark(&self, ok: bool) -> String {
+        if ok {
+            self.paint("ok", "32")
+        } else {
+            self.paint("FAIL", "31")
+        }
+    }
+
+    fn shows_progress(&self) -> bool {
+        self.0.enabled && self.0.mode.progress
+    }
+
+    /// A spinner on stderr, hidden unless progress is on.
+    pub fn spinner(&self, message: impl AsRef<str>) -> ProgressBar {
+        if !self.shows_progress() {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("valid template"),
+        );
+        bar.set_message(scrub(message.as_ref()).into_owned());
+        bar.enable_steady_tick(Duration::from_millis(100));
+        bar
+    }
+
+    /// A bar of `len` steps on stderr, hidden unless progress is on.
+    pub fn bar(&self, len: u64, message: impl AsRef<str>) -> ProgressBar {
+        if !self.shows_progress() {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::new(len);
+        bar.set_style(
+            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_message(scrub(message.as_ref()).into_owned());
+        bar
+    }
+}
+
+/// Sets a spinner's message through the scrubber.
+pub fn set_message(bar: &ProgressBar, message: impl AsRef<str>) {
+    bar.set_message(scrub(message.as_ref()).into_owned());
+}
+
+/// True when the process may ask a person a question: stdin is a TTY and `CI` is not set.
+pub fn interactive() -> bool {
+    std::io::stdin().is_terminal() && !in_ci()
+}
+
+/// Where log lines (`-v`, `RUST_LOG`) go: stderr, through the scrubber.
+pub fn log_writer() -> ScrubbedStderr {
+    ScrubbedStderr
+}
+
+pub struct ScrubbedStderr;
+
+impl Write for ScrubbedStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        std::io::stderr().write_all(scrub(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for ScrubbedStderr {
+    type Writer = ScrubbedStderr;
+    fn make_writer(&'a self) -> Self::Writer {
+        ScrubbedStderr
+    }
+}
+
+/// A panic (a bug) prints one scrubbed line and the exit code, no backtrace: no secret that
+/// was in a panicking value's message reaches the terminal.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown cause".to_owned());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!(
+            "error: stripe-ops hit a bug{at}: {}; please report it",
+            scrub(&what)
+        );
+    }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn silent_printer_records_but_prints_nothing() {
+        let p = Printer::silent();
+        p.line("x");
+        assert!(!p.json_printed());
+        p.json(&serde_json::json!({"a": 1}));
+        assert!(p.json_printed());
+        assert!(p.spinner("s").is_hidden());
+    }
+
+    #[test]
+    fn colour_only_when_on() {
+        let plain = Printer::new(Mode::default());
+        assert_eq!(plain.ok_mark(false), "FAIL");
+        let coloured = Printer::new(Mode {
+            color: true,
+            ..Mode::default()
+        });
+        assert_eq!(coloured.paint("ok", "32"), "\x1b[32mok\x1b[0m");
+    }
+}
