@@ -235,7 +235,7 @@ fn parse(text: &str) -> Result<FileConfig> {
 }
 
 /// `staging` → `<app>-staging`; `production`/`prod` → `<app>-prod`; others `<app>-<name>`.
-pub fn canonical_env(name: &str) -> &str {
+fn canonical_env(name: &str) -> &str {
     match name {
         "prod" => "production",
         other => other,

@@ -45,7 +45,7 @@ pub enum Progress {
 
 /// Pure: completed when the PRIMARY deployment's rollout is COMPLETED and the service runs as
 /// many tasks as it wants; failed when that rollout is FAILED.
-pub fn assess(view: &ServiceView) -> Progress {
+fn assess(view: &ServiceView) -> Progress {
     let Some(primary) = view.primary() else {
         return Progress::InProgress;
     };

@@ -35,7 +35,7 @@ pub struct AwsTarget {
 
 /// The shared SDK configuration: region, optional endpoint override and profile, and timeouts
 /// (without them a server that accepts the connection and never answers hangs the command).
-pub async fn sdk_config(target: &AwsTarget) -> SdkConfig {
+async fn sdk_config(target: &AwsTarget) -> SdkConfig {
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(5))
         .operation_attempt_timeout(Duration::from_secs(30))
@@ -73,7 +73,7 @@ pub unsafe fn unset_blank_env() {
     }
 }
 
-pub async fn clients(target: &AwsTarget) -> (aws_sdk_secretsmanager::Client, aws_sdk_ecs::Client) {
+async fn clients(target: &AwsTarget) -> (aws_sdk_secretsmanager::Client, aws_sdk_ecs::Client) {
     let config = sdk_config(target).await;
     (
         aws_sdk_secretsmanager::Client::new(&config),

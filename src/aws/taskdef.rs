@@ -75,7 +75,7 @@ pub fn env_value(
 
 /// The secrets list with each wanted entry replaced in place (same name) or appended; every
 /// other entry is kept as it was.
-pub fn patch_secret_list(current: &[SecretRef], wanted: &[SecretRef]) -> Vec<SecretRef> {
+fn patch_secret_list(current: &[SecretRef], wanted: &[SecretRef]) -> Vec<SecretRef> {
     let mut out: Vec<SecretRef> = current
         .iter()
         .map(|s| {

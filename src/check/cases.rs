@@ -442,7 +442,7 @@ pub fn robustness_delivery(oddity: Oddity, event: &str, signers: &[Signer], now:
 }
 
 /// A robustness case's body: `event` is a benign event rendered with a fresh id.
-pub fn robustness_body(oddity: Oddity, event: &str) -> String {
+fn robustness_body(oddity: Oddity, event: &str) -> String {
     match oddity {
         Oddity::BadSignature => event.to_owned(),
         Oddity::UnknownType => with_field(event, &["type"], Value::from(UNKNOWN_TYPE)),

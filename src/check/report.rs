@@ -103,7 +103,7 @@ impl CheckReport {
     }
 
     /// True when cases failed and every one of them for want of a connection: nothing to judge.
-    pub fn nothing_answered(&self) -> bool {
+    fn nothing_answered(&self) -> bool {
         self.failed > 0
             && self
                 .cases
@@ -111,7 +111,7 @@ impl CheckReport {
                 .all(|c| c.outcome == Outcome::Failed && c.unreachable)
     }
 
-    pub fn failed_names(&self) -> Vec<&str> {
+    fn failed_names(&self) -> Vec<&str> {
         self.cases
             .iter()
             .filter(|c| c.outcome == Outcome::Failed)

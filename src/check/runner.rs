@@ -4,6 +4,7 @@
 //! idempotency cases run one after the other, each on its own fresh Checkout Session, because they
 //! read the one buyer's balance.
 
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,7 @@ use crate::config::Contract;
 use crate::error::{Error, Result};
 use crate::http;
 use crate::printer::Printer;
+use crate::retry::{self, Stopped};
 use crate::secret::SecretString;
 use crate::webhook::fixtures::{Catalog, Prepared, RenderOptions, new_event_id};
 use crate::webhook::signature::{self, Signer};
@@ -427,13 +429,23 @@ impl Runner {
     /// Polls the balance until it reaches `target` or the budget passes; returns the last value.
     /// An app may credit after answering, so the balance is not read only once.
     async fn settle(&self, app: &AppSession, target: i64) -> Result<i64> {
-        let deadline = Instant::now() + self.opts.budget;
-        loop {
-            let balance = app.client.balance_cents().await?;
-            if balance >= target || Instant::now() >= deadline {
-                return Ok(balance);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let waited = retry::poll(
+            retry::deadline_in(self.opts.budget),
+            |_| Duration::from_millis(50),
+            || async {
+                match app.client.balance_cents().await {
+                    Ok(b) if b >= target => ControlFlow::Break(Ok(b)),
+                    Ok(b) => ControlFlow::Continue(b),
+                    Err(e) => ControlFlow::Break(Err(e)),
+                }
+            },
+        )
+        .await;
+        match waited {
+            Ok(balance) => Ok(balance),
+            Err(Stopped::Failed(e)) => Err(e),
+            Err(Stopped::TimedOut(Some(last))) => Ok(last),
+            Err(Stopped::TimedOut(None)) => app.client.balance_cents().await,
         }
     }
 }

@@ -239,7 +239,7 @@ impl Log {
 
 /// `text` with every control character (newlines and terminal escapes included) written as
 /// an escape sequence.
-pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
     if !text.chars().any(char::is_control) {
         return std::borrow::Cow::Borrowed(text);
     }

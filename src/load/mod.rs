@@ -183,11 +183,11 @@ impl Tally {
         }
     }
 
-    pub fn answered_count(&self) -> u64 {
+    fn answered_count(&self) -> u64 {
         self.statuses.values().sum()
     }
 
-    pub fn success_count(&self) -> u64 {
+    fn success_count(&self) -> u64 {
         self.statuses
             .iter()
             .filter(|(s, _)| (200..300).contains(*s))
@@ -195,7 +195,7 @@ impl Tally {
             .sum()
     }
 
-    pub fn error_count(&self) -> u64 {
+    fn error_count(&self) -> u64 {
         self.errors.values().sum()
     }
 }
@@ -241,7 +241,7 @@ pub struct Latency {
     pub mean: f64,
 }
 
-pub fn summarize(
+fn summarize(
     tally: &Tally,
     plan: &LoadPlan,
     event_type: &str,

@@ -56,7 +56,7 @@ async fn not_found() -> Response {
 }
 
 /// Parses a JSON body into `T`; anything else is a 400 with a JSON error naming the problem.
-pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
+fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
     if body.is_empty() {
         return Err(bad_request("the request body is empty; expected JSON"));
     }

@@ -40,7 +40,7 @@ pub struct Fetched {
 
 /// A Secrets Manager value may hold several webhook secrets (an overlapping rotation),
 /// separated by commas or whitespace.
-pub fn split_secrets(value: &SecretString) -> Vec<SecretString> {
+fn split_secrets(value: &SecretString) -> Vec<SecretString> {
     value
         .expose_secret()
         .split(|c: char| c == ',' || c.is_whitespace())

@@ -88,12 +88,16 @@ async fn deliver(shared: Arc<Shared>, event_id: String, body: Arc<str>, endpoint
 
 /// How long to wait after failed attempt `attempt` (1-based): the backoff, doubling each time;
 /// `None` after the last attempt.
-pub fn retry_delay(policy: &DeliveryPolicy, attempt: u32) -> Option<Duration> {
+fn retry_delay(policy: &DeliveryPolicy, attempt: u32) -> Option<Duration> {
     if attempt >= policy.attempts {
         return None;
     }
-    let factor = 1u32.checked_shl(attempt - 1).unwrap_or(u32::MAX);
-    Some(policy.backoff.saturating_mul(factor))
+    let backoff = crate::retry::Backoff {
+        base: policy.backoff,
+        max: crate::duration::MAX,
+        jitter: false,
+    };
+    Some(backoff.delay(attempt.saturating_sub(1), 0.0))
 }
 
 #[cfg(test)]

@@ -39,7 +39,7 @@ impl PasswordHash {
 
     fn matches(&self, password: &str) -> bool {
         let got = stretch(&self.salt, password);
-        constant_time_eq(got.as_bytes(), self.hash.as_bytes())
+        crate::secret::constant_time_eq(got.as_bytes(), self.hash.as_bytes())
     }
 }
 
@@ -56,10 +56,6 @@ fn stretch(salt: &str, password: &str) -> String {
             .finalize();
     }
     hex::encode(digest)
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn token_key(token: &str) -> String {
@@ -198,11 +194,11 @@ pub struct Store {
     pub version: u64,
 }
 
-pub fn new_token() -> String {
+fn new_token() -> String {
     format!("sbx_{}", random_alnum(40))
 }
 
-pub fn now_rfc3339() -> String {
+fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
@@ -413,7 +409,7 @@ impl Store {
     }
 }
 
-pub fn validate_amount(amount_cents: i64) -> Result<(), StoreError> {
+fn validate_amount(amount_cents: i64) -> Result<(), StoreError> {
     if !(MIN_AMOUNT_CENTS..=MAX_AMOUNT_CENTS).contains(&amount_cents) {
         return Err(StoreError::Invalid(format!(
             "amountCents must be an integer from {MIN_AMOUNT_CENTS} to {MAX_AMOUNT_CENTS}"

@@ -124,7 +124,7 @@ pub fn read_key_file(path: &Path) -> Result<SecretString> {
 }
 
 /// Stripe's way of naming a key in an error: `sk_test_****abcd`.
-pub fn mask_key(key: &str) -> String {
+fn mask_key(key: &str) -> String {
     let prefix_len = key
         .match_indices('_')
         .nth(1)
@@ -136,10 +136,6 @@ pub fn mask_key(key: &str) -> String {
         String::new()
     };
     format!("{}****{tail}", &key[..prefix_len.min(key.len())])
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 impl StripeSide {
@@ -218,7 +214,7 @@ impl StripeSide {
 
     /// Registers an endpoint; `None` when the account already has `MAX_ENDPOINTS` (enabled or
     /// disabled), as Stripe refuses then.
-    pub fn create_endpoint(
+    fn create_endpoint(
         &self,
         url: &str,
         enabled_events: Vec<String>,
@@ -296,7 +292,7 @@ impl StripeSide {
             ));
         };
         let key = self.key();
-        if constant_time_eq(given.as_bytes(), key.expose_secret().as_bytes()) {
+        if secret::constant_time_eq(given.as_bytes(), key.expose_secret().as_bytes()) {
             return Ok(());
         }
         Err(stripe_error(
@@ -316,25 +312,12 @@ fn given_key(headers: &HeaderMap) -> Option<String> {
         return Some(k.trim().to_owned());
     }
     let encoded = value.strip_prefix("Basic ")?;
-    let decoded = decode_base64(encoded.trim())?;
+    use base64::Engine;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
     let text = String::from_utf8(decoded).ok()?;
     Some(text.split(':').next().unwrap_or("").to_owned())
-}
-
-fn decode_base64(s: &str) -> Option<Vec<u8>> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for c in s.bytes().filter(|c| *c != b'=') {
-        let v = ALPHABET.iter().position(|a| *a == c)? as u32;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    Some(out)
 }
 
 /// Stripe's error object: `{"error": {"type", "message", "code"?, "param"?}}`.
@@ -343,7 +326,7 @@ const APP_ENDPOINT: &str = "stripe-ops sandbox app";
 /// Stripe lets an account register up to 16 webhook endpoints.
 pub const MAX_ENDPOINTS: usize = 16;
 
-pub fn stripe_error(
+fn stripe_error(
     status: StatusCode,
     kind: &str,
     code: Option<&str>,

@@ -176,7 +176,7 @@ pub async fn verify(
 /// Waits for the top-up of the receipt's session, checks the balance, optionally checks the
 /// event at Stripe, and writes the outcome back into the receipt. A stop request while waiting
 /// leaves the receipt as it is and says how to resume.
-pub async fn verify_receipt(
+async fn verify_receipt(
     path: &Path,
     mut receipt: Receipt,
     o: &VerifyOptions,

@@ -132,7 +132,7 @@ pub struct RenderOptions {
 
 /// Sets a dotted path (`data.object.metadata.orgId`; array indexes as numbers). Without
 /// `create`, every segment must already exist.
-pub fn set_path(root: &mut Value, path: &str, value: Value, create: bool) -> Result<()> {
+fn set_path(root: &mut Value, path: &str, value: Value, create: bool) -> Result<()> {
     let missing = || {
         Error::usage(format!(
             "--set path {path:?} does not exist in the template (add --create-path to create it)"

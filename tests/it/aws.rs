@@ -151,11 +151,6 @@ fn secrets_of(snap: &Value, rev: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn json_of(o: &Output) -> Value {
-    serde_json::from_str(&stdout(o))
-        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", stdout(o)))
-}
-
 const NO_STRIPE: &str = "http://127.0.0.1:9";
 
 #[test]
@@ -398,7 +393,7 @@ fn production_asks_on_a_terminal_and_only_yes_applies() {
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", stderr(&o));
-        serde_json::from_str(&stdout(&o)).unwrap()
+        json_of(&o)
     };
     let before = aws.snapshot(PROD);
 
@@ -697,6 +692,20 @@ impl World {
         self.aws.cmd(&all)
     }
 
+    /// `webhook rotate --env ENV --allow-http` against this world, as a command to add to.
+    fn rotate_command(&self, env: &str) -> std::process::Command {
+        let mut c = bin();
+        c.envs(self.aws.moto.env())
+            .args(["webhook", "rotate", "--env", env, "--allow-http"])
+            .args(["--stripe-api-base", &self.sandbox.stripe_api]);
+        c
+    }
+
+    /// `webhook rotate --env staging --allow-http EXTRA`.
+    fn rotate(&self, extra: &[&str]) -> Output {
+        self.rotate_command("staging").args(extra).output().unwrap()
+    }
+
     /// Injects the seeded secrets into the task definition (revision 2), without a smoke.
     fn enable(&self) {
         let o = self.cmd(&[
@@ -848,15 +857,7 @@ fn rotate_creates_a_new_endpoint_stores_its_secret_and_disables_the_old_ones() {
         .trim()
         .to_owned();
     let started = std::time::Instant::now();
-    let o = w.cmd(&[
-        "--json",
-        "webhook",
-        "rotate",
-        "--env",
-        "staging",
-        "--allow-http",
-        "--skip-smoke",
-    ]);
+    let o = w.rotate(&["--json", "--skip-smoke"]);
     eprintln!(
         "rotate (without smoke) against moto + sandbox: {:?}",
         started.elapsed()
@@ -919,17 +920,8 @@ fn rotate_failing_at_step_2_changes_nothing() {
         "{refusal}"
     );
     let before = rotation_state(&w);
-    let mut c = bin();
-    c.envs(w.aws.moto.env())
-        .args([
-            "webhook",
-            "rotate",
-            "--env",
-            "staging",
-            "--allow-http",
-            "--skip-smoke",
-        ])
-        .args(["--stripe-api-base", &w.sandbox.stripe_api]);
+    let mut c = w.rotate_command("staging");
+    c.args(["--skip-smoke"]);
     let o = c.output().unwrap();
     assert_code(&o, 3);
     assert!(
@@ -961,16 +953,7 @@ fn rotate_failing_at_step_3_rolls_back_to_the_starting_state() {
     assert_code(&o, 0);
     w.stripe("create", &w.webhook_url());
     let before = rotation_state(&w);
-    let o = w.cmd(&[
-        "webhook",
-        "rotate",
-        "--env",
-        "staging",
-        "--allow-http",
-        "--skip-smoke",
-        "--wait-timeout",
-        "1s",
-    ]);
+    let o = w.rotate(&["--skip-smoke", "--wait-timeout", "1s"]);
     assert_code(&o, 3);
     let err = stderr(&o);
     assert!(err.contains("rotation failed at step 3"), "{err}");
@@ -993,7 +976,7 @@ fn rotate_failing_at_step_4_because_the_app_rejects_the_new_secret_rolls_back() 
     w.enable();
     w.stripe("create", &w.webhook_url());
     let before = rotation_state(&w);
-    let o = w.cmd(&["webhook", "rotate", "--env", "staging", "--allow-http"]);
+    let o = w.rotate(&[]);
     assert_code(&o, 3);
     let err = stderr(&o);
     assert!(err.contains("rotation failed at step 4"), "{err}");
@@ -1009,14 +992,7 @@ fn rotate_dry_run_and_production_without_yes_change_nothing() {
     w.enable();
     let before = w.aws.snapshot(STAGING);
     let enabled = w.enabled();
-    let o = w.cmd(&[
-        "webhook",
-        "rotate",
-        "--env",
-        "staging",
-        "--allow-http",
-        "--dry-run",
-    ]);
+    let o = w.rotate(&["--dry-run"]);
     assert_code(&o, 0);
     let out = stdout(&o);
     assert!(
@@ -1046,18 +1022,8 @@ fn rotate_dry_run_and_production_without_yes_change_nothing() {
     ]);
     assert_code(&o, 0);
     let before = w.aws.snapshot(PROD);
-    let mut c = bin();
-    c.envs(w.aws.moto.env())
-        .env("CI", "1")
-        .args([
-            "webhook",
-            "rotate",
-            "--env",
-            "prod",
-            "--allow-http",
-            "--skip-smoke",
-        ])
-        .args(["--stripe-api-base", &w.sandbox.stripe_api]);
+    let mut c = w.rotate_command("prod");
+    c.env("CI", "1").args(["--skip-smoke"]);
     let o = c.output().unwrap();
     assert_code(&o, 2);
     assert!(
@@ -1100,14 +1066,7 @@ fn rotate_with_the_smoke_against_an_app_that_reads_its_secrets_from_aws() {
     w.enable();
     let old = w.enabled();
     let started = std::time::Instant::now();
-    let o = w.cmd(&[
-        "--json",
-        "webhook",
-        "rotate",
-        "--env",
-        "staging",
-        "--allow-http",
-    ]);
+    let o = w.rotate(&["--json"]);
     eprintln!(
         "rotate (with smoke) against moto + sandbox: {:?}",
         started.elapsed()
@@ -1181,23 +1140,9 @@ fn a_rollback_that_cannot_finish_says_what_remains_and_how_to_finish_it() {
     ]);
     assert_code(&o, 0);
     let before = w.aws.snapshot(STAGING);
-    let mut c = bin();
-    c.envs(w.aws.moto.env())
-        .env("STRIPE_OPS_ECS_POLL", "20ms")
-        .args([
-            "webhook",
-            "rotate",
-            "--env",
-            "staging",
-            "--allow-http",
-            "--skip-smoke",
-        ])
-        .args([
-            "--wait-timeout",
-            "5s",
-            "--stripe-api-base",
-            &w.sandbox.stripe_api,
-        ])
+    let mut c = w.rotate_command("staging");
+    c.env("STRIPE_OPS_ECS_POLL", "20ms")
+        .args(["--skip-smoke", "--wait-timeout", "5s"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     let mut child = c.spawn().unwrap();

@@ -53,7 +53,7 @@ fn config_show_explains_where_values_come_from() {
         .output()
         .unwrap();
     assert_code(&o, 0);
-    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let v: Value = json_of(&o);
     let find = |k: &str| {
         v["settings"]
             .as_array()
@@ -106,7 +106,7 @@ fn config_errors_name_the_key_and_exit_2() {
         "config",
         "show",
     ]);
-    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let v: Value = json_of(&o);
     assert_eq!(v["ok"], false);
     assert_eq!(v["exit_code"], 2);
 }

@@ -17,7 +17,7 @@ fn secrets() -> (tempfile::TempDir, String, String) {
 fn sign(args: &[&str]) -> Value {
     let o = run(&[&["events", "sign"], args].concat());
     assert_code(&o, 0);
-    serde_json::from_str(&stdout(&o)).unwrap()
+    json_of(&o)
 }
 
 /// Stripe's official library verifies `body` and `header` with `secret`; returns the event id.
@@ -51,7 +51,7 @@ fn list_shows_every_template() {
     assert_eq!(types.lines().count(), 17);
     assert!(types.lines().any(|l| l == "checkout.session.completed"));
     let o = run(&["--json", "events", "list"]);
-    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let v: Value = json_of(&o);
     assert_eq!(v["types"].as_array().unwrap().len(), 17);
 }
 
@@ -290,7 +290,7 @@ fn verify_names_the_precise_reason() {
         "1100",
     ]);
     assert_code(&o, 0);
-    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let v: Value = json_of(&o);
     assert_eq!(v["valid"], true);
 }
 
@@ -332,7 +332,7 @@ fn send_posts_a_signed_event_that_stripes_library_accepts() {
         &url,
     ]);
     assert_code(&o, 0);
-    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let v: Value = json_of(&o);
     assert_eq!(v["status"], 200);
     assert!(
         v["answer"]

@@ -9,5 +9,7 @@ mod cli;
 mod demo;
 mod events;
 mod fanout;
+mod load;
 mod sandbox;
+mod secrets;
 mod smoke;

@@ -30,11 +30,6 @@ fn smoke(args: &[&str]) -> Output {
     smoke_cmd(args).output().expect("the binary runs")
 }
 
-fn json_of(o: &Output) -> Value {
-    serde_json::from_str(&stdout(o))
-        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", stdout(o)))
-}
-
 fn private_file(dir: &Path, name: &str, content: &str) -> PathBuf {
     let p = write_file(dir, name, content);
     set_mode(&p, 0o600);

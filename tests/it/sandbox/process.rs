@@ -44,7 +44,7 @@ fn bad_flags_and_files_exit_2_without_leaking() {
     let addr = taken.local_addr().unwrap().to_string();
     let o = run(&["--json", "sandbox", "--listen", &addr]);
     assert_code(&o, 2);
-    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let v: Value = json_of(&o);
     assert!(v["error"].as_str().unwrap().contains("cannot listen"));
 }
 
