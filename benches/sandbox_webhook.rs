@@ -37,6 +37,7 @@ fn bench(c: &mut Criterion) {
                 std::slice::from_ref(&signer),
                 300,
                 1_700_000_000,
+                signature::Window::BothWays,
             )
             .unwrap();
             let event: WebhookEvent = serde_json::from_slice(body.as_bytes()).unwrap();

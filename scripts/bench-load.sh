@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Load-mode benchmark: a sandbox on loopback, then `stripe-ops events send --count` (every request
-# a distinct, freshly signed event) and `oha` (a plain HTTP load generator, no signing) against
-# the same webhook URL, in the same run. Prints both throughputs and latency percentiles.
+# a distinct, freshly signed event in Stripe's wire format) and a plain HTTP load generator (no
+# signing: `oha` when installed, else Debian's `wrk`) against the same webhook URL, in the same
+# run. Prints both throughputs and latency percentiles.
 #   scripts/bench-load.sh                  # COUNT=200000 CONCURRENCY=64 TYPE=customer.created
-# Needs a release build (built here when missing) and `oha` (`cargo install oha --locked`).
+# Needs a release build (built here when missing) and `oha` (`cargo install oha --locked`) or
+# `wrk` (`apt-get install wrk`); GEN=wrk picks wrk even when oha is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,9 +14,14 @@ COUNT="${COUNT:-200000}"
 CONCURRENCY="${CONCURRENCY:-64}"
 TYPE="${TYPE:-customer.created}"
 OHA="${OHA:-$(command -v oha || echo "$HOME/.cargo/bin/oha")}"
+GEN="${GEN:-$([ -x "$OHA" ] && echo oha || echo wrk)}"
 
 [ -x "$BIN" ] || cargo build --release --locked
-[ -x "$OHA" ] || { echo "oha not found: cargo install oha --locked" >&2; exit 2; }
+case "$GEN" in
+  oha) [ -x "$OHA" ] || { echo "oha not found: cargo install oha --locked" >&2; exit 2; } ;;
+  wrk) command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 2; } ;;
+  *) echo "GEN must be oha or wrk" >&2; exit 2 ;;
+esac
 
 dir="$(mktemp -d)"
 sandbox_pid=""
@@ -43,18 +50,36 @@ send 20000 >/dev/null # warm-up: connections, allocator, the sandbox's first req
 "$BIN" events sign "$TYPE" --secret-file "$dir/whsec" --out-body "$dir/body.json" >/dev/null
 
 send "$COUNT" >"$dir/load.json" || true
-"$OHA" --no-tui --output-format json -n "$COUNT" -c "$CONCURRENCY" -m POST \
-  -H 'Content-Type: application/json' -D "$dir/body.json" "$url" >"$dir/oha.json"
+if [ "$GEN" = oha ]; then
+  "$OHA" --no-tui --output-format json -n "$COUNT" -c "$CONCURRENCY" -m POST \
+    -H 'Content-Type: application/json; charset=utf-8' -D "$dir/body.json" "$url" \
+    | python3 -c 'import json, sys; o = json.load(sys.stdin); s, p = o["summary"], o["latencyPercentiles"]
+print(json.dumps({"rps": s["requestsPerSec"], "p50": p["p50"] * 1e3, "p90": p["p90"] * 1e3,
+  "p99": p["p99"] * 1e3, "max": s["slowest"] * 1e3, "statuses": o["statusCodeDistribution"]}))' >"$dir/gen.json"
+else
+  # wrk runs for a time, not a count: as long as stripe-ops took, at least 5 s.
+  secs="$(python3 -c 'import json, sys; print(max(5, round(json.load(open(sys.argv[1]))["elapsed_s"])))' "$dir/load.json")"
+  cat >"$dir/post.lua" <<LUA
+wrk.method = "POST"
+local f = io.open("$dir/body.json", "rb"); wrk.body = f:read("*a"); f:close()
+wrk.headers["Content-Type"] = "application/json; charset=utf-8"
+done = function(s, l)
+  io.write(string.format('{"rps": %f, "p50": %f, "p90": %f, "p99": %f, "max": %f, "statuses": {"non-2xx or 3xx": %d}}\\n',
+    s.requests / (s.duration / 1e6), l:percentile(50) / 1e3, l:percentile(90) / 1e3,
+    l:percentile(99) / 1e3, l.max / 1e3, s.errors.status))
+end
+LUA
+  wrk -t "$(nproc)" -c "$CONCURRENCY" -d "${secs}s" -s "$dir/post.lua" "$url" | tail -n1 >"$dir/gen.json"
+fi
 
-python3 - "$dir/load.json" "$dir/oha.json" <<'PY'
+python3 - "$dir/load.json" "$dir/gen.json" "$GEN" <<'PY'
 import json, sys
-load, oha = (json.load(open(p)) for p in sys.argv[1:3])
+load, gen = (json.load(open(p)) for p in sys.argv[1:3])
+name = sys.argv[3]
 lat = load["latency_ms"]
 print(f"stripe-ops (signed):   {load['requests_per_s']:>9.0f} req/s  statuses {load['statuses']}  errors {load['errors']}"
       f"  p50 {lat['p50']:.2f} ms  p90 {lat['p90']:.2f}  p99 {lat['p99']:.2f}  max {lat['max']:.2f}")
-s, p = oha["summary"], oha["latencyPercentiles"]
-ms = lambda v: (v or 0) * 1000
-print(f"oha (unsigned):        {s['requestsPerSec']:>9.0f} req/s  statuses {oha['statusCodeDistribution']}"
-      f"  p50 {ms(p['p50']):.2f} ms  p90 {ms(p['p90']):.2f}  p99 {ms(p['p99']):.2f}  max {ms(s['slowest']):.2f}")
-print(f"ratio oha / stripe-ops: {s['requestsPerSec'] / load['requests_per_s']:.2f}")
+print(f"{name + ' (unsigned):':<22} {gen['rps']:>9.0f} req/s  statuses {gen['statuses']}"
+      f"  p50 {gen['p50']:.2f} ms  p90 {gen['p90']:.2f}  p99 {gen['p99']:.2f}  max {gen['max']:.2f}")
+print(f"ratio {name} / stripe-ops: {gen['rps'] / load['requests_per_s']:.2f}")
 PY

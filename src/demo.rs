@@ -248,6 +248,8 @@ async fn run_parts(
             amount_cents: 500,
             cases: check::cases_for(None, &[], &[], &[])?,
             fixtures_dir: None,
+            settle: Duration::from_secs(10),
+            strict: false,
         },
         out,
     )

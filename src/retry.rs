@@ -71,6 +71,18 @@ where
     }
 }
 
+/// The shortest quiet window: time for a receiver that credits right after answering.
+pub const MIN_QUIET: Duration = Duration::from_millis(300);
+
+/// How long to watch that something does not happen (a second credit): three times the slowest
+/// processing seen, at least `MIN_QUIET`, at most `max`; `max` when nothing was seen yet.
+pub fn quiet_window(slowest: Option<Duration>, max: Duration) -> Duration {
+    match slowest {
+        Some(s) => s.saturating_mul(3).clamp(MIN_QUIET.min(max), max),
+        None => max,
+    }
+}
+
 /// A deadline `after` from now that cannot overflow (durations from flags are bounded, but a
 /// library caller may pass anything).
 pub fn deadline_in(after: Duration) -> Instant {
@@ -104,6 +116,22 @@ mod tests {
         assert_eq!(B.delay(20, 0.0), Duration::from_secs(5));
         assert_eq!(B.delay(u32::MAX, 1.0), Duration::from_secs(10));
         assert!(B.delay(40, 0.7) <= B.max);
+    }
+
+    #[test]
+    fn the_quiet_window_follows_the_slowest_processing_seen() {
+        let max = Duration::from_secs(10);
+        assert_eq!(quiet_window(None, max), max);
+        assert_eq!(quiet_window(Some(Duration::ZERO), max), MIN_QUIET);
+        assert_eq!(
+            quiet_window(Some(Duration::from_millis(400)), max),
+            Duration::from_millis(1200)
+        );
+        assert_eq!(quiet_window(Some(Duration::from_secs(5)), max), max);
+        assert_eq!(
+            quiet_window(Some(Duration::ZERO), Duration::from_millis(100)),
+            Duration::from_millis(100)
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -2,6 +2,8 @@
 # The whole test suite, on a fresh Debian machine or a developer's: installs what the tests need
 # (idempotently: nothing is fetched when it is already there), then runs `cargo test --locked`.
 #   - Debian's chromium and chromium-driver (the browser tests drive them through WebDriver)
+#   - Node.js and npm (Debian's nodejs and npm when missing), and the npm packages `stripe` and
+#     `express` from tests/receivers/package-lock.json (receivers written with Stripe's Node library)
 #   - a Python venv (.venv, or $STRIPE_OPS_VENV) with moto[server] (the AWS emulator) and stripe
 #     (Stripe's official library, which must accept our signatures and use the sandbox's API)
 # Extra arguments go to `cargo test`, for example: tests/run.sh --test it smoke
@@ -14,6 +16,8 @@ STRIPE_VERSION="16.1.0"
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if ((${#missing[@]})); then
   echo "tests/run.sh: installing ${missing[*]}" >&2
   sudo=""
@@ -33,6 +37,17 @@ then
   "$venv/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION" "stripe==$STRIPE_VERSION"
 fi
 
+# The receivers' npm packages, exactly as locked; again only when the lock file changed.
+receivers="$PWD/tests/receivers"
+stamp="$receivers/node_modules/.stripe-ops-lock"
+if ! cmp -s "$receivers/package-lock.json" "$stamp" 2>/dev/null; then
+  echo "tests/run.sh: installing the receivers' npm packages" >&2
+  (cd "$receivers" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  cp "$receivers/package-lock.json" "$stamp"
+fi
+
+export STRIPE_OPS_TEST_NODE="$(command -v node)"
+export STRIPE_OPS_TEST_RECEIVERS="$receivers"
 export STRIPE_OPS_TEST_PYTHON="$venv/bin/python"
 export STRIPE_OPS_MOTO_SERVER="$venv/bin/moto_server"
 export STRIPE_OPS_CHROMEDRIVER="$(command -v chromedriver)"

@@ -77,6 +77,9 @@ impl fmt::Display for Suite {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tamper {
     None,
+    /// The event as Stripe's bytes (nested, empty, unicode and escaped values), correctly signed:
+    /// refused only by a receiver that verifies a re-serialised body.
+    RawBody,
     NoHeader,
     Malformed,
     NoTimestamp,
@@ -122,6 +125,24 @@ pub enum Kind {
     },
 }
 
+/// Whether failing a case fails the run. `Required`: what Stripe's libraries and docs require of
+/// every receiver. `Advisory`: hardening beyond that, shown as a warning unless `--strict`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Required,
+    Advisory,
+}
+
+impl Severity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Required => "required",
+            Severity::Advisory => "advisory",
+        }
+    }
+}
+
 /// What a case expects of the receiver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -162,154 +183,271 @@ pub struct Case {
     pub name: String,
     pub suite: Suite,
     pub expect: Expect,
+    pub severity: Severity,
     /// One line for people: what is sent.
     pub what: String,
+    /// Why the case exists: the rule it checks and where the rule comes from.
+    pub why: &'static str,
     pub kind: Kind,
 }
 
-fn case(suite: Suite, name: &str, expect: Expect, what: &str, kind: Kind) -> Case {
+/// A case's description: what it expects, how much it matters, what it sends and why.
+struct Spec {
+    name: &'static str,
+    expect: Expect,
+    severity: Severity,
+    what: &'static str,
+    why: &'static str,
+}
+
+fn case(suite: Suite, spec: Spec, kind: Kind) -> Case {
     Case {
-        name: format!("{}.{name}", suite.name()),
+        name: format!("{}.{}", suite.name(), spec.name),
         suite,
-        expect,
-        what: what.to_owned(),
+        expect: spec.expect,
+        severity: spec.severity,
+        what: spec.what.to_owned(),
+        why: spec.why,
         kind,
     }
 }
 
+const fn required(
+    name: &'static str,
+    expect: Expect,
+    what: &'static str,
+    why: &'static str,
+) -> Spec {
+    Spec {
+        name,
+        expect,
+        severity: Severity::Required,
+        what,
+        why,
+    }
+}
+
+const fn advisory(
+    name: &'static str,
+    expect: Expect,
+    what: &'static str,
+    why: &'static str,
+) -> Spec {
+    Spec {
+        name,
+        expect,
+        severity: Severity::Advisory,
+        what,
+        why,
+    }
+}
+
 /// Every case, in the order they run. `types` are the fixture types; `ignored` those that may be
-/// accepted without effect.
+/// accepted without effect. The rules come from Stripe's webhook docs and from what
+/// stripe-node's `constructEvent` and stripe-python's `construct_event` accept and refuse.
 pub fn catalogue(types: &[String], ignored: &[String]) -> Vec<Case> {
     use Expect::*;
     use Suite::*;
-    let sec = |name, expect, what, t| case(Security, name, expect, what, Kind::Security(t));
-    let rob = |name, expect, what, o| case(Robustness, name, expect, what, Kind::Robustness(o));
-    let idem = |name, expect, what, r| case(Idempotency, name, expect, what, Kind::Idempotency(r));
+    let sec = |spec, t| case(Security, spec, Kind::Security(t));
+    let rob = |spec, o| case(Robustness, spec, Kind::Robustness(o));
+    let idem = |spec, r| case(Idempotency, spec, Kind::Idempotency(r));
     let mut cases = vec![
         sec(
-            "valid_signature",
-            Accepted,
-            "a correctly signed event",
+            required(
+                "valid_signature",
+                Accepted,
+                "a correctly signed event",
+                "Stripe signs every delivery; refusing a correct one loses events",
+            ),
             Tamper::None,
         ),
         sec(
-            "no_header",
-            Rejected,
-            "no Stripe-Signature header",
+            required(
+                "raw_body",
+                Accepted,
+                "a correctly signed event as Stripe's bytes: pretty-printed, nested, empty, unicode and escaped values",
+                "Stripe's libraries verify the raw bytes; a receiver that re-serialises the parsed body fails every real delivery (stripe-node #341)",
+            ),
+            Tamper::RawBody,
+        ),
+        sec(
+            required(
+                "no_header",
+                Rejected,
+                "no Stripe-Signature header",
+                "Stripe's libraries refuse it; accepting it lets anyone post events",
+            ),
             Tamper::NoHeader,
         ),
         sec(
-            "malformed_header",
-            Rejected,
-            "a header that is not t=…,v1=…",
+            required(
+                "malformed_header",
+                Rejected,
+                "a header that is not t=…,v1=…",
+                "Stripe's libraries find no v1 signature in it and refuse it",
+            ),
             Tamper::Malformed,
         ),
         sec(
-            "no_timestamp",
-            Rejected,
-            "a valid v1= but no t=",
+            required(
+                "no_timestamp",
+                Rejected,
+                "a valid v1= but no t=",
+                "Stripe's libraries cannot extract the timestamp and refuse it",
+            ),
             Tamper::NoTimestamp,
         ),
         sec(
-            "only_v0",
-            Rejected,
-            "the right signature as v0= only",
+            required(
+                "only_v0",
+                Rejected,
+                "the right signature as v0= only",
+                "only v1 is Stripe's scheme; the libraries ignore v0 and find no signature",
+            ),
             Tamper::OnlyV0,
         ),
         sec(
-            "wrong_secret",
-            Rejected,
-            "signed with another secret",
+            required(
+                "wrong_secret",
+                Rejected,
+                "signed with another secret",
+                "the signature proves the sender holds the endpoint's secret",
+            ),
             Tamper::WrongSecret,
         ),
         sec(
-            "body_changed",
-            Rejected,
-            "the body changed after signing",
+            required(
+                "body_changed",
+                Rejected,
+                "the body changed after signing",
+                "the signature covers every byte of the body",
+            ),
             Tamper::BodyChanged,
         ),
         sec(
-            "timestamp_too_old",
-            Rejected,
-            "signed correctly, 6 minutes ago",
+            required(
+                "timestamp_too_old",
+                Rejected,
+                "signed correctly, 6 minutes ago",
+                "Stripe's libraries refuse signatures older than the tolerance (300 s): replay protection",
+            ),
             Tamper::TooOld,
         ),
         sec(
-            "timestamp_in_future",
-            Rejected,
-            "signed correctly, 6 minutes ahead",
+            advisory(
+                "timestamp_in_future",
+                Rejected,
+                "signed correctly, 6 minutes ahead",
+                "hardening: Stripe's libraries only refuse old timestamps, so accepting future ones is what they do",
+            ),
             Tamper::InFuture,
         ),
         sec(
-            "signature_for_other_timestamp",
-            Rejected,
-            "t=now with the signature for another t",
+            required(
+                "signature_for_other_timestamp",
+                Rejected,
+                "t=now with the signature for another t",
+                "the signed message is \"<t>.<body>\": a signature for another t must not match",
+            ),
             Tamper::OtherTimestamp,
         ),
         sec(
-            "secret_roll",
-            Accepted,
-            "several v1=, one of them right",
+            required(
+                "secret_roll",
+                Accepted,
+                "several v1=, one of them right",
+                "during a secret roll Stripe sends one v1 per live secret; any match is valid",
+            ),
             Tamper::RolledSecrets,
         ),
         rob(
-            "unknown_type",
-            AcceptedInTime,
-            "a signed event of a type nobody handles",
+            required(
+                "unknown_type",
+                AcceptedInTime,
+                "a signed event of a type nobody handles",
+                "Stripe's docs: answer 2xx quickly to every event, handled or not, or Stripe retries and disables the endpoint",
+            ),
             Oddity::UnknownType,
         ),
         rob(
-            "empty_body",
-            NoServerError,
-            "an empty body, validly signed",
+            required(
+                "empty_body",
+                NoServerError,
+                "an empty body, validly signed",
+                "junk must be refused, not crash the receiver or hang it",
+            ),
             Oddity::EmptyBody,
         ),
         rob(
-            "non_json_body",
-            NoServerError,
-            "a body that is not JSON, validly signed",
+            required(
+                "non_json_body",
+                NoServerError,
+                "a body that is not JSON, validly signed",
+                "junk must be refused, not crash the receiver or hang it",
+            ),
             Oddity::NotJson,
         ),
         rob(
-            "large_body",
-            NoServerError,
-            "a 256 KiB event, validly signed",
+            required(
+                "large_body",
+                NoServerError,
+                "a 256 KiB event, validly signed",
+                "large events exist; refuse or accept them, without a crash or a hang",
+            ),
             Oddity::Large,
         ),
         rob(
-            "unicode_body",
-            NoServerError,
-            "unicode and escaped characters, validly signed",
+            required(
+                "unicode_body",
+                NoServerError,
+                "unicode and escaped characters, validly signed",
+                "Stripe sends UTF-8; a receiver must not crash on it",
+            ),
             Oddity::Unicode,
         ),
         rob(
-            "bad_signature",
-            NoServerError,
-            "a forged signature: refused without a crash",
+            required(
+                "bad_signature",
+                NoServerError,
+                "a forged signature: refused without a crash",
+                "refusing a forgery must not crash the receiver or hang it",
+            ),
             Oddity::BadSignature,
         ),
         idem(
-            "sequential_duplicate",
-            CreditedOnce,
-            "the same top-up event twice in a row",
+            required(
+                "sequential_duplicate",
+                CreditedOnce,
+                "the same top-up event twice in a row",
+                "Stripe delivers at least once and retries: handle each event id once (Stripe's docs)",
+            ),
             Replay::Sequential,
         ),
         idem(
-            "concurrent_duplicates",
-            CreditedOnce,
-            "the same top-up event 20 times at once",
+            required(
+                "concurrent_duplicates",
+                CreditedOnce,
+                "the same top-up event 20 times at once",
+                "retries overlap; a check-then-insert without a lock credits twice",
+            ),
             Replay::Concurrent,
         ),
         idem(
-            "same_id_other_body",
-            CreditedOnce,
-            "the same event id again with another body",
+            required(
+                "same_id_other_body",
+                CreditedOnce,
+                "the same event id again with another body",
+                "duplicates are recognised by event id, not by identical bytes",
+            ),
             Replay::SameIdOtherBody,
         ),
         idem(
-            "unknown_session",
-            NoCredit,
-            "checkout.session.completed for a session the app never created",
+            advisory(
+                "unknown_session",
+                NoCredit,
+                "checkout.session.completed for a session the app never created",
+                "hardening: crediting only sessions the app created is not a Stripe rule",
+            ),
             Replay::UnknownSession,
         ),
     ];
@@ -323,7 +461,13 @@ pub fn catalogue(types: &[String], ignored: &[String]) -> Vec<Case> {
             } else {
                 Accepted
             },
+            severity: Severity::Required,
             what: format!("a signed {t}"),
+            why: if is_ignored {
+                "named by --expect-ignored: accepted, and nothing changes"
+            } else {
+                "every event type the endpoint may receive is answered 2xx"
+            },
             kind: Kind::Type {
                 event_type: t.clone(),
                 ignored: is_ignored,
@@ -391,6 +535,7 @@ pub fn security_delivery(
     let beyond = tolerance + BEYOND_TOLERANCE;
     match tamper {
         Tamper::None => Delivery::signed(body, now, one),
+        Tamper::RawBody => Delivery::signed(stripe_formatted(&body), now, one),
         Tamper::NoHeader => Delivery { body, header: None },
         Tamper::Malformed => Delivery {
             header: Some(format!("t={now}v1{};garbage", sig(now, &body))),
@@ -424,11 +569,36 @@ pub fn security_delivery(
 
 /// The same event with one value changed, as an attacker would (`livemode` flipped, else a byte).
 fn change_body(body: &str) -> String {
-    if body.contains("\"livemode\":false") {
-        body.replacen("\"livemode\":false", "\"livemode\":true", 1)
-    } else {
-        format!("{body} ")
+    for (from, to) in [
+        ("\"livemode\": false", "\"livemode\": true"),
+        ("\"livemode\":false", "\"livemode\":true"),
+    ] {
+        if body.contains(from) {
+            return body.replacen(from, to, 1);
+        }
     }
+    format!("{body} ")
+}
+
+/// The event with what makes re-serialisers differ from Stripe's bytes: nested objects, an empty
+/// object and array, non-ASCII text and escaped characters (in `metadata` and `description`).
+pub fn stripe_formatted(event: &str) -> String {
+    let mut v: Value = serde_json::from_str(event).expect("rendered events are JSON");
+    let object = &mut v["data"]["object"];
+    object["description"] =
+        Value::from("Grüße aus 東京 ☃ — \"quoted\", back\\slash, tab\t, line\nbreak, </script>");
+    object["metadata"] = serde_json::json!({
+        "stripe_ops_nested": {"empty_object": {}, "empty_array": [], "list": [1, "zwei", {"drei": 3}]},
+        "stripe_ops_note": "été, naïve, 🎉",
+    });
+    crate::webhook::to_wire(&v)
+}
+
+/// The same event compact and signed over those bytes: what a receiver that verifies
+/// `JSON.stringify(parsed)` (or any re-serialisation) would accept.
+pub fn compact_again(delivery: &Delivery, now: i64, signers: &[Signer]) -> Delivery {
+    let v: Value = serde_json::from_str(&delivery.body).expect("the raw-body case sends JSON");
+    Delivery::signed(crate::webhook::to_compact(&v), now, signers)
 }
 
 /// A robustness case's delivery: the odd body, validly signed at `now` (except the forged one).
@@ -467,7 +637,7 @@ fn with_field(event: &str, path: &[&str], value: Value) -> String {
         cur = &mut cur[*p];
     }
     cur[*last] = value;
-    serde_json::to_string(&v).expect("JSON values serialize")
+    crate::webhook::to_wire(&v)
 }
 
 /// The event padded with a `metadata.padding` string so that the body is exactly `size` bytes.
@@ -543,6 +713,13 @@ pub enum Answer {
     Status { code: u16, ms: f64 },
     Hang { after_ms: f64 },
     Failed { error: String },
+}
+
+impl Answer {
+    /// Answered 2xx: the receiver took the event.
+    pub fn accepted(&self) -> bool {
+        matches!(self, Answer::Status { code, .. } if (200..300).contains(code))
+    }
 }
 
 /// Judges a delivery case's answer. `budget_ms` is the answer-time budget (`--timeout`).
@@ -624,6 +801,7 @@ mod tests {
             &[Signer::new(SECRET)],
             300,
             now,
+            signature::Window::BothWays,
         )
     }
 
@@ -636,7 +814,7 @@ mod tests {
         assert_eq!(unique.len(), n.len());
         assert_eq!(
             all.iter().filter(|c| c.suite == Suite::Security).count(),
-            11
+            12
         );
         assert_eq!(
             all.iter().filter(|c| c.suite == Suite::Robustness).count(),
@@ -650,6 +828,38 @@ mod tests {
         assert_eq!(last.name, "types.c.d");
         assert_eq!(last.expect, Expect::AcceptedWithoutEffect);
         assert!(n.contains(&"security.timestamp_too_old"));
+        let advisory: Vec<&str> = all
+            .iter()
+            .filter(|c| c.severity == Severity::Advisory)
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(
+            advisory,
+            [
+                "security.timestamp_in_future",
+                "idempotency.unknown_session"
+            ]
+        );
+        assert!(all.iter().all(|c| !c.why.is_empty()));
+    }
+
+    #[test]
+    fn the_raw_body_case_is_stripe_formatted_and_its_compact_copy_is_not() {
+        let p = Catalog::load(None)
+            .unwrap()
+            .prepare(BENIGN_TYPE, &RenderOptions::default())
+            .unwrap();
+        let signer = Signer::new(SECRET);
+        let d = security_delivery(Tamper::RawBody, p.body("evt_raw", 9), &signer, 9, 300);
+        let v: Value = serde_json::from_str(&d.body).unwrap();
+        assert_eq!(d.body, serde_json::to_string_pretty(&v).unwrap());
+        assert!(d.body.contains("\"empty_object\": {}") && d.body.contains("東京"));
+        assert!(d.body.contains(r#"\"quoted\""#) && d.body.contains(r"back\\slash"));
+        assert_eq!(verdict(&d, 9), Ok(9));
+        let compact = compact_again(&d, 9, std::slice::from_ref(&signer));
+        assert_ne!(compact.body, d.body);
+        assert_eq!(serde_json::from_str::<Value>(&compact.body).unwrap(), v);
+        assert_eq!(verdict(&compact, 9), Ok(9));
     }
 
     #[test]
@@ -713,7 +923,8 @@ mod tests {
                 stale.body.as_bytes(),
                 std::slice::from_ref(&signer),
                 i64::MAX / 2,
-                now
+                now,
+                signature::Window::BothWays,
             )
             .is_ok()
         );

@@ -42,7 +42,12 @@ impl Report for CaseList {
         let list: Vec<_> = self
             .0
             .iter()
-            .map(|c| json!({"name": c.name, "suite": c.suite, "expect": c.expect.describe(), "what": c.what}))
+            .map(|c| {
+                json!({
+                    "name": c.name, "suite": c.suite, "expect": c.expect.describe(),
+                    "severity": c.severity, "what": c.what, "why": c.why,
+                })
+            })
             .collect();
         json!({ "cases": list })
     }
@@ -51,7 +56,18 @@ impl Report for CaseList {
         let width = self.0.iter().map(|c| c.name.len()).max().unwrap_or(0);
         self.0
             .iter()
-            .map(|c| format!("{:width$}  {:15}  {}", c.name, c.expect.describe(), c.what))
+            .flat_map(|c| {
+                [
+                    format!(
+                        "{:width$}  {:15}  {:8}  {}",
+                        c.name,
+                        c.expect.describe(),
+                        c.severity.name(),
+                        c.what
+                    ),
+                    format!("{:width$}  why: {}", "", c.why),
+                ]
+            })
             .collect()
     }
 }

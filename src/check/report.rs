@@ -6,7 +6,7 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 use serde::Serialize;
 
-use super::cases::{Case, Suite};
+use super::cases::{Case, Severity, Suite};
 use crate::error::{Error, Result};
 use crate::printer::{Printer, Report};
 
@@ -15,6 +15,8 @@ use crate::printer::{Printer, Report};
 pub enum Outcome {
     Passed,
     Failed,
+    /// An advisory case failed: shown as a warning, fails the run only with `--strict`.
+    Warned,
     Skipped,
 }
 
@@ -24,6 +26,7 @@ pub struct CaseResult {
     pub name: String,
     pub suite: Suite,
     pub expect: &'static str,
+    pub severity: Severity,
     pub what: String,
     pub outcome: Outcome,
     /// The HTTP status of the (last) delivery, when there was an answer.
@@ -34,6 +37,9 @@ pub struct CaseResult {
     /// The receiver (or app) could not be reached at all for this case.
     #[serde(skip)]
     pub unreachable: bool,
+    /// The case could not run (no buyer, an app error): a failure, whatever its severity.
+    #[serde(skip)]
+    pub could_not_run: bool,
 }
 
 impl CaseResult {
@@ -42,12 +48,14 @@ impl CaseResult {
             name: case.name.clone(),
             suite: case.suite,
             expect: case.expect.describe(),
+            severity: case.severity,
             what: case.what.clone(),
             outcome,
             status: None,
             ms: None,
             detail: crate::secret::scrub(&detail.into()).into_owned(),
             unreachable: false,
+            could_not_run: false,
         }
     }
 
@@ -72,22 +80,34 @@ pub struct CheckReport {
     pub base_url: Option<String>,
     pub passed: usize,
     pub failed: usize,
+    pub warned: usize,
     pub skipped: usize,
+    /// Advisory failures fail the run too.
+    pub strict: bool,
     pub elapsed_s: f64,
     pub cases: Vec<CaseResult>,
 }
 
 impl CheckReport {
+    /// The report of `cases`; a failed advisory case becomes a warning unless `strict`.
     pub fn new(
         webhook_url: &str,
         base_url: Option<&str>,
-        cases: Vec<CaseResult>,
+        mut cases: Vec<CaseResult>,
         elapsed: Duration,
+        strict: bool,
     ) -> Self {
+        for c in &mut cases {
+            let advisory = c.severity == Severity::Advisory && !c.could_not_run && !c.unreachable;
+            if c.outcome == Outcome::Failed && advisory && !strict {
+                c.outcome = Outcome::Warned;
+            }
+        }
         let count = |o| cases.iter().filter(|c| c.outcome == o).count();
-        let (passed, failed, skipped) = (
+        let (passed, failed, warned, skipped) = (
             count(Outcome::Passed),
             count(Outcome::Failed),
+            count(Outcome::Warned),
             count(Outcome::Skipped),
         );
         Self {
@@ -96,19 +116,23 @@ impl CheckReport {
             base_url: base_url.map(str::to_owned),
             passed,
             failed,
+            warned,
             skipped,
+            strict,
             elapsed_s: elapsed.as_secs_f64(),
             cases,
         }
     }
 
-    /// True when cases failed and every one of them for want of a connection: nothing to judge.
+    /// True when no case that ran got an answer: nothing to judge, the receiver (or the app) is
+    /// unreachable.
     fn nothing_answered(&self) -> bool {
-        self.failed > 0
-            && self
-                .cases
-                .iter()
-                .all(|c| c.outcome == Outcome::Failed && c.unreachable)
+        let ran: Vec<&CaseResult> = self
+            .cases
+            .iter()
+            .filter(|c| c.outcome != Outcome::Skipped)
+            .collect();
+        !ran.is_empty() && ran.iter().all(|c| c.unreachable)
     }
 
     fn failed_names(&self) -> Vec<&str> {
@@ -166,6 +190,7 @@ pub fn table(report: &CheckReport, out: &Printer) -> Vec<String> {
         let result = match c.outcome {
             Outcome::Passed => out.paint("pass  ", "32"),
             Outcome::Failed => out.paint("FAIL  ", "31"),
+            Outcome::Warned => out.paint("warn  ", "33"),
             Outcome::Skipped => out.paint("skip  ", "33"),
         };
         let status = c
@@ -181,8 +206,13 @@ pub fn table(report: &CheckReport, out: &Printer) -> Vec<String> {
         ));
     }
     lines.push(format!(
-        "{} passed, {} failed, {} skipped in {:.1} s",
-        report.passed, report.failed, report.skipped, report.elapsed_s
+        "{} passed, {} failed, {} warnings (advisory{}), {} skipped in {:.1} s",
+        report.passed,
+        report.failed,
+        report.warned,
+        if report.strict { ", --strict" } else { "" },
+        report.skipped,
+        report.elapsed_s
     ));
     lines
 }
@@ -199,7 +229,9 @@ pub fn junit(report: &CheckReport) -> Result<String> {
         let mut ts = TestSuite::new(suite.name());
         for c in cases {
             let status = match c.outcome {
-                Outcome::Passed => TestCaseStatus::success(),
+                // A warning is not a failure: CI stays green, the warning is in system-out and
+                // in the `warning` property.
+                Outcome::Passed | Outcome::Warned => TestCaseStatus::success(),
                 Outcome::Skipped => {
                     let mut s = TestCaseStatus::skipped();
                     s.set_message(c.detail.as_str());
@@ -214,10 +246,22 @@ pub fn junit(report: &CheckReport) -> Result<String> {
             };
             let mut tc = TestCase::new(c.name.as_str(), status);
             tc.set_classname(format!("stripe-ops.check.{}", suite.name()));
+            tc.add_property(quick_junit::Property::new("severity", c.severity.name()));
+            if c.outcome == Outcome::Warned {
+                tc.add_property(quick_junit::Property::new("warning", c.detail.as_str()));
+            }
             if let Some(ms) = c.ms {
                 tc.set_time(Duration::from_secs_f64(ms / 1000.0));
             }
-            tc.set_system_out(format!("{}; expected {}; {}", c.what, c.expect, c.detail));
+            let warning = if c.outcome == Outcome::Warned {
+                "WARNING (advisory): "
+            } else {
+                ""
+            };
+            tc.set_system_out(format!(
+                "{warning}{}; expected {}; {}",
+                c.what, c.expect, c.detail
+            ));
             ts.add_test_case(tc);
         }
         junit.add_test_suite(ts);
@@ -238,34 +282,81 @@ mod tests {
     use super::*;
     use crate::check::cases::catalogue;
 
-    fn sample() -> CheckReport {
+    fn results() -> Vec<CaseResult> {
         let all = catalogue(&[], &[]);
-        let results = vec![
-            CaseResult::new(&all[0], Outcome::Passed, "answered 200")
-                .with_answer(Some(200), Some(1.5)),
-            CaseResult::new(&all[1], Outcome::Failed, "accepted with 200 <&>"),
-            CaseResult::new(&all[17], Outcome::Skipped, "needs --base-url"),
-        ];
-        CheckReport::new("http://x/hook", None, results, Duration::from_millis(20))
+        let case = |name: &str| all.iter().find(|c| c.name == name).unwrap().clone();
+        vec![
+            CaseResult::new(
+                &case("security.valid_signature"),
+                Outcome::Passed,
+                "answered 200",
+            )
+            .with_answer(Some(200), Some(1.5)),
+            CaseResult::new(
+                &case("security.no_header"),
+                Outcome::Failed,
+                "accepted with 200 <&>",
+            ),
+            CaseResult::new(
+                &case("security.timestamp_in_future"),
+                Outcome::Failed,
+                "accepted with 200",
+            ),
+            CaseResult::new(
+                &case("idempotency.sequential_duplicate"),
+                Outcome::Skipped,
+                "needs --base-url",
+            ),
+        ]
+    }
+
+    fn sample() -> CheckReport {
+        CheckReport::new(
+            "http://x/hook",
+            None,
+            results(),
+            Duration::from_millis(20),
+            false,
+        )
     }
 
     #[test]
     fn counts_and_table() {
         let r = sample();
-        assert_eq!((r.passed, r.failed, r.skipped, r.ok), (1, 1, 1, false));
+        assert_eq!(
+            (r.passed, r.failed, r.warned, r.skipped, r.ok),
+            (1, 1, 1, 1, false)
+        );
         assert_eq!(r.failed_names(), ["security.no_header"]);
         assert!(!r.nothing_answered());
         let t = table(&r, &Printer::silent());
-        assert_eq!(t.len(), 5);
+        assert_eq!(t.len(), 6);
         assert!(t[1].contains("security.valid_signature") && t[1].contains("200"));
-        assert!(t[4].starts_with("1 passed, 1 failed, 1 skipped"));
+        assert!(t[3].contains("timestamp_in_future") && t[3].contains("warn"));
+        assert!(t[5].starts_with("1 passed, 1 failed, 1 warnings (advisory), 1 skipped"));
+    }
+
+    #[test]
+    fn advisory_failures_warn_unless_strict() {
+        let mut only_advisory = results();
+        only_advisory.remove(1);
+        let lenient = CheckReport::new("u", None, only_advisory.clone(), Duration::ZERO, false);
+        assert!(lenient.ok && lenient.verdict().is_ok());
+        assert_eq!(lenient.warned, 1);
+        let strict = CheckReport::new("u", None, only_advisory, Duration::ZERO, true);
+        assert!(!strict.ok);
+        assert_eq!(strict.verdict().unwrap_err().exit.code(), 1);
+        let xml = junit(&lenient).unwrap();
+        assert!(xml.contains("WARNING (advisory)"), "{xml}");
+        assert!(xml.contains(r#"name="severity" value="advisory""#), "{xml}");
+        assert!(!xml.contains("<failure"), "{xml}");
     }
 
     #[test]
     fn junit_has_suites_failures_and_skips() {
         let xml = junit(&sample()).unwrap();
         assert!(
-            xml.contains(r#"<testsuite name="security" tests="2""#),
+            xml.contains(r#"<testsuite name="security" tests="3""#),
             "{xml}"
         );
         assert!(xml.contains(r#"failures="1""#));

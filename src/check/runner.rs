@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use reqwest::Method;
 use serde_json::Value;
 
-use super::cases::{self, Answer, Case, Delivery, Expect, Kind, Replay, TopUp};
+use super::cases::{self, Answer, Case, Delivery, Expect, Kind, Replay, Tamper, TopUp};
 use super::report::{CaseResult, CheckReport, Outcome};
 use crate::app_client::{AppClient, Buyer, get_path};
 use crate::config::Contract;
@@ -24,6 +24,8 @@ use crate::secret::SecretString;
 use crate::webhook::fixtures::{Catalog, Prepared, RenderOptions, new_event_id};
 use crate::webhook::signature::{self, Signer};
 
+/// How often a balance is read while waiting.
+const POLL_EVERY: Duration = Duration::from_millis(50);
 /// Delivery cases in flight at once.
 const PARALLEL_DELIVERIES: usize = 8;
 /// A request unanswered after this many answer-time budgets counts as a hang.
@@ -50,6 +52,11 @@ pub struct Options {
     pub amount_cents: i64,
     pub cases: Vec<Case>,
     pub fixtures_dir: Option<PathBuf>,
+    /// How long to wait for a credit (`--settle-timeout`); "no (second) credit" verdicts watch
+    /// the balance for `retry::quiet_window` of the slowest credit seen.
+    pub settle: Duration,
+    /// Advisory failures fail the run too.
+    pub strict: bool,
 }
 
 impl Options {
@@ -64,6 +71,8 @@ struct Runner {
     signers: Vec<Signer>,
     catalog: Catalog,
     benign: Prepared,
+    /// The longest the receiver took to show a credit after answering, in this run.
+    slowest_credit: std::sync::Mutex<Option<Duration>>,
 }
 
 /// Runs every case of `opts` and returns the report (failures are in it, not errors).
@@ -85,6 +94,7 @@ pub async fn run(opts: Options, out: &Printer) -> Result<CheckReport> {
         signers,
         catalog,
         benign,
+        slowest_credit: std::sync::Mutex::new(None),
     };
     let bar = out.bar(runner.opts.cases.len() as u64, "checking");
     let (parallel, serial): (Vec<Case>, Vec<Case>) = runner
@@ -123,6 +133,7 @@ pub async fn run(opts: Options, out: &Printer) -> Result<CheckReport> {
         base,
         results,
         started.elapsed(),
+        runner.opts.strict,
     ))
 }
 
@@ -173,6 +184,7 @@ impl Runner {
                     .iter()
                     .map(|c| CaseResult {
                         unreachable,
+                        could_not_run: true,
                         ..CaseResult::new(c, Outcome::Failed, why.clone())
                     })
                     .collect();
@@ -188,9 +200,10 @@ impl Runner {
                 _ => Ok(self.delivery_case(case).await),
             };
             bar.inc(1);
-            out.push(
-                result.unwrap_or_else(|e| CaseResult::new(case, Outcome::Failed, e.message())),
-            );
+            out.push(result.unwrap_or_else(|e| CaseResult {
+                could_not_run: true,
+                ..CaseResult::new(case, Outcome::Failed, e.message())
+            }));
         }
         out
     }
@@ -237,16 +250,14 @@ impl Runner {
         })
     }
 
-    /// POSTs one delivery; a missing answer within the hang limit is `Hang`.
+    /// POSTs one delivery as Stripe would; a missing answer within the hang limit is `Hang`.
     async fn deliver(&self, delivery: &Delivery) -> Answer {
-        let mut req = self
-            .http
-            .post(&self.opts.webhook_url)
-            .header("Content-Type", "application/json")
-            .body(delivery.body.clone());
-        if let Some(h) = &delivery.header {
-            req = req.header("Stripe-Signature", h);
-        }
+        let req = crate::webhook::request(
+            &self.http,
+            &self.opts.webhook_url,
+            &delivery.body,
+            delivery.header.as_deref(),
+        );
         let started = Instant::now();
         let ms = || started.elapsed().as_secs_f64() * 1000.0;
         match req.send().await {
@@ -299,11 +310,34 @@ impl Runner {
             Err(e) => return CaseResult::new(case, Outcome::Failed, e.message()),
         };
         let answer = self.deliver(&delivery).await;
-        let verdict = cases::judge_answer(case.expect, &answer, self.budget_ms());
+        let mut verdict = cases::judge_answer(case.expect, &answer, self.budget_ms());
+        if case.kind == Kind::Security(Tamper::RawBody)
+            && let (Err(why), Answer::Status { .. }) = (&verdict, &answer)
+        {
+            verdict = Err(self.raw_body_diagnosis(&delivery, why).await);
+        }
         let (status, ms) = answer_fields(&answer);
         CaseResult {
             unreachable: matches!(answer, Answer::Failed { .. }),
             ..CaseResult::judged(case, verdict).with_answer(status, ms)
+        }
+    }
+
+    /// When Stripe's bytes are refused: the same event again, compact and signed over those
+    /// bytes. Accepted, it proves the receiver verifies a re-serialised body.
+    async fn raw_body_diagnosis(&self, refused: &Delivery, why: &str) -> String {
+        let compact = cases::compact_again(refused, signature::unix_now(), &self.signers);
+        match self.deliver(&compact).await {
+            Answer::Status { code, .. } if (200..300).contains(&code) => {
+                crate::webhook::raw_body_bug(why, code)
+            }
+            other => {
+                let (status, _) = answer_fields(&other);
+                format!(
+                    "{why}; the same event compact was refused too ({}): the receiver refuses correctly signed events",
+                    status.map_or("no answer".to_owned(), |s| s.to_string())
+                )
+            }
         }
     }
 
@@ -321,7 +355,7 @@ impl Runner {
         if let Err(why) = cases::judge_answer(Expect::Accepted, &answer, self.budget_ms()) {
             return Ok(CaseResult::new(case, Outcome::Failed, why).with_answer(status, ms));
         }
-        let after = app.client.balance_cents().await?;
+        let after = self.hold(app, before).await?;
         let verdict = cases::judge_credit(Expect::NoCredit, before, after, 0)
             .map(|d| format!("{event_type} accepted; {d}"));
         Ok(CaseResult::judged(case, verdict).with_answer(status, ms))
@@ -374,16 +408,26 @@ impl Runner {
             }
             Replay::SameIdOtherBody => {
                 let first = self.deliver(&self.signed(body)).await;
-                self.settle(app, before + amount).await?;
+                if first.accepted() {
+                    self.credited(app, before + amount).await?;
+                }
                 let again = cases::other_body(&prepared, &id, now);
                 let second = self.deliver(&self.signed(again)).await;
                 vec![first, second]
             }
             Replay::UnknownSession => vec![self.deliver(&self.signed(body)).await],
         };
+        // A receiver that accepted nothing refused the event: there is no credit to wait for,
+        // only the shortest look that nothing happened anyway.
+        let accepted = answers.iter().any(Answer::accepted);
         let after = match case.expect {
-            Expect::CreditedOnce => self.settle(app, before + amount).await?,
-            _ => app.client.balance_cents().await?,
+            Expect::CreditedOnce if accepted => match self.credited(app, before + amount).await? {
+                // Credited: watch that no second credit follows (an async receiver may be late).
+                b if b == before + amount => self.hold(app, b).await?,
+                b => b,
+            },
+            _ if accepted => self.hold(app, before).await?,
+            _ => self.hold_for(app, before, retry::MIN_QUIET).await?,
         };
         let summary = summarize_answers(&answers);
         let (status, ms) = answers.last().map(answer_fields).unwrap_or((None, None));
@@ -426,12 +470,13 @@ impl Runner {
         })
     }
 
-    /// Polls the balance until it reaches `target` or the budget passes; returns the last value.
-    /// An app may credit after answering, so the balance is not read only once.
-    async fn settle(&self, app: &AppSession, target: i64) -> Result<i64> {
+    /// Polls the balance until it reaches `target` or `--settle-timeout` passes; returns the
+    /// last value, and remembers how long the credit took to show.
+    async fn credited(&self, app: &AppSession, target: i64) -> Result<i64> {
+        let started = Instant::now();
         let waited = retry::poll(
-            retry::deadline_in(self.opts.budget),
-            |_| Duration::from_millis(50),
+            retry::deadline_in(self.opts.settle),
+            |_| POLL_EVERY,
             || async {
                 match app.client.balance_cents().await {
                     Ok(b) if b >= target => ControlFlow::Break(Ok(b)),
@@ -442,11 +487,53 @@ impl Runner {
         )
         .await;
         match waited {
-            Ok(balance) => Ok(balance),
+            Ok(balance) => {
+                self.saw_credit_after(started.elapsed());
+                Ok(balance)
+            }
             Err(Stopped::Failed(e)) => Err(e),
             Err(Stopped::TimedOut(Some(last))) => Ok(last),
             Err(Stopped::TimedOut(None)) => app.client.balance_cents().await,
         }
+    }
+
+    /// Watches the balance stay at `expected` for the quiet window (three times the slowest
+    /// credit seen, at least 0.3 s, at most `--settle-timeout`): "nothing (more) happened" is
+    /// judged on what an asynchronous receiver finally did. Returns the first other value.
+    async fn hold(&self, app: &AppSession, expected: i64) -> Result<i64> {
+        let window = retry::quiet_window(*self.slowest(), self.opts.settle);
+        self.hold_for(app, expected, window).await
+    }
+
+    async fn hold_for(&self, app: &AppSession, expected: i64, window: Duration) -> Result<i64> {
+        let watched = retry::poll(
+            retry::deadline_in(window),
+            |_| POLL_EVERY,
+            || async {
+                match app.client.balance_cents().await {
+                    Ok(b) if b != expected => ControlFlow::Break(Ok(b)),
+                    Ok(_) => ControlFlow::Continue(()),
+                    Err(e) => ControlFlow::Break(Err(e)),
+                }
+            },
+        )
+        .await;
+        match watched {
+            Ok(changed) => Ok(changed),
+            Err(Stopped::Failed(e)) => Err(e),
+            Err(Stopped::TimedOut(_)) => Ok(expected),
+        }
+    }
+
+    fn slowest(&self) -> std::sync::MutexGuard<'_, Option<Duration>> {
+        self.slowest_credit
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn saw_credit_after(&self, took: Duration) {
+        let mut slowest = self.slowest();
+        *slowest = Some(slowest.map_or(took, |s| s.max(took)));
     }
 }
 

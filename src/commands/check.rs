@@ -50,6 +50,13 @@ pub struct CheckArgs {
     /// Also write the results as JUnit XML to FILE
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// How long to wait for a credit (10s); "no second credit" verdicts watch the balance for
+    /// three times the slowest credit seen (at least 0.3 s, at most this)
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration::positive)]
+    pub settle_timeout: Span,
+    /// Fail on advisory cases too (hardening beyond what Stripe requires)
+    #[arg(long)]
+    pub strict: bool,
     /// Top-up amount of the idempotency cases, in cents
     #[arg(long, value_name = "CENTS", default_value_t = 500)]
     pub amount: i64,
@@ -114,5 +121,7 @@ fn options(ctx: &Ctx, args: &CheckArgs, selected: Vec<check::cases::Case>) -> Re
         amount_cents: args.amount,
         cases: selected,
         fixtures_dir: args.fixtures_dir.clone(),
+        settle: args.settle_timeout.get(),
+        strict: args.strict,
     })
 }

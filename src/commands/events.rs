@@ -342,26 +342,40 @@ fn send_load(ctx: &Ctx, args: SendArgs) -> Result<Box<dyn Report>> {
     })
 }
 
-/// A verdict on a signature.
-struct Verdict(std::result::Result<i64, Rejection>);
+/// A verdict on a signature, and when it was judged.
+struct Verdict {
+    verdict: std::result::Result<i64, Rejection>,
+    now: i64,
+}
+
+impl Verdict {
+    /// Seconds the signed timestamp is ahead of now: valid, as Stripe's libraries judge it.
+    fn ahead(&self) -> Option<i64> {
+        let t = *self.verdict.as_ref().ok()?;
+        (t > self.now).then(|| t.saturating_sub(self.now))
+    }
+}
 
 impl Report for Verdict {
     fn json(&self) -> Value {
-        match &self.0 {
-            Ok(t) => json!({ "valid": true, "timestamp": t }),
+        match &self.verdict {
+            Ok(t) => json!({ "valid": true, "timestamp": t, "seconds_in_future": self.ahead() }),
             Err(r) => json!({ "valid": false, "reason": r.to_string() }),
         }
     }
 
     fn human(&self, _: &Printer) -> Vec<String> {
-        match &self.0 {
-            Ok(t) => vec![format!("valid (signed at {t})")],
-            Err(_) => Vec::new(),
+        match (&self.verdict, self.ahead()) {
+            (Ok(t), Some(ahead)) => vec![format!(
+                "valid (signed at {t}, {ahead} s in the future: Stripe's libraries accept that)"
+            )],
+            (Ok(t), None) => vec![format!("valid (signed at {t})")],
+            (Err(_), _) => Vec::new(),
         }
     }
 
     fn verdict(&self) -> Result<()> {
-        match &self.0 {
+        match &self.verdict {
             Ok(_) => Ok(()),
             Err(reason) => Err(Error::failed(format!("invalid: {reason}"))),
         }
@@ -377,11 +391,19 @@ fn verify(ctx: &Ctx, args: &VerifyArgs) -> Result<Box<dyn Report>> {
     };
     let body = crate::files::read(&args.body_file, "body file")?;
     let now = args.now.unwrap_or_else(signature::unix_now);
-    let verdict = signature::verify(&header, &body, &signers, args.tolerance.whole_secs(), now);
+    // As Stripe's libraries judge it: only a timestamp older than the tolerance is refused.
+    let verdict = signature::verify(
+        &header,
+        &body,
+        &signers,
+        args.tolerance.whole_secs(),
+        now,
+        signature::Window::PastOnly,
+    );
     if let Err(Rejection::Malformed(why)) = &verdict {
         return Err(Error::usage(format!(
             "malformed Stripe-Signature header: {why}"
         )));
     }
-    Ok(Box::new(Verdict(verdict)))
+    Ok(Box::new(Verdict { verdict, now }))
 }

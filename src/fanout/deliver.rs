@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use reqwest::header::CONTENT_TYPE;
+use reqwest::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, USER_AGENT};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
@@ -722,17 +722,25 @@ fn event_label(event: &Event) -> &str {
     event.id.as_deref().unwrap_or("(no id)")
 }
 
-/// One POST of an event to a target: exact body bytes, the original Content-Type, and either
-/// the original Stripe-Signature or a fresh one made with the target's own secret.
+/// One POST of an event to a target: exact body bytes, Stripe's delivery headers with the
+/// original Content-Type, and either the original Stripe-Signature or a fresh one made with the
+/// target's own secret (over the same bytes).
 pub async fn attempt(client: &reqwest::Client, spec: &TargetSpec, event: &Event) -> Outcome {
     let started = Instant::now();
+    // The target's own headers last: they replace Stripe's where both set one.
     let mut req = client
         .post(&spec.url)
-        .headers(spec.headers.clone())
         .header(
             CONTENT_TYPE,
-            event.content_type.as_deref().unwrap_or("application/json"),
+            event
+                .content_type
+                .as_deref()
+                .unwrap_or(crate::webhook::CONTENT_TYPE),
         )
+        .header(USER_AGENT, crate::webhook::USER_AGENT)
+        .header(ACCEPT, crate::webhook::ACCEPT)
+        .header(CACHE_CONTROL, crate::webhook::CACHE_CONTROL)
+        .headers(spec.headers.clone())
         .body(event.body.clone());
     match &spec.signer {
         Some(signer) => {

@@ -78,6 +78,8 @@ async fn receive(
             &state.verify,
             state.tolerance,
             signature::unix_now(),
+            // As Stripe's libraries: a relay must not refuse what the receivers would accept.
+            signature::Window::PastOnly,
         );
         if let Err(why) = verdict {
             state.rejected.fetch_add(1, Ordering::Relaxed);

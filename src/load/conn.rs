@@ -8,7 +8,9 @@ use std::time::Duration;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::{self, SendRequest};
-use hyper::header::{CONTENT_TYPE, HOST, HeaderName, HeaderValue, USER_AGENT};
+use hyper::header::{
+    ACCEPT, CACHE_CONTROL, CONTENT_TYPE, HOST, HeaderName, HeaderValue, USER_AGENT,
+};
 use hyper::{Method, Request, Uri};
 use hyper_util::rt::TokioIo;
 use rustls_platform_verifier::ConfigVerifierExt;
@@ -16,6 +18,8 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::ClientConfig;
 use tokio_rustls::rustls::pki_types::ServerName;
+
+use crate::webhook;
 
 const STRIPE_SIGNATURE: HeaderName = HeaderName::from_static("stripe-signature");
 
@@ -152,11 +156,17 @@ impl Endpoint {
         *request.uri_mut() = self.path.clone();
         let headers = request.headers_mut();
         headers.insert(HOST, self.authority.clone());
+        // Stripe's delivery headers (`webhook::request` sends the same).
+        headers.insert(USER_AGENT, HeaderValue::from_static(webhook::USER_AGENT));
         headers.insert(
-            USER_AGENT,
-            HeaderValue::from_static(crate::http::USER_AGENT),
+            CONTENT_TYPE,
+            HeaderValue::from_static(webhook::CONTENT_TYPE),
         );
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(ACCEPT, HeaderValue::from_static(webhook::ACCEPT));
+        headers.insert(
+            CACHE_CONTROL,
+            HeaderValue::from_static(webhook::CACHE_CONTROL),
+        );
         headers.insert(
             STRIPE_SIGNATURE,
             HeaderValue::from_str(signature).map_err(|e| Failure::new("other", &e))?,

@@ -14,7 +14,6 @@ use crate::secret::ExposeSecret;
 use crate::webhook::signature::{self, Signer};
 
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
-const USER_AGENT: &str = "Stripe/1.0 (+https://stripe.com/docs/webhooks)";
 
 /// Records `event` (its `id` and `type` already set) and delivers it in the background to every
 /// enabled endpoint that takes its type. Returns how many endpoints it goes to.
@@ -23,9 +22,7 @@ pub fn publish(shared: &Arc<Shared>, mut event: Value) -> usize {
     let id = event["id"].as_str().unwrap_or_default().to_owned();
     let targets = shared.stripe.targets(&event_type);
     event["pending_webhooks"] = Value::from(targets.len());
-    let body: Arc<str> = serde_json::to_string(&event)
-        .expect("JSON values always serialize")
-        .into();
+    let body: Arc<str> = crate::webhook::to_wire(&event).into();
     shared.stripe.record_event(EventRecord {
         id: id.clone(),
         body: body.clone(),
@@ -49,14 +46,8 @@ async fn deliver(shared: Arc<Shared>, event_id: String, body: Arc<str>, endpoint
     for attempt in 1..=policy.attempts.max(1) {
         let now = signature::unix_now();
         let header = signature::header(now, body.as_bytes(), std::slice::from_ref(&signer));
-        let result = shared
-            .http
-            .post(&endpoint.url)
-            .header("Content-Type", "application/json; charset=utf-8")
-            .header("User-Agent", USER_AGENT)
-            .header("Stripe-Signature", header)
+        let result = crate::webhook::request(&shared.http, &endpoint.url, &body, Some(&header))
             .timeout(ATTEMPT_TIMEOUT)
-            .body(body.to_string())
             .send()
             .await;
         let (status, error) = match result {

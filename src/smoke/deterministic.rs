@@ -183,43 +183,52 @@ async fn run_steps(
             let reply = client
                 .post_webhook(&event.body, Some(&event.header))
                 .await?;
-            expect_2xx(client, &reply, "the signed event")?;
+            if let Err(refused) = expect_2xx(client, &reply, "the signed event") {
+                return Err(diagnose_refusal(client, &event, &signer, refused).await);
+            }
             Ok(((), format!("{} for {}", reply.status, event.id)))
         })
         .await?;
     let after = steps
         .run("credit", async {
-            let after =
+            let (after, took) =
                 wait_for_credit(client, before, opts.amount_cents, opts.settle_timeout).await?;
-            Ok((after, format!("balance {before} → {after} cents")))
+            Ok((
+                (after, took),
+                format!(
+                    "balance {before} → {after} cents, {} after the answer",
+                    crate::duration::human(took)
+                ),
+            ))
         })
         .await;
-    seen.balance_after = after.as_ref().ok().copied();
-    after?;
+    seen.balance_after = after.as_ref().ok().map(|(b, _)| *b);
+    let (_, took) = after?;
     if opts.only_happy_path {
         return Ok(());
     }
+    // "Nothing more happened" is judged on what an asynchronous receiver finally did: the
+    // balance is watched for three times what the credit took to show.
+    let quiet = crate::retry::quiet_window(Some(took), opts.settle_timeout);
 
     steps
         .run("replay", async {
-            let again = sign_event(
-                &prepared,
+            // A retry is the same body signed again with a fresh timestamp, as Stripe sends it.
+            let header = signature::header(
+                signature::unix_now(),
+                event.body.as_bytes(),
                 std::slice::from_ref(&signer),
-                Some(&event.id),
-                None,
             );
-            let reply = client
-                .post_webhook(&again.body, Some(&again.header))
-                .await?;
+            let reply = client.post_webhook(&event.body, Some(&header)).await?;
             expect_2xx(client, &reply, "a replay of the same event")?;
-            expect_balance(client, expected, "after the replay: credited twice").await?;
+            hold_balance(client, expected, quiet, "after the replay: credited twice").await?;
             Ok(((), format!("{}, no second credit", reply.status)))
         })
         .await?;
     let second_session = steps
         .run("concurrent", async {
             let (session_id, now) =
-                overlapping_deliveries(opts, client, &opened, &signer, expected).await?;
+                overlapping_deliveries(opts, client, &opened, &signer, expected, quiet).await?;
             Ok((
                 (session_id.clone(), now),
                 format!("two overlapping deliveries for a second session {session_id}: one credit"),
@@ -234,7 +243,7 @@ async fn run_steps(
             rejected(
                 client,
                 &forged,
-                expected,
+                (expected, quiet),
                 "signed with a wrong secret",
                 "does not check signatures",
             )
@@ -253,7 +262,7 @@ async fn run_steps(
             rejected(
                 client,
                 &stale,
-                expected,
+                (expected, quiet),
                 "signed 10 minutes ago",
                 "does not check the timestamp tolerance",
             )
@@ -298,6 +307,7 @@ async fn overlapping_deliveries(
     opened: &Opened,
     signer: &Signer,
     balance: i64,
+    quiet: Duration,
 ) -> Result<(String, i64)> {
     let checkout = client
         .create_checkout(opts.amount_cents, &opts.success_url, &opts.cancel_url)
@@ -315,7 +325,8 @@ async fn overlapping_deliveries(
     for reply in [a?, b?] {
         expect_2xx(client, &reply, "one of two overlapping deliveries")?;
     }
-    let now = wait_for_credit(client, balance, opts.amount_cents, opts.settle_timeout).await?;
+    let (now, _) = wait_for_credit(client, balance, opts.amount_cents, opts.settle_timeout).await?;
+    hold_balance(client, now, quiet, "after two overlapping deliveries").await?;
     Ok((second.checkout.session_id, now))
 }
 
@@ -373,11 +384,38 @@ fn expect_2xx(client: &AppClient, reply: &Reply, what: &str) -> Result<()> {
     )))
 }
 
-/// Posts a delivery that must be refused with a 4xx and must not credit.
+/// When the app refuses Stripe's bytes: the same event compact, signed over those bytes. If
+/// that one is accepted, the app verifies a re-serialised body, and the error says so.
+async fn diagnose_refusal(
+    client: &AppClient,
+    event: &SignedEvent,
+    signer: &Signer,
+    refused: Error,
+) -> Error {
+    let Ok(value) = serde_json::from_str::<Value>(&event.body) else {
+        return refused;
+    };
+    let compact = crate::webhook::to_compact(&value);
+    let header = signature::header(
+        signature::unix_now(),
+        compact.as_bytes(),
+        std::slice::from_ref(signer),
+    );
+    match client.post_webhook(&compact, Some(&header)).await {
+        Ok(reply) if reply.status.is_success() => Error::failed(crate::webhook::raw_body_bug(
+            refused.message(),
+            reply.status.as_u16(),
+        )),
+        _ => refused,
+    }
+}
+
+/// Posts a delivery that must be refused with a 4xx and must not credit (the balance is
+/// watched for the quiet window).
 async fn rejected(
     client: &AppClient,
     event: &SignedEvent,
-    expected_balance: i64,
+    (expected_balance, quiet): (i64, Duration),
     what: &str,
     meaning: &str,
 ) -> Result<((), String)> {
@@ -397,28 +435,54 @@ async fn rejected(
             reply.excerpt()
         )));
     }
-    expect_balance(client, expected_balance, &format!("after an event {what}")).await?;
+    hold_balance(
+        client,
+        expected_balance,
+        quiet,
+        &format!("after an event {what}"),
+    )
+    .await?;
     Ok(((), format!("{}, no credit", reply.status)))
 }
 
-async fn expect_balance(client: &AppClient, expected: i64, when: &str) -> Result<()> {
-    let now = session::read_account(client).await?.balance_cents;
-    if now != expected {
-        return Err(Error::failed(format!(
+/// Watches the balance stay at `expected` for `window`; any other value fails at once.
+async fn hold_balance(
+    client: &AppClient,
+    expected: i64,
+    window: Duration,
+    when: &str,
+) -> Result<()> {
+    let watched = retry::poll(
+        retry::deadline_in(window),
+        |_| POLL_EVERY,
+        || async {
+            match session::read_account(client).await {
+                Ok(a) if a.balance_cents != expected => ControlFlow::Break(Ok(a.balance_cents)),
+                Ok(_) => ControlFlow::Continue(()),
+                Err(e) => ControlFlow::Break(Err(e)),
+            }
+        },
+    )
+    .await;
+    match watched {
+        Ok(now) => Err(Error::failed(format!(
             "balance is {now} cents {when}, expected {expected} (a difference of {} cents)",
             now - expected
-        )));
+        ))),
+        Err(Stopped::Failed(e)) => Err(e),
+        Err(Stopped::TimedOut(_)) => Ok(()),
     }
-    Ok(())
 }
 
-/// Polls the balance until it rose by exactly `amount`; more is a failure at once.
+/// Polls the balance until it rose by exactly `amount`; more is a failure at once. Returns the
+/// balance and how long the credit took to show.
 async fn wait_for_credit(
     client: &AppClient,
     before: i64,
     amount: i64,
     settle: Duration,
-) -> Result<i64> {
+) -> Result<(i64, Duration)> {
+    let started = std::time::Instant::now();
     let waited = retry::poll(
         retry::deadline_in(settle),
         |_| POLL_EVERY,
@@ -435,14 +499,16 @@ async fn wait_for_credit(
         },
     )
     .await;
-    waited.map_err(|stopped| match stopped {
-        Stopped::Failed(e) => e,
-        Stopped::TimedOut(last) => Error::failed(format!(
-            "{} within {:.1} s (--settle-timeout)",
-            last.unwrap_or_else(|| "the app did not answer the balance read".to_owned()),
-            settle.as_secs_f64()
-        )),
-    })
+    waited
+        .map(|b| (b, started.elapsed()))
+        .map_err(|stopped| match stopped {
+            Stopped::Failed(e) => e,
+            Stopped::TimedOut(last) => Error::failed(format!(
+                "{} within {:.1} s (--settle-timeout)",
+                last.unwrap_or_else(|| "the app did not answer the balance read".to_owned()),
+                settle.as_secs_f64()
+            )),
+        })
 }
 
 #[derive(Debug, PartialEq)]

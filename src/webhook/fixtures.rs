@@ -134,9 +134,15 @@ pub struct RenderOptions {
 /// `create`, every segment must already exist.
 fn set_path(root: &mut Value, path: &str, value: Value, create: bool) -> Result<()> {
     let missing = || {
-        Error::usage(format!(
-            "--set path {path:?} does not exist in the template (add --create-path to create it)"
-        ))
+        Error::usage(if create {
+            format!(
+                "--set path {path:?} cannot be created: it goes through a value that is not an object (or an array index that does not exist)"
+            )
+        } else {
+            format!(
+                "--set path {path:?} does not exist in the template (add --create-path to create it)"
+            )
+        })
     };
     let segments: Vec<&str> = path.split('.').collect();
     let (last, parents) = segments
@@ -211,8 +217,8 @@ fn insert_after(root: &mut Value, after: &str, key: &str, value: Value) {
     }
 }
 
-/// A template serialized once, with holes for `id` and `created`: rendering an event is two
-/// string concatenations, which keeps load mode cheap.
+/// A template serialized once in Stripe's wire format, with holes for `id` and `created`:
+/// rendering an event is two string concatenations, which keeps load mode cheap.
 #[derive(Debug, Clone)]
 pub struct Prepared {
     pub event_type: String,
@@ -232,7 +238,7 @@ impl Prepared {
             .ok_or_else(|| Error::usage(format!("template {event_type} is not a JSON object")))?;
         obj.insert("id".into(), Value::String(ID_HOLE.into()));
         obj.insert("created".into(), Value::String(CREATED_HOLE.into()));
-        let text = serde_json::to_string(&value).expect("JSON values always serialize");
+        let text = super::to_wire(&value);
         let id_marker = serde_json::to_string(ID_HOLE).unwrap();
         let created_marker = serde_json::to_string(CREATED_HOLE).unwrap();
         let id_at = text.find(&id_marker).expect("id hole present");
@@ -337,7 +343,17 @@ mod tests {
         assert_eq!(v["account"], "acct_123");
         assert_eq!(v["data"]["object"]["amount_total"], 1234);
         assert_eq!(v["data"]["object"]["metadata"]["orgId"], "org_1");
-        assert!(body.starts_with(r#"{"id":"evt_x","object":"event","api_version":"#));
+        assert!(
+            body.starts_with(
+                "{\n  \"id\": \"evt_x\",\n  \"object\": \"event\",\n  \"api_version\": "
+            ),
+            "{body}"
+        );
+        let reprinted = serde_json::to_string_pretty(&v).unwrap();
+        assert_eq!(
+            body, reprinted,
+            "the body is its own two-space pretty print"
+        );
     }
 
     #[test]
@@ -346,6 +362,12 @@ mod tests {
         let e = set_path(&mut v, "a.c", Value::Null, false).unwrap_err();
         assert!(e.message().contains("\"a.c\""));
         set_path(&mut v, "a.c.d", Value::from(2), true).unwrap();
+        let e = set_path(&mut v, "a.b.x", Value::Null, true).unwrap_err();
+        assert!(
+            !e.message().contains("add --create-path"),
+            "{}",
+            e.message()
+        );
         assert_eq!(v["a"]["c"]["d"], 2);
         set_path(&mut v, "l.1", Value::from("x"), false).unwrap();
         assert_eq!(v["l"][1], "x");

@@ -105,8 +105,9 @@ pub fn parse(header: &str) -> Result<Parsed, Rejection> {
     }
     let mut timestamp = None;
     let mut v1 = Vec::new();
+    // Items are not trimmed: Stripe's libraries split on "," and "=" only, so neither do we.
     for (n, item) in header.split(',').enumerate() {
-        let Some((key, value)) = item.trim().split_once('=') else {
+        let Some((key, value)) = item.split_once('=') else {
             return Err(Rejection::Malformed(format!(
                 "item {} of {} characters is not key=value",
                 n + 1,
@@ -131,14 +132,26 @@ pub fn parse(header: &str) -> Result<Parsed, Rejection> {
     Ok(Parsed { timestamp, v1 })
 }
 
+/// Which signed timestamps the tolerance lets through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// What Stripe's libraries do: only a timestamp older than the tolerance is refused
+    /// (stripe-node: `timestampAge > tolerance`; stripe-python: `timestamp < time.time() -
+    /// tolerance`). A timestamp in the future passes.
+    PastOnly,
+    /// Hardening beyond the libraries: a timestamp too far in the future is refused too.
+    BothWays,
+}
+
 /// Verifies a header against a body: any `v1` matching any signer, then the timestamp within
-/// `tolerance` seconds of `now` (either side). Returns the signed timestamp.
+/// `tolerance` seconds of `now` as `window` says. Returns the signed timestamp.
 pub fn verify(
     header: &str,
     body: &[u8],
     signers: &[Signer],
     tolerance: i64,
     now: i64,
+    window: Window,
 ) -> Result<i64, Rejection> {
     let parsed = parse(header)?;
     let matched = parsed.v1.iter().any(|sig| {
@@ -149,10 +162,13 @@ pub fn verify(
     if !matched {
         return Err(Rejection::NoMatch);
     }
-    let age = now - parsed.timestamp;
-    if age.abs() > tolerance {
+    // Saturating: the timestamp comes from outside and may be any i64.
+    let age = now.saturating_sub(parsed.timestamp);
+    let too_old = age > tolerance;
+    let too_new = window == Window::BothWays && age < tolerance.saturating_neg();
+    if too_old || too_new {
         return Err(Rejection::OutOfTolerance {
-            by: age.abs() - tolerance,
+            by: age.saturating_abs().saturating_sub(tolerance),
             future: age < 0,
         });
     }
@@ -187,11 +203,47 @@ mod tests {
         let body = b"{}";
         let h = header(100, body, &[a.clone(), b.clone()]);
         assert_eq!(h.matches(",v1=").count(), 2);
-        assert_eq!(verify(&h, body, &[b], 300, 100), Ok(100));
-        assert_eq!(verify(&h, body, &[a], 300, 100), Ok(100));
+        assert_eq!(verify(&h, body, &[b], 300, 100, Window::BothWays), Ok(100));
+        assert_eq!(verify(&h, body, &[a], 300, 100, Window::BothWays), Ok(100));
         assert_eq!(
-            verify(&h, body, &[Signer::new(b"whsec_c")], 300, 100),
+            verify(
+                &h,
+                body,
+                &[Signer::new(b"whsec_c")],
+                300,
+                100,
+                Window::BothWays
+            ),
             Err(Rejection::NoMatch)
+        );
+    }
+
+    #[test]
+    fn future_timestamps_pass_like_in_stripes_libraries_unless_both_ways() {
+        let s = [Signer::new(b"whsec_a")];
+        let h = header(10_000, b"x", &s);
+        assert_eq!(verify(&h, b"x", &s, 300, 0, Window::PastOnly), Ok(10_000));
+        assert!(verify(&h, b"x", &s, 300, 0, Window::BothWays).is_err());
+        assert_eq!(
+            verify(&h, b"x", &s, 300, 10_300, Window::PastOnly),
+            Ok(10_000)
+        );
+        assert!(verify(&h, b"x", &s, 300, 10_301, Window::PastOnly).is_err());
+        // Timestamps from outside may be anything: no overflow.
+        let extreme = format!("t={},v1={}", i64::MIN, s[0].sign_hex(i64::MIN, b"x"));
+        assert!(verify(&extreme, b"x", &s, 300, i64::MAX, Window::BothWays).is_err());
+        let extreme = format!("t={},v1={}", i64::MAX, s[0].sign_hex(i64::MAX, b"x"));
+        assert!(verify(&extreme, b"x", &s, 300, i64::MIN, Window::BothWays).is_err());
+        assert!(verify(&extreme, b"x", &s, i64::MAX, i64::MIN, Window::PastOnly).is_ok());
+    }
+
+    #[test]
+    fn items_are_not_trimmed_like_in_stripes_libraries() {
+        let s = [Signer::new(b"whsec_a")];
+        let h = header(5, b"x", &s).replace(",v1=", ", v1=");
+        assert_eq!(
+            verify(&h, b"x", &s, 300, 5, Window::PastOnly),
+            Err(Rejection::NoV1)
         );
     }
 
@@ -199,29 +251,38 @@ mod tests {
     fn rejections_are_precise() {
         let s = [Signer::new(b"whsec_a")];
         let body = b"x";
-        assert_eq!(verify("", body, &s, 300, 0), Err(Rejection::NoHeader));
         assert_eq!(
-            verify("v1=00", body, &s, 300, 0),
+            verify("", body, &s, 300, 0, Window::BothWays),
+            Err(Rejection::NoHeader)
+        );
+        assert_eq!(
+            verify("v1=00", body, &s, 300, 0, Window::BothWays),
             Err(Rejection::NoTimestamp)
         );
-        assert_eq!(verify("t=1,v0=00", body, &s, 300, 1), Err(Rejection::NoV1));
+        assert_eq!(
+            verify("t=1,v0=00", body, &s, 300, 1, Window::BothWays),
+            Err(Rejection::NoV1)
+        );
         assert!(matches!(parse("t=abc,v1=00"), Err(Rejection::Malformed(_))));
         assert!(matches!(parse("garbage"), Err(Rejection::Malformed(_))));
         let h = header(1000, body, &s);
         assert_eq!(
-            verify(&h, body, &s, 300, 1000 + 310),
+            verify(&h, body, &s, 300, 1000 + 310, Window::BothWays),
             Err(Rejection::OutOfTolerance {
                 by: 10,
                 future: false
             })
         );
         assert_eq!(
-            verify(&h, body, &s, 300, 1000 - 301),
+            verify(&h, body, &s, 300, 1000 - 301, Window::BothWays),
             Err(Rejection::OutOfTolerance {
                 by: 1,
                 future: true
             })
         );
-        assert_eq!(verify(&h, b"y", &s, 300, 1000), Err(Rejection::NoMatch));
+        assert_eq!(
+            verify(&h, b"y", &s, 300, 1000, Window::BothWays),
+            Err(Rejection::NoMatch)
+        );
     }
 }

@@ -10,6 +10,7 @@ mod demo;
 mod events;
 mod fanout;
 mod load;
+mod receivers;
 mod sandbox;
 mod secrets;
 mod smoke;
