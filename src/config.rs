@@ -418,6 +418,15 @@ impl Config {
             events_source,
         ));
         let contract = self.contract_with_provenance(Some(&name), &mut prov);
+        // Every URL, wherever it came from, is checked before anything is called with it.
+        for key in ["base_url", "stripe_api_base", "aws_endpoint_url"] {
+            if let Some(p) = prov
+                .iter()
+                .find(|p| p.key == key && p.source != Source::Runtime)
+            {
+                crate::http::check_url(&format!("{key} ({})", p.source), &p.value)?;
+            }
+        }
         let base_url = base_url.map(|u| u.trim_end_matches('/').to_owned());
         Ok(EnvSettings {
             name,
@@ -505,6 +514,42 @@ mod tests {
         assert_eq!(source("cluster"), Source::File);
         assert_eq!(source("service"), Source::Default);
         assert_eq!(source("paths.health"), Source::File);
+    }
+
+    #[test]
+    fn a_url_that_is_not_one_is_an_input_error_naming_its_source() {
+        let file = parse("[env.staging]\nbase_url = \"staging.example.com:443\"\n").unwrap();
+        let c = Config { path: None, file };
+        let e = c.env("staging", &Overrides::default()).unwrap_err();
+        assert_eq!(e.exit.code(), 2);
+        assert!(
+            e.message().starts_with("base_url (file)"),
+            "{}",
+            e.message()
+        );
+    }
+
+    #[test]
+    fn no_config_text_makes_loading_panic() {
+        let valid = "app = \"shop\"\n[env.staging]\nbase_url = \"https://a.example\"\nenabled_events = [\"a\"]\n[paths]\nwebhook = \"/h\"\n[[fanout.target]]\nname = \"t\"\nurl = \"http://x\"\n";
+        let junk = [
+            "[",
+            "]]",
+            "=",
+            "\"",
+            "[env.prod]\n",
+            "base_url = 1\n",
+            "\u{0}",
+            "app = [1]",
+        ];
+        let mut strings = crate::fuzz::Strings::new(0xc0f1_9001);
+        for _ in 0..2000 {
+            if let Ok(file) = parse(&strings.mutation(valid, &junk)) {
+                let c = Config { path: None, file };
+                let _ = c.env("staging", &Overrides::default());
+                let _ = c.env("prod", &Overrides::default());
+            }
+        }
     }
 
     #[test]

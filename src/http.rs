@@ -56,9 +56,11 @@ pub async fn reply(
     })
 }
 
-/// A short, single-line, secret-free excerpt of an answer body for error messages.
+/// A short, single-line, secret-free excerpt of an answer body for error messages. Text from the
+/// network: control characters (terminal escapes) are written as escapes.
 pub fn excerpt(body: &str, max: usize) -> String {
     let flat: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    let flat = crate::printer::escape_controls(&flat).into_owned();
     let scrubbed = crate::secret::scrub(&flat);
     if scrubbed.chars().count() <= max {
         scrubbed.into_owned()
@@ -66,6 +68,41 @@ pub fn excerpt(body: &str, max: usize) -> String {
         let cut: String = scrubbed.chars().take(max).collect();
         format!("{cut}…")
     }
+}
+
+/// A URL the user gave, checked: absolute, http or https, with a host and a valid port.
+/// Anything else is an input error (exit 2) naming `what` (the flag, variable or config key),
+/// not a network failure later.
+pub fn check_url(what: &str, url: &str) -> Result<String> {
+    parse_url(url).map_err(|why| Error::usage(format!("{what} {url:?} {why}")))
+}
+
+/// A clap value parser for URL flags.
+pub fn url_arg(url: &str) -> std::result::Result<String, String> {
+    parse_url(url)
+}
+
+fn parse_url(url: &str) -> std::result::Result<String, String> {
+    let trimmed = url.trim();
+    if trimmed.is_empty() {
+        return Err("is empty; give an http:// or https:// URL".to_owned());
+    }
+    let parsed = url::Url::parse(trimmed).map_err(|e| match e {
+        url::ParseError::RelativeUrlWithoutBase => {
+            "is not an absolute URL; give one like https://app.example.com".to_owned()
+        }
+        other => format!("is not a usable URL: {other}"),
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(format!(
+            "is not an http:// or https:// URL (its scheme is {:?}; a bare host:port needs http:// in front)",
+            parsed.scheme()
+        ));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err("has no host".to_owned());
+    }
+    Ok(trimmed.to_owned())
 }
 
 /// Joins a base URL and a path without doubling or losing the slash.
@@ -104,6 +141,35 @@ mod tests {
         let e = excerpt("{\n \"key\": \"sk_test_abc\" }", 100);
         assert_eq!(e, "{ \"key\": \"[REDACTED]\" }");
         assert_eq!(excerpt("abcdef", 3), "abc…");
+    }
+
+    #[test]
+    fn urls_from_users_are_checked_as_input() {
+        assert_eq!(
+            url_arg(" https://a.example/x "),
+            Ok("https://a.example/x".into())
+        );
+        assert!(url_arg("http://127.0.0.1:8080/hook").is_ok());
+        for bad in [
+            "",
+            "not a url",
+            "ftp://x/y",
+            "http://h:99999",
+            "localhost:8080",
+            "http://",
+            "/path",
+        ] {
+            let why = url_arg(bad).unwrap_err();
+            assert!(!why.is_empty(), "{bad}");
+        }
+        let e = check_url("--to", "ftp://x").unwrap_err();
+        assert_eq!(e.exit.code(), 2);
+        assert!(
+            e.message().starts_with("--to \"ftp://x\""),
+            "{}",
+            e.message()
+        );
+        assert_eq!(excerpt("a\u{1b}[31mred", 50), "a\\u{1b}[31mred");
     }
 
     #[test]

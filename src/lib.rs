@@ -17,6 +17,8 @@ pub mod duration;
 pub mod error;
 pub mod fanout;
 pub mod files;
+#[cfg(test)]
+pub(crate) mod fuzz;
 pub mod http;
 pub mod load;
 pub mod printer;
@@ -24,6 +26,7 @@ pub mod retry;
 pub mod runtime;
 pub mod sandbox;
 pub mod secret;
+pub mod server;
 pub mod shutdown;
 pub mod smoke;
 pub mod stripe_api;

@@ -233,6 +233,25 @@ impl Printer {
     }
 }
 
+/// `text` with every control character (newlines and terminal escapes included) written as
+/// an escape sequence.
+pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}
+
 /// Sets a spinner's message through the scrubber.
 pub fn set_message(bar: &ProgressBar, message: impl AsRef<str>) {
     bar.set_message(scrub(message.as_ref()).into_owned());
@@ -301,6 +320,18 @@ mod tests {
         p.json(&serde_json::json!({"a": 1}));
         assert!(p.json_printed());
         assert!(p.spinner("s").is_hidden());
+    }
+
+    #[test]
+    fn control_characters_from_the_network_are_escaped() {
+        assert!(matches!(
+            escape_controls("plain"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(
+            escape_controls("evt_1\n2026 forged\u{1b}[2K"),
+            "evt_1\\n2026 forged\\u{1b}[2K"
+        );
     }
 
     #[test]

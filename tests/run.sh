@@ -52,4 +52,9 @@ export STRIPE_OPS_TEST_PYTHON="$venv/bin/python"
 export STRIPE_OPS_MOTO_SERVER="$venv/bin/moto_server"
 export STRIPE_OPS_CHROMEDRIVER="$(command -v chromedriver)"
 export STRIPE_OPS_CHROMIUM="$(command -v chromium)"
-exec cargo test --locked "$@"
+# Whatever the tests' processes leave in the temporary folder (a sandbox killed on purpose keeps
+# its folder of generated secrets) goes with this one.
+TMPDIR="$(mktemp -d "${TMPDIR:-/tmp}/stripe-ops-tests.XXXXXX")"
+export TMPDIR
+trap 'rm -rf "$TMPDIR"' EXIT
+cargo test --locked "$@"

@@ -14,6 +14,9 @@ use crate::error::{Error, Result};
 use crate::printer::{self, Printer};
 use crate::retry::{self, Stopped};
 
+/// How long the rollback's UpdateService may take after a failed or timed-out rollout.
+const ROLLBACK_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How to wait for a rollout.
 #[derive(Debug, Clone, Copy)]
 pub struct WaitPolicy {
@@ -169,6 +172,15 @@ pub fn redeploy_command(env: &Env, task_definition: Option<&str>) -> String {
     )
 }
 
+/// The command that does what `point_at` does, for a person finishing by hand.
+pub fn point_command(env: &Env, task_definition: &str) -> String {
+    let s = &env.settings;
+    format!(
+        "aws ecs update-service --region {} --cluster {} --service {} --task-definition {task_definition}",
+        s.region, s.cluster, s.service
+    )
+}
+
 /// Polls until the deployment completes, fails, or the policy's timeout passes; the timeout
 /// also cuts a call to ECS that hangs. AWS errors are returned as errors (exit 3); a failed or
 /// unfinished rollout as `Ok(Err(..))`.
@@ -177,10 +189,20 @@ pub async fn wait(
     policy: &WaitPolicy,
     out: &Printer,
 ) -> Result<std::result::Result<Deployed, NotCompleted>> {
+    wait_until(env, retry::deadline_in(policy.timeout), policy, out).await
+}
+
+/// `wait` with the deadline given (so that the redeploy before it counts too).
+async fn wait_until(
+    env: &Env,
+    deadline: tokio::time::Instant,
+    policy: &WaitPolicy,
+    out: &Printer,
+) -> Result<std::result::Result<Deployed, NotCompleted>> {
     let started = Instant::now();
     let bar = out.spinner(format!("waiting for {} to deploy", env.settings.service));
     let waited = retry::poll(
-        retry::deadline_in(policy.timeout),
+        deadline,
         |n| poll_interval(policy.poll, n),
         || async {
             let view = match service::service(env).await {
@@ -221,6 +243,28 @@ pub async fn wait(
     }
 }
 
+/// UpdateService (force a new deployment, onto `target` when given) and the wait for it, both
+/// within the policy's timeout: an AWS that does not answer ends the wait at its deadline, like
+/// a rollout that does not complete.
+pub async fn redeploy_and_wait(
+    env: &Env,
+    target: Option<&str>,
+    policy: &WaitPolicy,
+    out: &Printer,
+) -> Result<std::result::Result<Deployed, NotCompleted>> {
+    let deadline = retry::deadline_in(policy.timeout);
+    match tokio::time::timeout_at(deadline, redeploy(env, target)).await {
+        Ok(updated) => {
+            updated?;
+            wait_until(env, deadline, policy, out).await
+        }
+        Err(_) => Ok(Err(NotCompleted::TimedOut {
+            after: policy.timeout,
+            last: "ECS did not answer UpdateService within the wait".to_owned(),
+        })),
+    }
+}
+
 /// Redeploys onto `target` (or the current task definition) and waits. When the deployment
 /// fails or times out, points the service back at `previous` (unless the policy says not to)
 /// and returns exit 3 saying what happened.
@@ -231,8 +275,7 @@ pub async fn deploy_and_wait(
     policy: &WaitPolicy,
     out: &Printer,
 ) -> Result<Deployed> {
-    redeploy(env, target).await?;
-    let not_completed = match wait(env, policy, out).await? {
+    let not_completed = match redeploy_and_wait(env, target, policy, out).await? {
         Ok(done) => return Ok(done),
         Err(n) => n,
     };
@@ -243,7 +286,15 @@ pub async fn deploy_and_wait(
             redeploy_command(env, Some(previous))
         )));
     }
-    match redeploy(env, Some(previous)).await {
+    let rollback = tokio::time::timeout(ROLLBACK_TIMEOUT, redeploy(env, Some(previous)))
+        .await
+        .unwrap_or_else(|_| {
+            Err(Error::external(format!(
+                "ECS did not answer within {}s",
+                ROLLBACK_TIMEOUT.as_secs()
+            )))
+        });
+    match rollback {
         Ok(()) => Err(Error::external(format!(
             "deploying {service}: {not_completed}; rolled the service back to {previous} (a new deployment of it has started)"
         ))),

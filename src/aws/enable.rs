@@ -15,7 +15,7 @@ use super::taskdef::{self, SecretRef};
 use super::{Env, KEY_VAR, WEBHOOK_VAR, keys, smoke_step};
 use crate::error::{Error, Result};
 use crate::printer::{Printer, Report};
-use crate::secret::SecretString;
+use crate::secret::{ExposeSecret, SecretString};
 use crate::shutdown::Shutdown;
 use crate::stripe_api::StripeClient;
 
@@ -41,6 +41,8 @@ pub enum SecretAction {
     Create,
     Put,
     Keep,
+    /// The secret already holds the given value: writing it again would only add a version.
+    Same,
 }
 
 /// One of the two secrets: its id, the variable it becomes, what exists, what was given.
@@ -126,7 +128,10 @@ pub async fn plan(env: &Env, o: EnableOptions, out: &Printer) -> Result<EnablePl
             info: secrets::info(&env.sm, id).await?,
             value: value.clone(),
         };
-        let action = slot.action(&o)?;
+        let mut action = slot.action(&o)?;
+        if action == SecretAction::Put && holds(env, &slot).await? {
+            action = SecretAction::Same;
+        }
         slots.push((slot, action));
     }
     let service = service::service(env).await?;
@@ -151,6 +156,10 @@ pub async fn plan(env: &Env, o: EnableOptions, out: &Printer) -> Result<EnablePl
             }
             SecretAction::Put => plan.step(format!("put a new value into secret {}", slot.id)),
             SecretAction::Keep => plan.skip(format!("keep the value of secret {}", slot.id)),
+            SecretAction::Same => plan.skip(format!(
+                "secret {} already holds the given value: nothing to write",
+                slot.id
+            )),
         }
     }
     let td_name = td.task_definition_arn().unwrap_or_default().to_owned();
@@ -194,6 +203,27 @@ pub async fn plan(env: &Env, o: EnableOptions, out: &Printer) -> Result<EnablePl
         base_url,
         options: o,
     })
+}
+
+/// Whether the secret's current value is the one given (compared in constant time).
+async fn holds(env: &Env, slot: &Slot) -> Result<bool> {
+    let (Some(given), Some(_)) = (&slot.value, &slot.info) else {
+        return Ok(false);
+    };
+    // Not allowed to read it (or not a string): then it is written, as before.
+    let current = match secrets::value_if_exists(&env.sm, &slot.id).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::debug!("cannot compare secret {}: {}", slot.id, e.message());
+            None
+        }
+    };
+    Ok(current.is_some_and(|c| {
+        crate::secret::constant_time_eq(
+            c.expose_secret().as_bytes(),
+            given.expose_secret().as_bytes(),
+        )
+    }))
 }
 
 /// What `enable` did.
@@ -240,16 +270,47 @@ impl Report for EnableReport {
     }
 }
 
-/// What has been changed so far, for a failure's message.
+/// What has been changed so far and the commands that undo it, for a failure's message and for
+/// a stop request.
 #[derive(Default)]
-struct Progress(Vec<String>);
+struct Progress {
+    done: Vec<String>,
+    undo: Vec<String>,
+}
 
 impl Progress {
+    fn did(&mut self, what: String, undo: Option<String>) {
+        self.done.push(what);
+        self.undo.extend(undo);
+    }
+
     fn fail(&self, e: Error) -> Error {
-        if self.0.is_empty() {
+        if self.done.is_empty() {
             return e.context("nothing was changed");
         }
-        e.context(format!("already done: {}", self.0.join("; ")))
+        e.context(format!("already done: {}", self.done.join("; ")))
+    }
+
+    /// What to tell the user when a stop request ends `enable` here.
+    fn hint(&self) -> String {
+        if self.done.is_empty() {
+            return "enable stopped before changing anything".to_owned();
+        }
+        // Undo in reverse order: the service first, the secrets last.
+        let undo: Vec<&str> = self.undo.iter().rev().map(String::as_str).collect();
+        format!(
+            "enable stopped half-way; done: {}; to undo it by hand: {}",
+            self.done.join("; "),
+            undo.join("; ")
+        )
+    }
+
+    /// Ends here with exit 130 when a stop was requested (a safe point between steps).
+    fn check(&self, stop: &Shutdown) -> Result<()> {
+        match stop.requested() {
+            Some(signal) => Err(crate::shutdown::interrupted(signal, Some(&self.hint()))),
+            None => Ok(()),
+        }
     }
 }
 
@@ -269,6 +330,7 @@ pub async fn apply(
     let mut written: Vec<Written> = Vec::new();
     let mut arns = Vec::new();
     for (slot, action) in &p.slots {
+        done.check(stop)?;
         let w = match action {
             SecretAction::Create => Some(
                 secrets::create(
@@ -289,7 +351,7 @@ pub async fn apply(
                 .await
                 .map_err(|e| done.fail(e))?,
             ),
-            SecretAction::Keep => None,
+            SecretAction::Keep | SecretAction::Same => None,
         };
         if let Some(w) = &w {
             out.status(format!(
@@ -299,16 +361,20 @@ pub async fn apply(
                 w.version_id,
                 w.value_length
             ));
-            done.0.push(format!(
-                "{} secret {} (version {})",
-                if w.created {
-                    "created"
-                } else {
-                    "put a new value into"
-                },
-                w.id,
-                w.version_id
-            ));
+            let previous = slot.info.as_ref().and_then(|i| i.current_version());
+            let undo = match previous {
+                Some(prev) => secrets::restore_command(&w.id, prev, &w.version_id),
+                None => secrets::delete_command(&w.id),
+            };
+            let verb = if w.created {
+                "created"
+            } else {
+                "put a new value into"
+            };
+            done.did(
+                format!("{verb} secret {} (version {})", w.id, w.version_id),
+                Some(undo),
+            );
         }
         arns.push(
             w.as_ref()
@@ -320,6 +386,7 @@ pub async fn apply(
     }
 
     // 2. Task definition.
+    done.check(stop)?;
     let previous_td = p.service.task_definition.clone();
     let mut registered: Option<String> = None;
     if !o.skip_ecs_patch {
@@ -335,7 +402,8 @@ pub async fn apply(
                 .await
                 .map_err(|e| done.fail(e))?;
             out.status(format!("task definition: registered {arn}"));
-            done.0.push(format!("registered {arn}"));
+            // A revision the service does not use changes nothing: there is nothing to undo.
+            done.did(format!("registered {arn}"), None);
             registered = Some(arn);
         } else {
             out.status(format!(
@@ -345,16 +413,16 @@ pub async fn apply(
     }
 
     // 3. Redeploy.
+    done.check(stop)?;
     let mut deployed = None;
     if !o.skip_restart {
-        let hint = format!(
-            "{}; the service keeps deploying; to roll it back: {}",
-            done.0.join("; "),
-            deploy::redeploy_command(env, Some(&previous_td))
+        done.did(
+            format!("started a redeploy of {}", settings.service),
+            Some(deploy::redeploy_command(env, Some(&previous_td))),
         );
         let d = stop
             .guard_with(
-                Some(&hint),
+                Some(&done.hint()),
                 deploy::deploy_and_wait(env, registered.as_deref(), &previous_td, &o.wait, out),
             )
             .await
@@ -367,14 +435,22 @@ pub async fn apply(
     } else if let Some(td) = &registered {
         // Without a restart the service must still point at the new revision.
         deploy::point_at(env, td).await.map_err(|e| done.fail(e))?;
+        done.did(
+            format!("pointed {} at {td}", settings.service),
+            Some(deploy::point_command(env, &previous_td)),
+        );
     }
 
     // 4. Smoke with the webhook secret as stored.
+    done.check(stop)?;
     let mut smoke = Value::Null;
     if let Some(base_url) = &p.base_url {
         let webhook = secrets::value(&env.sm, &settings.webhook_secret_id).await?;
         smoke = stop
-            .guard(smoke_step::run(env, base_url, webhook, out))
+            .guard_with(
+                Some(&done.hint()),
+                smoke_step::run(env, base_url, webhook, out),
+            )
             .await?;
     }
 
@@ -489,7 +565,26 @@ mod tests {
                 .message()
                 .starts_with("nothing was changed")
         );
-        p.0.push("created secret a (version v1)".into());
+        assert_eq!(p.hint(), "enable stopped before changing anything");
+        p.did(
+            "created secret a (version v1)".into(),
+            Some("undo-a".into()),
+        );
+        p.did("registered td:2".into(), None);
+        p.did("started a redeploy".into(), Some("undo-b".into()));
+        assert_eq!(
+            p.hint(),
+            "enable stopped half-way; done: created secret a (version v1); registered td:2; started a redeploy; to undo it by hand: undo-b; undo-a"
+        );
+        let stop = Shutdown::manual();
+        assert!(p.check(&stop).is_ok());
+        stop.request(crate::shutdown::Signal::Terminate);
+        assert_eq!(p.check(&stop).unwrap_err().exit.code(), 130);
+        let mut p = Progress::default();
+        p.did(
+            "created secret a (version v1)".into(),
+            Some("undo-a".into()),
+        );
         let e = p.fail(Error::external("cannot register"));
         assert_eq!(
             e.message(),

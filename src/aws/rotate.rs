@@ -345,13 +345,17 @@ async fn switch(
         current: written.version_id.clone(),
     });
     at_safe_point(Step::Switch, undo)?;
-    deploy::redeploy(env, None)
-        .await
-        .map_err(|e| Failure::at(Step::Switch, e))?;
+    // Counted as redeployed from the request on: undoing a redeploy that did not happen only
+    // restarts the tasks.
     undo.redeployed = true;
-    let waited = guarded(stop, env, undo, deploy::wait(env, &p.options.wait, out))
-        .await
-        .map_err(|e| Failure::at(Step::Switch, e))?;
+    let waited = guarded(
+        stop,
+        env,
+        undo,
+        deploy::redeploy_and_wait(env, None, &p.options.wait, out),
+    )
+    .await
+    .map_err(|e| Failure::at(Step::Switch, e))?;
     let deployed = waited.map_err(|not_completed| Failure {
         step: Step::Switch,
         error: Error::external(format!("deploying {}: {not_completed}", settings.service)),

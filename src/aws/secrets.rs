@@ -172,6 +172,11 @@ pub async fn restore_current(sm: &Client, id: &str, previous: &str, current: &st
         })
 }
 
+/// The command that deletes a secret this run created, for a person undoing it by hand.
+pub fn delete_command(id: &str) -> String {
+    format!("aws secretsmanager delete-secret --secret-id {id} --force-delete-without-recovery")
+}
+
 /// The shell command that does what `restore_current` does, for a person finishing by hand.
 pub fn restore_command(id: &str, previous: &str, current: &str) -> String {
     format!(

@@ -15,12 +15,12 @@ use crate::{http, runtime, secret};
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// The receiver to check (default: <base URL> + the contract's webhook path)
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", value_parser = crate::http::url_arg)]
     pub webhook_url: Option<String>,
     #[command(flatten)]
     pub secrets: SecretArgs,
     /// The app's base URL: enables the idempotency suite and the no-effect check of ignored types
-    #[arg(long, value_name = "URL", env = "BASE_URL")]
+    #[arg(long, value_name = "URL", env = "BASE_URL", value_parser = crate::http::url_arg)]
     pub base_url: Option<String>,
     /// Buyer to log in as for the idempotency suite (default: register a fresh buyer)
     #[arg(long, value_name = "EMAIL", requires = "buyer_password_file")]
@@ -57,8 +57,8 @@ pub struct CheckArgs {
     /// Fail on advisory cases too (hardening beyond what Stripe requires)
     #[arg(long)]
     pub strict: bool,
-    /// Top-up amount of the idempotency cases, in cents
-    #[arg(long, value_name = "CENTS", default_value_t = 500)]
+    /// Top-up amount of the idempotency cases, in cents (100..=50000, as the top-up contract)
+    #[arg(long, value_name = "CENTS", default_value = "500", value_parser = crate::smoke::parse_amount)]
     pub amount: i64,
     /// Extra templates (`<type>.json`) for the types suite
     #[arg(long, value_name = "DIR")]
@@ -87,9 +87,6 @@ pub fn run(ctx: &Ctx, args: CheckArgs) -> Result<Box<dyn Report>> {
 }
 
 fn options(ctx: &Ctx, args: &CheckArgs, selected: Vec<check::cases::Case>) -> Result<Options> {
-    if args.amount <= 0 {
-        return Err(Error::usage("--amount must be a positive number of cents"));
-    }
     let base_url = args.base_url.clone().filter(|b| !b.trim().is_empty());
     let contract = ctx.config()?.contract(None);
     let webhook_url = match (&args.webhook_url, &base_url) {

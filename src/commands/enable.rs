@@ -34,7 +34,7 @@ pub struct EnableArgs {
     pub allow_live_key: bool,
     /// Public base URL of the app for the smoke (else the config, else PUBLIC_BASE_URL of the
     /// container in the task definition)
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", value_parser = crate::http::url_arg)]
     pub base_url: Option<String>,
     /// Leave the secrets' values as they are
     #[arg(long)]

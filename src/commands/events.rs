@@ -92,7 +92,7 @@ pub struct SendArgs {
     #[command(flatten)]
     pub secrets: SecretArgs,
     /// Receiver URL
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", value_parser = crate::http::url_arg)]
     pub to: String,
     /// Per-request timeout (10s, 1.5, 500ms; a bare number is seconds)
     #[arg(long, default_value = "10s", value_parser = duration::positive)]
@@ -359,8 +359,10 @@ impl Verdict {
 impl Report for Verdict {
     fn json(&self) -> Value {
         match &self.verdict {
-            Ok(t) => json!({ "valid": true, "timestamp": t, "seconds_in_future": self.ahead() }),
-            Err(r) => json!({ "valid": false, "reason": r.to_string() }),
+            Ok(t) => json!({
+                "ok": true, "valid": true, "timestamp": t, "seconds_in_future": self.ahead(),
+            }),
+            Err(r) => json!({ "ok": false, "valid": false, "reason": r.to_string() }),
         }
     }
 

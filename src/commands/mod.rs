@@ -71,10 +71,10 @@ pub struct EnvFlags {
     #[arg(long)]
     pub region: Option<String>,
     /// Stripe API base URL (else STRIPE_API_BASE, else the config, else https://api.stripe.com)
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", value_parser = crate::http::url_arg)]
     pub stripe_api_base: Option<String>,
     /// AWS endpoint override, for local emulators (else AWS_ENDPOINT_URL)
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", value_parser = crate::http::url_arg)]
     pub aws_endpoint_url: Option<String>,
 }
 

@@ -49,13 +49,13 @@ pub struct SandboxArgs {
     #[arg(long)]
     pub region: Option<String>,
     /// AWS endpoint override, for local emulators (else AWS_ENDPOINT_URL)
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", value_parser = crate::http::url_arg)]
     pub aws_endpoint_url: Option<String>,
     /// How often to poll the ECS service for a new deployment (2s, 500ms)
     #[arg(long, default_value = "2s", value_name = "DURATION", value_parser = duration::positive)]
     pub aws_poll: Span,
-    /// Webhook delivery attempts per endpoint (Stripe retries for days; this bounds it)
-    #[arg(long, default_value_t = 5, value_name = "N")]
+    /// Webhook delivery attempts per endpoint, 1 to 1000 (Stripe retries for days; this bounds it)
+    #[arg(long, default_value_t = 5, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub delivery_attempts: u32,
     /// Delay before the first retry of a delivery; doubles after each failed attempt (1s, 20ms)
     #[arg(long, default_value = "1s", value_name = "DURATION")]
@@ -63,9 +63,6 @@ pub struct SandboxArgs {
 }
 
 fn options(ctx: &Ctx, args: &SandboxArgs) -> Result<SandboxOptions> {
-    if args.delivery_attempts == 0 {
-        return Err(Error::usage("--delivery-attempts must be at least 1"));
-    }
     let webhook_secrets = args
         .webhook_secret_files
         .iter()

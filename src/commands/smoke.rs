@@ -38,7 +38,7 @@ pub enum AutomateFlag {
 )]
 pub struct SmokeArgs {
     /// The app's base URL
-    #[arg(long, value_name = "URL", env = "BASE_URL")]
+    #[arg(long, value_name = "URL", env = "BASE_URL", value_parser = crate::http::url_arg)]
     pub base_url: Option<String>,
     /// Environment: its base_url and contract from stripe-ops.toml, its webhook secret from
     /// Secrets Manager
@@ -104,7 +104,7 @@ pub struct SmokeArgs {
           default_missing_value = "fallback", value_enum)]
     pub automate: Option<AutomateFlag>,
     /// WebDriver to use (default: start chromedriver or geckodriver on a free port)
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", value_parser = crate::http::url_arg)]
     pub webdriver_url: Option<String>,
     /// Show the browser window
     #[arg(long)]
@@ -275,7 +275,7 @@ fn stripe_check(ctx: &Ctx, args: &SmokeArgs) -> Result<Option<real::StripeCheck>
         .filter(|v| !v.trim().is_empty());
     let api_base = match (&args.env_flags.stripe_api_base, from_env_var) {
         (Some(flag), _) => flag.clone(),
-        (None, Some(var)) => var,
+        (None, Some(var)) => crate::http::check_url("STRIPE_API_BASE", &var)?,
         (None, None) => match env_settings(ctx, args)? {
             Some(s) => s.stripe_api_base,
             None => crate::config::DEFAULT_STRIPE_API_BASE.to_owned(),

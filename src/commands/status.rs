@@ -12,7 +12,7 @@ pub struct StatusArgs {
     #[command(flatten)]
     pub target: AwsEnvArgs,
     /// Public base URL of the app (else the config, else PUBLIC_BASE_URL of the container)
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", value_parser = crate::http::url_arg)]
     pub base_url: Option<String>,
 }
 

@@ -22,7 +22,7 @@ pub struct RotateArgs {
     pub change: ChangeArgs,
     /// Public base URL of the app (else the config, else PUBLIC_BASE_URL of the container in
     /// the task definition)
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", value_parser = crate::http::url_arg)]
     pub public_base_url: Option<String>,
     /// Accept an http:// base URL (local tests only; Stripe requires https)
     #[arg(long)]

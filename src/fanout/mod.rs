@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, SystemTime};
 
-use axum::serve::ListenerExt;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -52,7 +51,7 @@ pub struct Relay {
     /// Each target's name, URL and whether it is re-signed, as started.
     targets: Vec<Value>,
     stop: watch::Sender<bool>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    server: tokio::task::JoinHandle<()>,
 }
 
 /// Opens the spool, starts the workers and the HTTP listener.
@@ -106,17 +105,8 @@ pub async fn start(opts: RelayOptions) -> Result<Relay> {
         rejected: AtomicU64::new(0),
     });
     let app = relay::router(&opts.path, state);
-    let (stop, mut stopped) = watch::channel(false);
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            })
-            .await
-    });
+    let (stop, stopped) = watch::channel(false);
+    let server = tokio::spawn(crate::server::serve(listener, app, stopped));
     Ok(Relay {
         webhook_url: crate::http::join(&url, &opts.path),
         url,
@@ -232,28 +222,9 @@ impl Log {
         self.0.status(format!(
             "{} {}",
             rfc3339(SystemTime::now()),
-            escape_controls(line.as_ref())
+            crate::printer::escape_controls(line.as_ref())
         ));
     }
-}
-
-/// `text` with every control character (newlines and terminal escapes included) written as
-/// an escape sequence.
-fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    std::borrow::Cow::Owned(
-        text.chars()
-            .map(|c| {
-                if c.is_control() {
-                    c.escape_default().to_string()
-                } else {
-                    c.to_string()
-                }
-            })
-            .collect(),
-    )
 }
 
 /// A relay that stopped: nothing more to print (its start line was the document).

@@ -124,9 +124,12 @@ impl Spool {
     ) -> io::Result<(Spool, Recovered)> {
         let events = dir.join("events");
         let cursors = dir.join("cursors");
-        fs::create_dir_all(&events)?;
-        fs::create_dir_all(&cursors)?;
-        let lock = OpenOptions::new()
+        // Events hold payment data and signatures: the spool is its owner's alone.
+        for d in [dir, events.as_path(), cursors.as_path()] {
+            fs::create_dir_all(d)?;
+            make_private_dir(d)?;
+        }
+        let lock = private_options()
             .write(true)
             .create(true)
             .truncate(false)
@@ -455,7 +458,7 @@ fn write_cursors(dir: &Path, ops: std::sync::mpsc::Receiver<CursorOp>, logger: s
 /// One fixed-width write in place (replacing the file by a rename costs milliseconds on ext4,
 /// which flushes on rename-over).
 fn set_cursor(dir: &Path, target: &str, seq: u64) -> io::Result<()> {
-    let file = OpenOptions::new()
+    let file = private_options()
         .write(true)
         .create(true)
         .truncate(false)
@@ -536,11 +539,27 @@ fn write_at(mut file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
 }
 
 fn create_private(path: &Path) -> io::Result<File> {
+    private_options().write(true).create_new(true).open(path)
+}
+
+/// Options that create a file with mode 0600.
+fn private_options() -> OpenOptions {
     let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
+    options
+}
+
+/// Mode 0700 for a folder of the spool (also one made by an earlier version with 0755).
+fn make_private_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }
 
 fn read_cursors(dir: &Path) -> io::Result<BTreeMap<String, u64>> {
@@ -737,6 +756,27 @@ mod tests {
         let (spool, recovered) = Spool::open(dir.path(), false).unwrap();
         assert!(recovered.events.is_empty());
         assert_eq!(spool.next_seq(), 6);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_spool_is_its_owners_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("spool");
+        let (spool, _) = Spool::open(&root, false).unwrap();
+        spool.create_cursor("t").unwrap();
+        spool.write(&event(&spool, "evt_1", "{}")).unwrap();
+        drop(spool);
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        for d in [root.clone(), root.join("events"), root.join("cursors")] {
+            assert_eq!(mode(&d), 0o700, "{}", d.display());
+        }
+        assert_eq!(mode(&root.join("lock")), 0o600);
+        assert_eq!(mode(&root.join("cursors/t")), 0o600);
+        for f in fs::read_dir(root.join("events")).unwrap() {
+            assert_eq!(mode(&f.unwrap().path()), 0o600);
+        }
     }
 
     #[test]

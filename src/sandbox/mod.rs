@@ -224,6 +224,21 @@ async fn bind(addr: SocketAddr, what: &str) -> Result<(TcpListener, String)> {
     Ok((listener, format!("http://{local}")))
 }
 
+/// Mode 0700: the folder of generated secrets is its owner's alone, even when a killed sandbox
+/// leaves it behind.
+#[cfg(unix)]
+fn private_dir() -> std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::Permissions::from_mode(0o700)
+}
+
+#[cfg(not(unix))]
+fn private_dir() -> std::fs::Permissions {
+    std::fs::metadata(std::env::temp_dir())
+        .map(|m| m.permissions())
+        .expect("the temporary folder exists")
+}
+
 fn generate_stripe_key() -> SecretString {
     SecretString::from(format!("sk_test_{}", secret::random_alnum(32)))
 }
@@ -245,6 +260,7 @@ pub async fn start(opts: SandboxOptions) -> Result<Sandbox> {
     let (stripe_listener, stripe_api_url) = bind(stripe_addr, "Stripe API").await?;
     let files = tempfile::Builder::new()
         .prefix("stripe-ops-sandbox-")
+        .permissions(private_dir())
         .tempdir()
         .map_err(|e| Error::external(format!("cannot create a temporary folder: {e}")))?;
 
@@ -306,17 +322,11 @@ pub async fn start(opts: SandboxOptions) -> Result<Sandbox> {
 
     let (stop, stopped) = watch::channel(false);
     let servers = vec![
-        serve(
-            app_listener,
-            app::router(shared.clone()),
-            stopped.clone(),
-            &opts.out,
-        ),
+        serve(app_listener, app::router(shared.clone()), stopped.clone()),
         serve(
             stripe_listener,
             stripe::router(shared.clone()),
             stopped.clone(),
-            &opts.out,
         ),
     ];
     let mut background = Vec::new();
@@ -340,21 +350,9 @@ pub async fn start(opts: SandboxOptions) -> Result<Sandbox> {
 fn serve(
     listener: TcpListener,
     router: axum::Router,
-    mut stopped: watch::Receiver<bool>,
-    out: &Printer,
+    stopped: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    let out = out.clone();
-    tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        };
-        if let Err(e) = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            out.warn(format!("sandbox server stopped: {e}"));
-        }
-    })
+    tokio::spawn(crate::server::serve(listener, router, stopped))
 }
 
 /// The start line: the two URLs and the 0600 files holding generated secrets (values are never

@@ -230,6 +230,9 @@ impl Store {
         if password.is_empty() {
             return Err(StoreError::Invalid("password must not be empty".into()));
         }
+        check_len("email", email, MAX_EMAIL)?;
+        check_len("password", password, MAX_PASSWORD)?;
+        check_len("orgName", org_name, MAX_NAME)?;
         if self.users.contains_key(&key) {
             return Err(StoreError::EmailTaken);
         }
@@ -258,6 +261,8 @@ impl Store {
 
     /// Logs a buyer in and issues a fresh API key (bearer token) for their org.
     pub fn login(&mut self, email: &str, password: &str) -> Result<String, StoreError> {
+        check_len("email", email, MAX_EMAIL)?;
+        check_len("password", password, MAX_PASSWORD)?;
         let user = self
             .users
             .get(&email.trim().to_lowercase())
@@ -303,6 +308,8 @@ impl Store {
         livemode: bool,
     ) -> Result<Session, StoreError> {
         validate_amount(amount_cents)?;
+        check_len("successUrl", success_url, MAX_URL)?;
+        check_len("cancelUrl", cancel_url, MAX_URL)?;
         let org = self
             .orgs
             .get(org_id)
@@ -407,6 +414,23 @@ impl Store {
             amount_cents: amount,
         }
     }
+}
+
+/// The longest values the app stores, as a production app caps its fields (an email address is
+/// at most 254 characters by RFC 5321).
+pub const MAX_EMAIL: usize = 254;
+pub const MAX_PASSWORD: usize = 1024;
+pub const MAX_NAME: usize = 200;
+pub const MAX_URL: usize = 2048;
+
+/// Refuses a field longer than `max` characters.
+pub fn check_len(field: &str, value: &str, max: usize) -> Result<(), StoreError> {
+    if value.chars().count() > max {
+        return Err(StoreError::Invalid(format!(
+            "{field} is longer than {max} characters"
+        )));
+    }
+    Ok(())
 }
 
 fn validate_amount(amount_cents: i64) -> Result<(), StoreError> {
@@ -518,6 +542,19 @@ mod tests {
         assert!(!text.contains(&token));
         let back: Store = serde_json::from_str(&text).unwrap();
         assert!(back.org_for_token(&token).is_some());
+    }
+
+    #[test]
+    fn fields_are_capped() {
+        let mut s = Store::default();
+        let long = format!("{}@example.com", "a".repeat(1_900_000));
+        assert!(matches!(
+            s.register("o", &long, "pw"),
+            Err(StoreError::Invalid(m)) if m.contains("email is longer than 254")
+        ));
+        assert!(s.register("o", "a@example.com", &"p".repeat(1025)).is_err());
+        assert!(s.register(&"o".repeat(201), "a@example.com", "pw").is_err());
+        assert!(s.register("o", "a@example.com", "pw").is_ok());
     }
 
     #[test]

@@ -586,7 +586,8 @@ fn check_endpoint_url(url: &str) -> std::result::Result<(), Response> {
     }
 }
 
-/// The form of a create or update of an endpoint; an unknown parameter is Stripe's 400.
+/// The form of a create or update of an endpoint; an unknown parameter, or a value beyond
+/// Stripe's limits, is Stripe's 400.
 fn endpoint_form(body: &[u8]) -> std::result::Result<Form, Response> {
     let form = Form::parse(body)?;
     if let Some(p) = form.unknown(&ENDPOINT_PARAMS) {
@@ -596,8 +597,46 @@ fn endpoint_form(body: &[u8]) -> std::result::Result<Form, Response> {
             &format!("Received unknown parameter: {p}"),
         ));
     }
+    for (name, max) in [("url", MAX_URL), ("description", MAX_DESCRIPTION)] {
+        if form.get(name).is_some_and(|v| v.chars().count() > max) {
+            return Err(invalid(
+                "parameter_invalid_string_too_long",
+                Some(name),
+                &format!("Invalid string: {name} must be at most {max} characters"),
+            ));
+        }
+    }
+    check_metadata(&form.map("metadata"))?;
     Ok(form)
 }
+
+/// Stripe's metadata limits: at most 50 keys, keys of at most 40 characters, values of at most
+/// 500 (Stripe's API reference, "Metadata").
+fn check_metadata(metadata: &serde_json::Map<String, Value>) -> std::result::Result<(), Response> {
+    let too_long = |v: &Value, max| v.as_str().is_some_and(|s| s.chars().count() > max);
+    if metadata.len() > 50 {
+        return Err(invalid(
+            "parameter_invalid_metadata",
+            Some("metadata"),
+            "Invalid metadata: metadata can have at most 50 keys",
+        ));
+    }
+    if let Some((k, _)) = metadata
+        .iter()
+        .find(|(k, v)| k.chars().count() > 40 || too_long(v, 500))
+    {
+        return Err(invalid(
+            "parameter_invalid_metadata",
+            Some(&format!("metadata[{k}]")),
+            "Invalid metadata: keys can be at most 40 characters and values at most 500",
+        ));
+    }
+    Ok(())
+}
+
+/// The longest endpoint URL and description accepted.
+const MAX_URL: usize = 2048;
+const MAX_DESCRIPTION: usize = 5000;
 
 async fn create_endpoint(State(shared): S, headers: HeaderMap, body: Bytes) -> Response {
     authorized!(shared, headers);

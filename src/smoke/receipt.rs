@@ -136,7 +136,11 @@ impl Receipt {
             let s = if missing.len() == 1 { "" } else { "s" };
             return Err(format!("missing field{s} {}", missing.join(", ")));
         }
-        serde_json::from_value(value).map_err(|e| format!("has an invalid field: {e}"))
+        let receipt: Receipt =
+            serde_json::from_value(value).map_err(|e| format!("has an invalid field: {e}"))?;
+        crate::http::url_arg(&receipt.base_url)
+            .map_err(|why| format!("has an unusable base_url: it {why}"))?;
+        Ok(receipt)
     }
 
     /// The receipt as written to disk (it holds secrets: never print it).
@@ -312,6 +316,29 @@ mod tests {
             m.insert("amount_cents".into(), "five".into());
         }));
         assert!(e.starts_with("has an invalid field"), "{e}");
+        for bad in ["", "not a url", "ftp://x", "http://h:99999", "host:8080"] {
+            let e = err(&text_with(|m| {
+                m.insert("base_url".into(), bad.into());
+            }));
+            assert!(e.starts_with("has an unusable base_url"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn no_receipt_text_makes_the_parser_panic() {
+        let base = String::from_utf8(sample().to_bytes()).unwrap();
+        let junk = [
+            "{\"x\":[1,",
+            "null",
+            "\"version\": 99",
+            "\u{0}",
+            "-1e400",
+            "]]]",
+        ];
+        let mut strings = crate::fuzz::Strings::new(0x2545_f491_4f6c_dd1d);
+        for _ in 0..2000 {
+            let _ = Receipt::parse(&strings.mutation(&base, &junk));
+        }
     }
 
     #[test]

@@ -375,6 +375,23 @@ mod tests {
     }
 
     #[test]
+    fn no_set_path_makes_set_panic() {
+        let template = catalog().template("invoice.paid").unwrap().clone();
+        let alphabet = [
+            "data", "object", "lines", "0", "99", ".", "..", "metadata", "x", "", "-1",
+        ];
+        let mut strings = crate::fuzz::Strings::new(0x5e7_0001);
+        for _ in 0..3000 {
+            let path = strings.drawn_from(&alphabet, 6);
+            for create in [false, true] {
+                let mut v = template.clone();
+                let _ = set_path(&mut v, &path, Value::from(1), create);
+            }
+            let _ = format!("{path}=1").parse::<SetOp>();
+        }
+    }
+
+    #[test]
     fn set_values_parse_as_json_else_string() {
         let s: SetOp = "x=500".parse().unwrap();
         assert_eq!(s.value, Value::from(500));

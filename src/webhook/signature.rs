@@ -248,6 +248,41 @@ mod tests {
     }
 
     #[test]
+    fn no_header_makes_the_parser_or_the_verifier_panic() {
+        let s = [Signer::new(b"whsec_a")];
+        let valid = header(1_700_000_000, b"{}", &s);
+        let alphabet = [
+            "t",
+            "v1",
+            "v0",
+            "=",
+            ",",
+            " ",
+            "1",
+            "9",
+            "-",
+            "a",
+            "f",
+            "é",
+            "\u{0}",
+            "99999999999999999999",
+            "-9223372036854775808",
+        ];
+        let mut strings = crate::fuzz::Strings::new(0x5eed_0001);
+        for _ in 0..2000 {
+            for h in [
+                strings.drawn_from(&alphabet, 16),
+                strings.mutation(&valid, &alphabet),
+            ] {
+                for window in [Window::PastOnly, Window::BothWays] {
+                    let _ = verify(&h, b"{}", &s, 300, 1_700_000_000, window);
+                    let _ = verify(&h, b"{}", &s, i64::MAX, i64::MIN, window);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn rejections_are_precise() {
         let s = [Signer::new(b"whsec_a")];
         let body = b"x";

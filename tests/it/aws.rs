@@ -7,12 +7,12 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
-const STAGING: &str = "proofwork-staging";
+pub(crate) const STAGING: &str = "proofwork-staging";
 const PROD: &str = "proofwork-prod";
 
 /// Seeds a cluster, a service on revision 1 of a task definition whose `api` container has a
 /// PUBLIC_BASE_URL and an unrelated secret, a sidecar, tags; and the secrets given in KEY/WHSEC.
-const SEED: &str = r#"
+pub(crate) const SEED: &str = r#"
 import boto3, os
 p = os.environ["PREFIX"]
 ecs = boto3.client("ecs"); sm = boto3.client("secretsmanager")
@@ -245,8 +245,47 @@ fn enable_injects_both_secrets_by_arn_and_a_second_run_registers_nothing() {
     );
     let new_whsec = again["secrets"]["STRIPE_WEBHOOK_SECRET"]["value"]
         .as_str()
-        .unwrap();
-    assert_no_leak(&o, &[CANARY_SK, new_whsec]);
+        .unwrap()
+        .to_owned();
+    assert_no_leak(&o, &[CANARY_SK, &new_whsec]);
+
+    // Three times, with the values it already holds: nothing is written at all.
+    let key = aws.file("sk", CANARY_SK);
+    let wh = aws.file("wh", &new_whsec);
+    let versions = |snap: &Value, name: &str| snap["secrets"][name]["versions"].clone();
+    let o = aws.cmd(&[
+        "--json",
+        "enable",
+        "--env",
+        "staging",
+        "--stripe-secret-key-file",
+        &key,
+        "--stripe-webhook-secret-file",
+        &wh,
+        "--skip-smoke",
+        "--stripe-api-base",
+        NO_STRIPE,
+    ]);
+    // The key is checked at Stripe first: there is none here, so it stops before writing.
+    assert_code(&o, 3);
+    let o = aws.cmd(&[
+        "--json",
+        "enable",
+        "--env",
+        "staging",
+        "--stripe-webhook-secret-file",
+        &wh,
+        "--skip-smoke",
+    ]);
+    assert_code(&o, 0);
+    let report = json_of(&o);
+    assert_eq!(report["secrets"], json!([]), "{report}");
+    let steps = report["plan"]["steps"].to_string();
+    assert!(steps.contains("already holds the given value"), "{steps}");
+    let third = aws.snapshot(STAGING);
+    for name in ["STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"] {
+        assert_eq!(versions(&third, name), versions(&again, name), "{name}");
+    }
 }
 
 #[test]
@@ -638,14 +677,14 @@ else:
 
 /// moto seeded for staging + a sandbox whose app is the PUBLIC_BASE_URL and whose Stripe API
 /// takes CANARY_SK.
-struct World {
-    aws: Aws,
-    sandbox: Sandbox,
+pub(crate) struct World {
+    pub(crate) aws: Aws,
+    pub(crate) sandbox: Sandbox,
 }
 
 impl World {
     /// `sandbox_args` beyond the key file; `seed_secrets`: put CANARY_SK / CANARY_WHSEC in moto.
-    fn start(running: bool, seed_secrets: bool, sandbox_args: &[&str]) -> World {
+    pub(crate) fn start(running: bool, seed_secrets: bool, sandbox_args: &[&str]) -> World {
         let aws = Aws::start(running);
         let key = aws.file("sk", CANARY_SK);
         let mut args = vec!["--stripe-key-file", key.as_str()];
@@ -659,7 +698,7 @@ impl World {
         World { aws, sandbox }
     }
 
-    fn stripe(&self, action: &str, url: &str) -> String {
+    pub(crate) fn stripe(&self, action: &str, url: &str) -> String {
         self.aws.py(
             STRIPE_PY,
             &[
@@ -671,12 +710,12 @@ impl World {
         )
     }
 
-    fn webhook_url(&self) -> String {
+    pub(crate) fn webhook_url(&self) -> String {
         format!("{}/api/webhooks/stripe", self.sandbox.app)
     }
 
     /// The enabled endpoint ids for the app's webhook URL.
-    fn enabled(&self) -> Vec<String> {
+    pub(crate) fn enabled(&self) -> Vec<String> {
         let all: Value = serde_json::from_str(&self.stripe("list", "")).unwrap();
         all.as_array()
             .unwrap()
@@ -686,14 +725,14 @@ impl World {
             .collect()
     }
 
-    fn cmd(&self, args: &[&str]) -> Output {
+    pub(crate) fn cmd(&self, args: &[&str]) -> Output {
         let mut all = args.to_vec();
         all.extend(["--stripe-api-base", self.sandbox.stripe_api.as_str()]);
         self.aws.cmd(&all)
     }
 
     /// `webhook rotate --env ENV --allow-http` against this world, as a command to add to.
-    fn rotate_command(&self, env: &str) -> std::process::Command {
+    pub(crate) fn rotate_command(&self, env: &str) -> std::process::Command {
         let mut c = bin();
         c.envs(self.aws.moto.env())
             .args(["webhook", "rotate", "--env", env, "--allow-http"])
@@ -707,7 +746,7 @@ impl World {
     }
 
     /// Injects the seeded secrets into the task definition (revision 2), without a smoke.
-    fn enable(&self) {
+    pub(crate) fn enable(&self) {
         let o = self.cmd(&[
             "enable",
             "--env",

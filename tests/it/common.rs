@@ -142,8 +142,19 @@ pub fn run_python(code: &str, envs: &[(&str, &str)]) -> (i32, String, String) {
 /// A child process killed (and reaped) when dropped.
 pub struct Proc(pub Child);
 
+/// Stopped as its supervisor would: SIGTERM, a moment to clean up (the sandbox removes its
+/// folder of generated secrets), then SIGKILL.
 impl Drop for Proc {
     fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.0.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while matches!(self.0.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }

@@ -78,6 +78,42 @@ fn official_stripe_library_accepts_single_and_multi_secret_signatures() {
 }
 
 #[test]
+fn the_body_is_stripes_wire_format_byte_for_byte() {
+    let (_dir, a, _) = secrets();
+    let v = sign(&[
+        "checkout.session.completed",
+        "--secret-file",
+        &a,
+        "--create-path",
+        "--set",
+        "data.object.metadata.note=Grüße aus 東京 \"quoted\" back\\slash",
+        "--set",
+        "data.object.metadata.nested={\"empty\":{},\"list\":[]}",
+    ]);
+    let body = v["body"].as_str().unwrap();
+    // Parsed and printed again with two-space indentation (UTF-8 kept, as Stripe sends it),
+    // the body is the same bytes: no other pretty-printer, no compact JSON.
+    let code = r#"
+import json, os, sys
+body = os.environ["BODY"]
+again = json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+sys.exit(0 if again == body else 1)
+"#;
+    let (status, _, err) = run_python(code, &[("BODY", body)]);
+    assert_eq!(
+        status, 0,
+        "the body differs from its pretty print: {err}\n{body}"
+    );
+    assert!(body.starts_with("{\n  \"id\": \"evt_"), "{body}");
+    assert!(
+        body.contains("\"empty\": {}") && body.contains("東京"),
+        "{body}"
+    );
+    let header = v["header"].as_str().unwrap();
+    assert!(stripe_python_accepts(body, header, SECRET_A).is_ok());
+}
+
+#[test]
 fn secret_from_environment_and_pinned_output_is_reproducible() {
     let run_env = || {
         let o = bin()
@@ -303,7 +339,8 @@ class H(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers["Content-Length"])).decode("utf-8")
         try:
             e = stripe.Webhook.construct_event(body, self.headers.get("Stripe-Signature"), os.environ["SECRET"])
-            status, answer = 200, {"received": e.id, "content_type": self.headers.get("Content-Type")}
+            status, answer = 200, {"received": e.id, "content_type": self.headers.get("Content-Type"),
+                                   "user_agent": self.headers.get("User-Agent")}
         except Exception as err:
             status, answer = 400, {"error": str(err)}
         data = json.dumps(answer).encode()
@@ -340,7 +377,16 @@ fn send_posts_a_signed_event_that_stripes_library_accepts() {
             .unwrap()
             .contains(v["id"].as_str().unwrap())
     );
-    assert!(v["answer"].as_str().unwrap().contains("application/json"));
+    // Stripe's delivery headers.
+    let answer = v["answer"].as_str().unwrap();
+    assert!(
+        answer.contains("application/json; charset=utf-8"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("Stripe/1.0 (+https://stripe.com/docs/webhooks)"),
+        "{answer}"
+    );
 
     let o = run(&[
         "events",

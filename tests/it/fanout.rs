@@ -462,6 +462,11 @@ fn a_bad_incoming_signature_is_401_and_forwards_nothing() {
     );
     let (status, _) = post(&relay.webhook, &body, "").unwrap();
     assert_eq!(status, 401);
+    // An id from the network cannot forge a log line or move the terminal's cursor.
+    let forged =
+        r#"{"id": "evt_x\n2026-01-01T00:00:00Z target a evt_forged #9: delivered\u001b[2K"}"#;
+    let (status, _) = post(&relay.webhook, forged, "t=1,v1=00").unwrap();
+    assert_eq!(status, 401);
 
     // a good event afterwards arrives alone: the rejected ones were never forwarded or spooled
     let (good_id, body, header) = signed("charge.succeeded", INCOMING, &[]);
@@ -469,7 +474,17 @@ fn a_bad_incoming_signature_is_401_and_forwards_nothing() {
     a.wait_for(std::slice::from_ref(&good_id));
     assert_eq!(a.ids(), vec![good_id]);
     let status = relay.status();
-    assert_eq!(status["rejected"], 3);
+    assert_eq!(status["rejected"], 4);
+    let log = relay.log();
+    assert!(
+        !log.contains('\u{1b}'),
+        "a terminal escape reached the log:\n{log}"
+    );
+    assert!(
+        !log.lines().any(|l| l.starts_with("2026-01-01T00:00:00Z")),
+        "a forged line:\n{log}"
+    );
+    assert!(log.contains(r"evt_x\n2026-01-01T00:00:00Z"), "{log}");
     assert_eq!(status["received"], 1);
     assert_eq!(status["spool"]["last_seq"], 1);
     assert!(

@@ -9,6 +9,8 @@ mod cli;
 mod demo;
 mod events;
 mod fanout;
+mod hardening;
+mod interrupt;
 mod load;
 mod receivers;
 mod sandbox;

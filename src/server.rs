@@ -1,0 +1,105 @@
+//! Serving an axum router over HTTP/1.1 with the limits a production server has, for the two
+//! servers stripe-ops runs (the sandbox and the fan-out relay): a client has `HEADER_TIMEOUT` to
+//! send a request's headers (slow-header clients, and keep-alive connections left idle, are
+//! closed), bodies are capped by axum's `DefaultBodyLimit`, and a stop lets the requests in
+//! flight finish.
+
+use std::time::Duration;
+
+use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// How long a client may take to send a request's headers, or stay idle between requests.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serves `router` on `listener` until `stop` turns true, then lets every connection finish the
+/// request it is answering and returns.
+pub async fn serve(listener: TcpListener, router: Router, mut stop: watch::Receiver<bool>) {
+    serve_with(listener, router, &mut stop, HEADER_TIMEOUT).await
+}
+
+async fn serve_with(
+    listener: TcpListener,
+    router: Router,
+    stop: &mut watch::Receiver<bool>,
+    header_timeout: Duration,
+) {
+    let mut connections = JoinSet::new();
+    let for_connections = stop.clone();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                let service = TowerToHyperService::new(router.clone());
+                let stop = for_connections.clone();
+                connections.spawn(connection(stream, service, stop, header_timeout));
+            }
+            _ = stop.wait_for(|s| *s) => break,
+            // Reap finished connections so that the set does not grow without bound.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    while connections.join_next().await.is_some() {}
+}
+
+async fn connection(
+    stream: tokio::net::TcpStream,
+    service: TowerToHyperService<Router>,
+    mut stop: watch::Receiver<bool>,
+    header_timeout: Duration,
+) {
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        _ = stop.wait_for(|s| *s) => conn.as_mut().graceful_shutdown(),
+    }
+    let _ = conn.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, mut rx) = watch::channel(false);
+        let router = Router::new().route("/", axum::routing::get(|| async { "ok" }));
+        let server = tokio::spawn(async move {
+            serve_with(listener, router, &mut rx, Duration::from_millis(200)).await
+        });
+        let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+        slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        let mut buf = Vec::new();
+        // The server closes the connection (perhaps after a 408); reading ends instead of hanging.
+        tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut buf))
+            .await
+            .expect("the slow client was cut off")
+            .ok();
+        // A well-behaved client is still served.
+        let mut ok = tokio::net::TcpStream::connect(addr).await.unwrap();
+        ok.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        ok.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        tx.send(true).unwrap();
+        server.await.unwrap();
+    }
+}
