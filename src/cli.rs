@@ -117,11 +117,15 @@ fn finish(out: &Printer, result: Result<Box<dyn Report>>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if out.json_mode() && !out.json_printed() {
-                out.json(&json!({
+                let mut doc = json!({
                     "ok": false,
                     "error": e.message(),
                     "exit_code": e.exit.code(),
-                }));
+                });
+                if let Some(details) = e.details() {
+                    doc["details"] = details.clone();
+                }
+                out.json(&doc);
             }
             out.error(e.message());
             exit(e.exit)

@@ -37,6 +37,8 @@ struct EnvFile {
     base_url: Option<String>,
     stripe_api_base: Option<String>,
     enabled_events: Option<Vec<String>>,
+    api_version: Option<String>,
+    connect: Option<bool>,
     paths: Option<PathsFile>,
     fields: Option<FieldsFile>,
 }
@@ -193,6 +195,10 @@ pub struct EnvSettings {
     pub stripe_api_base: String,
     pub aws_endpoint_url: Option<String>,
     pub enabled_events: Vec<String>,
+    /// The API version webhook endpoints should be pinned to (`None`: the account's default).
+    pub api_version: Option<String>,
+    /// Whether new endpoints receive events from connected accounts (Stripe's `connect`).
+    pub connect: bool,
     pub contract: Contract,
     pub provenance: Vec<Provenance>,
 }
@@ -417,6 +423,16 @@ impl Config {
             &enabled_events.join(","),
             events_source,
         ));
+        let api_version = file.and_then(|e| e.api_version.clone());
+        if let Some(v) = &api_version {
+            crate::stripe_api::check_api_version(v)
+                .map_err(|e| e.context(format!("config [env.{name}] api_version")))?;
+            prov.push(Provenance::new("api_version", v, Source::File));
+        }
+        let connect = file.and_then(|e| e.connect);
+        if let Some(c) = connect {
+            prov.push(Provenance::new("connect", &c.to_string(), Source::File));
+        }
         let contract = self.contract_with_provenance(Some(&name), &mut prov);
         // Every URL, wherever it came from, is checked before anything is called with it.
         for key in ["base_url", "stripe_api_base", "aws_endpoint_url"] {
@@ -445,6 +461,8 @@ impl Config {
                 .to_owned(),
             aws_endpoint_url: aws_endpoint_url.map(|(v, _)| v),
             enabled_events,
+            api_version,
+            connect: connect.unwrap_or(false),
             contract,
             provenance: prov,
         })

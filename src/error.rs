@@ -28,6 +28,8 @@ pub struct Error {
     message: String,
     /// The HTTP status an outside service answered with, when that is the failure.
     status: Option<u16>,
+    /// What a machine reading `--json` needs to know beyond the message (why a rollout failed).
+    details: Option<serde_json::Value>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -38,7 +40,15 @@ impl Error {
             exit,
             message: message.into(),
             status: None,
+            details: None,
         }
+    }
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+    pub fn details(&self) -> Option<&serde_json::Value> {
+        self.details.as_ref()
     }
     /// Records the HTTP status the outside service answered with.
     pub fn with_status(mut self, status: u16) -> Self {

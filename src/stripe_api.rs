@@ -2,10 +2,11 @@
 //! endpoints, events, account. Form-encoded requests, bearer auth, Stripe's error objects.
 //! Any failure here is `Exit::External` (3), described without the key.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use reqwest::Method;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
@@ -30,7 +31,7 @@ pub fn key_mode(key: &SecretString) -> Option<KeyMode> {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct WebhookEndpoint {
     pub id: String,
     pub url: String,
@@ -40,13 +41,80 @@ pub struct WebhookEndpoint {
     pub enabled_events: Vec<String>,
     #[serde(default)]
     pub description: Option<String>,
+    /// The API version its events are rendered as; `None`: the account's default.
+    #[serde(default)]
+    pub api_version: Option<String>,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
     #[serde(default)]
     pub livemode: bool,
     #[serde(default)]
     pub created: i64,
-    /// Only present in the answer to create.
-    #[serde(default)]
+    /// Only present in the answer to create; never serialized.
+    #[serde(default, skip_serializing)]
     pub secret: Option<SecretString>,
+}
+
+/// What a new endpoint is created with: Stripe's create parameters. `connect` is taken on
+/// create and never returned by Stripe (the endpoint object has no such field).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct EndpointSpec {
+    pub url: String,
+    pub enabled_events: Vec<String>,
+    pub api_version: Option<String>,
+    pub connect: bool,
+    pub description: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl EndpointSpec {
+    /// The form-encoded parameters of `POST /v1/webhook_endpoints`.
+    fn form(&self) -> Vec<(String, String)> {
+        let mut form = vec![("url".to_owned(), self.url.clone())];
+        form.extend(
+            self.enabled_events
+                .iter()
+                .map(|e| ("enabled_events[]".to_owned(), e.clone())),
+        );
+        if let Some(v) = &self.api_version {
+            form.push(("api_version".into(), v.clone()));
+        }
+        if self.connect {
+            form.push(("connect".into(), "true".into()));
+        }
+        if let Some(d) = &self.description {
+            form.push(("description".into(), d.clone()));
+        }
+        form.extend(
+            self.metadata
+                .iter()
+                .map(|(k, v)| (format!("metadata[{k}]"), v.clone())),
+        );
+        form
+    }
+}
+
+/// Whether `v` has the shape of a Stripe API version: a date, `YYYY-MM-DD`, optionally followed
+/// by a release name in lower case (`2025-03-31.basil`).
+pub fn is_api_version(v: &str) -> bool {
+    let (date, name) = v.split_once('.').unwrap_or((v, "basil"));
+    let date_ok = date.len() == 10
+        && date.char_indices().all(|(i, c)| match i {
+            4 | 7 => c == '-',
+            _ => c.is_ascii_digit(),
+        });
+    date_ok && !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase())
+}
+
+/// [`is_api_version`] as input validation (exit 2).
+pub fn check_api_version(v: &str) -> Result<()> {
+    if is_api_version(v) {
+        Ok(())
+    } else {
+        Err(Error::usage(format!(
+            "{v:?} is not a Stripe API version (YYYY-MM-DD, optionally .name: 2024-06-20, 2025-03-31.basil)"
+        )))
+    }
 }
 
 impl WebhookEndpoint {
@@ -77,7 +145,12 @@ impl StripeClient {
         })
     }
 
-    async fn call(&self, method: Method, path: &str, form: &[(&str, String)]) -> Result<Value> {
+    async fn call<K: AsRef<str> + Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        form: &[(K, String)],
+    ) -> Result<Value> {
         let url = http::join(&self.base, path);
         let mut req = self
             .http
@@ -129,7 +202,7 @@ impl StripeClient {
 
     /// `GET /v1/account`: proves that the key works.
     pub async fn account(&self) -> Result<Value> {
-        self.call(Method::GET, "/v1/account", &[]).await
+        self.call::<&str>(Method::GET, "/v1/account", &[]).await
     }
 
     /// Every webhook endpoint, following `has_more` with `starting_after`.
@@ -154,19 +227,9 @@ impl StripeClient {
         }
     }
 
-    pub async fn create_webhook_endpoint(
-        &self,
-        url: &str,
-        events: &[String],
-        description: &str,
-    ) -> Result<WebhookEndpoint> {
-        let mut form = vec![
-            ("url", url.to_owned()),
-            ("description", description.to_owned()),
-        ];
-        form.extend(events.iter().map(|e| ("enabled_events[]", e.clone())));
+    pub async fn create_webhook_endpoint(&self, spec: &EndpointSpec) -> Result<WebhookEndpoint> {
         Self::parse(
-            self.call(Method::POST, "/v1/webhook_endpoints", &form)
+            self.call(Method::POST, "/v1/webhook_endpoints", &spec.form())
                 .await?,
             "webhook endpoint",
         )
@@ -186,13 +249,13 @@ impl StripeClient {
     }
 
     pub async fn delete_webhook_endpoint(&self, id: &str) -> Result<()> {
-        self.call(Method::DELETE, &format!("/v1/webhook_endpoints/{id}"), &[])
+        self.call::<&str>(Method::DELETE, &format!("/v1/webhook_endpoints/{id}"), &[])
             .await
             .map(|_| ())
     }
 
     pub async fn retrieve_event(&self, id: &str) -> Result<Value> {
-        self.call(Method::GET, &format!("/v1/events/{id}"), &[])
+        self.call::<&str>(Method::GET, &format!("/v1/events/{id}"), &[])
             .await
     }
 }
@@ -200,6 +263,48 @@ impl StripeClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_endpoint_spec_is_stripes_create_form() {
+        let spec = EndpointSpec {
+            url: "https://a.example/h".into(),
+            enabled_events: vec!["a.b".into(), "c.d".into()],
+            api_version: Some("2024-06-20".into()),
+            connect: true,
+            description: Some("d".into()),
+            metadata: [("team".to_owned(), "pay".to_owned())].into(),
+        };
+        let form = spec.form();
+        let get = |k: &str| {
+            form.iter()
+                .filter(|(n, _)| n == k)
+                .map(|(_, v)| v.as_str())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(get("enabled_events[]"), ["a.b", "c.d"]);
+        assert_eq!(get("api_version"), ["2024-06-20"]);
+        assert_eq!(get("connect"), ["true"]);
+        assert_eq!(get("metadata[team]"), ["pay"]);
+        let plain = EndpointSpec::default().form();
+        assert!(plain.iter().all(|(k, _)| k == "url"), "{plain:?}");
+    }
+
+    #[test]
+    fn api_versions_are_dates_with_an_optional_release_name() {
+        for ok in ["2024-06-20", "2025-03-31.basil", "2020-08-27"] {
+            assert!(is_api_version(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "2024-6-20",
+            "2024-06-20.",
+            "2024-06-20.Basil",
+            "latest",
+            "2024/06/20",
+        ] {
+            assert!(!is_api_version(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn key_modes_follow_prefixes() {

@@ -8,32 +8,39 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::service::{self, ServiceView};
+use super::service::{self, ServiceView, StoppedTask};
 use super::{Env, describe};
 use crate::error::{Error, Result};
 use crate::printer::{self, Printer};
 use crate::retry::{self, Stopped};
 
-/// How long the rollback's UpdateService may take after a failed or timed-out rollout.
+/// How long an UpdateService outside a wait may take (the rollback's, `--no-wait`'s).
 const ROLLBACK_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// How to wait for a rollout.
+/// How to wait for a rollout, and for the app to switch to a new secret after it.
 #[derive(Debug, Clone, Copy)]
 pub struct WaitPolicy {
+    /// Start the redeploy and return (`--no-wait`): no wait, no smoke, no rollback.
+    pub no_wait: bool,
     /// The whole wait, the calls to ECS inside it included.
     pub timeout: Duration,
     /// The first polling interval; it backs off to eight times that.
     pub poll: Duration,
     /// Point the service back at its previous task definition when the rollout fails.
     pub rollback: bool,
+    /// After the rollout: how long the smoke accepts refusals from tasks with the old secret,
+    /// and waits for the credit.
+    pub settle: Duration,
 }
 
 impl Default for WaitPolicy {
     fn default() -> Self {
         Self {
+            no_wait: false,
             timeout: Duration::from_secs(15 * 60),
             poll: Duration::from_secs(2),
             rollback: true,
+            settle: Duration::from_secs(30),
         }
     }
 }
@@ -111,6 +118,128 @@ impl std::fmt::Display for NotCompleted {
     }
 }
 
+/// Why a rollout did not complete, as a person would otherwise dig it out of the console: the
+/// service's newest events and the stopped tasks of the deployment, with their reasons.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Why {
+    pub deployment: Option<String>,
+    pub events: Vec<String>,
+    pub stopped_tasks: Vec<StoppedTask>,
+    /// What could not be read.
+    pub notes: Vec<String>,
+}
+
+/// How many service events and stopped tasks are shown.
+const WHY_EVENTS: usize = 5;
+const WHY_TASKS: usize = 5;
+/// The reading of the reasons, all calls included: short, since it comes after the wait's
+/// deadline (an ECS that stopped answering is the usual reason for that).
+const WHY_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Why {
+    /// Pure: one line per event, stopped task and container that says something.
+    pub fn lines(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .events
+            .iter()
+            .map(|e| format!("service event: {e}"))
+            .collect();
+        for t in &self.stopped_tasks {
+            let id = t.task.rsplit('/').next().unwrap_or(&t.task);
+            lines.push(format!(
+                "stopped task {id}: {}{}",
+                t.stopped_reason.as_deref().unwrap_or("no reason given"),
+                t.stop_code
+                    .as_ref()
+                    .map(|c| format!(" ({c})"))
+                    .unwrap_or_default()
+            ));
+            for c in &t.containers {
+                if c.reason.is_none() && c.exit_code.is_none() {
+                    continue;
+                }
+                let exit = c.exit_code.map(|x| format!("exit code {x}"));
+                let said: Vec<String> = exit.into_iter().chain(c.reason.clone()).collect();
+                lines.push(format!("  container {}: {}", c.name, said.join(", ")));
+            }
+        }
+        lines.extend(self.notes.iter().cloned());
+        lines
+    }
+
+    /// Pure: `message` with the stopped tasks' reasons appended, for the error.
+    pub fn explain(&self, message: String) -> String {
+        match self.summary() {
+            Some(s) => format!("{message} ({s})"),
+            None => message,
+        }
+    }
+
+    /// For the error's details in `--json`.
+    pub fn details(&self) -> serde_json::Value {
+        serde_json::json!({ "rollout": self })
+    }
+
+    /// Pure: the stopped tasks' reasons in one clause.
+    fn summary(&self) -> Option<String> {
+        let reasons: Vec<&str> = self
+            .stopped_tasks
+            .iter()
+            .filter_map(|t| t.stopped_reason.as_deref())
+            .collect();
+        let mut unique: Vec<&str> = Vec::new();
+        for r in reasons {
+            if !unique.contains(&r) {
+                unique.push(r);
+            }
+        }
+        (!unique.is_empty()).then(|| format!("tasks stopped: {}", unique.join("; ")))
+    }
+}
+
+/// Reads why the rollout did not complete and shows it, before a rollback replaces the failed
+/// deployment (bounded; what cannot be read becomes a note).
+pub async fn why(env: &Env, out: &Printer) -> Why {
+    let why = read_why(env).await;
+    for line in why.lines() {
+        out.warn(line);
+    }
+    why
+}
+
+async fn read_why(env: &Env) -> Why {
+    let read = async {
+        let mut why = Why::default();
+        let view = match service::service(env).await {
+            Ok(v) => v,
+            Err(e) => {
+                why.notes
+                    .push(format!("could not read the service: {}", e.message()));
+                return why;
+            }
+        };
+        why.events = view.events.iter().take(WHY_EVENTS).cloned().collect();
+        let Some(primary) = view.primary() else {
+            return why;
+        };
+        why.deployment = Some(primary.id.clone());
+        match service::stopped_tasks(env, &primary.id, WHY_TASKS).await {
+            Ok(tasks) => why.stopped_tasks = tasks,
+            Err(e) => why.notes.push(e.message().to_owned()),
+        }
+        why
+    };
+    tokio::time::timeout(WHY_TIMEOUT, read)
+        .await
+        .unwrap_or_else(|_| Why {
+            notes: vec![format!(
+                "ECS did not answer within {}s: the reasons could not be read",
+                WHY_TIMEOUT.as_secs()
+            )],
+            ..Default::default()
+        })
+}
+
 /// What a completed deployment looked like.
 #[derive(Debug, Clone, Serialize)]
 pub struct Deployed {
@@ -137,6 +266,18 @@ pub async fn redeploy(env: &Env, task_definition: Option<&str>) -> Result<()> {
                 s.service,
                 describe(&e)
             ))
+        })
+}
+
+/// `redeploy` bounded like the rollback's call (`--no-wait` returns right after it).
+pub async fn redeploy_now(env: &Env, task_definition: Option<&str>) -> Result<()> {
+    tokio::time::timeout(ROLLBACK_TIMEOUT, redeploy(env, task_definition))
+        .await
+        .unwrap_or_else(|_| {
+            Err(Error::external(format!(
+                "ECS did not answer UpdateService within {}s",
+                ROLLBACK_TIMEOUT.as_secs()
+            )))
         })
 }
 
@@ -280,30 +421,27 @@ pub async fn deploy_and_wait(
         Err(n) => n,
     };
     let service = &env.settings.service;
+    let why = why(env, out).await;
+    let failed = why.explain(format!("deploying {service}: {not_completed}"));
+    let details = why.details();
     if !policy.rollback {
         return Err(Error::external(format!(
-            "deploying {service}: {not_completed}; left as it is (--no-rollback). To roll back: {}",
+            "{failed}; left as it is (--no-rollback). To roll back: {}",
             redeploy_command(env, Some(previous))
-        )));
+        ))
+        .with_details(details));
     }
-    let rollback = tokio::time::timeout(ROLLBACK_TIMEOUT, redeploy(env, Some(previous)))
-        .await
-        .unwrap_or_else(|_| {
-            Err(Error::external(format!(
-                "ECS did not answer within {}s",
-                ROLLBACK_TIMEOUT.as_secs()
-            )))
-        });
-    match rollback {
-        Ok(()) => Err(Error::external(format!(
-            "deploying {service}: {not_completed}; rolled the service back to {previous} (a new deployment of it has started)"
-        ))),
-        Err(e) => Err(Error::external(format!(
-            "deploying {service}: {not_completed}; the rollback failed too ({}). To roll back by hand: {}",
+    let message = match redeploy_now(env, Some(previous)).await {
+        Ok(()) => format!(
+            "{failed}; rolled the service back to {previous} (a new deployment of it has started)"
+        ),
+        Err(e) => format!(
+            "{failed}; the rollback failed too ({}). To roll back by hand: {}",
             e.message(),
             redeploy_command(env, Some(previous))
-        ))),
-    }
+        ),
+    };
+    Err(Error::external(message).with_details(details))
 }
 
 #[cfg(test)]
@@ -336,6 +474,7 @@ mod tests {
                     task_definition: "td:1".into(),
                 },
             ],
+            events: Vec::new(),
         }
     }
 

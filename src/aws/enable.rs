@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::deploy::{self, Deployed, WaitPolicy};
 use super::plan::{self, Plan};
+use super::preflight::{self, Injected};
 use super::secrets::{self, SecretInfo, Written};
 use super::service::{self, ServiceView};
 use super::taskdef::{self, SecretRef};
@@ -32,6 +33,7 @@ pub struct EnableOptions {
     pub skip_ecs_patch: bool,
     pub skip_restart: bool,
     pub skip_smoke: bool,
+    pub skip_preflight: bool,
     pub wait: WaitPolicy,
 }
 
@@ -79,6 +81,21 @@ impl Slot {
             "--stripe-secret-key-file"
         } else {
             "--stripe-webhook-secret-file or --generate-webhook-secret"
+        }
+    }
+
+    /// The secret as the pre-flight checks it: its ARN (the one it will have, when created by
+    /// this run) and its key.
+    fn injected(&self, role: Option<&str>, region: &str) -> Injected {
+        match &self.info {
+            Some(i) => Injected {
+                arn: i.arn.clone(),
+                kms_key_id: i.kms_key_id.clone(),
+            },
+            None => Injected {
+                arn: preflight::planned_arn(role.unwrap_or_default(), region, &self.id),
+                kms_key_id: None,
+            },
         }
     }
 
@@ -142,7 +159,17 @@ pub async fn plan(env: &Env, o: EnableOptions, out: &Printer) -> Result<EnablePl
     let before = taskdef::secrets_of(defs, container)?;
     let preview = taskdef::patch(defs, container, &wanted)?;
     let after = taskdef::secrets_of(&preview.containers, container)?;
-    let base_url = match (&settings.base_url, o.skip_smoke) {
+    let preflight = preflight::check(
+        env,
+        td.execution_role_arn(),
+        &slots
+            .iter()
+            .map(|(slot, _)| slot.injected(td.execution_role_arn(), &settings.region))
+            .collect::<Vec<_>>(),
+        o.skip_preflight,
+    )
+    .await?;
+    let base_url = match (&settings.base_url, o.skip_smoke || o.wait.no_wait) {
         (_, true) => None,
         (Some(url), false) => Some(url.clone()),
         (None, false) => Some(service::base_url_of(&td, container)?),
@@ -179,6 +206,11 @@ pub async fn plan(env: &Env, o: EnableOptions, out: &Printer) -> Result<EnablePl
     }
     if o.skip_restart {
         plan.skip(format!("redeploy {} (--skip-restart)", settings.service));
+    } else if o.wait.no_wait {
+        plan.step(format!(
+            "redeploy {} (force new deployment) without waiting (--no-wait)",
+            settings.service
+        ));
     } else {
         plan.step(format!(
             "redeploy {} (force new deployment) and wait up to {}s",
@@ -188,12 +220,33 @@ pub async fn plan(env: &Env, o: EnableOptions, out: &Printer) -> Result<EnablePl
     }
     if o.skip_smoke {
         plan.skip("deterministic smoke (--skip-smoke)");
+    } else if o.wait.no_wait {
+        plan.skip("deterministic smoke (--no-wait: nothing to smoke until the rollout completes)");
     } else {
         plan.step(
             "deterministic smoke against the base URL with the webhook secret from Secrets Manager",
         );
     }
     plan.secrets_diff = plan::secrets_diff(&before, if will_patch { &after } else { &before });
+    if will_patch {
+        let render = |containers: Vec<_>| {
+            taskdef::render(
+                &taskdef::register_input(&td, &tags, containers)
+                    .build()
+                    .expect("a described task definition rebuilds"),
+            )
+        };
+        plan.task_definition_diff = plan::unified_diff(
+            &render(defs.to_vec()),
+            &render(preview.containers.clone()),
+            &td_name,
+            &format!(
+                "{} (next revision, to register)",
+                td.family().unwrap_or_default()
+            ),
+        );
+    }
+    plan.preflight = Some(preflight);
     Ok(EnablePlan {
         plan,
         slots,
@@ -235,6 +288,8 @@ pub struct EnableReport {
     pub task_definition_before: String,
     pub task_definition_after: String,
     pub registered: bool,
+    /// False with `--no-wait`: the redeploy was started, not waited for.
+    pub waited: bool,
     pub deployment: Option<Deployed>,
     pub smoke: Value,
     pub seconds: f64,
@@ -254,6 +309,7 @@ impl Report for EnableReport {
                 "registered": self.registered,
             },
             "deployment": self.deployment,
+            "waited": self.waited,
             "smoke": self.smoke,
             "seconds": self.seconds,
         })
@@ -420,6 +476,27 @@ pub async fn apply(
             format!("started a redeploy of {}", settings.service),
             Some(deploy::redeploy_command(env, Some(&previous_td))),
         );
+        if o.wait.no_wait {
+            stop.guard_with(
+                Some(&done.hint()),
+                deploy::redeploy_now(env, registered.as_deref()),
+            )
+            .await
+            .map_err(|e| done.fail(e))?;
+            out.status(format!(
+                "service {}: redeploy started; not waiting (--no-wait), so no smoke either: follow it with `stripe-ops status --env {}`",
+                settings.service, settings.name
+            ));
+            return Ok(report(
+                p,
+                env,
+                written,
+                registered,
+                None,
+                Value::Null,
+                started,
+            ));
+        }
         let d = stop
             .guard_with(
                 Some(&done.hint()),
@@ -449,22 +526,38 @@ pub async fn apply(
         smoke = stop
             .guard_with(
                 Some(&done.hint()),
-                smoke_step::run(env, base_url, webhook, out),
+                smoke_step::run(env, base_url, webhook, o.wait.settle, out),
             )
             .await?;
     }
 
-    Ok(EnableReport {
-        env: settings.name.clone(),
+    Ok(report(
+        p, env, written, registered, deployed, smoke, started,
+    ))
+}
+
+fn report(
+    p: EnablePlan,
+    env: &Env,
+    secrets: Vec<Written>,
+    registered: Option<String>,
+    deployment: Option<Deployed>,
+    smoke: Value,
+    started: Instant,
+) -> EnableReport {
+    let previous_td = p.service.task_definition.clone();
+    EnableReport {
+        env: env.settings.name.clone(),
         task_definition_after: registered.clone().unwrap_or(previous_td.clone()),
         task_definition_before: previous_td,
         registered: registered.is_some(),
+        waited: !p.options.wait.no_wait,
         plan: p.plan,
-        secrets: written,
-        deployment: deployed,
+        secrets,
+        deployment,
         smoke,
         seconds: started.elapsed().as_secs_f64(),
-    })
+    }
 }
 
 /// Proves the key works before anything is written. Both outcomes are exit 3, but only a key
@@ -496,6 +589,7 @@ mod tests {
             skip_ecs_patch: false,
             skip_restart: false,
             skip_smoke: false,
+            skip_preflight: false,
             wait: WaitPolicy::default(),
         }
     }
@@ -508,6 +602,7 @@ mod tests {
                 id: "p/STRIPE_WEBHOOK_SECRET".into(),
                 arn: "arn:wh".into(),
                 last_changed: None,
+                kms_key_id: None,
                 versions: Default::default(),
             }),
             value: value.cloned(),

@@ -3,8 +3,10 @@
 
 pub mod deploy;
 pub mod enable;
+pub mod endpoint;
 pub mod keys;
 pub mod plan;
+pub mod preflight;
 pub mod rotate;
 pub mod secrets;
 pub mod service;
@@ -73,14 +75,6 @@ pub unsafe fn unset_blank_env() {
     }
 }
 
-async fn clients(target: &AwsTarget) -> (aws_sdk_secretsmanager::Client, aws_sdk_ecs::Client) {
-    let config = sdk_config(target).await;
-    (
-        aws_sdk_secretsmanager::Client::new(&config),
-        aws_sdk_ecs::Client::new(&config),
-    )
-}
-
 /// Describes an SDK error with its cause (the service's message, or "connection refused"),
 /// for messages that end in exit 3.
 pub fn describe<E: std::error::Error + 'static>(e: &E) -> String {
@@ -92,6 +86,8 @@ pub struct Env {
     pub settings: EnvSettings,
     pub sm: aws_sdk_secretsmanager::Client,
     pub ecs: aws_sdk_ecs::Client,
+    /// For the pre-flight's policy simulation only.
+    pub iam: aws_sdk_iam::Client,
 }
 
 impl Env {
@@ -102,7 +98,17 @@ impl Env {
             endpoint_url: settings.aws_endpoint_url.clone(),
             profile,
         };
-        let (sm, ecs) = clients(&target).await;
-        Env { settings, sm, ecs }
+        let config = sdk_config(&target).await;
+        Env {
+            settings,
+            sm: aws_sdk_secretsmanager::Client::new(&config),
+            ecs: aws_sdk_ecs::Client::new(&config),
+            // One attempt: a pre-flight that cannot run is a note, not worth retrying for.
+            iam: aws_sdk_iam::Client::from_conf(
+                aws_sdk_iam::config::Builder::from(&config)
+                    .retry_config(aws_config::retry::RetryConfig::disabled())
+                    .build(),
+            ),
+        }
     }
 }

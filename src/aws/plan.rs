@@ -1,9 +1,12 @@
-//! The plan of a change (what `--dry-run` prints and production's confirmation shows) and the
-//! before/after diff of the container's `secrets`. Pure.
+//! The plan of a change (what `--dry-run` prints and production's confirmation shows): the
+//! steps, the pre-flight, the new webhook endpoint beside the old ones, the before/after of the
+//! container's `secrets` and the unified diff of the whole task definition. Pure.
 
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::endpoint::Replacement;
+use super::preflight::Preflight;
 use super::taskdef::SecretRef;
 use crate::printer::{Printer, Report};
 
@@ -20,6 +23,14 @@ pub struct Plan {
     pub steps: Vec<Step>,
     /// The container's `secrets` before and after, as diff lines.
     pub secrets_diff: Vec<String>,
+    /// The unified diff of the task definition registered now and the one to register; empty
+    /// when none is registered.
+    pub task_definition_diff: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preflight: Option<Preflight>,
+    /// `webhook rotate`: the endpoint to create beside the ones it replaces.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<Replacement>,
 }
 
 impl Plan {
@@ -51,9 +62,19 @@ impl Plan {
             let mark = if s.skipped { " (skipped)" } else { "" };
             out.push(format!("  {}. {}{mark}", i + 1, s.action));
         }
+        if let Some(p) = &self.preflight {
+            out.extend(p.render());
+        }
+        if let Some(e) = &self.endpoint {
+            out.extend(e.render());
+        }
         if !self.secrets_diff.is_empty() {
             out.push("container secrets (- before, + after):".to_owned());
             out.extend(self.secrets_diff.iter().map(|l| format!("  {l}")));
+        }
+        if !self.task_definition_diff.is_empty() {
+            out.push("task definition (unified diff):".to_owned());
+            out.extend(self.task_definition_diff.iter().cloned());
         }
         out
     }
@@ -97,6 +118,21 @@ pub fn secrets_diff(before: &[SecretRef], after: &[SecretRef]) -> Vec<String> {
     out
 }
 
+/// The unified diff of two renderings (three lines of context), empty when they are equal.
+pub fn unified_diff(before: &str, after: &str, from: &str, to: &str) -> Vec<String> {
+    if before == after {
+        return Vec::new();
+    }
+    similar::TextDiff::from_lines(before, after)
+        .unified_diff()
+        .context_radius(3)
+        .header(from, to)
+        .to_string()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,6 +162,23 @@ mod tests {
                 .iter()
                 .all(|l| l.starts_with("  "))
         );
+    }
+
+    #[test]
+    fn a_unified_diff_shows_only_what_changed_with_context() {
+        let a = "family: x\nsecrets: [\n    A,\n]\ncpu: 256\n";
+        let b = "family: x\nsecrets: [\n    A,\n    B,\n]\ncpu: 256\n";
+        let d = unified_diff(a, b, "td:1", "td:2 (to register)");
+        assert_eq!(d[0], "--- td:1");
+        assert_eq!(d[1], "+++ td:2 (to register)");
+        assert!(d.contains(&"+    B,".to_owned()), "{d:?}");
+        assert!(
+            d.iter()
+                .filter(|l| l.starts_with('+') || l.starts_with('-'))
+                .count()
+                == 3
+        );
+        assert!(unified_diff(a, a, "x", "y").is_empty());
     }
 
     #[test]

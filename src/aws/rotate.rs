@@ -10,7 +10,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::deploy::{self, Deployed, WaitPolicy};
+use super::endpoint::{self, Fallback, Replacement};
 use super::plan::Plan;
+use super::preflight::{self, Injected};
 use super::secrets::{self, Written};
 use super::service;
 use super::taskdef::{self, SecretRef};
@@ -26,9 +28,10 @@ use crate::stripe_api::{StripeClient, WebhookEndpoint};
 pub struct RotateOptions {
     /// Accept an http:// base URL (local tests only; Stripe requires https).
     pub allow_http: bool,
-    /// Events the new endpoint receives; empty: the config's.
-    pub events: Vec<String>,
+    /// What flags settle about the new endpoint; the rest is inherited (see `endpoint`).
+    pub endpoint: endpoint::Overrides,
     pub skip_smoke: bool,
+    pub skip_preflight: bool,
     pub skip_disable_duplicates: bool,
     pub wait: WaitPolicy,
 }
@@ -62,22 +65,18 @@ pub struct RotatePlan {
     pub plan: Plan,
     url: String,
     base: String,
-    events: Vec<String>,
+    replacement: Replacement,
     previous_version: String,
     stripe: StripeClient,
     options: RotateOptions,
 }
 
-/// Reads the secret, the task definition and the endpoints, and decides every step.
+/// Reads the secrets, the task definition and the endpoints, asks IAM whether the execution
+/// role can read the secrets, and decides every step, the new endpoint's fields included.
 pub async fn plan(env: &Env, o: RotateOptions) -> Result<RotatePlan> {
     let settings = &env.settings;
     let base = service::public_base_url(env).await?;
     let url = webhook_url(&base, &settings.contract.paths.webhook, o.allow_http)?;
-    let events = if o.events.is_empty() {
-        settings.enabled_events.clone()
-    } else {
-        o.events.clone()
-    };
     let Some(wh_info) = secrets::info(&env.sm, &settings.webhook_secret_id).await? else {
         return Err(Error::usage(format!(
             "secret {} does not exist; run `stripe-ops enable --env {}` first",
@@ -102,54 +101,100 @@ pub async fn plan(env: &Env, o: RotateOptions) -> Result<RotatePlan> {
             svc.task_definition, settings.container, settings.name
         )));
     }
+    let mut injected = vec![Injected {
+        arn: wh_info.arn.clone(),
+        kms_key_id: wh_info.kms_key_id.clone(),
+    }];
+    if let Some(key_info) = secrets::info(&env.sm, &settings.secret_key_id).await? {
+        injected.push(Injected {
+            arn: key_info.arn,
+            kms_key_id: key_info.kms_key_id,
+        });
+    }
+    let preflight =
+        preflight::check(env, td.execution_role_arn(), &injected, o.skip_preflight).await?;
     let key = secrets::value(&env.sm, &settings.secret_key_id).await?;
     let stripe = StripeClient::new(&settings.stripe_api_base, key, Duration::from_secs(30))?;
     let existing = stripe
         .list_webhook_endpoints()
         .await
         .map_err(|e| e.context("listing Stripe webhook endpoints"))?;
-    let old: Vec<String> = duplicates(&existing, &url, None)
-        .iter()
-        .map(|e| e.id.clone())
-        .collect();
+    let old = duplicates(&existing, &url, None);
+    let fallback = Fallback {
+        enabled_events: settings.enabled_events.clone(),
+        api_version: settings.api_version.clone(),
+        connect: settings.connect,
+        description: format!(
+            "{} webhook for {} (stripe-ops rotate)",
+            settings.app, settings.name
+        ),
+    };
+    let replacement = endpoint::replacement(&url, &old, &o.endpoint, &fallback)?;
+    let old_ids: Vec<String> = old.iter().map(|e| e.id.clone()).collect();
 
     let mut plan = Plan::new(&settings.name);
+    let new = &replacement.new;
     plan.step(format!(
-        "create a Stripe webhook endpoint for {url} ({})",
-        events.join(", ")
+        "create a Stripe webhook endpoint for {url}: {} event type(s), API version {}",
+        new.enabled_events.len(),
+        new.api_version
+            .as_deref()
+            .unwrap_or("of the account's default")
     ));
     plan.step(format!(
         "put its secret into {} (now version {previous_version})",
         settings.webhook_secret_id
     ));
-    plan.step(format!(
-        "redeploy {} and wait up to {}s",
-        settings.service,
-        o.wait.timeout.as_secs()
-    ));
-    if o.skip_smoke {
-        plan.skip("deterministic smoke (--skip-smoke)");
+    if o.wait.no_wait {
+        plan.step(format!(
+            "redeploy {} without waiting (--no-wait)",
+            settings.service
+        ));
     } else {
-        plan.step("deterministic smoke with the new secret");
+        plan.step(format!(
+            "redeploy {} and wait up to {}s",
+            settings.service,
+            o.wait.timeout.as_secs()
+        ));
+    }
+    if o.skip_smoke || o.wait.no_wait {
+        let why = if o.skip_smoke {
+            "--skip-smoke"
+        } else {
+            "--no-wait"
+        };
+        plan.skip(format!("deterministic smoke ({why})"));
+    } else {
+        plan.step(format!(
+            "deterministic smoke with the new secret (refusals from tasks with the old one accepted for up to {})",
+            crate::duration::human(o.wait.settle)
+        ));
     }
     let disable_step = format!(
         "disable the other enabled endpoints for this URL: {}",
-        if old.is_empty() {
+        if old_ids.is_empty() {
             "none now".to_owned()
         } else {
-            old.join(", ")
+            old_ids.join(", ")
         }
     );
-    if o.skip_disable_duplicates {
-        plan.skip(disable_step);
+    if o.skip_disable_duplicates || o.wait.no_wait {
+        let why = if o.wait.no_wait {
+            " (--no-wait: not until the new secret is proven; the commands are printed)"
+        } else {
+            ""
+        };
+        plan.skip(format!("{disable_step}{why}"));
     } else {
         plan.step(disable_step);
     }
+    plan.preflight = Some(preflight);
+    plan.endpoint = Some(replacement.clone());
     Ok(RotatePlan {
         plan,
         url,
         base,
-        events,
+        replacement,
         previous_version,
         stripe,
         options: o,
@@ -223,9 +268,13 @@ pub struct RotateReport {
     pub webhook_url: String,
     pub endpoint: Value,
     pub secret: Written,
-    pub deployment: Deployed,
+    /// `None` with `--no-wait`.
+    pub deployment: Option<Deployed>,
     pub smoke: Value,
     pub disabled: Vec<String>,
+    /// With `--no-wait`: the commands that disable the old endpoints once the switch is proven.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub disable_later: Vec<String>,
     pub seconds: f64,
 }
 
@@ -242,12 +291,28 @@ impl Report for RotateReport {
             .iter()
             .map(|id| format!("disabled webhook endpoint {id}"))
             .collect();
+        let id = self.endpoint["id"].as_str().unwrap_or("?");
+        if self.deployment.is_none() {
+            lines.push(format!(
+                "{} started the rotation of {} in {:.1}s: endpoint {id} created, its secret stored, the redeploy started (not waited for, no smoke: --no-wait)",
+                out.ok_mark(true),
+                self.env,
+                self.seconds
+            ));
+            if !self.disable_later.is_empty() {
+                lines.push(
+                    "once `stripe-ops status` shows the rollout complete and deliveries verify, disable the old endpoints:"
+                        .to_owned(),
+                );
+                lines.extend(self.disable_later.iter().map(|c| format!("  {c}")));
+            }
+            return lines;
+        }
         lines.push(format!(
-            "{} rotated the webhook secret of {} in {:.1}s: endpoint {} now signs for {}",
+            "{} rotated the webhook secret of {} in {:.1}s: endpoint {id} now signs for {}",
             out.ok_mark(true),
             self.env,
             self.seconds,
-            self.endpoint["id"].as_str().unwrap_or("?"),
             self.webhook_url
         ));
         lines
@@ -271,7 +336,15 @@ pub async fn apply(
     let (created, written, deployed, smoke) = switched;
     // Step 5: disable the old endpoints (after the new one is proven).
     let mut disabled = Vec::new();
-    if !p.options.skip_disable_duplicates {
+    let mut disable_later = Vec::new();
+    if p.options.wait.no_wait && !p.options.skip_disable_duplicates {
+        disable_later = p
+            .replacement
+            .old
+            .iter()
+            .map(|e| disable_endpoint_command(&env.settings.stripe_api_base, &e.id))
+            .collect();
+    } else if !p.options.skip_disable_duplicates {
         if let Some(signal) = stop.requested() {
             return Err(shutdown::interrupted(
                 signal,
@@ -291,6 +364,7 @@ pub async fn apply(
         deployment: deployed,
         smoke,
         disabled,
+        disable_later,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -302,7 +376,7 @@ async fn switch(
     undo: &mut Undo,
     out: &Printer,
     stop: &Shutdown,
-) -> std::result::Result<(WebhookEndpoint, Written, Deployed, Value), Failure> {
+) -> std::result::Result<(WebhookEndpoint, Written, Option<Deployed>, Value), Failure> {
     let settings = &env.settings;
     let at_safe_point = |step, undo: &Undo| -> std::result::Result<(), Failure> {
         match stop.requested() {
@@ -311,13 +385,9 @@ async fn switch(
         }
     };
     at_safe_point(Step::CreateEndpoint, undo)?;
-    let description = format!(
-        "{} webhook for {} (stripe-ops rotate)",
-        settings.app, settings.name
-    );
     let created = p
         .stripe
-        .create_webhook_endpoint(&p.url, &p.events, &description)
+        .create_webhook_endpoint(&p.replacement.new)
         .await
         .map_err(|e| Failure::at(Step::CreateEndpoint, e))?;
     out.status(format!(
@@ -348,6 +418,12 @@ async fn switch(
     // Counted as redeployed from the request on: undoing a redeploy that did not happen only
     // restarts the tasks.
     undo.redeployed = true;
+    if p.options.wait.no_wait {
+        guarded(stop, env, undo, deploy::redeploy_now(env, None))
+            .await
+            .map_err(|e| Failure::at(Step::Switch, e))?;
+        return Ok((created, written, None, Value::Null));
+    }
     let waited = guarded(
         stop,
         env,
@@ -356,11 +432,18 @@ async fn switch(
     )
     .await
     .map_err(|e| Failure::at(Step::Switch, e))?;
-    let deployed = waited.map_err(|not_completed| Failure {
-        step: Step::Switch,
-        error: Error::external(format!("deploying {}: {not_completed}", settings.service)),
-        deploy_failed: true,
-    })?;
+    let deployed = match waited {
+        Ok(d) => d,
+        Err(not_completed) => {
+            let why = deploy::why(env, out).await;
+            let message = format!("deploying {}: {not_completed}", settings.service);
+            return Err(Failure {
+                step: Step::Switch,
+                error: Error::external(why.explain(message)).with_details(why.details()),
+                deploy_failed: true,
+            });
+        }
+    };
     out.status(format!(
         "service {}: deployment {} completed in {:.1}s",
         settings.service, deployed.deployment_id, deployed.seconds
@@ -372,12 +455,12 @@ async fn switch(
             stop,
             env,
             undo,
-            smoke_step::run(env, &p.base, new_secret.clone(), out),
+            smoke_step::run(env, &p.base, new_secret.clone(), p.options.wait.settle, out),
         )
         .await
         .map_err(|e| Failure::at(Step::Smoke, e))?;
     }
-    Ok((created, written, deployed, smoke))
+    Ok((created, written, Some(deployed), smoke))
 }
 
 /// Runs `fut` unless a stop is requested first; then the error says what was done and how to
@@ -439,6 +522,21 @@ async fn disable_duplicates(
 /// secret is restored before the endpoint it belongs to is deleted; when it cannot be, the
 /// endpoint is kept, so AWSCURRENT never holds the secret of a deleted endpoint.
 async fn rollback(env: &Env, p: &RotatePlan, undo: &Undo, f: Failure, out: &Printer) -> Error {
+    let details = f.error.details().cloned();
+    let e = undo_failed_rotation(env, p, undo, f, out).await;
+    match details {
+        Some(d) if e.details().is_none() => e.with_details(d),
+        _ => e,
+    }
+}
+
+async fn undo_failed_rotation(
+    env: &Env,
+    p: &RotatePlan,
+    undo: &Undo,
+    f: Failure,
+    out: &Printer,
+) -> Error {
     if f.error.exit == crate::error::Exit::Interrupted {
         return f.error;
     }
@@ -541,6 +639,14 @@ async fn redeploy_previous(
         )),
         Err(e) => remaining.push((e.message().to_owned(), deploy::redeploy_command(env, None))),
     }
+}
+
+/// The command that disables an endpoint at the configured Stripe API.
+fn disable_endpoint_command(api_base: &str, id: &str) -> String {
+    format!(
+        "curl {} -u \"$STRIPE_SECRET_KEY:\" -d disabled=true",
+        http::join(api_base, &format!("/v1/webhook_endpoints/{id}"))
+    )
 }
 
 /// The command that deletes an endpoint at the configured Stripe API.

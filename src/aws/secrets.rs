@@ -17,6 +17,8 @@ pub struct SecretInfo {
     pub id: String,
     pub arn: String,
     pub last_changed: Option<String>,
+    /// The KMS key that encrypts it, when not the account's `aws/secretsmanager` key.
+    pub kms_key_id: Option<String>,
     /// Version id → its stages (AWSCURRENT, AWSPREVIOUS, ...).
     pub versions: BTreeMap<String, Vec<String>>,
 }
@@ -51,6 +53,7 @@ pub async fn info(sm: &Client, id: &str) -> Result<Option<SecretInfo>> {
             id: id.to_owned(),
             arn: out.arn().unwrap_or_default().to_owned(),
             last_changed: date(out.last_changed_date()),
+            kms_key_id: out.kms_key_id().map(str::to_owned),
             versions: out
                 .version_ids_to_stages()
                 .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())

@@ -26,6 +26,8 @@ pub struct ServiceView {
     pub desired: i32,
     pub running: i32,
     pub deployments: Vec<DeploymentView>,
+    /// The service's events, newest first, as ECS keeps them.
+    pub events: Vec<String>,
 }
 
 impl ServiceView {
@@ -79,7 +81,82 @@ pub async fn service(env: &Env) -> Result<ServiceView> {
                 task_definition: d.task_definition().unwrap_or_default().to_owned(),
             })
             .collect(),
+        events: svc
+            .events()
+            .iter()
+            .filter_map(|e| {
+                let at = super::secrets::date(e.created_at()).unwrap_or_default();
+                e.message().map(|m| format!("{at} {m}").trim().to_owned())
+            })
+            .collect(),
     })
+}
+
+/// A task of a deployment that stopped, and why, as DescribeTasks reports it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct StoppedTask {
+    pub task: String,
+    pub stopped_reason: Option<String>,
+    pub stop_code: Option<String>,
+    pub containers: Vec<StoppedContainer>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct StoppedContainer {
+    pub name: String,
+    pub reason: Option<String>,
+    pub exit_code: Option<i32>,
+}
+
+/// The stopped tasks a deployment started: ECS records the deployment id as the task's
+/// `startedBy` (ListTasks' `startedBy` filter), newest first, at most `limit`.
+pub async fn stopped_tasks(env: &Env, deployment: &str, limit: usize) -> Result<Vec<StoppedTask>> {
+    let s = &env.settings;
+    let failed = |e: String| Error::external(format!("cannot list the stopped tasks: {e}"));
+    let arns = env
+        .ecs
+        .list_tasks()
+        .cluster(&s.cluster)
+        .started_by(deployment)
+        .desired_status(aws_sdk_ecs::types::DesiredStatus::Stopped)
+        .send()
+        .await
+        .map_err(|e| failed(describe(&e)))?
+        .task_arns()
+        .iter()
+        .take(limit)
+        .cloned()
+        .collect::<Vec<_>>();
+    if arns.is_empty() {
+        return Ok(Vec::new());
+    }
+    let described = env
+        .ecs
+        .describe_tasks()
+        .cluster(&s.cluster)
+        .set_tasks(Some(arns))
+        .send()
+        .await
+        .map_err(|e| failed(describe(&e)))?;
+    let mut tasks: Vec<_> = described.tasks().to_vec();
+    tasks.sort_by_key(|t| std::cmp::Reverse(t.stopped_at().map(|d| d.secs())));
+    Ok(tasks
+        .iter()
+        .map(|t| StoppedTask {
+            task: t.task_arn().unwrap_or_default().to_owned(),
+            stopped_reason: t.stopped_reason().map(str::to_owned),
+            stop_code: t.stop_code().map(|c| c.as_str().to_owned()),
+            containers: t
+                .containers()
+                .iter()
+                .map(|c| StoppedContainer {
+                    name: c.name().unwrap_or_default().to_owned(),
+                    reason: c.reason().map(str::to_owned),
+                    exit_code: c.exit_code(),
+                })
+                .collect(),
+        })
+        .collect())
 }
 
 /// DescribeTaskDefinition with its tags.

@@ -22,6 +22,8 @@ struct EndpointView {
     status: String,
     created: i64,
     description: Option<String>,
+    enabled_events: Vec<String>,
+    api_version: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -176,6 +178,14 @@ async fn stripe_side(env: &Env, r: &mut Findings) -> Result<()> {
             enabled.join(", ")
         )),
     }
+    let settings = &env.settings;
+    for e in mine.iter().filter(|e| e.enabled()) {
+        r.findings.extend(drift(
+            e,
+            &settings.enabled_events,
+            settings.api_version.as_deref(),
+        ));
+    }
     r.endpoints = mine
         .into_iter()
         .map(|e| EndpointView {
@@ -183,9 +193,43 @@ async fn stripe_side(env: &Env, r: &mut Findings) -> Result<()> {
             status: e.status.clone(),
             created: e.created,
             description: e.description.clone(),
+            enabled_events: e.enabled_events.clone(),
+            api_version: e.api_version.clone(),
         })
         .collect();
     Ok(())
+}
+
+/// Pure: how an enabled endpoint drifted from the config: event types the config requires that
+/// it does not receive (`*` receives all), and an API version other than the config's (when
+/// the config sets one).
+fn drift(e: &WebhookEndpoint, required: &[String], api_version: Option<&str>) -> Vec<String> {
+    let mut out = Vec::new();
+    let all = e.enabled_events.iter().any(|t| t == "*");
+    let missing: Vec<&str> = required
+        .iter()
+        .filter(|t| !all && !e.enabled_events.contains(t))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        out.push(format!(
+            "endpoint {} does not receive {} (the config's enabled_events requires it)",
+            e.id,
+            missing.join(", ")
+        ));
+    }
+    if let Some(want) = api_version
+        && e.api_version.as_deref() != Some(want)
+    {
+        out.push(format!(
+            "endpoint {} renders events as API version {}, the config's api_version is {want}",
+            e.id,
+            e.api_version
+                .as_deref()
+                .unwrap_or("of the account's default")
+        ));
+    }
+    out
 }
 
 impl Report for StatusReport {
@@ -273,7 +317,13 @@ fn human(s: &EnvSettings, r: &Findings, out: &Printer) -> Vec<String> {
     if let Some(url) = &r.webhook_url {
         lines.push(format!("  webhook URL {url}"));
         for e in &r.endpoints {
-            lines.push(format!("    endpoint {} {}", e.id, e.status));
+            lines.push(format!(
+                "    endpoint {} {} API version {}: {}",
+                e.id,
+                e.status,
+                e.api_version.as_deref().unwrap_or("(account default)"),
+                e.enabled_events.join(", ")
+            ));
         }
     }
     for n in &r.notes {
@@ -286,4 +336,40 @@ fn human(s: &EnvSettings, r: &Findings, out: &Printer) -> Vec<String> {
         lines.push(format!("  {} no findings", out.ok_mark(true)));
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ep(events: &[&str], version: Option<&str>) -> WebhookEndpoint {
+        serde_json::from_value(json!({"id": "we_1", "url": "u", "status": "enabled",
+            "enabled_events": events, "api_version": version}))
+        .unwrap()
+    }
+
+    #[test]
+    fn drift_names_missing_types_and_another_api_version() {
+        let required = vec![
+            "checkout.session.completed".to_owned(),
+            "invoice.paid".to_owned(),
+        ];
+        let found = drift(
+            &ep(&["checkout.session.completed"], Some("2024-06-20")),
+            &required,
+            Some("2024-06-20"),
+        );
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0].contains("does not receive invoice.paid"),
+            "{found:?}"
+        );
+        let found = drift(&ep(&["*"], None), &required, Some("2024-06-20"));
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0].contains("account's default, the config's api_version is 2024-06-20"),
+            "{found:?}"
+        );
+        assert!(drift(&ep(&["*"], None), &required, None).is_empty());
+    }
 }

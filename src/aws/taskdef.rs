@@ -184,6 +184,36 @@ pub fn register_input(
         })
 }
 
+/// The input rendered for a diff, one field per line: the SDK type's pretty `Debug` (which
+/// redacts `environment` whole, as the SDK marks it sensitive), then each container's
+/// environment by name with its value as a length and a fingerprint, so that a change shows
+/// without the value: people do put secrets there.
+pub fn render(input: &RegisterTaskDefinitionInput) -> String {
+    let mut out = format!("{input:#?}\n");
+    for c in input.container_definitions() {
+        for kv in c.environment() {
+            out.push_str(&format!(
+                "container {} environment {} = {}\n",
+                c.name().unwrap_or("?"),
+                kv.name().unwrap_or("?"),
+                kv.value().map(fingerprint).unwrap_or_default()
+            ));
+        }
+    }
+    out
+}
+
+/// `<N characters, sha256 0123abcd>`: tells a change without telling the value.
+fn fingerprint(value: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(value.as_bytes());
+    format!(
+        "<{} characters, sha256 {}>",
+        value.chars().count(),
+        hex::encode(&digest[..4])
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,6 +286,28 @@ mod tests {
                 .as_deref(),
             Some("https://app.example.com")
         );
+    }
+
+    #[test]
+    fn the_rendering_shows_environment_values_only_as_fingerprints() {
+        let input = |url: &str| {
+            let mut c = containers();
+            c[1].environment.as_mut().unwrap()[0].value = Some(url.to_owned());
+            RegisterTaskDefinitionInput::builder()
+                .family("shop")
+                .set_container_definitions(Some(c))
+                .build()
+                .unwrap()
+        };
+        let a = render(&input("https://app.example.com"));
+        let b = render(&input("https://app.example.org"));
+        assert!(!a.contains("app.example.com"), "{a}");
+        assert!(
+            a.contains("container api environment PUBLIC_BASE_URL = <23 characters, sha256 "),
+            "{a}"
+        );
+        assert_ne!(a, b, "a changed value shows as a changed fingerprint");
+        assert!(a.contains("\"app:42\""), "{a}");
     }
 
     #[test]

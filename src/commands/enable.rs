@@ -73,6 +73,7 @@ fn options(args: &EnableArgs) -> Result<EnableOptions> {
         skip_ecs_patch: args.skip_ecs_patch,
         skip_restart: args.skip_restart,
         skip_smoke: args.skip_smoke,
+        skip_preflight: args.change.skip_preflight,
         wait: args.change.wait.policy(),
     })
 }
@@ -86,6 +87,7 @@ pub fn run(ctx: &Ctx, args: EnableArgs) -> Result<Box<dyn Report>> {
         if args.change.dry_run {
             return Ok(Box::new(DryRun(plan.plan)) as Box<dyn Report>);
         }
+        super::warn_preflight_notes(out, &plan.plan);
         super::confirm_production(out, &env.settings, &plan.plan.render(), args.change.yes)?;
         let report = enable::apply(&env, plan, out, &stop).await?;
         Ok(Box::new(report) as Box<dyn Report>)

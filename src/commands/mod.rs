@@ -115,9 +115,12 @@ pub struct ChangeArgs {
     /// Do not ask for confirmation (required for production when not interactive)
     #[arg(long)]
     pub yes: bool,
-    /// Read everything, print the plan and the diff of the container's secrets, change nothing
+    /// Read everything, print the plan, the pre-flight and the diffs, change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Do not ask IAM whether the execution role can read the secrets before changing anything
+    #[arg(long)]
+    pub skip_preflight: bool,
     #[command(flatten)]
     pub wait: WaitArgs,
 }
@@ -131,6 +134,14 @@ pub struct WaitArgs {
     /// On a failed or timed-out deployment, leave the service as it is instead of rolling back
     #[arg(long)]
     pub no_rollback: bool,
+    /// Start the redeploy and return: no wait, no smoke (rotate then leaves the old endpoints
+    /// enabled and prints how to disable them)
+    #[arg(long, conflicts_with = "no_rollback")]
+    pub no_wait: bool,
+    /// After the rollout, how long the smoke accepts refusals from tasks that still have the
+    /// old secret, and waits for the credit
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration::positive)]
+    pub settle_timeout: Span,
     /// First polling interval (tests make it short)
     #[arg(long, hide = true, env = "STRIPE_OPS_ECS_POLL", default_value = "2s",
           value_parser = duration::positive)]
@@ -140,9 +151,11 @@ pub struct WaitArgs {
 impl WaitArgs {
     pub fn policy(&self) -> WaitPolicy {
         WaitPolicy {
+            no_wait: self.no_wait,
             timeout: self.wait_timeout.get(),
             poll: self.poll_interval.get(),
             rollback: !self.no_rollback,
+            settle: self.settle_timeout.get(),
         }
     }
 }
@@ -167,6 +180,13 @@ impl SecretArgs {
 pub fn warn_unless_webhook_secrets(out: &Printer, secrets: &[SecretString]) {
     if secrets.iter().any(|s| !secret::is_webhook_secret(s)) {
         out.warn("webhook secret does not start with whsec_ (Stripe's always do)");
+    }
+}
+
+/// What the pre-flight could not check, said before a change (a dry run shows it in the plan).
+pub fn warn_preflight_notes(out: &Printer, plan: &crate::aws::plan::Plan) {
+    for note in plan.preflight.iter().flat_map(|p| &p.notes) {
+        out.warn(format!("pre-flight: {note}"));
     }
 }
 

@@ -142,6 +142,7 @@ pub fn run(ctx: &Ctx, args: SmokeArgs) -> Result<Box<dyn Report>> {
             success_url,
             cancel_url,
             settle_timeout: args.settle_timeout.get(),
+            switch_window: None,
             only_happy_path: args.only_happy_path,
             request_timeout: args.request_timeout.get(),
             base_url,

@@ -20,7 +20,9 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 pub fn publish(shared: &Arc<Shared>, mut event: Value) -> usize {
     let event_type = event["type"].as_str().unwrap_or_default().to_owned();
     let id = event["id"].as_str().unwrap_or_default().to_owned();
-    let targets = shared.stripe.targets(&event_type);
+    // An event of a connected account (top-level `account`) goes to Connect endpoints only.
+    let connected = event.get("account").is_some_and(|a| !a.is_null());
+    let targets = shared.stripe.targets(&event_type, connected);
     event["pending_webhooks"] = Value::from(targets.len());
     let body: Arc<str> = crate::webhook::to_wire(&event).into();
     shared.stripe.record_event(EventRecord {

@@ -34,11 +34,18 @@ pub struct Endpoint {
     pub created: i64,
     pub secret: SecretString,
     pub metadata: serde_json::Map<String, Value>,
+    /// The API version events are rendered as for this endpoint (`None`: the account's).
+    pub api_version: Option<String>,
+    /// A Connect endpoint: it gets the events of connected accounts, not the account's own.
+    /// Stripe takes it on create and never returns it, so neither does the sandbox.
+    pub connect: bool,
 }
 
 impl Endpoint {
-    pub fn wants(&self, event_type: &str) -> bool {
+    /// Whether an event of `event_type` (from a connected account when `connected`) goes here.
+    pub fn wants(&self, event_type: &str, connected: bool) -> bool {
         !self.disabled
+            && self.connect == connected
             && self
                 .enabled_events
                 .iter()
@@ -49,7 +56,7 @@ impl Endpoint {
         let mut v = json!({
             "id": self.id,
             "object": "webhook_endpoint",
-            "api_version": null,
+            "api_version": self.api_version,
             "application": null,
             "created": self.created,
             "description": self.description,
@@ -102,6 +109,20 @@ pub struct SavedEndpoint {
     created: i64,
     secret: String,
     metadata: serde_json::Map<String, Value>,
+    #[serde(default)]
+    api_version: Option<String>,
+    #[serde(default)]
+    connect: bool,
+}
+
+/// What a new endpoint is created with (Stripe's create parameters).
+pub struct NewEndpoint {
+    pub url: String,
+    pub enabled_events: Vec<String>,
+    pub description: Option<String>,
+    pub metadata: serde_json::Map<String, Value>,
+    pub api_version: Option<String>,
+    pub connect: bool,
 }
 
 pub struct StripeSide {
@@ -154,6 +175,8 @@ impl StripeSide {
                 created: e.created,
                 secret: SecretString::from(e.secret),
                 metadata: e.metadata,
+                api_version: e.api_version,
+                connect: e.connect,
             })
             .collect();
         Self {
@@ -183,6 +206,8 @@ impl StripeSide {
                     created: e.created,
                     secret: e.secret.expose_secret().to_owned(),
                     metadata: e.metadata.clone(),
+                    api_version: e.api_version.clone(),
+                    connect: e.connect,
                 })
                 .collect(),
         }
@@ -214,26 +239,22 @@ impl StripeSide {
 
     /// Registers an endpoint; `None` when the account already has `MAX_ENDPOINTS` (enabled or
     /// disabled), as Stripe refuses then.
-    fn create_endpoint(
-        &self,
-        url: &str,
-        enabled_events: Vec<String>,
-        description: Option<String>,
-        secret: SecretString,
-    ) -> Option<Endpoint> {
+    fn create_endpoint(&self, new: NewEndpoint, secret: SecretString) -> Option<Endpoint> {
         let mut all = self.endpoints();
         if all.len() >= MAX_ENDPOINTS {
             return None;
         }
         let endpoint = Endpoint {
             id: format!("we_{}", secret::random_alnum(24)),
-            url: url.to_owned(),
-            enabled_events,
-            description,
+            url: new.url,
+            enabled_events: new.enabled_events,
+            description: new.description,
             disabled: false,
             created: crate::webhook::signature::unix_now(),
             secret,
-            metadata: Default::default(),
+            metadata: new.metadata,
+            api_version: new.api_version,
+            connect: new.connect,
         };
         all.push(endpoint.clone());
         Some(endpoint)
@@ -244,23 +265,27 @@ impl StripeSide {
     pub fn register_app_endpoint(&self, url: &str, secret: SecretString) {
         self.endpoints()
             .retain(|e| e.description.as_deref() != Some(APP_ENDPOINT));
-        let _ = self.create_endpoint(
-            url,
-            vec!["checkout.session.completed".into()],
-            Some(APP_ENDPOINT.into()),
-            secret,
-        );
+        let app = NewEndpoint {
+            url: url.to_owned(),
+            enabled_events: vec!["checkout.session.completed".into()],
+            description: Some(APP_ENDPOINT.into()),
+            metadata: Default::default(),
+            api_version: None,
+            connect: false,
+        };
+        let _ = self.create_endpoint(app, secret);
     }
 
     pub fn app_endpoint_secret(&self) -> Option<SecretString> {
         self.endpoints().first().map(|e| e.secret.clone())
     }
 
-    /// The enabled endpoints that take `event_type`, oldest first.
-    pub fn targets(&self, event_type: &str) -> Vec<Endpoint> {
+    /// The enabled endpoints that take `event_type` (from a connected account when
+    /// `connected`), oldest first.
+    pub fn targets(&self, event_type: &str, connected: bool) -> Vec<Endpoint> {
         self.endpoints()
             .iter()
-            .filter(|e| e.wants(event_type))
+            .filter(|e| e.wants(event_type, connected))
             .cloned()
             .collect()
     }
@@ -440,14 +465,23 @@ fn parse_bool(form: &Form, name: &str) -> std::result::Result<Option<bool>, Resp
     }
 }
 
-const ENDPOINT_PARAMS: [&str; 8] = [
+/// The parameters Stripe takes to create an endpoint, and to update one (no `api_version` or
+/// `connect` there: they are fixed at creation).
+const CREATE_PARAMS: [&str; 7] = [
+    "url",
+    "enabled_events",
+    "description",
+    "metadata",
+    "api_version",
+    "connect",
+    "expand",
+];
+const UPDATE_PARAMS: [&str; 6] = [
     "url",
     "enabled_events",
     "description",
     "disabled",
     "metadata",
-    "api_version",
-    "connect",
     "expand",
 ];
 
@@ -588,9 +622,9 @@ fn check_endpoint_url(url: &str) -> std::result::Result<(), Response> {
 
 /// The form of a create or update of an endpoint; an unknown parameter, or a value beyond
 /// Stripe's limits, is Stripe's 400.
-fn endpoint_form(body: &[u8]) -> std::result::Result<Form, Response> {
+fn endpoint_form(body: &[u8], known: &[&str]) -> std::result::Result<Form, Response> {
     let form = Form::parse(body)?;
-    if let Some(p) = form.unknown(&ENDPOINT_PARAMS) {
+    if let Some(p) = form.unknown(known) {
         return Err(invalid(
             "parameter_unknown",
             Some(p),
@@ -634,13 +668,27 @@ fn check_metadata(metadata: &serde_json::Map<String, Value>) -> std::result::Res
     Ok(())
 }
 
+/// An API version as Stripe names them: `2024-06-20`, or with a release name
+/// (`2025-03-31.basil`).
+fn check_api_version(v: &str) -> std::result::Result<String, Response> {
+    if crate::stripe_api::is_api_version(v) {
+        Ok(v.to_owned())
+    } else {
+        Err(invalid(
+            "parameter_invalid",
+            Some("api_version"),
+            &format!("Invalid API version: {v}"),
+        ))
+    }
+}
+
 /// The longest endpoint URL and description accepted.
 const MAX_URL: usize = 2048;
 const MAX_DESCRIPTION: usize = 5000;
 
 async fn create_endpoint(State(shared): S, headers: HeaderMap, body: Bytes) -> Response {
     authorized!(shared, headers);
-    let form = match endpoint_form(&body) {
+    let form = match endpoint_form(&body, &CREATE_PARAMS) {
         Ok(f) => f,
         Err(r) => return r,
     };
@@ -661,12 +709,33 @@ async fn create_endpoint(State(shared): S, headers: HeaderMap, body: Bytes) -> R
             "Missing required param: enabled_events.",
         );
     };
-    let Some(mut endpoint) = shared.stripe.create_endpoint(
-        url,
-        events,
-        form.get("description").map(str::to_owned),
-        secret::generate_webhook_secret(),
-    ) else {
+    let connect = match parse_bool(&form, "connect") {
+        Ok(c) => c.unwrap_or(false),
+        Err(r) => return r,
+    };
+    let api_version = match form.get("api_version").map(check_api_version).transpose() {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let new = NewEndpoint {
+        url: url.to_owned(),
+        enabled_events: events,
+        description: form
+            .get("description")
+            .filter(|d| !d.is_empty())
+            .map(str::to_owned),
+        metadata: form
+            .map("metadata")
+            .into_iter()
+            .filter(|(_, v)| v.as_str() != Some(""))
+            .collect(),
+        api_version,
+        connect,
+    };
+    let Some(endpoint) = shared
+        .stripe
+        .create_endpoint(new, secret::generate_webhook_secret())
+    else {
         return stripe_error(
             StatusCode::BAD_REQUEST,
             "invalid_request_error",
@@ -678,14 +747,6 @@ async fn create_endpoint(State(shared): S, headers: HeaderMap, body: Bytes) -> R
             ),
         );
     };
-    let metadata = form.map("metadata");
-    if !metadata.is_empty() {
-        let mut all = shared.stripe.endpoints();
-        if let Some(e) = all.iter_mut().find(|e| e.id == endpoint.id) {
-            e.metadata = metadata.clone();
-        }
-        endpoint.metadata = metadata;
-    }
     shared.stripe_changed().await;
     axum::Json(endpoint.to_json(shared.livemode(), true)).into_response()
 }
@@ -710,7 +771,7 @@ async fn update_endpoint(
     body: Bytes,
 ) -> Response {
     authorized!(shared, headers);
-    let form = match endpoint_form(&body) {
+    let form = match endpoint_form(&body, &UPDATE_PARAMS) {
         Ok(f) => f,
         Err(r) => return r,
     };
@@ -739,9 +800,19 @@ async fn update_endpoint(
             e.enabled_events = events;
         }
         if let Some(d) = form.get("description") {
-            e.description = Some(d.to_owned());
+            // Stripe's "emptyable" fields: an empty value unsets.
+            e.description = (!d.is_empty()).then(|| d.to_owned());
         }
-        e.metadata.extend(form.map("metadata"));
+        if form.get("metadata") == Some("") {
+            e.metadata.clear();
+        }
+        for (k, v) in form.map("metadata") {
+            if v.as_str() == Some("") {
+                e.metadata.remove(&k);
+            } else {
+                e.metadata.insert(k, v);
+            }
+        }
         e.to_json(livemode, false)
     };
     shared.stripe_changed().await;
@@ -837,9 +908,9 @@ mod tests {
         assert_eq!(f.get("url"), Some("https://x"));
         assert_eq!(f.list("enabled_events").unwrap(), vec!["a", "b"]);
         assert_eq!(f.map("metadata")["k"], "v");
-        assert_eq!(f.unknown(&ENDPOINT_PARAMS), None);
+        assert_eq!(f.unknown(&CREATE_PARAMS), None);
         let f = Form::parse(b"bogus=1").unwrap();
-        assert_eq!(f.unknown(&ENDPOINT_PARAMS), Some("bogus"));
+        assert_eq!(f.unknown(&CREATE_PARAMS), Some("bogus"));
     }
 
     #[test]

@@ -38,6 +38,9 @@ pub struct DeterministicOptions {
     pub cancel_url: String,
     /// How long to wait for the credit to show in the balance.
     pub settle_timeout: Duration,
+    /// Right after a secret switch: the webhook step retries 4xx refusals for up to this long,
+    /// since tasks that still hold the old secret may answer (`enable` and `webhook rotate`).
+    pub switch_window: Option<Duration>,
     /// Skip steps 7-9.
     pub only_happy_path: bool,
     pub request_timeout: Duration,
@@ -57,6 +60,7 @@ impl DeterministicOptions {
             webhook_secret,
             amount_cents: super::DEFAULT_TOPUP_CENTS,
             settle_timeout: Duration::from_secs(10),
+            switch_window: None,
             only_happy_path: false,
             request_timeout: Duration::from_secs(30),
         }
@@ -72,6 +76,9 @@ pub struct SmokeReport {
     pub amount_cents: i64,
     pub balance_before: Option<i64>,
     pub balance_after: Option<i64>,
+    /// With a switch window: when the new secret was accepted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub switch: Option<Switch>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failed_step: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -138,6 +145,7 @@ pub async fn run(opts: &DeterministicOptions, out: &Printer) -> Result<SmokeRepo
         amount_cents: opts.amount_cents,
         balance_before: seen.balance_before,
         balance_after: seen.balance_after,
+        switch: seen.switch,
         failed_step: steps.failure.as_ref().map(|f| f.step.clone()),
         error: steps.failure.as_ref().map(|f| f.to_error().to_string()),
         failure: steps.failure,
@@ -150,6 +158,15 @@ struct Seen {
     session_id: Option<String>,
     balance_before: Option<i64>,
     balance_after: Option<i64>,
+    switch: Option<Switch>,
+}
+
+/// How the switch to a new secret went: the refusals before the first 2xx, and how long after
+/// the first delivery that 2xx came.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Switch {
+    pub refusals: u32,
+    pub ms: f64,
 }
 
 async fn run_steps(
@@ -178,15 +195,23 @@ async fn run_steps(
     let signer = Signer::new(opts.webhook_secret.expose_secret().as_bytes());
     let event = sign_event(&prepared, std::slice::from_ref(&signer), None, None);
 
-    steps
+    seen.switch = steps
         .run("webhook", async {
-            let reply = client
-                .post_webhook(&event.body, Some(&event.header))
-                .await?;
-            if let Err(refused) = expect_2xx(client, &reply, "the signed event") {
-                return Err(diagnose_refusal(client, &event, &signer, refused).await);
-            }
-            Ok(((), format!("{} for {}", reply.status, event.id)))
+            let accepted = deliver(client, &event, &signer, opts.switch_window).await?;
+            let detail = match accepted.refusals {
+                0 => format!("{} for {}", accepted.status, event.id),
+                n => format!(
+                    "{} for {} after {n} refusals while the secret switched ({})",
+                    accepted.status,
+                    event.id,
+                    crate::duration::human(accepted.after)
+                ),
+            };
+            let switch = Switch {
+                refusals: accepted.refusals,
+                ms: accepted.after.as_secs_f64() * 1000.0,
+            };
+            Ok((opts.switch_window.map(|_| switch), detail))
         })
         .await?;
     let after = steps
@@ -382,6 +407,69 @@ fn expect_2xx(client: &AppClient, reply: &Reply, what: &str) -> Result<()> {
         reply.status,
         reply.excerpt()
     )))
+}
+
+/// The signed event accepted: its status, after how many refusals, how long after the first try.
+struct Accepted {
+    status: reqwest::StatusCode,
+    refusals: u32,
+    after: Duration,
+}
+
+/// Delivers the signed event. Within `switch_window` a 4xx may come from a task that still
+/// holds the old secret, so it is re-signed and sent again (as Stripe's retries are) until a
+/// 2xx or the end of the window, which bounds the retries' requests too. The raw-body
+/// diagnosis waits for the end of the window: during the switch a compact re-send may reach a
+/// new task while the original reached an old one.
+async fn deliver(
+    client: &AppClient,
+    event: &SignedEvent,
+    signer: &Signer,
+    switch_window: Option<Duration>,
+) -> Result<Accepted> {
+    let started = tokio::time::Instant::now();
+    let deadline = started + switch_window.unwrap_or_default();
+    let mut header = event.header.clone();
+    let mut refusals = 0;
+    loop {
+        let posted = client.post_webhook(&event.body, Some(&header));
+        let reply = if refusals == 0 {
+            posted.await?
+        } else {
+            tokio::time::timeout_at(deadline, posted)
+                .await
+                .map_err(|_| {
+                    Error::external(format!(
+                        "the signed event was refused {refusals} times while the secret switched, and the last delivery got no answer within the settle timeout ({})",
+                        crate::duration::human(started.elapsed())
+                    ))
+                })??
+        };
+        let Err(refused) = expect_2xx(client, &reply, "the signed event") else {
+            return Ok(Accepted {
+                status: reply.status,
+                refusals,
+                after: started.elapsed(),
+            });
+        };
+        if !reply.status.is_client_error() || tokio::time::Instant::now() >= deadline {
+            let refused = match refusals {
+                0 => refused,
+                n => refused.context(format!(
+                    "still refused after {n} retries over {} while the secret switched (--settle-timeout)",
+                    crate::duration::human(started.elapsed())
+                )),
+            };
+            return Err(diagnose_refusal(client, event, signer, refused).await);
+        }
+        refusals += 1;
+        tokio::time::sleep_until((tokio::time::Instant::now() + POLL_EVERY).min(deadline)).await;
+        header = signature::header(
+            signature::unix_now(),
+            event.body.as_bytes(),
+            std::slice::from_ref(signer),
+        );
+    }
 }
 
 /// When the app refuses Stripe's bytes: the same event compact, signed over those bytes. If

@@ -12,6 +12,7 @@ mod fanout;
 mod hardening;
 mod interrupt;
 mod load;
+mod production_safety;
 mod receivers;
 mod sandbox;
 mod secrets;

@@ -1,0 +1,406 @@
+//! Pre-flight before any change: can the task definition's execution role read each secret it
+//! will inject? ECS pulls the secrets with that role when a task starts; when it may not, the
+//! tasks never start (`ResourceInitializationError: unable to pull secrets`) and the rollout
+//! waits out its timeout. IAM's `SimulatePrincipalPolicy` answers the question without
+//! changing anything.
+//!
+//! What the role needs comes from "Required IAM permissions for Amazon ECS secrets" (ECS
+//! developer guide): `secretsmanager:GetSecretValue` on the secret's ARN, and `kms:Decrypt` on
+//! its key when the secret uses a customer-managed key (DescribeSecret returns `KmsKeyId` only
+//! then). Secrets Manager decrypts with the encryption context `SecretARN` through
+//! `secretsmanager.<region>.amazonaws.com`, so those context keys are given to the simulation:
+//! policies conditioned on them are judged as AWS judges them. A denial that depends on context
+//! the simulation cannot know (`MissingContextValues`) is a note, not a verdict. The simulation
+//! sees identity policies only; a key policy must allow the role too, which is said.
+
+use std::time::Duration;
+
+use aws_sdk_iam::types::{ContextEntry, ContextKeyTypeEnum};
+use serde::Serialize;
+use serde_json::json;
+
+use super::describe;
+use crate::error::{Error, Result};
+
+/// The whole pre-flight, all IAM calls included.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One permission the role needs, with the simulation's context.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Need {
+    pub action: &'static str,
+    pub resource: String,
+    #[serde(skip)]
+    pub context: Vec<(&'static str, String)>,
+}
+
+/// A secret the task definition injects: its ARN and, when customer-managed, its key.
+#[derive(Debug, Clone)]
+pub struct Injected {
+    pub arn: String,
+    pub kms_key_id: Option<String>,
+}
+
+/// What IAM answered for one need, as plain data (from `EvaluationResult`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// `allowed`, `explicitDeny` or `implicitDeny`.
+    pub decision: String,
+    /// The policies whose statements matched (for an explicit deny: the denying ones).
+    pub matched: Vec<String>,
+    pub missing_context: Vec<String>,
+}
+
+/// The pre-flight's outcome: what was checked, and what could not be.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Preflight {
+    pub role: Option<String>,
+    pub allowed: Vec<Need>,
+    pub notes: Vec<String>,
+}
+
+impl Preflight {
+    /// For the plan.
+    pub fn render(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if let Some(role) = &self.role {
+            for n in &self.allowed {
+                lines.push(format!(
+                    "pre-flight: {role} may {} on {}",
+                    n.action, n.resource
+                ));
+            }
+        }
+        lines.extend(self.notes.iter().map(|n| format!("pre-flight: {n}")));
+        lines
+    }
+}
+
+/// Pure: the permissions the execution role needs for `secrets`, and notes for what cannot be
+/// checked (a key named by alias).
+pub fn needs(secrets: &[Injected], region: &str) -> (Vec<Need>, Vec<String>) {
+    let mut needs = Vec::new();
+    let mut notes = Vec::new();
+    for s in secrets {
+        needs.push(Need {
+            action: "secretsmanager:GetSecretValue",
+            resource: s.arn.clone(),
+            context: Vec::new(),
+        });
+        let Some(key) = &s.kms_key_id else { continue };
+        if key.starts_with("arn:") && key.contains(":key/") {
+            needs.push(Need {
+                action: "kms:Decrypt",
+                resource: key.clone(),
+                context: vec![
+                    (
+                        "kms:viaservice",
+                        format!("secretsmanager.{region}.amazonaws.com"),
+                    ),
+                    ("kms:encryptioncontext:secretarn", s.arn.clone()),
+                ],
+            });
+        } else {
+            notes.push(format!(
+                "kms:Decrypt on {key} (the key of {}) not checked: it is not named by its key ARN",
+                s.arn
+            ));
+        }
+    }
+    (needs, notes)
+}
+
+/// Pure: the verdict on IAM's answers. An explicit deny, or an implicit deny that does not
+/// depend on missing context, is exit 2 naming the role, the action, the resource and the
+/// statement to add.
+pub fn judge(role: &str, answers: &[(Need, Answer)]) -> Result<Preflight> {
+    let mut out = Preflight {
+        role: Some(role.to_owned()),
+        ..Default::default()
+    };
+    for (need, answer) in answers {
+        match answer.decision.as_str() {
+            "allowed" => out.allowed.push(need.clone()),
+            "explicitDeny" => {
+                return Err(Error::usage(format!(
+                    "pre-flight: the execution role {role} is explicitly denied {} on {} (by {}); tasks would never start (ResourceInitializationError: unable to pull secrets). Remove or narrow that Deny statement. Nothing was changed (--skip-preflight skips this check)",
+                    need.action,
+                    need.resource,
+                    if answer.matched.is_empty() {
+                        "a policy".to_owned()
+                    } else {
+                        answer.matched.join(", ")
+                    }
+                )));
+            }
+            _ if !answer.missing_context.is_empty() => out.notes.push(format!(
+                "{} on {} depends on context the simulation cannot know ({}): not judged",
+                need.action,
+                need.resource,
+                answer.missing_context.join(", ")
+            )),
+            _ => {
+                return Err(Error::usage(format!(
+                    "pre-flight: the execution role {role} may not {} on {} (no policy allows it); tasks would never start (ResourceInitializationError: unable to pull secrets). Add this statement to the role's policy: {}. Nothing was changed (--skip-preflight skips this check)",
+                    need.action,
+                    need.resource,
+                    statement(need)
+                )));
+            }
+        }
+    }
+    if out.allowed.iter().any(|n| n.action == "kms:Decrypt") {
+        out.notes
+            .push("the key policy of a customer-managed key must allow the role too (the simulation reads identity policies only)".into());
+    }
+    Ok(out)
+}
+
+/// The IAM policy statement that grants `need`.
+fn statement(need: &Need) -> String {
+    let mut s = json!({"Effect": "Allow", "Action": need.action, "Resource": need.resource});
+    if let Some((_, via)) = need.context.iter().find(|(k, _)| *k == "kms:viaservice") {
+        s["Condition"] = json!({"StringEquals": {"kms:ViaService": via}});
+    }
+    s.to_string()
+}
+
+/// Asks IAM about every need of `role`. `Ok(Err(why))` when the simulation cannot run (no
+/// permission to simulate, an emulator without the API, IAM unreachable): the caller notes it
+/// and goes on.
+pub async fn simulate(
+    iam: &aws_sdk_iam::Client,
+    role: &str,
+    needs: &[Need],
+) -> std::result::Result<Vec<(Need, Answer)>, String> {
+    let mut answers = Vec::new();
+    for need in needs {
+        let context: Vec<ContextEntry> = need
+            .context
+            .iter()
+            .map(|(k, v)| {
+                ContextEntry::builder()
+                    .context_key_name(*k)
+                    .context_key_values(v)
+                    .context_key_type(ContextKeyTypeEnum::String)
+                    .build()
+            })
+            .collect();
+        let out = iam
+            .simulate_principal_policy()
+            .policy_source_arn(role)
+            .action_names(need.action)
+            .resource_arns(&need.resource)
+            .set_context_entries((!context.is_empty()).then_some(context))
+            .send()
+            .await
+            .map_err(|e| describe(&e))?;
+        let Some(r) = out.evaluation_results().first() else {
+            return Err("IAM answered without an evaluation result".into());
+        };
+        answers.push((
+            need.clone(),
+            Answer {
+                decision: r.eval_decision().as_str().to_owned(),
+                matched: r
+                    .matched_statements()
+                    .iter()
+                    .filter_map(|s| s.source_policy_id().map(str::to_owned))
+                    .collect(),
+                missing_context: r.missing_context_values().to_vec(),
+            },
+        ));
+    }
+    Ok(answers)
+}
+
+/// The ARN a secret that does not exist yet will have: Secrets Manager appends `-` and six
+/// random characters, which `??????` stands for (and matches policies written with `-??????`
+/// or `-*`, the forms the AWS docs recommend). Partition and account are the role's.
+pub fn planned_arn(role: &str, region: &str, id: &str) -> String {
+    let parts: Vec<&str> = role.split(':').collect();
+    let (partition, account) = match parts.as_slice() {
+        ["arn", partition, _, _, account, ..] => (*partition, *account),
+        _ => ("aws", ""),
+    };
+    format!("arn:{partition}:secretsmanager:{region}:{account}:secret:{id}-??????")
+}
+
+/// The pre-flight unless skipped (then a note says so).
+pub async fn check(
+    env: &super::Env,
+    role: Option<&str>,
+    secrets: &[Injected],
+    skip: bool,
+) -> Result<Preflight> {
+    if skip {
+        return Ok(Preflight {
+            notes: vec!["IAM pre-flight skipped (--skip-preflight)".into()],
+            ..Default::default()
+        });
+    }
+    run(&env.iam, role, secrets, &env.settings.region).await
+}
+
+/// The whole pre-flight for `role` (the task definition's execution role) and `secrets`:
+/// exit 2 on a denial; notes when it cannot run or cannot judge.
+pub async fn run(
+    iam: &aws_sdk_iam::Client,
+    role: Option<&str>,
+    secrets: &[Injected],
+    region: &str,
+) -> Result<Preflight> {
+    let Some(role) = role else {
+        return Err(Error::usage(
+            "pre-flight: the task definition has no executionRoleArn; ECS needs an execution role to inject secrets from Secrets Manager. Nothing was changed (--skip-preflight skips this check)",
+        ));
+    };
+    let (needs, mut notes) = needs(secrets, region);
+    let answers = match tokio::time::timeout(TIMEOUT, simulate(iam, role, &needs)).await {
+        Ok(Ok(a)) => a,
+        Ok(Err(why)) => {
+            notes.push(format!(
+                "could not simulate the execution role's policies ({why}); not checked"
+            ));
+            return Ok(Preflight {
+                role: Some(role.to_owned()),
+                allowed: Vec::new(),
+                notes,
+            });
+        }
+        Err(_) => {
+            notes.push(format!(
+                "IAM did not answer within {}s; not checked",
+                TIMEOUT.as_secs()
+            ));
+            return Ok(Preflight {
+                role: Some(role.to_owned()),
+                allowed: Vec::new(),
+                notes,
+            });
+        }
+    };
+    let mut judged = judge(role, &answers)?;
+    notes.append(&mut judged.notes);
+    judged.notes = notes;
+    Ok(judged)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Exit;
+
+    const ROLE: &str = "arn:aws:iam::123456789012:role/exec";
+    const SECRET: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:shop-staging/STRIPE_WEBHOOK_SECRET-AbCdEf";
+    const KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+    /// The decisions IAM answers, as in the `SimulatePrincipalPolicy` API reference.
+    fn answer(decision: &str, matched: &[&str], missing: &[&str]) -> Answer {
+        Answer {
+            decision: decision.into(),
+            matched: matched.iter().map(|s| s.to_string()).collect(),
+            missing_context: missing.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn cmk_secret() -> Vec<Injected> {
+        vec![Injected {
+            arn: SECRET.into(),
+            kms_key_id: Some(KEY.into()),
+        }]
+    }
+
+    #[test]
+    fn a_secret_to_create_is_simulated_with_the_arn_it_will_have() {
+        assert_eq!(
+            planned_arn(ROLE, "eu-west-1", "shop-staging/STRIPE_SECRET_KEY"),
+            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop-staging/STRIPE_SECRET_KEY-??????"
+        );
+    }
+
+    #[test]
+    fn a_customer_managed_key_needs_decrypt_through_secrets_manager() {
+        let (n, notes) = needs(&cmk_secret(), "us-east-1");
+        assert_eq!(n.len(), 2);
+        assert_eq!(n[0].action, "secretsmanager:GetSecretValue");
+        assert_eq!(n[1].action, "kms:Decrypt");
+        assert_eq!(n[1].resource, KEY);
+        assert!(n[1].context.contains(&(
+            "kms:viaservice",
+            "secretsmanager.us-east-1.amazonaws.com".to_owned()
+        )));
+        assert!(notes.is_empty());
+        let aws_managed = [Injected {
+            arn: SECRET.into(),
+            kms_key_id: None,
+        }];
+        assert_eq!(needs(&aws_managed, "us-east-1").0.len(), 1);
+        let alias = [Injected {
+            arn: SECRET.into(),
+            kms_key_id: Some("alias/payments".into()),
+        }];
+        let (n, notes) = needs(&alias, "us-east-1");
+        assert_eq!(n.len(), 1);
+        assert!(notes[0].contains("alias/payments"), "{notes:?}");
+    }
+
+    #[test]
+    fn allowed_answers_pass_and_say_what_was_checked() {
+        let (n, _) = needs(&cmk_secret(), "us-east-1");
+        let answers: Vec<_> = n
+            .into_iter()
+            .map(|n| (n, answer("allowed", &["exec-policy"], &[])))
+            .collect();
+        let p = judge(ROLE, &answers).unwrap();
+        assert_eq!(p.allowed.len(), 2);
+        assert!(p.notes[0].contains("key policy"), "{:?}", p.notes);
+        assert!(p.render()[0].contains("may secretsmanager:GetSecretValue"));
+    }
+
+    #[test]
+    fn an_implicit_deny_is_exit_2_with_the_statement_to_add() {
+        let (n, _) = needs(&cmk_secret(), "us-east-1");
+        let answers = vec![
+            (n[0].clone(), answer("allowed", &[], &[])),
+            (n[1].clone(), answer("implicitDeny", &[], &[])),
+        ];
+        let e = judge(ROLE, &answers).unwrap_err();
+        assert_eq!(e.exit, Exit::Usage);
+        let m = e.message();
+        assert!(
+            m.contains(ROLE) && m.contains("kms:Decrypt") && m.contains(KEY),
+            "{m}"
+        );
+        assert!(
+            m.contains(r#""Condition":{"StringEquals":{"kms:ViaService":"secretsmanager.us-east-1.amazonaws.com"}}"#),
+            "{m}"
+        );
+        assert!(m.contains("--skip-preflight"), "{m}");
+    }
+
+    #[test]
+    fn an_explicit_deny_names_the_denying_policy() {
+        let (n, _) = needs(&cmk_secret(), "us-east-1");
+        let answers = vec![(n[0].clone(), answer("explicitDeny", &["deny-secrets"], &[]))];
+        let e = judge(ROLE, &answers).unwrap_err();
+        assert_eq!(e.exit, Exit::Usage);
+        assert!(
+            e.message()
+                .contains("explicitly denied secretsmanager:GetSecretValue")
+        );
+        assert!(e.message().contains("by deny-secrets"), "{}", e.message());
+    }
+
+    #[test]
+    fn a_deny_that_depends_on_unknown_context_is_a_note() {
+        let (n, _) = needs(&cmk_secret(), "us-east-1");
+        let answers = vec![(
+            n[0].clone(),
+            answer("implicitDeny", &[], &["aws:SourceVpce"]),
+        )];
+        let p = judge(ROLE, &answers).unwrap();
+        assert!(p.allowed.is_empty());
+        assert!(p.notes[0].contains("aws:SourceVpce"), "{:?}", p.notes);
+    }
+}
