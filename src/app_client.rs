@@ -314,7 +314,7 @@ impl AppClient {
     /// POSTs a raw webhook body, with a `Stripe-Signature` header when given.
     pub async fn post_webhook(&self, body: &str, signature: Option<&str>) -> Result<Reply> {
         let url = self.url(&self.contract.paths.webhook);
-        crate::webhook::post(&self.http, &url, body, signature).await
+        crate::webhook::post(&self.http, &url, body, signature, &[]).await
     }
 }
 

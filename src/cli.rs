@@ -39,8 +39,8 @@ pub struct GlobalArgs {
     /// More logging (-v info, -vv debug, -vvv trace); RUST_LOG works too
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// Only errors and warnings on stderr
-    #[arg(short, long, global = true)]
+    /// Only errors and warnings on stderr (long form only: -q is hey's rate in load mode)
+    #[arg(long, global = true)]
     pub quiet: bool,
     /// No progress bars or spinners (also off when stderr is not a TTY or CI is set)
     #[arg(long, global = true)]

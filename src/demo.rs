@@ -246,10 +246,11 @@ async fn run_parts(
             budget: Duration::from_secs(10),
             tolerance: crate::webhook::signature::DEFAULT_TOLERANCE,
             amount_cents: 500,
-            cases: check::cases_for(None, &[], &[], &[])?,
+            cases: check::cases_for(None, &[], &[], &[], check::EventPayload::Snapshot)?,
             fixtures_dir: None,
             settle: Duration::from_secs(10),
             strict: false,
+            headers: Vec::new(),
         },
         out,
     )

@@ -82,6 +82,30 @@ pub fn url_arg(url: &str) -> std::result::Result<String, String> {
     parse_url(url)
 }
 
+/// A request header given on the command line (`-H "Name: value"`, as curl and hey take it).
+pub type ExtraHeader = (reqwest::header::HeaderName, reqwest::header::HeaderValue);
+
+/// Parses `Name: value` (spaces around the value trimmed, as curl does).
+pub fn header_arg(s: &str) -> std::result::Result<ExtraHeader, String> {
+    let (name, value) = s
+        .split_once(':')
+        .ok_or_else(|| format!("{s:?}: expected \"Name: value\""))?;
+    let name = reqwest::header::HeaderName::try_from(name.trim())
+        .map_err(|_| format!("{:?} is not a valid header name", name.trim()))?;
+    let value = reqwest::header::HeaderValue::try_from(value.trim())
+        .map_err(|_| format!("the value of {name} is not a valid header value"))?;
+    Ok((name, value))
+}
+
+/// The extra headers as a map in which each replaces a default of the same name.
+pub fn header_map(extra: &[ExtraHeader]) -> reqwest::header::HeaderMap {
+    let mut map = reqwest::header::HeaderMap::new();
+    for (name, value) in extra {
+        map.insert(name.clone(), value.clone());
+    }
+    map
+}
+
 fn parse_url(url: &str) -> std::result::Result<String, String> {
     let trimmed = url.trim();
     if trimmed.is_empty() {

@@ -23,15 +23,42 @@ pub fn cases_for(
     suites: &[Suite],
     names: &[String],
     expect_ignored: &[String],
+    payload: EventPayload,
 ) -> Result<Vec<cases::Case>> {
     let catalog = Catalog::load(fixtures_dir)?;
-    let types: Vec<String> = catalog.types().map(str::to_owned).collect();
+    let thin = payload == EventPayload::Thin;
+    // A webhook endpoint gets snapshot events only, an event destination with the thin payload
+    // thin ones only: sending the other kind would fail receivers that work.
+    let types: Vec<String> = catalog
+        .types()
+        .filter(|t| catalog.is_thin(t) == thin)
+        .map(str::to_owned)
+        .collect();
+    let suites = match (thin, suites) {
+        (false, _) => suites,
+        (true, []) => &[Suite::Types][..],
+        (true, s) if s.iter().all(|s| *s == Suite::Types) => s,
+        (true, _) => {
+            return Err(Error::usage(
+                "--event-payload thin runs the types suite only: the other suites send snapshot events, which an event destination with the thin payload never receives",
+            ));
+        }
+    };
     for t in expect_ignored {
         catalog
             .template(t)
             .map_err(|e| e.context("--expect-ignored"))?;
     }
     cases::select(cases::catalogue(&types, expect_ignored), suites, names).map_err(Error::usage)
+}
+
+/// Which kind of event the receiver gets: Stripe's `event_payload` of an event destination
+/// (a classic webhook endpoint gets snapshot events).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum EventPayload {
+    #[default]
+    Snapshot,
+    Thin,
 }
 
 /// The cases and what each expects, without sending anything (`--list`).

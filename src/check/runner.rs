@@ -57,6 +57,8 @@ pub struct Options {
     pub settle: Duration,
     /// Advisory failures fail the run too.
     pub strict: bool,
+    /// Sent with every delivery (`-H`), replacing a default of the same name.
+    pub headers: Vec<crate::http::ExtraHeader>,
 }
 
 impl Options {
@@ -257,6 +259,7 @@ impl Runner {
             &self.opts.webhook_url,
             &delivery.body,
             delivery.header.as_deref(),
+            &self.opts.headers,
         );
         let started = Instant::now();
         let ms = || started.elapsed().as_secs_f64() * 1000.0;

@@ -63,6 +63,20 @@ pub struct CheckArgs {
     /// Extra templates (`<type>.json`) for the types suite
     #[arg(long, value_name = "DIR")]
     pub fixtures_dir: Option<PathBuf>,
+    /// Extra header on every delivery, "Name: value" (repeatable; replaces a default of the
+    /// same name)
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = http::header_arg)]
+    pub headers: Vec<http::ExtraHeader>,
+    /// What the receiver is subscribed to: snapshot events (a webhook endpoint), or thin
+    /// events (an event destination with the thin payload: the types suite only)
+    #[arg(long, value_enum, default_value = "snapshot")]
+    pub event_payload: PayloadArg,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum PayloadArg {
+    Snapshot,
+    Thin,
 }
 
 pub fn run(ctx: &Ctx, args: CheckArgs) -> Result<Box<dyn Report>> {
@@ -71,6 +85,10 @@ pub fn run(ctx: &Ctx, args: CheckArgs) -> Result<Box<dyn Report>> {
         &args.suite,
         &args.cases,
         &args.expect_ignored,
+        match args.event_payload {
+            PayloadArg::Snapshot => check::EventPayload::Snapshot,
+            PayloadArg::Thin => check::EventPayload::Thin,
+        },
     )?;
     if args.list {
         return Ok(Box::new(CaseList(selected)));
@@ -120,5 +138,6 @@ fn options(ctx: &Ctx, args: &CheckArgs, selected: Vec<check::cases::Case>) -> Re
         fixtures_dir: args.fixtures_dir.clone(),
         settle: args.settle_timeout.get(),
         strict: args.strict,
+        headers: args.headers.clone(),
     })
 }

@@ -97,6 +97,9 @@ pub struct SendArgs {
     /// Per-request timeout (10s, 1.5, 500ms; a bare number is seconds)
     #[arg(long, default_value = "10s", value_parser = duration::positive)]
     pub timeout: Span,
+    /// Extra header, "Name: value" (repeatable; replaces a default of the same name)
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = crate::http::header_arg)]
+    pub headers: Vec<crate::http::ExtraHeader>,
     #[command(flatten)]
     pub load: LoadArgs,
 }
@@ -104,17 +107,22 @@ pub struct SendArgs {
 /// Load mode of `events send`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct LoadArgs {
-    /// Load mode: send N distinct, freshly signed events
-    #[arg(long, value_name = "N")]
+    /// Load mode: send N distinct, freshly signed events (hey's -n)
+    #[arg(short = 'n', long, value_name = "N")]
     pub count: Option<u64>,
-    /// Load mode: requests in flight at once (default 1)
-    #[arg(long, value_name = "C")]
+    /// Load mode: requests in flight at once, default 1 (hey's -c)
+    #[arg(short = 'c', long, value_name = "C")]
     pub concurrency: Option<usize>,
     /// Load mode: at most R requests per second in total (for example 500 or 500/s)
-    #[arg(long, value_name = "R/s", value_parser = load::parse_rate)]
+    #[arg(long, value_name = "R/s", value_parser = load::parse_rate, conflicts_with = "rate_per_worker")]
     pub rate: Option<f64>,
-    /// Load mode: send for this long (for example 30s, 2m, 500ms; a bare number is seconds)
-    #[arg(long, value_name = "D", value_parser = duration::positive)]
+    /// Load mode: at most Q requests per second per worker, as hey's -q (the total is Q times
+    /// the concurrency)
+    #[arg(short = 'q', value_name = "Q", value_parser = load::parse_rate)]
+    pub rate_per_worker: Option<f64>,
+    /// Load mode: send for this long, for example 30s, 2m, 500ms; a bare number is seconds
+    /// (hey's -z)
+    #[arg(short = 'z', long, value_name = "D", value_parser = duration::positive)]
     pub duration: Option<Span>,
 }
 
@@ -123,7 +131,15 @@ impl LoadArgs {
         self.count.is_some()
             || self.duration.is_some()
             || self.concurrency.is_some()
-            || self.rate.is_some()
+            || self.total_rate().is_some()
+    }
+
+    /// The total rate: `--rate`, or hey's per-worker `-q` times the concurrency.
+    fn total_rate(&self) -> Option<f64> {
+        self.rate.or_else(|| {
+            self.rate_per_worker
+                .map(|q| q * self.concurrency.unwrap_or(1) as f64)
+        })
     }
 }
 
@@ -163,22 +179,36 @@ pub fn run(ctx: &Ctx, cmd: EventsCommand) -> Result<Box<dyn Report>> {
     }
 }
 
-struct Types(Vec<String>);
+/// The template types, and which of them are thin events.
+struct Types {
+    types: Vec<String>,
+    thin: Vec<String>,
+}
 
 impl Report for Types {
     fn json(&self) -> Value {
-        json!({ "types": self.0 })
+        json!({ "types": self.types, "thin": self.thin })
     }
     fn human(&self, _: &Printer) -> Vec<String> {
-        self.0.clone()
+        self.types
+            .iter()
+            .map(|t| match self.thin.contains(t) {
+                true => format!("{t} (thin: for event destinations)"),
+                false => t.clone(),
+            })
+            .collect()
     }
 }
 
 fn list(args: &ListArgs) -> Result<Box<dyn Report>> {
     let catalog = Catalog::load(args.fixtures_dir.as_deref())?;
-    Ok(Box::new(Types(
-        catalog.types().map(str::to_owned).collect(),
-    )))
+    let types: Vec<String> = catalog.types().map(str::to_owned).collect();
+    let thin = types
+        .iter()
+        .filter(|t| catalog.is_thin(t))
+        .cloned()
+        .collect();
+    Ok(Box::new(Types { types, thin }))
 }
 
 /// A signed event, printed whole, or with its body and header in files.
@@ -314,6 +344,7 @@ fn send_one(ctx: &Ctx, args: SendArgs) -> Result<Box<dyn Report>> {
                 &args.to,
                 &event.body,
                 Some(&event.header),
+                &args.headers,
             ))
             .await?;
         Ok(Box::new(Sent {
@@ -331,10 +362,15 @@ fn send_load(ctx: &Ctx, args: SendArgs) -> Result<Box<dyn Report>> {
         ));
     }
     let l = &args.load;
-    let plan = LoadPlan::new(l.count, l.duration.map(Span::get), l.concurrency, l.rate)?;
+    let plan = LoadPlan::new(
+        l.count,
+        l.duration.map(Span::get),
+        l.concurrency,
+        l.total_rate(),
+    )?;
     let signers = webhook::signers(&args.secrets.load(&ctx.out)?);
     let prepared = args.render.prepare()?;
-    let target = load::Target::new(&args.to, args.timeout.get())?;
+    let target = load::Target::new(&args.to, args.timeout.get(), args.headers.clone())?;
     let out = ctx.out.clone();
     runtime::run(|stop| async move {
         let summary = load::run(plan, target, prepared, signers, &out, &stop).await?;

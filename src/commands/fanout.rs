@@ -65,8 +65,9 @@ pub struct FanoutArgs {
     /// Path that receives events. Default: [fanout] path, else /webhook
     #[arg(long, value_name = "PATH")]
     pub path: Option<String>,
-    /// Accept self-signed or otherwise invalid TLS certificates of targets (local testing only)
-    #[arg(long)]
+    /// Accept self-signed or otherwise invalid TLS certificates of targets (local testing only;
+    /// --skip-verify is the Stripe CLI's name for it)
+    #[arg(long, visible_alias = "skip-verify")]
     pub insecure: bool,
 }
 
@@ -165,7 +166,7 @@ fn options(args: &FanoutArgs, file: &FanoutConfig, out: &Printer) -> Result<Rela
         .collect::<Result<Vec<_>>>()?;
     let targets = resolve_targets(args, file, out)?;
     if args.insecure {
-        out.warn("--insecure: TLS certificates of targets are not checked");
+        out.warn("--insecure (--skip-verify): TLS certificates of targets are not checked");
     }
     let client = crate::http::builder(args.timeout.get())
         .danger_accept_invalid_certs(args.insecure)

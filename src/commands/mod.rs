@@ -26,7 +26,7 @@ use crate::config::{Config, EnvSettings, Overrides};
 use crate::duration::{self, Span};
 use crate::error::{Error, Result};
 use crate::printer::{self, Printer};
-use crate::secret::{self, SecretString};
+use crate::secret::{self, ExposeSecret, SecretString};
 
 /// What every command gets: the global flags, the printer, and the configuration, loaded on
 /// first use.
@@ -174,6 +174,31 @@ impl SecretArgs {
         warn_unless_webhook_secrets(out, &secrets);
         Ok(secrets)
     }
+}
+
+/// The variables a Stripe secret key is read from, in order: ours (the name the app's contract
+/// uses) wins over the Stripe CLI's when both are set.
+pub const STRIPE_KEY_VARS: [&str; 2] = ["STRIPE_SECRET_KEY", "STRIPE_API_KEY"];
+
+/// A Stripe secret key from `file`, else from `STRIPE_SECRET_KEY`, else `STRIPE_API_KEY`;
+/// a warning when both variables are set and differ.
+pub fn stripe_key(file: Option<&std::path::Path>, out: &Printer) -> Result<Option<SecretString>> {
+    if let Some(f) = file {
+        return secret::read_file(f, "Stripe secret key").map(Some);
+    }
+    let [ours, cli] = STRIPE_KEY_VARS;
+    let (a, b) = (
+        secret::from_env(ours, "Stripe secret key")?,
+        secret::from_env(cli, "Stripe secret key")?,
+    );
+    if let (Some(a), Some(b)) = (&a, &b)
+        && !secret::constant_time_eq(a.expose_secret().as_bytes(), b.expose_secret().as_bytes())
+    {
+        out.warn(format!(
+            "{ours} and {cli} are both set and differ: using {ours}"
+        ));
+    }
+    Ok(a.or(b))
 }
 
 /// Stripe's secrets start with `whsec_`; anything else is allowed with a warning.

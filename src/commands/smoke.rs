@@ -20,7 +20,6 @@ use crate::smoke::{self, DeterministicOptions, automate, deterministic};
 
 pub const WEBHOOK_SECRET_ENV: &str = "SMOKE_STRIPE_WEBHOOK_SECRET";
 pub const BUYER_PASSWORD_ENV: &str = "SMOKE_BUYER_PASSWORD";
-pub const STRIPE_KEY_ENV: &str = "STRIPE_SECRET_KEY";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AutomateFlag {
@@ -93,7 +92,7 @@ pub struct SmokeArgs {
     /// Also fetch the Stripe event at Stripe and check its type (needs a Stripe key)
     #[arg(long)]
     pub verify_stripe_event: bool,
-    /// File holding a Stripe secret key (else STRIPE_SECRET_KEY)
+    /// File holding a Stripe secret key (else STRIPE_SECRET_KEY, else STRIPE_API_KEY)
     #[arg(long, value_name = "FILE")]
     pub stripe_secret_key_file: Option<PathBuf>,
     /// Open the checkout page in the desktop browser
@@ -263,14 +262,12 @@ fn stripe_check(ctx: &Ctx, args: &SmokeArgs) -> Result<Option<real::StripeCheck>
     if !args.verify_stripe_event {
         return Ok(None);
     }
-    let key = match &args.stripe_secret_key_file {
-        Some(f) => secret::read_file(f, "Stripe secret key")?,
-        None => secret::from_env(STRIPE_KEY_ENV, "Stripe secret key")?.ok_or_else(|| {
-            Error::usage(format!(
-                "--verify-stripe-event needs a Stripe key: --stripe-secret-key-file FILE or {STRIPE_KEY_ENV}"
-            ))
-        })?,
-    };
+    let key = super::stripe_key(args.stripe_secret_key_file.as_deref(), &ctx.out)?
+        .ok_or_else(|| {
+            Error::usage(
+                "--verify-stripe-event needs a Stripe key: --stripe-secret-key-file FILE, STRIPE_SECRET_KEY or STRIPE_API_KEY",
+            )
+        })?;
     let from_env_var = std::env::var("STRIPE_API_BASE")
         .ok()
         .filter(|v| !v.trim().is_empty());

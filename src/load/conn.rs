@@ -58,14 +58,22 @@ pub struct Endpoint {
     tls: Option<(TlsConnector, ServerName<'static>)>,
     timeout: Duration,
     url: String,
+    /// `-H`: after Stripe's headers, replacing those of the same name.
+    extra: Vec<crate::http::ExtraHeader>,
 }
 
 impl Endpoint {
     /// The receiver of a load run; a URL it cannot use is exit 2.
-    pub fn new(url: &str, timeout: Duration) -> crate::error::Result<Endpoint> {
-        Endpoint::parse(url, timeout).map_err(|e| {
+    pub fn new(
+        url: &str,
+        timeout: Duration,
+        extra: Vec<crate::http::ExtraHeader>,
+    ) -> crate::error::Result<Endpoint> {
+        let mut endpoint = Endpoint::parse(url, timeout).map_err(|e| {
             crate::error::Error::usage(format!("--to {url:?} is not a usable URL: {e}"))
-        })
+        })?;
+        endpoint.extra = extra;
+        Ok(endpoint)
     }
 
     pub fn url(&self) -> &str {
@@ -101,6 +109,7 @@ impl Endpoint {
             tls,
             timeout,
             url: url.to_owned(),
+            extra: Vec::new(),
         })
     }
 
@@ -171,6 +180,9 @@ impl Endpoint {
             STRIPE_SIGNATURE,
             HeaderValue::from_str(signature).map_err(|e| Failure::new("other", &e))?,
         );
+        for (name, value) in &self.extra {
+            headers.insert(name.clone(), value.clone());
+        }
         Ok(request)
     }
 }

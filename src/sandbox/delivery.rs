@@ -48,10 +48,11 @@ async fn deliver(shared: Arc<Shared>, event_id: String, body: Arc<str>, endpoint
     for attempt in 1..=policy.attempts.max(1) {
         let now = signature::unix_now();
         let header = signature::header(now, body.as_bytes(), std::slice::from_ref(&signer));
-        let result = crate::webhook::request(&shared.http, &endpoint.url, &body, Some(&header))
-            .timeout(ATTEMPT_TIMEOUT)
-            .send()
-            .await;
+        let result =
+            crate::webhook::request(&shared.http, &endpoint.url, &body, Some(&header), &[])
+                .timeout(ATTEMPT_TIMEOUT)
+                .send()
+                .await;
         let (status, error) = match result {
             Ok(resp) => (Some(resp.status().as_u16()), None),
             Err(e) => (None, Some(crate::error::chain(&e))),

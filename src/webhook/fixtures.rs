@@ -58,14 +58,22 @@ impl Catalog {
             set_path(&mut value, &set.path, set.value.clone(), opts.create_path)?;
         }
         if let Some(account) = &opts.account {
-            insert_after(
-                &mut value,
-                "api_version",
-                "account",
-                Value::String(account.clone()),
-            );
+            // A snapshot event names the connected account in `account`; a thin one in
+            // `context` (Stripe's event destinations docs).
+            let (anchor, key) = if is_thin(&value) {
+                ("livemode", "context")
+            } else {
+                ("api_version", "account")
+            };
+            insert_after(&mut value, anchor, key, Value::String(account.clone()));
         }
         Prepared::new(value, event_type)
+    }
+
+    /// Whether `event_type`'s template is a thin event (`object: "v2.core.event"`), which only
+    /// event destinations with the thin payload receive.
+    pub fn is_thin(&self, event_type: &str) -> bool {
+        self.template(event_type).is_ok_and(is_thin)
     }
 }
 
@@ -217,6 +225,13 @@ fn insert_after(root: &mut Value, after: &str, key: &str, value: Value) {
     }
 }
 
+/// The `object` of a thin event (event destinations, API v2).
+pub const THIN_OBJECT: &str = "v2.core.event";
+
+fn is_thin(event: &Value) -> bool {
+    event["object"] == THIN_OBJECT
+}
+
 /// A template serialized once in Stripe's wire format, with holes for `id` and `created`:
 /// rendering an event is two string concatenations, which keeps load mode cheap.
 #[derive(Debug, Clone)]
@@ -226,6 +241,8 @@ pub struct Prepared {
     middle: String,
     tail: String,
     id_first: bool,
+    /// `created` is an RFC 3339 timestamp in a thin event, unix seconds in a snapshot event.
+    thin: bool,
 }
 
 const ID_HOLE: &str = "\u{1}stripe-ops-id\u{1}";
@@ -233,6 +250,7 @@ const CREATED_HOLE: &str = "\u{1}stripe-ops-created\u{1}";
 
 impl Prepared {
     fn new(mut value: Value, event_type: &str) -> Result<Self> {
+        let thin = is_thin(&value);
         let obj = value
             .as_object_mut()
             .ok_or_else(|| Error::usage(format!("template {event_type} is not a JSON object")))?;
@@ -254,13 +272,20 @@ impl Prepared {
             middle: text[first + first_len..second].to_owned(),
             tail: text[second + second_len..].to_owned(),
             id_first: id_at < created_at,
+            thin,
         })
     }
 
     /// The exact body of one event.
     pub fn body(&self, id: &str, created: i64) -> String {
         let mut num = itoa::Buffer::new();
-        let created = num.format(created);
+        let stamp;
+        let created = if self.thin {
+            stamp = thin_created(created);
+            stamp.as_str()
+        } else {
+            num.format(created)
+        };
         let id_json = serde_json::to_string(id).expect("strings serialize");
         let (a, b) = if self.id_first {
             (id_json.as_str(), created)
@@ -276,6 +301,15 @@ impl Prepared {
         out.push_str(&self.tail);
         out
     }
+}
+
+/// `created` of a thin event: `"2024-09-17T06:20:52.000Z"`, as Stripe sends it.
+fn thin_created(unix: i64) -> String {
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].000Z");
+    let at =
+        time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!("\"{}\"", at.format(format).expect("a fixed format"))
 }
 
 /// A fresh Stripe-looking event id: `evt_` and 24 random alphanumerics.
@@ -321,6 +355,34 @@ mod tests {
             assert!(v["pending_webhooks"].is_number());
             assert!(v["data"]["object"]["object"].is_string(), "{t}");
         }
+    }
+
+    #[test]
+    fn thin_events_have_a_timestamp_and_name_the_account_in_context() {
+        let c = catalog();
+        for t in [
+            "v2.core.event_destination.ping",
+            "v1.billing.meter.error_report_triggered",
+        ] {
+            assert!(c.is_thin(t), "{t}");
+            let opts = RenderOptions {
+                account: Some("acct_1".into()),
+                ..Default::default()
+            };
+            let body = c.prepare(t, &opts).unwrap().body("evt_1", 1_726_554_052);
+            let v: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(v["created"], "2024-09-17T06:20:52.000Z");
+            assert_eq!(v["object"], "v2.core.event");
+            assert_eq!(v["context"], "acct_1");
+            assert!(v.get("account").is_none());
+            assert!(
+                v["related_object"]["url"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("/v")
+            );
+        }
+        assert!(!c.is_thin("checkout.session.completed"));
     }
 
     #[test]

@@ -94,6 +94,7 @@ pub fn request(
     url: &str,
     body: &str,
     signature: Option<&str>,
+    extra: &[http::ExtraHeader],
 ) -> reqwest::RequestBuilder {
     let mut req = client
         .post(url)
@@ -105,7 +106,8 @@ pub fn request(
     if let Some(sig) = signature {
         req = req.header("Stripe-Signature", sig);
     }
-    req
+    // `headers` replaces what has the same name: `-H` overrides a default.
+    req.headers(http::header_map(extra))
 }
 
 /// POSTs a raw webhook body to `url`, with a `Stripe-Signature` header when given; any answer
@@ -115,9 +117,10 @@ pub async fn post(
     url: &str,
     body: &str,
     signature: Option<&str>,
+    extra: &[http::ExtraHeader],
 ) -> Result<Reply> {
     let started = Instant::now();
-    let resp = request(client, url, body, signature)
+    let resp = request(client, url, body, signature, extra)
         .send()
         .await
         .map_err(|e| http::send_error("POST", url, &e))?;

@@ -300,3 +300,74 @@ console.log('accepted');
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out).trim(), "accepted");
 }
+
+/// Thin events (event destinations): the templates parse with Stripe's own thin-event parsers,
+/// `parseEventNotification` in stripe-node and `parse_event_notification` in stripe-python, and
+/// `check --event-payload thin` passes such a receiver. A snapshot receiver (`constructEvent`)
+/// refuses them, which is why `check` sends them only when asked.
+#[test]
+fn thin_events_parse_with_stripes_event_notification_parsers() {
+    const THIN: [&str; 2] = [
+        "v2.core.event_destination.ping",
+        "v1.billing.meter.error_report_triggered",
+    ];
+    for lang in [Lang::Node, Lang::Python] {
+        let r = receiver(lang, "none");
+        let thin_url = format!("{}/api/webhooks/stripe-thin", r.base);
+        let secret = r.secret_file.to_str().unwrap();
+        for t in THIN {
+            let o = run(&[
+                "--json",
+                "events",
+                "send",
+                t,
+                "--to",
+                &thin_url,
+                "--secret-file",
+                secret,
+            ]);
+            assert_code(&o, 0);
+            let answer: Value =
+                serde_json::from_str(json_of(&o)["answer"].as_str().unwrap()).unwrap();
+            assert_eq!(answer["type"], t, "{lang:?}: {answer}");
+            let o = run(&[
+                "--json",
+                "events",
+                "send",
+                t,
+                "--to",
+                &format!("{}/api/webhooks/stripe", r.base),
+                "--secret-file",
+                secret,
+            ]);
+            assert_code(&o, 1);
+        }
+        let o = run(&[
+            "--json",
+            "check",
+            "--webhook-url",
+            &thin_url,
+            "--secret-file",
+            secret,
+            "--event-payload",
+            "thin",
+        ]);
+        assert_code(&o, 0);
+        let passed = with_outcome(&json_of(&o), "passed");
+        assert_eq!(
+            passed,
+            THIN.iter().map(|t| format!("types.{t}")).collect(),
+            "{lang:?}"
+        );
+        // The snapshot suites and types stay away from thin receivers' expectations, and thin
+        // types away from snapshot receivers.
+        let (o, v) = r.check();
+        assert_code(&o, 0);
+        assert!(
+            with_outcome(&v, "passed")
+                .iter()
+                .all(|c| !c.contains("v2.core") && !c.starts_with("types.v1.")),
+            "{v}"
+        );
+    }
+}

@@ -7,7 +7,8 @@
 //   reserialize           parses the body with express.json() and verifies JSON.stringify(body)
 //   async                 correct, asynchronous: answers 200 first and credits 150 ms later
 //   async-no-idempotency  answers 200 first, credits 150 ms later, every delivery
-// Prints its port on the first line of stdout.
+// POST /api/webhooks/stripe-thin is an event destination with the thin payload, read with
+// stripe.parseEventNotification as Stripe's docs show. Prints its port on the first line of stdout.
 const express = require('express');
 const crypto = require('crypto');
 const stripe = require('stripe')('sk_test_unused_by_webhooks');
@@ -53,6 +54,17 @@ function handle(event, res) {
     res.json({received: true});
   }
 }
+
+// An event destination with the thin payload, as Stripe's docs show it.
+app.post('/api/webhooks/stripe-thin', express.raw({type: 'application/json'}), (req, res) => {
+  let notification;
+  try {
+    notification = stripe.parseEventNotification(req.body, req.headers['stripe-signature'], secret);
+  } catch (err) {
+    return res.status(400).send(`Webhook Error: ${err.message}`);
+  }
+  res.json({received: true, type: notification.type, related: notification.related_object.type});
+});
 
 if (bug === 'reserialize') {
   // The classic bug (stripe-node #341): the body is parsed for every route, then re-serialised.

@@ -8,6 +8,8 @@ Environment: SECRET (the webhook signing secret), BUG (which classic bug to have
   ignore-tolerance    verifies with tolerance=0, which Stripe's library reads as "no check"
   no-idempotency      credits every delivery
   race                check-then-insert without a lock: overlapping duplicates credit twice
+POST /api/webhooks/stripe-thin is an event destination with the thin payload, read with
+StripeClient.parse_event_notification as Stripe's docs show.
 Prints its port on the first line of stdout.
 """
 import json
@@ -21,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import stripe
 
 SECRET = os.environ["SECRET"]
+client = stripe.StripeClient("sk_test_unused_by_webhooks")
 BUG = os.environ.get("BUG", "none")
 RACE_WINDOW = 0.05
 
@@ -118,6 +121,15 @@ class Handler(BaseHTTPRequestHandler):
             if event["type"] == "checkout.session.completed":
                 credit(event)
             return self.answer(200, {"received": True})
+        if self.path == "/api/webhooks/stripe-thin":
+            # An event destination with the thin payload, as Stripe's docs show it.
+            try:
+                notification = client.parse_event_notification(
+                    payload, self.headers.get("Stripe-Signature"), SECRET)
+            except (ValueError, stripe.SignatureVerificationError) as e:
+                return self.answer(400, {"error": str(e)})
+            return self.answer(200, {"received": True, "type": notification.type,
+                                     "class": type(notification).__name__})
         request = json.loads(payload or b"{}")
         if self.path == "/api/org/register":
             with lock:
