@@ -23,7 +23,7 @@ pub enum EventsCommand {
     /// Render and sign an event; print {id, type, header, body}
     Sign(SignArgs),
     /// Render, sign and POST an event (or many: load mode)
-    Send(SendArgs),
+    Send(Box<SendArgs>),
     /// Verify a Stripe-Signature header against a body
     Verify(VerifyArgs),
 }
@@ -173,8 +173,8 @@ pub fn run(ctx: &Ctx, cmd: EventsCommand) -> Result<Box<dyn Report>> {
     match cmd {
         EventsCommand::List(args) => list(&args),
         EventsCommand::Sign(args) => sign(ctx, &args),
-        EventsCommand::Send(args) if args.load.is_load() => send_load(ctx, args),
-        EventsCommand::Send(args) => send_one(ctx, args),
+        EventsCommand::Send(args) if args.load.is_load() => send_load(ctx, *args),
+        EventsCommand::Send(args) => send_one(ctx, *args),
         EventsCommand::Verify(args) => verify(ctx, &args),
     }
 }
