@@ -205,8 +205,7 @@ async fn run(fsync: bool, rate: u64, secs: u64) {
             let mut t = stripe_ops::config::FanoutTarget {
                 name: format!("t{i}"),
                 url: url.clone(),
-                secret_file: None,
-                headers: Default::default(),
+                ..Default::default()
             };
             if i == 2 {
                 // one re-signed target, to include the signing cost

@@ -119,7 +119,7 @@ pub struct FanoutConfig {
     pub targets: Vec<FanoutTarget>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FanoutTarget {
     pub name: String,
@@ -127,6 +127,29 @@ pub struct FanoutTarget {
     pub secret_file: Option<PathBuf>,
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// Only these event types (globs); empty: all.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// Only events whose value at each dotted path is one of the given values.
+    #[serde(default, rename = "match")]
+    pub matches: BTreeMap<String, OneOrMany>,
+}
+
+/// `"a"` or `["a", "b"]` in the config.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn values(&self) -> Vec<String> {
+        match self {
+            OneOrMany::One(v) => vec![v.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

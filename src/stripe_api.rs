@@ -254,6 +254,33 @@ impl StripeClient {
             .map(|_| ())
     }
 
+    /// Every event `GET /v1/events` lists with `filter`, following `has_more` (newest first,
+    /// as Stripe lists them). `progress` is told how many have been read so far.
+    pub async fn list_events(
+        &self,
+        filter: &[(String, String)],
+        mut progress: impl FnMut(usize),
+    ) -> Result<Vec<Value>> {
+        let mut all: Vec<Value> = Vec::new();
+        loop {
+            let mut query: Vec<(String, String)> = filter.to_vec();
+            query.push(("limit".into(), "100".into()));
+            if let Some(last) = all.last().and_then(|e| e["id"].as_str()) {
+                query.push(("starting_after".into(), last.to_owned()));
+            }
+            let page: List<Value> = Self::parse(
+                self.call(Method::GET, "/v1/events", &query).await?,
+                "event list",
+            )?;
+            let more = page.has_more && !page.data.is_empty();
+            all.extend(page.data);
+            progress(all.len());
+            if !more {
+                return Ok(all);
+            }
+        }
+    }
+
     pub async fn retrieve_event(&self, id: &str) -> Result<Value> {
         self.call::<&str>(Method::GET, &format!("/v1/events/{id}"), &[])
             .await

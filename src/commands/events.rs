@@ -26,6 +26,9 @@ pub enum EventsCommand {
     Send(Box<SendArgs>),
     /// Verify a Stripe-Signature header against a body
     Verify(VerifyArgs),
+    /// Deliver the account's events (GET /v1/events) to a receiver again, signed now, oldest
+    /// first: dead letters back into the app after an outage or a wrong secret
+    Replay(Box<super::replay::ReplayArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -176,6 +179,7 @@ pub fn run(ctx: &Ctx, cmd: EventsCommand) -> Result<Box<dyn Report>> {
         EventsCommand::Send(args) if args.load.is_load() => send_load(ctx, *args),
         EventsCommand::Send(args) => send_one(ctx, *args),
         EventsCommand::Verify(args) => verify(ctx, &args),
+        EventsCommand::Replay(args) => super::replay::run(ctx, *args),
     }
 }
 

@@ -8,7 +8,8 @@ use crate::config::{self, FanoutConfig};
 use crate::duration::{self, Span};
 use crate::error::{Error, Result, ResultExt};
 use crate::fanout::deliver::DeliveryOptions;
-use crate::fanout::targets::{self, TargetSpec};
+use crate::fanout::route;
+use crate::fanout::targets::{self, TargetFlags, TargetSpec};
 use crate::fanout::{self, RelayOptions, Stopped};
 use crate::printer::{Printer, Report};
 use crate::retry::Backoff;
@@ -32,6 +33,13 @@ pub struct FanoutArgs {
     /// Re-sign events for target NAME with the webhook secret in FILE (repeatable)
     #[arg(long = "target-secret-file", value_name = "NAME=FILE", value_parser = targets::parse_pair)]
     pub target_secrets: Vec<(String, String)>,
+    /// Send target NAME only these event types (globs, comma-separated; repeatable)
+    #[arg(long = "target-events", value_name = "NAME=GLOB,...", value_parser = route::parse_events_flag)]
+    pub target_events: Vec<(String, Vec<String>)>,
+    /// Send target NAME only events whose value at PATH is VALUE (repeat for more values or
+    /// paths: any value of a path, every path)
+    #[arg(long = "target-match", value_name = "NAME=PATH=VALUE", value_parser = route::parse_match_flag)]
+    pub target_matches: Vec<(String, String, String)>,
     /// Verify incoming signatures with the secret in FILE (repeatable: any may match); 401 otherwise
     #[arg(long = "verify-secret-file", value_name = "FILE")]
     pub verify_secret_files: Vec<PathBuf>,
@@ -132,9 +140,14 @@ fn resolve_targets(
     file: &FanoutConfig,
     out: &Printer,
 ) -> Result<Vec<TargetSpec>> {
+    let flags = TargetFlags {
+        targets: args.targets.clone(),
+        secrets: args.target_secrets.clone(),
+        events: args.target_events.clone(),
+        matches: args.target_matches.clone(),
+    };
     targets::resolve_all(
-        &args.targets,
-        &args.target_secrets,
+        &flags,
         &file.targets,
         !args.verify_secret_files.is_empty(),
         out,

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod enable;
 pub mod events;
 pub mod fanout;
+pub mod replay;
 pub mod sandbox;
 pub mod smoke;
 pub mod status;
@@ -199,6 +200,23 @@ pub fn stripe_key(file: Option<&std::path::Path>, out: &Printer) -> Result<Optio
         ));
     }
     Ok(a.or(b))
+}
+
+/// The Stripe API base: the flag, else STRIPE_API_BASE, else the environment's (its config),
+/// else Stripe's.
+pub fn stripe_api_base(flag: Option<&str>, settings: Option<&EnvSettings>) -> Result<String> {
+    if let Some(f) = flag {
+        return Ok(f.to_owned());
+    }
+    if let Ok(var) = std::env::var("STRIPE_API_BASE")
+        && !var.trim().is_empty()
+    {
+        return crate::http::check_url("STRIPE_API_BASE", &var);
+    }
+    Ok(settings.map_or_else(
+        || crate::config::DEFAULT_STRIPE_API_BASE.to_owned(),
+        |s| s.stripe_api_base.clone(),
+    ))
 }
 
 /// Stripe's secrets start with `whsec_`; anything else is allowed with a warning.

@@ -268,17 +268,10 @@ fn stripe_check(ctx: &Ctx, args: &SmokeArgs) -> Result<Option<real::StripeCheck>
                 "--verify-stripe-event needs a Stripe key: --stripe-secret-key-file FILE, STRIPE_SECRET_KEY or STRIPE_API_KEY",
             )
         })?;
-    let from_env_var = std::env::var("STRIPE_API_BASE")
-        .ok()
-        .filter(|v| !v.trim().is_empty());
-    let api_base = match (&args.env_flags.stripe_api_base, from_env_var) {
-        (Some(flag), _) => flag.clone(),
-        (None, Some(var)) => crate::http::check_url("STRIPE_API_BASE", &var)?,
-        (None, None) => match env_settings(ctx, args)? {
-            Some(s) => s.stripe_api_base,
-            None => crate::config::DEFAULT_STRIPE_API_BASE.to_owned(),
-        },
-    };
+    let api_base = super::stripe_api_base(
+        args.env_flags.stripe_api_base.as_deref(),
+        env_settings(ctx, args)?.as_ref(),
+    )?;
     Ok(Some(real::StripeCheck {
         api_base,
         secret_key: key,

@@ -35,6 +35,24 @@ pub struct Outcome {
     pub error: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub queued: bool,
+    /// The target's route does not let the event through: nothing to deliver.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub filtered: bool,
+}
+
+impl Outcome {
+    /// The outcome for a target whose route keeps the event away.
+    pub fn filtered(name: &str) -> Outcome {
+        Outcome {
+            name: name.to_owned(),
+            status: None,
+            ok: true,
+            ms: 0.0,
+            error: None,
+            queued: false,
+            filtered: true,
+        }
+    }
 }
 
 /// What the workers tell the request that brought an event: first the names of the targets it
@@ -59,6 +77,8 @@ pub struct DeliveryOptions {
 #[derive(Debug, Default)]
 struct Stats {
     delivered: u64,
+    /// Events its route kept away.
+    filtered: u64,
     gave_up: u64,
     failed_attempts: u64,
     failing_since: Option<SystemTime>,
@@ -361,6 +381,8 @@ impl Hub {
                     "url": spec.url,
                     "resigned": spec.signer.is_some(),
                     "delivered": s.delivered,
+                    "filtered": s.filtered,
+                    "route": spec.route.describe(),
                     "pending": w.pending.load(Ordering::Relaxed),
                     "failing_since": s.failing_since.map(super::rfc3339),
                     "last_error": s.last_error,
@@ -380,6 +402,16 @@ impl Hub {
             },
             "targets": targets,
         })
+    }
+
+    /// Whether any target's route lets an event with this body through (an event no target
+    /// wants is not spooled).
+    pub fn wanted(&self, body: &[u8]) -> bool {
+        self.inner
+            .state()
+            .workers
+            .values()
+            .any(|w| w.spec.borrow().route.lets_through(body))
     }
 
     pub fn target_names(&self) -> Vec<String> {
@@ -507,6 +539,10 @@ impl Worker {
             self.finish(event.seq);
             return;
         }
+        // Events recovered from the spool meet the route here (a reload may have changed it).
+        let Some(job) = self.unless_filtered(job) else {
+            return;
+        };
         if self.too_old(&event) {
             self.give_up(job);
             return;
@@ -531,6 +567,7 @@ impl Worker {
                     ms: 0.0,
                     error: Some(format!("the delivery task failed: {e}")),
                     queued: false,
+                    filtered: false,
                 };
                 (e.id(), outcome)
             }
@@ -549,14 +586,31 @@ impl Worker {
     }
 
     /// Takes a new job; while the target is recovering, its sender learns at once that it waits.
-    fn accept(&mut self, mut job: Job) {
+    fn accept(&mut self, job: Job) {
         self.unfinished.insert(job.event.seq);
+        let Some(mut job) = self.unless_filtered(job) else {
+            return;
+        };
         if self.recovery.is_some()
             && let Some(r) = job.report.take()
         {
             let _ = r.send(Report::Outcome(self.queued_outcome()));
         }
         self.queue.push_back(job);
+    }
+
+    /// The job, unless the target's route keeps its event away: then it is done at once,
+    /// counted, and its sender told so.
+    fn unless_filtered(&mut self, mut job: Job) -> Option<Job> {
+        if self.spec.borrow().route.lets_through(&job.event.body) {
+            return Some(job);
+        }
+        self.stats().filtered += 1;
+        if let Some(r) = job.report.take() {
+            let _ = r.send(Report::Outcome(Outcome::filtered(&self.name)));
+        }
+        self.finish(job.event.seq);
+        None
     }
 
     fn queued_outcome(&self) -> Outcome {
@@ -567,6 +621,7 @@ impl Worker {
             ms: 0.0,
             error: Some("queued behind earlier events that are being retried".into()),
             queued: true,
+            filtered: false,
         }
     }
 
@@ -774,5 +829,6 @@ pub async fn attempt(client: &reqwest::Client, spec: &TargetSpec, event: &Event)
         ms: started.elapsed().as_secs_f64() * 1000.0,
         error: result.1,
         queued: false,
+        filtered: false,
     }
 }

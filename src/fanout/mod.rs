@@ -7,6 +7,7 @@
 
 pub mod deliver;
 pub mod relay;
+pub mod route;
 pub mod spool;
 pub mod targets;
 
@@ -103,6 +104,7 @@ pub async fn start(opts: RelayOptions) -> Result<Relay> {
         started: SystemTime::now(),
         received: AtomicU64::new(0),
         rejected: AtomicU64::new(0),
+        filtered: AtomicU64::new(0),
     });
     let app = relay::router(&opts.path, state);
     let (stop, stopped) = watch::channel(false);

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::deliver::{Hub, Report};
+use super::deliver::{Hub, Outcome, Report};
 use super::spool::{Event, Spool};
 use crate::webhook::signature::{self, Signer};
 
@@ -32,6 +32,8 @@ pub struct RelayState {
     pub started: SystemTime,
     pub received: AtomicU64,
     pub rejected: AtomicU64,
+    /// Events no target's route let through: answered, not spooled.
+    pub filtered: AtomicU64,
 }
 
 pub fn router(path: &str, state: Arc<RelayState>) -> Router {
@@ -51,6 +53,7 @@ async fn status(State(state): State<Arc<RelayState>>) -> Json<Value> {
     v["started_at"] = json!(super::rfc3339(state.started));
     v["received"] = json!(state.received.load(Ordering::Relaxed));
     v["rejected"] = json!(state.rejected.load(Ordering::Relaxed));
+    v["filtered"] = json!(state.filtered.load(Ordering::Relaxed));
     Json(v)
 }
 
@@ -92,6 +95,9 @@ async fn receive(
                 format!("signature rejected: {why}"),
             );
         }
+    }
+    if !state.hub.wanted(&body) {
+        return filtered_out(&state, &body);
     }
     let event = Arc::new(Event {
         seq: state.spool.next_seq(),
@@ -135,6 +141,30 @@ async fn receive(
         "received": true,
         "event_id": event.id,
         "seq": seq,
+        "spooled": true,
+        "targets": targets,
+    }))
+    .into_response()
+}
+
+/// An event no target's route lets through: counted and answered, never spooled.
+fn filtered_out(state: &RelayState, body: &[u8]) -> Response {
+    state.filtered.fetch_add(1, Ordering::Relaxed);
+    let id = event_id(body);
+    state.hub.log().line(format!(
+        "event {}: no target's route lets it through; not spooled",
+        id.as_deref().unwrap_or("(no id)")
+    ));
+    let targets: Vec<Value> = state
+        .hub
+        .target_names()
+        .iter()
+        .map(|name| serde_json::to_value(Outcome::filtered(name)).unwrap_or(Value::Null))
+        .collect();
+    Json(json!({
+        "received": true,
+        "event_id": id,
+        "spooled": false,
         "targets": targets,
     }))
     .into_response()

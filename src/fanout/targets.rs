@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::config::FanoutTarget;
+use super::route::Route;
+use crate::config::{FanoutTarget, OneOrMany};
 use crate::error::{Error, Result};
 use crate::printer::Printer;
 use crate::secret::{self, ExposeSecret};
@@ -21,6 +22,8 @@ pub struct TargetSpec {
     /// Present when the target has its own secret: events are re-signed with it.
     pub signer: Option<Signer>,
     pub headers: HeaderMap,
+    /// Which events it gets.
+    pub route: Route,
     /// A fingerprint of everything above (secret included, hashed), to notice changes on reload.
     pub fingerprint: String,
 }
@@ -64,11 +67,51 @@ fn check_name(name: &str) -> std::result::Result<(), String> {
     }
 }
 
-/// Merges flag targets (with their secret files) and config targets; names must be unique.
-pub fn merge(
+/// What the flags say about targets: `--target`, `--target-secret-file`, `--target-events`,
+/// `--target-match` (the last three name flag targets).
+#[derive(Debug, Clone, Default)]
+pub struct TargetFlags {
+    pub targets: Vec<(String, String)>,
+    pub secrets: Vec<(String, String)>,
+    pub events: Vec<(String, Vec<String>)>,
+    pub matches: Vec<(String, String, String)>,
+}
+
+/// Merges flag targets (with their secret files and routes) and config targets; names must be
+/// unique.
+pub fn merge(flags: &TargetFlags, config: &[FanoutTarget]) -> Result<Vec<FanoutTarget>> {
+    let mut all = flag_targets(&flags.targets, &flags.secrets)?;
+    for (name, globs) in &flags.events {
+        flag_target(&mut all, name, "--target-events")?
+            .events
+            .extend(globs.iter().cloned());
+    }
+    for (name, path, value) in &flags.matches {
+        let t = flag_target(&mut all, name, "--target-match")?;
+        let values = t
+            .matches
+            .entry(path.clone())
+            .or_insert_with(|| OneOrMany::Many(Vec::new()));
+        *values = OneOrMany::Many([values.values(), vec![value.clone()]].concat());
+    }
+    all.extend(config.iter().cloned());
+    unique(&all)?;
+    Ok(all)
+}
+
+fn flag_target<'a>(
+    all: &'a mut [FanoutTarget],
+    name: &str,
+    flag: &str,
+) -> Result<&'a mut FanoutTarget> {
+    all.iter_mut()
+        .find(|t| t.name == name)
+        .ok_or_else(|| Error::usage(format!("{flag} names {name}, which is not a --target")))
+}
+
+fn flag_targets(
     flags: &[(String, String)],
     flag_secrets: &[(String, String)],
-    config: &[FanoutTarget],
 ) -> Result<Vec<FanoutTarget>> {
     let mut secrets: BTreeMap<&str, &str> = BTreeMap::new();
     for (name, file) in flag_secrets {
@@ -78,13 +121,13 @@ pub fn merge(
             )));
         }
     }
-    let mut all: Vec<FanoutTarget> = flags
+    let all: Vec<FanoutTarget> = flags
         .iter()
         .map(|(name, url)| FanoutTarget {
             name: name.clone(),
             url: url.clone(),
             secret_file: secrets.remove(name.as_str()).map(PathBuf::from),
-            headers: BTreeMap::new(),
+            ..Default::default()
         })
         .collect();
     if let Some(name) = secrets.keys().next() {
@@ -92,9 +135,12 @@ pub fn merge(
             "--target-secret-file names {name}, which is not a --target"
         )));
     }
-    all.extend(config.iter().cloned());
+    Ok(all)
+}
+
+fn unique(all: &[FanoutTarget]) -> Result<()> {
     let mut seen = std::collections::BTreeSet::new();
-    for t in &all {
+    for t in all {
         check_name(&t.name).map_err(Error::usage)?;
         if !seen.insert(t.name.as_str()) {
             return Err(Error::usage(format!(
@@ -108,20 +154,19 @@ pub fn merge(
             "no targets: give --target NAME=URL or [[fanout.target]] entries in stripe-ops.toml",
         ));
     }
-    Ok(all)
+    Ok(())
 }
 
 /// Every target, resolved: flag targets (with their secret files) and config targets, merged
 /// and checked. Re-signing needs verified input (`verify_given`): otherwise anyone's POST would
 /// become an event the target trusts.
 pub fn resolve_all(
-    flags: &[(String, String)],
-    flag_secrets: &[(String, String)],
+    flags: &TargetFlags,
     config: &[FanoutTarget],
     verify_given: bool,
     out: &Printer,
 ) -> Result<Vec<TargetSpec>> {
-    let specs = merge(flags, flag_secrets, config)?
+    let specs = merge(flags, config)?
         .iter()
         .map(|t| resolve(t, out))
         .collect::<Result<Vec<_>>>()?;
@@ -181,20 +226,34 @@ pub fn resolve(t: &FanoutTarget, out: &Printer) -> Result<TargetSpec> {
         }
         None => None,
     };
-    let fingerprint = fingerprint(t, secret.as_ref().map(|s| s.expose_secret().as_bytes()));
+    let matches = t
+        .matches
+        .iter()
+        .map(|(path, v)| (path.clone(), v.values()))
+        .collect();
+    let route = Route::new(&t.events, &matches)
+        .map_err(|e| Error::usage(format!("target {}: {e}", t.name)))?;
+    let fingerprint = fingerprint(
+        t,
+        &route,
+        secret.as_ref().map(|s| s.expose_secret().as_bytes()),
+    );
     Ok(TargetSpec {
         name: t.name.clone(),
         url: t.url.clone(),
         signer: secret.map(|s| Signer::new(s.expose_secret().as_bytes())),
         headers,
+        route,
         fingerprint,
     })
 }
 
-fn fingerprint(t: &FanoutTarget, secret: Option<&[u8]>) -> String {
+fn fingerprint(t: &FanoutTarget, route: &Route, secret: Option<&[u8]>) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     h.update(t.url.as_bytes());
+    h.update([0]);
+    h.update(route.describe().to_string().as_bytes());
     for (k, v) in &t.headers {
         h.update([0]);
         h.update(k.as_bytes());
@@ -230,27 +289,59 @@ mod tests {
         let config = vec![FanoutTarget {
             name: "c".into(),
             url: "http://c".into(),
-            secret_file: None,
-            headers: BTreeMap::new(),
+            ..Default::default()
         }];
+        let flags = |targets: Vec<(String, String)>, secrets: Vec<(String, String)>| TargetFlags {
+            targets,
+            secrets,
+            ..Default::default()
+        };
         let all = merge(
-            &[pair("a", "http://a"), pair("b", "http://b")],
-            &[pair("b", "/s")],
+            &flags(
+                vec![pair("a", "http://a"), pair("b", "http://b")],
+                vec![pair("b", "/s")],
+            ),
             &config,
         )
         .unwrap();
         let names: Vec<_> = all.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(names, ["a", "b", "c"]);
         assert_eq!(all[1].secret_file, Some(PathBuf::from("/s")));
-        let twice = merge(&[pair("c", "http://x")], &[], &config).unwrap_err();
+        let twice = merge(&flags(vec![pair("c", "http://x")], vec![]), &config).unwrap_err();
         assert!(twice.message().contains("defined twice"));
-        let orphan = merge(&[pair("a", "http://a")], &[pair("z", "/s")], &[]).unwrap_err();
+        let orphan = merge(
+            &flags(vec![pair("a", "http://a")], vec![pair("z", "/s")]),
+            &[],
+        )
+        .unwrap_err();
         assert!(orphan.message().contains("not a --target"));
         assert!(
-            merge(&[], &[], &[])
+            merge(&flags(vec![], vec![]), &[])
                 .unwrap_err()
                 .message()
                 .contains("no targets")
+        );
+        let routed = TargetFlags {
+            targets: vec![pair("a", "http://a")],
+            events: vec![("a".into(), vec!["invoice.*".into()])],
+            matches: vec![
+                ("a".into(), "data.object.metadata.site".into(), "x".into()),
+                ("a".into(), "data.object.metadata.site".into(), "y".into()),
+            ],
+            ..Default::default()
+        };
+        let a = &merge(&routed, &[]).unwrap()[0];
+        assert_eq!(a.events, ["invoice.*"]);
+        assert_eq!(a.matches["data.object.metadata.site"].values(), ["x", "y"]);
+        let stray = TargetFlags {
+            events: vec![("zz".into(), vec!["x".into()])],
+            ..routed
+        };
+        assert!(
+            merge(&stray, &[])
+                .unwrap_err()
+                .message()
+                .contains("--target-events names zz")
         );
     }
 
@@ -259,8 +350,7 @@ mod tests {
         let mut t = FanoutTarget {
             name: "a".into(),
             url: "ftp://x".into(),
-            secret_file: None,
-            headers: BTreeMap::new(),
+            ..Default::default()
         };
         assert!(
             resolve(&t, &Printer::silent())
@@ -274,6 +364,9 @@ mod tests {
         let spec = resolve(&t, &Printer::silent()).unwrap();
         assert_ne!(spec.fingerprint, before);
         assert_eq!(spec.headers["x-team"], "blue");
+        let before = spec.fingerprint;
+        t.events = vec!["invoice.*".into()];
+        assert_ne!(resolve(&t, &Printer::silent()).unwrap().fingerprint, before);
         t.headers.insert("Stripe-Signature".into(), "x".into());
         assert!(
             resolve(&t, &Printer::silent())

@@ -31,6 +31,7 @@ pub fn publish(shared: &Arc<Shared>, mut event: Value) -> usize {
         pending: targets.iter().map(|t| t.id.clone()).collect(),
         attempts: Vec::new(),
     });
+    shared.stripe_touched();
     for target in &targets {
         tokio::spawn(deliver(
             shared.clone(),
@@ -71,6 +72,7 @@ async fn deliver(shared: Arc<Shared>, event_id: String, body: Arc<str>, endpoint
             },
             delivered,
         );
+        shared.stripe_touched();
         if delivered {
             return;
         }

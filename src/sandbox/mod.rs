@@ -128,6 +128,15 @@ impl Shared {
         }
     }
 
+    /// After a change of the Stripe side's events: written soon, not waited for (Stripe's own
+    /// record of an event is not part of any answer the app gives).
+    pub fn stripe_touched(&self) {
+        if let Some(p) = &self.persist {
+            self.store().touch_external();
+            p.nudge();
+        }
+    }
+
     /// Waits until the state as of `version` is on disk (no-op without `--state`).
     pub async fn persisted(&self, version: u64) {
         if let Some(p) = &self.persist {

@@ -96,6 +96,11 @@ impl Persister {
         let _ = rx.wait_for(|w| *w >= version).await;
     }
 
+    /// Asks for a write without waiting for it.
+    pub fn nudge(&self) {
+        self.changed.notify_one();
+    }
+
     /// The writer: waits for a change, snapshots under the lock, writes outside it.
     pub async fn run(self, shared: Arc<Shared>) {
         loop {
@@ -144,6 +149,7 @@ mod tests {
         let mut store = Store::default();
         let (token, _) = store.register("Acme", "a@example.com", "pw").unwrap();
         let stripe = SavedStripe {
+            events: Vec::new(),
             account_id: "acct_1".into(),
             endpoints: Vec::new(),
         };

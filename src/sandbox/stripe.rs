@@ -74,7 +74,7 @@ impl Endpoint {
 }
 
 /// One delivery attempt of one event to one endpoint.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Attempt {
     pub endpoint: String,
     pub url: String,
@@ -97,6 +97,18 @@ pub struct EventRecord {
 pub struct SavedStripe {
     pub account_id: String,
     pub endpoints: Vec<SavedEndpoint>,
+    /// The events and their deliveries, so that `GET /v1/events` (and a replay) still lists
+    /// them after a restart. Absent from files written before events were kept.
+    #[serde(default)]
+    pub events: Vec<SavedEvent>,
+}
+
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct SavedEvent {
+    id: String,
+    body: String,
+    pending: Vec<String>,
+    attempts: Vec<Attempt>,
 }
 
 #[derive(Debug, Serialize, serde::Deserialize)]
@@ -179,10 +191,20 @@ impl StripeSide {
                 connect: e.connect,
             })
             .collect();
+        let events = saved
+            .events
+            .into_iter()
+            .map(|e| EventRecord {
+                id: e.id,
+                body: e.body.into(),
+                pending: e.pending.into_iter().collect(),
+                attempts: e.attempts,
+            })
+            .collect();
         Self {
             key: RwLock::new(key),
             endpoints: Mutex::new(endpoints),
-            events: Mutex::new(Vec::new()),
+            events: Mutex::new(events),
             account_id: if saved.account_id.is_empty() {
                 format!("acct_{}", secret::random_alnum(16))
             } else {
@@ -208,6 +230,16 @@ impl StripeSide {
                     metadata: e.metadata.clone(),
                     api_version: e.api_version.clone(),
                     connect: e.connect,
+                })
+                .collect(),
+            events: self
+                .events()
+                .iter()
+                .map(|e| SavedEvent {
+                    id: e.id.clone(),
+                    body: e.body.to_string(),
+                    pending: e.pending.iter().cloned().collect(),
+                    attempts: e.attempts.clone(),
                 })
                 .collect(),
         }
@@ -844,9 +876,100 @@ fn event_json(record: &EventRecord) -> Value {
     v
 }
 
-fn event_type(record: &EventRecord) -> Option<String> {
-    let v: Value = serde_json::from_str(&record.body).ok()?;
-    v["type"].as_str().map(str::to_owned)
+/// The parameters of `GET /v1/events`, as Stripe's API reference lists them.
+const EVENT_LIST_PARAMS: [&str; 8] = [
+    "limit",
+    "starting_after",
+    "ending_before",
+    "type",
+    "types",
+    "created",
+    "delivery_success",
+    "expand",
+];
+
+/// Stripe's filters of `GET /v1/events`: `type` (one name, `*` as a wildcard), `types[]` (up
+/// to 20 exact names; not with `type`), `created` (exact, or `created[gt|gte|lt|lte]`), and
+/// `delivery_success` (false: events still pending at some endpoint).
+struct EventFilter {
+    type_glob: Option<wildmatch::WildMatch>,
+    types: Option<Vec<String>>,
+    created: Vec<(String, i64)>,
+    delivery_success: Option<bool>,
+}
+
+impl EventFilter {
+    fn from_form(form: &Form) -> std::result::Result<EventFilter, Response> {
+        let types = form.list("types");
+        if form.get("type").is_some() && types.is_some() {
+            return Err(invalid(
+                "parameter_invalid",
+                Some("types"),
+                "You may pass either type or types, but not both.",
+            ));
+        }
+        if types.as_ref().is_some_and(|t| t.len() > 20) {
+            return Err(invalid(
+                "parameter_invalid",
+                Some("types"),
+                "types may contain at most 20 event types.",
+            ));
+        }
+        let mut created = Vec::new();
+        if let Some(exact) = form.get("created") {
+            created.push(("eq".to_owned(), parse_timestamp("created", exact)?));
+        }
+        for (op, v) in form.map("created") {
+            if !matches!(op.as_str(), "gt" | "gte" | "lt" | "lte") {
+                return Err(invalid(
+                    "parameter_unknown",
+                    Some(&format!("created[{op}]")),
+                    &format!("Received unknown parameter: created[{op}]"),
+                ));
+            }
+            let v = v.as_str().unwrap_or_default();
+            created.push((op.clone(), parse_timestamp(&format!("created[{op}]"), v)?));
+        }
+        Ok(EventFilter {
+            type_glob: form.get("type").map(wildmatch::WildMatch::new),
+            types,
+            created,
+            delivery_success: parse_bool(form, "delivery_success")?,
+        })
+    }
+
+    fn keeps(&self, record: &EventRecord) -> bool {
+        let Ok(v) = serde_json::from_str::<Value>(&record.body) else {
+            return false;
+        };
+        let t = v["type"].as_str().unwrap_or_default();
+        let at = v["created"].as_i64().unwrap_or_default();
+        self.type_glob.as_ref().is_none_or(|g| g.matches(t))
+            && self
+                .types
+                .as_ref()
+                .is_none_or(|ts| ts.iter().any(|x| x == t))
+            && self.created.iter().all(|(op, bound)| match op.as_str() {
+                "gt" => at > *bound,
+                "gte" => at >= *bound,
+                "lt" => at < *bound,
+                "lte" => at <= *bound,
+                _ => at == *bound,
+            })
+            && self
+                .delivery_success
+                .is_none_or(|ok| ok == record.pending.is_empty())
+    }
+}
+
+fn parse_timestamp(param: &str, v: &str) -> std::result::Result<i64, Response> {
+    v.parse().map_err(|_| {
+        invalid(
+            "parameter_invalid_integer",
+            Some(param),
+            &format!("Invalid integer: {v}"),
+        )
+    })
 }
 
 async fn list_events(State(shared): S, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
@@ -855,13 +978,19 @@ async fn list_events(State(shared): S, headers: HeaderMap, RawQuery(q): RawQuery
         Ok(q) => q,
         Err(r) => return r,
     };
-    let wanted = form.get("type");
+    if let Some(p) = form.unknown(&EVENT_LIST_PARAMS) {
+        return invalid(
+            "parameter_unknown",
+            Some(p),
+            &format!("Received unknown parameter: {p}"),
+        );
+    }
+    let filter = match EventFilter::from_form(&form) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     let events = shared.stripe.events();
-    let newest_first: Vec<&EventRecord> = events
-        .iter()
-        .rev()
-        .filter(|e| wanted.is_none() || event_type(e).as_deref() == wanted)
-        .collect();
+    let newest_first: Vec<&EventRecord> = events.iter().rev().filter(|e| filter.keeps(e)).collect();
     list_page(
         &newest_first,
         &form,

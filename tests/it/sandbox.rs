@@ -14,6 +14,7 @@ mod aws;
 mod checkout;
 mod faults;
 mod process;
+mod replay;
 mod stripe_api;
 
 const SECRET_A: &str = "whsec_sandboxAAAAAAAAAAAAAAAAAAAAAAAAAA";

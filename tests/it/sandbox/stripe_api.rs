@@ -45,6 +45,16 @@ try:
 except stripe.InvalidRequestError as e:
     assert e.code == "resource_missing", e.code
 assert len(list(stripe.WebhookEndpoint.list().auto_paging_iter())) == 3
+listed = stripe.Event.list(type="checkout.session.*", created={"gte": 0}, delivery_success=True)
+assert [e.id for e in listed.data] == [os.environ["EVENT"]], listed
+assert stripe.Event.list(types=["invoice.paid", "charge.refunded"]).data == []
+assert stripe.Event.list(created={"gt": 4102444800}).data == []
+assert stripe.Event.list(delivery_success=False).data == []
+try:
+    stripe.Event.list(type="a.b", types=["c.d"])
+    raise SystemExit("type and types together accepted")
+except stripe.InvalidRequestError as e:
+    assert "either type or types" in e.user_message, e.user_message
 event = stripe.Event.retrieve(os.environ["EVENT"])
 assert event.type == "checkout.session.completed"
 assert event.pending_webhooks == 0
