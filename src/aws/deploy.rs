@@ -33,6 +33,20 @@ pub struct WaitPolicy {
     pub settle: Duration,
 }
 
+impl WaitPolicy {
+    /// The plan's redeploy step.
+    pub fn redeploy_step(&self, service: &str) -> String {
+        if self.no_wait {
+            format!("redeploy {service} (force new deployment) without waiting (--no-wait)")
+        } else {
+            format!(
+                "redeploy {service} (force new deployment) and wait up to {}",
+                crate::duration::human(self.timeout)
+            )
+        }
+    }
+}
+
 impl Default for WaitPolicy {
     fn default() -> Self {
         Self {

@@ -206,17 +206,8 @@ pub async fn plan(env: &Env, o: EnableOptions, out: &Printer) -> Result<EnablePl
     }
     if o.skip_restart {
         plan.skip(format!("redeploy {} (--skip-restart)", settings.service));
-    } else if o.wait.no_wait {
-        plan.step(format!(
-            "redeploy {} (force new deployment) without waiting (--no-wait)",
-            settings.service
-        ));
     } else {
-        plan.step(format!(
-            "redeploy {} (force new deployment) and wait up to {}s",
-            settings.service,
-            o.wait.timeout.as_secs()
-        ));
+        plan.step(o.wait.redeploy_step(&settings.service));
     }
     if o.skip_smoke {
         plan.skip("deterministic smoke (--skip-smoke)");

@@ -145,18 +145,7 @@ pub async fn plan(env: &Env, o: RotateOptions) -> Result<RotatePlan> {
         "put its secret into {} (now version {previous_version})",
         settings.webhook_secret_id
     ));
-    if o.wait.no_wait {
-        plan.step(format!(
-            "redeploy {} without waiting (--no-wait)",
-            settings.service
-        ));
-    } else {
-        plan.step(format!(
-            "redeploy {} and wait up to {}s",
-            settings.service,
-            o.wait.timeout.as_secs()
-        ));
-    }
+    plan.step(o.wait.redeploy_step(&settings.service));
     if o.skip_smoke || o.wait.no_wait {
         let why = if o.skip_smoke {
             "--skip-smoke"

@@ -745,6 +745,49 @@ impl World {
         self.rotate_command("staging").args(extra).output().unwrap()
     }
 
+    /// A sandbox whose app reads its secrets from moto (seeded with the canaries) and follows
+    /// the service's redeploys every `aws_poll`.
+    pub(crate) fn with_an_app_reading_secrets_from_aws(aws_poll: &str) -> World {
+        let aws = Aws::start(true);
+        // Secrets first, so the app starts with them; then ECS, which needs the app's URL.
+        aws.py(
+            "import boto3, os\nsm = boto3.client('secretsmanager')\n\
+             sm.create_secret(Name='proofwork-staging/STRIPE_SECRET_KEY', SecretString=os.environ['KEY'])\n\
+             sm.create_secret(Name='proofwork-staging/STRIPE_WEBHOOK_SECRET', SecretString=os.environ['WHSEC'])\n",
+            &[("KEY", CANARY_SK), ("WHSEC", CANARY_WHSEC)],
+        );
+        let key = aws.file("sk", CANARY_SK);
+        let mut cmd = bin();
+        cmd.envs(aws.moto.env());
+        let sandbox = Sandbox::start_with(
+            cmd,
+            &[
+                "--stripe-key-file",
+                &key,
+                "--secrets-from-aws",
+                "--env",
+                "staging",
+                "--aws-poll",
+                aws_poll,
+            ],
+        );
+        aws.seed(STAGING, &sandbox.app, None, None);
+        World { aws, sandbox }
+    }
+
+    /// Injects the seeded secrets without a redeploy (which never completes when not running).
+    pub(crate) fn enable_without_redeploy(&self) {
+        let o = self.cmd(&[
+            "enable",
+            "--env",
+            "staging",
+            "--skip-put-secrets",
+            "--skip-smoke",
+            "--skip-restart",
+        ]);
+        assert_code(&o, 0);
+    }
+
     /// Injects the seeded secrets into the task definition (revision 2), without a smoke.
     pub(crate) fn enable(&self) {
         let o = self.cmd(&[
@@ -1077,31 +1120,7 @@ fn rotate_dry_run_and_production_without_yes_change_nothing() {
 
 #[test]
 fn rotate_with_the_smoke_against_an_app_that_reads_its_secrets_from_aws() {
-    let aws = Aws::start(true);
-    // Secrets first, so the app starts with them; then the ECS side, which needs the app's URL.
-    aws.py(
-        "import boto3, os\nsm = boto3.client('secretsmanager')\n\
-         sm.create_secret(Name='proofwork-staging/STRIPE_SECRET_KEY', SecretString=os.environ['KEY'])\n\
-         sm.create_secret(Name='proofwork-staging/STRIPE_WEBHOOK_SECRET', SecretString=os.environ['WHSEC'])\n",
-        &[("KEY", CANARY_SK), ("WHSEC", CANARY_WHSEC)],
-    );
-    let key = aws.file("sk", CANARY_SK);
-    let mut cmd = bin();
-    cmd.envs(aws.moto.env());
-    let sandbox = Sandbox::start_with(
-        cmd,
-        &[
-            "--stripe-key-file",
-            &key,
-            "--secrets-from-aws",
-            "--env",
-            "staging",
-            "--aws-poll",
-            "10ms",
-        ],
-    );
-    aws.seed(STAGING, &sandbox.app, None, None);
-    let w = World { aws, sandbox };
+    let w = World::with_an_app_reading_secrets_from_aws("10ms");
     w.enable();
     let old = w.enabled();
     let started = std::time::Instant::now();

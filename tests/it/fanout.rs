@@ -66,10 +66,17 @@ fn post(url: &str, body: &str, header: &str) -> Result<(u16, Value), String> {
 
 /// A fresh `event_type` event signed with `secret`: (id, body, Stripe-Signature).
 fn signed(event_type: &str, secret: &str, sets: &[&str]) -> (String, String, String) {
-    let opts = RenderOptions {
-        sets: sets.iter().map(|s| s.parse().unwrap()).collect(),
-        ..Default::default()
-    };
+    render_signed(
+        event_type,
+        secret,
+        RenderOptions {
+            sets: sets.iter().map(|s| s.parse().unwrap()).collect(),
+            ..Default::default()
+        },
+    )
+}
+
+fn render_signed(event_type: &str, secret: &str, opts: RenderOptions) -> (String, String, String) {
     let prepared = Catalog::load(None)
         .unwrap()
         .prepare(event_type, &opts)
@@ -1255,13 +1262,7 @@ fn for_site(event_type: &str, origin: &str) -> (String, String, String) {
         create_path: true,
         ..Default::default()
     };
-    let prepared = Catalog::load(None)
-        .unwrap()
-        .prepare(event_type, &opts)
-        .unwrap();
-    let e =
-        stripe_ops::webhook::sign_event(&prepared, &[Signer::new(INCOMING.as_bytes())], None, None);
-    (e.id, e.body, e.header)
+    render_signed(event_type, INCOMING, opts)
 }
 
 /// The seed case: developers' deployments share one Stripe test account; each gets the events

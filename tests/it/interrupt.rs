@@ -122,16 +122,7 @@ fn assert_undo_printed(w: &World, before: &Value, old_endpoints: &[String], err:
 /// complete.
 fn enabled_world(running: bool, sandbox_args: &[&str]) -> (World, Value, Vec<String>) {
     let w = World::start(running, true, sandbox_args);
-    // Injects the seeded secrets; without a redeploy, which would never complete when not running.
-    let o = w.cmd(&[
-        "enable",
-        "--env",
-        "staging",
-        "--skip-put-secrets",
-        "--skip-smoke",
-        "--skip-restart",
-    ]);
-    assert_code(&o, 0);
+    w.enable_without_redeploy();
     w.stripe("create", &w.webhook_url());
     let before = w.aws.snapshot(STAGING);
     let old = w.enabled();

@@ -343,23 +343,10 @@ ecs.stop_task(cluster=f"{p}-cluster", task=t["taskArn"], reason=os.environ["REAS
 
 const PULL_FAILED: &str = "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: AccessDeniedException";
 
-/// Injects the seeded secrets without a redeploy (which never completes when not running).
-fn enable_without_redeploy(w: &World) {
-    let o = w.cmd(&[
-        "enable",
-        "--env",
-        "staging",
-        "--skip-put-secrets",
-        "--skip-smoke",
-        "--skip-restart",
-    ]);
-    assert_code(&o, 0);
-}
-
 #[test]
 fn a_failed_rollout_says_why_its_tasks_stopped_before_rolling_back() {
     let w = World::start(false, true, &[]);
-    enable_without_redeploy(&w);
+    w.enable_without_redeploy();
     let before = w.aws.snapshot(STAGING)["service"]["deployments"].clone();
     let mut child = w
         .rotate_command("staging")
@@ -420,7 +407,7 @@ fn a_failed_rollout_says_why_its_tasks_stopped_before_rolling_back() {
 #[test]
 fn no_wait_redeploys_and_returns_leaving_the_old_endpoints_enabled() {
     let w = World::start(false, true, &[]);
-    enable_without_redeploy(&w);
+    w.enable_without_redeploy();
     let old = w.enabled();
     let o = w
         .rotate_command("staging")
@@ -457,30 +444,7 @@ fn no_wait_redeploys_and_returns_leaving_the_old_endpoints_enabled() {
 /// needed (else this test proves nothing).
 #[test]
 fn twenty_rotations_in_a_row_prove_the_switch_despite_the_race() {
-    let aws = crate::aws::Aws::start(true);
-    aws.py(
-        "import boto3, os\nsm = boto3.client('secretsmanager')\n\
-         sm.create_secret(Name='proofwork-staging/STRIPE_SECRET_KEY', SecretString=os.environ['KEY'])\n\
-         sm.create_secret(Name='proofwork-staging/STRIPE_WEBHOOK_SECRET', SecretString=os.environ['WHSEC'])\n",
-        &[("KEY", CANARY_SK), ("WHSEC", CANARY_WHSEC)],
-    );
-    let key = aws.file("sk", CANARY_SK);
-    let mut cmd = bin();
-    cmd.envs(aws.moto.env());
-    let sandbox = Sandbox::start_with(
-        cmd,
-        &[
-            "--stripe-key-file",
-            &key,
-            "--secrets-from-aws",
-            "--env",
-            "staging",
-            "--aws-poll",
-            "500ms",
-        ],
-    );
-    aws.seed(STAGING, &sandbox.app, None, None);
-    let w = World { aws, sandbox };
+    let w = World::with_an_app_reading_secrets_from_aws("500ms");
     w.enable();
     let (mut refusals, mut raced) = (0, 0);
     let mut switch_ms = Vec::new();
