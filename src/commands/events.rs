@@ -196,9 +196,12 @@ impl Report for Types {
     fn human(&self, _: &Printer) -> Vec<String> {
         self.types
             .iter()
-            .map(|t| match self.thin.contains(t) {
-                true => format!("{t} (thin: for event destinations)"),
-                false => t.clone(),
+            .map(|t| {
+                if self.thin.contains(t) {
+                    format!("{t} (thin: for event destinations)")
+                } else {
+                    t.clone()
+                }
             })
             .collect()
     }

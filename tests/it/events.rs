@@ -48,11 +48,23 @@ fn list_shows_every_template() {
     let o = run(&["events", "list"]);
     assert_code(&o, 0);
     let types = stdout(&o);
-    assert_eq!(types.lines().count(), 17);
+    assert_eq!(types.lines().count(), 19);
     assert!(types.lines().any(|l| l == "checkout.session.completed"));
+    assert!(
+        types
+            .lines()
+            .any(|l| l == "v2.core.event_destination.ping (thin: for event destinations)")
+    );
     let o = run(&["--json", "events", "list"]);
     let v: Value = json_of(&o);
-    assert_eq!(v["types"].as_array().unwrap().len(), 17);
+    assert_eq!(v["types"].as_array().unwrap().len(), 19);
+    assert_eq!(
+        v["thin"],
+        serde_json::json!([
+            "v1.billing.meter.error_report_triggered",
+            "v2.core.event_destination.ping"
+        ])
+    );
 }
 
 #[test]
