@@ -577,7 +577,7 @@ fn usage_errors_exit_2_and_a_busy_port_exits_3() {
     let spool = d.join("spool");
     let spool = spool.to_str().unwrap();
     let whsec = secret_file(d, "whsec", SECRET_B);
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 9] = [
         (
             &[
                 "--spool",
@@ -616,6 +616,39 @@ fn usage_errors_exit_2_and_a_busy_port_exits_3() {
                 "a=/nonexistent",
             ],
             "cannot read target a webhook secret file",
+        ),
+        (
+            &[
+                "--spool",
+                spool,
+                "--target",
+                "a=http://x",
+                "--target-events",
+                "zz=invoice.*",
+            ],
+            "--target-events names zz, which is not a --target",
+        ),
+        (
+            &[
+                "--spool",
+                spool,
+                "--target",
+                "a=http://x",
+                "--target-match",
+                "a=data..x=1",
+            ],
+            "is not a dotted path",
+        ),
+        (
+            &[
+                "--spool",
+                spool,
+                "--target",
+                "a=http://x",
+                "--target-match",
+                "a=nopath",
+            ],
+            "NAME=PATH=VALUE",
         ),
     ];
     for (args, message) in cases {
