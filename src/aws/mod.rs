@@ -4,6 +4,7 @@
 pub mod deploy;
 pub mod enable;
 pub mod endpoint;
+pub mod iam;
 pub mod keys;
 pub mod plan;
 pub mod preflight;
@@ -87,7 +88,7 @@ pub struct Env {
     pub sm: aws_sdk_secretsmanager::Client,
     pub ecs: aws_sdk_ecs::Client,
     /// For the pre-flight's policy simulation only.
-    pub iam: aws_sdk_iam::Client,
+    pub iam: iam::Iam,
 }
 
 impl Env {
@@ -103,12 +104,7 @@ impl Env {
             settings,
             sm: aws_sdk_secretsmanager::Client::new(&config),
             ecs: aws_sdk_ecs::Client::new(&config),
-            // One attempt: a pre-flight that cannot run is a note, not worth retrying for.
-            iam: aws_sdk_iam::Client::from_conf(
-                aws_sdk_iam::config::Builder::from(&config)
-                    .retry_config(aws_config::retry::RetryConfig::disabled())
-                    .build(),
-            ),
+            iam: iam::Iam::new(&config, target.endpoint_url.clone()),
         }
     }
 }

@@ -15,11 +15,9 @@
 
 use std::time::Duration;
 
-use aws_sdk_iam::types::{ContextEntry, ContextKeyTypeEnum};
 use serde::Serialize;
 use serde_json::json;
 
-use super::describe;
 use crate::error::{Error, Result};
 
 /// The whole pre-flight, all IAM calls included.
@@ -165,51 +163,17 @@ fn statement(need: &Need) -> String {
     s.to_string()
 }
 
-/// Asks IAM about every need of `role`. `Ok(Err(why))` when the simulation cannot run (no
+/// Asks IAM about every need of `role`. `Err(why)` when the simulation cannot run (no
 /// permission to simulate, an emulator without the API, IAM unreachable): the caller notes it
 /// and goes on.
 pub async fn simulate(
-    iam: &aws_sdk_iam::Client,
+    iam: &super::iam::Iam,
     role: &str,
     needs: &[Need],
 ) -> std::result::Result<Vec<(Need, Answer)>, String> {
     let mut answers = Vec::new();
     for need in needs {
-        let context: Vec<ContextEntry> = need
-            .context
-            .iter()
-            .map(|(k, v)| {
-                ContextEntry::builder()
-                    .context_key_name(*k)
-                    .context_key_values(v)
-                    .context_key_type(ContextKeyTypeEnum::String)
-                    .build()
-            })
-            .collect();
-        let out = iam
-            .simulate_principal_policy()
-            .policy_source_arn(role)
-            .action_names(need.action)
-            .resource_arns(&need.resource)
-            .set_context_entries((!context.is_empty()).then_some(context))
-            .send()
-            .await
-            .map_err(|e| describe(&e))?;
-        let Some(r) = out.evaluation_results().first() else {
-            return Err("IAM answered without an evaluation result".into());
-        };
-        answers.push((
-            need.clone(),
-            Answer {
-                decision: r.eval_decision().as_str().to_owned(),
-                matched: r
-                    .matched_statements()
-                    .iter()
-                    .filter_map(|s| s.source_policy_id().map(str::to_owned))
-                    .collect(),
-                missing_context: r.missing_context_values().to_vec(),
-            },
-        ));
+        answers.push((need.clone(), iam.simulate(role, need).await?));
     }
     Ok(answers)
 }
@@ -245,7 +209,7 @@ pub async fn check(
 /// The whole pre-flight for `role` (the task definition's execution role) and `secrets`:
 /// exit 2 on a denial; notes when it cannot run or cannot judge.
 pub async fn run(
-    iam: &aws_sdk_iam::Client,
+    iam: &super::iam::Iam,
     role: Option<&str>,
     secrets: &[Injected],
     region: &str,
