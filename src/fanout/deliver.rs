@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinError, JoinHandle, JoinSet};
 
 use super::Log;
+use super::route::Parsed;
 use super::spool::{Event, Recovered, Spool};
 use super::targets::TargetSpec;
 use crate::error::{Error, Result};
@@ -406,12 +407,12 @@ impl Hub {
 
     /// Whether any target's route lets an event with this body through (an event no target
     /// wants is not spooled).
-    pub fn wanted(&self, body: &[u8]) -> bool {
+    pub fn wanted(&self, body: &[u8], parsed: &Parsed) -> bool {
         self.inner
             .state()
             .workers
             .values()
-            .any(|w| w.spec.borrow().route.lets_through(body))
+            .any(|w| w.spec.borrow().route.lets_through(body, parsed))
     }
 
     pub fn target_names(&self) -> Vec<String> {
@@ -602,7 +603,12 @@ impl Worker {
     /// The job, unless the target's route keeps its event away: then it is done at once,
     /// counted, and its sender told so.
     fn unless_filtered(&mut self, mut job: Job) -> Option<Job> {
-        if self.spec.borrow().route.lets_through(&job.event.body) {
+        if self
+            .spec
+            .borrow()
+            .route
+            .lets_through(&job.event.body, &job.event.parsed)
+        {
             return Some(job);
         }
         self.stats().filtered += 1;

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::deliver::{Hub, Outcome, Report};
+use super::route::Parsed;
 use super::spool::{Event, Spool};
 use crate::webhook::signature::{self, Signer};
 
@@ -96,7 +97,8 @@ async fn receive(
             );
         }
     }
-    if !state.hub.wanted(&body) {
+    let parsed = Parsed::default();
+    if !state.hub.wanted(&body, &parsed) {
         return filtered_out(&state, &body);
     }
     let event = Arc::new(Event {
@@ -106,6 +108,7 @@ async fn receive(
         content_type: text_header(header::CONTENT_TYPE.as_str()),
         signature: signature_header,
         body,
+        parsed,
     });
     let seq = event.seq;
     // Delivery starts now, while the event is written: the 200 waits for the spool, not the

@@ -35,6 +35,8 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::route::Parsed;
+
 /// Size after which a new segment is started.
 pub const SEGMENT_BYTES: u64 = 4 << 20;
 
@@ -47,6 +49,8 @@ pub struct Event {
     pub content_type: Option<String>,
     pub signature: Option<String>,
     pub body: Bytes,
+    /// The body's JSON, for the routes.
+    pub parsed: Parsed,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -649,6 +653,7 @@ fn parse_segment(bytes: &[u8]) -> (Vec<Event>, End) {
             content_type: meta.content_type,
             signature: meta.signature,
             body: Bytes::copy_from_slice(&body[..meta.len]),
+            parsed: Parsed::default(),
         });
         at += newline + 1 + meta.len;
     }
@@ -667,6 +672,7 @@ mod tests {
             content_type: Some("application/json; charset=utf-8".into()),
             signature: Some("t=1,v1=ab".into()),
             body: Bytes::copy_from_slice(body.as_bytes()),
+            parsed: Parsed::default(),
         }
     }
 
