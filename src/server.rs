@@ -102,4 +102,46 @@ mod tests {
         tx.send(true).unwrap();
         server.await.unwrap();
     }
+
+    /// The classic slowloris: each byte comes before any idle timeout would fire, so only a
+    /// deadline on the whole header section cuts it off; meanwhile 200 such clients must not
+    /// keep a well-behaved one from being served.
+    #[tokio::test]
+    async fn trickled_headers_are_cut_off_at_the_deadline_and_do_not_starve_others() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, mut rx) = watch::channel(false);
+        let router = Router::new().route("/", axum::routing::get(|| async { "ok" }));
+        let server = tokio::spawn(async move {
+            serve_with(listener, router, &mut rx, Duration::from_millis(400)).await
+        });
+        let mut idle = Vec::new();
+        for _ in 0..200 {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+            idle.push(s);
+        }
+        let mut ok = tokio::net::TcpStream::connect(addr).await.unwrap();
+        ok.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        ok.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+        let mut trickle = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let cut_off = async {
+            for byte in b"GET / HTTP/1.1\r\nX-Slow: ".iter().cycle() {
+                if trickle.write_all(&[*byte]).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), cut_off)
+            .await
+            .expect("the trickling client was cut off");
+        tx.send(true).unwrap();
+        server.await.unwrap();
+    }
 }
