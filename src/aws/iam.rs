@@ -1,94 +1,39 @@
-//! IAM's query API, for the one call stripe-ops makes: `SimulatePrincipalPolicy`. A form POST
-//! signed with Signature Version 4 by the AWS SDK's own signer (`aws-sigv4`), with the
-//! credentials of aws-config's chain, and its XML answer read with quick-xml. The generated
-//! `aws-sdk-iam` crate does the same, but it cost 137 s of every clean release build (`cargo
-//! build --timings`, 2 cores) for this one call.
+//! IAM's query API, for the one call stripe-ops makes: `SimulatePrincipalPolicy`, a form POST
+//! signed by `signed.rs`, its XML answer read with quick-xml.
 //!
 //! The request and answer shapes are those of the IAM API reference (`SimulatePrincipalPolicy`,
 //! query protocol, version 2010-05-08; errors as `ErrorResponse/Error/{Code,Message}`).
 
-use std::time::{Duration, SystemTime};
-
-use aws_config::SdkConfig;
-use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
 use quick_xml::events::Event;
 
 use super::preflight::{Answer, Need};
+use super::signed::Signed;
 
 const API_VERSION: &str = "2010-05-08";
 const FORM: &str = "application/x-www-form-urlencoded; charset=utf-8";
-/// One call; the pre-flight's own deadline bounds them all.
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A client for `SimulatePrincipalPolicy`.
-pub struct Iam {
-    credentials: Option<SharedCredentialsProvider>,
-    /// `--aws-endpoint-url` / `AWS_ENDPOINT_URL`: an emulator.
-    endpoint_override: Option<String>,
-}
+pub struct Iam(pub Signed);
 
 impl Iam {
-    pub fn new(config: &SdkConfig, endpoint_override: Option<String>) -> Iam {
-        Iam {
-            credentials: config.credentials_provider(),
-            endpoint_override,
-        }
-    }
-
     /// Asks IAM whether `role` may do what `need` says. `Err` says why the simulation could not
     /// run (no credentials, IAM unreachable or refusing, an answer it cannot read).
     pub async fn simulate(&self, role: &str, need: &Need) -> Result<Answer, String> {
         let partition = role.split(':').nth(1).unwrap_or("aws");
-        let (global, signing_region) = global_endpoint(partition)
+        let (endpoint, signing_region) = global_endpoint(partition)
             .ok_or_else(|| format!("no IAM endpoint known for partition {partition:?}"))?;
-        let endpoint = self.endpoint_override.as_deref().unwrap_or(global);
-        let url = format!("{}/", endpoint.trim_end_matches('/'));
-        let body = form(role, need);
-        let provider = self
-            .credentials
-            .as_ref()
-            .ok_or("no AWS credentials were found")?;
-        let credentials = provider
-            .provide_credentials()
-            .await
-            .map_err(|e| format!("no AWS credentials: {}", crate::error::chain(&e)))?;
-        let identity = credentials.into();
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(signing_region)
-            .name("iam")
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| e.to_string())?
-            .into();
-        let signable = SignableRequest::new(
-            "POST",
-            url.as_str(),
-            [("content-type", FORM)].into_iter(),
-            SignableBody::Bytes(body.as_bytes()),
-        )
-        .map_err(|e| e.to_string())?;
-        let (instructions, _) = sign(signable, &params)
-            .map_err(|e| e.to_string())?
-            .into_parts();
-        let http = crate::http::client(CALL_TIMEOUT).map_err(|e| e.message().to_owned())?;
-        let mut request = http
-            .post(&url)
-            .header(reqwest::header::CONTENT_TYPE, FORM)
-            .body(body);
-        for (name, value) in instructions.headers() {
-            request = request.header(name, value);
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| crate::http::describe_failure(&e))?;
-        let status = response.status();
-        let text = response.text().await.unwrap_or_default();
-        match parse(&text) {
+        let answer = self
+            .0
+            .post(
+                "iam",
+                signing_region,
+                endpoint,
+                &[("content-type", FORM)],
+                form(role, need),
+            )
+            .await?;
+        let status = answer.status;
+        match parse(&answer.body) {
             Ok(answer) if status.is_success() => Ok(answer),
             Ok(_) => Err(format!("IAM answered {status}")),
             Err(why) if status.is_success() => Err(why),

@@ -1,4 +1,5 @@
-//! AWS: Secrets Manager and ECS through the official SDK. Credentials come from aws-config's
+//! AWS: Secrets Manager and ECS through the official SDK (IAM and KMS, one call each, signed by
+//! the SDK's signer in `signed.rs`). Credentials come from aws-config's
 //! standard chain; `AWS_ENDPOINT_URL` / `--aws-endpoint-url` points it at a local emulator.
 
 pub mod deploy;
@@ -6,11 +7,13 @@ pub mod enable;
 pub mod endpoint;
 pub mod iam;
 pub mod keys;
+pub mod kms;
 pub mod plan;
 pub mod preflight;
 pub mod rotate;
 pub mod secrets;
 pub mod service;
+pub mod signed;
 pub mod smoke_step;
 pub mod status;
 pub mod taskdef;
@@ -87,8 +90,9 @@ pub struct Env {
     pub settings: EnvSettings,
     pub sm: aws_sdk_secretsmanager::Client,
     pub ecs: aws_sdk_ecs::Client,
-    /// For the pre-flight's policy simulation only.
+    /// For the pre-flight only: the policy simulation, and the secrets' keys.
     pub iam: iam::Iam,
+    pub kms: kms::Kms,
 }
 
 impl Env {
@@ -100,11 +104,16 @@ impl Env {
             profile,
         };
         let config = sdk_config(&target).await;
+        let signed = signed::Signed::new(&config, target.endpoint_url.clone());
         Env {
             settings,
             sm: aws_sdk_secretsmanager::Client::new(&config),
             ecs: aws_sdk_ecs::Client::new(&config),
-            iam: iam::Iam::new(&config, target.endpoint_url.clone()),
+            iam: iam::Iam(signed.clone()),
+            kms: kms::Kms {
+                signed,
+                region: target.region.clone(),
+            },
         }
     }
 }

@@ -7,20 +7,24 @@
 //! What the role needs comes from "Required IAM permissions for Amazon ECS secrets" (ECS
 //! developer guide): `secretsmanager:GetSecretValue` on the secret's ARN, and `kms:Decrypt` on
 //! its key when the secret uses a customer-managed key (DescribeSecret returns `KmsKeyId` only
-//! then). Secrets Manager decrypts with the encryption context `SecretARN` through
+//! then; it is the string the secret was given: a key ARN, a key id, an alias or an alias ARN,
+//! which KMS's `DescribeKey` turns into the key ARN that policies name). An AWS managed key needs
+//! no `kms:Decrypt` ("required only if your secret uses a custom KMS key"). Secrets Manager decrypts with the encryption context `SecretARN` through
 //! `secretsmanager.<region>.amazonaws.com`, so those context keys are given to the simulation:
 //! policies conditioned on them are judged as AWS judges them. A denial that depends on context
 //! the simulation cannot know (`MissingContextValues`) is a note, not a verdict. The simulation
 //! sees identity policies only; a key policy must allow the role too, which is said.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::json;
 
+use super::kms::{Key, Kms};
 use crate::error::{Error, Result};
 
-/// The whole pre-flight, all IAM calls included.
+/// The whole pre-flight, all KMS and IAM calls included.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One permission the role needs, with the simulation's context.
@@ -54,13 +58,31 @@ pub struct Answer {
 pub struct Preflight {
     pub role: Option<String>,
     pub allowed: Vec<Need>,
+    /// The secrets' keys as KMS described them.
+    pub keys: Vec<KeySeen>,
     pub notes: Vec<String>,
 }
+
+/// A key a secret names, and the key ARN KMS resolved it to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeySeen {
+    pub key: String,
+    pub arn: String,
+    pub aws_managed: bool,
+}
+
+/// What KMS answered for each key a secret names.
+pub type Keys = BTreeMap<String, std::result::Result<Key, String>>;
 
 impl Preflight {
     /// For the plan.
     pub fn render(&self) -> Vec<String> {
-        let mut lines = Vec::new();
+        let mut lines: Vec<String> = self
+            .keys
+            .iter()
+            .filter(|k| k.key != k.arn)
+            .map(|k| format!("pre-flight: key {} is {}", k.key, k.arn))
+            .collect();
         if let Some(role) = &self.role {
             for n in &self.allowed {
                 lines.push(format!(
@@ -74,9 +96,10 @@ impl Preflight {
     }
 }
 
-/// Pure: the permissions the execution role needs for `secrets`, and notes for what cannot be
-/// checked (a key named by alias).
-pub fn needs(secrets: &[Injected], region: &str) -> (Vec<Need>, Vec<String>) {
+/// Pure: the permissions the execution role needs for `secrets`, given what KMS said of their
+/// keys, and notes for what cannot be checked (a key KMS could not describe, named otherwise
+/// than by its key ARN).
+pub fn needs(secrets: &[Injected], keys: &Keys, region: &str) -> (Vec<Need>, Vec<String>) {
     let mut needs = Vec::new();
     let mut notes = Vec::new();
     for s in secrets {
@@ -86,26 +109,71 @@ pub fn needs(secrets: &[Injected], region: &str) -> (Vec<Need>, Vec<String>) {
             context: Vec::new(),
         });
         let Some(key) = &s.kms_key_id else { continue };
-        if key.starts_with("arn:") && key.contains(":key/") {
-            needs.push(Need {
-                action: "kms:Decrypt",
-                resource: key.clone(),
-                context: vec![
-                    (
-                        "kms:viaservice",
-                        format!("secretsmanager.{region}.amazonaws.com"),
-                    ),
-                    ("kms:encryptioncontext:secretarn", s.arn.clone()),
-                ],
-            });
-        } else {
-            notes.push(format!(
-                "kms:Decrypt on {key} (the key of {}) not checked: it is not named by its key ARN",
-                s.arn
-            ));
-        }
+        let arn = match keys.get(key) {
+            _ if is_aws_managed_alias(key) => continue,
+            Some(Ok(k)) if k.aws_managed => continue,
+            Some(Ok(k)) => k.arn.clone(),
+            _ if is_key_arn(key) => key.clone(),
+            described => {
+                let why = match described {
+                    Some(Err(why)) => why.as_str(),
+                    _ => "KMS was not asked",
+                };
+                notes.push(format!(
+                    "kms:Decrypt on {key} (the key of {}) not checked: {why}",
+                    s.arn
+                ));
+                continue;
+            }
+        };
+        needs.push(Need {
+            action: "kms:Decrypt",
+            resource: arn,
+            context: vec![
+                (
+                    "kms:viaservice",
+                    format!("secretsmanager.{region}.amazonaws.com"),
+                ),
+                ("kms:encryptioncontext:secretarn", s.arn.clone()),
+            ],
+        });
     }
     (needs, notes)
+}
+
+fn is_key_arn(key: &str) -> bool {
+    key.starts_with("arn:") && key.contains(":key/")
+}
+
+/// `aws/` alias names are reserved for AWS managed keys (KMS developer guide, "Aliases").
+fn is_aws_managed_alias(key: &str) -> bool {
+    key.starts_with("alias/aws/") || key.contains(":alias/aws/")
+}
+
+/// Asks KMS once about each key the secrets name (except AWS managed keys by their reserved
+/// alias).
+pub async fn describe_keys(kms: &Kms, secrets: &[Injected]) -> Keys {
+    let mut keys = Keys::new();
+    for key in secrets.iter().filter_map(|s| s.kms_key_id.as_ref()) {
+        if !keys.contains_key(key) && !is_aws_managed_alias(key) {
+            keys.insert(key.clone(), kms.describe(key).await);
+        }
+    }
+    keys
+}
+
+/// Pure: the keys KMS described, for the report.
+fn seen(keys: &Keys) -> Vec<KeySeen> {
+    keys.iter()
+        .filter_map(|(key, k)| {
+            let k = k.as_ref().ok()?;
+            Some(KeySeen {
+                key: key.clone(),
+                arn: k.arn.clone(),
+                aws_managed: k.aws_managed,
+            })
+        })
+        .collect()
 }
 
 /// Pure: the verdict on IAM's answers. An explicit deny, or an implicit deny that does not
@@ -203,13 +271,14 @@ pub async fn check(
             ..Default::default()
         });
     }
-    run(&env.iam, role, secrets, &env.settings.region).await
+    run(&env.iam, &env.kms, role, secrets, &env.settings.region).await
 }
 
 /// The whole pre-flight for `role` (the task definition's execution role) and `secrets`:
 /// exit 2 on a denial; notes when it cannot run or cannot judge.
 pub async fn run(
     iam: &super::iam::Iam,
+    kms: &Kms,
     role: Option<&str>,
     secrets: &[Injected],
     region: &str,
@@ -219,34 +288,43 @@ pub async fn run(
             "pre-flight: the task definition has no executionRoleArn; ECS needs an execution role to inject secrets from Secrets Manager. Nothing was changed (--skip-preflight skips this check)",
         ));
     };
-    let (needs, mut notes) = needs(secrets, region);
-    let answers = match tokio::time::timeout(TIMEOUT, simulate(iam, role, &needs)).await {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let keys = tokio::time::timeout_at(deadline, describe_keys(kms, secrets))
+        .await
+        .unwrap_or_else(|_| {
+            let late = format!("KMS did not answer within {}s", TIMEOUT.as_secs());
+            secrets
+                .iter()
+                .filter_map(|s| Some((s.kms_key_id.clone()?, Err(late.clone()))))
+                .collect()
+        });
+    let (needs, mut notes) = needs(secrets, &keys, region);
+    let unjudged = |notes| Preflight {
+        role: Some(role.to_owned()),
+        allowed: Vec::new(),
+        keys: seen(&keys),
+        notes,
+    };
+    let answers = match tokio::time::timeout_at(deadline, simulate(iam, role, &needs)).await {
         Ok(Ok(a)) => a,
         Ok(Err(why)) => {
             notes.push(format!(
                 "could not simulate the execution role's policies ({why}); not checked"
             ));
-            return Ok(Preflight {
-                role: Some(role.to_owned()),
-                allowed: Vec::new(),
-                notes,
-            });
+            return Ok(unjudged(notes));
         }
         Err(_) => {
             notes.push(format!(
                 "IAM did not answer within {}s; not checked",
                 TIMEOUT.as_secs()
             ));
-            return Ok(Preflight {
-                role: Some(role.to_owned()),
-                allowed: Vec::new(),
-                notes,
-            });
+            return Ok(unjudged(notes));
         }
     };
     let mut judged = judge(role, &answers)?;
     notes.append(&mut judged.notes);
     judged.notes = notes;
+    judged.keys = seen(&keys);
     Ok(judged)
 }
 
@@ -283,9 +361,26 @@ mod tests {
         );
     }
 
+    fn secret_with_key(key: &str) -> Vec<Injected> {
+        vec![Injected {
+            arn: SECRET.into(),
+            kms_key_id: Some(key.into()),
+        }]
+    }
+
+    fn described(key: &str, arn: &str, aws_managed: bool) -> Keys {
+        Keys::from([(
+            key.to_owned(),
+            Ok(Key {
+                arn: arn.into(),
+                aws_managed,
+            }),
+        )])
+    }
+
     #[test]
     fn a_customer_managed_key_needs_decrypt_through_secrets_manager() {
-        let (n, notes) = needs(&cmk_secret(), "us-east-1");
+        let (n, notes) = needs(&cmk_secret(), &Keys::new(), "us-east-1");
         assert_eq!(n.len(), 2);
         assert_eq!(n[0].action, "secretsmanager:GetSecretValue");
         assert_eq!(n[1].action, "kms:Decrypt");
@@ -299,19 +394,66 @@ mod tests {
             arn: SECRET.into(),
             kms_key_id: None,
         }];
-        assert_eq!(needs(&aws_managed, "us-east-1").0.len(), 1);
-        let alias = [Injected {
-            arn: SECRET.into(),
-            kms_key_id: Some("alias/payments".into()),
-        }];
-        let (n, notes) = needs(&alias, "us-east-1");
+        assert_eq!(needs(&aws_managed, &Keys::new(), "us-east-1").0.len(), 1);
+    }
+
+    #[test]
+    fn an_alias_or_key_id_is_checked_as_the_key_kms_resolves_it_to() {
+        for given in [
+            "alias/payments",
+            "arn:aws:kms:us-east-1:123456789012:alias/payments",
+            "1234abcd-12ab-34cd-56ef-1234567890ab",
+        ] {
+            let (n, notes) = needs(
+                &secret_with_key(given),
+                &described(given, KEY, false),
+                "us-east-1",
+            );
+            assert_eq!((n.len(), n[1].resource.as_str()), (2, KEY), "{given}");
+            assert!(notes.is_empty(), "{notes:?}");
+        }
+        let keys = Keys::from([(
+            "alias/payments".to_owned(),
+            Err("KMS answered 400 AccessDeniedException".to_owned()),
+        )]);
+        let (n, notes) = needs(&secret_with_key("alias/payments"), &keys, "us-east-1");
         assert_eq!(n.len(), 1);
-        assert!(notes[0].contains("alias/payments"), "{notes:?}");
+        assert!(
+            notes[0].contains("alias/payments") && notes[0].contains("AccessDeniedException"),
+            "{notes:?}"
+        );
+        // A key ARN KMS could not describe is still checked as itself.
+        let keys = Keys::from([(KEY.to_owned(), Err("unreachable".to_owned()))]);
+        assert_eq!(needs(&cmk_secret(), &keys, "us-east-1").0.len(), 2);
+    }
+
+    #[test]
+    fn an_aws_managed_key_needs_no_decrypt() {
+        let (n, notes) = needs(
+            &secret_with_key("alias/aws/secretsmanager"),
+            &Keys::new(),
+            "us-east-1",
+        );
+        assert_eq!((n.len(), notes.len()), (1, 0));
+        let (n, _) = needs(&cmk_secret(), &described(KEY, KEY, true), "us-east-1");
+        assert_eq!(n.len(), 1);
+    }
+
+    #[test]
+    fn the_plan_shows_what_an_alias_resolved_to() {
+        let p = Preflight {
+            keys: seen(&described("alias/payments", KEY, false)),
+            ..Default::default()
+        };
+        assert_eq!(
+            p.render(),
+            vec![format!("pre-flight: key alias/payments is {KEY}")]
+        );
     }
 
     #[test]
     fn allowed_answers_pass_and_say_what_was_checked() {
-        let (n, _) = needs(&cmk_secret(), "us-east-1");
+        let (n, _) = needs(&cmk_secret(), &Keys::new(), "us-east-1");
         let answers: Vec<_> = n
             .into_iter()
             .map(|n| (n, answer("allowed", &["exec-policy"], &[])))
@@ -324,7 +466,7 @@ mod tests {
 
     #[test]
     fn an_implicit_deny_is_exit_2_with_the_statement_to_add() {
-        let (n, _) = needs(&cmk_secret(), "us-east-1");
+        let (n, _) = needs(&cmk_secret(), &Keys::new(), "us-east-1");
         let answers = vec![
             (n[0].clone(), answer("allowed", &[], &[])),
             (n[1].clone(), answer("implicitDeny", &[], &[])),
@@ -345,7 +487,7 @@ mod tests {
 
     #[test]
     fn an_explicit_deny_names_the_denying_policy() {
-        let (n, _) = needs(&cmk_secret(), "us-east-1");
+        let (n, _) = needs(&cmk_secret(), &Keys::new(), "us-east-1");
         let answers = vec![(n[0].clone(), answer("explicitDeny", &["deny-secrets"], &[]))];
         let e = judge(ROLE, &answers).unwrap_err();
         assert_eq!(e.exit, Exit::Usage);
@@ -358,7 +500,7 @@ mod tests {
 
     #[test]
     fn a_deny_that_depends_on_unknown_context_is_a_note() {
-        let (n, _) = needs(&cmk_secret(), "us-east-1");
+        let (n, _) = needs(&cmk_secret(), &Keys::new(), "us-east-1");
         let answers = vec![(
             n[0].clone(),
             answer("implicitDeny", &[], &["aws:SourceVpce"]),

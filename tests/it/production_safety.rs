@@ -227,6 +227,54 @@ fn the_dry_run_shows_every_changed_field_beside_the_old_endpoint() {
     assert!(out.contains("dry run: nothing was changed"), "{out}");
 }
 
+/// A customer-managed key named by alias (the Secrets Manager console's way) and one KMS does not
+/// know: the pre-flight asks KMS (moto's, through the signed `DescribeKey`) which key the alias
+/// names, checks `kms:Decrypt` on that key's ARN, and says why the unknown one is not checked.
+const KEYS: &str = r#"
+import boto3, json, os
+p = os.environ["PREFIX"]
+kms = boto3.client("kms"); sm = boto3.client("secretsmanager")
+key = kms.create_key(Description="payments")["KeyMetadata"]
+kms.create_alias(AliasName="alias/payments", TargetKeyId=key["KeyId"])
+sm.update_secret(SecretId=f"{p}/STRIPE_WEBHOOK_SECRET", KmsKeyId="alias/payments")
+sm.update_secret(SecretId=f"{p}/STRIPE_SECRET_KEY", KmsKeyId="alias/nope")
+print(key["Arn"])
+"#;
+
+#[test]
+fn the_preflight_checks_the_key_an_alias_names() {
+    let w = World::start(true, true, &[]);
+    w.enable();
+    let arn = w.aws.py(KEYS, &[("PREFIX", STAGING)]).trim().to_owned();
+    let o = w
+        .rotate_command("staging")
+        .args(["--dry-run", "--json"])
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+    let preflight = &json_of(&o)["plan"]["preflight"];
+    assert_eq!(
+        preflight["keys"],
+        serde_json::json!([{"key": "alias/payments", "arn": arn, "aws_managed": false}]),
+        "{preflight}"
+    );
+    let notes = preflight["notes"].to_string();
+    assert!(
+        notes.contains("kms:Decrypt on alias/nope") && notes.contains("NotFoundException"),
+        "{notes}"
+    );
+    assert!(notes.contains("could not simulate"), "{notes}");
+
+    let o = w
+        .rotate_command("staging")
+        .arg("--dry-run")
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+    let line = format!("pre-flight: key alias/payments is {arn}");
+    assert!(stdout(&o).contains(&line), "{line:?} not in:\n{}", stdout(&o));
+}
+
 #[test]
 fn the_enable_dry_run_diffs_the_whole_task_definition() {
     let w = World::start(true, true, &[]);
