@@ -70,17 +70,48 @@ async fn connection(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::SocketAddr;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// `serve_with` on a free loopback port, answering `GET /` with "ok".
+    struct Server {
+        stop: watch::Sender<bool>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl Server {
+        async fn start(header_timeout: Duration) -> (SocketAddr, Server) {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let (stop, mut rx) = watch::channel(false);
+            let router = Router::new().route("/", axum::routing::get(|| async { "ok" }));
+            let task =
+                tokio::spawn(
+                    async move { serve_with(listener, router, &mut rx, header_timeout).await },
+                );
+            (addr, Server { stop, task })
+        }
+
+        async fn stop(self) {
+            self.stop.send(true).unwrap();
+            self.task.await.unwrap();
+        }
+    }
+
+    /// A well-behaved client gets its answer.
+    async fn assert_served(addr: SocketAddr) {
+        let mut ok = tokio::net::TcpStream::connect(addr).await.unwrap();
+        ok.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        ok.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
 
     #[tokio::test]
     async fn a_client_that_never_finishes_its_headers_is_cut_off() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, mut rx) = watch::channel(false);
-        let router = Router::new().route("/", axum::routing::get(|| async { "ok" }));
-        let server = tokio::spawn(async move {
-            serve_with(listener, router, &mut rx, Duration::from_millis(200)).await
-        });
+        let (addr, server) = Server::start(Duration::from_millis(200)).await;
         let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
         slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
             .await
@@ -91,16 +122,8 @@ mod tests {
             .await
             .expect("the slow client was cut off")
             .ok();
-        // A well-behaved client is still served.
-        let mut ok = tokio::net::TcpStream::connect(addr).await.unwrap();
-        ok.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .await
-            .unwrap();
-        let mut answer = String::new();
-        ok.read_to_string(&mut answer).await.unwrap();
-        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-        tx.send(true).unwrap();
-        server.await.unwrap();
+        assert_served(addr).await;
+        server.stop().await;
     }
 
     /// The classic slowloris: each byte comes before any idle timeout would fire, so only a
@@ -108,26 +131,14 @@ mod tests {
     /// keep a well-behaved one from being served.
     #[tokio::test]
     async fn trickled_headers_are_cut_off_at_the_deadline_and_do_not_starve_others() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, mut rx) = watch::channel(false);
-        let router = Router::new().route("/", axum::routing::get(|| async { "ok" }));
-        let server = tokio::spawn(async move {
-            serve_with(listener, router, &mut rx, Duration::from_millis(400)).await
-        });
+        let (addr, server) = Server::start(Duration::from_millis(400)).await;
         let mut idle = Vec::new();
         for _ in 0..200 {
             let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
             s.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
             idle.push(s);
         }
-        let mut ok = tokio::net::TcpStream::connect(addr).await.unwrap();
-        ok.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .await
-            .unwrap();
-        let mut answer = String::new();
-        ok.read_to_string(&mut answer).await.unwrap();
-        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert_served(addr).await;
 
         let mut trickle = tokio::net::TcpStream::connect(addr).await.unwrap();
         let cut_off = async {
@@ -141,7 +152,6 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(10), cut_off)
             .await
             .expect("the trickling client was cut off");
-        tx.send(true).unwrap();
-        server.await.unwrap();
+        server.stop().await;
     }
 }

@@ -272,7 +272,11 @@ fn the_preflight_checks_the_key_an_alias_names() {
         .unwrap();
     assert_code(&o, 0);
     let line = format!("pre-flight: key alias/payments is {arn}");
-    assert!(stdout(&o).contains(&line), "{line:?} not in:\n{}", stdout(&o));
+    assert!(
+        stdout(&o).contains(&line),
+        "{line:?} not in:\n{}",
+        stdout(&o)
+    );
 }
 
 #[test]
