@@ -8,8 +8,9 @@
 //! developer guide): `secretsmanager:GetSecretValue` on the secret's ARN, and `kms:Decrypt` on
 //! its key when the secret uses a customer-managed key (DescribeSecret returns `KmsKeyId` only
 //! then; it is the string the secret was given: a key ARN, a key id, an alias or an alias ARN,
-//! which KMS's `DescribeKey` turns into the key ARN that policies name). An AWS managed key needs
-//! no `kms:Decrypt` ("required only if your secret uses a custom KMS key"). Secrets Manager decrypts with the encryption context `SecretARN` through
+//! which KMS's `DescribeKey` turns into the key ARN that policies name). An AWS managed key
+//! needs no `kms:Decrypt` ("required only if your secret uses a custom KMS key"). Secrets
+//! Manager decrypts with the encryption context `SecretARN` through
 //! `secretsmanager.<region>.amazonaws.com`, so those context keys are given to the simulation:
 //! policies conditioned on them are judged as AWS judges them. A denial that depends on context
 //! the simulation cannot know (`MissingContextValues`) is a note, not a verdict. The simulation
@@ -346,13 +347,6 @@ mod tests {
         }
     }
 
-    fn cmk_secret() -> Vec<Injected> {
-        vec![Injected {
-            arn: SECRET.into(),
-            kms_key_id: Some(KEY.into()),
-        }]
-    }
-
     #[test]
     fn a_secret_to_create_is_simulated_with_the_arn_it_will_have() {
         assert_eq!(
@@ -380,7 +374,7 @@ mod tests {
 
     #[test]
     fn a_customer_managed_key_needs_decrypt_through_secrets_manager() {
-        let (n, notes) = needs(&cmk_secret(), &Keys::new(), "us-east-1");
+        let (n, notes) = needs(&secret_with_key(KEY), &Keys::new(), "us-east-1");
         assert_eq!(n.len(), 2);
         assert_eq!(n[0].action, "secretsmanager:GetSecretValue");
         assert_eq!(n[1].action, "kms:Decrypt");
@@ -424,7 +418,7 @@ mod tests {
         );
         // A key ARN KMS could not describe is still checked as itself.
         let keys = Keys::from([(KEY.to_owned(), Err("unreachable".to_owned()))]);
-        assert_eq!(needs(&cmk_secret(), &keys, "us-east-1").0.len(), 2);
+        assert_eq!(needs(&secret_with_key(KEY), &keys, "us-east-1").0.len(), 2);
     }
 
     #[test]
@@ -435,7 +429,11 @@ mod tests {
             "us-east-1",
         );
         assert_eq!((n.len(), notes.len()), (1, 0));
-        let (n, _) = needs(&cmk_secret(), &described(KEY, KEY, true), "us-east-1");
+        let (n, _) = needs(
+            &secret_with_key(KEY),
+            &described(KEY, KEY, true),
+            "us-east-1",
+        );
         assert_eq!(n.len(), 1);
     }
 
@@ -453,7 +451,7 @@ mod tests {
 
     #[test]
     fn allowed_answers_pass_and_say_what_was_checked() {
-        let (n, _) = needs(&cmk_secret(), &Keys::new(), "us-east-1");
+        let (n, _) = needs(&secret_with_key(KEY), &Keys::new(), "us-east-1");
         let answers: Vec<_> = n
             .into_iter()
             .map(|n| (n, answer("allowed", &["exec-policy"], &[])))
@@ -466,7 +464,7 @@ mod tests {
 
     #[test]
     fn an_implicit_deny_is_exit_2_with_the_statement_to_add() {
-        let (n, _) = needs(&cmk_secret(), &Keys::new(), "us-east-1");
+        let (n, _) = needs(&secret_with_key(KEY), &Keys::new(), "us-east-1");
         let answers = vec![
             (n[0].clone(), answer("allowed", &[], &[])),
             (n[1].clone(), answer("implicitDeny", &[], &[])),
@@ -487,7 +485,7 @@ mod tests {
 
     #[test]
     fn an_explicit_deny_names_the_denying_policy() {
-        let (n, _) = needs(&cmk_secret(), &Keys::new(), "us-east-1");
+        let (n, _) = needs(&secret_with_key(KEY), &Keys::new(), "us-east-1");
         let answers = vec![(n[0].clone(), answer("explicitDeny", &["deny-secrets"], &[]))];
         let e = judge(ROLE, &answers).unwrap_err();
         assert_eq!(e.exit, Exit::Usage);
@@ -500,7 +498,7 @@ mod tests {
 
     #[test]
     fn a_deny_that_depends_on_unknown_context_is_a_note() {
-        let (n, _) = needs(&cmk_secret(), &Keys::new(), "us-east-1");
+        let (n, _) = needs(&secret_with_key(KEY), &Keys::new(), "us-east-1");
         let answers = vec![(
             n[0].clone(),
             answer("implicitDeny", &[], &["aws:SourceVpce"]),
