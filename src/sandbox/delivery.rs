@@ -1,7 +1,8 @@
-//! Webhook delivery like Stripe's: one event, the same body to every enabled endpoint that takes
-//! its type, each signed with that endpoint's own secret, in the background, retried with
-//! exponential backoff on non-2xx answers and connection errors, every attempt recorded on the
-//! event (`GET /v1/events/{id}`).
+//! Webhook delivery like Stripe's: one event to every enabled endpoint that takes its type (the
+//! body the event was recorded with, or with the endpoint's pinned `api_version`), each signed
+//! with that endpoint's own secret, in the background, retried with exponential backoff on
+//! non-2xx answers and connection errors, every attempt recorded on the event
+//! (`GET /v1/events/{id}`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,11 +37,27 @@ pub fn publish(shared: &Arc<Shared>, mut event: Value) -> usize {
         tokio::spawn(deliver(
             shared.clone(),
             id.clone(),
-            body.clone(),
+            body_for(target, &event, &body),
             target.clone(),
         ));
     }
     targets.len()
+}
+
+/// The body `endpoint` gets. "Events sent to this endpoint will be generated with this Stripe
+/// Version instead of your account's default" (the API reference, `api_version` of a webhook
+/// endpoint), while `GET /v1/events` keeps the version the event was created with. The sandbox
+/// cannot translate an object between versions, but it names the endpoint's version in
+/// `api_version`, the field Stripe's Go and .NET libraries compare with their own.
+fn body_for(endpoint: &Endpoint, event: &Value, recorded: &Arc<str>) -> Arc<str> {
+    match &endpoint.api_version {
+        Some(v) if event["api_version"].as_str() != Some(v.as_str()) => {
+            let mut rendered = event.clone();
+            rendered["api_version"] = Value::String(v.clone());
+            crate::webhook::to_wire(&rendered).into()
+        }
+        _ => recorded.clone(),
+    }
 }
 
 async fn deliver(shared: Arc<Shared>, event_id: String, body: Arc<str>, endpoint: Endpoint) {

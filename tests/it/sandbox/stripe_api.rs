@@ -339,3 +339,95 @@ async fn state_file_keeps_the_account_and_webhook_endpoints_across_restarts() {
         "for the app's current address"
     );
 }
+
+/// Verifies each delivery with stripe-python's `Webhook.construct_event` and the secret of the
+/// endpoint it came for (`SECRETS_FILE`: path → secret, read at each request), and records the
+/// event's `api_version` by path; GET /seen answers what it recorded.
+const VERSION_RECORDER: &str = r#"
+import json, os, threading, stripe
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+seen = {}
+lock = threading.Lock()
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def answer(self, status, doc):
+        body = json.dumps(doc).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def do_POST(self):
+        payload = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        secrets = json.load(open(os.environ["SECRETS_FILE"]))
+        try:
+            event = stripe.Webhook.construct_event(
+                payload, self.headers.get("Stripe-Signature"), secrets[self.path])
+        except Exception as e:
+            return self.answer(400, {"error": str(e)})
+        with lock:
+            seen.setdefault(self.path, []).append(event["api_version"])
+        self.answer(200, {"received": True})
+    def do_GET(self):
+        with lock:
+            self.answer(200, seen)
+s = ThreadingHTTPServer(("127.0.0.1", 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_pinned_to_an_api_version_gets_events_in_that_version() {
+    let sb = Sandbox::start(&[]);
+    let app = App::new(&sb.app);
+    let dir = tempfile::tempdir().unwrap();
+    let secrets_file = dir.path().join("secrets.json");
+    std::fs::write(&secrets_file, "{}").unwrap();
+    let mut cmd = python();
+    cmd.arg("-c")
+        .arg(VERSION_RECORDER)
+        .env("SECRETS_FILE", &secrets_file);
+    let (_recorder, port) = spawn_announcing(cmd);
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let mut secrets = serde_json::Map::new();
+    for (path, version) in [("/pinned", Some("2024-06-20")), ("/account", None)] {
+        let mut form = vec![
+            ("url", format!("{base}{path}")),
+            ("enabled_events[0]", "checkout.session.completed".into()),
+        ];
+        form.extend(version.map(|v| ("api_version", v.to_owned())));
+        let created: Value = http
+            .post(format!("{}/v1/webhook_endpoints", sb.stripe_api))
+            .bearer_auth(stripe_key(&sb))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        secrets.insert(path.into(), created["secret"].clone());
+    }
+    std::fs::write(&secrets_file, Value::Object(secrets).to_string()).unwrap();
+
+    let (_, event_id) = paid_topup(&app, 1000).await;
+    let (_, listed) = stripe_get(&sb, &format!("/v1/events/{event_id}")).await;
+    let account_version = listed["api_version"].as_str().unwrap().to_owned();
+    assert_ne!(account_version, "2024-06-20", "the test needs another version");
+    let seen = eventually("both endpoints' deliveries", Duration::from_secs(20), || {
+        let http = http.clone();
+        let url = format!("{base}/seen");
+        async move {
+            let seen: Value = http.get(url).send().await.ok()?.json().await.ok()?;
+            (seen["/pinned"].is_array() && seen["/account"].is_array()).then_some(seen)
+        }
+    })
+    .await;
+    assert_eq!(seen["/pinned"], json!(["2024-06-20"]), "{seen}");
+    assert_eq!(seen["/account"], json!([account_version]), "{seen}");
+    // The event as listed keeps the version it was created with.
+    let (_, again) = stripe_get(&sb, &format!("/v1/events/{event_id}")).await;
+    assert_eq!(again["api_version"], account_version.as_str());
+}
