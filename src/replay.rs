@@ -3,6 +3,13 @@
 //! A state file remembers what was delivered, so a second run after a failure sends only the
 //! rest. Filtering is pushed to Stripe where its API can (`created`, `type` with `*`, `types[]`,
 //! `delivery_success`) and finished here (several globs).
+//!
+//! Stripe delivers an event at the API version of the endpoint, but lists it at the version it
+//! was created with ("not according to your current Stripe API version or Stripe-Version
+//! header", List events), and replay cannot translate an object between versions. So replay
+//! finds the version the receiver's endpoint is pinned to (`--api-version`, else the enabled
+//! endpoints at Stripe with the same URL) and warns about the events that name another one:
+//! Stripe's Go (v73+) and .NET libraries refuse those unless told to ignore the version.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -16,7 +23,7 @@ use wildmatch::WildMatch;
 use crate::error::{Error, Result};
 use crate::printer::{Printer, Report};
 use crate::shutdown::{self, Shutdown};
-use crate::stripe_api::StripeClient;
+use crate::stripe_api::{StripeClient, WebhookEndpoint};
 use crate::webhook::signature::{self, Signer};
 
 /// Which events to replay.
@@ -127,6 +134,8 @@ impl State {
 /// What `events replay` is asked to do.
 pub struct ReplayOptions {
     pub to: String,
+    /// The API version the receiver's endpoint is pinned to; `None`: look it up at Stripe.
+    pub api_version: Option<String>,
     pub signers: Vec<Signer>,
     pub filter: Filter,
     pub concurrency: usize,
@@ -180,6 +189,99 @@ impl Line {
     }
 }
 
+/// The API versions of the events to send, against the one the receiver expects.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct ApiVersions {
+    /// The version the receiver's endpoint is pinned to, when known.
+    pub expected: Option<String>,
+    /// Where `expected` came from: `--api-version`, or the endpoint's id.
+    pub from: Option<String>,
+    /// Events to send, by the `api_version` they name (`"none"` for old events without one).
+    pub rendered: BTreeMap<String, usize>,
+    /// How many of them name another version than `expected`.
+    pub other: usize,
+}
+
+impl ApiVersions {
+    /// Pure: counts `events` against `expected`.
+    pub fn of(events: &[Value], expected: Option<String>, from: Option<String>) -> ApiVersions {
+        let mut v = ApiVersions {
+            expected,
+            from,
+            ..Default::default()
+        };
+        for e in events {
+            let named = e["api_version"].as_str();
+            *v.rendered
+                .entry(named.unwrap_or("none").to_owned())
+                .or_default() += 1;
+            if v.expected.is_some() && named != v.expected.as_deref() {
+                v.other += 1;
+            }
+        }
+        v
+    }
+
+    /// The warning, when some events name another version than the receiver expects.
+    pub fn warning(&self, total: usize) -> Option<String> {
+        let expected = self.expected.as_ref().filter(|_| self.other > 0)?;
+        let others: Vec<&str> = self
+            .rendered
+            .keys()
+            .map(String::as_str)
+            .filter(|v| *v != expected)
+            .collect();
+        Some(format!(
+            "{} of {total} event(s) name API version {}, not {expected} ({}): Stripe would deliver them at {expected}, but lists each event at the version it was created with, and replay sends them as listed. Receivers on Stripe's Go (v73+) or .NET library refuse a mismatched api_version unless told to ignore it",
+            self.other,
+            others.join(", "),
+            self.from.as_deref().unwrap_or("expected")
+        ))
+    }
+}
+
+/// Pure: the version the enabled endpoints at `to` are pinned to, with the endpoint ids, when
+/// they all name the same one.
+pub fn pinned_version(endpoints: &[WebhookEndpoint], to: &str) -> Option<(String, String)> {
+    let same_url = |u: &str| u.trim_end_matches('/') == to.trim_end_matches('/');
+    let at_to: Vec<&WebhookEndpoint> = endpoints
+        .iter()
+        .filter(|e| e.enabled() && same_url(&e.url))
+        .collect();
+    let first = at_to.first()?.api_version.clone()?;
+    at_to
+        .iter()
+        .all(|e| e.api_version.as_deref() == Some(first.as_str()))
+        .then(|| {
+            let ids: Vec<&str> = at_to.iter().map(|e| e.id.as_str()).collect();
+            (first, format!("pinned on {}", ids.join(", ")))
+        })
+}
+
+/// The version the receiver expects: the flag's, else the one its endpoints at Stripe are
+/// pinned to. An endpoint list Stripe refuses (a restricted key) leaves it unknown, with a note.
+async fn expected_version(
+    stripe: &StripeClient,
+    opts: &ReplayOptions,
+    out: &Printer,
+) -> (Option<String>, Option<String>) {
+    if let Some(v) = &opts.api_version {
+        return (Some(v.clone()), Some("--api-version".into()));
+    }
+    match stripe.list_webhook_endpoints().await {
+        Ok(endpoints) => pinned_version(&endpoints, &opts.to)
+            .map_or((None, None), |(v, from)| (Some(v), Some(from))),
+        Err(e) => {
+            out.warn(format!(
+                "note: cannot list webhook endpoints to learn the API version {} expects ({}); give --api-version to check the events' versions",
+                opts.to,
+                e.message()
+            ));
+            (None, None)
+        }
+    }
+}
+
 /// What a replay did.
 #[derive(Debug, Serialize)]
 pub struct ReplayReport {
@@ -193,6 +295,7 @@ pub struct ReplayReport {
     pub failed: usize,
     /// Answers by status (`"200"`, `"500"`, `"error"`).
     pub by_status: BTreeMap<String, usize>,
+    pub api_versions: ApiVersions,
     pub events: Vec<Line>,
     pub seconds: f64,
 }
@@ -281,6 +384,11 @@ pub async fn run(
         })
         .collect();
     let already_delivered = listed - todo.len();
+    let (expected, from) = expected_version(stripe, &opts, out).await;
+    let api_versions = ApiVersions::of(&todo, expected, from);
+    if let Some(w) = api_versions.warning(todo.len()) {
+        out.warn(format!("warning: {w}"));
+    }
     let mut report = ReplayReport {
         to: opts.to.clone(),
         dry_run: opts.dry_run,
@@ -289,6 +397,7 @@ pub async fn run(
         sent: 0,
         failed: 0,
         by_status: BTreeMap::new(),
+        api_versions,
         events: Vec::new(),
         seconds: 0.0,
     };
@@ -437,6 +546,67 @@ mod tests {
             .map(|e| e["id"].as_str().unwrap().to_owned())
             .collect();
         assert_eq!(ids, ["e1", "e2a", "e2b", "e3"]);
+    }
+
+    fn endpoint(id: &str, url: &str, status: &str, version: Option<&str>) -> WebhookEndpoint {
+        serde_json::from_value(json!({"id": id, "url": url, "status": status,
+                                      "api_version": version}))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_receivers_version_is_its_enabled_endpoints_when_they_agree() {
+        let to = "https://shop.example/hook";
+        let one = [
+            endpoint(
+                "we_1",
+                "https://shop.example/hook/",
+                "enabled",
+                Some("2024-06-20"),
+            ),
+            endpoint("we_2", to, "disabled", Some("2020-08-27")),
+            endpoint("we_3", "https://other.example/hook", "enabled", None),
+        ];
+        assert_eq!(
+            pinned_version(&one, to),
+            Some(("2024-06-20".into(), "pinned on we_1".into()))
+        );
+        let unpinned = [endpoint("we_1", to, "enabled", None)];
+        assert_eq!(pinned_version(&unpinned, to), None);
+        let disagree = [
+            endpoint("we_1", to, "enabled", Some("2024-06-20")),
+            endpoint("we_2", to, "enabled", Some("2025-03-31.basil")),
+        ];
+        assert_eq!(pinned_version(&disagree, to), None);
+        assert_eq!(pinned_version(&[], to), None);
+    }
+
+    #[test]
+    fn events_naming_another_version_are_counted_and_warned_about() {
+        let events = [
+            json!({"api_version": "2024-06-20"}),
+            json!({"api_version": "2025-08-27.basil"}),
+            json!({"api_version": "2025-08-27.basil"}),
+            json!({}),
+        ];
+        let v = ApiVersions::of(
+            &events,
+            Some("2024-06-20".into()),
+            Some("pinned on we_1".into()),
+        );
+        assert_eq!(v.other, 3);
+        assert_eq!(v.rendered["2025-08-27.basil"], 2);
+        assert_eq!(v.rendered["none"], 1);
+        let w = v.warning(4).unwrap();
+        assert!(
+            w.starts_with("3 of 4 event(s) name API version 2025-08-27.basil, none, not 2024-06-20 (pinned on we_1)"),
+            "{w}"
+        );
+        assert!(w.contains("Go (v73+) or .NET"), "{w}");
+        let unknown = ApiVersions::of(&events, None, None);
+        assert_eq!((unknown.other, unknown.warning(4)), (0, None));
+        let all_match = ApiVersions::of(&events[..1], Some("2024-06-20".into()), None);
+        assert_eq!(all_match.warning(1), None);
     }
 
     #[test]

@@ -264,3 +264,10 @@ pub fn confirm_production(
         Err(Error::usage("not confirmed; nothing was changed"))
     }
 }
+
+/// A Stripe API version flag (`2024-06-20`, `2025-03-31.basil`).
+pub fn api_version_arg(s: &str) -> std::result::Result<String, String> {
+    crate::stripe_api::check_api_version(s)
+        .map(|()| s.to_owned())
+        .map_err(|e| e.message().to_owned())
+}

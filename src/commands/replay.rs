@@ -69,6 +69,10 @@ pub struct ReplayArgs {
     /// List what would be sent; send nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// The API version the receiver's endpoint is pinned to (else the version of the enabled
+    /// endpoints at Stripe with this URL): events naming another one are warned about
+    #[arg(long, value_name = "VERSION", value_parser = super::api_version_arg)]
+    pub api_version: Option<String>,
     /// Per-request timeout
     #[arg(long, default_value = "10s", value_parser = duration::positive, value_name = "DURATION")]
     pub timeout: Span,
@@ -160,6 +164,7 @@ pub fn run(ctx: &Ctx, args: ReplayArgs) -> Result<Box<dyn Report>> {
         let stripe = StripeClient::new(&api_base, key, Duration::from_secs(30))?;
         let opts = ReplayOptions {
             to,
+            api_version: args.api_version.clone(),
             signers: webhook::signers(&secrets),
             filter,
             concurrency: args.concurrency.into(),

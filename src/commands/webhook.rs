@@ -34,7 +34,7 @@ pub struct RotateArgs {
     pub events: Vec<String>,
     /// API version of the new endpoint's events (default: the replaced endpoints', which must
     /// agree, else the config's api_version, else the account's default)
-    #[arg(long, value_name = "VERSION", value_parser = api_version)]
+    #[arg(long, value_name = "VERSION", value_parser = super::api_version_arg)]
     pub api_version: Option<String>,
     /// The new endpoint receives events from connected accounts (default: as recorded on the
     /// replaced endpoints, else the config's connect)
@@ -55,12 +55,6 @@ pub struct RotateArgs {
     /// Leave the other enabled endpoints with the same URL enabled
     #[arg(long)]
     pub skip_disable_duplicates: bool,
-}
-
-fn api_version(s: &str) -> std::result::Result<String, String> {
-    crate::stripe_api::check_api_version(s)
-        .map(|()| s.to_owned())
-        .map_err(|e| e.message().to_owned())
 }
 
 fn metadata(s: &str) -> std::result::Result<(String, String), String> {

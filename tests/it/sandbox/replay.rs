@@ -169,6 +169,77 @@ async fn replay_brings_an_app_that_was_down_back_to_its_balances_once() {
     assert_eq!(list(&["checkout.session.*"]), 3);
     assert_eq!(list(&["invoice.*"]), 0);
     assert_eq!(list(&["invoice.*", "checkout.*.completed"]), 3);
+
+    // The app's endpoint is not pinned: nothing to compare, no warning.
+    let dry_run = [
+        "--stripe-api-base",
+        up.stripe_api.as_str(),
+        "--to",
+        to.as_str(),
+        "--secret-file",
+        whsec.to_str().unwrap(),
+        "--failed-only",
+        "--dry-run",
+    ];
+    let o = replay(CANARY_SK, &dry_run);
+    let versions = &json_of(&o)["api_versions"];
+    assert!(versions["expected"].is_null(), "{versions}");
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+    // Pinned to another version than the events were created with (the flag, then the
+    // endpoint at Stripe): each event is counted and the warning says what receivers do.
+    let check_pinned = |o: &std::process::Output, from: &str| {
+        assert_code(o, 0);
+        let versions = &json_of(o)["api_versions"];
+        assert_eq!(versions["expected"], "2024-06-20", "{versions}");
+        assert_eq!(versions["other"], 3, "{versions}");
+        assert!(
+            versions["from"].as_str().unwrap().starts_with(from),
+            "{versions}"
+        );
+        let err = stderr(o);
+        assert!(
+            err.contains("warning: 3 of 3 event(s) name API version")
+                && err.contains("not 2024-06-20")
+                && err.contains("Go (v73+) or .NET"),
+            "{err}"
+        );
+    };
+    let flagged = [&dry_run[..], &["--api-version", "2024-06-20"]].concat();
+    check_pinned(&replay(CANARY_SK, &flagged), "--api-version");
+    let stripe = |path: String, form: Vec<(&str, &str)>| {
+        let req = app
+            .http
+            .post(format!("{}{path}", up.stripe_api))
+            .bearer_auth(CANARY_SK)
+            .form(&form);
+        app.send(req)
+    };
+    let (_, endpoints) = app
+        .send(
+            app.http
+                .get(format!("{}/v1/webhook_endpoints", up.stripe_api))
+                .bearer_auth(CANARY_SK),
+        )
+        .await;
+    for e in endpoints["data"].as_array().unwrap() {
+        let id = e["id"].as_str().unwrap();
+        stripe(
+            format!("/v1/webhook_endpoints/{id}"),
+            vec![("disabled", "true")],
+        )
+        .await;
+    }
+    let (status, pinned) = stripe(
+        "/v1/webhook_endpoints".into(),
+        vec![
+            ("url", to.as_str()),
+            ("enabled_events[0]", "*"),
+            ("api_version", "2024-06-20"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{pinned}");
+    check_pinned(&replay(CANARY_SK, &dry_run), "pinned on we_");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -415,15 +415,22 @@ async fn an_endpoint_pinned_to_an_api_version_gets_events_in_that_version() {
     let (_, event_id) = paid_topup(&app, 1000).await;
     let (_, listed) = stripe_get(&sb, &format!("/v1/events/{event_id}")).await;
     let account_version = listed["api_version"].as_str().unwrap().to_owned();
-    assert_ne!(account_version, "2024-06-20", "the test needs another version");
-    let seen = eventually("both endpoints' deliveries", Duration::from_secs(20), || {
-        let http = http.clone();
-        let url = format!("{base}/seen");
-        async move {
-            let seen: Value = http.get(url).send().await.ok()?.json().await.ok()?;
-            (seen["/pinned"].is_array() && seen["/account"].is_array()).then_some(seen)
-        }
-    })
+    assert_ne!(
+        account_version, "2024-06-20",
+        "the test needs another version"
+    );
+    let seen = eventually(
+        "both endpoints' deliveries",
+        Duration::from_secs(20),
+        || {
+            let http = http.clone();
+            let url = format!("{base}/seen");
+            async move {
+                let seen: Value = http.get(url).send().await.ok()?.json().await.ok()?;
+                (seen["/pinned"].is_array() && seen["/account"].is_array()).then_some(seen)
+            }
+        },
+    )
     .await;
     assert_eq!(seen["/pinned"], json!(["2024-06-20"]), "{seen}");
     assert_eq!(seen["/account"], json!([account_version]), "{seen}");
