@@ -236,22 +236,16 @@ impl Moto {
         Self::start_with_env(&[])
     }
 
-    /// `envs` for example `[("MOTO_ECS_SERVICE_RUNNING", "1")]`.
+    /// `envs` for example `[("MOTO_ECS_SERVICE_RUNNING", "1")]`. moto_server binds a port the
+    /// system chooses (`-p 0`) and says which on stderr (` * Running on http://…`): a port
+    /// picked beforehand could be taken by another test's server before moto binds it.
     pub fn start_with_env(envs: &[(&str, &str)]) -> Moto {
         let exe = required_env("STRIPE_OPS_MOTO_SERVER", "moto[server]");
-        let port = free_port();
-        let child = Command::new(exe)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let mut cmd = Command::new(exe);
+        cmd.args(["-H", "127.0.0.1", "-p", "0"])
             .envs(envs.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto_server starts");
-        let proc = Proc(child);
-        let url = format!("http://127.0.0.1:{port}");
-        poll("moto_server to answer", Duration::from_secs(30), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-        });
+            .stdout(Stdio::null());
+        let (proc, url) = spawn_announced_on_stderr(cmd, "Running on ");
         Moto { url, proc }
     }
 
@@ -268,7 +262,9 @@ impl Moto {
     }
 }
 
-/// `chromedriver` on a free loopback port.
+/// `chromedriver` on a free loopback port. The port is picked before chromedriver binds it, so
+/// another test's server may take it first: chromedriver then exits, and is started again on
+/// another port.
 pub struct ChromeDriver {
     pub url: String,
     pub proc: Proc,
@@ -277,20 +273,62 @@ pub struct ChromeDriver {
 impl ChromeDriver {
     pub fn start() -> ChromeDriver {
         let exe = required_env("STRIPE_OPS_CHROMEDRIVER", "chromium-driver");
-        let port = free_port();
-        let child = Command::new(exe)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
-        let proc = Proc(child);
-        let url = format!("http://127.0.0.1:{port}");
-        poll("chromedriver to answer", Duration::from_secs(30), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-        });
-        ChromeDriver { url, proc }
+        for _ in 0..5 {
+            let port = free_port();
+            let child = Command::new(&exe)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("chromedriver starts");
+            let mut proc = Proc(child);
+            let listening = poll("chromedriver to answer", Duration::from_secs(30), || {
+                if !matches!(proc.0.try_wait(), Ok(None)) {
+                    return Some(false);
+                }
+                std::net::TcpStream::connect(("127.0.0.1", port))
+                    .ok()
+                    .map(|_| true)
+            });
+            // Connected, and still running: the port is chromedriver's, not another server's.
+            if listening && matches!(proc.0.try_wait(), Ok(None)) {
+                let url = format!("http://127.0.0.1:{port}");
+                return ChromeDriver { url, proc };
+            }
+        }
+        panic!("chromedriver exited five times before it listened");
     }
+}
+
+/// Spawns `cmd` and reads its stderr until a line holds `marker`; returns the process and the
+/// word after the marker. The rest of stderr is drained in the background, so that a server that
+/// logs there never blocks on a full pipe.
+pub fn spawn_announced_on_stderr(mut cmd: Command, marker: &str) -> (Proc, String) {
+    let mut child = cmd
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the server starts");
+    let mut reader = BufReader::new(child.stderr.take().unwrap());
+    let proc = Proc(child);
+    let mut seen = String::new();
+    let word = loop {
+        let mut line = String::new();
+        let read = reader.read_line(&mut line).expect("the server's stderr");
+        assert!(
+            read > 0,
+            "the server exited before it announced {marker:?}; it said:\n{seen}"
+        );
+        seen.push_str(&line);
+        if let Some((_, rest)) = line.split_once(marker) {
+            break rest
+                .split(|c: char| c.is_whitespace() || c == '\x1b')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+        }
+    };
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+    (proc, word)
 }
 
 /// A self-signed certificate for 127.0.0.1 (and its key), made by openssl: (cert.pem, key.pem).
