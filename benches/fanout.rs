@@ -236,6 +236,7 @@ async fn run(fsync: bool, rate: u64, secs: u64) {
             client: stripe_ops::http::client(Duration::from_secs(10)).unwrap(),
         },
         out: Printer::silent(),
+        idle_timeout: stripe_ops::server::IDLE_TIMEOUT,
     })
     .await
     .unwrap();

@@ -1,8 +1,8 @@
 //! Serving an axum router over HTTP/1.1 with the limits a production server has, for the two
-//! servers stripe-ops runs (the sandbox and the fan-out relay): a client has `HEADER_TIMEOUT` to
+//! servers stripe-ops runs (the sandbox and the fan-out relay): a client has an idle timeout to
 //! send a request's headers (slow-header clients, and keep-alive connections left idle, are
-//! closed), bodies are capped by axum's `DefaultBodyLimit`, and a stop lets the requests in
-//! flight finish.
+//! closed: hyper starts its header-read timer as soon as a connection waits for a request),
+//! bodies are capped by axum's `DefaultBodyLimit`, and a stop lets the requests in flight finish.
 
 use std::time::Duration;
 
@@ -14,13 +14,22 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-/// How long a client may take to send a request's headers, or stay idle between requests.
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a client may take to send a request's headers, or stay idle between requests, by
+/// default. Above the 60 s idle timeout of an AWS load balancer: "configure the idle timeout of
+/// your application to be larger than the idle timeout configured for the load balancer",
+/// else it answers 502 when it reuses a connection the server has just closed (ELB guide,
+/// "Connection idle timeout"). 75 s is nginx's `keepalive_timeout`.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(75);
 
 /// Serves `router` on `listener` until `stop` turns true, then lets every connection finish the
-/// request it is answering and returns.
-pub async fn serve(listener: TcpListener, router: Router, mut stop: watch::Receiver<bool>) {
-    serve_with(listener, router, &mut stop, HEADER_TIMEOUT).await
+/// request it is answering and returns. `idle_timeout`: see [`IDLE_TIMEOUT`].
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    mut stop: watch::Receiver<bool>,
+    idle_timeout: Duration,
+) {
+    serve_with(listener, router, &mut stop, idle_timeout).await
 }
 
 async fn serve_with(

@@ -70,6 +70,8 @@ pub struct FanoutArgs {
     /// How long the answer to the sender waits for the targets' first attempts (0 answers at once)
     #[arg(long, default_value = "5s", value_name = "WAIT")]
     pub summary_wait: Span,
+    #[command(flatten)]
+    pub server: super::ServerFlags,
     /// Path that receives events. Default: [fanout] path, else /webhook
     #[arg(long, value_name = "PATH")]
     pub path: Option<String>,
@@ -213,5 +215,6 @@ fn options(args: &FanoutArgs, file: &FanoutConfig, out: &Printer) -> Result<Rela
             client,
         },
         out: out.clone(),
+        idle_timeout: args.server.idle_timeout.get(),
     })
 }

@@ -65,6 +65,16 @@ impl Ctx {
     }
 }
 
+/// Flags of the commands that run a server (`sandbox`, `fanout`).
+#[derive(Debug, Clone, Args)]
+pub struct ServerFlags {
+    /// How long a client may take to send a request's headers, and a keep-alive connection may
+    /// stay idle. Keep it above the idle timeout of a load balancer in front (60s by default on
+    /// AWS), or it answers 502 now and then
+    #[arg(long, default_value = "75s", value_parser = duration::positive, value_name = "DURATION")]
+    pub idle_timeout: Span,
+}
+
 /// Flags that override environment settings; shared by the commands that talk to an environment.
 #[derive(Debug, Clone, Default, Args)]
 pub struct EnvFlags {

@@ -57,6 +57,8 @@ pub struct SandboxArgs {
     /// Webhook delivery attempts per endpoint, 1 to 1000 (Stripe retries for days; this bounds it)
     #[arg(long, default_value_t = 5, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub delivery_attempts: u32,
+    #[command(flatten)]
+    pub server: super::ServerFlags,
     /// Delay before the first retry of a delivery; doubles after each failed attempt (1s, 20ms)
     #[arg(long, default_value = "1s", value_name = "DURATION")]
     pub delivery_backoff: Span,
@@ -109,6 +111,7 @@ fn options(ctx: &Ctx, args: &SandboxArgs) -> Result<SandboxOptions> {
         },
         aws,
         out: ctx.out.clone(),
+        idle_timeout: args.server.idle_timeout.get(),
     })
 }
 

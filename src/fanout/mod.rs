@@ -38,6 +38,8 @@ pub struct RelayOptions {
     pub delivery: DeliveryOptions,
     /// Where the relay logs (one line per event and per target outcome).
     pub out: Printer,
+    /// How long a client may take to send headers or stay idle (`server::IDLE_TIMEOUT`).
+    pub idle_timeout: Duration,
 }
 
 /// A running relay (also used in-process by the benchmark).
@@ -108,7 +110,12 @@ pub async fn start(opts: RelayOptions) -> Result<Relay> {
     });
     let app = relay::router(&opts.path, state);
     let (stop, stopped) = watch::channel(false);
-    let server = tokio::spawn(crate::server::serve(listener, app, stopped));
+    let server = tokio::spawn(crate::server::serve(
+        listener,
+        app,
+        stopped,
+        opts.idle_timeout,
+    ));
     Ok(Relay {
         webhook_url: crate::http::join(&url, &opts.path),
         url,

@@ -66,6 +66,8 @@ pub struct SandboxOptions {
     pub aws: Option<aws_secrets::AwsSource>,
     /// Where warnings and the AWS follower's lines go.
     pub out: Printer,
+    /// How long a client may take to send headers or stay idle (`server::IDLE_TIMEOUT`).
+    pub idle_timeout: Duration,
 }
 
 impl Default for SandboxOptions {
@@ -81,6 +83,7 @@ impl Default for SandboxOptions {
             delivery: DeliveryPolicy::default(),
             aws: None,
             out: Printer::silent(),
+            idle_timeout: crate::server::IDLE_TIMEOUT,
         }
     }
 }
@@ -331,11 +334,17 @@ pub async fn start(opts: SandboxOptions) -> Result<Sandbox> {
 
     let (stop, stopped) = watch::channel(false);
     let servers = vec![
-        serve(app_listener, app::router(shared.clone()), stopped.clone()),
+        serve(
+            app_listener,
+            app::router(shared.clone()),
+            stopped.clone(),
+            opts.idle_timeout,
+        ),
         serve(
             stripe_listener,
             stripe::router(shared.clone()),
             stopped.clone(),
+            opts.idle_timeout,
         ),
     ];
     let mut background = Vec::new();
@@ -360,8 +369,14 @@ fn serve(
     listener: TcpListener,
     router: axum::Router,
     stopped: watch::Receiver<bool>,
+    idle_timeout: Duration,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(crate::server::serve(listener, router, stopped))
+    tokio::spawn(crate::server::serve(
+        listener,
+        router,
+        stopped,
+        idle_timeout,
+    ))
 }
 
 /// The start line: the two URLs and the 0600 files holding generated secrets (values are never

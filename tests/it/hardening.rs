@@ -97,6 +97,8 @@ fn every_duration_rate_and_count_flag_refuses_out_of_range_values() {
         (&fanout, "--summary-wait", false),
         (&fanout, "--tolerance", false),
         (&fanout, "--in-flight", true),
+        (&fanout, "--idle-timeout", true),
+        (&sandbox, "--idle-timeout", true),
         (&sandbox, "--tolerance", false),
         (&sandbox, "--aws-poll", true),
         (&sandbox, "--delivery-backoff", false),
@@ -415,4 +417,61 @@ fn a_sandbox_keeps_its_generated_secrets_in_a_private_folder_it_removes() {
         Duration::from_secs(10),
         || (!folder.exists()).then_some(()),
     );
+}
+
+/// Reads from `stream` until the server closes it (`true`), or 10 s pass without a byte
+/// (`false`).
+fn closed_by_server(stream: &mut std::net::TcpStream) -> bool {
+    use std::io::Read;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// `--idle-timeout` reaches both servers: a connection that never sends a request, and a
+/// keep-alive connection idle after its answer, are closed once it passes (with the default,
+/// 75 s, neither would be within the test's 10 s).
+#[test]
+fn servers_close_idle_connections_after_the_idle_timeout() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::start(&["--idle-timeout", "300ms"]);
+    let spool = dir.path().join("spool");
+    let (_fanout, start) = spawn_announcing({
+        let mut cmd = bin();
+        cmd.args(["--json", "fanout", "--listen", "127.0.0.1:0", "--spool"])
+            .arg(&spool)
+            .args([
+                "--target",
+                "a=http://127.0.0.1:1/",
+                "--idle-timeout",
+                "300ms",
+            ]);
+        cmd
+    });
+    let fanout: serde_json::Value = serde_json::from_str(&start).unwrap();
+    for base in [sandbox.app.as_str(), fanout["listen"].as_str().unwrap()] {
+        let addr = base.trim_start_matches("http://");
+        let mut silent = std::net::TcpStream::connect(addr).unwrap();
+        assert!(
+            closed_by_server(&mut silent),
+            "{base}: a silent client stays connected"
+        );
+        let mut kept = std::net::TcpStream::connect(addr).unwrap();
+        kept.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        assert!(
+            closed_by_server(&mut kept),
+            "{base}: an idle keep-alive connection stays open"
+        );
+    }
 }
