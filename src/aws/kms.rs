@@ -1,6 +1,6 @@
-//! KMS's `DescribeKey`, for the pre-flight: which key a secret's `KmsKeyId` (a key ARN, a key id,
-//! an alias or an alias ARN, as Secrets Manager stores what it was given) names, and whether AWS
-//! or the customer manages it. A JSON 1.1 POST signed by `signed.rs`; shapes from the KMS API
+//! KMS's `DescribeKey` and `GetKeyPolicy`, for the pre-flight: which key a secret's `KmsKeyId` (a
+//! key ARN, a key id, an alias or an alias ARN, as Secrets Manager stores what it was given)
+//! names, whether AWS or the customer manages it, and the key's policy. A JSON 1.1 POST signed by `signed.rs`; shapes from the KMS API
 //! reference (`DescribeKey`: `KeyMetadata.{Arn, KeyManager}`; errors as `{"__type", "message"}`).
 
 use serde::Deserialize;
@@ -27,21 +27,54 @@ impl Kms {
     /// The key `key_id` names. `Err` says why it could not be told (not found, no permission,
     /// KMS unreachable).
     pub async fn describe(&self, key_id: &str) -> Result<Key, String> {
-        let endpoint = endpoint(&self.region);
+        let (status, body) = self
+            .call("DescribeKey", serde_json::json!({ "KeyId": key_id }))
+            .await?;
+        parse(status, &body)
+    }
+
+    /// The key's policy (its only one, `default`), as JSON text.
+    pub async fn key_policy(&self, key_arn: &str) -> Result<String, String> {
+        #[derive(Deserialize)]
+        struct Answer {
+            #[serde(rename = "Policy")]
+            policy: String,
+        }
+        let (status, body) = self
+            .call(
+                "GetKeyPolicy",
+                serde_json::json!({ "KeyId": key_arn, "PolicyName": "default" }),
+            )
+            .await?;
+        if !(200..300).contains(&status) {
+            return Err(failure(status, &body));
+        }
+        serde_json::from_str::<Answer>(&body)
+            .map(|a| a.policy)
+            .map_err(|e| format!("KMS's answer has no policy: {e}"))
+    }
+
+    /// One `TrentService` operation: the answer's status and body.
+    async fn call(
+        &self,
+        operation: &str,
+        input: serde_json::Value,
+    ) -> Result<(u16, String), String> {
+        let target = format!("TrentService.{operation}");
         let answer = self
             .signed
             .post(
                 "kms",
                 &self.region,
-                &endpoint,
+                &endpoint(&self.region),
                 &[
                     ("content-type", "application/x-amz-json-1.1"),
-                    ("x-amz-target", "TrentService.DescribeKey"),
+                    ("x-amz-target", target.as_str()),
                 ],
-                serde_json::json!({ "KeyId": key_id }).to_string(),
+                input.to_string(),
             )
             .await?;
-        parse(answer.status.as_u16(), &answer.body)
+        Ok((answer.status.as_u16(), answer.body))
     }
 }
 
@@ -68,13 +101,6 @@ pub fn parse(status: u16, body: &str) -> Result<Key, String> {
         #[serde(rename = "KeyMetadata")]
         metadata: Metadata,
     }
-    #[derive(Deserialize)]
-    struct Failure {
-        #[serde(rename = "__type")]
-        kind: Option<String>,
-        #[serde(alias = "Message")]
-        message: Option<String>,
-    }
     if (200..300).contains(&status) {
         let d: Described = serde_json::from_str(body)
             .map_err(|e| format!("KMS's answer has no key metadata: {e}"))?;
@@ -82,6 +108,18 @@ pub fn parse(status: u16, body: &str) -> Result<Key, String> {
             arn: d.metadata.arn,
             aws_managed: d.metadata.key_manager.as_deref() == Some("AWS"),
         });
+    }
+    Err(failure(status, body))
+}
+
+/// Pure: the type and message of an error answer.
+fn failure(status: u16, body: &str) -> String {
+    #[derive(Deserialize)]
+    struct Failure {
+        #[serde(rename = "__type")]
+        kind: Option<String>,
+        #[serde(alias = "Message")]
+        message: Option<String>,
     }
     let f: Failure = serde_json::from_str(body).unwrap_or(Failure {
         kind: None,
@@ -91,11 +129,11 @@ pub fn parse(status: u16, body: &str) -> Result<Key, String> {
     let kind = f
         .kind
         .map(|k| k.rsplit('#').next().unwrap_or_default().to_owned());
-    Err(match (kind, f.message) {
+    match (kind, f.message) {
         (Some(k), Some(m)) => format!("KMS answered {status} {k}: {m}"),
         (Some(k), None) => format!("KMS answered {status} {k}"),
         (None, _) => format!("KMS answered {status}"),
-    })
+    }
 }
 
 #[cfg(test)]

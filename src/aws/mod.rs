@@ -10,6 +10,7 @@ pub mod keys;
 pub mod kms;
 pub mod plan;
 pub mod preflight;
+pub mod resource_policy;
 pub mod rotate;
 pub mod secrets;
 pub mod service;

@@ -14,7 +14,10 @@
 //! `secretsmanager.<region>.amazonaws.com`, so those context keys are given to the simulation:
 //! policies conditioned on them are judged as AWS judges them. A denial that depends on context
 //! the simulation cannot know (`MissingContextValues`) is a note, not a verdict. The simulation
-//! sees identity policies only; a key policy must allow the role too, which is said.
+//! sees identity policies only (it cannot judge a role against a resource policy), so an
+//! implicit deny is a verdict only when the resource's own policy (the secret's resource policy,
+//! the key policy) does not grant the role either (`resource_policy.rs`); a key policy must also
+//! allow the role when its identity policies do, which is said.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -23,6 +26,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::kms::{Key, Kms};
+use super::resource_policy::{self, Grant};
 use crate::error::{Error, Result};
 
 /// The whole pre-flight, all KMS and IAM calls included.
@@ -61,8 +65,22 @@ pub struct Preflight {
     pub allowed: Vec<Need>,
     /// The secrets' keys as KMS described them.
     pub keys: Vec<KeySeen>,
+    /// What each resource's own policy says of the role.
+    pub resource_policies: Vec<PolicySeen>,
     pub notes: Vec<String>,
 }
+
+/// What a resource's own policy says of the role and a needed action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicySeen {
+    pub action: &'static str,
+    pub resource: String,
+    /// `grants`, `does not grant`, or `unreadable: <why>`.
+    pub verdict: String,
+}
+
+/// What the resources' own policies say, by (action, resource).
+pub type Grants = BTreeMap<(&'static str, String), Grant>;
 
 /// A key a secret names, and the key ARN KMS resolved it to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -180,12 +198,13 @@ fn seen(keys: &Keys) -> Vec<KeySeen> {
 /// Pure: the verdict on IAM's answers. An explicit deny, or an implicit deny that does not
 /// depend on missing context, is exit 2 naming the role, the action, the resource and the
 /// statement to add.
-pub fn judge(role: &str, answers: &[(Need, Answer)]) -> Result<Preflight> {
+pub fn judge(role: &str, answers: &[(Need, Answer)], grants: &Grants) -> Result<Preflight> {
     let mut out = Preflight {
         role: Some(role.to_owned()),
         ..Default::default()
     };
     for (need, answer) in answers {
+        let grant = grants.get(&(need.action, need.resource.clone()));
         match answer.decision.as_str() {
             "allowed" => out.allowed.push(need.clone()),
             "explicitDeny" => {
@@ -206,11 +225,31 @@ pub fn judge(role: &str, answers: &[(Need, Answer)]) -> Result<Preflight> {
                 need.resource,
                 answer.missing_context.join(", ")
             )),
-            _ => {
-                return Err(Error::usage(format!(
-                    "pre-flight: the execution role {role} may not {} on {} (no policy allows it); tasks would never start (ResourceInitializationError: unable to pull secrets). Add this statement to the role's policy: {}. Nothing was changed (--skip-preflight skips this check)",
+            _ if grant == Some(&Grant::Grants) => {
+                out.notes.push(format!(
+                    "{} on {} is granted to the role by {}",
                     need.action,
                     need.resource,
+                    own_policy(need.action)
+                ));
+                out.allowed.push(need.clone());
+            }
+            _ if matches!(grant, Some(Grant::Unreadable(_)) | None) => out.notes.push(format!(
+                "no identity policy of the role allows {} on {}, and {} could not be read ({}): not judged",
+                need.action,
+                need.resource,
+                own_policy(need.action),
+                match grant {
+                    Some(Grant::Unreadable(why)) => why.as_str(),
+                    _ => "not asked",
+                }
+            )),
+            _ => {
+                return Err(Error::usage(format!(
+                    "pre-flight: the execution role {role} may not {} on {} (neither its policies nor {} allow it); tasks would never start (ResourceInitializationError: unable to pull secrets). Add this statement to the role's policy: {}. Nothing was changed (--skip-preflight skips this check)",
+                    need.action,
+                    need.resource,
+                    own_policy(need.action),
                     statement(need)
                 )));
             }
@@ -221,6 +260,55 @@ pub fn judge(role: &str, answers: &[(Need, Answer)]) -> Result<Preflight> {
             .push("the key policy of a customer-managed key must allow the role too (the simulation reads identity policies only)".into());
     }
     Ok(out)
+}
+
+/// The policy a resource of `action` carries itself.
+fn own_policy(action: &str) -> &'static str {
+    if action.starts_with("kms:") {
+        "the key policy"
+    } else {
+        "the secret's resource policy"
+    }
+}
+
+/// What each need's resource says of `role` in its own policy. A secret this run will create
+/// has none yet.
+pub async fn resource_grants(
+    sm: &aws_sdk_secretsmanager::Client,
+    kms: &Kms,
+    role: &str,
+    needs: &[Need],
+) -> Grants {
+    let mut grants = Grants::new();
+    for need in needs {
+        let policy = match need.action {
+            _ if need.resource.ends_with("-??????") => Ok(None),
+            "kms:Decrypt" => kms.key_policy(&need.resource).await.map(Some),
+            _ => super::secrets::resource_policy(sm, &need.resource).await,
+        };
+        let grant = match policy {
+            Ok(p) => resource_policy::grant(p.as_deref(), role, need.action),
+            Err(why) => Grant::Unreadable(why),
+        };
+        grants.insert((need.action, need.resource.clone()), grant);
+    }
+    grants
+}
+
+/// Pure: the grants, for the report.
+fn policies_seen(grants: &Grants) -> Vec<PolicySeen> {
+    grants
+        .iter()
+        .map(|((action, resource), g)| PolicySeen {
+            action,
+            resource: resource.clone(),
+            verdict: match g {
+                Grant::Grants => "grants".into(),
+                Grant::DoesNotGrant => "does not grant".into(),
+                Grant::Unreadable(why) => format!("unreadable: {why}"),
+            },
+        })
+        .collect()
 }
 
 /// The IAM policy statement that grants `need`.
@@ -272,41 +360,50 @@ pub async fn check(
             ..Default::default()
         });
     }
-    run(&env.iam, &env.kms, role, secrets, &env.settings.region).await
+    run(env, role, secrets).await
 }
 
 /// The whole pre-flight for `role` (the task definition's execution role) and `secrets`:
 /// exit 2 on a denial; notes when it cannot run or cannot judge.
-pub async fn run(
-    iam: &super::iam::Iam,
-    kms: &Kms,
-    role: Option<&str>,
-    secrets: &[Injected],
-    region: &str,
-) -> Result<Preflight> {
+pub async fn run(env: &super::Env, role: Option<&str>, secrets: &[Injected]) -> Result<Preflight> {
     let Some(role) = role else {
         return Err(Error::usage(
             "pre-flight: the task definition has no executionRoleArn; ECS needs an execution role to inject secrets from Secrets Manager. Nothing was changed (--skip-preflight skips this check)",
         ));
     };
     let deadline = tokio::time::Instant::now() + TIMEOUT;
-    let keys = tokio::time::timeout_at(deadline, describe_keys(kms, secrets))
+    let late = |what: &str| format!("{what} did not answer within {}s", TIMEOUT.as_secs());
+    let keys = tokio::time::timeout_at(deadline, describe_keys(&env.kms, secrets))
         .await
         .unwrap_or_else(|_| {
-            let late = format!("KMS did not answer within {}s", TIMEOUT.as_secs());
             secrets
                 .iter()
-                .filter_map(|s| Some((s.kms_key_id.clone()?, Err(late.clone()))))
+                .filter_map(|s| Some((s.kms_key_id.clone()?, Err(late("KMS")))))
                 .collect()
         });
-    let (needs, mut notes) = needs(secrets, &keys, region);
+    let (needs, mut notes) = needs(secrets, &keys, &env.settings.region);
+    let grants =
+        tokio::time::timeout_at(deadline, resource_grants(&env.sm, &env.kms, role, &needs))
+            .await
+            .unwrap_or_else(|_| {
+                needs
+                    .iter()
+                    .map(|n| {
+                        (
+                            (n.action, n.resource.clone()),
+                            Grant::Unreadable(late("AWS")),
+                        )
+                    })
+                    .collect()
+            });
     let unjudged = |notes| Preflight {
         role: Some(role.to_owned()),
         allowed: Vec::new(),
         keys: seen(&keys),
+        resource_policies: policies_seen(&grants),
         notes,
     };
-    let answers = match tokio::time::timeout_at(deadline, simulate(iam, role, &needs)).await {
+    let answers = match tokio::time::timeout_at(deadline, simulate(&env.iam, role, &needs)).await {
         Ok(Ok(a)) => a,
         Ok(Err(why)) => {
             notes.push(format!(
@@ -315,17 +412,15 @@ pub async fn run(
             return Ok(unjudged(notes));
         }
         Err(_) => {
-            notes.push(format!(
-                "IAM did not answer within {}s; not checked",
-                TIMEOUT.as_secs()
-            ));
+            notes.push(format!("{}; not checked", late("IAM")));
             return Ok(unjudged(notes));
         }
     };
-    let mut judged = judge(role, &answers)?;
+    let mut judged = judge(role, &answers, &grants)?;
     notes.append(&mut judged.notes);
     judged.notes = notes;
     judged.keys = seen(&keys);
+    judged.resource_policies = policies_seen(&grants);
     Ok(judged)
 }
 
@@ -456,10 +551,44 @@ mod tests {
             .into_iter()
             .map(|n| (n, answer("allowed", &["exec-policy"], &[])))
             .collect();
-        let p = judge(ROLE, &answers).unwrap();
+        let p = judge(ROLE, &answers, &verdicts(&answers, Grant::DoesNotGrant)).unwrap();
         assert_eq!(p.allowed.len(), 2);
         assert!(p.notes[0].contains("key policy"), "{:?}", p.notes);
         assert!(p.render()[0].contains("may secretsmanager:GetSecretValue"));
+    }
+
+    /// The same resource-policy verdict for every need.
+    fn verdicts(answers: &[(Need, Answer)], grant: Grant) -> Grants {
+        answers
+            .iter()
+            .map(|(n, _)| ((n.action, n.resource.clone()), grant.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn an_implicit_deny_the_resources_own_policy_lifts_is_no_failure() {
+        let (n, _) = needs(&secret_with_key(KEY), &Keys::new(), "us-east-1");
+        let answers: Vec<_> = n
+            .into_iter()
+            .map(|n| (n, answer("implicitDeny", &[], &[])))
+            .collect();
+        let p = judge(ROLE, &answers, &verdicts(&answers, Grant::Grants)).unwrap();
+        assert_eq!(p.allowed.len(), 2);
+        assert!(
+            p.notes[0].contains("granted to the role by the secret's resource policy")
+                && p.notes[1].contains("by the key policy"),
+            "{:?}",
+            p.notes
+        );
+        let unread = Grant::Unreadable("AccessDeniedException".into());
+        let p = judge(ROLE, &answers, &verdicts(&answers, unread)).unwrap();
+        assert!(p.allowed.is_empty());
+        assert!(
+            p.notes[1]
+                .contains("the key policy could not be read (AccessDeniedException): not judged"),
+            "{:?}",
+            p.notes
+        );
     }
 
     #[test]
@@ -469,7 +598,7 @@ mod tests {
             (n[0].clone(), answer("allowed", &[], &[])),
             (n[1].clone(), answer("implicitDeny", &[], &[])),
         ];
-        let e = judge(ROLE, &answers).unwrap_err();
+        let e = judge(ROLE, &answers, &verdicts(&answers, Grant::DoesNotGrant)).unwrap_err();
         assert_eq!(e.exit, Exit::Usage);
         let m = e.message();
         assert!(
@@ -481,13 +610,14 @@ mod tests {
             "{m}"
         );
         assert!(m.contains("--skip-preflight"), "{m}");
+        assert!(m.contains("neither its policies nor the key policy"), "{m}");
     }
 
     #[test]
     fn an_explicit_deny_names_the_denying_policy() {
         let (n, _) = needs(&secret_with_key(KEY), &Keys::new(), "us-east-1");
         let answers = vec![(n[0].clone(), answer("explicitDeny", &["deny-secrets"], &[]))];
-        let e = judge(ROLE, &answers).unwrap_err();
+        let e = judge(ROLE, &answers, &verdicts(&answers, Grant::DoesNotGrant)).unwrap_err();
         assert_eq!(e.exit, Exit::Usage);
         assert!(
             e.message()
@@ -503,7 +633,7 @@ mod tests {
             n[0].clone(),
             answer("implicitDeny", &[], &["aws:SourceVpce"]),
         )];
-        let p = judge(ROLE, &answers).unwrap();
+        let p = judge(ROLE, &answers, &verdicts(&answers, Grant::DoesNotGrant)).unwrap();
         assert!(p.allowed.is_empty());
         assert!(p.notes[0].contains("aws:SourceVpce"), "{:?}", p.notes);
     }

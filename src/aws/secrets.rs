@@ -72,6 +72,20 @@ pub async fn info(sm: &Client, id: &str) -> Result<Option<SecretInfo>> {
     }
 }
 
+/// The secret's resource-based policy as JSON text (`None`: it has none). `Err` says why it
+/// could not be read.
+pub async fn resource_policy(
+    sm: &Client,
+    arn: &str,
+) -> std::result::Result<Option<String>, String> {
+    sm.get_resource_policy()
+        .secret_id(arn)
+        .send()
+        .await
+        .map(|out| out.resource_policy().map(str::to_owned))
+        .map_err(|e| describe(&e))
+}
+
 /// The AWSCURRENT value.
 pub async fn value(sm: &Client, id: &str) -> Result<SecretString> {
     value_if_exists(sm, id)

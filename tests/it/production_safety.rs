@@ -230,6 +230,8 @@ fn the_dry_run_shows_every_changed_field_beside_the_old_endpoint() {
 /// A customer-managed key named by alias (the Secrets Manager console's way) and one KMS does not
 /// know: the pre-flight asks KMS (moto's, through the signed `DescribeKey`) which key the alias
 /// names, checks `kms:Decrypt` on that key's ARN, and says why the unknown one is not checked.
+/// The key policy and the webhook secret's resource policy grant the role (the simulator cannot
+/// weigh those for a role, so the pre-flight reads them: `GetKeyPolicy`, `GetResourcePolicy`).
 const KEYS: &str = r#"
 import boto3, json, os
 p = os.environ["PREFIX"]
@@ -238,6 +240,14 @@ key = kms.create_key(Description="payments")["KeyMetadata"]
 kms.create_alias(AliasName="alias/payments", TargetKeyId=key["KeyId"])
 sm.update_secret(SecretId=f"{p}/STRIPE_WEBHOOK_SECRET", KmsKeyId="alias/payments")
 sm.update_secret(SecretId=f"{p}/STRIPE_SECRET_KEY", KmsKeyId="alias/nope")
+role = "arn:aws:iam::123456789012:role/exec"
+grant = lambda action: json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Sid": "Enable IAM User Permissions", "Effect": "Allow",
+     "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*", "Resource": "*"},
+    {"Effect": "Allow", "Principal": {"AWS": role}, "Action": action, "Resource": "*"}]})
+kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=grant("kms:Decrypt"))
+sm.put_resource_policy(SecretId=f"{p}/STRIPE_WEBHOOK_SECRET",
+                       ResourcePolicy=grant("secretsmanager:GetSecretValue"))
 print(key["Arn"])
 "#;
 
@@ -264,6 +274,31 @@ fn the_preflight_checks_the_key_an_alias_names() {
         "{notes}"
     );
     assert!(notes.contains("could not simulate"), "{notes}");
+    let verdicts: Vec<(String, String)> = preflight["resource_policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let what = format!("{} {}", p["action"].as_str().unwrap(), p["resource"]);
+            (what, p["verdict"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    let verdict = |action: &str, resource: &str| {
+        verdicts
+            .iter()
+            .find(|(what, _)| what.starts_with(action) && what.contains(resource))
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("{action} on {resource} not in {verdicts:?}"))
+    };
+    assert_eq!(verdict("kms:Decrypt", &arn), "grants");
+    assert_eq!(
+        verdict("secretsmanager:GetSecretValue", "STRIPE_WEBHOOK_SECRET"),
+        "grants"
+    );
+    assert_eq!(
+        verdict("secretsmanager:GetSecretValue", "STRIPE_SECRET_KEY"),
+        "does not grant"
+    );
 
     let o = w
         .rotate_command("staging")
