@@ -240,6 +240,20 @@ async fn stripe_get(sb: &Sandbox, path: &str) -> (u16, Value) {
     app.send(req).await
 }
 
+/// `POST /v1/webhook_endpoints` on the Stripe API at `api` with `key`: the created endpoint.
+async fn create_endpoint(api: &str, key: &str, form: &[(&str, &str)]) -> Value {
+    reqwest::Client::new()
+        .post(format!("{api}/v1/webhook_endpoints"))
+        .bearer_auth(key)
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Waits for the top-up to be credited by the delivered webhook; returns the Stripe event id.
 async fn credited_event_id(app: &App, t: &Topup) -> String {
     eventually(

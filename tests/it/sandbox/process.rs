@@ -173,17 +173,12 @@ async fn canary_secrets_never_reach_the_output_even_with_trace_logging() {
         .await
         .unwrap();
     assert_eq!(wrong.status(), 401);
-    let created: Value = app
-        .http
-        .post(format!("{api}/v1/webhook_endpoints"))
-        .bearer_auth(CANARY_SK)
-        .form(&[("url", "https://example.com/h"), ("enabled_events[]", "*")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = create_endpoint(
+        api,
+        CANARY_SK,
+        &[("url", "https://example.com/h"), ("enabled_events[]", "*")],
+    )
+    .await;
     let endpoint_secret = created["secret"].as_str().unwrap().to_owned();
 
     std::process::Command::new("kill")

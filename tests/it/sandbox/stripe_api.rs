@@ -163,22 +163,9 @@ async fn delivery_signs_per_endpoint_and_retries_failures_with_backoff() {
     let key = stripe_key(&sb);
     let http = reqwest::Client::new();
     let create = |url: String| {
-        let http = http.clone();
         let key = key.clone();
         let api = sb.stripe_api.clone();
-        async move {
-            let v: Value = http
-                .post(format!("{api}/v1/webhook_endpoints"))
-                .bearer_auth(key)
-                .form(&[("url", url.as_str()), ("enabled_events[0]", "*")])
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            v
-        }
+        async move { create_endpoint(&api, &key, &[("url", &url), ("enabled_events[0]", "*")]).await }
     };
     // A second sandbox that only accepts the secret Stripe gave the endpoint it receives on.
     let dir = tempfile::tempdir().unwrap();
@@ -393,21 +380,13 @@ async fn an_endpoint_pinned_to_an_api_version_gets_events_in_that_version() {
     let http = reqwest::Client::new();
     let mut secrets = serde_json::Map::new();
     for (path, version) in [("/pinned", Some("2024-06-20")), ("/account", None)] {
+        let url = format!("{base}{path}");
         let mut form = vec![
-            ("url", format!("{base}{path}")),
-            ("enabled_events[0]", "checkout.session.completed".into()),
+            ("url", url.as_str()),
+            ("enabled_events[0]", "checkout.session.completed"),
         ];
-        form.extend(version.map(|v| ("api_version", v.to_owned())));
-        let created: Value = http
-            .post(format!("{}/v1/webhook_endpoints", sb.stripe_api))
-            .bearer_auth(stripe_key(&sb))
-            .form(&form)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        form.extend(version.map(|v| ("api_version", v)));
+        let created = create_endpoint(&sb.stripe_api, &stripe_key(&sb), &form).await;
         secrets.insert(path.into(), created["secret"].clone());
     }
     std::fs::write(&secrets_file, Value::Object(secrets).to_string()).unwrap();
