@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian machine or a developer's: installs what the tests need
 # (idempotently: nothing is fetched when it is already there), then runs `cargo test --locked`.
-#   - Debian's chromium and chromium-driver (the browser tests drive them through WebDriver)
+#   - Debian's chromium and chromium-driver (the browser tests drive them through WebDriver), and
+#     openssl, procps and python3-venv when a slim image lacks them
 #   - Node.js and npm (Debian's nodejs and npm when missing), and the npm packages `stripe` and
 #     `express` from tests/receivers/package-lock.json (receivers written with Stripe's Node library)
 #   - a Python venv (.venv, or $STRIPE_OPS_VENV) with moto[server] (the AWS emulator) and stripe
@@ -18,6 +19,11 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+# The tests also call openssl (a self-signed certificate), /usr/bin/kill (SIGTERM to servers) and
+# Python's venv module; a slim Debian image may lack them.
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+[ -x /usr/bin/kill ] || [ -x /bin/kill ] || missing+=(procps)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 if ((${#missing[@]})); then
   echo "tests/run.sh: installing ${missing[*]}" >&2
   sudo=""
