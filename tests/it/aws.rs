@@ -741,7 +741,7 @@ impl World {
     }
 
     /// `webhook rotate --env staging --allow-http EXTRA`.
-    fn rotate(&self, extra: &[&str]) -> Output {
+    pub(crate) fn rotate(&self, extra: &[&str]) -> Output {
         self.rotate_command("staging").args(extra).output().unwrap()
     }
 
@@ -1024,15 +1024,7 @@ fn rotate_failing_at_step_2_changes_nothing() {
 fn rotate_failing_at_step_3_rolls_back_to_the_starting_state() {
     let w = World::start(false, true, &[]);
     // Revision 2 injects the secrets; moto never completes a deployment, so skip the restart.
-    let o = w.cmd(&[
-        "enable",
-        "--env",
-        "staging",
-        "--skip-put-secrets",
-        "--skip-smoke",
-        "--skip-restart",
-    ]);
-    assert_code(&o, 0);
+    w.enable_without_redeploy();
     w.stripe("create", &w.webhook_url());
     let before = rotation_state(&w);
     let o = w.rotate(&["--skip-smoke", "--wait-timeout", "1s"]);
@@ -1190,15 +1182,7 @@ fn a_rollback_that_cannot_finish_says_what_remains_and_how_to_finish_it() {
     // Deployments never complete; Stripe goes away while rotate waits, so the rollback can
     // restore the secret and redeploy but cannot delete the new endpoint.
     let mut w = World::start(false, true, &[]);
-    let o = w.cmd(&[
-        "enable",
-        "--env",
-        "staging",
-        "--skip-put-secrets",
-        "--skip-smoke",
-        "--skip-restart",
-    ]);
-    assert_code(&o, 0);
+    w.enable_without_redeploy();
     let before = w.aws.snapshot(STAGING);
     let mut c = w.rotate_command("staging");
     c.env("STRIPE_OPS_ECS_POLL", "20ms")

@@ -90,11 +90,7 @@ fn rotate_inherits_events_api_version_connect_description_and_metadata() {
              "description": "orders webhook", "metadata": {"tier": "2", "stripe_ops_connect": "true"}},
         ]),
     );
-    let dry = w
-        .rotate_command("staging")
-        .args(["--json", "--dry-run"])
-        .output()
-        .unwrap();
+    let dry = w.rotate(&["--json", "--dry-run"]);
     assert_code(&dry, 0);
     let plan = &json_of(&dry)["plan"];
     let new = &plan["endpoint"]["new"];
@@ -106,11 +102,7 @@ fn rotate_inherits_events_api_version_connect_description_and_metadata() {
     let notes = plan["preflight"]["notes"].to_string();
     assert!(notes.contains("could not simulate"), "{notes}");
 
-    let o = w
-        .rotate_command("staging")
-        .args(["--json", "--skip-smoke"])
-        .output()
-        .unwrap();
+    let o = w.rotate(&["--json", "--skip-smoke"]);
     assert_code(&o, 0);
     let id = json_of(&o)["endpoint"]["id"].as_str().unwrap().to_owned();
     let created = endpoint(&w, &id);
@@ -143,11 +135,7 @@ fn disagreeing_old_endpoints_stop_rotate_with_exit_2_unless_a_flag_settles_it() 
         ]),
     );
     let before = untouched(&w);
-    let o = w
-        .rotate_command("staging")
-        .arg("--skip-smoke")
-        .output()
-        .unwrap();
+    let o = w.rotate(&["--skip-smoke"]);
     assert_code(&o, 2);
     let err = stderr(&o);
     assert!(err.contains("disagree on api_version"), "{err}");
@@ -159,17 +147,16 @@ fn disagreeing_old_endpoints_stop_rotate_with_exit_2_unless_a_flag_settles_it() 
     assert!(err.contains("--api-version"), "{err}");
     assert_eq!(untouched(&w), before, "nothing changed");
 
-    let o = w
-        .rotate_command("staging")
-        .args([
-            "--skip-smoke",
-            "--json",
-            "--api-version",
-            "2025-03-31.basil",
-        ])
-        .args(["--metadata", "owner=payments", "--description", "rotated"])
-        .output()
-        .unwrap();
+    let o = w.rotate(&[
+        "--skip-smoke",
+        "--json",
+        "--api-version",
+        "2025-03-31.basil",
+        "--metadata",
+        "owner=payments",
+        "--description",
+        "rotated",
+    ]);
     assert_code(&o, 0);
     let created = endpoint(&w, json_of(&o)["endpoint"]["id"].as_str().unwrap());
     assert_eq!(created["api_version"], "2025-03-31.basil");
@@ -199,16 +186,13 @@ fn the_dry_run_shows_every_changed_field_beside_the_old_endpoint() {
         serde_json::json!([{"enabled_events": ["checkout.session.completed"],
                             "api_version": "2024-06-20", "description": "shop"}]),
     );
-    let o = w
-        .rotate_command("staging")
-        .args([
-            "--dry-run",
-            "--events",
-            "checkout.session.completed,invoice.paid",
-        ])
-        .args(["--description", "new shop"])
-        .output()
-        .unwrap();
+    let o = w.rotate(&[
+        "--dry-run",
+        "--events",
+        "checkout.session.completed,invoice.paid",
+        "--description",
+        "new shop",
+    ]);
     assert_code(&o, 0);
     let out = stdout(&o);
     for line in [
@@ -256,11 +240,7 @@ fn the_preflight_checks_the_key_an_alias_names() {
     let w = World::start(true, true, &[]);
     w.enable();
     let arn = w.aws.py(KEYS, &[("PREFIX", STAGING)]).trim().to_owned();
-    let o = w
-        .rotate_command("staging")
-        .args(["--dry-run", "--json"])
-        .output()
-        .unwrap();
+    let o = w.rotate(&["--dry-run", "--json"]);
     assert_code(&o, 0);
     let preflight = &json_of(&o)["plan"]["preflight"];
     assert_eq!(
@@ -300,11 +280,7 @@ fn the_preflight_checks_the_key_an_alias_names() {
         "does not grant"
     );
 
-    let o = w
-        .rotate_command("staging")
-        .arg("--dry-run")
-        .output()
-        .unwrap();
+    let o = w.rotate(&["--dry-run"]);
     assert_code(&o, 0);
     let line = format!("pre-flight: key alias/payments is {arn}");
     assert!(
@@ -392,17 +368,15 @@ fn status_reports_drift_from_the_config_with_exit_1() {
     );
 
     // Rotating with the config settles both: no drift left.
-    let o = w
-        .rotate_command("staging")
-        .args(["--config", config.to_str().unwrap(), "--skip-smoke"])
-        .args([
-            "--events",
-            "checkout.session.completed,invoice.paid",
-            "--api-version",
-            "2025-03-31.basil",
-        ])
-        .output()
-        .unwrap();
+    let o = w.rotate(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--skip-smoke",
+        "--events",
+        "checkout.session.completed,invoice.paid",
+        "--api-version",
+        "2025-03-31.basil",
+    ]);
     assert_code(&o, 0);
     let o = w.cmd(&[
         "--config",
@@ -496,11 +470,7 @@ fn no_wait_redeploys_and_returns_leaving_the_old_endpoints_enabled() {
     let w = World::start(false, true, &[]);
     w.enable_without_redeploy();
     let old = w.enabled();
-    let o = w
-        .rotate_command("staging")
-        .arg("--no-wait")
-        .output()
-        .unwrap();
+    let o = w.rotate(&["--no-wait"]);
     assert_code(&o, 0);
     let out = stdout(&o);
     assert!(out.contains("not waited for, no smoke: --no-wait"), "{out}");
@@ -536,7 +506,7 @@ fn twenty_rotations_in_a_row_prove_the_switch_despite_the_race() {
     let (mut refusals, mut raced) = (0, 0);
     let mut switch_ms = Vec::new();
     for run in 1..=20 {
-        let o = w.rotate_command("staging").arg("--json").output().unwrap();
+        let o = w.rotate(&["--json"]);
         assert_eq!(code(&o), 0, "run {run}: {}", stderr(&o));
         let smoke = &json_of(&o)["smoke"];
         assert_eq!(smoke["ok"], true, "run {run}: {smoke}");
