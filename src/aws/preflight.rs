@@ -281,8 +281,12 @@ pub async fn resource_grants(
 ) -> Grants {
     let mut grants = Grants::new();
     for need in needs {
+        // Two secrets under one key need its policy once.
+        if grants.contains_key(&(need.action, need.resource.clone())) {
+            continue;
+        }
         let policy = match need.action {
-            _ if need.resource.ends_with("-??????") => Ok(None),
+            _ if need.resource.ends_with(PLANNED_SUFFIX) => Ok(None),
             "kms:Decrypt" => kms.key_policy(&need.resource).await.map(Some),
             _ => super::secrets::resource_policy(sm, &need.resource).await,
         };
@@ -335,6 +339,9 @@ pub async fn simulate(
     Ok(answers)
 }
 
+/// What ends the ARN of a secret that does not exist yet (see [`planned_arn`]).
+const PLANNED_SUFFIX: &str = "-??????";
+
 /// The ARN a secret that does not exist yet will have: Secrets Manager appends `-` and six
 /// random characters, which `??????` stands for (and matches policies written with `-??????`
 /// or `-*`, the forms the AWS docs recommend). Partition and account are the role's.
@@ -344,7 +351,7 @@ pub fn planned_arn(role: &str, region: &str, id: &str) -> String {
         ["arn", partition, _, _, account, ..] => (*partition, *account),
         _ => ("aws", ""),
     };
-    format!("arn:{partition}:secretsmanager:{region}:{account}:secret:{id}-??????")
+    format!("arn:{partition}:secretsmanager:{region}:{account}:secret:{id}{PLANNED_SUFFIX}")
 }
 
 /// The pre-flight unless skipped (then a note says so).

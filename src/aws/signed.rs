@@ -20,6 +20,8 @@ pub struct Signed {
     credentials: Option<SharedCredentialsProvider>,
     /// `--aws-endpoint-url` / `AWS_ENDPOINT_URL`: an emulator.
     endpoint_override: Option<String>,
+    /// Built once (loading the platform's certificates is not free); why, when it could not be.
+    http: std::result::Result<reqwest::Client, String>,
 }
 
 /// The service's answer: its status and body.
@@ -33,6 +35,7 @@ impl Signed {
         Signed {
             credentials: config.credentials_provider(),
             endpoint_override,
+            http: crate::http::client(CALL_TIMEOUT).map_err(|e| e.message().to_owned()),
         }
     }
 
@@ -77,8 +80,7 @@ impl Signed {
         let (instructions, _) = sign(signable, &params)
             .map_err(|e| e.to_string())?
             .into_parts();
-        let http = crate::http::client(CALL_TIMEOUT).map_err(|e| e.message().to_owned())?;
-        let mut request = http.post(&url).body(body);
+        let mut request = self.http.clone()?.post(&url).body(body);
         for (name, value) in headers.iter().copied().chain(instructions.headers()) {
             request = request.header(name, value);
         }
