@@ -272,7 +272,7 @@ async fn expected_version(
         Ok(endpoints) => pinned_version(&endpoints, &opts.to)
             .map_or((None, None), |(v, from)| (Some(v), Some(from))),
         Err(e) => {
-            out.warn(format!(
+            out.tell(format!(
                 "note: cannot list webhook endpoints to learn the API version {} expects ({}); give --api-version to check the events' versions",
                 opts.to,
                 e.message()
@@ -387,7 +387,7 @@ pub async fn run(
     let (expected, from) = expected_version(stripe, &opts, out).await;
     let api_versions = ApiVersions::of(&todo, expected, from);
     if let Some(w) = api_versions.warning(todo.len()) {
-        out.warn(format!("warning: {w}"));
+        out.warn(w);
     }
     let mut report = ReplayReport {
         to: opts.to.clone(),
