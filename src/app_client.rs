@@ -119,7 +119,7 @@ impl AppClient {
             .send()
             .await
             .map_err(|e| http::send_error(method, url, &e))?;
-        http::reply(resp, method, url, started).await
+        http::reply(resp, method, url, started, http::API).await
     }
 
     /// Like `request`, but a non-2xx answer or a body that is not JSON is a failed check.

@@ -23,12 +23,79 @@ pub fn builder(timeout: Duration) -> reqwest::ClientBuilder {
         .connect_timeout(timeout.min(Duration::from_secs(10)))
 }
 
-/// An HTTP answer: status, raw body, latency.
+/// How much of an answer is read. `keep` bytes are kept (for parsing or an excerpt); the rest
+/// is read and dropped up to `drain` bytes in all, then the connection is closed: a peer
+/// streaming an endless answer costs neither memory nor time beyond these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub keep: usize,
+    pub drain: u64,
+}
+
+/// A receiver's answer to a delivery: only an excerpt and a diagnosis are ever made of it.
+pub const ANSWER: Limits = Limits {
+    keep: 4 * 1024,
+    drain: 1024 * 1024,
+};
+
+/// An API answer that is parsed (Stripe's, the app's, AWS's): Stripe's largest lists are a few
+/// MiB; more than this is not an answer stripe-ops can use.
+pub const API: Limits = Limits {
+    keep: 16 * 1024 * 1024,
+    drain: 16 * 1024 * 1024,
+};
+
+/// An answer's body as far as it was read.
+#[derive(Debug, Clone, Default)]
+pub struct Body {
+    /// The first `Limits::keep` bytes.
+    pub kept: Vec<u8>,
+    /// Bytes read in all (kept and dropped).
+    pub len: u64,
+    /// The answer was longer than `Limits::drain`: the connection was dropped there.
+    pub cut: bool,
+}
+
+impl Body {
+    /// The kept bytes as text (invalid UTF-8 replaced).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.kept).into_owned()
+    }
+
+    /// More was read than kept.
+    pub fn truncated(&self) -> bool {
+        self.cut || self.len > self.kept.len() as u64
+    }
+}
+
+/// Reads an answer's body within `limits`. The client's timeout bounds this read too (reqwest
+/// times the whole exchange, body included).
+pub async fn read_body(
+    mut resp: reqwest::Response,
+    limits: Limits,
+) -> std::result::Result<Body, reqwest::Error> {
+    let mut body = Body::default();
+    while let Some(chunk) = resp.chunk().await? {
+        body.len += chunk.len() as u64;
+        let room = limits.keep.saturating_sub(body.kept.len());
+        body.kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len >= limits.drain {
+            // Dropping the response closes the connection: the rest is never read.
+            body.cut = true;
+            break;
+        }
+    }
+    Ok(body)
+}
+
+/// An HTTP answer: status, body (as far as it was kept), latency.
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub status: StatusCode,
     pub body: String,
     pub ms: f64,
+    /// The answer was longer than what was kept.
+    pub truncated: bool,
 }
 
 impl Reply {
@@ -40,18 +107,23 @@ impl Reply {
     }
 }
 
-/// Reads a response into a `Reply`, timed from `started`; a body cut off is a transport failure.
+/// Reads a response into a `Reply` within `limits`, timed from `started`; a body cut off by
+/// the peer is a transport failure.
 pub async fn reply(
     resp: reqwest::Response,
     method: &str,
     url: &str,
     started: Instant,
+    limits: Limits,
 ) -> Result<Reply> {
     let status = resp.status();
-    let body = resp.text().await.map_err(|e| send_error(method, url, &e))?;
+    let body = read_body(resp, limits)
+        .await
+        .map_err(|e| send_error(method, url, &e))?;
     Ok(Reply {
         status,
-        body,
+        truncated: body.truncated(),
+        body: body.text(),
         ms: started.elapsed().as_secs_f64() * 1000.0,
     })
 }
@@ -129,6 +201,23 @@ fn parse_url(url: &str) -> std::result::Result<String, String> {
     Ok(trimmed.to_owned())
 }
 
+/// A URL as it may be shown: with any password replaced by `***` (`http://user:***@host/`).
+/// URLs come from users and configs, and `https://user:pass@host` carries a credential.
+pub fn display_url(url: &str) -> String {
+    match url::Url::parse(url.trim()) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_owned(),
+        // Not a URL: shown only up to an `@`, which may end a credential.
+        Err(_) => match url.rsplit_once('@') {
+            Some((_, host)) => format!("***@{host}"),
+            None => url.to_owned(),
+        },
+    }
+}
+
 /// Joins a base URL and a path without doubling or losing the slash.
 pub fn join(base: &str, path: &str) -> String {
     format!(
@@ -194,6 +283,17 @@ mod tests {
             e.message()
         );
         assert_eq!(excerpt("a\u{1b}[31mred", 50), "a\\u{1b}[31mred");
+    }
+
+    #[test]
+    fn urls_are_shown_without_their_password() {
+        assert_eq!(
+            display_url("http://u:pass@h.example:8080/x?y=1"),
+            "http://u:***@h.example:8080/x?y=1"
+        );
+        assert_eq!(display_url("https://h.example/x"), "https://h.example/x");
+        assert_eq!(display_url("http://u@h/"), "http://u@h/");
+        assert!(!display_url("not a url u:pass@h").contains("pass"));
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub(crate) mod fuzz;
 pub mod http;
 pub mod load;
 pub mod printer;
+pub mod process;
 pub mod replay;
 pub mod retry;
 pub mod runtime;

@@ -168,10 +168,10 @@ impl StripeClient {
             .await
             .map_err(|e| http::send_error(method.as_str(), &url, &e))?;
         let status = resp.status();
-        let text = resp
-            .text()
+        let body = http::read_body(resp, http::API)
             .await
             .map_err(|e| http::send_error(method.as_str(), &url, &e))?;
+        let text = body.text();
         let value: Value = serde_json::from_str(&text).map_err(|_| {
             Error::external(format!(
                 "Stripe {method} {path} answered {status} with non-JSON: {}",

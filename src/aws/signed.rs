@@ -88,9 +88,13 @@ impl Signed {
             .send()
             .await
             .map_err(|e| crate::http::describe_failure(&e))?;
+        let status = response.status();
+        let body = crate::http::read_body(response, crate::http::API)
+            .await
+            .map_err(|e| crate::http::describe_failure(&e))?;
         Ok(Answer {
-            status: response.status(),
-            body: response.text().await.unwrap_or_default(),
+            status,
+            body: body.text(),
         })
     }
 }

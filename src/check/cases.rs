@@ -1,24 +1,27 @@
-//! The catalogue of check cases (pure): which cases exist, what each expects, how each request is
-//! built, and how an answer is judged. The runner does the I/O.
+//! The catalogue of check cases (pure): which cases exist, what each expects, and why.
+//! `deliveries` builds each case's request, `judge` reads the answers, the runner does the I/O.
 //!
 //! Cases are designed to be independent, so that each broken behaviour of a receiver is caught by
 //! the case meant for it and by no other: the security and robustness cases send a benign event
-//! type (`customer.created`) that credits nothing, the idempotency cases each use a fresh Checkout
-//! Session and fresh event ids, and only the robustness cases judge answer time against the
-//! budget (the others only fail on a hang).
+//! type (`customer.created`) that changes nothing, the idempotency cases each use fresh objects
+//! and event ids. Every answer is timed against `--timeout` (see `judge`).
+//!
+//! Idempotency needs to see the receiver's state: the top-up contract's balance (`--base-url`),
+//! or any receiver's through an observer (`--observe CMD`, `--observe-url URL`), which makes the
+//! idempotency cases per event type. With `--account` and an observer, the `connect` suite
+//! checks that a connected account's event does not act on the platform's state.
 
 use std::fmt;
 
 use serde::Serialize;
-use serde_json::Value;
-
-use crate::webhook::fixtures::Prepared;
-use crate::webhook::signature::{self, Signer};
 
 /// Event type the security and robustness cases send: accepted and without effect everywhere.
 pub const BENIGN_TYPE: &str = "customer.created";
-/// Type of the robustness case about event types a receiver does not know.
+/// Type of the robustness case about event types a receiver does not know: no Stripe release
+/// has it (Stripe adds types every release, so a receiver must answer 2xx to types it does not
+/// handle), and neither has its object.
 pub const UNKNOWN_TYPE: &str = "stripe_ops.test.unknown_event";
+pub const UNKNOWN_OBJECT: &str = "stripe_ops.test.unknown_object";
 /// Size of the large-body case.
 pub const LARGE_BODY_BYTES: usize = 256 * 1024;
 /// Deliveries in the concurrent idempotency case.
@@ -32,14 +35,16 @@ pub enum Suite {
     Security,
     Robustness,
     Idempotency,
+    Connect,
     Types,
 }
 
 impl Suite {
-    pub const ALL: [Suite; 4] = [
+    pub const ALL: [Suite; 5] = [
         Suite::Security,
         Suite::Robustness,
         Suite::Idempotency,
+        Suite::Connect,
         Suite::Types,
     ];
 
@@ -48,6 +53,7 @@ impl Suite {
             Suite::Security => "security",
             Suite::Robustness => "robustness",
             Suite::Idempotency => "idempotency",
+            Suite::Connect => "connect",
             Suite::Types => "types",
         }
     }
@@ -104,25 +110,66 @@ pub enum Oddity {
     BadSignature,
 }
 
-/// The idempotency and ordering scenarios (need the app contract).
+/// The idempotency scenarios.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Replay {
     Sequential,
     Concurrent,
     SameIdOtherBody,
+    /// Top-up contract only: a completed session the app never created.
     UnknownSession,
+}
+
+impl Replay {
+    pub fn name(self) -> &'static str {
+        match self {
+            Replay::Sequential => "sequential_duplicate",
+            Replay::Concurrent => "concurrent_duplicates",
+            Replay::SameIdOtherBody => "same_id_other_body",
+            Replay::UnknownSession => "unknown_session",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
     Security(Tamper),
     Robustness(Oddity),
+    /// The top-up contract's idempotency, judged on the balance.
     Idempotency(Replay),
+    /// An observer's idempotency case for one event type.
+    Observed {
+        event_type: String,
+        replay: Replay,
+    },
+    /// A connected account's event against the platform's own, on the observed state.
+    Connect {
+        event_type: String,
+    },
     /// Deliver this fixture type; `ignored` means it may be 2xx without effect.
     Type {
         event_type: String,
         ignored: bool,
     },
+}
+
+impl Kind {
+    /// The event type an observed or connect case is about.
+    pub fn observed_type(&self) -> Option<&str> {
+        match self {
+            Kind::Observed { event_type, .. } | Kind::Connect { event_type } => Some(event_type),
+            _ => None,
+        }
+    }
+}
+
+/// What the catalogue depends on besides the types: how the receiver's state is seen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// An observer (`--observe`, `--observe-url`): idempotency per event type.
+    pub observer: bool,
+    /// `--account`: every case as a Connect delivery; with an observer, the connect suite.
+    pub account: bool,
 }
 
 /// Whether failing a case fails the run. `Required`: what Stripe's libraries and docs require of
@@ -152,16 +199,20 @@ pub enum Expect {
     /// Not accepted: 4xx is the proper answer; a 5xx also refuses the event (the crash itself is
     /// the robustness suite's concern), a 2xx fails.
     Rejected,
-    /// Any answer but 5xx, within the time budget.
+    /// Any answer but 5xx.
     NoServerError,
-    /// Answered 2xx, within the time budget.
-    AcceptedInTime,
-    /// Answered 2xx and the balance did not move.
+    /// Answered 2xx and the observed state (the balance) did not move.
     AcceptedWithoutEffect,
     /// The balance rose by exactly one top-up amount.
     CreditedOnce,
-    /// The balance did not move.
+    /// The balance did not move (any answer).
     NoCredit,
+    /// Duplicates answered 2xx and the observed state did not move again.
+    Unchanged,
+    /// Concurrent copies answered 2xx and changed the observed state as one delivery does.
+    OneEffect,
+    /// A connected account's event did not change the platform's state as the platform's own.
+    NotAsPlatform,
 }
 
 impl Expect {
@@ -169,12 +220,23 @@ impl Expect {
         match self {
             Expect::Accepted => "2xx",
             Expect::Rejected => "refused (4xx)",
-            Expect::NoServerError => "no 5xx, in time",
-            Expect::AcceptedInTime => "2xx, in time",
-            Expect::AcceptedWithoutEffect => "2xx, no credit",
+            Expect::NoServerError => "no 5xx",
+            Expect::AcceptedWithoutEffect => "2xx, no effect",
             Expect::CreditedOnce => "credited once",
             Expect::NoCredit => "no credit",
+            Expect::Unchanged => "no second effect",
+            Expect::OneEffect => "one effect",
+            Expect::NotAsPlatform => "not the platform's",
         }
+    }
+
+    /// Every delivery of the case must be answered 2xx: Stripe retries anything else, for
+    /// days, duplicates included.
+    pub fn wants_2xx(self) -> bool {
+        !matches!(
+            self,
+            Expect::Rejected | Expect::NoServerError | Expect::NoCredit
+        )
     }
 }
 
@@ -245,12 +307,11 @@ const fn advisory(
 /// Every case, in the order they run. `types` are the fixture types; `ignored` those that may be
 /// accepted without effect. The rules come from Stripe's webhook docs and from what
 /// stripe-node's `constructEvent` and stripe-python's `construct_event` accept and refuse.
-pub fn catalogue(types: &[String], ignored: &[String]) -> Vec<Case> {
+pub fn catalogue(types: &[String], ignored: &[String], plan: Plan) -> Vec<Case> {
     use Expect::*;
     use Suite::*;
     let sec = |spec, t| case(Security, spec, Kind::Security(t));
     let rob = |spec, o| case(Robustness, spec, Kind::Robustness(o));
-    let idem = |spec, r| case(Idempotency, spec, Kind::Idempotency(r));
     let mut cases = vec![
         sec(
             required(
@@ -363,8 +424,8 @@ pub fn catalogue(types: &[String], ignored: &[String]) -> Vec<Case> {
         rob(
             required(
                 "unknown_type",
-                AcceptedInTime,
-                "a signed event of a type nobody handles",
+                Accepted,
+                "a signed event of a type (and object) no Stripe release has",
                 "Stripe's docs: answer 2xx quickly to every event, handled or not, or Stripe retries and disables the endpoint",
             ),
             Oddity::UnknownType,
@@ -414,43 +475,12 @@ pub fn catalogue(types: &[String], ignored: &[String]) -> Vec<Case> {
             ),
             Oddity::BadSignature,
         ),
-        idem(
-            required(
-                "sequential_duplicate",
-                CreditedOnce,
-                "the same top-up event twice in a row",
-                "Stripe delivers at least once and retries: handle each event id once (Stripe's docs)",
-            ),
-            Replay::Sequential,
-        ),
-        idem(
-            required(
-                "concurrent_duplicates",
-                CreditedOnce,
-                "the same top-up event 20 times at once",
-                "retries overlap; a check-then-insert without a lock credits twice",
-            ),
-            Replay::Concurrent,
-        ),
-        idem(
-            required(
-                "same_id_other_body",
-                CreditedOnce,
-                "the same event id again with another body",
-                "duplicates are recognised by event id, not by identical bytes",
-            ),
-            Replay::SameIdOtherBody,
-        ),
-        idem(
-            advisory(
-                "unknown_session",
-                NoCredit,
-                "checkout.session.completed for a session the app never created",
-                "hardening: crediting only sessions the app created is not a Stripe rule",
-            ),
-            Replay::UnknownSession,
-        ),
     ];
+    if plan.observer {
+        cases.extend(observed_cases(types, ignored, plan));
+    } else {
+        cases.extend(topup_cases());
+    }
     for t in types {
         let is_ignored = ignored.iter().any(|i| i == t);
         cases.push(Case {
@@ -504,311 +534,117 @@ pub fn select(all: Vec<Case>, suites: &[Suite], names: &[String]) -> Result<Vec<
         .collect())
 }
 
-/// One HTTP delivery: the exact body and the `Stripe-Signature` value (none: no header).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Delivery {
-    pub body: String,
-    pub header: Option<String>,
-}
-
-impl Delivery {
-    fn signed(body: String, t: i64, signers: &[Signer]) -> Self {
-        let header = signature::header(t, body.as_bytes(), signers);
-        Self {
-            body,
-            header: Some(header),
-        }
-    }
-}
-
-/// A security case's delivery of `body` (a benign event rendered at `now`).
-pub fn security_delivery(
-    tamper: Tamper,
-    body: String,
-    signer: &Signer,
-    now: i64,
-    tolerance: i64,
-) -> Delivery {
-    let one = std::slice::from_ref(signer);
-    let sig = |t: i64, b: &str| signer.sign_hex(t, b.as_bytes());
-    let other = Signer::new(format!("whsec_not_the_receivers_{}", now).as_bytes());
-    let beyond = tolerance + BEYOND_TOLERANCE;
-    match tamper {
-        Tamper::None => Delivery::signed(body, now, one),
-        Tamper::RawBody => Delivery::signed(stripe_formatted(&body), now, one),
-        Tamper::NoHeader => Delivery { body, header: None },
-        Tamper::Malformed => Delivery {
-            header: Some(format!("t={now}v1{};garbage", sig(now, &body))),
-            body,
-        },
-        Tamper::NoTimestamp => Delivery {
-            header: Some(format!("v1={}", sig(now, &body))),
-            body,
-        },
-        Tamper::OnlyV0 => Delivery {
-            header: Some(format!("t={now},v0={}", sig(now, &body))),
-            body,
-        },
-        Tamper::WrongSecret => Delivery::signed(body, now, std::slice::from_ref(&other)),
-        Tamper::BodyChanged => {
-            let header = signature::header(now, body.as_bytes(), one);
-            Delivery {
-                body: change_body(&body),
-                header: Some(header),
-            }
-        }
-        Tamper::TooOld => Delivery::signed(body, now - beyond, one),
-        Tamper::InFuture => Delivery::signed(body, now + beyond, one),
-        Tamper::OtherTimestamp => Delivery {
-            header: Some(format!("t={now},v1={}", sig(now - 30, &body))),
-            body,
-        },
-        Tamper::RolledSecrets => Delivery::signed(body, now, &[other, signer.clone()]),
-    }
-}
-
-/// The same event with one value changed, as an attacker would (`livemode` flipped, else a byte).
-fn change_body(body: &str) -> String {
-    for (from, to) in [
-        ("\"livemode\": false", "\"livemode\": true"),
-        ("\"livemode\":false", "\"livemode\":true"),
-    ] {
-        if body.contains(from) {
-            return body.replacen(from, to, 1);
-        }
-    }
-    format!("{body} ")
-}
-
-/// The event with what makes re-serialisers differ from Stripe's bytes: nested objects, an empty
-/// object and array, non-ASCII text and escaped characters (in `metadata` and `description`).
-pub fn stripe_formatted(event: &str) -> String {
-    let mut v: Value = serde_json::from_str(event).expect("rendered events are JSON");
-    let object = &mut v["data"]["object"];
-    object["description"] =
-        Value::from("Grüße aus 東京 ☃ — \"quoted\", back\\slash, tab\t, line\nbreak, </script>");
-    object["metadata"] = serde_json::json!({
-        "stripe_ops_nested": {"empty_object": {}, "empty_array": [], "list": [1, "zwei", {"drei": 3}]},
-        "stripe_ops_note": "été, naïve, 🎉",
-    });
-    crate::webhook::to_wire(&v)
-}
-
-/// The same event compact and signed over those bytes: what a receiver that verifies
-/// `JSON.stringify(parsed)` (or any re-serialisation) would accept.
-pub fn compact_again(delivery: &Delivery, now: i64, signers: &[Signer]) -> Delivery {
-    let v: Value = serde_json::from_str(&delivery.body).expect("the raw-body case sends JSON");
-    Delivery::signed(crate::webhook::to_compact(&v), now, signers)
-}
-
-/// A robustness case's delivery: the odd body, validly signed at `now` (except the forged one).
-pub fn robustness_delivery(oddity: Oddity, event: &str, signers: &[Signer], now: i64) -> Delivery {
-    let body = robustness_body(oddity, event);
-    if oddity == Oddity::BadSignature {
-        let forged = Signer::new(format!("whsec_forged_{now}").as_bytes());
-        return Delivery::signed(body, now, std::slice::from_ref(&forged));
-    }
-    Delivery::signed(body, now, signers)
-}
-
-/// A robustness case's body: `event` is a benign event rendered with a fresh id.
-fn robustness_body(oddity: Oddity, event: &str) -> String {
-    match oddity {
-        Oddity::BadSignature => event.to_owned(),
-        Oddity::UnknownType => with_field(event, &["type"], Value::from(UNKNOWN_TYPE)),
-        Oddity::EmptyBody => String::new(),
-        Oddity::NotJson => "this is not JSON {\"id\": ".to_owned(),
-        Oddity::Large => pad_to(event, LARGE_BODY_BYTES),
-        Oddity::Unicode => with_field(
-            event,
-            &["data", "object", "description"],
-            Value::from(
-                "Grüße, 東京 ☃ 𝄞 🎉 \"quoted\" back\\slash tab\t newline\n nul\u{0} bell\u{7} </script>",
-            ),
-        ),
-    }
-}
-
-fn with_field(event: &str, path: &[&str], value: Value) -> String {
-    let mut v: Value = serde_json::from_str(event).expect("rendered events are JSON");
-    let (last, parents) = path.split_last().expect("a path");
-    let mut cur = &mut v;
-    for p in parents {
-        cur = &mut cur[*p];
-    }
-    cur[*last] = value;
-    crate::webhook::to_wire(&v)
-}
-
-/// The event padded with a `metadata.padding` string so that the body is exactly `size` bytes.
-fn pad_to(event: &str, size: usize) -> String {
-    let with_empty = with_field(
-        event,
-        &["data", "object", "metadata", "stripe_ops_padding"],
-        Value::from(""),
-    );
-    let missing = size.saturating_sub(with_empty.len());
-    with_field(
-        event,
-        &["data", "object", "metadata", "stripe_ops_padding"],
-        Value::from("x".repeat(missing)),
-    )
-}
-
-/// What a top-up event must carry for the app to credit it (CONTRACT.md section 1).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TopUp {
-    pub session_id: String,
-    pub amount_cents: i64,
-    pub org_id: String,
-    pub account_id: String,
-    pub payment_intent_id: String,
-}
-
-/// The `--set` operations that turn the checkout.session.completed template into `top_up`.
-pub fn topup_sets(top_up: &TopUp) -> Vec<crate::webhook::fixtures::SetOp> {
-    use crate::webhook::fixtures::SetOp;
-    let set = |path: &str, value: Value| SetOp {
-        path: path.to_owned(),
-        value,
-    };
+/// The top-up contract's idempotency cases, judged on the buyer's balance.
+fn topup_cases() -> Vec<Case> {
+    use Expect::*;
+    let idem = |spec, r| case(Suite::Idempotency, spec, Kind::Idempotency(r));
     vec![
-        set("data.object.id", Value::from(top_up.session_id.clone())),
-        set("data.object.payment_status", Value::from("paid")),
-        set("data.object.status", Value::from("complete")),
-        set("data.object.amount_total", Value::from(top_up.amount_cents)),
-        set(
-            "data.object.amount_subtotal",
-            Value::from(top_up.amount_cents),
+        idem(
+            required(
+                "sequential_duplicate",
+                CreditedOnce,
+                "the same top-up event twice in a row",
+                "Stripe delivers at least once and retries: handle each event id once (Stripe's docs)",
+            ),
+            Replay::Sequential,
         ),
-        set("data.object.currency", Value::from("usd")),
-        set(
-            "data.object.payment_intent",
-            Value::from(top_up.payment_intent_id.clone()),
+        idem(
+            required(
+                "concurrent_duplicates",
+                CreditedOnce,
+                "the same top-up event 20 times at once",
+                "retries overlap; a check-then-insert without a lock credits twice",
+            ),
+            Replay::Concurrent,
         ),
-        set(
-            "data.object.metadata",
-            serde_json::json!({
-                "orgId": top_up.org_id,
-                "accountId": top_up.account_id,
-                "paymentIntentId": top_up.payment_intent_id,
-            }),
+        idem(
+            required(
+                "same_id_other_body",
+                CreditedOnce,
+                "the same event id again with another body",
+                "duplicates are recognised by event id, not by identical bytes",
+            ),
+            Replay::SameIdOtherBody,
+        ),
+        idem(
+            advisory(
+                "unknown_session",
+                NoCredit,
+                "checkout.session.completed for a session the app never created",
+                "hardening: crediting only sessions the app created is not a Stripe rule",
+            ),
+            Replay::UnknownSession,
         ),
     ]
 }
 
-/// The replayed body for the same-id case: the same event, delivered later (another `created`
-/// and another `request.idempotency_key`), as a retry with a rebuilt body would look.
-pub fn other_body(prepared: &Prepared, id: &str, created: i64) -> String {
-    with_field(
-        &prepared.body(id, created + 1),
-        &["request"],
-        serde_json::json!({ "id": null, "idempotency_key": format!("stripe-ops-{id}-again") }),
-    )
-}
-
-/// An HTTP answer, or why there was none.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Answer {
-    Status { code: u16, ms: f64 },
-    Hang { after_ms: f64 },
-    Failed { error: String },
-}
-
-impl Answer {
-    /// Answered 2xx: the receiver took the event.
-    pub fn accepted(&self) -> bool {
-        matches!(self, Answer::Status { code, .. } if (200..300).contains(code))
-    }
-}
-
-/// Judges a delivery case's answer. `budget_ms` is the answer-time budget (`--timeout`).
-/// Returns `Ok(detail)` on pass and `Err(reason)` on failure.
-pub fn judge_answer(expect: Expect, answer: &Answer, budget_ms: f64) -> Result<String, String> {
-    let (code, ms) = match answer {
-        Answer::Status { code, ms } => (*code, *ms),
-        Answer::Hang { after_ms } => {
-            return Err(format!("no answer after {:.0} ms (hang)", after_ms));
+/// With an observer: the idempotency cases of every type that may have an effect (not the
+/// `--expect-ignored` ones), and with `--account` the connect case of each.
+fn observed_cases(types: &[String], ignored: &[String], plan: Plan) -> Vec<Case> {
+    let mut cases = Vec::new();
+    for t in types.iter().filter(|t| !ignored.contains(t)) {
+        for (replay, expect, what, why) in [
+            (
+                Replay::Sequential,
+                Expect::Unchanged,
+                format!("a fresh {t}, then the same event again"),
+                "Stripe delivers at least once and retries: handle each event id once (Stripe's docs)",
+            ),
+            (
+                Replay::Concurrent,
+                Expect::OneEffect,
+                format!("another fresh {t}, 20 copies at once"),
+                "retries overlap; a check-then-insert without a lock acts twice",
+            ),
+            (
+                Replay::SameIdOtherBody,
+                Expect::Unchanged,
+                format!("the first {t}'s id again with another body"),
+                "duplicates are recognised by event id, not by identical bytes",
+            ),
+        ] {
+            cases.push(Case {
+                name: format!("idempotency.{}.{t}", replay.name()),
+                suite: Suite::Idempotency,
+                expect,
+                severity: Severity::Required,
+                what,
+                why,
+                kind: Kind::Observed {
+                    event_type: t.clone(),
+                    replay,
+                },
+            });
         }
-        Answer::Failed { error } => return Err(format!("request failed: {error}")),
-    };
-    let ok2xx = (200..300).contains(&code);
-    let in_time = ms <= budget_ms;
-    let late = || format!("answered {code} in {ms:.0} ms, over the {budget_ms:.0} ms budget");
-    match expect {
-        Expect::Accepted | Expect::AcceptedWithoutEffect if ok2xx => Ok(format!("answered {code}")),
-        Expect::Accepted | Expect::AcceptedWithoutEffect => {
-            Err(format!("answered {code}, expected 2xx"))
+        if plan.account {
+            cases.push(Case {
+                name: format!("connect.{t}"),
+                suite: Suite::Connect,
+                expect: Expect::NotAsPlatform,
+                severity: Severity::Required,
+                what: format!("{t} of the connected account, after the platform's own"),
+                why: "Stripe sends a Connect endpoint its connected accounts' events with `account` set; acting on them as on the platform's own (crediting the platform) is the classic Connect bug",
+                kind: Kind::Connect {
+                    event_type: t.clone(),
+                },
+            });
         }
-        Expect::Rejected if (400..500).contains(&code) => Ok(format!("refused with {code}")),
-        Expect::Rejected if ok2xx => Err(format!("accepted with {code}, expected a 4xx refusal")),
-        Expect::Rejected if code >= 500 => Ok(format!(
-            "not accepted ({code}; a crash instead of a 4xx is robustness.bad_signature's concern)"
-        )),
-        Expect::Rejected => Err(format!("answered {code}, expected 4xx")),
-        Expect::AcceptedInTime if !ok2xx => Err(format!("answered {code}, expected 2xx")),
-        Expect::NoServerError if code >= 500 => Err(format!("answered {code} (server error)")),
-        Expect::AcceptedInTime | Expect::NoServerError if !in_time => Err(late()),
-        Expect::AcceptedInTime | Expect::NoServerError => Ok(format!("answered {code}")),
-        Expect::CreditedOnce | Expect::NoCredit => Ok(format!("answered {code}")),
     }
-}
-
-/// Judges a balance change for the idempotency cases.
-pub fn judge_credit(
-    expect: Expect,
-    before: i64,
-    after: i64,
-    amount: i64,
-) -> Result<String, String> {
-    let delta = after - before;
-    let want = match expect {
-        Expect::CreditedOnce => amount,
-        _ => 0,
-    };
-    let describe = |d: i64| match (d, amount) {
-        (0, _) => "nothing".to_owned(),
-        (d, a) if a > 0 && d == a => format!("{d} cents (1 top-up)"),
-        (d, a) if a > 0 && d % a == 0 => format!("{d} cents ({} top-ups)", d / a),
-        (d, _) => format!("{d} cents"),
-    };
-    if delta == want {
-        Ok(format!("balance rose by {}", describe(delta)))
-    } else {
-        Err(format!(
-            "balance rose by {}, expected {}",
-            describe(delta),
-            describe(want)
-        ))
-    }
+    cases
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::webhook::fixtures::{Catalog, RenderOptions};
-
-    const SECRET: &[u8] = b"whsec_unit";
 
     fn names(cases: &[Case]) -> Vec<&str> {
         cases.iter().map(|c| c.name.as_str()).collect()
     }
 
-    fn verdict(d: &Delivery, now: i64) -> Result<i64, signature::Rejection> {
-        signature::verify(
-            d.header.as_deref().unwrap_or(""),
-            d.body.as_bytes(),
-            &[Signer::new(SECRET)],
-            300,
-            now,
-            signature::Window::BothWays,
-        )
-    }
-
     #[test]
     fn catalogue_has_the_issue_cases_with_unique_names() {
         let types = vec!["a.b".to_owned(), "c.d".to_owned()];
-        let all = catalogue(&types, &["c.d".to_owned()]);
+        let all = catalogue(&types, &["c.d".to_owned()], Plan::default());
         let n = names(&all);
         let unique: std::collections::HashSet<_> = n.iter().collect();
         assert_eq!(unique.len(), n.len());
@@ -844,27 +680,8 @@ mod tests {
     }
 
     #[test]
-    fn the_raw_body_case_is_stripe_formatted_and_its_compact_copy_is_not() {
-        let p = Catalog::load(None)
-            .unwrap()
-            .prepare(BENIGN_TYPE, &RenderOptions::default())
-            .unwrap();
-        let signer = Signer::new(SECRET);
-        let d = security_delivery(Tamper::RawBody, p.body("evt_raw", 9), &signer, 9, 300);
-        let v: Value = serde_json::from_str(&d.body).unwrap();
-        assert_eq!(d.body, serde_json::to_string_pretty(&v).unwrap());
-        assert!(d.body.contains("\"empty_object\": {}") && d.body.contains("東京"));
-        assert!(d.body.contains(r#"\"quoted\""#) && d.body.contains(r"back\\slash"));
-        assert_eq!(verdict(&d, 9), Ok(9));
-        let compact = compact_again(&d, 9, std::slice::from_ref(&signer));
-        assert_ne!(compact.body, d.body);
-        assert_eq!(serde_json::from_str::<Value>(&compact.body).unwrap(), v);
-        assert_eq!(verdict(&compact, 9), Ok(9));
-    }
-
-    #[test]
     fn select_by_suite_and_name_and_hint_on_typos() {
-        let all = catalogue(&[], &[]);
+        let all = catalogue(&[], &[], Plan::default());
         let sec = select(all.clone(), &[Suite::Security], &[]).unwrap();
         assert!(sec.iter().all(|c| c.suite == Suite::Security));
         let one = select(all.clone(), &[], &["security.no_header".into()]).unwrap();
@@ -874,159 +691,43 @@ mod tests {
     }
 
     #[test]
-    fn security_deliveries_fail_verification_for_exactly_the_reason_named() {
-        use signature::Rejection as R;
-        let now = 1_700_000_000;
-        let signer = Signer::new(SECRET);
-        let body = r#"{"id":"evt_1","livemode":false}"#.to_owned();
-        let d = |t| security_delivery(t, body.clone(), &signer, now, 300);
-        assert_eq!(verdict(&d(Tamper::None), now), Ok(now));
-        assert_eq!(verdict(&d(Tamper::RolledSecrets), now), Ok(now));
-        assert_eq!(
-            d(Tamper::RolledSecrets)
-                .header
-                .unwrap()
-                .matches("v1=")
-                .count(),
-            2
-        );
-        assert_eq!(d(Tamper::NoHeader).header, None);
-        assert!(matches!(
-            verdict(&d(Tamper::Malformed), now),
-            Err(R::Malformed(_))
-        ));
-        assert_eq!(verdict(&d(Tamper::NoTimestamp), now), Err(R::NoTimestamp));
-        assert_eq!(verdict(&d(Tamper::OnlyV0), now), Err(R::NoV1));
-        assert_eq!(verdict(&d(Tamper::WrongSecret), now), Err(R::NoMatch));
-        assert_eq!(verdict(&d(Tamper::BodyChanged), now), Err(R::NoMatch));
-        assert_ne!(d(Tamper::BodyChanged).body, body);
-        assert_eq!(verdict(&d(Tamper::OtherTimestamp), now), Err(R::NoMatch));
-        assert_eq!(
-            verdict(&d(Tamper::TooOld), now),
-            Err(R::OutOfTolerance {
-                by: 60,
-                future: false
-            })
-        );
-        assert_eq!(
-            verdict(&d(Tamper::InFuture), now),
-            Err(R::OutOfTolerance {
-                by: 60,
-                future: true
-            })
-        );
-        // Only the tolerance stands between the stale cases and acceptance.
-        let stale = d(Tamper::TooOld);
-        assert!(
-            signature::verify(
-                stale.header.as_deref().unwrap(),
-                stale.body.as_bytes(),
-                std::slice::from_ref(&signer),
-                i64::MAX / 2,
-                now,
-                signature::Window::BothWays,
-            )
-            .is_ok()
-        );
-    }
-
-    #[test]
-    fn robustness_bodies() {
-        let p = Catalog::load(None)
-            .unwrap()
-            .prepare(BENIGN_TYPE, &RenderOptions::default())
-            .unwrap();
-        let event = p.body("evt_r", 1);
-        let unknown: Value =
-            serde_json::from_str(&robustness_body(Oddity::UnknownType, &event)).unwrap();
-        assert_eq!(unknown["type"], UNKNOWN_TYPE);
-        assert_eq!(unknown["id"], "evt_r");
-        assert_eq!(robustness_body(Oddity::EmptyBody, &event), "");
-        assert!(serde_json::from_str::<Value>(&robustness_body(Oddity::NotJson, &event)).is_err());
-        let large = robustness_body(Oddity::Large, &event);
-        assert_eq!(large.len(), LARGE_BODY_BYTES);
-        assert!(serde_json::from_str::<Value>(&large).is_ok());
-        let uni = robustness_body(Oddity::Unicode, &event);
-        assert!(uni.contains("東京") && uni.contains("\\u0000") && uni.contains("\\\""));
-        let s = [Signer::new(SECRET)];
-        let forged = robustness_delivery(Oddity::BadSignature, &event, &s, 7);
-        assert_eq!(forged.body, event);
-        assert_eq!(verdict(&forged, 7), Err(signature::Rejection::NoMatch));
-        assert_eq!(
-            verdict(&robustness_delivery(Oddity::Large, &event, &s, 7), 7),
-            Ok(7)
-        );
-        let v: Value = serde_json::from_str(&uni).unwrap();
-        assert!(
-            v["data"]["object"]["description"]
-                .as_str()
-                .unwrap()
-                .contains('𝄞')
-        );
-    }
-
-    #[test]
-    fn topup_events_carry_the_contract_fields() {
-        let top_up = TopUp {
-            session_id: "cs_1".into(),
-            amount_cents: 500,
-            org_id: "org_1".into(),
-            account_id: "acc_1".into(),
-            payment_intent_id: "pi_1".into(),
+    fn an_observer_makes_idempotency_cases_per_type_and_connect_cases_with_an_account() {
+        let types = vec!["a.b".to_owned(), "c.d".to_owned()];
+        let ignored = ["c.d".to_owned()];
+        let plain = Plan {
+            observer: true,
+            account: false,
         };
-        let p = Catalog::load(None)
-            .unwrap()
-            .prepare(
-                "checkout.session.completed",
-                &RenderOptions {
-                    sets: topup_sets(&top_up),
-                    ..Default::default()
-                },
-            )
-            .unwrap();
-        let v: Value = serde_json::from_str(&p.body("evt_t", 5)).unwrap();
-        let o = &v["data"]["object"];
-        assert_eq!(o["id"], "cs_1");
-        assert_eq!(o["amount_total"], 500);
-        assert_eq!(o["payment_status"], "paid");
-        assert_eq!(o["currency"], "usd");
-        assert_eq!(o["metadata"]["orgId"], "org_1");
-        assert_eq!(o["metadata"]["accountId"], "acc_1");
-        assert_eq!(o["metadata"]["paymentIntentId"], "pi_1");
-        let again: Value = serde_json::from_str(&other_body(&p, "evt_t", 5)).unwrap();
-        assert_eq!(again["id"], "evt_t");
-        assert_eq!(again["data"], v["data"]);
-        assert_ne!(again, v);
-    }
-
-    #[test]
-    fn answers_are_judged_by_expectation_and_budget() {
-        let st = |code, ms| Answer::Status { code, ms };
-        assert!(judge_answer(Expect::Accepted, &st(200, 5.0), 10.0).is_ok());
-        assert!(judge_answer(Expect::Accepted, &st(500, 5.0), 10.0).is_err());
-        assert!(judge_answer(Expect::Rejected, &st(400, 5.0), 10.0).is_ok());
-        assert!(judge_answer(Expect::Rejected, &st(500, 5.0), 10.0).is_ok());
-        assert!(judge_answer(Expect::Rejected, &st(302, 5.0), 10.0).is_err());
-        let e = judge_answer(Expect::Rejected, &st(200, 5.0), 10.0).unwrap_err();
-        assert!(e.contains("accepted"), "{e}");
-        assert!(judge_answer(Expect::NoServerError, &st(400, 5.0), 10.0).is_ok());
-        assert!(judge_answer(Expect::NoServerError, &st(503, 5.0), 10.0).is_err());
-        let e = judge_answer(Expect::NoServerError, &st(200, 50.0), 10.0).unwrap_err();
-        assert!(e.contains("budget"), "{e}");
-        // Outside the robustness suite, slowness alone is not a failure: only a hang is.
-        assert!(judge_answer(Expect::Rejected, &st(400, 50.0), 10.0).is_ok());
-        let e = judge_answer(Expect::Accepted, &Answer::Hang { after_ms: 30.0 }, 10.0).unwrap_err();
-        assert!(e.contains("hang"));
-        assert!(judge_answer(Expect::AcceptedInTime, &st(404, 1.0), 10.0).is_err());
-    }
-
-    #[test]
-    fn credits_are_judged_exactly() {
-        assert!(judge_credit(Expect::CreditedOnce, 100, 600, 500).is_ok());
-        let e = judge_credit(Expect::CreditedOnce, 100, 1100, 500).unwrap_err();
-        assert!(e.contains("2 top-ups"), "{e}");
-        assert!(judge_credit(Expect::CreditedOnce, 100, 100, 500).is_err());
-        assert!(judge_credit(Expect::NoCredit, 100, 100, 500).is_ok());
-        assert!(judge_credit(Expect::NoCredit, 100, 600, 500).is_err());
+        let all = catalogue(&types, &ignored, plain);
+        let idem: Vec<&str> = all
+            .iter()
+            .filter(|c| c.suite == Suite::Idempotency)
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(
+            idem,
+            [
+                "idempotency.sequential_duplicate.a.b",
+                "idempotency.concurrent_duplicates.a.b",
+                "idempotency.same_id_other_body.a.b",
+            ]
+        );
+        assert!(all.iter().all(|c| c.suite != Suite::Connect));
+        let connect = catalogue(
+            &types,
+            &ignored,
+            Plan {
+                account: true,
+                ..plain
+            },
+        );
+        let c = connect.iter().find(|c| c.suite == Suite::Connect).unwrap();
+        assert_eq!(c.name, "connect.a.b");
+        assert_eq!(c.kind.observed_type(), Some("a.b"));
+        assert_eq!(
+            connect.iter().filter(|c| c.suite == Suite::Connect).count(),
+            1
+        );
+        assert!(all.iter().all(|c| c.expect != Expect::NoCredit));
     }
 }

@@ -1,11 +1,18 @@
 //! `check`: a conformance and abuse suite for a Stripe webhook receiver.
 //!
-//! `cases` is the pure catalogue (what each case sends and expects), `runner` sends the requests
-//! and judges the answers, `report` renders the table, the JSON document and JUnit XML.
+//! Pure: `cases` (the catalogue: what each case expects and why), `deliveries` (each case's
+//! exact request), `judge` (answers in plain words, timed), `observe`'s state comparison.
+//! I/O: `runner` (the delivery cases), `topup` (the top-up contract's balance), `observed` (any
+//! receiver's state through an observer). `report` renders the table, JSON and JUnit XML.
 
 pub mod cases;
+pub mod deliveries;
+pub mod judge;
+pub mod observe;
+mod observed;
 pub mod report;
 pub mod runner;
+mod topup;
 
 use serde_json::{Value, json};
 
@@ -13,27 +20,59 @@ use crate::error::{Error, Result};
 use crate::printer::{Printer, Report};
 use crate::webhook::fixtures::Catalog;
 
-pub use cases::Suite;
+pub use cases::{Plan, Suite};
+pub use observe::ObserverSpec;
 pub use report::{CaseResult, CheckReport, Outcome};
 pub use runner::{AppTarget, Options, run};
 
-/// The cases of `suites` (all when empty), narrowed to `names` when given.
-pub fn cases_for(
-    fixtures_dir: Option<&std::path::Path>,
-    suites: &[Suite],
-    names: &[String],
-    expect_ignored: &[String],
-    payload: EventPayload,
-) -> Result<Vec<cases::Case>> {
+/// Which cases to run, as the command line chose them.
+#[derive(Debug, Clone, Default)]
+pub struct Selection<'a> {
+    pub fixtures_dir: Option<&'a std::path::Path>,
+    /// The suites (all when empty).
+    pub suites: &'a [Suite],
+    /// Only these cases (all of the suites when empty).
+    pub names: &'a [String],
+    pub expect_ignored: &'a [String],
+    /// Event type globs for the types (and observed idempotency) cases; all when empty.
+    pub types: &'a [String],
+    pub payload: EventPayload,
+    pub plan: Plan,
+}
+
+/// The cases of the selection's suites, narrowed to its names when given.
+pub fn cases_for(sel: &Selection) -> Result<Vec<cases::Case>> {
+    let Selection {
+        fixtures_dir,
+        suites,
+        names,
+        expect_ignored,
+        payload,
+        plan,
+        ..
+    } = *sel;
     let catalog = Catalog::load(fixtures_dir)?;
     let thin = payload == EventPayload::Thin;
+    let globs: Vec<wildmatch::WildMatch> = sel
+        .types
+        .iter()
+        .map(|g| wildmatch::WildMatch::new(g))
+        .collect();
     // A webhook endpoint gets snapshot events only, an event destination with the thin payload
     // thin ones only: sending the other kind would fail receivers that work.
     let types: Vec<String> = catalog
         .types()
         .filter(|t| catalog.is_thin(t) == thin)
+        .filter(|t| globs.is_empty() || globs.iter().any(|g| g.matches(t)))
         .map(str::to_owned)
         .collect();
+    if types.is_empty() && !globs.is_empty() {
+        return Err(Error::usage(format!(
+            "--types {} matches no {} event type; `stripe-ops events list` shows them",
+            sel.types.join(","),
+            if thin { "thin" } else { "snapshot" }
+        )));
+    }
     let suites = match (thin, suites) {
         (false, _) => suites,
         (true, []) => &[Suite::Types][..],
@@ -44,12 +83,22 @@ pub fn cases_for(
             ));
         }
     };
+    if suites.contains(&Suite::Connect) && !(plan.observer && plan.account) {
+        return Err(Error::usage(
+            "the connect suite needs --account acct_… and an observer (--observe CMD or --observe-url URL): it compares a connected account's event with the platform's own on the platform's state",
+        ));
+    }
     for t in expect_ignored {
         catalog
             .template(t)
             .map_err(|e| e.context("--expect-ignored"))?;
     }
-    cases::select(cases::catalogue(&types, expect_ignored), suites, names).map_err(Error::usage)
+    cases::select(
+        cases::catalogue(&types, expect_ignored, plan),
+        suites,
+        names,
+    )
+    .map_err(Error::usage)
 }
 
 /// Which kind of event the receiver gets: Stripe's `event_payload` of an event destination

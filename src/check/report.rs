@@ -34,6 +34,12 @@ pub struct CaseResult {
     /// Latency of the (last) delivery in milliseconds.
     pub ms: Option<f64>,
     pub detail: String,
+    /// The start of the receiver's answer (scrubbed, escaped, at most ~200 characters).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
+    /// An advisory finding on a passed case (a slow answer): a warning, a failure with `--strict`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub advice: Option<String>,
     /// The receiver (or app) could not be reached at all for this case.
     #[serde(skip)]
     pub unreachable: bool,
@@ -43,6 +49,22 @@ pub struct CaseResult {
 }
 
 impl CaseResult {
+    /// The detail, then the advice, then (for a case that did not pass) what the receiver
+    /// answered: one line for the table, JUnit and CI annotations.
+    pub fn explained(&self) -> String {
+        let mut text = self.detail.clone();
+        if let Some(a) = &self.advice {
+            text = format!("{text}; {a}");
+        }
+        if let Some(answer) = &self.answer
+            && matches!(self.outcome, Outcome::Failed | Outcome::Warned)
+            && !text.contains(answer.as_str())
+        {
+            text = format!("{text} (answer: {answer})");
+        }
+        text
+    }
+
     pub fn new(case: &Case, outcome: Outcome, detail: impl Into<String>) -> Self {
         Self {
             name: case.name.clone(),
@@ -54,6 +76,8 @@ impl CaseResult {
             status: None,
             ms: None,
             detail: crate::secret::scrub(&detail.into()).into_owned(),
+            answer: None,
+            advice: None,
             unreachable: false,
             could_not_run: false,
         }
@@ -69,6 +93,27 @@ impl CaseResult {
     pub fn with_answer(mut self, status: Option<u16>, ms: Option<f64>) -> Self {
         self.status = status;
         self.ms = ms;
+        self
+    }
+
+    /// Records what the receiver answered: status, time and the body's excerpt.
+    pub fn answered(mut self, answer: &super::judge::Answer) -> Self {
+        self.status = answer.code();
+        self.ms = answer.ms();
+        self.answer = answer.excerpt();
+        self.unreachable = matches!(answer, super::judge::Answer::Failed { .. });
+        self
+    }
+
+    /// Adds an advisory finding (kept scrubbed).
+    pub fn advised(mut self, advice: Option<String>) -> Self {
+        if let Some(a) = advice {
+            let a = crate::secret::scrub(&a).into_owned();
+            self.advice = Some(match self.advice.take() {
+                Some(earlier) => format!("{earlier}; {a}"),
+                None => a,
+            });
+        }
         self
     }
 }
@@ -101,6 +146,14 @@ impl CheckReport {
             let advisory = c.severity == Severity::Advisory && !c.could_not_run && !c.unreachable;
             if c.outcome == Outcome::Failed && advisory && !strict {
                 c.outcome = Outcome::Warned;
+            }
+            // An advisory finding on a pass (a slow answer) warns, and fails with --strict.
+            if c.outcome == Outcome::Passed && c.advice.is_some() {
+                c.outcome = if strict {
+                    Outcome::Failed
+                } else {
+                    Outcome::Warned
+                };
             }
         }
         let count = |o| cases.iter().filter(|c| c.outcome == o).count();
@@ -182,8 +235,15 @@ pub fn table(report: &CheckReport, out: &Printer) -> Vec<String> {
         .max()
         .unwrap_or(4)
         .max(4);
+    let expect_width = report
+        .cases
+        .iter()
+        .map(|c| c.expect.chars().count())
+        .max()
+        .unwrap_or(6)
+        .max(6);
     let mut lines = vec![format!(
-        "{:width$}  {:15}  {:6}  {:>6}  {:>9}  DETAIL",
+        "{:width$}  {:expect_width$}  {:6}  {:>6}  {:>9}  DETAIL",
         "CASE", "EXPECT", "RESULT", "STATUS", "MS"
     )];
     for c in &report.cases {
@@ -201,8 +261,10 @@ pub fn table(report: &CheckReport, out: &Printer) -> Vec<String> {
             c.ms.map(|m| format!("{m:.1}"))
                 .unwrap_or_else(|| "-".into());
         lines.push(format!(
-            "{:width$}  {:15}  {result}  {status:>6}  {ms:>9}  {}",
-            c.name, c.expect, c.detail
+            "{:width$}  {:expect_width$}  {result}  {status:>6}  {ms:>9}  {}",
+            c.name,
+            c.expect,
+            c.explained()
         ));
     }
     lines.push(format!(
@@ -239,7 +301,7 @@ pub fn junit(report: &CheckReport) -> Result<String> {
                 }
                 Outcome::Failed => {
                     let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                    s.set_message(c.detail.as_str());
+                    s.set_message(c.explained());
                     s.set_type(format!("expected {}", c.expect));
                     s
                 }
@@ -248,7 +310,7 @@ pub fn junit(report: &CheckReport) -> Result<String> {
             tc.set_classname(format!("stripe-ops.check.{}", suite.name()));
             tc.add_property(quick_junit::Property::new("severity", c.severity.name()));
             if c.outcome == Outcome::Warned {
-                tc.add_property(quick_junit::Property::new("warning", c.detail.as_str()));
+                tc.add_property(quick_junit::Property::new("warning", c.explained()));
             }
             if let Some(ms) = c.ms {
                 tc.set_time(Duration::from_secs_f64(ms / 1000.0));
@@ -260,7 +322,9 @@ pub fn junit(report: &CheckReport) -> Result<String> {
             };
             tc.set_system_out(format!(
                 "{warning}{}; expected {}; {}",
-                c.what, c.expect, c.detail
+                c.what,
+                c.expect,
+                c.explained()
             ));
             ts.add_test_case(tc);
         }
@@ -283,7 +347,7 @@ mod tests {
     use crate::check::cases::catalogue;
 
     fn results() -> Vec<CaseResult> {
-        let all = catalogue(&[], &[]);
+        let all = catalogue(&[], &[], crate::check::cases::Plan::default());
         let case = |name: &str| all.iter().find(|c| c.name == name).unwrap().clone();
         vec![
             CaseResult::new(

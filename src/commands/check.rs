@@ -28,17 +28,39 @@ pub struct CheckArgs {
     /// File holding the buyer's password
     #[arg(long, value_name = "FILE", requires = "buyer_email")]
     pub buyer_password_file: Option<PathBuf>,
-    /// Answer-time budget per request (10s, 0.5; a bare number is seconds); robustness cases
-    /// fail beyond it, and any request unanswered after 3 times this counts as a hang
+    /// Answer-time budget of every delivery (10s, 0.5; a bare number is seconds): a slower
+    /// answer fails its case, as Stripe counts it a failed delivery; a request unanswered after
+    /// 3 times this is a hang. Also bounds each run of the observer
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration::positive)]
     pub timeout: Span,
+    /// Answers slower than this (but within --timeout) pass with a warning: answer first,
+    /// process later
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = duration::positive)]
+    pub slow_answer: Span,
+    /// A shell command whose output is the receiver's state (for example
+    /// `psql -Atc "select count(*) from subscriptions"`): runs the idempotency suite on any
+    /// receiver, per event type. Its output is compared, never printed
+    #[arg(long, value_name = "CMD", conflicts_with = "observe_url")]
+    pub observe: Option<String>,
+    /// Like --observe, with the body of a GET of URL as the state
+    #[arg(long, value_name = "URL", value_parser = crate::http::url_arg)]
+    pub observe_url: Option<String>,
+    /// Send every case as Stripe delivers to a Connect endpoint: `account` set to this connected
+    /// account; with an observer, the connect suite checks the platform's state is not acted on
+    #[arg(long, value_name = "ACCOUNT_ID", value_parser = parse_account)]
+    pub account: Option<String>,
+    /// Event types the types suite sends (and, with an observer, the idempotency suite
+    /// judges), as globs: `customer.subscription.*,invoice.paid`; `*` is every type (default)
+    #[arg(long, value_name = "GLOB,...", value_delimiter = ',')]
+    pub types: Vec<String>,
     /// Event types that may be accepted without effect (comma-separated or repeated)
     #[arg(long, value_name = "TYPE,...", value_delimiter = ',')]
     pub expect_ignored: Vec<String>,
     /// The receiver's timestamp tolerance (300, 5m); stale and future cases go 60 s beyond it
     #[arg(long, value_name = "DURATION", default_value = "300", value_parser = duration::positive)]
     pub tolerance: Span,
-    /// Suites to run (comma-separated; default all): security, robustness, idempotency, types
+    /// Suites to run (comma-separated; default all): security, robustness, idempotency, connect,
+    /// types
     #[arg(long, value_delimiter = ',', value_name = "SUITE")]
     pub suite: Vec<Suite>,
     /// Run only this case (repeatable); `--list` shows the names
@@ -79,17 +101,59 @@ pub enum PayloadArg {
     Thin,
 }
 
-pub fn run(ctx: &Ctx, args: CheckArgs) -> Result<Box<dyn Report>> {
-    let selected = check::cases_for(
-        args.fixtures_dir.as_deref(),
-        &args.suite,
-        &args.cases,
-        &args.expect_ignored,
-        match args.event_payload {
+/// A connected account id, as Stripe writes them (`acct_` and letters or digits).
+fn parse_account(s: &str) -> std::result::Result<String, String> {
+    let rest = s
+        .strip_prefix("acct_")
+        .ok_or_else(|| format!("{s:?} is not a Stripe account id (acct_…)"))?;
+    if rest.is_empty() || !rest.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(format!(
+            "{s:?} is not a Stripe account id (acct_ then letters and digits)"
+        ));
+    }
+    Ok(s.to_owned())
+}
+
+impl CheckArgs {
+    fn observer(&self) -> Option<check::ObserverSpec> {
+        match (&self.observe, &self.observe_url) {
+            (Some(cmd), _) => Some(check::ObserverSpec::Command(cmd.clone())),
+            (None, Some(url)) => Some(check::ObserverSpec::Url(url.clone())),
+            (None, None) => None,
+        }
+    }
+
+    fn payload(&self) -> check::EventPayload {
+        match self.event_payload {
             PayloadArg::Snapshot => check::EventPayload::Snapshot,
             PayloadArg::Thin => check::EventPayload::Thin,
-        },
-    )?;
+        }
+    }
+}
+
+pub fn run(ctx: &Ctx, args: CheckArgs) -> Result<Box<dyn Report>> {
+    let plan = check::Plan {
+        observer: args.observer().is_some(),
+        account: args.account.is_some(),
+    };
+    if args.suite.contains(&Suite::Idempotency)
+        && !plan.observer
+        && args.base_url.as_deref().is_none_or(|b| b.trim().is_empty())
+    {
+        return Err(Error::usage(format!(
+            "--suite idempotency {}",
+            check::runner::NEEDS_STATE
+        )));
+    }
+    let selected = check::cases_for(&check::Selection {
+        fixtures_dir: args.fixtures_dir.as_deref(),
+        suites: &args.suite,
+        names: &args.cases,
+        expect_ignored: &args.expect_ignored,
+        types: &args.types,
+        payload: args.payload(),
+        plan,
+    })?;
     if args.list {
         return Ok(Box::new(CaseList(selected)));
     }
@@ -131,7 +195,10 @@ fn options(ctx: &Ctx, args: &CheckArgs, selected: Vec<check::cases::Case>) -> Re
             contract,
             buyer,
         }),
+        observer: args.observer(),
+        account: args.account.clone(),
         budget: args.timeout.get(),
+        slow: args.slow_answer.get(),
         tolerance: args.tolerance.whole_secs(),
         amount_cents: args.amount,
         cases: selected,
@@ -139,5 +206,6 @@ fn options(ctx: &Ctx, args: &CheckArgs, selected: Vec<check::cases::Case>) -> Re
         settle: args.settle_timeout.get(),
         strict: args.strict,
         headers: args.headers.clone(),
+        payload: args.payload(),
     })
 }

@@ -124,7 +124,7 @@ pub async fn post(
         .send()
         .await
         .map_err(|e| http::send_error("POST", url, &e))?;
-    http::reply(resp, "POST", url, started).await
+    http::reply(resp, "POST", url, started, http::ANSWER).await
 }
 
 #[cfg(test)]

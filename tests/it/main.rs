@@ -3,6 +3,7 @@
 
 mod common;
 
+mod any_receiver;
 mod aws;
 mod check;
 mod cli;

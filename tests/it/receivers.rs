@@ -13,20 +13,20 @@ use crate::check::REJECTION_CASES;
 use crate::common::*;
 
 #[derive(Clone, Copy, Debug)]
-enum Lang {
+pub(crate) enum Lang {
     Node,
     Python,
 }
 
 /// A receiver app on a free port, stopped when dropped.
-struct Receiver {
-    base: String,
+pub(crate) struct Receiver {
+    pub(crate) base: String,
     _proc: Proc,
-    _dir: tempfile::TempDir,
-    secret_file: PathBuf,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) secret_file: PathBuf,
 }
 
-fn receivers_dir() -> PathBuf {
+pub(crate) fn receivers_dir() -> PathBuf {
     PathBuf::from(
         std::env::var("STRIPE_OPS_TEST_RECEIVERS").unwrap_or_else(|_| {
             panic!("STRIPE_OPS_TEST_RECEIVERS is not set: run the suite with tests/run.sh")
@@ -34,42 +34,54 @@ fn receivers_dir() -> PathBuf {
     )
 }
 
-fn node() -> Command {
+pub(crate) fn node() -> Command {
     Command::new(std::env::var("STRIPE_OPS_TEST_NODE").unwrap_or_else(|_| {
         panic!("STRIPE_OPS_TEST_NODE is not set: run the suite with tests/run.sh")
     }))
 }
 
+/// The top-up app of `lang` (`app.js` or `app.py`) with `bug`.
 fn receiver(lang: Lang, bug: &str) -> Receiver {
-    let dir = receivers_dir();
-    let mut cmd = match lang {
-        Lang::Node => {
-            let mut c = node();
-            c.arg(dir.join("app.js"));
-            c
-        }
-        Lang::Python => {
-            let mut c = python();
-            c.arg(dir.join("app.py"));
-            c
-        }
+    let script = match lang {
+        Lang::Node => "app.js",
+        Lang::Python => "app.py",
     };
-    cmd.current_dir(&dir)
+    start_receiver(lang, script, bug, &[])
+}
+
+/// Starts `tests/receivers/<script>` with `bug`, the canary secret and `envs` (a value
+/// `{dir}` is the receiver's own temporary folder), and waits for its port.
+pub(crate) fn start_receiver(
+    lang: Lang,
+    script: &str,
+    bug: &str,
+    envs: &[(&str, &str)],
+) -> Receiver {
+    let dir = receivers_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = match lang {
+        Lang::Node => node(),
+        Lang::Python => python(),
+    };
+    cmd.arg(dir.join(script))
+        .current_dir(&dir)
         .env("SECRET", CANARY_WHSEC)
         .env("BUG", bug)
         // Express logs the errors of refused junk bodies outside "test".
         .env("NODE_ENV", "test");
+    for (k, v) in envs {
+        cmd.env(k, v.replace("{dir}", tmp.path().to_str().unwrap()));
+    }
     let (proc, port) = spawn_announcing(cmd);
     assert!(
         port.parse::<u16>().is_ok(),
-        "{lang:?} {bug}: no port: {port:?}"
+        "{script} {bug}: no port: {port:?}"
     );
-    let tmp = tempfile::tempdir().unwrap();
     let secret_file = write_file(tmp.path(), "whsec", CANARY_WHSEC);
     Receiver {
         base: format!("http://127.0.0.1:{port}"),
         _proc: proc,
-        _dir: tmp,
+        dir: tmp,
         secret_file,
     }
 }
@@ -104,7 +116,7 @@ impl Receiver {
     }
 }
 
-fn with_outcome(report: &Value, outcome: &str) -> BTreeSet<String> {
+pub(crate) fn with_outcome(report: &Value, outcome: &str) -> BTreeSet<String> {
     report["cases"]
         .as_array()
         .unwrap()
@@ -114,7 +126,7 @@ fn with_outcome(report: &Value, outcome: &str) -> BTreeSet<String> {
         .collect()
 }
 
-fn set(names: &[&str]) -> BTreeSet<String> {
+pub(crate) fn set(names: &[&str]) -> BTreeSet<String> {
     names.iter().map(|s| (*s).to_owned()).collect()
 }
 
