@@ -88,7 +88,22 @@ pub fn main() -> ExitCode {
     let out = Printer::new(Mode::detect(g.json, g.quiet, g.no_progress));
     init_tracing(g.verbose, out.mode().color);
     let ctx = Ctx::new(cli.global.clone(), out.clone());
-    finish(&out, dispatch(&ctx, cli.command))
+    let ci_title = ci_title(&cli.command);
+    finish(&out, ci_title.as_deref(), dispatch(&ctx, cli.command))
+}
+
+/// The commands that report to CI (`ci::publish`), named as a pipeline runs them.
+fn ci_title(command: &Command) -> Option<String> {
+    match command {
+        Command::Smoke(_) => Some("stripe-ops smoke".into()),
+        Command::Check(_) => Some("stripe-ops check".into()),
+        Command::Enable(args) => Some(format!("stripe-ops enable --env {}", args.target.env)),
+        Command::Webhook(commands::webhook::WebhookCommand::Rotate(args)) => Some(format!(
+            "stripe-ops webhook rotate --env {}",
+            args.target.env
+        )),
+        _ => None,
+    }
 }
 
 fn dispatch(ctx: &Ctx, command: Command) -> Result<Box<dyn Report>> {
@@ -107,12 +122,23 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<Box<dyn Report>> {
     }
 }
 
-/// Prints the report (or the error) and turns the verdict into the exit code.
-fn finish(out: &Printer, result: Result<Box<dyn Report>>) -> ExitCode {
+/// Prints the report (or the error), reports to CI when the command does (`ci_title`), and
+/// turns the verdict into the exit code.
+fn finish(out: &Printer, ci_title: Option<&str>, result: Result<Box<dyn Report>>) -> ExitCode {
     let verdict = result.and_then(|report| {
         print(out, report.as_ref());
+        if ci_title.is_some()
+            && let Some(summary) = report.ci_summary()
+        {
+            crate::ci::publish(&summary);
+        }
         report.verdict()
     });
+    if let (Some(title), Err(e)) = (ci_title, &verdict)
+        && !crate::ci::published()
+    {
+        crate::ci::publish(&crate::ci::Summary::failed(title, e));
+    }
     match verdict {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

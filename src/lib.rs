@@ -11,6 +11,7 @@ pub mod commands;
 pub mod app_client;
 pub mod aws;
 pub mod check;
+pub mod ci;
 pub mod config;
 pub mod demo;
 pub mod duration;

@@ -28,6 +28,10 @@ pub trait Report {
     fn verdict(&self) -> Result<()> {
         Ok(())
     }
+    /// Its steps or cases for CI (`ci::publish`): the commands that run in pipelines give one.
+    fn ci_summary(&self) -> Option<crate::ci::Summary> {
+        None
+    }
 }
 
 /// A report that prints nothing more and passed.

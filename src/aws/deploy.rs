@@ -262,6 +262,53 @@ pub struct Deployed {
     pub seconds: f64,
 }
 
+/// A passed step of `enable` or `rotate` for CI.
+pub(crate) fn ci_row(name: &str, detail: String) -> crate::ci::Row {
+    crate::ci::Row {
+        name: name.to_owned(),
+        outcome: crate::ci::Outcome::Passed,
+        ms: None,
+        detail,
+    }
+}
+
+/// The redeploy and the smoke as CI rows (the smoke's own steps, when it ran).
+pub(crate) fn deployment_rows(
+    deployed: Option<&Deployed>,
+    smoke: &serde_json::Value,
+) -> Vec<crate::ci::Row> {
+    let mut rows = vec![match deployed {
+        Some(d) => crate::ci::Row {
+            ms: Some(d.seconds * 1000.0),
+            ..ci_row(
+                "redeploy",
+                format!(
+                    "deployment {} completed on {}",
+                    d.deployment_id, d.task_definition
+                ),
+            )
+        },
+        None => ci_row("redeploy", "started, not waited for (--no-wait)".to_owned()),
+    }];
+    match smoke["steps"].as_array() {
+        Some(steps) => rows.extend(steps.iter().map(|s| crate::ci::Row {
+            name: format!("smoke: {}", s["name"].as_str().unwrap_or("step")),
+            outcome: if s["ok"] == true {
+                crate::ci::Outcome::Passed
+            } else {
+                crate::ci::Outcome::Failed
+            },
+            ms: s["ms"].as_f64(),
+            detail: s["detail"].as_str().unwrap_or("").to_owned(),
+        })),
+        None => rows.push(crate::ci::Row {
+            outcome: crate::ci::Outcome::Skipped,
+            ..ci_row("smoke", "not run".to_owned())
+        }),
+    }
+    rows
+}
+
 /// UpdateService with forceNewDeployment, and `task_definition` when given.
 pub async fn redeploy(env: &Env, task_definition: Option<&str>) -> Result<()> {
     let s = &env.settings;

@@ -306,6 +306,41 @@ impl Report for EnableReport {
         })
     }
 
+    fn ci_summary(&self) -> Option<crate::ci::Summary> {
+        let mut rows: Vec<crate::ci::Row> = self
+            .secrets
+            .iter()
+            .map(|w| {
+                super::deploy::ci_row(
+                    &format!("secret {}", w.id),
+                    if w.created {
+                        "created".to_owned()
+                    } else {
+                        format!("new version {}", w.version_id)
+                    },
+                )
+            })
+            .collect();
+        rows.push(super::deploy::ci_row(
+            "task definition",
+            if self.registered {
+                format!("registered {}", self.task_definition_after)
+            } else {
+                format!("unchanged: {}", self.task_definition_after)
+            },
+        ));
+        rows.extend(super::deploy::deployment_rows(
+            self.deployment.as_ref(),
+            &self.smoke,
+        ));
+        Some(crate::ci::Summary {
+            title: format!("stripe-ops enable --env {}", self.env),
+            ok: true,
+            rows,
+            footer: format!("enabled Stripe for {} in {:.1}s", self.env, self.seconds),
+        })
+    }
+
     fn human(&self, out: &Printer) -> Vec<String> {
         vec![format!(
             "{} enabled Stripe for {} in {:.1}s (task definition {})",

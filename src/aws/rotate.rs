@@ -274,6 +274,36 @@ impl Report for RotateReport {
         v
     }
 
+    fn ci_summary(&self) -> Option<crate::ci::Summary> {
+        use super::deploy::ci_row;
+        let id = self.endpoint["id"].as_str().unwrap_or("?");
+        let mut rows = vec![
+            ci_row("endpoint", format!("created {id} for {}", self.webhook_url)),
+            ci_row(
+                &format!("secret {}", self.secret.id),
+                format!("new version {}", self.secret.version_id),
+            ),
+        ];
+        rows.extend(super::deploy::deployment_rows(
+            self.deployment.as_ref(),
+            &self.smoke,
+        ));
+        rows.extend(
+            self.disabled
+                .iter()
+                .map(|old| ci_row("disable", format!("disabled {old}"))),
+        );
+        Some(crate::ci::Summary {
+            title: format!("stripe-ops webhook rotate --env {}", self.env),
+            ok: true,
+            rows,
+            footer: format!(
+                "rotated the webhook secret of {} in {:.1}s",
+                self.env, self.seconds
+            ),
+        })
+    }
+
     fn human(&self, out: &Printer) -> Vec<String> {
         let mut lines: Vec<String> = self
             .disabled

@@ -206,6 +206,31 @@ impl Report for CheckReport {
         table(self, out)
     }
 
+    fn ci_summary(&self) -> Option<crate::ci::Summary> {
+        use crate::ci::{Outcome as O, Row};
+        let rows = self
+            .cases
+            .iter()
+            .map(|c| Row {
+                name: c.name.clone(),
+                outcome: match c.outcome {
+                    Outcome::Passed => O::Passed,
+                    Outcome::Failed => O::Failed,
+                    Outcome::Warned => O::Warned,
+                    Outcome::Skipped => O::Skipped,
+                },
+                ms: c.ms,
+                detail: c.explained(),
+            })
+            .collect();
+        Some(crate::ci::Summary {
+            title: format!("stripe-ops check {}", self.webhook_url),
+            ok: self.ok,
+            rows,
+            footer: totals(self),
+        })
+    }
+
     fn verdict(&self) -> Result<()> {
         if self.ok {
             Ok(())
@@ -267,7 +292,12 @@ pub fn table(report: &CheckReport, out: &Printer) -> Vec<String> {
             c.explained()
         ));
     }
-    lines.push(format!(
+    lines.push(totals(report));
+    lines
+}
+
+fn totals(report: &CheckReport) -> String {
+    format!(
         "{} passed, {} failed, {} warnings (advisory{}), {} skipped in {:.1} s",
         report.passed,
         report.failed,
@@ -275,8 +305,7 @@ pub fn table(report: &CheckReport, out: &Printer) -> Vec<String> {
         if report.strict { ", --strict" } else { "" },
         report.skipped,
         report.elapsed_s
-    ));
-    lines
+    )
 }
 
 /// JUnit XML: one test suite per check suite, one test case per case.

@@ -111,6 +111,10 @@ pub struct SmokeArgs {
     /// Card number for --automate (4000000000000002 is declined)
     #[arg(long, value_name = "NUMBER", default_value = automate::TEST_CARD)]
     pub card: String,
+    /// Also write the steps as JUnit XML to FILE (one test case per step; a smoke that stops
+    /// with an error is one failed case)
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 impl SmokeArgs {
@@ -120,6 +124,33 @@ impl SmokeArgs {
 }
 
 pub fn run(ctx: &Ctx, args: SmokeArgs) -> Result<Box<dyn Report>> {
+    let junit = args.junit.clone();
+    let started = std::time::Instant::now();
+    let result = smoke(ctx, args);
+    if let Some(path) = junit {
+        let summary = match &result {
+            Ok(report) => report.ci_summary(),
+            Err(e) => Some(crate::ci::Summary {
+                rows: vec![crate::ci::Row {
+                    name: "smoke".into(),
+                    outcome: crate::ci::Outcome::Failed,
+                    ms: None,
+                    detail: e.message().to_owned(),
+                }],
+                ..crate::ci::Summary::failed("stripe-ops smoke", e)
+            }),
+        };
+        if let Some(summary) = summary {
+            crate::ci::write_junit(
+                &crate::ci::junit(&summary, "smoke", started.elapsed())?,
+                &path,
+            )?;
+        }
+    }
+    result
+}
+
+fn smoke(ctx: &Ctx, args: SmokeArgs) -> Result<Box<dyn Report>> {
     reject_misplaced_flags(&args)?;
     if args.is_real() {
         let opts = real_options(ctx, &args)?;

@@ -11,10 +11,9 @@ use serde_json::{Value, json};
 use crate::app_client::{AppClient, Buyer};
 use crate::config::Contract;
 use crate::error::{Error, Result};
-use crate::http::Reply;
 use crate::printer::{Printer, Report};
 use crate::retry::{self, Stopped};
-use crate::secret::{self, ExposeSecret, SecretString};
+use crate::secret::{ExposeSecret, SecretString};
 use crate::webhook::fixtures::{Catalog, Prepared, RenderOptions, SetOp};
 use crate::webhook::signature::{self, Signer};
 use crate::webhook::{SignedEvent, sign_event};
@@ -76,6 +75,8 @@ pub struct SmokeReport {
     pub amount_cents: i64,
     pub balance_before: Option<i64>,
     pub balance_after: Option<i64>,
+    /// Wall time of the whole smoke.
+    pub elapsed_ms: f64,
     /// With a switch window: when the new secret was accepted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub switch: Option<Switch>,
@@ -93,9 +94,10 @@ impl SmokeReport {
         self.failure.as_ref().map(StepFailure::to_error)
     }
 
-    /// Time spent in the steps, in milliseconds.
+    /// Wall time of the smoke, in milliseconds (the negative steps share one quiet window, so
+    /// this is less than the sum of the steps' times).
     pub fn total_ms(&self) -> f64 {
-        self.steps.iter().map(|s| s.ms).sum()
+        self.elapsed_ms
     }
 }
 
@@ -118,12 +120,32 @@ impl Report for SmokeReport {
     fn verdict(&self) -> Result<()> {
         self.error().map_or(Ok(()), Err)
     }
+
+    fn ci_summary(&self) -> Option<crate::ci::Summary> {
+        Some(crate::ci::Summary {
+            title: format!(
+                "stripe-ops smoke {}",
+                crate::http::display_url(&self.base_url)
+            ),
+            ok: self.ok,
+            rows: super::steps::ci_rows(&self.steps),
+            footer: match &self.error {
+                None => format!(
+                    "smoke passed: {} steps in {:.0} ms",
+                    self.steps.len(),
+                    self.total_ms()
+                ),
+                Some(e) => e.clone(),
+            },
+        })
+    }
 }
 
 /// Runs the smoke, printing each step as it finishes. Invalid options are an error; a failing
 /// step is reported in the report (`ok: false`, `failure`), not as an error.
 pub async fn run(opts: &DeterministicOptions, out: &Printer) -> Result<SmokeReport> {
     super::check_amount(opts.amount_cents).map_err(Error::usage)?;
+    let started = std::time::Instant::now();
     let mut client = AppClient::new(&opts.base_url, opts.contract.clone(), opts.request_timeout)?;
     let total = if opts.only_happy_path { 6 } else { 11 };
     let mut steps = Steps::new(total, out);
@@ -145,6 +167,7 @@ pub async fn run(opts: &DeterministicOptions, out: &Printer) -> Result<SmokeRepo
         amount_cents: opts.amount_cents,
         balance_before: seen.balance_before,
         balance_after: seen.balance_after,
+        elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
         switch: seen.switch,
         failed_step: steps.failure.as_ref().map(|f| f.step.clone()),
         error: steps.failure.as_ref().map(|f| f.to_error().to_string()),
@@ -233,67 +256,23 @@ async fn run_steps(
         return Ok(());
     }
     // "Nothing more happened" is judged on what an asynchronous receiver finally did: the
-    // balance is watched for three times what the credit took to show.
+    // balance is watched for three times what the credit took to show, once for all four
+    // negative steps.
     let quiet = crate::retry::quiet_window(Some(took), opts.settle_timeout);
-
-    steps
-        .run("replay", async {
-            // A retry is the same body signed again with a fresh timestamp, as Stripe sends it.
-            let header = signature::header(
-                signature::unix_now(),
-                event.body.as_bytes(),
-                std::slice::from_ref(&signer),
-            );
-            let reply = client.post_webhook(&event.body, Some(&header)).await?;
-            expect_2xx(client, &reply, "a replay of the same event")?;
-            hold_balance(client, expected, quiet, "after the replay: credited twice").await?;
-            Ok(((), format!("{}, no second credit", reply.status)))
-        })
-        .await?;
-    let second_session = steps
-        .run("concurrent", async {
-            let (session_id, now) =
-                overlapping_deliveries(opts, client, &opened, &signer, expected, quiet).await?;
-            Ok((
-                (session_id.clone(), now),
-                format!("two overlapping deliveries for a second session {session_id}: one credit"),
-            ))
-        })
-        .await?;
-    let (second_session, expected) = second_session;
-    steps
-        .run("wrong-secret", async {
-            let wrong = Signer::new(secret::generate_webhook_secret().expose_secret().as_bytes());
-            let forged = sign_event(&prepared, &[wrong], None, None);
-            rejected(
-                client,
-                &forged,
-                (expected, quiet),
-                "signed with a wrong secret",
-                "does not check signatures",
-            )
-            .await
-        })
-        .await?;
-    steps
-        .run("old-timestamp", async {
-            let stale_at = signature::unix_now() - STALE_SECS;
-            let stale = sign_event(
-                &prepared,
-                std::slice::from_ref(&signer),
-                None,
-                Some(stale_at),
-            );
-            rejected(
-                client,
-                &stale,
-                (expected, quiet),
-                "signed 10 minutes ago",
-                "does not check the timestamp tolerance",
-            )
-            .await
-        })
-        .await?;
+    let second_session = super::negative::run(
+        steps,
+        client,
+        opts,
+        super::negative::Credited {
+            opened: &opened,
+            signer: &signer,
+            event: &event,
+            before,
+            after_credit: expected,
+            quiet,
+        },
+    )
+    .await?;
     let session_id = opened.checkout.session_id.clone();
     steps
         .run("events", async {
@@ -321,38 +300,6 @@ async fn run_steps(
         seen.balance_after = Some(account.balance_cents);
     }
     Ok(())
-}
-
-/// A second checkout session whose completion arrives twice at the same moment, as Stripe's
-/// overlapping retries do: both answers 2xx, exactly one credit. Catches check-then-insert races
-/// that sequential replays cannot. Returns the session id and the balance after.
-async fn overlapping_deliveries(
-    opts: &DeterministicOptions,
-    client: &AppClient,
-    opened: &Opened,
-    signer: &Signer,
-    balance: i64,
-    quiet: Duration,
-) -> Result<(String, i64)> {
-    let checkout = client
-        .create_checkout(opts.amount_cents, &opts.success_url, &opts.cancel_url)
-        .await?;
-    let second = Opened {
-        checkout,
-        ..opened.clone()
-    };
-    let prepared = completed_event(&second, opts.amount_cents)?;
-    let event = sign_event(&prepared, std::slice::from_ref(signer), None, None);
-    let (a, b) = tokio::join!(
-        client.post_webhook(&event.body, Some(&event.header)),
-        client.post_webhook(&event.body, Some(&event.header)),
-    );
-    for reply in [a?, b?] {
-        expect_2xx(client, &reply, "one of two overlapping deliveries")?;
-    }
-    let (now, _) = wait_for_credit(client, balance, opts.amount_cents, opts.settle_timeout).await?;
-    hold_balance(client, now, quiet, "after two overlapping deliveries").await?;
-    Ok((second.checkout.session_id, now))
 }
 
 /// The fixture `checkout.session.completed`, made to complete exactly this session.
@@ -397,18 +344,6 @@ pub fn completed_event(opened: &Opened, amount_cents: i64) -> Result<Prepared> {
     )
 }
 
-fn expect_2xx(client: &AppClient, reply: &Reply, what: &str) -> Result<()> {
-    if reply.status.is_success() {
-        return Ok(());
-    }
-    Err(Error::failed(format!(
-        "POST {} answered {} to {what}, expected 2xx: {}",
-        client.contract.paths.webhook,
-        reply.status,
-        reply.excerpt()
-    )))
-}
-
 /// The signed event accepted: its status, after how many refusals, how long after the first try.
 struct Accepted {
     status: reqwest::StatusCode,
@@ -445,7 +380,7 @@ async fn deliver(
                     ))
                 })??
         };
-        let Err(refused) = expect_2xx(client, &reply, "the signed event") else {
+        let Err(refused) = super::negative::expect_2xx(client, &reply, "the signed event") else {
             return Ok(Accepted {
                 status: reply.status,
                 refusals,
@@ -495,70 +430,6 @@ async fn diagnose_refusal(
             reply.status.as_u16(),
         )),
         _ => refused,
-    }
-}
-
-/// Posts a delivery that must be refused with a 4xx and must not credit (the balance is
-/// watched for the quiet window).
-async fn rejected(
-    client: &AppClient,
-    event: &SignedEvent,
-    (expected_balance, quiet): (i64, Duration),
-    what: &str,
-    meaning: &str,
-) -> Result<((), String)> {
-    let reply = client
-        .post_webhook(&event.body, Some(&event.header))
-        .await?;
-    if !reply.status.is_client_error() {
-        let why = if reply.status.is_success() {
-            format!(": the app {meaning}")
-        } else {
-            String::new()
-        };
-        return Err(Error::failed(format!(
-            "POST {} answered {} to an event {what}, expected 4xx{why}: {}",
-            client.contract.paths.webhook,
-            reply.status,
-            reply.excerpt()
-        )));
-    }
-    hold_balance(
-        client,
-        expected_balance,
-        quiet,
-        &format!("after an event {what}"),
-    )
-    .await?;
-    Ok(((), format!("{}, no credit", reply.status)))
-}
-
-/// Watches the balance stay at `expected` for `window`; any other value fails at once.
-async fn hold_balance(
-    client: &AppClient,
-    expected: i64,
-    window: Duration,
-    when: &str,
-) -> Result<()> {
-    let watched = retry::poll(
-        retry::deadline_in(window),
-        |_| POLL_EVERY,
-        || async {
-            match session::read_account(client).await {
-                Ok(a) if a.balance_cents != expected => ControlFlow::Break(Ok(a.balance_cents)),
-                Ok(_) => ControlFlow::Continue(()),
-                Err(e) => ControlFlow::Break(Err(e)),
-            }
-        },
-    )
-    .await;
-    match watched {
-        Ok(now) => Err(Error::failed(format!(
-            "balance is {now} cents {when}, expected {expected} (a difference of {} cents)",
-            now - expected
-        ))),
-        Err(Stopped::Failed(e)) => Err(e),
-        Err(Stopped::TimedOut(_)) => Ok(()),
     }
 }
 

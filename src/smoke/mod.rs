@@ -7,6 +7,7 @@
 
 pub mod automate;
 pub mod deterministic;
+mod negative;
 pub mod real;
 pub mod receipt;
 pub mod session;

@@ -542,6 +542,40 @@ impl crate::printer::Report for RealReport {
     fn human(&self, _: &Printer) -> Vec<String> {
         self.lines.clone()
     }
+
+    fn ci_summary(&self) -> Option<crate::ci::Summary> {
+        use crate::ci::{Outcome, Row};
+        let mode = self.doc["mode"].as_str().unwrap_or("real");
+        let mut rows: Vec<Row> = self.doc["steps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|s| Row {
+                name: s["name"].as_str().unwrap_or("step").to_owned(),
+                outcome: if s["ok"] == true {
+                    Outcome::Passed
+                } else {
+                    Outcome::Failed
+                },
+                ms: s["ms"].as_f64(),
+                detail: s["detail"].as_str().unwrap_or("").to_owned(),
+            })
+            .collect();
+        if self.doc["automated"] == true {
+            rows.push(Row {
+                name: "pay".into(),
+                outcome: Outcome::Passed,
+                ms: None,
+                detail: "paid the checkout page through WebDriver".into(),
+            });
+        }
+        Some(crate::ci::Summary {
+            title: format!("stripe-ops smoke ({mode})"),
+            ok: true,
+            rows,
+            footer: self.lines.join(" "),
+        })
+    }
 }
 
 /// Obtains a receipt (creates it, or loads it), lets someone pay (`open`, `automate`), then

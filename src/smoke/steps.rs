@@ -53,6 +53,42 @@ impl Steps {
         }
     }
 
+    /// Records a step that ran outside `run` (steps judged together): printed, and the first
+    /// failure recorded is the smoke's.
+    pub fn record(&mut self, name: &str, ms: f64, result: std::result::Result<String, Error>) {
+        let (ok, detail) = match result {
+            Ok(detail) => (true, detail),
+            Err(e) => {
+                if self.failure.is_none() {
+                    self.failure = Some(StepFailure {
+                        step: name.to_owned(),
+                        exit: e.exit,
+                        message: e.message().to_owned(),
+                    });
+                }
+                (false, e.message().to_owned())
+            }
+        };
+        self.out.line(format!(
+            "  {:<4} {:<14} {:>8.1} ms  {}",
+            self.out.ok_mark(ok),
+            name,
+            ms,
+            detail
+        ));
+        self.done.push(Step {
+            name: name.to_owned(),
+            ok,
+            ms,
+            detail,
+        });
+    }
+
+    /// The smoke's failure so far, as an error.
+    pub fn failed(&self) -> Option<Error> {
+        self.failure.as_ref().map(StepFailure::to_error)
+    }
+
     /// Runs one step. `Ok(detail)` passes it; an error fails it and is returned as the step's
     /// failure, with the step named.
     pub async fn run<T>(
@@ -97,6 +133,23 @@ impl Steps {
             None => Err(self.failure.as_ref().expect("just set").to_error()),
         }
     }
+}
+
+/// The steps as CI rows.
+pub fn ci_rows(steps: &[Step]) -> Vec<crate::ci::Row> {
+    steps
+        .iter()
+        .map(|s| crate::ci::Row {
+            name: s.name.clone(),
+            outcome: if s.ok {
+                crate::ci::Outcome::Passed
+            } else {
+                crate::ci::Outcome::Failed
+            },
+            ms: Some(s.ms),
+            detail: s.detail.clone(),
+        })
+        .collect()
 }
 
 #[cfg(test)]

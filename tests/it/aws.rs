@@ -938,13 +938,30 @@ fn rotate_creates_a_new_endpoint_stores_its_secret_and_disables_the_old_ones() {
         .stripe("create", "https://elsewhere.example/hook")
         .trim()
         .to_owned();
-    let started = std::time::Instant::now();
-    let o = w.rotate(&["--json", "--skip-smoke"]);
-    eprintln!(
-        "rotate (without smoke) against moto + sandbox: {:?}",
-        started.elapsed()
-    );
+    // As a GitHub Actions step: the job summary gets the rotation's steps.
+    let summary = tempfile::NamedTempFile::new().unwrap();
+    let o = w
+        .rotate_command("staging")
+        .args(["--json", "--skip-smoke"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", summary.path())
+        .output()
+        .unwrap();
     assert_code(&o, 0);
+    let md = std::fs::read_to_string(summary.path()).unwrap();
+    assert!(
+        md.starts_with("### ✅ stripe-ops webhook rotate --env staging"),
+        "{md}"
+    );
+    for row in [
+        "| `endpoint` | ✅ pass |",
+        "| `secret proofwork-staging/STRIPE_WEBHOOK_SECRET` | ✅ pass |",
+        "| `redeploy` | ✅ pass |",
+        "| `smoke` | ⏭️ skip |",
+        "| `disable` | ✅ pass |",
+    ] {
+        assert!(md.contains(row), "{row}: {md}");
+    }
     let r = json_of(&o);
     let new_id = r["endpoint"]["id"].as_str().unwrap().to_owned();
     assert_eq!(w.enabled(), vec![new_id.clone()]);
@@ -971,6 +988,7 @@ fn rotate_creates_a_new_endpoint_stores_its_secret_and_disables_the_old_ones() {
         .to_owned();
     assert!(new_secret.starts_with("whsec_") && new_secret != CANARY_WHSEC);
     assert_no_leak(&o, &[CANARY_SK, CANARY_WHSEC, &new_secret]);
+    assert!(!md.contains(&new_secret) && !md.contains(CANARY_SK));
     // Rotation changes the value, not the task definition.
     assert_eq!(
         revision(snap["service"]["taskDefinition"].as_str().unwrap()),

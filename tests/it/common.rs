@@ -21,6 +21,8 @@ pub fn bin() -> Command {
         .env_remove("STRIPE_API_BASE")
         .env_remove("BASE_URL")
         .env_remove("RUST_LOG")
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY")
         .env("NO_COLOR", "1")
         .stdin(Stdio::null());
     cmd

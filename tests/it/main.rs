@@ -6,6 +6,7 @@ mod common;
 mod any_receiver;
 mod aws;
 mod check;
+mod ci;
 mod cli;
 mod conventions;
 mod demo;
