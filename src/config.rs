@@ -39,6 +39,7 @@ struct EnvFile {
     enabled_events: Option<Vec<String>>,
     api_version: Option<String>,
     connect: Option<bool>,
+    task_family: Option<String>,
     paths: Option<PathsFile>,
     fields: Option<FieldsFile>,
 }
@@ -222,6 +223,8 @@ pub struct EnvSettings {
     pub api_version: Option<String>,
     /// Whether new endpoints receive events from connected accounts (Stripe's `connect`).
     pub connect: bool,
+    /// The task definition family the service must run (`None`: whatever it runs).
+    pub task_family: Option<String>,
     pub contract: Contract,
     pub provenance: Vec<Provenance>,
 }
@@ -456,6 +459,10 @@ impl Config {
         if let Some(c) = connect {
             prov.push(Provenance::new("connect", &c.to_string(), Source::File));
         }
+        let task_family = file.and_then(|e| e.task_family.clone());
+        if let Some(f) = &task_family {
+            prov.push(Provenance::new("task_family", f, Source::File));
+        }
         let contract = self.contract_with_provenance(Some(&name), &mut prov);
         // Every URL, wherever it came from, is checked before anything is called with it.
         for key in ["base_url", "stripe_api_base", "aws_endpoint_url"] {
@@ -486,6 +493,7 @@ impl Config {
             enabled_events,
             api_version,
             connect: connect.unwrap_or(false),
+            task_family,
             contract,
             provenance: prov,
         })

@@ -1,13 +1,15 @@
-//! Redeploying the ECS service and waiting for it: UpdateService (forceNewDeployment), then
-//! DescribeServices until the PRIMARY deployment's rollout is COMPLETED and running equals
-//! desired, polling every 2 s at first and backing off, with a progress line. A FAILED rollout
-//! or a timeout rolls the service back to the task definition it had before.
+//! Redeploying the ECS service and waiting for it: UpdateService (forceNewDeployment), which
+//! names the deployment it started, then DescribeServices until that deployment is done or
+//! failed (`rollout::assess`), polling every 2 s at first and backing off, with a progress line.
+//! A failed rollout or a timeout rolls the service back to the task definition it had before,
+//! unless ECS already did.
 
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::rollout::{self, Progress, Started};
 use super::service::{self, ServiceView, StoppedTask};
 use super::{Env, describe};
 use crate::error::{Error, Result};
@@ -59,34 +61,6 @@ impl Default for WaitPolicy {
     }
 }
 
-/// Where a deployment stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Progress {
-    Completed,
-    Failed(String),
-    InProgress,
-}
-
-/// Pure: completed when the PRIMARY deployment's rollout is COMPLETED and the service runs as
-/// many tasks as it wants; failed when that rollout is FAILED.
-fn assess(view: &ServiceView) -> Progress {
-    let Some(primary) = view.primary() else {
-        return Progress::InProgress;
-    };
-    match primary.rollout_state.as_deref() {
-        Some("FAILED") => Progress::Failed(
-            primary
-                .rollout_state_reason
-                .clone()
-                .unwrap_or_else(|| "rollout FAILED".to_owned()),
-        ),
-        Some("COMPLETED") if view.running == view.desired && primary.running == primary.desired => {
-            Progress::Completed
-        }
-        _ => Progress::InProgress,
-    }
-}
-
 /// Pure: one line for the progress spinner and messages.
 pub fn summary(view: &ServiceView) -> String {
     let rollout = view
@@ -115,14 +89,21 @@ pub fn poll_interval(initial: Duration, attempt: u32) -> Duration {
 /// How a wait ended, when it did not complete.
 #[derive(Debug, Clone)]
 pub enum NotCompleted {
-    Failed(String),
+    Failed(rollout::Failed),
     TimedOut { after: Duration, last: String },
+}
+
+impl NotCompleted {
+    /// ECS (or someone) already put the previous task definition back.
+    pub fn rolled_back(&self) -> bool {
+        matches!(self, NotCompleted::Failed(f) if f.rolled_back)
+    }
 }
 
 impl std::fmt::Display for NotCompleted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            NotCompleted::Failed(reason) => write!(f, "the rollout FAILED: {reason}"),
+            NotCompleted::Failed(failed) => f.write_str(&failed.message),
             NotCompleted::TimedOut { after, last } => write!(
                 f,
                 "the deployment did not complete within {}s ({last})",
@@ -211,17 +192,17 @@ impl Why {
     }
 }
 
-/// Reads why the rollout did not complete and shows it, before a rollback replaces the failed
-/// deployment (bounded; what cannot be read becomes a note).
-pub async fn why(env: &Env, out: &Printer) -> Why {
-    let why = read_why(env).await;
+/// Reads why the rollout of `deployment` did not complete and shows it, before a rollback
+/// replaces it (bounded; what cannot be read becomes a note).
+pub async fn why(env: &Env, deployment: &str, out: &Printer) -> Why {
+    let why = read_why(env, deployment).await;
     for line in why.lines() {
         out.warn(line);
     }
     why
 }
 
-async fn read_why(env: &Env) -> Why {
+async fn read_why(env: &Env, deployment: &str) -> Why {
     let read = async {
         let mut why = Why::default();
         let view = match service::service(env).await {
@@ -233,11 +214,8 @@ async fn read_why(env: &Env) -> Why {
             }
         };
         why.events = view.events.iter().take(WHY_EVENTS).cloned().collect();
-        let Some(primary) = view.primary() else {
-            return why;
-        };
-        why.deployment = Some(primary.id.clone());
-        match service::stopped_tasks(env, &primary.id, WHY_TASKS).await {
+        why.deployment = Some(deployment.to_owned());
+        match service::stopped_tasks(env, deployment, WHY_TASKS).await {
             Ok(tasks) => why.stopped_tasks = tasks,
             Err(e) => why.notes.push(e.message().to_owned()),
         }
@@ -309,10 +287,13 @@ pub(crate) fn deployment_rows(
     rows
 }
 
-/// UpdateService with forceNewDeployment, and `task_definition` when given.
-pub async fn redeploy(env: &Env, task_definition: Option<&str>) -> Result<()> {
+/// UpdateService with forceNewDeployment, and `task_definition` when given; returns the
+/// deployment it started (its id from the answer, the PRIMARY one) and `previous`, the task
+/// definition the service ran before.
+pub async fn redeploy(env: &Env, task_definition: Option<&str>, previous: &str) -> Result<Started> {
     let s = &env.settings;
-    env.ecs
+    let out = env
+        .ecs
         .update_service()
         .cluster(&s.cluster)
         .service(&s.service)
@@ -320,19 +301,37 @@ pub async fn redeploy(env: &Env, task_definition: Option<&str>) -> Result<()> {
         .set_task_definition(task_definition.map(str::to_owned))
         .send()
         .await
-        .map(|_| ())
         .map_err(|e| {
             Error::external(format!(
                 "cannot update ECS service {}: {}",
                 s.service,
                 describe(&e)
             ))
-        })
+        })?;
+    let view = out.service().map(service::view_of).unwrap_or_default();
+    let id = view.primary().map(|d| d.id.clone()).ok_or_else(|| {
+        Error::external(format!(
+            "ECS answered UpdateService for {} without a PRIMARY deployment",
+            s.service
+        ))
+    })?;
+    Ok(Started {
+        deployment_id: id,
+        task_definition: task_definition
+            .map(str::to_owned)
+            .filter(|_| view.task_definition.is_empty())
+            .unwrap_or(view.task_definition),
+        previous: previous.to_owned(),
+    })
 }
 
 /// `redeploy` bounded like the rollback's call (`--no-wait` returns right after it).
-pub async fn redeploy_now(env: &Env, task_definition: Option<&str>) -> Result<()> {
-    tokio::time::timeout(ROLLBACK_TIMEOUT, redeploy(env, task_definition))
+pub async fn redeploy_now(
+    env: &Env,
+    task_definition: Option<&str>,
+    previous: &str,
+) -> Result<Started> {
+    tokio::time::timeout(ROLLBACK_TIMEOUT, redeploy(env, task_definition, previous))
         .await
         .unwrap_or_else(|_| {
             Err(Error::external(format!(
@@ -383,20 +382,29 @@ pub fn point_command(env: &Env, task_definition: &str) -> String {
     )
 }
 
-/// Polls until the deployment completes, fails, or the policy's timeout passes; the timeout
-/// also cuts a call to ECS that hangs. AWS errors are returned as errors (exit 3); a failed or
-/// unfinished rollout as `Ok(Err(..))`.
+/// Polls until the deployment `started` completes, fails, or the policy's timeout passes; the
+/// timeout also cuts a call to ECS that hangs. AWS errors are returned as errors (exit 3); a
+/// failed or unfinished rollout as `Ok(Err(..))`.
 pub async fn wait(
     env: &Env,
+    started: &Started,
     policy: &WaitPolicy,
     out: &Printer,
 ) -> Result<std::result::Result<Deployed, NotCompleted>> {
-    wait_until(env, retry::deadline_in(policy.timeout), policy, out).await
+    wait_until(
+        env,
+        started,
+        retry::deadline_in(policy.timeout),
+        policy,
+        out,
+    )
+    .await
 }
 
 /// `wait` with the deadline given (so that the redeploy before it counts too).
 async fn wait_until(
     env: &Env,
+    started_deployment: &Started,
     deadline: tokio::time::Instant,
     policy: &WaitPolicy,
     out: &Printer,
@@ -419,14 +427,14 @@ async fn wait_until(
                     started.elapsed().as_secs()
                 ),
             );
-            match assess(&view) {
+            match rollout::assess(&view, started_deployment) {
                 Progress::Completed => ControlFlow::Break(Ok(Deployed {
-                    task_definition: view.task_definition.clone(),
-                    deployment_id: view.primary().map(|p| p.id.clone()).unwrap_or_default(),
+                    task_definition: started_deployment.task_definition.clone(),
+                    deployment_id: started_deployment.deployment_id.clone(),
                     seconds: started.elapsed().as_secs_f64(),
                 })),
-                Progress::Failed(reason) => {
-                    ControlFlow::Break(Err(Ok(NotCompleted::Failed(reason))))
+                Progress::Failed(failed) => {
+                    ControlFlow::Break(Err(Ok(NotCompleted::Failed(failed))))
                 }
                 Progress::InProgress => ControlFlow::Continue(summary(&view)),
             }
@@ -445,64 +453,36 @@ async fn wait_until(
     }
 }
 
-/// UpdateService (force a new deployment, onto `target` when given) and the wait for it, both
-/// within the policy's timeout: an AWS that does not answer ends the wait at its deadline, like
-/// a rollout that does not complete.
+/// UpdateService (force a new deployment, onto `target` when given) and the wait for the
+/// deployment it started, both within the policy's timeout: an AWS that does not answer ends
+/// the wait at its deadline, like a rollout that does not complete. `previous` is the task
+/// definition the service runs now. Returns the deployment too, when it was started.
 pub async fn redeploy_and_wait(
-    env: &Env,
-    target: Option<&str>,
-    policy: &WaitPolicy,
-    out: &Printer,
-) -> Result<std::result::Result<Deployed, NotCompleted>> {
-    let deadline = retry::deadline_in(policy.timeout);
-    match tokio::time::timeout_at(deadline, redeploy(env, target)).await {
-        Ok(updated) => {
-            updated?;
-            wait_until(env, deadline, policy, out).await
-        }
-        Err(_) => Ok(Err(NotCompleted::TimedOut {
-            after: policy.timeout,
-            last: "ECS did not answer UpdateService within the wait".to_owned(),
-        })),
-    }
-}
-
-/// Redeploys onto `target` (or the current task definition) and waits. When the deployment
-/// fails or times out, points the service back at `previous` (unless the policy says not to)
-/// and returns exit 3 saying what happened.
-pub async fn deploy_and_wait(
     env: &Env,
     target: Option<&str>,
     previous: &str,
     policy: &WaitPolicy,
     out: &Printer,
-) -> Result<Deployed> {
-    let not_completed = match redeploy_and_wait(env, target, policy, out).await? {
-        Ok(done) => return Ok(done),
-        Err(n) => n,
-    };
-    let service = &env.settings.service;
-    let why = why(env, out).await;
-    let failed = why.explain(format!("deploying {service}: {not_completed}"));
-    let details = why.details();
-    if !policy.rollback {
-        return Err(Error::external(format!(
-            "{failed}; left as it is (--no-rollback). To roll back: {}",
-            redeploy_command(env, Some(previous))
-        ))
-        .with_details(details));
+) -> Result<(Option<Started>, std::result::Result<Deployed, NotCompleted>)> {
+    let deadline = retry::deadline_in(policy.timeout);
+    match tokio::time::timeout_at(deadline, redeploy(env, target, previous)).await {
+        Ok(updated) => {
+            let started = updated?;
+            out.status(format!(
+                "service {}: deployment {} started",
+                env.settings.service, started.deployment_id
+            ));
+            let waited = wait_until(env, &started, deadline, policy, out).await?;
+            Ok((Some(started), waited))
+        }
+        Err(_) => Ok((
+            None,
+            Err(NotCompleted::TimedOut {
+                after: policy.timeout,
+                last: "ECS did not answer UpdateService within the wait".to_owned(),
+            }),
+        )),
     }
-    let message = match redeploy_now(env, Some(previous)).await {
-        Ok(()) => format!(
-            "{failed}; rolled the service back to {previous} (a new deployment of it has started)"
-        ),
-        Err(e) => format!(
-            "{failed}; the rollback failed too ({}). To roll back by hand: {}",
-            e.message(),
-            redeploy_command(env, Some(previous))
-        ),
-    };
-    Err(Error::external(message).with_details(details))
 }
 
 #[cfg(test)]
@@ -536,18 +516,12 @@ mod tests {
                 },
             ],
             events: Vec::new(),
+            ..ServiceView::default()
         }
     }
 
     #[test]
-    fn only_a_completed_primary_at_full_strength_is_done() {
-        assert_eq!(assess(&view("COMPLETED", 1)), Progress::Completed);
-        assert_eq!(assess(&view("COMPLETED", 0)), Progress::InProgress);
-        assert_eq!(assess(&view("IN_PROGRESS", 1)), Progress::InProgress);
-        assert_eq!(assess(&view("FAILED", 0)), Progress::Failed("why".into()));
-        let mut none = view("COMPLETED", 1);
-        none.deployments.retain(|d| d.status != "PRIMARY");
-        assert_eq!(assess(&none), Progress::InProgress);
+    fn the_progress_line_says_where_the_rollout_is() {
         assert_eq!(
             summary(&view("IN_PROGRESS", 0)),
             "deployments: 2 (primary IN_PROGRESS), running 0/1"

@@ -11,6 +11,7 @@ pub mod kms;
 pub mod plan;
 pub mod preflight;
 pub mod resource_policy;
+pub mod rollout;
 pub mod rotate;
 pub mod secrets;
 pub mod service;
@@ -18,6 +19,7 @@ pub mod signed;
 pub mod smoke_step;
 pub mod status;
 pub mod taskdef;
+pub mod wiring;
 
 use std::time::Duration;
 

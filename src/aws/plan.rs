@@ -17,10 +17,24 @@ pub struct Step {
     pub skipped: bool,
 }
 
+/// Where a Stripe variable comes from now, and where its new value is written.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Wire {
+    pub variable: String,
+    pub now: String,
+    pub new_value: String,
+}
+
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Plan {
     pub env: String,
     pub steps: Vec<Step>,
+    /// The service's deployment controller and rollback settings, as ECS describes them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// For each Stripe variable: its wiring now and where the new value goes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub wiring: Vec<Wire>,
     /// The container's `secrets` before and after, as diff lines.
     pub secrets_diff: Vec<String>,
     /// The unified diff of the task definition registered now and the one to register; empty
@@ -61,6 +75,15 @@ impl Plan {
         for (i, s) in self.steps.iter().enumerate() {
             let mark = if s.skipped { " (skipped)" } else { "" };
             out.push(format!("  {}. {}{mark}", i + 1, s.action));
+        }
+        if let Some(s) = &self.service {
+            out.push(format!("service: {s}"));
+        }
+        for w in &self.wiring {
+            out.push(format!(
+                "{}: now from {}; the new value goes to {}",
+                w.variable, w.now, w.new_value
+            ));
         }
         if let Some(p) = &self.preflight {
             out.extend(p.render());

@@ -1,8 +1,11 @@
-//! `webhook rotate`: a new Stripe webhook endpoint, its secret into Secrets Manager, redeploy,
-//! smoke with the new secret, then disable the old endpoints for the same URL. `plan` reads
-//! everything; `apply` is transactional: when the redeploy or the smoke fails, the previous
-//! secret version goes back to AWSCURRENT, the service is redeployed and the new endpoint is
-//! deleted, in that order, so that every partial outcome is consistent.
+//! `webhook rotate`: a new Stripe webhook endpoint, its secret into Secrets Manager where the
+//! container reads it (stripe-ops' own secret, or the team's: whole or one JSON key, `wiring`),
+//! redeploy and wait for the deployment it started, smoke with the new secret, then disable the
+//! old endpoints for the same URL. `plan` reads everything; `apply` is transactional: when the
+//! redeploy or the smoke fails, the previous secret version goes back to AWSCURRENT, the
+//! service is redeployed and the new endpoint is deleted, in that order, so that every partial
+//! outcome is consistent. The task definition is never changed (a rollback by ECS is left
+//! where ECS put it).
 
 use std::time::{Duration, Instant};
 
@@ -15,8 +18,9 @@ use super::plan::Plan;
 use super::preflight::{self, Injected};
 use super::secrets::{self, Written};
 use super::service;
-use super::taskdef::{self, SecretRef};
-use super::{Env, WEBHOOK_VAR, smoke_step};
+use super::taskdef;
+use super::wiring::{self, Target};
+use super::{Env, KEY_VAR, WEBHOOK_VAR, smoke_step};
 use crate::error::{Error, Result};
 use crate::http;
 use crate::printer::{Printer, Report};
@@ -34,6 +38,8 @@ pub struct RotateOptions {
     pub skip_preflight: bool,
     pub skip_disable_duplicates: bool,
     pub wait: WaitPolicy,
+    /// Add the JSON key the task definition reads when the team's secret lacks it.
+    pub add_json_key: bool,
 }
 
 /// Pure: the webhook URL for a base URL, refusing plain http unless allowed.
@@ -66,7 +72,12 @@ pub struct RotatePlan {
     url: String,
     base: String,
     replacement: Replacement,
+    /// Where the webhook secret is written, and that secret's id (or ARN).
+    target: Target,
+    secret_id: String,
     previous_version: String,
+    /// The task definition the service runs (the rollout is judged against it).
+    task_definition: String,
     stripe: StripeClient,
     options: RotateOptions,
 }
@@ -77,35 +88,83 @@ pub async fn plan(env: &Env, o: RotateOptions) -> Result<RotatePlan> {
     let settings = &env.settings;
     let base = service::public_base_url(env).await?;
     let url = webhook_url(&base, &settings.contract.paths.webhook, o.allow_http)?;
-    let Some(wh_info) = secrets::info(&env.sm, &settings.webhook_secret_id).await? else {
-        return Err(Error::usage(format!(
-            "secret {} does not exist; run `stripe-ops enable --env {}` first",
-            settings.webhook_secret_id, settings.name
-        )));
-    };
-    let previous_version = wh_info
-        .current_version()
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            Error::external(format!(
-                "secret {} has no AWSCURRENT version",
-                settings.webhook_secret_id
-            ))
-        })?;
     let svc = service::service(env).await?;
     let (td, _) = service::task_definition(env, &svc.task_definition).await?;
-    let wanted = [SecretRef::new(WEBHOOK_VAR, wh_info.arn.clone())];
-    if !taskdef::injects(td.container_definitions(), &settings.container, &wanted)? {
+    service::check_deployable(&svc, &td, settings, true)?;
+    let container = taskdef::secrets_of(td.container_definitions(), &settings.container)?;
+    let value_from = |var: &str| {
+        container
+            .iter()
+            .find(|r| r.name == var)
+            .map(|r| r.value_from.clone())
+    };
+    let Some(current) = value_from(WEBHOOK_VAR) else {
+        return Err(Error::usage(format!(
+            "{} does not inject {WEBHOOK_VAR} into container {}; run `stripe-ops enable --env {}` first",
+            svc.task_definition, settings.container, settings.name
+        )));
+    };
+    let choices = wiring::Choices {
+        rewire: false,
+        rotating: true,
+    };
+    let own = secrets::info(&env.sm, &settings.webhook_secret_id).await?;
+    let target = wiring::target(
+        WEBHOOK_VAR,
+        Some(&current),
+        own.as_ref().map(|i| i.arn.as_str()),
+        choices,
+    )?;
+    let secret_id = target.secret(&settings.webhook_secret_id).to_owned();
+    let wh_info = match &target {
+        Target::Own => own,
+        _ => secrets::info(&env.sm, &secret_id).await?,
+    };
+    let Some(wh_info) = wh_info else {
+        return Err(Error::usage(format!(
+            "secret {secret_id} does not exist; run `stripe-ops enable --env {}` first",
+            settings.name
+        )));
+    };
+    if target == Target::Own && !current.starts_with(&wh_info.arn) {
         return Err(Error::usage(format!(
             "{} does not inject {WEBHOOK_VAR} into container {} by ARN; run `stripe-ops enable --env {}` first",
             svc.task_definition, settings.container, settings.name
         )));
     }
+    if let Target::JsonKey { secret, key } = &target {
+        let document = secrets::value(&env.sm, secret).await?;
+        if !o.add_json_key {
+            wiring::json_key_value(&document, secret, key).map_err(|e| {
+                e.context(format!("{WEBHOOK_VAR} is read from key {key} of {secret}"))
+            })?;
+        }
+    }
+    let previous_version = wh_info
+        .current_version()
+        .map(str::to_owned)
+        .ok_or_else(|| Error::external(format!("secret {secret_id} has no AWSCURRENT version")))?;
     let mut injected = vec![Injected {
         arn: wh_info.arn.clone(),
         kms_key_id: wh_info.kms_key_id.clone(),
     }];
-    if let Some(key_info) = secrets::info(&env.sm, &settings.secret_key_id).await? {
+    // The Stripe key, as the container reads it (stripe-ops' own secret when not injected).
+    let key_target = match value_from(KEY_VAR) {
+        Some(v) => {
+            let own_key = secrets::info(&env.sm, &settings.secret_key_id).await?;
+            wiring::target(
+                KEY_VAR,
+                Some(&v),
+                own_key.as_ref().map(|i| i.arn.as_str()),
+                choices,
+            )?
+        }
+        None => Target::Own,
+    };
+    let key_id = key_target.secret(&settings.secret_key_id).to_owned();
+    if key_id != secret_id
+        && let Some(key_info) = secrets::info(&env.sm, &key_id).await?
+    {
         injected.push(Injected {
             arn: key_info.arn,
             kms_key_id: key_info.kms_key_id,
@@ -113,7 +172,7 @@ pub async fn plan(env: &Env, o: RotateOptions) -> Result<RotatePlan> {
     }
     let preflight =
         preflight::check(env, td.execution_role_arn(), &injected, o.skip_preflight).await?;
-    let key = secrets::value(&env.sm, &settings.secret_key_id).await?;
+    let key = secrets::read_wired(&env.sm, &key_target, &settings.secret_key_id).await?;
     let stripe = StripeClient::new(&settings.stripe_api_base, key, Duration::from_secs(30))?;
     let existing = stripe
         .list_webhook_endpoints()
@@ -141,10 +200,18 @@ pub async fn plan(env: &Env, o: RotateOptions) -> Result<RotatePlan> {
             .as_deref()
             .unwrap_or("of the account's default")
     ));
-    plan.step(format!(
-        "put its secret into {} (now version {previous_version})",
-        settings.webhook_secret_id
-    ));
+    plan.service = Some(svc.deployment_settings());
+    plan.wiring.push(super::plan::Wire {
+        variable: WEBHOOK_VAR.to_owned(),
+        now: wiring::describe_current(Some(&current)),
+        new_value: target.describe(&settings.webhook_secret_id),
+    });
+    plan.step(match &target {
+        Target::JsonKey { key, .. } => format!(
+            "put its secret into key {key} of {secret_id} (now version {previous_version}), every other key kept"
+        ),
+        _ => format!("put its secret into {secret_id} (now version {previous_version})"),
+    });
     plan.step(o.wait.redeploy_step(&settings.service));
     if o.skip_smoke || o.wait.no_wait {
         let why = if o.skip_smoke {
@@ -184,7 +251,10 @@ pub async fn plan(env: &Env, o: RotateOptions) -> Result<RotatePlan> {
         url,
         base,
         replacement,
+        target,
+        secret_id,
         previous_version,
+        task_definition: svc.task_definition.clone(),
         stripe,
         options: o,
     })
@@ -420,8 +490,8 @@ async fn switch(
     };
 
     at_safe_point(Step::Switch, undo)?;
-    let id = &settings.webhook_secret_id;
-    let written = secrets::put(&env.sm, id, &new_secret)
+    let id = &p.secret_id;
+    let written = write_secret(env, p, &new_secret)
         .await
         .map_err(|e| Failure::at(Step::Switch, e))?;
     out.status(format!(
@@ -438,23 +508,31 @@ async fn switch(
     // restarts the tasks.
     undo.redeployed = true;
     if p.options.wait.no_wait {
-        guarded(stop, env, undo, deploy::redeploy_now(env, None))
-            .await
-            .map_err(|e| Failure::at(Step::Switch, e))?;
+        guarded(
+            stop,
+            env,
+            undo,
+            deploy::redeploy_now(env, None, &p.task_definition),
+        )
+        .await
+        .map_err(|e| Failure::at(Step::Switch, e))?;
         return Ok((created, written, None, Value::Null));
     }
     let waited = guarded(
         stop,
         env,
         undo,
-        deploy::redeploy_and_wait(env, None, &p.options.wait, out),
+        deploy::redeploy_and_wait(env, None, &p.task_definition, &p.options.wait, out),
     )
     .await
     .map_err(|e| Failure::at(Step::Switch, e))?;
     let deployed = match waited {
-        Ok(d) => d,
-        Err(not_completed) => {
-            let why = deploy::why(env, out).await;
+        (_, Ok(d)) => d,
+        (started, Err(not_completed)) => {
+            let why = match &started {
+                Some(s) => deploy::why(env, &s.deployment_id, out).await,
+                None => deploy::Why::default(),
+            };
             let message = format!("deploying {}: {not_completed}", settings.service);
             return Err(Failure {
                 step: Step::Switch,
@@ -480,6 +558,25 @@ async fn switch(
         .map_err(|e| Failure::at(Step::Smoke, e))?;
     }
     Ok((created, written, Some(deployed), smoke))
+}
+
+/// Writes the new webhook secret where the container reads it: the whole secret, or its JSON
+/// key (the document read now, every other key kept), as a new version.
+async fn write_secret(
+    env: &Env,
+    p: &RotatePlan,
+    new_secret: &crate::secret::SecretString,
+) -> Result<Written> {
+    let id = &p.secret_id;
+    match &p.target {
+        Target::JsonKey { key, .. } => {
+            let document = secrets::value(&env.sm, id).await?;
+            let next =
+                wiring::set_json_key(&document, id, key, new_secret, p.options.add_json_key)?;
+            secrets::put(&env.sm, id, &next).await
+        }
+        _ => secrets::put(&env.sm, id, new_secret).await,
+    }
 }
 
 /// Runs `fut` unless a stop is requested first; then the error says what was done and how to
@@ -642,15 +739,23 @@ async fn redeploy_previous(
     remaining: &mut Vec<(String, String)>,
 ) {
     let service = &env.settings.service;
-    if let Err(e) = deploy::redeploy(env, None).await {
-        remaining.push((e.message().to_owned(), deploy::redeploy_command(env, None)));
-        return;
-    }
+    // The task definition the service runs now (where ECS put it, after a rollback of its own).
+    let current = match service::service(env).await {
+        Ok(v) => v.task_definition,
+        Err(_) => p.task_definition.clone(),
+    };
+    let started = match deploy::redeploy(env, None, &current).await {
+        Ok(s) => s,
+        Err(e) => {
+            remaining.push((e.message().to_owned(), deploy::redeploy_command(env, None)));
+            return;
+        }
+    };
     if !wait {
         done.push(format!("a redeploy of {service} has started"));
         return;
     }
-    match deploy::wait(env, &p.options.wait, out).await {
+    match deploy::wait(env, &started, &p.options.wait, out).await {
         Ok(Ok(_)) => done.push(format!("{service} redeployed with the previous secret")),
         Ok(Err(n)) => remaining.push((
             format!("the redeploy with the previous secret: {n}"),

@@ -124,6 +124,55 @@ pub async fn value_if_exists(sm: &Client, id: &str) -> Result<Option<SecretStrin
     }
 }
 
+/// The value the container reads for a variable wired to `target` (stripe-ops' own secret
+/// `own_id`, the team's secret whole, or one key of its JSON).
+pub async fn read_wired(
+    sm: &Client,
+    target: &super::wiring::Target,
+    own_id: &str,
+) -> Result<SecretString> {
+    use super::wiring::Target;
+    match target {
+        Target::Own => value(sm, own_id).await,
+        Target::Whole { secret } => value(sm, secret).await,
+        Target::JsonKey { secret, key } => {
+            super::wiring::json_key_value(&value(sm, secret).await?, secret, key)
+        }
+    }
+}
+
+/// The value the environment's container reads for `var` (`KEY_VAR` or `WEBHOOK_VAR`): from
+/// the task definition's wiring (stripe-ops' own secret, the team's, or a key of its JSON),
+/// else stripe-ops' own secret `own_id`. When ECS cannot be read (no permission for it), the
+/// own secret is read, as before the wiring was followed.
+pub async fn read_variable(env: &super::Env, var: &str, own_id: &str) -> Result<SecretString> {
+    let wired = async {
+        let svc = super::service::service(env).await?;
+        let (td, _) = super::service::task_definition(env, &svc.task_definition).await?;
+        let secrets =
+            super::taskdef::secrets_of(td.container_definitions(), &env.settings.container)?;
+        let current = secrets
+            .iter()
+            .find(|s| s.name == var)
+            .map(|s| s.value_from.clone());
+        let own_arn = info(&env.sm, own_id).await?.map(|i| i.arn);
+        super::wiring::target(
+            var,
+            current.as_deref(),
+            own_arn.as_deref(),
+            Default::default(),
+        )
+    };
+    match wired.await {
+        Ok(target) => read_wired(&env.sm, &target, own_id).await,
+        Err(e) if e.exit == crate::error::Exit::External => {
+            tracing::debug!("cannot read the wiring of {var}: {}", e.message());
+            value(&env.sm, own_id).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// PutSecretValue; the new version becomes AWSCURRENT.
 pub async fn put(sm: &Client, id: &str, value: &SecretString) -> Result<Written> {
     let out = sm

@@ -8,7 +8,7 @@ use super::{Env, describe, taskdef};
 use crate::error::{Error, Result};
 
 /// One deployment of the service, as ECS reports it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct DeploymentView {
     pub id: String,
     pub status: String,
@@ -20,7 +20,7 @@ pub struct DeploymentView {
 }
 
 /// The service as DescribeServices reports it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct ServiceView {
     pub task_definition: String,
     pub desired: i32,
@@ -28,12 +28,99 @@ pub struct ServiceView {
     pub deployments: Vec<DeploymentView>,
     /// The service's events, newest first, as ECS keeps them.
     pub events: Vec<String>,
+    /// `deploymentController.type`: ECS (rolling update, the default), CODE_DEPLOY or EXTERNAL.
+    pub controller: String,
+    /// `deploymentConfiguration.deploymentCircuitBreaker`, when set.
+    pub circuit_breaker: Option<CircuitBreaker>,
+    /// `deploymentConfiguration.alarms`, when set.
+    pub alarms: Option<Alarms>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct CircuitBreaker {
+    pub enable: bool,
+    pub rollback: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Alarms {
+    pub names: Vec<String>,
+    pub enable: bool,
+    pub rollback: bool,
+}
+
+impl ServiceView {
+    /// The service's deployment settings in one line, for the plan.
+    pub fn deployment_settings(&self) -> String {
+        let breaker = match self.circuit_breaker {
+            Some(c) if c.enable => format!(
+                "deployment circuit breaker on (rollback {})",
+                if c.rollback { "on" } else { "off" }
+            ),
+            _ => "no deployment circuit breaker".to_owned(),
+        };
+        let alarms = match &self.alarms {
+            Some(a) if a.enable => format!(
+                "deployment alarms {} (rollback {})",
+                a.names.join(", "),
+                if a.rollback { "on" } else { "off" }
+            ),
+            _ => "no deployment alarms".to_owned(),
+        };
+        format!(
+            "deployment controller {}, {breaker}, {alarms}, desired count {}",
+            self.controller, self.desired
+        )
+    }
 }
 
 impl ServiceView {
     pub fn primary(&self) -> Option<&DeploymentView> {
         self.deployments.iter().find(|d| d.status == "PRIMARY")
     }
+}
+
+/// Refuses, before anything is written, what a force-new-deployment cannot redeploy: a
+/// service whose deployment controller is not ECS (CodeDeploy's blue/green and external
+/// controllers deploy through their own APIs, and UpdateService cannot force a new deployment
+/// of them), a service scaled to zero (the redeploy starts no task, and the smoke would test
+/// whatever else answers at the base URL), and a task definition family other than the one the
+/// config names (`task_family`).
+pub fn check_deployable(
+    view: &ServiceView,
+    td: &TaskDefinition,
+    settings: &crate::config::EnvSettings,
+    redeploys: bool,
+) -> Result<()> {
+    let service = &settings.service;
+    if let Some(family) = &settings.task_family
+        && td.family() != Some(family.as_str())
+    {
+        return Err(Error::usage(format!(
+            "service {service} runs task definition family {}, not {family} (task_family in stripe-ops.toml): is this the right service?",
+            td.family().unwrap_or("?")
+        )));
+    }
+    if !redeploys {
+        return Ok(());
+    }
+    if view.controller != "ECS" {
+        return Err(Error::usage(format!(
+            "service {service} uses the {} deployment controller: ECS cannot force a new deployment of it with UpdateService. Deploy the new task definition through {} yourself, and run with --skip-restart (stripe-ops then writes the secrets and registers the task definition only)",
+            view.controller,
+            if view.controller == "CODE_DEPLOY" {
+                "CodeDeploy (create-deployment with an AppSpec naming it)"
+            } else {
+                "your deployment tool"
+            }
+        )));
+    }
+    if view.desired == 0 {
+        return Err(Error::usage(format!(
+            "service {service} has a desired count of 0: a redeploy starts no task, so nothing would read the new secrets, and the smoke would test whatever else answers at the base URL. Scale the service up first, or run with --skip-restart"
+        )));
+    }
+    Ok(())
 }
 
 /// DescribeServices for the environment's service.
@@ -64,7 +151,28 @@ pub async fn service(env: &Env) -> Result<ServiceView> {
                 s.service, s.cluster, s.region
             ))
         })?;
-    Ok(ServiceView {
+    Ok(view_of(svc))
+}
+
+/// The service as ECS described (or updated) it.
+pub fn view_of(svc: &aws_sdk_ecs::types::Service) -> ServiceView {
+    let config = svc.deployment_configuration();
+    ServiceView {
+        controller: svc
+            .deployment_controller()
+            .map_or("ECS", |c| c.r#type().as_str())
+            .to_owned(),
+        circuit_breaker: config
+            .and_then(|c| c.deployment_circuit_breaker())
+            .map(|b| CircuitBreaker {
+                enable: b.enable(),
+                rollback: b.rollback(),
+            }),
+        alarms: config.and_then(|c| c.alarms()).map(|a| Alarms {
+            names: a.alarm_names().to_vec(),
+            enable: a.enable(),
+            rollback: a.rollback(),
+        }),
         task_definition: svc.task_definition().unwrap_or_default().to_owned(),
         desired: svc.desired_count(),
         running: svc.running_count(),
@@ -89,7 +197,7 @@ pub async fn service(env: &Env) -> Result<ServiceView> {
                 e.message().map(|m| format!("{at} {m}").trim().to_owned())
             })
             .collect(),
-    })
+    }
 }
 
 /// A task of a deployment that stopped, and why, as DescribeTasks reports it.

@@ -1,6 +1,8 @@
 //! `stripe-ops status`: the read-only state of an environment — secrets (metadata only), the key's
-//! mode, whether the task definition injects both secrets, the service's deployments, and the
-//! Stripe endpoints for the webhook URL. Exit 1 when something is wrong, listed as findings.
+//! mode, where the task definition takes each Stripe variable from (stripe-ops' own secret by
+//! ARN, or the team's wiring: a secret, a key of a JSON secret), the service's deployments and
+//! settings, and the Stripe endpoints for the webhook URL. Exit 1 when something is wrong,
+//! listed as findings.
 
 use std::time::Duration;
 
@@ -10,6 +12,7 @@ use serde_json::json;
 use super::secrets::{self, SecretInfo};
 use super::service::{self, ServiceView};
 use super::taskdef::{self, SecretRef};
+use super::wiring::{self, Target};
 use super::{Env, KEY_VAR, WEBHOOK_VAR};
 use crate::config::EnvSettings;
 use crate::error::{Error, Result};
@@ -32,7 +35,10 @@ pub struct Findings {
     key_mode: Option<&'static str>,
     task_definition: Option<String>,
     container_secrets: Vec<SecretRef>,
+    /// Both variables reach the container from where stripe-ops writes them.
     injects_both: bool,
+    /// For each variable: where the container reads it from, in words.
+    wiring: Vec<String>,
     service: Option<ServiceView>,
     webhook_url: Option<String>,
     endpoints: Vec<EndpointView>,
@@ -43,6 +49,7 @@ pub struct Findings {
 #[derive(Debug, Serialize)]
 struct SecretView {
     variable: &'static str,
+    /// The secret the variable comes from (stripe-ops' own id, or the team's ARN).
     id: String,
     exists: bool,
     #[serde(flatten)]
@@ -61,46 +68,79 @@ pub async fn run(env: &Env) -> Result<StatusReport> {
     let s = &env.settings;
     let mut r = Findings::default();
 
-    for (var, id) in [
-        (KEY_VAR, &s.secret_key_id),
-        (WEBHOOK_VAR, &s.webhook_secret_id),
-    ] {
-        let info = secrets::info(&env.sm, id).await?;
-        if info.is_none() {
-            r.findings
-                .push(format!("secret {id} ({var}) does not exist"));
-        }
-        r.secrets.push(SecretView {
-            variable: var,
-            id: id.clone(),
-            exists: info.is_some(),
-            info,
-        });
-    }
-
     let svc = service::service(env).await?;
     let (td, _) = service::task_definition(env, &svc.task_definition).await?;
     r.task_definition = Some(svc.task_definition.clone());
     r.container_secrets = taskdef::secrets_of(td.container_definitions(), &s.container)?;
-    let wanted: Vec<SecretRef> = r
-        .secrets
-        .iter()
-        .filter_map(|sv| {
-            sv.info
-                .as_ref()
-                .map(|i| SecretRef::new(sv.variable, &i.arn))
-        })
-        .collect();
-    r.injects_both =
-        wanted.len() == 2 && taskdef::injects(td.container_definitions(), &s.container, &wanted)?;
-    for w in &wanted {
-        if !r.container_secrets.contains(w) {
-            r.findings.push(format!(
-                "container {} of {} does not inject {} by ARN {}",
-                s.container, svc.task_definition, w.name, w.value_from
-            ));
+    let mut reached = 0;
+    let mut key_target = Target::Own;
+    for (var, own_id) in [
+        (KEY_VAR, &s.secret_key_id),
+        (WEBHOOK_VAR, &s.webhook_secret_id),
+    ] {
+        let current = r
+            .container_secrets
+            .iter()
+            .find(|c| c.name == var)
+            .map(|c| c.value_from.clone());
+        let own = secrets::info(&env.sm, own_id).await?;
+        r.wiring.push(format!(
+            "{var}: {}",
+            wiring::describe_current(current.as_deref())
+        ));
+        let target = match wiring::target(
+            var,
+            current.as_deref(),
+            own.as_ref().map(|i| i.arn.as_str()),
+            Default::default(),
+        ) {
+            Ok(t) => t,
+            Err(e) => {
+                r.findings.push(e.message().to_owned());
+                continue;
+            }
+        };
+        let id = target.secret(own_id).to_owned();
+        let info = match &target {
+            Target::Own => own,
+            _ => secrets::info(&env.sm, &id).await?,
+        };
+        match (&current, &info) {
+            (_, None) => r
+                .findings
+                .push(format!("secret {id} ({var}) does not exist")),
+            (None, Some(i)) => r.findings.push(format!(
+                "container {} of {} does not inject {var} by ARN {}",
+                s.container, svc.task_definition, i.arn
+            )),
+            (Some(_), Some(_)) => reached += 1,
         }
+        if let Target::JsonKey { secret, key } = &target
+            && info.is_some()
+        {
+            match secrets::value(&env.sm, secret).await {
+                Ok(doc) => {
+                    if let Err(e) = wiring::json_key_value(&doc, secret, key) {
+                        r.findings.push(format!("{var}: {}", e.message()));
+                    }
+                }
+                Err(e) => r.notes.push(format!(
+                    "could not read {secret} to check key {key}: {}",
+                    e.message()
+                )),
+            }
+        }
+        if var == KEY_VAR {
+            key_target = target;
+        }
+        r.secrets.push(SecretView {
+            variable: var,
+            exists: info.is_some(),
+            id,
+            info,
+        });
     }
+    r.injects_both = reached == 2;
     if let Some(p) = svc.primary()
         && p.rollout_state.as_deref() == Some("FAILED")
     {
@@ -119,8 +159,11 @@ pub async fn run(env: &Env) -> Result<StatusReport> {
         );
     }
     r.webhook_url = base.map(|b| crate::http::join(&b, &s.contract.paths.webhook));
-    if r.secrets[0].exists {
-        stripe_side(env, &mut r).await?;
+    if r.secrets
+        .first()
+        .is_some_and(|v| v.variable == KEY_VAR && v.exists)
+    {
+        stripe_side(env, &key_target, &mut r).await?;
     }
     Ok(StatusReport {
         settings: env.settings.clone(),
@@ -129,8 +172,8 @@ pub async fn run(env: &Env) -> Result<StatusReport> {
 }
 
 /// The key's mode and the endpoints for the webhook URL (when Stripe answers).
-async fn stripe_side(env: &Env, r: &mut Findings) -> Result<()> {
-    let key = secrets::value(&env.sm, &env.settings.secret_key_id).await?;
+async fn stripe_side(env: &Env, key_target: &Target, r: &mut Findings) -> Result<()> {
+    let key = secrets::read_wired(&env.sm, key_target, &env.settings.secret_key_id).await?;
     r.key_mode = Some(match key_mode(&key) {
         Some(KeyMode::Test) => "test",
         Some(KeyMode::Live) => "live",
@@ -297,10 +340,13 @@ fn human(s: &EnvSettings, r: &Findings, out: &Printer) -> Vec<String> {
         r.task_definition.as_deref().unwrap_or("?"),
         if r.injects_both { "yes" } else { "no" }
     ));
+    lines.extend(r.wiring.iter().map(|w| format!("    {w}")));
     if let Some(svc) = &r.service {
         lines.push(format!(
-            "  service: running {}/{}",
-            svc.running, svc.desired
+            "  service: running {}/{}; {}",
+            svc.running,
+            svc.desired,
+            svc.deployment_settings()
         ));
         for d in &svc.deployments {
             lines.push(format!(

@@ -48,6 +48,11 @@ pub struct EnableArgs {
     /// Do not run the deterministic smoke at the end
     #[arg(long)]
     pub skip_smoke: bool,
+    /// Inject stripe-ops' own secrets by ARN, replacing the task definition's references
+    /// (a secret's JSON key, a pinned version, an SSM parameter) instead of writing where they
+    /// point. Infrastructure code that manages the task definition will put them back
+    #[arg(long)]
+    pub rewire: bool,
 }
 
 fn options(args: &EnableArgs) -> Result<EnableOptions> {
@@ -75,6 +80,8 @@ fn options(args: &EnableArgs) -> Result<EnableOptions> {
         skip_smoke: args.skip_smoke,
         skip_preflight: args.change.skip_preflight,
         wait: args.change.wait.policy(),
+        rewire: args.rewire,
+        add_json_key: args.change.add_json_key,
     })
 }
 

@@ -132,6 +132,10 @@ pub struct ChangeArgs {
     /// Do not ask IAM whether the execution role can read the secrets before changing anything
     #[arg(long)]
     pub skip_preflight: bool,
+    /// When the task definition reads a Stripe variable from a key of a JSON secret that lacks
+    /// it, add the key (the other keys are kept)
+    #[arg(long)]
+    pub add_json_key: bool,
     #[command(flatten)]
     pub wait: WaitArgs,
 }

@@ -191,11 +191,13 @@ async fn from_env(
     };
     let secrets = match secrets {
         Some(v) => v,
-        None => vec![aws::secrets::value(&env.sm, &s.webhook_secret_id).await?],
+        None => {
+            vec![aws::secrets::read_variable(env, aws::WEBHOOK_VAR, &s.webhook_secret_id).await?]
+        }
     };
     let key = match key {
         Some(k) => k,
-        None => aws::secrets::value(&env.sm, &s.secret_key_id).await?,
+        None => aws::secrets::read_variable(env, aws::KEY_VAR, &s.secret_key_id).await?,
     };
     Ok((to, secrets, key))
 }

@@ -262,7 +262,7 @@ async fn resolve_webhook_secret(ctx: &Ctx, args: &SmokeArgs) -> Result<SecretStr
         s
     } else if let Some(settings) = env_settings(ctx, args)? {
         let env = aws::Env::connect(settings, None).await;
-        aws::secrets::value(&env.sm, &env.settings.webhook_secret_id).await?
+        aws::secrets::read_variable(&env, aws::WEBHOOK_VAR, &env.settings.webhook_secret_id).await?
     } else {
         return Err(Error::usage(format!(
             "no webhook secret: give --webhook-secret-file FILE, set {WEBHOOK_SECRET_ENV}, or use --env NAME to read it from Secrets Manager"

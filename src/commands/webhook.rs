@@ -81,6 +81,7 @@ pub fn run(ctx: &Ctx, cmd: WebhookCommand) -> Result<Box<dyn Report>> {
         skip_preflight: args.change.skip_preflight,
         skip_disable_duplicates: args.skip_disable_duplicates,
         wait: args.change.wait.policy(),
+        add_json_key: args.change.add_json_key,
     };
     let out = &ctx.out;
     runtime::run(|stop| async move {

@@ -20,3 +20,4 @@ mod receivers;
 mod sandbox;
 mod secrets;
 mod smoke;
+mod wiring;
