@@ -107,6 +107,11 @@ fn ci_title(command: &Command) -> Option<String> {
 }
 
 fn dispatch(ctx: &Ctx, command: Command) -> Result<Box<dyn Report>> {
+    // A broken config is an input error for every command, also those that read nothing from
+    // it, rather than a file silently ignored.
+    if !matches!(command, Command::Completions(_)) {
+        ctx.config()?;
+    }
     match command {
         Command::Events(cmd) => commands::events::run(ctx, cmd),
         Command::Smoke(args) => commands::smoke::run(ctx, *args),
@@ -126,13 +131,14 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<Box<dyn Report>> {
 /// turns the verdict into the exit code.
 fn finish(out: &Printer, ci_title: Option<&str>, result: Result<Box<dyn Report>>) -> ExitCode {
     let verdict = result.and_then(|report| {
-        print(out, report.as_ref());
+        let verdict = report.verdict();
+        print(out, report.as_ref(), verdict.as_ref().err());
         if ci_title.is_some()
             && let Some(summary) = report.ci_summary()
         {
             crate::ci::publish(&summary);
         }
-        report.verdict()
+        verdict
     });
     if let (Some(title), Err(e)) = (ci_title, &verdict)
         && !crate::ci::published()
@@ -159,9 +165,16 @@ fn finish(out: &Printer, ci_title: Option<&str>, result: Result<Box<dyn Report>>
     }
 }
 
-fn print(out: &Printer, report: &dyn Report) {
+/// Prints the report. A report whose verdict fails is never `"ok": true` in its document: it
+/// says `ok: false` and the exit code (and the error, unless it has its own).
+fn print(out: &Printer, report: &dyn Report, failed: Option<&crate::error::Error>) {
     if out.json_mode() {
-        let doc = report.json();
+        let mut doc = report.json();
+        if let (Some(e), Some(map)) = (failed, doc.as_object_mut()) {
+            map.insert("ok".into(), json!(false));
+            map.insert("exit_code".into(), json!(e.exit.code()));
+            map.entry("error").or_insert_with(|| json!(e.message()));
+        }
         if !doc.is_null() {
             out.json(&doc);
         }

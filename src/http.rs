@@ -157,6 +157,20 @@ pub fn url_arg(url: &str) -> std::result::Result<String, String> {
 /// A request header given on the command line (`-H "Name: value"`, as curl and hey take it).
 pub type ExtraHeader = (reqwest::header::HeaderName, reqwest::header::HeaderValue);
 
+/// Headers that frame the request or the connection: set by hand they break the delivery (a
+/// `Content-Length` that is not the body's sends part of it, or makes the receiver wait for
+/// bytes that never come), so `-H` refuses them.
+const FRAMING_HEADERS: [&str; 8] = [
+    "content-length",
+    "transfer-encoding",
+    "host",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    "te",
+    "trailer",
+];
+
 /// Parses `Name: value` (spaces around the value trimmed, as curl does).
 pub fn header_arg(s: &str) -> std::result::Result<ExtraHeader, String> {
     let (name, value) = s
@@ -164,6 +178,11 @@ pub fn header_arg(s: &str) -> std::result::Result<ExtraHeader, String> {
         .ok_or_else(|| format!("{s:?}: expected \"Name: value\""))?;
     let name = reqwest::header::HeaderName::try_from(name.trim())
         .map_err(|_| format!("{:?} is not a valid header name", name.trim()))?;
+    if FRAMING_HEADERS.contains(&name.as_str()) {
+        return Err(format!(
+            "{name} frames the request: stripe-ops sets it from the body and the URL, and a value given by hand would break the delivery"
+        ));
+    }
     let value = reqwest::header::HeaderValue::try_from(value.trim())
         .map_err(|_| format!("the value of {name} is not a valid header value"))?;
     Ok((name, value))
@@ -215,6 +234,17 @@ pub fn display_url(url: &str) -> String {
             Some((_, host)) => format!("***@{host}"),
             None => url.to_owned(),
         },
+    }
+}
+
+/// The URL without its password (`http://user@host/`), for what is stored.
+pub fn without_password(url: &str) -> String {
+    match url::Url::parse(url.trim()) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(None);
+            parsed.to_string().trim_end_matches('/').to_owned()
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -294,6 +324,21 @@ mod tests {
         assert_eq!(display_url("https://h.example/x"), "https://h.example/x");
         assert_eq!(display_url("http://u@h/"), "http://u@h/");
         assert!(!display_url("not a url u:pass@h").contains("pass"));
+    }
+
+    #[test]
+    fn framing_headers_are_refused_by_name() {
+        for h in [
+            "Content-Length: 5",
+            "host: evil",
+            "Transfer-Encoding: chunked",
+            "Connection: close",
+        ] {
+            let e = header_arg(h).unwrap_err();
+            assert!(e.contains("frames the request"), "{h}: {e}");
+        }
+        assert!(header_arg("X-Trace: 1").is_ok());
+        assert!(header_arg("User-Agent: probe/1").is_ok());
     }
 
     #[test]

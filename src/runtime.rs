@@ -7,8 +7,18 @@ use crate::error::{Error, Result};
 use crate::shutdown::{self, Shutdown};
 
 /// Runs a command's future on a fresh multi-threaded runtime. The command gets the stop request
-/// and decides what a safe point is; a second Ctrl-C or SIGTERM ends it at once.
+/// (SIGINT, SIGTERM or SIGHUP) and decides what a safe point is; a second one ends it at once.
 pub fn run<T, F, Fut>(command: F) -> Result<T>
+where
+    F: FnOnce(Shutdown) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    run_with(true, command)
+}
+
+/// `run` for a command that handles SIGHUP itself (the fan-out relay reloads its routes on it):
+/// `hangup` false leaves SIGHUP out of the stop request.
+pub fn run_with<T, F, Fut>(hangup: bool, command: F) -> Result<T>
 where
     F: FnOnce(Shutdown) -> Fut,
     Fut: Future<Output = Result<T>>,
@@ -18,7 +28,7 @@ where
         .build()
         .map_err(|e| Error::external(format!("cannot start the async runtime: {e}")))?;
     rt.block_on(async {
-        let stop = Shutdown::listen()?;
+        let stop = Shutdown::listen(hangup)?;
         tokio::select! {
             result = command(stop.clone()) => result,
             signal = stop.forced() => Err(shutdown::interrupted(signal, Some("asked twice: stopped at once"))),

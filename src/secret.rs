@@ -10,9 +10,18 @@ pub use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::{Error, Result};
 
-/// Reads a secret from a file: trimmed (files usually end in a newline), never empty. Only a
+/// Reads a Stripe secret (a key, a webhook signing secret) from a file: trimmed (files usually
+/// end in a newline), never empty, and only of Stripe's alphabet (see `check_alphabet`). Only a
 /// regular file is read, and errors never quote its content.
 pub fn read_file(path: &Path, what: &str) -> Result<SecretString> {
+    let value = read_password_file(path, what)?;
+    check_alphabet(value.expose_secret())
+        .map_err(|why| Error::usage(format!("{what} file {} {why}", path.display())))?;
+    Ok(value)
+}
+
+/// Reads any secret (a buyer's password) from a file: trimmed, never empty, any characters.
+pub fn read_password_file(path: &Path, what: &str) -> Result<SecretString> {
     let raw = SecretString::from(crate::files::read_text(path, &format!("{what} file"))?);
     let value = raw.expose_secret().trim();
     if value.is_empty() {
@@ -24,11 +33,60 @@ pub fn read_file(path: &Path, what: &str) -> Result<SecretString> {
     Ok(SecretString::from(value.to_owned()))
 }
 
-/// Reads a secret from an environment variable (trimmed); `None` when unset.
-pub fn from_env(var: &str, what: &str) -> Result<Option<SecretString>> {
+/// Stripe's keys and signing secrets are letters, digits and `_` (`sk_test_…`, `whsec_…`).
+/// Anything else inside one (a newline, a NUL, a space, a zero-width space, a byte-order mark
+/// from an editor) is a copy-paste accident that would sign with a secret Stripe does not have
+/// (stripe-node itself only warns about whitespace): refused, naming the position and what the
+/// character is, never the value.
+pub fn check_alphabet(secret: &str) -> std::result::Result<(), String> {
+    let Some((i, c)) = secret
+        .chars()
+        .enumerate()
+        .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_'))
+    else {
+        return Ok(());
+    };
+    let kind = match c {
+        '\u{feff}' => "a byte-order mark (the file was saved as UTF-8 with BOM)".to_owned(),
+        '\n' | '\r' => "a line break".to_owned(),
+        '\0' => "a NUL byte".to_owned(),
+        ' ' | '\t' => "a space or tab".to_owned(),
+        c if c.is_control() || !c.is_ascii() && c.is_whitespace() => {
+            format!("an invisible character (U+{:04X})", c as u32)
+        }
+        '\u{200b}'..='\u{200f}' | '\u{2060}' => {
+            format!("an invisible character (U+{:04X})", c as u32)
+        }
+        c if c.is_ascii() => format!("a {c:?}"),
+        c => format!("a non-ASCII character (U+{:04X})", c as u32),
+    };
+    Err(format!(
+        "holds {kind} at position {} of {}: Stripe secrets are letters, digits and _ only",
+        i + 1,
+        secret.chars().count()
+    ))
+}
+
+/// Reads any secret (a buyer's password) from an environment variable (trimmed); `None` when
+/// unset.
+pub fn password_from_env(var: &str, what: &str) -> Result<Option<SecretString>> {
     match std::env::var(var) {
         Ok(v) if v.trim().is_empty() => Err(Error::usage(format!("{what} in {var} is empty"))),
         Ok(v) => Ok(Some(SecretString::from(v.trim().to_owned()))),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Reads a Stripe secret from an environment variable (trimmed, Stripe's alphabet only);
+/// `None` when unset.
+pub fn from_env(var: &str, what: &str) -> Result<Option<SecretString>> {
+    match std::env::var(var) {
+        Ok(v) if v.trim().is_empty() => Err(Error::usage(format!("{what} in {var} is empty"))),
+        Ok(v) => {
+            check_alphabet(v.trim())
+                .map_err(|why| Error::usage(format!("{what} in {var} {why}")))?;
+            Ok(Some(SecretString::from(v.trim().to_owned())))
+        }
         Err(_) => Ok(None),
     }
 }
@@ -131,9 +189,59 @@ pub fn readable_by_others(_path: &Path) -> bool {
 
 const SECRET_PREFIXES: [&str; 5] = ["sk_live_", "sk_test_", "rk_live_", "rk_test_", "whsec_"];
 
-/// Replaces anything that looks like a Stripe secret with `[REDACTED]`. A safety net for text
-/// from outside (HTTP answers, SDK errors); secrets we hold are never formatted in the first place.
+/// Replaces anything that looks like a Stripe secret with `[REDACTED]`, and the password of a
+/// URL (`scheme://user:password@host`) with `***`. A safety net for every byte printed (text
+/// from outside: HTTP answers, SDK errors; URLs users gave with credentials); secrets we hold
+/// are never formatted in the first place.
 pub fn scrub(text: &str) -> Cow<'_, str> {
+    match scrub_url_passwords(text) {
+        Cow::Borrowed(t) => scrub_stripe(t),
+        Cow::Owned(t) => Cow::Owned(scrub_stripe(&t).into_owned()),
+    }
+}
+
+/// `scheme://user:password@` becomes `scheme://user:***@` (the user name is not secret; the
+/// password is cut at the last `@` before the host, as URL parsers read it).
+fn scrub_url_passwords(text: &str) -> Cow<'_, str> {
+    if !text.contains("://") || !text.contains('@') {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut changed = false;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        // The authority ends at the first `/`, `?`, `#` or whitespace (or a quote, in JSON).
+        let end = tail
+            .find(|c: char| {
+                matches!(c, '/' | '?' | '#' | '"' | '\'' | '<' | '>') || c.is_whitespace()
+            })
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority
+            .rfind('@')
+            .and_then(|a| authority[..a].find(':').map(|c| (c, a)))
+        {
+            Some((colon, at)) if at > colon + 1 => {
+                out.push_str(&authority[..=colon]);
+                out.push_str("***");
+                out.push_str(&authority[at..]);
+                changed = true;
+            }
+            _ => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    if changed {
+        Cow::Owned(out)
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+fn scrub_stripe(text: &str) -> Cow<'_, str> {
     if !SECRET_PREFIXES.iter().any(|p| text.contains(p)) {
         return Cow::Borrowed(text);
     }
@@ -173,6 +281,31 @@ mod tests {
     }
 
     #[test]
+    fn scrub_hides_url_passwords_and_keeps_the_rest() {
+        assert_eq!(
+            scrub("POST http://u:pa:ss@wd@host:8080/hook failed; see https://x.example/a@b"),
+            "POST http://u:***@host:8080/hook failed; see https://x.example/a@b"
+        );
+        assert_eq!(
+            scrub(r#"{"to":"https://ci:s3cr3t@app.example/api?x=1"}"#),
+            r#"{"to":"https://ci:***@app.example/api?x=1"}"#
+        );
+        assert!(matches!(
+            scrub("http://user@host/ and mail a@b"),
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(scrub("https://u:sk_test_abc@h/"), "https://u:***@h/");
+        let mut strings = crate::fuzz::Strings::new(0x5c2b_0001);
+        for _ in 0..3000 {
+            let t = strings.drawn_from(
+                &["://", "@", ":", "/", "a", "é", " ", "\"", "sk_test_x"],
+                14,
+            );
+            let _ = scrub(&t);
+        }
+    }
+
+    #[test]
     fn read_file_trims_and_rejects_empty() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("s");
@@ -185,6 +318,29 @@ mod tests {
         let e = read_file(&p, "webhook secret").unwrap_err();
         assert_eq!(e.exit, crate::error::Exit::Usage);
         assert!(e.message().contains("is empty"));
+    }
+
+    #[test]
+    fn invisible_junk_in_a_secret_is_refused_by_position_never_quoted() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s");
+        for (content, says) in [
+            ("whsec_abc\ndef", "a line break at position 10"),
+            ("whsec_ab\0c", "a NUL byte at position 9"),
+            ("whsec_ab c", "a space or tab at position 9"),
+            ("whsec_ab\u{200b}c", "U+200B"),
+            ("\u{feff}whsec_abc", "byte-order mark"),
+        ] {
+            std::fs::write(&p, content).unwrap();
+            let e = read_file(&p, "webhook secret").unwrap_err();
+            assert_eq!(e.exit.code(), 2);
+            assert!(e.message().contains(says), "{content:?}: {}", e.message());
+            assert!(!e.message().contains("whsec_ab"), "{}", e.message());
+        }
+        std::fs::write(&p, "whsec_abc\r\n").unwrap();
+        assert!(read_file(&p, "webhook secret").is_ok());
+        std::fs::write(&p, "pass word ü\n").unwrap();
+        assert!(read_password_file(&p, "buyer password").is_ok());
     }
 
     #[test]

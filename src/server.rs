@@ -1,12 +1,20 @@
 //! Serving an axum router over HTTP/1.1 with the limits a production server has, for the two
 //! servers stripe-ops runs (the sandbox and the fan-out relay): a client has an idle timeout to
 //! send a request's headers (slow-header clients, and keep-alive connections left idle, are
-//! closed: hyper starts its header-read timer as soon as a connection waits for a request),
-//! bodies are capped by axum's `DefaultBodyLimit`, and a stop lets the requests in flight finish.
+//! closed: hyper starts its header-read timer as soon as a connection waits for a request), and
+//! as long again to send its body (a body that stalls or trickles is answered 408 and the
+//! connection closed: hyper has no body timeout of its own); bodies are capped at axum's
+//! default body limit; a stop lets the requests in flight finish for a bounded grace period,
+//! then closes what is left; and running out of file descriptors backs off instead of spinning
+//! on `accept`.
 
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::Request;
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -20,6 +28,16 @@ use tokio::task::JoinSet;
 /// else it answers 502 when it reuses a connection the server has just closed (ELB guide,
 /// "Connection idle timeout"). 75 s is nginx's `keepalive_timeout`.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(75);
+
+/// Most a request body may hold: axum's own default body limit, which every handler here reads
+/// within.
+pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// How long a stop waits for the requests in flight before closing their connections.
+pub const MAX_GRACE: Duration = Duration::from_secs(10);
+
+/// How long `accept` pauses when the process is out of file descriptors.
+const FD_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Serves `router` on `listener` until `stop` turns true, then lets every connection finish the
 /// request it is answering and returns. `idle_timeout`: see [`IDLE_TIMEOUT`].
@@ -38,12 +56,32 @@ async fn serve_with(
     stop: &mut watch::Receiver<bool>,
     header_timeout: Duration,
 ) {
+    let router = router.layer(axum::middleware::from_fn(
+        move |req: Request, next: Next| body_within(header_timeout, req, next),
+    ));
     let mut connections = JoinSet::new();
     let for_connections = stop.clone();
+    let mut out_of_fds = false;
     loop {
+        if out_of_fds {
+            tokio::time::sleep(FD_BACKOFF).await;
+        }
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
+                let stream = match accepted {
+                    Ok((stream, _)) => {
+                        out_of_fds = false;
+                        stream
+                    }
+                    Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                        if !out_of_fds {
+                            tracing::warn!("out of file descriptors: not accepting for a moment ({e})");
+                        }
+                        out_of_fds = true;
+                        continue;
+                    }
+                    Err(_) => continue,
+                };
                 let _ = stream.set_nodelay(true);
                 let service = TowerToHyperService::new(router.clone());
                 let stop = for_connections.clone();
@@ -54,7 +92,50 @@ async fn serve_with(
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
-    while connections.join_next().await.is_some() {}
+    // The requests in flight finish within the grace period; what is left is closed.
+    let grace = header_timeout.min(MAX_GRACE);
+    let drained = tokio::time::timeout(grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::info!(
+            "closing {} connection(s) still open after {}",
+            connections.len(),
+            crate::duration::human(grace)
+        );
+        connections.shutdown().await;
+    }
+}
+
+/// Reads the request's body within `within` (the whole body, not per chunk, so that a trickle is
+/// cut off too) and at most `BODY_LIMIT` bytes, then hands the request on with it.
+async fn body_within(within: Duration, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let read = tokio::time::timeout(within, axum::body::to_bytes(body, BODY_LIMIT)).await;
+    let bytes = match read {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => {
+            return close(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the request body is too large or was cut off",
+            );
+        }
+        Err(_) => {
+            return close(
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body did not arrive in time",
+            );
+        }
+    };
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
+}
+
+/// An error answer that closes the connection (its request body was not read to the end).
+fn close(status: StatusCode, message: &str) -> Response {
+    let body = serde_json::json!({"error": {"code": status.as_u16(), "message": message}});
+    (status, [(header::CONNECTION, "close")], axum::Json(body)).into_response()
 }
 
 async fn connection(
@@ -116,6 +197,37 @@ mod tests {
         let mut answer = String::new();
         ok.read_to_string(&mut answer).await.unwrap();
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+
+    #[tokio::test]
+    async fn a_stalled_body_is_answered_408_and_a_stop_does_not_wait_for_it() {
+        let (addr, server) = Server::start(Duration::from_millis(300)).await;
+        let mut stalled = Vec::new();
+        for _ in 0..20 {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\nab")
+                .await
+                .unwrap();
+            stalled.push(s);
+        }
+        for s in &mut stalled {
+            let mut answer = Vec::new();
+            tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut answer))
+                .await
+                .expect("the stalled body was cut off")
+                .ok();
+            let answer = String::from_utf8_lossy(&answer);
+            assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        }
+        assert_served(addr).await;
+        // Connections that stall while the server stops are closed after the grace period.
+        let mut late = tokio::net::TcpStream::connect(addr).await.unwrap();
+        late.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\n")
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(5), server.stop())
+            .await
+            .expect("the stop is bounded");
     }
 
     #[tokio::test]

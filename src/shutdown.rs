@@ -1,6 +1,7 @@
-//! The one stop request of every long-running command: Ctrl-C (SIGINT) or SIGTERM, which is how
-//! CI systems cancel a job. Both mean the same thing: stop at a safe point and say what was
-//! done. A second one while stopping stops at once.
+//! The one stop request of every long-running command: Ctrl-C (SIGINT), SIGTERM (how CI systems
+//! cancel a job) or SIGHUP (a closed terminal or SSH session). They mean the same thing: stop at
+//! a safe point, clean up (children, browsers) and say what was done. A second one while
+//! stopping stops at once. The fan-out relay keeps SIGHUP for reloading its routes.
 //!
 //! The exit-code rule (README "Exit codes"): a job stopped before it finished exits 130. A
 //! server (`sandbox`, `fanout`) has nothing to finish: SIGTERM is how it is meant to end (exit
@@ -20,6 +21,8 @@ pub enum Signal {
     Interrupt,
     /// SIGTERM.
     Terminate,
+    /// SIGHUP.
+    Hangup,
 }
 
 impl Signal {
@@ -27,6 +30,7 @@ impl Signal {
         match self {
             Signal::Interrupt => "Ctrl-C",
             Signal::Terminate => "SIGTERM",
+            Signal::Hangup => "SIGHUP",
         }
     }
 }
@@ -69,12 +73,13 @@ impl Shutdown {
         }
     }
 
-    /// Listens for SIGINT and SIGTERM from now on; needs a running tokio runtime. Installed
-    /// before a command prints anything, so a signal is never met by the default action.
-    pub fn listen() -> Result<Shutdown> {
+    /// Listens for SIGINT and SIGTERM (and SIGHUP when `hangup` says so) from now on; needs a
+    /// running tokio runtime. Installed before a command prints anything, so a signal is never
+    /// met by the default action (which would skip every clean-up).
+    pub fn listen(hangup: bool) -> Result<Shutdown> {
         let shutdown = Shutdown::manual();
         let trigger = shutdown.clone();
-        let mut signals = Signals::install()?;
+        let mut signals = Signals::install(hangup)?;
         tokio::spawn(async move {
             loop {
                 let signal = signals.next().await;
@@ -149,11 +154,12 @@ pub fn interrupted(signal: Signal, hint: Option<&str>) -> Error {
 struct Signals {
     int: tokio::signal::unix::Signal,
     term: tokio::signal::unix::Signal,
+    hup: Option<tokio::signal::unix::Signal>,
 }
 
 #[cfg(unix)]
 impl Signals {
-    fn install() -> Result<Self> {
+    fn install(hangup: bool) -> Result<Self> {
         use tokio::signal::unix::{SignalKind, signal};
         let install = |kind, name| {
             signal(kind).map_err(|e| Error::external(format!("cannot handle {name}: {e}")))
@@ -161,13 +167,27 @@ impl Signals {
         Ok(Self {
             int: install(SignalKind::interrupt(), "SIGINT")?,
             term: install(SignalKind::terminate(), "SIGTERM")?,
+            hup: if hangup {
+                Some(install(SignalKind::hangup(), "SIGHUP")?)
+            } else {
+                None
+            },
         })
     }
 
     async fn next(&mut self) -> Signal {
+        let hup = async {
+            match &mut self.hup {
+                Some(h) => {
+                    h.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
         tokio::select! {
             _ = self.int.recv() => Signal::Interrupt,
             _ = self.term.recv() => Signal::Terminate,
+            _ = hup => Signal::Hangup,
         }
     }
 }
@@ -177,7 +197,7 @@ struct Signals;
 
 #[cfg(not(unix))]
 impl Signals {
-    fn install() -> Result<Self> {
+    fn install(_hangup: bool) -> Result<Self> {
         Ok(Self)
     }
 

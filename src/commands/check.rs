@@ -183,7 +183,7 @@ fn options(ctx: &Ctx, args: &CheckArgs, selected: Vec<check::cases::Case>) -> Re
     let buyer = match (&args.buyer_email, &args.buyer_password_file) {
         (Some(email), Some(file)) => Some(Buyer {
             email: email.clone(),
-            password: secret::read_file(file, "buyer password")?,
+            password: secret::read_password_file(file, "buyer password")?,
         }),
         _ => None,
     };

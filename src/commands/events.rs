@@ -368,6 +368,11 @@ fn send_load(ctx: &Ctx, args: SendArgs) -> Result<Box<dyn Report>> {
             "--id pins one event id; load mode sends distinct ids (drop --id)",
         ));
     }
+    if args.render.timestamp.is_some() {
+        return Err(Error::usage(
+            "--timestamp pins one signature time; load mode signs each request when it sends it (drop --timestamp)",
+        ));
+    }
     let l = &args.load;
     let plan = LoadPlan::new(
         l.count,

@@ -85,7 +85,7 @@ pub fn run(ctx: &Ctx, args: FanoutArgs) -> Result<Box<dyn Report>> {
     let file = ctx.config()?.fanout().cloned().unwrap_or_default();
     let opts = options(&args, &file, &ctx.out)?;
     let (path, spool_dir) = (opts.path.clone(), opts.spool.clone());
-    runtime::run(|stop| async move {
+    runtime::run_with(false, |stop| async move {
         let relay = fanout::start(opts).await?;
         relay.started(&path, &spool_dir).print(&ctx.out);
         let signal = serve(ctx, &args, &relay, &stop).await?;
@@ -95,7 +95,7 @@ pub fn run(ctx: &Ctx, args: FanoutArgs) -> Result<Box<dyn Report>> {
         log.line("stopped");
         match signal {
             Signal::Terminate => Ok(Box::new(Stopped) as Box<dyn Report>),
-            Signal::Interrupt => Err(shutdown::interrupted(signal, None)),
+            Signal::Interrupt | Signal::Hangup => Err(shutdown::interrupted(signal, None)),
         }
     })
 }
@@ -187,12 +187,20 @@ fn options(args: &FanoutArgs, file: &FanoutConfig, out: &Printer) -> Result<Rela
         .danger_accept_invalid_certs(args.insecure)
         .build()
         .or_external("cannot build HTTP client")?;
+    let listen = args
+        .listen
+        .clone()
+        .or_else(|| file.listen.clone())
+        .unwrap_or_else(|| "127.0.0.1:8787".into());
+    // An address that cannot be one is an input error (exit 2), as for `sandbox --listen`, not
+    // a failure to listen (exit 3).
+    std::net::ToSocketAddrs::to_socket_addrs(listen.as_str()).map_err(|e| {
+        Error::usage(format!(
+            "--listen {listen:?} is not an address to listen on ({e}); give host:port, for example 127.0.0.1:8787"
+        ))
+    })?;
     Ok(RelayOptions {
-        listen: args
-            .listen
-            .clone()
-            .or_else(|| file.listen.clone())
-            .unwrap_or_else(|| "127.0.0.1:8787".into()),
+        listen,
         path,
         spool: args
             .spool

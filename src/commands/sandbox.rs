@@ -125,7 +125,8 @@ pub fn run(ctx: &Ctx, args: SandboxArgs) -> Result<Box<dyn Report>> {
         sandbox.shutdown().await;
         ctx.out.status("sandbox stopped");
         match signal {
-            Signal::Terminate => Ok(Box::new(Stopped) as Box<dyn Report>),
+            // A server is meant to end by SIGTERM (or a hang-up): that is no failure.
+            Signal::Terminate | Signal::Hangup => Ok(Box::new(Stopped) as Box<dyn Report>),
             Signal::Interrupt => Err(shutdown::interrupted(signal, None)),
         }
     })

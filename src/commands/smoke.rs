@@ -237,8 +237,8 @@ fn resolve_base_url(ctx: &Ctx, args: &SmokeArgs) -> Result<String> {
 
 fn resolve_buyer(args: &SmokeArgs) -> Result<Option<Buyer>> {
     let password = match &args.buyer_password_file {
-        Some(f) => Some(secret::read_file(f, "buyer password")?),
-        None => secret::from_env(BUYER_PASSWORD_ENV, "buyer password")?,
+        Some(f) => Some(secret::read_password_file(f, "buyer password")?),
+        None => secret::password_from_env(BUYER_PASSWORD_ENV, "buyer password")?,
     };
     match (&args.buyer_email, password) {
         (Some(email), Some(password)) => Ok(Some(Buyer {
@@ -313,10 +313,12 @@ fn stripe_check(ctx: &Ctx, args: &SmokeArgs) -> Result<Option<real::StripeCheck>
 fn real_options(ctx: &Ctx, args: &SmokeArgs) -> Result<RealOptions> {
     let stripe = stripe_check(ctx, args)?;
     let contract = contract(ctx, args)?;
+    let mut verify_base = args.base_url.clone().filter(|u| !u.trim().is_empty());
     let start = if args.verify_only {
         Start::Receipt(args.receipt.clone().expect("clap requires --receipt"))
     } else {
         let base_url = resolve_base_url(ctx, args)?;
+        verify_base = Some(base_url.clone());
         let (success_url, cancel_url) = return_urls(args, &base_url);
         Start::Create(Box::new(real::CreateOptions {
             contract: contract.clone(),
@@ -349,6 +351,7 @@ fn real_options(ctx: &Ctx, args: &SmokeArgs) -> Result<RealOptions> {
             request_timeout: args.request_timeout.get(),
             stripe,
             resume_command: None,
+            base_url: verify_base,
         },
         resume: Resume {
             config: ctx.global.config.clone(),

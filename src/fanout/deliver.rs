@@ -680,7 +680,7 @@ impl Worker {
         }
         job.failures += 1;
         let (label, seq, attempt) = (
-            event_label(&job.event).to_owned(),
+            event_label(&job.event).into_owned(),
             job.event.seq,
             job.failures,
         );
@@ -779,8 +779,8 @@ async fn sleep_until_some(at: Option<tokio::time::Instant>) {
     }
 }
 
-fn event_label(event: &Event) -> &str {
-    event.id.as_deref().unwrap_or("(no id)")
+fn event_label(event: &Event) -> std::borrow::Cow<'_, str> {
+    super::shown_id(event.id.as_deref())
 }
 
 /// One POST of an event to a target: exact body bytes, Stripe's delivery headers with the
@@ -821,7 +821,10 @@ pub async fn attempt(client: &reqwest::Client, spec: &TargetSpec, event: &Event)
     let result = match req.send().await {
         Ok(resp) => {
             let status = resp.status();
-            let body = resp.text().await.unwrap_or_default();
+            let body = crate::http::read_body(resp, crate::http::ANSWER)
+                .await
+                .map(|b| b.text())
+                .unwrap_or_default();
             let error = (!status.is_success())
                 .then(|| format!("answered {status}: {}", crate::http::excerpt(&body, 160)));
             (Some(status.as_u16()), error)

@@ -6,6 +6,7 @@
 //! events, let in-flight deliveries finish, and exit.
 
 pub mod deliver;
+pub mod recover;
 pub mod relay;
 pub mod route;
 pub mod spool;
@@ -71,17 +72,19 @@ pub async fn start(opts: RelayOptions) -> Result<Relay> {
         logger.clone(),
     )
     .map_err(|e| Error::external(format!("cannot open spool {}: {e}", opts.spool.display())))?;
-    for bad in &recovered.unreadable {
+    for q in &recovered.quarantined {
         opts.out.warn(format!(
-            "spool: {bad} holds an unreadable record; what follows it was copied to {bad}.bad"
+            "spool: events/{}: {} bytes at offset {} are not a readable event ({}); kept in events/{}, not delivered",
+            q.segment, q.bytes, q.offset, q.why, q.kept_in
         ));
     }
-    if !recovered.discarded.is_empty() {
-        opts.out.warn(format!(
-            "spool: skipped a record cut short by a crash (never acknowledged) at the end of {}",
-            recovered.discarded.join(", ")
-        ));
+    for w in &recovered.warnings {
+        opts.out.warn(w);
     }
+    let quarantined = (
+        recovered.quarantined.len(),
+        recovered.quarantined.iter().map(|q| q.bytes).sum::<usize>(),
+    );
     let spool = Arc::new(spool);
     let recovered_count = recovered.events.len();
     let targets = opts
@@ -107,6 +110,7 @@ pub async fn start(opts: RelayOptions) -> Result<Relay> {
         received: AtomicU64::new(0),
         rejected: AtomicU64::new(0),
         filtered: AtomicU64::new(0),
+        quarantined,
     });
     let app = relay::router(&opts.path, state);
     let (stop, stopped) = watch::channel(false);
@@ -259,4 +263,19 @@ pub(crate) fn unix_ms() -> i64 {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+/// An event id as a log line shows it: Stripe's are about 30 characters; one from outside may
+/// be anything, so a long one is cut (with its length said) and control characters escaped.
+pub fn shown_id(id: Option<&str>) -> std::borrow::Cow<'_, str> {
+    const MAX: usize = 64;
+    match id {
+        None => "(no id)".into(),
+        Some(id) if id.chars().count() > MAX => format!(
+            "{}… ({} characters)",
+            crate::printer::escape_controls(&id.chars().take(MAX).collect::<String>()),
+            id.chars().count()
+        )
+        .into(),
+        Some(id) => crate::printer::escape_controls(id),
+    }
 }

@@ -35,6 +35,9 @@ pub struct RelayState {
     pub rejected: AtomicU64,
     /// Events no target's route let through: answered, not spooled.
     pub filtered: AtomicU64,
+    /// What recovery set aside when the spool opened: records and bytes (kept in quarantine
+    /// files, not delivered).
+    pub quarantined: (usize, usize),
 }
 
 pub fn router(path: &str, state: Arc<RelayState>) -> Router {
@@ -55,6 +58,7 @@ async fn status(State(state): State<Arc<RelayState>>) -> Json<Value> {
     v["received"] = json!(state.received.load(Ordering::Relaxed));
     v["rejected"] = json!(state.rejected.load(Ordering::Relaxed));
     v["filtered"] = json!(state.filtered.load(Ordering::Relaxed));
+    v["spool_quarantined"] = json!({"runs": state.quarantined.0, "bytes": state.quarantined.1});
     Json(v)
 }
 
@@ -89,7 +93,7 @@ async fn receive(
             state.rejected.fetch_add(1, Ordering::Relaxed);
             state.hub.log().line(format!(
                 "event {} REJECTED: {why}; nothing forwarded",
-                event_id(&body).as_deref().unwrap_or("(no id)")
+                super::shown_id(event_id(&body).as_deref())
             ));
             return reject(
                 StatusCode::UNAUTHORIZED,
@@ -156,7 +160,7 @@ fn filtered_out(state: &RelayState, body: &[u8]) -> Response {
     let id = event_id(body);
     state.hub.log().line(format!(
         "event {}: no target's route lets it through; not spooled",
-        id.as_deref().unwrap_or("(no id)")
+        super::shown_id(id.as_deref())
     ));
     let targets: Vec<Value> = state
         .hub
@@ -173,8 +177,8 @@ fn filtered_out(state: &RelayState, body: &[u8]) -> Response {
     .into_response()
 }
 
-fn label(event: &Event) -> &str {
-    event.id.as_deref().unwrap_or("(no id)")
+fn label(event: &Event) -> std::borrow::Cow<'_, str> {
+    super::shown_id(event.id.as_deref())
 }
 
 /// The event's `id`, when the body is a JSON object with one.

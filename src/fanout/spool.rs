@@ -1,16 +1,16 @@
 //! The on-disk spool: received events appended to segment files, and one cursor per target.
 //!
 //! Layout of `DIR`:
-//! - `events/<n>.log`: segments, each a run of records: a JSON line of metadata (`seq`, `id`,
-//!   `received_ms`, `content_type`, `signature`, `len`), then the exact body bytes. Writers
+//! - `events/<n>.log`: segments, each a run of records (`recover`: a header with a checksum, a
+//!   JSON line of metadata, then the exact body bytes; `docs/SPOOL.md`). Writers
 //!   append their record under a lock, then share one `fdatasync` of the segment (group
 //!   commit): after `write` returns, the event survives a crash of the process or of the
 //!   machine. Appending to one file costs the journal far less than a file per event, which
 //!   matters at 1,000 events/s. A new segment is started every `SEGMENT_BYTES` and on
-//!   opening (and its folder entry is fsync'd before anything in it is acknowledged); a
-//!   record cut short at the end of a segment was never acknowledged and is skipped on
-//!   recovery. An unreadable record ends its segment; the rest is copied to `<n>.log.bad`.
-//!   Files named `*.evt` (one record each, from earlier versions) are read the same way.
+//!   opening (and its folder entry is fsync'd before anything in it is acknowledged). On
+//!   recovery a record that does not check is skipped alone, its bytes kept in a quarantine
+//!   file `<n>.log.bad-<offset>`. Files named `*.evt` (one record each, from earlier
+//!   versions) are read the same way.
 //! - `cursors/<target>`: the highest sequence number the target is done with (delivered or
 //!   given up) with everything below it, as 20 digits and a newline. Updates are written in
 //!   place, not fsync'd, by one background thread that keeps only the newest value per target:
@@ -33,8 +33,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use serde::{Deserialize, Serialize};
 
+pub use super::recover::Recovered;
+use super::recover::{self, Sealed};
 use super::route::Parsed;
 
 /// Size after which a new segment is started.
@@ -51,28 +52,6 @@ pub struct Event {
     pub body: Bytes,
     /// The body's JSON, for the routes.
     pub parsed: Parsed,
-}
-
-#[derive(Serialize, Deserialize)]
-struct Meta {
-    seq: u64,
-    id: Option<String>,
-    received_ms: i64,
-    content_type: Option<String>,
-    signature: Option<String>,
-    len: usize,
-}
-
-/// What a spool held when it was opened.
-#[derive(Debug, Default)]
-pub struct Recovered {
-    /// Spooled events, in sequence order.
-    pub events: Vec<Arc<Event>>,
-    pub cursors: BTreeMap<String, u64>,
-    /// Segments with an unreadable record (what follows it is set aside as `.bad`).
-    pub unreadable: Vec<String>,
-    /// Segments that end with a record cut short by a crash (never acknowledged; skipped).
-    pub discarded: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -99,9 +78,6 @@ struct Log {
     /// Set after a failed fsync or a write that could not be undone: no more writes.
     broken: Option<String>,
 }
-
-/// A segment no longer written to, and the highest sequence number in it.
-type Sealed = (PathBuf, u64);
 
 #[derive(Debug)]
 struct Segment {
@@ -145,11 +121,10 @@ impl Spool {
             ),
             fs::TryLockError::Error(e) => e,
         })?;
-        let (found, sealed, next_number) = read_segments(&events)?;
-        let recovered = Recovered {
-            cursors: read_cursors(&cursors)?,
-            ..found
-        };
+        let mut recovered = Recovered::default();
+        let (sealed, next_number) = recover::read_segments(&events, &mut recovered)?;
+        recover::read_cursors(&cursors, &mut recovered)?;
+        // Every number read back is at most MAX_SEQ: the next one cannot overflow.
         let highest = recovered
             .events
             .iter()
@@ -197,7 +172,7 @@ impl Spool {
 
     /// Writes an event durably (see the module comment). Blocking: call from a blocking thread.
     pub fn write(&self, event: &Event) -> io::Result<()> {
-        let record = encode(event)?;
+        let record = recover::encode(event)?;
         self.append(event.seq, &record)?;
         if self.fsync {
             self.sync_current()?;
@@ -515,21 +490,6 @@ impl GroupSync {
     }
 }
 
-fn encode(event: &Event) -> io::Result<Vec<u8>> {
-    let meta = Meta {
-        seq: event.seq,
-        id: event.id.clone(),
-        received_ms: event.received_ms,
-        content_type: event.content_type.clone(),
-        signature: event.signature.clone(),
-        len: event.body.len(),
-    };
-    let mut bytes = serde_json::to_vec(&meta).map_err(io::Error::other)?;
-    bytes.push(b'\n');
-    bytes.extend_from_slice(&event.body);
-    Ok(bytes)
-}
-
 #[cfg(unix)]
 fn write_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
     std::os::unix::fs::FileExt::write_all_at(file, bytes, offset)
@@ -540,6 +500,12 @@ fn write_at(mut file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
     use std::io::{Seek, Write};
     file.seek(io::SeekFrom::Start(offset))?;
     file.write_all(bytes)
+}
+
+/// Writes a new file with mode 0600 (a quarantine file of the recovery).
+pub(super) fn write_private_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    create_private(path)?.write_all(bytes)
 }
 
 fn create_private(path: &Path) -> io::Result<File> {
@@ -564,100 +530,6 @@ fn make_private_dir(dir: &Path) -> io::Result<()> {
     #[cfg(not(unix))]
     let _ = dir;
     Ok(())
-}
-
-fn read_cursors(dir: &Path) -> io::Result<BTreeMap<String, u64>> {
-    let mut cursors = BTreeMap::new();
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let text = fs::read_to_string(entry.path())?;
-        let seq = text.trim().parse().map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("cursor file {} holds {text:?}", entry.path().display()),
-            )
-        })?;
-        cursors.insert(name, seq);
-    }
-    Ok(cursors)
-}
-
-/// Reads every segment: the events, the segments (as sealed, with their highest sequence
-/// number), and the number for the next segment.
-fn read_segments(dir: &Path) -> io::Result<(Recovered, Vec<Sealed>, u64)> {
-    let mut recovered = Recovered::default();
-    let mut sealed = Vec::new();
-    let mut next_number = 0;
-    let mut names: Vec<String> = fs::read_dir(dir)?
-        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
-        .collect::<io::Result<_>>()?;
-    names.sort();
-    for name in names {
-        let Some(stem) = name
-            .strip_suffix(".log")
-            .or_else(|| name.strip_suffix(".evt"))
-        else {
-            continue;
-        };
-        if name.ends_with(".log")
-            && let Ok(n) = stem.parse::<u64>()
-        {
-            next_number = next_number.max(n + 1);
-        }
-        let path = dir.join(&name);
-        let bytes = fs::read(&path)?;
-        let (events, end) = parse_segment(&bytes);
-        match end {
-            End::Clean => {}
-            End::CutShort => recovered.discarded.push(name.clone()),
-            End::Invalid(at) => {
-                fs::write(dir.join(format!("{name}.bad")), &bytes[at..])?;
-                recovered.unreadable.push(name.clone());
-            }
-        }
-        let max_seq = events.iter().map(|e| e.seq).max().unwrap_or(0);
-        recovered.events.extend(events.into_iter().map(Arc::new));
-        sealed.push((path, max_seq));
-    }
-    recovered.events.sort_by_key(|e| e.seq);
-    Ok((recovered, sealed, next_number))
-}
-
-enum End {
-    Clean,
-    CutShort,
-    /// The offset of the first record that could not be read.
-    Invalid(usize),
-}
-
-fn parse_segment(bytes: &[u8]) -> (Vec<Event>, End) {
-    let mut events = Vec::new();
-    let mut at = 0;
-    while at < bytes.len() {
-        let rest = &bytes[at..];
-        let Some(newline) = rest.iter().position(|&b| b == b'\n') else {
-            return (events, End::CutShort);
-        };
-        let Ok(meta) = serde_json::from_slice::<Meta>(&rest[..newline]) else {
-            return (events, End::Invalid(at));
-        };
-        let body = &rest[newline + 1..];
-        if body.len() < meta.len {
-            return (events, End::CutShort);
-        }
-        events.push(Event {
-            seq: meta.seq,
-            id: meta.id,
-            received_ms: meta.received_ms,
-            content_type: meta.content_type,
-            signature: meta.signature,
-            body: Bytes::copy_from_slice(&body[..meta.len]),
-            parsed: Parsed::default(),
-        });
-        at += newline + 1 + meta.len;
-    }
-    (events, End::Clean)
 }
 
 #[cfg(test)]
@@ -786,7 +658,7 @@ mod tests {
     }
 
     #[test]
-    fn a_record_cut_short_is_skipped_and_an_unreadable_one_set_aside() {
+    fn unreadable_bytes_are_kept_aside_and_everything_else_recovered() {
         let dir = tempfile::tempdir().unwrap();
         let (spool, _) = Spool::open(dir.path(), false).unwrap();
         let good = event(&spool, "evt_good", "{}");
@@ -799,28 +671,51 @@ mod tests {
             )
         };
         let mut torn = fs::read(events.join("000000000000.log")).unwrap();
-        torn.extend_from_slice((meta(2, 10) + "short").as_bytes());
+        torn.extend_from_slice(b"SOR2 0000");
         fs::write(events.join("000000000000.log"), torn).unwrap();
+        // An earlier version's records, one of them unreadable, then a readable one.
         fs::write(
             events.join("000000000001.log"),
-            meta(3, 2) + "{}" + "not json\n{}",
+            meta(3, 2) + "{}" + "not json\n" + &meta(5, 2) + "{}",
         )
         .unwrap();
-        // A spool from an earlier version: one event per file.
         fs::write(events.join("00000000000000000004.evt"), meta(4, 2) + "{}").unwrap();
+        fs::write(events.join("notes.txt"), "a stray file").unwrap();
+        fs::write(dir.path().join("cursors/.DS_Store"), "x").unwrap();
+        fs::write(dir.path().join("cursors/junk"), "hello").unwrap();
+        fs::write(dir.path().join("cursors/maxed"), format!("{}\n", u64::MAX)).unwrap();
 
         let (spool, recovered) = Spool::open(dir.path(), false).unwrap();
         let seqs: Vec<u64> = recovered.events.iter().map(|e| e.seq).collect();
-        assert_eq!(seqs, [1, 3, 4]);
-        assert_eq!(recovered.discarded, ["000000000000.log"]);
-        assert_eq!(recovered.unreadable, ["000000000001.log"]);
+        assert_eq!(seqs, [1, 3, 4, 5]);
+        let kept: Vec<(&str, &str)> = recovered
+            .quarantined
+            .iter()
+            .map(|q| (q.segment.as_str(), q.kept_in.as_str()))
+            .collect();
         assert_eq!(
-            fs::read_to_string(events.join("000000000001.log.bad")).unwrap(),
-            "not json\n{}"
+            kept,
+            [
+                ("000000000000.log", "000000000000.log.bad-151"),
+                ("000000000001.log", "000000000001.log.bad-83"),
+            ]
         );
-        spool.retire(4, Duration::ZERO);
-        assert_eq!(files(dir.path()), ["000000000001.log.bad"]);
-        assert_eq!(spool.next_seq(), 5);
+        assert_eq!(
+            fs::read_to_string(events.join("000000000001.log.bad-83")).unwrap(),
+            "not json\n"
+        );
+        assert_eq!(recovered.warnings.len(), 4, "{:?}", recovered.warnings);
+        assert_eq!(recovered.cursors.get("maxed"), Some(&0));
+        assert!(!recovered.cursors.contains_key("junk"));
+        // The next number does not wrap.
+        assert_eq!(spool.next_seq(), 6);
+        spool.retire(5, Duration::ZERO);
+        let left = files(dir.path());
+        assert!(
+            left.contains(&"000000000001.log.bad-83".to_owned()),
+            "{left:?}"
+        );
+        assert!(left.contains(&"notes.txt".to_owned()));
     }
 
     #[test]

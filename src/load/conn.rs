@@ -149,8 +149,20 @@ impl Endpoint {
             let response = conn.send_request(request).await.map_err(failure)?;
             let status = response.status().as_u16();
             let mut body = response.into_body();
+            let mut read = 0u64;
             while let Some(frame) = body.frame().await {
-                frame.map_err(failure)?;
+                let frame = frame.map_err(failure)?;
+                read += frame.data_ref().map_or(0, |d| d.len() as u64);
+                if read > crate::http::ANSWER.drain {
+                    // Counted as a failure, so the worker drops this connection mid-answer.
+                    return Err(Failure {
+                        kind: "other",
+                        detail: format!(
+                            "answered {status} with more than {} KiB: the connection was dropped",
+                            crate::http::ANSWER.drain / 1024
+                        ),
+                    });
+                }
             }
             Ok(status)
         };

@@ -504,10 +504,10 @@ pub async fn pay_with_form_post(
         .await
         .map_err(|e| http::send_error("GET", page_url, &e))?;
     let status = page.status();
-    let html = page
-        .text()
+    let html = http::read_body(page, http::API)
         .await
-        .map_err(|e| http::send_error("GET", page_url, &e))?;
+        .map_err(|e| http::send_error("GET", page_url, &e))?
+        .text();
     if !status.is_success() {
         return Err(Error::failed(format!(
             "checkout page {page_url} answered {status}: {}",
@@ -541,10 +541,10 @@ pub async fn pay_with_form_post(
         .await
         .map_err(|e| http::send_error("POST", &pay_url, &e))?;
     let status = resp.status();
-    let text = resp
-        .text()
+    let text = http::read_body(resp, http::API)
         .await
-        .map_err(|e| http::send_error("POST", &pay_url, &e))?;
+        .map_err(|e| http::send_error("POST", &pay_url, &e))?
+        .text();
     let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     match status.as_u16() {
         200 => Ok(PayOutcome::Paid {

@@ -346,10 +346,19 @@ struct Driver {
     started: Option<Started>,
 }
 
+/// A WebDriver this process started. It runs in a process group of its own, with the browser
+/// it starts: when it goes (success, error, a stop request, a panic unwinding), the whole group
+/// is killed, so no Chromium, zygote or crash handler outlives the smoke.
 struct Started {
     kind: DriverKind,
-    _child: tokio::process::Child,
+    child: tokio::process::Child,
     profile: tempfile::TempDir,
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        crate::process::kill_group(self.child.id());
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -393,6 +402,7 @@ impl Driver {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| Error::external(format!("cannot start {}: {e}", exe.display())))?;
@@ -406,7 +416,7 @@ impl Driver {
             url,
             started: Some(Started {
                 kind,
-                _child: child,
+                child,
                 profile,
             }),
         })

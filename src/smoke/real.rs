@@ -131,6 +131,9 @@ pub struct VerifyOptions {
     pub stripe: Option<StripeCheck>,
     /// Printed when stopped while waiting, for example `stripe-ops smoke --verify-only --receipt F`.
     pub resume_command: Option<String>,
+    /// The app's base URL, over the receipt's: receipts store it without a password, so an app
+    /// behind `https://user:password@…` needs it given again.
+    pub base_url: Option<String>,
 }
 
 impl VerifyOptions {
@@ -142,6 +145,7 @@ impl VerifyOptions {
             request_timeout: Duration::from_secs(30),
             stripe: None,
             resume_command: None,
+            base_url: None,
         }
     }
 }
@@ -183,7 +187,8 @@ async fn verify_receipt(
     out: &Printer,
     stop: &Shutdown,
 ) -> Result<Verified> {
-    let mut client = AppClient::new(&receipt.base_url, o.contract.clone(), o.request_timeout)?
+    let base_url = o.base_url.as_deref().unwrap_or(&receipt.base_url);
+    let mut client = AppClient::new(base_url, o.contract.clone(), o.request_timeout)?
         .with_token(receipt.buyer_token.clone());
     if let Some(token) = renew_refused_token(&mut client, &receipt, out).await? {
         receipt.buyer_token = token;

@@ -90,7 +90,8 @@ impl Receipt {
             kind: KIND.to_owned(),
             version: VERSION,
             created_at: rfc3339(n.created_at),
-            base_url: n.base_url.to_owned(),
+            // A password in the URL stays out of the file (the user name is kept).
+            base_url: crate::http::without_password(n.base_url),
             buyer_email: n.buyer_email.to_owned(),
             buyer_password: n.buyer_password.clone(),
             buyer_token: n.buyer_token.clone(),
@@ -225,6 +226,34 @@ pub fn save(path: &Path, receipt: &Receipt) -> Result<()> {
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    #[test]
+    fn a_password_in_the_base_url_is_not_stored() {
+        let pw = SecretString::from("pw".to_owned());
+        let r = Receipt::build(NewReceipt {
+            base_url: "https://ci:hunter2@app.example/shop",
+            ..new_receipt(&pw, &pw)
+        });
+        assert_eq!(r.base_url, "https://ci@app.example/shop");
+        assert!(!String::from_utf8(r.to_bytes()).unwrap().contains("hunter2"));
+    }
+
+    fn new_receipt<'a>(pw: &'a SecretString, token: &'a SecretString) -> NewReceipt<'a> {
+        NewReceipt {
+            base_url: "http://127.0.0.1:1",
+            buyer_email: "smoke+1@example.com",
+            buyer_password: pw,
+            buyer_token: token,
+            session_id: "cs_test_1",
+            payment_intent_id: Some("pi_1"),
+            checkout_url: "http://127.0.0.1:1/checkout/cs_test_1#frag",
+            amount_cents: 500,
+            balance_before_cents: 0,
+            success_url: "http://s",
+            cancel_url: "http://c",
+            created_at: time::macros::datetime!(2026-01-02 03:04:05.678 UTC),
+        }
+    }
 
     fn sample() -> Receipt {
         let pw = SecretString::from("pw-secret".to_owned());

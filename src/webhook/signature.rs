@@ -37,9 +37,9 @@ impl Signer {
         hex::encode(self.mac(timestamp, body).finalize().into_bytes())
     }
 
-    /// Constant-time comparison of a raw (decoded) signature.
-    pub fn matches(&self, timestamp: i64, body: &[u8], signature: &[u8]) -> bool {
-        self.mac(timestamp, body).verify_slice(signature).is_ok()
+    /// The raw `v1` signature.
+    pub fn sign(&self, timestamp: i64, body: &[u8]) -> [u8; 32] {
+        self.mac(timestamp, body).finalize().into_bytes().into()
     }
 }
 
@@ -55,12 +55,20 @@ pub fn header(timestamp: i64, body: &[u8], signers: &[Signer]) -> String {
     out
 }
 
-/// A parsed `Stripe-Signature` header. `v1` holds the decoded signatures; entries that are not
-/// valid hex are kept as empty vectors so they simply never match.
+/// Most bytes of a header this module parses: Stripe sends a timestamp and one `v1` per live
+/// secret (two during a roll), about 150 bytes.
+pub const MAX_HEADER_BYTES: usize = 4096;
+/// Most items of a header.
+pub const MAX_ITEMS: usize = 32;
+
+/// A parsed `Stripe-Signature` header. `v1` holds the decoded signatures that can match (64
+/// hex digits); anything else there can never match and is not kept.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Parsed {
     pub timestamp: i64,
-    pub v1: Vec<Vec<u8>>,
+    pub v1: Vec<[u8; 32]>,
+    /// `v1` entries seen, those that could not match included.
+    pub v1_items: usize,
 }
 
 /// Why a header did not verify. `Malformed` is an input error; the others are verdicts.
@@ -98,13 +106,29 @@ impl fmt::Display for Rejection {
 /// Parses a header. Unknown schemes (`v0=`, anything else) are ignored, as Stripe's libraries do.
 /// Why a header is malformed is described, never quoted: a wrong file given as the header may
 /// hold a secret.
+///
+/// Stripe's libraries take any number of items; this parser refuses headers over
+/// `MAX_HEADER_BYTES` or `MAX_ITEMS` (no real delivery comes close), so that a hostile header
+/// costs nothing but its bytes.
 pub fn parse(header: &str) -> Result<Parsed, Rejection> {
     let header = header.trim();
     if header.is_empty() {
         return Err(Rejection::NoHeader);
     }
+    if header.len() > MAX_HEADER_BYTES {
+        return Err(Rejection::Malformed(format!(
+            "{} bytes, over the {MAX_HEADER_BYTES} a Stripe signature header can need",
+            header.len()
+        )));
+    }
+    if header.split(',').count() > MAX_ITEMS {
+        return Err(Rejection::Malformed(format!(
+            "more than {MAX_ITEMS} items (Stripe sends a timestamp and one v1 per live secret)"
+        )));
+    }
     let mut timestamp = None;
     let mut v1 = Vec::new();
+    let mut v1_items = 0;
     // Items are not trimmed: Stripe's libraries split on "," and "=" only, so neither do we.
     for (n, item) in header.split(',').enumerate() {
         let Some((key, value)) = item.split_once('=') else {
@@ -121,15 +145,25 @@ pub fn parse(header: &str) -> Result<Parsed, Rejection> {
                 })?;
                 timestamp = Some(t);
             }
-            "v1" => v1.push(hex::decode(value).unwrap_or_default()),
+            "v1" => {
+                v1_items += 1;
+                let mut raw = [0u8; 32];
+                if value.len() == 64 && hex::decode_to_slice(value, &mut raw).is_ok() {
+                    v1.push(raw);
+                }
+            }
             _ => {}
         }
     }
     let timestamp = timestamp.ok_or(Rejection::NoTimestamp)?;
-    if v1.is_empty() {
+    if v1_items == 0 {
         return Err(Rejection::NoV1);
     }
-    Ok(Parsed { timestamp, v1 })
+    Ok(Parsed {
+        timestamp,
+        v1,
+        v1_items,
+    })
 }
 
 /// Which signed timestamps the tolerance lets through.
@@ -145,6 +179,10 @@ pub enum Window {
 
 /// Verifies a header against a body: any `v1` matching any signer, then the timestamp within
 /// `tolerance` seconds of `now` as `window` says. Returns the signed timestamp.
+///
+/// As stripe-node and stripe-python do, the expected signature is computed once per secret and
+/// each `v1` compared with it in constant time: one HMAC over the body per secret, whatever the
+/// header holds.
 pub fn verify(
     header: &str,
     body: &[u8],
@@ -154,11 +192,14 @@ pub fn verify(
     window: Window,
 ) -> Result<i64, Rejection> {
     let parsed = parse(header)?;
-    let matched = parsed.v1.iter().any(|sig| {
-        signers
-            .iter()
-            .any(|s| s.matches(parsed.timestamp, body, sig))
-    });
+    let matched = !parsed.v1.is_empty()
+        && signers.iter().any(|s| {
+            let expected = s.sign(parsed.timestamp, body);
+            parsed
+                .v1
+                .iter()
+                .any(|sig| crate::secret::constant_time_eq(&expected, sig))
+        });
     if !matched {
         return Err(Rejection::NoMatch);
     }
@@ -269,10 +310,17 @@ mod tests {
             "-9223372036854775808",
         ];
         let mut strings = crate::fuzz::Strings::new(0x5eed_0001);
+        let repeated =
+            |item: &str, n: usize| format!("t=1700000000{}", format!(",{item}").repeat(n));
         for _ in 0..2000 {
+            let n = strings.drawn_from(&["1", "2", "3"], 2).len() * 11;
             for h in [
                 strings.drawn_from(&alphabet, 16),
                 strings.mutation(&valid, &alphabet),
+                // The hostile shapes: many (empty, short, long) v1 items around a valid one.
+                format!("{},{}", repeated("v1=", n), &valid[2..]),
+                repeated(&format!("v1={}", "a".repeat(63)), n),
+                repeated(&format!("v1={}", "0".repeat(65)), n),
             ] {
                 for window in [Window::PastOnly, Window::BothWays] {
                     let _ = verify(&h, b"{}", &s, 300, 1_700_000_000, window);
@@ -280,6 +328,41 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_hostile_header_costs_one_hmac_per_secret_or_is_refused_unread() {
+        let s = [Signer::new(b"whsec_a")];
+        let body = vec![b'x'; 1 << 20];
+        let valid = header(1_700_000_000, &body, &s);
+        // 20,000 empty items on 1 MB: refused before any HMAC.
+        let flood = format!("t=1700000000{}", ",v1=".repeat(20_000));
+        assert!(matches!(
+            verify(&flood, &body, &s, 300, 1_700_000_000, Window::PastOnly),
+            Err(Rejection::Malformed(m)) if m.contains("bytes")
+        ));
+        let many = format!("t=1700000000{}", ",v1=ab".repeat(40));
+        assert!(matches!(
+            parse(&many),
+            Err(Rejection::Malformed(m)) if m.contains("more than 32 items")
+        ));
+        // Junk v1 entries are not kept; the right one still matches among them.
+        let mixed = format!(
+            "t=1700000000{},{}",
+            ",v1=zz,v1=,v1=abc".repeat(10),
+            &valid[13..]
+        );
+        let parsed = parse(&mixed).unwrap();
+        assert_eq!((parsed.v1.len(), parsed.v1_items), (1, 31));
+        assert_eq!(
+            verify(&mixed, &body, &s, 300, 1_700_000_000, Window::PastOnly),
+            Ok(1_700_000_000)
+        );
+        // Only junk: no match (not "no v1"), as Stripe's libraries say.
+        assert_eq!(
+            verify("t=1,v1=,v1=zz", b"x", &s, 300, 1, Window::PastOnly),
+            Err(Rejection::NoMatch)
+        );
     }
 
     #[test]

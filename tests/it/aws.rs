@@ -483,7 +483,7 @@ fn bad_secret_formats_are_exit_2_before_any_call() {
         ),
         (
             file("ok", CANARY_SK),
-            Some(file("wh", "not-a-whsec")),
+            Some(file("wh", "not_a_whsec")),
             "must start with whsec_",
         ),
     ];

@@ -431,7 +431,7 @@ fn send_posts_a_signed_event_that_stripes_library_accepts() {
 fn bad_input_is_a_one_line_error_with_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let empty = write_file(dir.path(), "empty", "\n");
-    let odd = write_file(dir.path(), "odd", "not-a-whsec-secret\n");
+    let odd = write_file(dir.path(), "odd", "not_a_whsec_secret\n");
     let good = write_file(dir.path(), "good", SECRET_A);
     let missing = dir.path().join("missing");
     let p = |p: &std::path::Path| p.to_str().unwrap().to_owned();

@@ -17,7 +17,7 @@ use stripe_ops::webhook::signature::Signer;
 
 use crate::common::*;
 
-const INCOMING: &str = "whsec_fanoutINCOMINGincoming0123456789ab";
+pub(crate) const INCOMING: &str = "whsec_fanoutINCOMINGincoming0123456789ab";
 const SECRET_B: &str = "whsec_fanoutBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -48,7 +48,7 @@ fn get_json(url: &str) -> Value {
 }
 
 /// POSTs an event the way Stripe does; `Err` when the relay could not be reached.
-fn post(url: &str, body: &str, header: &str) -> Result<(u16, Value), String> {
+pub(crate) fn post(url: &str, body: &str, header: &str) -> Result<(u16, Value), String> {
     rt().block_on(async {
         let resp = client()
             .post(url)
@@ -65,7 +65,7 @@ fn post(url: &str, body: &str, header: &str) -> Result<(u16, Value), String> {
 }
 
 /// A fresh `event_type` event signed with `secret`: (id, body, Stripe-Signature).
-fn signed(event_type: &str, secret: &str, sets: &[&str]) -> (String, String, String) {
+pub(crate) fn signed(event_type: &str, secret: &str, sets: &[&str]) -> (String, String, String) {
     render_signed(
         event_type,
         secret,
@@ -138,18 +138,18 @@ print(s.server_address[1], flush=True)
 s.serve_forever()
 "#;
 
-struct Recorder {
-    url: String,
+pub(crate) struct Recorder {
+    pub(crate) url: String,
     out: PathBuf,
     _proc: Proc,
 }
 
 impl Recorder {
-    fn start(dir: &Path, name: &str, secret: Option<&str>) -> Recorder {
+    pub(crate) fn start(dir: &Path, name: &str, secret: Option<&str>) -> Recorder {
         Self::start_with(dir, name, secret, 0, &[])
     }
 
-    fn start_with(
+    pub(crate) fn start_with(
         dir: &Path,
         name: &str,
         secret: Option<&str>,
@@ -185,7 +185,7 @@ impl Recorder {
     }
 
     /// Every request recorded so far (in arrival order).
-    fn received(&self) -> Vec<Value> {
+    pub(crate) fn received(&self) -> Vec<Value> {
         std::fs::read_to_string(&self.out)
             .unwrap_or_default()
             .lines()
@@ -194,7 +194,7 @@ impl Recorder {
             .collect()
     }
 
-    fn ids(&self) -> Vec<String> {
+    pub(crate) fn ids(&self) -> Vec<String> {
         self.received()
             .iter()
             .filter_map(|r| r["id"].as_str().map(str::to_owned))
@@ -202,7 +202,7 @@ impl Recorder {
     }
 
     /// Waits until every id in `ids` was received; returns all records.
-    fn wait_for(&self, ids: &[String]) -> Vec<Value> {
+    pub(crate) fn wait_for(&self, ids: &[String]) -> Vec<Value> {
         poll(
             &format!("{} to receive {} events", self.url, ids.len()),
             WAIT,
@@ -216,21 +216,21 @@ impl Recorder {
     }
 }
 
-struct Fanout {
-    url: String,
-    webhook: String,
-    start: Value,
+pub(crate) struct Fanout {
+    pub(crate) url: String,
+    pub(crate) webhook: String,
+    pub(crate) start: Value,
     log: PathBuf,
     proc: Proc,
 }
 
 impl Fanout {
-    fn start(dir: &Path, args: &[&str]) -> Fanout {
+    pub(crate) fn start(dir: &Path, args: &[&str]) -> Fanout {
         Self::start_with(bin(), dir, args)
     }
 
     /// A relay on a free port with its spool in `dir/spool`.
-    fn start_local(dir: &Path, args: &[&str]) -> Fanout {
+    pub(crate) fn start_local(dir: &Path, args: &[&str]) -> Fanout {
         let spool = dir.join("spool");
         let local = [
             "--listen",
@@ -270,7 +270,7 @@ impl Fanout {
         }
     }
 
-    fn status(&self) -> Value {
+    pub(crate) fn status(&self) -> Value {
         get_json(&format!("{}/status", self.url))
     }
 
@@ -284,11 +284,11 @@ impl Fanout {
             .unwrap_or(Value::Null)
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    fn signal(&self, sig: &str) {
+    pub(crate) fn signal(&self, sig: &str) {
         let ok = std::process::Command::new("kill")
             .args([&format!("-{sig}"), &self.proc.0.id().to_string()])
             .status()
@@ -298,14 +298,14 @@ impl Fanout {
     }
 
     /// Waits for the relay to exit; returns its exit code.
-    fn wait_exit(&mut self) -> i32 {
+    pub(crate) fn wait_exit(&mut self) -> i32 {
         poll("fanout to exit", WAIT, || self.proc.0.try_wait().unwrap())
             .code()
             .unwrap_or(-1)
     }
 
     /// Waits until the spool holds no event (everything delivered everywhere).
-    fn wait_spool_empty(&self) {
+    pub(crate) fn wait_spool_empty(&self) {
         poll("the spool to empty", WAIT, || {
             (self.status()["spool"]["events"] == 0).then_some(())
         });
@@ -323,13 +323,13 @@ fn random_tag() -> String {
     stripe_ops::secret::random_alnum(6)
 }
 
-fn secret_file(dir: &Path, name: &str, secret: &str) -> String {
+pub(crate) fn secret_file(dir: &Path, name: &str, secret: &str) -> String {
     write_file(dir, name, &format!("{secret}\n"))
         .display()
         .to_string()
 }
 
-fn target(name: &str, r: &Recorder) -> String {
+pub(crate) fn target(name: &str, r: &Recorder) -> String {
     format!("{name}={}", r.url)
 }
 

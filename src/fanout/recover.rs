@@ -1,0 +1,469 @@
+//! The spool's records on disk, and how a spool is read back when it opens (pure parsing, and
+//! the reading of its folders). The format and its recovery rules are in `docs/SPOOL.md`.
+//!
+//! A record is `SOR2 <crc32> <metadata JSON>\n<body>`: a magic, the CRC-32 (IEEE, `crc32fast`)
+//! of the metadata line and the body in 8 hex digits, the metadata (`seq`, `id`,
+//! `received_ms`, `content_type`, `signature`, `len`), a newline, then the exact body bytes.
+//! Records of earlier versions (no magic, no checksum: `{"seq":…}\n<body>`) are still read.
+//!
+//! Recovery skips only what it cannot read: a record whose checksum does not match (a flipped
+//! byte, a length field that grew) or that is not a record at all is set aside, and reading
+//! resumes at the next record header after it. Every byte set aside is kept in a quarantine
+//! file next to its segment and reported; nothing read back is ever delivered unless its
+//! checksum matched. Unknown files are warned about and left alone; a cursor file that holds
+//! no cursor is ignored, one that holds an impossible number starts its target again from the
+//! oldest spooled event (delivering again is what receivers tolerate; skipping is not).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::route::Parsed;
+use super::spool::Event;
+
+/// The start of every record.
+pub const MAGIC: &[u8] = b"SOR2 ";
+/// The highest sequence number a spool uses: far beyond any spool's life (2^62 events), and
+/// far from overflowing.
+pub const MAX_SEQ: u64 = 1 << 62;
+
+#[derive(Serialize, Deserialize)]
+struct Meta {
+    seq: u64,
+    id: Option<String>,
+    received_ms: i64,
+    content_type: Option<String>,
+    signature: Option<String>,
+    len: usize,
+}
+
+/// An event as one record.
+pub fn encode(event: &Event) -> io::Result<Vec<u8>> {
+    let meta = Meta {
+        seq: event.seq,
+        id: event.id.clone(),
+        received_ms: event.received_ms,
+        content_type: event.content_type.clone(),
+        signature: event.signature.clone(),
+        len: event.body.len(),
+    };
+    let meta = serde_json::to_vec(&meta).map_err(io::Error::other)?;
+    let crc = checksum(&meta, &event.body);
+    let mut bytes = Vec::with_capacity(MAGIC.len() + 10 + meta.len() + event.body.len());
+    bytes.extend_from_slice(MAGIC);
+    bytes.extend_from_slice(format!("{crc:08x} ").as_bytes());
+    bytes.extend_from_slice(&meta);
+    bytes.push(b'\n');
+    bytes.extend_from_slice(&event.body);
+    Ok(bytes)
+}
+
+fn checksum(meta: &[u8], body: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(meta);
+    h.update(b"\n");
+    h.update(body);
+    h.finalize()
+}
+
+/// A run of bytes that could not be read as records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub offset: usize,
+    pub len: usize,
+    pub why: &'static str,
+}
+
+/// Why a record could not be read.
+enum Unread {
+    /// The bytes end inside it.
+    Incomplete,
+    Invalid(&'static str),
+}
+
+/// The events of a segment, and the byte runs that are not events.
+pub fn parse_segment(bytes: &[u8]) -> (Vec<Event>, Vec<Skipped>) {
+    let mut events = Vec::new();
+    let mut skipped: Vec<Skipped> = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let read = if bytes[at..].starts_with(MAGIC) {
+            read_record(&bytes[at..])
+        } else if bytes[at] == b'{' {
+            read_legacy(&bytes[at..])
+        } else {
+            Err(Unread::Invalid("not a record: no record header here"))
+        };
+        match read {
+            Ok((event, len)) => {
+                events.push(event);
+                at += len;
+            }
+            Err(unread) => {
+                let next = next_header(bytes, at + 1);
+                let why = match unread {
+                    Unread::Incomplete if next == bytes.len() => {
+                        "cut short at the end of the segment: most likely a crash while it was written (never acknowledged)"
+                    }
+                    Unread::Incomplete => {
+                        "its length goes past the next record: a changed length field"
+                    }
+                    Unread::Invalid(why) => why,
+                };
+                // Runs next to each other are one run (a zero-filled stretch, say).
+                match skipped.last_mut() {
+                    Some(last) if last.offset + last.len == at && last.why == why => {
+                        last.len += next - at
+                    }
+                    _ => skipped.push(Skipped {
+                        offset: at,
+                        len: next - at,
+                        why,
+                    }),
+                }
+                at = next;
+            }
+        }
+    }
+    (events, skipped)
+}
+
+/// Where the next record header could start at or after `from` (the end when none).
+fn next_header(bytes: &[u8], from: usize) -> usize {
+    let find = |needle: &[u8]| {
+        bytes
+            .get(from..)
+            .and_then(|rest| rest.windows(needle.len()).position(|w| w == needle))
+            .map(|p| from + p)
+    };
+    let v2 = find(MAGIC);
+    // A legacy record starts a line with its metadata.
+    let legacy = find(b"\n{\"seq\":").map(|p| p + 1);
+    match (v2, legacy) {
+        (Some(a), Some(b)) => a.min(b),
+        (a, b) => a.or(b).unwrap_or(bytes.len()),
+    }
+}
+
+fn read_record(rest: &[u8]) -> Result<(Event, usize), Unread> {
+    let header = MAGIC.len() + 9;
+    if rest.len() < header {
+        return Err(Unread::Incomplete);
+    }
+    let crc = std::str::from_utf8(&rest[MAGIC.len()..MAGIC.len() + 8])
+        .ok()
+        .and_then(|h| u32::from_str_radix(h, 16).ok())
+        .filter(|_| rest[header - 1] == b' ')
+        .ok_or(Unread::Invalid("a record header without its checksum"))?;
+    let Some(newline) = rest[header..].iter().position(|&b| b == b'\n') else {
+        return Err(Unread::Incomplete);
+    };
+    let meta_bytes = &rest[header..header + newline];
+    let meta: Meta = serde_json::from_slice(meta_bytes).map_err(|_| {
+        Unread::Invalid("a record whose metadata is not readable (its checksum cannot match)")
+    })?;
+    let body_at = header + newline + 1;
+    let end = body_at.checked_add(meta.len).ok_or(Unread::Incomplete)?;
+    if rest.len() < end {
+        return Err(Unread::Incomplete);
+    }
+    let body = &rest[body_at..end];
+    if checksum(meta_bytes, body) != crc {
+        return Err(Unread::Invalid(
+            "a record whose checksum does not match: a changed byte, or a length that no longer fits",
+        ));
+    }
+    event(meta, body).map(|e| (e, end))
+}
+
+/// A record of an earlier version: metadata, newline, body; no checksum.
+fn read_legacy(rest: &[u8]) -> Result<(Event, usize), Unread> {
+    let Some(newline) = rest.iter().position(|&b| b == b'\n') else {
+        return Err(Unread::Incomplete);
+    };
+    let meta: Meta = serde_json::from_slice(&rest[..newline])
+        .map_err(|_| Unread::Invalid("an unreadable record (an earlier version's format)"))?;
+    let end = (newline + 1)
+        .checked_add(meta.len)
+        .ok_or(Unread::Incomplete)?;
+    if rest.len() < end {
+        return Err(Unread::Incomplete);
+    }
+    event(meta, &rest[newline + 1..end]).map(|e| (e, end))
+}
+
+fn event(meta: Meta, body: &[u8]) -> Result<Event, Unread> {
+    if meta.seq == 0 || meta.seq > MAX_SEQ {
+        return Err(Unread::Invalid(
+            "a record with an impossible sequence number",
+        ));
+    }
+    Ok(Event {
+        seq: meta.seq,
+        id: meta.id,
+        received_ms: meta.received_ms,
+        content_type: meta.content_type,
+        signature: meta.signature,
+        body: Bytes::copy_from_slice(body),
+        parsed: Parsed::default(),
+    })
+}
+
+/// Bytes of a segment set aside, and the file that keeps them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quarantined {
+    pub segment: String,
+    pub offset: usize,
+    pub bytes: usize,
+    pub why: &'static str,
+    /// The quarantine file, in `events/`.
+    pub kept_in: String,
+}
+
+/// What a spool held when it was opened.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    /// Spooled events, in sequence order.
+    pub events: Vec<Arc<Event>>,
+    pub cursors: BTreeMap<String, u64>,
+    /// Bytes that could not be read as events, kept aside.
+    pub quarantined: Vec<Quarantined>,
+    /// What else was odd (unknown files, cursor files that hold no cursor).
+    pub warnings: Vec<String>,
+}
+
+/// A segment that was read: its path and the highest sequence number in it.
+pub type Sealed = (std::path::PathBuf, u64);
+
+/// Whether a file of `events/` is one recovery knows.
+fn known(name: &str) -> bool {
+    name.ends_with(".log") || name.ends_with(".evt") || name.contains(".bad")
+}
+
+/// Reads every segment of `dir`: the events, quarantine files for what could not be read, the
+/// segments (as sealed), and the number for the next segment.
+pub fn read_segments(dir: &Path, recovered: &mut Recovered) -> io::Result<(Vec<Sealed>, u64)> {
+    let mut sealed = Vec::new();
+    let mut next_number = 0;
+    let mut names: Vec<String> = fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<io::Result<_>>()?;
+    names.sort();
+    for name in names {
+        let path = dir.join(&name);
+        if !known(&name) || !path.is_file() {
+            recovered
+                .warnings
+                .push(format!("spool: unknown file events/{name}, left as it is"));
+            continue;
+        }
+        let Some(stem) = name
+            .strip_suffix(".log")
+            .or_else(|| name.strip_suffix(".evt"))
+        else {
+            continue; // a quarantine file
+        };
+        if name.ends_with(".log")
+            && let Ok(n) = stem.parse::<u64>()
+        {
+            next_number = next_number.max(n + 1);
+        }
+        let bytes = fs::read(&path)?;
+        let (events, skipped) = parse_segment(&bytes);
+        for s in skipped {
+            let kept_in = format!("{name}.bad-{}", s.offset);
+            let file = dir.join(&kept_in);
+            if !file.exists() {
+                super::spool::write_private_file(&file, &bytes[s.offset..s.offset + s.len])?;
+            }
+            recovered.quarantined.push(Quarantined {
+                segment: name.clone(),
+                offset: s.offset,
+                bytes: s.len,
+                why: s.why,
+                kept_in,
+            });
+        }
+        let max_seq = events.iter().map(|e| e.seq).max().unwrap_or(0);
+        recovered.events.extend(events.into_iter().map(Arc::new));
+        sealed.push((path, max_seq));
+    }
+    recovered.events.sort_by_key(|e| e.seq);
+    // Two records with one number (a copied segment): the first is kept.
+    recovered.events.dedup_by_key(|e| e.seq);
+    Ok((sealed, next_number))
+}
+
+/// Reads the cursor files of `dir` (see the module note for what is ignored).
+pub fn read_cursors(dir: &Path, recovered: &mut Recovered) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !entry.file_type()?.is_file() || name.starts_with('.') {
+            recovered.warnings.push(format!(
+                "spool: cursors/{name} is not a cursor file; left as it is"
+            ));
+            continue;
+        }
+        let text = fs::read(entry.path())?;
+        let parsed = std::str::from_utf8(&text)
+            .ok()
+            .and_then(|t| t.trim().parse::<u64>().ok());
+        match parsed {
+            Some(seq) if seq <= MAX_SEQ => {
+                recovered.cursors.insert(name, seq);
+            }
+            Some(_) => {
+                recovered.warnings.push(format!(
+                    "spool: the cursor of {name} holds an impossible sequence number: that target starts again from the oldest spooled event"
+                ));
+                recovered.cursors.insert(name, 0);
+            }
+            None => recovered.warnings.push(format!(
+                "spool: cursors/{name} holds no cursor (not a number); ignored and left as it is"
+            )),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(seq: u64, body: &str) -> Event {
+        Event {
+            seq,
+            id: Some(format!("evt_{seq}")),
+            received_ms: 1,
+            content_type: None,
+            signature: Some("t=1,v1=ab".into()),
+            body: Bytes::copy_from_slice(body.as_bytes()),
+            parsed: Parsed::default(),
+        }
+    }
+
+    fn segment(n: u64) -> (Vec<u8>, Vec<usize>) {
+        let mut bytes = Vec::new();
+        let mut starts = Vec::new();
+        for seq in 1..=n {
+            starts.push(bytes.len());
+            bytes.extend(encode(&ev(seq, &format!("{{\"id\":\"evt_{seq}\"}}"))).unwrap());
+        }
+        (bytes, starts)
+    }
+
+    fn seqs(events: &[Event]) -> Vec<u64> {
+        events.iter().map(|e| e.seq).collect()
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let (bytes, _) = segment(3);
+        let (events, skipped) = parse_segment(&bytes);
+        assert_eq!(seqs(&events), [1, 2, 3]);
+        assert!(skipped.is_empty());
+        assert_eq!(events[1], ev(2, "{\"id\":\"evt_2\"}"));
+    }
+
+    #[test]
+    fn a_flipped_body_byte_sets_aside_that_record_only() {
+        let (mut bytes, starts) = segment(30);
+        let at = starts[10] + 80;
+        bytes[at] ^= 0x01;
+        let (events, skipped) = parse_segment(&bytes);
+        assert_eq!(events.len(), 29);
+        assert!(!seqs(&events).contains(&11));
+        assert_eq!(skipped.len(), 1);
+        assert_eq!(skipped[0].offset, starts[10]);
+        assert_eq!(skipped[0].len, starts[11] - starts[10]);
+        assert!(skipped[0].why.contains("checksum"), "{}", skipped[0].why);
+    }
+
+    #[test]
+    fn a_grown_length_or_bad_metadata_loses_no_later_record() {
+        for corrupt in ["len", "meta"] {
+            let (bytes, starts) = segment(30);
+            let mut text = String::from_utf8(bytes).unwrap();
+            let rec = &text[starts[5]..starts[6]];
+            let bad = match corrupt {
+                "len" => rec.replace("\"len\":14", "\"len\":9000"),
+                _ => rec.replace("\"received_ms\":1", "\"received_ms\":x"),
+            };
+            assert_ne!(bad, rec);
+            text.replace_range(starts[5]..starts[6], &bad);
+            let (events, skipped) = parse_segment(text.as_bytes());
+            assert_eq!(events.len(), 29, "{corrupt}");
+            assert_eq!(
+                seqs(&events)[5..],
+                (7..=30).collect::<Vec<_>>()[..],
+                "{corrupt}"
+            );
+            assert_eq!(skipped.len(), 1, "{corrupt}");
+        }
+    }
+
+    #[test]
+    fn zeros_and_a_torn_tail_are_kept_aside_and_named() {
+        let (events, skipped) = parse_segment(&[0u8; 4096]);
+        assert!(events.is_empty());
+        assert_eq!(
+            skipped,
+            [Skipped {
+                offset: 0,
+                len: 4096,
+                why: "not a record: no record header here"
+            }]
+        );
+        let (bytes, starts) = segment(5);
+        let torn = &bytes[..starts[4] + 20];
+        let (events, skipped) = parse_segment(torn);
+        assert_eq!(seqs(&events), [1, 2, 3, 4]);
+        assert!(
+            skipped[0].why.starts_with("cut short at the end"),
+            "{}",
+            skipped[0].why
+        );
+        // Zeros in the middle: the records on both sides survive.
+        let mut middle = bytes[..starts[2]].to_vec();
+        middle.extend([0u8; 300]);
+        middle.extend(&bytes[starts[2]..]);
+        let (events, skipped) = parse_segment(&middle);
+        assert_eq!(seqs(&events), [1, 2, 3, 4, 5]);
+        assert_eq!(skipped.len(), 1);
+    }
+
+    #[test]
+    fn an_earlier_versions_records_are_read() {
+        let legacy = b"{\"seq\":4,\"id\":null,\"received_ms\":1,\"content_type\":null,\"signature\":null,\"len\":2}\n{}";
+        let (mut bytes, _) = segment(2);
+        bytes.extend_from_slice(legacy);
+        let (events, skipped) = parse_segment(&bytes);
+        assert_eq!(seqs(&events), [1, 2, 4]);
+        assert!(skipped.is_empty());
+        // Impossible numbers are not events.
+        let huge = b"{\"seq\":18446744073709551615,\"id\":null,\"received_ms\":1,\"content_type\":null,\"signature\":null,\"len\":0}\n";
+        assert!(parse_segment(huge).0.is_empty());
+    }
+
+    #[test]
+    fn no_bytes_make_the_parser_panic() {
+        let (bytes, _) = segment(4);
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let mut strings = crate::fuzz::Strings::new(0x5b00_1001);
+        for _ in 0..2000 {
+            let m = strings.mutation(
+                &text,
+                &["SOR2 ", "\n", "{", "\"len\":", "9", "\0", "ffffffff "],
+            );
+            let _ = parse_segment(m.as_bytes());
+            let cut = &bytes[..(m.len() % bytes.len())];
+            let _ = parse_segment(cut);
+        }
+    }
+}
