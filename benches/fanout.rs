@@ -217,6 +217,7 @@ async fn run(fsync: bool, rate: u64, secs: u64) {
         })
         .collect();
     let relay = fanout::start(RelayOptions {
+        api_version: None,
         listen: "127.0.0.1:0".into(),
         path: "/webhook".into(),
         spool: spool.path().join("spool"),

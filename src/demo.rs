@@ -255,6 +255,7 @@ async fn run_parts(
             strict: false,
             headers: Vec::new(),
             payload: check::EventPayload::Snapshot,
+            api_version: None,
         },
         out,
     )

@@ -3,8 +3,11 @@
 # (idempotently: nothing is fetched when it is already there), then runs `cargo test --locked`.
 #   - Debian's chromium and chromium-driver (the browser tests drive them through WebDriver), and
 #     openssl, procps and python3-venv when a slim image lacks them
-#   - Node.js and npm (Debian's nodejs and npm when missing), and the npm packages `stripe` and
-#     `express` from tests/receivers/package-lock.json (receivers written with Stripe's Node library)
+#   - Node.js and npm (Debian's nodejs and npm when missing), and the npm packages `stripe`,
+#     `express`, `typescript` and `@stripe/cli` from tests/receivers/package-lock.json (receivers
+#     written with Stripe's Node library, its types as the templates' oracle, the official CLI).
+#     The lock file lists @stripe/cli's binaries for every platform, as npm needs for `npm ci`;
+#     only the one for this machine is fetched.
 #   - a Python venv (.venv, or $STRIPE_OPS_VENV) with moto[server] (the AWS emulator) and stripe
 #     (Stripe's official library, which must accept our signatures and use the sandbox's API)
 # Extra arguments go to `cargo test`, for example: tests/run.sh --test it smoke

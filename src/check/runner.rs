@@ -66,6 +66,8 @@ pub struct Options {
     pub headers: Vec<crate::http::ExtraHeader>,
     /// Snapshot or thin events: used to say so when the receiver expects the other kind.
     pub payload: EventPayload,
+    /// The `api_version` every snapshot event names (the catalogue's when None).
+    pub api_version: Option<String>,
 }
 
 impl Options {
@@ -96,6 +98,7 @@ pub async fn run(opts: Options, out: &Printer) -> Result<CheckReport> {
         cases::BENIGN_TYPE,
         &RenderOptions {
             account: opts.account.clone(),
+            api_version: opts.api_version.clone(),
             ..Default::default()
         },
     )?;
@@ -207,8 +210,9 @@ impl Runner {
             event_type,
             &RenderOptions {
                 sets,
-                create_path: false,
                 account: self.opts.account.clone().filter(|_| connected),
+                api_version: self.opts.api_version.clone(),
+                ..Default::default()
             },
         )
     }

@@ -10,6 +10,7 @@ use crate::check::{self, AppTarget, CaseList, Options, Suite, report};
 use crate::duration::{self, Span};
 use crate::error::{Error, Result};
 use crate::printer::Report;
+use crate::stripe_api::StripeClient;
 use crate::{http, runtime, secret};
 
 #[derive(Debug, Args)]
@@ -50,9 +51,23 @@ pub struct CheckArgs {
     #[arg(long, value_name = "ACCOUNT_ID", value_parser = parse_account)]
     pub account: Option<String>,
     /// Event types the types suite sends (and, with an observer, the idempotency suite
-    /// judges), as globs: `customer.subscription.*,invoice.paid`; `*` is every type (default)
+    /// judges), as globs: `customer.subscription.*,invoice.paid`; `*` is every type. Default:
+    /// what the receiver's webhook endpoint at Stripe subscribes to (with a Stripe key), else
+    /// the classic set (`check --list` shows it)
     #[arg(long, value_name = "GLOB,...", value_delimiter = ',')]
     pub types: Vec<String>,
+    /// The API version every event names. Default: the version the receiver's endpoint at
+    /// Stripe is pinned to (with a Stripe key), else the catalogue's (the newest Stripe's
+    /// libraries pin). Objects keep the catalogue's shape: known differences are noted
+    #[arg(long, value_name = "VERSION", value_parser = super::api_version_arg)]
+    pub api_version: Option<String>,
+    /// File holding a Stripe secret key (else STRIPE_SECRET_KEY, else STRIPE_API_KEY): with
+    /// one, check reads the receiver's endpoint at Stripe for the default types and version
+    #[arg(long, value_name = "FILE")]
+    pub stripe_secret_key_file: Option<PathBuf>,
+    /// Stripe API base URL (else STRIPE_API_BASE, else https://api.stripe.com)
+    #[arg(long, value_name = "URL", value_parser = crate::http::url_arg)]
+    pub stripe_api_base: Option<String>,
     /// Event types that may be accepted without effect (comma-separated or repeated)
     #[arg(long, value_name = "TYPE,...", value_delimiter = ',')]
     pub expect_ignored: Vec<String>,
@@ -145,19 +160,41 @@ pub fn run(ctx: &Ctx, args: CheckArgs) -> Result<Box<dyn Report>> {
             check::runner::NEEDS_STATE
         )));
     }
+    // `--list` needs no receiver; with one, it lists what its endpoint subscribes to.
+    let webhook_url = match webhook_url(ctx, &args) {
+        Err(_) if args.list => None,
+        url => Some(url?),
+    };
+    let subscribed = match &webhook_url {
+        Some(url) => subscribed(ctx, &args, url)?,
+        None => None,
+    };
+    let types = match &subscribed {
+        Some(s) if args.types.is_empty() => s.events.clone(),
+        _ => args.types.clone(),
+    };
+    let api_version = args
+        .api_version
+        .clone()
+        .or_else(|| subscribed.as_ref().and_then(|s| s.api_version.clone()));
     let selected = check::cases_for(&check::Selection {
         fixtures_dir: args.fixtures_dir.as_deref(),
         suites: &args.suite,
         names: &args.cases,
         expect_ignored: &args.expect_ignored,
-        types: &args.types,
+        types: &types,
         payload: args.payload(),
         plan,
     })?;
     if args.list {
         return Ok(Box::new(CaseList(selected)));
     }
-    let opts = options(ctx, &args, selected)?;
+    if let Some(version) = &api_version {
+        note_shapes(ctx, version, &selected, args.fixtures_dir.as_deref())?;
+    }
+    let webhook_url = webhook_url.expect("only --list goes without a receiver");
+    let mut opts = options(ctx, &args, webhook_url, selected)?;
+    opts.api_version = api_version;
     let out = ctx.out.clone();
     runtime::run(|stop| async move {
         let report = stop.guard(check::run(opts, &out)).await?;
@@ -168,18 +205,106 @@ pub fn run(ctx: &Ctx, args: CheckArgs) -> Result<Box<dyn Report>> {
     })
 }
 
-fn options(ctx: &Ctx, args: &CheckArgs, selected: Vec<check::cases::Case>) -> Result<Options> {
+fn webhook_url(ctx: &Ctx, args: &CheckArgs) -> Result<String> {
+    let base_url = args.base_url.as_deref().filter(|b| !b.trim().is_empty());
+    match (&args.webhook_url, base_url) {
+        (Some(url), _) => Ok(url.clone()),
+        (None, Some(base)) => Ok(http::join(
+            base,
+            &ctx.config()?.contract(None).paths.webhook,
+        )),
+        (None, None) => Err(Error::usage(
+            "check needs --webhook-url URL (or --base-url, whose webhook path it then uses)",
+        )),
+    }
+}
+
+/// With a Stripe key, the receiver's endpoint at Stripe: what it subscribes to and its pinned
+/// version. Without a key, or when Stripe cannot say, None (with a note when it could not).
+fn subscribed(
+    ctx: &Ctx,
+    args: &CheckArgs,
+    url: &str,
+) -> Result<Option<check::subscribed::Subscribed>> {
+    if !args.types.is_empty() && args.api_version.is_some() {
+        return Ok(None);
+    }
+    let Some(key) = super::stripe_key(args.stripe_secret_key_file.as_deref(), &ctx.out)? else {
+        return Ok(None);
+    };
+    let base = super::stripe_api_base(args.stripe_api_base.as_deref(), None)?;
+    let client = StripeClient::new(&base, key, args.timeout.get())?;
+    let listed =
+        runtime::run(|stop| async move { Ok(stop.guard(client.list_webhook_endpoints()).await) })?;
+    let out = &ctx.out;
+    match listed {
+        Ok(endpoints) => {
+            let found = check::subscribed::at(&endpoints, url);
+            match &found {
+                Some(s) => out.tell(format!(
+                    "note: {} at Stripe ({}) subscribes to {}{}",
+                    url,
+                    s.endpoints.join(", "),
+                    s.events.join(","),
+                    s.api_version
+                        .as_ref()
+                        .map(|v| format!(", pinned to {v}"))
+                        .unwrap_or_default()
+                )),
+                None => out.tell(format!(
+                    "note: no enabled webhook endpoint at Stripe has the URL {url}: the classic types, the catalogue's API version"
+                )),
+            }
+            Ok(found)
+        }
+        Err(e) if e.exit == crate::error::Exit::Interrupted => Err(e),
+        Err(e) => {
+            out.tell(format!(
+                "note: cannot list the webhook endpoints at Stripe ({}): the classic types, the catalogue's API version",
+                e.message()
+            ));
+            Ok(None)
+        }
+    }
+}
+
+/// Notes what the version's objects would look like differently, once per object.
+fn note_shapes(
+    ctx: &Ctx,
+    version: &str,
+    selected: &[check::cases::Case],
+    fixtures_dir: Option<&std::path::Path>,
+) -> Result<()> {
+    let catalog = crate::webhook::fixtures::Catalog::load(fixtures_dir)?;
+    let mut objects: Vec<&str> = selected
+        .iter()
+        .filter_map(|c| match &c.kind {
+            check::cases::Kind::Type { event_type, .. } => Some(event_type.as_str()),
+            kind => kind.observed_type(),
+        })
+        .filter_map(|t| catalog.object_of(t))
+        .collect();
+    objects.sort_unstable();
+    objects.dedup();
+    let mut notes: Vec<String> = objects
+        .iter()
+        .flat_map(|o| crate::webhook::versions::shape_notes(version, o))
+        .collect();
+    notes.dedup();
+    for note in notes {
+        ctx.out.tell(format!("note: {note}"));
+    }
+    Ok(())
+}
+
+fn options(
+    ctx: &Ctx,
+    args: &CheckArgs,
+    webhook_url: String,
+    selected: Vec<check::cases::Case>,
+) -> Result<Options> {
     let base_url = args.base_url.clone().filter(|b| !b.trim().is_empty());
     let contract = ctx.config()?.contract(None);
-    let webhook_url = match (&args.webhook_url, &base_url) {
-        (Some(url), _) => url.clone(),
-        (None, Some(base)) => http::join(base, &contract.paths.webhook),
-        (None, None) => {
-            return Err(Error::usage(
-                "check needs --webhook-url URL (or --base-url, whose webhook path it then uses)",
-            ));
-        }
-    };
     let buyer = match (&args.buyer_email, &args.buyer_password_file) {
         (Some(email), Some(file)) => Some(Buyer {
             email: email.clone(),
@@ -207,5 +332,6 @@ fn options(ctx: &Ctx, args: &CheckArgs, selected: Vec<check::cases::Case>) -> Re
         strict: args.strict,
         headers: args.headers.clone(),
         payload: args.payload(),
+        api_version: None,
     })
 }

@@ -14,7 +14,7 @@ use crate::printer::{Printer, Report};
 use crate::runtime;
 use crate::webhook::fixtures::{Catalog, Prepared, RenderOptions, SetOp};
 use crate::webhook::signature::{self, Rejection};
-use crate::webhook::{self, SignedEvent};
+use crate::webhook::{self, SignedEvent, versions};
 
 #[derive(Debug, Subcommand)]
 pub enum EventsCommand {
@@ -33,6 +33,9 @@ pub enum EventsCommand {
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
+    /// Only the types matching these globs, for example 'invoice.*' 'v1.*'
+    #[arg(value_name = "GLOB")]
+    pub globs: Vec<String>,
     /// Extra templates (`<type>.json`), adding to or overriding the embedded ones
     #[arg(long, value_name = "DIR")]
     pub fixtures_dir: Option<PathBuf>,
@@ -45,9 +48,18 @@ pub struct RenderArgs {
     /// Override a field by dotted path; the value parses as JSON, else it is a string (repeatable)
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub sets: Vec<SetOp>,
+    /// Remove a field by dotted path before the sets apply, as the Stripe CLI's --remove
+    /// (repeatable)
+    #[arg(long = "remove", value_name = "PATH")]
+    pub removes: Vec<String>,
     /// Allow --set to create paths the template does not have
     #[arg(long)]
     pub create_path: bool,
+    /// The API version the event names (`api_version`; default: the catalogue's, the newest
+    /// Stripe's libraries pin). The object keeps the catalogue's shape: known differences are
+    /// noted, nothing is translated. Thin events name no version
+    #[arg(long, value_name = "VERSION", value_parser = super::api_version_arg)]
+    pub api_version: Option<String>,
     /// Make it a Connect event for this account (top-level `account`)
     #[arg(long, value_name = "ACCT")]
     pub account: Option<String>,
@@ -63,14 +75,30 @@ pub struct RenderArgs {
 }
 
 impl RenderArgs {
-    fn prepare(&self) -> Result<Prepared> {
+    fn prepare(&self, out: &Printer) -> Result<Prepared> {
         let catalog = Catalog::load(self.fixtures_dir.as_deref())?;
         let opts = RenderOptions {
             sets: self.sets.clone(),
+            removes: self.removes.clone(),
             create_path: self.create_path,
             account: self.account.clone(),
+            api_version: self.api_version.clone(),
         };
-        catalog.prepare(&self.event_type, &opts)
+        let prepared = catalog.prepare(&self.event_type, &opts)?;
+        if let Some(version) = &self.api_version {
+            if catalog.is_thin(&self.event_type) {
+                out.tell(format!(
+                    "note: --api-version {version} does not apply to {}: a thin event names no API version (its receiver fetches the event at its own)",
+                    self.event_type
+                ));
+            }
+            for note in
+                versions::shape_notes(version, catalog.object_of(&self.event_type).unwrap_or(""))
+            {
+                out.tell(format!("note: {note}"));
+            }
+        }
+        Ok(prepared)
     }
 }
 
@@ -183,39 +211,101 @@ pub fn run(ctx: &Ctx, cmd: EventsCommand) -> Result<Box<dyn Report>> {
     }
 }
 
-/// The template types, and which of them are thin events.
-struct Types {
-    types: Vec<String>,
-    thin: Vec<String>,
+/// One template as `events list` shows it.
+struct Listed {
+    name: String,
+    event_type: String,
+    /// The resource it is about (`data.object.object`, a thin event's `related_object.type`).
+    object: String,
+    thin: bool,
+}
+
+/// The templates, grouped by the resource they are about.
+struct Types(Vec<Listed>);
+
+impl Types {
+    fn by_object(&self, thin: bool) -> std::collections::BTreeMap<&str, Vec<&Listed>> {
+        let mut groups = std::collections::BTreeMap::<&str, Vec<&Listed>>::new();
+        for t in self.0.iter().filter(|t| t.thin == thin) {
+            groups.entry(t.object.as_str()).or_default().push(t);
+        }
+        groups
+    }
 }
 
 impl Report for Types {
     fn json(&self) -> Value {
-        json!({ "types": self.types, "thin": self.thin })
-    }
-    fn human(&self, _: &Printer) -> Vec<String> {
-        self.types
+        let names = |thin: Option<bool>| -> Vec<&str> {
+            self.0
+                .iter()
+                .filter(|t| thin.is_none_or(|k| t.thin == k))
+                .map(|t| t.name.as_str())
+                .collect()
+        };
+        let templates: Vec<Value> = self
+            .0
             .iter()
-            .map(|t| {
-                if self.thin.contains(t) {
-                    format!("{t} (thin: for event destinations)")
-                } else {
-                    t.clone()
+            .map(|t| json!({"name": t.name, "type": t.event_type, "object": t.object, "thin": t.thin}))
+            .collect();
+        json!({ "types": names(None), "thin": names(Some(true)), "templates": templates })
+    }
+
+    fn human(&self, p: &Printer) -> Vec<String> {
+        let mut lines = Vec::new();
+        for thin in [false, true] {
+            let groups = self.by_object(thin);
+            if groups.is_empty() {
+                continue;
+            }
+            if thin {
+                lines.push(p.paint(
+                    "thin events (event destinations with the thin payload), by related object:",
+                    "1",
+                ));
+            }
+            for (object, types) in groups {
+                lines.push(format!("{object} ({})", types.len()));
+                for t in types {
+                    lines.push(if t.name == t.event_type {
+                        format!("  {}", t.name)
+                    } else {
+                        format!("  {}  (sends {})", t.name, t.event_type)
+                    });
                 }
-            })
-            .collect()
+            }
+        }
+        lines.push(format!("{} template(s)", self.0.len()));
+        lines
     }
 }
 
 fn list(args: &ListArgs) -> Result<Box<dyn Report>> {
     let catalog = Catalog::load(args.fixtures_dir.as_deref())?;
-    let types: Vec<String> = catalog.types().map(str::to_owned).collect();
-    let thin = types
+    let globs: Vec<wildmatch::WildMatch> = args
+        .globs
         .iter()
-        .filter(|t| catalog.is_thin(t))
-        .cloned()
+        .map(|g| wildmatch::WildMatch::new(g))
         .collect();
-    Ok(Box::new(Types { types, thin }))
+    let listed: Vec<Listed> = catalog
+        .types()
+        .filter(|t| globs.is_empty() || globs.iter().any(|g| g.matches(t)))
+        .map(|name| Listed {
+            name: name.to_owned(),
+            event_type: catalog.event_type(name).to_owned(),
+            object: catalog
+                .object_of(name)
+                .unwrap_or("(no related object)")
+                .to_owned(),
+            thin: catalog.is_thin(name),
+        })
+        .collect();
+    if listed.is_empty() && !globs.is_empty() {
+        return Err(Error::usage(format!(
+            "{} matches no event type; `stripe-ops events list` shows them all",
+            args.globs.join(" ")
+        )));
+    }
+    Ok(Box::new(Types(listed)))
 }
 
 /// A signed event, printed whole, or with its body and header in files.
@@ -267,7 +357,7 @@ impl Report for Signed {
 
 fn sign(ctx: &Ctx, args: &SignArgs) -> Result<Box<dyn Report>> {
     let signers = webhook::signers(&args.secrets.load(&ctx.out)?);
-    let prepared = args.render.prepare()?;
+    let prepared = args.render.prepare(&ctx.out)?;
     let event = webhook::sign_event(
         &prepared,
         &signers,
@@ -336,7 +426,7 @@ impl Report for Sent {
 
 fn send_one(ctx: &Ctx, args: SendArgs) -> Result<Box<dyn Report>> {
     let signers = webhook::signers(&args.secrets.load(&ctx.out)?);
-    let prepared = args.render.prepare()?;
+    let prepared = args.render.prepare(&ctx.out)?;
     let client = crate::http::client(args.timeout.get())?;
     let event = webhook::sign_event(
         &prepared,
@@ -381,7 +471,7 @@ fn send_load(ctx: &Ctx, args: SendArgs) -> Result<Box<dyn Report>> {
         l.total_rate(),
     )?;
     let signers = webhook::signers(&args.secrets.load(&ctx.out)?);
-    let prepared = args.render.prepare()?;
+    let prepared = args.render.prepare(&ctx.out)?;
     let target = load::Target::new(&args.to, args.timeout.get(), args.headers.clone())?;
     let out = ctx.out.clone();
     runtime::run(|stop| async move {

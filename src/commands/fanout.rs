@@ -46,6 +46,11 @@ pub struct FanoutArgs {
     /// Signature timestamp tolerance for --verify-secret-file (300, 5m)
     #[arg(long, default_value = "300", value_name = "DURATION")]
     pub tolerance: Span,
+    /// The API version the targets' Stripe libraries expect: events naming another are
+    /// forwarded unchanged (a relay cannot re-render them), and logged and counted in /status.
+    /// Pin the Stripe endpoint that feeds the relay to this version to avoid them
+    #[arg(long, value_name = "VERSION", value_parser = super::api_version_arg)]
+    pub api_version: Option<String>,
     /// Spool folder. Default: [fanout] spool, else ./fanout-spool
     #[arg(long, value_name = "DIR")]
     pub spool: Option<PathBuf>,
@@ -224,5 +229,6 @@ fn options(args: &FanoutArgs, file: &FanoutConfig, out: &Printer) -> Result<Rela
         },
         out: out.clone(),
         idle_timeout: args.server.idle_timeout.get(),
+        api_version: args.api_version.clone(),
     })
 }

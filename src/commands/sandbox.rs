@@ -25,6 +25,11 @@ pub struct SandboxArgs {
     /// without one a fresh secret is generated and its file named in the start line
     #[arg(long = "webhook-secret-file", value_name = "FILE")]
     pub webhook_secret_files: Vec<PathBuf>,
+    /// The account's default API version: the events the sandbox makes name it, and endpoints
+    /// without their own get them at it (default: the catalogue's, the newest Stripe's
+    /// libraries pin). The sandbox names versions, it does not translate objects
+    #[arg(long, value_name = "VERSION", value_parser = super::api_version_arg)]
+    pub api_version: Option<String>,
     /// File holding the Stripe API key (sk_test_… or sk_live_…); default: a generated sk_test_ key
     #[arg(long, value_name = "FILE")]
     pub stripe_key_file: Option<PathBuf>,
@@ -112,6 +117,7 @@ fn options(ctx: &Ctx, args: &SandboxArgs) -> Result<SandboxOptions> {
         aws,
         out: ctx.out.clone(),
         idle_timeout: args.server.idle_timeout.get(),
+        api_version: args.api_version.clone(),
     })
 }
 

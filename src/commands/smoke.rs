@@ -73,6 +73,10 @@ pub struct SmokeArgs {
     /// How long one HTTP request may take (30s; a bare number is seconds)
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration::positive)]
     pub request_timeout: Span,
+    /// The API version the signed checkout.session.completed names (default: the catalogue's,
+    /// the newest Stripe's libraries pin): for apps whose Stripe library checks it
+    #[arg(long, value_name = "VERSION", value_parser = super::api_version_arg, conflicts_with = "real")]
+    pub api_version: Option<String>,
 
     /// Real-checkout smoke: create a Checkout session, write a receipt, wait for the payment
     #[arg(long)]
@@ -175,6 +179,7 @@ fn smoke(ctx: &Ctx, args: SmokeArgs) -> Result<Box<dyn Report>> {
             switch_window: None,
             only_happy_path: args.only_happy_path,
             request_timeout: args.request_timeout.get(),
+            api_version: args.api_version.clone(),
             base_url,
         };
         out.line(format!(

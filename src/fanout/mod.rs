@@ -41,6 +41,9 @@ pub struct RelayOptions {
     pub out: Printer,
     /// How long a client may take to send headers or stay idle (`server::IDLE_TIMEOUT`).
     pub idle_timeout: Duration,
+    /// The API version the targets expect (`--api-version`): a snapshot event naming another
+    /// is forwarded unchanged, and logged and counted.
+    pub api_version: Option<String>,
 }
 
 /// A running relay (also used in-process by the benchmark).
@@ -111,6 +114,8 @@ pub async fn start(opts: RelayOptions) -> Result<Relay> {
         rejected: AtomicU64::new(0),
         filtered: AtomicU64::new(0),
         quarantined,
+        api_version: opts.api_version,
+        other_version: AtomicU64::new(0),
     });
     let app = relay::router(&opts.path, state);
     let (stop, stopped) = watch::channel(false);

@@ -38,6 +38,10 @@ pub struct RelayState {
     /// What recovery set aside when the spool opened: records and bytes (kept in quarantine
     /// files, not delivered).
     pub quarantined: (usize, usize),
+    /// The API version the targets expect, when given.
+    pub api_version: Option<String>,
+    /// Snapshot events that named another version.
+    pub other_version: AtomicU64,
 }
 
 pub fn router(path: &str, state: Arc<RelayState>) -> Router {
@@ -59,6 +63,12 @@ async fn status(State(state): State<Arc<RelayState>>) -> Json<Value> {
     v["rejected"] = json!(state.rejected.load(Ordering::Relaxed));
     v["filtered"] = json!(state.filtered.load(Ordering::Relaxed));
     v["spool_quarantined"] = json!({"runs": state.quarantined.0, "bytes": state.quarantined.1});
+    if let Some(expected) = &state.api_version {
+        v["api_version"] = json!({
+            "expected": expected,
+            "other": state.other_version.load(Ordering::Relaxed),
+        });
+    }
     Json(v)
 }
 
@@ -105,6 +115,7 @@ async fn receive(
     if !state.hub.wanted(&body, &parsed) {
         return filtered_out(&state, &body);
     }
+    note_other_version(&state, &body);
     let event = Arc::new(Event {
         seq: state.spool.next_seq(),
         id: event_id(&body),
@@ -152,6 +163,33 @@ async fn receive(
         "targets": targets,
     }))
     .into_response()
+}
+
+/// A snapshot event naming another API version than the targets expect: Stripe's Go (v73+)
+/// and .NET libraries refuse it by default. The relay forwards bytes; it cannot re-render.
+fn note_other_version(state: &RelayState, body: &[u8]) {
+    #[derive(serde::Deserialize)]
+    struct Named<'a> {
+        #[serde(borrow)]
+        api_version: Option<std::borrow::Cow<'a, str>>,
+    }
+    let Some(expected) = &state.api_version else {
+        return;
+    };
+    let Ok(Named {
+        api_version: Some(named),
+    }) = serde_json::from_slice::<Named>(body)
+    else {
+        return;
+    };
+    if named != expected.as_str() {
+        state.other_version.fetch_add(1, Ordering::Relaxed);
+        state.hub.log().line(format!(
+            "event {} names API version {}, not {expected} (--api-version): forwarded unchanged; receivers on Stripe's Go or .NET library refuse it unless told to ignore the version",
+            super::shown_id(event_id(body).as_deref()),
+            crate::printer::escape_controls(&named),
+        ));
+    }
 }
 
 /// An event no target's route lets through: counted and answered, never spooled.

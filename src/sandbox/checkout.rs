@@ -374,7 +374,7 @@ async fn pay(
         Some((true, version)) => shared.persisted(version).await,
         _ => return already_paid(&session, json),
     }
-    let event = completed_event(&session, &form);
+    let event = completed_event(&session, &form, &shared.api_version);
     super::delivery::publish(&shared, event);
     let redirect = session
         .success_url
@@ -412,7 +412,7 @@ fn refuse(
 
 /// The `checkout.session.completed` Stripe would send for this payment, built from the
 /// embedded fixture: fresh `evt_` id, the session's amount, URLs and the contract's metadata.
-pub fn completed_event(session: &Session, form: &PaymentForm) -> Value {
+pub fn completed_event(session: &Session, form: &PaymentForm, api_version: &str) -> Value {
     let catalog = Catalog::load(None).expect("embedded fixtures load");
     let mut event = catalog
         .template("checkout.session.completed")
@@ -423,6 +423,7 @@ pub fn completed_event(session: &Session, form: &PaymentForm) -> Value {
     event["created"] = json!(now);
     event["livemode"] = json!(session.livemode);
     event["type"] = json!("checkout.session.completed");
+    event["api_version"] = json!(api_version);
     let o = &mut event["data"]["object"];
     o["id"] = json!(session.id);
     o["amount_subtotal"] = json!(session.amount_cents);
@@ -630,8 +631,9 @@ mod tests {
             created: 1,
             customer_email: None,
         };
-        let e = completed_event(&session, &form(TEST_CARD));
+        let e = completed_event(&session, &form(TEST_CARD), "2025-03-31.basil");
         assert!(e["id"].as_str().unwrap().starts_with("evt_"));
+        assert_eq!(e["api_version"], "2025-03-31.basil");
         let o = &e["data"]["object"];
         assert_eq!(o["id"], "cs_test_x");
         assert_eq!(o["amount_total"], 1234);

@@ -68,6 +68,8 @@ pub struct SandboxOptions {
     pub out: Printer,
     /// How long a client may take to send headers or stay idle (`server::IDLE_TIMEOUT`).
     pub idle_timeout: Duration,
+    /// The account's default API version (`--api-version`; the catalogue's when None).
+    pub api_version: Option<String>,
 }
 
 impl Default for SandboxOptions {
@@ -84,6 +86,7 @@ impl Default for SandboxOptions {
             aws: None,
             out: Printer::silent(),
             idle_timeout: crate::server::IDLE_TIMEOUT,
+            api_version: None,
         }
     }
 }
@@ -101,6 +104,8 @@ pub struct Shared {
     pub persist: Option<persist::Persister>,
     pub http: reqwest::Client,
     pub delivery: DeliveryPolicy,
+    /// The account's default API version: what events name unless an endpoint is pinned.
+    pub api_version: String,
     /// How many times the ECS service was checked for a redeploy (shown on /health).
     pub deployment_checks: std::sync::atomic::AtomicU64,
     pub out: Printer,
@@ -323,6 +328,10 @@ pub async fn start(opts: SandboxOptions) -> Result<Sandbox> {
         store: Mutex::new(store),
         signers: RwLock::new(crate::webhook::signers(&webhook_secrets).into()),
         tolerance: opts.tolerance,
+        api_version: opts
+            .api_version
+            .clone()
+            .unwrap_or_else(|| crate::webhook::versions::API_VERSION.to_owned()),
         faults: opts.faults.clone(),
         stripe,
         persist,

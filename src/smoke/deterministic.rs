@@ -43,6 +43,8 @@ pub struct DeterministicOptions {
     /// Skip steps 7-9.
     pub only_happy_path: bool,
     pub request_timeout: Duration,
+    /// The `api_version` the signed event names (`--api-version`; the catalogue's when None).
+    pub api_version: Option<String>,
 }
 
 impl DeterministicOptions {
@@ -62,6 +64,7 @@ impl DeterministicOptions {
             switch_window: None,
             only_happy_path: false,
             request_timeout: Duration::from_secs(30),
+            api_version: None,
         }
     }
 }
@@ -214,7 +217,7 @@ async fn run_steps(
     seen.balance_before = Some(before);
     let client = &*client;
     let expected = before + opts.amount_cents;
-    let prepared = completed_event(&opened, opts.amount_cents)?;
+    let prepared = completed_event(&opened, opts.amount_cents, opts.api_version.as_deref())?;
     let signer = Signer::new(opts.webhook_secret.expose_secret().as_bytes());
     let event = sign_event(&prepared, std::slice::from_ref(&signer), None, None);
 
@@ -303,7 +306,11 @@ async fn run_steps(
 }
 
 /// The fixture `checkout.session.completed`, made to complete exactly this session.
-pub fn completed_event(opened: &Opened, amount_cents: i64) -> Result<Prepared> {
+pub fn completed_event(
+    opened: &Opened,
+    amount_cents: i64,
+    api_version: Option<&str>,
+) -> Result<Prepared> {
     let checkout = &opened.checkout;
     let pi = checkout
         .payment_intent_id
@@ -338,8 +345,8 @@ pub fn completed_event(opened: &Opened, amount_cents: i64) -> Result<Prepared> {
         EVENT_TYPE,
         &RenderOptions {
             sets,
-            create_path: false,
-            account: None,
+            api_version: api_version.map(str::to_owned),
+            ..Default::default()
         },
     )
 }
@@ -529,7 +536,9 @@ mod tests {
                 payment_intent_id: Some("pi_9".into()),
             },
         };
-        let body = completed_event(&opened, 1234).unwrap().body("evt_1", 5);
+        let body = completed_event(&opened, 1234, None)
+            .unwrap()
+            .body("evt_1", 5);
         let v: Value = serde_json::from_str(&body).unwrap();
         let o = &v["data"]["object"];
         assert_eq!(v["type"], EVENT_TYPE);
@@ -543,6 +552,12 @@ mod tests {
             o["metadata"],
             json!({"orgId": "org_9", "accountId": "acct_9", "paymentIntentId": "pi_9"})
         );
+        assert_eq!(v["api_version"], crate::webhook::versions::API_VERSION);
+        let pinned = completed_event(&opened, 1234, Some("2024-06-20"))
+            .unwrap()
+            .body("evt_1", 5);
+        let v: Value = serde_json::from_str(&pinned).unwrap();
+        assert_eq!(v["api_version"], "2024-06-20");
     }
 
     #[test]

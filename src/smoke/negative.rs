@@ -57,6 +57,7 @@ pub(super) async fn run(
 ) -> Result<String> {
     let started = Instant::now();
     let amount = opts.amount_cents;
+    let version = opts.api_version.as_deref();
     let second = another(client, opts, c.opened).await?;
     let forged_session = another(client, opts, c.opened).await?;
     let stale_session = another(client, opts, c.opened).await?;
@@ -67,16 +68,21 @@ pub(super) async fn run(
         stale: stale_session.checkout.session_id.clone(),
     };
     let signers = std::slice::from_ref(c.signer);
-    let overlapping = sign_event(&completed_event(&second, amount)?, signers, None, None);
+    let overlapping = sign_event(
+        &completed_event(&second, amount, version)?,
+        signers,
+        None,
+        None,
+    );
     let wrong = Signer::new(secret::generate_webhook_secret().expose_secret().as_bytes());
     let forged = sign_event(
-        &completed_event(&forged_session, amount)?,
+        &completed_event(&forged_session, amount, version)?,
         &[wrong],
         None,
         None,
     );
     let stale = sign_event(
-        &completed_event(&stale_session, amount)?,
+        &completed_event(&stale_session, amount, version)?,
         signers,
         None,
         Some(signature::unix_now() - STALE_SECS),

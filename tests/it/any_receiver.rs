@@ -56,7 +56,7 @@ fn detail(v: &Value, name: &str) -> String {
 
 /// The subscription service's types: it provisions on `customer.subscription.created`, counts
 /// `invoice.paid`, and ignores the rest.
-const SUBSCRIPTION_TYPES: &str = "customer.subscription.*,invoice.paid";
+const SUBSCRIPTION_TYPES: &str = "customer.subscription.created,customer.subscription.deleted,customer.subscription.updated,invoice.paid";
 
 fn subscriptions(bug: &str, extra_env: &[(&str, &str)]) -> Receiver {
     start_receiver(Lang::Node, "subscriptions.js", bug, extra_env)

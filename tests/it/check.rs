@@ -124,15 +124,21 @@ const ROBUSTNESS_CASES: [&str; 6] = [
 
 /// The snapshot types (a webhook endpoint never gets the thin ones).
 fn fixture_types() -> Vec<String> {
-    let o = run(&["--json", "events", "list"]);
+    // The types suite's default: the classic types (no Stripe key, so no endpoint to ask).
+    let o = run(&["--json", "check", "--list", "--suite", "types"]);
     let v: Value = json_of(&o);
-    let thin = v["thin"].as_array().unwrap();
-    v["types"]
+    v["cases"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|t| !thin.contains(t))
-        .map(|t| t.as_str().unwrap().to_owned())
+        .map(|c| {
+            c["name"]
+                .as_str()
+                .unwrap()
+                .strip_prefix("types.")
+                .unwrap()
+                .to_owned()
+        })
         .collect()
 }
 

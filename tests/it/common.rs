@@ -19,6 +19,8 @@ pub fn bin() -> Command {
     cmd.env_remove("STRIPE_WEBHOOK_SECRET")
         .env_remove("STRIPE_OPS_CONFIG")
         .env_remove("STRIPE_API_BASE")
+        .env_remove("STRIPE_SECRET_KEY")
+        .env_remove("STRIPE_API_KEY")
         .env_remove("BASE_URL")
         .env_remove("RUST_LOG")
         .env_remove("GITHUB_ACTIONS")

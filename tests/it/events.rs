@@ -44,26 +44,61 @@ except stripe.SignatureVerificationError as err:
 }
 
 #[test]
-fn list_shows_every_template() {
-    let o = run(&["events", "list"]);
-    assert_code(&o, 0);
-    let types = stdout(&o);
-    assert_eq!(types.lines().count(), 19);
-    assert!(types.lines().any(|l| l == "checkout.session.completed"));
-    assert!(
-        types
-            .lines()
-            .any(|l| l == "v2.core.event_destination.ping (thin: for event destinations)")
-    );
+fn list_shows_every_template_by_object_and_filters_by_glob() {
     let o = run(&["--json", "events", "list"]);
+    assert_code(&o, 0);
     let v: Value = json_of(&o);
-    assert_eq!(v["types"].as_array().unwrap().len(), 19);
-    assert_eq!(
-        v["thin"],
-        serde_json::json!([
-            "v1.billing.meter.error_report_triggered",
-            "v2.core.event_destination.ping"
-        ])
+    let types = v["types"].as_array().unwrap();
+    let thin = v["thin"].as_array().unwrap();
+    // stripe-node 23.1.0's 275 snapshot types, the 8 `stripe trigger` variants, 326 thin ones.
+    assert_eq!(types.len(), 275 + 8 + 326, "{}", types.len());
+    assert_eq!(thin.len(), 326);
+    for t in [
+        "v1.billing.meter.error_report_triggered",
+        "v2.core.event_destination.ping",
+    ] {
+        assert!(thin.contains(&Value::from(t)), "{t}");
+    }
+    let eu = v["templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "issuing_card.created.eu")
+        .unwrap();
+    assert_eq!(eu["type"], "issuing_card.created");
+    assert_eq!(eu["object"], "issuing.card");
+
+    let o = run(&["events", "list", "invoice.*"]);
+    assert_code(&o, 0);
+    let text = stdout(&o);
+    assert!(text.starts_with("invoice ("), "{text}");
+    for line in [
+        "  invoice.finalized",
+        "  invoice.payment_failed",
+        "  invoice.upcoming",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line}: {text}");
+    }
+    // invoiceitem.* and invoice_payment.* are other objects, and thin types are v1.invoice.*.
+    assert!(
+        !text.contains("invoiceitem.created") && !text.contains("v1."),
+        "{text}"
+    );
+    let o = run(&["events", "list", "issuing_card.*"]);
+    assert!(
+        stdout(&o).contains("  issuing_card.created.gb  (sends issuing_card.created)"),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(&["events", "list", "v1.invoice.p*"]);
+    assert!(stdout(&o).starts_with("thin events"), "{}", stdout(&o));
+
+    let o = run(&["events", "list", "nothing.like.this"]);
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains("matches no event type"),
+        "{}",
+        stderr(&o)
     );
 }
 

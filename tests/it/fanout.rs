@@ -503,6 +503,50 @@ fn a_bad_incoming_signature_is_401_and_forwards_nothing() {
 }
 
 #[test]
+fn events_of_another_api_version_than_the_targets_expect_are_forwarded_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let a = Recorder::start(d, "a", None);
+    let relay = Fanout::start_local(
+        d,
+        &[
+            "--target",
+            &target("a", &a),
+            "--api-version",
+            "2025-03-31.basil",
+        ],
+    );
+    let (same, body, header) = render_signed(
+        "invoice.paid",
+        INCOMING,
+        RenderOptions {
+            api_version: Some("2025-03-31.basil".into()),
+            ..Default::default()
+        },
+    );
+    assert_eq!(post(&relay.webhook, &body, &header).unwrap().0, 200);
+    let (other, body, header) = signed("invoice.paid", INCOMING, &[]);
+    assert_eq!(post(&relay.webhook, &body, &header).unwrap().0, 200);
+    let (thin, body, header) = signed("v1.invoice.paid", INCOMING, &[]);
+    assert_eq!(post(&relay.webhook, &body, &header).unwrap().0, 200);
+    a.wait_for(&[same.clone(), other.clone(), thin.clone()]);
+    let status = relay.status();
+    assert_eq!(
+        status["api_version"],
+        serde_json::json!({"expected": "2025-03-31.basil", "other": 1}),
+        "{status}"
+    );
+    let log = relay.log();
+    assert!(
+        log.contains(&format!(
+            "event {other} names API version 2026-10-28.endive, not 2025-03-31.basil (--api-version): forwarded unchanged"
+        )),
+        "{log}"
+    );
+    assert!(!log.contains(&format!("event {same} names")), "{log}");
+}
+
+#[test]
 fn a_target_that_is_down_gets_every_event_in_order_once_it_is_back() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

@@ -5,6 +5,7 @@ mod common;
 
 mod any_receiver;
 mod aws;
+mod catalogue;
 mod check;
 mod ci;
 mod cli;
