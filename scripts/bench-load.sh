@@ -4,6 +4,9 @@
 # signing: `oha` when installed, else Debian's `wrk`) against the same webhook URL, in the same
 # run. Prints both throughputs and latency percentiles.
 #   scripts/bench-load.sh                  # COUNT=200000 CONCURRENCY=64 TYPE=customer.created
+#   SIGNED=1 scripts/bench-load.sh         # the generator sends one signed event, again and again:
+#                                          # the sandbox then verifies every request of both
+#                                          # (unsigned, it refuses the generator's before any HMAC)
 # Needs a release build (built here when missing) and `oha` (`cargo install oha --locked`) or
 # `wrk` (`apt-get install wrk`); GEN=wrk picks wrk even when oha is there.
 set -euo pipefail
@@ -46,13 +49,23 @@ send() {
 }
 send 20000 >/dev/null # warm-up: connections, allocator, the sandbox's first requests
 
-# The same body oha sends, unsigned: the sandbox refuses it (400) after reading it.
-"$BIN" events sign "$TYPE" --secret-file "$dir/whsec" --out-body "$dir/body.json" >/dev/null
+# The same body the generator sends, unsigned: the sandbox refuses it (400) after reading it.
+# With SIGNED=1 it carries a valid signature (good for the tolerance's 300 s): the sandbox
+# verifies it and answers 200 to each copy, as it does for stripe-ops' distinct events.
+"$BIN" events sign "$TYPE" --secret-file "$dir/whsec" --out-body "$dir/body.json" \
+  --out-header "$dir/header.txt" >/dev/null
+signature=""
+kind="unsigned"
+if [ "${SIGNED:-0}" = 1 ]; then
+  signature="$(cat "$dir/header.txt")"
+  kind="one signed event"
+fi
 
 send "$COUNT" >"$dir/load.json" || true
 if [ "$GEN" = oha ]; then
   "$OHA" --no-tui --output-format json -n "$COUNT" -c "$CONCURRENCY" -m POST \
-    -H 'Content-Type: application/json; charset=utf-8' -D "$dir/body.json" "$url" \
+    -H 'Content-Type: application/json; charset=utf-8' ${signature:+-H "Stripe-Signature: $signature"} \
+    -D "$dir/body.json" "$url" \
     | python3 -c 'import json, sys; o = json.load(sys.stdin); s, p = o["summary"], o["latencyPercentiles"]
 print(json.dumps({"rps": s["requestsPerSec"], "p50": p["p50"] * 1e3, "p90": p["p90"] * 1e3,
   "p99": p["p99"] * 1e3, "max": s["slowest"] * 1e3, "statuses": o["statusCodeDistribution"]}))' >"$dir/gen.json"
@@ -63,6 +76,7 @@ else
 wrk.method = "POST"
 local f = io.open("$dir/body.json", "rb"); wrk.body = f:read("*a"); f:close()
 wrk.headers["Content-Type"] = "application/json; charset=utf-8"
+if "$signature" ~= "" then wrk.headers["Stripe-Signature"] = "$signature" end
 done = function(s, l)
   io.write(string.format('{"rps": %f, "p50": %f, "p90": %f, "p99": %f, "max": %f, "statuses": {"non-2xx or 3xx": %d}}\\n',
     s.requests / (s.duration / 1e6), l:percentile(50) / 1e3, l:percentile(90) / 1e3,
@@ -72,14 +86,14 @@ LUA
   wrk -t "$(nproc)" -c "$CONCURRENCY" -d "${secs}s" -s "$dir/post.lua" "$url" | tail -n1 >"$dir/gen.json"
 fi
 
-python3 - "$dir/load.json" "$dir/gen.json" "$GEN" <<'PY'
+python3 - "$dir/load.json" "$dir/gen.json" "$GEN" "$kind" <<'PY'
 import json, sys
 load, gen = (json.load(open(p)) for p in sys.argv[1:3])
-name = sys.argv[3]
+name, kind = sys.argv[3], sys.argv[4]
 lat = load["latency_ms"]
 print(f"stripe-ops (signed):   {load['requests_per_s']:>9.0f} req/s  statuses {load['statuses']}  errors {load['errors']}"
       f"  p50 {lat['p50']:.2f} ms  p90 {lat['p90']:.2f}  p99 {lat['p99']:.2f}  max {lat['max']:.2f}")
-print(f"{name + ' (unsigned):':<22} {gen['rps']:>9.0f} req/s  statuses {gen['statuses']}"
+print(f"{name + ' (' + kind + '):':<22} {gen['rps']:>9.0f} req/s  statuses {gen['statuses']}"
       f"  p50 {gen['p50']:.2f} ms  p90 {gen['p90']:.2f}  p99 {gen['p99']:.2f}  max {gen['max']:.2f}")
 print(f"ratio {name} / stripe-ops: {gen['rps'] / load['requests_per_s']:.2f}")
 PY

@@ -2,7 +2,8 @@
 //! body the event was recorded with, or with the endpoint's pinned `api_version`), each signed
 //! with that endpoint's own secret, in the background, retried with exponential backoff on
 //! non-2xx answers and connection errors, every attempt recorded on the event
-//! (`GET /v1/events/{id}`).
+//! (`GET /v1/events/{id}`); and to every `stripe listen` session (`stripe::cli`). `resend` is
+//! `POST /v1/events/{id}/retry`, the Stripe CLI's `events resend`: one attempt.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,9 +40,49 @@ pub fn publish(shared: &Arc<Shared>, mut event: Value) -> usize {
             id.clone(),
             body_for(target, &event, &body),
             target.clone(),
+            shared.delivery.attempts,
         ));
     }
-    targets.len()
+    let listeners = shared
+        .stripe
+        .listeners
+        .publish(&shared.stripe.cli_secret(), &event, &body);
+    targets.len() + listeners
+}
+
+/// Where `POST /v1/events/{id}/retry` sends an event again.
+pub enum Resend {
+    /// `webhook_endpoint=we_…`: that endpoint, enabled or not, whatever types it takes.
+    Endpoint(Box<Endpoint>),
+    /// `for_stripecli=true` (what `stripe events resend` sends without `--webhook-endpoint`):
+    /// every `stripe listen` session.
+    Listeners,
+}
+
+/// One more delivery of a recorded event (its recorded body); how many receivers it goes to.
+pub fn resend(shared: &Arc<Shared>, event_id: &str, body: Arc<str>, to: Resend) -> usize {
+    let Ok(event) = serde_json::from_str::<Value>(&body) else {
+        return 0;
+    };
+    match to {
+        Resend::Endpoint(endpoint) => {
+            let body = body_for(&endpoint, &event, &body);
+            tokio::spawn(deliver(
+                shared.clone(),
+                event_id.to_owned(),
+                body,
+                *endpoint,
+                1,
+            ));
+            1
+        }
+        Resend::Listeners => {
+            shared
+                .stripe
+                .listeners
+                .publish(&shared.stripe.cli_secret(), &event, &body)
+        }
+    }
 }
 
 /// The body `endpoint` gets. "Events sent to this endpoint will be generated with this Stripe
@@ -60,9 +101,19 @@ fn body_for(endpoint: &Endpoint, event: &Value, recorded: &Arc<str>) -> Arc<str>
     }
 }
 
-async fn deliver(shared: Arc<Shared>, event_id: String, body: Arc<str>, endpoint: Endpoint) {
+async fn deliver(
+    shared: Arc<Shared>,
+    event_id: String,
+    body: Arc<str>,
+    endpoint: Endpoint,
+    attempts: u32,
+) {
     let signer = Signer::new(endpoint.secret.expose_secret().as_bytes());
-    let policy = shared.delivery;
+    let policy = DeliveryPolicy {
+        attempts,
+        ..shared.delivery
+    };
+    let first = shared.stripe.attempts_to(&event_id, &endpoint.id);
     for attempt in 1..=policy.attempts.max(1) {
         let now = signature::unix_now();
         let header = signature::header(now, body.as_bytes(), std::slice::from_ref(&signer));
@@ -82,7 +133,7 @@ async fn deliver(shared: Arc<Shared>, event_id: String, body: Arc<str>, endpoint
             Attempt {
                 endpoint: endpoint.id.clone(),
                 url: endpoint.url.clone(),
-                attempt,
+                attempt: first + attempt,
                 status,
                 error,
                 at: now,

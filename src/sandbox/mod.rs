@@ -208,6 +208,7 @@ impl Sandbox {
     /// Stops accepting connections, lets in-flight requests finish, flushes the state file.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
+        self.shared.stripe.listeners.close();
         for server in self.servers.drain(..) {
             let _ = server.await;
         }
@@ -225,6 +226,7 @@ impl Sandbox {
 impl Drop for Sandbox {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
+        self.shared.stripe.listeners.close();
         for task in self.background.iter().chain(&self.servers) {
             task.abort();
         }
@@ -402,6 +404,8 @@ pub fn announce(sandbox: &Sandbox, state_file: Option<&std::path::Path>, out: &P
             "stripe_key_file": path(sandbox.stripe_key_file()),
             "state_file": path(state_file),
             "faults": faults,
+            // The Stripe CLI reads its key from STRIPE_API_KEY and ignores STRIPE_API_BASE.
+            "stripe_cli": {"api_base": sandbox.stripe_api_url(), "api_key_env": "STRIPE_API_KEY"},
         }));
         return;
     }
@@ -420,6 +424,17 @@ pub fn announce(sandbox: &Sandbox, state_file: Option<&std::path::Path>, out: &P
     if !faults.is_empty() {
         out.status(format!("faults            {}", faults.join(", ")));
     }
+    // The Stripe CLI reads its key from STRIPE_API_KEY (it ignores STRIPE_API_BASE): the line
+    // names the key's file, never the key.
+    let key = sandbox
+        .stripe_key_file()
+        .map_or("<your --stripe-key-file>".to_owned(), |p| {
+            p.display().to_string()
+        });
+    out.status(format!(
+        "Stripe CLI        STRIPE_API_KEY=\"$(cat {key})\" stripe listen --api-base {} --forward-to URL",
+        sandbox.stripe_api_url()
+    ));
     out.status("sandbox running; Ctrl-C or SIGTERM stops it");
 }
 

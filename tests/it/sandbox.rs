@@ -16,6 +16,7 @@ mod faults;
 mod process;
 mod replay;
 mod stripe_api;
+mod stripe_cli;
 
 const SECRET_A: &str = "whsec_sandboxAAAAAAAAAAAAAAAAAAAAAAAAAA";
 

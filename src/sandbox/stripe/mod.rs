@@ -1,6 +1,7 @@
-//! The part of Stripe's API that stripe-ops calls (CONTRACT.md section 3), on its own listener:
-//! webhook endpoints, events (with their delivery attempts) and the account. Bearer (or basic)
-//! auth with one key, form-encoded bodies, Stripe's list and error objects.
+//! The part of Stripe's API that stripe-ops and the Stripe CLI call (CONTRACT.md section 3), on
+//! its own listener: the account's state (key, endpoints, events), auth (Bearer or basic, one
+//! key), form bodies, Stripe's list and error objects, and the router. One file per resource:
+//! `endpoints`, `events`, `cli` (the Stripe CLI's `listen` sessions and websocket).
 // Handlers return early with a ready `Response`; boxing it would buy nothing.
 #![allow(clippy::result_large_err)]
 
@@ -13,9 +14,27 @@ use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::Serialize;
 use serde_json::{Value, json};
+
+/// Returns Stripe's 401 answer from a handler unless the request carries the account's key.
+macro_rules! authorized {
+    ($shared:expr, $headers:expr) => {
+        if let Err(resp) = $shared.stripe.authorize(&$headers) {
+            return resp;
+        }
+    };
+}
+
+mod billing;
+mod checkout_sessions;
+pub mod cli;
+mod customers;
+mod endpoints;
+mod events;
+pub mod objects;
+mod payments;
 
 use super::Shared;
 use crate::error::{Error, Result};
@@ -142,6 +161,11 @@ pub struct StripeSide {
     endpoints: Mutex<Vec<Endpoint>>,
     events: Mutex<Vec<EventRecord>>,
     account_id: String,
+    /// The Stripe CLI's `listen` sessions.
+    pub listeners: cli::Listeners,
+    /// What `stripe trigger` creates: customers, payments, prices, subscriptions, … (not kept by
+    /// `--state`).
+    pub objects: objects::Objects,
 }
 
 /// Reads a Stripe API key file: `sk_test_…`/`sk_live_…` (or restricted `rk_…`).
@@ -205,6 +229,8 @@ impl StripeSide {
             key: RwLock::new(key),
             endpoints: Mutex::new(endpoints),
             events: Mutex::new(events),
+            listeners: cli::Listeners::default(),
+            objects: objects::Objects::default(),
             account_id: if saved.account_id.is_empty() {
                 format!("acct_{}", secret::random_alnum(16))
             } else {
@@ -336,6 +362,26 @@ impl StripeSide {
         }
     }
 
+    /// How many attempts of `event_id` went to `endpoint` (an endpoint's or a listener's id).
+    pub fn attempts_to(&self, event_id: &str, endpoint: &str) -> u32 {
+        self.events()
+            .iter()
+            .find(|e| e.id == event_id)
+            .map_or(0, |e| {
+                e.attempts.iter().filter(|a| a.endpoint == endpoint).count() as u32
+            })
+    }
+
+    /// The endpoint with this id.
+    pub fn endpoint(&self, id: &str) -> Option<Endpoint> {
+        self.endpoints().iter().find(|e| e.id == id).cloned()
+    }
+
+    /// The signing secret of `stripe listen` sessions (see `cli`).
+    pub fn cli_secret(&self) -> SecretString {
+        cli::cli_secret(&self.key())
+    }
+
     fn authorize(&self, headers: &HeaderMap) -> std::result::Result<(), Response> {
         let Some(given) = given_key(headers) else {
             return Err(stripe_error(
@@ -410,6 +456,17 @@ fn invalid(code: &str, param: Option<&str>, message: &str) -> Response {
     )
 }
 
+/// Stripe's answer for a parameter that names an object it does not have.
+fn missing_param(kind: &str, param: &str, id: &str) -> Response {
+    stripe_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request_error",
+        Some("resource_missing"),
+        Some(param),
+        &format!("No such {kind}: '{id}'"),
+    )
+}
+
 fn missing(kind: &str, id: &str) -> Response {
     stripe_error(
         StatusCode::NOT_FOUND,
@@ -436,6 +493,10 @@ impl Form {
             )
         })?;
         Ok(Self { pairs })
+    }
+
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -497,51 +558,80 @@ fn parse_bool(form: &Form, name: &str) -> std::result::Result<Option<bool>, Resp
     }
 }
 
-/// The parameters Stripe takes to create an endpoint, and to update one (no `api_version` or
-/// `connect` there: they are fixed at creation).
-const CREATE_PARAMS: [&str; 7] = [
-    "url",
-    "enabled_events",
-    "description",
-    "metadata",
-    "api_version",
-    "connect",
-    "expand",
-];
-const UPDATE_PARAMS: [&str; 6] = [
-    "url",
-    "enabled_events",
-    "description",
-    "disabled",
-    "metadata",
-    "expand",
-];
-
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/v1/account", get(account))
         .route(
             "/v1/webhook_endpoints",
-            get(list_endpoints).post(create_endpoint),
+            get(endpoints::list).post(endpoints::create),
         )
         .route(
             "/v1/webhook_endpoints/{id}",
-            get(retrieve_endpoint)
-                .post(update_endpoint)
-                .delete(delete_endpoint),
+            get(endpoints::retrieve)
+                .post(endpoints::update)
+                .delete(endpoints::delete),
         )
-        .route("/v1/events", get(list_events))
-        .route("/v1/events/{id}", get(retrieve_event))
+        .route("/v1/events", get(events::list))
+        .route("/v1/events/{id}", get(events::retrieve))
+        .route("/v1/events/{id}/retry", post(events::retry))
+        .route("/v1/stripecli/sessions", post(cli::create_session))
+        .route("/v1/customers", post(customers::create))
+        .route(
+            "/v1/customers/{id}",
+            get(customers::retrieve)
+                .post(customers::update)
+                .delete(customers::delete),
+        )
+        .route("/v1/payment_methods", post(payments::create_method))
+        .route("/v1/payment_methods/{id}", get(payments::retrieve_method))
+        .route(
+            "/v1/payment_methods/{id}/attach",
+            post(payments::attach_method),
+        )
+        .route("/v1/payment_intents", post(payments::create_payment_intent))
+        .route(
+            "/v1/payment_intents/{id}",
+            get(payments::retrieve_payment_intent),
+        )
+        .route(
+            "/v1/payment_intents/{id}/confirm",
+            post(payments::confirm_payment_intent),
+        )
+        .route("/v1/charges/{id}", get(payments::retrieve_charge))
+        .route("/v1/refunds", post(payments::create_refund))
+        .route("/v1/products", post(billing::create_product))
+        .route("/v1/prices", post(billing::create_price))
+        .route("/v1/subscriptions", post(billing::create_subscription))
+        .route(
+            "/v1/subscriptions/{id}",
+            get(billing::retrieve_subscription)
+                .post(billing::update_subscription)
+                .delete(billing::cancel_subscription),
+        )
+        .route("/v1/invoiceitems", post(billing::create_invoice_item))
+        .route("/v1/invoices", post(billing::create_invoice))
+        .route("/v1/invoices/{id}", get(billing::retrieve_invoice))
+        .route("/v1/invoices/{id}/pay", post(billing::pay))
+        .route("/v1/checkout/sessions", post(checkout_sessions::create))
+        .route(
+            "/v1/checkout/sessions/{id}",
+            get(checkout_sessions::retrieve),
+        )
+        .route(
+            "/v1/checkout/sessions/{id}/expire",
+            post(checkout_sessions::expire),
+        )
+        .route(
+            "/v1/payment_pages/{id}",
+            get(checkout_sessions::payment_page),
+        )
+        .route(
+            "/v1/payment_pages/{id}/confirm",
+            post(checkout_sessions::confirm),
+        )
+        .route("/subscribe/{account}", get(cli::subscribe))
         .fallback(unknown_route)
         .with_state(shared)
-}
-
-macro_rules! authorized {
-    ($shared:expr, $headers:expr) => {
-        if let Err(resp) = $shared.stripe.authorize(&$headers) {
-            return resp;
-        }
-    };
 }
 
 async fn unknown_route(uri: axum::http::Uri) -> Response {
@@ -592,25 +682,6 @@ fn list_query(q: Option<String>) -> std::result::Result<(Form, usize), Response>
     Ok((form, limit))
 }
 
-async fn list_endpoints(State(shared): S, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
-    authorized!(shared, headers);
-    let (form, limit) = match list_query(q) {
-        Ok(q) => q,
-        Err(r) => return r,
-    };
-    let livemode = shared.livemode();
-    let endpoints = shared.stripe.endpoints();
-    let newest_first: Vec<&Endpoint> = endpoints.iter().rev().collect();
-    list_page(
-        &newest_first,
-        &form,
-        limit,
-        ("webhook endpoint", "/v1/webhook_endpoints"),
-        |e| &e.id,
-        |e| e.to_json(livemode, false),
-    )
-}
-
 /// One page of a Stripe list (items newest first, like Stripe): those after the id in
 /// `starting_after`, at most `limit`, and whether more follow. `kind` names the object and
 /// the list's URL.
@@ -640,380 +711,6 @@ fn list_page<T>(
         .into_response()
 }
 
-fn check_endpoint_url(url: &str) -> std::result::Result<(), Response> {
-    if url.starts_with("https://") || url.starts_with("http://") {
-        Ok(())
-    } else {
-        Err(invalid(
-            "url_invalid",
-            Some("url"),
-            "Invalid URL: URL must be an absolute http(s) URL",
-        ))
-    }
-}
-
-/// The form of a create or update of an endpoint; an unknown parameter, or a value beyond
-/// Stripe's limits, is Stripe's 400.
-fn endpoint_form(body: &[u8], known: &[&str]) -> std::result::Result<Form, Response> {
-    let form = Form::parse(body)?;
-    if let Some(p) = form.unknown(known) {
-        return Err(invalid(
-            "parameter_unknown",
-            Some(p),
-            &format!("Received unknown parameter: {p}"),
-        ));
-    }
-    for (name, max) in [("url", MAX_URL), ("description", MAX_DESCRIPTION)] {
-        if form.get(name).is_some_and(|v| v.chars().count() > max) {
-            return Err(invalid(
-                "parameter_invalid_string_too_long",
-                Some(name),
-                &format!("Invalid string: {name} must be at most {max} characters"),
-            ));
-        }
-    }
-    check_metadata(&form.map("metadata"))?;
-    Ok(form)
-}
-
-/// Stripe's metadata limits: at most 50 keys, keys of at most 40 characters, values of at most
-/// 500 (Stripe's API reference, "Metadata").
-fn check_metadata(metadata: &serde_json::Map<String, Value>) -> std::result::Result<(), Response> {
-    let too_long = |v: &Value, max| v.as_str().is_some_and(|s| s.chars().count() > max);
-    if metadata.len() > 50 {
-        return Err(invalid(
-            "parameter_invalid_metadata",
-            Some("metadata"),
-            "Invalid metadata: metadata can have at most 50 keys",
-        ));
-    }
-    if let Some((k, _)) = metadata
-        .iter()
-        .find(|(k, v)| k.chars().count() > 40 || too_long(v, 500))
-    {
-        return Err(invalid(
-            "parameter_invalid_metadata",
-            Some(&format!("metadata[{k}]")),
-            "Invalid metadata: keys can be at most 40 characters and values at most 500",
-        ));
-    }
-    Ok(())
-}
-
-/// An API version as Stripe names them: `2024-06-20`, or with a release name
-/// (`2025-03-31.basil`).
-fn check_api_version(v: &str) -> std::result::Result<String, Response> {
-    if crate::stripe_api::is_api_version(v) {
-        Ok(v.to_owned())
-    } else {
-        Err(invalid(
-            "parameter_invalid",
-            Some("api_version"),
-            &format!("Invalid API version: {v}"),
-        ))
-    }
-}
-
-/// The longest endpoint URL and description accepted.
-const MAX_URL: usize = 2048;
-const MAX_DESCRIPTION: usize = 5000;
-
-async fn create_endpoint(State(shared): S, headers: HeaderMap, body: Bytes) -> Response {
-    authorized!(shared, headers);
-    let form = match endpoint_form(&body, &CREATE_PARAMS) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let Some(url) = form.get("url") else {
-        return invalid(
-            "parameter_missing",
-            Some("url"),
-            "Missing required param: url.",
-        );
-    };
-    if let Err(r) = check_endpoint_url(url) {
-        return r;
-    }
-    let Some(events) = form.list("enabled_events") else {
-        return invalid(
-            "parameter_missing",
-            Some("enabled_events"),
-            "Missing required param: enabled_events.",
-        );
-    };
-    let connect = match parse_bool(&form, "connect") {
-        Ok(c) => c.unwrap_or(false),
-        Err(r) => return r,
-    };
-    let api_version = match form.get("api_version").map(check_api_version).transpose() {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let new = NewEndpoint {
-        url: url.to_owned(),
-        enabled_events: events,
-        description: form
-            .get("description")
-            .filter(|d| !d.is_empty())
-            .map(str::to_owned),
-        metadata: form
-            .map("metadata")
-            .into_iter()
-            .filter(|(_, v)| v.as_str() != Some(""))
-            .collect(),
-        api_version,
-        connect,
-    };
-    let Some(endpoint) = shared
-        .stripe
-        .create_endpoint(new, secret::generate_webhook_secret())
-    else {
-        return stripe_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            None,
-            None,
-            &format!(
-                "You have reached the maximum of {MAX_ENDPOINTS} webhook endpoints on this \
-                 account. Delete an endpoint you no longer need to add another."
-            ),
-        );
-    };
-    shared.stripe_changed().await;
-    axum::Json(endpoint.to_json(shared.livemode(), true)).into_response()
-}
-
-async fn retrieve_endpoint(
-    State(shared): S,
-    headers: HeaderMap,
-    UrlPath(id): UrlPath<String>,
-) -> Response {
-    authorized!(shared, headers);
-    let livemode = shared.livemode();
-    match shared.stripe.endpoints().iter().find(|e| e.id == id) {
-        Some(e) => axum::Json(e.to_json(livemode, false)).into_response(),
-        None => missing("webhook endpoint", &id),
-    }
-}
-
-async fn update_endpoint(
-    State(shared): S,
-    headers: HeaderMap,
-    UrlPath(id): UrlPath<String>,
-    body: Bytes,
-) -> Response {
-    authorized!(shared, headers);
-    let form = match endpoint_form(&body, &UPDATE_PARAMS) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let disabled = match parse_bool(&form, "disabled") {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
-    if let Some(url) = form.get("url")
-        && let Err(r) = check_endpoint_url(url)
-    {
-        return r;
-    }
-    let livemode = shared.livemode();
-    let updated = {
-        let mut endpoints = shared.stripe.endpoints();
-        let Some(e) = endpoints.iter_mut().find(|e| e.id == id) else {
-            return missing("webhook endpoint", &id);
-        };
-        if let Some(d) = disabled {
-            e.disabled = d;
-        }
-        if let Some(url) = form.get("url") {
-            e.url = url.to_owned();
-        }
-        if let Some(events) = form.list("enabled_events") {
-            e.enabled_events = events;
-        }
-        if let Some(d) = form.get("description") {
-            // Stripe's "emptyable" fields: an empty value unsets.
-            e.description = (!d.is_empty()).then(|| d.to_owned());
-        }
-        if form.get("metadata") == Some("") {
-            e.metadata.clear();
-        }
-        for (k, v) in form.map("metadata") {
-            if v.as_str() == Some("") {
-                e.metadata.remove(&k);
-            } else {
-                e.metadata.insert(k, v);
-            }
-        }
-        e.to_json(livemode, false)
-    };
-    shared.stripe_changed().await;
-    axum::Json(updated).into_response()
-}
-
-async fn delete_endpoint(
-    State(shared): S,
-    headers: HeaderMap,
-    UrlPath(id): UrlPath<String>,
-) -> Response {
-    authorized!(shared, headers);
-    {
-        let mut endpoints = shared.stripe.endpoints();
-        let Some(at) = endpoints.iter().position(|e| e.id == id) else {
-            return missing("webhook endpoint", &id);
-        };
-        endpoints.remove(at);
-    }
-    shared.stripe_changed().await;
-    axum::Json(json!({"id": id, "object": "webhook_endpoint", "deleted": true})).into_response()
-}
-
-fn event_json(record: &EventRecord) -> Value {
-    let mut v: Value = serde_json::from_str(&record.body).unwrap_or(Value::Null);
-    v["pending_webhooks"] = json!(record.pending.len());
-    // Not in Stripe's object: what the sandbox tried, for tests and debugging.
-    v["delivery_attempts"] = json!(record.attempts);
-    v
-}
-
-/// The parameters of `GET /v1/events`, as Stripe's API reference lists them.
-const EVENT_LIST_PARAMS: [&str; 8] = [
-    "limit",
-    "starting_after",
-    "ending_before",
-    "type",
-    "types",
-    "created",
-    "delivery_success",
-    "expand",
-];
-
-/// Stripe's filters of `GET /v1/events`: `type` (one name, `*` as a wildcard), `types[]` (up
-/// to 20 exact names; not with `type`), `created` (exact, or `created[gt|gte|lt|lte]`), and
-/// `delivery_success` (false: events still pending at some endpoint).
-struct EventFilter {
-    type_glob: Option<wildmatch::WildMatch>,
-    types: Option<Vec<String>>,
-    created: Vec<(String, i64)>,
-    delivery_success: Option<bool>,
-}
-
-impl EventFilter {
-    fn from_form(form: &Form) -> std::result::Result<EventFilter, Response> {
-        let types = form.list("types");
-        if form.get("type").is_some() && types.is_some() {
-            return Err(invalid(
-                "parameter_invalid",
-                Some("types"),
-                "You may pass either type or types, but not both.",
-            ));
-        }
-        if types.as_ref().is_some_and(|t| t.len() > 20) {
-            return Err(invalid(
-                "parameter_invalid",
-                Some("types"),
-                "types may contain at most 20 event types.",
-            ));
-        }
-        let mut created = Vec::new();
-        if let Some(exact) = form.get("created") {
-            created.push(("eq".to_owned(), parse_timestamp("created", exact)?));
-        }
-        for (op, v) in form.map("created") {
-            if !matches!(op.as_str(), "gt" | "gte" | "lt" | "lte") {
-                return Err(invalid(
-                    "parameter_unknown",
-                    Some(&format!("created[{op}]")),
-                    &format!("Received unknown parameter: created[{op}]"),
-                ));
-            }
-            let v = v.as_str().unwrap_or_default();
-            created.push((op.clone(), parse_timestamp(&format!("created[{op}]"), v)?));
-        }
-        Ok(EventFilter {
-            type_glob: form.get("type").map(wildmatch::WildMatch::new),
-            types,
-            created,
-            delivery_success: parse_bool(form, "delivery_success")?,
-        })
-    }
-
-    fn keeps(&self, record: &EventRecord) -> bool {
-        let Ok(v) = serde_json::from_str::<Value>(&record.body) else {
-            return false;
-        };
-        let t = v["type"].as_str().unwrap_or_default();
-        let at = v["created"].as_i64().unwrap_or_default();
-        self.type_glob.as_ref().is_none_or(|g| g.matches(t))
-            && self
-                .types
-                .as_ref()
-                .is_none_or(|ts| ts.iter().any(|x| x == t))
-            && self.created.iter().all(|(op, bound)| match op.as_str() {
-                "gt" => at > *bound,
-                "gte" => at >= *bound,
-                "lt" => at < *bound,
-                "lte" => at <= *bound,
-                _ => at == *bound,
-            })
-            && self
-                .delivery_success
-                .is_none_or(|ok| ok == record.pending.is_empty())
-    }
-}
-
-fn parse_timestamp(param: &str, v: &str) -> std::result::Result<i64, Response> {
-    v.parse().map_err(|_| {
-        invalid(
-            "parameter_invalid_integer",
-            Some(param),
-            &format!("Invalid integer: {v}"),
-        )
-    })
-}
-
-async fn list_events(State(shared): S, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
-    authorized!(shared, headers);
-    let (form, limit) = match list_query(q) {
-        Ok(q) => q,
-        Err(r) => return r,
-    };
-    if let Some(p) = form.unknown(&EVENT_LIST_PARAMS) {
-        return invalid(
-            "parameter_unknown",
-            Some(p),
-            &format!("Received unknown parameter: {p}"),
-        );
-    }
-    let filter = match EventFilter::from_form(&form) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let events = shared.stripe.events();
-    let newest_first: Vec<&EventRecord> = events.iter().rev().filter(|e| filter.keeps(e)).collect();
-    list_page(
-        &newest_first,
-        &form,
-        limit,
-        ("event", "/v1/events"),
-        |e| &e.id,
-        event_json,
-    )
-}
-
-async fn retrieve_event(
-    State(shared): S,
-    headers: HeaderMap,
-    UrlPath(id): UrlPath<String>,
-) -> Response {
-    authorized!(shared, headers);
-    let events = shared.stripe.events();
-    let Some(record) = events.iter().find(|e| e.id == id) else {
-        return missing("event", &id);
-    };
-    axum::Json(event_json(record)).into_response()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1037,9 +734,9 @@ mod tests {
         assert_eq!(f.get("url"), Some("https://x"));
         assert_eq!(f.list("enabled_events").unwrap(), vec!["a", "b"]);
         assert_eq!(f.map("metadata")["k"], "v");
-        assert_eq!(f.unknown(&CREATE_PARAMS), None);
+        assert_eq!(f.unknown(&endpoints::CREATE_PARAMS), None);
         let f = Form::parse(b"bogus=1").unwrap();
-        assert_eq!(f.unknown(&CREATE_PARAMS), Some("bogus"));
+        assert_eq!(f.unknown(&endpoints::CREATE_PARAMS), Some("bogus"));
     }
 
     #[test]

@@ -1,0 +1,271 @@
+//! `/v1/webhook_endpoints`: list, create (with its secret, once), retrieve, update, delete, with
+//! Stripe's parameter checks and limits.
+
+use super::*;
+
+/// The parameters Stripe takes to create an endpoint, and to update one (no `api_version` or
+/// `connect` there: they are fixed at creation).
+pub(super) const CREATE_PARAMS: [&str; 7] = [
+    "url",
+    "enabled_events",
+    "description",
+    "metadata",
+    "api_version",
+    "connect",
+    "expand",
+];
+const UPDATE_PARAMS: [&str; 6] = [
+    "url",
+    "enabled_events",
+    "description",
+    "disabled",
+    "metadata",
+    "expand",
+];
+
+pub(super) async fn list(State(shared): S, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    authorized!(shared, headers);
+    let (form, limit) = match list_query(q) {
+        Ok(q) => q,
+        Err(r) => return r,
+    };
+    let livemode = shared.livemode();
+    let endpoints = shared.stripe.endpoints();
+    let newest_first: Vec<&Endpoint> = endpoints.iter().rev().collect();
+    list_page(
+        &newest_first,
+        &form,
+        limit,
+        ("webhook endpoint", "/v1/webhook_endpoints"),
+        |e| &e.id,
+        |e| e.to_json(livemode, false),
+    )
+}
+
+fn check_endpoint_url(url: &str) -> std::result::Result<(), Response> {
+    if url.starts_with("https://") || url.starts_with("http://") {
+        Ok(())
+    } else {
+        Err(invalid(
+            "url_invalid",
+            Some("url"),
+            "Invalid URL: URL must be an absolute http(s) URL",
+        ))
+    }
+}
+
+/// The form of a create or update of an endpoint; an unknown parameter, or a value beyond
+/// Stripe's limits, is Stripe's 400.
+fn endpoint_form(body: &[u8], known: &[&str]) -> std::result::Result<Form, Response> {
+    let form = Form::parse(body)?;
+    if let Some(p) = form.unknown(known) {
+        return Err(invalid(
+            "parameter_unknown",
+            Some(p),
+            &format!("Received unknown parameter: {p}"),
+        ));
+    }
+    for (name, max) in [("url", MAX_URL), ("description", MAX_DESCRIPTION)] {
+        if form.get(name).is_some_and(|v| v.chars().count() > max) {
+            return Err(invalid(
+                "parameter_invalid_string_too_long",
+                Some(name),
+                &format!("Invalid string: {name} must be at most {max} characters"),
+            ));
+        }
+    }
+    check_metadata(&form.map("metadata"))?;
+    Ok(form)
+}
+
+/// Stripe's metadata limits: at most 50 keys, keys of at most 40 characters, values of at most
+/// 500 (Stripe's API reference, "Metadata").
+fn check_metadata(metadata: &serde_json::Map<String, Value>) -> std::result::Result<(), Response> {
+    let too_long = |v: &Value, max| v.as_str().is_some_and(|s| s.chars().count() > max);
+    if metadata.len() > 50 {
+        return Err(invalid(
+            "parameter_invalid_metadata",
+            Some("metadata"),
+            "Invalid metadata: metadata can have at most 50 keys",
+        ));
+    }
+    if let Some((k, _)) = metadata
+        .iter()
+        .find(|(k, v)| k.chars().count() > 40 || too_long(v, 500))
+    {
+        return Err(invalid(
+            "parameter_invalid_metadata",
+            Some(&format!("metadata[{k}]")),
+            "Invalid metadata: keys can be at most 40 characters and values at most 500",
+        ));
+    }
+    Ok(())
+}
+
+/// An API version as Stripe names them: `2024-06-20`, or with a release name
+/// (`2025-03-31.basil`).
+fn check_api_version(v: &str) -> std::result::Result<String, Response> {
+    if crate::stripe_api::is_api_version(v) {
+        Ok(v.to_owned())
+    } else {
+        Err(invalid(
+            "parameter_invalid",
+            Some("api_version"),
+            &format!("Invalid API version: {v}"),
+        ))
+    }
+}
+
+/// The longest endpoint URL and description accepted.
+const MAX_URL: usize = 2048;
+const MAX_DESCRIPTION: usize = 5000;
+
+pub(super) async fn create(State(shared): S, headers: HeaderMap, body: Bytes) -> Response {
+    authorized!(shared, headers);
+    let form = match endpoint_form(&body, &CREATE_PARAMS) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let Some(url) = form.get("url") else {
+        return invalid(
+            "parameter_missing",
+            Some("url"),
+            "Missing required param: url.",
+        );
+    };
+    if let Err(r) = check_endpoint_url(url) {
+        return r;
+    }
+    let Some(events) = form.list("enabled_events") else {
+        return invalid(
+            "parameter_missing",
+            Some("enabled_events"),
+            "Missing required param: enabled_events.",
+        );
+    };
+    let connect = match parse_bool(&form, "connect") {
+        Ok(c) => c.unwrap_or(false),
+        Err(r) => return r,
+    };
+    let api_version = match form.get("api_version").map(check_api_version).transpose() {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let new = NewEndpoint {
+        url: url.to_owned(),
+        enabled_events: events,
+        description: form
+            .get("description")
+            .filter(|d| !d.is_empty())
+            .map(str::to_owned),
+        metadata: form
+            .map("metadata")
+            .into_iter()
+            .filter(|(_, v)| v.as_str() != Some(""))
+            .collect(),
+        api_version,
+        connect,
+    };
+    let Some(endpoint) = shared
+        .stripe
+        .create_endpoint(new, secret::generate_webhook_secret())
+    else {
+        return stripe_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            None,
+            None,
+            &format!(
+                "You have reached the maximum of {MAX_ENDPOINTS} webhook endpoints on this \
+                 account. Delete an endpoint you no longer need to add another."
+            ),
+        );
+    };
+    shared.stripe_changed().await;
+    axum::Json(endpoint.to_json(shared.livemode(), true)).into_response()
+}
+
+pub(super) async fn retrieve(
+    State(shared): S,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    authorized!(shared, headers);
+    let livemode = shared.livemode();
+    match shared.stripe.endpoints().iter().find(|e| e.id == id) {
+        Some(e) => axum::Json(e.to_json(livemode, false)).into_response(),
+        None => missing("webhook endpoint", &id),
+    }
+}
+
+pub(super) async fn update(
+    State(shared): S,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+    body: Bytes,
+) -> Response {
+    authorized!(shared, headers);
+    let form = match endpoint_form(&body, &UPDATE_PARAMS) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let disabled = match parse_bool(&form, "disabled") {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    if let Some(url) = form.get("url")
+        && let Err(r) = check_endpoint_url(url)
+    {
+        return r;
+    }
+    let livemode = shared.livemode();
+    let updated = {
+        let mut endpoints = shared.stripe.endpoints();
+        let Some(e) = endpoints.iter_mut().find(|e| e.id == id) else {
+            return missing("webhook endpoint", &id);
+        };
+        if let Some(d) = disabled {
+            e.disabled = d;
+        }
+        if let Some(url) = form.get("url") {
+            e.url = url.to_owned();
+        }
+        if let Some(events) = form.list("enabled_events") {
+            e.enabled_events = events;
+        }
+        if let Some(d) = form.get("description") {
+            // Stripe's "emptyable" fields: an empty value unsets.
+            e.description = (!d.is_empty()).then(|| d.to_owned());
+        }
+        if form.get("metadata") == Some("") {
+            e.metadata.clear();
+        }
+        for (k, v) in form.map("metadata") {
+            if v.as_str() == Some("") {
+                e.metadata.remove(&k);
+            } else {
+                e.metadata.insert(k, v);
+            }
+        }
+        e.to_json(livemode, false)
+    };
+    shared.stripe_changed().await;
+    axum::Json(updated).into_response()
+}
+
+pub(super) async fn delete(
+    State(shared): S,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    authorized!(shared, headers);
+    {
+        let mut endpoints = shared.stripe.endpoints();
+        let Some(at) = endpoints.iter().position(|e| e.id == id) else {
+            return missing("webhook endpoint", &id);
+        };
+        endpoints.remove(at);
+    }
+    shared.stripe_changed().await;
+    axum::Json(json!({"id": id, "object": "webhook_endpoint", "deleted": true})).into_response()
+}

@@ -1,0 +1,205 @@
+//! `/v1/events`: list (Stripe's filters, newest first) and retrieve, each event with its
+//! delivery attempts.
+
+use super::*;
+
+fn event_json(record: &EventRecord) -> Value {
+    let mut v: Value = serde_json::from_str(&record.body).unwrap_or(Value::Null);
+    v["pending_webhooks"] = json!(record.pending.len());
+    // Not in Stripe's object: what the sandbox tried, for tests and debugging.
+    v["delivery_attempts"] = json!(record.attempts);
+    v
+}
+
+/// The parameters of `GET /v1/events`, as Stripe's API reference lists them.
+const EVENT_LIST_PARAMS: [&str; 8] = [
+    "limit",
+    "starting_after",
+    "ending_before",
+    "type",
+    "types",
+    "created",
+    "delivery_success",
+    "expand",
+];
+
+/// Stripe's filters of `GET /v1/events`: `type` (one name, `*` as a wildcard), `types[]` (up
+/// to 20 exact names; not with `type`), `created` (exact, or `created[gt|gte|lt|lte]`), and
+/// `delivery_success` (false: events still pending at some endpoint).
+struct EventFilter {
+    type_glob: Option<wildmatch::WildMatch>,
+    types: Option<Vec<String>>,
+    created: Vec<(String, i64)>,
+    delivery_success: Option<bool>,
+}
+
+impl EventFilter {
+    fn from_form(form: &Form) -> std::result::Result<EventFilter, Response> {
+        let types = form.list("types");
+        if form.get("type").is_some() && types.is_some() {
+            return Err(invalid(
+                "parameter_invalid",
+                Some("types"),
+                "You may pass either type or types, but not both.",
+            ));
+        }
+        if types.as_ref().is_some_and(|t| t.len() > 20) {
+            return Err(invalid(
+                "parameter_invalid",
+                Some("types"),
+                "types may contain at most 20 event types.",
+            ));
+        }
+        let mut created = Vec::new();
+        if let Some(exact) = form.get("created") {
+            created.push(("eq".to_owned(), parse_timestamp("created", exact)?));
+        }
+        for (op, v) in form.map("created") {
+            if !matches!(op.as_str(), "gt" | "gte" | "lt" | "lte") {
+                return Err(invalid(
+                    "parameter_unknown",
+                    Some(&format!("created[{op}]")),
+                    &format!("Received unknown parameter: created[{op}]"),
+                ));
+            }
+            let v = v.as_str().unwrap_or_default();
+            created.push((op.clone(), parse_timestamp(&format!("created[{op}]"), v)?));
+        }
+        Ok(EventFilter {
+            type_glob: form.get("type").map(wildmatch::WildMatch::new),
+            types,
+            created,
+            delivery_success: parse_bool(form, "delivery_success")?,
+        })
+    }
+
+    fn keeps(&self, record: &EventRecord) -> bool {
+        let Ok(v) = serde_json::from_str::<Value>(&record.body) else {
+            return false;
+        };
+        let t = v["type"].as_str().unwrap_or_default();
+        let at = v["created"].as_i64().unwrap_or_default();
+        self.type_glob.as_ref().is_none_or(|g| g.matches(t))
+            && self
+                .types
+                .as_ref()
+                .is_none_or(|ts| ts.iter().any(|x| x == t))
+            && self.created.iter().all(|(op, bound)| match op.as_str() {
+                "gt" => at > *bound,
+                "gte" => at >= *bound,
+                "lt" => at < *bound,
+                "lte" => at <= *bound,
+                _ => at == *bound,
+            })
+            && self
+                .delivery_success
+                .is_none_or(|ok| ok == record.pending.is_empty())
+    }
+}
+
+fn parse_timestamp(param: &str, v: &str) -> std::result::Result<i64, Response> {
+    v.parse().map_err(|_| {
+        invalid(
+            "parameter_invalid_integer",
+            Some(param),
+            &format!("Invalid integer: {v}"),
+        )
+    })
+}
+
+pub(super) async fn list(State(shared): S, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    authorized!(shared, headers);
+    let (form, limit) = match list_query(q) {
+        Ok(q) => q,
+        Err(r) => return r,
+    };
+    if let Some(p) = form.unknown(&EVENT_LIST_PARAMS) {
+        return invalid(
+            "parameter_unknown",
+            Some(p),
+            &format!("Received unknown parameter: {p}"),
+        );
+    }
+    let filter = match EventFilter::from_form(&form) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let events = shared.stripe.events();
+    let newest_first: Vec<&EventRecord> = events.iter().rev().filter(|e| filter.keeps(e)).collect();
+    list_page(
+        &newest_first,
+        &form,
+        limit,
+        ("event", "/v1/events"),
+        |e| &e.id,
+        event_json,
+    )
+}
+
+pub(super) async fn retrieve(
+    State(shared): S,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    authorized!(shared, headers);
+    let events = shared.stripe.events();
+    let Some(record) = events.iter().find(|e| e.id == id) else {
+        return missing("event", &id);
+    };
+    axum::Json(event_json(record)).into_response()
+}
+
+const RETRY_PARAMS: [&str; 4] = ["webhook_endpoint", "for_stripecli", "account", "expand"];
+
+/// `POST /v1/events/{id}/retry`: what the Stripe CLI's `events resend` calls (its
+/// `pkg/cmd/resource/events_resend.go`): with `webhook_endpoint`, one more attempt to that
+/// endpoint; without it the CLI sends `for_stripecli=true`, and the event goes to its `listen`
+/// sessions. Answers the event.
+pub(super) async fn retry(
+    State(shared): S,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+    body: Bytes,
+) -> Response {
+    authorized!(shared, headers);
+    let form = match Form::parse(&body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    if let Some(p) = form.unknown(&RETRY_PARAMS) {
+        return invalid(
+            "parameter_unknown",
+            Some(p),
+            &format!("Received unknown parameter: {p}"),
+        );
+    }
+    let for_cli = match parse_bool(&form, "for_stripecli") {
+        Ok(b) => b.unwrap_or(false),
+        Err(r) => return r,
+    };
+    let Some((body, answer)) = shared
+        .stripe
+        .events()
+        .iter()
+        .find(|e| e.id == id)
+        .map(|r| (r.body.clone(), event_json(r)))
+    else {
+        return missing("event", &id);
+    };
+    let to = match form.get("webhook_endpoint") {
+        Some(we) => match shared.stripe.endpoint(we) {
+            Some(endpoint) => crate::sandbox::delivery::Resend::Endpoint(Box::new(endpoint)),
+            None => return missing("webhook endpoint", we),
+        },
+        None if for_cli => crate::sandbox::delivery::Resend::Listeners,
+        None => {
+            return invalid(
+                "parameter_missing",
+                Some("webhook_endpoint"),
+                "Missing required param: webhook_endpoint.",
+            );
+        }
+    };
+    crate::sandbox::delivery::resend(&shared, &id, body, to);
+    axum::Json(answer).into_response()
+}
