@@ -134,6 +134,10 @@ pub struct FanoutTarget {
     /// Only events whose value at each dotted path is one of the given values.
     #[serde(default, rename = "match")]
     pub matches: BTreeMap<String, OneOrMany>,
+    /// `fanout --from-sqs` mode: this target's own SQS queue (an EventBridge rule per route
+    /// feeds it); it then gets events from this queue only.
+    #[serde(default)]
+    pub queue: Option<String>,
 }
 
 /// `"a"` or `["a", "b"]` in the config.

@@ -17,6 +17,7 @@ pub mod secrets;
 pub mod service;
 pub mod signed;
 pub mod smoke_step;
+pub mod sqs;
 pub mod status;
 pub mod taskdef;
 pub mod wiring;

@@ -1,5 +1,5 @@
-//! One SigV4-signed POST, for the two AWS calls stripe-ops makes without a generated SDK crate
-//! (IAM's `SimulatePrincipalPolicy`, KMS's `DescribeKey`): signed by the AWS SDK's own signer
+//! One SigV4-signed POST, for the AWS calls stripe-ops makes without a generated SDK crate
+//! (IAM's `SimulatePrincipalPolicy`, KMS's `DescribeKey`, SQS's JSON protocol in `aws::sqs`): signed by the AWS SDK's own signer
 //! (`aws-sigv4`) with the credentials of aws-config's chain. The generated crates cost minutes of
 //! every clean release build for one call each (`aws-sdk-iam` alone: 137 s, `cargo build
 //! --timings`, 2 cores).
@@ -32,10 +32,19 @@ pub struct Answer {
 
 impl Signed {
     pub fn new(config: &SdkConfig, endpoint_override: Option<String>) -> Signed {
+        Self::with_timeout(config, endpoint_override, CALL_TIMEOUT)
+    }
+
+    /// Calls bounded by `timeout` (SQS's long polls wait up to 20 s for messages).
+    pub fn with_timeout(
+        config: &SdkConfig,
+        endpoint_override: Option<String>,
+        timeout: Duration,
+    ) -> Signed {
         Signed {
             credentials: config.credentials_provider(),
             endpoint_override,
-            http: crate::http::client(CALL_TIMEOUT).map_err(|e| e.message().to_owned()),
+            http: crate::http::client(timeout).map_err(|e| e.message().to_owned()),
         }
     }
 

@@ -84,10 +84,22 @@ pub struct FanoutArgs {
     /// --skip-verify is the Stripe CLI's name for it)
     #[arg(long, visible_alias = "skip-verify")]
     pub insecure: bool,
+    /// Consume Stripe events from this SQS queue instead of listening for them (repeatable):
+    /// EventBridge events of Stripe's event destination, or raw Stripe events. SQS keeps them,
+    /// so many relays may consume one queue; every target needs --target-secret-file
+    #[arg(long = "from-sqs", value_name = "QUEUE_URL")]
+    pub from_sqs: Vec<String>,
+    /// Target NAME's own SQS queue (repeatable; `queue = "…"` in [[fanout.target]]): it gets
+    /// events from that queue only. Implies the --from-sqs mode
+    #[arg(long = "target-queue", value_name = "NAME=QUEUE_URL", value_parser = targets::parse_pair)]
+    pub target_queues: Vec<(String, String)>,
 }
 
 pub fn run(ctx: &Ctx, args: FanoutArgs) -> Result<Box<dyn Report>> {
     let file = ctx.config()?.fanout().cloned().unwrap_or_default();
+    if from_sqs(&args, &file) {
+        return run_from_sqs(ctx, &args, &file);
+    }
     let opts = options(&args, &file, &ctx.out)?;
     let (path, spool_dir) = (opts.path.clone(), opts.spool.clone());
     runtime::run_with(false, |stop| async move {
@@ -150,15 +162,14 @@ fn resolve_targets(
     let flags = TargetFlags {
         targets: args.targets.clone(),
         secrets: args.target_secrets.clone(),
+        queues: args.target_queues.clone(),
         events: args.target_events.clone(),
         matches: args.target_matches.clone(),
     };
-    targets::resolve_all(
-        &flags,
-        &file.targets,
-        !args.verify_secret_files.is_empty(),
-        out,
-    )
+    // Re-signing needs events whose origin was checked: by --verify-secret-file, or by AWS
+    // for events that come from SQS.
+    let verified = !args.verify_secret_files.is_empty() || from_sqs(args, file);
+    targets::resolve_all(&flags, &file.targets, verified, out)
 }
 
 fn options(args: &FanoutArgs, file: &FanoutConfig, out: &Printer) -> Result<RelayOptions> {
@@ -230,5 +241,66 @@ fn options(args: &FanoutArgs, file: &FanoutConfig, out: &Printer) -> Result<Rela
         out: out.clone(),
         idle_timeout: args.server.idle_timeout.get(),
         api_version: args.api_version.clone(),
+    })
+}
+
+/// Whether the relay consumes SQS queues (`--from-sqs`, or a target with its own queue).
+fn from_sqs(args: &FanoutArgs, file: &FanoutConfig) -> bool {
+    !args.from_sqs.is_empty()
+        || !args.target_queues.is_empty()
+        || file.targets.iter().any(|t| t.queue.is_some())
+}
+
+/// `--from-sqs`: the consumer (`fanout::sqs`) and a listener for `/health` and `/status`.
+fn run_from_sqs(ctx: &Ctx, args: &FanoutArgs, file: &FanoutConfig) -> Result<Box<dyn Report>> {
+    if !args.verify_secret_files.is_empty() {
+        return Err(Error::usage(
+            "--verify-secret-file does not go with --from-sqs: events from EventBridge carry no \
+             Stripe signature (AWS authenticated them); each target's own secret signs them",
+        ));
+    }
+    let relay = options(args, file, &ctx.out)?;
+    let queues = fanout::sqs::assign(&args.from_sqs, &relay.targets).map_err(Error::usage)?;
+    if let Some(t) = relay.targets.iter().find(|t| t.signer.is_none()) {
+        return Err(Error::usage(format!(
+            "target {} has no --target-secret-file: events from SQS carry no Stripe signature to \
+             forward, so every target signs with its own secret",
+            t.name
+        )));
+    }
+    runtime::run(|stop| async move {
+        let region = std::env::var("AWS_REGION")
+            .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+            .unwrap_or_else(|_| "us-east-1".into());
+        let sqs = crate::aws::sqs::Sqs::connect(&crate::aws::AwsTarget {
+            region,
+            endpoint_url: None,
+            profile: None,
+        })
+        .await;
+        let log = fanout::Log::new(&ctx.out);
+        let consumer = fanout::sqs::Consumer::start(
+            sqs,
+            fanout::sqs::SqsOptions {
+                queues,
+                client: relay.delivery.client,
+                in_flight: relay.delivery.in_flight,
+                backoff: relay.delivery.backoff,
+                log: log.clone(),
+            },
+        );
+        let server =
+            fanout::sqs::serve_status(&relay.listen, consumer.status.clone(), relay.idle_timeout)
+                .await?;
+        server.started().print(&ctx.out);
+        let signal = stop.wait().await;
+        log.line("stopping: no more receives; finishing deliveries in flight");
+        server.stop().await;
+        consumer.shutdown().await;
+        log.line("stopped");
+        match signal {
+            Signal::Terminate => Ok(Box::new(Stopped) as Box<dyn Report>),
+            Signal::Interrupt | Signal::Hangup => Err(shutdown::interrupted(signal, None)),
+        }
     })
 }

@@ -10,6 +10,7 @@ pub mod recover;
 pub mod relay;
 pub mod route;
 pub mod spool;
+pub mod sqs;
 pub mod targets;
 
 use std::path::PathBuf;
@@ -211,6 +212,16 @@ impl Started {
                 }
             })
             .collect();
+        if let Some(queues) = self.doc["from_sqs"].as_array() {
+            let queues: Vec<&str> = queues.iter().filter_map(Value::as_str).collect();
+            out.line(format!(
+                "fanout consuming {} -> {}; status {}",
+                queues.join(", "),
+                names.join(", "),
+                self.doc["status"].as_str().unwrap_or_default()
+            ));
+            return;
+        }
         out.line(format!(
             "fanout listening on {} -> {}; spool {} ({} events recovered)",
             self.doc["webhook"].as_str().unwrap_or_default(),

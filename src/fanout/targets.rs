@@ -26,6 +26,9 @@ pub struct TargetSpec {
     pub route: Route,
     /// A fingerprint of everything above (secret included, hashed), to notice changes on reload.
     pub fingerprint: String,
+    /// Its own SQS queue (`--target-queue`, `queue = "…"`): with one, it takes events from
+    /// that queue only.
+    pub queue: Option<String>,
 }
 
 impl std::fmt::Debug for TargetSpec {
@@ -73,6 +76,7 @@ fn check_name(name: &str) -> std::result::Result<(), String> {
 pub struct TargetFlags {
     pub targets: Vec<(String, String)>,
     pub secrets: Vec<(String, String)>,
+    pub queues: Vec<(String, String)>,
     pub events: Vec<(String, Vec<String>)>,
     pub matches: Vec<(String, String, String)>,
 }
@@ -93,6 +97,9 @@ pub fn merge(flags: &TargetFlags, config: &[FanoutTarget]) -> Result<Vec<FanoutT
             .entry(path.clone())
             .or_insert_with(|| OneOrMany::Many(Vec::new()));
         *values = OneOrMany::Many([values.values(), vec![value.clone()]].concat());
+    }
+    for (name, queue) in &flags.queues {
+        flag_target(&mut all, name, "--target-queue")?.queue = Some(queue.clone());
     }
     all.extend(config.iter().cloned());
     unique(&all)?;
@@ -245,6 +252,7 @@ pub fn resolve(t: &FanoutTarget, out: &Printer) -> Result<TargetSpec> {
         headers,
         route,
         fingerprint,
+        queue: t.queue.clone(),
     })
 }
 

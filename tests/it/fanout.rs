@@ -184,6 +184,11 @@ impl Recorder {
         }
     }
 
+    /// The file it appends its records to.
+    pub(crate) fn out_path(&self) -> &Path {
+        &self.out
+    }
+
     /// Every request recorded so far (in arrival order).
     pub(crate) fn received(&self) -> Vec<Value> {
         std::fs::read_to_string(&self.out)

@@ -13,6 +13,7 @@ mod conventions;
 mod demo;
 mod events;
 mod fanout;
+mod fanout_sqs;
 mod hardening;
 mod hostile;
 mod interrupt;

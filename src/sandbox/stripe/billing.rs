@@ -15,14 +15,8 @@ fn now() -> i64 {
 
 pub(super) async fn create_product(State(shared): S, headers: HeaderMap, body: Bytes) -> Response {
     authorized!(shared, headers);
-    let p = match objects::body_params(&body) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let name = match required(&p, "name") {
-        Ok(n) => n,
-        Err(r) => return r,
-    };
+    let p = try_answer!(objects::body_params(&body));
+    let name = try_answer!(required(&p, "name"));
     let mut product = fresh(&shared, "product.created", "prod");
     product["name"] = json!(name);
     product["description"] = p["description"].clone();
@@ -39,14 +33,8 @@ pub(super) async fn create_product(State(shared): S, headers: HeaderMap, body: B
 /// keeps a plan of the same id for every recurring price).
 pub(super) async fn create_price(State(shared): S, headers: HeaderMap, body: Bytes) -> Response {
     authorized!(shared, headers);
-    let p = match objects::body_params(&body) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let product = match required(&p, "product") {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
+    let p = try_answer!(objects::body_params(&body));
+    let product = try_answer!(required(&p, "product"));
     if shared.stripe.objects.get_of("product", product).is_none() {
         return missing_param("product", "product", product);
     }
@@ -272,14 +260,8 @@ pub(super) async fn create_subscription(
     body: Bytes,
 ) -> Response {
     authorized!(shared, headers);
-    let p = match objects::body_params(&body) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let customer = match customer_param(&shared, &p) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let p = try_answer!(objects::body_params(&body));
+    let customer = try_answer!(customer_param(&shared, &p));
     let Some(items) = p["items"].as_array().filter(|i| !i.is_empty()) else {
         return invalid(
             "parameter_missing",
@@ -310,10 +292,11 @@ pub(super) async fn create_subscription(
             None => return missing_param("price", &format!("items[{i}][price]"), id),
         }
     }
-    let pm = match payment_method_for(&shared, &customer, p["default_payment_method"].as_str()) {
-        Ok(pm) => pm,
-        Err(r) => return r,
-    };
+    let pm = try_answer!(payment_method_for(
+        &shared,
+        &customer,
+        p["default_payment_method"].as_str()
+    ));
     let mut sub = fresh(&shared, "customer.subscription.created", "sub");
     let sub_id = sub["id"].as_str().unwrap_or_default().to_owned();
     let invoice_id = format!("in_{}", secret::random_alnum(24));
@@ -418,10 +401,7 @@ pub(super) async fn retrieve_subscription(
     UrlPath(id): UrlPath<String>,
 ) -> Response {
     authorized!(shared, headers);
-    match shared.stripe.objects.get_of("subscription", &id) {
-        Some(s) => axum::Json(s).into_response(),
-        None => missing("subscription", &id),
-    }
+    retrieve_as(&shared, "subscription", &id)
 }
 
 /// `POST /v1/subscriptions/{id}`: `metadata`, `description`, `cancel_at_period_end`;
@@ -433,10 +413,7 @@ pub(super) async fn update_subscription(
     body: Bytes,
 ) -> Response {
     authorized!(shared, headers);
-    let p = match objects::body_params(&body) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = try_answer!(objects::body_params(&body));
     let Some(before) = shared.stripe.objects.get_of("subscription", &id) else {
         return missing("subscription", &id);
     };
@@ -505,14 +482,8 @@ pub(super) async fn create_invoice_item(
     body: Bytes,
 ) -> Response {
     authorized!(shared, headers);
-    let p = match objects::body_params(&body) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let customer = match customer_param(&shared, &p) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let p = try_answer!(objects::body_params(&body));
+    let customer = try_answer!(customer_param(&shared, &p));
     let amount = match integer(&p, "amount") {
         Ok(Some(a)) => a,
         Ok(None) => {
@@ -551,14 +522,8 @@ pub(super) async fn create_invoice_item(
 /// (`pending_invoice_items_behavior=include`), `invoice.created`.
 pub(super) async fn create_invoice(State(shared): S, headers: HeaderMap, body: Bytes) -> Response {
     authorized!(shared, headers);
-    let p = match objects::body_params(&body) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let customer = match customer_param(&shared, &p) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let p = try_answer!(objects::body_params(&body));
+    let customer = try_answer!(customer_param(&shared, &p));
     let include = p["pending_invoice_items_behavior"].as_str() == Some("include");
     let id = format!("in_{}", secret::random_alnum(24));
     let pending: Vec<Value> = if include {
@@ -597,10 +562,7 @@ pub(super) async fn retrieve_invoice(
     UrlPath(id): UrlPath<String>,
 ) -> Response {
     authorized!(shared, headers);
-    match shared.stripe.objects.get_of("invoice", &id) {
-        Some(i) => axum::Json(i).into_response(),
-        None => missing("invoice", &id),
-    }
+    retrieve_as(&shared, "invoice", &id)
 }
 
 /// `POST /v1/invoices/{id}/pay` (`payment_method`, else the customer's default).
@@ -611,10 +573,7 @@ pub(super) async fn pay(
     body: Bytes,
 ) -> Response {
     authorized!(shared, headers);
-    let p = match objects::body_params(&body) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = try_answer!(objects::body_params(&body));
     let Some(mut invoice) = shared.stripe.objects.get_of("invoice", &id) else {
         return missing("invoice", &id);
     };

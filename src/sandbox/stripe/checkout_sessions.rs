@@ -14,10 +14,7 @@ const MODES: [&str; 3] = ["payment", "subscription", "setup"];
 
 pub(super) async fn create(State(shared): S, headers: HeaderMap, body: Bytes) -> Response {
     authorized!(shared, headers);
-    let p = match objects::body_params(&body) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = try_answer!(objects::body_params(&body));
     let mode = match required(&p, "mode") {
         Ok(m) if MODES.contains(&m) => m,
         Ok(m) => {
@@ -119,10 +116,7 @@ pub(super) async fn retrieve(
     UrlPath(id): UrlPath<String>,
 ) -> Response {
     authorized!(shared, headers);
-    match shared.stripe.objects.get_of("checkout.session", &id) {
-        Some(cs) => axum::Json(cs).into_response(),
-        None => missing("checkout.session", &id),
-    }
+    retrieve_as(&shared, "checkout.session", &id)
 }
 
 fn open_session(shared: &Shared, id: &str) -> std::result::Result<Value, Response> {
@@ -182,10 +176,7 @@ pub(super) async fn confirm(
     body: Bytes,
 ) -> Response {
     authorized!(shared, headers);
-    let p = match objects::body_params(&body) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = try_answer!(objects::body_params(&body));
     let mut cs = match open_session(&shared, &id) {
         Ok(cs) => cs,
         Err(r) => return r,

@@ -218,10 +218,7 @@ pub fn cli_secret(key: &SecretString) -> SecretString {
 
 pub(super) async fn create_session(State(shared): S, headers: HeaderMap, body: Bytes) -> Response {
     authorized!(shared, headers);
-    let form = match Form::parse(&body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
+    let form = try_answer!(Form::parse(&body));
     if let Some(p) = form.unknown(&SESSION_PARAMS) {
         return invalid(
             "parameter_unknown",

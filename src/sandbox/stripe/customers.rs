@@ -32,10 +32,7 @@ fn apply(customer: &mut Value, p: &Value) -> std::result::Result<(), Response> {
 
 pub(super) async fn create(State(shared): S, headers: HeaderMap, body: Bytes) -> Response {
     authorized!(shared, headers);
-    let p = match objects::body_params(&body) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = try_answer!(objects::body_params(&body));
     let mut customer = fresh(&shared, "customer.created", "cus");
     for key in [
         "address",
@@ -98,10 +95,7 @@ pub(super) async fn retrieve(
     UrlPath(id): UrlPath<String>,
 ) -> Response {
     authorized!(shared, headers);
-    match shared.stripe.objects.get_of("customer", &id) {
-        Some(c) => axum::Json(c).into_response(),
-        None => missing("customer", &id),
-    }
+    retrieve_as(&shared, "customer", &id)
 }
 
 pub(super) async fn update(
@@ -111,10 +105,7 @@ pub(super) async fn update(
     body: Bytes,
 ) -> Response {
     authorized!(shared, headers);
-    let p = match objects::body_params(&body) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = try_answer!(objects::body_params(&body));
     let Some(before) = shared.stripe.objects.get_of("customer", &id) else {
         return missing("customer", &id);
     };

@@ -122,10 +122,7 @@ const MAX_DESCRIPTION: usize = 5000;
 
 pub(super) async fn create(State(shared): S, headers: HeaderMap, body: Bytes) -> Response {
     authorized!(shared, headers);
-    let form = match endpoint_form(&body, &CREATE_PARAMS) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
+    let form = try_answer!(endpoint_form(&body, &CREATE_PARAMS));
     let Some(url) = form.get("url") else {
         return invalid(
             "parameter_missing",
@@ -147,10 +144,7 @@ pub(super) async fn create(State(shared): S, headers: HeaderMap, body: Bytes) ->
         Ok(c) => c.unwrap_or(false),
         Err(r) => return r,
     };
-    let api_version = match form.get("api_version").map(check_api_version).transpose() {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+    let api_version = try_answer!(form.get("api_version").map(check_api_version).transpose());
     let new = NewEndpoint {
         url: url.to_owned(),
         enabled_events: events,
@@ -205,14 +199,8 @@ pub(super) async fn update(
     body: Bytes,
 ) -> Response {
     authorized!(shared, headers);
-    let form = match endpoint_form(&body, &UPDATE_PARAMS) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let disabled = match parse_bool(&form, "disabled") {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
+    let form = try_answer!(endpoint_form(&body, &UPDATE_PARAMS));
+    let disabled = try_answer!(parse_bool(&form, "disabled"));
     if let Some(url) = form.get("url")
         && let Err(r) = check_endpoint_url(url)
     {

@@ -120,10 +120,7 @@ pub(super) async fn list(State(shared): S, headers: HeaderMap, RawQuery(q): RawQ
             &format!("Received unknown parameter: {p}"),
         );
     }
-    let filter = match EventFilter::from_form(&form) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
+    let filter = try_answer!(EventFilter::from_form(&form));
     let events = shared.stripe.events();
     let newest_first: Vec<&EventRecord> = events.iter().rev().filter(|e| filter.keeps(e)).collect();
     list_page(
@@ -162,10 +159,7 @@ pub(super) async fn retry(
     body: Bytes,
 ) -> Response {
     authorized!(shared, headers);
-    let form = match Form::parse(&body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
+    let form = try_answer!(Form::parse(&body));
     if let Some(p) = form.unknown(&RETRY_PARAMS) {
         return invalid(
             "parameter_unknown",

@@ -27,6 +27,16 @@ macro_rules! authorized {
     };
 }
 
+/// The value of a `Result<T, Response>`, or returns its ready answer from the handler.
+macro_rules! try_answer {
+    ($result:expr) => {
+        match $result {
+            Ok(value) => value,
+            Err(answer) => return answer,
+        }
+    };
+}
+
 mod billing;
 mod checkout_sessions;
 pub mod cli;
@@ -454,6 +464,14 @@ fn invalid(code: &str, param: Option<&str>, message: &str) -> Response {
         param,
         message,
     )
+}
+
+/// `GET` of an object the API created: the object, or Stripe's 404 naming it.
+fn retrieve_as(shared: &Shared, object: &str, id: &str) -> Response {
+    match shared.stripe.objects.get_of(object, id) {
+        Some(o) => axum::Json(o).into_response(),
+        None => missing(object, id),
+    }
 }
 
 /// Stripe's answer for a parameter that names an object it does not have.

@@ -112,14 +112,8 @@ pub fn resolve(shared: &Shared, id: &str, param: &str) -> std::result::Result<Va
 
 pub(super) async fn create_method(State(shared): S, headers: HeaderMap, body: Bytes) -> Response {
     authorized!(shared, headers);
-    let p = match objects::body_params(&body) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let kind = match required(&p, "type") {
-        Ok(k) => k,
-        Err(r) => return r,
-    };
+    let p = try_answer!(objects::body_params(&body));
+    let kind = try_answer!(required(&p, "type"));
     let pm = match kind {
         "card" => {
             let token = p["card"]["token"].as_str().unwrap_or_default();
@@ -189,10 +183,7 @@ pub(super) async fn retrieve_method(
     UrlPath(id): UrlPath<String>,
 ) -> Response {
     authorized!(shared, headers);
-    match shared.stripe.objects.get_of("payment_method", &id) {
-        Some(pm) => axum::Json(pm).into_response(),
-        None => missing("payment_method", &id),
-    }
+    retrieve_as(&shared, "payment_method", &id)
 }
 
 /// Attaches a payment method to a customer: `payment_method.attached`.
@@ -209,10 +200,7 @@ pub(super) async fn attach_method(
     body: Bytes,
 ) -> Response {
     authorized!(shared, headers);
-    let p = match objects::body_params(&body) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = try_answer!(objects::body_params(&body));
     let customer = match required(&p, "customer") {
         Ok(c) => c.to_owned(),
         Err(r) => return r,
@@ -458,10 +446,7 @@ pub(super) async fn create_payment_intent(
     body: Bytes,
 ) -> Response {
     authorized!(shared, headers);
-    let p = match objects::body_params(&body) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = try_answer!(objects::body_params(&body));
     let (amount, currency, pm, types) = match intent_params(&shared, &p) {
         Ok(v) => v,
         Err(r) => return r,
@@ -521,10 +506,7 @@ pub(super) async fn retrieve_payment_intent(
     UrlPath(id): UrlPath<String>,
 ) -> Response {
     authorized!(shared, headers);
-    match shared.stripe.objects.get_of("payment_intent", &id) {
-        Some(pi) => axum::Json(pi).into_response(),
-        None => missing("payment_intent", &id),
-    }
+    retrieve_as(&shared, "payment_intent", &id)
 }
 
 pub(super) async fn confirm_payment_intent(
@@ -534,10 +516,7 @@ pub(super) async fn confirm_payment_intent(
     body: Bytes,
 ) -> Response {
     authorized!(shared, headers);
-    let p = match objects::body_params(&body) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = try_answer!(objects::body_params(&body));
     let Some(mut pi) = shared.stripe.objects.get_of("payment_intent", &id) else {
         return missing("payment_intent", &id);
     };
@@ -565,10 +544,7 @@ pub(super) async fn confirm_payment_intent(
             "You cannot confirm this PaymentIntent because it's missing a payment method.",
         );
     };
-    let pm = match resolve(&shared, &named, "payment_method") {
-        Ok(pm) => pm,
-        Err(r) => return r,
-    };
+    let pm = try_answer!(resolve(&shared, &named, "payment_method"));
     match pay(&shared, &mut pi, &pm) {
         Some(charge) => card_declined(Some(&charge), Some(&pi)),
         None => axum::Json(pi).into_response(),
@@ -581,20 +557,14 @@ pub(super) async fn retrieve_charge(
     UrlPath(id): UrlPath<String>,
 ) -> Response {
     authorized!(shared, headers);
-    match shared.stripe.objects.get_of("charge", &id) {
-        Some(ch) => axum::Json(ch).into_response(),
-        None => missing("charge", &id),
-    }
+    retrieve_as(&shared, "charge", &id)
 }
 
 /// `POST /v1/refunds` (`payment_intent` or `charge`, `amount` defaulting to what is left):
 /// `refund.created`, then `charge.refunded` with the charge's previous refund state.
 pub(super) async fn create_refund(State(shared): S, headers: HeaderMap, body: Bytes) -> Response {
     authorized!(shared, headers);
-    let p = match objects::body_params(&body) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let p = try_answer!(objects::body_params(&body));
     let charge_id = match (p["charge"].as_str(), p["payment_intent"].as_str()) {
         (Some(c), _) => c.to_owned(),
         (None, Some(pi)) => match shared.stripe.objects.get_of("payment_intent", pi) {

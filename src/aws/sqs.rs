@@ -1,0 +1,306 @@
+//! Amazon SQS through its JSON protocol (`X-Amz-Target: AmazonSQS.<Action>`, `Content-Type:
+//! application/x-amz-json-1.0`; the SQS API reference, "Making query API requests … JSON"), each
+//! call one signed POST (`aws::signed`): the five calls the relay makes do not justify the
+//! generated `aws-sdk-sqs` crate in every clean build. The service endpoint is the queue URL's
+//! origin (`https://sqs.us-east-1.amazonaws.com`, or an emulator's), its region the one in that
+//! host name, else the configured one.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::AwsTarget;
+use super::signed::Signed;
+
+/// A long poll waits up to 20 s (SQS's maximum `WaitTimeSeconds`); a call may take that long.
+pub const LONG_POLL_SECS: u64 = 20;
+const CALL_TIMEOUT: Duration = Duration::from_secs(LONG_POLL_SECS + 10);
+/// SQS's longest visibility timeout: 12 hours.
+pub const MAX_VISIBILITY_SECS: u64 = 43_200;
+
+/// One message as `ReceiveMessage` returns it.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub id: String,
+    pub receipt_handle: String,
+    pub body: String,
+    /// `ApproximateReceiveCount`: 1 on the first receive.
+    pub receive_count: u32,
+}
+
+/// A queue's backlog and redrive policy (`GetQueueAttributes`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueueInfo {
+    pub visible: u64,
+    pub not_visible: u64,
+    /// The dead-letter queue's ARN and after how many receives a message goes there.
+    pub dead_letter: Option<(String, u32)>,
+}
+
+#[derive(Clone)]
+pub struct Sqs {
+    signed: Signed,
+    region: String,
+}
+
+impl Sqs {
+    pub async fn connect(target: &AwsTarget) -> Sqs {
+        let config = super::sdk_config(target).await;
+        Sqs {
+            // The queue URL names the endpoint; an override (an emulator) wins.
+            signed: Signed::with_timeout(&config, target.endpoint_url.clone(), CALL_TIMEOUT),
+            region: target.region.clone(),
+        }
+    }
+
+    async fn call(&self, queue_url: &str, action: &str, body: Value) -> Result<Value, String> {
+        let endpoint =
+            origin(queue_url).ok_or_else(|| format!("{queue_url:?} is not a queue URL"))?;
+        let region = region_of(queue_url).unwrap_or(&self.region).to_owned();
+        let target = format!("AmazonSQS.{action}");
+        let headers = [
+            ("content-type", "application/x-amz-json-1.0"),
+            ("x-amz-target", target.as_str()),
+        ];
+        let answer = self
+            .signed
+            .post("sqs", &region, &endpoint, &headers, body.to_string())
+            .await
+            .map_err(|e| format!("SQS {action}: {e}"))?;
+        let value: Value = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
+        if !answer.status.is_success() {
+            let kind = value["__type"].as_str().unwrap_or("error");
+            let message = value["message"]
+                .as_str()
+                .or(value["Message"].as_str())
+                .unwrap_or("");
+            return Err(format!(
+                "SQS {action} answered {}: {} {}",
+                answer.status,
+                kind.rsplit('#').next().unwrap_or(kind),
+                crate::http::excerpt(message, 200)
+            ));
+        }
+        Ok(value)
+    }
+
+    /// Up to `max` messages (1..=10), waiting up to `wait_secs` for the first.
+    pub async fn receive(
+        &self,
+        queue_url: &str,
+        max: u32,
+        wait_secs: u64,
+    ) -> Result<Vec<Message>, String> {
+        let answer = self
+            .call(
+                queue_url,
+                "ReceiveMessage",
+                json!({
+                    "QueueUrl": queue_url,
+                    "MaxNumberOfMessages": max.clamp(1, 10),
+                    "WaitTimeSeconds": wait_secs.min(LONG_POLL_SECS),
+                    "AttributeNames": ["ApproximateReceiveCount"],
+                    "MessageSystemAttributeNames": ["ApproximateReceiveCount"],
+                }),
+            )
+            .await?;
+        Ok(parse_messages(&answer))
+    }
+
+    /// Deletes up to 10 messages by receipt handle; returns the handles SQS did not delete.
+    pub async fn delete_batch(
+        &self,
+        queue_url: &str,
+        handles: &[String],
+    ) -> Result<Vec<String>, String> {
+        let entries: Vec<Value> = handles
+            .iter()
+            .enumerate()
+            .map(|(i, h)| json!({"Id": i.to_string(), "ReceiptHandle": h}))
+            .collect();
+        let answer = self
+            .call(
+                queue_url,
+                "DeleteMessageBatch",
+                json!({"QueueUrl": queue_url, "Entries": entries}),
+            )
+            .await?;
+        Ok(answer["Failed"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f["Id"].as_str()?.parse::<usize>().ok())
+            .filter_map(|i| handles.get(i).cloned())
+            .collect())
+    }
+
+    /// Makes a message visible again after `secs` (0: now).
+    pub async fn change_visibility(
+        &self,
+        queue_url: &str,
+        handle: &str,
+        secs: u64,
+    ) -> Result<(), String> {
+        self.call(
+            queue_url,
+            "ChangeMessageVisibility",
+            json!({"QueueUrl": queue_url, "ReceiptHandle": handle, "VisibilityTimeout": secs.min(MAX_VISIBILITY_SECS)}),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn send(&self, queue_url: &str, body: &str) -> Result<(), String> {
+        self.call(
+            queue_url,
+            "SendMessage",
+            json!({"QueueUrl": queue_url, "MessageBody": body}),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn info(&self, queue_url: &str) -> Result<QueueInfo, String> {
+        let answer = self
+            .call(
+                queue_url,
+                "GetQueueAttributes",
+                json!({
+                    "QueueUrl": queue_url,
+                    "AttributeNames": ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "RedrivePolicy"],
+                }),
+            )
+            .await?;
+        Ok(parse_info(&answer["Attributes"]))
+    }
+
+    /// The URL of the queue an ARN names (`arn:aws:sqs:REGION:ACCOUNT:NAME`), asked of SQS.
+    pub async fn url_of(&self, near: &str, arn: &str) -> Result<String, String> {
+        let mut parts = arn.splitn(6, ':');
+        let (account, name) = (parts.nth(4), parts.next());
+        let (Some(account), Some(name)) = (account, name) else {
+            return Err(format!("{arn:?} is not a queue ARN"));
+        };
+        let answer = self
+            .call(
+                near,
+                "GetQueueUrl",
+                json!({"QueueName": name, "QueueOwnerAWSAccountId": account}),
+            )
+            .await?;
+        answer["QueueUrl"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| "GetQueueUrl named no URL".to_owned())
+    }
+}
+
+/// `https://host[:port]` of a URL.
+fn origin(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    let host = parsed.host_str()?;
+    Some(match parsed.port() {
+        Some(p) => format!("{}://{host}:{p}", parsed.scheme()),
+        None => format!("{}://{host}", parsed.scheme()),
+    })
+}
+
+/// The region of `https://sqs.REGION.amazonaws.com/…`.
+fn region_of(url: &str) -> Option<&str> {
+    let host = url.split("://").nth(1)?.split(['/', ':']).next()?;
+    let rest = host.strip_prefix("sqs.")?;
+    let (region, domain) = rest.split_once('.')?;
+    domain.starts_with("amazonaws.").then_some(region)
+}
+
+fn parse_messages(answer: &Value) -> Vec<Message> {
+    answer["Messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| {
+            let count = m["Attributes"]["ApproximateReceiveCount"]
+                .as_str()
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(1);
+            Some(Message {
+                id: m["MessageId"].as_str()?.to_owned(),
+                receipt_handle: m["ReceiptHandle"].as_str()?.to_owned(),
+                body: m["Body"].as_str().unwrap_or_default().to_owned(),
+                receive_count: count,
+            })
+        })
+        .collect()
+}
+
+fn parse_info(attributes: &Value) -> QueueInfo {
+    let number = |k: &str| {
+        attributes[k]
+            .as_str()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    // RedrivePolicy is a JSON document in a string; maxReceiveCount is a number or a string.
+    let redrive: Value = attributes["RedrivePolicy"]
+        .as_str()
+        .and_then(|r| serde_json::from_str(r).ok())
+        .unwrap_or(Value::Null);
+    let max = redrive["maxReceiveCount"].as_u64().or_else(|| {
+        redrive["maxReceiveCount"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+    });
+    QueueInfo {
+        visible: number("ApproximateNumberOfMessages"),
+        not_visible: number("ApproximateNumberOfMessagesNotVisible"),
+        dead_letter: redrive["deadLetterTargetArn"]
+            .as_str()
+            .zip(max)
+            .map(|(arn, max)| (arn.to_owned(), max as u32)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_endpoint_and_region_come_from_the_queue_url() {
+        let aws = "https://sqs.eu-west-1.amazonaws.com/123456789012/stripe-events";
+        assert_eq!(
+            origin(aws).as_deref(),
+            Some("https://sqs.eu-west-1.amazonaws.com")
+        );
+        assert_eq!(region_of(aws), Some("eu-west-1"));
+        let moto = "http://127.0.0.1:5000/123456789012/stripe-events";
+        assert_eq!(origin(moto).as_deref(), Some("http://127.0.0.1:5000"));
+        assert_eq!(region_of(moto), None);
+    }
+
+    #[test]
+    fn messages_and_queue_attributes_are_read_as_sqs_answers_them() {
+        let answer = json!({"Messages": [{"MessageId": "m1", "ReceiptHandle": "h1", "Body": "{}",
+            "Attributes": {"ApproximateReceiveCount": "3"}}]});
+        let m = &parse_messages(&answer)[0];
+        assert_eq!(
+            (m.id.as_str(), m.receipt_handle.as_str(), m.receive_count),
+            ("m1", "h1", 3)
+        );
+        assert!(
+            parse_messages(&json!({})).is_empty(),
+            "an empty receive has no Messages"
+        );
+        let info = parse_info(&json!({
+            "ApproximateNumberOfMessages": "7", "ApproximateNumberOfMessagesNotVisible": "2",
+            "RedrivePolicy": "{\"deadLetterTargetArn\":\"arn:aws:sqs:us-east-1:123456789012:dlq\",\"maxReceiveCount\":\"5\"}"
+        }));
+        assert_eq!(
+            info,
+            QueueInfo {
+                visible: 7,
+                not_visible: 2,
+                dead_letter: Some(("arn:aws:sqs:us-east-1:123456789012:dlq".into(), 5))
+            }
+        );
+    }
+}

@@ -1,0 +1,710 @@
+//! `fanout --from-sqs QUEUE_URL`: Stripe events from SQS queues (fed by Stripe's Amazon
+//! EventBridge event destination through EventBridge rules, or by anything that puts raw Stripe
+//! events there), delivered to the targets exactly as the relay does (Stripe's wire format,
+//! re-signed with each target's secret, its headers and route). SQS is the durable store, so
+//! many relays on many machines may consume the same queues:
+//!
+//! - a message is deleted (in batches) only after every target its route sends it to answered
+//!   2xx; a failure makes it visible again later (ChangeMessageVisibility, backing off with the
+//!   receive count), and after the queue's redrive `maxReceiveCount` SQS moves it to the
+//!   dead-letter queue: the relay logs it and counts it;
+//! - a poison message (not JSON, not a Stripe event) goes to the dead-letter queue at once
+//!   (sent there, then deleted), so it never blocks the queue;
+//! - a stop request stops receiving, lets the deliveries in flight finish (each bounded by the
+//!   target's timeout), and makes every message it could not deliver visible again at once.
+//!   Nothing is deleted that was not delivered.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
+
+use super::Log;
+use super::deliver::attempt;
+use super::route::Parsed;
+use super::spool::Event;
+use super::targets::TargetSpec;
+use crate::aws::sqs::{LONG_POLL_SECS, MAX_VISIBILITY_SECS, Message, QueueInfo, Sqs};
+use crate::retry::Backoff;
+
+/// How a message's body carries a Stripe event.
+#[derive(Debug, PartialEq)]
+pub enum Envelope {
+    /// The bytes to deliver, the event's id and type, and which envelope it came in.
+    Event {
+        body: Vec<u8>,
+        id: String,
+        event_type: String,
+        kind: &'static str,
+    },
+    Poison(String),
+}
+
+/// Reads a message body. An EventBridge event, as a rule's SQS target delivers it: `source` is
+/// the partner event source (`aws.partner/stripe.com/ed_…`, Stripe's EventBridge docs),
+/// `detail-type` the Stripe event type and `detail` the event (snapshot or thin) as Stripe
+/// would POST it, delivered here in Stripe's wire format. Or a raw Stripe event (`object`
+/// `event` or `v2.core.event`), whose bytes are delivered unchanged.
+pub fn open(body: &str) -> Envelope {
+    let Ok(value) = serde_json::from_str::<Value>(body) else {
+        return Envelope::Poison("not JSON".into());
+    };
+    let from_eventbridge = value["source"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("aws.partner/stripe.com"))
+        && value.get("detail-type").is_some();
+    let (event, kind) = if from_eventbridge {
+        (&value["detail"], "eventbridge")
+    } else {
+        (&value, "raw")
+    };
+    let is_event = matches!(event["object"].as_str(), Some("event" | "v2.core.event"));
+    let (Some(id), Some(event_type)) = (event["id"].as_str(), event["type"].as_str()) else {
+        return Envelope::Poison(format!("{kind}: not a Stripe event (no id or type)"));
+    };
+    if !is_event {
+        return Envelope::Poison(format!("{kind}: not a Stripe event (object is not event)"));
+    }
+    let body = if kind == "raw" {
+        body.as_bytes().to_vec()
+    } else {
+        crate::webhook::to_wire(event).into_bytes()
+    };
+    Envelope::Event {
+        body,
+        id: id.to_owned(),
+        event_type: event_type.to_owned(),
+        kind,
+    }
+}
+
+/// Which targets each queue feeds: a `--from-sqs` queue every target without a queue of its own;
+/// a target's own queue (`--target-queue`, `queue = "…"`) that target only. Every target needs
+/// its own secret (SQS messages carry no Stripe signature), and every URL must be a queue URL.
+pub fn assign(
+    shared: &[String],
+    targets: &[TargetSpec],
+) -> Result<Vec<(String, Vec<TargetSpec>)>, String> {
+    if let Some(t) = targets.iter().find(|t| t.signer.is_none()) {
+        return Err(format!(
+            "target {} has no --target-secret-file: events from SQS carry no Stripe signature to \
+             forward, so every target signs with its own secret",
+            t.name
+        ));
+    }
+    let mut queues: Vec<(String, Vec<TargetSpec>)> = Vec::new();
+    let mut add = |url: &str, target: &TargetSpec| match queues.iter_mut().find(|(u, _)| u == url) {
+        Some((_, ts)) => ts.push(target.clone()),
+        None => queues.push((url.to_owned(), vec![target.clone()])),
+    };
+    for target in targets {
+        match &target.queue {
+            Some(own) => add(own, target),
+            None => shared.iter().for_each(|url| add(url, target)),
+        }
+    }
+    for url in shared
+        .iter()
+        .chain(targets.iter().filter_map(|t| t.queue.as_ref()))
+    {
+        let parsed = url::Url::parse(url).ok();
+        if !parsed.is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.path().len() > 1) {
+            return Err(format!(
+                "{url:?} is not a queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)"
+            ));
+        }
+        if !queues.iter().any(|(u, _)| u == url) {
+            return Err(format!(
+                "--from-sqs {url}: every target has a queue of its own, so none reads this one"
+            ));
+        }
+    }
+    Ok(queues)
+}
+
+/// What `fanout --from-sqs` needs.
+pub struct SqsOptions {
+    /// Each queue and the targets it feeds (`assign`).
+    pub queues: Vec<(String, Vec<TargetSpec>)>,
+    pub client: reqwest::Client,
+    /// Deliveries in flight at once per target, and messages per queue.
+    pub in_flight: usize,
+    /// How long a failed message stays invisible: doubling with each receive.
+    pub backoff: Backoff,
+    pub log: Log,
+}
+
+#[derive(Default)]
+struct Counts {
+    received: AtomicU64,
+    delivered: AtomicU64,
+    retried: AtomicU64,
+    dead_lettered: AtomicU64,
+    poison: AtomicU64,
+    filtered: AtomicU64,
+    in_flight: AtomicU64,
+}
+
+impl Counts {
+    fn json(&self) -> Value {
+        let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        json!({
+            "received": n(&self.received), "delivered": n(&self.delivered),
+            "retried": n(&self.retried), "dead_lettered": n(&self.dead_lettered),
+            "poison": n(&self.poison), "filtered": n(&self.filtered), "in_flight": n(&self.in_flight),
+        })
+    }
+}
+
+struct Target {
+    spec: TargetSpec,
+    gate: Semaphore,
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    in_flight: AtomicU64,
+}
+
+struct Queue {
+    url: String,
+    counts: Counts,
+    /// Where poison goes, from the redrive policy (resolved once).
+    dead_letter: tokio::sync::OnceCell<Option<(String, u32)>>,
+    deletes: mpsc::UnboundedSender<String>,
+}
+
+/// What `/status` reads while the consumer runs.
+pub struct Status {
+    sqs: Sqs,
+    queues: Vec<Arc<Queue>>,
+    targets: Arc<Vec<Arc<Target>>>,
+}
+
+/// The running consumer: one receiver and one batch deleter per queue.
+pub struct Consumer {
+    pub status: Arc<Status>,
+    receivers: JoinSet<()>,
+    deleters: JoinSet<()>,
+    stop: watch::Sender<bool>,
+    received_all: watch::Sender<bool>,
+}
+
+impl Consumer {
+    pub fn start(sqs: Sqs, opts: SqsOptions) -> Consumer {
+        let (stop, stopped) = watch::channel(false);
+        let (received_all, finished) = watch::channel(false);
+        // One gate per target, shared by every queue that feeds it.
+        let mut all: Vec<Arc<Target>> = Vec::new();
+        for (_, specs) in &opts.queues {
+            for spec in specs {
+                if !all.iter().any(|t| t.spec.name == spec.name) {
+                    all.push(Arc::new(Target {
+                        spec: spec.clone(),
+                        gate: Semaphore::new(opts.in_flight),
+                        delivered: AtomicU64::new(0),
+                        failed: AtomicU64::new(0),
+                        in_flight: AtomicU64::new(0),
+                    }));
+                }
+            }
+        }
+        let targets = Arc::new(all);
+        let (mut receivers, mut deleters) = (JoinSet::new(), JoinSet::new());
+        let mut queues = Vec::new();
+        for (url, specs) in opts.queues {
+            let fed: Vec<Arc<Target>> = targets
+                .iter()
+                .filter(|t| specs.iter().any(|s| s.name == t.spec.name))
+                .cloned()
+                .collect();
+            let (deletes, pending) = mpsc::unbounded_channel();
+            let queue = Arc::new(Queue {
+                url,
+                counts: Counts::default(),
+                dead_letter: tokio::sync::OnceCell::new(),
+                deletes,
+            });
+            deleters.spawn(delete_in_batches(
+                sqs.clone(),
+                queue.url.clone(),
+                pending,
+                finished.clone(),
+                opts.log.clone(),
+            ));
+            let worker = Worker {
+                sqs: sqs.clone(),
+                queue: queue.clone(),
+                targets: fed,
+                client: opts.client.clone(),
+                backoff: opts.backoff,
+                log: opts.log.clone(),
+                stopped: stopped.clone(),
+            };
+            receivers.spawn(worker.receive(opts.in_flight));
+            queues.push(queue);
+        }
+        Consumer {
+            status: Arc::new(Status {
+                sqs,
+                queues,
+                targets,
+            }),
+            receivers,
+            deleters,
+            stop,
+            received_all,
+        }
+    }
+
+    /// Stops receiving, finishes the deliveries in flight (failed ones visible again at once),
+    /// then flushes the deletes.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        while self.receivers.join_next().await.is_some() {}
+        let _ = self.received_all.send(true);
+        while self.deleters.join_next().await.is_some() {}
+    }
+}
+
+impl Status {
+    /// Per queue and per target: the counts, and each queue's backlog as SQS reports it.
+    pub async fn json(&self) -> Value {
+        let mut queues = Vec::new();
+        for q in &self.queues {
+            let mut doc = q.counts.json();
+            doc["url"] = json!(q.url);
+            doc["backlog"] =
+                match tokio::time::timeout(Duration::from_secs(5), self.sqs.info(&q.url)).await {
+                    Ok(Ok(QueueInfo {
+                        visible,
+                        not_visible,
+                        dead_letter,
+                    })) => json!({
+                        "visible": visible, "not_visible": not_visible,
+                        "dead_letter_queue": dead_letter.as_ref().map(|d| &d.0),
+                        "max_receive_count": dead_letter.map(|d| d.1),
+                    }),
+                    Ok(Err(e)) => json!({"error": e}),
+                    Err(_) => json!({"error": "SQS did not answer GetQueueAttributes within 5 s"}),
+                };
+            queues.push(doc);
+        }
+        let targets: Vec<Value> = self
+            .targets
+            .iter()
+            .map(|t| {
+                let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
+                json!({"name": t.spec.name, "url": t.spec.url, "route": t.spec.route.describe(),
+                    "delivered": n(&t.delivered), "failed": n(&t.failed), "in_flight": n(&t.in_flight)})
+            })
+            .collect();
+        json!({"mode": "sqs", "queues": queues, "targets": targets})
+    }
+}
+
+struct Worker {
+    sqs: Sqs,
+    queue: Arc<Queue>,
+    /// The targets this queue feeds.
+    targets: Vec<Arc<Target>>,
+    client: reqwest::Client,
+    backoff: Backoff,
+    log: Log,
+    stopped: watch::Receiver<bool>,
+}
+
+impl Worker {
+    async fn receive(self, in_flight: usize) {
+        let me = Arc::new(self);
+        let slots = Arc::new(Semaphore::new(in_flight.max(1)));
+        let mut handling = JoinSet::new();
+        let mut stopped = me.stopped.clone();
+        let mut failures = 0u32;
+        loop {
+            if *stopped.borrow() {
+                break;
+            }
+            // Receive only as many as can be handled now (SQS hands out at most 10).
+            let free = slots.available_permits().clamp(1, 10) as u32;
+            let Ok(first) = slots.clone().acquire_owned().await else {
+                break;
+            };
+            let received = tokio::select! {
+                r = me.sqs.receive(&me.queue.url, free, LONG_POLL_SECS) => r,
+                _ = stopped.wait_for(|s| *s) => break,
+            };
+            let messages = match received {
+                Ok(m) => {
+                    failures = 0;
+                    m
+                }
+                Err(e) => {
+                    failures += 1;
+                    me.log.line(format!("sqs {}: {e}", me.queue.url));
+                    let pause = Duration::from_millis(500 * u64::from(failures.min(20)));
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = stopped.wait_for(|s| *s) => break,
+                    }
+                    continue;
+                }
+            };
+            let mut permit = Some(first);
+            for message in messages {
+                let slot = match permit.take() {
+                    Some(p) => p,
+                    None => slots.clone().acquire_owned().await.expect("never closed"),
+                };
+                me.queue.counts.received.fetch_add(1, Ordering::Relaxed);
+                let worker = me.clone();
+                handling.spawn(async move {
+                    worker.handle(message).await;
+                    drop(slot);
+                });
+            }
+            while handling.try_join_next().is_some() {}
+        }
+        while handling.join_next().await.is_some() {}
+    }
+
+    async fn handle(&self, message: Message) {
+        let counts = &self.queue.counts;
+        counts.in_flight.fetch_add(1, Ordering::Relaxed);
+        let (body, id, event_type, kind) = match open(&message.body) {
+            Envelope::Event {
+                body,
+                id,
+                event_type,
+                kind,
+            } => (body, id, event_type, kind),
+            Envelope::Poison(why) => {
+                self.poison(&message, &why).await;
+                counts.in_flight.fetch_sub(1, Ordering::Relaxed);
+                return;
+            }
+        };
+        let event = Event {
+            seq: 0,
+            id: Some(id.clone()),
+            received_ms: super::unix_ms(),
+            content_type: None,
+            signature: None,
+            body: body.into(),
+            parsed: Parsed::default(),
+        };
+        let wanted: Vec<&Arc<Target>> = self
+            .targets
+            .iter()
+            .filter(|t| t.spec.route.lets_through(&event.body, &event.parsed))
+            .collect();
+        if wanted.is_empty() {
+            counts.filtered.fetch_add(1, Ordering::Relaxed);
+            let _ = self.queue.deletes.send(message.receipt_handle.clone());
+            counts.in_flight.fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
+        let attempts = wanted.iter().map(|t| self.deliver(t, &event));
+        let all_ok = futures_util::future::join_all(attempts)
+            .await
+            .into_iter()
+            .all(|ok| ok);
+        let label = super::shown_id(Some(&id));
+        if all_ok {
+            counts.delivered.fetch_add(1, Ordering::Relaxed);
+            let _ = self.queue.deletes.send(message.receipt_handle.clone());
+            self.log.line(format!(
+                "{event_type} {label} ({kind}, receive {}): delivered",
+                message.receive_count
+            ));
+        } else {
+            self.retry_later(&message, &label).await;
+        }
+        counts.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    async fn deliver(&self, target: &Target, event: &Event) -> bool {
+        let _turn = target.gate.acquire().await.expect("never closed");
+        target.in_flight.fetch_add(1, Ordering::Relaxed);
+        let outcome = attempt(&self.client, &target.spec, event).await;
+        target.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let label = super::shown_id(event.id.as_deref());
+        if outcome.ok {
+            target.delivered.fetch_add(1, Ordering::Relaxed);
+        } else {
+            target.failed.fetch_add(1, Ordering::Relaxed);
+            self.log.line(format!(
+                "{label} -> {}: {}",
+                target.spec.name,
+                outcome.error.as_deref().unwrap_or("failed")
+            ));
+        }
+        outcome.ok
+    }
+
+    /// A failed delivery: visible again after the backoff for its receive count (at once when
+    /// stopping); the one that used up the queue's receives goes to its dead-letter queue.
+    async fn retry_later(&self, message: &Message, label: &str) {
+        let counts = &self.queue.counts;
+        let stopping = *self.stopped.borrow();
+        let delay = if stopping {
+            0
+        } else {
+            self.backoff
+                .delay(
+                    message.receive_count.saturating_sub(1),
+                    rand::random::<f64>(),
+                )
+                .as_secs_f64()
+                .ceil()
+                .clamp(1.0, MAX_VISIBILITY_SECS as f64) as u64
+        };
+        let dead_letter = self.dead_letter().await;
+        if let Some((dlq, max)) = dead_letter
+            .as_ref()
+            .filter(|(_, max)| message.receive_count >= *max)
+        {
+            counts.dead_lettered.fetch_add(1, Ordering::Relaxed);
+            self.log.line(format!(
+                "{label}: not delivered after {max} receives: the queue's redrive policy moves it to {dlq}"
+            ));
+        } else {
+            counts.retried.fetch_add(1, Ordering::Relaxed);
+            self.log.line(format!(
+                "{label}: visible again in {delay} s (receive {})",
+                message.receive_count
+            ));
+        }
+        if let Err(e) = self
+            .sqs
+            .change_visibility(&self.queue.url, &message.receipt_handle, delay)
+            .await
+        {
+            // The message becomes visible anyway when its visibility timeout ends.
+            self.log.line(format!("{label}: {e}"));
+        }
+    }
+
+    async fn dead_letter(&self) -> Option<(String, u32)> {
+        self.queue
+            .dead_letter
+            .get_or_init(|| async {
+                match self.sqs.info(&self.queue.url).await {
+                    Ok(info) => info.dead_letter,
+                    Err(e) => {
+                        self.log.line(format!("sqs {}: {e}", self.queue.url));
+                        None
+                    }
+                }
+            })
+            .await
+            .clone()
+    }
+
+    /// Poison goes to the dead-letter queue at once: sent there, then deleted here. Without a
+    /// dead-letter queue it is hidden for SQS's longest visibility timeout, never deleted.
+    async fn poison(&self, message: &Message, why: &str) {
+        let counts = &self.queue.counts;
+        counts.poison.fetch_add(1, Ordering::Relaxed);
+        let dead_letter = self.dead_letter().await;
+        let moved = match &dead_letter {
+            Some((arn, _)) => match self.sqs.url_of(&self.queue.url, arn).await {
+                Ok(dlq) => self.sqs.send(&dlq, &message.body).await.map(|_| dlq),
+                Err(e) => Err(e),
+            },
+            None => Err("the queue has no redrive policy (no dead-letter queue)".into()),
+        };
+        match moved {
+            Ok(dlq) => {
+                counts.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                let _ = self.queue.deletes.send(message.receipt_handle.clone());
+                self.log.line(format!(
+                    "message {}: {why}: moved to the dead-letter queue {dlq}",
+                    message.id
+                ));
+            }
+            Err(e) => {
+                self.log.line(format!(
+                    "message {}: {why}: {e}; hidden for {MAX_VISIBILITY_SECS} s, not deleted",
+                    message.id
+                ));
+                let _ = self
+                    .sqs
+                    .change_visibility(
+                        &self.queue.url,
+                        &message.receipt_handle,
+                        MAX_VISIBILITY_SECS,
+                    )
+                    .await;
+            }
+        }
+    }
+}
+
+/// The listener of `fanout --from-sqs`: `/health` and `/status` (no events come in over HTTP).
+pub struct StatusServer {
+    pub url: String,
+    targets: Vec<Value>,
+    queues: Vec<String>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+pub async fn serve_status(
+    listen: &str,
+    status: Arc<Status>,
+    idle_timeout: Duration,
+) -> crate::error::Result<StatusServer> {
+    use crate::error::ResultExt;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .or_external(format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr().or_external("listener address")?;
+    let targets = status
+        .targets
+        .iter()
+        .map(|t| json!({"name": t.spec.name, "url": t.spec.url, "resigned": true, "queue": t.spec.queue}))
+        .collect();
+    let queues = status.queues.iter().map(|q| q.url.clone()).collect();
+    let router = axum::Router::new()
+        .route(
+            "/health",
+            axum::routing::get(|| async { axum::Json(json!({"ok": true})) }),
+        )
+        .route(
+            "/status",
+            axum::routing::get(move || {
+                let status = status.clone();
+                async move { axum::Json(status.json().await) }
+            }),
+        );
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(crate::server::serve(
+        listener,
+        router,
+        stopped,
+        idle_timeout,
+    ));
+    Ok(StatusServer {
+        url: format!("http://{addr}"),
+        targets,
+        queues,
+        stop,
+        task,
+    })
+}
+
+impl StatusServer {
+    pub fn started(&self) -> super::Started {
+        super::Started {
+            doc: json!({
+                "listen": self.url,
+                "health": format!("{}/health", self.url),
+                "status": format!("{}/status", self.url),
+                "from_sqs": self.queues,
+                "targets": self.targets,
+            }),
+        }
+    }
+
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Deletes delivered messages in batches of up to 10 (DeleteMessageBatch), as they come; once
+/// every receiver has finished, the rest, then it ends.
+async fn delete_in_batches(
+    sqs: Sqs,
+    url: String,
+    mut pending: mpsc::UnboundedReceiver<String>,
+    mut finished: watch::Receiver<bool>,
+    log: Log,
+) {
+    let mut batch = Vec::with_capacity(10);
+    loop {
+        let done = tokio::select! {
+            n = pending.recv_many(&mut batch, 10) => n == 0,
+            _ = finished.wait_for(|f| *f) => {
+                while batch.len() < 10 && let Ok(h) = pending.try_recv() {
+                    batch.push(h);
+                }
+                batch.is_empty()
+            }
+        };
+        if done {
+            return;
+        }
+        match sqs.delete_batch(&url, &batch).await {
+            Ok(failed) if failed.is_empty() => {}
+            Ok(failed) => log.line(format!(
+                "sqs {url}: {} of {} deletes failed (they will be received again)",
+                failed.len(),
+                batch.len()
+            )),
+            Err(e) => log.line(format!(
+                "sqs {url}: {e} (those messages will be received again)"
+            )),
+        }
+        batch.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EVENT: &str =
+        r#"{"id": "evt_1", "object": "event", "type": "customer.created", "data": {"object": {}}}"#;
+
+    #[test]
+    fn a_raw_stripe_event_is_delivered_byte_for_byte() {
+        match open(EVENT) {
+            Envelope::Event {
+                body,
+                id,
+                event_type,
+                kind,
+            } => {
+                assert_eq!(body, EVENT.as_bytes());
+                assert_eq!(
+                    (id.as_str(), event_type.as_str(), kind),
+                    ("evt_1", "customer.created", "raw")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_eventbridge_event_delivers_its_detail_in_stripes_wire_format() {
+        let detail: Value = serde_json::from_str(EVENT).unwrap();
+        let envelope = json!({
+            "version": "0", "id": "6a7e8feb", "detail-type": "customer.created",
+            "source": "aws.partner/stripe.com/ed_test_61Rm", "account": "123456789012",
+            "time": "2026-01-01T00:00:00Z", "region": "us-east-1", "resources": [], "detail": detail,
+        });
+        match open(&envelope.to_string()) {
+            Envelope::Event { body, id, kind, .. } => {
+                assert_eq!(body, crate::webhook::to_wire(&detail).into_bytes());
+                assert_eq!((id.as_str(), kind), ("evt_1", "eventbridge"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn anything_else_is_poison() {
+        for body in [
+            "not json",
+            "[]",
+            r#"{"id": "x", "type": "t", "object": "customer"}"#,
+            r#"{"source": "aws.partner/stripe.com/ed_1", "detail-type": "x", "detail": {"id": "evt_1"}}"#,
+            r#"{"source": "my.app", "detail-type": "x", "detail": {"id": "evt_1", "type": "t", "object": "event"}}"#,
+        ] {
+            assert!(matches!(open(body), Envelope::Poison(_)), "{body}");
+        }
+    }
+}
