@@ -63,6 +63,9 @@ pub enum Command {
     Status(Box<commands::status::StatusArgs>),
     /// Conformance and abuse suite for a webhook receiver
     Check(Box<commands::check::CheckArgs>),
+    /// Stripe's Amazon EventBridge destination and the queues behind it, for fanout --from-sqs
+    #[command(subcommand)]
+    Eventbridge(commands::eventbridge::EventbridgeCommand),
     /// Relay one Stripe webhook stream to many receivers, durably
     Fanout(Box<commands::fanout::FanoutArgs>),
     /// A local app + Stripe on loopback, for trying and testing everything
@@ -119,6 +122,7 @@ fn dispatch(ctx: &Ctx, command: Command) -> Result<Box<dyn Report>> {
         Command::Webhook(cmd) => commands::webhook::run(ctx, cmd),
         Command::Status(args) => commands::status::run(ctx, *args),
         Command::Check(args) => commands::check::run(ctx, *args),
+        Command::Eventbridge(cmd) => commands::eventbridge::run(ctx, cmd),
         Command::Fanout(args) => commands::fanout::run(ctx, *args),
         Command::Sandbox(args) => commands::sandbox::run(ctx, *args),
         Command::Demo(args) => commands::demo::run(ctx, *args),

@@ -16,6 +16,7 @@ pub mod config;
 pub mod demo;
 pub mod duration;
 pub mod error;
+pub mod eventbridge;
 pub mod fanout;
 pub mod files;
 #[cfg(test)]

@@ -5,6 +5,7 @@
 pub mod deploy;
 pub mod enable;
 pub mod endpoint;
+pub mod eventbridge;
 pub mod iam;
 pub mod keys;
 pub mod kms;

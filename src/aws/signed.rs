@@ -107,3 +107,97 @@ impl Signed {
         })
     }
 }
+
+/// A service of AWS's JSON protocols (SQS's `application/x-amz-json-1.0` with `X-Amz-Target:
+/// AmazonSQS.<Action>`, EventBridge's `application/x-amz-json-1.1` with `AWSEvents.<Action>`).
+pub struct JsonService<'a> {
+    /// The signing name (`sqs`, `events`).
+    pub service: &'a str,
+    /// How messages name it (`SQS`, `EventBridge`).
+    pub label: &'a str,
+    pub region: &'a str,
+    pub endpoint: &'a str,
+    pub target_prefix: &'a str,
+    pub content_type: &'a str,
+}
+
+/// Why a JSON-protocol call failed: the service's error code (`ResourceNotFoundException`, with
+/// any `namespace#` prefix removed) when it answered, and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallError {
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl CallError {
+    pub fn is(&self, code: &str) -> bool {
+        self.code.as_deref() == Some(code)
+    }
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<CallError> for String {
+    fn from(e: CallError) -> String {
+        e.message
+    }
+}
+
+impl Signed {
+    /// One call: the answer's JSON (`{}` for an empty body), or the service's error.
+    pub async fn json(
+        &self,
+        service: &JsonService<'_>,
+        action: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, CallError> {
+        let target = format!("{}.{action}", service.target_prefix);
+        let headers = [
+            ("content-type", service.content_type),
+            ("x-amz-target", target.as_str()),
+        ];
+        let label = service.label;
+        let answer = self
+            .post(
+                service.service,
+                service.region,
+                service.endpoint,
+                &headers,
+                body.to_string(),
+            )
+            .await
+            .map_err(|e| CallError {
+                code: None,
+                message: format!("{label} {action}: {e}"),
+            })?;
+        let value: serde_json::Value = if answer.body.trim().is_empty() {
+            serde_json::json!({})
+        } else {
+            serde_json::from_str(&answer.body).unwrap_or(serde_json::Value::Null)
+        };
+        if answer.status.is_success() {
+            return Ok(value);
+        }
+        let kind = value["__type"]
+            .as_str()
+            .or(value["code"].as_str())
+            .map(|k| k.rsplit('#').next().unwrap_or(k).to_owned());
+        let message = value["message"]
+            .as_str()
+            .or(value["Message"].as_str())
+            .unwrap_or("");
+        Err(CallError {
+            message: format!(
+                "{label} {action} answered {}: {} {}",
+                answer.status,
+                kind.as_deref().unwrap_or("error"),
+                crate::http::excerpt(message, 200)
+            ),
+            code: kind,
+        })
+    }
+}

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::AwsTarget;
-use super::signed::Signed;
+use super::signed::{CallError, JsonService, Signed};
 
 /// A long poll waits up to 20 s (SQS's maximum `WaitTimeSeconds`); a call may take that long.
 pub const LONG_POLL_SECS: u64 = 20;
@@ -57,31 +57,28 @@ impl Sqs {
         let endpoint =
             origin(queue_url).ok_or_else(|| format!("{queue_url:?} is not a queue URL"))?;
         let region = region_of(queue_url).unwrap_or(&self.region).to_owned();
-        let target = format!("AmazonSQS.{action}");
-        let headers = [
-            ("content-type", "application/x-amz-json-1.0"),
-            ("x-amz-target", target.as_str()),
-        ];
-        let answer = self
-            .signed
-            .post("sqs", &region, &endpoint, &headers, body.to_string())
+        self.call_at(&endpoint, &region, action, body)
             .await
-            .map_err(|e| format!("SQS {action}: {e}"))?;
-        let value: Value = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
-        if !answer.status.is_success() {
-            let kind = value["__type"].as_str().unwrap_or("error");
-            let message = value["message"]
-                .as_str()
-                .or(value["Message"].as_str())
-                .unwrap_or("");
-            return Err(format!(
-                "SQS {action} answered {}: {} {}",
-                answer.status,
-                kind.rsplit('#').next().unwrap_or(kind),
-                crate::http::excerpt(message, 200)
-            ));
-        }
-        Ok(value)
+            .map_err(String::from)
+    }
+
+    /// A call to SQS at `endpoint` (a queue URL's origin, or the region's service endpoint).
+    async fn call_at(
+        &self,
+        endpoint: &str,
+        region: &str,
+        action: &str,
+        body: Value,
+    ) -> Result<Value, CallError> {
+        let service = JsonService {
+            service: "sqs",
+            label: "SQS",
+            region,
+            endpoint,
+            target_prefix: "AmazonSQS",
+            content_type: "application/x-amz-json-1.0",
+        };
+        self.signed.json(&service, action, &body).await
     }
 
     /// Up to `max` messages (1..=10), waiting up to `wait_secs` for the first.
@@ -192,6 +189,115 @@ impl Sqs {
             .as_str()
             .map(str::to_owned)
             .ok_or_else(|| "GetQueueUrl named no URL".to_owned())
+    }
+}
+
+/// What `eventbridge setup` asks of SQS: queues by name, their attributes and tags.
+impl Sqs {
+    /// A call to the region's SQS endpoint (`https://sqs.REGION.amazonaws.com`, or the
+    /// override).
+    async fn regional(&self, action: &str, body: Value) -> Result<Value, CallError> {
+        let endpoint = format!("https://sqs.{}.amazonaws.com", self.region);
+        self.call_at(&endpoint, &self.region, action, body).await
+    }
+
+    /// The URL of the queue named `name` in this account, `None` when there is none.
+    pub async fn queue_url(&self, name: &str) -> Result<Option<String>, String> {
+        match self
+            .regional("GetQueueUrl", json!({"QueueName": name}))
+            .await
+        {
+            Ok(answer) => Ok(answer["QueueUrl"].as_str().map(str::to_owned)),
+            Err(e)
+                if e.is("QueueDoesNotExist") || e.is("AWS.SimpleQueueService.NonExistentQueue") =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e.message),
+        }
+    }
+
+    /// Creates the queue (`attributes` as SQS names them, all strings) with `tags`; returns its
+    /// URL. SQS answers with the existing queue's URL when one of that name has the same
+    /// attributes.
+    pub async fn create_queue(
+        &self,
+        name: &str,
+        attributes: &serde_json::Map<String, Value>,
+        tags: &serde_json::Map<String, Value>,
+    ) -> Result<String, String> {
+        let answer = self
+            .regional(
+                "CreateQueue",
+                json!({"QueueName": name, "Attributes": attributes, "tags": tags}),
+            )
+            .await?;
+        answer["QueueUrl"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| "SQS CreateQueue named no URL".to_owned())
+    }
+
+    /// The queue's attributes (`names`: SQS's attribute names, or `All`), as strings.
+    pub async fn attributes(
+        &self,
+        queue_url: &str,
+        names: &[&str],
+    ) -> Result<serde_json::Map<String, Value>, String> {
+        let answer = self
+            .call(
+                queue_url,
+                "GetQueueAttributes",
+                json!({"QueueUrl": queue_url, "AttributeNames": names}),
+            )
+            .await?;
+        Ok(answer["Attributes"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    pub async fn set_attributes(
+        &self,
+        queue_url: &str,
+        attributes: &serde_json::Map<String, Value>,
+    ) -> Result<(), String> {
+        self.call(
+            queue_url,
+            "SetQueueAttributes",
+            json!({"QueueUrl": queue_url, "Attributes": attributes}),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn tags(&self, queue_url: &str) -> Result<serde_json::Map<String, Value>, String> {
+        let answer = self
+            .call(queue_url, "ListQueueTags", json!({"QueueUrl": queue_url}))
+            .await?;
+        Ok(answer["Tags"].as_object().cloned().unwrap_or_default())
+    }
+
+    /// The URLs of the account's queues whose names start with `prefix` (up to 1,000).
+    pub async fn list_queues(&self, prefix: &str) -> Result<Vec<String>, String> {
+        let answer = self
+            .regional(
+                "ListQueues",
+                json!({"QueueNamePrefix": prefix, "MaxResults": 1000}),
+            )
+            .await?;
+        Ok(answer["QueueUrls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|u| u.as_str().map(str::to_owned))
+            .collect())
+    }
+
+    pub async fn delete_queue(&self, queue_url: &str) -> Result<(), String> {
+        self.call(queue_url, "DeleteQueue", json!({"QueueUrl": queue_url}))
+            .await
+            .map(|_| ())
     }
 }
 

@@ -8,6 +8,7 @@ pub mod completions;
 pub mod config;
 pub mod demo;
 pub mod enable;
+pub mod eventbridge;
 pub mod events;
 pub mod fanout;
 pub mod replay;

@@ -53,7 +53,9 @@ pub struct SandboxArgs {
     /// AWS region (else AWS_REGION, else the config, else us-east-1)
     #[arg(long)]
     pub region: Option<String>,
-    /// AWS endpoint override, for local emulators (else AWS_ENDPOINT_URL)
+    /// AWS endpoint override, for local emulators (else AWS_ENDPOINT_URL); also where the
+    /// sandbox, playing Stripe, makes the partner event sources of Amazon EventBridge event
+    /// destinations and puts their events
     #[arg(long, value_name = "URL", value_parser = crate::http::url_arg)]
     pub aws_endpoint_url: Option<String>,
     /// How often to poll the ECS service for a new deployment (2s, 500ms)
@@ -118,6 +120,11 @@ fn options(ctx: &Ctx, args: &SandboxArgs) -> Result<SandboxOptions> {
         out: ctx.out.clone(),
         idle_timeout: args.server.idle_timeout.get(),
         api_version: args.api_version.clone(),
+        eventbridge_endpoint: args.aws_endpoint_url.clone().or_else(|| {
+            std::env::var("AWS_ENDPOINT_URL")
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+        }),
     })
 }
 

@@ -43,6 +43,7 @@ pub fn publish(shared: &Arc<Shared>, mut event: Value) -> usize {
             shared.delivery.attempts,
         ));
     }
+    super::stripe::event_destinations::publish(shared, &event, &body);
     let listeners = shared
         .stripe
         .listeners

@@ -70,6 +70,9 @@ pub struct SandboxOptions {
     pub idle_timeout: Duration,
     /// The account's default API version (`--api-version`; the catalogue's when None).
     pub api_version: Option<String>,
+    /// The AWS endpoint (an emulator) where the sandbox, playing Stripe, makes the partner
+    /// event sources of `amazon_eventbridge` destinations and puts their events.
+    pub eventbridge_endpoint: Option<String>,
 }
 
 impl Default for SandboxOptions {
@@ -87,6 +90,7 @@ impl Default for SandboxOptions {
             out: Printer::silent(),
             idle_timeout: crate::server::IDLE_TIMEOUT,
             api_version: None,
+            eventbridge_endpoint: None,
         }
     }
 }
@@ -324,6 +328,9 @@ pub async fn start(opts: SandboxOptions) -> Result<Sandbox> {
     let app_webhook_url = crate::http::join(&app_url, app::WEBHOOK_PATH);
     let stripe = stripe::StripeSide::new(stripe_key, saved_stripe);
     stripe.register_app_endpoint(&app_webhook_url, webhook_secrets[0].clone());
+    stripe
+        .destinations
+        .set_endpoint(opts.eventbridge_endpoint.clone());
     let shared = Arc::new(Shared {
         app_url,
         stripe_api_url,

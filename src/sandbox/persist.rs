@@ -150,6 +150,7 @@ mod tests {
         let (token, _) = store.register("Acme", "a@example.com", "pw").unwrap();
         let stripe = SavedStripe {
             events: Vec::new(),
+            destinations: Vec::new(),
             account_id: "acct_1".into(),
             endpoints: Vec::new(),
         };

@@ -1,7 +1,8 @@
 //! The part of Stripe's API that stripe-ops and the Stripe CLI call (CONTRACT.md section 3), on
 //! its own listener: the account's state (key, endpoints, events), auth (Bearer or basic, one
 //! key), form bodies, Stripe's list and error objects, and the router. One file per resource:
-//! `endpoints`, `events`, `cli` (the Stripe CLI's `listen` sessions and websocket).
+//! `endpoints`, `events`, `cli` (the Stripe CLI's `listen` sessions and websocket),
+//! `event_destinations` (v2, Amazon EventBridge), and one per payment or billing resource.
 // Handlers return early with a ready `Response`; boxing it would buy nothing.
 #![allow(clippy::result_large_err)]
 
@@ -42,6 +43,7 @@ mod checkout_sessions;
 pub mod cli;
 mod customers;
 mod endpoints;
+pub mod event_destinations;
 mod events;
 pub mod objects;
 mod payments;
@@ -130,6 +132,9 @@ pub struct SavedStripe {
     /// them after a restart. Absent from files written before events were kept.
     #[serde(default)]
     pub events: Vec<SavedEvent>,
+    /// The v2 event destinations (absent from older files).
+    #[serde(default)]
+    pub destinations: Vec<event_destinations::Destination>,
 }
 
 #[derive(Debug, Serialize, serde::Deserialize)]
@@ -176,6 +181,8 @@ pub struct StripeSide {
     /// What `stripe trigger` creates: customers, payments, prices, subscriptions, … (not kept by
     /// `--state`).
     pub objects: objects::Objects,
+    /// The v2 event destinations (Amazon EventBridge).
+    pub destinations: event_destinations::Destinations,
 }
 
 /// Reads a Stripe API key file: `sk_test_…`/`sk_live_…` (or restricted `rk_…`).
@@ -241,6 +248,7 @@ impl StripeSide {
             events: Mutex::new(events),
             listeners: cli::Listeners::default(),
             objects: objects::Objects::default(),
+            destinations: event_destinations::Destinations::restore(saved.destinations),
             account_id: if saved.account_id.is_empty() {
                 format!("acct_{}", secret::random_alnum(16))
             } else {
@@ -278,6 +286,7 @@ impl StripeSide {
                     attempts: e.attempts.clone(),
                 })
                 .collect(),
+            destinations: self.destinations.saved(),
         }
     }
 
@@ -646,6 +655,28 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route(
             "/v1/payment_pages/{id}/confirm",
             post(checkout_sessions::confirm),
+        )
+        .route(
+            "/v2/core/event_destinations",
+            get(event_destinations::list).post(event_destinations::create),
+        )
+        .route(
+            "/v2/core/event_destinations/{id}",
+            get(event_destinations::retrieve)
+                .post(event_destinations::update)
+                .delete(event_destinations::delete),
+        )
+        .route(
+            "/v2/core/event_destinations/{id}/enable",
+            post(event_destinations::enable),
+        )
+        .route(
+            "/v2/core/event_destinations/{id}/disable",
+            post(event_destinations::disable),
+        )
+        .route(
+            "/v2/core/event_destinations/{id}/ping",
+            post(event_destinations::ping),
         )
         .route("/subscribe/{account}", get(cli::subscribe))
         .fallback(unknown_route)
