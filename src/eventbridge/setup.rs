@@ -213,16 +213,14 @@ async fn ensure_destination(
             "created event destination {}",
             made["id"].as_str().unwrap_or("?")
         ));
-        return Ok(made);
+        return match unusable(&made, opts) {
+            Some(why) => Err(why),
+            None => Ok(made),
+        };
     };
     let id = d["id"].as_str().unwrap_or_default();
-    if d["event_payload"].as_str() != Some(opts.payload.as_str()) {
-        return Err(Error::usage(format!(
-            "event destination {id} delivers {} events and Stripe cannot change that: run \
-             `stripe-ops eventbridge teardown --env {}` first",
-            d["event_payload"].as_str().unwrap_or("?"),
-            opts.env.name
-        )));
+    if let Some(why) = unusable(d, opts) {
+        return Err(why);
     }
     let mut d = d.clone();
     if destination_events(&d) != design.enabled_events {
@@ -233,27 +231,61 @@ async fn ensure_destination(
         out.status(format!("updated {id}'s enabled events"));
     }
     if d["status"] == "disabled" {
-        let reason = d["status_details"]["disabled"]["reason"]
-            .as_str()
-            .unwrap_or("");
-        if reason != "user" && !reason.is_empty() {
-            return Err(Error::external(format!(
-                "event destination {id} was disabled by Stripe ({reason}): its partner event \
-                 source is gone (never associated within 7 days, or deleted). Run `stripe-ops \
-                 eventbridge teardown --env {}` and set it up again",
-                opts.env.name
-            )));
-        }
         d = c.stripe.enable_event_destination(id).await?;
         out.status(format!("enabled event destination {id}"));
     }
     Ok(d)
 }
 
+/// Why a destination cannot serve this environment and is not patched over: Stripe fixes its
+/// payload style and its account and region at creation, and a destination Stripe disabled
+/// because its partner event source is gone stays useless (Stripe's EventBridge guide: create
+/// a new one). Pure.
+pub fn unusable(d: &Value, opts: &BridgeOptions) -> Option<Error> {
+    let id = d["id"].as_str().unwrap_or("?");
+    let env = &opts.env.name;
+    let again = format!("run `stripe-ops eventbridge teardown --env {env}` and set it up again");
+    if d["event_payload"].as_str() != Some(opts.payload.as_str()) {
+        return Some(Error::usage(format!(
+            "event destination {id} delivers {} events and Stripe cannot change that: {again}",
+            d["event_payload"].as_str().unwrap_or("?")
+        )));
+    }
+    let aws = &d["amazon_eventbridge"];
+    let region = aws["aws_event_source_arn"]
+        .as_str()
+        .and_then(|a| a.split(':').nth(3));
+    if let Some(r) = region.filter(|r| !r.is_empty() && *r != opts.env.region) {
+        return Some(Error::usage(format!(
+            "event destination {id} puts events in {r}, not {}: {again}",
+            opts.env.region
+        )));
+    }
+    if let (Some(want), Some(has)) = (&opts.account, aws["aws_account_id"].as_str())
+        && want != has
+    {
+        return Some(Error::usage(format!(
+            "event destination {id} puts events in account {has}, not {want}: {again}"
+        )));
+    }
+    let reason = d["status_details"]["disabled"]["reason"]
+        .as_str()
+        .unwrap_or("");
+    if d["status"] == "disabled" && !reason.is_empty() && reason != "user" {
+        return Some(Error::external(format!(
+            "event destination {id} was disabled by Stripe ({reason}): its partner event source \
+             is gone (never associated within 7 days, or deleted), or was never made; {again}"
+        )));
+    }
+    None
+}
+
 /// Waits for the partner event source Stripe makes, within `wait` (each call bounded by what
-/// is left of it).
+/// is left of it). A failed call is tried again until then (AWS's `InternalException` is
+/// retryable; moto answers a source it does not have with a 500) and named if the wait ends.
 async fn wait_for_source(c: &Clients, name: &str, opts: &BridgeOptions) -> Result<EventSource> {
     let deadline = Instant::now() + opts.wait;
+    let mut last_error = None;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let seen = tokio::time::timeout(left, c.events.describe_event_source(name)).await;
@@ -265,13 +297,16 @@ async fn wait_for_source(c: &Clients, name: &str, opts: &BridgeOptions) -> Resul
                 )));
             }
             Ok(Ok(Some(s))) => return Ok(s),
-            Ok(Ok(None)) => {}
-            Ok(Err(e)) => return Err(aws(e)),
-            Err(_) => {}
+            Ok(Ok(None)) | Err(_) => {}
+            Ok(Err(e)) => last_error = Some(e),
         }
         if Instant::now() + opts.poll >= deadline {
+            let last = last_error
+                .map(|e| format!(" (last answer: {e})"))
+                .unwrap_or_default();
             return Err(Error::external(format!(
-                "Stripe's partner event source {name} did not appear in the account within {}",
+                "Stripe's partner event source {name} did not appear in the account within {} \
+                 (is the destination's AWS account this one?){last}",
                 crate::duration::human(opts.wait)
             )));
         }
@@ -416,4 +451,77 @@ async fn queue_arn(c: &Clients, url: &str) -> Result<String> {
         .and_then(Value::as_str)
         .map(str::to_owned)
         .ok_or_else(|| Error::external(format!("SQS named no QueueArn for {url}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> BridgeOptions {
+        crate::eventbridge::status::tests_support::opts()
+    }
+
+    #[test]
+    fn a_destination_in_another_region_account_or_payload_or_disabled_by_stripe_is_refused() {
+        let o = opts();
+        let d = |payload: &str, arn: &str, account: &str, status: Value| {
+            let mut d = json!({"id": "ed_1", "event_payload": payload, "status": "enabled",
+                "amazon_eventbridge": {"aws_event_source_arn": arn, "aws_account_id": account}});
+            if !status.is_null() {
+                d["status"] = json!("disabled");
+                d["status_details"] = status;
+            }
+            d
+        };
+        let here = "arn:aws:events:us-east-1::event-source/aws.partner/stripe.com/ed_1";
+        let fine = d("snapshot", here, "123456789012", Value::Null);
+        assert!(unusable(&fine, &o).is_none());
+        let by_user = d(
+            "snapshot",
+            here,
+            "123456789012",
+            json!({"disabled": {"reason": "user"}}),
+        );
+        assert!(
+            unusable(&by_user, &o).is_none(),
+            "setup enables what a person disabled"
+        );
+        let cases = [
+            (d("thin", here, "123456789012", Value::Null), 2, "thin"),
+            (
+                d(
+                    "snapshot",
+                    &here.replace("us-east-1", "eu-west-1"),
+                    "123456789012",
+                    Value::Null,
+                ),
+                2,
+                "eu-west-1",
+            ),
+            (
+                d("snapshot", here, "210987654321", Value::Null),
+                2,
+                "210987654321",
+            ),
+            (
+                d(
+                    "snapshot",
+                    "",
+                    "123456789012",
+                    json!({"disabled": {"reason": "no_aws_event_source_exists"}}),
+                ),
+                3,
+                "no_aws_event_source_exists",
+            ),
+        ];
+        for (dest, code, says) in cases {
+            let e = unusable(&dest, &o).expect("refused");
+            assert_eq!(e.exit.code(), code, "{}", e.message());
+            assert!(
+                e.message().contains(says) && e.message().contains("teardown"),
+                "{}",
+                e.message()
+            );
+        }
+    }
 }

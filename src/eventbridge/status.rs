@@ -292,8 +292,6 @@ pub fn status_report(opts: &BridgeOptions, design: &Design, seen: &Observed) -> 
 #[cfg(test)]
 mod tests {
     //! Plan and judge on recorded shapes of Stripe's and AWS's answers.
-    use std::time::Duration;
-
     use serde_json::Map;
 
     use super::*;
@@ -301,23 +299,7 @@ mod tests {
     use crate::eventbridge::setup::plan;
 
     fn opts() -> BridgeOptions {
-        BridgeOptions {
-            env: crate::config::Config::default()
-                .env("staging", &Default::default())
-                .unwrap(),
-            profile: None,
-            stripe_key: "sk_test_x".to_owned().into(),
-            targets: vec![],
-            types: vec![],
-            account: Some("123456789012".into()),
-            payload: "snapshot".into(),
-            api_version: None,
-            max_receives: 5,
-            visibility: Duration::from_secs(60),
-            wait: Duration::from_secs(1),
-            poll: Duration::from_millis(10),
-            rule_bus: None,
-        }
+        tests_support::opts()
     }
 
     fn one_target() -> Design {
@@ -436,5 +418,33 @@ mod tests {
                 .any(|s| s.contains("create the partner event bus")),
             "{todo:?}"
         );
+    }
+}
+
+/// Options for the unit tests of `status` and `setup`.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use std::time::Duration;
+
+    use super::BridgeOptions;
+
+    pub(crate) fn opts() -> BridgeOptions {
+        BridgeOptions {
+            env: crate::config::Config::default()
+                .env("staging", &Default::default())
+                .unwrap(),
+            profile: None,
+            stripe_key: "sk_test_x".to_owned().into(),
+            targets: vec![],
+            types: vec![],
+            account: Some("123456789012".into()),
+            payload: "snapshot".into(),
+            api_version: None,
+            max_receives: 5,
+            visibility: Duration::from_secs(60),
+            wait: Duration::from_secs(1),
+            poll: Duration::from_millis(10),
+            rule_bus: None,
+        }
     }
 }

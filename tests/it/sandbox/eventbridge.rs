@@ -359,6 +359,37 @@ async fn status_names_what_is_missing_teardown_keeps_what_setup_did_not_make_and
         "production without --yes changes nothing"
     );
 
+    // A destination marked for qa whose source nobody associated.
+    let qa = reqwest::Client::new()
+        .post(format!(
+            "{}/v2/core/event_destinations",
+            chain.sb.stripe_api
+        ))
+        .bearer_auth(&chain.key)
+        .json(
+            &json!({"name": "qa", "type": "amazon_eventbridge", "event_payload": "snapshot",
+            "enabled_events": ["*"], "metadata": {"stripe-ops-env": "qa"},
+            "amazon_eventbridge": {"aws_account_id": "123456789012", "aws_region": "us-east-1"}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(qa.status().is_success());
+    let o = chain.bridge("status", "qa", &[]);
+    assert_code(&o, 1);
+    let source = json_of(&o)["pieces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["what"] == "partner event source")
+        .cloned()
+        .unwrap();
+    let detail = source["detail"].as_str().unwrap();
+    assert!(
+        source["ok"] == false && detail.contains("never associated") && detail.contains("7 days"),
+        "{source}"
+    );
+
     let o = chain.bridge("setup", "staging", &one);
     assert_code(&o, 0);
     let queue = json_of(&o)["targets"][0]["queue_url"]
@@ -518,6 +549,51 @@ async fn stripe_node_drives_the_v2_event_destinations_and_a_ping_reaches_eventbr
         d["status_details"]["disabled"]["reason"],
         "no_aws_event_source_exists"
     );
+    let refused_by_stripe = bin()
+        .args(["--json", "eventbridge", "setup", "--env", "staging"])
+        .args(["--stripe-api-base", &alone.stripe_api])
+        .args([
+            "--stripe-secret-key-file",
+            alone.info["stripe_key_file"].as_str().unwrap(),
+        ])
+        .args(["--target", "a=http://127.0.0.1:9/a"])
+        .envs(chain.moto.env())
+        .env_remove("STRIPE_SECRET_KEY")
+        .output()
+        .unwrap();
+    assert_code(&refused_by_stripe, 3);
+    assert!(
+        stderr(&refused_by_stripe).contains("no_aws_event_source_exists"),
+        "{}",
+        stderr(&refused_by_stripe)
+    );
+
+    // A destination naming another account: Stripe makes the source there, so it never shows
+    // in ours, and --wait-timeout bounds the wait.
+    let began = std::time::Instant::now();
+    let o = chain.bridge(
+        "setup",
+        "staging",
+        &[
+            "--target",
+            "a=http://127.0.0.1:9/a",
+            "--aws-account-id",
+            "210987654321",
+            "--wait-timeout",
+            "2s",
+        ],
+    );
+    assert_code(&o, 3);
+    assert!(
+        stderr(&o).contains("did not appear in the account within 2s"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        began.elapsed() < Duration::from_secs(30),
+        "the wait is bounded"
+    );
+
     let refused = reqwest::Client::new()
         .post(format!("{}/v2/core/event_destinations", alone.stripe_api))
         .bearer_auth(key.trim())

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# `fanout --from-sqs` against moto's SQS: events/s and end-to-end latency (sent to the queue →
+# received by the target) for one relay and for three relays on one queue, in one run, then
+# today's single-box relay (`cargo bench --bench fanout`) for comparison. Each relay process
+# runs with its default --in-flight; the receiver answers 200 at once (stripe-python verifies
+# each signature, so a wrong one would show as a failure count).
+#   scripts/bench-sqs.sh                 # EVENTS=300 per run, RELAYS="1 3", BENCH=1
+# Needs tests/run.sh's installs (the .venv with moto and stripe) and a release build (built here
+# when missing). moto is one Python process: its figures say what limits the relay against
+# moto, nothing about AWS's SQS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN="${BIN:-target/release/stripe-ops}"
+EVENTS="${EVENTS:-300}"
+RELAYS="${RELAYS:-1 3}"
+BENCH="${BENCH:-1}"
+PY=.venv/bin/python
+[ -x "$PY" ] || { echo "no .venv: run tests/run.sh once" >&2; exit 2; }
+[ -x "$BIN" ] || cargo build --release --locked
+
+dir="$(mktemp -d)"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+
+port="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+.venv/bin/moto_server -H 127.0.0.1 -p "$port" >"$dir/moto.log" 2>&1 &
+pids+=($!)
+export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench \
+  AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+for _ in $(seq 100); do curl -fs "$AWS_ENDPOINT_URL/moto-api/" >/dev/null 2>&1 && break; sleep 0.1; done
+
+secret="whsec_bench$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+printf '%s\n' "$secret" >"$dir/whsec"
+
+# The receiver: verifies with stripe-python, appends "id arrival_time" per delivery.
+cat >"$dir/receiver.py" <<'EOF'
+import http.server, os, sys, time, stripe
+secret, out = os.environ["SECRET"], open(os.environ["OUT"], "a")
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        now = time.time()
+        try:
+            e = stripe.Webhook.construct_event(body.decode(), self.headers.get("Stripe-Signature"), secret)
+            out.write(f"{e['id']} {now}\n"); out.flush(); status = 200
+        except Exception:
+            out.write(f"BAD {now}\n"); out.flush(); status = 400
+        self.send_response(status); self.send_header("Content-Length", "0"); self.end_headers()
+    def log_message(self, *a): pass
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+EOF
+
+# The sender and the judge: EventBridge envelopes of a 4 KB checkout.session.completed.
+cat >"$dir/sqs.py" <<'EOF'
+import boto3, json, sys, time
+sqs = boto3.client("sqs")
+op = sys.argv[1]
+if op == "queue":
+    name = sys.argv[2]
+    dlq = sqs.create_queue(QueueName=name + "-dlq")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    print(sqs.create_queue(QueueName=name, Attributes={"RedrivePolicy": json.dumps(
+        {"deadLetterTargetArn": arn, "maxReceiveCount": "10"})})["QueueUrl"])
+elif op == "send":
+    queue, n, out, prefix = sys.argv[2], int(sys.argv[3]), open(sys.argv[4], "w"), sys.argv[5]
+    pad = "x" * 3000
+    began = time.time()
+    for i in range(0, n, 10):
+        entries = []
+        for j in range(i, min(n, i + 10)):
+            detail = {"id": f"evt_{prefix}{j:06d}", "object": "event", "type": "checkout.session.completed",
+                      "api_version": "2026-10-28.endive", "created": int(time.time()), "livemode": False,
+                      "pending_webhooks": 1, "request": {"id": None, "idempotency_key": None},
+                      "data": {"object": {"id": f"cs_test_{j}", "object": "checkout.session", "metadata": {"pad": pad}}}}
+            entries.append({"Id": str(j - i), "MessageBody": json.dumps({"version": "0", "id": str(j),
+                "detail-type": detail["type"], "source": "aws.partner/stripe.com/ed_test_bench",
+                "account": "123456789012", "time": "2026-12-02T00:00:00Z", "region": "us-east-1",
+                "resources": [], "detail": detail})})
+        now = time.time()
+        sqs.send_message_batch(QueueUrl=queue, Entries=entries)
+        for e in entries:
+            out.write(f"evt_{prefix}{int(e['Id']) + i:06d} {now}\n")
+    out.close()
+    print(f"sent {n} in {time.time() - began:.2f} s ({n / (time.time() - began):.0f}/s)", end="; ")
+elif op == "judge":
+    sent = dict(l.split() for l in open(sys.argv[2]))
+    got, bad = {}, 0
+    for l in open(sys.argv[3]):
+        k, t = l.split()
+        if k == "BAD":
+            bad += 1
+        elif k in sent and k not in got:
+            got[k] = float(t)
+    lat = sorted(got[k] - float(sent[k]) for k in got)
+    first, last = min(float(v) for v in sent.values()), max(got.values())
+    pct = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] * 1000
+    print(f"{len(got)}/{len(sent)} delivered, {bad} bad signatures, {len(got) / (last - first):.1f} events/s, "
+          f"latency p50 {pct(0.5):.0f} ms p99 {pct(0.99):.0f} ms max {lat[-1] * 1000:.0f} ms")
+EOF
+
+SECRET="$secret" OUT="$dir/received" "$PY" "$dir/receiver.py" >"$dir/receiver.port" &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$dir/receiver.port" ] && break; sleep 0.1; done
+target="http://127.0.0.1:$(head -1 "$dir/receiver.port")/hook"
+
+for relays in $RELAYS; do
+  queue="$("$PY" "$dir/sqs.py" queue "bench-$relays")"
+  : >"$dir/received"
+  relay_pids=()
+  for r in $(seq "$relays"); do
+    "$BIN" --quiet fanout --listen 127.0.0.1:0 --from-sqs "$queue" --target "r=$target" \
+      --target-secret-file "r=$dir/whsec" >/dev/null 2>"$dir/relay-$relays-$r.log" &
+    relay_pids+=($!); pids+=($!)
+  done
+  printf '%s relay(s): ' "$relays"
+  "$PY" "$dir/sqs.py" send "$queue" "$EVENTS" "$dir/sent-$relays" "r${relays}_"
+  for _ in $(seq 1200); do
+    [ "$(grep -c "^evt_r${relays}_" "$dir/received" || true)" -ge "$EVENTS" ] && break
+    sleep 0.5
+  done
+  "$PY" "$dir/sqs.py" judge "$dir/sent-$relays" "$dir/received"
+  for p in "${relay_pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+done
+
+if [ "$BENCH" = 1 ]; then
+  echo "single-box relay (cargo bench --bench fanout):"
+  cargo bench --locked --bench fanout 2>&1 | grep -E "relay|closed loop" || true
+fi
