@@ -132,7 +132,7 @@ pub fn judge(opts: &BridgeOptions, design: &Design, seen: &Observed) -> Vec<Piec
         id,
         enabled,
         if enabled {
-            format!("enabled, {} events", destination_events(d).join(", "))
+            format!("enabled, events: {}", summary(&destination_events(d)))
         } else {
             format!("disabled ({reason})")
         },
@@ -188,6 +188,14 @@ pub fn judge(opts: &BridgeOptions, design: &Design, seen: &Observed) -> Vec<Piec
         judge_target(&mut pieces, t, s);
     }
     pieces
+}
+
+/// A list of event types short enough for one line: the first five and how many more.
+fn summary(types: &[String]) -> String {
+    match types.len() {
+        0..=5 => types.join(", "),
+        n => format!("{} and {} more", types[..5].join(", "), n - 5),
+    }
 }
 
 fn judge_target(pieces: &mut Vec<Piece>, t: &TargetDesign, s: &SeenTarget) {

@@ -411,6 +411,7 @@ pub fn announce(sandbox: &Sandbox, state_file: Option<&std::path::Path>, out: &P
             "stripe_key_file": path(sandbox.stripe_key_file()),
             "state_file": path(state_file),
             "faults": faults,
+            "eventbridge_endpoint": sandbox.shared.stripe.destinations.endpoint(),
             // The Stripe CLI reads its key from STRIPE_API_KEY and ignores STRIPE_API_BASE.
             "stripe_cli": {"api_base": sandbox.stripe_api_url(), "api_key_env": "STRIPE_API_KEY"},
         }));
@@ -438,6 +439,11 @@ pub fn announce(sandbox: &Sandbox, state_file: Option<&std::path::Path>, out: &P
         .map_or("<your --stripe-key-file>".to_owned(), |p| {
             p.display().to_string()
         });
+    if let Some(url) = sandbox.shared.stripe.destinations.endpoint() {
+        out.status(format!(
+            "EventBridge       destinations put events through {url}"
+        ));
+    }
     out.status(format!(
         "Stripe CLI        STRIPE_API_KEY=\"$(cat {key})\" stripe listen --api-base {} --forward-to URL",
         sandbox.stripe_api_url()

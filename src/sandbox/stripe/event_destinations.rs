@@ -121,7 +121,8 @@ impl Destinations {
         *self.endpoint.write().unwrap_or_else(|e| e.into_inner()) = endpoint;
     }
 
-    fn endpoint(&self) -> Option<String> {
+    /// Where partner calls go, if anywhere.
+    pub fn endpoint(&self) -> Option<String> {
         self.endpoint
             .read()
             .unwrap_or_else(|e| e.into_inner())

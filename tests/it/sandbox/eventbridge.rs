@@ -44,6 +44,12 @@ impl Chain {
         let mut cmd = bin();
         cmd.envs(moto.env());
         let sb = Sandbox::start_with(cmd, &["--aws-endpoint-url", &moto.url]);
+        assert_eq!(
+            sb.info["eventbridge_endpoint"],
+            moto.url.as_str(),
+            "{}",
+            sb.info
+        );
         let key_file = sb.info["stripe_key_file"].as_str().unwrap().to_owned();
         let key = std::fs::read_to_string(&key_file)
             .unwrap()
