@@ -132,5 +132,5 @@ done
 
 if [ "$BENCH" = 1 ]; then
   echo "single-box relay (cargo bench --bench fanout):"
-  cargo bench --locked --bench fanout 2>&1 | grep -E "relay|closed loop" || true
+  cargo bench --locked --bench fanout 2>&1 | grep -E "^==|relay|loop" || true
 fi

@@ -182,7 +182,7 @@ pub struct Status {
     targets: Arc<Vec<Arc<Target>>>,
 }
 
-/// The running consumer: one receiver and one batch deleter per queue.
+/// The running consumer: per queue, its pollers and one batch deleter.
 pub struct Consumer {
     pub status: Arc<Status>,
     receivers: JoinSet<()>,
@@ -233,7 +233,7 @@ impl Consumer {
                 finished.clone(),
                 opts.log.clone(),
             ));
-            let worker = Worker {
+            let worker = Arc::new(Worker {
                 sqs: sqs.clone(),
                 queue: queue.clone(),
                 targets: fed,
@@ -241,8 +241,15 @@ impl Consumer {
                 backoff: opts.backoff,
                 log: opts.log.clone(),
                 stopped: stopped.clone(),
-            };
-            receivers.spawn(worker.receive(opts.in_flight));
+            });
+            // One ReceiveMessage hands out at most 10 messages and takes a round trip: a single
+            // poller caps a relay at 10 per round trip however many deliveries may be in
+            // flight, so a queue gets one poller per 10 slots (AWS's advice for throughput is
+            // several concurrent receivers), all drawing on the same slots.
+            let slots = Arc::new(Semaphore::new(opts.in_flight.max(1)));
+            for _ in 0..pollers(opts.in_flight) {
+                receivers.spawn(worker.clone().receive(slots.clone()));
+            }
             queues.push(queue);
         }
         Consumer {
@@ -316,23 +323,27 @@ struct Worker {
 }
 
 impl Worker {
-    async fn receive(self, in_flight: usize) {
-        let me = Arc::new(self);
-        let slots = Arc::new(Semaphore::new(in_flight.max(1)));
+    /// One poller: receives as many messages as it holds free slots for (at most 10, waiting
+    /// for one), hands each to a task that keeps its slot until the message is settled.
+    async fn receive(self: Arc<Self>, slots: Arc<Semaphore>) {
         let mut handling = JoinSet::new();
-        let mut stopped = me.stopped.clone();
+        let mut stopped = self.stopped.clone();
         let mut failures = 0u32;
         loop {
             if *stopped.borrow() {
                 break;
             }
-            // Receive only as many as can be handled now (SQS hands out at most 10).
-            let free = slots.available_permits().clamp(1, 10) as u32;
             let Ok(first) = slots.clone().acquire_owned().await else {
                 break;
             };
+            let mut permits = vec![first];
+            while permits.len() < 10
+                && let Ok(p) = slots.clone().try_acquire_owned()
+            {
+                permits.push(p);
+            }
             let received = tokio::select! {
-                r = me.sqs.receive(&me.queue.url, free, LONG_POLL_SECS) => r,
+                r = self.sqs.receive(&self.queue.url, permits.len() as u32, LONG_POLL_SECS) => r,
                 _ = stopped.wait_for(|s| *s) => break,
             };
             let messages = match received {
@@ -342,7 +353,8 @@ impl Worker {
                 }
                 Err(e) => {
                     failures += 1;
-                    me.log.line(format!("sqs {}: {e}", me.queue.url));
+                    self.log.line(format!("sqs {}: {e}", self.queue.url));
+                    drop(permits);
                     let pause = Duration::from_millis(500 * u64::from(failures.min(20)));
                     tokio::select! {
                         _ = tokio::time::sleep(pause) => {}
@@ -351,19 +363,20 @@ impl Worker {
                     continue;
                 }
             };
-            let mut permit = Some(first);
+            // SQS returns at most as many as asked; were it more, each would wait for a slot.
             for message in messages {
-                let slot = match permit.take() {
+                let slot = match permits.pop() {
                     Some(p) => p,
                     None => slots.clone().acquire_owned().await.expect("never closed"),
                 };
-                me.queue.counts.received.fetch_add(1, Ordering::Relaxed);
-                let worker = me.clone();
+                self.queue.counts.received.fetch_add(1, Ordering::Relaxed);
+                let worker = self.clone();
                 handling.spawn(async move {
                     worker.handle(message).await;
                     drop(slot);
                 });
             }
+            drop(permits); // the slots not used go back
             while handling.try_join_next().is_some() {}
         }
         while handling.join_next().await.is_some() {}
@@ -614,8 +627,14 @@ impl StatusServer {
     }
 }
 
-/// Deletes delivered messages in batches of up to 10 (DeleteMessageBatch), as they come; once
-/// every receiver has finished, the rest, then it ends.
+/// How many concurrent pollers a queue gets for `in_flight` delivery slots: one per 10.
+fn pollers(in_flight: usize) -> usize {
+    in_flight.div_ceil(10).clamp(1, 16)
+}
+
+/// Deletes delivered messages in batches of up to 10 (DeleteMessageBatch), as they come, with
+/// up to `DELETES_IN_FLIGHT` batches under way (one at a time would cap a relay at 10 deletes
+/// per round trip); once every poller has finished, the rest, then it ends.
 async fn delete_in_batches(
     sqs: Sqs,
     url: String,
@@ -623,8 +642,10 @@ async fn delete_in_batches(
     mut finished: watch::Receiver<bool>,
     log: Log,
 ) {
-    let mut batch = Vec::with_capacity(10);
+    const DELETES_IN_FLIGHT: usize = 4;
+    let mut deleting = JoinSet::new();
     loop {
+        let mut batch = Vec::with_capacity(10);
         let done = tokio::select! {
             n = pending.recv_many(&mut batch, 10) => n == 0,
             _ = finished.wait_for(|f| *f) => {
@@ -635,21 +656,27 @@ async fn delete_in_batches(
             }
         };
         if done {
-            return;
+            break;
         }
-        match sqs.delete_batch(&url, &batch).await {
-            Ok(failed) if failed.is_empty() => {}
-            Ok(failed) => log.line(format!(
-                "sqs {url}: {} of {} deletes failed (they will be received again)",
-                failed.len(),
-                batch.len()
-            )),
-            Err(e) => log.line(format!(
-                "sqs {url}: {e} (those messages will be received again)"
-            )),
+        while deleting.len() >= DELETES_IN_FLIGHT {
+            deleting.join_next().await;
         }
-        batch.clear();
+        let (sqs, url, log) = (sqs.clone(), url.clone(), log.clone());
+        deleting.spawn(async move {
+            match sqs.delete_batch(&url, &batch).await {
+                Ok(failed) if failed.is_empty() => {}
+                Ok(failed) => log.line(format!(
+                    "sqs {url}: {} of {} deletes failed (they will be received again)",
+                    failed.len(),
+                    batch.len()
+                )),
+                Err(e) => log.line(format!(
+                    "sqs {url}: {e} (those messages will be received again)"
+                )),
+            }
+        });
     }
+    while deleting.join_next().await.is_some() {}
 }
 
 #[cfg(test)]
