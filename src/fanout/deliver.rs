@@ -9,52 +9,19 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
-use reqwest::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, USER_AGENT};
-use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinError, JoinHandle, JoinSet};
 
 use super::Log;
+use super::attempt::{Outcome, attempt};
 use super::route::Parsed;
 use super::spool::{Event, Recovered, Spool};
 use super::targets::TargetSpec;
 use crate::error::{Error, Result};
 use crate::retry::Backoff;
-use crate::webhook::signature;
-
-/// The result of one delivery attempt, or `queued` when the target is still retrying older events.
-#[derive(Debug, Clone, Serialize)]
-pub struct Outcome {
-    pub name: String,
-    pub status: Option<u16>,
-    pub ok: bool,
-    pub ms: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub queued: bool,
-    /// The target's route does not let the event through: nothing to deliver.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub filtered: bool,
-}
-
-impl Outcome {
-    /// The outcome for a target whose route keeps the event away.
-    pub fn filtered(name: &str) -> Outcome {
-        Outcome {
-            name: name.to_owned(),
-            status: None,
-            ok: true,
-            ms: 0.0,
-            error: None,
-            queued: false,
-            filtered: true,
-        }
-    }
-}
 
 /// What the workers tell the request that brought an event: first the names of the targets it
 /// went to, then one outcome per target (its first attempt).
@@ -781,63 +748,4 @@ async fn sleep_until_some(at: Option<tokio::time::Instant>) {
 
 fn event_label(event: &Event) -> std::borrow::Cow<'_, str> {
     super::shown_id(event.id.as_deref())
-}
-
-/// One POST of an event to a target: exact body bytes, Stripe's delivery headers with the
-/// original Content-Type, and either the original Stripe-Signature or a fresh one made with the
-/// target's own secret (over the same bytes).
-pub async fn attempt(client: &reqwest::Client, spec: &TargetSpec, event: &Event) -> Outcome {
-    let started = Instant::now();
-    // The target's own headers last: they replace Stripe's where both set one.
-    let mut req = client
-        .post(&spec.url)
-        .header(
-            CONTENT_TYPE,
-            event
-                .content_type
-                .as_deref()
-                .unwrap_or(crate::webhook::CONTENT_TYPE),
-        )
-        .header(USER_AGENT, crate::webhook::USER_AGENT)
-        .header(ACCEPT, crate::webhook::ACCEPT)
-        .header(CACHE_CONTROL, crate::webhook::CACHE_CONTROL)
-        .headers(spec.headers.clone())
-        .body(event.body.clone());
-    match &spec.signer {
-        Some(signer) => {
-            let header = signature::header(
-                signature::unix_now(),
-                &event.body,
-                std::slice::from_ref(signer),
-            );
-            req = req.header("Stripe-Signature", header);
-        }
-        None => {
-            if let Some(sig) = &event.signature {
-                req = req.header("Stripe-Signature", sig);
-            }
-        }
-    }
-    let result = match req.send().await {
-        Ok(resp) => {
-            let status = resp.status();
-            let body = crate::http::read_body(resp, crate::http::ANSWER)
-                .await
-                .map(|b| b.text())
-                .unwrap_or_default();
-            let error = (!status.is_success())
-                .then(|| format!("answered {status}: {}", crate::http::excerpt(&body, 160)));
-            (Some(status.as_u16()), error)
-        }
-        Err(e) => (None, Some(crate::http::describe_failure(&e))),
-    };
-    Outcome {
-        name: spec.name.clone(),
-        status: result.0,
-        ok: result.1.is_none(),
-        ms: started.elapsed().as_secs_f64() * 1000.0,
-        error: result.1,
-        queued: false,
-        filtered: false,
-    }
 }

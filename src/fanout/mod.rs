@@ -5,6 +5,7 @@
 //! carries the first attempt of each target. SIGHUP reloads the targets; SIGTERM and Ctrl-C stop taking
 //! events, let in-flight deliveries finish, and exit.
 
+pub mod attempt;
 pub mod deliver;
 pub mod recover;
 pub mod relay;

@@ -17,7 +17,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::deliver::{Hub, Outcome, Report};
+use super::attempt::Outcome;
+use super::deliver::{Hub, Report};
 use super::route::Parsed;
 use super::spool::{Event, Spool};
 use crate::webhook::signature::{self, Signer};

@@ -23,7 +23,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::Log;
-use super::deliver::attempt;
+use super::attempt::attempt;
 use super::route::Parsed;
 use super::spool::Event;
 use super::targets::TargetSpec;
