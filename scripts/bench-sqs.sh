@@ -92,17 +92,19 @@ elif op == "send":
     print(f"sent {n} in {time.time() - began:.2f} s ({n / (time.time() - began):.0f}/s)", end="; ")
 elif op == "judge":
     sent = dict(l.split() for l in open(sys.argv[2]))
-    got, bad = {}, 0
+    got, bad, dup = {}, 0, 0
     for l in open(sys.argv[3]):
         k, t = l.split()
         if k == "BAD":
             bad += 1
-        elif k in sent and k not in got:
+        elif k in got:
+            dup += 1
+        elif k in sent:
             got[k] = float(t)
     lat = sorted(got[k] - float(sent[k]) for k in got)
     first, last = min(float(v) for v in sent.values()), max(got.values())
     pct = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] * 1000
-    print(f"{len(got)}/{len(sent)} delivered, {bad} bad signatures, {len(got) / (last - first):.1f} events/s, "
+    print(f"{len(got)}/{len(sent)} delivered ({dup} duplicates), {bad} bad signatures, {len(got) / (last - first):.1f} events/s, "
           f"latency p50 {pct(0.5):.0f} ms p99 {pct(0.99):.0f} ms max {lat[-1] * 1000:.0f} ms")
 EOF
 
@@ -123,7 +125,8 @@ for relays in $RELAYS; do
   printf '%s relay(s): ' "$relays"
   "$PY" "$dir/sqs.py" send "$queue" "$EVENTS" "$dir/sent-$relays" "r${relays}_"
   for _ in $(seq 1200); do
-    [ "$(grep -c "^evt_r${relays}_" "$dir/received" || true)" -ge "$EVENTS" ] && break
+    # Distinct ids: SQS delivers at least once, so a duplicate must not end the wait early.
+    [ "$(grep "^evt_r${relays}_" "$dir/received" | cut -d' ' -f1 | sort -u | wc -l)" -ge "$EVENTS" ] && break
     sleep 0.5
   done
   "$PY" "$dir/sqs.py" judge "$dir/sent-$relays" "$dir/received"

@@ -35,7 +35,7 @@ impl Cli {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(receivers_dir().join("node_modules/.bin/stripe"));
+        let mut cmd = Command::new(stripe_binary());
         cmd.args(args)
             .args(["--api-base", &self.sandbox.stripe_api])
             .env("HOME", self.home.path())
@@ -96,6 +96,18 @@ impl Cli {
             .unwrap();
         v["data"].as_array().cloned().unwrap_or_default()
     }
+}
+
+/// The CLI's own binary, not `node_modules/.bin/stripe`: that is `@stripe/cli`'s Node shim,
+/// which runs the binary as a child, so stopping the shim would leave `stripe listen` running.
+fn stripe_binary() -> PathBuf {
+    let bin = receivers_dir().join("node_modules/@stripe/cli-linux-x64/bin/stripe");
+    assert!(
+        bin.exists(),
+        "{} is missing: tests/run.sh installs @stripe/cli (Linux x64)",
+        bin.display()
+    );
+    bin
 }
 
 /// A running `stripe listen`, stopped when dropped.
