@@ -276,6 +276,31 @@ impl Consumer {
 }
 
 impl Status {
+    /// The queue's backlog as SQS reports it, and how many messages wait in its dead-letter
+    /// queue: that depth, not the relays' own `dead_lettered` counts, is the number to watch,
+    /// because SQS moves a message there on the receive after its last failure, which no relay
+    /// sees (and a relay killed holding it never reports it).
+    async fn backlog(&self, url: &str) -> Result<Value, String> {
+        let QueueInfo {
+            visible,
+            not_visible,
+            dead_letter,
+        } = self.sqs.info(url).await?;
+        let waiting = match &dead_letter {
+            Some((arn, _)) => {
+                let dlq = self.sqs.url_of(url, arn).await?;
+                Some(self.sqs.info(&dlq).await?.visible)
+            }
+            None => None,
+        };
+        Ok(json!({
+            "visible": visible, "not_visible": not_visible,
+            "dead_letter_queue": dead_letter.as_ref().map(|d| &d.0),
+            "max_receive_count": dead_letter.map(|d| d.1),
+            "dead_letter_messages": waiting,
+        }))
+    }
+
     /// Per queue and per target: the counts, and each queue's backlog as SQS reports it.
     pub async fn json(&self) -> Value {
         let mut queues = Vec::new();
@@ -283,16 +308,8 @@ impl Status {
             let mut doc = q.counts.json();
             doc["url"] = json!(q.url);
             doc["backlog"] =
-                match tokio::time::timeout(Duration::from_secs(5), self.sqs.info(&q.url)).await {
-                    Ok(Ok(QueueInfo {
-                        visible,
-                        not_visible,
-                        dead_letter,
-                    })) => json!({
-                        "visible": visible, "not_visible": not_visible,
-                        "dead_letter_queue": dead_letter.as_ref().map(|d| &d.0),
-                        "max_receive_count": dead_letter.map(|d| d.1),
-                    }),
+                match tokio::time::timeout(Duration::from_secs(5), self.backlog(&q.url)).await {
+                    Ok(Ok(backlog)) => backlog,
                     Ok(Err(e)) => json!({"error": e}),
                     Err(_) => json!({"error": "SQS did not answer GetQueueAttributes within 5 s"}),
                 };

@@ -302,6 +302,10 @@ fn a_failed_delivery_comes_back_after_its_backoff_and_one_that_never_succeeds_is
         (s["queues"][0]["dead_lettered"] == 1).then_some(s)
     });
     assert_eq!(s["queues"][0]["retried"], 1, "{s}");
+    poll("the dead-letter queue's depth in /status", WAIT, || {
+        let s = status(&start);
+        (s["queues"][0]["backlog"]["dead_letter_messages"] == 1).then_some(())
+    });
     let moved = poll("the message in the DLQ", WAIT, || {
         let got = aws.drain(&down_dlq);
         (!got.is_empty()).then_some(got)
@@ -487,7 +491,10 @@ fn three_relays_on_one_queue_one_killed_and_one_receiver_down_deliver_every_even
         (aws.count(&queue) == (0, 0)).then_some(())
     });
     // What b missed while it was down may have used up its receives: then it is in the DLQ,
-    // and counted by the relay that failed it the last time.
+    // whose depth every relay's /status reports.
+    let waiting = status(&survivors[0].1)["queues"][0]["backlog"]["dead_letter_messages"]
+        .as_u64()
+        .expect("the dead-letter queue's depth in /status");
     let mut dead: Vec<String> = Vec::new();
     loop {
         let batch = aws.drain(&dlq);
@@ -525,17 +532,23 @@ fn three_relays_on_one_queue_one_killed_and_one_receiver_down_deliver_every_even
         })
         .sum();
     assert_eq!(
-        counted as usize,
+        waiting as usize,
         dead.len(),
-        "each dead-lettered message counted once"
+        "/status names the dead-letter queue's depth"
     );
+    // The relays count what they saw fail at the last receive. moto hands one message to two
+    // concurrent receivers with the same receive count (six threads, 2,000 messages, no
+    // deletes: 2,343 copies), so a message can reach the DLQ with no relay seeing its last
+    // failure: the counts are a floor, the DLQ's depth is the number.
+    assert_eq!(counted == 0, dead.is_empty(), "dead letters are counted");
     eprintln!(
-        "{} events: a got {} deliveries ({} duplicates, same ids), b {} distinct, {} dead-lettered",
+        "{} events: a got {} deliveries ({} duplicates, same ids), b {} distinct, {} dead-lettered ({} seen by the relays)",
         ids.len(),
         got_a.len(),
         got_a.len() - ids.len(),
         seen_b.len(),
-        dead.len()
+        dead.len(),
+        counted
     );
 }
 
