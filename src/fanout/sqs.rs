@@ -172,7 +172,25 @@ struct Queue {
     counts: Counts,
     /// Where poison goes, from the redrive policy (resolved once).
     dead_letter: tokio::sync::OnceCell<Option<(String, u32)>>,
+    /// The dead-letter queue's URL, for the ARN it was asked for.
+    dead_letter_url: std::sync::Mutex<Option<(String, String)>>,
     deletes: mpsc::UnboundedSender<String>,
+}
+
+impl Queue {
+    /// The URL of the dead-letter queue `arn` names, asked of SQS (GetQueueUrl) once per ARN:
+    /// poison and `/status` both need it.
+    async fn dead_letter_url(&self, sqs: &Sqs, arn: &str) -> Result<String, String> {
+        let known = self.dead_letter_url.lock().expect("never poisoned").clone();
+        if let Some((known_arn, url)) = known
+            && known_arn == arn
+        {
+            return Ok(url);
+        }
+        let url = sqs.url_of(&self.url, arn).await?;
+        *self.dead_letter_url.lock().expect("never poisoned") = Some((arn.to_owned(), url.clone()));
+        Ok(url)
+    }
 }
 
 /// What `/status` reads while the consumer runs.
@@ -224,6 +242,7 @@ impl Consumer {
                 url,
                 counts: Counts::default(),
                 dead_letter: tokio::sync::OnceCell::new(),
+                dead_letter_url: std::sync::Mutex::new(None),
                 deletes,
             });
             deleters.spawn(delete_in_batches(
@@ -280,15 +299,15 @@ impl Status {
     /// queue: that depth, not the relays' own `dead_lettered` counts, is the number to watch,
     /// because SQS moves a message there on the receive after its last failure, which no relay
     /// sees (and a relay killed holding it never reports it).
-    async fn backlog(&self, url: &str) -> Result<Value, String> {
+    async fn backlog(&self, q: &Queue) -> Result<Value, String> {
         let QueueInfo {
             visible,
             not_visible,
             dead_letter,
-        } = self.sqs.info(url).await?;
+        } = self.sqs.info(&q.url).await?;
         let waiting = match &dead_letter {
             Some((arn, _)) => {
-                let dlq = self.sqs.url_of(url, arn).await?;
+                let dlq = q.dead_letter_url(&self.sqs, arn).await?;
                 Some(self.sqs.info(&dlq).await?.visible)
             }
             None => None,
@@ -308,7 +327,7 @@ impl Status {
             let mut doc = q.counts.json();
             doc["url"] = json!(q.url);
             doc["backlog"] =
-                match tokio::time::timeout(Duration::from_secs(5), self.backlog(&q.url)).await {
+                match tokio::time::timeout(Duration::from_secs(5), self.backlog(q)).await {
                     Ok(Ok(backlog)) => backlog,
                     Ok(Err(e)) => json!({"error": e}),
                     Err(_) => json!({"error": "SQS did not answer GetQueueAttributes within 5 s"}),
@@ -539,7 +558,7 @@ impl Worker {
         counts.poison.fetch_add(1, Ordering::Relaxed);
         let dead_letter = self.dead_letter().await;
         let moved = match &dead_letter {
-            Some((arn, _)) => match self.sqs.url_of(&self.queue.url, arn).await {
+            Some((arn, _)) => match self.queue.dead_letter_url(&self.sqs, arn).await {
                 Ok(dlq) => self.sqs.send(&dlq, &message.body).await.map(|_| dlq),
                 Err(e) => Err(e),
             },
