@@ -2,26 +2,13 @@
 //! the SDK's signer in `signed.rs`). Credentials come from aws-config's
 //! standard chain; `AWS_ENDPOINT_URL` / `--aws-endpoint-url` points it at a local emulator.
 
-pub mod deploy;
-pub mod enable;
-pub mod endpoint;
 pub mod eventbridge;
 pub mod iam;
-pub mod keys;
 pub mod kms;
-pub mod plan;
-pub mod preflight;
-pub mod resource_policy;
-pub mod rollout;
-pub mod rotate;
 pub mod secrets;
 pub mod service;
 pub mod signed;
-pub mod smoke_step;
 pub mod sqs;
-pub mod status;
-pub mod taskdef;
-pub mod wiring;
 
 use std::time::Duration;
 
@@ -29,6 +16,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 use crate::config::EnvSettings;
+use crate::deploy::{preflight, taskdef, wiring};
 
 pub use service::public_base_url;
 

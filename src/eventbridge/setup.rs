@@ -15,7 +15,7 @@ use super::observe::{
     strip_source,
 };
 use crate::aws::eventbridge::EventSource;
-use crate::aws::plan::Plan;
+use crate::deploy::plan::Plan;
 use crate::error::{Error, Result};
 use crate::printer::{Printer, Report};
 

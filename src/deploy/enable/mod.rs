@@ -8,9 +8,9 @@
 
 use std::time::Duration;
 
-use super::deploy::{self, WaitPolicy};
 use super::plan::{self, Plan};
 use super::preflight::{self, Injected};
+use super::redeploy::{self as deploy, WaitPolicy};
 use super::secrets::{self, SecretInfo};
 use super::service::{self, ServiceView};
 use super::taskdef::{self, SecretRef};

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::deploy::{self, Deployed, WaitPolicy};
 use super::endpoint::{self, Fallback, Replacement};
 use super::plan::Plan;
 use super::preflight::{self, Injected};
+use super::redeploy::{self as deploy, Deployed, WaitPolicy};
 use super::secrets::{self, Written};
 use super::service;
 use super::taskdef;
@@ -348,7 +348,7 @@ impl Report for RotateReport {
     }
 
     fn ci_summary(&self) -> Option<crate::ci::Summary> {
-        use super::deploy::ci_row;
+        use super::redeploy::ci_row;
         let id = self.endpoint["id"].as_str().unwrap_or("?");
         let mut rows = vec![
             ci_row("endpoint", format!("created {id} for {}", self.webhook_url)),
@@ -357,7 +357,7 @@ impl Report for RotateReport {
                 format!("new version {}", self.secret.version_id),
             ),
         ];
-        rows.extend(super::deploy::deployment_rows(
+        rows.extend(super::redeploy::deployment_rows(
             self.deployment.as_ref(),
             &self.smoke,
         ));

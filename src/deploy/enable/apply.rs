@@ -8,13 +8,14 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{EnablePlan, SecretAction, Slot};
-use crate::aws::deploy::{self, Deployed};
-use crate::aws::plan::Plan;
 use crate::aws::secrets::{self, Written};
 use crate::aws::service;
-use crate::aws::taskdef::{self, SecretRef};
-use crate::aws::wiring::{self, Target};
-use crate::aws::{Env, WEBHOOK_VAR, smoke_step};
+use crate::aws::{Env, WEBHOOK_VAR};
+use crate::deploy::plan::Plan;
+use crate::deploy::redeploy::{self as deploy, Deployed};
+use crate::deploy::smoke_step;
+use crate::deploy::taskdef::{self, SecretRef};
+use crate::deploy::wiring::{self, Target};
 use crate::error::{Error, Result};
 use crate::printer::{Printer, Report};
 use crate::shutdown::Shutdown;
@@ -379,7 +380,7 @@ async fn roll_back(
     env: &Env,
     p: &EnablePlan,
     written: &[WrittenSecret],
-    started: Option<&crate::aws::rollout::Started>,
+    started: Option<&crate::deploy::rollout::Started>,
     not_completed: deploy::NotCompleted,
     out: &Printer,
 ) -> Error {
