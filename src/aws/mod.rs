@@ -2,11 +2,11 @@
 //! the SDK's signer in `signed.rs`). Credentials come from aws-config's
 //! standard chain; `AWS_ENDPOINT_URL` / `--aws-endpoint-url` points it at a local emulator.
 
+pub mod ecs;
 pub mod eventbridge;
 pub mod iam;
 pub mod kms;
-pub mod secrets;
-pub mod service;
+pub mod secrets_manager;
 pub mod signed;
 pub mod sqs;
 
@@ -18,7 +18,10 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use crate::config::EnvSettings;
 use crate::deploy::{preflight, taskdef, wiring};
 
-pub use service::public_base_url;
+pub use ecs::public_base_url;
+// Until the clients are split from the core (next commit).
+pub use ecs as service;
+pub use secrets_manager as secrets;
 
 /// The variables the container receives, by name (CONTRACT.md section 4).
 pub const KEY_VAR: &str = "STRIPE_SECRET_KEY";
