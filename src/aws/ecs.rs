@@ -1,11 +1,21 @@
-//! ECS reads and writes: the service, its task definition, registering a patched revision, and
-//! the public base URL the app advertises.
+//! ECS, through the official SDK: DescribeServices, ListTasks and DescribeTasks (the stopped
+//! tasks of a deployment), DescribeTaskDefinition, RegisterTaskDefinition and UpdateService, with
+//! their answers as plain views and their failures as errors that end in exit 3.
 
-use aws_sdk_ecs::types::{ContainerDefinition, Tag, TaskDefinition, TaskDefinitionField};
+use aws_config::SdkConfig;
+use aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionInputBuilder;
+use aws_sdk_ecs::types::{Tag, TaskDefinition, TaskDefinitionField};
 use serde::Serialize;
 
-use super::{Env, describe, taskdef};
+use super::describe;
 use crate::error::{Error, Result};
+
+/// An ECS client for one region.
+#[derive(Clone)]
+pub struct Ecs {
+    client: aws_sdk_ecs::Client,
+    region: String,
+}
 
 /// One deployment of the service, as ECS reports it.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -80,82 +90,171 @@ impl ServiceView {
     }
 }
 
-/// Refuses, before anything is written, what a force-new-deployment cannot redeploy: a
-/// service whose deployment controller is not ECS (CodeDeploy's blue/green and external
-/// controllers deploy through their own APIs, and UpdateService cannot force a new deployment
-/// of them), a service scaled to zero (the redeploy starts no task, and the smoke would test
-/// whatever else answers at the base URL), and a task definition family other than the one the
-/// config names (`task_family`).
-pub fn check_deployable(
-    view: &ServiceView,
-    td: &TaskDefinition,
-    settings: &crate::config::EnvSettings,
-    redeploys: bool,
-) -> Result<()> {
-    let service = &settings.service;
-    if let Some(family) = &settings.task_family
-        && td.family() != Some(family.as_str())
-    {
-        return Err(Error::usage(format!(
-            "service {service} runs task definition family {}, not {family} (task_family in stripe-ops.toml): is this the right service?",
-            td.family().unwrap_or("?")
-        )));
+impl Ecs {
+    pub fn new(config: &SdkConfig, region: &str) -> Ecs {
+        Ecs {
+            client: aws_sdk_ecs::Client::new(config),
+            region: region.to_owned(),
+        }
     }
-    if !redeploys {
-        return Ok(());
-    }
-    if view.controller != "ECS" {
-        return Err(Error::usage(format!(
-            "service {service} uses the {} deployment controller: ECS cannot force a new deployment of it with UpdateService. Deploy the new task definition through {} yourself, and run with --skip-restart (stripe-ops then writes the secrets and registers the task definition only)",
-            view.controller,
-            if view.controller == "CODE_DEPLOY" {
-                "CodeDeploy (create-deployment with an AppSpec naming it)"
-            } else {
-                "your deployment tool"
-            }
-        )));
-    }
-    if view.desired == 0 {
-        return Err(Error::usage(format!(
-            "service {service} has a desired count of 0: a redeploy starts no task, so nothing would read the new secrets, and the smoke would test whatever else answers at the base URL. Scale the service up first, or run with --skip-restart"
-        )));
-    }
-    Ok(())
-}
 
-/// DescribeServices for the environment's service.
-pub async fn service(env: &Env) -> Result<ServiceView> {
-    let s = &env.settings;
-    let out = env
-        .ecs
-        .describe_services()
-        .cluster(&s.cluster)
-        .services(&s.service)
-        .send()
-        .await
-        .map_err(|e| {
+    /// DescribeServices for `service` in `cluster`; one that does not exist (or is INACTIVE) is
+    /// an error.
+    pub async fn service(&self, cluster: &str, service: &str) -> Result<ServiceView> {
+        let out = self
+            .client
+            .describe_services()
+            .cluster(cluster)
+            .services(service)
+            .send()
+            .await
+            .map_err(|e| {
+                Error::external(format!(
+                    "cannot describe ECS service {service} in cluster {cluster}: {}",
+                    describe(&e)
+                ))
+            })?;
+        let svc = out
+            .services()
+            .iter()
+            .find(|x| x.service_name() == Some(service) && x.status() != Some("INACTIVE"))
+            .ok_or_else(|| {
+                Error::external(format!(
+                    "ECS service {service} not found in cluster {cluster} (region {})",
+                    self.region
+                ))
+            })?;
+        Ok(view_of(svc))
+    }
+
+    /// The stopped tasks a deployment started: ECS records the deployment id as the task's
+    /// `startedBy` (ListTasks' `startedBy` filter), newest first, at most `limit`.
+    pub async fn stopped_tasks(
+        &self,
+        cluster: &str,
+        deployment: &str,
+        limit: usize,
+    ) -> Result<Vec<StoppedTask>> {
+        let failed = |e: String| Error::external(format!("cannot list the stopped tasks: {e}"));
+        let arns = self
+            .client
+            .list_tasks()
+            .cluster(cluster)
+            .started_by(deployment)
+            .desired_status(aws_sdk_ecs::types::DesiredStatus::Stopped)
+            .send()
+            .await
+            .map_err(|e| failed(describe(&e)))?
+            .task_arns()
+            .iter()
+            .take(limit)
+            .cloned()
+            .collect::<Vec<_>>();
+        if arns.is_empty() {
+            return Ok(Vec::new());
+        }
+        let described = self
+            .client
+            .describe_tasks()
+            .cluster(cluster)
+            .set_tasks(Some(arns))
+            .send()
+            .await
+            .map_err(|e| failed(describe(&e)))?;
+        let mut tasks: Vec<_> = described.tasks().to_vec();
+        tasks.sort_by_key(|t| std::cmp::Reverse(t.stopped_at().map(|d| d.secs())));
+        Ok(tasks.iter().map(stopped_task).collect())
+    }
+
+    /// DescribeTaskDefinition with its tags.
+    pub async fn task_definition(&self, arn: &str) -> Result<(TaskDefinition, Vec<Tag>)> {
+        let out = self
+            .client
+            .describe_task_definition()
+            .task_definition(arn)
+            .include(TaskDefinitionField::Tags)
+            .send()
+            .await
+            .map_err(|e| {
+                Error::external(format!(
+                    "cannot describe task definition {arn}: {}",
+                    describe(&e)
+                ))
+            })?;
+        let tags = out.tags().to_vec();
+        let td = out
+            .task_definition
+            .ok_or_else(|| Error::external(format!("task definition {arn} came back empty")))?;
+        Ok((td, tags))
+    }
+
+    /// RegisterTaskDefinition; returns the new revision's ARN.
+    pub async fn register(&self, input: RegisterTaskDefinitionInputBuilder) -> Result<String> {
+        let family = input.get_family().clone().unwrap_or_default();
+        let out = input.send_with(&self.client).await.map_err(|e| {
             Error::external(format!(
-                "cannot describe ECS service {} in cluster {}: {}",
-                s.service,
-                s.cluster,
+                "cannot register a new revision of task definition family {family}: {}",
                 describe(&e)
             ))
         })?;
-    let svc = out
-        .services()
-        .iter()
-        .find(|x| x.service_name() == Some(s.service.as_str()) && x.status() != Some("INACTIVE"))
-        .ok_or_else(|| {
-            Error::external(format!(
-                "ECS service {} not found in cluster {} (region {})",
-                s.service, s.cluster, s.region
-            ))
-        })?;
-    Ok(view_of(svc))
+        out.task_definition()
+            .and_then(|t| t.task_definition_arn())
+            .map(str::to_owned)
+            .ok_or_else(|| Error::external("RegisterTaskDefinition answered without an ARN"))
+    }
+
+    /// UpdateService with forceNewDeployment, onto `task_definition` when given; returns the
+    /// service as ECS answered.
+    pub async fn force_new_deployment(
+        &self,
+        cluster: &str,
+        service: &str,
+        task_definition: Option<&str>,
+    ) -> Result<ServiceView> {
+        let out = self
+            .client
+            .update_service()
+            .cluster(cluster)
+            .service(service)
+            .force_new_deployment(true)
+            .set_task_definition(task_definition.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| {
+                Error::external(format!(
+                    "cannot update ECS service {service}: {}",
+                    describe(&e)
+                ))
+            })?;
+        Ok(out.service().map(view_of).unwrap_or_default())
+    }
+
+    /// UpdateService onto `task_definition`, without forcing a deployment.
+    pub async fn point_at(
+        &self,
+        cluster: &str,
+        service: &str,
+        task_definition: &str,
+    ) -> Result<()> {
+        self.client
+            .update_service()
+            .cluster(cluster)
+            .service(service)
+            .task_definition(task_definition)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                Error::external(format!(
+                    "cannot point ECS service {service} at {task_definition}: {}",
+                    describe(&e)
+                ))
+            })
+    }
 }
 
 /// The service as ECS described (or updated) it.
-pub fn view_of(svc: &aws_sdk_ecs::types::Service) -> ServiceView {
+fn view_of(svc: &aws_sdk_ecs::types::Service) -> ServiceView {
     let config = svc.deployment_configuration();
     ServiceView {
         controller: svc
@@ -193,7 +292,7 @@ pub fn view_of(svc: &aws_sdk_ecs::types::Service) -> ServiceView {
             .events()
             .iter()
             .filter_map(|e| {
-                let at = super::secrets::date(e.created_at()).unwrap_or_default();
+                let at = super::date(e.created_at()).unwrap_or_default();
                 e.message().map(|m| format!("{at} {m}").trim().to_owned())
             })
             .collect(),
@@ -216,121 +315,19 @@ pub struct StoppedContainer {
     pub exit_code: Option<i32>,
 }
 
-/// The stopped tasks a deployment started: ECS records the deployment id as the task's
-/// `startedBy` (ListTasks' `startedBy` filter), newest first, at most `limit`.
-pub async fn stopped_tasks(env: &Env, deployment: &str, limit: usize) -> Result<Vec<StoppedTask>> {
-    let s = &env.settings;
-    let failed = |e: String| Error::external(format!("cannot list the stopped tasks: {e}"));
-    let arns = env
-        .ecs
-        .list_tasks()
-        .cluster(&s.cluster)
-        .started_by(deployment)
-        .desired_status(aws_sdk_ecs::types::DesiredStatus::Stopped)
-        .send()
-        .await
-        .map_err(|e| failed(describe(&e)))?
-        .task_arns()
-        .iter()
-        .take(limit)
-        .cloned()
-        .collect::<Vec<_>>();
-    if arns.is_empty() {
-        return Ok(Vec::new());
+fn stopped_task(t: &aws_sdk_ecs::types::Task) -> StoppedTask {
+    StoppedTask {
+        task: t.task_arn().unwrap_or_default().to_owned(),
+        stopped_reason: t.stopped_reason().map(str::to_owned),
+        stop_code: t.stop_code().map(|c| c.as_str().to_owned()),
+        containers: t
+            .containers()
+            .iter()
+            .map(|c| StoppedContainer {
+                name: c.name().unwrap_or_default().to_owned(),
+                reason: c.reason().map(str::to_owned),
+                exit_code: c.exit_code(),
+            })
+            .collect(),
     }
-    let described = env
-        .ecs
-        .describe_tasks()
-        .cluster(&s.cluster)
-        .set_tasks(Some(arns))
-        .send()
-        .await
-        .map_err(|e| failed(describe(&e)))?;
-    let mut tasks: Vec<_> = described.tasks().to_vec();
-    tasks.sort_by_key(|t| std::cmp::Reverse(t.stopped_at().map(|d| d.secs())));
-    Ok(tasks
-        .iter()
-        .map(|t| StoppedTask {
-            task: t.task_arn().unwrap_or_default().to_owned(),
-            stopped_reason: t.stopped_reason().map(str::to_owned),
-            stop_code: t.stop_code().map(|c| c.as_str().to_owned()),
-            containers: t
-                .containers()
-                .iter()
-                .map(|c| StoppedContainer {
-                    name: c.name().unwrap_or_default().to_owned(),
-                    reason: c.reason().map(str::to_owned),
-                    exit_code: c.exit_code(),
-                })
-                .collect(),
-        })
-        .collect())
-}
-
-/// DescribeTaskDefinition with its tags.
-pub async fn task_definition(env: &Env, arn: &str) -> Result<(TaskDefinition, Vec<Tag>)> {
-    let out = env
-        .ecs
-        .describe_task_definition()
-        .task_definition(arn)
-        .include(TaskDefinitionField::Tags)
-        .send()
-        .await
-        .map_err(|e| {
-            Error::external(format!(
-                "cannot describe task definition {arn}: {}",
-                describe(&e)
-            ))
-        })?;
-    let tags = out.tags().to_vec();
-    let td = out
-        .task_definition
-        .ok_or_else(|| Error::external(format!("task definition {arn} came back empty")))?;
-    Ok((td, tags))
-}
-
-/// Registers a new revision of `td` with `containers`; returns its ARN.
-pub async fn register(
-    env: &Env,
-    td: &TaskDefinition,
-    tags: &[Tag],
-    containers: Vec<ContainerDefinition>,
-) -> Result<String> {
-    let family = td.family().unwrap_or_default().to_owned();
-    let out = taskdef::register_input(td, tags, containers)
-        .send_with(&env.ecs)
-        .await
-        .map_err(|e| {
-            Error::external(format!(
-                "cannot register a new revision of task definition family {family}: {}",
-                describe(&e)
-            ))
-        })?;
-    out.task_definition()
-        .and_then(|t| t.task_definition_arn())
-        .map(str::to_owned)
-        .ok_or_else(|| Error::external("RegisterTaskDefinition answered without an ARN"))
-}
-
-/// The public base URL: `--base-url` / the config, else the `PUBLIC_BASE_URL` environment
-/// entry of the container in the service's current task definition. Exit 2 when neither.
-pub async fn public_base_url(env: &Env) -> Result<String> {
-    if let Some(url) = &env.settings.base_url {
-        return Ok(url.clone());
-    }
-    let svc = service(env).await?;
-    let (td, _) = task_definition(env, &svc.task_definition).await?;
-    base_url_of(&td, &env.settings.container)
-}
-
-/// `PUBLIC_BASE_URL` of `container` in `td`, without a trailing slash.
-pub fn base_url_of(td: &TaskDefinition, container: &str) -> Result<String> {
-    taskdef::env_value(td.container_definitions(), container, "PUBLIC_BASE_URL")?
-        .map(|u| u.trim_end_matches('/').to_owned())
-        .ok_or_else(|| {
-            Error::usage(format!(
-                "no base URL: pass --base-url, set base_url in stripe-ops.toml, or give container {container:?} of {} a PUBLIC_BASE_URL environment entry",
-                td.task_definition_arn().unwrap_or("the task definition")
-            ))
-        })
 }

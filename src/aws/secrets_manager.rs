@@ -1,13 +1,14 @@
-//! Secrets Manager operations. Values travel only inside `SecretString`; what is reported is
-//! the id, ARN, version id and length.
+//! Secrets Manager, through the official SDK: DescribeSecret, GetResourcePolicy,
+//! GetSecretValue, PutSecretValue, CreateSecret and UpdateSecretVersionStage. Values travel only
+//! inside `SecretString`; what is reported is the id, ARN, version id and length.
 
 use std::collections::BTreeMap;
 
+use aws_config::SdkConfig;
 use aws_sdk_secretsmanager::Client;
-use aws_sdk_secretsmanager::primitives::{DateTime, DateTimeFormat};
 use serde::Serialize;
 
-use super::describe;
+use super::{date, describe};
 use crate::error::{Error, Result};
 use crate::secret::{ExposeSecret, SecretString};
 
@@ -42,200 +43,159 @@ pub struct Written {
     pub created: bool,
 }
 
-pub(crate) fn date(d: Option<&DateTime>) -> Option<String> {
-    d.and_then(|d| d.fmt(DateTimeFormat::DateTime).ok())
-}
+/// A Secrets Manager client.
+#[derive(Clone)]
+pub struct SecretsManager(Client);
 
-/// DescribeSecret; `None` when the secret does not exist.
-pub async fn info(sm: &Client, id: &str) -> Result<Option<SecretInfo>> {
-    match sm.describe_secret().secret_id(id).send().await {
-        Ok(out) => Ok(Some(SecretInfo {
+impl SecretsManager {
+    pub fn new(config: &SdkConfig) -> SecretsManager {
+        SecretsManager(Client::new(config))
+    }
+
+    /// DescribeSecret; `None` when the secret does not exist.
+    pub async fn info(&self, id: &str) -> Result<Option<SecretInfo>> {
+        match self.0.describe_secret().secret_id(id).send().await {
+            Ok(out) => Ok(Some(SecretInfo {
+                id: id.to_owned(),
+                arn: out.arn().unwrap_or_default().to_owned(),
+                last_changed: date(out.last_changed_date()),
+                kms_key_id: out.kms_key_id().map(str::to_owned),
+                versions: out
+                    .version_ids_to_stages()
+                    .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default(),
+            })),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(Error::external(format!(
+                "cannot describe secret {id}: {}",
+                describe(&e)
+            ))),
+        }
+    }
+
+    /// The secret's resource-based policy as JSON text (`None`: it has none). `Err` says why it
+    /// could not be read.
+    pub async fn resource_policy(&self, arn: &str) -> std::result::Result<Option<String>, String> {
+        self.0
+            .get_resource_policy()
+            .secret_id(arn)
+            .send()
+            .await
+            .map(|out| out.resource_policy().map(str::to_owned))
+            .map_err(|e| describe(&e))
+    }
+
+    /// The AWSCURRENT value.
+    pub async fn value(&self, id: &str) -> Result<SecretString> {
+        self.value_if_exists(id)
+            .await?
+            .ok_or_else(|| Error::external(format!("cannot read secret {id}: it does not exist")))
+    }
+
+    /// The AWSCURRENT value, `None` when the secret does not exist. The stage is named explicitly:
+    /// moto answers a bare GetSecretValue with the last version put, even after
+    /// UpdateSecretVersionStage moved AWSCURRENT elsewhere.
+    pub async fn value_if_exists(&self, id: &str) -> Result<Option<SecretString>> {
+        let out = match self
+            .0
+            .get_secret_value()
+            .secret_id(id)
+            .version_stage("AWSCURRENT")
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => {
+                return Err(Error::external(format!(
+                    "cannot read secret {id} from Secrets Manager: {}",
+                    describe(&e)
+                )));
+            }
+        };
+        match out.secret_string() {
+            Some(v) if !v.trim().is_empty() => Ok(Some(SecretString::from(v.trim().to_owned()))),
+            _ => Err(Error::external(format!("secret {id} has no string value"))),
+        }
+    }
+
+    /// PutSecretValue; the new version becomes AWSCURRENT.
+    pub async fn put(&self, id: &str, value: &SecretString) -> Result<Written> {
+        let out = self
+            .0
+            .put_secret_value()
+            .secret_id(id)
+            .secret_string(value.expose_secret())
+            .send()
+            .await
+            .map_err(|e| {
+                Error::external(format!(
+                    "cannot put a value into secret {id}: {}",
+                    describe(&e)
+                ))
+            })?;
+        Ok(Written {
             id: id.to_owned(),
             arn: out.arn().unwrap_or_default().to_owned(),
-            last_changed: date(out.last_changed_date()),
-            kms_key_id: out.kms_key_id().map(str::to_owned),
-            versions: out
-                .version_ids_to_stages()
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                .unwrap_or_default(),
-        })),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_resource_not_found_exception()) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(Error::external(format!(
-            "cannot describe secret {id}: {}",
-            describe(&e)
-        ))),
-    }
-}
-
-/// The secret's resource-based policy as JSON text (`None`: it has none). `Err` says why it
-/// could not be read.
-pub async fn resource_policy(
-    sm: &Client,
-    arn: &str,
-) -> std::result::Result<Option<String>, String> {
-    sm.get_resource_policy()
-        .secret_id(arn)
-        .send()
-        .await
-        .map(|out| out.resource_policy().map(str::to_owned))
-        .map_err(|e| describe(&e))
-}
-
-/// The AWSCURRENT value.
-pub async fn value(sm: &Client, id: &str) -> Result<SecretString> {
-    value_if_exists(sm, id)
-        .await?
-        .ok_or_else(|| Error::external(format!("cannot read secret {id}: it does not exist")))
-}
-
-/// The AWSCURRENT value, `None` when the secret does not exist. The stage is named explicitly:
-/// moto answers a bare GetSecretValue with the last version put, even after
-/// UpdateSecretVersionStage moved AWSCURRENT elsewhere.
-pub async fn value_if_exists(sm: &Client, id: &str) -> Result<Option<SecretString>> {
-    let out = match sm
-        .get_secret_value()
-        .secret_id(id)
-        .version_stage("AWSCURRENT")
-        .send()
-        .await
-    {
-        Ok(out) => out,
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_resource_not_found_exception()) =>
-        {
-            return Ok(None);
-        }
-        Err(e) => {
-            return Err(Error::external(format!(
-                "cannot read secret {id} from Secrets Manager: {}",
-                describe(&e)
-            )));
-        }
-    };
-    match out.secret_string() {
-        Some(v) if !v.trim().is_empty() => Ok(Some(SecretString::from(v.trim().to_owned()))),
-        _ => Err(Error::external(format!("secret {id} has no string value"))),
-    }
-}
-
-/// The value the container reads for a variable wired to `target` (stripe-ops' own secret
-/// `own_id`, the team's secret whole, or one key of its JSON).
-pub async fn read_wired(
-    sm: &Client,
-    target: &super::wiring::Target,
-    own_id: &str,
-) -> Result<SecretString> {
-    use super::wiring::Target;
-    match target {
-        Target::Own => value(sm, own_id).await,
-        Target::Whole { secret } => value(sm, secret).await,
-        Target::JsonKey { secret, key } => {
-            super::wiring::json_key_value(&value(sm, secret).await?, secret, key)
-        }
-    }
-}
-
-/// The value the environment's container reads for `var` (`KEY_VAR` or `WEBHOOK_VAR`): from
-/// the task definition's wiring (stripe-ops' own secret, the team's, or a key of its JSON),
-/// else stripe-ops' own secret `own_id`. When ECS cannot be read (no permission for it), the
-/// own secret is read, as before the wiring was followed.
-pub async fn read_variable(env: &super::Env, var: &str, own_id: &str) -> Result<SecretString> {
-    let wired = async {
-        let svc = super::service::service(env).await?;
-        let (td, _) = super::service::task_definition(env, &svc.task_definition).await?;
-        let secrets =
-            super::taskdef::secrets_of(td.container_definitions(), &env.settings.container)?;
-        let current = secrets
-            .iter()
-            .find(|s| s.name == var)
-            .map(|s| s.value_from.clone());
-        let own_arn = info(&env.sm, own_id).await?.map(|i| i.arn);
-        super::wiring::target(
-            var,
-            current.as_deref(),
-            own_arn.as_deref(),
-            Default::default(),
-        )
-    };
-    match wired.await {
-        Ok(target) => read_wired(&env.sm, &target, own_id).await,
-        Err(e) if e.exit == crate::error::Exit::External => {
-            tracing::debug!("cannot read the wiring of {var}: {}", e.message());
-            value(&env.sm, own_id).await
-        }
-        Err(e) => Err(e),
-    }
-}
-
-/// PutSecretValue; the new version becomes AWSCURRENT.
-pub async fn put(sm: &Client, id: &str, value: &SecretString) -> Result<Written> {
-    let out = sm
-        .put_secret_value()
-        .secret_id(id)
-        .secret_string(value.expose_secret())
-        .send()
-        .await
-        .map_err(|e| {
-            Error::external(format!(
-                "cannot put a value into secret {id}: {}",
-                describe(&e)
-            ))
-        })?;
-    Ok(Written {
-        id: id.to_owned(),
-        arn: out.arn().unwrap_or_default().to_owned(),
-        version_id: out.version_id().unwrap_or_default().to_owned(),
-        value_length: value.expose_secret().len(),
-        created: false,
-    })
-}
-
-/// CreateSecret with its first value.
-pub async fn create(
-    sm: &Client,
-    id: &str,
-    value: &SecretString,
-    description: &str,
-) -> Result<Written> {
-    let out = sm
-        .create_secret()
-        .name(id)
-        .description(description)
-        .secret_string(value.expose_secret())
-        .send()
-        .await
-        .map_err(|e| Error::external(format!("cannot create secret {id}: {}", describe(&e))))?;
-    Ok(Written {
-        id: id.to_owned(),
-        arn: out.arn().unwrap_or_default().to_owned(),
-        version_id: out.version_id().unwrap_or_default().to_owned(),
-        value_length: value.expose_secret().len(),
-        created: true,
-    })
-}
-
-/// Moves AWSCURRENT back to `previous` (from `current`): the undo of a PutSecretValue.
-pub async fn restore_current(sm: &Client, id: &str, previous: &str, current: &str) -> Result<()> {
-    sm.update_secret_version_stage()
-        .secret_id(id)
-        .version_stage("AWSCURRENT")
-        .move_to_version_id(previous)
-        .remove_from_version_id(current)
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| {
-            Error::external(format!(
-                "cannot move AWSCURRENT of {id} back to version {previous}: {}",
-                describe(&e)
-            ))
+            version_id: out.version_id().unwrap_or_default().to_owned(),
+            value_length: value.expose_secret().len(),
+            created: false,
         })
+    }
+
+    /// CreateSecret with its first value.
+    pub async fn create(
+        &self,
+        id: &str,
+        value: &SecretString,
+        description: &str,
+    ) -> Result<Written> {
+        let out = self
+            .0
+            .create_secret()
+            .name(id)
+            .description(description)
+            .secret_string(value.expose_secret())
+            .send()
+            .await
+            .map_err(|e| Error::external(format!("cannot create secret {id}: {}", describe(&e))))?;
+        Ok(Written {
+            id: id.to_owned(),
+            arn: out.arn().unwrap_or_default().to_owned(),
+            version_id: out.version_id().unwrap_or_default().to_owned(),
+            value_length: value.expose_secret().len(),
+            created: true,
+        })
+    }
+
+    /// Moves AWSCURRENT back to `previous` (from `current`): the undo of a PutSecretValue.
+    pub async fn restore_current(&self, id: &str, previous: &str, current: &str) -> Result<()> {
+        self.0
+            .update_secret_version_stage()
+            .secret_id(id)
+            .version_stage("AWSCURRENT")
+            .move_to_version_id(previous)
+            .remove_from_version_id(current)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                Error::external(format!(
+                    "cannot move AWSCURRENT of {id} back to version {previous}: {}",
+                    describe(&e)
+                ))
+            })
+    }
 }
 
 /// The command that deletes a secret this run created, for a person undoing it by hand.

@@ -115,9 +115,9 @@ pub struct AwsEnvArgs {
 }
 
 impl AwsEnvArgs {
-    pub async fn connect(&self, ctx: &Ctx, base_url: Option<String>) -> Result<crate::aws::Env> {
+    pub async fn connect(&self, ctx: &Ctx, base_url: Option<String>) -> Result<crate::deploy::Env> {
         let settings = ctx.env(&self.env, &self.flags, base_url)?;
-        Ok(crate::aws::Env::connect(settings, self.profile.clone()).await)
+        Ok(crate::deploy::Env::connect(settings, self.profile.clone()).await)
     }
 }
 

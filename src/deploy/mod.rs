@@ -17,4 +17,10 @@ pub mod status;
 pub mod taskdef;
 pub mod wiring;
 
-use crate::aws::{Env, KEY_VAR, WEBHOOK_VAR, describe, iam, kms, secrets, service};
+mod env;
+
+pub use env::Env;
+
+/// The variables the container receives, by name (CONTRACT.md section 4).
+pub const KEY_VAR: &str = "STRIPE_SECRET_KEY";
+pub const WEBHOOK_VAR: &str = "STRIPE_WEBHOOK_SECRET";
