@@ -8,9 +8,10 @@
 //! field of an object events carry; the list is not complete, and says so.
 
 /// The newest API version Stripe's official libraries pin, and the one every template names:
-/// stripe-node 23.1.0 (`src/apiVersion.ts`) and stripe-python 16.1.0 (`_api_version.py`).
+/// stripe-node 23.2.0's (`src/apiVersion.ts`). stripe-python 16.1.0, the newest on PyPI, still
+/// pins 2026-10-28.endive (`_api_version.py`); its `construct_event` reads any version.
 /// fixtures/generate.py has the same constant and refuses a stripe-node that pins another.
-pub const API_VERSION: &str = "2026-10-28.endive";
+pub const API_VERSION: &str = "2026-11-18.endive";
 
 /// One breaking change of an object's shape, at the version that made it.
 struct Change {
