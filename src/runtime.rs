@@ -4,7 +4,7 @@
 use std::future::Future;
 
 use crate::error::{Error, Result};
-use crate::shutdown::{self, Shutdown};
+use crate::shutdown::{self, Shutdown, Signal};
 
 /// Runs a command's future on a fresh multi-threaded runtime. The command gets the stop request
 /// (SIGINT, SIGTERM or SIGHUP) and decides what a safe point is; a second one ends it at once.
@@ -32,6 +32,33 @@ where
         tokio::select! {
             result = command(stop.clone()) => result,
             signal = stop.forced() => Err(shutdown::interrupted(signal, Some("asked twice: stopped at once"))),
+        }
+    })
+}
+
+/// `run_with` for a server (`sandbox`, `fanout`), which SIGTERM (and, where `clean` lists it,
+/// SIGHUP) is meant to end: a second stop request after one of `clean` still ends it at once,
+/// but as the stop it was asked for, with `stopped` (exit 0); after Ctrl-C it is exit 130.
+pub fn serve<T, F, Fut>(hangup: bool, clean: &[Signal], stopped: T, command: F) -> Result<T>
+where
+    F: FnOnce(Shutdown) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::external(format!("cannot start the async runtime: {e}")))?;
+    rt.block_on(async {
+        let stop = Shutdown::listen(hangup)?;
+        tokio::select! {
+            result = command(stop.clone()) => result,
+            signal = stop.forced() => {
+                if clean.contains(&signal) {
+                    Ok(stopped)
+                } else {
+                    Err(shutdown::interrupted(signal, Some("asked twice: stopped at once")))
+                }
+            }
         }
     })
 }

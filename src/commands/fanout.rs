@@ -102,7 +102,8 @@ pub fn run(ctx: &Ctx, args: FanoutArgs) -> Result<Box<dyn Report>> {
     }
     let opts = options(&args, &file, &ctx.out)?;
     let (path, spool_dir) = (opts.path.clone(), opts.spool.clone());
-    runtime::run_with(false, |stop| async move {
+    let stopped = Box::new(Stopped) as Box<dyn Report>;
+    runtime::serve(false, &[Signal::Terminate], stopped, |stop| async move {
         let relay = fanout::start(opts).await?;
         relay.started(&path, &spool_dir).print(&ctx.out);
         let signal = serve(ctx, &args, &relay, &stop).await?;
@@ -244,6 +245,36 @@ fn options(args: &FanoutArgs, file: &FanoutConfig, out: &Printer) -> Result<Rela
     })
 }
 
+/// `--from-sqs` until a stop request; SIGHUP re-reads the targets and their secrets.
+#[cfg(unix)]
+async fn serve_sqs(
+    ctx: &Ctx,
+    args: &FanoutArgs,
+    consumer: &fanout::sqs::Consumer,
+    log: &fanout::Log,
+    stop: &Shutdown,
+) -> Result<Signal> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup()).or_external("cannot handle SIGHUP")?;
+    loop {
+        tokio::select! {
+            _ = hup.recv() => consumer.status.reload(reloaded_targets(ctx, args), log),
+            s = stop.wait() => return Ok(s),
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn serve_sqs(
+    _ctx: &Ctx,
+    _args: &FanoutArgs,
+    _consumer: &fanout::sqs::Consumer,
+    _log: &fanout::Log,
+    stop: &Shutdown,
+) -> Result<Signal> {
+    Ok(stop.wait().await)
+}
+
 /// Whether the relay consumes SQS queues (`--from-sqs`, or a target with its own queue).
 fn from_sqs(args: &FanoutArgs, file: &FanoutConfig) -> bool {
     !args.from_sqs.is_empty()
@@ -268,7 +299,8 @@ fn run_from_sqs(ctx: &Ctx, args: &FanoutArgs, file: &FanoutConfig) -> Result<Box
             t.name
         )));
     }
-    runtime::run(|stop| async move {
+    let stopped = Box::new(Stopped) as Box<dyn Report>;
+    runtime::serve(false, &[Signal::Terminate], stopped, |stop| async move {
         let region = std::env::var("AWS_REGION")
             .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
             .unwrap_or_else(|_| "us-east-1".into());
@@ -293,7 +325,7 @@ fn run_from_sqs(ctx: &Ctx, args: &FanoutArgs, file: &FanoutConfig) -> Result<Box
             fanout::sqs::serve_status(&relay.listen, consumer.status.clone(), relay.idle_timeout)
                 .await?;
         server.started().print(&ctx.out);
-        let signal = stop.wait().await;
+        let signal = serve_sqs(ctx, args, &consumer, &log, &stop).await?;
         log.line("stopping: no more receives; finishing deliveries in flight");
         server.stop().await;
         consumer.shutdown().await;

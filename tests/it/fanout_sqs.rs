@@ -601,3 +601,52 @@ fn a_target_with_its_own_queue_reads_only_that_queue() {
         "audit does not read billing's queue"
     );
 }
+
+#[test]
+fn sighup_rereads_the_targets_and_their_secrets_and_the_relay_goes_on() {
+    let aws = Aws::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (queue, _) = aws.queue("reload", 5);
+    let receiver = Recorder::start_with(d, "r", Some(SECRET_B), 0, &[]);
+    let secret = secret_file(d, "a", SECRET_A);
+    let (mut relay, start, log) = aws.relay(
+        d,
+        &[
+            "--from-sqs",
+            &queue,
+            "--target",
+            &target("r", &receiver),
+            "--target-secret-file",
+            &format!("r={secret}"),
+        ],
+    );
+    // The receiver's secret is rotated: the file now holds B, and SIGHUP says so to the relay.
+    std::fs::write(&secret, SECRET_B).unwrap();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &relay.0.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    poll("the reload", WAIT, || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("reloaded: targets [r] re-read")
+            .then_some(())
+    });
+    assert!(relay.0.try_wait().unwrap().is_none(), "SIGHUP is no stop");
+    let (id, body, _) = signed("charge.refunded", "whsec_unused", &[]);
+    aws.send(&queue, &[body]);
+    poll("the event signed with the new secret", WAIT, || {
+        std::fs::read_to_string(receiver.out_path())
+            .unwrap_or_default()
+            .contains(&id)
+            .then_some(())
+    });
+    assert_eq!(status(&start)["queues"][0]["dead_letter"], "known");
+    sigterm(&relay.0);
+    let exit = poll("the relay to stop", WAIT, || relay.0.try_wait().unwrap());
+    assert_eq!(exit.code(), Some(0));
+}
