@@ -453,9 +453,24 @@ impl Worker {
             {
                 permits.push(p);
             }
+            let receive = self
+                .sqs
+                .receive(&self.queue.url, permits.len() as u32, LONG_POLL_SECS);
+            tokio::pin!(receive);
             let received = tokio::select! {
-                r = self.sqs.receive(&self.queue.url, permits.len() as u32, LONG_POLL_SECS) => r,
-                _ = stopped.wait_for(|s| *s) => break,
+                r = &mut receive => r,
+                // (The watch's guard is dropped inside: it must not live across the awaits.)
+                _ = async { let _ = stopped.wait_for(|s| *s).await; } => {
+                    // A long poll dropped now may already have been answered on SQS's side:
+                    // its messages would stay hidden for the visibility timeout, with nobody
+                    // to hand them back. It is let finish (SQS ends it within the long poll),
+                    // and what it got is made visible again at once.
+                    let limit = Duration::from_secs(LONG_POLL_SECS + 5);
+                    if let Ok(Ok(messages)) = tokio::time::timeout(limit, receive).await {
+                        self.hand_back(messages).await;
+                    }
+                    break;
+                }
             };
             let messages = match received {
                 Ok(m) => {
@@ -491,6 +506,23 @@ impl Worker {
             while handling.try_join_next().is_some() {}
         }
         while handling.join_next().await.is_some() {}
+    }
+
+    /// Messages received as the relay stops: visible again at once, for another relay.
+    async fn hand_back(&self, messages: Vec<Message>) {
+        for message in messages {
+            let result = self
+                .sqs
+                .change_visibility(&self.queue.url, &message.receipt_handle, 0)
+                .await;
+            self.log.line(match result {
+                Ok(()) => format!(
+                    "message {}: received as the relay stopped: visible again in 0 s",
+                    message.id
+                ),
+                Err(e) => format!("message {}: received as the relay stopped: {e}", message.id),
+            });
+        }
     }
 
     async fn handle(&self, message: Message) {
