@@ -1,5 +1,4 @@
-//! Products, prices, subscriptions, invoice items and invoices: `/v1/products`, `/v1/prices`,
-//! `/v1/subscriptions`, `/v1/invoiceitems`, `/v1/invoices` (create, retrieve, pay). A paid
+//! Subscriptions, invoice items and invoices: `/v1/subscriptions`, `/v1/invoiceitems`, `/v1/invoices` (create, retrieve, pay). A paid
 //! invoice emits `invoice.finalized`, the payment's events (payments.rs), then `invoice.paid`
 //! and `invoice.payment_succeeded`; a declined one `invoice.payment_failed`.
 
@@ -11,77 +10,6 @@ const MONTH: i64 = 30 * 86_400;
 
 fn now() -> i64 {
     crate::webhook::signature::unix_now()
-}
-
-pub(super) async fn create_product(State(shared): S, headers: HeaderMap, body: Bytes) -> Response {
-    authorized!(shared, headers);
-    let p = try_answer!(objects::body_params(&body));
-    let name = try_answer!(required(&p, "name"));
-    let mut product = fresh(&shared, "product.created", "prod");
-    product["name"] = json!(name);
-    product["description"] = p["description"].clone();
-    product["active"] = json!(true);
-    product["default_price"] = Value::Null;
-    product["updated"] = product["created"].clone();
-    objects::merge_metadata(&mut product, &p);
-    shared.stripe.objects.put(&product);
-    emit(&shared, "product.created", &product, None);
-    axum::Json(product).into_response()
-}
-
-/// `POST /v1/prices`: `price.created`, and for a recurring price `plan.created` too (Stripe
-/// keeps a plan of the same id for every recurring price).
-pub(super) async fn create_price(State(shared): S, headers: HeaderMap, body: Bytes) -> Response {
-    authorized!(shared, headers);
-    let p = try_answer!(objects::body_params(&body));
-    let product = try_answer!(required(&p, "product"));
-    if shared.stripe.objects.get_of("product", product).is_none() {
-        return missing_param("product", "product", product);
-    }
-    let currency = match required(&p, "currency") {
-        Ok(c) => c.to_ascii_lowercase(),
-        Err(r) => return r,
-    };
-    let amount = match integer(&p, "unit_amount") {
-        Ok(Some(a)) => a,
-        Ok(None) => {
-            return invalid(
-                "parameter_missing",
-                Some("unit_amount"),
-                "Missing required param: unit_amount.",
-            );
-        }
-        Err(r) => return r,
-    };
-    let mut price = fresh(&shared, "price.created", "price");
-    price["product"] = json!(product);
-    price["currency"] = json!(currency);
-    price["unit_amount"] = json!(amount);
-    price["unit_amount_decimal"] = json!(amount.to_string());
-    price["billing_scheme"] = json!("per_unit");
-    price["active"] = json!(true);
-    price["nickname"] = p["nickname"].clone();
-    price["lookup_key"] = p["lookup_key"].clone();
-    price["custom_unit_amount"] = Value::Null;
-    price["transform_quantity"] = Value::Null;
-    price["tiers_mode"] = Value::Null;
-    let recurring = p["recurring"]["interval"].as_str().map(|interval| {
-        let count = p["recurring"]["interval_count"].as_str().and_then(|c| c.parse::<i64>().ok()).unwrap_or(1);
-        json!({"interval": interval, "interval_count": count, "meter": null, "trial_period_days": null, "usage_type": "licensed"})
-    });
-    price["type"] = json!(if recurring.is_some() {
-        "recurring"
-    } else {
-        "one_time"
-    });
-    price["recurring"] = recurring.clone().unwrap_or(Value::Null);
-    objects::merge_metadata(&mut price, &p);
-    shared.stripe.objects.put(&price);
-    emit(&shared, "price.created", &price, None);
-    if let Some(r) = recurring {
-        emit(&shared, "plan.created", &plan_of(&shared, &price, &r), None);
-    }
-    axum::Json(price).into_response()
 }
 
 fn plan_of(shared: &Shared, price: &Value, recurring: &Value) -> Value {

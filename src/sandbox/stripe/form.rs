@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::{invalid, missing};
 
 /// Form parameters, with `name[]` and `name[N]` both read as list items of `name`.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Form {
     pairs: Vec<(String, String)>,
 }
@@ -22,6 +22,10 @@ impl Form {
             )
         })?;
         Ok(Self { pairs })
+    }
+
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        Self { pairs }
     }
 
     pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
@@ -59,7 +63,7 @@ impl Form {
     }
 
     /// The first parameter not in `known` (by base name).
-    pub(super) fn unknown(&self, known: &[&str]) -> Option<&str> {
+    pub fn unknown(&self, known: &[&str]) -> Option<&str> {
         self.pairs.iter().map(|(k, _)| k.as_str()).find(|k| {
             let base = k.split('[').next().unwrap_or(k);
             !known.contains(&base)

@@ -23,8 +23,8 @@ use serde_json::{Value, json};
 /// Returns Stripe's 401 answer from a handler unless the request carries the account's key.
 macro_rules! authorized {
     ($shared:expr, $headers:expr) => {
-        if let Err(resp) = $shared.stripe.authorize(&$headers) {
-            return resp;
+        if let Err(e) = $shared.stripe.authorize(&$headers) {
+            return e.into_response();
         }
     };
 }
@@ -39,11 +39,13 @@ macro_rules! try_answer {
     };
 }
 
+pub mod behaviour;
 mod billing;
 mod checkout_sessions;
 pub mod cli;
 mod customers;
 mod endpoints;
+pub mod engine;
 pub mod event_destinations;
 mod events;
 mod form;
@@ -183,7 +185,9 @@ pub struct StripeSide {
     pub listeners: cli::Listeners,
     /// What `stripe trigger` creates: customers, payments, prices, subscriptions, … (not kept by
     /// `--state`).
-    pub objects: objects::Objects,
+    pub objects: engine::Store,
+    /// The `Idempotency-Key`s of recent POSTs and their answers.
+    pub idempotency: engine::idempotency::Keys,
     /// The v2 event destinations (Amazon EventBridge).
     pub destinations: event_destinations::Destinations,
 }
@@ -201,7 +205,7 @@ pub fn read_key_file(path: &Path) -> Result<SecretString> {
 }
 
 /// Stripe's way of naming a key in an error: `sk_test_****abcd`.
-fn mask_key(key: &str) -> String {
+pub(crate) fn mask_key(key: &str) -> String {
     let prefix_len = key
         .match_indices('_')
         .nth(1)
@@ -250,7 +254,8 @@ impl StripeSide {
             endpoints: Mutex::new(endpoints),
             events: Mutex::new(events),
             listeners: cli::Listeners::default(),
-            objects: objects::Objects::default(),
+            objects: engine::Store::default(),
+            idempotency: Default::default(),
             destinations: event_destinations::Destinations::restore(saved.destinations),
             account_id: if saved.account_id.is_empty() {
                 format!("acct_{}", secret::random_alnum(16))
@@ -404,13 +409,14 @@ impl StripeSide {
         cli::cli_secret(&self.key())
     }
 
-    fn authorize(&self, headers: &HeaderMap) -> std::result::Result<(), Response> {
+    pub fn account_id(&self) -> &str {
+        &self.account_id
+    }
+
+    /// Stripe's 401s unless `headers` carry the account's key.
+    pub fn authorize(&self, headers: &HeaderMap) -> engine::ApiResult<()> {
         let Some(given) = given_key(headers) else {
-            return Err(stripe_error(
-                StatusCode::UNAUTHORIZED,
-                "invalid_request_error",
-                None,
-                None,
+            return Err(engine::ApiError::unauthorized(
                 "You did not provide an API key. You need to provide your API key in the \
                  Authorization header, using Bearer auth (e.g. 'Authorization: Bearer \
                  YOUR_SECRET_KEY').",
@@ -420,13 +426,10 @@ impl StripeSide {
         if secret::constant_time_eq(given.as_bytes(), key.expose_secret().as_bytes()) {
             return Ok(());
         }
-        Err(stripe_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_request_error",
-            None,
-            None,
-            &format!("Invalid API Key provided: {}", mask_key(&given)),
-        ))
+        Err(engine::ApiError::unauthorized(&format!(
+            "Invalid API Key provided: {}",
+            mask_key(&given)
+        )))
     }
 }
 
@@ -548,8 +551,6 @@ pub fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/v1/charges/{id}", get(payments::retrieve_charge))
         .route("/v1/refunds", post(payments::create_refund))
-        .route("/v1/products", post(billing::create_product))
-        .route("/v1/prices", post(billing::create_price))
         .route("/v1/subscriptions", post(billing::create_subscription))
         .route(
             "/v1/subscriptions/{id}",
@@ -601,18 +602,13 @@ pub fn router(shared: Arc<Shared>) -> Router {
             post(event_destinations::ping),
         )
         .route("/subscribe/{account}", get(cli::subscribe))
-        .fallback(unknown_route)
+        .fallback(engine::dispatch)
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            engine::idempotency::layer,
+        ))
+        .layer(axum::middleware::from_fn(engine::call::request_id))
         .with_state(shared)
-}
-
-async fn unknown_route(uri: axum::http::Uri) -> Response {
-    stripe_error(
-        StatusCode::NOT_FOUND,
-        "invalid_request_error",
-        None,
-        None,
-        &format!("Unrecognized request URL ({}).", uri.path()),
-    )
 }
 
 async fn account(State(shared): S, headers: HeaderMap) -> Response {

@@ -3,66 +3,35 @@
 //! from the event catalogue's (Stripe's example objects, generated to stripe-node's types), and
 //! the events each call emits.
 
-use std::collections::HashMap;
-
 use super::*;
 use crate::webhook::fixtures::Catalog;
 
-/// Every object created through the API, by id, and what each test payment method does.
-#[derive(Default)]
-pub struct Objects {
-    map: Mutex<HashMap<String, Value>>,
-    outcomes: Mutex<HashMap<String, CardOutcome>>,
-}
-
-impl Objects {
-    pub fn get(&self, id: &str) -> Option<Value> {
-        self.lock().get(id).cloned()
+impl super::engine::Store {
+    /// A customer's invoice items not on an invoice yet, oldest first.
+    pub fn pending_items(&self, customer: &str) -> Vec<Value> {
+        self.all("invoiceitem", &|o| {
+            o["customer"] == customer && o["invoice"].is_null()
+        })
     }
 
-    /// The object `id` if it is of `object` (`"customer"`, `"price"`, …).
-    pub fn get_of(&self, object: &str, id: &str) -> Option<Value> {
-        self.get(id).filter(|o| o["object"] == object)
-    }
-
-    pub fn put(&self, object: &Value) {
-        if let Some(id) = object["id"].as_str() {
-            self.lock().insert(id.to_owned(), object.clone());
+    /// What charging `payment_method` does (the sandbox's note about a test card).
+    pub fn outcome(&self, payment_method: &str) -> CardOutcome {
+        match self
+            .private(payment_method, "outcome")
+            .as_ref()
+            .and_then(Value::as_str)
+        {
+            Some("declined") => CardOutcome::Declined,
+            _ => CardOutcome::Succeeds,
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Value>> {
-        self.map.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// A customer's invoice items not on an invoice yet, oldest first.
-    pub fn pending_items(&self, customer: &str) -> Vec<Value> {
-        let mut items: Vec<Value> = self
-            .lock()
-            .values()
-            .filter(|o| {
-                o["object"] == "invoiceitem" && o["customer"] == customer && o["invoice"].is_null()
-            })
-            .cloned()
-            .collect();
-        items.sort_by_key(|i| (i["date"].as_i64(), i["id"].as_str().map(str::to_owned)));
-        items
-    }
-
-    pub fn outcome(&self, payment_method: &str) -> CardOutcome {
-        self.outcomes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(payment_method)
-            .copied()
-            .unwrap_or(CardOutcome::Succeeds)
-    }
-
     pub fn set_outcome(&self, payment_method: &str, outcome: CardOutcome) {
-        self.outcomes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(payment_method.to_owned(), outcome);
+        let name = match outcome {
+            CardOutcome::Succeeds => "succeeds",
+            CardOutcome::Declined => "declined",
+        };
+        self.set_private(payment_method, "outcome", json!(name));
     }
 }
 

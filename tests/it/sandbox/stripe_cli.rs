@@ -482,7 +482,7 @@ fn a_fixture_the_sandbox_does_not_implement_fails_with_stripes_404_which_the_cli
     assert_ne!(code(&o), 0, "{}", stdout(&o));
     let all = format!("{}{}", stdout(&o), stderr(&o));
     assert!(
-        all.contains("status=404") && all.contains("Unrecognized request URL (/v1/"),
+        all.contains("status=404") && all.contains("Unrecognized request URL (POST: /v1/"),
         "{all}"
     );
 }

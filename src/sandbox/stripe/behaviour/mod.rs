@@ -1,0 +1,41 @@
+//! Stripe's behaviour, resource by resource, hooked into the engine (`engine::Behaviour`): one
+//! file per area. A resource without a behaviour is create / retrieve / update / list / delete
+//! as its data says (src/sandbox/stripe/resources.toml, fixtures/api/).
+
+mod catalog;
+mod identity;
+mod issuing;
+pub mod money;
+mod payment_methods;
+mod portal;
+mod reporting;
+pub mod test_clocks;
+
+use super::engine::Behaviour;
+
+/// Every behaviour, found by its object name.
+pub static ALL: &[&dyn Behaviour] = &[
+    &catalog::Products,
+    &catalog::Prices,
+    &catalog::Plans,
+    &catalog::Coupons,
+    &catalog::PromotionCodes,
+    &catalog::TaxRates,
+    &catalog::PaymentLinks,
+    &money::Balance,
+    &money::Payouts,
+    &money::Topups,
+    &money::Transfers,
+    &money::TransferReversals,
+    &money::Accounts,
+    &money::CashBalanceTransactions,
+    &money::CashBalances,
+    &identity::VerificationSessions,
+    &reporting::ReportRuns,
+    &portal::PortalSessions,
+    &issuing::Cards,
+    &issuing::Authorizations,
+    &issuing::Transactions,
+    &test_clocks::TestClocks,
+    &payment_methods::PaymentMethods,
+];
