@@ -49,7 +49,7 @@ async fn undo_failed_rotation(
     let mut remaining: Vec<(String, String)> = Vec::new();
     let mut secret_restored = true;
     if let Some(s) = &undo.secret {
-        match secrets::restore_current(&env.sm, &s.id, &s.previous, &s.current).await {
+        match env.sm.restore_current(&s.id, &s.previous, &s.current).await {
             Ok(()) => done.push(format!(
                 "AWSCURRENT of {} is version {} again",
                 s.id, s.previous
@@ -58,7 +58,7 @@ async fn undo_failed_rotation(
                 secret_restored = false;
                 remaining.push((
                     e.message().to_owned(),
-                    secrets::restore_command(&s.id, &s.previous, &s.current),
+                    secrets_manager::restore_command(&s.id, &s.previous, &s.current),
                 ));
             }
         }
@@ -68,7 +68,7 @@ async fn undo_failed_rotation(
     } else if undo.redeployed {
         remaining.push((
             "the service runs with the new secret".to_owned(),
-            deploy::redeploy_command(env, None),
+            redeploy::redeploy_command(env, None),
         ));
     }
     if let Some(id) = &undo.endpoint {
@@ -117,14 +117,17 @@ async fn redeploy_previous(
 ) {
     let service = &env.settings.service;
     // The task definition the service runs now (where ECS put it, after a rollback of its own).
-    let current = match service::service(env).await {
+    let current = match env.service().await {
         Ok(v) => v.task_definition,
         Err(_) => p.task_definition.clone(),
     };
-    let started = match deploy::redeploy(env, None, &current).await {
+    let started = match redeploy::redeploy(env, None, &current).await {
         Ok(s) => s,
         Err(e) => {
-            remaining.push((e.message().to_owned(), deploy::redeploy_command(env, None)));
+            remaining.push((
+                e.message().to_owned(),
+                redeploy::redeploy_command(env, None),
+            ));
             return;
         }
     };
@@ -132,12 +135,15 @@ async fn redeploy_previous(
         done.push(format!("a redeploy of {service} has started"));
         return;
     }
-    match deploy::wait(env, &started, &p.options.wait, out).await {
+    match redeploy::wait(env, &started, &p.options.wait, out).await {
         Ok(Ok(_)) => done.push(format!("{service} redeployed with the previous secret")),
         Ok(Err(n)) => remaining.push((
             format!("the redeploy with the previous secret: {n}"),
             format!("stripe-ops status --env {}", env.settings.name),
         )),
-        Err(e) => remaining.push((e.message().to_owned(), deploy::redeploy_command(env, None))),
+        Err(e) => remaining.push((
+            e.message().to_owned(),
+            redeploy::redeploy_command(env, None),
+        )),
     }
 }

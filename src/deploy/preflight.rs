@@ -25,37 +25,20 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::json;
 
-use super::kms::{Key, Kms};
 use super::resource_policy::{self, Grant};
+use crate::aws::iam::{Answer, Iam, Need};
+use crate::aws::kms::{Key, Kms};
+use crate::aws::secrets_manager::SecretsManager;
 use crate::error::{Error, Result};
 
 /// The whole pre-flight, all KMS and IAM calls included.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
-
-/// One permission the role needs, with the simulation's context.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Need {
-    pub action: &'static str,
-    pub resource: String,
-    #[serde(skip)]
-    pub context: Vec<(&'static str, String)>,
-}
 
 /// A secret the task definition injects: its ARN and, when customer-managed, its key.
 #[derive(Debug, Clone)]
 pub struct Injected {
     pub arn: String,
     pub kms_key_id: Option<String>,
-}
-
-/// What IAM answered for one need, as plain data (from `EvaluationResult`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Answer {
-    /// `allowed`, `explicitDeny` or `implicitDeny`.
-    pub decision: String,
-    /// The policies whose statements matched (for an explicit deny: the denying ones).
-    pub matched: Vec<String>,
-    pub missing_context: Vec<String>,
 }
 
 /// The pre-flight's outcome: what was checked, and what could not be.
@@ -273,12 +256,7 @@ fn own_policy(action: &str) -> &'static str {
 
 /// What each need's resource says of `role` in its own policy. A secret this run will create
 /// has none yet.
-pub async fn resource_grants(
-    sm: &aws_sdk_secretsmanager::Client,
-    kms: &Kms,
-    role: &str,
-    needs: &[Need],
-) -> Grants {
+pub async fn resource_grants(sm: &SecretsManager, kms: &Kms, role: &str, needs: &[Need]) -> Grants {
     let mut grants = Grants::new();
     for need in needs {
         // Two secrets under one key need its policy once.
@@ -288,7 +266,7 @@ pub async fn resource_grants(
         let policy = match need.action {
             _ if need.resource.ends_with(PLANNED_SUFFIX) => Ok(None),
             "kms:Decrypt" => kms.key_policy(&need.resource).await.map(Some),
-            _ => super::secrets::resource_policy(sm, &need.resource).await,
+            _ => sm.resource_policy(&need.resource).await,
         };
         let grant = match policy {
             Ok(p) => resource_policy::grant(p.as_deref(), role, need.action),
@@ -328,7 +306,7 @@ fn statement(need: &Need) -> String {
 /// permission to simulate, an emulator without the API, IAM unreachable): the caller notes it
 /// and goes on.
 pub async fn simulate(
-    iam: &super::iam::Iam,
+    iam: &Iam,
     role: &str,
     needs: &[Need],
 ) -> std::result::Result<Vec<(Need, Answer)>, String> {

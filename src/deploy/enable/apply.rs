@@ -8,13 +8,13 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{EnablePlan, SecretAction, Slot};
-use crate::aws::deploy::{self, Deployed};
-use crate::aws::plan::Plan;
-use crate::aws::secrets::{self, Written};
-use crate::aws::service;
-use crate::aws::taskdef::{self, SecretRef};
-use crate::aws::wiring::{self, Target};
-use crate::aws::{Env, WEBHOOK_VAR, smoke_step};
+use crate::aws::secrets_manager::{self, Written};
+use crate::deploy::plan::Plan;
+use crate::deploy::redeploy::{self, Deployed};
+use crate::deploy::smoke_step;
+use crate::deploy::taskdef::{self, SecretRef};
+use crate::deploy::wiring::{self, Target};
+use crate::deploy::{Env, WEBHOOK_VAR};
 use crate::error::{Error, Result};
 use crate::printer::{Printer, Report};
 use crate::shutdown::Shutdown;
@@ -60,7 +60,7 @@ impl Report for EnableReport {
             .secrets
             .iter()
             .map(|w| {
-                super::deploy::ci_row(
+                super::redeploy::ci_row(
                     &format!("secret {}", w.id),
                     if w.created {
                         "created".to_owned()
@@ -70,7 +70,7 @@ impl Report for EnableReport {
                 )
             })
             .collect();
-        rows.push(super::deploy::ci_row(
+        rows.push(super::redeploy::ci_row(
             "task definition",
             if self.registered {
                 format!("registered {}", self.task_definition_after)
@@ -78,7 +78,7 @@ impl Report for EnableReport {
                 format!("unchanged: {}", self.task_definition_after)
             },
         ));
-        rows.extend(super::deploy::deployment_rows(
+        rows.extend(super::redeploy::deployment_rows(
             self.deployment.as_ref(),
             &self.smoke,
         ));
@@ -182,7 +182,9 @@ pub async fn apply(
             .collect();
         let patched = taskdef::patch(p.td.container_definitions(), &settings.container, &wanted)?;
         if patched.changed {
-            let arn = service::register(env, &p.td, &p.tags, patched.containers)
+            let arn = env
+                .ecs
+                .register(taskdef::register_input(&p.td, &p.tags, patched.containers))
                 .await
                 .map_err(|e| done.fail(e))?;
             out.status(format!("task definition: registered {arn}"));
@@ -206,13 +208,13 @@ pub async fn apply(
     if !o.skip_restart {
         done.did(
             format!("started a redeploy of {}", settings.service),
-            Some(deploy::redeploy_command(env, Some(&previous_td))),
+            Some(redeploy::redeploy_command(env, Some(&previous_td))),
         );
         if o.wait.no_wait {
             let s = stop
                 .guard_with(
                     Some(&done.hint()),
-                    deploy::redeploy_now(env, registered.as_deref(), &previous_td),
+                    redeploy::redeploy_now(env, registered.as_deref(), &previous_td),
                 )
                 .await
                 .map_err(|e| done.fail(e))?;
@@ -233,7 +235,7 @@ pub async fn apply(
         let waited = stop
             .guard_with(
                 Some(&done.hint()),
-                deploy::redeploy_and_wait(env, registered.as_deref(), &previous_td, &o.wait, out),
+                redeploy::redeploy_and_wait(env, registered.as_deref(), &previous_td, &o.wait, out),
             )
             .await
             .map_err(|e| done.fail(e))?;
@@ -251,10 +253,12 @@ pub async fn apply(
         deployed = Some(d);
     } else if let Some(td) = &registered {
         // Without a restart the service must still point at the new revision.
-        deploy::point_at(env, td).await.map_err(|e| done.fail(e))?;
+        redeploy::point_at(env, td)
+            .await
+            .map_err(|e| done.fail(e))?;
         done.did(
             format!("pointed {} at {td}", settings.service),
-            Some(deploy::point_command(env, &previous_td)),
+            Some(redeploy::point_command(env, &previous_td)),
         );
     }
 
@@ -267,7 +271,7 @@ pub async fn apply(
             .iter()
             .find(|(s, _)| s.var == WEBHOOK_VAR)
             .expect("both variables are planned");
-        let secret = secrets::read_wired(&env.sm, &webhook.target, &webhook.own_id).await?;
+        let secret = env.read_wired(&webhook.target, &webhook.own_id).await?;
         smoke = stop
             .guard_with(
                 Some(&done.hint()),
@@ -307,13 +311,13 @@ async fn write_secrets(
         let value = slot.value.as_ref().expect("a value was given");
         let w = match (&slot.target, action) {
             (_, SecretAction::Create) => {
-                secrets::create(
-                    &env.sm,
-                    id,
-                    value,
-                    &format!("{} for {} (stripe-ops)", slot.var, settings.name),
-                )
-                .await
+                env.sm
+                    .create(
+                        id,
+                        value,
+                        &format!("{} for {} (stripe-ops)", slot.var, settings.name),
+                    )
+                    .await
             }
             (Target::JsonKey { .. }, _) => {
                 let same: Vec<&Slot> = slots
@@ -323,7 +327,7 @@ async fn write_secrets(
                     .collect();
                 put_json_keys(env, id, &same, add_json_key).await
             }
-            _ => secrets::put(&env.sm, id, value).await,
+            _ => env.sm.put(id, value).await,
         }
         .map_err(|e| done.fail(e))?;
         out.status(format!(
@@ -339,8 +343,8 @@ async fn write_secrets(
             .and_then(|i| i.current_version())
             .map(str::to_owned);
         let undo = match &previous {
-            Some(prev) => secrets::restore_command(&w.id, prev, &w.version_id),
-            None => secrets::delete_command(&w.id),
+            Some(prev) => secrets_manager::restore_command(&w.id, prev, &w.version_id),
+            None => secrets_manager::delete_command(&w.id),
         };
         let verb = if w.created {
             "created"
@@ -359,7 +363,7 @@ async fn write_secrets(
 /// The team's JSON secret read now (AWSCURRENT), each slot's key set to its value, every other
 /// byte kept, written as one new version.
 async fn put_json_keys(env: &Env, id: &str, slots: &[&Slot], add: bool) -> Result<Written> {
-    let mut document = secrets::value(&env.sm, id).await?;
+    let mut document = env.sm.value(id).await?;
     for slot in slots {
         let Target::JsonKey { key, .. } = &slot.target else {
             unreachable!("only JSON-key slots")
@@ -367,7 +371,7 @@ async fn put_json_keys(env: &Env, id: &str, slots: &[&Slot], add: bool) -> Resul
         let value = slot.value.as_ref().expect("a value was given");
         document = wiring::set_json_key(&document, id, key, value, add)?;
     }
-    secrets::put(&env.sm, id, &document).await
+    env.sm.put(id, &document).await
 }
 
 /// After a rollout that did not complete: the secrets back to their previous versions (those
@@ -379,22 +383,22 @@ async fn roll_back(
     env: &Env,
     p: &EnablePlan,
     written: &[WrittenSecret],
-    started: Option<&crate::aws::rollout::Started>,
-    not_completed: deploy::NotCompleted,
+    started: Option<&crate::deploy::rollout::Started>,
+    not_completed: redeploy::NotCompleted,
     out: &Printer,
 ) -> Error {
     let service = &env.settings.service;
     let previous = &p.service.task_definition;
     let why = match started {
-        Some(s) => deploy::why(env, &s.deployment_id, out).await,
-        None => deploy::Why::default(),
+        Some(s) => redeploy::why(env, &s.deployment_id, out).await,
+        None => redeploy::Why::default(),
     };
     let failed = why.explain(format!("deploying {service}: {not_completed}"));
     let details = why.details();
     if !p.options.wait.rollback {
         return Error::external(format!(
             "{failed}; left as it is (--no-rollback). To roll back: {}",
-            deploy::redeploy_command(env, Some(previous))
+            redeploy::redeploy_command(env, Some(previous))
         ))
         .with_details(details);
     }
@@ -404,12 +408,12 @@ async fn roll_back(
         let Some(prev) = previous_version else {
             continue;
         };
-        match secrets::restore_current(&env.sm, &w.id, prev, &w.version_id).await {
+        match env.sm.restore_current(&w.id, prev, &w.version_id).await {
             Ok(()) => done.push(format!("AWSCURRENT of {} is version {prev} again", w.id)),
             Err(e) => remaining.push(format!(
                 "{} — run: {}",
                 e.message(),
-                secrets::restore_command(&w.id, prev, &w.version_id)
+                secrets_manager::restore_command(&w.id, prev, &w.version_id)
             )),
         }
     }
@@ -425,7 +429,7 @@ async fn roll_back(
         Some(Some(previous.as_str()))
     };
     if let Some(target) = redeploy {
-        match deploy::redeploy_now(env, target, previous).await {
+        match redeploy::redeploy_now(env, target, previous).await {
             Ok(s) => done.push(match target {
                 Some(td) => format!(
                     "rolled the service back to {td} (deployment {} has started)",
@@ -439,7 +443,7 @@ async fn roll_back(
             Err(e) => remaining.push(format!(
                 "{} — run: {}",
                 e.message(),
-                deploy::redeploy_command(env, target)
+                redeploy::redeploy_command(env, target)
             )),
         }
     }

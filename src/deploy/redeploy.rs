@@ -9,9 +9,11 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use aws_sdk_ecs::types::TaskDefinition;
+
+use super::Env;
 use super::rollout::{self, Progress, Started};
-use super::service::{self, ServiceView, StoppedTask};
-use super::{Env, describe};
+use crate::aws::ecs::{ServiceView, StoppedTask};
 use crate::error::{Error, Result};
 use crate::printer::{self, Printer};
 use crate::retry::{self, Stopped};
@@ -205,7 +207,7 @@ pub async fn why(env: &Env, deployment: &str, out: &Printer) -> Why {
 async fn read_why(env: &Env, deployment: &str) -> Why {
     let read = async {
         let mut why = Why::default();
-        let view = match service::service(env).await {
+        let view = match env.service().await {
             Ok(v) => v,
             Err(e) => {
                 why.notes
@@ -215,7 +217,11 @@ async fn read_why(env: &Env, deployment: &str) -> Why {
         };
         why.events = view.events.iter().take(WHY_EVENTS).cloned().collect();
         why.deployment = Some(deployment.to_owned());
-        match service::stopped_tasks(env, deployment, WHY_TASKS).await {
+        match env
+            .ecs
+            .stopped_tasks(&env.settings.cluster, deployment, WHY_TASKS)
+            .await
+        {
             Ok(tasks) => why.stopped_tasks = tasks,
             Err(e) => why.notes.push(e.message().to_owned()),
         }
@@ -287,28 +293,58 @@ pub(crate) fn deployment_rows(
     rows
 }
 
+/// Refuses, before anything is written, what a force-new-deployment cannot redeploy: a
+/// service whose deployment controller is not ECS (CodeDeploy's blue/green and external
+/// controllers deploy through their own APIs, and UpdateService cannot force a new deployment
+/// of them), a service scaled to zero (the redeploy starts no task, and the smoke would test
+/// whatever else answers at the base URL), and a task definition family other than the one the
+/// config names (`task_family`).
+pub fn check_deployable(
+    view: &ServiceView,
+    td: &TaskDefinition,
+    settings: &crate::config::EnvSettings,
+    redeploys: bool,
+) -> Result<()> {
+    let service = &settings.service;
+    if let Some(family) = &settings.task_family
+        && td.family() != Some(family.as_str())
+    {
+        return Err(Error::usage(format!(
+            "service {service} runs task definition family {}, not {family} (task_family in stripe-ops.toml): is this the right service?",
+            td.family().unwrap_or("?")
+        )));
+    }
+    if !redeploys {
+        return Ok(());
+    }
+    if view.controller != "ECS" {
+        return Err(Error::usage(format!(
+            "service {service} uses the {} deployment controller: ECS cannot force a new deployment of it with UpdateService. Deploy the new task definition through {} yourself, and run with --skip-restart (stripe-ops then writes the secrets and registers the task definition only)",
+            view.controller,
+            if view.controller == "CODE_DEPLOY" {
+                "CodeDeploy (create-deployment with an AppSpec naming it)"
+            } else {
+                "your deployment tool"
+            }
+        )));
+    }
+    if view.desired == 0 {
+        return Err(Error::usage(format!(
+            "service {service} has a desired count of 0: a redeploy starts no task, so nothing would read the new secrets, and the smoke would test whatever else answers at the base URL. Scale the service up first, or run with --skip-restart"
+        )));
+    }
+    Ok(())
+}
+
 /// UpdateService with forceNewDeployment, and `task_definition` when given; returns the
 /// deployment it started (its id from the answer, the PRIMARY one) and `previous`, the task
 /// definition the service ran before.
 pub async fn redeploy(env: &Env, task_definition: Option<&str>, previous: &str) -> Result<Started> {
     let s = &env.settings;
-    let out = env
+    let view = env
         .ecs
-        .update_service()
-        .cluster(&s.cluster)
-        .service(&s.service)
-        .force_new_deployment(true)
-        .set_task_definition(task_definition.map(str::to_owned))
-        .send()
-        .await
-        .map_err(|e| {
-            Error::external(format!(
-                "cannot update ECS service {}: {}",
-                s.service,
-                describe(&e)
-            ))
-        })?;
-    let view = out.service().map(service::view_of).unwrap_or_default();
+        .force_new_deployment(&s.cluster, &s.service, task_definition)
+        .await?;
     let id = view.primary().map(|d| d.id.clone()).ok_or_else(|| {
         Error::external(format!(
             "ECS answered UpdateService for {} without a PRIMARY deployment",
@@ -345,20 +381,8 @@ pub async fn redeploy_now(
 pub async fn point_at(env: &Env, task_definition: &str) -> Result<()> {
     let s = &env.settings;
     env.ecs
-        .update_service()
-        .cluster(&s.cluster)
-        .service(&s.service)
-        .task_definition(task_definition)
-        .send()
+        .point_at(&s.cluster, &s.service, task_definition)
         .await
-        .map(|_| ())
-        .map_err(|e| {
-            Error::external(format!(
-                "cannot point ECS service {} at {task_definition}: {}",
-                s.service,
-                describe(&e)
-            ))
-        })
 }
 
 /// The command that does what `redeploy` does, for a person finishing by hand.
@@ -415,7 +439,7 @@ async fn wait_until(
         deadline,
         |n| poll_interval(policy.poll, n),
         || async {
-            let view = match service::service(env).await {
+            let view = match env.service().await {
                 Ok(v) => v,
                 Err(e) => return ControlFlow::Break(Err(Err(e))),
             };
@@ -488,7 +512,7 @@ pub async fn redeploy_and_wait(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aws::service::DeploymentView;
+    use crate::aws::ecs::DeploymentView;
 
     fn view(state: &str, running: i32) -> ServiceView {
         ServiceView {

@@ -12,15 +12,14 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::deploy::{self, Deployed, WaitPolicy};
 use super::endpoint::{self, Fallback, Replacement};
 use super::plan::Plan;
 use super::preflight::{self, Injected};
-use super::secrets::{self, Written};
-use super::service;
+use super::redeploy::{self, Deployed, WaitPolicy};
 use super::taskdef;
 use super::wiring::{self, Target};
 use super::{Env, KEY_VAR, WEBHOOK_VAR, smoke_step};
+use crate::aws::secrets_manager::{self, Written};
 use crate::error::{Error, Result};
 use crate::http;
 use crate::printer::{Printer, Report};
@@ -89,11 +88,11 @@ pub struct RotatePlan {
 /// role can read the secrets, and decides every step, the new endpoint's fields included.
 pub async fn plan(env: &Env, o: RotateOptions) -> Result<RotatePlan> {
     let settings = &env.settings;
-    let base = service::public_base_url(env).await?;
+    let base = env.public_base_url().await?;
     let url = webhook_url(&base, &settings.contract.paths.webhook, o.allow_http)?;
-    let svc = service::service(env).await?;
-    let (td, _) = service::task_definition(env, &svc.task_definition).await?;
-    service::check_deployable(&svc, &td, settings, true)?;
+    let svc = env.service().await?;
+    let (td, _) = env.task_definition(&svc.task_definition).await?;
+    redeploy::check_deployable(&svc, &td, settings, true)?;
     let container = taskdef::secrets_of(td.container_definitions(), &settings.container)?;
     let value_from = |var: &str| {
         container
@@ -111,7 +110,7 @@ pub async fn plan(env: &Env, o: RotateOptions) -> Result<RotatePlan> {
         rewire: false,
         rotating: true,
     };
-    let own = secrets::info(&env.sm, &settings.webhook_secret_id).await?;
+    let own = env.sm.info(&settings.webhook_secret_id).await?;
     let target = wiring::target(
         WEBHOOK_VAR,
         Some(&current),
@@ -121,7 +120,7 @@ pub async fn plan(env: &Env, o: RotateOptions) -> Result<RotatePlan> {
     let secret_id = target.secret(&settings.webhook_secret_id).to_owned();
     let wh_info = match &target {
         Target::Own => own,
-        _ => secrets::info(&env.sm, &secret_id).await?,
+        _ => env.sm.info(&secret_id).await?,
     };
     let Some(wh_info) = wh_info else {
         return Err(Error::usage(format!(
@@ -136,7 +135,7 @@ pub async fn plan(env: &Env, o: RotateOptions) -> Result<RotatePlan> {
         )));
     }
     if let Target::JsonKey { secret, key } = &target {
-        let document = secrets::value(&env.sm, secret).await?;
+        let document = env.sm.value(secret).await?;
         if !o.add_json_key {
             wiring::json_key_value(&document, secret, key).map_err(|e| {
                 e.context(format!("{WEBHOOK_VAR} is read from key {key} of {secret}"))
@@ -154,7 +153,7 @@ pub async fn plan(env: &Env, o: RotateOptions) -> Result<RotatePlan> {
     // The Stripe key, as the container reads it (stripe-ops' own secret when not injected).
     let key_target = match value_from(KEY_VAR) {
         Some(v) => {
-            let own_key = secrets::info(&env.sm, &settings.secret_key_id).await?;
+            let own_key = env.sm.info(&settings.secret_key_id).await?;
             wiring::target(
                 KEY_VAR,
                 Some(&v),
@@ -166,7 +165,7 @@ pub async fn plan(env: &Env, o: RotateOptions) -> Result<RotatePlan> {
     };
     let key_id = key_target.secret(&settings.secret_key_id).to_owned();
     if key_id != secret_id
-        && let Some(key_info) = secrets::info(&env.sm, &key_id).await?
+        && let Some(key_info) = env.sm.info(&key_id).await?
     {
         injected.push(Injected {
             arn: key_info.arn,
@@ -175,7 +174,7 @@ pub async fn plan(env: &Env, o: RotateOptions) -> Result<RotatePlan> {
     }
     let preflight =
         preflight::check(env, td.execution_role_arn(), &injected, o.skip_preflight).await?;
-    let key = secrets::read_wired(&env.sm, &key_target, &settings.secret_key_id).await?;
+    let key = env.read_wired(&key_target, &settings.secret_key_id).await?;
     let stripe = StripeClient::new(&settings.stripe_api_base, key, Duration::from_secs(30))?;
     let existing = stripe
         .list_webhook_endpoints()
@@ -285,10 +284,14 @@ impl Undo {
     pub fn commands(&self, env: &Env) -> Vec<String> {
         let mut out = Vec::new();
         if let Some(s) = &self.secret {
-            out.push(secrets::restore_command(&s.id, &s.previous, &s.current));
+            out.push(secrets_manager::restore_command(
+                &s.id,
+                &s.previous,
+                &s.current,
+            ));
         }
         if self.redeployed {
-            out.push(deploy::redeploy_command(env, None));
+            out.push(redeploy::redeploy_command(env, None));
         }
         if let Some(id) = &self.endpoint {
             out.push(delete_endpoint_command(&env.settings.stripe_api_base, id));
@@ -348,7 +351,7 @@ impl Report for RotateReport {
     }
 
     fn ci_summary(&self) -> Option<crate::ci::Summary> {
-        use super::deploy::ci_row;
+        use super::redeploy::ci_row;
         let id = self.endpoint["id"].as_str().unwrap_or("?");
         let mut rows = vec![
             ci_row("endpoint", format!("created {id} for {}", self.webhook_url)),
@@ -357,7 +360,7 @@ impl Report for RotateReport {
                 format!("new version {}", self.secret.version_id),
             ),
         ];
-        rows.extend(super::deploy::deployment_rows(
+        rows.extend(super::redeploy::deployment_rows(
             self.deployment.as_ref(),
             &self.smoke,
         ));
@@ -515,7 +518,7 @@ async fn switch(
             stop,
             env,
             undo,
-            deploy::redeploy_now(env, None, &p.task_definition),
+            redeploy::redeploy_now(env, None, &p.task_definition),
         )
         .await
         .map_err(|e| Failure::at(Step::Switch, e))?;
@@ -525,7 +528,7 @@ async fn switch(
         stop,
         env,
         undo,
-        deploy::redeploy_and_wait(env, None, &p.task_definition, &p.options.wait, out),
+        redeploy::redeploy_and_wait(env, None, &p.task_definition, &p.options.wait, out),
     )
     .await
     .map_err(|e| Failure::at(Step::Switch, e))?;
@@ -533,8 +536,8 @@ async fn switch(
         (_, Ok(d)) => d,
         (started, Err(not_completed)) => {
             let why = match &started {
-                Some(s) => deploy::why(env, &s.deployment_id, out).await,
-                None => deploy::Why::default(),
+                Some(s) => redeploy::why(env, &s.deployment_id, out).await,
+                None => redeploy::Why::default(),
             };
             let message = format!("deploying {}: {not_completed}", settings.service);
             return Err(Failure {
@@ -573,12 +576,12 @@ async fn write_secret(
     let id = &p.secret_id;
     match &p.target {
         Target::JsonKey { key, .. } => {
-            let document = secrets::value(&env.sm, id).await?;
+            let document = env.sm.value(id).await?;
             let next =
                 wiring::set_json_key(&document, id, key, new_secret, p.options.add_json_key)?;
-            secrets::put(&env.sm, id, &next).await
+            env.sm.put(id, &next).await
         }
-        _ => secrets::put(&env.sm, id, new_secret).await,
+        _ => env.sm.put(id, new_secret).await,
     }
 }
 

@@ -14,7 +14,7 @@
 
 use serde::Serialize;
 
-use super::service::{DeploymentView, ServiceView};
+use crate::aws::ecs::{DeploymentView, ServiceView};
 
 /// The deployment UpdateService started.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -189,7 +189,7 @@ fn primary_td<'a>(p: &'a DeploymentView, view: &'a ServiceView) -> &'a str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aws::service::{Alarms, CircuitBreaker};
+    use crate::aws::ecs::{Alarms, CircuitBreaker};
 
     const TD1: &str = "arn:aws:ecs:us-east-1:1:task-definition/api:1";
     const TD2: &str = "arn:aws:ecs:us-east-1:1:task-definition/api:2";

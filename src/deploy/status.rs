@@ -9,11 +9,11 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::json;
 
-use super::secrets::{self, SecretInfo};
-use super::service::{self, ServiceView};
 use super::taskdef::{self, SecretRef};
 use super::wiring::{self, Target};
 use super::{Env, KEY_VAR, WEBHOOK_VAR};
+use crate::aws::ecs::ServiceView;
+use crate::aws::secrets_manager::SecretInfo;
 use crate::config::EnvSettings;
 use crate::error::{Error, Result};
 use crate::printer::{Printer, Report};
@@ -68,8 +68,8 @@ pub async fn run(env: &Env) -> Result<StatusReport> {
     let s = &env.settings;
     let mut r = Findings::default();
 
-    let svc = service::service(env).await?;
-    let (td, _) = service::task_definition(env, &svc.task_definition).await?;
+    let svc = env.service().await?;
+    let (td, _) = env.task_definition(&svc.task_definition).await?;
     r.task_definition = Some(svc.task_definition.clone());
     r.container_secrets = taskdef::secrets_of(td.container_definitions(), &s.container)?;
     let mut reached = 0;
@@ -83,7 +83,7 @@ pub async fn run(env: &Env) -> Result<StatusReport> {
             .iter()
             .find(|c| c.name == var)
             .map(|c| c.value_from.clone());
-        let own = secrets::info(&env.sm, own_id).await?;
+        let own = env.sm.info(own_id).await?;
         r.wiring.push(format!(
             "{var}: {}",
             wiring::describe_current(current.as_deref())
@@ -103,7 +103,7 @@ pub async fn run(env: &Env) -> Result<StatusReport> {
         let id = target.secret(own_id).to_owned();
         let info = match &target {
             Target::Own => own,
-            _ => secrets::info(&env.sm, &id).await?,
+            _ => env.sm.info(&id).await?,
         };
         match (&current, &info) {
             (_, None) => r
@@ -118,7 +118,7 @@ pub async fn run(env: &Env) -> Result<StatusReport> {
         if let Target::JsonKey { secret, key } = &target
             && info.is_some()
         {
-            match secrets::value(&env.sm, secret).await {
+            match env.sm.value(secret).await {
                 Ok(doc) => {
                     if let Err(e) = wiring::json_key_value(&doc, secret, key) {
                         r.findings.push(format!("{var}: {}", e.message()));
@@ -151,7 +151,7 @@ pub async fn run(env: &Env) -> Result<StatusReport> {
 
     let base = match &s.base_url {
         Some(b) => Some(b.clone()),
-        None => service::base_url_of(&td, &s.container).ok(),
+        None => taskdef::base_url_of(&td, &s.container).ok(),
     };
     if base.is_none() {
         r.notes.push(
@@ -173,7 +173,9 @@ pub async fn run(env: &Env) -> Result<StatusReport> {
 
 /// The key's mode and the endpoints for the webhook URL (when Stripe answers).
 async fn stripe_side(env: &Env, key_target: &Target, r: &mut Findings) -> Result<()> {
-    let key = secrets::read_wired(&env.sm, key_target, &env.settings.secret_key_id).await?;
+    let key = env
+        .read_wired(key_target, &env.settings.secret_key_id)
+        .await?;
     r.key_mode = Some(match key_mode(&key) {
         Some(KeyMode::Test) => "test",
         Some(KeyMode::Live) => "live",

@@ -8,14 +8,14 @@
 
 use std::time::Duration;
 
-use super::deploy::{self, WaitPolicy};
 use super::plan::{self, Plan};
 use super::preflight::{self, Injected};
-use super::secrets::{self, SecretInfo};
-use super::service::{self, ServiceView};
+use super::redeploy::{self, WaitPolicy};
 use super::taskdef::{self, SecretRef};
 use super::wiring::{self, Target};
 use super::{Env, KEY_VAR, WEBHOOK_VAR, keys};
+use crate::aws::ecs::ServiceView;
+use crate::aws::secrets_manager::SecretInfo;
 use crate::error::{Error, Result};
 use crate::printer::Printer;
 use crate::secret::{ExposeSecret, SecretString};
@@ -178,9 +178,9 @@ pub async fn plan(env: &Env, o: EnableOptions, out: &Printer) -> Result<EnablePl
         }
         check_key_with_stripe(&settings.stripe_api_base, key).await?;
     }
-    let service = service::service(env).await?;
-    let (td, tags) = service::task_definition(env, &service.task_definition).await?;
-    service::check_deployable(&service, &td, settings, !o.skip_restart)?;
+    let service = env.service().await?;
+    let (td, tags) = env.task_definition(&service.task_definition).await?;
+    redeploy::check_deployable(&service, &td, settings, !o.skip_restart)?;
     let container = &settings.container;
     let defs = td.container_definitions();
     let before = taskdef::secrets_of(defs, container)?;
@@ -197,7 +197,7 @@ pub async fn plan(env: &Env, o: EnableOptions, out: &Printer) -> Result<EnablePl
             .iter()
             .find(|r| r.name == var)
             .map(|r| r.value_from.clone());
-        let own = secrets::info(&env.sm, own_id).await?;
+        let own = env.sm.info(own_id).await?;
         let target = wiring::target(
             var,
             current.as_deref(),
@@ -207,7 +207,7 @@ pub async fn plan(env: &Env, o: EnableOptions, out: &Printer) -> Result<EnablePl
         let info = match &target {
             Target::Own => own,
             Target::Whole { secret } | Target::JsonKey { secret, .. } => {
-                secrets::info(&env.sm, secret).await?
+                env.sm.info(secret).await?
             }
         };
         let slot = Slot {
@@ -241,7 +241,7 @@ pub async fn plan(env: &Env, o: EnableOptions, out: &Printer) -> Result<EnablePl
     let base_url = match (&settings.base_url, o.skip_smoke || o.wait.no_wait) {
         (_, true) => None,
         (Some(url), false) => Some(url.clone()),
-        (None, false) => Some(service::base_url_of(&td, container)?),
+        (None, false) => Some(taskdef::base_url_of(&td, container)?),
     };
 
     let mut plan = Plan::new(&settings.name);
@@ -346,7 +346,7 @@ async fn holds(env: &Env, slot: &Slot) -> Result<bool> {
         return Ok(false);
     };
     // Not allowed to read it (or not a string): then it is written, as before.
-    let current = match secrets::read_wired(&env.sm, &slot.target, &slot.own_id).await {
+    let current = match env.read_wired(&slot.target, &slot.own_id).await {
         Ok(c) => Some(c),
         Err(e) => {
             tracing::debug!(
@@ -378,7 +378,7 @@ async fn check_json_key(
     let Target::JsonKey { secret, key } = &slot.target else {
         return Ok(());
     };
-    let document = match secrets::value(&env.sm, secret).await {
+    let document = match env.sm.value(secret).await {
         Ok(d) => d,
         Err(e) => {
             out.warn(format!(

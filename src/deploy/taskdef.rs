@@ -214,6 +214,18 @@ fn fingerprint(value: &str) -> String {
     )
 }
 
+/// `PUBLIC_BASE_URL` of `container` in `td`, without a trailing slash.
+pub fn base_url_of(td: &TaskDefinition, container: &str) -> Result<String> {
+    env_value(td.container_definitions(), container, "PUBLIC_BASE_URL")?
+        .map(|u| u.trim_end_matches('/').to_owned())
+        .ok_or_else(|| {
+            Error::usage(format!(
+                "no base URL: pass --base-url, set base_url in stripe-ops.toml, or give container {container:?} of {} a PUBLIC_BASE_URL environment entry",
+                td.task_definition_arn().unwrap_or("the task definition")
+            ))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
