@@ -104,11 +104,10 @@ fn page_limit(form: &Form) -> Result<usize, Response> {
     }
 }
 
-/// The query of a list call: its parameters and the page size (`limit`, 1 to 100).
-pub(super) fn list_query(q: Option<String>) -> std::result::Result<(Form, usize), Response> {
-    let form = Form::parse(q.unwrap_or_default().as_bytes())?;
-    let limit = page_limit(&form)?;
-    Ok((form, limit))
+/// The parameters of a list call and its page size (`limit`, 1 to 100).
+pub(super) fn list_query(form: &Form) -> std::result::Result<(Form, usize), Response> {
+    let limit = page_limit(form)?;
+    Ok((form.clone(), limit))
 }
 
 /// One page of a Stripe list (items newest first, like Stripe): those after the id in

@@ -28,8 +28,7 @@ impl Behaviour for Cards {
             card["status"] = json!("inactive");
         }
         card["last4"] = json!(format!("{:04}", rand::random_range(0..10_000)));
-        card["spending_controls"] = json!({"allowed_categories": null, "allowed_merchant_countries": null, "blocked_categories": null,
-                                           "blocked_merchant_countries": null, "spending_limits": [], "spending_limits_currency": null});
+        card["spending_controls"] = ctx.shaped("issuing.card", "spending_controls", &json!({}));
         Ok(())
     }
 }

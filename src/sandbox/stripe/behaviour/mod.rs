@@ -2,13 +2,19 @@
 //! file per area. A resource without a behaviour is create / retrieve / update / list / delete
 //! as its data says (src/sandbox/stripe/resources.toml, fixtures/api/).
 
+pub mod cards;
 mod catalog;
+pub mod checkout;
+mod customers;
 mod identity;
+mod invoices;
 mod issuing;
 pub mod money;
-mod payment_methods;
+pub mod payments;
 mod portal;
 mod reporting;
+mod setup_intents;
+mod subscriptions;
 pub mod test_clocks;
 
 use super::engine::Behaviour;
@@ -37,5 +43,15 @@ pub static ALL: &[&dyn Behaviour] = &[
     &issuing::Authorizations,
     &issuing::Transactions,
     &test_clocks::TestClocks,
-    &payment_methods::PaymentMethods,
+    &cards::PaymentMethods,
+    &cards::Cards,
+    &customers::Customers,
+    &payments::PaymentIntents,
+    &payments::Refunds,
+    &payments::Disputes,
+    &setup_intents::SetupIntents,
+    &subscriptions::Subscriptions,
+    &invoices::InvoiceItems,
+    &invoices::Invoices,
+    &checkout::Sessions,
 ];

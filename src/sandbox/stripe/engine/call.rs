@@ -89,8 +89,13 @@ impl FromRequest<Arc<Shared>> for Call {
         let query = parts.uri.query().unwrap_or_default();
         let json_body = parts.uri.path().starts_with("/v2/") && !bytes.is_empty();
         let (form, mut raw) = if json_body {
-            let v: Value = serde_json::from_slice(&bytes)
-                .map_err(|e| ApiError::request(&format!("Invalid JSON body: {e}")))?;
+            let v: Value = serde_json::from_slice(&bytes).map_err(|_| {
+                ApiError::invalid(
+                    "invalid_json",
+                    None,
+                    "The request body must be a JSON object.",
+                )
+            })?;
             (form_of(query.as_bytes())?, v)
         } else {
             let mut all = query.as_bytes().to_vec();

@@ -144,6 +144,13 @@ impl ApiError {
     }
 }
 
+/// So that `?` answers an `ApiError` from a handler that returns `Result<_, Response>`.
+impl From<ApiError> for Response {
+    fn from(e: ApiError) -> Response {
+        e.into_response()
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = self.body();

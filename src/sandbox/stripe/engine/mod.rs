@@ -18,6 +18,7 @@
 //! - `views`: lists (pagination, filters) and `expand[]`
 //! - `events`: the event an operation emits
 //! - `idempotency`: `Idempotency-Key` replays
+//! - `versions`: parameters an older API version still takes (`versions.toml`)
 
 pub mod apply;
 pub mod call;
@@ -27,6 +28,7 @@ pub mod idempotency;
 pub mod ops;
 pub mod schema;
 pub mod store;
+pub mod versions;
 pub mod views;
 
 use std::collections::HashMap;
@@ -99,6 +101,8 @@ pub struct Resource {
     pub expandable: HashMap<String, Vec<String>>,
     pub methods: HashMap<String, MethodDef>,
     pub template: Value,
+    /// By dotted path, the empty object each field of object type starts from.
+    pub shapes: apply::Shapes,
     /// What a delete answers (`{id, object, deleted: true}`), when Stripe deletes it.
     pub deleted: Option<Value>,
 }
@@ -106,10 +110,18 @@ pub struct Resource {
 impl Resource {
     /// The event type of this resource for `verb` (`created`), if Stripe has one.
     pub fn event(&self, verb: &str) -> Option<&str> {
-        self.events
+        // `refund.updated` rather than its legacy twin `charge.refund.updated`.
+        let own = [
+            format!("{}.{verb}", self.object),
+            format!("{}.{verb}", self.object.replace('.', "_")),
+        ];
+        let mut of_verb = self
+            .events
             .iter()
             .map(String::as_str)
-            .find(|e| e.rsplit('.').next() == Some(verb))
+            .filter(|e| e.rsplit('.').next() == Some(verb));
+        let first = of_verb.clone().next();
+        of_verb.find(|e| own.iter().any(|o| o == e)).or(first)
     }
 }
 
@@ -249,6 +261,12 @@ fn resource(object: String, conf: Conf, data: Value) -> std::result::Result<Reso
         expandable,
         methods,
         template: data["template"].clone(),
+        shapes: data["shapes"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         deleted: data["deleted"].get("stub").cloned(),
         object,
         conf,
@@ -315,11 +333,18 @@ mod tests {
     fn routes_prefer_literal_segments_and_read_ids() {
         let engine = Engine::get();
         let (r, op, ids) = engine
-            .route(&Method::POST, "/v1/identity/verification_sessions/vs_1/cancel")
+            .route(
+                &Method::POST,
+                "/v1/identity/verification_sessions/vs_1/cancel",
+            )
             .unwrap();
         assert_eq!(
             (r.object.as_str(), op, ids),
-            ("identity.verification_session", "cancel", vec!["vs_1".to_owned()])
+            (
+                "identity.verification_session",
+                "cancel",
+                vec!["vs_1".to_owned()]
+            )
         );
         let (r, op, ids) = engine
             .route(&Method::POST, "/v1/customers/cus_1/sources/card_1")

@@ -168,6 +168,15 @@ impl<'a> Ctx<'a> {
         fresh(r, self.now(), self.shared.livemode())
     }
 
+    /// `given` as the object at `path` of an object of `object`, with every field Stripe's type
+    /// declares there (`ctx.shaped("charge", "payment_method_details.card", &details)`).
+    pub fn shaped(&self, object: &str, path: &str, given: &Value) -> Value {
+        let r = Engine::get()
+            .resource(object)
+            .expect("a resource of the table");
+        apply::shaped(given, path, &r.shapes)
+    }
+
     /// Another resource's create, with typed `params`, as if called: its behaviour and events
     /// included (a plan's inline product, a customer's payment method).
     pub fn create(&self, object: &str, params: Value) -> ApiResult<Value> {
@@ -247,7 +256,17 @@ pub fn run(
     ids: Vec<String>,
 ) -> ApiResult<Value> {
     let def = &resource.methods[op];
-    let params = def.params.coerce(&call.raw, "")?;
+    let version = call
+        .stripe_version
+        .as_deref()
+        .unwrap_or(&shared.api_version);
+    let mut raw = call.raw.clone();
+    let older =
+        super::versions::take_removed(&format!("{}.{op}", resource.object), version, &mut raw)?;
+    let mut params = def.params.coerce(&raw, "")?;
+    if let Some(p) = params.as_object_mut() {
+        p.extend(older);
+    }
     if let Scope::Connected(account) = &call.scope {
         // Issue 33 builds the connected account's own objects on this; until then the call is
         // refused rather than answered with the platform's data.
@@ -304,7 +323,7 @@ pub fn create(ctx: &Ctx) -> ApiResult<Value> {
     }
     let skip = b.map(|b| b.consumes()).unwrap_or_default();
     check_references(ctx, skip)?;
-    apply::apply(&mut object, &ctx.params, skip)?;
+    apply::apply(&mut object, &ctx.params, skip, &ctx.resource.shapes)?;
     if let Some(b) = b {
         b.create(ctx, &mut object)?;
     }
@@ -346,7 +365,7 @@ pub fn update(ctx: &Ctx) -> ApiResult<Value> {
     let skip = b.map(|b| b.consumes()).unwrap_or_default();
     check_references(ctx, skip)?;
     let mut object = before.clone();
-    apply::apply(&mut object, &ctx.params, skip)?;
+    apply::apply(&mut object, &ctx.params, skip, &ctx.resource.shapes)?;
     if let Some(b) = b {
         b.update(ctx, &before, &mut object)?;
     }
