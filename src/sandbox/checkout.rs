@@ -56,7 +56,7 @@ pub struct PaymentForm {
 }
 
 impl PaymentForm {
-    fn from_pairs(pairs: &[(String, String)]) -> Self {
+    pub(crate) fn from_pairs(pairs: &[(String, String)]) -> Self {
         let get = |names: &[&str]| {
             pairs
                 .iter()
@@ -159,12 +159,12 @@ pub fn judge(form: &PaymentForm, now: (i32, u8)) -> CardVerdict {
     }
 }
 
-fn year_month_now() -> (i32, u8) {
+pub(crate) fn year_month_now() -> (i32, u8) {
     let now = time::OffsetDateTime::now_utc();
     (now.year(), u8::from(now.month()))
 }
 
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -179,7 +179,7 @@ fn escape(text: &str) -> String {
     out
 }
 
-fn dollars(cents: i64) -> String {
+pub(crate) fn dollars(cents: i64) -> String {
     format!("${}.{:02}", cents / 100, cents % 100)
 }
 
@@ -195,7 +195,7 @@ label{display:block;font-size:13px;color:#4b5563;margin:16px 0 6px}input,select{
 .Badge{font-size:11px;font-weight:600;background:#ffde92;color:#a04100;padding:2px 6px;border-radius:4px;margin-left:6px}
 "#;
 
-fn layout(title: &str, body: &str) -> String {
+pub(crate) fn layout(title: &str, body: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
          content=\"width=device-width,initial-scale=1\"><title>{}</title><style>{STYLE}</style></head>\
@@ -222,14 +222,32 @@ fn overview(session: &Session) -> String {
 
 fn payment_page(session: &Session, form: &PaymentForm, error: Option<&str>) -> String {
     let id = escape(&session.id);
+    card_form(
+        &overview(session),
+        &format!("/checkout/{id}/pay"),
+        &format!("/checkout/{id}/card"),
+        form,
+        error,
+    )
+}
+
+/// The payment form of a hosted checkout page: `overview` (what is paid) beside the card form
+/// posting to `action`, its card fields inside the same-origin iframe `frame`.
+pub(crate) fn card_form(
+    overview: &str,
+    action: &str,
+    frame: &str,
+    form: &PaymentForm,
+    error: Option<&str>,
+) -> String {
     let body = format!(
         r#"<div class="App">{overview}
 <div class="App-Payment"><h1 style="font-size:20px">Pay with card</h1>
-<form id="payment-form" method="post" action="/checkout/{id}/pay" novalidate>
+<form id="payment-form" method="post" action="{action}" novalidate>
 <label for="email">Email</label>
 <input id="email" name="email" type="email" autocomplete="email" spellcheck="false" value="{email}" required>
 <label>Card information</label>
-<div class="CardField"><iframe id="card-frame" name="__privateStripeFrame5" title="Secure card payment input frame" src="/checkout/{id}/card" allow="payment *"></iframe></div>
+<div class="CardField"><iframe id="card-frame" name="__privateStripeFrame5" title="Secure card payment input frame" src="{frame}" allow="payment *"></iframe></div>
 <input type="hidden" id="card-number" name="card[number]"><input type="hidden" id="card-exp" name="card[exp]"><input type="hidden" id="card-cvc" name="card[cvc]">
 <label for="billingName">Cardholder name</label>
 <input id="billingName" name="billingName" type="text" autocomplete="cc-name" placeholder="Full name on card" value="{name}" required>
@@ -253,7 +271,8 @@ document.getElementById('payment-form').addEventListener('submit', function () {
   setTimeout(function () {{ button.disabled = true; }}, 0);
 }});
 </script>"#,
-        overview = overview(session),
+        action = escape(action),
+        frame = escape(frame),
         email = escape(&form.email),
         name = escape(&form.name),
         postal = escape(&form.postal_code),
@@ -262,7 +281,7 @@ document.getElementById('payment-form').addEventListener('submit', function () {
     layout("stripe-ops sandbox checkout", &body)
 }
 
-const CARD_FRAME: &str = r#"<!doctype html><html><head><meta charset="utf-8"><style>
+pub(crate) const CARD_FRAME: &str = r#"<!doctype html><html><head><meta charset="utf-8"><style>
 body{margin:0;font-family:-apple-system,BlinkMacSystemFont,"Segoe UI",Roboto,sans-serif}
 input{border:0;padding:12px;font-size:16px;outline:none;width:100%;box-sizing:border-box}
 .row{display:flex;border-top:1px solid #d1d5db}.row input+input{border-left:1px solid #d1d5db}

@@ -69,6 +69,7 @@ pub fn publish(shared: &Arc<Shared>, mut event: Value) -> usize {
     let body: Arc<str> = crate::webhook::to_wire(&event).into();
     shared.stripe.record_event(EventRecord {
         id: id.clone(),
+        account: event["account"].as_str().map(str::to_owned),
         body: body.clone(),
         pending: targets.iter().map(|t| t.id.clone()).collect(),
         attempts: Default::default(),

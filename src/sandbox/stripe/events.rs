@@ -139,7 +139,12 @@ pub(super) async fn list(State(shared): S, call: Call) -> Response {
     }
     let filter = try_answer!(EventFilter::from_form(&form));
     let events = shared.stripe.events();
-    let newest_first: Vec<&EventRecord> = events.iter().rev().filter(|e| filter.keeps(e)).collect();
+    let owner = owner(&call.scope);
+    let newest_first: Vec<&EventRecord> = events
+        .iter()
+        .rev()
+        .filter(|e| e.account.as_deref() == owner && filter.keeps(e))
+        .collect();
     list_page(
         &newest_first,
         &form,
@@ -150,13 +155,27 @@ pub(super) async fn list(State(shared): S, call: Call) -> Response {
     )
 }
 
+/// The account whose events a call sees: each account sees only its own, the platform's calls
+/// none of its connected accounts' ("use the Stripe-Account header to retrieve the events of a
+/// connected account", docs.stripe.com/connect/authentication).
+fn owner(scope: &engine::Scope) -> Option<&str> {
+    match scope {
+        engine::Scope::Platform => None,
+        engine::Scope::Connected(a) => Some(a),
+    }
+}
+
 pub(super) async fn retrieve(
     State(shared): S,
     UrlPath(id): UrlPath<String>,
-    _call: Call,
+    call: Call,
 ) -> Response {
     let events = shared.stripe.events();
-    let Some(record) = events.iter().find(|e| e.id == id) else {
+    let owner = owner(&call.scope);
+    let Some(record) = events
+        .iter()
+        .find(|e| e.id == id && e.account.as_deref() == owner)
+    else {
         return missing("event", &id);
     };
     axum::Json(event_json(record)).into_response()
@@ -194,11 +213,17 @@ pub(super) async fn retry(State(shared): S, UrlPath(id): UrlPath<String>, call: 
         Ok(b) => b.unwrap_or(false),
         Err(r) => return r,
     };
+    // The CLI's `events resend --account acct_…` names a connected account's event.
+    let scope = match form.get("account") {
+        Some(a) => try_answer!(engine::call::resolve(&shared, a)),
+        None => call.scope.clone(),
+    };
+    let owner = owner(&scope);
     let Some((body, answer)) = shared
         .stripe
         .events()
         .iter()
-        .find(|e| e.id == id)
+        .find(|e| e.id == id && e.account.as_deref() == owner)
         .map(|r| (r.body.clone(), event_json(r)))
     else {
         return missing("event", &id);

@@ -30,12 +30,15 @@ macro_rules! try_answer {
 }
 
 pub mod behaviour;
+mod checkout_page;
 pub mod cli;
+mod clock;
 mod endpoints;
 pub mod engine;
 pub mod event_destinations;
 mod events;
 mod form;
+pub mod onboarding;
 use engine::{ApiError, Call};
 use form::{Form, list_page, list_query, parse_bool};
 pub mod validate;
@@ -109,6 +112,8 @@ pub struct Attempt {
 
 pub struct EventRecord {
     pub id: String,
+    /// The connected account whose event it is (its `account`); `None`: the platform's own.
+    pub account: Option<String>,
     pub body: Arc<str>,
     pub pending: HashSet<String>,
     /// The latest `ATTEMPTS_KEPT`, oldest first.
@@ -199,9 +204,12 @@ pub struct StripeSide {
     account_id: String,
     /// The Stripe CLI's `listen` sessions.
     pub listeners: cli::Listeners,
-    /// What `stripe trigger` creates: customers, payments, prices, subscriptions, … (not kept by
-    /// `--state`).
-    pub objects: engine::Store,
+    /// What `stripe trigger` creates: customers, payments, prices, subscriptions, …, the
+    /// platform's and each connected account's apart (not kept by `--state`).
+    pub objects: engine::store::Stores,
+    /// How far `POST /sandbox/v1/clock/advance` moved the sandbox's clock ahead of the
+    /// machine's, in seconds (see `now`).
+    clock_offset: std::sync::atomic::AtomicI64,
     /// The `Idempotency-Key`s of recent POSTs and their answers.
     pub idempotency: engine::idempotency::Keys,
     /// The v2 event destinations (Amazon EventBridge).
@@ -262,6 +270,7 @@ impl StripeSide {
             .into_iter()
             .map(|e| EventRecord {
                 id: e.id,
+                account: account_of(&e.body),
                 body: e.body.into(),
                 pending: e.pending.into_iter().collect(),
                 attempts: e
@@ -279,7 +288,8 @@ impl StripeSide {
             endpoints: Mutex::new(endpoints),
             events: Mutex::new(events),
             listeners: cli::Listeners::default(),
-            objects: engine::Store::default(),
+            objects: Default::default(),
+            clock_offset: Default::default(),
             idempotency: Default::default(),
             destinations: event_destinations::Destinations::restore(saved.destinations),
             in_flight: Default::default(),
@@ -442,6 +452,19 @@ impl StripeSide {
         &self.account_id
     }
 
+    /// The sandbox's clock: the machine's time, plus how far `POST /sandbox/v1/clock/advance`
+    /// moved it (what objects and events are dated with, and when funds become available).
+    pub fn now(&self) -> i64 {
+        crate::webhook::signature::unix_now()
+            + self.clock_offset.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Moves the sandbox's clock `seconds` forward.
+    pub fn advance_clock(&self, seconds: i64) {
+        self.clock_offset
+            .fetch_add(seconds, std::sync::atomic::Ordering::AcqRel);
+    }
+
     /// Stripe's 401s unless `headers` carry the account's key.
     pub fn authorize(&self, headers: &HeaderMap) -> engine::ApiResult<()> {
         let Some(given) = given_key(headers) else {
@@ -460,6 +483,15 @@ impl StripeSide {
             mask_key(&given)
         )))
     }
+}
+
+/// The `account` of an event's body (a connected account's event), if any.
+pub fn account_of(body: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Owner {
+        account: Option<String>,
+    }
+    serde_json::from_str::<Owner>(body).ok()?.account
 }
 
 /// The key from `Authorization: Bearer KEY` or `Basic base64(KEY:)`.
@@ -570,6 +602,18 @@ pub fn router(shared: Arc<Shared>) -> Router {
             post(event_destinations::ping),
         )
         .route("/subscribe/{account}", get(cli::subscribe))
+        .route(
+            "/setup/e/{account}/{link}",
+            get(onboarding::page).post(onboarding::submit),
+        )
+        .route("/express/{account}/{link}", get(onboarding::express))
+        .route(
+            "/c/pay/{id}",
+            get(checkout_page::page).post(checkout_page::pay),
+        )
+        .route("/c/pay/{id}/card", get(checkout_page::card_frame))
+        .route("/sandbox/v1/clock", get(clock::read))
+        .route("/sandbox/v1/clock/advance", post(clock::advance))
         .fallback(engine::dispatch)
         .layer(axum::middleware::from_fn_with_state(
             shared.clone(),
@@ -579,9 +623,16 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-/// `GET /v1/account`: the platform's own account (the engine's template, as a standard account
-/// that can take payments and pay out).
-async fn account(State(shared): S, _call: Call) -> Response {
+/// `GET /v1/account`: the account the key acts for: with `Stripe-Account`, that connected
+/// account; else the platform's own (the engine's template, as a standard account that can take
+/// payments and pay out).
+async fn account(State(shared): S, call: Call) -> Response {
+    if let engine::Scope::Connected(id) = &call.scope {
+        return match shared.stripe.objects.platform().get_of("account", id) {
+            Some(a) => axum::Json(a).into_response(),
+            None => engine::call::account_invalid(&shared, id).into_response(),
+        };
+    }
     let resource = engine::Engine::get()
         .resource("account")
         .expect("account is in the table");

@@ -5,8 +5,10 @@
 //! then `checkout.session.completed`; a SEPA debit completes `unpaid`, then
 //! `checkout.session.async_payment_succeeded` or `_failed` (docs.stripe.com/checkout/
 //! fulfillment). The top-up app's sessions and their hosted page are `sandbox::checkout`; a
-//! session made here has `url: null` (no hosted page). `subscription` and `setup` modes are not
-//! built yet and are refused plainly.
+//! session made here has its own hosted page (`stripe::checkout_page`, its `url`).
+//! `payment_intent_data`'s Connect parameters (`application_fee_amount`, `transfer_data`,
+//! `on_behalf_of`, `transfer_group`) go to the payment intent (connect.rs). `subscription` and
+//! `setup` modes are not built yet and are refused plainly.
 
 use std::sync::Arc;
 
@@ -83,7 +85,12 @@ impl Behaviour for Sessions {
         cs["expires_at"] = json!(ctx.now() + 86_400);
         cs["payment_status"] = json!("unpaid");
         cs["status"] = json!("open");
-        cs["url"] = Value::Null;
+        // The hosted page (stripe::checkout_page), as Stripe's `checkout.stripe.com/c/pay/…`.
+        cs["url"] = json!(format!(
+            "{}/c/pay/{}",
+            ctx.shared.stripe_api_url,
+            cs["id"].as_str().unwrap_or_default()
+        ));
         cs["total_details"] = json!({"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0});
         let types = ctx
             .param("payment_method_types")
@@ -95,6 +102,11 @@ impl Behaviour for Sessions {
             .param("payment_intent_data")
             .cloned()
             .unwrap_or(Value::Null);
+        let mut checked = data.clone();
+        if checked.is_object() {
+            checked["amount"] = json!(total);
+        }
+        super::connect::check_intent_data(ctx, &checked, "payment_intent_data")?;
         ctx.store().set_private(
             cs["id"].as_str().unwrap_or_default(),
             "payment_intent_data",
@@ -140,14 +152,7 @@ fn page_call(
         .resource("checkout.session")
         .expect("checkout.session is in the table");
     let params: Map<String, Value> = call.raw.as_object().cloned().unwrap_or_default();
-    let ctx = Ctx {
-        shared,
-        call,
-        resource,
-        op: "confirm",
-        params,
-        ids: vec![id],
-    };
+    let ctx = Ctx::new(shared, call, resource, "confirm", params, vec![id]);
     match act(&ctx) {
         Ok(v) => axum::Json(v).into_response(),
         Err(e) => e.into_response(),
@@ -172,7 +177,8 @@ pub async fn confirm(
     page_call(&shared, &call, id, pay_page)
 }
 
-fn pay_page(ctx: &Ctx) -> ApiResult<Value> {
+/// Pays the session with `payment_method` (the payment-page confirm, and the hosted page).
+pub fn pay_page(ctx: &Ctx) -> ApiResult<Value> {
     let mut cs = open_session(ctx)?;
     let named = ctx
         .str_param("payment_method")
@@ -208,7 +214,16 @@ fn pay_page(ctx: &Ctx) -> ApiResult<Value> {
         .private(cs["id"].as_str().unwrap_or_default(), "payment_intent_data")
         .unwrap_or(Value::Null);
     let mut params = json!({"amount": cs["amount_total"], "currency": cs["currency"], "payment_method_types": [pm["type"]]});
-    for key in ["description", "shipping", "setup_future_usage", "metadata"] {
+    for key in [
+        "description",
+        "shipping",
+        "setup_future_usage",
+        "metadata",
+        "application_fee_amount",
+        "transfer_data",
+        "on_behalf_of",
+        "transfer_group",
+    ] {
         if !data[key].is_null() {
             params[key] = data[key].clone();
         }

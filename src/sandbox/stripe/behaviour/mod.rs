@@ -2,13 +2,16 @@
 //! file per area. A resource without a behaviour is create / retrieve / update / list / delete
 //! as its data says (src/sandbox/stripe/resources.toml, fixtures/api/).
 
+pub mod accounts;
 pub mod cards;
 mod catalog;
 pub mod checkout;
+pub mod connect;
 mod customers;
 mod identity;
 mod invoices;
 mod issuing;
+pub mod ledger;
 pub mod money;
 pub mod payments;
 mod portal;
@@ -33,7 +36,13 @@ pub static ALL: &[&dyn Behaviour] = &[
     &money::Topups,
     &money::Transfers,
     &money::TransferReversals,
-    &money::Accounts,
+    &accounts::Accounts,
+    &accounts::Capabilities,
+    &accounts::LoginLinks,
+    &accounts::AccountLinks,
+    &connect::ApplicationFees,
+    &connect::FeeRefunds,
+    &connect::BalanceTransactions,
     &money::CashBalanceTransactions,
     &money::CashBalances,
     &identity::VerificationSessions,

@@ -1,74 +1,15 @@
-//! The account's balance and what moves it: charges add to it (pending, or available at once
-//! for `pm_card_bypassPending`: "the funds are added directly to your available balance",
-//! docs.stripe.com/testing#available-balance), payouts and transfers take from what is
-//! available (Stripe's `balance_insufficient` otherwise), a transfer reversal gives back; top-ups;
-//! connected accounts (their events are the connected account's: `account`), and a customer's
-//! cash balance funded by the test helper (`customer_cash_balance_transaction.created`, then
-//! `cash_balance.funds_available`, API reference "Fund a test mode cash balance").
+//! What moves an account's balance besides payments (ledger.rs keeps the balance): payouts
+//! take from what is available (Stripe's `balance_insufficient` otherwise) and arrive when the
+//! sandbox's clock reaches their `arrival_date` (`payout.paid`); transfers pay a connected
+//! account from what is available (connect.rs: the payment they make in that account), a
+//! transfer reversal takes it back; top-ups; and a customer's cash balance funded by the test
+//! helper (`customer_cash_balance_transaction.created`, then `cash_balance.funds_available`,
+//! API reference "Fund a test mode cash balance").
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use crate::sandbox::stripe::engine::events::emit_for;
-use crate::sandbox::stripe::engine::{ApiError, ApiResult, Behaviour, Ctx, Store};
-
-/// Where the sandbox keeps the ledger (a private note: no object has this id).
-const LEDGER: &str = "balance";
-
-fn ledger(store: &Store, part: &str) -> Map<String, Value> {
-    store
-        .private(LEDGER, part)
-        .and_then(|v| v.as_object().cloned())
-        .unwrap_or_default()
-}
-
-fn add(store: &Store, part: &str, currency: &str, amount: i64) {
-    let mut m = ledger(store, part);
-    let now = m.get(currency).and_then(Value::as_i64).unwrap_or(0);
-    m.insert(currency.to_owned(), json!(now + amount));
-    store.set_private(LEDGER, part, Value::Object(m));
-}
-
-/// A succeeded charge's funds: available at once (`bypassPending`, with `balance.available`),
-/// else pending.
-pub fn credit(ctx: &Ctx, currency: &str, amount: i64, available: bool) {
-    if available {
-        add(ctx.store(), "available", currency, amount);
-        ctx.emit("balance.available", &balance(ctx), None);
-    } else {
-        add(ctx.store(), "pending", currency, amount);
-    }
-}
-
-/// Takes `amount` from the available balance, or Stripe's refusal.
-fn debit(ctx: &Ctx, currency: &str, amount: i64) -> ApiResult<()> {
-    let available = ledger(ctx.store(), "available")
-        .get(currency)
-        .and_then(Value::as_i64)
-        .unwrap_or(0);
-    if amount > available {
-        return Err(ApiError::invalid(
-            "balance_insufficient",
-            None,
-            "You have insufficient available funds in your Stripe account. Try adding funds directly to your available balance by creating Charges using the 4000000000000077 test card. See: https://stripe.com/docs/testing#available-balance",
-        ));
-    }
-    add(ctx.store(), "available", currency, -amount);
-    Ok(())
-}
-
-/// The Balance object: what is available and pending, per currency.
-pub fn balance(ctx: &Ctx) -> Value {
-    let part = |name: &str| -> Vec<Value> {
-        let mut m: Vec<(String, Value)> = ledger(ctx.store(), name).into_iter().collect();
-        if m.is_empty() {
-            m.push(("usd".into(), json!(0)));
-        }
-        m.into_iter()
-            .map(|(currency, amount)| json!({"amount": amount, "currency": currency, "source_types": {"card": amount}}))
-            .collect()
-    };
-    json!({"object": "balance", "available": part("available"), "livemode": ctx.shared.livemode(), "pending": part("pending")})
-}
+use super::{connect, ledger};
+use crate::sandbox::stripe::engine::{ApiError, ApiResult, Behaviour, Ctx};
 
 pub struct Balance;
 
@@ -77,7 +18,7 @@ impl Behaviour for Balance {
         "balance"
     }
     fn serve(&self, ctx: &Ctx) -> Option<ApiResult<Value>> {
-        (ctx.op == "retrieve").then(|| Ok(balance(ctx)))
+        (ctx.op == "retrieve").then(|| Ok(ledger::balance(ctx)))
     }
 }
 
@@ -87,12 +28,31 @@ impl Behaviour for Payouts {
     fn object(&self) -> &'static str {
         "payout"
     }
-    /// A payout leaves the available balance; it arrives in two days (standard) and Stripe
-    /// marks it paid then (`payout.paid`, not emitted while the sandbox runs).
+    /// A payout leaves the available balance (a `payout` balance transaction) for the account's
+    /// bank account; it arrives in two days (standard) and Stripe marks it paid then
+    /// (`payout.paid`, when the sandbox's clock gets there).
     fn create(&self, ctx: &Ctx, payout: &mut Value) -> ApiResult<()> {
         let currency = payout["currency"].as_str().unwrap_or("usd").to_owned();
-        debit(ctx, &currency, payout["amount"].as_i64().unwrap_or(0))?;
+        let amount = payout["amount"].as_i64().unwrap_or(0);
+        ledger::ensure_available(ctx, &currency, amount)?;
+        let id = payout["id"].as_str().unwrap_or_default().to_owned();
+        let txn = ledger::record(
+            ctx,
+            ledger::Movement {
+                kind: "payout",
+                amount: -amount,
+                currency: &currency,
+                fees: Vec::new(),
+                source: &id,
+                description: payout["description"].as_str(),
+                available_on: ctx.now(),
+            },
+        );
+        payout["balance_transaction"] = txn["id"].clone();
         payout["arrival_date"] = json!(ctx.now() + 2 * 86_400);
+        if let Some(bank) = connect::payout_destination(ctx) {
+            payout["destination"] = json!(bank);
+        }
         Ok(())
     }
 }
@@ -111,14 +71,20 @@ impl Behaviour for Transfers {
     fn object(&self) -> &'static str {
         "transfer"
     }
+    /// Separate charges and transfers (docs.stripe.com/connect/separate-charges-and-transfers):
+    /// the platform's available funds go to the destination's available balance.
     fn create(&self, ctx: &Ctx, transfer: &mut Value) -> ApiResult<()> {
         let amount = transfer["amount"]
             .as_i64()
             .ok_or_else(|| ApiError::missing_param("amount"))?;
         let currency = transfer["currency"].as_str().unwrap_or("usd").to_owned();
-        debit(ctx, &currency, amount)?;
-        // The payment on the connected account the transfer makes (not an object of this account).
-        transfer["destination_payment"] = json!(format!("py_{}", crate::secret::random_alnum(24)));
+        let destination = transfer["destination"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        connect::check_destination(ctx, &destination, "destination")?;
+        ledger::ensure_available(ctx, &currency, amount)?;
+        connect::book_transfer(ctx, transfer, ctx.now());
         Ok(())
     }
 }
@@ -146,55 +112,11 @@ impl Behaviour for TransferReversals {
         }
         reversal["amount"] = json!(amount);
         reversal["currency"] = transfer["currency"].clone();
+        connect::book_reversal(ctx, &transfer, reversal);
         Ok(())
     }
     fn created(&self, ctx: &Ctx, reversal: &mut Value) -> ApiResult<()> {
-        let before = ctx.get("transfer", &ctx.ids[0])?;
-        let mut transfer = before.clone();
-        let amount = reversal["amount"].as_i64().unwrap_or(0);
-        let reversed = transfer["amount_reversed"].as_i64().unwrap_or(0) + amount;
-        transfer["amount_reversed"] = json!(reversed);
-        transfer["reversed"] = json!(reversed == transfer["amount"].as_i64().unwrap_or(0));
-        if let Some(list) = transfer["reversals"]["data"].as_array_mut() {
-            list.insert(0, reversal.clone());
-        }
-        add(
-            ctx.store(),
-            "available",
-            transfer["currency"].as_str().unwrap_or("usd"),
-            amount,
-        );
-        ctx.put(&transfer);
-        let previous =
-            crate::sandbox::stripe::engine::apply::previous_attributes(&before, &transfer);
-        ctx.emit("transfer.reversed", &transfer, Some(previous));
-        Ok(())
-    }
-}
-
-pub struct Accounts;
-
-impl Behaviour for Accounts {
-    fn object(&self) -> &'static str {
-        "account"
-    }
-    /// Deleting a connected account ends its connection to the platform: the platform gets
-    /// `account.application.deauthorized` from that account ("Occurs whenever a user
-    /// deauthorizes an application").
-    fn deleted(&self, ctx: &Ctx, account: &Value) -> ApiResult<()> {
-        let mut application = ctx.fresh("application");
-        application["id"] = json!(format!(
-            "ca_{}",
-            ctx.shared.stripe.account_id().trim_start_matches("acct_")
-        ));
-        emit_for(
-            ctx,
-            "account.application.deauthorized",
-            &application,
-            None,
-            account["id"].as_str(),
-        );
-        Ok(())
+        connect::reversed(ctx, &ctx.ids[0], reversal)
     }
 }
 

@@ -17,7 +17,7 @@
 use serde_json::{Value, json};
 
 use super::cards::{self, Outcome};
-use super::money;
+use super::{connect, ledger};
 use crate::sandbox::stripe::engine::{ApiError, ApiResult, Behaviour, Ctx};
 
 pub struct PaymentIntents;
@@ -62,6 +62,7 @@ impl Behaviour for PaymentIntents {
             pi["payment_method"] = cards::resolve(ctx, named, "payment_method")?["id"].clone();
             pi["status"] = json!("requires_confirmation");
         }
+        connect::check_intent(ctx, pi)?;
         if ctx.bool_param("confirm") && pi["payment_method"].is_null() {
             return Err(ApiError::invalid(
                 "parameter_missing",
@@ -207,7 +208,9 @@ pub fn settle(ctx: &Ctx, pi: &mut Value, mut charge: Value, outcome: Outcome) ->
     charge["paid"] = json!(true);
     charge["captured"] = json!(!manual);
     charge["amount_captured"] = json!(if manual { 0 } else { amount });
-    charge["balance_transaction"] = json!(format!("txn_{}", crate::secret::random_alnum(24)));
+    if !manual {
+        book(ctx, pi, &mut charge, amount, outcome);
+    }
     ctx.put(&charge);
     ctx.emit("charge.succeeded", &charge, None);
     if manual {
@@ -224,19 +227,47 @@ pub fn settle(ctx: &Ctx, pi: &mut Value, mut charge: Value, outcome: Outcome) ->
     Ok(())
 }
 
-/// The intent's success: `payment_intent.succeeded`, and its funds in the balance.
+/// A captured charge's funds: its `charge` balance transaction (less Stripe's fee, and a
+/// direct charge's application fee), pending or available at once (`pm_card_bypassPending`:
+/// "the funds are added directly to your available balance", docs.stripe.com/testing#available-
+/// balance), and its Connect fields (connect.rs).
+fn book(ctx: &Ctx, pi: &Value, charge: &mut Value, amount: i64, outcome: Outcome) {
+    let id = charge["id"].as_str().unwrap_or_default().to_owned();
+    let currency = charge["currency"].as_str().unwrap_or("usd").to_owned();
+    let txn = ledger::record(
+        ctx,
+        ledger::Movement {
+            kind: "charge",
+            amount,
+            currency: &currency,
+            fees: connect::charge_fees(ctx, pi, amount),
+            source: &id,
+            description: charge["description"].as_str(),
+            available_on: ledger::available_on(ctx, outcome == Outcome::Available),
+        },
+    );
+    charge["balance_transaction"] = txn["id"].clone();
+    connect::prepare(ctx, pi, charge);
+}
+
+/// The intent's success: `payment_intent.succeeded`, then what the charge pays on (a
+/// destination charge's transfer, an application fee), and `balance.available` when its funds
+/// are available at once.
 fn succeed(ctx: &Ctx, pi: &mut Value, amount: i64, outcome: Outcome) {
     pi["status"] = json!("succeeded");
     pi["amount_received"] = json!(amount);
     pi["amount_capturable"] = json!(0);
     ctx.put(pi);
     ctx.emit("payment_intent.succeeded", pi, None);
-    money::credit(
-        ctx,
-        pi["currency"].as_str().unwrap_or("usd"),
-        amount,
-        outcome == Outcome::Available,
-    );
+    if let Some(charge) = ctx
+        .store()
+        .get_of("charge", pi["latest_charge"].as_str().unwrap_or_default())
+    {
+        connect::complete(ctx, pi, &charge);
+    }
+    if outcome == Outcome::Available {
+        ctx.emit("balance.available", &ledger::balance(ctx), None);
+    }
 }
 
 pub fn card_error(code: &str, decline: &str) -> ApiError {
@@ -407,10 +438,12 @@ fn capture(ctx: &Ctx) -> ApiResult<Value> {
     let mut charge = ctx.get("charge", &charge_id)?;
     charge["captured"] = json!(true);
     charge["amount_captured"] = json!(amount);
+    let pm = pi["payment_method"].as_str().unwrap_or_default().to_owned();
+    let outcome = cards::outcome(ctx, &pm);
+    book(ctx, &pi, &mut charge, amount, outcome);
     ctx.put(&charge);
     ctx.emit("charge.captured", &charge, None);
-    let pm = pi["payment_method"].as_str().unwrap_or_default().to_owned();
-    succeed(ctx, &mut pi, amount, cards::outcome(ctx, &pm));
+    succeed(ctx, &mut pi, amount, outcome);
     Ok(pi)
 }
 
@@ -421,7 +454,13 @@ impl Behaviour for Refunds {
         "refund"
     }
     fn consumes(&self) -> &'static [&'static str] {
-        &["charge", "payment_intent", "amount"]
+        &[
+            "charge",
+            "payment_intent",
+            "amount",
+            "reverse_transfer",
+            "refund_application_fee",
+        ]
     }
     /// `payment_intent` or `charge`, `amount` defaulting to what is left.
     fn create(&self, ctx: &Ctx, refund: &mut Value) -> ApiResult<()> {
@@ -478,7 +517,7 @@ impl Behaviour for Refunds {
         refund["payment_method"] = charge["payment_method"].clone();
         refund["customer"] = charge["customer"].clone();
         refund["status"] = json!("succeeded");
-        refund["balance_transaction"] = json!(format!("txn_{}", crate::secret::random_alnum(24)));
+        connect::book_refund(ctx, refund, &charge);
         Ok(())
     }
     /// After `refund.created`: `charge.refunded`, with the charge's previous refund state.
@@ -495,7 +534,7 @@ impl Behaviour for Refunds {
         ctx.put(&charge);
         let previous = json!({"amount_refunded": before["amount_refunded"], "refunded": before["refunded"], "refunds": before["refunds"]});
         ctx.emit("charge.refunded", &charge, Some(previous));
-        Ok(())
+        connect::refunded(ctx, refund, &charge)
     }
     /// An update is `refund.updated` and its legacy twin `charge.refund.updated`.
     fn updated(&self, ctx: &Ctx, before: &Value, refund: &mut Value) -> ApiResult<()> {

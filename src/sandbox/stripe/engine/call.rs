@@ -57,6 +57,22 @@ pub struct Call {
 }
 
 impl Call {
+    /// What the sandbox does on its own, caused by no API request (a hosted page submitted, the
+    /// clock moved), in `scope`: its events carry `request.id` null, as Stripe's do.
+    pub fn internal(path: &str, scope: Scope) -> Call {
+        Call {
+            method: Method::POST,
+            path: path.to_owned(),
+            request_id: String::new(),
+            raw: Value::Object(Map::new()),
+            form: Form::default(),
+            expand: Vec::new(),
+            idempotency_key: None,
+            stripe_version: None,
+            scope,
+        }
+    }
+
     /// A parameter as sent (`call.param("url")`).
     pub fn param(&self, name: &str) -> Option<&str> {
         self.raw.get(name).and_then(Value::as_str)
@@ -149,29 +165,64 @@ fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// `Stripe-Account`: the platform's own account id (or none) is the platform; an account the
-/// platform created is a connected account; any other is Stripe's refusal ("does not have
-/// access to account").
+/// platform created (and did not delete) is a connected account; any other is Stripe's refusal.
 fn scope(shared: &Shared, headers: &HeaderMap) -> ApiResult<Scope> {
-    let Some(account) = header_text(headers, "stripe-account") else {
-        return Ok(Scope::Platform);
-    };
+    match header_text(headers, "stripe-account") {
+        None => Ok(Scope::Platform),
+        Some(account) => resolve(shared, &account),
+    }
+}
+
+/// The scope an account id names (the `Stripe-Account` header, or a parameter that names an
+/// account to act for), or Stripe's `account_invalid`.
+pub fn resolve(shared: &Shared, account: &str) -> ApiResult<Scope> {
     if account == shared.stripe.account_id() {
         return Ok(Scope::Platform);
     }
-    if shared.stripe.objects.get_of("account", &account).is_none() {
-        let key = crate::secret::ExposeSecret::expose_secret(&shared.stripe.key()).to_owned();
-        return Err(ApiError::new(
-            axum::http::StatusCode::FORBIDDEN,
-            "invalid_request_error",
-            Some("account_invalid"),
-            None,
-            &format!(
-                "The provided key '{}' does not have access to account '{account}' (or that account does not exist). Application access may have been revoked.",
-                crate::sandbox::stripe::mask_key(&key)
-            ),
-        ));
+    let connected = shared
+        .stripe
+        .objects
+        .platform()
+        .get_of("account", account)
+        .is_some_and(|a| a["deleted"] != true);
+    if !connected {
+        return Err(account_invalid(shared, account));
     }
-    Ok(Scope::Connected(account))
+    Ok(Scope::Connected(account.to_owned()))
+}
+
+/// Stripe's answer for an account the key cannot act for (none of its connected accounts, or
+/// one deleted since): 403, `account_invalid`, which stripe-node raises as
+/// `StripePermissionError`. Stripe gives it for `Stripe-Account` and for `GET /v1/accounts/{id}`
+/// alike ("Accounts ... return a 403 instead of a 404"). The key is masked as Stripe masks it
+/// there: its prefix, a star per hidden character, its last four.
+pub fn account_invalid(shared: &Shared, account: &str) -> ApiError {
+    let key = crate::secret::ExposeSecret::expose_secret(&shared.stripe.key()).to_owned();
+    ApiError::new(
+        axum::http::StatusCode::FORBIDDEN,
+        "invalid_request_error",
+        Some("account_invalid"),
+        None,
+        &format!(
+            "The provided key '{}' does not have access to account '{account}' (or that account does not exist). Application access may have been revoked.",
+            starred_key(&key)
+        ),
+    )
+}
+
+/// `sk_test_` and a star for each character but the last four: `sk_test_********1234`.
+fn starred_key(key: &str) -> String {
+    let prefix = key
+        .match_indices('_')
+        .nth(1)
+        .map_or(0, |(i, _)| i + 1)
+        .min(key.len());
+    let rest = &key[prefix..];
+    let shown = rest.len().saturating_sub(4);
+    if !key.is_ascii() || shown == 0 {
+        return format!("{}****", &key[..prefix]);
+    }
+    format!("{}{}{}", &key[..prefix], "*".repeat(shown), &rest[shown..])
 }
 
 /// `expand[]=a&expand[]=b.c` (or `expand[0]=…`): the paths, taken out of the parameters.
@@ -257,6 +308,12 @@ pub async fn request_id(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn keys_are_starred_as_stripe_stars_them_in_account_invalid() {
+        assert_eq!(starred_key("sk_test_abcdefgh1234"), "sk_test_********1234");
+        assert_eq!(starred_key("sk_test_12"), "sk_test_****");
+    }
 
     #[test]
     fn nested_form_parameters_become_a_tree_and_expand_is_taken_out() {

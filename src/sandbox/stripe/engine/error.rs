@@ -139,6 +139,15 @@ impl ApiError {
         self
     }
 
+    /// What the error says (`error.message`).
+    pub fn message(&self) -> String {
+        self.error
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     pub fn body(&self) -> Value {
         json!({ "error": self.error })
     }

@@ -10,14 +10,16 @@ use serde_json::{Map, Value, json};
 use super::Engine;
 use super::ops::Ctx;
 
-/// Emits `event_type` about `object`, caused by `ctx`'s call. An object whose resource has
-/// `connect_events` (an account) makes an event of that connected account.
+/// Emits `event_type` about `object`, caused by `ctx`'s call, as an event of the account `ctx`
+/// acts in. An object whose resource has `connect_events` (an account) makes an event of that
+/// connected account.
 pub fn emit(ctx: &Ctx, event_type: &str, object: &Value, previous: Option<Value>) {
     let kind = object["object"].as_str().unwrap_or_default();
     let account = Engine::get()
         .resource(kind)
         .filter(|r| r.conf.connect_events)
-        .and_then(|_| object["id"].as_str());
+        .and_then(|_| object["id"].as_str())
+        .or(ctx.account());
     emit_for(ctx, event_type, object, previous, account);
 }
 
@@ -46,9 +48,12 @@ pub fn emit_for(
     event.insert("data".into(), Value::Object(data));
     event.insert("livemode".into(), json!(ctx.shared.livemode()));
     event.insert("pending_webhooks".into(), json!(0));
+    // What no API request caused (a hosted page paid, onboarding completed, the clock moved)
+    // has `request.id` null, as Stripe's Event object says.
+    let request_id = Some(ctx.call.request_id.as_str()).filter(|r| !r.is_empty());
     event.insert(
         "request".into(),
-        json!({"id": ctx.call.request_id, "idempotency_key": ctx.call.idempotency_key}),
+        json!({"id": request_id, "idempotency_key": ctx.call.idempotency_key}),
     );
     event.insert("type".into(), json!(event_type));
     crate::sandbox::delivery::publish(ctx.shared, Value::Object(event));

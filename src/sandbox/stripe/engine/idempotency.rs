@@ -67,6 +67,16 @@ pub async fn layer(State(shared): State<Arc<Shared>>, req: Request, next: Next) 
         .into_response();
     }
     let (parts, body) = req.into_parts();
+    // Keys are an account's own: a connected account's (`Stripe-Account`) never meets the
+    // platform's. The answers name the key as sent.
+    let saved_as = match parts
+        .headers
+        .get("stripe-account")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(account) => format!("{}\u{0}{key}", account.trim()),
+        None => key.clone(),
+    };
     let Ok(bytes) = axum::body::to_bytes(body, BODY_LIMIT).await else {
         return ApiError::request("The request body could not be read (at most 2 MiB).")
             .into_response();
@@ -88,7 +98,7 @@ pub async fn layer(State(shared): State<Arc<Shared>>, req: Request, next: Next) 
                 map.remove(&old);
             }
         }
-        match map.get(&key) {
+        match map.get(&saved_as) {
             Some((
                 _,
                 Saved::Done {
@@ -125,8 +135,8 @@ pub async fn layer(State(shared): State<Arc<Shared>>, req: Request, next: Next) 
                 .into_response();
             }
             None => {
-                map.insert(key.clone(), (Instant::now(), Saved::Running));
-                order.push_back(key.clone());
+                map.insert(saved_as.clone(), (Instant::now(), Saved::Running));
+                order.push_back(saved_as.clone());
                 while order.len() > MAX_KEYS {
                     if let Some(old) = order.pop_front() {
                         map.remove(&old);
@@ -153,7 +163,7 @@ pub async fn layer(State(shared): State<Arc<Shared>>, req: Request, next: Next) 
         let mut guard = shared.stripe.idempotency.lock();
         if keep {
             guard.0.insert(
-                key,
+                saved_as,
                 (
                     Instant::now(),
                     Saved::Done {
@@ -164,7 +174,7 @@ pub async fn layer(State(shared): State<Arc<Shared>>, req: Request, next: Next) 
                 ),
             );
         } else {
-            guard.0.remove(&key);
+            guard.0.remove(&saved_as);
         }
     }
     Response::from_parts(resp_parts, Body::from(body))

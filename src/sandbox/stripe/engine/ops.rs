@@ -78,15 +78,68 @@ pub struct Ctx<'a> {
     pub params: Map<String, Value>,
     /// The ids in the path: a nested resource's parent first, the object's own last.
     pub ids: Vec<String>,
+    /// The account it acts in: the call's `Stripe-Account`, or the one a behaviour moves money
+    /// into (`within`). Its objects are the only ones `store` reaches, its events carry
+    /// `account` when it is a connected account.
+    pub scope: Scope,
+    store: Arc<Store>,
 }
 
 impl<'a> Ctx<'a> {
-    pub fn store(&self) -> &Store {
-        &self.shared.stripe.objects
+    /// An operation of `call`, in the account the call names.
+    pub fn new(
+        shared: &'a Arc<Shared>,
+        call: &'a Call,
+        resource: &'a Resource,
+        op: &'a str,
+        params: Map<String, Value>,
+        ids: Vec<String>,
+    ) -> Self {
+        let scope = call.scope.clone();
+        Ctx {
+            store: shared.stripe.objects.of(&scope),
+            shared,
+            call,
+            resource,
+            op,
+            params,
+            ids,
+            scope,
+        }
     }
 
+    /// The same call acting in another account, without parameters: a destination charge's
+    /// payment lands in the connected account, an application fee on the platform, and each
+    /// emits its own account's events.
+    pub fn within(&self, scope: Scope) -> Ctx<'a> {
+        Ctx {
+            store: self.shared.stripe.objects.of(&scope),
+            shared: self.shared,
+            call: self.call,
+            resource: self.resource,
+            op: self.op,
+            params: Map::new(),
+            ids: Vec::new(),
+            scope,
+        }
+    }
+
+    /// The connected account it acts in (`None`: the platform).
+    pub fn account(&self) -> Option<&str> {
+        match &self.scope {
+            Scope::Connected(a) => Some(a),
+            Scope::Platform => None,
+        }
+    }
+
+    /// The objects of the account it acts in.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The sandbox's clock: the time now, moved forward by `POST /sandbox/v1/clock/advance`.
     pub fn now(&self) -> i64 {
-        crate::webhook::signature::unix_now()
+        self.shared.stripe.now()
     }
 
     pub fn param(&self, name: &str) -> Option<&Value> {
@@ -183,14 +236,10 @@ impl<'a> Ctx<'a> {
         let resource = Engine::get()
             .resource(object)
             .expect("a resource of the table");
-        let sub = Ctx {
-            shared: self.shared,
-            call: self.call,
-            resource,
-            op: "create",
-            params: params.as_object().cloned().unwrap_or_default(),
-            ids: Vec::new(),
-        };
+        let mut sub = self.within(self.scope.clone());
+        sub.resource = resource;
+        sub.op = "create";
+        sub.params = params.as_object().cloned().unwrap_or_default();
         match behaviour(object).and_then(|b| b.serve(&sub)) {
             Some(answer) => answer,
             None => create(&sub),
@@ -267,21 +316,8 @@ pub fn run(
     if let Some(p) = params.as_object_mut() {
         p.extend(older);
     }
-    if let Scope::Connected(account) = &call.scope {
-        // Issue 33 builds the connected account's own objects on this; until then the call is
-        // refused rather than answered with the platform's data.
-        return Err(ApiError::request(&format!(
-            "The sandbox does not act on behalf of connected accounts yet (Stripe-Account: {account})."
-        )));
-    }
-    let ctx = Ctx {
-        shared,
-        call,
-        resource,
-        op,
-        params: params.as_object().cloned().unwrap_or_default(),
-        ids,
-    };
+    let params = params.as_object().cloned().unwrap_or_default();
+    let ctx = Ctx::new(shared, call, resource, op, params, ids);
     let served = behaviour(&resource.object).and_then(|b| b.serve(&ctx));
     let mut answer = match served {
         Some(answer) => answer?,

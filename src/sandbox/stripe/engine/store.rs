@@ -3,11 +3,88 @@
 //! apart from them, the sandbox's own bookkeeping
 //! about an object (what a test card does when charged, the data a Checkout Session keeps for
 //! its payment): never part of an answer, so never in Stripe's objects.
+//!
+//! Each account has a `Store` of its own (`Stores`): the platform's, and one per connected
+//! account, which only a call with that account's `Stripe-Account` reaches ("Charges that you
+//! create directly on the connected account are reported only on that account",
+//! docs.stripe.com/connect/direct-charges). A `Ctx` holds the store of the account it acts in,
+//! so the scope is enforced by what a behaviour can reach, not by filters it could forget.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 
 use serde_json::{Map, Value};
+
+use super::Scope;
+
+/// The platform's store and each connected account's, apart.
+#[derive(Default)]
+pub struct Stores {
+    platform: Arc<Store>,
+    connected: RwLock<HashMap<String, Arc<Store>>>,
+}
+
+impl Stores {
+    /// The platform's own objects (its connected accounts among them).
+    pub fn platform(&self) -> &Store {
+        &self.platform
+    }
+
+    /// The store of `scope`'s account, made on first use.
+    pub fn of(&self, scope: &Scope) -> Arc<Store> {
+        let Scope::Connected(account) = scope else {
+            return self.platform.clone();
+        };
+        if let Some(s) = self
+            .connected
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(account)
+        {
+            return s.clone();
+        }
+        self.connected
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(account.clone())
+            .or_default()
+            .clone()
+    }
+
+    /// Forgets a connected account's objects (it was deleted: nobody reaches them again).
+    pub fn forget(&self, account: &str) {
+        self.connected
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(account);
+    }
+
+    /// The connected accounts that hold objects, with their stores.
+    pub fn connected(&self) -> Vec<(String, Arc<Store>)> {
+        self.connected
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// How many objects every account holds.
+    pub fn len(&self) -> usize {
+        self.platform.len()
+            + self
+                .connected
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .values()
+                .map(|s| s.len())
+                .sum::<usize>()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
 
 #[derive(Default)]
 pub struct Store {
