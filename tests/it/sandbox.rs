@@ -12,6 +12,7 @@ use crate::common::*;
 mod app;
 mod aws;
 mod checkout;
+mod connect;
 mod eventbridge;
 mod faults;
 mod limits;

@@ -59,7 +59,7 @@ impl Cli {
         cmd
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub(super) fn run(&self, args: &[&str]) -> Output {
         self.command(args).output().expect("the Stripe CLI runs")
     }
 

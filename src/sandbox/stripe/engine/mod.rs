@@ -68,6 +68,10 @@ pub struct Conf {
     pub interface: Option<String>,
     #[serde(default)]
     pub parent: Option<String>,
+    /// The parent's object, when `parent` is not named after it (a fee refund's `fee` is an
+    /// `application_fee`).
+    #[serde(default)]
+    pub parent_object: Option<String>,
     #[serde(default)]
     pub defaults: Map<String, Value>,
     #[serde(default)]
@@ -75,6 +79,14 @@ pub struct Conf {
     /// Its events concern a connected account: they carry `account` (the object's own id).
     #[serde(default)]
     pub connect_events: bool,
+}
+
+impl Conf {
+    /// A nested resource's parent: the field its path's first id sets, and that object's kind.
+    pub fn parent(&self) -> Option<(&str, &str)> {
+        let field = self.parent.as_deref()?;
+        Some((field, self.parent_object.as_deref().unwrap_or(field)))
+    }
 }
 
 /// One operation of a resource: a stripe-node method.

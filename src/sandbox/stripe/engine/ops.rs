@@ -344,9 +344,9 @@ pub fn create(ctx: &Ctx) -> ApiResult<Value> {
     let r = ctx.resource;
     let b = behaviour(&r.object);
     let mut object = fresh(r, ctx.now(), ctx.shared.livemode());
-    if let (Some(field), Some(parent)) = (&r.conf.parent, ctx.ids.first()) {
-        ctx.get(field, parent)?;
-        object[field.as_str()] = json!(parent);
+    if let (Some((field, kind)), Some(parent)) = (r.conf.parent(), ctx.ids.first()) {
+        ctx.get(kind, parent)?;
+        object[field] = json!(parent);
     }
     if let Some(id) = ctx.str_param("id")
         && ctx.store().get_of(&r.object, id).is_some()

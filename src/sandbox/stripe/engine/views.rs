@@ -52,10 +52,10 @@ pub fn list(ctx: &Ctx, keep: &dyn Fn(&Value) -> bool) -> ApiResult<Value> {
         (None, Some(id)) => Cursor::Before(id),
         (None, None) => Cursor::First,
     };
-    let parent = match (&r.conf.parent, ctx.ids.first()) {
-        (Some(field), Some(id)) => {
-            ctx.get(field, id)?;
-            Some((field.as_str(), id.as_str()))
+    let parent = match (r.conf.parent(), ctx.ids.first()) {
+        (Some((field, kind)), Some(id)) => {
+            ctx.get(kind, id)?;
+            Some((field, id.as_str()))
         }
         _ => None,
     };
