@@ -71,7 +71,7 @@ async fn pay_by_form_post_delivers_a_signed_event_that_credits_once() {
 }
 
 /// A headless Chromium session and its throw-away profile folder.
-async fn browser(driver: &ChromeDriver) -> (fantoccini::Client, tempfile::TempDir) {
+pub(super) async fn browser(driver: &ChromeDriver) -> (fantoccini::Client, tempfile::TempDir) {
     let chromium =
         std::env::var("STRIPE_OPS_CHROMIUM").expect("STRIPE_OPS_CHROMIUM (tests/run.sh)");
     let profile = tempfile::tempdir().unwrap();
@@ -99,7 +99,7 @@ async fn browser(driver: &ChromeDriver) -> (fantoccini::Client, tempfile::TempDi
 
 /// Fills the hosted checkout page like a buyer: email, then the card inside the iframe, then
 /// name and postal code, then Pay.
-async fn fill_and_pay(c: &fantoccini::Client, card: &str) {
+pub(super) async fn fill_and_pay(c: &fantoccini::Client, card: &str) {
     use fantoccini::Locator::Css;
     let email = c.find(Css("input[name=email]")).await.unwrap();
     assert_eq!(

@@ -4,8 +4,9 @@
 //! account's events told apart by `account` and delivered by the official Stripe CLI
 //! (`stripe listen --forward-to … --forward-connect-to …`) to stripe-node receivers; balances
 //! that add up as Stripe's balance transactions do; the `Stripe-Account` scope and its errors;
-//! `DELETE /v1/accounts/{id}` and `account.application.deauthorized`. Every answer is checked
-//! against stripe-node's declared type (tests/receivers/oracle.mjs).
+//! `DELETE /v1/accounts/{id}` and `account.application.deauthorized`; the onboarding page in
+//! headless Chromium through chromedriver. Every answer is checked against stripe-node's
+//! declared type (tests/receivers/oracle.mjs).
 
 use super::stripe_cli::{Cli, node_recorder, seen};
 use super::*;
@@ -753,4 +754,110 @@ fn stripe_trigger_with_stripe_account_makes_the_account_s_events_for_listen_c_on
         1,
         "the platform's event never reaches the Connect URL"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_onboarding_page_is_completed_in_headless_chromium_and_refuses_what_is_missing() {
+    use fantoccini::Locator::Css;
+    let cli = Cli::start(&[]);
+    let api = Api::new(&cli);
+    let driver = ChromeDriver::start();
+    let (c, _profile) = super::checkout::browser(&driver).await;
+    let acct = api
+        .post("/v1/accounts", None, &[("type", "express")], "Account")
+        .await;
+    let id = acct["id"].as_str().unwrap().to_owned();
+    let return_url = format!("{}/billing/success", cli.sandbox.app);
+    let link = api
+        .post(
+            "/v1/account_links",
+            None,
+            &[
+                ("account", &id),
+                ("type", "account_onboarding"),
+                (
+                    "refresh_url",
+                    &format!("{}/billing/cancel", cli.sandbox.app),
+                ),
+                ("return_url", &return_url),
+            ],
+            "AccountLink",
+        )
+        .await;
+    c.goto(link["url"].as_str().unwrap()).await.unwrap();
+    c.find(Css("input[name=business_type][value=individual]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    for (name, value) in [
+        ("first_name", "Jenny"),
+        ("last_name", "Rosen"),
+        ("email", "jenny@example.com"),
+        ("phone", "0000000000"),
+        ("dob_month", "1"),
+        ("dob_day", "1"),
+        ("dob_year", "1901"),
+        ("line1", "address_full_match"),
+        ("city", "San Francisco"),
+        ("state", "CA"),
+        ("postal_code", "94103"),
+        ("ssn_last_4", "0000"),
+        ("url", "https://creator.example.com"),
+        ("routing_number", "110000000"),
+        ("account_number", "000123456789"),
+    ] {
+        let input = c.find(Css(&format!("#{name}"))).await.unwrap();
+        input.send_keys(value).await.unwrap();
+    }
+    c.find(Css("#mcc option[value='5734']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let submit = Css("[data-testid=onboarding-submit]");
+    // Without accepting the agreement: the page says so, and nothing moves.
+    c.find(submit).await.unwrap().click().await.unwrap();
+    let message = eventually("the page's refusal", WAIT, || async {
+        let text = c
+            .find(Css("#onboarding-error"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        (!text.is_empty()).then_some(text)
+    })
+    .await;
+    assert_eq!(
+        message,
+        "Accept the Stripe Connected Account Agreement to continue."
+    );
+    let still = api
+        .get(&format!("/v1/accounts/{id}"), None, "Account")
+        .await;
+    assert_eq!(still["details_submitted"], false);
+    // The page kept the answers; accepting and submitting completes onboarding.
+    c.find(Css("#tos")).await.unwrap().click().await.unwrap();
+    c.find(submit).await.unwrap().click().await.unwrap();
+    eventually("the redirect to return_url", WAIT, || async {
+        let url = c.current_url().await.ok()?.to_string();
+        (url == return_url).then_some(())
+    })
+    .await;
+    let done = api
+        .get(&format!("/v1/accounts/{id}"), None, "Account")
+        .await;
+    assert_eq!(done["requirements"]["currently_due"], json!([]), "{done}");
+    assert_eq!(done["charges_enabled"], true);
+    let agent = done["tos_acceptance"]["user_agent"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        agent.contains("Chrome"),
+        "the browser accepted the terms: {done}"
+    );
+    c.close().await.unwrap();
 }
