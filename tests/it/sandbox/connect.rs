@@ -549,7 +549,7 @@ async fn a_marketplace_onboards_an_express_account_and_takes_a_destination_charg
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stripe_account_scopes_every_call_and_refuses_missing_accounts_as_stripe_does() {
+async fn stripe_account_scopes_objects_events_keys_and_charges_with_stripes_errors() {
     let cli = Cli::start(&[]);
     let api = Api::new(&cli);
     let acct = api
@@ -683,6 +683,141 @@ async fn stripe_account_scopes_every_call_and_refuses_missing_accounts_as_stripe
             .contains("signed up for Connect"),
         "{v}"
     );
+    // The account's capabilities (a Standard account asks for card payments and transfers).
+    let caps = api
+        .get(
+            &format!("/v1/accounts/{id}/capabilities"),
+            None,
+            "ApiList<Stripe.Capability>",
+        )
+        .await;
+    let names: Vec<&str> = caps["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["card_payments", "transfers"], "{caps}");
+    let cap = api
+        .get(
+            &format!("/v1/accounts/{id}/capabilities/transfers"),
+            None,
+            "Capability",
+        )
+        .await;
+    assert_eq!(
+        (cap["account"].clone(), cap["requested"].clone()),
+        (json!(id), json!(true))
+    );
+
+    // An Idempotency-Key is the account's own: the same key on the platform makes another
+    // customer, again in the account replays the first.
+    let keyed = |account: Option<&str>| {
+        let mut req = api
+            .http
+            .post(format!("{}/v1/customers", api.base))
+            .bearer_auth(&api.key)
+            .header("Idempotency-Key", "same-key-both-sides");
+        if let Some(a) = account {
+            req = req.header("Stripe-Account", a);
+        }
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let first = keyed(Some(&id)).await;
+    let platform_one = keyed(None).await;
+    let again = keyed(Some(&id)).await;
+    assert_ne!(first["id"], platform_one["id"]);
+    assert_eq!(first["id"], again["id"]);
+
+    // A direct charge: the account's payment, the platform's fee.
+    let direct = api
+        .post(
+            "/v1/payment_intents",
+            Some(&id),
+            &[
+                ("amount", "2000"),
+                ("currency", "usd"),
+                ("payment_method", "pm_card_visa"),
+                ("confirm", "true"),
+                ("application_fee_amount", "200"),
+            ],
+            "PaymentIntent",
+        )
+        .await;
+    assert_eq!(direct["status"], "succeeded", "{direct}");
+    let fees = api
+        .get(
+            "/v1/application_fees",
+            None,
+            "ApiList<Stripe.ApplicationFee>",
+        )
+        .await;
+    assert_eq!(fees["data"][0]["amount"], 200, "{fees}");
+    assert_eq!(fees["data"][0]["account"], id.as_str());
+    assert_eq!(api.usd(Some(&id)).await, 2000 - 88 - 200);
+    assert_eq!(api.usd(None).await, 200);
+
+    // A destination charge refunded in half, reversing the transfer and refunding the fee in
+    // proportion.
+    let pi = api
+        .post(
+            "/v1/payment_intents",
+            None,
+            &[
+                ("amount", "1000"),
+                ("currency", "usd"),
+                ("payment_method", "pm_card_visa"),
+                ("confirm", "true"),
+                ("application_fee_amount", "100"),
+                ("transfer_data[destination]", &id),
+            ],
+            "PaymentIntent",
+        )
+        .await;
+    let charge = api
+        .get(
+            &format!("/v1/charges/{}", pi["latest_charge"].as_str().unwrap()),
+            None,
+            "Charge",
+        )
+        .await;
+    api.post(
+        "/v1/refunds",
+        None,
+        &[
+            ("payment_intent", pi["id"].as_str().unwrap()),
+            ("amount", "500"),
+            ("reverse_transfer", "true"),
+            ("refund_application_fee", "true"),
+        ],
+        "Refund",
+    )
+    .await;
+    let transfer = api
+        .get(
+            &format!("/v1/transfers/{}", charge["transfer"].as_str().unwrap()),
+            None,
+            "Transfer",
+        )
+        .await;
+    assert_eq!(transfer["amount_reversed"], 500, "{transfer}");
+    let fee = api
+        .get(
+            &format!(
+                "/v1/application_fees/{}",
+                charge["application_fee"].as_str().unwrap()
+            ),
+            None,
+            "ApplicationFee",
+        )
+        .await;
+    assert_eq!(fee["amount_refunded"], 50, "{fee}");
+    // The account: +$10.00 - $1.00 fee, -$5.00 reversed, +$0.50 fee refunded.
+    assert_eq!(
+        api.usd(Some(&id)).await,
+        2000 - 88 - 200 + 1000 - 100 - 500 + 50
+    );
+
     // An application fee only where there is someone to take it from.
     let (status, v) = api
         .call(
