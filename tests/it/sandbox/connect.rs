@@ -5,7 +5,8 @@
 //! (`stripe listen --forward-to … --forward-connect-to …`) to stripe-node receivers; balances
 //! that add up as Stripe's balance transactions do; the `Stripe-Account` scope and its errors;
 //! `DELETE /v1/accounts/{id}` and `account.application.deauthorized`; the onboarding page in
-//! headless Chromium through chromedriver. Every answer is checked against stripe-node's
+//! headless Chromium through chromedriver; tests/receivers/connect.js behind `stripe listen`,
+//! keeping a direct charge off the platform's books (and its bug, crediting it, caught). Every answer is checked against stripe-node's
 //! declared type (tests/receivers/oracle.mjs).
 
 use super::stripe_cli::{Cli, node_recorder, seen};
@@ -995,4 +996,92 @@ async fn the_onboarding_page_is_completed_in_headless_chromium_and_refuses_what_
         "the browser accepted the terms: {done}"
     );
     c.close().await.unwrap();
+}
+
+/// `tests/receivers/connect.js` (one route for the platform's and its accounts' events, as
+/// Stripe's Connect docs write it) with `bug`, and the platform balance it reports.
+fn connect_receiver(secret: &str, bug: &str) -> (Proc, String) {
+    let mut cmd = crate::receivers::node();
+    cmd.arg(crate::receivers::receivers_dir().join("connect.js"))
+        .current_dir(crate::receivers::receivers_dir())
+        .env("SECRET", secret)
+        .env("BUG", bug)
+        .env("NODE_ENV", "test");
+    let (proc, port) = spawn_announcing(cmd);
+    (proc, format!("http://127.0.0.1:{port}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connect_receiver_behind_listen_c_keeps_a_direct_charge_off_the_platform_s_books() {
+    for (bug, platform_balance) in [("none", 300), ("platform-credited", 1000)] {
+        let cli = Cli::start(&[]);
+        let secret = cli.print_secret();
+        let (_rx, rx) = connect_receiver(&secret, bug);
+        let hook = format!("{rx}/connect/webhook");
+        let _listen = cli.listen(&[
+            "--events",
+            "payment_intent.succeeded",
+            "--forward-to",
+            &hook,
+            "--forward-connect-to",
+            &hook,
+        ]);
+        let api = Api::new(&cli);
+        let acct = api
+            .post("/v1/accounts", None, &[("type", "standard")], "Account")
+            .await;
+        let id = acct["id"].as_str().unwrap().to_owned();
+        for (account, amount) in [(Some(id.as_str()), "700"), (None, "300")] {
+            let pi = api
+                .post(
+                    "/v1/payment_intents",
+                    account,
+                    &[
+                        ("amount", amount),
+                        ("currency", "usd"),
+                        ("payment_method", "pm_card_visa"),
+                        ("confirm", "true"),
+                    ],
+                    "PaymentIntent",
+                )
+                .await;
+            assert_eq!(pi["status"], "succeeded");
+            // Delivered through the listener, and answered 200 by the receiver.
+            let events = api
+                .get(
+                    "/v1/events?type=payment_intent.succeeded",
+                    account,
+                    "ApiList<Stripe.Event>",
+                )
+                .await;
+            let event = events["data"][0]["id"].as_str().unwrap().to_owned();
+            eventually("the receiver's answer", WAIT, || async {
+                let (_, v) = api
+                    .call(reqwest::Method::GET, &attempts_path(&event), None, &[])
+                    .await;
+                let ok = v["delivery_attempts"].as_array()?.iter().any(|a| {
+                    a["endpoint"]
+                        .as_str()
+                        .is_some_and(|e| e.starts_with("cliws_"))
+                        && a["status"] == 200
+                });
+                ok.then_some(())
+            })
+            .await;
+        }
+        let books = api
+            .http
+            .get(format!("{rx}/platform"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(
+            books,
+            format!("platform_balance {platform_balance}\n"),
+            "BUG={bug}"
+        );
+    }
 }
