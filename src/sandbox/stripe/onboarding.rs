@@ -138,20 +138,17 @@ pub async fn submit(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let tos = json!({"date": ctx.now(), "ip": ip, "user_agent": agent});
-    let mut bank_account = ctx.fresh("bank_account");
-    bank_account["account"] = json!(account);
-    bank_account["country"] = acct["country"].clone();
-    bank_account["currency"] = acct["default_currency"].clone();
-    bank_account["bank_name"] = json!("STRIPE TEST BANK");
-    bank_account["routing_number"] = json!(bank.0);
-    bank_account["last4"] = json!(&bank.1[bank.1.len() - 4..]);
-    bank_account["fingerprint"] = json!(crate::secret::random_alnum(16));
-    bank_account["default_for_currency"] = json!(true);
-    bank_account["account_holder_type"] = collected
-        .get("business_type")
-        .cloned()
-        .filter(|t| t == "individual")
-        .unwrap_or(json!("company"));
+    let holder = if collected.get("business_type") == Some(&json!("individual")) {
+        "individual"
+    } else {
+        "company"
+    };
+    let given =
+        json!({"routing_number": bank.0, "account_number": bank.1, "account_holder_type": holder});
+    let bank_account = match accounts::bank_account(&ctx, &acct, &given) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
     if let Err(e) = accounts::onboarded(&ctx, &account, collected, Some(bank_account), tos) {
         return e.into_response();
     }

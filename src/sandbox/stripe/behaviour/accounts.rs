@@ -91,7 +91,7 @@ impl Behaviour for Accounts {
         if let Some(own) = ctx.account() {
             return Some(match ctx.op {
                 "create" | "list" => Err(not_a_platform()),
-                "retrieve" if ctx.id() == own => connected(ctx, own),
+                "retrieve" if ctx.id() == own => connected_account(ctx, own),
                 _ => Err(account_invalid(ctx.shared, ctx.id())),
             });
         }
@@ -176,24 +176,9 @@ fn not_a_platform() -> ApiError {
     )
 }
 
-/// A connected account as it sees itself (`GET /v1/accounts/{own id}` with its header).
-fn connected(ctx: &Ctx, id: &str) -> ApiResult<Value> {
-    ctx.shared
-        .stripe
-        .objects
-        .platform()
-        .get_of("account", id)
-        .ok_or_else(|| account_invalid(ctx.shared, id))
-}
-
 /// Whether `id` is one of the platform's (undeleted) connected accounts.
 pub fn is_connected(ctx: &Ctx, id: &str) -> bool {
-    ctx.shared
-        .stripe
-        .objects
-        .platform()
-        .get_of("account", id)
-        .is_some_and(|a| a["deleted"] != true)
+    connected_account(ctx, id).is_ok()
 }
 
 /// The connected account `id`, or Stripe's 403.
@@ -509,7 +494,7 @@ pub fn onboarded(
 
 /// A bank account for payouts: a token (`btok_…`, any in the sandbox) or the object
 /// (`object=bank_account`, `country`, `currency`, `routing_number`, `account_number`).
-fn bank_account(ctx: &Ctx, account: &Value, given: &Value) -> ApiResult<Value> {
+pub fn bank_account(ctx: &Ctx, account: &Value, given: &Value) -> ApiResult<Value> {
     let mut bank = ctx.fresh("bank_account");
     let currency = account["default_currency"].as_str().unwrap_or("usd");
     bank["account"] = account["id"].clone();
