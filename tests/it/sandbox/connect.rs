@@ -108,6 +108,26 @@ impl Api {
     }
 }
 
+/// An individual's answers to the onboarding page's text fields (Stripe's test values for US
+/// accounts: docs.stripe.com/connect/testing).
+const INDIVIDUAL: &[(&str, &str)] = &[
+    ("first_name", "Jenny"),
+    ("last_name", "Rosen"),
+    ("email", "jenny@example.com"),
+    ("phone", "0000000000"),
+    ("dob_month", "1"),
+    ("dob_day", "1"),
+    ("dob_year", "1901"),
+    ("line1", "address_full_match"),
+    ("city", "San Francisco"),
+    ("state", "CA"),
+    ("postal_code", "94103"),
+    ("ssn_last_4", "0000"),
+    ("url", "https://creator.example.com"),
+    ("routing_number", "110000000"),
+    ("account_number", "000123456789"),
+];
+
 /// The hosted onboarding page an account link opens, filled and submitted as its form does
 /// (an individual, Stripe's test values for US accounts).
 async fn onboard(api: &Api, link: &str) -> reqwest::Response {
@@ -120,27 +140,13 @@ async fn onboard(api: &Api, link: &str) -> reqwest::Response {
         .and_then(|rest| rest.split('"').next())
         .expect("the page's form token")
         .to_owned();
-    let answers = [
+    let mut answers = vec![
         ("form", form_token.as_str()),
         ("business_type", "individual"),
-        ("first_name", "Jenny"),
-        ("last_name", "Rosen"),
-        ("email", "jenny@example.com"),
-        ("phone", "0000000000"),
-        ("dob_month", "1"),
-        ("dob_day", "1"),
-        ("dob_year", "1901"),
-        ("line1", "address_full_match"),
-        ("city", "San Francisco"),
-        ("state", "CA"),
-        ("postal_code", "94103"),
-        ("ssn_last_4", "0000"),
-        ("url", "https://creator.example.com"),
         ("mcc", "5734"),
-        ("routing_number", "110000000"),
-        ("account_number", "000123456789"),
         ("tos", "accepted"),
     ];
+    answers.extend_from_slice(INDIVIDUAL);
     api.http.post(link).form(&answers).send().await.unwrap()
 }
 
@@ -927,23 +933,7 @@ async fn the_onboarding_page_is_completed_in_headless_chromium_and_refuses_what_
         .click()
         .await
         .unwrap();
-    for (name, value) in [
-        ("first_name", "Jenny"),
-        ("last_name", "Rosen"),
-        ("email", "jenny@example.com"),
-        ("phone", "0000000000"),
-        ("dob_month", "1"),
-        ("dob_day", "1"),
-        ("dob_year", "1901"),
-        ("line1", "address_full_match"),
-        ("city", "San Francisco"),
-        ("state", "CA"),
-        ("postal_code", "94103"),
-        ("ssn_last_4", "0000"),
-        ("url", "https://creator.example.com"),
-        ("routing_number", "110000000"),
-        ("account_number", "000123456789"),
-    ] {
+    for (name, value) in INDIVIDUAL {
         let input = c.find(Css(&format!("#{name}"))).await.unwrap();
         input.send_keys(value).await.unwrap();
     }
