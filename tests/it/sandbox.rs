@@ -13,6 +13,7 @@ mod app;
 mod aws;
 mod checkout;
 mod connect;
+mod connect_scope;
 mod eventbridge;
 mod faults;
 mod limits;

@@ -18,7 +18,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde_json::{Map, Value, json};
 
-use super::behaviour::accounts;
+use super::behaviour::{account_links, accounts};
 use super::engine::{Call, Ctx, Engine, Scope};
 use crate::sandbox::Shared;
 use crate::sandbox::checkout::{escape, layout};
@@ -99,7 +99,7 @@ pub async fn submit(
     let answers: Map<String, Value> = url::form_urlencoded::parse(&body)
         .map(|(k, v)| (k.into_owned(), json!(v.trim())))
         .collect();
-    let links = accounts::account_links(&ctx, &account);
+    let links = account_links::account_links(&ctx, &account);
     let Some(mut link) = links.get(&token).cloned() else {
         return gone();
     };
@@ -241,13 +241,15 @@ fn ctx<'a>(shared: &'a Arc<Shared>, call: &'a Call) -> Ctx<'a> {
 
 /// The link if it may still be opened: known, not visited, not expired.
 fn usable(ctx: &Ctx, account: &str, token: &str) -> Option<Value> {
-    let link = accounts::account_links(ctx, account).get(token).cloned()?;
+    let link = account_links::account_links(ctx, account)
+        .get(token)
+        .cloned()?;
     let fresh = link["expires_at"].as_i64().is_some_and(|t| ctx.now() < t);
     (fresh && link["visited"] != true).then_some(link)
 }
 
 fn save_link(ctx: &Ctx, account: &str, token: &str, link: Value) {
-    let mut links = accounts::account_links(ctx, account);
+    let mut links = account_links::account_links(ctx, account);
     links.insert(token.to_owned(), link);
     ctx.store()
         .set_private(account, "account_links", Value::Object(links));
@@ -255,7 +257,7 @@ fn save_link(ctx: &Ctx, account: &str, token: &str, link: Value) {
 
 /// A link that cannot be used (again): to its `refresh_url`, where the platform makes a new one.
 fn expired(ctx: &Ctx, account: &str, token: &str) -> Response {
-    let refresh = accounts::account_links(ctx, account)
+    let refresh = account_links::account_links(ctx, account)
         .get(token)
         .and_then(|l| l["refresh_url"].as_str().map(str::to_owned));
     match refresh {

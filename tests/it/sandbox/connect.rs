@@ -5,27 +5,26 @@
 //! (`stripe listen --forward-to … --forward-connect-to …`) to stripe-node receivers; balances
 //! that add up as Stripe's balance transactions do; the `Stripe-Account` scope and its errors;
 //! `DELETE /v1/accounts/{id}` and `account.application.deauthorized`; the onboarding page in
-//! headless Chromium through chromedriver; tests/receivers/connect.js behind `stripe listen`,
-//! keeping a direct charge off the platform's books (and its bug, crediting it, caught). Every answer is checked against stripe-node's
+//! headless Chromium through chromedriver. The `Stripe-Account` scope: connect_scope.rs. Every answer is checked against stripe-node's
 //! declared type (tests/receivers/oracle.mjs).
 
 use super::stripe_cli::{Cli, node_recorder, seen};
 use super::*;
 
-const WAIT: Duration = Duration::from_secs(30);
+pub(super) const WAIT: Duration = Duration::from_secs(30);
 
 /// The sandbox's Stripe API with its key, acting as the platform or (`as_account`) inside a
 /// connected account.
-struct Api {
-    base: String,
-    key: String,
-    http: reqwest::Client,
+pub(super) struct Api {
+    pub(super) base: String,
+    pub(super) key: String,
+    pub(super) http: reqwest::Client,
     /// Every successful answer, with the stripe-node type it must be.
     typed: std::sync::Mutex<Vec<Value>>,
 }
 
 impl Api {
-    fn new(cli: &Cli) -> Api {
+    pub(super) fn new(cli: &Cli) -> Api {
         Api {
             base: cli.sandbox.stripe_api.clone(),
             key: cli.key.clone(),
@@ -38,7 +37,7 @@ impl Api {
         }
     }
 
-    async fn call(
+    pub(super) async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -64,7 +63,7 @@ impl Api {
     }
 
     /// A call that must succeed, its answer kept to be checked as stripe-node's `ts`.
-    async fn ok(
+    pub(super) async fn ok(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -81,7 +80,7 @@ impl Api {
         v
     }
 
-    async fn post(
+    pub(super) async fn post(
         &self,
         path: &str,
         account: Option<&str>,
@@ -92,12 +91,26 @@ impl Api {
             .await
     }
 
-    async fn get(&self, path: &str, account: Option<&str>, ts: &str) -> Value {
+    pub(super) async fn get(&self, path: &str, account: Option<&str>, ts: &str) -> Value {
         self.ok(reqwest::Method::GET, path, account, &[], ts).await
     }
 
+    /// Every answer kept compiles as its stripe-node type under `tsc --strict`.
+    pub(super) fn assert_typed(&self) {
+        let dir = tempfile::tempdir().unwrap();
+        let items = self.typed.lock().unwrap().clone();
+        let failed = crate::catalogue::failures(&crate::catalogue::node_oracle(&items, dir.path()));
+        assert!(
+            failed.is_empty(),
+            "stripe-node (tsc --strict): {} of {}:\n{}",
+            failed.len(),
+            items.len(),
+            failed.join("\n")
+        );
+    }
+
     /// The available plus pending `usd` of an account's balance.
-    async fn usd(&self, account: Option<&str>) -> i64 {
+    pub(super) async fn usd(&self, account: Option<&str>) -> i64 {
         let b = self.get("/v1/balance", account, "Balance").await;
         ["available", "pending"]
             .iter()
@@ -155,7 +168,7 @@ fn location(resp: &reqwest::Response) -> String {
 }
 
 /// The events a recorder verified, as `(type, account)`.
-async fn got(http: &reqwest::Client, recorder: &str) -> Vec<(String, Option<String>)> {
+pub(super) async fn got(http: &reqwest::Client, recorder: &str) -> Vec<(String, Option<String>)> {
     seen(http, recorder).await["accepted"]
         .as_array()
         .unwrap()
@@ -542,360 +555,7 @@ async fn a_marketplace_onboards_an_express_account_and_takes_a_destination_charg
     assert_eq!(status, 403, "{v}");
     assert_eq!(v["error"]["code"], "account_invalid");
 
-    let dir = tempfile::tempdir().unwrap();
-    let items = api.typed.lock().unwrap().clone();
-    let report = crate::catalogue::node_oracle(&items, dir.path());
-    let failed = crate::catalogue::failures(&report);
-    assert!(
-        failed.is_empty(),
-        "stripe-node (tsc --strict): {} of {}:\n{}",
-        failed.len(),
-        items.len(),
-        failed.join("\n")
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stripe_account_scopes_objects_events_keys_and_charges_with_stripes_errors() {
-    let cli = Cli::start(&[]);
-    let api = Api::new(&cli);
-    let acct = api
-        .post("/v1/accounts", None, &[("type", "standard")], "Account")
-        .await;
-    let id = acct["id"].as_str().unwrap().to_owned();
-    // A Connect endpoint and a plain one, each to a stripe-node receiver with its own secret.
-    let mut receivers = Vec::new();
-    for connect in ["true", "false"] {
-        let we = api
-            .post(
-                "/v1/webhook_endpoints",
-                None,
-                &[
-                    ("url", "https://example.com/placeholder"),
-                    ("enabled_events[]", "customer.created"),
-                    ("connect", connect),
-                ],
-                "WebhookEndpoint",
-            )
-            .await;
-        let (proc, url) = node_recorder(we["secret"].as_str().unwrap(), false);
-        let path = format!("/v1/webhook_endpoints/{}", we["id"].as_str().unwrap());
-        let webhook = format!("{url}/webhook");
-        api.post(&path, None, &[("url", &webhook)], "WebhookEndpoint")
-            .await;
-        receivers.push((proc, url));
-    }
-
-    // A customer made inside the account is the account's alone.
-    let cus = api
-        .post(
-            "/v1/customers",
-            Some(&id),
-            &[("email", "a@example.com")],
-            "Customer",
-        )
-        .await;
-    let cus_id = cus["id"].as_str().unwrap();
-    let (status, v) = api
-        .call(
-            reqwest::Method::GET,
-            &format!("/v1/customers/{cus_id}"),
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(status, 404, "{v}");
-    assert_eq!(v["error"]["code"], "resource_missing");
-    let list = api
-        .get("/v1/customers", Some(&id), "ApiList<Stripe.Customer>")
-        .await;
-    assert_eq!(list["data"].as_array().unwrap().len(), 1);
-    // Its event carries `account` and is listed only inside the account.
-    let events = api
-        .get(
-            "/v1/events?type=customer.created",
-            Some(&id),
-            "ApiList<Stripe.Event>",
-        )
-        .await;
-    assert_eq!(events["data"][0]["account"], id.as_str(), "{events}");
-    let platform = api
-        .get(
-            "/v1/events?type=customer.created",
-            None,
-            "ApiList<Stripe.Event>",
-        )
-        .await;
-    assert_eq!(platform["data"], json!([]), "{platform}");
-    // The account's event goes to the Connect endpoint only, the platform's to the plain one.
-    api.post(
-        "/v1/customers",
-        None,
-        &[("email", "b@example.com")],
-        "Customer",
-    )
-    .await;
-    let [(_c, connect_rx), (_p, plain_rx)] = &receivers[..] else {
-        unreachable!()
-    };
-    for (rx, owner) in [(connect_rx, Some(id.clone())), (plain_rx, None)] {
-        let g = eventually("the endpoint's delivery", WAIT, || async {
-            let g = got(&api.http, rx).await;
-            (!g.is_empty()).then_some(g)
-        })
-        .await;
-        assert_eq!(g, vec![("customer.created".to_owned(), owner)]);
-    }
-
-    // An account that is none of the platform's: Stripe's 403, the key starred but its last 4.
-    let key = &cli.key;
-    let starred = format!(
-        "sk_test_{}{}",
-        "*".repeat(key.len() - "sk_test_".len() - 4),
-        &key[key.len() - 4..]
-    );
-    for path in ["/v1/customers", "/v1/accounts/acct_1NoSuchAccount00"] {
-        let account = (path == "/v1/customers").then_some("acct_1NoSuchAccount00");
-        let (status, v) = api.call(reqwest::Method::GET, path, account, &[]).await;
-        assert_eq!(status, 403, "{path}: {v}");
-        assert_eq!(
-            v,
-            json!({"error": {
-                "code": "account_invalid",
-                "doc_url": "https://stripe.com/docs/error-codes/account-invalid",
-                "message": format!("The provided key '{starred}' does not have access to account 'acct_1NoSuchAccount00' (or that account does not exist). Application access may have been revoked."),
-                "type": "invalid_request_error",
-            }}),
-            "{path}"
-        );
-        assert!(
-            !v.to_string().contains(key.as_str()),
-            "the key is never echoed"
-        );
-    }
-    // A connected account cannot make or list accounts of its own.
-    let (status, v) = api
-        .call(
-            reqwest::Method::POST,
-            "/v1/accounts",
-            Some(&id),
-            &[("type", "express")],
-        )
-        .await;
-    assert_eq!(status, 400, "{v}");
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("signed up for Connect"),
-        "{v}"
-    );
-    // The account's capabilities (a Standard account asks for card payments and transfers).
-    let caps = api
-        .get(
-            &format!("/v1/accounts/{id}/capabilities"),
-            None,
-            "ApiList<Stripe.Capability>",
-        )
-        .await;
-    let names: Vec<&str> = caps["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["card_payments", "transfers"], "{caps}");
-    let cap = api
-        .get(
-            &format!("/v1/accounts/{id}/capabilities/transfers"),
-            None,
-            "Capability",
-        )
-        .await;
-    assert_eq!(
-        (cap["account"].clone(), cap["requested"].clone()),
-        (json!(id), json!(true))
-    );
-
-    // An Idempotency-Key is the account's own: the same key on the platform makes another
-    // customer, again in the account replays the first.
-    let keyed = |account: Option<&str>| {
-        let mut req = api
-            .http
-            .post(format!("{}/v1/customers", api.base))
-            .bearer_auth(&api.key)
-            .header("Idempotency-Key", "same-key-both-sides");
-        if let Some(a) = account {
-            req = req.header("Stripe-Account", a);
-        }
-        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
-    };
-    let first = keyed(Some(&id)).await;
-    let platform_one = keyed(None).await;
-    let again = keyed(Some(&id)).await;
-    assert_ne!(first["id"], platform_one["id"]);
-    assert_eq!(first["id"], again["id"]);
-
-    // A direct charge: the account's payment, the platform's fee.
-    let direct = api
-        .post(
-            "/v1/payment_intents",
-            Some(&id),
-            &[
-                ("amount", "2000"),
-                ("currency", "usd"),
-                ("payment_method", "pm_card_visa"),
-                ("confirm", "true"),
-                ("application_fee_amount", "200"),
-            ],
-            "PaymentIntent",
-        )
-        .await;
-    assert_eq!(direct["status"], "succeeded", "{direct}");
-    let fees = api
-        .get(
-            "/v1/application_fees",
-            None,
-            "ApiList<Stripe.ApplicationFee>",
-        )
-        .await;
-    assert_eq!(fees["data"][0]["amount"], 200, "{fees}");
-    assert_eq!(fees["data"][0]["account"], id.as_str());
-    assert_eq!(api.usd(Some(&id)).await, 2000 - 88 - 200);
-    assert_eq!(api.usd(None).await, 200);
-
-    // A destination charge refunded in half, reversing the transfer and refunding the fee in
-    // proportion.
-    let pi = api
-        .post(
-            "/v1/payment_intents",
-            None,
-            &[
-                ("amount", "1000"),
-                ("currency", "usd"),
-                ("payment_method", "pm_card_visa"),
-                ("confirm", "true"),
-                ("application_fee_amount", "100"),
-                ("transfer_data[destination]", &id),
-            ],
-            "PaymentIntent",
-        )
-        .await;
-    let charge = api
-        .get(
-            &format!("/v1/charges/{}", pi["latest_charge"].as_str().unwrap()),
-            None,
-            "Charge",
-        )
-        .await;
-    api.post(
-        "/v1/refunds",
-        None,
-        &[
-            ("payment_intent", pi["id"].as_str().unwrap()),
-            ("amount", "500"),
-            ("reverse_transfer", "true"),
-            ("refund_application_fee", "true"),
-        ],
-        "Refund",
-    )
-    .await;
-    let transfer = api
-        .get(
-            &format!("/v1/transfers/{}", charge["transfer"].as_str().unwrap()),
-            None,
-            "Transfer",
-        )
-        .await;
-    assert_eq!(transfer["amount_reversed"], 500, "{transfer}");
-    let fee = api
-        .get(
-            &format!(
-                "/v1/application_fees/{}",
-                charge["application_fee"].as_str().unwrap()
-            ),
-            None,
-            "ApplicationFee",
-        )
-        .await;
-    assert_eq!(fee["amount_refunded"], 50, "{fee}");
-    // The account: +$10.00 - $1.00 fee, -$5.00 reversed, +$0.50 fee refunded.
-    assert_eq!(
-        api.usd(Some(&id)).await,
-        2000 - 88 - 200 + 1000 - 100 - 500 + 50
-    );
-
-    // An application fee only where there is someone to take it from.
-    let (status, v) = api
-        .call(
-            reqwest::Method::POST,
-            "/v1/payment_intents",
-            None,
-            &[
-                ("amount", "1000"),
-                ("currency", "usd"),
-                ("application_fee_amount", "10"),
-            ],
-        )
-        .await;
-    assert_eq!(status, 400, "{v}");
-    assert_eq!(v["error"]["param"], "application_fee_amount");
-
-    let dir = tempfile::tempdir().unwrap();
-    let items = api.typed.lock().unwrap().clone();
-    let failed = crate::catalogue::failures(&crate::catalogue::node_oracle(&items, dir.path()));
-    assert!(failed.is_empty(), "{}", failed.join("\n"));
-}
-
-#[test]
-fn stripe_trigger_with_stripe_account_makes_the_account_s_events_for_listen_c_only() {
-    let cli = Cli::start(&[]);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let api = Api::new(&cli);
-    let acct = rt.block_on(api.post("/v1/accounts", None, &[("type", "standard")], "Account"));
-    let id = acct["id"].as_str().unwrap().to_owned();
-    let secret = cli.print_secret();
-    let (_platform_rx, platform_rx) = node_recorder(&secret, false);
-    let (_connect_rx, connect_rx) = node_recorder(&secret, false);
-    let _listen = cli.listen(&[
-        "--events",
-        "customer.created",
-        "--forward-to",
-        &format!("{platform_rx}/webhook"),
-        "--forward-connect-to",
-        &format!("{connect_rx}/webhook"),
-    ]);
-    let o = cli.run(&["trigger", "customer.created", "--stripe-account", &id]);
-    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
-    let connected = rt.block_on(eventually(
-        "the account's customer.created",
-        WAIT,
-        || async {
-            let g = got(&api.http, &connect_rx).await;
-            (!g.is_empty()).then_some(g)
-        },
-    ));
-    assert_eq!(
-        connected,
-        vec![("customer.created".to_owned(), Some(id.clone()))]
-    );
-    // And the platform's own trigger goes to --forward-to only.
-    let o = cli.run(&["trigger", "customer.created"]);
-    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
-    let platform = rt.block_on(eventually(
-        "the platform's customer.created",
-        WAIT,
-        || async {
-            let g = got(&api.http, &platform_rx).await;
-            (!g.is_empty()).then_some(g)
-        },
-    ));
-    assert_eq!(platform, vec![("customer.created".to_owned(), None)]);
-    assert_eq!(
-        rt.block_on(got(&api.http, &connect_rx)).len(),
-        1,
-        "the platform's event never reaches the Connect URL"
-    );
+    api.assert_typed();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -986,92 +646,4 @@ async fn the_onboarding_page_is_completed_in_headless_chromium_and_refuses_what_
         "the browser accepted the terms: {done}"
     );
     c.close().await.unwrap();
-}
-
-/// `tests/receivers/connect.js` (one route for the platform's and its accounts' events, as
-/// Stripe's Connect docs write it) with `bug`, and the platform balance it reports.
-fn connect_receiver(secret: &str, bug: &str) -> (Proc, String) {
-    let mut cmd = crate::receivers::node();
-    cmd.arg(crate::receivers::receivers_dir().join("connect.js"))
-        .current_dir(crate::receivers::receivers_dir())
-        .env("SECRET", secret)
-        .env("BUG", bug)
-        .env("NODE_ENV", "test");
-    let (proc, port) = spawn_announcing(cmd);
-    (proc, format!("http://127.0.0.1:{port}"))
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_connect_receiver_behind_listen_c_keeps_a_direct_charge_off_the_platform_s_books() {
-    for (bug, platform_balance) in [("none", 300), ("platform-credited", 1000)] {
-        let cli = Cli::start(&[]);
-        let secret = cli.print_secret();
-        let (_rx, rx) = connect_receiver(&secret, bug);
-        let hook = format!("{rx}/connect/webhook");
-        let _listen = cli.listen(&[
-            "--events",
-            "payment_intent.succeeded",
-            "--forward-to",
-            &hook,
-            "--forward-connect-to",
-            &hook,
-        ]);
-        let api = Api::new(&cli);
-        let acct = api
-            .post("/v1/accounts", None, &[("type", "standard")], "Account")
-            .await;
-        let id = acct["id"].as_str().unwrap().to_owned();
-        for (account, amount) in [(Some(id.as_str()), "700"), (None, "300")] {
-            let pi = api
-                .post(
-                    "/v1/payment_intents",
-                    account,
-                    &[
-                        ("amount", amount),
-                        ("currency", "usd"),
-                        ("payment_method", "pm_card_visa"),
-                        ("confirm", "true"),
-                    ],
-                    "PaymentIntent",
-                )
-                .await;
-            assert_eq!(pi["status"], "succeeded");
-            // Delivered through the listener, and answered 200 by the receiver.
-            let events = api
-                .get(
-                    "/v1/events?type=payment_intent.succeeded",
-                    account,
-                    "ApiList<Stripe.Event>",
-                )
-                .await;
-            let event = events["data"][0]["id"].as_str().unwrap().to_owned();
-            eventually("the receiver's answer", WAIT, || async {
-                let (_, v) = api
-                    .call(reqwest::Method::GET, &attempts_path(&event), None, &[])
-                    .await;
-                let ok = v["delivery_attempts"].as_array()?.iter().any(|a| {
-                    a["endpoint"]
-                        .as_str()
-                        .is_some_and(|e| e.starts_with("cliws_"))
-                        && a["status"] == 200
-                });
-                ok.then_some(())
-            })
-            .await;
-        }
-        let books = api
-            .http
-            .get(format!("{rx}/platform"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert_eq!(
-            books,
-            format!("platform_balance {platform_balance}\n"),
-            "BUG={bug}"
-        );
-    }
 }

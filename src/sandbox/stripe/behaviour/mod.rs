@@ -2,6 +2,7 @@
 //! file per area. A resource without a behaviour is create / retrieve / update / list / delete
 //! as its data says (src/sandbox/stripe/resources.toml, fixtures/api/).
 
+pub mod account_links;
 pub mod accounts;
 pub mod cards;
 mod catalog;
@@ -38,8 +39,8 @@ pub static ALL: &[&dyn Behaviour] = &[
     &money::TransferReversals,
     &accounts::Accounts,
     &accounts::Capabilities,
-    &accounts::LoginLinks,
-    &accounts::AccountLinks,
+    &account_links::LoginLinks,
+    &account_links::AccountLinks,
     &connect::ApplicationFees,
     &connect::FeeRefunds,
     &connect::BalanceTransactions,
