@@ -95,18 +95,30 @@ impl Api {
         self.ok(reqwest::Method::GET, path, account, &[], ts).await
     }
 
-    /// Every answer kept compiles as its stripe-node type under `tsc --strict`.
+    /// Every answer kept compiles as its stripe-node type under `tsc --strict`, and
+    /// stripe-python reads it.
     pub(super) fn assert_typed(&self) {
         let dir = tempfile::tempdir().unwrap();
         let items = self.typed.lock().unwrap().clone();
-        let failed = crate::catalogue::failures(&crate::catalogue::node_oracle(&items, dir.path()));
-        assert!(
-            failed.is_empty(),
-            "stripe-node (tsc --strict): {} of {}:\n{}",
-            failed.len(),
-            items.len(),
-            failed.join("\n")
-        );
+        for (lib, report) in [
+            (
+                "stripe-node (tsc --strict)",
+                crate::catalogue::node_oracle(&items, dir.path()),
+            ),
+            (
+                "stripe-python",
+                crate::catalogue::python_oracle(&items, dir.path()),
+            ),
+        ] {
+            let failed = crate::catalogue::failures(&report);
+            assert!(
+                failed.is_empty(),
+                "{lib}: {} of {}:\n{}",
+                failed.len(),
+                items.len(),
+                failed.join("\n")
+            );
+        }
     }
 
     /// The available plus pending `usd` of an account's balance.
@@ -646,4 +658,5 @@ async fn the_onboarding_page_is_completed_in_headless_chromium_and_refuses_what_
         "the browser accepted the terms: {done}"
     );
     c.close().await.unwrap();
+    api.assert_typed();
 }
