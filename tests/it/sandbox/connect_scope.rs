@@ -144,6 +144,20 @@ async fn stripe_account_scopes_objects_events_keys_and_charges_with_stripes_erro
             .contains("signed up for Connect"),
         "{v}"
     );
+    // A capability stripe-node does not declare is an unknown parameter, as at Stripe.
+    let (status, v) = api
+        .call(
+            reqwest::Method::POST,
+            "/v1/accounts",
+            None,
+            &[("capabilities[teleport_payments][requested]", "true")],
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].clone()),
+        (400, json!("parameter_unknown")),
+        "{v}"
+    );
     // The account's capabilities (a Standard account asks for card payments and transfers).
     let caps = api
         .get(

@@ -101,7 +101,7 @@ impl Behaviour for Accounts {
         let id = format!("acct_{}", crate::secret::random_alnum(16));
         account["id"] = json!(id);
         account["external_accounts"]["url"] = json!(format!("/v1/accounts/{id}/external_accounts"));
-        let kind = Kind::of(ctx)?;
+        let kind = Kind::of(ctx);
         account["type"] = json!(kind.type_name());
         account["controller"] = kind.controller();
         let country = account["country"].as_str().unwrap_or("US").to_owned();
@@ -114,7 +114,7 @@ impl Behaviour for Accounts {
         }
         account["settings"] = settings(ctx, &account["settings"]);
         account["capabilities"] = json!({});
-        let mut requested = requested_capabilities(ctx)?;
+        let mut requested = requested_capabilities(ctx);
         if requested.is_empty() && kind.dashboard != "none" {
             // Stripe requests card payments and transfers for accounts it onboards itself.
             requested = vec![("card_payments".into(), true), ("transfers".into(), true)];
@@ -134,7 +134,7 @@ impl Behaviour for Accounts {
         let kind = Kind::from_account(account);
         let id = account["id"].as_str().unwrap_or_default().to_owned();
         let mut asked = capability_notes(ctx, &id);
-        for (name, on) in requested_capabilities(ctx)? {
+        for (name, on) in requested_capabilities(ctx) {
             if on {
                 asked.entry(name).or_insert(json!(ctx.now()));
             } else {
@@ -218,7 +218,7 @@ struct Kind {
 }
 
 impl Kind {
-    fn of(ctx: &Ctx) -> ApiResult<Kind> {
+    fn of(ctx: &Ctx) -> Kind {
         let given = ctx.param("controller").cloned().unwrap_or(Value::Null);
         // `type` names a whole configuration: it takes precedence over `controller`.
         if let Some(t) = ctx.str_param("type") {
@@ -227,13 +227,13 @@ impl Kind {
                 "custom" => ("none", "application", "application", "application"),
                 _ => ("full", "account", "stripe", "stripe"),
             };
-            return Ok(Kind {
+            return Kind {
                 dashboard: dashboard.into(),
                 fees: fees.into(),
                 losses: losses.into(),
                 requirements: requirements.into(),
                 legacy: true,
-            });
+            };
         }
         let text = |path: &[&str], default: &str| {
             let mut v = &given;
@@ -243,7 +243,7 @@ impl Kind {
             v.as_str().unwrap_or(default).to_owned()
         };
         let fees = text(&["fees", "payer"], "account");
-        Ok(Kind {
+        Kind {
             dashboard: text(
                 &["stripe_dashboard", "type"],
                 if fees == "account" { "full" } else { "none" },
@@ -259,7 +259,7 @@ impl Kind {
             requirements: text(&["requirement_collection"], "stripe"),
             fees,
             legacy: false,
-        })
+        }
     }
 
     fn from_account(account: &Value) -> Kind {
@@ -352,16 +352,16 @@ fn settings(ctx: &Ctx, given: &Value) -> Value {
     s
 }
 
-/// The capabilities a call names (`capabilities[card_payments][requested]=true`), checked
-/// against those stripe-node declares.
-fn requested_capabilities(ctx: &Ctx) -> ApiResult<Vec<(String, bool)>> {
+/// The capabilities a call names (`capabilities[card_payments][requested]=true`); the engine
+/// has already refused names stripe-node does not declare.
+fn requested_capabilities(ctx: &Ctx) -> Vec<(String, bool)> {
     let Some(given) = ctx.param("capabilities").and_then(Value::as_object) else {
-        return Ok(Vec::new());
+        return Vec::new();
     };
-    Ok(given
+    given
         .iter()
         .map(|(name, v)| (name.clone(), v["requested"] == true))
-        .collect())
+        .collect()
 }
 
 /// The capabilities requested so far: name -> when.
