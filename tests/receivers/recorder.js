@@ -4,7 +4,7 @@
 //
 // Environment: SECRET (the signing secret: for `stripe listen`, what `--print-secret` prints),
 // FAIL_FIRST=1 (answer 500 to the first delivery of each event, as a handler that crashed once).
-// POST /webhook verifies; GET /seen answers {"accepted": [{id, type, api_version, account?}], "posts": N,
+// POST /webhook verifies; GET /seen answers {"accepted": [{id, type, api_version, account?, request?}], "posts": N,
 // "refused": N}. Prints its port on the first line of stdout.
 const express = require('express');
 const stripe = require('stripe')('sk_test_unused_by_webhooks');
@@ -31,9 +31,13 @@ app.post('/webhook', express.raw({type: 'application/json'}), (req, res) => {
     failedOnce.add(event.id);
     return res.status(500).json({error: 'the handler crashed'});
   }
-  // A connected account's event names it (`account`); the platform's own has none.
+  // A connected account's event names it (`account`; the platform's own has none), kept with
+  // the request that caused it: a deleted account's events can no longer be listed by the API.
   const got = {id: event.id, type: event.type, api_version: event.api_version};
-  if (event.account) got.account = event.account;
+  if (event.account) {
+    got.account = event.account;
+    got.request = event.request && event.request.id;
+  }
   accepted.push(got);
   res.json({received: true});
 });

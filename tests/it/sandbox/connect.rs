@@ -1,12 +1,13 @@
 //! Connect in the sandbox (issue 33), the way a marketplace runs it: an Express account, its
-//! account link and the hosted onboarding page, a Checkout Session with an application fee and a
-//! destination paid through the hosted checkout page, the platform's and the connected
-//! account's events told apart by `account` and delivered by the official Stripe CLI
-//! (`stripe listen --forward-to … --forward-connect-to …`) to stripe-node receivers; balances
-//! that add up as Stripe's balance transactions do; the `Stripe-Account` scope and its errors;
-//! `DELETE /v1/accounts/{id}` and `account.application.deauthorized`; the onboarding page in
-//! headless Chromium through chromedriver. The `Stripe-Account` scope: connect_scope.rs. Every answer is checked against stripe-node's
-//! declared type (tests/receivers/oracle.mjs).
+//! account link and the hosted onboarding page (by form post, and in headless Chromium through
+//! chromedriver), a Checkout Session with an application fee and a destination paid through the
+//! hosted checkout page, the platform's and the connected account's events told apart by
+//! `account` and delivered by the official Stripe CLI (`stripe listen --forward-to …
+//! --forward-connect-to …`) to stripe-node receivers; balances that add up as Stripe's balance
+//! transactions do; a fee refund, the sandbox's clock paying the account out;
+//! `DELETE /v1/accounts/{id}` and `account.application.deauthorized`. Every answer is checked
+//! against stripe-node's declared type and read by stripe-python (tests/receivers/oracle.*).
+//! The `Stripe-Account` scope: connect_scope.rs.
 
 use super::stripe_cli::{Cli, node_recorder, seen};
 use super::*;
@@ -492,7 +493,8 @@ async fn a_marketplace_onboards_an_express_account_and_takes_a_destination_charg
         "the Express Dashboard lists the payout: {dashboard}"
     );
 
-    // The platform's events reach --forward-to, the account's (with `account`) --forward-connect-to.
+    // The platform's events reach --forward-to, the account's (with `account`)
+    // --forward-connect-to.
     let platform = eventually("the platform's events", WAIT, || async {
         let g = got(&api.http, &platform_rx).await;
         let has = |t: &str| g.iter().any(|(ty, _)| ty == t);

@@ -319,14 +319,6 @@ async fn every_trigger_of_the_pinned_cli_runs_offline_with_stripes_events_in_ord
     for account in accounts {
         events.extend(all_events(&http, &cli, Some(account)).await);
     }
-    let mut by_trigger: HashMap<&str, Vec<&Value>> = HashMap::new();
-    for e in &events {
-        let request = e["request"]["id"].as_str().unwrap_or_default();
-        let owner = trigger_of
-            .get(request)
-            .unwrap_or_else(|| panic!("event {} of no trigger's request: {e}", e["id"]));
-        by_trigger.entry(owner).or_default().push(e);
-    }
     // The listener got every one of them, verified by stripe-node.
     let ids: HashSet<String> = events
         .iter()
@@ -343,6 +335,40 @@ async fn every_trigger_of_the_pinned_cli_runs_offline_with_stripes_events_in_ord
     })
     .await;
     assert_eq!(got["refused"], 0, "every delivery verified");
+    // A deleted account's events (`account.application.deauthorized`) can no longer be listed
+    // with its Stripe-Account: the listener's copy, with its `account` and `request`, stands for
+    // them.
+    let deleted: HashSet<&str> = answers
+        .iter()
+        .filter(|a| a.body["object"] == "account" && a.body["deleted"] == true)
+        .filter_map(|a| a.body["id"].as_str())
+        .collect();
+    let gone: Vec<Value> = eventually("the deleted accounts' events", WAIT, || async {
+        let v = seen(&http, &recorder).await;
+        let mut from: Vec<Value> = Vec::new();
+        for a in v["accepted"].as_array()? {
+            let account = a["account"].as_str().unwrap_or_default();
+            let id = a["id"].as_str().unwrap();
+            let new = !ids.contains(id) && from.iter().all(|f| f["id"] != id);
+            if deleted.contains(account) && new {
+                let request = json!({"id": a["request"]});
+                from.push(
+                    json!({"id": id, "type": a["type"], "account": account, "request": request}),
+                );
+            }
+        }
+        let accounts: HashSet<&str> = from.iter().filter_map(|f| f["account"].as_str()).collect();
+        (accounts.len() == deleted.len()).then_some(from)
+    })
+    .await;
+    let mut by_trigger: HashMap<&str, Vec<&Value>> = HashMap::new();
+    for e in events.iter().chain(&gone) {
+        let request = e["request"]["id"].as_str().unwrap_or_default();
+        let owner = trigger_of
+            .get(request)
+            .unwrap_or_else(|| panic!("event {} of no trigger's request: {e}", e["id"]));
+        by_trigger.entry(owner).or_default().push(e);
+    }
 
     let runs = runs.lock().unwrap();
     let mut problems = Vec::new();
