@@ -7,6 +7,7 @@ use clap::Args;
 use super::{Ctx, SecretArgs};
 use crate::app_client::Buyer;
 use crate::check::{self, AppTarget, CaseList, Options, Suite, report};
+use crate::config::{self, vars};
 use crate::duration::{self, Span};
 use crate::error::{Error, Result};
 use crate::printer::Report;
@@ -21,7 +22,7 @@ pub struct CheckArgs {
     #[command(flatten)]
     pub secrets: SecretArgs,
     /// The app's base URL: enables the idempotency suite and the no-effect check of ignored types
-    #[arg(long, value_name = "URL", env = "BASE_URL", value_parser = crate::http::url_arg)]
+    #[arg(long, value_name = "URL", env = vars::BASE_URL.name, value_parser = crate::http::url_arg)]
     pub base_url: Option<String>,
     /// Buyer to log in as for the idempotency suite (default: register a fresh buyer)
     #[arg(long, value_name = "EMAIL", requires = "buyer_password_file")]
@@ -232,7 +233,7 @@ fn subscribed(
     let Some(key) = super::stripe_key(args.stripe_secret_key_file.as_deref(), &ctx.out)? else {
         return Ok(None);
     };
-    let base = super::stripe_api_base(args.stripe_api_base.as_deref(), None)?;
+    let base = config::stripe_api_base(args.stripe_api_base.as_deref(), None)?;
     let client = StripeClient::new(&base, key, args.timeout.get())?;
     let listed =
         runtime::run(|stop| async move { Ok(stop.guard(client.list_webhook_endpoints()).await) })?;

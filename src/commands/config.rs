@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{Ctx, EnvFlags};
-use crate::config::{Provenance, Source};
+use crate::config::Provenance;
 use crate::error::Result;
 use crate::printer::{Printer, Report};
 
@@ -53,18 +53,7 @@ pub fn run(ctx: &Ctx, cmd: ConfigCommand) -> Result<Box<dyn Report>> {
     let ConfigCommand::Show { env, overrides } = cmd;
     let config = ctx.config()?;
     let settings = config.env(&env, &overrides.overrides(None))?;
-    let mut provenance = settings.provenance.clone();
-    // BASE_URL is read by smoke and check, not by the environment itself: show it where it
-    // would apply.
-    let base_url = std::env::var("BASE_URL").ok().filter(|v| !v.is_empty());
-    if let (Some(url), Some(p)) = (
-        base_url,
-        provenance.iter_mut().find(|p| p.key == "base_url"),
-    ) && p.source == Source::Runtime
-    {
-        p.value = url;
-        p.source = Source::Environment("BASE_URL".into());
-    }
+    let provenance = settings.provenance_with_base_url_var();
     Ok(Box::new(Shown {
         env: settings.name,
         config_file: config.path.as_ref().map(|p| p.display().to_string()),

@@ -269,9 +269,9 @@ fn run_from_sqs(ctx: &Ctx, args: &FanoutArgs, file: &FanoutConfig) -> Result<Box
         )));
     }
     runtime::run(|stop| async move {
-        let region = std::env::var("AWS_REGION")
-            .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
-            .unwrap_or_else(|_| "us-east-1".into());
+        // The queue URL names its region; this one (AWS_REGION, else us-east-1) signs for a URL
+        // that does not (an emulator's).
+        let region = crate::config::aws_region(None, None).value;
         let sqs = crate::aws::sqs::Sqs::connect(&crate::aws::AwsTarget {
             region,
             endpoint_url: None,

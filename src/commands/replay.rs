@@ -135,8 +135,10 @@ pub fn run(ctx: &Ctx, args: ReplayArgs) -> Result<Box<dyn Report>> {
         .as_ref()
         .map(|name| ctx.env(name, &args.env_flags, None))
         .transpose()?;
-    let api_base =
-        super::stripe_api_base(args.env_flags.stripe_api_base.as_deref(), settings.as_ref())?;
+    let api_base = crate::config::stripe_api_base(
+        args.env_flags.stripe_api_base.as_deref(),
+        settings.as_ref(),
+    )?;
     let out = &ctx.out;
     let key_flag = super::stripe_key(args.stripe_secret_key_file.as_deref(), out)?;
     let secret_flag = match (args.secrets.secret_files.is_empty(), &settings) {

@@ -1,161 +1,36 @@
-//! `stripe-ops.toml`: the app name, per-environment settings (CONTRACT.md section 4), the app's
-//! contract (section 1) and the fan-out targets. Every resolved value remembers where it came
-//! from, so `config show` can explain it. Unknown keys are errors that name the key.
+//! The settings layer: every value stripe-ops takes from outside its command line's plain flags
+//! is resolved here, once, in one order, and remembers where it came from (what `config show`
+//! prints):
+//!
+//! 1. the flag (`--region`, `--stripe-api-base`, …), when the command has one;
+//! 2. the environment variable (`AWS_REGION`, `STRIPE_API_BASE`, …; blank means unset), every
+//!    one of them in the catalogue of `vars.rs`;
+//! 3. the config file (`stripe-ops.toml`, `file.rs`): the `[env.NAME]` table, then the top
+//!    level;
+//! 4. the default (derived from the environment's name where the contract says so).
+//!
+//! In the manner of uv's `GlobalSettings::resolve` and ripgrep's `LowArgs -> HiArgs`: clap
+//! parses (commands hold the raw flags), this layer turns flags, variables and the file into
+//! resolved values (`EnvSettings` for an environment; `aws_region`, `aws_endpoint_url`,
+//! `stripe_api_base` for the commands that run without one), and the core sees only those.
 
-use std::collections::BTreeMap;
+mod file;
+pub mod vars;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::error::{Error, Result};
+use file::{EnvFile, FileConfig, parse};
+use vars::Var;
+
+pub use file::{Contract, FanoutConfig, FanoutTarget, Fields, OneOrMany, Paths};
 
 pub const DEFAULT_APP: &str = "proofwork";
 pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com";
 pub const DEFAULT_REGION: &str = "us-east-1";
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    app: Option<String>,
-    #[serde(default)]
-    env: BTreeMap<String, EnvFile>,
-    paths: Option<PathsFile>,
-    fields: Option<FieldsFile>,
-    fanout: Option<FanoutConfig>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EnvFile {
-    region: Option<String>,
-    cluster: Option<String>,
-    service: Option<String>,
-    container: Option<String>,
-    secret_key_id: Option<String>,
-    webhook_secret_id: Option<String>,
-    base_url: Option<String>,
-    stripe_api_base: Option<String>,
-    enabled_events: Option<Vec<String>>,
-    api_version: Option<String>,
-    connect: Option<bool>,
-    task_family: Option<String>,
-    paths: Option<PathsFile>,
-    fields: Option<FieldsFile>,
-}
-
-macro_rules! contract_struct {
-    ($file:ident, $resolved:ident, $section:literal, { $($field:ident = $default:literal),* $(,)? }) => {
-        #[derive(Debug, Default, Clone, Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct $file { $($field: Option<String>,)* }
-
-        #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-        pub struct $resolved { $(pub $field: String,)* }
-
-        impl Default for $resolved {
-            fn default() -> Self { Self { $($field: $default.to_owned(),)* } }
-        }
-
-        impl $resolved {
-            /// Layers file tables over the defaults, recording where each value came from.
-            fn resolve(layers: &[(Option<&$file>, Source)], prov: &mut Vec<Provenance>) -> Self {
-                let mut out = Self::default();
-                $(
-                    let mut source = Source::Default;
-                    for (layer, src) in layers {
-                        if let Some(v) = layer.and_then(|l| l.$field.clone()) {
-                            out.$field = v;
-                            source = src.clone();
-                        }
-                    }
-                    prov.push(Provenance::new(concat!($section, ".", stringify!($field)), &out.$field, source));
-                )*
-                out
-            }
-        }
-    };
-}
-
-contract_struct!(PathsFile, Paths, "paths", {
-    health = "/health",
-    login = "/api/org/api-keys",
-    register = "/api/org/register",
-    account = "/api/billing/account",
-    events = "/api/billing/events",
-    checkout = "/api/billing/topups/checkout",
-    webhook = "/api/webhooks/stripe",
-});
-
-// JSON fields of the app's answers, as dotted paths into each answer.
-contract_struct!(FieldsFile, Fields, "fields", {
-    token = "token",
-    balance_cents = "account.balance_cents",
-    events = "events",
-    event_type = "eventType",
-    event_amount_cents = "amountCents",
-    event_session_id = "metadata.stripeSessionId",
-    event_stripe_event_id = "metadata.stripeEventId",
-    topup_event_type = "stripe_topup",
-    checkout_url = "checkoutUrl",
-    session_id = "stripeSessionId",
-    payment_intent_id = "paymentIntentId",
-});
-
-/// The app's HTTP contract: routes and the JSON fields to read.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct Contract {
-    pub paths: Paths,
-    pub fields: Fields,
-}
-
-/// `[fanout]`: the relay's targets (issue: fanout).
-#[derive(Debug, Default, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct FanoutConfig {
-    pub listen: Option<String>,
-    pub path: Option<String>,
-    pub spool: Option<PathBuf>,
-    #[serde(default, rename = "target")]
-    pub targets: Vec<FanoutTarget>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct FanoutTarget {
-    pub name: String,
-    pub url: String,
-    pub secret_file: Option<PathBuf>,
-    #[serde(default)]
-    pub headers: BTreeMap<String, String>,
-    /// Only these event types (globs); empty: all.
-    #[serde(default)]
-    pub events: Vec<String>,
-    /// Only events whose value at each dotted path is one of the given values.
-    #[serde(default, rename = "match")]
-    pub matches: BTreeMap<String, OneOrMany>,
-    /// `fanout --from-sqs` mode: this target's own SQS queue (an EventBridge rule per route
-    /// feeds it); it then gets events from this queue only.
-    #[serde(default)]
-    pub queue: Option<String>,
-}
-
-/// `"a"` or `["a", "b"]` in the config.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(untagged)]
-pub enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl OneOrMany {
-    pub fn values(&self) -> Vec<String> {
-        match self {
-            OneOrMany::One(v) => vec![v.clone()],
-            OneOrMany::Many(v) => v.clone(),
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase", tag = "kind", content = "name")]
@@ -195,6 +70,83 @@ impl Provenance {
             source,
         }
     }
+}
+
+/// A value and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub value: String,
+    pub source: Source,
+}
+
+impl Resolved {
+    fn new(value: impl Into<String>, source: Source) -> Self {
+        Self {
+            value: value.into(),
+            source,
+        }
+    }
+}
+
+/// The one order: the flag (its value and its name), then the environment, then the config
+/// file, then the default. `None` when no layer has a value.
+pub fn first_of(
+    flag: Option<(&str, &str)>,
+    env: Option<Resolved>,
+    file: Option<String>,
+    default: Option<String>,
+) -> Option<Resolved> {
+    flag.map(|(v, name)| Resolved::new(v, Source::Flag(name.to_owned())))
+        .or(env)
+        .or_else(|| file.map(|v| Resolved::new(v, Source::File)))
+        .or_else(|| default.map(|v| Resolved::new(v, Source::Default)))
+}
+
+/// The first of `vars` that is set and not blank, as the environment layer of [`first_of`].
+pub fn from_env(vars: &[&Var]) -> Option<Resolved> {
+    vars.iter().find_map(|var| {
+        var.value()
+            .map(|v| Resolved::new(v, Source::Environment(var.name.to_owned())))
+    })
+}
+
+/// The AWS region: `--region`, `AWS_REGION`, the config file, us-east-1 (the shared contract's
+/// section 4). `AWS_DEFAULT_REGION` is not read: the region is always given to the SDK, so its
+/// own environment provider (which falls back to it) never runs.
+pub fn aws_region(flag: Option<&str>, file: Option<String>) -> Resolved {
+    let env = from_env(&[&vars::AWS_REGION]);
+    first_of(
+        flag.map(|f| (f, "--region")),
+        env,
+        file,
+        Some(DEFAULT_REGION.into()),
+    )
+    .expect("has a default")
+}
+
+/// The AWS endpoint override (an emulator): `--aws-endpoint-url`, else `AWS_ENDPOINT_URL`.
+pub fn aws_endpoint_url(flag: Option<&str>) -> Option<Resolved> {
+    first_of(
+        flag.map(|f| (f, "--aws-endpoint-url")),
+        from_env(&[&vars::AWS_ENDPOINT_URL]),
+        None,
+        None,
+    )
+}
+
+/// Stripe's API base for a command: the flag, else `STRIPE_API_BASE`, else the environment's
+/// (its config file), else Stripe's.
+pub fn stripe_api_base(flag: Option<&str>, settings: Option<&EnvSettings>) -> Result<String> {
+    if let Some(f) = flag {
+        return Ok(f.to_owned());
+    }
+    if let Some(var) = vars::STRIPE_API_BASE.value() {
+        return crate::http::check_url(vars::STRIPE_API_BASE.name, &var);
+    }
+    Ok(settings.map_or_else(
+        || DEFAULT_STRIPE_API_BASE.to_owned(),
+        |s| s.stripe_api_base.clone(),
+    ))
 }
 
 /// Values given on the command line, which win over everything else.
@@ -237,6 +189,21 @@ impl EnvSettings {
     pub fn is_production(&self) -> bool {
         self.name == "production"
     }
+
+    /// The provenance as `smoke` and `check` would see it: `BASE_URL` (which they read, and the
+    /// environment's own commands do not) where the base URL would otherwise come at run time.
+    pub fn provenance_with_base_url_var(&self) -> Vec<Provenance> {
+        let mut provenance = self.provenance.clone();
+        if let (Some(url), Some(p)) = (
+            vars::BASE_URL.string().filter(|v| !v.is_empty()),
+            provenance.iter_mut().find(|p| p.key == "base_url"),
+        ) && p.source == Source::Runtime
+        {
+            p.value = url;
+            p.source = Source::Environment(vars::BASE_URL.name.into());
+        }
+        provenance
+    }
 }
 
 #[derive(Debug, Default)]
@@ -266,11 +233,7 @@ pub fn load(explicit: Option<&Path>) -> Result<Config> {
     })
 }
 
-fn parse(text: &str) -> Result<FileConfig> {
-    toml::from_str(text).map_err(|e| Error::usage(e.message().to_owned()))
-}
-
-/// `staging` → `<app>-staging`; `production`/`prod` → `<app>-prod`; others `<app>-<name>`.
+/// `prod` is `production`.
 fn canonical_env(name: &str) -> &str {
     match name {
         "prod" => "production",
@@ -278,8 +241,134 @@ fn canonical_env(name: &str) -> &str {
     }
 }
 
-fn env_var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+/// `staging` → `<app>-staging`; `production` → `<app>-prod`; others `<app>-<name>`.
+fn prefix_of(app: &str, env: &str) -> String {
+    match env {
+        "production" => format!("{app}-prod"),
+        other => format!("{app}-{other}"),
+    }
+}
+
+/// The provenance of an environment's values, in the order they are resolved.
+struct Record(Vec<Provenance>);
+
+impl Record {
+    fn keep(&mut self, key: &str, r: Resolved) -> String {
+        self.0.push(Provenance::new(key, &r.value, r.source));
+        r.value
+    }
+
+    /// A value that may be missing: recorded when present.
+    fn keep_some(&mut self, key: &str, r: Option<Resolved>) -> Option<String> {
+        r.map(|r| self.keep(key, r))
+    }
+
+    /// A key the file alone may set.
+    fn file_only(&mut self, key: &str, value: Option<String>) -> Option<String> {
+        self.keep_some(key, first_of(None, None, value, None))
+    }
+
+    /// A name the file may set, else derived from the environment's prefix.
+    fn named(&mut self, key: &str, file: Option<String>, default: String) -> String {
+        self.keep(
+            key,
+            first_of(None, None, file, Some(default)).expect("has a default"),
+        )
+    }
+}
+
+/// Where the environment's service runs and where its secrets live.
+struct Names {
+    cluster: String,
+    service: String,
+    container: String,
+    secret_key_id: String,
+    webhook_secret_id: String,
+}
+
+impl Names {
+    fn resolve(file: Option<&EnvFile>, prefix: &str, prov: &mut Record) -> Names {
+        let f = |get: fn(&EnvFile) -> Option<String>| file.and_then(get);
+        Names {
+            cluster: prov.named(
+                "cluster",
+                f(|e| e.cluster.clone()),
+                format!("{prefix}-cluster"),
+            ),
+            service: prov.named("service", f(|e| e.service.clone()), format!("{prefix}-api")),
+            container: prov.named("container", f(|e| e.container.clone()), "api".into()),
+            secret_key_id: prov.named(
+                "secret_key_id",
+                f(|e| e.secret_key_id.clone()),
+                format!("{prefix}/STRIPE_SECRET_KEY"),
+            ),
+            webhook_secret_id: prov.named(
+                "webhook_secret_id",
+                f(|e| e.webhook_secret_id.clone()),
+                format!("{prefix}/STRIPE_WEBHOOK_SECRET"),
+            ),
+        }
+    }
+}
+
+/// The URLs the environment is reached at: its app (`None`: the task definition says at run
+/// time), Stripe's API and the AWS endpoint override.
+struct Urls {
+    base_url: Option<String>,
+    stripe_api_base: String,
+    aws_endpoint_url: Option<String>,
+}
+
+impl Urls {
+    fn resolve(file: Option<&EnvFile>, flags: &Overrides, prov: &mut Record) -> Urls {
+        let base_url = first_of(
+            flags.base_url.as_deref().map(|v| (v, "--base-url")),
+            None,
+            file.and_then(|e| e.base_url.clone()),
+            None,
+        );
+        if base_url.is_none() {
+            prov.0.push(Provenance::new(
+                "base_url",
+                "(PUBLIC_BASE_URL of the task definition)",
+                Source::Runtime,
+            ));
+        }
+        let base_url = prov.keep_some("base_url", base_url);
+        let stripe_api_base = first_of(
+            flags
+                .stripe_api_base
+                .as_deref()
+                .map(|v| (v, "--stripe-api-base")),
+            from_env(&[&vars::STRIPE_API_BASE]),
+            file.and_then(|e| e.stripe_api_base.clone()),
+            Some(DEFAULT_STRIPE_API_BASE.into()),
+        )
+        .expect("has a default");
+        let stripe_api_base = prov.keep("stripe_api_base", stripe_api_base);
+        let aws_endpoint_url = prov.keep_some(
+            "aws_endpoint_url",
+            aws_endpoint_url(flags.aws_endpoint_url.as_deref()),
+        );
+        Urls {
+            base_url: base_url.map(|u| u.trim_end_matches('/').to_owned()),
+            stripe_api_base: stripe_api_base.trim_end_matches('/').to_owned(),
+            aws_endpoint_url,
+        }
+    }
+}
+
+/// Every URL, wherever it came from, is checked before anything is called with it.
+fn check_urls(prov: &[Provenance]) -> Result<()> {
+    for key in ["base_url", "stripe_api_base", "aws_endpoint_url"] {
+        if let Some(p) = prov
+            .iter()
+            .find(|p| p.key == key && p.source != Source::Runtime)
+        {
+            crate::http::check_url(&format!("{key} ({})", p.source), &p.value)?;
+        }
+    }
+    Ok(())
 }
 
 impl Config {
@@ -326,121 +415,23 @@ impl Config {
         Contract { paths, fields }
     }
 
-    /// Resolves an environment: flag, then environment variable, then file, then the default
-    /// derived from the prefix.
+    /// Resolves an environment, each value in the one order (the module's header).
     pub fn env(&self, name: &str, flags: &Overrides) -> Result<EnvSettings> {
         if name.trim().is_empty() {
             return Err(Error::usage("--env needs a name, for example staging"));
         }
         let name = canonical_env(name).to_owned();
         let (app, app_source) = self.app();
-        let prefix = match name.as_str() {
-            "production" => format!("{app}-prod"),
-            other => format!("{app}-{other}"),
-        };
+        let prefix = prefix_of(&app, &name);
         let file = self.env_file(Some(&name));
-        let mut prov = vec![
+        let mut prov = Record(vec![
             Provenance::new("app", &app, app_source),
             Provenance::new("prefix", &prefix, Source::Default),
-        ];
-        let mut pick = |key: &str,
-                        flag: Option<(&Option<String>, &str)>,
-                        var: Option<&str>,
-                        from_file: Option<String>,
-                        default: Option<String>|
-         -> Option<String> {
-            let chosen = flag
-                .and_then(|(v, f)| v.clone().map(|v| (v, Source::Flag(f.to_owned()))))
-                .or_else(|| {
-                    var.and_then(|var| {
-                        env_var(var).map(|v| (v, Source::Environment(var.to_owned())))
-                    })
-                })
-                .or_else(|| from_file.map(|v| (v, Source::File)))
-                .or_else(|| default.map(|v| (v, Source::Default)));
-            match chosen {
-                Some((v, s)) => {
-                    prov.push(Provenance::new(key, &v, s));
-                    Some(v)
-                }
-                None => {
-                    prov.push(Provenance::new(
-                        key,
-                        "(PUBLIC_BASE_URL of the task definition)",
-                        Source::Runtime,
-                    ));
-                    None
-                }
-            }
-        };
-        let f = |get: fn(&EnvFile) -> Option<String>| file.and_then(get);
-        let region = pick(
-            "region",
-            Some((&flags.region, "--region")),
-            Some("AWS_REGION"),
-            f(|e| e.region.clone()),
-            Some(DEFAULT_REGION.into()),
-        );
-        let cluster = pick(
-            "cluster",
-            None,
-            None,
-            f(|e| e.cluster.clone()),
-            Some(format!("{prefix}-cluster")),
-        );
-        let service = pick(
-            "service",
-            None,
-            None,
-            f(|e| e.service.clone()),
-            Some(format!("{prefix}-api")),
-        );
-        let container = pick(
-            "container",
-            None,
-            None,
-            f(|e| e.container.clone()),
-            Some("api".into()),
-        );
-        let secret_key_id = pick(
-            "secret_key_id",
-            None,
-            None,
-            f(|e| e.secret_key_id.clone()),
-            Some(format!("{prefix}/STRIPE_SECRET_KEY")),
-        );
-        let webhook_secret_id = pick(
-            "webhook_secret_id",
-            None,
-            None,
-            f(|e| e.webhook_secret_id.clone()),
-            Some(format!("{prefix}/STRIPE_WEBHOOK_SECRET")),
-        );
-        let base_url = pick(
-            "base_url",
-            Some((&flags.base_url, "--base-url")),
-            None,
-            f(|e| e.base_url.clone()),
-            None,
-        );
-        let stripe_api_base = pick(
-            "stripe_api_base",
-            Some((&flags.stripe_api_base, "--stripe-api-base")),
-            Some("STRIPE_API_BASE"),
-            f(|e| e.stripe_api_base.clone()),
-            Some(DEFAULT_STRIPE_API_BASE.into()),
-        );
-        let aws_endpoint_url = flags
-            .aws_endpoint_url
-            .clone()
-            .map(|v| (v, Source::Flag("--aws-endpoint-url".into())))
-            .or_else(|| {
-                env_var("AWS_ENDPOINT_URL")
-                    .map(|v| (v, Source::Environment("AWS_ENDPOINT_URL".into())))
-            });
-        if let Some((v, s)) = &aws_endpoint_url {
-            prov.push(Provenance::new("aws_endpoint_url", v, s.clone()));
-        }
+        ]);
+        let region = aws_region(flags.region.as_deref(), file.and_then(|e| e.region.clone()));
+        let region = prov.keep("region", region);
+        let names = Names::resolve(file, &prefix, &mut prov);
+        let urls = Urls::resolve(file, flags, &mut prov);
         let (enabled_events, events_source) = match file.and_then(|e| e.enabled_events.clone()) {
             Some(list) => (list, Source::File),
             None => (
@@ -448,52 +439,35 @@ impl Config {
                 Source::Default,
             ),
         };
-        prov.push(Provenance::new(
+        prov.keep(
             "enabled_events",
-            &enabled_events.join(","),
-            events_source,
-        ));
+            Resolved::new(enabled_events.join(","), events_source),
+        );
         let api_version = file.and_then(|e| e.api_version.clone());
         if let Some(v) = &api_version {
             crate::stripe_api::check_api_version(v)
                 .map_err(|e| e.context(format!("config [env.{name}] api_version")))?;
-            prov.push(Provenance::new("api_version", v, Source::File));
         }
+        let api_version = prov.file_only("api_version", api_version);
         let connect = file.and_then(|e| e.connect);
-        if let Some(c) = connect {
-            prov.push(Provenance::new("connect", &c.to_string(), Source::File));
-        }
-        let task_family = file.and_then(|e| e.task_family.clone());
-        if let Some(f) = &task_family {
-            prov.push(Provenance::new("task_family", f, Source::File));
-        }
+        prov.file_only("connect", connect.map(|c| c.to_string()));
+        let task_family = prov.file_only("task_family", file.and_then(|e| e.task_family.clone()));
+        let mut prov = prov.0;
         let contract = self.contract_with_provenance(Some(&name), &mut prov);
-        // Every URL, wherever it came from, is checked before anything is called with it.
-        for key in ["base_url", "stripe_api_base", "aws_endpoint_url"] {
-            if let Some(p) = prov
-                .iter()
-                .find(|p| p.key == key && p.source != Source::Runtime)
-            {
-                crate::http::check_url(&format!("{key} ({})", p.source), &p.value)?;
-            }
-        }
-        let base_url = base_url.map(|u| u.trim_end_matches('/').to_owned());
+        check_urls(&prov)?;
         Ok(EnvSettings {
             name,
             app,
             prefix,
-            region: region.expect("has a default"),
-            cluster: cluster.expect("has a default"),
-            service: service.expect("has a default"),
-            container: container.expect("has a default"),
-            secret_key_id: secret_key_id.expect("has a default"),
-            webhook_secret_id: webhook_secret_id.expect("has a default"),
-            base_url,
-            stripe_api_base: stripe_api_base
-                .expect("has a default")
-                .trim_end_matches('/')
-                .to_owned(),
-            aws_endpoint_url: aws_endpoint_url.map(|(v, _)| v),
+            region,
+            cluster: names.cluster,
+            service: names.service,
+            container: names.container,
+            secret_key_id: names.secret_key_id,
+            webhook_secret_id: names.webhook_secret_id,
+            base_url: urls.base_url,
+            stripe_api_base: urls.stripe_api_base,
+            aws_endpoint_url: urls.aws_endpoint_url,
             enabled_events,
             api_version,
             connect: connect.unwrap_or(false),

@@ -23,9 +23,6 @@ use crate::secret::{ExposeSecret, SecretString};
 use fixtures::{Prepared, new_event_id};
 use signature::Signer;
 
-/// Where webhook secrets come from when no secret file is given.
-pub const SECRET_ENV: &str = "STRIPE_WEBHOOK_SECRET";
-
 /// The headers of a Stripe delivery, besides `Stripe-Signature`.
 pub const CONTENT_TYPE: &str = "application/json; charset=utf-8";
 pub const USER_AGENT: &str = "Stripe/1.0 (+https://stripe.com/docs/webhooks)";
