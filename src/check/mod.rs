@@ -134,6 +134,36 @@ pub fn cases_for(sel: &Selection) -> Result<Vec<cases::Case>> {
     .map_err(Error::usage)
 }
 
+/// Notes what the events' objects would look like at `version` instead of the catalogue's,
+/// once per object.
+pub fn note_shapes(
+    version: &str,
+    selected: &[cases::Case],
+    fixtures_dir: Option<&std::path::Path>,
+    out: &Printer,
+) -> Result<()> {
+    let catalog = Catalog::load(fixtures_dir)?;
+    let mut objects: Vec<&str> = selected
+        .iter()
+        .filter_map(|c| match &c.kind {
+            cases::Kind::Type { event_type, .. } => Some(event_type.as_str()),
+            kind => kind.observed_type(),
+        })
+        .filter_map(|t| catalog.object_of(t))
+        .collect();
+    objects.sort_unstable();
+    objects.dedup();
+    let mut notes: Vec<String> = objects
+        .iter()
+        .flat_map(|o| crate::webhook::versions::shape_notes(version, o))
+        .collect();
+    notes.dedup();
+    for note in notes {
+        out.tell(format!("note: {note}"));
+    }
+    Ok(())
+}
+
 /// Which kind of event the receiver gets: Stripe's `event_payload` of an event destination
 /// (a classic webhook endpoint gets snapshot events).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -14,7 +14,6 @@ use crate::error::{Error, Result};
 use crate::printer::Report;
 use crate::replay::{self, Filter, ReplayOptions};
 use crate::runtime;
-use crate::secret::SecretString;
 use crate::stripe_api::StripeClient;
 use crate::webhook;
 
@@ -148,26 +147,31 @@ pub fn run(ctx: &Ctx, args: ReplayArgs) -> Result<Box<dyn Report>> {
     };
     let client = crate::http::client(args.timeout.get())?;
     runtime::run(|stop| async move {
-        let (to, secrets, key) = match &settings {
+        let given = deploy::Given {
+            url: args.to.clone(),
+            secrets: secret_flag,
+            stripe_key: key_flag,
+        };
+        let receiver = match &settings {
             Some(s) => {
                 let env = deploy::Env::connect(s.clone(), args.profile.clone()).await;
-                from_env(&env, args.to.clone(), secret_flag, key_flag).await?
+                env.receiver(given).await?
             }
-            None => (
-                args.to.clone().expect("clap requires --to without --env"),
-                secret_flag.unwrap_or_default(),
-                key_flag.ok_or_else(|| {
+            None => deploy::Receiver {
+                url: given.url.expect("clap requires --to without --env"),
+                secrets: given.secrets.unwrap_or_default(),
+                stripe_key: given.stripe_key.ok_or_else(|| {
                     Error::usage(
                         "no Stripe key: give --stripe-secret-key-file FILE, STRIPE_SECRET_KEY or STRIPE_API_KEY (or --env NAME)",
                     )
                 })?,
-            ),
+            },
         };
-        let stripe = StripeClient::new(&api_base, key, Duration::from_secs(30))?;
+        let stripe = StripeClient::new(&api_base, receiver.stripe_key, Duration::from_secs(30))?;
         let opts = ReplayOptions {
-            to,
+            to: receiver.url,
             api_version: args.api_version.clone(),
-            signers: webhook::signers(&secrets),
+            signers: webhook::signers(&receiver.secrets),
             filter,
             concurrency: args.concurrency.into(),
             state: args.state.clone(),
@@ -177,34 +181,6 @@ pub fn run(ctx: &Ctx, args: ReplayArgs) -> Result<Box<dyn Report>> {
         let report = replay::run(&stripe, opts, out, &stop).await?;
         Ok(Box::new(report) as Box<dyn Report>)
     })
-}
-
-/// The receiver URL, its secrets and the Stripe key of an environment; flags win.
-async fn from_env(
-    env: &deploy::Env,
-    to: Option<String>,
-    secrets: Option<Vec<SecretString>>,
-    key: Option<SecretString>,
-) -> Result<(String, Vec<SecretString>, SecretString)> {
-    let s = &env.settings;
-    let to = match to {
-        Some(t) => t,
-        None => crate::http::join(&env.public_base_url().await?, &s.contract.paths.webhook),
-    };
-    let secrets = match secrets {
-        Some(v) => v,
-        None => {
-            vec![
-                env.read_variable(deploy::WEBHOOK_VAR, &s.webhook_secret_id)
-                    .await?,
-            ]
-        }
-    };
-    let key = match key {
-        Some(k) => k,
-        None => env.read_variable(deploy::KEY_VAR, &s.secret_key_id).await?,
-    };
-    Ok((to, secrets, key))
 }
 
 #[cfg(test)]

@@ -265,8 +265,9 @@ async fn resolve_webhook_secret(ctx: &Ctx, args: &SmokeArgs) -> Result<SecretStr
     {
         s
     } else if let Some(settings) = env_settings(ctx, args)? {
-        let env = deploy::Env::connect(settings, None).await;
-        env.read_variable(deploy::WEBHOOK_VAR, &env.settings.webhook_secret_id)
+        deploy::Env::connect(settings, None)
+            .await
+            .webhook_secret()
             .await?
     } else {
         return Err(Error::usage(format!(

@@ -13,6 +13,7 @@
 
 pub mod fixtures;
 pub mod signature;
+pub mod synthetic;
 pub mod versions;
 
 use std::time::Instant;
