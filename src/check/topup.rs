@@ -13,11 +13,12 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::Value;
 
+use super::AppTarget;
 use super::cases::{self, Case, Expect, Kind, Replay};
 use super::deliveries::{self, TopUp};
 use super::judge::{self, Answer};
 use super::report::{CaseResult, Outcome};
-use super::runner::{AppTarget, Runner, result};
+use super::runner::{Runner, result};
 use crate::app_client::{AppClient, Buyer, get_path};
 use crate::error::{Error, Exit, Result};
 use crate::retry::{self, Stopped};

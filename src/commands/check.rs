@@ -157,7 +157,7 @@ pub fn run(ctx: &Ctx, args: CheckArgs) -> Result<Box<dyn Report>> {
     {
         return Err(Error::usage(format!(
             "--suite idempotency {}",
-            check::runner::NEEDS_STATE
+            check::NEEDS_STATE
         )));
     }
     // `--list` needs no receiver; with one, it lists what its endpoint subscribes to.
