@@ -14,6 +14,7 @@ mod aws;
 mod checkout;
 mod eventbridge;
 mod faults;
+mod limits;
 mod process;
 mod replay;
 mod stripe_api;

@@ -5,10 +5,65 @@
 use super::objects::{self, emit, fresh};
 use super::*;
 
+/// The parameters Stripe takes (stripe-node 23's `CustomerCreateParams` and
+/// `CustomerUpdateParams`); any other is Stripe's 400 `parameter_unknown`.
+const CREATE_PARAMS: [&str; 23] = [
+    "address",
+    "balance",
+    "business_name",
+    "cash_balance",
+    "description",
+    "email",
+    "expand",
+    "individual_name",
+    "invoice_prefix",
+    "invoice_settings",
+    "metadata",
+    "name",
+    "next_invoice_sequence",
+    "payment_method",
+    "phone",
+    "preferred_locales",
+    "shipping",
+    "source",
+    "tax",
+    "tax_exempt",
+    "tax_id_data",
+    "test_clock",
+    "validate",
+];
+const UPDATE_PARAMS: [&str; 21] = [
+    "address",
+    "balance",
+    "business_name",
+    "cash_balance",
+    "default_source",
+    "description",
+    "email",
+    "expand",
+    "individual_name",
+    "invoice_prefix",
+    "invoice_settings",
+    "metadata",
+    "name",
+    "next_invoice_sequence",
+    "phone",
+    "preferred_locales",
+    "shipping",
+    "source",
+    "tax",
+    "tax_exempt",
+    "validate",
+];
+
 /// The fields a create or update may set, as Stripe names them.
 const SETTABLE: [&str; 5] = ["description", "email", "name", "phone", "balance"];
 
 fn apply(customer: &mut Value, p: &Value) -> std::result::Result<(), Response> {
+    validate::metadata(&p["metadata"])?;
+    if let Some(d) = p["description"].as_str() {
+        validate::max_chars("description", d, validate::MAX_STRING)?;
+    }
     for key in SETTABLE {
         match (&p[key], key) {
             (Value::Null, _) => {}
@@ -33,6 +88,7 @@ fn apply(customer: &mut Value, p: &Value) -> std::result::Result<(), Response> {
 pub(super) async fn create(State(shared): S, headers: HeaderMap, body: Bytes) -> Response {
     authorized!(shared, headers);
     let p = try_answer!(objects::body_params(&body));
+    try_answer!(validate::known_params(&p, &CREATE_PARAMS));
     let mut customer = fresh(&shared, "customer.created", "cus");
     for key in [
         "address",
@@ -106,6 +162,7 @@ pub(super) async fn update(
 ) -> Response {
     authorized!(shared, headers);
     let p = try_answer!(objects::body_params(&body));
+    try_answer!(validate::known_params(&p, &UPDATE_PARAMS));
     let Some(before) = shared.stripe.objects.get_of("customer", &id) else {
         return missing("customer", &id);
     };

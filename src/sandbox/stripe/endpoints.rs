@@ -74,46 +74,16 @@ fn endpoint_form(body: &[u8], known: &[&str]) -> std::result::Result<Form, Respo
             ));
         }
     }
-    check_metadata(&form.map("metadata"))?;
+    validate::metadata(&super::objects::params(&form)["metadata"])?;
+    if let Some(events) = form.list("enabled_events") {
+        validate::enabled_events(&events, validate::Payload::Snapshot)?;
+    }
     Ok(form)
 }
 
-/// Stripe's metadata limits: at most 50 keys, keys of at most 40 characters, values of at most
-/// 500 (Stripe's API reference, "Metadata").
-fn check_metadata(metadata: &serde_json::Map<String, Value>) -> std::result::Result<(), Response> {
-    let too_long = |v: &Value, max| v.as_str().is_some_and(|s| s.chars().count() > max);
-    if metadata.len() > 50 {
-        return Err(invalid(
-            "parameter_invalid_metadata",
-            Some("metadata"),
-            "Invalid metadata: metadata can have at most 50 keys",
-        ));
-    }
-    if let Some((k, _)) = metadata
-        .iter()
-        .find(|(k, v)| k.chars().count() > 40 || too_long(v, 500))
-    {
-        return Err(invalid(
-            "parameter_invalid_metadata",
-            Some(&format!("metadata[{k}]")),
-            "Invalid metadata: keys can be at most 40 characters and values at most 500",
-        ));
-    }
-    Ok(())
-}
-
-/// An API version as Stripe names them: `2024-06-20`, or with a release name
-/// (`2025-03-31.basil`).
+/// An API version Stripe has (see `validate::api_version`).
 fn check_api_version(v: &str) -> std::result::Result<String, Response> {
-    if crate::stripe_api::is_api_version(v) {
-        Ok(v.to_owned())
-    } else {
-        Err(invalid(
-            "parameter_invalid",
-            Some("api_version"),
-            &format!("Invalid API version: {v}"),
-        ))
-    }
+    validate::api_version("api_version", v).map(|()| v.to_owned())
 }
 
 /// The longest endpoint URL and description accepted.
@@ -175,7 +145,7 @@ pub(super) async fn create(State(shared): S, headers: HeaderMap, body: Bytes) ->
             ),
         );
     };
-    shared.stripe_changed().await;
+    try_answer!(shared.stripe_changed().await.map_err(unwritten));
     axum::Json(endpoint.to_json(shared.livemode(), true)).into_response()
 }
 
@@ -237,7 +207,7 @@ pub(super) async fn update(
         }
         e.to_json(livemode, false)
     };
-    shared.stripe_changed().await;
+    try_answer!(shared.stripe_changed().await.map_err(unwritten));
     axum::Json(updated).into_response()
 }
 
@@ -254,6 +224,6 @@ pub(super) async fn delete(
         };
         endpoints.remove(at);
     }
-    shared.stripe_changed().await;
+    try_answer!(shared.stripe_changed().await.map_err(unwritten));
     axum::Json(json!({"id": id, "object": "webhook_endpoint", "deleted": true})).into_response()
 }

@@ -27,6 +27,60 @@ use crate::aws::AwsTarget;
 use crate::aws::eventbridge::{EventBridge, PartnerEntry};
 
 const OBJECT: &str = "v2.core.event_destination";
+/// Destinations an account may have. Stripe publishes no number for event destinations; a
+/// webhook endpoint is one of them in Workbench, and "you can register up to 16 webhook
+/// endpoints on each Stripe account" (docs.stripe.com/development/dashboard/webhooks), so the
+/// sandbox holds its destinations to the same 16.
+pub const MAX_DESTINATIONS: usize = 16;
+/// `events_from` scopes, as stripe-node 23 documents `V2.Core.EventDestination.events_from`.
+const EVENTS_FROM: [&str; 4] = [
+    "@self",
+    "@accounts",
+    "@organization_members",
+    "@organization_members/@accounts",
+];
+/// The AWS Regions (commercial partition) as AWS lists them ("Regions and Availability Zones",
+/// docs.aws.amazon.com/global-infrastructure/latest/regions); EventBridge is in each. A
+/// destination in another region is refused, so no client is made for an invented one.
+pub const AWS_REGIONS: [&str; 37] = [
+    "af-south-1",
+    "ap-east-1",
+    "ap-east-2",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-6",
+    "ap-southeast-7",
+    "ca-central-1",
+    "ca-west-1",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "il-central-1",
+    "me-central-1",
+    "me-south-1",
+    "mx-central-1",
+    "sa-east-1",
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "us-gov-east-1",
+    "us-gov-west-1",
+    "eusc-de-east-1",
+];
 /// Stripe's partner name in EventBridge: sources are `aws.partner/stripe.com/…`.
 pub const PARTNER_PREFIX: &str = "aws.partner/stripe.com/";
 
@@ -323,6 +377,15 @@ fn text(v: &Value, param: &str) -> std::result::Result<String, Response> {
     })
 }
 
+/// Which catalogue an `event_payload` checks `enabled_events` against.
+fn payload_kind(payload: &str) -> validate::Payload {
+    if payload == "thin" {
+        validate::Payload::Thin
+    } else {
+        validate::Payload::Snapshot
+    }
+}
+
 fn metadata(v: Option<&Value>) -> serde_json::Map<String, Value> {
     v.and_then(Value::as_object).cloned().unwrap_or_default()
 }
@@ -374,9 +437,20 @@ pub(super) async fn create(State(shared): S, headers: HeaderMap, body: Bytes) ->
             "event_payload must be snapshot or thin",
         );
     }
+    try_answer!(validate::max_chars("name", &name, validate::MAX_STRING));
+    if let Some(d) = m.get("description").and_then(Value::as_str) {
+        try_answer!(validate::max_chars("description", d, validate::MAX_STRING));
+    }
+    try_answer!(validate::metadata(
+        m.get("metadata").unwrap_or(&Value::Null)
+    ));
     let enabled_events = try_answer!(strings(
         try_answer!(required(&m, "enabled_events")),
         "enabled_events"
+    ));
+    try_answer!(validate::enabled_events(
+        &enabled_events,
+        payload_kind(&payload)
     ));
     let version = match m.get("snapshot_api_version").filter(|v| !v.is_null()) {
         Some(_) if payload == "thin" => {
@@ -386,7 +460,11 @@ pub(super) async fn create(State(shared): S, headers: HeaderMap, body: Bytes) ->
                 "snapshot_api_version is for snapshot events only",
             );
         }
-        Some(v) => Some(try_answer!(text(v, "snapshot_api_version"))),
+        Some(v) => {
+            let v = try_answer!(text(v, "snapshot_api_version"));
+            try_answer!(validate::api_version("snapshot_api_version", &v));
+            Some(v)
+        }
         None if payload == "snapshot" => Some(shared.api_version.clone()),
         None => None,
     };
@@ -409,10 +487,41 @@ pub(super) async fn create(State(shared): S, headers: HeaderMap, body: Bytes) ->
             "Missing required param: amazon_eventbridge[aws_region].",
         );
     };
+    if !AWS_REGIONS.contains(&region) {
+        return invalid(
+            "parameter_invalid",
+            Some("amazon_eventbridge[aws_region]"),
+            "aws_region must be an AWS Region (us-east-1, eu-west-1, …)",
+        );
+    }
     let events_from = match m.get("events_from").filter(|v| !v.is_null()) {
         Some(v) => try_answer!(strings(v, "events_from")),
         None => vec!["@self".to_owned()],
     };
+    if let Some((i, _)) = events_from
+        .iter()
+        .enumerate()
+        .find(|(_, e)| !EVENTS_FROM.contains(&e.as_str()))
+    {
+        return invalid(
+            "parameter_invalid",
+            Some(&format!("events_from[{i}]")),
+            &format!(
+                "events_from must name scopes among {}",
+                EVENTS_FROM.join(", ")
+            ),
+        );
+    }
+    if shared.stripe.destinations.lock().len() >= MAX_DESTINATIONS {
+        return invalid(
+            "event_destination_limit_reached",
+            None,
+            &format!(
+                "You have reached the maximum of {MAX_DESTINATIONS} event destinations on this \
+                 account. Delete a destination you no longer need to add another."
+            ),
+        );
+    }
     let created = now();
     let mut d = Destination {
         id: format!("ed_test_{}", secret::random_alnum(40)),
@@ -458,7 +567,19 @@ pub(super) async fn create(State(shared): S, headers: HeaderMap, body: Bytes) ->
             d.disabled_reason = Some("no_aws_event_source_exists".into());
         }
     }
-    destinations.lock().push(d.clone());
+    {
+        // Checked again under the lock: concurrent creates must not pass the cap together.
+        let mut all = destinations.lock();
+        if all.len() >= MAX_DESTINATIONS {
+            drop(all);
+            return invalid(
+                "event_destination_limit_reached",
+                None,
+                &format!("You have reached the maximum of {MAX_DESTINATIONS} event destinations."),
+            );
+        }
+        all.push(d.clone());
+    }
     shared.stripe_touched();
     axum::Json(destinations.render(&d, shared.livemode()).await).into_response()
 }
@@ -534,14 +655,42 @@ pub(super) async fn update(
             &format!("Received unknown parameter: {unknown}"),
         );
     }
+    let Some(current) = shared.stripe.destinations.get(&id) else {
+        return not_found(&id);
+    };
     let events = match m.get("enabled_events").filter(|v| !v.is_null()) {
-        Some(v) => Some(try_answer!(strings(v, "enabled_events"))),
+        Some(v) => {
+            let events = try_answer!(strings(v, "enabled_events"));
+            try_answer!(validate::enabled_events(
+                &events,
+                payload_kind(&current.event_payload)
+            ));
+            Some(events)
+        }
         None => None,
     };
     let name = match m.get("name").filter(|v| !v.is_null()) {
         Some(v) => Some(try_answer!(text(v, "name"))),
         None => None,
     };
+    if let Some(n) = &name {
+        try_answer!(validate::max_chars("name", n, validate::MAX_STRING));
+    }
+    if let Some(d) = m.get("description").and_then(Value::as_str) {
+        try_answer!(validate::max_chars("description", d, validate::MAX_STRING));
+    }
+    try_answer!(validate::metadata(
+        m.get("metadata").unwrap_or(&Value::Null)
+    ));
+    let mut merged = current.metadata.clone();
+    for (k, v) in metadata(m.get("metadata")) {
+        if v.is_null() {
+            merged.remove(&k);
+        } else {
+            merged.insert(k, v);
+        }
+    }
+    try_answer!(validate::metadata(&Value::Object(merged)));
     let changed = shared.stripe.destinations.change(&id, |d| {
         if let Some(e) = events {
             d.enabled_events = e;

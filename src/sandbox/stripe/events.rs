@@ -146,6 +146,19 @@ pub(super) async fn retrieve(
     axum::Json(event_json(record)).into_response()
 }
 
+/// Stripe's answer to more requests than it takes at once (docs.stripe.com/rate-limits: 429,
+/// code `rate_limit`): here, more retries to one endpoint than `delivery::PER_ENDPOINT` under way.
+fn rate_limited() -> Response {
+    stripe_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "invalid_request_error",
+        Some("rate_limit"),
+        None,
+        "Too many requests hit the API too quickly. We recommend an exponential backoff of your \
+         requests.",
+    )
+}
+
 const RETRY_PARAMS: [&str; 4] = ["webhook_endpoint", "for_stripecli", "account", "expand"];
 
 /// `POST /v1/events/{id}/retry`: what the Stripe CLI's `events resend` calls (its
@@ -182,8 +195,13 @@ pub(super) async fn retry(
     };
     let to = match form.get("webhook_endpoint") {
         Some(we) => match shared.stripe.endpoint(we) {
-            Some(endpoint) => crate::sandbox::delivery::Resend::Endpoint(Box::new(endpoint)),
-            None => return missing("webhook endpoint", we),
+            Some(endpoint) => {
+                let Some(slot) = shared.stripe.in_flight.try_slot(&endpoint.id) else {
+                    return rate_limited();
+                };
+                crate::sandbox::delivery::Resend::Endpoint(Box::new(endpoint), slot)
+            }
+            None => return missing_param("webhook endpoint", "webhook_endpoint", we),
         },
         None if for_cli => crate::sandbox::delivery::Resend::Listeners,
         None => {

@@ -7,7 +7,7 @@
 // Handlers return early with a ready `Response`; boxing it would buy nothing.
 #![allow(clippy::result_large_err)]
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -50,6 +50,7 @@ mod form;
 pub mod objects;
 use form::{Form, list_page, list_query, parse_bool};
 mod payments;
+pub mod validate;
 
 use super::Shared;
 use crate::error::{Error, Result};
@@ -122,7 +123,36 @@ pub struct EventRecord {
     pub id: String,
     pub body: Arc<str>,
     pub pending: HashSet<String>,
-    pub attempts: Vec<Attempt>,
+    /// The latest `ATTEMPTS_KEPT`, oldest first.
+    pub attempts: VecDeque<Attempt>,
+}
+
+/// Delivery attempts kept per event: the latest ones, as Stripe's Dashboard lists an event's
+/// recent deliveries (Stripe publishes no count; live mode retries for up to three days, some
+/// 16 attempts per endpoint, so 100 holds several endpoints' whole history).
+pub const ATTEMPTS_KEPT: usize = 100;
+/// The longest URL and error an attempt records (the CLI's `forward_url` is the caller's word):
+/// an endpoint's URL is at most 2048 characters here (`endpoints::MAX_URL`).
+const ATTEMPT_URL_CHARS: usize = 2048;
+const ATTEMPT_ERROR_CHARS: usize = 500;
+
+impl Attempt {
+    /// The attempt with its fields cut to the recorded sizes.
+    fn bounded(mut self) -> Self {
+        truncate_chars(&mut self.url, ATTEMPT_URL_CHARS);
+        if let Some(e) = self.error.as_mut() {
+            truncate_chars(e, ATTEMPT_ERROR_CHARS);
+        }
+        self
+    }
+}
+
+/// Cuts `s` to `max` characters and gives the rest of its allocation back.
+fn truncate_chars(s: &mut String, max: usize) {
+    if let Some((at, _)) = s.char_indices().nth(max) {
+        s.truncate(at);
+        s.shrink_to_fit();
+    }
 }
 
 /// What `--state` keeps of the Stripe side: the account id and the webhook endpoints (with
@@ -145,7 +175,7 @@ pub struct SavedEvent {
     id: String,
     body: String,
     pending: Vec<String>,
-    attempts: Vec<Attempt>,
+    attempts: VecDeque<Attempt>,
 }
 
 #[derive(Debug, Serialize, serde::Deserialize)]
@@ -186,6 +216,8 @@ pub struct StripeSide {
     pub objects: objects::Objects,
     /// The v2 event destinations (Amazon EventBridge).
     pub destinations: event_destinations::Destinations,
+    /// The webhook deliveries under way, bounded per endpoint.
+    pub in_flight: crate::sandbox::delivery::InFlight,
 }
 
 /// Reads a Stripe API key file: `sk_test_…`/`sk_live_…` (or restricted `rk_…`).
@@ -242,7 +274,14 @@ impl StripeSide {
                 id: e.id,
                 body: e.body.into(),
                 pending: e.pending.into_iter().collect(),
-                attempts: e.attempts,
+                attempts: e
+                    .attempts
+                    .into_iter()
+                    .rev()
+                    .take(ATTEMPTS_KEPT)
+                    .rev()
+                    .map(Attempt::bounded)
+                    .collect(),
             })
             .collect();
         Self {
@@ -252,6 +291,7 @@ impl StripeSide {
             listeners: cli::Listeners::default(),
             objects: objects::Objects::default(),
             destinations: event_destinations::Destinations::restore(saved.destinations),
+            in_flight: Default::default(),
             account_id: if saved.account_id.is_empty() {
                 format!("acct_{}", secret::random_alnum(16))
             } else {
@@ -380,18 +420,21 @@ impl StripeSide {
             if delivered {
                 e.pending.remove(&attempt.endpoint);
             }
-            e.attempts.push(attempt);
+            if e.attempts.len() >= ATTEMPTS_KEPT {
+                e.attempts.pop_front();
+            }
+            e.attempts.push_back(attempt.bounded());
         }
     }
 
-    /// How many attempts of `event_id` went to `endpoint` (an endpoint's or a listener's id).
+    /// How many attempts of `event_id` went to `endpoint` (an endpoint's or a listener's id): the
+    /// number of its latest attempt still kept, found among at most `ATTEMPTS_KEPT`.
     pub fn attempts_to(&self, event_id: &str, endpoint: &str) -> u32 {
         self.events()
             .iter()
             .find(|e| e.id == event_id)
-            .map_or(0, |e| {
-                e.attempts.iter().filter(|a| a.endpoint == endpoint).count() as u32
-            })
+            .and_then(|e| e.attempts.iter().rev().find(|a| a.endpoint == endpoint))
+            .map_or(0, |a| a.attempt)
     }
 
     /// The endpoint with this id.
@@ -466,6 +509,18 @@ fn stripe_error(
         err["param"] = Value::String(p.to_owned());
     }
     (status, axum::Json(json!({ "error": err }))).into_response()
+}
+
+/// A change the sandbox could not put on disk (`--state`): Stripe's `api_error`, with 503 so that
+/// a client retries; the change is not acknowledged.
+fn unwritten(why: String) -> Response {
+    stripe_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "api_error",
+        None,
+        None,
+        &why,
+    )
 }
 
 fn invalid(code: &str, param: Option<&str>, message: &str) -> Response {
