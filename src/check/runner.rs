@@ -14,7 +14,7 @@ use super::{EventPayload, Options};
 use crate::error::{Error, Result};
 use crate::http;
 use crate::webhook::fixtures::{Catalog, Prepared, RenderOptions, SetOp, new_event_id};
-use crate::webhook::signature::{self, Signer};
+use crate::webhook::signature::Signer;
 
 /// Delivery cases in flight at once.
 pub(super) const PARALLEL_DELIVERIES: usize = 8;
@@ -126,11 +126,11 @@ impl Runner {
     }
 
     pub(super) fn signed(&self, body: String) -> Delivery {
-        Delivery::signed(body, signature::unix_now(), &self.signers)
+        Delivery::signed(body, crate::timestamp::unix_now(), &self.signers)
     }
 
     fn delivery_for(&self, case: &Case) -> Result<Delivery> {
-        let now = signature::unix_now();
+        let now = crate::timestamp::unix_now();
         let event = self.benign.body(&new_event_id(), now);
         Ok(match &case.kind {
             Kind::Security(t) => {
@@ -175,7 +175,8 @@ impl Runner {
     /// When Stripe's bytes are refused: the same event again, compact and signed over those
     /// bytes. Accepted, it proves the receiver verifies a re-serialised body.
     async fn raw_body_diagnosis(&self, refused: &Delivery, answer: &Answer, why: &str) -> String {
-        let compact = deliveries::compact_again(refused, signature::unix_now(), &self.signers);
+        let compact =
+            deliveries::compact_again(refused, crate::timestamp::unix_now(), &self.signers);
         let named = match answer {
             Answer::Status { body, .. } => judge::diagnose_refusal(body).is_some(),
             _ => false,
@@ -229,7 +230,7 @@ impl Runner {
         let Ok(prepared) = self.prepare(probe_type, Vec::new(), true) else {
             return;
         };
-        let probe = self.signed(prepared.body(&new_event_id(), signature::unix_now()));
+        let probe = self.signed(prepared.body(&new_event_id(), crate::timestamp::unix_now()));
         if self.deliver(&probe).await.accepted() {
             for i in wanted {
                 results[i].detail = format!("{}; {hint}", results[i].detail);

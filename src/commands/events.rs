@@ -12,7 +12,6 @@ use crate::load::{self, LoadPlan};
 use crate::printer::{Printer, Report};
 use crate::runtime;
 use crate::webhook::fixtures::{Prepared, RenderOptions, SetOp};
-use crate::webhook::signature;
 use crate::webhook::{self, synthetic};
 
 #[derive(Debug, Subcommand)]
@@ -268,7 +267,7 @@ fn verify(ctx: &Ctx, args: &VerifyArgs) -> Result<Box<dyn Report>> {
         (None, None) => unreachable!("clap requires one"),
     };
     let body = crate::files::read(&args.body_file, "body file")?;
-    let now = args.now.unwrap_or_else(signature::unix_now);
+    let now = args.now.unwrap_or_else(crate::timestamp::unix_now);
     let verdict = synthetic::verify(&header, &body, &signers, args.tolerance.whole_secs(), now)?;
     Ok(Box::new(verdict))
 }

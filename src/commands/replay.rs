@@ -3,7 +3,7 @@
 //! variables, or from an environment (`--env`: its URL, and its secrets in Secrets Manager).
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use clap::Args;
 
@@ -15,6 +15,7 @@ use crate::printer::Report;
 use crate::replay::{self, Filter, ReplayOptions};
 use crate::runtime;
 use crate::stripe_api::StripeClient;
+use crate::timestamp;
 use crate::webhook;
 
 #[derive(Debug, Args)]
@@ -102,21 +103,15 @@ fn when_arg(s: &str) -> std::result::Result<When, String> {
             .map_err(|_| format!("{s:?}: @ must be followed by unix seconds"));
     }
     if s.contains('T') {
-        return time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-            .map(|t| When::At(t.unix_timestamp()))
+        return timestamp::parse_rfc3339(s)
+            .map(When::At)
             .map_err(|e| format!("{s:?} is not an RFC 3339 time: {e}"));
     }
     duration::parse(s).map(When::Ago)
 }
 
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
 pub fn run(ctx: &Ctx, args: ReplayArgs) -> Result<Box<dyn Report>> {
-    let now = unix_now();
+    let now = timestamp::unix_now();
     let filter = Filter {
         since: args.since.map(|w| w.unix(now)),
         until: args.until.map(|w| w.unix(now)),

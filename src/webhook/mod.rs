@@ -59,7 +59,7 @@ pub fn sign_event(
     timestamp: Option<i64>,
 ) -> SignedEvent {
     let id = id.map_or_else(new_event_id, str::to_owned);
-    let timestamp = timestamp.unwrap_or_else(signature::unix_now);
+    let timestamp = timestamp.unwrap_or_else(crate::timestamp::unix_now);
     let body = prepared.body(&id, timestamp);
     let header = signature::header(timestamp, body.as_bytes(), signers);
     SignedEvent {
