@@ -15,6 +15,7 @@
 //! `stripe_api_base` for the commands that run without one), and the core sees only those.
 
 mod file;
+pub mod show;
 pub mod vars;
 
 use std::fmt;
