@@ -321,9 +321,8 @@ pub fn cli_secret(key: &SecretString) -> SecretString {
     ))
 }
 
-pub(super) async fn create_session(State(shared): S, headers: HeaderMap, body: Bytes) -> Response {
-    authorized!(shared, headers);
-    let form = try_answer!(Form::parse(&body));
+pub(super) async fn create_session(State(shared): S, call: Call) -> Response {
+    let form = call.form.clone();
     if let Some(p) = form.unknown(&SESSION_PARAMS) {
         return invalid(
             "parameter_unknown",

@@ -23,9 +23,8 @@ const UPDATE_PARAMS: [&str; 6] = [
     "expand",
 ];
 
-pub(super) async fn list(State(shared): S, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
-    authorized!(shared, headers);
-    let (form, limit) = match list_query(q) {
+pub(super) async fn list(State(shared): S, call: Call) -> Response {
+    let (form, limit) = match list_query(&call.form) {
         Ok(q) => q,
         Err(r) => return r,
     };
@@ -56,8 +55,8 @@ fn check_endpoint_url(url: &str) -> std::result::Result<(), Response> {
 
 /// The form of a create or update of an endpoint; an unknown parameter, or a value beyond
 /// Stripe's limits, is Stripe's 400.
-fn endpoint_form(body: &[u8], known: &[&str]) -> std::result::Result<Form, Response> {
-    let form = Form::parse(body)?;
+fn endpoint_form(call: &Call, known: &[&str]) -> std::result::Result<Form, Response> {
+    let form = call.form.clone();
     if let Some(p) = form.unknown(known) {
         return Err(invalid(
             "parameter_unknown",
@@ -74,7 +73,7 @@ fn endpoint_form(body: &[u8], known: &[&str]) -> std::result::Result<Form, Respo
             ));
         }
     }
-    validate::metadata(&super::objects::params(&form)["metadata"])?;
+    validate::metadata(&call.raw["metadata"])?;
     if let Some(events) = form.list("enabled_events") {
         validate::enabled_events(&events, validate::Payload::Snapshot)?;
     }
@@ -83,16 +82,17 @@ fn endpoint_form(body: &[u8], known: &[&str]) -> std::result::Result<Form, Respo
 
 /// An API version Stripe has (see `validate::api_version`).
 fn check_api_version(v: &str) -> std::result::Result<String, Response> {
-    validate::api_version("api_version", v).map(|()| v.to_owned())
+    validate::api_version("api_version", v)
+        .map(|()| v.to_owned())
+        .map_err(Into::into)
 }
 
 /// The longest endpoint URL and description accepted.
 const MAX_URL: usize = 2048;
 const MAX_DESCRIPTION: usize = 5000;
 
-pub(super) async fn create(State(shared): S, headers: HeaderMap, body: Bytes) -> Response {
-    authorized!(shared, headers);
-    let form = try_answer!(endpoint_form(&body, &CREATE_PARAMS));
+pub(super) async fn create(State(shared): S, call: Call) -> Response {
+    let form = try_answer!(endpoint_form(&call, &CREATE_PARAMS));
     let Some(url) = form.get("url") else {
         return invalid(
             "parameter_missing",
@@ -151,10 +151,9 @@ pub(super) async fn create(State(shared): S, headers: HeaderMap, body: Bytes) ->
 
 pub(super) async fn retrieve(
     State(shared): S,
-    headers: HeaderMap,
     UrlPath(id): UrlPath<String>,
+    _call: Call,
 ) -> Response {
-    authorized!(shared, headers);
     let livemode = shared.livemode();
     match shared.stripe.endpoints().iter().find(|e| e.id == id) {
         Some(e) => axum::Json(e.to_json(livemode, false)).into_response(),
@@ -162,14 +161,8 @@ pub(super) async fn retrieve(
     }
 }
 
-pub(super) async fn update(
-    State(shared): S,
-    headers: HeaderMap,
-    UrlPath(id): UrlPath<String>,
-    body: Bytes,
-) -> Response {
-    authorized!(shared, headers);
-    let form = try_answer!(endpoint_form(&body, &UPDATE_PARAMS));
+pub(super) async fn update(State(shared): S, UrlPath(id): UrlPath<String>, call: Call) -> Response {
+    let form = try_answer!(endpoint_form(&call, &UPDATE_PARAMS));
     let disabled = try_answer!(parse_bool(&form, "disabled"));
     if let Some(url) = form.get("url")
         && let Err(r) = check_endpoint_url(url)
@@ -213,10 +206,9 @@ pub(super) async fn update(
 
 pub(super) async fn delete(
     State(shared): S,
-    headers: HeaderMap,
     UrlPath(id): UrlPath<String>,
+    _call: Call,
 ) -> Response {
-    authorized!(shared, headers);
     {
         let mut endpoints = shared.stripe.endpoints();
         let Some(at) = endpoints.iter().position(|e| e.id == id) else {

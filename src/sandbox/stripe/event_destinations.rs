@@ -324,12 +324,9 @@ async fn deliver(shared: Arc<Shared>, event_id: String, d: Destination, entry: P
 // The handlers. v2 takes JSON bodies and answers v2 lists (`data`, `next_page_url`,
 // `previous_page_url`); errors keep Stripe's `{"error": {type, code, message}}`.
 
-fn json_body(body: &[u8]) -> std::result::Result<serde_json::Map<String, Value>, Response> {
-    if body.is_empty() {
-        return Ok(Default::default());
-    }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(m)) => Ok(m),
+fn json_body(raw: &Value) -> std::result::Result<serde_json::Map<String, Value>, Response> {
+    match raw {
+        Value::Object(m) => Ok(m.clone()),
         _ => Err(invalid(
             "invalid_json",
             None,
@@ -404,9 +401,8 @@ const CREATE_PARAMS: [&str; 11] = [
     "webhook_endpoint",
 ];
 
-pub(super) async fn create(State(shared): S, headers: HeaderMap, body: Bytes) -> Response {
-    authorized!(shared, headers);
-    let m = try_answer!(json_body(&body));
+pub(super) async fn create(State(shared): S, call: Call) -> Response {
+    let m = try_answer!(json_body(&call.raw));
     if let Some(unknown) = m.keys().find(|k| !CREATE_PARAMS.contains(&k.as_str())) {
         return invalid(
             "parameter_unknown",
@@ -584,9 +580,8 @@ pub(super) async fn create(State(shared): S, headers: HeaderMap, body: Bytes) ->
     axum::Json(destinations.render(&d, shared.livemode()).await).into_response()
 }
 
-pub(super) async fn list(State(shared): S, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
-    authorized!(shared, headers);
-    let (form, limit) = try_answer!(list_query(q));
+pub(super) async fn list(State(shared): S, call: Call) -> Response {
+    let (form, limit) = try_answer!(list_query(&call.form));
     let start: usize = form.get("page").and_then(|p| p.parse().ok()).unwrap_or(0);
     let all = shared.stripe.destinations.saved();
     let mut data = Vec::new();
@@ -615,10 +610,9 @@ fn not_found(id: &str) -> Response {
 
 pub(super) async fn retrieve(
     State(shared): S,
-    headers: HeaderMap,
     UrlPath(id): UrlPath<String>,
+    _call: Call,
 ) -> Response {
-    authorized!(shared, headers);
     match shared.stripe.destinations.get(&id) {
         Some(d) => axum::Json(
             shared
@@ -640,14 +634,8 @@ const UPDATE_PARAMS: [&str; 5] = [
     "name",
 ];
 
-pub(super) async fn update(
-    State(shared): S,
-    headers: HeaderMap,
-    UrlPath(id): UrlPath<String>,
-    body: Bytes,
-) -> Response {
-    authorized!(shared, headers);
-    let m = try_answer!(json_body(&body));
+pub(super) async fn update(State(shared): S, UrlPath(id): UrlPath<String>, call: Call) -> Response {
+    let m = try_answer!(json_body(&call.raw));
     if let Some(unknown) = m.keys().find(|k| !UPDATE_PARAMS.contains(&k.as_str())) {
         return invalid(
             "parameter_unknown",
@@ -730,10 +718,9 @@ async fn answer_with(shared: &Arc<Shared>, id: &str, d: Option<Destination>) -> 
 
 pub(super) async fn enable(
     State(shared): S,
-    headers: HeaderMap,
     UrlPath(id): UrlPath<String>,
+    _call: Call,
 ) -> Response {
-    authorized!(shared, headers);
     if shared
         .stripe
         .destinations
@@ -755,10 +742,9 @@ pub(super) async fn enable(
 
 pub(super) async fn disable(
     State(shared): S,
-    headers: HeaderMap,
     UrlPath(id): UrlPath<String>,
+    _call: Call,
 ) -> Response {
-    authorized!(shared, headers);
     let d = shared.stripe.destinations.change(&id, |d| {
         d.enabled = false;
         d.disabled_reason = Some("user".into());
@@ -768,10 +754,9 @@ pub(super) async fn disable(
 
 pub(super) async fn delete(
     State(shared): S,
-    headers: HeaderMap,
     UrlPath(id): UrlPath<String>,
+    _call: Call,
 ) -> Response {
-    authorized!(shared, headers);
     let destinations = &shared.stripe.destinations;
     let Some(d) = destinations.get(&id) else {
         return not_found(&id);
@@ -793,12 +778,7 @@ pub(super) async fn delete(
 
 /// `POST …/ping`: a `v2.core.event_destination.ping` thin event, put on the destination
 /// whatever its payload style; the answer is the event.
-pub(super) async fn ping(
-    State(shared): S,
-    headers: HeaderMap,
-    UrlPath(id): UrlPath<String>,
-) -> Response {
-    authorized!(shared, headers);
+pub(super) async fn ping(State(shared): S, UrlPath(id): UrlPath<String>, _call: Call) -> Response {
     let Some(d) = shared.stripe.destinations.get(&id) else {
         return not_found(&id);
     };

@@ -6,10 +6,13 @@
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
-use axum::response::Response;
 use serde_json::Value;
 
-use super::invalid;
+use super::engine::{ApiError, ApiResult};
+
+fn invalid(code: &str, param: Option<&str>, message: &str) -> ApiError {
+    ApiError::invalid(code, param, message)
+}
 
 /// Stripe's metadata limits (docs.stripe.com/metadata, "Data"): "You can add 50 total key-value
 /// pairs", a key of at most 40 characters without square brackets, a value of at most 500.
@@ -26,7 +29,7 @@ pub const MAX_STRING: usize = 5000;
 /// under 40 characters", "Invalid val: … must be a string under 500 characters" (quoted by
 /// Stripe's staff in stripe/stripe-php#246) and "Invalid metadata: metadata must be a set of
 /// key-value pairs" (stripe/stripe-dotnet#488). Stripe publishes no message for the 51st key.
-pub fn metadata(given: &Value) -> Result<(), Response> {
+pub fn metadata(given: &Value) -> ApiResult<()> {
     let map = match given {
         Value::Null => return Ok(()),
         Value::String(s) if s.is_empty() => return Ok(()),
@@ -88,7 +91,7 @@ fn excerpt(s: &str) -> String {
 }
 
 /// Refuses a string parameter longer than `max` characters, as Stripe does.
-pub fn max_chars(param: &str, value: &str, max: usize) -> Result<(), Response> {
+pub fn max_chars(param: &str, value: &str, max: usize) -> ApiResult<()> {
     if value.chars().count() > max {
         return Err(invalid(
             "parameter_invalid_string_too_long",
@@ -100,7 +103,7 @@ pub fn max_chars(param: &str, value: &str, max: usize) -> Result<(), Response> {
 }
 
 /// The first top-level parameter of `given` (a parameter tree) not in `known`, as Stripe's 400.
-pub fn known_params(given: &Value, known: &[&str]) -> Result<(), Response> {
+pub fn known_params(given: &Value, known: &[&str]) -> ApiResult<()> {
     let Some(unknown) = given
         .as_object()
         .and_then(|m| m.keys().find(|k| !known.contains(&k.as_str())))
@@ -151,7 +154,7 @@ pub enum Payload {
 /// Every item of `enabled_events` is `*` or an event type Stripe sends with this payload (the
 /// catalogue holds every type stripe-node's declarations name); the first other one is Stripe's
 /// 400 naming its position, `enabled_events[N]`.
-pub fn enabled_events(events: &[String], payload: Payload) -> Result<(), Response> {
+pub fn enabled_events(events: &[String], payload: Payload) -> ApiResult<()> {
     let types = event_types();
     let known = match payload {
         Payload::Snapshot => &types.snapshot,
@@ -182,7 +185,7 @@ pub fn enabled_events(events: &[String], payload: Payload) -> Result<(), Respons
 
 /// An API version Stripe has: its shape (`2024-06-20`, `2025-03-31.basil`) and no newer than
 /// the newest one its libraries pin (a later date is a version that does not exist yet).
-pub fn api_version(param: &str, v: &str) -> Result<(), Response> {
+pub fn api_version(param: &str, v: &str) -> ApiResult<()> {
     let newest = crate::webhook::versions::API_VERSION;
     let date = |v: &str| v.split('.').next().unwrap_or(v).to_owned();
     if crate::stripe_api::is_api_version(v) && date(v) <= date(newest) {
@@ -200,20 +203,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn param_of(r: Result<(), Response>) -> Option<String> {
-        let resp = r.err()?;
-        assert_eq!(resp.status(), axum::http::StatusCode::BAD_REQUEST);
-        let body = futures_body(resp);
-        body["error"]["param"].as_str().map(str::to_owned)
-    }
-
-    fn futures_body(resp: Response) -> Value {
-        let bytes = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(axum::body::to_bytes(resp.into_body(), 1 << 20))
-            .unwrap();
-        serde_json::from_slice(&bytes).unwrap()
+    fn param_of(r: ApiResult<()>) -> Option<String> {
+        let e = r.err()?;
+        assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST);
+        e.body()["error"]["param"].as_str().map(str::to_owned)
     }
 
     #[test]

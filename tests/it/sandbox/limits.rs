@@ -345,7 +345,7 @@ async fn a_listen_socket_that_stops_reading_is_taken_over_and_its_drops_are_coun
         .nth(1)
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or_else(|| panic!("no drop said: {log}"));
-    let event = s.get(&format!("/v1/events/{dropped}")).await;
+    let event = s.get(&attempts_path(dropped)).await;
     let not_sent = event["delivery_attempts"]
         .as_array()
         .unwrap()
@@ -436,7 +436,7 @@ async fn oversized_attempts_and_destinations_stay_under_a_memory_ceiling() {
     // Every answer is recorded (the last one read tells), each cut to 2,048 characters, and the
     // event keeps its latest 100.
     let attempts = eventually("the answers recorded", Duration::from_secs(60), || async {
-        let v = s.get(&format!("/v1/events/{event_id}")).await;
+        let v = s.get(&attempts_path(&event_id)).await;
         let attempts = v["delivery_attempts"]
             .as_array()
             .cloned()
