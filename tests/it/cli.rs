@@ -4,11 +4,43 @@ use serde_json::Value;
 
 use crate::common::*;
 
+/// `--version` names the version, the commit (git's, in a checkout) and the target, for bug
+/// reports; `-V` the version alone.
 #[test]
 fn version_and_help() {
     let o = run(&["--version"]);
     assert_code(&o, 0);
-    assert!(stdout(&o).starts_with("stripe-ops "));
+    let root = env!("CARGO_MANIFEST_DIR");
+    let git = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(root)
+        .output();
+    let commit = match git {
+        Ok(g) if g.status.success() && std::path::Path::new(root).join(".git").exists() => {
+            stdout(&g).trim().to_owned()
+        }
+        _ => "unknown".to_owned(),
+    };
+    let rustc = std::process::Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .unwrap();
+    let target = stdout(&rustc)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_owned))
+        .unwrap();
+    assert_eq!(
+        stdout(&o),
+        format!(
+            "stripe-ops {} (commit {commit}, target {target})\n",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+    let o = run(&["-V"]);
+    assert_eq!(
+        stdout(&o),
+        format!("stripe-ops {}\n", env!("CARGO_PKG_VERSION"))
+    );
     let o = run(&["--help"]);
     assert_code(&o, 0);
     assert!(stdout(&o).contains("Exit codes"));
