@@ -21,14 +21,7 @@ fn version_and_help() {
         }
         _ => "unknown".to_owned(),
     };
-    let rustc = std::process::Command::new("rustc")
-        .arg("-vV")
-        .output()
-        .unwrap();
-    let target = stdout(&rustc)
-        .lines()
-        .find_map(|l| l.strip_prefix("host: ").map(str::to_owned))
-        .unwrap();
+    let target = host_target();
     assert_eq!(
         stdout(&o),
         format!(
