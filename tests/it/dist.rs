@@ -672,3 +672,37 @@ fn cargo_package_ships_what_the_build_needs() {
         );
     }
 }
+
+/// No GitLab runs here to lint the GitLab example, so its structure is checked as GitLab reads
+/// it: every job in a declared stage, its `extends` and `needs` naming jobs that exist, a
+/// manual job that blocks (allow_failure: false), and the receipt kept one day at most.
+#[test]
+fn gitlab_example_refers_only_to_what_exists() {
+    let check = r#"
+import os, sys, yaml
+doc = yaml.safe_load(open(os.environ["FILE"]))
+stages = doc["stages"]
+jobs = {k: v for k, v in doc.items() if isinstance(v, dict) and k not in ("variables", "default")}
+problems = []
+for name, job in jobs.items():
+    if name.startswith("."):
+        continue
+    if job.get("stage") not in stages:
+        problems.append(f"{name}: stage {job.get('stage')!r} is not in stages")
+    if job.get("extends") and job["extends"] not in jobs:
+        problems.append(f"{name}: extends {job['extends']}, which does not exist")
+    for need in job.get("needs", []):
+        need = need["job"] if isinstance(need, dict) else need
+        if need not in jobs:
+            problems.append(f"{name}: needs {need}, which does not exist")
+    if job.get("when") == "manual" and job.get("allow_failure") is not False:
+        problems.append(f"{name}: a manual job that does not block the pipeline")
+    if "artifacts" in job and job["artifacts"].get("expire_in") != "1 day":
+        problems.append(f"{name}: artifacts kept longer than a day")
+print("\n".join(problems))
+sys.exit(1 if problems else 0)
+"#;
+    let file = format!("{ROOT}/examples/gitlab/checkout-smoke.gitlab-ci.yml");
+    let (code, out, err) = run_python(check, &[("FILE", &file)]);
+    assert_eq!(code, 0, "{out}{err}");
+}
