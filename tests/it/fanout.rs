@@ -544,7 +544,7 @@ fn events_of_another_api_version_than_the_targets_expect_are_forwarded_and_count
     let log = relay.log();
     assert!(
         log.contains(&format!(
-            "event {other} names API version 2026-10-28.endive, not 2025-03-31.basil (--api-version): forwarded unchanged"
+            "event {other} names API version 2026-11-18.endive, not 2025-03-31.basil (--api-version): forwarded unchanged"
         )),
         "{log}"
     );
