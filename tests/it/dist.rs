@@ -27,18 +27,6 @@ impl Dist {
     }
 }
 
-fn host_target() -> String {
-    let o = Command::new("rustc")
-        .arg("-vV")
-        .output()
-        .expect("rustc runs");
-    stdout(&o)
-        .lines()
-        .find_map(|l| l.strip_prefix("host: "))
-        .expect("rustc -vV names the host")
-        .to_owned()
-}
-
 /// Runs scripts/release.sh on `bin`, writing into `dir`.
 fn release(bin: &Path, dir: &Path) -> Output {
     Command::new(format!("{ROOT}/scripts/release.sh"))
