@@ -1,5 +1,6 @@
 //! The catalogue of the environment variables stripe-ops reads: each one's name, what it means
-//! and which commands read it. It is the only way the product reads its environment (a test
+//! and which commands read it (and, so that one table lists them all, those its installer and
+//! its build read). It is the only way the product reads its environment (a test
 //! keeps `std::env::var` out of every other file), clap's `env = …` attributes name these
 //! constants, and docs/REFERENCE.md's table is [`markdown_table`] (a test compares them).
 
@@ -115,6 +116,19 @@ catalogue! {
         "set and not empty: no colour", "every command";
     RUST_LOG = "RUST_LOG":
         "the log filter (tracing), like `-v`", "every command";
+    STRIPE_OPS_VERSION = "STRIPE_OPS_VERSION":
+        "the release to install (`0.2.0` or `v0.2.0`; default the latest; see \"Installing\")",
+        "`install.sh`, not the binary";
+    STRIPE_OPS_INSTALL_DIR = "STRIPE_OPS_INSTALL_DIR":
+        "where the binary goes (default `~/.local/bin`)", "`install.sh`, not the binary";
+    STRIPE_OPS_INSTALL_BASE_URL = "STRIPE_OPS_INSTALL_BASE_URL":
+        "a directory holding the archives instead of the release's downloads",
+        "`install.sh`, not the binary";
+    STRIPE_OPS_REPOSITORY = "STRIPE_OPS_REPOSITORY":
+        "the GitHub repository whose releases are downloaded", "`install.sh`, not the binary";
+    STRIPE_OPS_BUILD_COMMIT = "STRIPE_OPS_BUILD_COMMIT":
+        "the commit `--version` names when the source has no `.git`",
+        "the build (`build.rs`), not the binary";
 }
 
 /// Removes the `AWS_*` variables that are set but blank (CI templates often leave
