@@ -8,8 +8,10 @@ use super::{taskdef, wiring};
 use crate::aws::ecs::{Ecs, ServiceView};
 use crate::aws::iam::Iam;
 use crate::aws::kms::Kms;
+use crate::aws::logs::Logs;
 use crate::aws::secrets_manager::SecretsManager;
 use crate::aws::signed::Signed;
+use crate::aws::ssm::Ssm;
 use crate::aws::{AwsTarget, sdk_config};
 use crate::config::EnvSettings;
 use crate::error::{Exit, Result};
@@ -23,6 +25,10 @@ pub struct Env {
     /// For the pre-flight only: the policy simulation, and the secrets' keys.
     pub iam: Iam,
     pub kms: Kms,
+    /// SSM Parameter Store, for variables the task definition takes from a parameter.
+    pub ssm: Ssm,
+    /// CloudWatch Logs, for the last lines of a container that stopped.
+    pub logs: Logs,
 }
 
 impl Env {
@@ -41,9 +47,13 @@ impl Env {
             ecs: Ecs::new(&config, &target.region),
             iam: Iam(signed.clone()),
             kms: Kms {
-                signed,
+                signed: signed.clone(),
                 region: target.region.clone(),
             },
+            ssm: Ssm {
+                signed: signed.clone(),
+            },
+            logs: Logs { signed },
         }
     }
 

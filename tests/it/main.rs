@@ -12,6 +12,7 @@ mod cli;
 mod conventions;
 mod demo;
 mod events;
+mod fail_fast;
 mod fanout;
 mod fanout_sqs;
 mod hardening;

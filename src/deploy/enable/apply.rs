@@ -390,8 +390,8 @@ async fn roll_back(
     let service = &env.settings.service;
     let previous = &p.service.task_definition;
     let why = match started {
-        Some(s) => redeploy::why(env, &s.deployment_id, out).await,
-        None => redeploy::Why::default(),
+        Some(s) => crate::deploy::why::why(env, &s.deployment_id, out).await,
+        None => crate::deploy::why::Why::default(),
     };
     let failed = why.explain(format!("deploying {service}: {not_completed}"));
     let details = why.details();

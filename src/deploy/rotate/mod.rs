@@ -536,8 +536,8 @@ async fn switch(
         (_, Ok(d)) => d,
         (started, Err(not_completed)) => {
             let why = match &started {
-                Some(s) => redeploy::why(env, &s.deployment_id, out).await,
-                None => redeploy::Why::default(),
+                Some(s) => crate::deploy::why::why(env, &s.deployment_id, out).await,
+                None => crate::deploy::why::Why::default(),
             };
             let message = format!("deploying {}: {not_completed}", settings.service);
             return Err(Failure {
