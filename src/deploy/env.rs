@@ -3,19 +3,20 @@
 //! Stripe variable is wired to ("taken from a flag, else read from the deployed environment").
 
 use aws_sdk_ecs::types::{Tag, TaskDefinition};
+use serde::Serialize;
 
 use super::{taskdef, wiring};
 use crate::aws::ecs::{Ecs, ServiceView};
 use crate::aws::iam::Iam;
 use crate::aws::kms::Kms;
 use crate::aws::logs::Logs;
-use crate::aws::secrets_manager::SecretsManager;
+use crate::aws::secrets_manager::{SecretsManager, Written};
 use crate::aws::signed::Signed;
-use crate::aws::ssm::Ssm;
+use crate::aws::ssm::{ParameterInfo, Ssm};
 use crate::aws::{AwsTarget, sdk_config};
 use crate::config::EnvSettings;
-use crate::error::{Exit, Result};
-use crate::secret::SecretString;
+use crate::error::{Error, Exit, Result};
+use crate::secret::{ExposeSecret, SecretString};
 
 /// A resolved environment and its AWS clients.
 pub struct Env {
@@ -89,7 +90,75 @@ impl Env {
             wiring::Target::JsonKey { secret, key } => {
                 wiring::json_key_value(&self.sm.value(secret).await?, secret, key)
             }
+            wiring::Target::Parameter(p) => self
+                .ssm
+                .value(p.region(&self.settings.region), &p.name)
+                .await
+                .map_err(|e| Error::external(format!("cannot read SSM parameter {}: {e}", p.name))),
         }
+    }
+
+    /// The SSM parameter a task definition of `task_account` reads `var` from, as SSM
+    /// describes it; refused (exit 2) when it is another account's, does not exist or is not a
+    /// `SecureString` (`wiring::parameter_in_account`, `wiring::secure_parameter`).
+    pub async fn parameter(
+        &self,
+        var: &str,
+        p: &wiring::Parameter,
+        task_account: &str,
+        choices: wiring::Choices,
+    ) -> Result<WiredParameter> {
+        wiring::parameter_in_account(var, p, task_account, choices)?;
+        let region = p.region(&self.settings.region).to_owned();
+        let info = self
+            .ssm
+            .describe(&region, &p.name)
+            .await
+            .map_err(Error::external)?
+            .ok_or_else(|| {
+                Error::usage(format!(
+                    "the task definition injects {var} from SSM parameter {} (region {region}), which does not exist",
+                    p.name
+                ))
+            })?;
+        wiring::secure_parameter(var, &p.name, &info.kind, choices)?;
+        Ok(WiredParameter {
+            arn: p.arn(&self.settings.region, task_account),
+            region,
+            info,
+        })
+    }
+
+    /// Puts `value` into the parameter as a new version (its type, key and tier kept).
+    pub async fn put_parameter(&self, w: &WiredParameter, value: &SecretString) -> Result<Written> {
+        let version = self.ssm.put(&w.region, &w.info, value).await.map_err(|e| {
+            Error::external(format!("cannot write SSM parameter {}: {e}", w.info.name))
+        })?;
+        Ok(Written {
+            id: w.info.name.clone(),
+            arn: w.arn.clone(),
+            version_id: version.to_string(),
+            value_length: value.expose_secret().chars().count(),
+            created: false,
+        })
+    }
+
+    /// Puts the value of version `previous` back, as a new version (SSM has no stage to move
+    /// back, as Secrets Manager has). Returns the new version.
+    pub async fn restore_parameter(&self, w: &WiredParameter, previous: u64) -> Result<u64> {
+        let name = &w.info.name;
+        let old = self
+            .ssm
+            .value(&w.region, &format!("{name}:{previous}"))
+            .await
+            .map_err(|e| {
+                Error::external(format!(
+                    "cannot read version {previous} of SSM parameter {name}: {e}"
+                ))
+            })?;
+        self.put_parameter(w, &old)
+            .await
+            .map(|written| written.version_id.parse().unwrap_or_default())
     }
 
     /// The value the environment's container reads for `var` (`KEY_VAR` or `WEBHOOK_VAR`): from
@@ -122,5 +191,30 @@ impl Env {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+/// An SSM parameter a Stripe variable is read from, as SSM describes it.
+#[derive(Debug, Clone, Serialize)]
+pub struct WiredParameter {
+    pub arn: String,
+    pub region: String,
+    #[serde(flatten)]
+    pub info: ParameterInfo,
+}
+
+impl WiredParameter {
+    /// The command that puts version `previous`'s value back by hand.
+    pub fn restore_command(&self, previous: u64) -> String {
+        let (region, name) = (&self.region, &self.info.name);
+        let key = self
+            .info
+            .key_id
+            .as_ref()
+            .map(|k| format!(" --key-id {k}"))
+            .unwrap_or_default();
+        format!(
+            "aws ssm put-parameter --region {region} --name {name} --type SecureString{key} --overwrite --value \"$(aws ssm get-parameter --region {region} --name {name}:{previous} --with-decryption --query Parameter.Value --output text)\""
+        )
     }
 }

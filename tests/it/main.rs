@@ -25,4 +25,5 @@ mod sandbox;
 mod secrets;
 mod smoke;
 mod spool_recovery;
+mod ssm;
 mod wiring;

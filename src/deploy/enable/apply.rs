@@ -310,6 +310,13 @@ async fn write_secrets(
         }
         let value = slot.value.as_ref().expect("a value was given");
         let w = match (&slot.target, action) {
+            (Target::Parameter(_), _) => {
+                let parameter = slot
+                    .parameter
+                    .as_ref()
+                    .expect("a parameter target is described");
+                env.put_parameter(parameter, value).await
+            }
             (_, SecretAction::Create) => {
                 env.sm
                     .create(
@@ -331,28 +338,37 @@ async fn write_secrets(
         }
         .map_err(|e| done.fail(e))?;
         out.status(format!(
-            "secret {}: {} version {} ({} characters)",
+            "{} {}: {} version {} ({} characters)",
+            if slot.parameter.is_some() {
+                "SSM parameter"
+            } else {
+                "secret"
+            },
             w.id,
             if w.created { "created with" } else { "new" },
             w.version_id,
             w.value_length
         ));
-        let previous = slot
-            .info
-            .as_ref()
-            .and_then(|i| i.current_version())
-            .map(str::to_owned);
-        let undo = match &previous {
-            Some(prev) => secrets_manager::restore_command(&w.id, prev, &w.version_id),
-            None => secrets_manager::delete_command(&w.id),
+        let previous = match &slot.parameter {
+            Some(p) => Some(p.info.version.to_string()),
+            None => slot
+                .info
+                .as_ref()
+                .and_then(|i| i.current_version())
+                .map(str::to_owned),
         };
-        let verb = if w.created {
-            "created"
-        } else {
-            "put a new value into"
+        let undo = match (&previous, &slot.parameter) {
+            (Some(prev), Some(p)) => p.restore_command(prev.parse().unwrap_or_default()),
+            (Some(prev), None) => secrets_manager::restore_command(&w.id, prev, &w.version_id),
+            (None, _) => secrets_manager::delete_command(&w.id),
+        };
+        let verb = match (&slot.parameter, w.created) {
+            (Some(_), _) => "put a new version into SSM parameter",
+            (None, true) => "created secret",
+            (None, false) => "put a new value into secret",
         };
         done.did(
-            format!("{verb} secret {} (version {})", w.id, w.version_id),
+            format!("{verb} {} (version {})", w.id, w.version_id),
             Some(undo),
         );
         written.push((w, previous));
@@ -408,13 +424,33 @@ async fn roll_back(
         let Some(prev) = previous_version else {
             continue;
         };
-        match env.sm.restore_current(&w.id, prev, &w.version_id).await {
-            Ok(()) => done.push(format!("AWSCURRENT of {} is version {prev} again", w.id)),
-            Err(e) => remaining.push(format!(
-                "{} — run: {}",
-                e.message(),
-                secrets_manager::restore_command(&w.id, prev, &w.version_id)
-            )),
+        let parameter = p
+            .slots
+            .iter()
+            .find_map(|(s, _)| s.parameter.as_ref().filter(|_| s.secret_id() == w.id));
+        match parameter {
+            Some(param) => {
+                let previous = prev.parse().unwrap_or_default();
+                match env.restore_parameter(param, previous).await {
+                    Ok(now) => done.push(format!(
+                        "SSM parameter {} holds version {prev}'s value again (version {now})",
+                        w.id
+                    )),
+                    Err(e) => remaining.push(format!(
+                        "{} — run: {}",
+                        e.message(),
+                        param.restore_command(previous)
+                    )),
+                }
+            }
+            None => match env.sm.restore_current(&w.id, prev, &w.version_id).await {
+                Ok(()) => done.push(format!("AWSCURRENT of {} is version {prev} again", w.id)),
+                Err(e) => remaining.push(format!(
+                    "{} — run: {}",
+                    e.message(),
+                    secrets_manager::restore_command(&w.id, prev, &w.version_id)
+                )),
+            },
         }
     }
     let restored = !done.is_empty();

@@ -18,7 +18,7 @@ use super::preflight::{self, Injected};
 use super::redeploy::{self, Deployed, WaitPolicy};
 use super::taskdef;
 use super::wiring::{self, Target};
-use super::{Env, KEY_VAR, WEBHOOK_VAR, smoke_step};
+use super::{Env, KEY_VAR, WEBHOOK_VAR, WiredParameter, smoke_step};
 use crate::aws::secrets_manager::{self, Written};
 use crate::error::{Error, Result};
 use crate::http;
@@ -78,6 +78,8 @@ pub struct RotatePlan {
     target: Target,
     secret_id: String,
     previous_version: String,
+    /// The SSM parameter, when the webhook secret is read from one.
+    parameter: Option<WiredParameter>,
     /// The task definition the service runs (the rollout is judged against it).
     task_definition: String,
     stripe: StripeClient,
@@ -118,17 +120,27 @@ pub async fn plan(env: &Env, o: RotateOptions) -> Result<RotatePlan> {
         choices,
     )?;
     let secret_id = target.secret(&settings.webhook_secret_id).to_owned();
-    let wh_info = match &target {
-        Target::Own => own,
-        _ => env.sm.info(&secret_id).await?,
+    let task_account = wiring::account_of(td.task_definition_arn().unwrap_or_default()).to_owned();
+    let (wh_info, parameter) = match &target {
+        Target::Own => (own, None),
+        Target::Parameter(p) => (
+            None,
+            Some(
+                env.parameter(WEBHOOK_VAR, p, &task_account, choices)
+                    .await?,
+            ),
+        ),
+        _ => (env.sm.info(&secret_id).await?, None),
     };
-    let Some(wh_info) = wh_info else {
+    if wh_info.is_none() && parameter.is_none() {
         return Err(Error::usage(format!(
             "secret {secret_id} does not exist; run `stripe-ops enable --env {}` first",
             settings.name
         )));
-    };
-    if target == Target::Own && !current.starts_with(&wh_info.arn) {
+    }
+    if let (Target::Own, Some(info)) = (&target, &wh_info)
+        && !current.starts_with(&info.arn)
+    {
         return Err(Error::usage(format!(
             "{} does not inject {WEBHOOK_VAR} into container {} by ARN; run `stripe-ops enable --env {}` first",
             svc.task_definition, settings.container, settings.name
@@ -142,13 +154,17 @@ pub async fn plan(env: &Env, o: RotateOptions) -> Result<RotatePlan> {
             })?;
         }
     }
-    let previous_version = wh_info
-        .current_version()
-        .map(str::to_owned)
-        .ok_or_else(|| Error::external(format!("secret {secret_id} has no AWSCURRENT version")))?;
-    let mut injected = vec![Injected {
-        arn: wh_info.arn.clone(),
-        kms_key_id: wh_info.kms_key_id.clone(),
+    let previous_version = match (&parameter, &wh_info) {
+        (Some(p), _) => p.info.version.to_string(),
+        (None, Some(info)) => info.current_version().map(str::to_owned).ok_or_else(|| {
+            Error::external(format!("secret {secret_id} has no AWSCURRENT version"))
+        })?,
+        (None, None) => unreachable!("checked above"),
+    };
+    let mut injected = vec![match (&parameter, &wh_info) {
+        (Some(p), _) => Injected::parameter(p),
+        (None, Some(info)) => Injected::secret(info),
+        (None, None) => unreachable!("checked above"),
     }];
     // The Stripe key, as the container reads it (stripe-ops' own secret when not injected).
     let key_target = match value_from(KEY_VAR) {
@@ -164,13 +180,17 @@ pub async fn plan(env: &Env, o: RotateOptions) -> Result<RotatePlan> {
         None => Target::Own,
     };
     let key_id = key_target.secret(&settings.secret_key_id).to_owned();
-    if key_id != secret_id
-        && let Some(key_info) = env.sm.info(&key_id).await?
-    {
-        injected.push(Injected {
-            arn: key_info.arn,
-            kms_key_id: key_info.kms_key_id,
-        });
+    if key_id != secret_id {
+        match &key_target {
+            Target::Parameter(p) => injected.push(Injected::parameter(
+                &env.parameter(KEY_VAR, p, &task_account, choices).await?,
+            )),
+            _ => {
+                if let Some(key_info) = env.sm.info(&key_id).await? {
+                    injected.push(Injected::secret(&key_info));
+                }
+            }
+        }
     }
     let preflight =
         preflight::check(env, td.execution_role_arn(), &injected, o.skip_preflight).await?;
@@ -211,6 +231,9 @@ pub async fn plan(env: &Env, o: RotateOptions) -> Result<RotatePlan> {
     plan.step(match &target {
         Target::JsonKey { key, .. } => format!(
             "put its secret into key {key} of {secret_id} (now version {previous_version}), every other key kept"
+        ),
+        Target::Parameter(_) => format!(
+            "put its secret into SSM parameter {secret_id} (now version {previous_version}) as a new version of the SecureString, with its own key"
         ),
         _ => format!("put its secret into {secret_id} (now version {previous_version})"),
     });
@@ -256,18 +279,56 @@ pub async fn plan(env: &Env, o: RotateOptions) -> Result<RotatePlan> {
         target,
         secret_id,
         previous_version,
+        parameter,
         task_definition: svc.task_definition.clone(),
         stripe,
         options: o,
     })
 }
 
-/// The switch of the secret: AWSCURRENT moved from `previous` to `current`.
+/// The switch of the secret: AWSCURRENT moved from `previous` to `current` (for a parameter:
+/// version `current` put after `previous`).
 #[derive(Debug, Clone)]
 pub struct SecretSwitch {
     pub id: String,
     pub previous: String,
     pub current: String,
+    pub parameter: Option<WiredParameter>,
+}
+
+impl SecretSwitch {
+    /// The command that puts the previous value back by hand.
+    pub fn restore_command(&self) -> String {
+        match &self.parameter {
+            Some(p) => p.restore_command(self.previous.parse().unwrap_or_default()),
+            None => secrets_manager::restore_command(&self.id, &self.previous, &self.current),
+        }
+    }
+
+    /// Puts the previous value back: AWSCURRENT to the previous version, or the previous
+    /// version's value as a new version of the parameter. Says what it did.
+    pub async fn restore(&self, env: &Env) -> Result<String> {
+        match &self.parameter {
+            Some(p) => {
+                let previous = self.previous.parse().unwrap_or_default();
+                let now = env.restore_parameter(p, previous).await?;
+                Ok(format!(
+                    "SSM parameter {} holds version {previous}'s value again (version {now})",
+                    self.id
+                ))
+            }
+            None => env
+                .sm
+                .restore_current(&self.id, &self.previous, &self.current)
+                .await
+                .map(|()| {
+                    format!(
+                        "AWSCURRENT of {} is version {} again",
+                        self.id, self.previous
+                    )
+                }),
+        }
+    }
 }
 
 /// What has been changed so far, so that a failure can undo exactly that.
@@ -284,11 +345,7 @@ impl Undo {
     pub fn commands(&self, env: &Env) -> Vec<String> {
         let mut out = Vec::new();
         if let Some(s) = &self.secret {
-            out.push(secrets_manager::restore_command(
-                &s.id,
-                &s.previous,
-                &s.current,
-            ));
+            out.push(s.restore_command());
         }
         if self.redeployed {
             out.push(redeploy::redeploy_command(env, None));
@@ -508,6 +565,7 @@ async fn switch(
         id: id.clone(),
         previous: p.previous_version.clone(),
         current: written.version_id.clone(),
+        parameter: p.parameter.clone(),
     });
     at_safe_point(Step::Switch, undo)?;
     // Counted as redeployed from the request on: undoing a redeploy that did not happen only
@@ -574,6 +632,9 @@ async fn write_secret(
     new_secret: &crate::secret::SecretString,
 ) -> Result<Written> {
     let id = &p.secret_id;
+    if let Some(parameter) = &p.parameter {
+        return env.put_parameter(parameter, new_secret).await;
+    }
     match &p.target {
         Target::JsonKey { key, .. } => {
             let document = env.sm.value(id).await?;
