@@ -35,7 +35,7 @@ fn signed_catalogue(keep: impl Fn(&str) -> bool) -> Vec<Value> {
         .collect()
 }
 
-fn oracle(cmd: &mut std::process::Command, events: &[Value], dir: &Path) -> Value {
+pub(crate) fn oracle(cmd: &mut std::process::Command, events: &[Value], dir: &Path) -> Value {
     let file = dir.join("events.json");
     std::fs::write(&file, serde_json::to_vec(events).unwrap()).unwrap();
     let o = cmd
@@ -47,19 +47,19 @@ fn oracle(cmd: &mut std::process::Command, events: &[Value], dir: &Path) -> Valu
     serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", stdout(&o)))
 }
 
-fn node_oracle(events: &[Value], dir: &Path) -> Value {
+pub(crate) fn node_oracle(events: &[Value], dir: &Path) -> Value {
     let mut cmd = node();
     cmd.arg(receivers_dir().join("oracle.mjs"));
     oracle(&mut cmd, events, dir)
 }
 
-fn python_oracle(events: &[Value], dir: &Path) -> Value {
+pub(crate) fn python_oracle(events: &[Value], dir: &Path) -> Value {
     let mut cmd = python();
     cmd.arg(receivers_dir().join("oracle.py"));
     oracle(&mut cmd, events, dir)
 }
 
-fn failures(report: &Value) -> Vec<String> {
+pub(crate) fn failures(report: &Value) -> Vec<String> {
     report["failures"]
         .as_array()
         .unwrap()
