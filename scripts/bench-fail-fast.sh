@@ -23,6 +23,7 @@ venv, limit, runs = os.environ["VENV"], float(os.environ["LIMIT"]), int(os.envir
 bins = [b for b in (os.environ.get("BIN_BEFORE"), os.environ["BIN"]) if b]
 aws = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
        "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
+os.environ.update(aws)
 
 
 def announced(cmd, env, marker=None):
@@ -42,10 +43,10 @@ def announced(cmd, env, marker=None):
 
 def one(binary, wh):
     moto, url = announced([f"{venv}/bin/moto_server", "-H", "127.0.0.1", "-p", "0"],
-                          dict(os.environ, **aws), "Running on ")
+                          dict(os.environ), "Running on ")
     procs = [moto]
     try:
-        env = dict(os.environ, **aws, AWS_ENDPOINT_URL=url)
+        env = dict(os.environ, AWS_ENDPOINT_URL=url)
         import boto3
         s = lambda svc: boto3.client(svc, endpoint_url=url, region_name="us-east-1")
         p = "proofwork-staging"
