@@ -218,3 +218,52 @@ impl WiredParameter {
         )
     }
 }
+
+/// The switch of the secret: AWSCURRENT moved from `previous` to `current` (for a parameter:
+/// version `current` put after `previous`).
+#[derive(Debug, Clone)]
+pub struct SecretSwitch {
+    pub id: String,
+    pub previous: String,
+    pub current: String,
+    pub parameter: Option<WiredParameter>,
+}
+
+impl SecretSwitch {
+    /// The command that puts the previous value back by hand.
+    pub fn restore_command(&self) -> String {
+        match &self.parameter {
+            Some(p) => p.restore_command(self.previous.parse().unwrap_or_default()),
+            None => crate::aws::secrets_manager::restore_command(
+                &self.id,
+                &self.previous,
+                &self.current,
+            ),
+        }
+    }
+
+    /// Puts the previous value back: AWSCURRENT to the previous version, or the previous
+    /// version's value as a new version of the parameter. Says what it did.
+    pub async fn restore(&self, env: &Env) -> Result<String> {
+        match &self.parameter {
+            Some(p) => {
+                let previous = self.previous.parse().unwrap_or_default();
+                let now = env.restore_parameter(p, previous).await?;
+                Ok(format!(
+                    "SSM parameter {} holds version {previous}'s value again (version {now})",
+                    self.id
+                ))
+            }
+            None => env
+                .sm
+                .restore_current(&self.id, &self.previous, &self.current)
+                .await
+                .map(|()| {
+                    format!(
+                        "AWSCURRENT of {} is version {} again",
+                        self.id, self.previous
+                    )
+                }),
+        }
+    }
+}

@@ -21,7 +21,7 @@ pub mod wiring;
 
 mod env;
 
-pub use env::{Env, WiredParameter};
+pub use env::{Env, SecretSwitch, WiredParameter};
 
 /// The variables the container receives, by name (CONTRACT.md section 4).
 pub const KEY_VAR: &str = "STRIPE_SECRET_KEY";

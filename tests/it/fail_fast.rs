@@ -83,6 +83,24 @@ impl Proxied {
         c
     }
 
+    /// `--json enable --env staging` with a fresh webhook secret and no smoke, polling ECS every
+    /// `poll` (the default when `None`), run to its end (within five minutes).
+    fn enable(&self, poll: Option<&str>) -> (Output, f64) {
+        let mut cmd = self.bin();
+        if let Some(poll) = poll {
+            cmd.env("STRIPE_OPS_ECS_POLL", poll);
+        }
+        cmd.args([
+            "--json",
+            "enable",
+            "--env",
+            "staging",
+            "--generate-webhook-secret",
+            "--skip-smoke",
+        ]);
+        output_within(cmd, Duration::from_secs(300))
+    }
+
     /// The proxy's record: when the first task of a failing deployment stopped.
     fn first_stop(&self) -> f64 {
         let (code, out, err) = run_python(
@@ -236,16 +254,7 @@ fn tasks_that_cannot_start_end_the_wait_name_why_and_roll_back_to_the_revision_i
 #[test]
 fn a_slow_deployment_with_pending_tasks_and_no_failure_completes() {
     let p = Proxied::start("healthy", &[("PENDING_SECONDS", "90")]);
-    let mut cmd = p.bin();
-    cmd.env("STRIPE_OPS_ECS_POLL", "500ms").args([
-        "--json",
-        "enable",
-        "--env",
-        "staging",
-        "--generate-webhook-secret",
-        "--skip-smoke",
-    ]);
-    let (o, _) = output_within(cmd, Duration::from_secs(300));
+    let (o, _) = p.enable(Some("500ms"));
     assert_code(&o, 0);
     let report = json_of(&o);
     // The fixture really was slow: its one task was pending for 90 s.
@@ -262,16 +271,7 @@ fn a_slow_deployment_with_pending_tasks_and_no_failure_completes() {
 #[test]
 fn a_container_that_exits_is_named_with_its_last_log_lines() {
     let p = Proxied::start("exit1", &[("TASK_INTERVAL", "1"), ("TASK_LIFETIME", "0.5")]);
-    let mut cmd = p.bin();
-    cmd.env("STRIPE_OPS_ECS_POLL", "200ms").args([
-        "--json",
-        "enable",
-        "--env",
-        "staging",
-        "--generate-webhook-secret",
-        "--skip-smoke",
-    ]);
-    let (o, _) = output_within(cmd, Duration::from_secs(300));
+    let (o, _) = p.enable(Some("200ms"));
     assert_code(&o, 3);
     let doc = json_of(&o);
     let error = doc["error"].as_str().unwrap();
@@ -308,16 +308,7 @@ fn an_image_that_cannot_be_pulled_and_an_out_of_memory_kill_are_classified() {
             scenario,
             &[("TASK_INTERVAL", "1"), ("TASK_LIFETIME", "0.5")],
         );
-        let mut cmd = p.bin();
-        cmd.env("STRIPE_OPS_ECS_POLL", "200ms").args([
-            "--json",
-            "enable",
-            "--env",
-            "staging",
-            "--generate-webhook-secret",
-            "--skip-smoke",
-        ]);
-        let (o, _) = output_within(cmd, Duration::from_secs(300));
+        let (o, _) = p.enable(Some("200ms"));
         assert_code(&o, 3);
         let doc = json_of(&o);
         let error = doc["error"].as_str().unwrap();

@@ -84,13 +84,10 @@ fn wired(running: bool, kind: &str, value_from: &str) -> Aws {
 const NEW: &str = "whsec_NEWnewNEWnew0123456789abcdefGHIJ";
 const NO_STRIPE: &str = "http://127.0.0.1:9";
 
-#[test]
-fn enable_writes_the_securestring_with_its_own_key_and_status_reads_it() {
-    let aws = wired(true, "SecureString", &arn());
-    let before = aws.snapshot(STAGING);
+/// `enable --env staging` with the webhook secret NEW, no smoke, and `extra`.
+fn enable(aws: &Aws, extra: &[&str]) -> std::process::Output {
     let wh = aws.file("wh", NEW);
     let args = [
-        "--json",
         "enable",
         "--env",
         "staging",
@@ -98,8 +95,27 @@ fn enable_writes_the_securestring_with_its_own_key_and_status_reads_it() {
         &wh,
         "--skip-smoke",
     ];
+    aws.cmd(&[&args[..], extra].concat())
+}
+
+/// `--json status --env staging` with Stripe unreachable.
+fn status(aws: &Aws) -> std::process::Output {
+    aws.cmd(&[
+        "--json",
+        "status",
+        "--env",
+        "staging",
+        "--stripe-api-base",
+        NO_STRIPE,
+    ])
+}
+
+#[test]
+fn enable_writes_the_securestring_with_its_own_key_and_status_reads_it() {
+    let aws = wired(true, "SecureString", &arn());
+    let before = aws.snapshot(STAGING);
     // The plan names the parameter, its version and its key.
-    let o = aws.cmd(&[&args[..], &["--dry-run"]].concat());
+    let o = enable(&aws, &["--json", "--dry-run"]);
     assert_code(&o, 0);
     let plan = json_of(&o)["plan"].clone();
     assert!(
@@ -123,7 +139,7 @@ fn enable_writes_the_securestring_with_its_own_key_and_status_reads_it() {
         "{plan}"
     );
 
-    let o = aws.cmd(&args);
+    let o = enable(&aws, &["--json"]);
     assert_code(&o, 0);
     let report = json_of(&o);
     assert_eq!(report["secrets"][0]["id"], PARAMETER, "{report}");
@@ -181,18 +197,7 @@ fn enable_writes_the_securestring_with_its_own_key_and_status_reads_it() {
 fn a_failed_rollout_puts_the_previous_value_back_into_the_parameter() {
     // Deployments never complete here.
     let aws = wired(false, "SecureString", &arn());
-    let wh = aws.file("wh", NEW);
-    let o = aws.cmd(&[
-        "--json",
-        "enable",
-        "--env",
-        "staging",
-        "--stripe-webhook-secret-file",
-        &wh,
-        "--skip-smoke",
-        "--wait-timeout",
-        "1s",
-    ]);
+    let o = enable(&aws, &["--json", "--wait-timeout", "1s"]);
     assert_code(&o, 3);
     let error = json_of(&o)["error"].as_str().unwrap().to_owned();
     assert!(error.contains("did not complete within 1s"), "{error}");
@@ -225,15 +230,7 @@ fn a_parameter_of_another_account_or_in_plain_text_is_refused_before_any_write()
     ] {
         let aws = wired(true, kind, &value_from);
         let before = aws.snapshot(STAGING);
-        let wh = aws.file("wh", NEW);
-        let o = aws.cmd(&[
-            "enable",
-            "--env",
-            "staging",
-            "--stripe-webhook-secret-file",
-            &wh,
-            "--skip-smoke",
-        ]);
+        let o = enable(&aws, &[]);
         assert_code(&o, 2);
         let err = stderr(&o);
         assert!(err.contains(&says), "{kind}: {err}");
@@ -244,7 +241,7 @@ fn a_parameter_of_another_account_or_in_plain_text_is_refused_before_any_write()
             assert_eq!((now["version"].clone(), now["value"].clone()), (1.into(), CANARY_WHSEC.into()));
         }
         // status names it as a finding.
-        let o = aws.cmd(&["--json", "status", "--env", "staging", "--stripe-api-base", NO_STRIPE]);
+        let o = status(&aws);
         assert_code(&o, 1);
         assert!(
             json_of(&o)["report"]["findings"].to_string().contains(&says),

@@ -14,7 +14,7 @@ use crate::deploy::redeploy::{self, Deployed};
 use crate::deploy::smoke_step;
 use crate::deploy::taskdef::{self, SecretRef};
 use crate::deploy::wiring::{self, Target};
-use crate::deploy::{Env, WEBHOOK_VAR};
+use crate::deploy::{Env, SecretSwitch, WEBHOOK_VAR};
 use crate::error::{Error, Result};
 use crate::printer::{Printer, Report};
 use crate::shutdown::Shutdown;
@@ -357,10 +357,15 @@ async fn write_secrets(
                 .and_then(|i| i.current_version())
                 .map(str::to_owned),
         };
-        let undo = match (&previous, &slot.parameter) {
-            (Some(prev), Some(p)) => p.restore_command(prev.parse().unwrap_or_default()),
-            (Some(prev), None) => secrets_manager::restore_command(&w.id, prev, &w.version_id),
-            (None, _) => secrets_manager::delete_command(&w.id),
+        let undo = match &previous {
+            Some(prev) => SecretSwitch {
+                id: w.id.clone(),
+                previous: prev.clone(),
+                current: w.version_id.clone(),
+                parameter: slot.parameter.clone(),
+            }
+            .restore_command(),
+            None => secrets_manager::delete_command(&w.id),
         };
         let verb = match (&slot.parameter, w.created) {
             (Some(_), _) => "put a new version into SSM parameter",
@@ -424,33 +429,22 @@ async fn roll_back(
         let Some(prev) = previous_version else {
             continue;
         };
-        let parameter = p
-            .slots
-            .iter()
-            .find_map(|(s, _)| s.parameter.as_ref().filter(|_| s.secret_id() == w.id));
-        match parameter {
-            Some(param) => {
-                let previous = prev.parse().unwrap_or_default();
-                match env.restore_parameter(param, previous).await {
-                    Ok(now) => done.push(format!(
-                        "SSM parameter {} holds version {prev}'s value again (version {now})",
-                        w.id
-                    )),
-                    Err(e) => remaining.push(format!(
-                        "{} — run: {}",
-                        e.message(),
-                        param.restore_command(previous)
-                    )),
-                }
-            }
-            None => match env.sm.restore_current(&w.id, prev, &w.version_id).await {
-                Ok(()) => done.push(format!("AWSCURRENT of {} is version {prev} again", w.id)),
-                Err(e) => remaining.push(format!(
-                    "{} — run: {}",
-                    e.message(),
-                    secrets_manager::restore_command(&w.id, prev, &w.version_id)
-                )),
-            },
+        let switch = SecretSwitch {
+            id: w.id.clone(),
+            previous: prev.clone(),
+            current: w.version_id.clone(),
+            parameter: p
+                .slots
+                .iter()
+                .find_map(|(s, _)| s.parameter.clone().filter(|_| s.secret_id() == w.id)),
+        };
+        match switch.restore(env).await {
+            Ok(what) => done.push(what),
+            Err(e) => remaining.push(format!(
+                "{} — run: {}",
+                e.message(),
+                switch.restore_command()
+            )),
         }
     }
     let restored = !done.is_empty();

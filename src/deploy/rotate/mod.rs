@@ -18,8 +18,8 @@ use super::preflight::{self, Injected};
 use super::redeploy::{self, Deployed, WaitPolicy};
 use super::taskdef;
 use super::wiring::{self, Target};
-use super::{Env, KEY_VAR, WEBHOOK_VAR, WiredParameter, smoke_step};
-use crate::aws::secrets_manager::{self, Written};
+use super::{Env, KEY_VAR, SecretSwitch, WEBHOOK_VAR, WiredParameter, smoke_step};
+use crate::aws::secrets_manager::Written;
 use crate::error::{Error, Result};
 use crate::http;
 use crate::printer::{Printer, Report};
@@ -284,51 +284,6 @@ pub async fn plan(env: &Env, o: RotateOptions) -> Result<RotatePlan> {
         stripe,
         options: o,
     })
-}
-
-/// The switch of the secret: AWSCURRENT moved from `previous` to `current` (for a parameter:
-/// version `current` put after `previous`).
-#[derive(Debug, Clone)]
-pub struct SecretSwitch {
-    pub id: String,
-    pub previous: String,
-    pub current: String,
-    pub parameter: Option<WiredParameter>,
-}
-
-impl SecretSwitch {
-    /// The command that puts the previous value back by hand.
-    pub fn restore_command(&self) -> String {
-        match &self.parameter {
-            Some(p) => p.restore_command(self.previous.parse().unwrap_or_default()),
-            None => secrets_manager::restore_command(&self.id, &self.previous, &self.current),
-        }
-    }
-
-    /// Puts the previous value back: AWSCURRENT to the previous version, or the previous
-    /// version's value as a new version of the parameter. Says what it did.
-    pub async fn restore(&self, env: &Env) -> Result<String> {
-        match &self.parameter {
-            Some(p) => {
-                let previous = self.previous.parse().unwrap_or_default();
-                let now = env.restore_parameter(p, previous).await?;
-                Ok(format!(
-                    "SSM parameter {} holds version {previous}'s value again (version {now})",
-                    self.id
-                ))
-            }
-            None => env
-                .sm
-                .restore_current(&self.id, &self.previous, &self.current)
-                .await
-                .map(|()| {
-                    format!(
-                        "AWSCURRENT of {} is version {} again",
-                        self.id, self.previous
-                    )
-                }),
-        }
-    }
 }
 
 /// What has been changed so far, so that a failure can undo exactly that.
