@@ -1,7 +1,8 @@
 //! AWS clients, one file per service, each a thin typed wrapper the core calls: ECS and Secrets
-//! Manager through the official SDK; IAM, KMS, STS, SQS and EventBridge as one POST each signed
-//! by the SDK's own signer (`signed.rs`). Credentials come from aws-config's standard chain;
-//! `AWS_ENDPOINT_URL` / `--aws-endpoint-url` points every client at a local emulator. What to
+//! Manager through the official SDK; IAM, KMS, STS, SQS, EventBridge, SSM and CloudWatch Logs as
+//! one POST each signed by the SDK's own signer (`signed.rs`). Credentials come from aws-config's
+//! standard chain; `AwsTarget::endpoint_url` (`--aws-endpoint-url`, `AWS_ENDPOINT_URL`) points
+//! every client at a local emulator. What to
 //! ask and what the answers mean is the core's (`crate::deploy`, `crate::eventbridge`,
 //! `crate::fanout`).
 
@@ -9,9 +10,11 @@ pub mod ecs;
 pub mod eventbridge;
 pub mod iam;
 pub mod kms;
+pub mod logs;
 pub mod secrets_manager;
 pub mod signed;
 pub mod sqs;
+pub mod ssm;
 pub mod sts;
 
 use std::time::Duration;
@@ -47,31 +50,21 @@ pub async fn sdk_config(target: &AwsTarget) -> SdkConfig {
     loader.load().await
 }
 
-/// Removes the AWS variables that are set but empty (CI templates often leave
-/// `AWS_ENDPOINT_URL=`): empty means unset, and the SDK would otherwise try to use the empty
-/// endpoint and panic.
-///
-/// # Safety
-/// Changes the process environment: call it before any other thread runs (the start of
-/// `main`).
-pub unsafe fn unset_blank_env() {
-    let blank: Vec<std::ffi::OsString> = std::env::vars_os()
-        .filter(|(k, v)| {
-            k.to_str().is_some_and(|k| k.starts_with("AWS_"))
-                && v.to_string_lossy().trim().is_empty()
-        })
-        .map(|(k, _)| k)
-        .collect();
-    for k in blank {
-        // SAFETY: the caller guarantees that no other thread reads the environment now.
-        unsafe { std::env::remove_var(k) };
-    }
-}
-
 /// Describes an SDK error with its cause (the service's message, or "connection refused"),
 /// for messages that end in exit 3.
 pub fn describe<E: std::error::Error + 'static>(e: &E) -> String {
     crate::error::chain(e)
+}
+
+/// A regional service's endpoint (`https://ssm.eu-west-1.amazonaws.com`; China's partition
+/// has its own domain).
+pub(crate) fn regional_endpoint(service: &str, region: &str) -> String {
+    let domain = if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
+    format!("https://{service}.{region}.{domain}")
 }
 
 /// An SDK timestamp (a secret's last change, a service event's time) in RFC 3339, as the SDK

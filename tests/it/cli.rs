@@ -4,11 +4,37 @@ use serde_json::Value;
 
 use crate::common::*;
 
+/// `--version` names the version, the commit (git's, in a checkout) and the target, for bug
+/// reports; `-V` the version alone.
 #[test]
 fn version_and_help() {
     let o = run(&["--version"]);
     assert_code(&o, 0);
-    assert!(stdout(&o).starts_with("stripe-ops "));
+    let printed = stdout(&o);
+    let rest = printed
+        .strip_prefix(&format!(
+            "stripe-ops {} (commit ",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .unwrap_or_else(|| panic!("{printed}"));
+    let (commit, rest) = rest.split_once(", ").unwrap();
+    assert_eq!(rest, format!("target {})\n", host_target()));
+    let root = env!("CARGO_MANIFEST_DIR");
+    if std::path::Path::new(root).join(".git").exists() {
+        // HEAD, or an ancestor of it when a commit landed while the tests ran: a commit of this
+        // checkout either way, never "unknown".
+        let known = std::process::Command::new("git")
+            .args(["merge-base", "--is-ancestor", commit, "HEAD"])
+            .current_dir(root)
+            .status()
+            .unwrap();
+        assert!(known.success(), "{commit} is not HEAD nor before it");
+    }
+    let o = run(&["-V"]);
+    assert_eq!(
+        stdout(&o),
+        format!("stripe-ops {}\n", env!("CARGO_PKG_VERSION"))
+    );
     let o = run(&["--help"]);
     assert_code(&o, 0);
     assert!(stdout(&o).contains("Exit codes"));
@@ -88,6 +114,68 @@ fn config_show_explains_where_values_come_from() {
         .output()
         .unwrap();
     assert!(stdout(&o).contains("shop-staging"));
+}
+
+/// The one order, for the region: `--region`, `AWS_REGION`, the file, the default; and
+/// `AWS_DEFAULT_REGION` is not read (by any command: `fanout --from-sqs` read it before).
+#[test]
+fn the_region_is_the_flag_then_aws_region_then_the_file_then_us_east_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_file(
+        dir.path(),
+        "stripe-ops.toml",
+        "[env.staging]\nregion = \"ap-south-1\"\n[env.qa]\n",
+    );
+    let region = |env: &str, args: &[&str], vars: &[(&str, &str)]| {
+        let mut cmd = bin();
+        cmd.env_remove("AWS_REGION")
+            .env_remove("AWS_DEFAULT_REGION");
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let o = cmd
+            .args(["--json", "--config", cfg.to_str().unwrap()])
+            .args(["config", "show", "--env", env])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_code(&o, 0);
+        let v = json_of(&o);
+        let region = v["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["key"] == "region")
+            .unwrap()
+            .clone();
+        (
+            region["value"].as_str().unwrap().to_owned(),
+            region["source"].to_string(),
+        )
+    };
+    let both = [
+        ("AWS_REGION", "eu-west-1"),
+        ("AWS_DEFAULT_REGION", "eu-north-1"),
+    ];
+    let flag = region("staging", &["--region", "us-west-2"], &both);
+    assert_eq!(flag.0, "us-west-2", "{flag:?}");
+    let var = region("staging", &[], &both);
+    assert_eq!(
+        var,
+        (
+            "eu-west-1".to_owned(),
+            r#"{"kind":"environment","name":"AWS_REGION"}"#.to_owned()
+        )
+    );
+    let default_var_only = [("AWS_DEFAULT_REGION", "eu-north-1")];
+    assert_eq!(
+        region("staging", &[], &default_var_only).0,
+        "ap-south-1",
+        "the file, not AWS_DEFAULT_REGION"
+    );
+    let default = region("qa", &[], &default_var_only);
+    assert_eq!(default.0, "us-east-1", "{default:?}");
+    assert!(default.1.contains("default"), "{default:?}");
 }
 
 #[test]

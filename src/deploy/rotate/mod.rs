@@ -18,8 +18,8 @@ use super::preflight::{self, Injected};
 use super::redeploy::{self, Deployed, WaitPolicy};
 use super::taskdef;
 use super::wiring::{self, Target};
-use super::{Env, KEY_VAR, WEBHOOK_VAR, smoke_step};
-use crate::aws::secrets_manager::{self, Written};
+use super::{Env, KEY_VAR, SecretSwitch, WEBHOOK_VAR, WiredParameter, smoke_step};
+use crate::aws::secrets_manager::{SecretInfo, Written};
 use crate::error::{Error, Result};
 use crate::http;
 use crate::printer::{Printer, Report};
@@ -78,6 +78,8 @@ pub struct RotatePlan {
     target: Target,
     secret_id: String,
     previous_version: String,
+    /// The SSM parameter, when the webhook secret is read from one.
+    parameter: Option<WiredParameter>,
     /// The task definition the service runs (the rollout is judged against it).
     task_definition: String,
     stripe: StripeClient,
@@ -106,92 +108,27 @@ pub async fn plan(env: &Env, o: RotateOptions) -> Result<RotatePlan> {
             svc.task_definition, settings.container, settings.name
         )));
     };
-    let choices = wiring::Choices {
-        rewire: false,
-        rotating: true,
-    };
-    let own = env.sm.info(&settings.webhook_secret_id).await?;
-    let target = wiring::target(
-        WEBHOOK_VAR,
-        Some(&current),
-        own.as_ref().map(|i| i.arn.as_str()),
-        choices,
-    )?;
-    let secret_id = target.secret(&settings.webhook_secret_id).to_owned();
-    let wh_info = match &target {
-        Target::Own => own,
-        _ => env.sm.info(&secret_id).await?,
-    };
-    let Some(wh_info) = wh_info else {
-        return Err(Error::usage(format!(
-            "secret {secret_id} does not exist; run `stripe-ops enable --env {}` first",
-            settings.name
-        )));
-    };
-    if target == Target::Own && !current.starts_with(&wh_info.arn) {
-        return Err(Error::usage(format!(
-            "{} does not inject {WEBHOOK_VAR} into container {} by ARN; run `stripe-ops enable --env {}` first",
-            svc.task_definition, settings.container, settings.name
-        )));
-    }
-    if let Target::JsonKey { secret, key } = &target {
-        let document = env.sm.value(secret).await?;
-        if !o.add_json_key {
-            wiring::json_key_value(&document, secret, key).map_err(|e| {
-                e.context(format!("{WEBHOOK_VAR} is read from key {key} of {secret}"))
-            })?;
-        }
-    }
-    let previous_version = wh_info
-        .current_version()
-        .map(str::to_owned)
-        .ok_or_else(|| Error::external(format!("secret {secret_id} has no AWSCURRENT version")))?;
-    let mut injected = vec![Injected {
-        arn: wh_info.arn.clone(),
-        kms_key_id: wh_info.kms_key_id.clone(),
-    }];
-    // The Stripe key, as the container reads it (stripe-ops' own secret when not injected).
-    let key_target = match value_from(KEY_VAR) {
-        Some(v) => {
-            let own_key = env.sm.info(&settings.secret_key_id).await?;
-            wiring::target(
-                KEY_VAR,
-                Some(&v),
-                own_key.as_ref().map(|i| i.arn.as_str()),
-                choices,
-            )?
-        }
-        None => Target::Own,
-    };
+    let task_account = wiring::account_of(td.task_definition_arn().unwrap_or_default()).to_owned();
+    let webhook =
+        WebhookSecret::read(env, &o, &current, &svc.task_definition, &task_account).await?;
+    let mut injected = vec![webhook.injected()];
+    let key_target = key_target(env, value_from(KEY_VAR).as_deref()).await?;
     let key_id = key_target.secret(&settings.secret_key_id).to_owned();
-    if key_id != secret_id
-        && let Some(key_info) = env.sm.info(&key_id).await?
-    {
-        injected.push(Injected {
-            arn: key_info.arn,
-            kms_key_id: key_info.kms_key_id,
-        });
+    if key_id != webhook.secret_id {
+        match &key_target {
+            Target::Parameter(p) => injected.push(Injected::parameter(
+                &env.parameter(KEY_VAR, p, &task_account, CHOICES).await?,
+            )),
+            _ => {
+                if let Some(key_info) = env.sm.info(&key_id).await? {
+                    injected.push(Injected::secret(&key_info));
+                }
+            }
+        }
     }
     let preflight =
         preflight::check(env, td.execution_role_arn(), &injected, o.skip_preflight).await?;
-    let key = env.read_wired(&key_target, &settings.secret_key_id).await?;
-    let stripe = StripeClient::new(&settings.stripe_api_base, key, Duration::from_secs(30))?;
-    let existing = stripe
-        .list_webhook_endpoints()
-        .await
-        .map_err(|e| e.context("listing Stripe webhook endpoints"))?;
-    let old = duplicates(&existing, &url, None);
-    let fallback = Fallback {
-        enabled_events: settings.enabled_events.clone(),
-        api_version: settings.api_version.clone(),
-        connect: settings.connect,
-        description: format!(
-            "{} webhook for {} (stripe-ops rotate)",
-            settings.app, settings.name
-        ),
-    };
-    let replacement = endpoint::replacement(&url, &old, &o.endpoint, &fallback)?;
-    let old_ids: Vec<String> = old.iter().map(|e| e.id.clone()).collect();
+    let (stripe, replacement, old_ids) = new_endpoint(env, &key_target, &url, &o).await?;
 
     let mut plan = Plan::new(&settings.name);
     let new = &replacement.new;
@@ -206,15 +143,182 @@ pub async fn plan(env: &Env, o: RotateOptions) -> Result<RotatePlan> {
     plan.wiring.push(super::plan::Wire {
         variable: WEBHOOK_VAR.to_owned(),
         now: wiring::describe_current(Some(&current)),
-        new_value: target.describe(&settings.webhook_secret_id),
+        new_value: webhook.target.describe(&settings.webhook_secret_id),
     });
-    plan.step(match &target {
+    switch_steps(&mut plan, &o, env, &webhook, &old_ids);
+    plan.preflight = Some(preflight);
+    plan.endpoint = Some(replacement.clone());
+    Ok(RotatePlan {
+        plan,
+        url,
+        base,
+        replacement,
+        target: webhook.target,
+        secret_id: webhook.secret_id,
+        previous_version: webhook.previous_version,
+        parameter: webhook.parameter,
+        task_definition: svc.task_definition.clone(),
+        stripe,
+        options: o,
+    })
+}
+
+/// Where the webhook secret the container reads lives (a Secrets Manager secret or an SSM
+/// parameter), and its version now.
+struct WebhookSecret {
+    target: Target,
+    secret_id: String,
+    info: Option<SecretInfo>,
+    parameter: Option<WiredParameter>,
+    previous_version: String,
+}
+
+impl WebhookSecret {
+    /// Follows the wiring `current` (the task definition `td`'s reference) to the secret the
+    /// new value goes to; refuses one that does not exist, an own secret not injected by ARN,
+    /// and a JSON secret without the key (unless `--add-json-key`).
+    async fn read(
+        env: &Env,
+        o: &RotateOptions,
+        current: &str,
+        td: &str,
+        task_account: &str,
+    ) -> Result<WebhookSecret> {
+        let settings = &env.settings;
+        let own = env.sm.info(&settings.webhook_secret_id).await?;
+        let target = wiring::target(
+            WEBHOOK_VAR,
+            Some(current),
+            own.as_ref().map(|i| i.arn.as_str()),
+            CHOICES,
+        )?;
+        let secret_id = target.secret(&settings.webhook_secret_id).to_owned();
+        if let Target::Parameter(p) = &target {
+            let parameter = env.parameter(WEBHOOK_VAR, p, task_account, CHOICES).await?;
+            return Ok(WebhookSecret {
+                previous_version: parameter.info.version.to_string(),
+                target,
+                secret_id,
+                info: None,
+                parameter: Some(parameter),
+            });
+        }
+        let info = match &target {
+            Target::Own => own,
+            _ => env.sm.info(&secret_id).await?,
+        };
+        let Some(info) = info else {
+            return Err(Error::usage(format!(
+                "secret {secret_id} does not exist; run `stripe-ops enable --env {}` first",
+                settings.name
+            )));
+        };
+        if target == Target::Own && !current.starts_with(&info.arn) {
+            return Err(Error::usage(format!(
+                "{td} does not inject {WEBHOOK_VAR} into container {} by ARN; run `stripe-ops enable --env {}` first",
+                settings.container, settings.name
+            )));
+        }
+        if let Target::JsonKey { secret, key } = &target {
+            let document = env.sm.value(secret).await?;
+            if !o.add_json_key {
+                wiring::json_key_value(&document, secret, key).map_err(|e| {
+                    e.context(format!("{WEBHOOK_VAR} is read from key {key} of {secret}"))
+                })?;
+            }
+        }
+        let previous_version = info.current_version().map(str::to_owned).ok_or_else(|| {
+            Error::external(format!("secret {secret_id} has no AWSCURRENT version"))
+        })?;
+        Ok(WebhookSecret {
+            target,
+            secret_id,
+            info: Some(info),
+            parameter: None,
+            previous_version,
+        })
+    }
+
+    /// What the execution role must be able to read for it.
+    fn injected(&self) -> Injected {
+        match (&self.parameter, &self.info) {
+            (Some(p), _) => Injected::parameter(p),
+            (None, Some(info)) => Injected::secret(info),
+            (None, None) => unreachable!("read returns a secret or a parameter"),
+        }
+    }
+}
+
+/// How rotate follows the wiring: never re-pointed, and only to what a rotation can write.
+const CHOICES: wiring::Choices = wiring::Choices {
+    rewire: false,
+    rotating: true,
+};
+
+/// Where the Stripe key the container reads lives (`value_from`, its reference; stripe-ops'
+/// own secret when not injected).
+async fn key_target(env: &Env, value_from: Option<&str>) -> Result<Target> {
+    let Some(v) = value_from else {
+        return Ok(Target::Own);
+    };
+    let own_key = env.sm.info(&env.settings.secret_key_id).await?;
+    wiring::target(
+        KEY_VAR,
+        Some(v),
+        own_key.as_ref().map(|i| i.arn.as_str()),
+        CHOICES,
+    )
+}
+
+/// The endpoint to create at `url`, inheriting from the enabled ones there (read at Stripe with
+/// the key the container reads), with the client that read them and the old ones' ids.
+async fn new_endpoint(
+    env: &Env,
+    key_target: &Target,
+    url: &str,
+    o: &RotateOptions,
+) -> Result<(StripeClient, Replacement, Vec<String>)> {
+    let settings = &env.settings;
+    let key = env.read_wired(key_target, &settings.secret_key_id).await?;
+    let stripe = StripeClient::new(&settings.stripe_api_base, key, Duration::from_secs(30))?;
+    let existing = stripe
+        .list_webhook_endpoints()
+        .await
+        .map_err(|e| e.context("listing Stripe webhook endpoints"))?;
+    let old = duplicates(&existing, url, None);
+    let fallback = Fallback {
+        enabled_events: settings.enabled_events.clone(),
+        api_version: settings.api_version.clone(),
+        connect: settings.connect,
+        description: format!(
+            "{} webhook for {} (stripe-ops rotate)",
+            settings.app, settings.name
+        ),
+    };
+    let replacement = endpoint::replacement(url, &old, &o.endpoint, &fallback)?;
+    let old_ids = old.iter().map(|e| e.id.clone()).collect();
+    Ok((stripe, replacement, old_ids))
+}
+
+/// The plan's steps from the secret's write to the old endpoints' disabling.
+fn switch_steps(
+    plan: &mut Plan,
+    o: &RotateOptions,
+    env: &Env,
+    webhook: &WebhookSecret,
+    old_ids: &[String],
+) {
+    let (secret_id, previous_version) = (&webhook.secret_id, &webhook.previous_version);
+    plan.step(match &webhook.target {
         Target::JsonKey { key, .. } => format!(
             "put its secret into key {key} of {secret_id} (now version {previous_version}), every other key kept"
         ),
+        Target::Parameter(_) => format!(
+            "put its secret into SSM parameter {secret_id} (now version {previous_version}) as a new version of the SecureString, with its own key"
+        ),
         _ => format!("put its secret into {secret_id} (now version {previous_version})"),
     });
-    plan.step(o.wait.redeploy_step(&settings.service));
+    plan.step(o.wait.redeploy_step(&env.settings.service));
     if o.skip_smoke || o.wait.no_wait {
         let why = if o.skip_smoke {
             "--skip-smoke"
@@ -246,28 +350,6 @@ pub async fn plan(env: &Env, o: RotateOptions) -> Result<RotatePlan> {
     } else {
         plan.step(disable_step);
     }
-    plan.preflight = Some(preflight);
-    plan.endpoint = Some(replacement.clone());
-    Ok(RotatePlan {
-        plan,
-        url,
-        base,
-        replacement,
-        target,
-        secret_id,
-        previous_version,
-        task_definition: svc.task_definition.clone(),
-        stripe,
-        options: o,
-    })
-}
-
-/// The switch of the secret: AWSCURRENT moved from `previous` to `current`.
-#[derive(Debug, Clone)]
-pub struct SecretSwitch {
-    pub id: String,
-    pub previous: String,
-    pub current: String,
 }
 
 /// What has been changed so far, so that a failure can undo exactly that.
@@ -284,11 +366,7 @@ impl Undo {
     pub fn commands(&self, env: &Env) -> Vec<String> {
         let mut out = Vec::new();
         if let Some(s) = &self.secret {
-            out.push(secrets_manager::restore_command(
-                &s.id,
-                &s.previous,
-                &s.current,
-            ));
+            out.push(s.restore_command());
         }
         if self.redeployed {
             out.push(redeploy::redeploy_command(env, None));
@@ -508,6 +586,7 @@ async fn switch(
         id: id.clone(),
         previous: p.previous_version.clone(),
         current: written.version_id.clone(),
+        parameter: p.parameter.clone(),
     });
     at_safe_point(Step::Switch, undo)?;
     // Counted as redeployed from the request on: undoing a redeploy that did not happen only
@@ -536,8 +615,8 @@ async fn switch(
         (_, Ok(d)) => d,
         (started, Err(not_completed)) => {
             let why = match &started {
-                Some(s) => redeploy::why(env, &s.deployment_id, out).await,
-                None => redeploy::Why::default(),
+                Some(s) => crate::deploy::why::why(env, &s.deployment_id, out).await,
+                None => crate::deploy::why::Why::default(),
             };
             let message = format!("deploying {}: {not_completed}", settings.service);
             return Err(Failure {
@@ -574,6 +653,9 @@ async fn write_secret(
     new_secret: &crate::secret::SecretString,
 ) -> Result<Written> {
     let id = &p.secret_id;
+    if let Some(parameter) = &p.parameter {
+        return env.put_parameter(parameter, new_secret).await;
+    }
     match &p.target {
         Target::JsonKey { key, .. } => {
             let document = env.sm.value(id).await?;
