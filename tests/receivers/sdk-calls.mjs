@@ -1,0 +1,73 @@
+// stripe-node against the sandbox's Stripe API, as an app calls it: the 4xx answers it turns
+// into its typed errors, and the calls apps make beside the CLI's (lists, expand, idempotent
+// retries). Test fixture of stripe-ops.
+//
+//   node sdk-calls.mjs API_BASE KEY
+//
+// Prints {name: {ok, class, type, code, decline_code, param, message, status, value}} as JSON:
+// `class` is the error's class in stripe-node (StripeInvalidRequestError, StripeCardError, ...).
+import Stripe from 'stripe';
+
+const [base, key] = process.argv.slice(2);
+const url = new URL(base);
+// stripe-node sends its pinned API version (Stripe-Version) with every call.
+const stripe = new Stripe(key, {host: url.hostname, port: url.port, protocol: 'http', maxNetworkRetries: 0});
+const out = {};
+
+async function call(name, f) {
+  try {
+    out[name] = {ok: true, value: await f()};
+  } catch (err) {
+    out[name] = {
+      ok: false, class: err.constructor.name, type: err.type, code: err.code, decline_code: err.decline_code,
+      param: err.param, message: err.raw?.message, status: err.statusCode,
+    };
+  }
+}
+
+await call('unknown_parameter', () => stripe.coupons.create({percent_off: 10, bogus: 'x'}));
+await call('missing_required', () => stripe.prices.create({unit_amount: 100, product_data: {name: 'p'}}));
+await call('resource_missing', () => stripe.customers.retrieve('cus_doesnotexist'));
+await call('resource_missing_param', () => stripe.subscriptions.create({customer: 'cus_nope', items: [{price: 'price_nope'}]}));
+await call('removed_at_this_version', () =>
+  stripe.paymentIntents.create({amount: 100, currency: 'usd', payment_method_types: ['card']}));
+await call('declined', () => stripe.paymentIntents.create({
+  amount: 100, currency: 'usd', payment_method: 'pm_card_visa_chargeDeclinedInsufficientFunds', confirm: true,
+}));
+const paid = await stripe.paymentIntents.create({amount: 500, currency: 'usd', payment_method: 'pm_card_visa', confirm: true});
+await call('capture_succeeded', () => stripe.paymentIntents.capture(paid.id));
+await call('expanded', async () => {
+  const customer = await stripe.customers.create({email: 'a@example.com'});
+  const pi = await stripe.paymentIntents.create({amount: 100, currency: 'usd', customer: customer.id});
+  const got = await stripe.paymentIntents.retrieve(pi.id, {expand: ['customer']});
+  return got.customer.email;
+});
+await call('three_d_secure', async () => {
+  const pi = await stripe.paymentIntents.create({amount: 100, currency: 'usd', payment_method: 'pm_card_authenticationRequired', confirm: true});
+  return [pi.status, pi.next_action.type];
+});
+await call('pay_void_invoice', async () => {
+  const customer = await stripe.customers.create({});
+  await stripe.invoiceItems.create({customer: customer.id, amount: 300, currency: 'usd'});
+  const invoice = await stripe.invoices.create({customer: customer.id, pending_invoice_items_behavior: 'include'});
+  await stripe.invoices.finalizeInvoice(invoice.id);
+  await stripe.invoices.voidInvoice(invoice.id);
+  return stripe.invoices.pay(invoice.id, {payment_method: 'pm_card_visa'});
+});
+await call('clock_backwards', async () => {
+  const clock = await stripe.testHelpers.testClocks.create({frozen_time: 1893456000});
+  return stripe.testHelpers.testClocks.advance(clock.id, {frozen_time: 1893455000});
+});
+await call('idempotent_replay', async () => {
+  const a = await stripe.customers.create({email: 'same@example.com'}, {idempotencyKey: 'replay-1'});
+  const b = await stripe.customers.create({email: 'same@example.com'}, {idempotencyKey: 'replay-1'});
+  return a.id === b.id;
+});
+await call('idempotency_mismatch', () => stripe.customers.create({email: 'other@example.com'}, {idempotencyKey: 'replay-1'}));
+await call('list_pages', async () => {
+  const seen = [];
+  for await (const c of stripe.customers.list({limit: 2})) seen.push(c.id);
+  const page = await stripe.customers.list({limit: 2});
+  return {count: seen.length, keys: Object.keys(page).sort(), distinct: new Set(seen).size};
+});
+console.log(JSON.stringify(out));
