@@ -79,6 +79,9 @@ struct State {
     /// Spooled (or failed) events waiting for an earlier one before they can be handed out.
     waiting: BTreeMap<u64, Option<Job>>,
     retired: Vec<JoinHandle<()>>,
+    /// Events handed out but then not spooled (the sender got 503 and retries them): the
+    /// workers drop them. Forgotten once every cursor is past them.
+    refused: BTreeSet<u64>,
 }
 
 struct Inner {
@@ -86,6 +89,9 @@ struct Inner {
     opts: DeliveryOptions,
     state: Mutex<State>,
     log: Log,
+    /// How many events were refused because the spool could not take them; bumped on each, so
+    /// the workers know to drop them from their queues.
+    refused: watch::Sender<u64>,
 }
 
 impl Inner {
@@ -127,10 +133,12 @@ impl Hub {
                     next_dispatch: spool.last_seq() + 1,
                     waiting: BTreeMap::new(),
                     retired: Vec::new(),
+                    refused: BTreeSet::new(),
                 }),
                 spool,
                 opts,
                 log,
+                refused: watch::Sender::new(0),
             }),
         };
         for stale in recovered.cursors.keys() {
@@ -173,6 +181,7 @@ impl Hub {
         let pending = Arc::new(AtomicUsize::new(backlog.len()));
         let worker = Worker {
             name: name.clone(),
+            refused: self.inner.refused.subscribe(),
             spec: spec_rx,
             jobs: jobs_rx,
             stop: stop_rx,
@@ -232,6 +241,14 @@ impl Hub {
                 });
             }
         }
+    }
+
+    /// Records that an event handed out could not be spooled: the sender was answered 503 and
+    /// sends it again, so every target drops it (an attempt already under way may still reach
+    /// its target once) and nothing keeps it in memory. Counted as `refused_not_spooled`.
+    pub fn refused(&self, seq: u64) {
+        self.inner.state().refused.insert(seq);
+        self.inner.refused.send_modify(|n| *n += 1);
     }
 
     /// Records that an event is in the spool (counted by `/status` until every target is done).
@@ -362,6 +379,7 @@ impl Hub {
             })
             .collect();
         json!({
+            "refused_not_spooled": *self.inner.refused.borrow(),
             "spool": {
                 "dir": self.inner.spool.dir().display().to_string(),
                 "events": state.live.len(),
@@ -412,6 +430,7 @@ fn forget_done(inner: &Inner) -> Option<u64> {
     let mut state = inner.state();
     let min = state.cursors.values().min().copied()?;
     state.live = state.live.split_off(&(min + 1));
+    state.refused = state.refused.split_off(&(min + 1));
     Some(min)
 }
 
@@ -424,6 +443,8 @@ fn spool_error(e: std::io::Error) -> Error {
 
 struct Worker {
     name: String,
+    /// Moves when an event is refused (not spooled): drop it from the queue.
+    refused: watch::Receiver<u64>,
     spec: watch::Receiver<Arc<TargetSpec>>,
     jobs: mpsc::UnboundedReceiver<Job>,
     stop: watch::Receiver<bool>,
@@ -474,6 +495,7 @@ impl Worker {
                     None => stopping = true,
                 },
                 _ = sleep_until_some(retry_at), if retry_at.is_some() => {}
+                _ = self.refused.changed() => self.drop_refused(),
                 _ = self.stop.changed(), if !stopping => stopping = true,
             }
         }
@@ -553,9 +575,32 @@ impl Worker {
         }
     }
 
+    /// Drops the queued events the spool refused.
+    fn drop_refused(&mut self) {
+        let refused: Vec<u64> = {
+            let state = self.hub.state();
+            self.queue
+                .iter()
+                .map(|j| j.event.seq)
+                .filter(|seq| state.refused.contains(seq))
+                .collect()
+        };
+        if refused.is_empty() {
+            return;
+        }
+        self.queue.retain(|j| !refused.contains(&j.event.seq));
+        for seq in refused {
+            self.finish(seq);
+        }
+    }
+
     /// Takes a new job; while the target is recovering, its sender learns at once that it waits.
     fn accept(&mut self, job: Job) {
         self.unfinished.insert(job.event.seq);
+        if self.hub.state().refused.contains(&job.event.seq) {
+            self.finish(job.event.seq);
+            return;
+        }
         let Some(mut job) = self.unless_filtered(job) else {
             return;
         };
@@ -651,6 +696,11 @@ impl Worker {
             job.event.seq,
             job.failures,
         );
+        if self.hub.state().refused.contains(&seq) {
+            // Not spooled: its sender retries it; no retry here.
+            self.finish(seq);
+            return;
+        }
         let at = self.queue.partition_point(|j| j.event.seq < seq);
         self.queue.insert(at, job);
         let failures = match &self.recovery {

@@ -26,8 +26,9 @@ use crate::webhook::signature::{self, Signer};
 pub struct RelayState {
     pub hub: Hub,
     pub spool: Arc<Spool>,
-    /// Secrets the incoming signature must match; empty means no check.
-    pub verify: Vec<Signer>,
+    /// Secrets the incoming signature must match; empty means no check. Replaced whole when
+    /// SIGHUP re-reads the secret files (`Relay::reload_verify`).
+    pub verify: std::sync::RwLock<Arc<[Signer]>>,
     pub tolerance: i64,
     /// How long an answer waits for the targets' first attempts before reporting them pending.
     pub summary_wait: Duration,
@@ -90,11 +91,16 @@ async fn receive(
             .map(str::to_owned)
     };
     let signature_header = text_header("stripe-signature");
-    if !state.verify.is_empty() {
+    let verify = state
+        .verify
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    if !verify.is_empty() {
         let verdict = signature::verify(
             signature_header.as_deref().unwrap_or(""),
             &body,
-            &state.verify,
+            &verify,
             state.tolerance,
             signature::unix_now(),
             // As Stripe's libraries: a relay must not refuse what the receivers would accept.
@@ -138,8 +144,9 @@ async fn receive(
         .map_err(|e| e.to_string())
         .and_then(|r| r.map_err(|e| e.to_string()))
     {
+        state.hub.refused(seq);
         state.hub.log().line(format!(
-            "event {} NOT SPOOLED: {e}; answered 503 (targets may get it again when the sender retries)",
+            "event {} NOT SPOOLED: {e}; answered 503 and dropped (the sender retries it; a target may get it twice)",
             label(&event)
         ));
         return reject(
