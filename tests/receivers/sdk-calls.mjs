@@ -70,4 +70,11 @@ await call('list_pages', async () => {
   const page = await stripe.customers.list({limit: 2});
   return {count: seen.length, keys: Object.keys(page).sort(), distinct: new Set(seen).size};
 });
+await call('search', async () => {
+  await stripe.customers.create({email: 'searched@example.com', metadata: {plan: 'pro'}});
+  const found = await stripe.customers.search({query: "email:'searched@example.com' AND metadata['plan']:'pro'"});
+  const none = await stripe.customers.search({query: "email:'nobody@example.com'"});
+  return {object: found.object, emails: found.data.map((c) => c.email), none: none.data.length, next_page: found.next_page};
+});
+await call('search_unsupported_field', () => stripe.customers.search({query: "colour:'blue'"}));
 console.log(JSON.stringify(out));

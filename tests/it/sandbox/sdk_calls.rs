@@ -139,4 +139,14 @@ fn stripe_node_gets_stripes_errors_as_its_typed_errors_and_its_calls_work() {
         "auto-pagination sees each customer once: {pages}"
     );
     assert!(pages["count"].as_i64().unwrap() >= 3, "{pages}");
+    assert_eq!(
+        r["search"]["value"],
+        json!({"object": "search_result", "emails": ["searched@example.com"], "none": 0, "next_page": null})
+    );
+    let (class, status, _, param, message) = error("search_unsupported_field");
+    assert_eq!(
+        (class.as_str(), status, param.as_str()),
+        ("StripeInvalidRequestError", 400, "query")
+    );
+    assert!(message.contains("unsupported search field"), "{message}");
 }

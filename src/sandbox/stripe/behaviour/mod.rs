@@ -12,6 +12,7 @@ mod issuing;
 pub mod money;
 pub mod payments;
 mod portal;
+mod quotes;
 mod reporting;
 mod setup_intents;
 mod subscriptions;
@@ -53,5 +54,7 @@ pub static ALL: &[&dyn Behaviour] = &[
     &subscriptions::Subscriptions,
     &invoices::InvoiceItems,
     &invoices::Invoices,
+    &invoices::CreditNotes,
+    &quotes::Quotes,
     &checkout::Sessions,
 ];
