@@ -111,6 +111,19 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The target triple this machine builds for (the binary's, as `--version` names it).
+pub fn host_target() -> String {
+    let o = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .expect("rustc runs");
+    stdout(&o)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .expect("rustc -vV names the host")
+        .to_owned()
+}
+
 /// Polls `check` until it returns `Some` or the deadline passes.
 pub fn poll<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
