@@ -77,4 +77,49 @@ await call('search', async () => {
   return {object: found.object, emails: found.data.map((c) => c.email), none: none.data.length, next_page: found.next_page};
 });
 await call('search_unsupported_field', () => stripe.customers.search({query: "colour:'blue'"}));
+// Checkout's subscription and setup modes, paid as the Stripe CLI's fixtures pay a session
+// (the payment page's confirm, a Stripe.js call stripe-node has no method for).
+const payPage = (cs, pm) => stripe.rawRequest('POST', `/v1/payment_pages/${cs.id}/confirm`,
+  cs.mode === 'setup' ? {payment_method: pm} : {payment_method: pm, expected_amount: cs.amount_total});
+await call('checkout_subscription', async () => {
+  const price = await stripe.prices.create({unit_amount: 900, currency: 'usd', recurring: {interval: 'month'}, product_data: {name: 'Pro'}});
+  const cs = await stripe.checkout.sessions.create({mode: 'subscription', line_items: [{price: price.id, quantity: 1}],
+    customer_email: 'sub@example.com', success_url: 'https://example.com/ok', subscription_data: {metadata: {plan: 'pro'}}});
+  await payPage(cs, 'pm_card_visa');
+  const done = await stripe.checkout.sessions.retrieve(cs.id, {expand: ['subscription', 'customer']});
+  return {status: done.status, payment_status: done.payment_status, sub: done.subscription.status,
+    metadata: done.subscription.metadata, email: done.customer.email, invoice: (await stripe.invoices.retrieve(done.invoice)).status};
+});
+await call('checkout_subscription_trial', async () => {
+  const price = await stripe.prices.create({unit_amount: 900, currency: 'usd', recurring: {interval: 'month'}, product_data: {name: 'Trial'}});
+  const customer = await stripe.customers.create({email: 'trial@example.com'});
+  const cs = await stripe.checkout.sessions.create({mode: 'subscription', line_items: [{price: price.id, quantity: 1}],
+    customer: customer.id, success_url: 'https://example.com/ok', subscription_data: {trial_period_days: 14}});
+  await payPage(cs, 'pm_card_visa');
+  const done = await stripe.checkout.sessions.retrieve(cs.id, {expand: ['subscription']});
+  return {amount_total: cs.amount_total, payment_status: done.payment_status, sub: done.subscription.status,
+    customer: done.customer === customer.id};
+});
+await call('checkout_setup', async () => {
+  const customer = await stripe.customers.create({email: 'setup@example.com'});
+  const cs = await stripe.checkout.sessions.create({mode: 'setup', currency: 'usd', customer: customer.id, success_url: 'https://example.com/ok'});
+  await payPage(cs, 'pm_card_visa');
+  const done = await stripe.checkout.sessions.retrieve(cs.id, {expand: ['setup_intent']});
+  const methods = await stripe.customers.listPaymentMethods(customer.id);
+  return {status: done.status, payment_status: done.payment_status, si: done.setup_intent.status,
+    attached: methods.data.map((m) => m.id).includes(done.setup_intent.payment_method)};
+});
+await call('checkout_setup_declined', async () => {
+  const cs = await stripe.checkout.sessions.create({mode: 'setup', currency: 'usd', success_url: 'https://example.com/ok'});
+  try {
+    await payPage(cs, 'pm_card_chargeDeclined');
+  } catch (err) {
+    return {type: err.type, code: err.code, open: (await stripe.checkout.sessions.retrieve(cs.id)).status};
+  }
+  return 'paid';
+});
+await call('checkout_recurring_in_payment_mode', async () => {
+  const price = await stripe.prices.create({unit_amount: 900, currency: 'usd', recurring: {interval: 'month'}, product_data: {name: 'R'}});
+  return stripe.checkout.sessions.create({mode: 'payment', line_items: [{price: price.id, quantity: 1}], success_url: 'https://example.com/ok'});
+});
 console.log(JSON.stringify(out));

@@ -149,4 +149,36 @@ fn stripe_node_gets_stripes_errors_as_its_typed_errors_and_its_calls_work() {
         ("StripeInvalidRequestError", 400, "query")
     );
     assert!(message.contains("unsupported search field"), "{message}");
+
+    assert_eq!(
+        r["checkout_subscription"]["value"],
+        json!({"status": "complete", "payment_status": "paid", "sub": "active", "metadata": {"plan": "pro"},
+            "email": "sub@example.com", "invoice": "paid"}),
+        "{}",
+        r["checkout_subscription"]
+    );
+    assert_eq!(
+        r["checkout_subscription_trial"]["value"],
+        json!({"amount_total": 0, "payment_status": "no_payment_required", "sub": "trialing", "customer": true}),
+        "{}",
+        r["checkout_subscription_trial"]
+    );
+    assert_eq!(
+        r["checkout_setup"]["value"],
+        json!({"status": "complete", "payment_status": "no_payment_required", "si": "succeeded", "attached": true}),
+        "{}",
+        r["checkout_setup"]
+    );
+    assert_eq!(
+        r["checkout_setup_declined"]["value"],
+        json!({"type": "StripeCardError", "code": "card_declined", "open": "open"}),
+        "{}",
+        r["checkout_setup_declined"]
+    );
+    let (class, status, _, param, message) = error("checkout_recurring_in_payment_mode");
+    assert_eq!(
+        (class.as_str(), status, param.as_str()),
+        ("StripeInvalidRequestError", 400, "line_items[0][price]")
+    );
+    assert!(message.contains("recurring price"), "{message}");
 }
