@@ -378,7 +378,7 @@ async fn worker(shared: Arc<Shared>) -> Tally {
             }
             tokio::time::sleep_until(shared.started + at).await;
         }
-        let timestamp = signature::unix_now();
+        let timestamp = crate::timestamp::unix_now();
         let body = shared.prepared.body(&shared.ids.id(i), timestamp);
         let header = signature::header(timestamp, body.as_bytes(), &shared.signers);
         let sent_at = Instant::now();
