@@ -254,7 +254,7 @@ impl Behaviour for PaymentMethods {
         "payment_method"
     }
     fn actions(&self) -> &'static [&'static str] {
-        &["attach", "detach"]
+        &["attach", "detach", "list_customer", "retrieve_customer"]
     }
     fn serve(&self, ctx: &Ctx) -> Option<ApiResult<Value>> {
         match ctx.op {
