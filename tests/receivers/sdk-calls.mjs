@@ -122,4 +122,35 @@ await call('checkout_recurring_in_payment_mode', async () => {
   const price = await stripe.prices.create({unit_amount: 900, currency: 'usd', recurring: {interval: 'month'}, product_data: {name: 'R'}});
   return stripe.checkout.sessions.create({mode: 'payment', line_items: [{price: price.id, quantity: 1}], success_url: 'https://example.com/ok'});
 });
+// Subscription schedules at stripe-node's version: `duration` (not the removed `iterations`),
+// release keeping the subscription, and a released schedule's refusal.
+await call('schedule', async () => {
+  const price = await stripe.prices.create({unit_amount: 1200, currency: 'usd', recurring: {interval: 'month'}, product_data: {name: 'Plan'}});
+  const customer = await stripe.customers.create({email: 'schedule@example.com', payment_method: 'pm_card_visa',
+    invoice_settings: {default_payment_method: 'pm_card_visa'}});
+  const s = await stripe.subscriptionSchedules.create({customer: customer.id, start_date: 'now',
+    phases: [{items: [{price: price.id, quantity: 1}], duration: {interval: 'month', interval_count: 2}},
+      {items: [{price: price.id, quantity: 3}], duration: {interval: 'month', interval_count: 1}}]});
+  const sub = await stripe.subscriptions.retrieve(s.subscription);
+  const released = await stripe.subscriptionSchedules.release(s.id);
+  const kept = await stripe.subscriptions.retrieve(s.subscription);
+  return {status: s.status, phases: s.phases.length, chained: s.phases[1].start_date === s.phases[0].end_date,
+    current: s.current_phase.end_date === s.phases[0].end_date, sub: sub.status, schedule: sub.schedule === s.id,
+    released: released.status, released_subscription: released.released_subscription === s.subscription,
+    kept: kept.status, unscheduled: kept.schedule};
+});
+await call('schedule_iterations_removed', async () => {
+  const price = await stripe.prices.create({unit_amount: 1200, currency: 'usd', recurring: {interval: 'month'}, product_data: {name: 'Old'}});
+  const customer = await stripe.customers.create({});
+  return stripe.subscriptionSchedules.create({customer: customer.id, start_date: 'now', phases: [{items: [{price: price.id}], iterations: 2}]});
+});
+await call('schedule_cancel_twice', async () => {
+  const price = await stripe.prices.create({unit_amount: 1200, currency: 'usd', recurring: {interval: 'month'}, product_data: {name: 'Later'}});
+  const customer = await stripe.customers.create({});
+  const s = await stripe.subscriptionSchedules.create({customer: customer.id, start_date: Math.floor(Date.now() / 1000) + 86400,
+    phases: [{items: [{price: price.id}]}]});
+  if (s.status !== 'not_started' || s.subscription !== null) return s;
+  await stripe.subscriptionSchedules.cancel(s.id);
+  return stripe.subscriptionSchedules.cancel(s.id);
+});
 console.log(JSON.stringify(out));

@@ -181,4 +181,25 @@ fn stripe_node_gets_stripes_errors_as_its_typed_errors_and_its_calls_work() {
         ("StripeInvalidRequestError", 400, "line_items[0][price]")
     );
     assert!(message.contains("recurring price"), "{message}");
+
+    assert_eq!(
+        r["schedule"]["value"],
+        json!({"status": "active", "phases": 2, "chained": true, "current": true, "sub": "active", "schedule": true,
+            "released": "released", "released_subscription": true, "kept": "active", "unscheduled": null}),
+        "{}",
+        r["schedule"]
+    );
+    let (class, status, code, param, _) = error("schedule_iterations_removed");
+    assert_eq!(
+        (class.as_str(), status, code.as_str(), param.as_str()),
+        (
+            "StripeInvalidRequestError",
+            400,
+            "parameter_unknown",
+            "phases[0][iterations]"
+        )
+    );
+    let (class, status, _, _, message) = error("schedule_cancel_twice");
+    assert_eq!((class.as_str(), status), ("StripeInvalidRequestError", 400));
+    assert!(message.contains("`canceled` status"), "{message}");
 }

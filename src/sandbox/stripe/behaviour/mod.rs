@@ -14,6 +14,7 @@ pub mod payments;
 mod portal;
 mod quotes;
 mod reporting;
+mod schedules;
 mod setup_intents;
 mod subscriptions;
 pub mod test_clocks;
@@ -52,6 +53,7 @@ pub static ALL: &[&dyn Behaviour] = &[
     &payments::Disputes,
     &setup_intents::SetupIntents,
     &subscriptions::Subscriptions,
+    &schedules::Schedules,
     &invoices::InvoiceItems,
     &invoices::Invoices,
     &invoices::CreditNotes,

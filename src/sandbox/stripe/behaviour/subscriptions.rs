@@ -10,7 +10,7 @@
 //! `trial_settings.end_behavior.missing_payment_method=pause` pauses it
 //! (`customer.subscription.paused`). Cancel: `customer.subscription.deleted`.
 //!
-//! Test clocks, schedules, proration and item changes are not modelled yet: the hook for time is
+//! Test clocks, proration and item changes are not modelled yet (schedules: schedules.rs): the hook for time is
 //! `test_clocks::MOVERS`.
 
 use serde_json::{Value, json};
@@ -263,6 +263,12 @@ fn cancel(ctx: &Ctx) -> ApiResult<Value> {
     if sub["status"] == "canceled" {
         return Err(ApiError::not_found("subscription", ctx.id()));
     }
+    cancel_now(ctx, &mut sub);
+    Ok(sub)
+}
+
+/// Cancels `sub` now: `customer.subscription.deleted` (also a schedule's cancel).
+pub fn cancel_now(ctx: &Ctx, sub: &mut Value) {
     sub["status"] = json!("canceled");
     sub["canceled_at"] = json!(ctx.now());
     sub["ended_at"] = json!(ctx.now());
@@ -271,7 +277,6 @@ fn cancel(ctx: &Ctx) -> ApiResult<Value> {
         "cancellation_details",
         &json!({"reason": "cancellation_requested"}),
     );
-    ctx.put(&sub);
-    ctx.emit("customer.subscription.deleted", &sub, None);
-    Ok(sub)
+    ctx.put(sub);
+    ctx.emit("customer.subscription.deleted", sub, None);
 }
