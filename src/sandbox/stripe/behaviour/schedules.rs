@@ -185,20 +185,8 @@ fn phase_items(
         .ok_or_else(|| ApiError::missing_param(&format!("phases[{i}][items]")))?;
     let (mut items, mut currency, mut interval) = (Vec::new(), Value::Null, None);
     for (j, item) in given.iter().enumerate() {
-        let param = format!("phases[{i}][items][{j}][price]");
-        let id = item["price"]
-            .as_str()
-            .ok_or_else(|| ApiError::missing_param(&param))?;
-        let price = ctx.find("price", id, &param)?;
-        if price["type"] != "recurring" {
-            return Err(ApiError::invalid(
-                "parameter_invalid",
-                Some(&param),
-                &format!(
-                    "The price specified ({id}) is a one-time price. Subscription schedule phases take recurring prices."
-                ),
-            ));
-        }
+        let price =
+            subscriptions::recurring_price(ctx, item, &format!("phases[{i}][items][{j}][price]"))?;
         currency = price["currency"].clone();
         interval.get_or_insert_with(|| {
             let recurring = &price["recurring"];
@@ -212,7 +200,7 @@ fn phase_items(
         });
         items.push(json!({
             "billing_thresholds": null, "discounts": [], "metadata": item.get("metadata").cloned().unwrap_or(json!({})),
-            "plan": id, "price": id, "quantity": item.get("quantity").and_then(timestamp).unwrap_or(1), "tax_rates": [],
+            "plan": price["id"], "price": price["id"], "quantity": item.get("quantity").and_then(timestamp).unwrap_or(1), "tax_rates": [],
         }));
     }
     Ok((items, currency, interval.unwrap_or(("month", 1))))

@@ -89,20 +89,7 @@ fn create(ctx: &Ctx) -> ApiResult<Value> {
         .ok_or_else(|| ApiError::missing_param("items"))?;
     let mut prices = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        let param = format!("items[{i}][price]");
-        let id = item["price"]
-            .as_str()
-            .ok_or_else(|| ApiError::missing_param(&param))?;
-        let price = ctx.find("price", id, &param)?;
-        if price["type"] != "recurring" {
-            return Err(ApiError::invalid(
-                "parameter_invalid",
-                Some(&param),
-                &format!(
-                    "The price specified ({id}) is a one-time price. Subscriptions take recurring prices."
-                ),
-            ));
-        }
+        let price = recurring_price(ctx, item, &format!("items[{i}][price]"))?;
         prices.push((price, item["quantity"].as_i64().unwrap_or(1)));
     }
     let default_pm = match ctx.str_param("default_payment_method") {
@@ -199,6 +186,24 @@ fn create(ctx: &Ctx) -> ApiResult<Value> {
         ctx.save_update(&before, &sub);
     }
     Ok(sub)
+}
+
+/// The recurring price an item names (`param`: its price parameter), or Stripe's 400.
+pub fn recurring_price(ctx: &Ctx, item: &Value, param: &str) -> ApiResult<Value> {
+    let id = item["price"]
+        .as_str()
+        .ok_or_else(|| ApiError::missing_param(param))?;
+    let price = ctx.find("price", id, param)?;
+    if price["type"] != "recurring" {
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            Some(param),
+            &format!(
+                "The price specified ({id}) is a one-time price. Subscriptions take recurring prices."
+            ),
+        ));
+    }
+    Ok(price)
 }
 
 /// The subscription's first invoice: a line per item (for $0 during a trial).
