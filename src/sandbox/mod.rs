@@ -372,6 +372,9 @@ pub async fn start(opts: SandboxOptions) -> Result<Sandbox> {
             opts.idle_timeout,
         ),
     ];
+    // The Stripe API's resource engine loads its embedded data on first use; loading it now, off
+    // the start line's path, spares the first API call that wait.
+    tokio::task::spawn_blocking(stripe::engine::Engine::get);
     let mut background = Vec::new();
     if let Some(p) = &shared.persist {
         background.push(tokio::spawn(p.clone().run(shared.clone())));

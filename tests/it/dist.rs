@@ -630,6 +630,8 @@ fn cargo_package_ships_what_the_build_needs() {
         "README.md",
         "src/main.rs",
         "src/lib.rs",
+        "src/sandbox/stripe/resources.toml",
+        "src/sandbox/stripe/versions.toml",
     ] {
         assert!(listed.iter().any(|l| l == needed), "{needed} not packaged");
     }

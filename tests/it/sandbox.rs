@@ -19,6 +19,7 @@ mod faults;
 mod limits;
 mod process;
 mod replay;
+mod sdk_calls;
 mod stripe_api;
 mod stripe_cli;
 mod triggers;

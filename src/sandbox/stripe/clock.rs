@@ -25,7 +25,7 @@ const MAX_STEP: i64 = 10 * 366 * 86_400;
 
 fn answer(shared: &Shared) -> Response {
     let now = shared.stripe.now();
-    let offset = now - crate::webhook::signature::unix_now();
+    let offset = now - crate::timestamp::unix_now();
     axum::Json(json!({"object": "sandbox.clock", "now": now, "offset": offset})).into_response()
 }
 

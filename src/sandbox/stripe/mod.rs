@@ -455,8 +455,7 @@ impl StripeSide {
     /// The sandbox's clock: the machine's time, plus how far `POST /sandbox/v1/clock/advance`
     /// moved it (what objects and events are dated with, and when funds become available).
     pub fn now(&self) -> i64 {
-        crate::webhook::signature::unix_now()
-            + self.clock_offset.load(std::sync::atomic::Ordering::Acquire)
+        crate::timestamp::unix_now() + self.clock_offset.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Moves the sandbox's clock `seconds` forward.

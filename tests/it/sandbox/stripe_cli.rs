@@ -280,7 +280,7 @@ async fn listen_forwards_a_paid_checkout_verified_once_and_resend_delivers_a_fai
 #[test]
 fn a_fixture_the_sandbox_does_not_implement_fails_with_stripes_404_which_the_cli_prints() {
     let cli = Cli::start(&[]);
-    let o = cli.run(&["trigger", "quote.created"]);
+    let o = cli.run(&["trigger", "issuing_authorization.request"]);
     assert_ne!(code(&o), 0, "{}", stdout(&o));
     let all = format!("{}{}", stdout(&o), stderr(&o));
     assert!(

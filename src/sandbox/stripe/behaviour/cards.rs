@@ -9,7 +9,7 @@
 
 use serde_json::{Value, json};
 
-use crate::sandbox::stripe::engine::{ApiError, ApiResult, Behaviour, Ctx};
+use crate::sandbox::stripe::engine::{ApiError, ApiResult, Behaviour, Ctx, views};
 
 /// What charging a test payment method does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,16 +254,33 @@ impl Behaviour for PaymentMethods {
         "payment_method"
     }
     fn actions(&self) -> &'static [&'static str] {
-        &["attach", "detach"]
+        &["attach", "detach", "list_customer", "retrieve_customer"]
     }
     fn serve(&self, ctx: &Ctx) -> Option<ApiResult<Value>> {
         match ctx.op {
             "create" => Some(create(ctx)),
             "attach" => Some(attach_call(ctx)),
             "detach" => Some(detach(ctx)),
+            "list_customer" => Some(customer_methods(ctx)),
+            "retrieve_customer" => Some(customer_method(ctx)),
             _ => None,
         }
     }
+}
+
+/// `GET /v1/customers/{customer}/payment_methods`: the customer's (`type` filters).
+fn customer_methods(ctx: &Ctx) -> ApiResult<Value> {
+    let customer = ctx.get("customer", &ctx.ids[0])?;
+    views::list(ctx, &|pm| pm["customer"] == customer["id"])
+}
+
+/// `GET /v1/customers/{customer}/payment_methods/{id}`: one of the customer's.
+fn customer_method(ctx: &Ctx) -> ApiResult<Value> {
+    let customer = ctx.get("customer", &ctx.ids[0])?;
+    ctx.target()
+        .ok()
+        .filter(|pm| pm["customer"] == customer["id"])
+        .ok_or_else(|| ApiError::not_found("payment_method", ctx.id()))
 }
 
 fn create(ctx: &Ctx) -> ApiResult<Value> {

@@ -121,31 +121,42 @@ fn twin_follows(ctx: &Ctx, kind: &str, object: &Value, fields: &[&str]) -> ApiRe
     Ok(())
 }
 
+/// What a price and its plan share, field for field.
+const TWIN_FIELDS: [&str; 9] = [
+    "id",
+    "created",
+    "active",
+    "currency",
+    "metadata",
+    "nickname",
+    "product",
+    "tiers_mode",
+    "billing_scheme",
+];
+/// The plan's fields that a price keeps under `recurring`.
+const RECURRING_FIELDS: [&str; 5] = [
+    "interval",
+    "interval_count",
+    "usage_type",
+    "trial_period_days",
+    "meter",
+];
+
+/// A new object of `kind` with the shared fields of its twin `from`.
+fn twin(ctx: &Ctx, kind: &str, from: &Value) -> Value {
+    let mut twin = ctx.fresh(kind);
+    for key in TWIN_FIELDS {
+        twin[key] = from[key].clone();
+    }
+    twin
+}
+
 /// The plan Stripe keeps for a recurring price.
 fn plan_of(ctx: &Ctx, price: &Value) -> Value {
-    let mut plan = ctx.fresh("plan");
-    for key in [
-        "id",
-        "created",
-        "active",
-        "currency",
-        "metadata",
-        "nickname",
-        "product",
-        "tiers_mode",
-        "billing_scheme",
-    ] {
-        plan[key] = price[key].clone();
-    }
+    let mut plan = twin(ctx, "plan", price);
     plan["amount"] = price["unit_amount"].clone();
     plan["amount_decimal"] = price["unit_amount_decimal"].clone();
-    for key in [
-        "interval",
-        "interval_count",
-        "usage_type",
-        "trial_period_days",
-        "meter",
-    ] {
+    for key in RECURRING_FIELDS {
         plan[key] = price["recurring"][key].clone();
     }
     plan["transform_usage"] = Value::Null;
@@ -154,27 +165,14 @@ fn plan_of(ctx: &Ctx, price: &Value) -> Value {
 
 /// The price Stripe keeps for a plan.
 fn price_of(ctx: &Ctx, plan: &Value) -> Value {
-    let mut price = ctx.fresh("price");
-    for key in [
-        "id",
-        "created",
-        "active",
-        "currency",
-        "metadata",
-        "nickname",
-        "product",
-        "tiers_mode",
-        "billing_scheme",
-    ] {
-        price[key] = plan[key].clone();
-    }
+    let mut price = twin(ctx, "price", plan);
     price["unit_amount"] = plan["amount"].clone();
     price["unit_amount_decimal"] = plan["amount_decimal"].clone();
     price["type"] = json!("recurring");
-    price["recurring"] = json!({
-        "interval": plan["interval"], "interval_count": plan["interval_count"], "meter": plan["meter"],
-        "trial_period_days": plan["trial_period_days"], "usage_type": plan["usage_type"],
-    });
+    price["recurring"] = RECURRING_FIELDS
+        .iter()
+        .map(|k| ((*k).to_owned(), plan[*k].clone()))
+        .collect();
     price
 }
 

@@ -1,14 +1,29 @@
 //! Checkout Sessions through the API (create, expire) and the payment-page calls the Stripe
 //! CLI's checkout fixtures make to pay one without a browser (`GET /v1/payment_pages/{cs}`,
 //! `POST /v1/payment_pages/{cs}/confirm` with `payment_method` and `expected_amount`, the calls
-//! Stripe.js makes; not part of stripe-node). Paying emits the payment's events (payments.rs),
-//! then `checkout.session.completed`; a SEPA debit completes `unpaid`, then
-//! `checkout.session.async_payment_succeeded` or `_failed` (docs.stripe.com/checkout/
-//! fulfillment). The top-up app's sessions and their hosted page are `sandbox::checkout`; a
-//! session made here has its own hosted page (`stripe::checkout_page`, its `url`).
-//! `payment_intent_data`'s Connect parameters (`application_fee_amount`, `transfer_data`,
-//! `on_behalf_of`, `transfer_group`) go to the payment intent (connect.rs). `subscription` and
-//! `setup` modes are not built yet and are refused plainly.
+//! Stripe.js makes; not part of stripe-node). The top-up app's sessions and their hosted page
+//! are `sandbox::checkout`; a session made here has its own hosted page
+//! (`stripe::checkout_page`, its `url`).
+//!
+//! The three modes (docs.stripe.com/api/checkout/sessions/create, `mode`):
+//! - `payment`: paying makes the payment intent and emits its events (payments.rs), then
+//!   `checkout.session.completed`; a SEPA debit completes `unpaid`, then
+//!   `checkout.session.async_payment_succeeded` or `_failed` (docs.stripe.com/checkout/
+//!   fulfillment). `payment_intent_data`'s Connect parameters (`application_fee_amount`,
+//!   `transfer_data`, `on_behalf_of`, `transfer_group`) go to the payment intent (connect.rs).
+//! - `subscription` (docs.stripe.com/billing/subscriptions/build-subscriptions?ui=checkout):
+//!   recurring prices; paying makes the customer if the session has none (`customer.created`),
+//!   attaches the payment method (`payment_method.attached`) and makes the subscription with it
+//!   as default (subscriptions.rs: its invoice's events), then `checkout.session.completed`
+//!   with `subscription` and `invoice`; `payment_status` is `no_payment_required` when nothing
+//!   is due today (a trial).
+//! - `setup` (docs.stripe.com/payments/save-and-reuse?platform=checkout): `currency` (or
+//!   `payment_method_types`) instead of line items; confirming makes and confirms a setup
+//!   intent for the payment method (setup_intents.rs), then `checkout.session.completed` with
+//!   `setup_intent` and `payment_status: no_payment_required`.
+//!
+//! A declined card leaves the session open (the buyer may try another). The payment page's
+//! 3-D Secure challenge is not built: a card that asks for it is refused plainly.
 
 use std::sync::Arc;
 
@@ -33,6 +48,9 @@ impl Behaviour for Sessions {
             "payment_intent_data",
             "payment_method_types",
             "customer",
+            "mode",
+            "subscription_data",
+            "setup_intent_data",
         ]
     }
     fn actions(&self) -> &'static [&'static str] {
@@ -41,46 +59,19 @@ impl Behaviour for Sessions {
     fn create(&self, ctx: &Ctx, cs: &mut Value) -> ApiResult<()> {
         let mode = ctx
             .str_param("mode")
-            .ok_or_else(|| ApiError::missing_param("mode"))?;
-        if mode != "payment" {
-            return Err(ApiError::invalid(
-                "parameter_invalid",
-                Some("mode"),
-                "The sandbox makes Checkout Sessions in payment mode only (subscription and setup modes are not built yet).",
-            ));
-        }
-        let items = ctx
-            .param("line_items")
-            .and_then(Value::as_array)
-            .filter(|i| !i.is_empty())
-            .ok_or_else(|| {
-                ApiError::invalid(
-                    "parameter_missing",
-                    Some("line_items"),
-                    "You must specify either `line_items` or `setup_intent_data`.",
-                )
-            })?;
-        let (mut total, mut currency) = (0, Value::Null);
-        for (i, item) in items.iter().enumerate() {
-            let param = format!("line_items[{i}][price]");
-            let id = item["price"].as_str().ok_or_else(|| {
-                ApiError::invalid(
-                    "parameter_missing",
-                    Some(&param),
-                    "The sandbox takes line items by price.",
-                )
-            })?;
-            let price = ctx.find("price", id, &param)?;
-            total +=
-                price["unit_amount"].as_i64().unwrap_or(0) * item["quantity"].as_i64().unwrap_or(1);
-            currency = price["currency"].clone();
-        }
+            .ok_or_else(|| ApiError::missing_param("mode"))?
+            .to_owned();
+        let (total, due, currency) = match mode.as_str() {
+            "setup" => setup_currency(ctx)?,
+            _ => line_items(ctx, &mode)?,
+        };
         if let Some(customer) = ctx.str_param("customer") {
             cs["customer"] = ctx.find("customer", customer, "customer")?["id"].clone();
         }
         cs["id"] = json!(format!("cs_test_{}", crate::secret::random_alnum(58)));
+        cs["mode"] = json!(mode);
         cs["amount_subtotal"] = json!(total);
-        cs["amount_total"] = json!(total);
+        cs["amount_total"] = json!(due);
         cs["currency"] = currency;
         cs["expires_at"] = json!(ctx.now() + 86_400);
         cs["payment_status"] = json!("unpaid");
@@ -92,26 +83,38 @@ impl Behaviour for Sessions {
             cs["id"].as_str().unwrap_or_default()
         ));
         cs["total_details"] = json!({"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0});
+        if mode == "setup" {
+            cs["amount_subtotal"] = Value::Null;
+            cs["amount_total"] = Value::Null;
+            cs["total_details"] = Value::Null;
+        }
         let types = ctx
             .param("payment_method_types")
             .cloned()
             .unwrap_or_else(|| json!(["card"]));
         cs["payment_method_types"] = types;
-        // What the session's payment intent is made with: the sandbox's note, not the object.
-        let data = ctx
+        // A payment mode session's Connect parameters are checked as its payment intent's.
+        let intent_data = ctx
             .param("payment_intent_data")
             .cloned()
             .unwrap_or(Value::Null);
-        let mut checked = data.clone();
-        if checked.is_object() {
+        if intent_data.is_object() {
+            let mut checked = intent_data;
             checked["amount"] = json!(total);
+            super::connect::check_intent_data(ctx, &checked, "payment_intent_data")?;
         }
-        super::connect::check_intent_data(ctx, &checked, "payment_intent_data")?;
-        ctx.store().set_private(
-            cs["id"].as_str().unwrap_or_default(),
+        // What the session's payment intent, subscription or setup intent is made with, and its
+        // line items: the sandbox's notes, not the object.
+        let id = cs["id"].as_str().unwrap_or_default();
+        for note in [
             "payment_intent_data",
-            data,
-        );
+            "subscription_data",
+            "setup_intent_data",
+            "line_items",
+        ] {
+            let data = ctx.param(note).cloned().unwrap_or(Value::Null);
+            ctx.store().set_private(id, note, data);
+        }
         Ok(())
     }
     fn serve(&self, ctx: &Ctx) -> Option<ApiResult<Value>> {
@@ -124,6 +127,77 @@ impl Behaviour for Sessions {
             Ok(cs)
         })
     }
+}
+
+/// The session's line items, by price: (subtotal, due today, currency). `payment` mode takes
+/// one-time prices, `subscription` mode recurring ones (a trial makes nothing due today).
+fn line_items(ctx: &Ctx, mode: &str) -> ApiResult<(i64, i64, Value)> {
+    let items = ctx
+        .param("line_items")
+        .and_then(Value::as_array)
+        .filter(|i| !i.is_empty())
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "parameter_missing",
+                Some("line_items"),
+                "You must specify either `line_items` or `setup_intent_data`.",
+            )
+        })?;
+    let (mut total, mut currency) = (0, Value::Null);
+    for (i, item) in items.iter().enumerate() {
+        let param = format!("line_items[{i}][price]");
+        let id = item["price"].as_str().ok_or_else(|| {
+            ApiError::invalid(
+                "parameter_missing",
+                Some(&param),
+                "The sandbox takes line items by price.",
+            )
+        })?;
+        let price = ctx.find("price", id, &param)?;
+        let recurring = price["type"] == "recurring";
+        if mode == "payment" && recurring {
+            return Err(ApiError::invalid(
+                "parameter_invalid",
+                Some(&param),
+                "You specified `payment` mode but passed a recurring price. Either switch to `subscription` mode or use only one-time prices.",
+            ));
+        }
+        if mode == "subscription" && !recurring {
+            return Err(ApiError::invalid(
+                "parameter_invalid",
+                Some(&param),
+                "The sandbox's subscription mode takes recurring prices only (one-time items beside a subscription are not built yet).",
+            ));
+        }
+        total +=
+            price["unit_amount"].as_i64().unwrap_or(0) * item["quantity"].as_i64().unwrap_or(1);
+        currency = price["currency"].clone();
+    }
+    let trial = ctx
+        .param("subscription_data")
+        .is_some_and(|d| !d["trial_period_days"].is_null() || !d["trial_end"].is_null());
+    Ok((total, if trial { 0 } else { total }, currency))
+}
+
+/// `setup` mode's currency: dynamic payment methods need `currency` unless the session names
+/// its `payment_method_types`.
+fn setup_currency(ctx: &Ctx) -> ApiResult<(i64, i64, Value)> {
+    if ctx.param("line_items").is_some() {
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            Some("line_items"),
+            "You cannot pass `line_items` in `setup` mode.",
+        ));
+    }
+    let currency = ctx.param("currency").cloned().unwrap_or(Value::Null);
+    if currency.is_null() && ctx.param("payment_method_types").is_none() {
+        return Err(ApiError::invalid(
+            "parameter_missing",
+            Some("currency"),
+            "You must pass `currency` in `setup` mode when using dynamic payment methods (or name `payment_method_types`).",
+        ));
+    }
+    Ok((0, 0, currency))
 }
 
 fn open_session(ctx: &Ctx) -> ApiResult<Value> {
@@ -204,15 +278,27 @@ pub fn pay_page(ctx: &Ctx) -> ApiResult<Value> {
         }
     }
     let asynchronous = pm["type"] != "card";
-    let outcome = cards::outcome(ctx, pm["id"].as_str().unwrap_or_default());
-    if let (false, Outcome::Declined(code, decline)) = (asynchronous, outcome) {
+    match cards::outcome(ctx, pm["id"].as_str().unwrap_or_default()) {
         // A declined card leaves the session open: the buyer may try another.
-        return Err(payments::card_error(code, decline));
+        Outcome::Declined(code, decline) if !asynchronous && cs["mode"] != "setup" => {
+            return Err(payments::card_error(code, decline));
+        }
+        Outcome::Authenticate => {
+            return Err(ApiError::invalid(
+                "parameter_invalid",
+                Some("payment_method"),
+                "This card asks for 3-D Secure, which the sandbox's payment page does not run yet: pay with another test card.",
+            ));
+        }
+        _ => {}
     }
-    let data = ctx
-        .store()
-        .private(cs["id"].as_str().unwrap_or_default(), "payment_intent_data")
-        .unwrap_or(Value::Null);
+    customer_details(&mut cs, &pm);
+    match cs["mode"].as_str() {
+        Some("subscription") => return subscribe(ctx, cs, &pm),
+        Some("setup") => return set_up(ctx, cs, &pm),
+        _ => {}
+    }
+    let data = note(ctx, &cs, "payment_intent_data");
     let mut params = json!({"amount": cs["amount_total"], "currency": cs["currency"], "payment_method_types": [pm["type"]]});
     for key in [
         "description",
@@ -233,16 +319,8 @@ pub fn pay_page(ctx: &Ctx) -> ApiResult<Value> {
     }
     let pi = ctx.create("payment_intent", params)?;
     let pi = payments::pay_deferred(ctx, pi, &pm)?;
-    let billing = &pm["billing_details"];
     cs["payment_intent"] = pi["id"].clone();
     cs["status"] = json!("complete");
-    cs["customer_details"] = json!({
-        "address": billing["address"], "business_name": null, "email": billing["email"], "individual_name": null,
-        "name": billing["name"], "phone": billing["phone"], "tax_exempt": "none", "tax_ids": [],
-    });
-    if cs["customer_email"].is_null() {
-        cs["customer_email"] = billing["email"].clone();
-    }
     if !asynchronous {
         cs["payment_status"] = json!("paid");
         ctx.put(&cs);
@@ -264,5 +342,101 @@ pub fn pay_page(ctx: &Ctx) -> ApiResult<Value> {
         "checkout.session.async_payment_failed"
     };
     ctx.emit(event, &cs, None);
+    Ok(cs)
+}
+
+/// One of the session's notes (see `create`).
+fn note(ctx: &Ctx, cs: &Value, name: &str) -> Value {
+    ctx.store()
+        .private(cs["id"].as_str().unwrap_or_default(), name)
+        .unwrap_or(Value::Null)
+}
+
+/// Who paid, from the payment method's billing details.
+fn customer_details(cs: &mut Value, pm: &Value) {
+    let billing = &pm["billing_details"];
+    let email = match &cs["customer_email"] {
+        Value::Null => billing["email"].clone(),
+        given => given.clone(),
+    };
+    cs["customer_details"] = json!({
+        "address": billing["address"], "business_name": null, "email": email, "individual_name": null,
+        "name": billing["name"], "phone": billing["phone"], "tax_exempt": "none", "tax_ids": [],
+    });
+    cs["customer_email"] = email;
+}
+
+/// `subscription` mode: the customer (made if the session has none), the payment method
+/// attached, the subscription made with it as default, then `checkout.session.completed`.
+fn subscribe(ctx: &Ctx, mut cs: Value, pm: &Value) -> ApiResult<Value> {
+    let customer = match cs["customer"].as_str() {
+        Some(id) => ctx.get("customer", id)?,
+        None => {
+            let details = &cs["customer_details"];
+            let mut params = json!({"email": details["email"], "name": details["name"]});
+            params
+                .as_object_mut()
+                .into_iter()
+                .for_each(|m| m.retain(|_, v| !v.is_null()));
+            ctx.create("customer", params)?
+        }
+    };
+    let customer_id = customer["id"].as_str().unwrap_or_default().to_owned();
+    let mut pm = pm.clone();
+    if pm["object"] == "payment_method" {
+        cards::attach(ctx, &mut pm, &customer_id)?;
+    }
+    let data = note(ctx, &cs, "subscription_data");
+    let items: Vec<Value> = note(ctx, &cs, "line_items")
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| json!({"price": i["price"], "quantity": i["quantity"].as_i64().unwrap_or(1)}))
+        .collect();
+    let mut params =
+        json!({"customer": customer_id, "items": items, "default_payment_method": pm["id"]});
+    for key in ["trial_period_days", "trial_end", "metadata", "description"] {
+        if !data[key].is_null() {
+            params[key] = data[key].clone();
+        }
+    }
+    let sub = ctx.create("subscription", params)?;
+    cs["customer"] = json!(customer_id);
+    cs["subscription"] = sub["id"].clone();
+    cs["invoice"] = sub["latest_invoice"].clone();
+    cs["status"] = json!("complete");
+    cs["payment_status"] = json!(if cs["amount_total"] == 0 {
+        "no_payment_required"
+    } else if matches!(sub["status"].as_str(), Some("active" | "trialing")) {
+        "paid"
+    } else {
+        "unpaid"
+    });
+    ctx.put(&cs);
+    ctx.emit("checkout.session.completed", &cs, None);
+    Ok(cs)
+}
+
+/// `setup` mode: a setup intent for the payment method (for the session's customer, if any),
+/// confirmed at once, then `checkout.session.completed`. A declined card fails the setup
+/// intent (`setup_intent.setup_failed`) and leaves the session open.
+fn set_up(ctx: &Ctx, mut cs: Value, pm: &Value) -> ApiResult<Value> {
+    let data = note(ctx, &cs, "setup_intent_data");
+    let mut params =
+        json!({"payment_method": pm["id"], "confirm": true, "payment_method_types": [pm["type"]]});
+    for key in ["description", "metadata"] {
+        if !data[key].is_null() {
+            params[key] = data[key].clone();
+        }
+    }
+    if !cs["customer"].is_null() {
+        params["customer"] = cs["customer"].clone();
+    }
+    let si = ctx.create("setup_intent", params)?;
+    cs["setup_intent"] = si["id"].clone();
+    cs["status"] = json!("complete");
+    cs["payment_status"] = json!("no_payment_required");
+    ctx.put(&cs);
+    ctx.emit("checkout.session.completed", &cs, None);
     Ok(cs)
 }

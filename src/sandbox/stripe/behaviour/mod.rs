@@ -16,7 +16,9 @@ pub mod ledger;
 pub mod money;
 pub mod payments;
 mod portal;
+mod quotes;
 mod reporting;
+mod schedules;
 mod setup_intents;
 mod subscriptions;
 pub mod test_clocks;
@@ -61,7 +63,10 @@ pub static ALL: &[&dyn Behaviour] = &[
     &payments::Disputes,
     &setup_intents::SetupIntents,
     &subscriptions::Subscriptions,
+    &schedules::Schedules,
     &invoices::InvoiceItems,
     &invoices::Invoices,
+    &invoices::CreditNotes,
+    &quotes::Quotes,
     &checkout::Sessions,
 ];

@@ -74,10 +74,8 @@ impl Behaviour for PaymentIntents {
     }
     fn created(&self, ctx: &Ctx, pi: &mut Value) -> ApiResult<()> {
         if ctx.bool_param("confirm") {
-            let pm = ctx.get(
-                "payment_method",
-                pi["payment_method"].as_str().unwrap_or_default(),
-            )?;
+            let named = pi["payment_method"].as_str().unwrap_or_default().to_owned();
+            let pm = cards::resolve(ctx, &named, "payment_method")?;
             *pi = pay(ctx, pi.clone(), &pm)?;
         }
         Ok(())
@@ -315,7 +313,12 @@ fn charge_of(ctx: &Ctx, pi: &Value, pm: &Value, status: &str) -> Value {
     }
     ch["payment_intent"] = pi["id"].clone();
     ch["payment_method"] = pm["id"].clone();
-    ch["billing_details"] = pm["billing_details"].clone();
+    // A card source has no billing details of its own: the charge's are empty then.
+    ch["billing_details"] = ctx.shaped(
+        "charge",
+        "billing_details",
+        pm.get("billing_details").unwrap_or(&json!({})),
+    );
     ch["status"] = json!(status);
     ch["paid"] = json!(status == "succeeded");
     ch["captured"] = json!(false);

@@ -10,7 +10,7 @@
 //! `trial_settings.end_behavior.missing_payment_method=pause` pauses it
 //! (`customer.subscription.paused`). Cancel: `customer.subscription.deleted`.
 //!
-//! Test clocks, schedules, proration and item changes are not modelled yet: the hook for time is
+//! Test clocks, proration and item changes are not modelled yet (schedules: schedules.rs): the hook for time is
 //! `test_clocks::MOVERS`.
 
 use serde_json::{Value, json};
@@ -89,20 +89,7 @@ fn create(ctx: &Ctx) -> ApiResult<Value> {
         .ok_or_else(|| ApiError::missing_param("items"))?;
     let mut prices = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        let param = format!("items[{i}][price]");
-        let id = item["price"]
-            .as_str()
-            .ok_or_else(|| ApiError::missing_param(&param))?;
-        let price = ctx.find("price", id, &param)?;
-        if price["type"] != "recurring" {
-            return Err(ApiError::invalid(
-                "parameter_invalid",
-                Some(&param),
-                &format!(
-                    "The price specified ({id}) is a one-time price. Subscriptions take recurring prices."
-                ),
-            ));
-        }
+        let price = recurring_price(ctx, item, &format!("items[{i}][price]"))?;
         prices.push((price, item["quantity"].as_i64().unwrap_or(1)));
     }
     let default_pm = match ctx.str_param("default_payment_method") {
@@ -201,6 +188,24 @@ fn create(ctx: &Ctx) -> ApiResult<Value> {
     Ok(sub)
 }
 
+/// The recurring price an item names (`param`: its price parameter), or Stripe's 400.
+pub fn recurring_price(ctx: &Ctx, item: &Value, param: &str) -> ApiResult<Value> {
+    let id = item["price"]
+        .as_str()
+        .ok_or_else(|| ApiError::missing_param(param))?;
+    let price = ctx.find("price", id, param)?;
+    if price["type"] != "recurring" {
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            Some(param),
+            &format!(
+                "The price specified ({id}) is a one-time price. Subscriptions take recurring prices."
+            ),
+        ));
+    }
+    Ok(price)
+}
+
 /// The subscription's first invoice: a line per item (for $0 during a trial).
 fn first_invoice(
     ctx: &Ctx,
@@ -263,6 +268,12 @@ fn cancel(ctx: &Ctx) -> ApiResult<Value> {
     if sub["status"] == "canceled" {
         return Err(ApiError::not_found("subscription", ctx.id()));
     }
+    cancel_now(ctx, &mut sub);
+    Ok(sub)
+}
+
+/// Cancels `sub` now: `customer.subscription.deleted` (also a schedule's cancel).
+pub fn cancel_now(ctx: &Ctx, sub: &mut Value) {
     sub["status"] = json!("canceled");
     sub["canceled_at"] = json!(ctx.now());
     sub["ended_at"] = json!(ctx.now());
@@ -271,7 +282,6 @@ fn cancel(ctx: &Ctx) -> ApiResult<Value> {
         "cancellation_details",
         &json!({"reason": "cancellation_requested"}),
     );
-    ctx.put(&sub);
-    ctx.emit("customer.subscription.deleted", &sub, None);
-    Ok(sub)
+    ctx.put(sub);
+    ctx.emit("customer.subscription.deleted", sub, None);
 }

@@ -15,7 +15,7 @@
 //! - `store`: the objects, in creation order, and the sandbox's private notes on them
 //! - `ops`: `Ctx` (what a behaviour sees), the `Behaviour` trait, the generic operations
 //! - `apply`: parameters onto objects, metadata, `previous_attributes`
-//! - `views`: lists (pagination, filters) and `expand[]`
+//! - `views`: lists (pagination, filters) and `expand[]`; `search`: the search endpoints
 //! - `events`: the event an operation emits
 //! - `idempotency`: `Idempotency-Key` replays
 //! - `versions`: parameters an older API version still takes (`versions.toml`)
@@ -27,6 +27,7 @@ pub mod events;
 pub mod idempotency;
 pub mod ops;
 pub mod schema;
+pub mod search;
 pub mod store;
 pub mod versions;
 pub mod views;
@@ -327,7 +328,7 @@ mod tests {
             for op in r.methods.keys() {
                 if !matches!(
                     op.as_str(),
-                    "create" | "retrieve" | "update" | "list" | "delete"
+                    "create" | "retrieve" | "update" | "list" | "delete" | "search"
                 ) {
                     assert!(
                         ops::behaviour(&r.object)

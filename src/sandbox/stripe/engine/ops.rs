@@ -327,6 +327,7 @@ pub fn run(
             "update" => update(&ctx)?,
             "delete" => delete(&ctx)?,
             "list" => views::list(&ctx, &|_| true)?,
+            "search" => super::search::search(&ctx)?,
             other => {
                 return Err(ApiError::request(&format!(
                     "The sandbox does not serve {}.{other}.",

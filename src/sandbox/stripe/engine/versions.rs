@@ -47,8 +47,9 @@ fn date(version: &str) -> &str {
 }
 
 /// Takes the removed parameters of `method` (`"customer.create"`) out of `raw`: those the call's
-/// `version` still has come back typed, to join the checked parameters; one it no longer has is
-/// Stripe's refusal.
+/// `version` still has come back typed, to join the checked parameters (a field of a list's
+/// elements under its full name, `phases[0][iterations]`); one it no longer has is Stripe's
+/// refusal.
 pub fn take_removed(method: &str, version: &str, raw: &mut Value) -> ApiResult<Map<String, Value>> {
     let mut taken = Map::new();
     let Some(given) = raw.as_object_mut() else {
@@ -59,33 +60,54 @@ pub fn take_removed(method: &str, version: &str, raw: &mut Value) -> ApiResult<M
         .iter()
         .filter(|r| r.methods.iter().any(|m| m == method))
     {
-        let Some(value) = given.get(&r.param).cloned() else {
-            continue;
-        };
-        if date(version) >= date(&r.since) {
-            return Err(match (&r.code, &r.message) {
-                (Some(code), Some(message)) => ApiError::invalid(code, Some(&r.param), message),
-                _ => ApiError::unknown_param(&r.param),
-            });
-        }
-        let schema = Schema::parse(&serde_json::to_value(&r.schema).unwrap_or(Value::Null));
-        let typed = schema.coerce(&value, &r.param)?;
-        given.shift_remove(&r.param);
-        match &r.into {
-            // Sent the newer way instead, and checked as such.
-            Some(into) => {
-                let rewritten =
-                    substitute(serde_json::to_value(into).unwrap_or(Value::Null), &value);
-                for (k, v) in rewritten.as_object().into_iter().flatten() {
-                    given.insert(k.clone(), v.clone());
-                }
+        for (name, value) in take_param(given, &r.param) {
+            if date(version) >= date(&r.since) {
+                return Err(match (&r.code, &r.message) {
+                    (Some(code), Some(message)) => ApiError::invalid(code, Some(&name), message),
+                    _ => ApiError::unknown_param(&name),
+                });
             }
-            None => {
-                taken.insert(r.param.clone(), typed);
+            let schema = Schema::parse(&serde_json::to_value(&r.schema).unwrap_or(Value::Null));
+            let typed = schema.coerce(&value, &name)?;
+            match &r.into {
+                // Sent the newer way instead, and checked as such.
+                Some(into) => {
+                    let rewritten =
+                        substitute(serde_json::to_value(into).unwrap_or(Value::Null), &value);
+                    for (k, v) in rewritten.as_object().into_iter().flatten() {
+                        given.insert(k.clone(), v.clone());
+                    }
+                }
+                None => {
+                    taken.insert(name, typed);
+                }
             }
         }
     }
     Ok(taken)
+}
+
+/// Takes `param` out of `given`, with Stripe's name for each value: `name`, or `list[].field`,
+/// the field of every element of a list (`phases[0][iterations]`, `phases[1][iterations]`).
+fn take_param(given: &mut Map<String, Value>, param: &str) -> Vec<(String, Value)> {
+    let Some((list, field)) = param.split_once("[].") else {
+        return given
+            .shift_remove(param)
+            .map(|v| (param.to_owned(), v))
+            .into_iter()
+            .collect();
+    };
+    given
+        .get_mut(list)
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter_map(|(i, element)| {
+            let value = element.as_object_mut()?.shift_remove(field)?;
+            Some((format!("{list}[{i}][{field}]"), value))
+        })
+        .collect()
 }
 
 /// `into` with `"$"` replaced by the value given.
@@ -135,6 +157,23 @@ mod tests {
             )
             .is_ok()
         );
+        let mut raw = json!({"phases": [{"iterations": "2", "items": []}, {"items": []}]});
+        let taken = take_removed(
+            "subscription_schedule.create",
+            "2025-02-24.acacia",
+            &mut raw,
+        )
+        .unwrap();
+        assert_eq!(taken["phases[0][iterations]"], json!(2));
+        assert_eq!(raw, json!({"phases": [{"items": []}, {"items": []}]}));
+        let mut raw = json!({"phases": [{"iterations": "2"}]});
+        let e = take_removed(
+            "subscription_schedule.create",
+            "2025-09-30.clover",
+            &mut raw,
+        )
+        .unwrap_err();
+        assert_eq!(e.body()["error"]["param"], "phases[0][iterations]");
         let mut raw = json!({"coupon": "X"});
         let taken = take_removed("promotion_code.create", "2025-08-27.basil", &mut raw).unwrap();
         assert!(taken.is_empty());

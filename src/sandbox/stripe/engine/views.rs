@@ -140,7 +140,7 @@ fn expand_at(ctx: &Ctx, value: &mut Value, segments: &[&str], path: &str) -> Api
     let Some((field, rest)) = segments.split_first() else {
         return Ok(());
     };
-    if value["object"] == "list" && *field == "data" {
+    if (value["object"] == "list" || value["object"] == "search_result") && *field == "data" {
         if let Some(items) = value["data"].as_array_mut() {
             for item in items {
                 expand_at(ctx, item, rest, path)?;

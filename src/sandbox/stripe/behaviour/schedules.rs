@@ -1,0 +1,282 @@
+//! Subscription schedules (docs.stripe.com/billing/subscriptions/subscription-schedules): a
+//! schedule's phases, one after another, each `iterations` (or `duration`) of its first price's
+//! interval or up to its `end_date`. A schedule starting now (or in the past) makes its
+//! subscription at once, with the first phase's items (subscriptions.rs: its first invoice and
+//! their events), after `subscription_schedule.created`; one starting later is `not_started`.
+//! Cancel (docs.stripe.com/api/subscription_schedules/cancel) cancels its subscription
+//! (`customer.subscription.deleted`), then `subscription_schedule.canceled`; release
+//! (docs.stripe.com/api/subscription_schedules/release) leaves the subscription as it is, without
+//! its schedule: `subscription_schedule.released`.
+//!
+//! Not built yet: moving through phases with time (test clocks: `subscription_schedule.expiring`,
+//! `.completed`), `from_subscription`, and phase changes applied to a running subscription.
+
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use super::subscriptions;
+use crate::sandbox::stripe::engine::{ApiError, ApiResult, Behaviour, Ctx};
+
+pub struct Schedules;
+
+impl Behaviour for Schedules {
+    fn object(&self) -> &'static str {
+        "subscription_schedule"
+    }
+    fn consumes(&self) -> &'static [&'static str] {
+        &["phases", "start_date", "from_subscription"]
+    }
+    fn actions(&self) -> &'static [&'static str] {
+        &["cancel", "release"]
+    }
+    fn create(&self, ctx: &Ctx, schedule: &mut Value) -> ApiResult<()> {
+        if ctx.param("from_subscription").is_some() {
+            return Err(ApiError::invalid(
+                "parameter_invalid",
+                Some("from_subscription"),
+                "The sandbox does not make schedules from an existing subscription yet: pass `customer` and `phases`.",
+            ));
+        }
+        if schedule["customer"].is_null() {
+            return Err(ApiError::missing_param("customer"));
+        }
+        let start = match ctx.param("start_date") {
+            None => ctx.now(),
+            Some(Value::String(s)) if s == "now" => ctx.now(),
+            Some(v) => timestamp(v).ok_or_else(|| {
+                ApiError::invalid(
+                    "parameter_invalid_integer",
+                    Some("start_date"),
+                    "Invalid start_date: must be a Unix timestamp or `now`.",
+                )
+            })?,
+        };
+        schedule["phases"] = json!(phases(ctx, start)?);
+        if start <= ctx.now() {
+            let first = &schedule["phases"][0];
+            let current = json!({"start_date": first["start_date"], "end_date": first["end_date"]});
+            schedule["status"] = json!("active");
+            schedule["current_phase"] = current;
+        } else {
+            schedule["status"] = json!("not_started");
+        }
+        Ok(())
+    }
+    fn created(&self, ctx: &Ctx, schedule: &mut Value) -> ApiResult<()> {
+        if schedule["status"] != "active" {
+            return Ok(());
+        }
+        let phase = &schedule["phases"][0];
+        let items: Vec<Value> = phase["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|i| json!({"price": i["price"], "quantity": i["quantity"]}))
+            .collect();
+        let mut params = json!({"customer": schedule["customer"], "items": items});
+        if !phase["metadata"].is_null() {
+            params["metadata"] = phase["metadata"].clone();
+        }
+        let mut sub = ctx.create("subscription", params)?;
+        sub["schedule"] = schedule["id"].clone();
+        ctx.put(&sub);
+        schedule["subscription"] = sub["id"].clone();
+        ctx.put(schedule);
+        Ok(())
+    }
+    fn update(&self, ctx: &Ctx, before: &Value, schedule: &mut Value) -> ApiResult<()> {
+        open(before, "update")?;
+        if ctx.param("phases").is_some() {
+            let start = before["phases"][0]["start_date"]
+                .as_i64()
+                .unwrap_or(ctx.now());
+            schedule["phases"] = json!(phases(ctx, start)?);
+        }
+        Ok(())
+    }
+    fn serve(&self, ctx: &Ctx) -> Option<ApiResult<Value>> {
+        match ctx.op {
+            "cancel" => Some(cancel(ctx)),
+            "release" => Some(release(ctx)),
+            _ => None,
+        }
+    }
+}
+
+/// A schedule that has ended (canceled, released, completed) takes no more changes: Stripe's
+/// 400 (an `invalid_request_error` without a code) names the action and the status.
+fn open(schedule: &Value, action: &str) -> ApiResult<()> {
+    match schedule["status"].as_str() {
+        Some("not_started" | "active") => Ok(()),
+        status => Err(ApiError::request(&format!(
+            "You cannot {action} a subscription schedule that is currently in the `{}` status. It must be in one of the following statuses: `not_started`, `active`.",
+            status.unwrap_or("canceled")
+        ))),
+    }
+}
+
+/// A Unix timestamp given as a number or, from a form body, as its digits.
+fn timestamp(v: &Value) -> Option<i64> {
+    v.as_i64().or_else(|| v.as_str()?.parse().ok())
+}
+
+/// The schedule's phases from `phases[]`, the first starting at `start`, each the next's start.
+fn phases(ctx: &Ctx, start: i64) -> ApiResult<Vec<Value>> {
+    let given = ctx
+        .param("phases")
+        .and_then(Value::as_array)
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| ApiError::missing_param("phases"))?;
+    let mut out = Vec::new();
+    let mut at = start;
+    for (i, phase) in given.iter().enumerate() {
+        let (items, currency, interval) = phase_items(ctx, i, phase)?;
+        let end = match phase.get("end_date").and_then(timestamp) {
+            Some(end) if end <= at => {
+                return Err(ApiError::invalid(
+                    "parameter_invalid_integer",
+                    Some(&format!("phases[{i}][end_date]")),
+                    "A phase's end_date must be after its start.",
+                ));
+            }
+            Some(end) => end,
+            None => {
+                let (unit, count) = match &phase["duration"] {
+                    Value::Object(d) => (
+                        d.get("interval").and_then(Value::as_str).unwrap_or("month"),
+                        d.get("interval_count").and_then(timestamp).unwrap_or(1),
+                    ),
+                    _ => {
+                        let (unit, every) = interval;
+                        // `iterations`, removed at 2025-09-30.clover (versions.toml).
+                        let iterations = ctx
+                            .param(&format!("phases[{i}][iterations]"))
+                            .and_then(timestamp)
+                            .unwrap_or(1);
+                        (unit, every * iterations)
+                    }
+                };
+                after(at, unit, count)
+            }
+        };
+        out.push(json!({
+            "add_invoice_items": [], "application_fee_percent": null, "billing_cycle_anchor": null,
+            "billing_thresholds": null, "collection_method": null, "currency": currency,
+            "default_payment_method": null, "description": null, "discounts": [], "end_date": end,
+            "invoice_settings": null, "items": items, "metadata": phase.get("metadata").cloned().unwrap_or(json!({})),
+            "on_behalf_of": null, "proration_behavior": phase.get("proration_behavior").cloned().unwrap_or(json!("create_prorations")),
+            "start_date": at, "transfer_data": null, "trial_end": null,
+        }));
+        at = end;
+    }
+    Ok(out)
+}
+
+/// A phase's items (each a recurring price, and its plan), its currency and its first price's
+/// interval (unit, count).
+fn phase_items(
+    ctx: &Ctx,
+    i: usize,
+    phase: &Value,
+) -> ApiResult<(Vec<Value>, Value, (&'static str, i64))> {
+    let given = phase["items"]
+        .as_array()
+        .filter(|items| !items.is_empty())
+        .ok_or_else(|| ApiError::missing_param(&format!("phases[{i}][items]")))?;
+    let (mut items, mut currency, mut interval) = (Vec::new(), Value::Null, None);
+    for (j, item) in given.iter().enumerate() {
+        let price =
+            subscriptions::recurring_price(ctx, item, &format!("phases[{i}][items][{j}][price]"))?;
+        currency = price["currency"].clone();
+        interval.get_or_insert_with(|| {
+            let recurring = &price["recurring"];
+            let unit = match recurring["interval"].as_str() {
+                Some("day") => "day",
+                Some("week") => "week",
+                Some("year") => "year",
+                _ => "month",
+            };
+            (unit, recurring["interval_count"].as_i64().unwrap_or(1))
+        });
+        items.push(json!({
+            "billing_thresholds": null, "discounts": [], "metadata": item.get("metadata").cloned().unwrap_or(json!({})),
+            "plan": price["id"], "price": price["id"], "quantity": item.get("quantity").and_then(timestamp).unwrap_or(1), "tax_rates": [],
+        }));
+    }
+    Ok((items, currency, interval.unwrap_or(("month", 1))))
+}
+
+/// `count` intervals after `from`: months and years by the calendar (the 31st of January and
+/// one month is the 28th or 29th of February, as Stripe bills), days and weeks exactly.
+fn after(from: i64, unit: &str, count: i64) -> i64 {
+    let Ok(start) = OffsetDateTime::from_unix_timestamp(from) else {
+        return from;
+    };
+    let months = match unit {
+        "day" => return from + count * 86_400,
+        "week" => return from + count * 7 * 86_400,
+        "year" => count * 12,
+        _ => count,
+    };
+    let total = i64::from(start.year()) * 12 + i64::from(u8::from(start.month())) - 1 + months;
+    let (year, month) = (
+        total.div_euclid(12) as i32,
+        (total.rem_euclid(12) + 1) as u8,
+    );
+    let Ok(month) = time::Month::try_from(month) else {
+        return from;
+    };
+    let day = start.day().min(month.length(year));
+    time::Date::from_calendar_date(year, month, day)
+        .map(|d| start.replace_date(d).unix_timestamp())
+        .unwrap_or(from + months * 30 * 86_400)
+}
+
+fn cancel(ctx: &Ctx) -> ApiResult<Value> {
+    let mut schedule = ctx.target()?;
+    open(&schedule, "cancel")?;
+    if let Some(id) = schedule["subscription"].as_str() {
+        let mut sub = ctx.get("subscription", id)?;
+        if sub["status"] != "canceled" {
+            subscriptions::cancel_now(ctx, &mut sub);
+        }
+    }
+    schedule["status"] = json!("canceled");
+    schedule["canceled_at"] = json!(ctx.now());
+    schedule["current_phase"] = Value::Null;
+    ctx.put(&schedule);
+    ctx.emit("subscription_schedule.canceled", &schedule, None);
+    Ok(schedule)
+}
+
+fn release(ctx: &Ctx) -> ApiResult<Value> {
+    let mut schedule = ctx.target()?;
+    open(&schedule, "release")?;
+    if let Some(id) = schedule["subscription"].as_str() {
+        let mut sub = ctx.get("subscription", id)?;
+        sub["schedule"] = Value::Null;
+        ctx.put(&sub);
+    }
+    schedule["released_subscription"] = schedule["subscription"].take();
+    schedule["status"] = json!("released");
+    schedule["released_at"] = json!(ctx.now());
+    schedule["current_phase"] = Value::Null;
+    ctx.put(&schedule);
+    ctx.emit("subscription_schedule.released", &schedule, None);
+    Ok(schedule)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::after;
+
+    #[test]
+    fn months_and_years_go_by_the_calendar_days_and_weeks_exactly() {
+        let jan31 = 1_769_817_600; // 2026-01-31T00:00:00Z
+        assert_eq!(after(jan31, "month", 1), 1_772_236_800); // 2026-02-28
+        assert_eq!(after(jan31, "month", 2), 1_774_915_200); // 2026-03-31
+        assert_eq!(after(jan31, "year", 1), 1_801_353_600); // 2027-01-31
+        assert_eq!(after(jan31, "week", 2), jan31 + 14 * 86_400);
+        assert_eq!(after(jan31, "day", 3), jan31 + 3 * 86_400);
+    }
+}

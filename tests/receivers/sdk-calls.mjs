@@ -1,0 +1,156 @@
+// stripe-node against the sandbox's Stripe API, as an app calls it: the 4xx answers it turns
+// into its typed errors, and the calls apps make beside the CLI's (lists, expand, idempotent
+// retries). Test fixture of stripe-ops.
+//
+//   node sdk-calls.mjs API_BASE KEY
+//
+// Prints {name: {ok, class, type, code, decline_code, param, message, status, value}} as JSON:
+// `class` is the error's class in stripe-node (StripeInvalidRequestError, StripeCardError, ...).
+import Stripe from 'stripe';
+
+const [base, key] = process.argv.slice(2);
+const url = new URL(base);
+// stripe-node sends its pinned API version (Stripe-Version) with every call.
+const stripe = new Stripe(key, {host: url.hostname, port: url.port, protocol: 'http', maxNetworkRetries: 0});
+const out = {};
+
+async function call(name, f) {
+  try {
+    out[name] = {ok: true, value: await f()};
+  } catch (err) {
+    out[name] = {
+      ok: false, class: err.constructor.name, type: err.type, code: err.code, decline_code: err.decline_code,
+      param: err.param, message: err.raw?.message, status: err.statusCode,
+    };
+  }
+}
+
+await call('unknown_parameter', () => stripe.coupons.create({percent_off: 10, bogus: 'x'}));
+await call('missing_required', () => stripe.prices.create({unit_amount: 100, product_data: {name: 'p'}}));
+await call('resource_missing', () => stripe.customers.retrieve('cus_doesnotexist'));
+await call('resource_missing_param', () => stripe.subscriptions.create({customer: 'cus_nope', items: [{price: 'price_nope'}]}));
+await call('removed_at_this_version', () =>
+  stripe.paymentIntents.create({amount: 100, currency: 'usd', payment_method_types: ['card']}));
+await call('declined', () => stripe.paymentIntents.create({
+  amount: 100, currency: 'usd', payment_method: 'pm_card_visa_chargeDeclinedInsufficientFunds', confirm: true,
+}));
+const paid = await stripe.paymentIntents.create({amount: 500, currency: 'usd', payment_method: 'pm_card_visa', confirm: true});
+await call('capture_succeeded', () => stripe.paymentIntents.capture(paid.id));
+await call('expanded', async () => {
+  const customer = await stripe.customers.create({email: 'a@example.com'});
+  const pi = await stripe.paymentIntents.create({amount: 100, currency: 'usd', customer: customer.id});
+  const got = await stripe.paymentIntents.retrieve(pi.id, {expand: ['customer']});
+  return got.customer.email;
+});
+await call('three_d_secure', async () => {
+  const pi = await stripe.paymentIntents.create({amount: 100, currency: 'usd', payment_method: 'pm_card_authenticationRequired', confirm: true});
+  return [pi.status, pi.next_action.type];
+});
+await call('pay_void_invoice', async () => {
+  const customer = await stripe.customers.create({});
+  await stripe.invoiceItems.create({customer: customer.id, amount: 300, currency: 'usd'});
+  const invoice = await stripe.invoices.create({customer: customer.id, pending_invoice_items_behavior: 'include'});
+  await stripe.invoices.finalizeInvoice(invoice.id);
+  await stripe.invoices.voidInvoice(invoice.id);
+  return stripe.invoices.pay(invoice.id, {payment_method: 'pm_card_visa'});
+});
+await call('clock_backwards', async () => {
+  const clock = await stripe.testHelpers.testClocks.create({frozen_time: 1893456000});
+  return stripe.testHelpers.testClocks.advance(clock.id, {frozen_time: 1893455000});
+});
+await call('idempotent_replay', async () => {
+  const a = await stripe.customers.create({email: 'same@example.com'}, {idempotencyKey: 'replay-1'});
+  const b = await stripe.customers.create({email: 'same@example.com'}, {idempotencyKey: 'replay-1'});
+  return a.id === b.id;
+});
+await call('idempotency_mismatch', () => stripe.customers.create({email: 'other@example.com'}, {idempotencyKey: 'replay-1'}));
+await call('list_pages', async () => {
+  const seen = [];
+  for await (const c of stripe.customers.list({limit: 2})) seen.push(c.id);
+  const page = await stripe.customers.list({limit: 2});
+  return {count: seen.length, keys: Object.keys(page).sort(), distinct: new Set(seen).size};
+});
+await call('search', async () => {
+  await stripe.customers.create({email: 'searched@example.com', metadata: {plan: 'pro'}});
+  const found = await stripe.customers.search({query: "email:'searched@example.com' AND metadata['plan']:'pro'"});
+  const none = await stripe.customers.search({query: "email:'nobody@example.com'"});
+  return {object: found.object, emails: found.data.map((c) => c.email), none: none.data.length, next_page: found.next_page};
+});
+await call('search_unsupported_field', () => stripe.customers.search({query: "colour:'blue'"}));
+// Checkout's subscription and setup modes, paid as the Stripe CLI's fixtures pay a session
+// (the payment page's confirm, a Stripe.js call stripe-node has no method for).
+const payPage = (cs, pm) => stripe.rawRequest('POST', `/v1/payment_pages/${cs.id}/confirm`,
+  cs.mode === 'setup' ? {payment_method: pm} : {payment_method: pm, expected_amount: cs.amount_total});
+await call('checkout_subscription', async () => {
+  const price = await stripe.prices.create({unit_amount: 900, currency: 'usd', recurring: {interval: 'month'}, product_data: {name: 'Pro'}});
+  const cs = await stripe.checkout.sessions.create({mode: 'subscription', line_items: [{price: price.id, quantity: 1}],
+    customer_email: 'sub@example.com', success_url: 'https://example.com/ok', subscription_data: {metadata: {plan: 'pro'}}});
+  await payPage(cs, 'pm_card_visa');
+  const done = await stripe.checkout.sessions.retrieve(cs.id, {expand: ['subscription', 'customer']});
+  return {status: done.status, payment_status: done.payment_status, sub: done.subscription.status,
+    metadata: done.subscription.metadata, email: done.customer.email, invoice: (await stripe.invoices.retrieve(done.invoice)).status};
+});
+await call('checkout_subscription_trial', async () => {
+  const price = await stripe.prices.create({unit_amount: 900, currency: 'usd', recurring: {interval: 'month'}, product_data: {name: 'Trial'}});
+  const customer = await stripe.customers.create({email: 'trial@example.com'});
+  const cs = await stripe.checkout.sessions.create({mode: 'subscription', line_items: [{price: price.id, quantity: 1}],
+    customer: customer.id, success_url: 'https://example.com/ok', subscription_data: {trial_period_days: 14}});
+  await payPage(cs, 'pm_card_visa');
+  const done = await stripe.checkout.sessions.retrieve(cs.id, {expand: ['subscription']});
+  return {amount_total: cs.amount_total, payment_status: done.payment_status, sub: done.subscription.status,
+    customer: done.customer === customer.id};
+});
+await call('checkout_setup', async () => {
+  const customer = await stripe.customers.create({email: 'setup@example.com'});
+  const cs = await stripe.checkout.sessions.create({mode: 'setup', currency: 'usd', customer: customer.id, success_url: 'https://example.com/ok'});
+  await payPage(cs, 'pm_card_visa');
+  const done = await stripe.checkout.sessions.retrieve(cs.id, {expand: ['setup_intent']});
+  const methods = await stripe.customers.listPaymentMethods(customer.id);
+  return {status: done.status, payment_status: done.payment_status, si: done.setup_intent.status,
+    attached: methods.data.map((m) => m.id).includes(done.setup_intent.payment_method)};
+});
+await call('checkout_setup_declined', async () => {
+  const cs = await stripe.checkout.sessions.create({mode: 'setup', currency: 'usd', success_url: 'https://example.com/ok'});
+  try {
+    await payPage(cs, 'pm_card_chargeDeclined');
+  } catch (err) {
+    return {type: err.type, code: err.code, open: (await stripe.checkout.sessions.retrieve(cs.id)).status};
+  }
+  return 'paid';
+});
+await call('checkout_recurring_in_payment_mode', async () => {
+  const price = await stripe.prices.create({unit_amount: 900, currency: 'usd', recurring: {interval: 'month'}, product_data: {name: 'R'}});
+  return stripe.checkout.sessions.create({mode: 'payment', line_items: [{price: price.id, quantity: 1}], success_url: 'https://example.com/ok'});
+});
+// Subscription schedules at stripe-node's version: `duration` (not the removed `iterations`),
+// release keeping the subscription, and a released schedule's refusal.
+await call('schedule', async () => {
+  const price = await stripe.prices.create({unit_amount: 1200, currency: 'usd', recurring: {interval: 'month'}, product_data: {name: 'Plan'}});
+  const customer = await stripe.customers.create({email: 'schedule@example.com', payment_method: 'pm_card_visa',
+    invoice_settings: {default_payment_method: 'pm_card_visa'}});
+  const s = await stripe.subscriptionSchedules.create({customer: customer.id, start_date: 'now',
+    phases: [{items: [{price: price.id, quantity: 1}], duration: {interval: 'month', interval_count: 2}},
+      {items: [{price: price.id, quantity: 3}], duration: {interval: 'month', interval_count: 1}}]});
+  const sub = await stripe.subscriptions.retrieve(s.subscription);
+  const released = await stripe.subscriptionSchedules.release(s.id);
+  const kept = await stripe.subscriptions.retrieve(s.subscription);
+  return {status: s.status, phases: s.phases.length, chained: s.phases[1].start_date === s.phases[0].end_date,
+    current: s.current_phase.end_date === s.phases[0].end_date, sub: sub.status, schedule: sub.schedule === s.id,
+    released: released.status, released_subscription: released.released_subscription === s.subscription,
+    kept: kept.status, unscheduled: kept.schedule};
+});
+await call('schedule_iterations_removed', async () => {
+  const price = await stripe.prices.create({unit_amount: 1200, currency: 'usd', recurring: {interval: 'month'}, product_data: {name: 'Old'}});
+  const customer = await stripe.customers.create({});
+  return stripe.subscriptionSchedules.create({customer: customer.id, start_date: 'now', phases: [{items: [{price: price.id}], iterations: 2}]});
+});
+await call('schedule_cancel_twice', async () => {
+  const price = await stripe.prices.create({unit_amount: 1200, currency: 'usd', recurring: {interval: 'month'}, product_data: {name: 'Later'}});
+  const customer = await stripe.customers.create({});
+  const s = await stripe.subscriptionSchedules.create({customer: customer.id, start_date: Math.floor(Date.now() / 1000) + 86400,
+    phases: [{items: [{price: price.id}]}]});
+  if (s.status !== 'not_started' || s.subscription !== null) return s;
+  await stripe.subscriptionSchedules.cancel(s.id);
+  return stripe.subscriptionSchedules.cancel(s.id);
+});
+console.log(JSON.stringify(out));
