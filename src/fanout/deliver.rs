@@ -39,7 +39,7 @@ pub struct DeliveryOptions {
     pub max_age: Duration,
     /// Attempts in flight at once per healthy target.
     pub in_flight: usize,
-    pub client: reqwest::Client,
+    pub client: super::attempt::Client,
 }
 
 #[derive(Debug, Default)]

@@ -129,7 +129,7 @@ pub fn assign(
 pub struct SqsOptions {
     /// Each queue and the targets it feeds (`assign`).
     pub queues: Vec<(String, Vec<TargetSpec>)>,
-    pub client: reqwest::Client,
+    pub client: super::attempt::Client,
     /// Deliveries in flight at once per target, and messages per queue.
     pub in_flight: usize,
     /// How long a failed message stays invisible: doubling with each receive.
@@ -352,7 +352,7 @@ struct Worker {
     queue: Arc<Queue>,
     /// The targets this queue feeds.
     targets: Vec<Arc<Target>>,
-    client: reqwest::Client,
+    client: super::attempt::Client,
     backoff: Backoff,
     log: Log,
     stopped: watch::Receiver<bool>,
