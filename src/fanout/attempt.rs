@@ -4,9 +4,10 @@
 //!
 //! Attempts go over the lean HTTP/1.1 client (`http1`), one pool of kept-alive connections
 //! per target URL, or over reqwest for a URL an `HTTP_PROXY`-style variable applies to (the
-//! lean client speaks to targets directly). Redirects are not followed: Stripe treats a 3xx
-//! answer to a delivery as a failure ("Stripe doesn't follow redirects": webhooks docs, event
-//! delivery behaviours), and so does the relay.
+//! lean client speaks to targets directly). Redirects are not followed: Stripe counts any
+//! answer outside 2xx as a failed delivery, "including 3xx codes ... a URL redirection or a
+//! 'Not Modified' response will be treated as a failure" (docs.stripe.com/webhooks, "Return a
+//! 2xx response"), and so does the relay.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
