@@ -77,7 +77,7 @@ elif op == "send":
         entries = []
         for j in range(i, min(n, i + 10)):
             detail = {"id": f"evt_{prefix}{j:06d}", "object": "event", "type": "checkout.session.completed",
-                      "api_version": "2026-10-28.endive", "created": int(time.time()), "livemode": False,
+                      "api_version": "2026-11-18.endive", "created": int(time.time()), "livemode": False,
                       "pending_webhooks": 1, "request": {"id": None, "idempotency_key": None},
                       "data": {"object": {"id": f"cs_test_{j}", "object": "checkout.session", "metadata": {"pad": pad}}}}
             entries.append({"Id": str(j - i), "MessageBody": json.dumps({"version": "0", "id": str(j),

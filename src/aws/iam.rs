@@ -5,12 +5,31 @@
 //! query protocol, version 2010-05-08; errors as `ErrorResponse/Error/{Code,Message}`).
 
 use quick_xml::events::Event;
+use serde::Serialize;
 
-use super::preflight::{Answer, Need};
 use super::signed::Signed;
 
 const API_VERSION: &str = "2010-05-08";
 const FORM: &str = "application/x-www-form-urlencoded; charset=utf-8";
+
+/// One permission the role needs, with the simulation's context.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Need {
+    pub action: &'static str,
+    pub resource: String,
+    #[serde(skip)]
+    pub context: Vec<(&'static str, String)>,
+}
+
+/// What IAM answered for one need, as plain data (from `EvaluationResult`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// `allowed`, `explicitDeny` or `implicitDeny`.
+    pub decision: String,
+    /// The policies whose statements matched (for an explicit deny: the denying ones).
+    pub matched: Vec<String>,
+    pub missing_context: Vec<String>,
+}
 
 /// A client for `SimulatePrincipalPolicy`.
 pub struct Iam(pub Signed);

@@ -1,40 +1,24 @@
-//! AWS: Secrets Manager and ECS through the official SDK (IAM and KMS, one call each, signed by
-//! the SDK's signer in `signed.rs`). Credentials come from aws-config's
-//! standard chain; `AWS_ENDPOINT_URL` / `--aws-endpoint-url` points it at a local emulator.
+//! AWS clients, one file per service, each a thin typed wrapper the core calls: ECS and Secrets
+//! Manager through the official SDK; IAM, KMS, STS, SQS and EventBridge as one POST each signed
+//! by the SDK's own signer (`signed.rs`). Credentials come from aws-config's standard chain;
+//! `AWS_ENDPOINT_URL` / `--aws-endpoint-url` points every client at a local emulator. What to
+//! ask and what the answers mean is the core's (`crate::deploy`, `crate::eventbridge`,
+//! `crate::fanout`).
 
-pub mod deploy;
-pub mod enable;
-pub mod endpoint;
+pub mod ecs;
 pub mod eventbridge;
 pub mod iam;
-pub mod keys;
 pub mod kms;
-pub mod plan;
-pub mod preflight;
-pub mod resource_policy;
-pub mod rollout;
-pub mod rotate;
-pub mod secrets;
-pub mod service;
+pub mod secrets_manager;
 pub mod signed;
-pub mod smoke_step;
 pub mod sqs;
-pub mod status;
-pub mod taskdef;
-pub mod wiring;
+pub mod sts;
 
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-
-use crate::config::EnvSettings;
-
-pub use service::public_base_url;
-
-/// The variables the container receives, by name (CONTRACT.md section 4).
-pub const KEY_VAR: &str = "STRIPE_SECRET_KEY";
-pub const WEBHOOK_VAR: &str = "STRIPE_WEBHOOK_SECRET";
+use aws_sdk_secretsmanager::primitives::{DateTime, DateTimeFormat};
 
 /// Where to reach AWS.
 #[derive(Debug, Clone, Default)]
@@ -46,7 +30,7 @@ pub struct AwsTarget {
 
 /// The shared SDK configuration: region, optional endpoint override and profile, and timeouts
 /// (without them a server that accepts the connection and never answers hangs the command).
-async fn sdk_config(target: &AwsTarget) -> SdkConfig {
+pub async fn sdk_config(target: &AwsTarget) -> SdkConfig {
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(5))
         .operation_attempt_timeout(Duration::from_secs(30))
@@ -90,35 +74,8 @@ pub fn describe<E: std::error::Error + 'static>(e: &E) -> String {
     crate::error::chain(e)
 }
 
-/// A resolved environment and its AWS clients.
-pub struct Env {
-    pub settings: EnvSettings,
-    pub sm: aws_sdk_secretsmanager::Client,
-    pub ecs: aws_sdk_ecs::Client,
-    /// For the pre-flight only: the policy simulation, and the secrets' keys.
-    pub iam: iam::Iam,
-    pub kms: kms::Kms,
-}
-
-impl Env {
-    /// Clients for the environment's region and endpoint, with `profile` when given.
-    pub async fn connect(settings: EnvSettings, profile: Option<String>) -> Env {
-        let target = AwsTarget {
-            region: settings.region.clone(),
-            endpoint_url: settings.aws_endpoint_url.clone(),
-            profile,
-        };
-        let config = sdk_config(&target).await;
-        let signed = signed::Signed::new(&config, target.endpoint_url.clone());
-        Env {
-            settings,
-            sm: aws_sdk_secretsmanager::Client::new(&config),
-            ecs: aws_sdk_ecs::Client::new(&config),
-            iam: iam::Iam(signed.clone()),
-            kms: kms::Kms {
-                signed,
-                region: target.region.clone(),
-            },
-        }
-    }
+/// An SDK timestamp (a secret's last change, a service event's time) in RFC 3339, as the SDK
+/// formats it.
+pub(crate) fn date(d: Option<&DateTime>) -> Option<String> {
+    d.and_then(|d| d.fmt(DateTimeFormat::DateTime).ok())
 }

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use aws_config::SdkConfig;
+
 use super::AwsTarget;
 use super::signed::{CallError, JsonService, Signed};
 
@@ -45,10 +47,13 @@ pub struct Sqs {
 
 impl Sqs {
     pub async fn connect(target: &AwsTarget) -> Sqs {
-        let config = super::sdk_config(target).await;
+        Self::new(&super::sdk_config(target).await, target)
+    }
+
+    pub fn new(config: &SdkConfig, target: &AwsTarget) -> Sqs {
         Sqs {
             // The queue URL names the endpoint; an override (an emulator) wins.
-            signed: Signed::with_timeout(&config, target.endpoint_url.clone(), CALL_TIMEOUT),
+            signed: Signed::with_timeout(config, target.endpoint_url.clone(), CALL_TIMEOUT),
             region: target.region.clone(),
         }
     }

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use super::{AwsEnvArgs, ChangeArgs, Ctx};
-use crate::aws::enable::{self, EnableOptions};
-use crate::aws::plan::DryRun;
+use crate::deploy::enable::{self, EnableOptions};
+use crate::deploy::plan::DryRun;
 use crate::error::Result;
 use crate::printer::Report;
 use crate::runtime;

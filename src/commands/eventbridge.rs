@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use super::{AwsEnvArgs, Ctx};
-use crate::aws::plan::DryRun;
+use crate::deploy::plan::DryRun;
 use crate::duration::{self, Span};
 use crate::error::{Error, Result};
 use crate::eventbridge::{BridgeOptions, observe, setup, status, teardown};

@@ -102,10 +102,20 @@ pub fn run(ctx: &Ctx, args: FanoutArgs) -> Result<Box<dyn Report>> {
     }
     let opts = options(&args, &file, &ctx.out)?;
     let (path, spool_dir) = (opts.path.clone(), opts.spool.clone());
-    runtime::run_with(false, |stop| async move {
+    let stopped = Box::new(Stopped) as Box<dyn Report>;
+    runtime::serve(false, &[Signal::Terminate], stopped, |stop| async move {
         let relay = fanout::start(opts).await?;
+        let hangups = Hangups::install()?;
         relay.started(&path, &spool_dir).print(&ctx.out);
-        let signal = serve(ctx, &args, &relay, &stop).await?;
+        // SIGHUP reloads the targets from the config file and the secret files.
+        let signal = hangups
+            .serve(&stop, || {
+                relay.reload(reloaded_targets(ctx, &args));
+                if !args.verify_secret_files.is_empty() {
+                    relay.reload_verify(verify_signers(&args, None));
+                }
+            })
+            .await;
         let log = relay.hub.log();
         log.line("stopping: finishing deliveries in flight");
         relay.shutdown().await;
@@ -117,33 +127,61 @@ pub fn run(ctx: &Ctx, args: FanoutArgs) -> Result<Box<dyn Report>> {
     })
 }
 
-/// Serves until a stop request; SIGHUP reloads the targets from the config file and the
-/// secret files.
-#[cfg(unix)]
-async fn serve(
-    ctx: &Ctx,
-    args: &FanoutArgs,
-    relay: &fanout::Relay,
-    stop: &Shutdown,
-) -> Result<Signal> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut hup = signal(SignalKind::hangup()).or_external("cannot handle SIGHUP")?;
-    loop {
-        tokio::select! {
-            _ = hup.recv() => relay.reload(reloaded_targets(ctx, args)),
-            s = stop.wait() => return Ok(s),
+/// SIGHUP, listened for from before the start line is printed: one that came earlier would
+/// meet the default action and end the process.
+struct Hangups(#[cfg(unix)] tokio::signal::unix::Signal);
+
+impl Hangups {
+    fn install() -> Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self(
+                signal(SignalKind::hangup()).or_external("cannot handle SIGHUP")?,
+            ))
+        }
+        #[cfg(not(unix))]
+        Ok(Self())
+    }
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        self.0.recv().await;
+        #[cfg(not(unix))]
+        std::future::pending::<()>().await;
+    }
+
+    /// Calls `reload` on each SIGHUP until a stop request, and returns its signal.
+    async fn serve(mut self, stop: &Shutdown, mut reload: impl FnMut()) -> Signal {
+        loop {
+            tokio::select! {
+                _ = self.recv() => reload(),
+                s = stop.wait() => return s,
+            }
         }
     }
 }
 
-#[cfg(not(unix))]
-async fn serve(
-    _ctx: &Ctx,
-    _args: &FanoutArgs,
-    _relay: &fanout::Relay,
-    stop: &Shutdown,
-) -> Result<Signal> {
-    Ok(stop.wait().await)
+/// The secrets of `--verify-secret-file`. At start (`out` given) a secret outside Stripe's
+/// `whsec_` form is a warning; on a reload it is refused, since the current secrets keep working.
+fn verify_signers(args: &FanoutArgs, out: Option<&Printer>) -> Result<Vec<Signer>> {
+    args.verify_secret_files
+        .iter()
+        .map(|f| {
+            let s = secret::read_file(f, "verify webhook secret")?;
+            match out {
+                Some(out) => super::warn_unless_webhook_secrets(out, std::slice::from_ref(&s)),
+                None if !secret::is_webhook_secret(&s) => {
+                    return Err(Error::usage(format!(
+                        "verify webhook secret file {} does not hold a whsec_ secret",
+                        f.display()
+                    )));
+                }
+                None => {}
+            }
+            Ok(Signer::new(s.expose_secret().as_bytes()))
+        })
+        .collect()
 }
 
 /// The targets as the config file and the secret files say now; a bad config is an error
@@ -186,15 +224,7 @@ fn options(args: &FanoutArgs, file: &FanoutConfig, out: &Printer) -> Result<Rela
     if args.retry_max < args.retry_base {
         return Err(Error::usage("--retry-base must be at most --retry-max"));
     }
-    let verify = args
-        .verify_secret_files
-        .iter()
-        .map(|f| {
-            let s = secret::read_file(f, "verify webhook secret")?;
-            super::warn_unless_webhook_secrets(out, std::slice::from_ref(&s));
-            Ok(Signer::new(s.expose_secret().as_bytes()))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let verify = verify_signers(args, Some(out))?;
     let targets = resolve_targets(args, file, out)?;
     if args.insecure {
         out.warn("--insecure (--skip-verify): TLS certificates of targets are not checked");
@@ -265,7 +295,8 @@ fn run_from_sqs(ctx: &Ctx, args: &FanoutArgs, file: &FanoutConfig) -> Result<Box
             t.name
         )));
     }
-    runtime::run(|stop| async move {
+    let stopped = Box::new(Stopped) as Box<dyn Report>;
+    runtime::serve(false, &[Signal::Terminate], stopped, |stop| async move {
         let region = std::env::var("AWS_REGION")
             .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
             .unwrap_or_else(|_| "us-east-1".into());
@@ -289,8 +320,14 @@ fn run_from_sqs(ctx: &Ctx, args: &FanoutArgs, file: &FanoutConfig) -> Result<Box
         let server =
             fanout::sqs::serve_status(&relay.listen, consumer.status.clone(), relay.idle_timeout)
                 .await?;
+        let hangups = Hangups::install()?;
         server.started().print(&ctx.out);
-        let signal = stop.wait().await;
+        // SIGHUP re-reads the targets and their secrets.
+        let signal = hangups
+            .serve(&stop, || {
+                consumer.status.reload(reloaded_targets(ctx, args), &log)
+            })
+            .await;
         log.line("stopping: no more receives; finishing deliveries in flight");
         server.stop().await;
         consumer.shutdown().await;

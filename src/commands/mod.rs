@@ -22,9 +22,9 @@ use std::sync::OnceLock;
 
 use clap::Args;
 
-use crate::aws::deploy::WaitPolicy;
 use crate::cli::GlobalArgs;
 use crate::config::{Config, EnvSettings, Overrides};
+use crate::deploy::redeploy::WaitPolicy;
 use crate::duration::{self, Span};
 use crate::error::{Error, Result};
 use crate::printer::{self, Printer};
@@ -115,9 +115,9 @@ pub struct AwsEnvArgs {
 }
 
 impl AwsEnvArgs {
-    pub async fn connect(&self, ctx: &Ctx, base_url: Option<String>) -> Result<crate::aws::Env> {
+    pub async fn connect(&self, ctx: &Ctx, base_url: Option<String>) -> Result<crate::deploy::Env> {
         let settings = ctx.env(&self.env, &self.flags, base_url)?;
-        Ok(crate::aws::Env::connect(settings, self.profile.clone()).await)
+        Ok(crate::deploy::Env::connect(settings, self.profile.clone()).await)
     }
 }
 
@@ -242,7 +242,7 @@ pub fn warn_unless_webhook_secrets(out: &Printer, secrets: &[SecretString]) {
 }
 
 /// What the pre-flight could not check, said before a change (a dry run shows it in the plan).
-pub fn warn_preflight_notes(out: &Printer, plan: &crate::aws::plan::Plan) {
+pub fn warn_preflight_notes(out: &Printer, plan: &crate::deploy::plan::Plan) {
     for note in plan.preflight.iter().flat_map(|p| &p.notes) {
         out.warn(format!("pre-flight: {note}"));
     }

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use clap::Args;
 
 use super::{Ctx, EnvFlags, SecretArgs};
-use crate::aws;
+use crate::deploy;
 use crate::duration::{self, Span};
 use crate::error::{Error, Result};
 use crate::printer::Report;
@@ -148,7 +148,7 @@ pub fn run(ctx: &Ctx, args: ReplayArgs) -> Result<Box<dyn Report>> {
     runtime::run(|stop| async move {
         let (to, secrets, key) = match &settings {
             Some(s) => {
-                let env = aws::Env::connect(s.clone(), args.profile.clone()).await;
+                let env = deploy::Env::connect(s.clone(), args.profile.clone()).await;
                 from_env(&env, args.to.clone(), secret_flag, key_flag).await?
             }
             None => (
@@ -179,7 +179,7 @@ pub fn run(ctx: &Ctx, args: ReplayArgs) -> Result<Box<dyn Report>> {
 
 /// The receiver URL, its secrets and the Stripe key of an environment; flags win.
 async fn from_env(
-    env: &aws::Env,
+    env: &deploy::Env,
     to: Option<String>,
     secrets: Option<Vec<SecretString>>,
     key: Option<SecretString>,
@@ -187,17 +187,20 @@ async fn from_env(
     let s = &env.settings;
     let to = match to {
         Some(t) => t,
-        None => crate::http::join(&aws::public_base_url(env).await?, &s.contract.paths.webhook),
+        None => crate::http::join(&env.public_base_url().await?, &s.contract.paths.webhook),
     };
     let secrets = match secrets {
         Some(v) => v,
         None => {
-            vec![aws::secrets::read_variable(env, aws::WEBHOOK_VAR, &s.webhook_secret_id).await?]
+            vec![
+                env.read_variable(deploy::WEBHOOK_VAR, &s.webhook_secret_id)
+                    .await?,
+            ]
         }
     };
     let key = match key {
         Some(k) => k,
-        None => aws::secrets::read_variable(env, aws::KEY_VAR, &s.secret_key_id).await?,
+        None => env.read_variable(deploy::KEY_VAR, &s.secret_key_id).await?,
     };
     Ok((to, secrets, key))
 }

@@ -131,16 +131,22 @@ fn options(ctx: &Ctx, args: &SandboxArgs) -> Result<SandboxOptions> {
 pub fn run(ctx: &Ctx, args: SandboxArgs) -> Result<Box<dyn Report>> {
     let opts = options(ctx, &args)?;
     let state_file = opts.state_file.clone();
-    runtime::run(|stop| async move {
-        let sandbox = sandbox::start(opts).await?;
-        sandbox::announce(&sandbox, state_file.as_deref(), &ctx.out);
-        let signal = stop.wait().await;
-        sandbox.shutdown().await;
-        ctx.out.status("sandbox stopped");
-        match signal {
-            // A server is meant to end by SIGTERM (or a hang-up): that is no failure.
-            Signal::Terminate | Signal::Hangup => Ok(Box::new(Stopped) as Box<dyn Report>),
-            Signal::Interrupt => Err(shutdown::interrupted(signal, None)),
-        }
-    })
+    let clean = [Signal::Terminate, Signal::Hangup];
+    runtime::serve(
+        true,
+        &clean,
+        Box::new(Stopped) as Box<dyn Report>,
+        |stop| async move {
+            let sandbox = sandbox::start(opts).await?;
+            sandbox::announce(&sandbox, state_file.as_deref(), &ctx.out);
+            let signal = stop.wait().await;
+            sandbox.shutdown().await;
+            ctx.out.status("sandbox stopped");
+            match signal {
+                // A server is meant to end by SIGTERM (or a hang-up): that is no failure.
+                Signal::Terminate | Signal::Hangup => Ok(Box::new(Stopped) as Box<dyn Report>),
+                Signal::Interrupt => Err(shutdown::interrupted(signal, None)),
+            }
+        },
+    )
 }

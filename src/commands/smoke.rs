@@ -8,8 +8,8 @@ use clap::{Args, ValueEnum};
 
 use super::{Ctx, EnvFlags};
 use crate::app_client::Buyer;
-use crate::aws;
 use crate::config::{Contract, EnvSettings};
+use crate::deploy;
 use crate::duration::{self, Span};
 use crate::error::{Error, Result};
 use crate::printer::Report;
@@ -266,8 +266,9 @@ async fn resolve_webhook_secret(ctx: &Ctx, args: &SmokeArgs) -> Result<SecretStr
     } else if let Some(s) = secret::from_env(WEBHOOK_SECRET_ENV, "webhook secret")? {
         s
     } else if let Some(settings) = env_settings(ctx, args)? {
-        let env = aws::Env::connect(settings, None).await;
-        aws::secrets::read_variable(&env, aws::WEBHOOK_VAR, &env.settings.webhook_secret_id).await?
+        let env = deploy::Env::connect(settings, None).await;
+        env.read_variable(deploy::WEBHOOK_VAR, &env.settings.webhook_secret_id)
+            .await?
     } else {
         return Err(Error::usage(format!(
             "no webhook secret: give --webhook-secret-file FILE, set {WEBHOOK_SECRET_ENV}, or use --env NAME to read it from Secrets Manager"

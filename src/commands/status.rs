@@ -2,7 +2,7 @@
 //! `aws::status`).
 
 use super::{AwsEnvArgs, Ctx};
-use crate::aws::status;
+use crate::deploy::status;
 use crate::error::Result;
 use crate::printer::Report;
 use crate::runtime;

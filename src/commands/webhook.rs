@@ -2,9 +2,9 @@
 //! `aws::rotate`).
 
 use super::{AwsEnvArgs, ChangeArgs, Ctx};
-use crate::aws::endpoint::{self, Overrides};
-use crate::aws::plan::DryRun;
-use crate::aws::rotate::{self, RotateOptions};
+use crate::deploy::endpoint::{self, Overrides};
+use crate::deploy::plan::DryRun;
+use crate::deploy::rotate::{self, RotateOptions};
 use crate::error::Result;
 use crate::printer::Report;
 use crate::runtime;

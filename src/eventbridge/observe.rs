@@ -8,9 +8,10 @@ use serde_json::{Map, Value};
 
 use super::BridgeOptions;
 use super::design::{self, Design, MARK, PARTNER_PREFIX, TargetDesign};
-use crate::aws::AwsTarget;
 use crate::aws::eventbridge::{EventBridge, EventSource, Rule};
 use crate::aws::sqs::Sqs;
+use crate::aws::sts::Sts;
+use crate::aws::{AwsTarget, sdk_config};
 use crate::error::{Error, Result};
 use crate::stripe_api::StripeClient;
 
@@ -18,6 +19,7 @@ pub struct Clients {
     pub(super) stripe: StripeClient,
     pub(super) events: EventBridge,
     pub(super) sqs: Sqs,
+    pub(super) sts: Sts,
 }
 
 impl Clients {
@@ -27,14 +29,16 @@ impl Clients {
             endpoint_url: opts.env.aws_endpoint_url.clone(),
             profile: opts.profile.clone(),
         };
+        let config = sdk_config(&target).await;
         Ok(Clients {
             stripe: StripeClient::new(
                 &opts.env.stripe_api_base,
                 opts.stripe_key.clone(),
                 Duration::from_secs(30),
             )?,
-            events: EventBridge::connect(&target).await,
-            sqs: Sqs::connect(&target).await,
+            events: EventBridge::new(&config, &target),
+            sqs: Sqs::new(&config, &target),
+            sts: Sts::new(&config, &target),
         })
     }
 }

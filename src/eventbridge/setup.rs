@@ -15,7 +15,7 @@ use super::observe::{
     strip_source,
 };
 use crate::aws::eventbridge::EventSource;
-use crate::aws::plan::Plan;
+use crate::deploy::plan::Plan;
 use crate::error::{Error, Result};
 use crate::printer::{Printer, Report};
 
@@ -194,7 +194,7 @@ async fn ensure_destination(
     let Some(d) = &seen.destination else {
         let account = match &opts.account {
             Some(a) => a.clone(),
-            None => c.events.caller_account().await.map_err(aws)?,
+            None => c.sts.caller_account().await.map_err(aws)?,
         };
         let mut params = json!({
             "name": design.names.destination,

@@ -10,7 +10,7 @@ use super::BridgeOptions;
 use super::design::{Design, MARK, PARTNER_PREFIX};
 use super::observe::{Clients, aws, marked_destinations};
 use super::setup::rule_description;
-use crate::aws::plan::Plan;
+use crate::deploy::plan::Plan;
 use crate::error::Result;
 use crate::printer::{Printer, Report};
 

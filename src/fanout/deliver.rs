@@ -150,6 +150,8 @@ struct Inner {
     lag_changed: Notify,
     /// The numbers of the events found at start, in order (for `/status`).
     recovered: Vec<u64>,
+    /// Events the spool could not take: answered 503, never handed out (`/status`).
+    refused: AtomicU64,
     log: Log,
 }
 
@@ -240,6 +242,7 @@ impl Hub {
             ),
             intake: OnceLock::new(),
             recovered: recovered.events.iter().map(|e| e.seq).collect(),
+            refused: AtomicU64::new(0),
             state: Mutex::new(State {
                 workers: BTreeMap::new(),
                 cursors: BTreeMap::new(),
@@ -375,6 +378,12 @@ impl Hub {
             done,
         });
         spooled
+    }
+
+    /// Counts an event the spool could not take (its sender was answered 503 and sends it
+    /// again; no target got it: it was never handed out).
+    pub fn refused(&self) {
+        self.inner.refused.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Told whenever a target stops keeping up.
@@ -516,6 +525,7 @@ impl Hub {
             .collect();
         let spool = &self.inner.spool;
         json!({
+            "refused_not_spooled": self.inner.refused.load(Ordering::Relaxed),
             "spool": {
                 "dir": spool.dir().display().to_string(),
                 "events": self.spooled_events(&state),

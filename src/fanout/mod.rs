@@ -64,6 +64,8 @@ pub struct Relay {
     /// Events found in the spool at start (delivered from now on).
     pub recovered: usize,
     pub hub: Hub,
+    /// What the HTTP side shares: the verify secrets a reload replaces.
+    state: Arc<relay::RelayState>,
     /// Each target's name, URL and whether it is re-signed, as started.
     targets: Vec<Value>,
     stop: watch::Sender<bool>,
@@ -115,7 +117,7 @@ pub async fn start(opts: RelayOptions) -> Result<Relay> {
     let state = Arc::new(relay::RelayState {
         hub: hub.clone(),
         spool,
-        verify: opts.verify,
+        verify: std::sync::RwLock::new(opts.verify.into()),
         tolerance: opts.tolerance,
         summary_wait: opts.summary_wait,
         started: SystemTime::now(),
@@ -126,7 +128,7 @@ pub async fn start(opts: RelayOptions) -> Result<Relay> {
         api_version: opts.api_version,
         other_version: AtomicU64::new(0),
     });
-    let app = relay::router(&opts.path, state);
+    let app = relay::router(&opts.path, state.clone());
     let (stop, stopped) = watch::channel(false);
     let server = tokio::spawn(crate::server::serve(
         listener,
@@ -139,6 +141,7 @@ pub async fn start(opts: RelayOptions) -> Result<Relay> {
         url,
         recovered: recovered_count,
         hub,
+        state,
         targets,
         stop,
         server,
@@ -156,6 +159,23 @@ impl Relay {
 }
 
 impl Relay {
+    /// Applies the verify secrets as the files say now (SIGHUP): logged; a file that is
+    /// missing, empty or not a secret keeps every current secret, and says why on stderr.
+    pub fn reload_verify(&self, signers: Result<Vec<Signer>>) {
+        let log = self.hub.log();
+        match signers {
+            Ok(s) => {
+                let n = s.len();
+                *self.state.verify.write().unwrap_or_else(|e| e.into_inner()) = s.into();
+                log.line(format!("reloaded: {n} verify secret(s) re-read"));
+            }
+            Err(e) => log.line(format!(
+                "reload FAILED, keeping the current verify secrets: {}",
+                e.message()
+            )),
+        }
+    }
+
     /// Applies a new set of targets (SIGHUP): logged, and on error the current ones stay.
     pub fn reload(&self, specs: Result<Vec<TargetSpec>>) {
         let log = self.hub.log();

@@ -25,8 +25,9 @@ use crate::webhook::signature::{self, Signer};
 pub struct RelayState {
     pub hub: Hub,
     pub spool: Arc<Spool>,
-    /// Secrets the incoming signature must match; empty means no check.
-    pub verify: Vec<Signer>,
+    /// Secrets the incoming signature must match; empty means no check. Replaced whole when
+    /// SIGHUP re-reads the secret files (`Relay::reload_verify`).
+    pub verify: std::sync::RwLock<Arc<[Signer]>>,
     pub tolerance: i64,
     /// How long an answer waits for the targets' first attempts before reporting them pending.
     pub summary_wait: Duration,
@@ -89,11 +90,16 @@ async fn receive(
             .map(str::to_owned)
     };
     let signature_header = text_header("stripe-signature");
-    if !state.verify.is_empty() {
+    let verify = state
+        .verify
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    if !verify.is_empty() {
         let verdict = signature::verify(
             signature_header.as_deref().unwrap_or(""),
             &body,
-            &state.verify,
+            &verify,
             state.tolerance,
             signature::unix_now(),
             // As Stripe's libraries: a relay must not refuse what the receivers would accept.
@@ -140,8 +146,9 @@ async fn receive(
     let seq = match spooled {
         Ok(seq) => seq,
         Err(e) => {
+            state.hub.refused();
             state.hub.log().line(format!(
-                "event {label} NOT SPOOLED: {e}; answered 503 (targets may get it again when the sender retries)"
+                "event {label} NOT SPOOLED: {e}; answered 503 and dropped (the sender retries it; no target got it)"
             ));
             return reject(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -125,6 +125,11 @@ pub fn assign(
     Ok(queues)
 }
 
+/// GetQueueAttributes calls for the redrive policy before it counts as unknown for now.
+const DEAD_LETTER_TRIES: u32 = 3;
+/// How soon a poison message is visible again when its dead-letter queue is unknown.
+const UNKNOWN_DLQ_RETRY_SECS: u64 = 60;
+
 /// What `fanout --from-sqs` needs.
 pub struct SqsOptions {
     /// Each queue and the targets it feeds (`assign`).
@@ -160,7 +165,8 @@ impl Counts {
 }
 
 struct Target {
-    spec: TargetSpec,
+    /// Replaced whole by a reload (SIGHUP): its URL, secret and route.
+    spec: std::sync::RwLock<Arc<TargetSpec>>,
     gate: Semaphore,
     delivered: AtomicU64,
     failed: AtomicU64,
@@ -170,7 +176,8 @@ struct Target {
 struct Queue {
     url: String,
     counts: Counts,
-    /// Where poison goes, from the redrive policy (resolved once).
+    /// Where poison goes, from the redrive policy (resolved once SQS answers; an error is not
+    /// an answer and is asked again next time).
     dead_letter: tokio::sync::OnceCell<Option<(String, u32)>>,
     /// The dead-letter queue's URL, for the ARN it was asked for.
     dead_letter_url: std::sync::Mutex<Option<(String, String)>>,
@@ -190,6 +197,12 @@ impl Queue {
         let url = sqs.url_of(&self.url, arn).await?;
         *self.dead_letter_url.lock().expect("never poisoned") = Some((arn.to_owned(), url.clone()));
         Ok(url)
+    }
+}
+
+impl Target {
+    fn spec(&self) -> Arc<TargetSpec> {
+        self.spec.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
@@ -217,9 +230,9 @@ impl Consumer {
         let mut all: Vec<Arc<Target>> = Vec::new();
         for (_, specs) in &opts.queues {
             for spec in specs {
-                if !all.iter().any(|t| t.spec.name == spec.name) {
+                if !all.iter().any(|t| t.spec().name == spec.name) {
                     all.push(Arc::new(Target {
-                        spec: spec.clone(),
+                        spec: std::sync::RwLock::new(Arc::new(spec.clone())),
                         gate: Semaphore::new(opts.in_flight),
                         delivered: AtomicU64::new(0),
                         failed: AtomicU64::new(0),
@@ -234,7 +247,7 @@ impl Consumer {
         for (url, specs) in opts.queues {
             let fed: Vec<Arc<Target>> = targets
                 .iter()
-                .filter(|t| specs.iter().any(|s| s.name == t.spec.name))
+                .filter(|t| specs.iter().any(|s| s.name == t.spec().name))
                 .cloned()
                 .collect();
             let (deletes, pending) = mpsc::unbounded_channel();
@@ -295,6 +308,58 @@ impl Consumer {
 }
 
 impl Status {
+    /// Applies the targets as the config and the secret files say now (SIGHUP): each running
+    /// target takes its new URL, secret and route. The queues a relay polls are fixed at start:
+    /// a target added, removed or moved to another queue is named as needing a restart, and an
+    /// error keeps every current target; both said loudly.
+    pub fn reload(&self, specs: crate::error::Result<Vec<TargetSpec>>, log: &Log) {
+        let specs = match specs {
+            Ok(s) => s,
+            Err(e) => {
+                log.line(format!(
+                    "reload FAILED, keeping the current targets: {}",
+                    e.message()
+                ));
+                return;
+            }
+        };
+        if let Some(t) = specs.iter().find(|t| t.signer.is_none()) {
+            log.line(format!(
+                "reload FAILED, keeping the current targets: target {} has no secret to sign with",
+                t.name
+            ));
+            return;
+        }
+        let (mut changed, mut restart) = (Vec::new(), Vec::new());
+        for target in self.targets.iter() {
+            let current = target.spec();
+            match specs.iter().find(|s| s.name == current.name) {
+                Some(new) if new.queue == current.queue => {
+                    *target.spec.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new.clone());
+                    changed.push(current.name.clone());
+                }
+                _ => restart.push(current.name.clone()),
+            }
+        }
+        restart.extend(
+            specs
+                .iter()
+                .filter(|s| !self.targets.iter().any(|t| t.spec().name == s.name))
+                .map(|s| s.name.clone()),
+        );
+        log.line(format!(
+            "reloaded: targets [{}] re-read",
+            changed.join(", ")
+        ));
+        if !restart.is_empty() {
+            log.line(format!(
+                "reload: targets [{}] were added, removed or moved to another queue: under \
+                 --from-sqs that needs a restart; running as before for them",
+                restart.join(", ")
+            ));
+        }
+    }
+
     /// The queue's backlog as SQS reports it, and how many messages wait in its dead-letter
     /// queue: that depth, not the relays' own `dead_lettered` counts, is the number to watch,
     /// because SQS moves a message there on the receive after its last failure, which no relay
@@ -305,6 +370,8 @@ impl Status {
             not_visible,
             dead_letter,
         } = self.sqs.info(&q.url).await?;
+        // SQS answered: the consumer need not ask again.
+        let _ = q.dead_letter.set(dead_letter.clone());
         let waiting = match &dead_letter {
             Some((arn, _)) => {
                 let dlq = q.dead_letter_url(&self.sqs, arn).await?;
@@ -332,6 +399,13 @@ impl Status {
                     Ok(Err(e)) => json!({"error": e}),
                     Err(_) => json!({"error": "SQS did not answer GetQueueAttributes within 5 s"}),
                 };
+            // What the relay knows of the redrive policy: until SQS has answered, poison cannot
+            // be dead-lettered, and /status says so.
+            doc["dead_letter"] = match q.dead_letter.get() {
+                Some(Some(_)) => json!("known"),
+                Some(None) => json!("none"),
+                None => json!("unknown"),
+            };
             queues.push(doc);
         }
         let targets: Vec<Value> = self
@@ -339,7 +413,8 @@ impl Status {
             .iter()
             .map(|t| {
                 let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
-                json!({"name": t.spec.name, "url": t.spec.url, "route": t.spec.route.describe(),
+                let spec = t.spec();
+                json!({"name": spec.name, "url": spec.url, "route": spec.route.describe(),
                     "delivered": n(&t.delivered), "failed": n(&t.failed), "in_flight": n(&t.in_flight)})
             })
             .collect();
@@ -378,9 +453,24 @@ impl Worker {
             {
                 permits.push(p);
             }
+            let receive = self
+                .sqs
+                .receive(&self.queue.url, permits.len() as u32, LONG_POLL_SECS);
+            tokio::pin!(receive);
             let received = tokio::select! {
-                r = self.sqs.receive(&self.queue.url, permits.len() as u32, LONG_POLL_SECS) => r,
-                _ = stopped.wait_for(|s| *s) => break,
+                r = &mut receive => r,
+                // (The watch's guard is dropped inside: it must not live across the awaits.)
+                _ = async { let _ = stopped.wait_for(|s| *s).await; } => {
+                    // A long poll dropped now may already have been answered on SQS's side:
+                    // its messages would stay hidden for the visibility timeout, with nobody
+                    // to hand them back. It is let finish (SQS ends it within the long poll),
+                    // and what it got is made visible again at once.
+                    let limit = Duration::from_secs(LONG_POLL_SECS + 5);
+                    if let Ok(Ok(messages)) = tokio::time::timeout(limit, receive).await {
+                        self.hand_back(messages).await;
+                    }
+                    break;
+                }
             };
             let messages = match received {
                 Ok(m) => {
@@ -418,6 +508,23 @@ impl Worker {
         while handling.join_next().await.is_some() {}
     }
 
+    /// Messages received as the relay stops: visible again at once, for another relay.
+    async fn hand_back(&self, messages: Vec<Message>) {
+        for message in messages {
+            let result = self
+                .sqs
+                .change_visibility(&self.queue.url, &message.receipt_handle, 0)
+                .await;
+            self.log.line(match result {
+                Ok(()) => format!(
+                    "message {}: received as the relay stopped: visible again in 0 s",
+                    message.id
+                ),
+                Err(e) => format!("message {}: received as the relay stopped: {e}", message.id),
+            });
+        }
+    }
+
     async fn handle(&self, message: Message) {
         let counts = &self.queue.counts;
         counts.in_flight.fetch_add(1, Ordering::Relaxed);
@@ -446,7 +553,7 @@ impl Worker {
         let wanted: Vec<&Arc<Target>> = self
             .targets
             .iter()
-            .filter(|t| t.spec.route.lets_through(&event.body, &event.parsed))
+            .filter(|t| t.spec().route.lets_through(&event.body, &event.parsed))
             .collect();
         if wanted.is_empty() {
             counts.filtered.fetch_add(1, Ordering::Relaxed);
@@ -476,7 +583,8 @@ impl Worker {
     async fn deliver(&self, target: &Target, event: &Event) -> bool {
         let _turn = target.gate.acquire().await.expect("never closed");
         target.in_flight.fetch_add(1, Ordering::Relaxed);
-        let outcome = attempt(&self.client, &target.spec, event).await;
+        let spec = target.spec();
+        let outcome = attempt(&self.client, &spec, event).await;
         target.in_flight.fetch_sub(1, Ordering::Relaxed);
         let label = super::shown_id(event.id.as_deref());
         if outcome.ok {
@@ -485,7 +593,7 @@ impl Worker {
             target.failed.fetch_add(1, Ordering::Relaxed);
             self.log.line(format!(
                 "{label} -> {}: {}",
-                target.spec.name,
+                spec.name,
                 outcome.error.as_deref().unwrap_or("failed")
             ));
         }
@@ -509,7 +617,9 @@ impl Worker {
                 .ceil()
                 .clamp(1.0, MAX_VISIBILITY_SECS as f64) as u64
         };
-        let dead_letter = self.dead_letter().await;
+        // Unknown (SQS failed to say) is treated as not yet dead-lettered: SQS's own redrive
+        // still applies on its side.
+        let dead_letter = self.dead_letter().await.ok().flatten();
         if let Some((dlq, max)) = dead_letter
             .as_ref()
             .filter(|(_, max)| message.receive_count >= *max)
@@ -535,20 +645,32 @@ impl Worker {
         }
     }
 
-    async fn dead_letter(&self) -> Option<(String, u32)> {
+    /// The queue's redrive policy: asked of SQS (GetQueueAttributes) with a few retries, kept
+    /// once SQS answers. A failure is not cached as "no dead-letter queue": it is an error
+    /// here, and the next message asks again.
+    async fn dead_letter(&self) -> Result<Option<(String, u32)>, String> {
         self.queue
             .dead_letter
-            .get_or_init(|| async {
-                match self.sqs.info(&self.queue.url).await {
-                    Ok(info) => info.dead_letter,
-                    Err(e) => {
-                        self.log.line(format!("sqs {}: {e}", self.queue.url));
-                        None
+            .get_or_try_init(|| async {
+                let mut last = String::new();
+                for attempt in 0..DEAD_LETTER_TRIES {
+                    if attempt > 0 {
+                        tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                    }
+                    match self.sqs.info(&self.queue.url).await {
+                        Ok(info) => return Ok(info.dead_letter),
+                        Err(e) => last = e,
                     }
                 }
+                self.log.line(format!(
+                    "sqs {}: the redrive policy is unknown (GetQueueAttributes failed \
+                     {DEAD_LETTER_TRIES} times: {last}); asked again with the next message",
+                    self.queue.url
+                ));
+                Err(last)
             })
             .await
-            .clone()
+            .cloned()
     }
 
     /// Poison goes to the dead-letter queue at once: sent there, then deleted here. Without a
@@ -556,7 +678,27 @@ impl Worker {
     async fn poison(&self, message: &Message, why: &str) {
         let counts = &self.queue.counts;
         counts.poison.fetch_add(1, Ordering::Relaxed);
-        let dead_letter = self.dead_letter().await;
+        let dead_letter = match self.dead_letter().await {
+            Ok(d) => d,
+            Err(e) => {
+                // Not known to have no dead-letter queue: visible again soon, to try again,
+                // rather than hidden for 12 hours as if it had none.
+                self.log.line(format!(
+                    "message {}: {why}: the dead-letter queue is unknown ({e}); visible again \
+                     in {UNKNOWN_DLQ_RETRY_SECS} s",
+                    message.id
+                ));
+                let _ = self
+                    .sqs
+                    .change_visibility(
+                        &self.queue.url,
+                        &message.receipt_handle,
+                        UNKNOWN_DLQ_RETRY_SECS,
+                    )
+                    .await;
+                return;
+            }
+        };
         let moved = match &dead_letter {
             Some((arn, _)) => match self.queue.dead_letter_url(&self.sqs, arn).await {
                 Ok(dlq) => self.sqs.send(&dlq, &message.body).await.map(|_| dlq),
@@ -613,7 +755,10 @@ pub async fn serve_status(
     let targets = status
         .targets
         .iter()
-        .map(|t| json!({"name": t.spec.name, "url": t.spec.url, "resigned": true, "queue": t.spec.queue}))
+        .map(|t| {
+            let spec = t.spec();
+            json!({"name": spec.name, "url": spec.url, "resigned": true, "queue": spec.queue})
+        })
         .collect();
     let queues = status.queues.iter().map(|q| q.url.clone()).collect();
     let router = axum::Router::new()

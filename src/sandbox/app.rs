@@ -47,6 +47,12 @@ pub fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Resp
     (status, axum::Json(body)).into_response()
 }
 
+/// A change that could not be put on disk (`--state`): not acknowledged, so the client (or
+/// Stripe, for a webhook) tries again.
+pub fn unwritten(why: String) -> Response {
+    error(StatusCode::SERVICE_UNAVAILABLE, "state_not_written", why)
+}
+
 fn bad_request(message: impl Into<String>) -> Response {
     error(StatusCode::BAD_REQUEST, "bad_request", message)
 }
@@ -137,7 +143,9 @@ async fn register(State(shared): S, body: Bytes) -> Response {
     };
     match result {
         Ok(((token, org_id), version)) => {
-            shared.persisted(version).await;
+            if let Err(why) = shared.persisted(version).await {
+                return unwritten(why);
+            }
             (
                 StatusCode::CREATED,
                 axum::Json(json!({"token": token, "orgId": org_id})),
@@ -170,7 +178,9 @@ async fn login(State(shared): S, body: Bytes) -> Response {
     };
     match result {
         Ok((token, version)) => {
-            shared.persisted(version).await;
+            if let Err(why) = shared.persisted(version).await {
+                return unwritten(why);
+            }
             axum::Json(json!({"token": token})).into_response()
         }
         Err(e) => store_error(e),
@@ -255,7 +265,9 @@ async fn create_checkout(State(shared): S, headers: HeaderMap, body: Bytes) -> R
     };
     match result {
         Ok((session, version)) => {
-            shared.persisted(version).await;
+            if let Err(why) = shared.persisted(version).await {
+                return unwritten(why);
+            }
             axum::Json(json!({
                 "checkoutUrl": super::checkout::checkout_url(&shared.app_url, &session.id),
                 "stripeSessionId": session.id,
@@ -341,8 +353,15 @@ async fn webhook(State(shared): S, request: axum::extract::Request) -> Response 
         Err(resp) => return resp,
     };
     let (outcome, version) = apply(&shared, &event).await;
-    if matches!(outcome, Outcome::Credited { .. }) {
-        shared.persisted(version).await;
+    // A duplicate is acknowledged only once the credit it repeats is on disk: after a failed
+    // write, Stripe's retry must not be the 200 that loses the credit.
+    let version = match outcome {
+        Outcome::Credited { .. } => version,
+        Outcome::DuplicateEvent | Outcome::SessionAlreadyCredited => shared.store().version,
+        _ => 0,
+    };
+    if let Err(why) = shared.persisted(version).await {
+        return unwritten(why);
     }
     if let Some(text) = static_reply(&outcome) {
         return ([(header::CONTENT_TYPE, "application/json")], text).into_response();

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Shared;
-use crate::aws::{self, Env};
 use crate::config::EnvSettings;
+use crate::deploy::Env;
 use crate::error::Result;
 use crate::printer::Printer;
 use crate::secret::{ExposeSecret, SecretString};
@@ -150,7 +150,7 @@ impl AwsSource {
 
 /// A secret's AWSCURRENT value; one that does not exist yet is a warning and `None`.
 async fn read(env: &Env, id: &str, out: &Printer) -> Result<Option<SecretString>> {
-    let value = aws::secrets::value_if_exists(&env.sm, id).await?;
+    let value = env.sm.value_if_exists(id).await?;
     if value.is_none() {
         out.warn(format!(
             "secret {id} does not exist yet; using a generated value until a redeploy"
@@ -161,7 +161,7 @@ async fn read(env: &Env, id: &str, out: &Printer) -> Result<Option<SecretString>
 
 /// The service's primary deployment, `None` when the service has none.
 async fn deployment(env: &Env) -> Result<Option<Fingerprint>> {
-    let service = aws::service::service(env).await?;
+    let service = env.service().await?;
     let primary = service.primary().or_else(|| service.deployments.first());
     Ok(primary.map(|d| Fingerprint {
         deployment_id: d.id.clone(),

@@ -371,7 +371,11 @@ async fn pay(
             .map(|c| (c, store.version))
     };
     match completed {
-        Some((true, version)) => shared.persisted(version).await,
+        Some((true, version)) => {
+            if let Err(why) = shared.persisted(version).await {
+                return super::app::unwritten(why);
+            }
+        }
         _ => return already_paid(&session, json),
     }
     let event = completed_event(&session, &form, &shared.api_version);

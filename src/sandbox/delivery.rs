@@ -5,8 +5,11 @@
 //! (`GET /v1/events/{id}`); and to every `stripe listen` session (`stripe::cli`). `resend` is
 //! `POST /v1/events/{id}/retry`, the Stripe CLI's `events resend`: one attempt.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use serde_json::Value;
 
@@ -16,6 +19,43 @@ use crate::secret::ExposeSecret;
 use crate::webhook::signature::{self, Signer};
 
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Deliveries under way to one endpoint at once (each holds a socket for up to
+/// `ATTEMPT_TIMEOUT`). Stripe publishes no such number; a retry beyond it is refused with
+/// Stripe's 429 and a first delivery waits its turn, so an endpoint that never answers costs at
+/// most this many open files.
+pub const PER_ENDPOINT: usize = 16;
+
+/// The deliveries under way, per endpoint id.
+#[derive(Default)]
+pub struct InFlight {
+    per_endpoint: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl InFlight {
+    fn semaphore(&self, endpoint: &str) -> Arc<Semaphore> {
+        let mut all = self.per_endpoint.lock().unwrap_or_else(|e| e.into_inner());
+        if all.len() > 4 * super::stripe::MAX_ENDPOINTS {
+            // Deleted endpoints' idle entries.
+            all.retain(|_, s| s.available_permits() < PER_ENDPOINT);
+        }
+        all.entry(endpoint.to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(PER_ENDPOINT)))
+            .clone()
+    }
+
+    /// A slot for one more delivery to `endpoint` now, if one is free.
+    pub fn try_slot(&self, endpoint: &str) -> Option<OwnedSemaphorePermit> {
+        self.semaphore(endpoint).try_acquire_owned().ok()
+    }
+
+    /// Waits for a slot to deliver to `endpoint`.
+    async fn slot(&self, endpoint: &str) -> OwnedSemaphorePermit {
+        self.semaphore(endpoint)
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed")
+    }
+}
 
 /// Records `event` (its `id` and `type` already set) and delivers it in the background to every
 /// enabled endpoint that takes its type. Returns how many endpoints it goes to.
@@ -31,7 +71,7 @@ pub fn publish(shared: &Arc<Shared>, mut event: Value) -> usize {
         id: id.clone(),
         body: body.clone(),
         pending: targets.iter().map(|t| t.id.clone()).collect(),
-        attempts: Vec::new(),
+        attempts: Default::default(),
     });
     shared.stripe_touched();
     for target in &targets {
@@ -41,20 +81,25 @@ pub fn publish(shared: &Arc<Shared>, mut event: Value) -> usize {
             body_for(target, &event, &body),
             target.clone(),
             shared.delivery.attempts,
+            None,
         ));
     }
     super::stripe::event_destinations::publish(shared, &event, &body);
-    let listeners = shared
-        .stripe
-        .listeners
-        .publish(&shared.stripe.cli_secret(), &event, &body);
+    let listeners = shared.stripe.listeners.publish(
+        &shared.stripe,
+        &shared.out,
+        &shared.stripe.cli_secret(),
+        &event,
+        &body,
+    );
     targets.len() + listeners
 }
 
 /// Where `POST /v1/events/{id}/retry` sends an event again.
 pub enum Resend {
-    /// `webhook_endpoint=we_…`: that endpoint, enabled or not, whatever types it takes.
-    Endpoint(Box<Endpoint>),
+    /// `webhook_endpoint=we_…`: that endpoint, enabled or not, whatever types it takes, with
+    /// the delivery slot the handler took for it (`InFlight::try_slot`).
+    Endpoint(Box<Endpoint>, OwnedSemaphorePermit),
     /// `for_stripecli=true` (what `stripe events resend` sends without `--webhook-endpoint`):
     /// every `stripe listen` session.
     Listeners,
@@ -66,7 +111,7 @@ pub fn resend(shared: &Arc<Shared>, event_id: &str, body: Arc<str>, to: Resend) 
         return 0;
     };
     match to {
-        Resend::Endpoint(endpoint) => {
+        Resend::Endpoint(endpoint, slot) => {
             let body = body_for(&endpoint, &event, &body);
             tokio::spawn(deliver(
                 shared.clone(),
@@ -74,15 +119,17 @@ pub fn resend(shared: &Arc<Shared>, event_id: &str, body: Arc<str>, to: Resend) 
                 body,
                 *endpoint,
                 1,
+                Some(slot),
             ));
             1
         }
-        Resend::Listeners => {
-            shared
-                .stripe
-                .listeners
-                .publish(&shared.stripe.cli_secret(), &event, &body)
-        }
+        Resend::Listeners => shared.stripe.listeners.publish(
+            &shared.stripe,
+            &shared.out,
+            &shared.stripe.cli_secret(),
+            &event,
+            &body,
+        ),
     }
 }
 
@@ -108,7 +155,9 @@ async fn deliver(
     body: Arc<str>,
     endpoint: Endpoint,
     attempts: u32,
+    slot: Option<OwnedSemaphorePermit>,
 ) {
+    let mut slot = slot;
     let signer = Signer::new(endpoint.secret.expose_secret().as_bytes());
     let policy = DeliveryPolicy {
         attempts,
@@ -116,6 +165,10 @@ async fn deliver(
     };
     let first = shared.stripe.attempts_to(&event_id, &endpoint.id);
     for attempt in 1..=policy.attempts.max(1) {
+        let held = match slot.take() {
+            Some(s) => s,
+            None => shared.stripe.in_flight.slot(&endpoint.id).await,
+        };
         let now = signature::unix_now();
         let header = signature::header(now, body.as_bytes(), std::slice::from_ref(&signer));
         let result =
@@ -142,6 +195,7 @@ async fn deliver(
             delivered,
         );
         shared.stripe_touched();
+        drop(held);
         if delivered {
             return;
         }

@@ -133,11 +133,12 @@ impl Shared {
     }
 
     /// After a change of the Stripe side's endpoints: waits until it is on disk (with `--state`).
-    pub async fn stripe_changed(&self) {
+    pub async fn stripe_changed(&self) -> std::result::Result<(), String> {
         if self.persist.is_some() {
             let version = self.store().touch_external();
-            self.persisted(version).await;
+            return self.persisted(version).await;
         }
+        Ok(())
     }
 
     /// After a change of the Stripe side's events: written soon, not waited for (Stripe's own
@@ -149,10 +150,12 @@ impl Shared {
         }
     }
 
-    /// Waits until the state as of `version` is on disk (no-op without `--state`).
-    pub async fn persisted(&self, version: u64) {
-        if let Some(p) = &self.persist {
-            p.wait_for(version).await;
+    /// Waits until the state as of `version` is on disk (no-op without `--state`); why not when
+    /// the write failed, which the waiting handler answers with 503 (`unwritten`).
+    pub async fn persisted(&self, version: u64) -> std::result::Result<(), String> {
+        match &self.persist {
+            Some(p) => p.wait_for(version).await,
+            None => Ok(()),
         }
     }
 
@@ -219,7 +222,11 @@ impl Sandbox {
         // Flush before stopping the writer, which is one of the background tasks.
         if let Some(p) = &self.shared.persist {
             let version = self.shared.store().version;
-            p.wait_for(version).await;
+            if let Err(why) = p.wait_for(version).await {
+                self.shared
+                    .out
+                    .warn(format!("the last changes are not on disk: {why}"));
+            }
         }
         for task in self.background.drain(..) {
             task.abort();

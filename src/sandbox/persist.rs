@@ -1,10 +1,14 @@
-//! `--state FILE`: the app's state, and the Stripe side's account and webhook endpoints, on disk. Writes are atomic (temporary file, fsync, rename,
-//! mode 0600) and grouped: a handler that changed the state waits until a write that includes
-//! its change has finished, so an acknowledged credit survives a crash, while a burst of
-//! changes costs one write.
+//! `--state FILE`: the app's state, and the Stripe side's account and webhook endpoints, on disk.
+//! Writes are atomic (temporary file, fsync, rename, mode 0600) and grouped: a handler that
+//! changed the state waits until a write that includes its change has finished, so an
+//! acknowledged credit survives a crash, while a burst of changes costs one write. A write that
+//! fails fails the handlers that waited for it (they answer 503, never acknowledge). Changes
+//! nobody waits for (delivery attempts) are debounced: at most one write per `DEBOUNCE`, so a
+//! flood of them never costs a whole-state write per request.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
 
@@ -14,6 +18,8 @@ use super::stripe::SavedStripe;
 use crate::error::{Error, Result};
 
 const FORMAT: &str = "stripe-ops.sandbox-state";
+/// How long a change nobody waits for may sit before it is written.
+const DEBOUNCE: Duration = Duration::from_millis(500);
 
 #[derive(serde::Serialize, serde::Deserialize)]
 struct OnDisk {
@@ -70,30 +76,54 @@ fn snapshot(store: &Store, stripe: &SavedStripe) -> Vec<u8> {
     .expect("the state always serializes")
 }
 
+/// What the writer has done: the version on disk, and the last write that failed.
+#[derive(Clone, Default)]
+struct Progress {
+    written: u64,
+    /// The version a failed write tried to put on disk, and why it failed.
+    failed: Option<(u64, String)>,
+}
+
 #[derive(Clone)]
 pub struct Persister {
     path: PathBuf,
+    /// A handler waits: write at once.
+    urgent: Arc<Notify>,
+    /// A background change: write within `DEBOUNCE`.
     changed: Arc<Notify>,
-    written: watch::Sender<u64>,
+    progress: watch::Sender<Progress>,
 }
 
 impl Persister {
     pub fn new(path: PathBuf, loaded_version: u64) -> Self {
         Self {
             path,
+            urgent: Arc::new(Notify::new()),
             changed: Arc::new(Notify::new()),
-            written: watch::Sender::new(loaded_version),
+            progress: watch::Sender::new(Progress {
+                written: loaded_version,
+                failed: None,
+            }),
         }
     }
 
-    /// Returns once the state as of `version` is on disk.
-    pub async fn wait_for(&self, version: u64) {
-        if *self.written.borrow() >= version {
-            return;
+    /// Returns once the state as of `version` is on disk, or why the write that should have
+    /// put it there failed.
+    pub async fn wait_for(&self, version: u64) -> std::result::Result<(), String> {
+        let mut rx = self.progress.subscribe();
+        if rx.borrow().written < version {
+            self.urgent.notify_one();
         }
-        let mut rx = self.written.subscribe();
-        self.changed.notify_one();
-        let _ = rx.wait_for(|w| *w >= version).await;
+        let settled = rx
+            .wait_for(|p| {
+                p.written >= version || p.failed.as_ref().is_some_and(|(v, _)| *v >= version)
+            })
+            .await;
+        match settled {
+            Ok(p) if p.written >= version => Ok(()),
+            Ok(p) => Err(p.failed.clone().map(|(_, why)| why).unwrap_or_default()),
+            Err(_) => Err("the state writer stopped".into()),
+        }
     }
 
     /// Asks for a write without waiting for it.
@@ -104,10 +134,19 @@ impl Persister {
     /// The writer: waits for a change, snapshots under the lock, writes outside it.
     pub async fn run(self, shared: Arc<Shared>) {
         loop {
-            self.changed.notified().await;
+            tokio::select! {
+                _ = self.urgent.notified() => {}
+                _ = self.changed.notified() => {
+                    // Debounced; a handler that starts waiting meanwhile cuts it short.
+                    tokio::select! {
+                        _ = tokio::time::sleep(DEBOUNCE) => {}
+                        _ = self.urgent.notified() => {}
+                    }
+                }
+            }
             let (version, bytes) = {
                 let store = shared.store();
-                if store.version <= *self.written.borrow() {
+                if store.version <= self.progress.borrow().written {
                     continue;
                 }
                 (store.version, snapshot(&store, &shared.stripe.save()))
@@ -117,16 +156,13 @@ impl Persister {
                 tokio::task::spawn_blocking(move || crate::secret::write_private(&path, &bytes))
                     .await;
             match result {
-                Ok(Ok(())) => {
-                    self.written.send_replace(version);
-                }
+                Ok(Ok(())) => self.progress.send_modify(|p| p.written = version),
                 Ok(Err(e)) => {
-                    shared.out.warn(format!(
-                        "cannot write state file {}: {e}",
-                        self.path.display()
-                    ));
-                    // Unblock waiters rather than hang them; the next change retries.
-                    self.written.send_replace(version);
+                    let why = format!("cannot write state file {}: {e}", self.path.display());
+                    shared.out.warn(why.clone());
+                    // The waiters fail (503); the next change tries again.
+                    self.progress
+                        .send_modify(|p| p.failed = Some((version, why)));
                 }
                 Err(_) => return,
             }

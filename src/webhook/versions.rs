@@ -5,12 +5,15 @@
 //! version's shape whatever `api_version` it names. Where a known change makes that shape differ
 //! from what a receiver on an older version reads, it says so. The changes listed are those of
 //! Stripe's API changelog (docs.stripe.com/changelog, "breaking changes") that move or remove a
-//! field of an object events carry; the list is not complete, and says so.
+//! field of an object events carry, and the fields the monthly release the catalogue moved to
+//! added to such objects or made always present (stripe-node's CHANGELOG for the release that
+//! pins it); the list is not complete, and says so.
 
 /// The newest API version Stripe's official libraries pin, and the one every template names:
-/// stripe-node 23.1.0 (`src/apiVersion.ts`) and stripe-python 16.1.0 (`_api_version.py`).
+/// stripe-node 23.2.0's (`src/apiVersion.ts`). stripe-python 16.1.0, the newest on PyPI, still
+/// pins 2026-10-28.endive (`_api_version.py`); its `construct_event` reads any version.
 /// fixtures/generate.py has the same constant and refuses a stripe-node that pins another.
-pub const API_VERSION: &str = "2026-10-28.endive";
+pub const API_VERSION: &str = "2026-11-18.endive";
 
 /// One breaking change of an object's shape, at the version that made it.
 struct Change {
@@ -49,6 +52,62 @@ const CHANGES: &[Change] = &[
         version: "2025-03-31",
         object: "subscription",
         what: "`current_period_start` and `current_period_end` moved to each subscription item",
+    },
+    // 2026-11-18.endive, stripe-node 23.2.0's CHANGELOG: fields of objects events carry.
+    Change {
+        version: "2026-11-18",
+        object: "charge",
+        what: "`payment_method_details.link.funding_sources` (also under `card.wallet.link`) and `payment_method_details.paypay.fingerprint` were added",
+    },
+    Change {
+        version: "2026-11-18",
+        object: "checkout.session",
+        what: "`automatic_tax.address_collection_precision` was added",
+    },
+    Change {
+        version: "2026-11-18",
+        object: "dispute",
+        what: "`evidence.appeal` is always present (null without an appeal)",
+    },
+    Change {
+        version: "2026-11-18",
+        object: "issuing.card",
+        what: "`shipping.shipped_at` and `shipping.delivered_at` are always present",
+    },
+    Change {
+        version: "2026-11-18",
+        object: "payment_intent",
+        what: "`payment_details.car_rental_data` and `payment_details.lodging_data` were added",
+    },
+    Change {
+        version: "2026-11-18",
+        object: "product",
+        what: "`marketing_features[].loss_message` was added",
+    },
+    Change {
+        version: "2026-11-18",
+        object: "refund",
+        what: "`application`, `destination_details.bizum` and `destination_details.upi` were added",
+    },
+    Change {
+        version: "2026-11-18",
+        object: "reporting.report_run",
+        what: "`parameters.tax_invoice_month` was added",
+    },
+    Change {
+        version: "2026-11-18",
+        object: "treasury.inbound_transfer",
+        what: "`failure_details.network_details` was added",
+    },
+    Change {
+        version: "2026-11-18",
+        object: "treasury.outbound_payment",
+        what: "`returned_details.network_details` was added",
+    },
+    Change {
+        version: "2026-11-18",
+        object: "treasury.outbound_transfer",
+        what: "`returned_details.network_details` was added",
     },
 ];
 
@@ -99,7 +158,20 @@ mod tests {
         assert!(shape_notes("2024-06-20", "customer").is_empty());
         assert!(shape_notes("2025-03-31.basil", "invoice").is_empty());
         assert!(shape_notes(API_VERSION, "invoice").is_empty());
-        assert_eq!(shape_notes("2022-01-01", "payment_intent").len(), 2);
+        // 2022-11-15's `charges`, 2026-11-18's `payment_details` fields, and the closing line.
+        assert_eq!(shape_notes("2022-01-01", "payment_intent").len(), 3);
+    }
+
+    #[test]
+    fn the_previous_monthly_release_hears_of_what_the_catalogues_added() {
+        let notes = shape_notes("2026-10-28.endive", "refund");
+        assert!(
+            notes[0].contains("not 2026-10-28.endive's: since 2026-11-18 `application`"),
+            "{notes:?}"
+        );
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(shape_notes("2026-10-28.endive", "invoice").is_empty());
+        assert!(shape_notes("2026-11-18.endive", "refund").is_empty());
     }
 
     #[test]

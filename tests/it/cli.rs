@@ -4,11 +4,37 @@ use serde_json::Value;
 
 use crate::common::*;
 
+/// `--version` names the version, the commit (git's, in a checkout) and the target, for bug
+/// reports; `-V` the version alone.
 #[test]
 fn version_and_help() {
     let o = run(&["--version"]);
     assert_code(&o, 0);
-    assert!(stdout(&o).starts_with("stripe-ops "));
+    let printed = stdout(&o);
+    let rest = printed
+        .strip_prefix(&format!(
+            "stripe-ops {} (commit ",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .unwrap_or_else(|| panic!("{printed}"));
+    let (commit, rest) = rest.split_once(", ").unwrap();
+    assert_eq!(rest, format!("target {})\n", host_target()));
+    let root = env!("CARGO_MANIFEST_DIR");
+    if std::path::Path::new(root).join(".git").exists() {
+        // HEAD, or an ancestor of it when a commit landed while the tests ran: a commit of this
+        // checkout either way, never "unknown".
+        let known = std::process::Command::new("git")
+            .args(["merge-base", "--is-ancestor", commit, "HEAD"])
+            .current_dir(root)
+            .status()
+            .unwrap();
+        assert!(known.success(), "{commit} is not HEAD nor before it");
+    }
+    let o = run(&["-V"]);
+    assert_eq!(
+        stdout(&o),
+        format!("stripe-ops {}\n", env!("CARGO_PKG_VERSION"))
+    );
     let o = run(&["--help"]);
     assert_code(&o, 0);
     assert!(stdout(&o).contains("Exit codes"));

@@ -14,8 +14,15 @@ use serde_json::Value;
 pub const CANARY_WHSEC: &str = "whsec_CANARYcanary0123456789abcdefABCDEF";
 pub const CANARY_SK: &str = "sk_test_CANARYcanary0123456789abcdefABCDEF";
 
+/// The binary under test; `STRIPE_OPS_UNDER_TEST` names another build of it (an older one, to
+/// show a test failing before a fix).
+pub fn bin_path() -> String {
+    std::env::var("STRIPE_OPS_UNDER_TEST")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_stripe-ops").to_owned())
+}
+
 pub fn bin() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stripe-ops"));
+    let mut cmd = Command::new(bin_path());
     cmd.env_remove("STRIPE_WEBHOOK_SECRET")
         .env_remove("STRIPE_OPS_CONFIG")
         .env_remove("STRIPE_API_BASE")
@@ -102,6 +109,19 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// The target triple this machine builds for (the binary's, as `--version` names it).
+pub fn host_target() -> String {
+    let o = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .expect("rustc runs");
+    stdout(&o)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .expect("rustc -vV names the host")
+        .to_owned()
 }
 
 /// Polls `check` until it returns `Some` or the deadline passes.

@@ -544,7 +544,7 @@ fn events_of_another_api_version_than_the_targets_expect_are_forwarded_and_count
     let log = relay.log();
     assert!(
         log.contains(&format!(
-            "event {other} names API version 2026-10-28.endive, not 2025-03-31.basil (--api-version): forwarded unchanged"
+            "event {other} names API version 2026-11-18.endive, not 2025-03-31.basil (--api-version): forwarded unchanged"
         )),
         "{log}"
     );
@@ -1460,4 +1460,131 @@ fn routed_targets_get_only_their_events_across_a_sighup_and_a_sigkill() {
     };
     assert_eq!(ids(&james_got), BTreeSet::from([j1, j2, j3]));
     assert_eq!(ids(&ana.received()), BTreeSet::from([a1, a2, a3]));
+}
+
+#[test]
+fn sighup_rereads_the_verify_secret_file_and_a_bad_one_keeps_the_old_secret_loudly() {
+    const NEW: &str = "whsec_fanoutNEWnewNEWnew0123456789abcdefgh";
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let incoming = secret_file(d, "incoming", INCOMING);
+    let relay = Fanout::start_local(
+        d,
+        &[
+            "--target",
+            "a=http://127.0.0.1:1/",
+            "--verify-secret-file",
+            &incoming,
+        ],
+    );
+    let answer = |secret: &str| {
+        let (_, body, header) = signed("customer.created", secret, &[]);
+        post(&relay.webhook, &body, &header).unwrap().0
+    };
+    assert_eq!(answer(INCOMING), 200);
+    std::fs::write(&incoming, NEW).unwrap();
+    relay.signal("HUP");
+    poll("the reload", WAIT, || {
+        relay
+            .log()
+            .contains("reloaded: 1 verify secret(s) re-read")
+            .then_some(())
+    });
+    assert_eq!(answer(NEW), 200, "the new secret is checked");
+    assert_eq!(answer(INCOMING), 401, "the old one no longer");
+    // Empty, deleted, junk: each reload fails, says why, and the current secret stays.
+    for (i, bad) in [
+        Some(""),
+        None,
+        Some("not a secret at all"),
+        Some("sk_test_abc"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        match bad {
+            Some(text) => std::fs::write(&incoming, text).unwrap(),
+            None => std::fs::remove_file(&incoming).unwrap(),
+        }
+        relay.signal("HUP");
+        poll("the failed reload", WAIT, || {
+            let failed = relay
+                .log()
+                .matches("reload FAILED, keeping the current verify secrets")
+                .count();
+            (failed == i + 1).then_some(())
+        });
+        assert_eq!(answer(NEW), 200, "{bad:?}: the current secret stays");
+    }
+    let log = relay.log();
+    assert!(log.contains("is empty"), "{log}");
+    assert!(log.contains("does not hold a whsec_ secret"), "{log}");
+    assert!(
+        !log.contains(NEW) && !log.contains(INCOMING),
+        "no secret in the log"
+    );
+}
+
+/// A spool that cannot grow (files of at most 32 KiB: `ulimit -f`, with SIGXFSZ ignored so the
+/// write fails with EFBIG rather than killing the relay): each refused event is answered 503,
+/// dropped by every target (its sender retries it) and counted, never kept in memory.
+#[test]
+fn events_the_full_spool_refuses_are_dropped_and_counted_not_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let incoming = secret_file(d, "incoming", INCOMING);
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 64; exec \"$0\" \"$@\"")
+        .arg(bin_path())
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .env_remove("STRIPE_OPS_CONFIG")
+        .stdin(Stdio::null());
+    let spool = d.join("spool");
+    let relay = Fanout::start_with(
+        cmd,
+        d,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--spool",
+            spool.to_str().unwrap(),
+            // A target that is down: what it has not got stays queued for it.
+            "--target",
+            "down=http://127.0.0.1:1/",
+            "--verify-secret-file",
+            &incoming,
+        ],
+    );
+    let pid: u32 = relay.proc.0.id();
+    let rss = || {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .unwrap()
+    };
+    let before = rss();
+    let pad = format!("data.object.description={}", "p".repeat(8000));
+    let (mut spooled, mut refused) = (0u64, 0u64);
+    for _ in 0..3000 {
+        let (_, body, header) = signed("customer.created", INCOMING, &[&pad]);
+        match post(&relay.webhook, &body, &header).unwrap().0 {
+            200 => spooled += 1,
+            503 => refused += 1,
+            other => panic!("{other}"),
+        }
+    }
+    assert!(refused > 2900, "{spooled} spooled, {refused} refused");
+    let status = poll("the refusals counted and dropped", WAIT, || {
+        let s = relay.status();
+        (s["refused_not_spooled"] == refused && s["targets"][0]["pending"] == spooled).then_some(s)
+    });
+    let after = rss();
+    eprintln!("fanout RSS: {before} KiB before, {after} KiB after {refused} refused events");
+    // Kept, 3,000 events of 8 KB would be 24 MB and more.
+    assert!(after < before + 12 * 1024, "{status}");
+    assert!(relay.log().contains("NOT SPOOLED"));
 }

@@ -601,3 +601,142 @@ fn a_target_with_its_own_queue_reads_only_that_queue() {
         "audit does not read billing's queue"
     );
 }
+
+#[test]
+fn sighup_rereads_the_targets_and_their_secrets_and_the_relay_goes_on() {
+    let aws = Aws::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (queue, _) = aws.queue("reload", 5);
+    let receiver = Recorder::start_with(d, "r", Some(SECRET_B), 0, &[]);
+    let secret = secret_file(d, "a", SECRET_A);
+    let (mut relay, start, log) = aws.relay(
+        d,
+        &[
+            "--from-sqs",
+            &queue,
+            "--target",
+            &target("r", &receiver),
+            "--target-secret-file",
+            &format!("r={secret}"),
+        ],
+    );
+    // The receiver's secret is rotated: the file now holds B, and SIGHUP says so to the relay.
+    std::fs::write(&secret, SECRET_B).unwrap();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &relay.0.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    poll("the reload", WAIT, || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("reloaded: targets [r] re-read")
+            .then_some(())
+    });
+    assert!(relay.0.try_wait().unwrap().is_none(), "SIGHUP is no stop");
+    let (id, body, _) = signed("charge.refunded", "whsec_unused", &[]);
+    aws.send(&queue, &[body]);
+    poll("the event signed with the new secret", WAIT, || {
+        std::fs::read_to_string(receiver.out_path())
+            .unwrap_or_default()
+            .contains(&id)
+            .then_some(())
+    });
+    assert_eq!(status(&start)["queues"][0]["dead_letter"], "known");
+    sigterm(&relay.0);
+    let exit = poll("the relay to stop", WAIT, || relay.0.try_wait().unwrap());
+    assert_eq!(exit.code(), Some(0));
+}
+
+/// In front of moto: every `AmazonSQS.GetQueueAttributes` is a 500 while the file `FLAG`
+/// exists; everything else is passed through.
+const FAULT_PROXY: &str = r#"
+import http.server, os, sys, urllib.request, urllib.error
+UPSTREAM, FLAG = os.environ["UPSTREAM"], os.environ["FLAG"]
+class P(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.headers.get("X-Amz-Target") == "AmazonSQS.GetQueueAttributes" and os.path.exists(FLAG):
+            out = b'{"__type": "com.amazonaws.sqs#InternalError", "message": "injected"}'
+            self.send_response(500)
+            self.send_header("Content-Type", "application/x-amz-json-1.0")
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+            return
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length", "connection")}
+        req = urllib.request.Request(UPSTREAM + self.path, data=body, headers=headers, method="POST")
+        try:
+            resp = urllib.request.urlopen(req, timeout=60)
+            status, out, ctype = resp.status, resp.read(), resp.headers.get("Content-Type", "")
+        except urllib.error.HTTPError as e:
+            status, out, ctype = e.code, e.read(), e.headers.get("Content-Type", "")
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), P)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"#;
+
+#[test]
+fn a_failed_get_queue_attributes_is_not_taken_for_no_dead_letter_queue() {
+    let aws = Aws::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (queue, dlq) = aws.queue("faulty", 5);
+    let flag = d.join("fail-get-queue-attributes");
+    std::fs::write(&flag, "").unwrap();
+    let mut cmd = python();
+    cmd.arg("-c")
+        .arg(FAULT_PROXY)
+        .env("UPSTREAM", &aws.moto.url)
+        .env("FLAG", &flag);
+    let (_proxy, port) = spawn_announcing(cmd);
+    // The relay reaches SQS through the proxy: the queue URL names the endpoint.
+    let moto_port = aws
+        .moto
+        .url
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/');
+    let proxied = queue.replacen(moto_port, &port, 1);
+    let receiver = Recorder::start(d, "r", Some(SECRET_A));
+    let (_relay, start, log) = aws.relay(
+        d,
+        &[
+            "--from-sqs",
+            &proxied,
+            "--target",
+            &target("r", &receiver),
+            "--target-secret-file",
+            &format!("r={}", secret_file(d, "a", SECRET_A)),
+        ],
+    );
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    aws.send(&queue, &["first poison".to_owned()]);
+    poll("the poison with its DLQ unknown", WAIT, || {
+        read_log()
+            .contains("the dead-letter queue is unknown")
+            .then_some(())
+    });
+    assert!(!read_log().contains("hidden for"), "{}", read_log());
+    assert_eq!(status(&start)["queues"][0]["dead_letter"], "unknown");
+    // SQS answers again: the next poison goes to the dead-letter queue.
+    std::fs::remove_file(&flag).unwrap();
+    aws.send(&queue, &["second poison".to_owned()]);
+    poll("the second poison dead-lettered", WAIT, || {
+        read_log()
+            .contains("moved to the dead-letter queue")
+            .then_some(())
+    });
+    assert_eq!(aws.drain(&dlq), vec!["second poison".to_owned()]);
+    assert_eq!(status(&start)["queues"][0]["dead_letter"], "known");
+}

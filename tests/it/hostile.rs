@@ -652,3 +652,51 @@ fn an_interrupted_automated_smoke_leaves_no_browser_behind() {
         assert!(left.is_empty());
     }
 }
+
+/// A second SIGTERM while a server stops (a request body stalls its graceful stop) ends it at
+/// once, and still as the stop it was asked for: exit 0 (README "Exit codes").
+#[test]
+fn a_second_sigterm_stops_a_server_at_once_and_it_still_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::start(&[]);
+    let (relay, webhook) = verifying_relay(dir.path(), &[]);
+    let relay_addr = webhook
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut servers = [
+        (
+            sandbox.proc,
+            sandbox.app.trim_start_matches("http://").to_owned(),
+            "/api/webhooks/stripe",
+        ),
+        (relay, relay_addr, "/webhook"),
+    ];
+    for (proc, addr, path) in &mut servers {
+        let mut stalled = TcpStream::connect(&*addr).unwrap();
+        write!(
+            stalled,
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\nab"
+        )
+        .unwrap();
+        // A full exchange on another connection: the stalled request has been read by now.
+        let mut probe = TcpStream::connect(&*addr).unwrap();
+        probe
+            .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        probe.read_to_string(&mut answer).unwrap();
+        let pid = proc.0.id();
+        kill(pid, "TERM");
+        if proc.0.try_wait().unwrap().is_none() {
+            kill(pid, "TERM");
+        }
+        let status = poll("the server to stop", Duration::from_secs(15), || {
+            proc.0.try_wait().unwrap()
+        });
+        assert_eq!(status.code(), Some(0), "{addr}");
+        drop(stalled);
+    }
+}

@@ -11,6 +11,7 @@ mod ci;
 mod cli;
 mod conventions;
 mod demo;
+mod dist;
 mod events;
 mod fanout;
 mod fanout_sqs;

@@ -14,10 +14,12 @@ mod aws;
 mod checkout;
 mod eventbridge;
 mod faults;
+mod limits;
 mod process;
 mod replay;
 mod stripe_api;
 mod stripe_cli;
+mod triggers;
 
 const SECRET_A: &str = "whsec_sandboxAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
@@ -38,6 +40,12 @@ struct Topup {
     payment_intent_id: String,
     checkout_url: String,
     amount: i64,
+}
+
+/// Where the sandbox says what it tried to deliver of an event (its own bookkeeping, not part of
+/// Stripe's event object).
+fn attempts_path(event_id: &str) -> String {
+    format!("/sandbox/v1/events/{event_id}/delivery_attempts")
 }
 
 fn sign(secret: &str, body: &str, t: i64) -> String {

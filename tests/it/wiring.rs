@@ -9,7 +9,7 @@
 //! UpdateService onto the previous task definition with forceNewDeployment, which is what ECS's
 //! own rollback amounts to: a new PRIMARY deployment of the previous task definition. The
 //! decision logic for the circuit breaker's and the alarms' shapes is tested on recorded
-//! DescribeServices shapes in `src/aws/rollout.rs`.
+//! DescribeServices shapes in `src/deploy/rollout.rs`.
 
 use std::process::Stdio;
 

@@ -24,13 +24,13 @@
 //! The signing secret is derived from the API key, so it is stable across `listen` runs (and
 //! sandbox restarts) for one key, as Stripe's is: `stripe listen --print-secret` can be read once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use hmac::{KeyInit, Mac};
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 
 use super::*;
 use crate::webhook::signature::{self, Signer};
@@ -44,10 +44,25 @@ const RECONNECT_DELAY_SECS: u64 = 60;
 /// A listener that has been away longer than this gets no more events (the CLI waits 10 s
 /// between connection attempts; a `listen` that ended does not come back).
 const AWAY_LIMIT: Duration = Duration::from_secs(30);
-/// A session nobody connected to is forgotten after this (`--print-secret` makes one).
-const UNUSED_LIMIT: Duration = Duration::from_secs(600);
+/// A session nobody connected to is forgotten after this: the CLI connects as soon as it has
+/// its session (three attempts 10 s apart at most, `pkg/websocket` `maxConnectAttempts`);
+/// `--print-secret` makes one it never connects to.
+const UNUSED_LIMIT: Duration = Duration::from_secs(60);
+/// Sessions nobody connected to kept per API key (the sandbox has one key at a time); the
+/// oldest goes first. Stripe publishes no number.
+const UNUSED_PER_KEY: usize = 64;
 /// Messages kept for a listener that is slow or reconnecting; beyond, events are dropped for it.
 const QUEUE: usize = 4096;
+/// How long one message may take to go out. The CLI reads continuously (its own write wait is
+/// 1 s, its pong wait 10 s: `pkg/websocket/client.go`); a socket that takes longer is dead, and
+/// the connection is closed so that the session's next connection gets its events.
+const SEND_LIMIT: Duration = Duration::from_secs(10);
+/// How long a goodbye (a close frame) may take on a socket that may not be read any more.
+const CLOSE_LIMIT: Duration = Duration::from_secs(1);
+/// The largest message taken from the CLI: a `webhook_response` carries the answer's body cut
+/// to 5,000 bytes, 21 headers of at most 50 + 200 bytes (`pkg/proxy/proxy.go`) and the event it
+/// forwarded; a larger one is closed with 1009 (RFC 6455 section 7.4.1, "message too big").
+const MAX_MESSAGE: usize = 4 << 20;
 const SESSION_PARAMS: [&str; 7] = [
     "device_name",
     "websocket_features",
@@ -58,19 +73,27 @@ const SESSION_PARAMS: [&str; 7] = [
     "forward_thin_connect_to_url",
 ];
 
+/// One message for a listener, with the event it carries (a drop is recorded on the event).
+struct Queued {
+    event_id: String,
+    text: String,
+}
+
 /// One `stripe listen` session.
 struct Listener {
     id: String,
-    tx: mpsc::Sender<String>,
-    rx: tokio::sync::Mutex<mpsc::Receiver<String>>,
-    /// Wakes the connection serving this session so that a new one can take over.
-    takeover: Notify,
-    generation: AtomicU64,
+    tx: mpsc::Sender<Queued>,
+    rx: tokio::sync::Mutex<mpsc::Receiver<Queued>>,
+    /// Bumped by every connection: the connection serving the session sees it change and
+    /// ends at once, even in the middle of a send, so that the newest one takes over.
+    generation: watch::Sender<u64>,
     connected: AtomicBool,
     /// When the last connection ended (`None`: never connected, or connected now).
     left: Mutex<Option<Instant>>,
     ever_connected: AtomicBool,
     created: Instant,
+    /// Messages that never reached the CLI (queue full, a send too slow, a takeover mid-send).
+    dropped: AtomicU64,
 }
 
 impl Listener {
@@ -86,11 +109,29 @@ impl Listener {
                 .unwrap_or_else(|e| e.into_inner())
                 .is_some_and(|t| t.elapsed() < AWAY_LIMIT)
     }
+
+    /// Whether it can be forgotten: connected once and gone for good, or never connected and
+    /// too old.
+    fn over(&self) -> bool {
+        if self.ever_connected.load(Ordering::Acquire) {
+            !self.live()
+        } else {
+            self.created.elapsed() >= UNUSED_LIMIT
+        }
+    }
+}
+
+#[derive(Default)]
+struct Sessions {
+    by_id: HashMap<String, Arc<Listener>>,
+    /// Sessions in creation order, while nobody connected to them: expired and capped from the
+    /// front, so a create costs O(1) however many there are.
+    unused: VecDeque<Arc<Listener>>,
 }
 
 /// The `stripe listen` sessions of the sandbox's account.
 pub struct Listeners {
-    sessions: Mutex<HashMap<String, Arc<Listener>>>,
+    sessions: Mutex<Sessions>,
     closed: watch::Sender<bool>,
     conversations: AtomicU64,
 }
@@ -98,7 +139,7 @@ pub struct Listeners {
 impl Default for Listeners {
     fn default() -> Self {
         Self {
-            sessions: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(Sessions::default()),
             closed: watch::channel(false).0,
             conversations: AtomicU64::new(0),
         }
@@ -107,10 +148,10 @@ impl Default for Listeners {
 
 impl Listeners {
     fn get(&self, id: &str) -> Option<Arc<Listener>> {
-        self.lock().get(id).cloned()
+        self.lock().by_id.get(id).cloned()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Listener>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Sessions> {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -120,20 +161,30 @@ impl Listeners {
             id: format!("cliws_{}", secret::random_alnum(24)),
             tx,
             rx: tokio::sync::Mutex::new(rx),
-            takeover: Notify::new(),
-            generation: AtomicU64::new(0),
+            generation: watch::Sender::new(0),
             connected: AtomicBool::new(false),
             left: Mutex::new(None),
             ever_connected: AtomicBool::new(false),
             created: Instant::now(),
+            dropped: AtomicU64::new(0),
         });
         let mut all = self.lock();
-        // Sessions nobody connected to for a while (`--print-secret`, a `listen` that ended).
-        all.retain(|_, l| {
-            l.live()
-                || !l.ever_connected.load(Ordering::Acquire) && l.created.elapsed() < UNUSED_LIMIT
-        });
-        all.insert(listener.id.clone(), listener.clone());
+        // The front is the oldest: pop those connected since, expired, or over the cap.
+        while let Some(oldest) = all.unused.front().cloned() {
+            let connected = oldest.ever_connected.load(Ordering::Acquire);
+            if !connected
+                && oldest.created.elapsed() < UNUSED_LIMIT
+                && all.unused.len() < UNUSED_PER_KEY
+            {
+                break;
+            }
+            all.unused.pop_front();
+            if !connected {
+                all.by_id.remove(&oldest.id);
+            }
+        }
+        all.by_id.insert(listener.id.clone(), listener.clone());
+        all.unused.push_back(listener.clone());
         listener
     }
 
@@ -144,9 +195,21 @@ impl Listeners {
 
     /// Sends `event` to every live listener: once at the account's default version (`default`,
     /// the body endpoints without a pinned version get) and once at the latest version, each
-    /// signed with the CLI secret. Returns how many listeners it went to.
-    pub fn publish(&self, secret: &SecretString, event: &Value, default: &str) -> usize {
-        let live: Vec<Arc<Listener>> = self.lock().values().filter(|l| l.live()).cloned().collect();
+    /// signed with the CLI secret. Returns how many listeners it went to. A message that finds
+    /// a listener's queue full is dropped, and the drop recorded on the event.
+    pub fn publish(
+        &self,
+        stripe: &StripeSide,
+        out: &crate::printer::Printer,
+        secret: &SecretString,
+        event: &Value,
+        default: &str,
+    ) -> usize {
+        let live: Vec<Arc<Listener>> = {
+            let mut all = self.lock();
+            all.by_id.retain(|_, l| !l.over());
+            all.by_id.values().filter(|l| l.live()).cloned().collect()
+        };
         if live.is_empty() {
             return 0;
         }
@@ -158,15 +221,23 @@ impl Listeners {
             rendered["api_version"] = Value::from(crate::webhook::versions::API_VERSION);
             crate::webhook::to_wire(&rendered)
         };
+        let event_id = event["id"].as_str().unwrap_or_default();
         let signer = Signer::new(secret.expose_secret().as_bytes());
         for listener in &live {
             for (body, version) in [
                 (default, None),
                 (latest.as_str(), Some(crate::webhook::versions::API_VERSION)),
             ] {
-                let message = self.message(&listener.id, body, version, &signer);
-                if listener.tx.try_send(message).is_err() {
-                    tracing::warn!(listener = %listener.id, "stripe listen session too slow: event dropped for it");
+                let message = Queued {
+                    event_id: event_id.to_owned(),
+                    text: self.message(&listener.id, body, version, &signer),
+                };
+                if let Err(e) = listener.tx.try_send(message) {
+                    let message = match e {
+                        mpsc::error::TrySendError::Full(m)
+                        | mpsc::error::TrySendError::Closed(m) => m,
+                    };
+                    dropped(stripe, out, listener, &message, "its queue is full");
                 }
             }
         }
@@ -204,6 +275,40 @@ impl Listeners {
     }
 }
 
+/// A message that never reached the CLI: counted on the session, recorded as a failed delivery
+/// attempt of its event (`GET /v1/events/{id}`), and said on stderr with the session's count
+/// (the first drop, then at each power of two, so that a flood costs a few lines).
+fn dropped(
+    stripe: &StripeSide,
+    out: &crate::printer::Printer,
+    listener: &Listener,
+    message: &Queued,
+    why: &str,
+) {
+    let count = listener.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+    if count.is_power_of_two() {
+        out.warn(format!(
+            "stripe listen session {}: event {} not sent ({why}); {count} dropped for this \
+             session so far",
+            listener.id, message.event_id
+        ));
+    }
+    stripe.record_attempt(
+        &message.event_id,
+        Attempt {
+            endpoint: listener.id.clone(),
+            url: String::new(),
+            attempt: stripe.attempts_to(&message.event_id, &listener.id) + 1,
+            status: None,
+            error: Some(format!(
+                "not sent to stripe listen: {why} ({count} dropped for this session)"
+            )),
+            at: signature::unix_now(),
+        },
+        false,
+    );
+}
+
 /// The signing secret Stripe gives the CLI: stable for one API key. Derived here from the key
 /// (HMAC-SHA256 with a fixed label), so it needs no storage and changes with the key.
 pub fn cli_secret(key: &SecretString) -> SecretString {
@@ -216,9 +321,8 @@ pub fn cli_secret(key: &SecretString) -> SecretString {
     ))
 }
 
-pub(super) async fn create_session(State(shared): S, headers: HeaderMap, body: Bytes) -> Response {
-    authorized!(shared, headers);
-    let form = try_answer!(Form::parse(&body));
+pub(super) async fn create_session(State(shared): S, call: Call) -> Response {
+    let form = call.form.clone();
     if let Some(p) = form.unknown(&SESSION_PARAMS) {
         return invalid(
             "parameter_unknown",
@@ -254,7 +358,9 @@ pub(super) async fn create_session(State(shared): S, headers: HeaderMap, body: B
     .into_response()
 }
 
-/// The websocket a session's `websocket_url` names.
+/// The websocket a session's `websocket_url` names. What the CLI would never send is refused:
+/// an unknown id (with the message its client compares), no `stripecli-devproxy-v1`
+/// subprotocol, a message over `MAX_MESSAGE` (close code 1009).
 pub(super) async fn subscribe(
     State(shared): S,
     headers: HeaderMap,
@@ -271,43 +377,124 @@ pub(super) async fn subscribe(
         )
             .into_response();
     };
+    let offered = upgrade.requested_protocols().any(|p| {
+        p.to_str()
+            .is_ok_and(|list| list.split(',').any(|p| p.trim() == SUBPROTOCOL))
+    });
+    if !offered {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": {"message": format!(
+                "The websocket subprotocol must be {SUBPROTOCOL}."
+            )}})),
+        )
+            .into_response();
+    }
     upgrade
         .protocols([SUBPROTOCOL])
+        .max_message_size(MAX_MESSAGE)
+        .max_frame_size(MAX_MESSAGE)
         .on_upgrade(move |socket| serve(shared, listener, socket))
 }
 
+/// Why a connection ended, and what it says on its way out.
+enum End {
+    /// The session's newer connection took over.
+    TakenOver,
+    /// A message did not go out within `SEND_LIMIT`.
+    TooSlow,
+    /// The CLI sent a message over `MAX_MESSAGE`.
+    TooBig,
+    /// The sandbox stops.
+    Stopping,
+    /// The CLI closed, or the socket failed.
+    Gone,
+}
+
+impl End {
+    fn close_frame(&self) -> Option<CloseFrame> {
+        let (code, reason) = match self {
+            End::TakenOver => (
+                close_code::NORMAL,
+                "a newer connection took the session over",
+            ),
+            End::TooSlow => (close_code::POLICY, "the connection did not read its events"),
+            End::TooBig => (close_code::SIZE, "message too big"),
+            End::Stopping => (close_code::AWAY, "the sandbox is stopping"),
+            End::Gone => return None,
+        };
+        Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })
+    }
+}
+
 async fn serve(shared: Arc<Shared>, listener: Arc<Listener>, mut socket: WebSocket) {
-    // The CLI reconnects every `reconnect_delay`: the newest connection takes the session over.
-    let generation = listener.generation.fetch_add(1, Ordering::AcqRel) + 1;
-    listener.takeover.notify_waiters();
-    let mut queue = listener.rx.lock().await;
-    listener.connected.store(true, Ordering::Release);
-    listener.ever_connected.store(true, Ordering::Release);
+    // The CLI reconnects every `reconnect_delay` (and after every drop): the newest connection
+    // takes the session over, and the one it replaces ends at once, even mid-send.
+    let mut generation = 0;
+    listener.generation.send_modify(|g| {
+        *g += 1;
+        generation = *g;
+    });
+    let mut taken = listener.generation.subscribe();
     let mut closed = shared.stripe.listeners.closed.subscribe();
-    while listener.generation.load(Ordering::Acquire) == generation {
-        tokio::select! {
-            Some(message) = queue.recv() => {
-                if socket.send(Message::Text(message.into())).await.is_err() {
-                    break;
+    let end = 'serve: {
+        let mut queue = tokio::select! {
+            q = listener.rx.lock() => q,
+            _ = taken.changed() => break 'serve End::TakenOver,
+        };
+        listener.connected.store(true, Ordering::Release);
+        listener.ever_connected.store(true, Ordering::Release);
+        loop {
+            tokio::select! {
+                Some(message) = queue.recv() => {
+                    let frame = Message::Text(message.text.as_str().into());
+                    let sent = tokio::select! {
+                        sent = tokio::time::timeout(SEND_LIMIT, socket.send(frame)) => sent,
+                        _ = taken.changed() => {
+                            dropped(&shared.stripe, &shared.out, &listener, &message, "a newer connection took the session over mid-send");
+                            break 'serve End::TakenOver;
+                        }
+                    };
+                    match sent {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => {
+                            dropped(&shared.stripe, &shared.out, &listener, &message, "the connection failed");
+                            break 'serve End::Gone;
+                        }
+                        Err(_) => {
+                            dropped(&shared.stripe, &shared.out, &listener, &message, "the connection did not read it in time");
+                            break 'serve End::TooSlow;
+                        }
+                    }
                 }
-            }
-            incoming = socket.recv() => match incoming {
-                Some(Ok(Message::Text(text))) => answered(&shared, &listener.id, text.as_str()),
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                Some(Ok(_)) => {} // pings are answered by the socket itself
-            },
-            _ = listener.takeover.notified() => break,
-            _ = async { let _ = closed.wait_for(|c| *c).await; } => {
-                let _ = socket.send(Message::Close(None)).await;
-                break;
+                incoming = socket.recv() => match incoming {
+                    Some(Ok(Message::Text(text))) => answered(&shared, &listener.id, text.as_str()),
+                    Some(Ok(Message::Close(_))) | None => break 'serve End::Gone,
+                    Some(Err(e)) if too_big(&e) => break 'serve End::TooBig,
+                    Some(Err(_)) => break 'serve End::Gone,
+                    Some(Ok(_)) => {} // pings are answered by the socket itself
+                },
+                _ = taken.changed() => break 'serve End::TakenOver,
+                _ = async { let _ = closed.wait_for(|c| *c).await; } => break 'serve End::Stopping,
             }
         }
-    }
-    drop(queue);
-    if listener.generation.load(Ordering::Acquire) == generation {
+    };
+    if *listener.generation.borrow() == generation {
         listener.connected.store(false, Ordering::Release);
         *listener.left.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
     }
+    if let Some(frame) = end.close_frame() {
+        let _ = tokio::time::timeout(CLOSE_LIMIT, socket.send(Message::Close(Some(frame)))).await;
+    }
+}
+
+/// Whether a receive failed on a message over `MAX_MESSAGE` (tungstenite's capacity error).
+fn too_big(e: &axum::Error) -> bool {
+    let text = crate::error::chain(e);
+    text.contains("Space limit exceeded") || text.contains("Message too long")
 }
 
 /// A message from the CLI: a `webhook_response` is the answer of the URL it forwarded to, an
@@ -369,14 +556,19 @@ mod tests {
         listener.ever_connected.store(true, Ordering::Release);
         listener.connected.store(true, Ordering::Release);
         let never = listeners.create();
+        let stripe = StripeSide::new(SecretString::from("sk_test_x".to_owned()), None);
         let event =
             json!({"id": "evt_1", "type": "customer.created", "api_version": "2025-03-31.basil"});
         let default = crate::webhook::to_wire(&event);
         let secret = SecretString::from("whsec_test".to_owned());
-        assert_eq!(listeners.publish(&secret, &event, &default), 1);
+        let out = crate::printer::Printer::silent();
+        assert_eq!(
+            listeners.publish(&stripe, &out, &secret, &event, &default),
+            1
+        );
         let mut rx = listener.rx.try_lock().unwrap();
-        let first: Value = serde_json::from_str(&rx.try_recv().unwrap()).unwrap();
-        let second: Value = serde_json::from_str(&rx.try_recv().unwrap()).unwrap();
+        let first: Value = serde_json::from_str(&rx.try_recv().unwrap().text).unwrap();
+        let second: Value = serde_json::from_str(&rx.try_recv().unwrap().text).unwrap();
         assert_eq!(first["type"], "webhook_event");
         assert_eq!(first["endpoint"]["api_version"], Value::Null);
         assert_eq!(first["event_payload"], default.as_str());

@@ -23,9 +23,8 @@ const UPDATE_PARAMS: [&str; 6] = [
     "expand",
 ];
 
-pub(super) async fn list(State(shared): S, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
-    authorized!(shared, headers);
-    let (form, limit) = match list_query(q) {
+pub(super) async fn list(State(shared): S, call: Call) -> Response {
+    let (form, limit) = match list_query(&call.form) {
         Ok(q) => q,
         Err(r) => return r,
     };
@@ -56,8 +55,8 @@ fn check_endpoint_url(url: &str) -> std::result::Result<(), Response> {
 
 /// The form of a create or update of an endpoint; an unknown parameter, or a value beyond
 /// Stripe's limits, is Stripe's 400.
-fn endpoint_form(body: &[u8], known: &[&str]) -> std::result::Result<Form, Response> {
-    let form = Form::parse(body)?;
+fn endpoint_form(call: &Call, known: &[&str]) -> std::result::Result<Form, Response> {
+    let form = call.form.clone();
     if let Some(p) = form.unknown(known) {
         return Err(invalid(
             "parameter_unknown",
@@ -74,55 +73,26 @@ fn endpoint_form(body: &[u8], known: &[&str]) -> std::result::Result<Form, Respo
             ));
         }
     }
-    check_metadata(&form.map("metadata"))?;
+    validate::metadata(&call.raw["metadata"])?;
+    if let Some(events) = form.list("enabled_events") {
+        validate::enabled_events(&events, validate::Payload::Snapshot)?;
+    }
     Ok(form)
 }
 
-/// Stripe's metadata limits: at most 50 keys, keys of at most 40 characters, values of at most
-/// 500 (Stripe's API reference, "Metadata").
-fn check_metadata(metadata: &serde_json::Map<String, Value>) -> std::result::Result<(), Response> {
-    let too_long = |v: &Value, max| v.as_str().is_some_and(|s| s.chars().count() > max);
-    if metadata.len() > 50 {
-        return Err(invalid(
-            "parameter_invalid_metadata",
-            Some("metadata"),
-            "Invalid metadata: metadata can have at most 50 keys",
-        ));
-    }
-    if let Some((k, _)) = metadata
-        .iter()
-        .find(|(k, v)| k.chars().count() > 40 || too_long(v, 500))
-    {
-        return Err(invalid(
-            "parameter_invalid_metadata",
-            Some(&format!("metadata[{k}]")),
-            "Invalid metadata: keys can be at most 40 characters and values at most 500",
-        ));
-    }
-    Ok(())
-}
-
-/// An API version as Stripe names them: `2024-06-20`, or with a release name
-/// (`2025-03-31.basil`).
+/// An API version Stripe has (see `validate::api_version`).
 fn check_api_version(v: &str) -> std::result::Result<String, Response> {
-    if crate::stripe_api::is_api_version(v) {
-        Ok(v.to_owned())
-    } else {
-        Err(invalid(
-            "parameter_invalid",
-            Some("api_version"),
-            &format!("Invalid API version: {v}"),
-        ))
-    }
+    validate::api_version("api_version", v)
+        .map(|()| v.to_owned())
+        .map_err(Into::into)
 }
 
 /// The longest endpoint URL and description accepted.
 const MAX_URL: usize = 2048;
 const MAX_DESCRIPTION: usize = 5000;
 
-pub(super) async fn create(State(shared): S, headers: HeaderMap, body: Bytes) -> Response {
-    authorized!(shared, headers);
-    let form = try_answer!(endpoint_form(&body, &CREATE_PARAMS));
+pub(super) async fn create(State(shared): S, call: Call) -> Response {
+    let form = try_answer!(endpoint_form(&call, &CREATE_PARAMS));
     let Some(url) = form.get("url") else {
         return invalid(
             "parameter_missing",
@@ -175,16 +145,15 @@ pub(super) async fn create(State(shared): S, headers: HeaderMap, body: Bytes) ->
             ),
         );
     };
-    shared.stripe_changed().await;
+    try_answer!(shared.stripe_changed().await.map_err(unwritten));
     axum::Json(endpoint.to_json(shared.livemode(), true)).into_response()
 }
 
 pub(super) async fn retrieve(
     State(shared): S,
-    headers: HeaderMap,
     UrlPath(id): UrlPath<String>,
+    _call: Call,
 ) -> Response {
-    authorized!(shared, headers);
     let livemode = shared.livemode();
     match shared.stripe.endpoints().iter().find(|e| e.id == id) {
         Some(e) => axum::Json(e.to_json(livemode, false)).into_response(),
@@ -192,14 +161,8 @@ pub(super) async fn retrieve(
     }
 }
 
-pub(super) async fn update(
-    State(shared): S,
-    headers: HeaderMap,
-    UrlPath(id): UrlPath<String>,
-    body: Bytes,
-) -> Response {
-    authorized!(shared, headers);
-    let form = try_answer!(endpoint_form(&body, &UPDATE_PARAMS));
+pub(super) async fn update(State(shared): S, UrlPath(id): UrlPath<String>, call: Call) -> Response {
+    let form = try_answer!(endpoint_form(&call, &UPDATE_PARAMS));
     let disabled = try_answer!(parse_bool(&form, "disabled"));
     if let Some(url) = form.get("url")
         && let Err(r) = check_endpoint_url(url)
@@ -237,16 +200,15 @@ pub(super) async fn update(
         }
         e.to_json(livemode, false)
     };
-    shared.stripe_changed().await;
+    try_answer!(shared.stripe_changed().await.map_err(unwritten));
     axum::Json(updated).into_response()
 }
 
 pub(super) async fn delete(
     State(shared): S,
-    headers: HeaderMap,
     UrlPath(id): UrlPath<String>,
+    _call: Call,
 ) -> Response {
-    authorized!(shared, headers);
     {
         let mut endpoints = shared.stripe.endpoints();
         let Some(at) = endpoints.iter().position(|e| e.id == id) else {
@@ -254,6 +216,6 @@ pub(super) async fn delete(
         };
         endpoints.remove(at);
     }
-    shared.stripe_changed().await;
+    try_answer!(shared.stripe_changed().await.map_err(unwritten));
     axum::Json(json!({"id": id, "object": "webhook_endpoint", "deleted": true})).into_response()
 }

@@ -27,6 +27,60 @@ use crate::aws::AwsTarget;
 use crate::aws::eventbridge::{EventBridge, PartnerEntry};
 
 const OBJECT: &str = "v2.core.event_destination";
+/// Destinations an account may have. Stripe publishes no number for event destinations; a
+/// webhook endpoint is one of them in Workbench, and "you can register up to 16 webhook
+/// endpoints on each Stripe account" (docs.stripe.com/development/dashboard/webhooks), so the
+/// sandbox holds its destinations to the same 16.
+pub const MAX_DESTINATIONS: usize = 16;
+/// `events_from` scopes, as stripe-node 23 documents `V2.Core.EventDestination.events_from`.
+const EVENTS_FROM: [&str; 4] = [
+    "@self",
+    "@accounts",
+    "@organization_members",
+    "@organization_members/@accounts",
+];
+/// The AWS Regions (commercial partition) as AWS lists them ("Regions and Availability Zones",
+/// docs.aws.amazon.com/global-infrastructure/latest/regions); EventBridge is in each. A
+/// destination in another region is refused, so no client is made for an invented one.
+pub const AWS_REGIONS: [&str; 37] = [
+    "af-south-1",
+    "ap-east-1",
+    "ap-east-2",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-6",
+    "ap-southeast-7",
+    "ca-central-1",
+    "ca-west-1",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "il-central-1",
+    "me-central-1",
+    "me-south-1",
+    "mx-central-1",
+    "sa-east-1",
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "us-gov-east-1",
+    "us-gov-west-1",
+    "eusc-de-east-1",
+];
 /// Stripe's partner name in EventBridge: sources are `aws.partner/stripe.com/…`.
 pub const PARTNER_PREFIX: &str = "aws.partner/stripe.com/";
 
@@ -270,12 +324,9 @@ async fn deliver(shared: Arc<Shared>, event_id: String, d: Destination, entry: P
 // The handlers. v2 takes JSON bodies and answers v2 lists (`data`, `next_page_url`,
 // `previous_page_url`); errors keep Stripe's `{"error": {type, code, message}}`.
 
-fn json_body(body: &[u8]) -> std::result::Result<serde_json::Map<String, Value>, Response> {
-    if body.is_empty() {
-        return Ok(Default::default());
-    }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(m)) => Ok(m),
+fn json_body(raw: &Value) -> std::result::Result<serde_json::Map<String, Value>, Response> {
+    match raw {
+        Value::Object(m) => Ok(m.clone()),
         _ => Err(invalid(
             "invalid_json",
             None,
@@ -323,6 +374,15 @@ fn text(v: &Value, param: &str) -> std::result::Result<String, Response> {
     })
 }
 
+/// Which catalogue an `event_payload` checks `enabled_events` against.
+fn payload_kind(payload: &str) -> validate::Payload {
+    if payload == "thin" {
+        validate::Payload::Thin
+    } else {
+        validate::Payload::Snapshot
+    }
+}
+
 fn metadata(v: Option<&Value>) -> serde_json::Map<String, Value> {
     v.and_then(Value::as_object).cloned().unwrap_or_default()
 }
@@ -341,9 +401,8 @@ const CREATE_PARAMS: [&str; 11] = [
     "webhook_endpoint",
 ];
 
-pub(super) async fn create(State(shared): S, headers: HeaderMap, body: Bytes) -> Response {
-    authorized!(shared, headers);
-    let m = try_answer!(json_body(&body));
+pub(super) async fn create(State(shared): S, call: Call) -> Response {
+    let m = try_answer!(json_body(&call.raw));
     if let Some(unknown) = m.keys().find(|k| !CREATE_PARAMS.contains(&k.as_str())) {
         return invalid(
             "parameter_unknown",
@@ -374,9 +433,20 @@ pub(super) async fn create(State(shared): S, headers: HeaderMap, body: Bytes) ->
             "event_payload must be snapshot or thin",
         );
     }
+    try_answer!(validate::max_chars("name", &name, validate::MAX_STRING));
+    if let Some(d) = m.get("description").and_then(Value::as_str) {
+        try_answer!(validate::max_chars("description", d, validate::MAX_STRING));
+    }
+    try_answer!(validate::metadata(
+        m.get("metadata").unwrap_or(&Value::Null)
+    ));
     let enabled_events = try_answer!(strings(
         try_answer!(required(&m, "enabled_events")),
         "enabled_events"
+    ));
+    try_answer!(validate::enabled_events(
+        &enabled_events,
+        payload_kind(&payload)
     ));
     let version = match m.get("snapshot_api_version").filter(|v| !v.is_null()) {
         Some(_) if payload == "thin" => {
@@ -386,7 +456,11 @@ pub(super) async fn create(State(shared): S, headers: HeaderMap, body: Bytes) ->
                 "snapshot_api_version is for snapshot events only",
             );
         }
-        Some(v) => Some(try_answer!(text(v, "snapshot_api_version"))),
+        Some(v) => {
+            let v = try_answer!(text(v, "snapshot_api_version"));
+            try_answer!(validate::api_version("snapshot_api_version", &v));
+            Some(v)
+        }
         None if payload == "snapshot" => Some(shared.api_version.clone()),
         None => None,
     };
@@ -409,10 +483,41 @@ pub(super) async fn create(State(shared): S, headers: HeaderMap, body: Bytes) ->
             "Missing required param: amazon_eventbridge[aws_region].",
         );
     };
+    if !AWS_REGIONS.contains(&region) {
+        return invalid(
+            "parameter_invalid",
+            Some("amazon_eventbridge[aws_region]"),
+            "aws_region must be an AWS Region (us-east-1, eu-west-1, …)",
+        );
+    }
     let events_from = match m.get("events_from").filter(|v| !v.is_null()) {
         Some(v) => try_answer!(strings(v, "events_from")),
         None => vec!["@self".to_owned()],
     };
+    if let Some((i, _)) = events_from
+        .iter()
+        .enumerate()
+        .find(|(_, e)| !EVENTS_FROM.contains(&e.as_str()))
+    {
+        return invalid(
+            "parameter_invalid",
+            Some(&format!("events_from[{i}]")),
+            &format!(
+                "events_from must name scopes among {}",
+                EVENTS_FROM.join(", ")
+            ),
+        );
+    }
+    if shared.stripe.destinations.lock().len() >= MAX_DESTINATIONS {
+        return invalid(
+            "event_destination_limit_reached",
+            None,
+            &format!(
+                "You have reached the maximum of {MAX_DESTINATIONS} event destinations on this \
+                 account. Delete a destination you no longer need to add another."
+            ),
+        );
+    }
     let created = now();
     let mut d = Destination {
         id: format!("ed_test_{}", secret::random_alnum(40)),
@@ -458,14 +563,25 @@ pub(super) async fn create(State(shared): S, headers: HeaderMap, body: Bytes) ->
             d.disabled_reason = Some("no_aws_event_source_exists".into());
         }
     }
-    destinations.lock().push(d.clone());
+    {
+        // Checked again under the lock: concurrent creates must not pass the cap together.
+        let mut all = destinations.lock();
+        if all.len() >= MAX_DESTINATIONS {
+            drop(all);
+            return invalid(
+                "event_destination_limit_reached",
+                None,
+                &format!("You have reached the maximum of {MAX_DESTINATIONS} event destinations."),
+            );
+        }
+        all.push(d.clone());
+    }
     shared.stripe_touched();
     axum::Json(destinations.render(&d, shared.livemode()).await).into_response()
 }
 
-pub(super) async fn list(State(shared): S, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
-    authorized!(shared, headers);
-    let (form, limit) = try_answer!(list_query(q));
+pub(super) async fn list(State(shared): S, call: Call) -> Response {
+    let (form, limit) = try_answer!(list_query(&call.form));
     let start: usize = form.get("page").and_then(|p| p.parse().ok()).unwrap_or(0);
     let all = shared.stripe.destinations.saved();
     let mut data = Vec::new();
@@ -494,10 +610,9 @@ fn not_found(id: &str) -> Response {
 
 pub(super) async fn retrieve(
     State(shared): S,
-    headers: HeaderMap,
     UrlPath(id): UrlPath<String>,
+    _call: Call,
 ) -> Response {
-    authorized!(shared, headers);
     match shared.stripe.destinations.get(&id) {
         Some(d) => axum::Json(
             shared
@@ -519,14 +634,8 @@ const UPDATE_PARAMS: [&str; 5] = [
     "name",
 ];
 
-pub(super) async fn update(
-    State(shared): S,
-    headers: HeaderMap,
-    UrlPath(id): UrlPath<String>,
-    body: Bytes,
-) -> Response {
-    authorized!(shared, headers);
-    let m = try_answer!(json_body(&body));
+pub(super) async fn update(State(shared): S, UrlPath(id): UrlPath<String>, call: Call) -> Response {
+    let m = try_answer!(json_body(&call.raw));
     if let Some(unknown) = m.keys().find(|k| !UPDATE_PARAMS.contains(&k.as_str())) {
         return invalid(
             "parameter_unknown",
@@ -534,14 +643,42 @@ pub(super) async fn update(
             &format!("Received unknown parameter: {unknown}"),
         );
     }
+    let Some(current) = shared.stripe.destinations.get(&id) else {
+        return not_found(&id);
+    };
     let events = match m.get("enabled_events").filter(|v| !v.is_null()) {
-        Some(v) => Some(try_answer!(strings(v, "enabled_events"))),
+        Some(v) => {
+            let events = try_answer!(strings(v, "enabled_events"));
+            try_answer!(validate::enabled_events(
+                &events,
+                payload_kind(&current.event_payload)
+            ));
+            Some(events)
+        }
         None => None,
     };
     let name = match m.get("name").filter(|v| !v.is_null()) {
         Some(v) => Some(try_answer!(text(v, "name"))),
         None => None,
     };
+    if let Some(n) = &name {
+        try_answer!(validate::max_chars("name", n, validate::MAX_STRING));
+    }
+    if let Some(d) = m.get("description").and_then(Value::as_str) {
+        try_answer!(validate::max_chars("description", d, validate::MAX_STRING));
+    }
+    try_answer!(validate::metadata(
+        m.get("metadata").unwrap_or(&Value::Null)
+    ));
+    let mut merged = current.metadata.clone();
+    for (k, v) in metadata(m.get("metadata")) {
+        if v.is_null() {
+            merged.remove(&k);
+        } else {
+            merged.insert(k, v);
+        }
+    }
+    try_answer!(validate::metadata(&Value::Object(merged)));
     let changed = shared.stripe.destinations.change(&id, |d| {
         if let Some(e) = events {
             d.enabled_events = e;
@@ -581,10 +718,9 @@ async fn answer_with(shared: &Arc<Shared>, id: &str, d: Option<Destination>) -> 
 
 pub(super) async fn enable(
     State(shared): S,
-    headers: HeaderMap,
     UrlPath(id): UrlPath<String>,
+    _call: Call,
 ) -> Response {
-    authorized!(shared, headers);
     if shared
         .stripe
         .destinations
@@ -606,10 +742,9 @@ pub(super) async fn enable(
 
 pub(super) async fn disable(
     State(shared): S,
-    headers: HeaderMap,
     UrlPath(id): UrlPath<String>,
+    _call: Call,
 ) -> Response {
-    authorized!(shared, headers);
     let d = shared.stripe.destinations.change(&id, |d| {
         d.enabled = false;
         d.disabled_reason = Some("user".into());
@@ -619,10 +754,9 @@ pub(super) async fn disable(
 
 pub(super) async fn delete(
     State(shared): S,
-    headers: HeaderMap,
     UrlPath(id): UrlPath<String>,
+    _call: Call,
 ) -> Response {
-    authorized!(shared, headers);
     let destinations = &shared.stripe.destinations;
     let Some(d) = destinations.get(&id) else {
         return not_found(&id);
@@ -644,12 +778,7 @@ pub(super) async fn delete(
 
 /// `POST …/ping`: a `v2.core.event_destination.ping` thin event, put on the destination
 /// whatever its payload style; the answer is the event.
-pub(super) async fn ping(
-    State(shared): S,
-    headers: HeaderMap,
-    UrlPath(id): UrlPath<String>,
-) -> Response {
-    authorized!(shared, headers);
+pub(super) async fn ping(State(shared): S, UrlPath(id): UrlPath<String>, _call: Call) -> Response {
     let Some(d) = shared.stripe.destinations.get(&id) else {
         return not_found(&id);
     };

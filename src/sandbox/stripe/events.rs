@@ -1,14 +1,32 @@
-//! `/v1/events`: list (Stripe's filters, newest first) and retrieve, each event with its
-//! delivery attempts.
+//! `/v1/events`: list (Stripe's filters, newest first), retrieve and retry, each event as
+//! Stripe's Event object (`pending_webhooks` up to date). What the sandbox tried to deliver is
+//! its own bookkeeping, not part of Stripe's object: `GET /sandbox/v1/events/{id}/delivery_attempts`.
 
 use super::*;
 
 fn event_json(record: &EventRecord) -> Value {
     let mut v: Value = serde_json::from_str(&record.body).unwrap_or(Value::Null);
     v["pending_webhooks"] = json!(record.pending.len());
-    // Not in Stripe's object: what the sandbox tried, for tests and debugging.
-    v["delivery_attempts"] = json!(record.attempts);
     v
+}
+
+/// The sandbox's record of an event's deliveries (to endpoints, `stripe listen` sessions, event
+/// destinations), oldest first, for tests and debugging; not a Stripe API.
+pub(super) async fn attempts(
+    State(shared): S,
+    UrlPath(id): UrlPath<String>,
+    __call: Call,
+) -> Response {
+    let events = shared.stripe.events();
+    let Some(record) = events.iter().find(|e| e.id == id) else {
+        return missing("event", &id);
+    };
+    axum::Json(json!({
+        "event": record.id,
+        "pending_webhooks": record.pending.len(),
+        "delivery_attempts": record.attempts,
+    }))
+    .into_response()
 }
 
 /// The parameters of `GET /v1/events`, as Stripe's API reference lists them.
@@ -107,9 +125,8 @@ fn parse_timestamp(param: &str, v: &str) -> std::result::Result<i64, Response> {
     })
 }
 
-pub(super) async fn list(State(shared): S, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
-    authorized!(shared, headers);
-    let (form, limit) = match list_query(q) {
+pub(super) async fn list(State(shared): S, call: Call) -> Response {
+    let (form, limit) = match list_query(&call.form) {
         Ok(q) => q,
         Err(r) => return r,
     };
@@ -135,15 +152,27 @@ pub(super) async fn list(State(shared): S, headers: HeaderMap, RawQuery(q): RawQ
 
 pub(super) async fn retrieve(
     State(shared): S,
-    headers: HeaderMap,
     UrlPath(id): UrlPath<String>,
+    _call: Call,
 ) -> Response {
-    authorized!(shared, headers);
     let events = shared.stripe.events();
     let Some(record) = events.iter().find(|e| e.id == id) else {
         return missing("event", &id);
     };
     axum::Json(event_json(record)).into_response()
+}
+
+/// Stripe's answer to more requests than it takes at once (docs.stripe.com/rate-limits: 429,
+/// code `rate_limit`): here, more retries to one endpoint than `delivery::PER_ENDPOINT` under way.
+fn rate_limited() -> Response {
+    stripe_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "invalid_request_error",
+        Some("rate_limit"),
+        None,
+        "Too many requests hit the API too quickly. We recommend an exponential backoff of your \
+         requests.",
+    )
 }
 
 const RETRY_PARAMS: [&str; 4] = ["webhook_endpoint", "for_stripecli", "account", "expand"];
@@ -152,14 +181,8 @@ const RETRY_PARAMS: [&str; 4] = ["webhook_endpoint", "for_stripecli", "account",
 /// `pkg/cmd/resource/events_resend.go`): with `webhook_endpoint`, one more attempt to that
 /// endpoint; without it the CLI sends `for_stripecli=true`, and the event goes to its `listen`
 /// sessions. Answers the event.
-pub(super) async fn retry(
-    State(shared): S,
-    headers: HeaderMap,
-    UrlPath(id): UrlPath<String>,
-    body: Bytes,
-) -> Response {
-    authorized!(shared, headers);
-    let form = try_answer!(Form::parse(&body));
+pub(super) async fn retry(State(shared): S, UrlPath(id): UrlPath<String>, call: Call) -> Response {
+    let form = call.form.clone();
     if let Some(p) = form.unknown(&RETRY_PARAMS) {
         return invalid(
             "parameter_unknown",
@@ -182,8 +205,13 @@ pub(super) async fn retry(
     };
     let to = match form.get("webhook_endpoint") {
         Some(we) => match shared.stripe.endpoint(we) {
-            Some(endpoint) => crate::sandbox::delivery::Resend::Endpoint(Box::new(endpoint)),
-            None => return missing("webhook endpoint", we),
+            Some(endpoint) => {
+                let Some(slot) = shared.stripe.in_flight.try_slot(&endpoint.id) else {
+                    return rate_limited();
+                };
+                crate::sandbox::delivery::Resend::Endpoint(Box::new(endpoint), slot)
+            }
+            None => return missing_param("webhook endpoint", "webhook_endpoint", we),
         },
         None if for_cli => crate::sandbox::delivery::Resend::Listeners,
         None => {

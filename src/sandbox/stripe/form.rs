@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::{invalid, missing};
 
 /// Form parameters, with `name[]` and `name[N]` both read as list items of `name`.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Form {
     pairs: Vec<(String, String)>,
 }
@@ -22,6 +22,10 @@ impl Form {
             )
         })?;
         Ok(Self { pairs })
+    }
+
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        Self { pairs }
     }
 
     pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
@@ -59,7 +63,7 @@ impl Form {
     }
 
     /// The first parameter not in `known` (by base name).
-    pub(super) fn unknown(&self, known: &[&str]) -> Option<&str> {
+    pub fn unknown(&self, known: &[&str]) -> Option<&str> {
         self.pairs.iter().map(|(k, _)| k.as_str()).find(|k| {
             let base = k.split('[').next().unwrap_or(k);
             !known.contains(&base)
@@ -100,11 +104,10 @@ fn page_limit(form: &Form) -> Result<usize, Response> {
     }
 }
 
-/// The query of a list call: its parameters and the page size (`limit`, 1 to 100).
-pub(super) fn list_query(q: Option<String>) -> std::result::Result<(Form, usize), Response> {
-    let form = Form::parse(q.unwrap_or_default().as_bytes())?;
-    let limit = page_limit(&form)?;
-    Ok((form, limit))
+/// The parameters of a list call and its page size (`limit`, 1 to 100).
+pub(super) fn list_query(form: &Form) -> std::result::Result<(Form, usize), Response> {
+    let limit = page_limit(form)?;
+    Ok((form.clone(), limit))
 }
 
 /// One page of a Stripe list (items newest first, like Stripe): those after the id in

@@ -7,49 +7,38 @@
 // Handlers return early with a ready `Response`; boxing it would buy nothing.
 #![allow(clippy::result_large_err)]
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path as UrlPath, RawQuery, State};
+use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-/// Returns Stripe's 401 answer from a handler unless the request carries the account's key.
-macro_rules! authorized {
-    ($shared:expr, $headers:expr) => {
-        if let Err(resp) = $shared.stripe.authorize(&$headers) {
-            return resp;
-        }
-    };
-}
-
-/// The value of a `Result<T, Response>`, or returns its ready answer from the handler.
+/// The value of a `Result<T, E>`, or returns its error (Stripe's answer) from the handler.
 macro_rules! try_answer {
     ($result:expr) => {
         match $result {
             Ok(value) => value,
-            Err(answer) => return answer,
+            Err(answer) => return answer.into_response(),
         }
     };
 }
 
-mod billing;
-mod checkout_sessions;
+pub mod behaviour;
 pub mod cli;
-mod customers;
 mod endpoints;
+pub mod engine;
 pub mod event_destinations;
 mod events;
 mod form;
-pub mod objects;
+use engine::{ApiError, Call};
 use form::{Form, list_page, list_query, parse_bool};
-mod payments;
+pub mod validate;
 
 use super::Shared;
 use crate::error::{Error, Result};
@@ -122,7 +111,36 @@ pub struct EventRecord {
     pub id: String,
     pub body: Arc<str>,
     pub pending: HashSet<String>,
-    pub attempts: Vec<Attempt>,
+    /// The latest `ATTEMPTS_KEPT`, oldest first.
+    pub attempts: VecDeque<Attempt>,
+}
+
+/// Delivery attempts kept per event: the latest ones, as Stripe's Dashboard lists an event's
+/// recent deliveries (Stripe publishes no count; live mode retries for up to three days, some
+/// 16 attempts per endpoint, so 100 holds several endpoints' whole history).
+pub const ATTEMPTS_KEPT: usize = 100;
+/// The longest URL and error an attempt records (the CLI's `forward_url` is the caller's word):
+/// an endpoint's URL is at most 2048 characters here (`endpoints::MAX_URL`).
+const ATTEMPT_URL_CHARS: usize = 2048;
+const ATTEMPT_ERROR_CHARS: usize = 500;
+
+impl Attempt {
+    /// The attempt with its fields cut to the recorded sizes.
+    fn bounded(mut self) -> Self {
+        truncate_chars(&mut self.url, ATTEMPT_URL_CHARS);
+        if let Some(e) = self.error.as_mut() {
+            truncate_chars(e, ATTEMPT_ERROR_CHARS);
+        }
+        self
+    }
+}
+
+/// Cuts `s` to `max` characters and gives the rest of its allocation back.
+fn truncate_chars(s: &mut String, max: usize) {
+    if let Some((at, _)) = s.char_indices().nth(max) {
+        s.truncate(at);
+        s.shrink_to_fit();
+    }
 }
 
 /// What `--state` keeps of the Stripe side: the account id and the webhook endpoints (with
@@ -145,7 +163,7 @@ pub struct SavedEvent {
     id: String,
     body: String,
     pending: Vec<String>,
-    attempts: Vec<Attempt>,
+    attempts: VecDeque<Attempt>,
 }
 
 #[derive(Debug, Serialize, serde::Deserialize)]
@@ -183,9 +201,13 @@ pub struct StripeSide {
     pub listeners: cli::Listeners,
     /// What `stripe trigger` creates: customers, payments, prices, subscriptions, … (not kept by
     /// `--state`).
-    pub objects: objects::Objects,
+    pub objects: engine::Store,
+    /// The `Idempotency-Key`s of recent POSTs and their answers.
+    pub idempotency: engine::idempotency::Keys,
     /// The v2 event destinations (Amazon EventBridge).
     pub destinations: event_destinations::Destinations,
+    /// The webhook deliveries under way, bounded per endpoint.
+    pub in_flight: crate::sandbox::delivery::InFlight,
 }
 
 /// Reads a Stripe API key file: `sk_test_…`/`sk_live_…` (or restricted `rk_…`).
@@ -201,7 +223,7 @@ pub fn read_key_file(path: &Path) -> Result<SecretString> {
 }
 
 /// Stripe's way of naming a key in an error: `sk_test_****abcd`.
-fn mask_key(key: &str) -> String {
+pub(crate) fn mask_key(key: &str) -> String {
     let prefix_len = key
         .match_indices('_')
         .nth(1)
@@ -242,7 +264,14 @@ impl StripeSide {
                 id: e.id,
                 body: e.body.into(),
                 pending: e.pending.into_iter().collect(),
-                attempts: e.attempts,
+                attempts: e
+                    .attempts
+                    .into_iter()
+                    .rev()
+                    .take(ATTEMPTS_KEPT)
+                    .rev()
+                    .map(Attempt::bounded)
+                    .collect(),
             })
             .collect();
         Self {
@@ -250,8 +279,10 @@ impl StripeSide {
             endpoints: Mutex::new(endpoints),
             events: Mutex::new(events),
             listeners: cli::Listeners::default(),
-            objects: objects::Objects::default(),
+            objects: engine::Store::default(),
+            idempotency: Default::default(),
             destinations: event_destinations::Destinations::restore(saved.destinations),
+            in_flight: Default::default(),
             account_id: if saved.account_id.is_empty() {
                 format!("acct_{}", secret::random_alnum(16))
             } else {
@@ -380,18 +411,21 @@ impl StripeSide {
             if delivered {
                 e.pending.remove(&attempt.endpoint);
             }
-            e.attempts.push(attempt);
+            if e.attempts.len() >= ATTEMPTS_KEPT {
+                e.attempts.pop_front();
+            }
+            e.attempts.push_back(attempt.bounded());
         }
     }
 
-    /// How many attempts of `event_id` went to `endpoint` (an endpoint's or a listener's id).
+    /// How many attempts of `event_id` went to `endpoint` (an endpoint's or a listener's id): the
+    /// number of its latest attempt still kept, found among at most `ATTEMPTS_KEPT`.
     pub fn attempts_to(&self, event_id: &str, endpoint: &str) -> u32 {
         self.events()
             .iter()
             .find(|e| e.id == event_id)
-            .map_or(0, |e| {
-                e.attempts.iter().filter(|a| a.endpoint == endpoint).count() as u32
-            })
+            .and_then(|e| e.attempts.iter().rev().find(|a| a.endpoint == endpoint))
+            .map_or(0, |a| a.attempt)
     }
 
     /// The endpoint with this id.
@@ -404,13 +438,14 @@ impl StripeSide {
         cli::cli_secret(&self.key())
     }
 
-    fn authorize(&self, headers: &HeaderMap) -> std::result::Result<(), Response> {
+    pub fn account_id(&self) -> &str {
+        &self.account_id
+    }
+
+    /// Stripe's 401s unless `headers` carry the account's key.
+    pub fn authorize(&self, headers: &HeaderMap) -> engine::ApiResult<()> {
         let Some(given) = given_key(headers) else {
-            return Err(stripe_error(
-                StatusCode::UNAUTHORIZED,
-                "invalid_request_error",
-                None,
-                None,
+            return Err(engine::ApiError::unauthorized(
                 "You did not provide an API key. You need to provide your API key in the \
                  Authorization header, using Bearer auth (e.g. 'Authorization: Bearer \
                  YOUR_SECRET_KEY').",
@@ -420,13 +455,10 @@ impl StripeSide {
         if secret::constant_time_eq(given.as_bytes(), key.expose_secret().as_bytes()) {
             return Ok(());
         }
-        Err(stripe_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_request_error",
-            None,
-            None,
-            &format!("Invalid API Key provided: {}", mask_key(&given)),
-        ))
+        Err(engine::ApiError::unauthorized(&format!(
+            "Invalid API Key provided: {}",
+            mask_key(&given)
+        )))
     }
 }
 
@@ -458,53 +490,32 @@ fn stripe_error(
     param: Option<&str>,
     message: &str,
 ) -> Response {
-    let mut err = json!({"type": kind, "message": message});
-    if let Some(c) = code {
-        err["code"] = Value::String(c.to_owned());
-    }
-    if let Some(p) = param {
-        err["param"] = Value::String(p.to_owned());
-    }
-    (status, axum::Json(json!({ "error": err }))).into_response()
+    ApiError::new(status, kind, code, param, message).into_response()
 }
 
-fn invalid(code: &str, param: Option<&str>, message: &str) -> Response {
+/// A change the sandbox could not put on disk (`--state`): Stripe's `api_error`, with 503 so that
+/// a client retries; the change is not acknowledged.
+fn unwritten(why: String) -> Response {
     stripe_error(
-        StatusCode::BAD_REQUEST,
-        "invalid_request_error",
-        Some(code),
-        param,
-        message,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "api_error",
+        None,
+        None,
+        &why,
     )
 }
 
-/// `GET` of an object the API created: the object, or Stripe's 404 naming it.
-fn retrieve_as(shared: &Shared, object: &str, id: &str) -> Response {
-    match shared.stripe.objects.get_of(object, id) {
-        Some(o) => axum::Json(o).into_response(),
-        None => missing(object, id),
-    }
+fn invalid(code: &str, param: Option<&str>, message: &str) -> Response {
+    ApiError::invalid(code, param, message).into_response()
 }
 
 /// Stripe's answer for a parameter that names an object it does not have.
 fn missing_param(kind: &str, param: &str, id: &str) -> Response {
-    stripe_error(
-        StatusCode::BAD_REQUEST,
-        "invalid_request_error",
-        Some("resource_missing"),
-        Some(param),
-        &format!("No such {kind}: '{id}'"),
-    )
+    ApiError::no_such(kind, id, param).into_response()
 }
 
 fn missing(kind: &str, id: &str) -> Response {
-    stripe_error(
-        StatusCode::NOT_FOUND,
-        "invalid_request_error",
-        Some("resource_missing"),
-        Some("id"),
-        &format!("No such {kind}: '{id}'"),
-    )
+    ApiError::not_found(kind, id).into_response()
 }
 
 pub fn router(shared: Arc<Shared>) -> Router {
@@ -523,60 +534,18 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/events", get(events::list))
         .route("/v1/events/{id}", get(events::retrieve))
         .route("/v1/events/{id}/retry", post(events::retry))
+        .route(
+            "/sandbox/v1/events/{id}/delivery_attempts",
+            get(events::attempts),
+        )
         .route("/v1/stripecli/sessions", post(cli::create_session))
-        .route("/v1/customers", post(customers::create))
-        .route(
-            "/v1/customers/{id}",
-            get(customers::retrieve)
-                .post(customers::update)
-                .delete(customers::delete),
-        )
-        .route("/v1/payment_methods", post(payments::create_method))
-        .route("/v1/payment_methods/{id}", get(payments::retrieve_method))
-        .route(
-            "/v1/payment_methods/{id}/attach",
-            post(payments::attach_method),
-        )
-        .route("/v1/payment_intents", post(payments::create_payment_intent))
-        .route(
-            "/v1/payment_intents/{id}",
-            get(payments::retrieve_payment_intent),
-        )
-        .route(
-            "/v1/payment_intents/{id}/confirm",
-            post(payments::confirm_payment_intent),
-        )
-        .route("/v1/charges/{id}", get(payments::retrieve_charge))
-        .route("/v1/refunds", post(payments::create_refund))
-        .route("/v1/products", post(billing::create_product))
-        .route("/v1/prices", post(billing::create_price))
-        .route("/v1/subscriptions", post(billing::create_subscription))
-        .route(
-            "/v1/subscriptions/{id}",
-            get(billing::retrieve_subscription)
-                .post(billing::update_subscription)
-                .delete(billing::cancel_subscription),
-        )
-        .route("/v1/invoiceitems", post(billing::create_invoice_item))
-        .route("/v1/invoices", post(billing::create_invoice))
-        .route("/v1/invoices/{id}", get(billing::retrieve_invoice))
-        .route("/v1/invoices/{id}/pay", post(billing::pay))
-        .route("/v1/checkout/sessions", post(checkout_sessions::create))
-        .route(
-            "/v1/checkout/sessions/{id}",
-            get(checkout_sessions::retrieve),
-        )
-        .route(
-            "/v1/checkout/sessions/{id}/expire",
-            post(checkout_sessions::expire),
-        )
         .route(
             "/v1/payment_pages/{id}",
-            get(checkout_sessions::payment_page),
+            get(behaviour::checkout::payment_page),
         )
         .route(
             "/v1/payment_pages/{id}/confirm",
-            post(checkout_sessions::confirm),
+            post(behaviour::checkout::confirm),
         )
         .route(
             "/v2/core/event_destinations",
@@ -601,36 +570,32 @@ pub fn router(shared: Arc<Shared>) -> Router {
             post(event_destinations::ping),
         )
         .route("/subscribe/{account}", get(cli::subscribe))
-        .fallback(unknown_route)
+        .fallback(engine::dispatch)
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            engine::idempotency::layer,
+        ))
+        .layer(axum::middleware::from_fn(engine::call::request_id))
         .with_state(shared)
 }
 
-async fn unknown_route(uri: axum::http::Uri) -> Response {
-    stripe_error(
-        StatusCode::NOT_FOUND,
-        "invalid_request_error",
-        None,
-        None,
-        &format!("Unrecognized request URL ({}).", uri.path()),
-    )
-}
-
-async fn account(State(shared): S, headers: HeaderMap) -> Response {
-    authorized!(shared, headers);
-    axum::Json(json!({
-        "id": shared.stripe.account_id,
-        "object": "account",
-        "business_profile": {"name": "stripe-ops sandbox", "url": shared.app_url},
-        "charges_enabled": true,
-        "country": "US",
-        "default_currency": "usd",
-        "details_submitted": true,
-        "email": "sandbox@example.com",
-        "payouts_enabled": true,
-        "settings": {"dashboard": {"display_name": "stripe-ops sandbox"}},
-        "type": "standard",
-    }))
-    .into_response()
+/// `GET /v1/account`: the platform's own account (the engine's template, as a standard account
+/// that can take payments and pay out).
+async fn account(State(shared): S, _call: Call) -> Response {
+    let resource = engine::Engine::get()
+        .resource("account")
+        .expect("account is in the table");
+    let mut account = engine::ops::fresh(
+        resource,
+        crate::webhook::signature::unix_now(),
+        shared.livemode(),
+    );
+    account["id"] = json!(shared.stripe.account_id);
+    account["email"] = json!("sandbox@example.com");
+    for key in ["charges_enabled", "details_submitted", "payouts_enabled"] {
+        account[key] = json!(true);
+    }
+    axum::Json(account).into_response()
 }
 
 #[cfg(test)]

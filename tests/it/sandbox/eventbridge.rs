@@ -315,7 +315,7 @@ async fn paid_checkouts_reach_each_receiver_through_eventbridge_and_sqs_exactly_
     // Each event went to EventBridge once, accepted.
     for id in completed.iter().chain(&new_customers) {
         let e = chain
-            .stripe(reqwest::Method::GET, &format!("/v1/events/{id}"), &[])
+            .stripe(reqwest::Method::GET, &attempts_path(id), &[])
             .await;
         let puts: Vec<&Value> = e["delivery_attempts"]
             .as_array()

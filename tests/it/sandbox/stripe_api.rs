@@ -197,7 +197,7 @@ async fn delivery_signs_per_endpoint_and_retries_failures_with_backoff() {
 
     let (_, event_id) = paid_topup(&app, 1000).await;
     let event = eventually("every attempt", Duration::from_secs(20), || async {
-        let (_, e) = stripe_get(&sb, &format!("/v1/events/{event_id}")).await;
+        let (_, e) = stripe_get(&sb, &attempts_path(&event_id)).await;
         (e["delivery_attempts"].as_array()?.len() == 1 + 1 + 3 + 3).then_some(e)
     })
     .await;
@@ -242,7 +242,7 @@ async fn delivery_signs_per_endpoint_and_retries_failures_with_backoff() {
         "the second event's attempts",
         Duration::from_secs(20),
         || async {
-            let (_, e) = stripe_get(&sb, &format!("/v1/events/{second}")).await;
+            let (_, e) = stripe_get(&sb, &attempts_path(&second)).await;
             (e["delivery_attempts"].as_array()?.len() == 1 + 1 + 3).then_some(e)
         },
     )

@@ -1,0 +1,57 @@
+//! Stripe's behaviour, resource by resource, hooked into the engine (`engine::Behaviour`): one
+//! file per area. A resource without a behaviour is create / retrieve / update / list / delete
+//! as its data says (src/sandbox/stripe/resources.toml, fixtures/api/).
+
+pub mod cards;
+mod catalog;
+pub mod checkout;
+mod customers;
+mod identity;
+mod invoices;
+mod issuing;
+pub mod money;
+pub mod payments;
+mod portal;
+mod reporting;
+mod setup_intents;
+mod subscriptions;
+pub mod test_clocks;
+
+use super::engine::Behaviour;
+
+/// Every behaviour, found by its object name.
+pub static ALL: &[&dyn Behaviour] = &[
+    &catalog::Products,
+    &catalog::Prices,
+    &catalog::Plans,
+    &catalog::Coupons,
+    &catalog::PromotionCodes,
+    &catalog::TaxRates,
+    &catalog::PaymentLinks,
+    &money::Balance,
+    &money::Payouts,
+    &money::Topups,
+    &money::Transfers,
+    &money::TransferReversals,
+    &money::Accounts,
+    &money::CashBalanceTransactions,
+    &money::CashBalances,
+    &identity::VerificationSessions,
+    &reporting::ReportRuns,
+    &portal::PortalSessions,
+    &issuing::Cards,
+    &issuing::Authorizations,
+    &issuing::Transactions,
+    &test_clocks::TestClocks,
+    &cards::PaymentMethods,
+    &cards::Cards,
+    &customers::Customers,
+    &payments::PaymentIntents,
+    &payments::Refunds,
+    &payments::Disputes,
+    &setup_intents::SetupIntents,
+    &subscriptions::Subscriptions,
+    &invoices::InvoiceItems,
+    &invoices::Invoices,
+    &checkout::Sessions,
+];
