@@ -232,14 +232,22 @@ impl Hub {
         opts: DeliveryOptions,
         log: Log,
     ) -> Result<Hub> {
+        let memory = (super::feed::MEMORY_BUDGET, super::feed::MEMORY_EVENTS);
+        Self::start_with(spool, recovered, specs, opts, log, memory)
+    }
+
+    /// `start` with the feed's memory budget: bytes of bodies, and events.
+    fn start_with(
+        spool: Arc<Spool>,
+        recovered: Recovered,
+        specs: Vec<TargetSpec>,
+        opts: DeliveryOptions,
+        log: Log,
+        memory: (usize, usize),
+    ) -> Result<Hub> {
         let first_live = spool.last_seq() + 1;
         let inner = Arc::new(Inner {
-            feed: Feed::new(
-                &recovered.events,
-                first_live,
-                super::feed::MEMORY_BUDGET,
-                super::feed::MEMORY_EVENTS,
-            ),
+            feed: Feed::new(&recovered.events, first_live, memory.0, memory.1),
             intake: OnceLock::new(),
             recovered: recovered.events.iter().map(|e| e.seq).collect(),
             refused: AtomicU64::new(0),
@@ -1087,4 +1095,108 @@ async fn sleep_until_some(at: Option<Instant>) {
 
 fn event_label(event: &Event) -> std::borrow::Cow<'_, str> {
     super::shown_id(event.id.as_deref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::FanoutTarget;
+    use crate::printer::Printer;
+    use axum::body::Bytes;
+
+    /// A target on loopback that records each delivery's id as it arrives and answers only once
+    /// `open` turns true.
+    async fn holding_target(seen: Arc<Mutex<Vec<String>>>, open: watch::Receiver<bool>) -> String {
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |body: Bytes| {
+                let (seen, mut open) = (seen.clone(), open.clone());
+                async move {
+                    let event: Value = serde_json::from_slice(&body).unwrap();
+                    seen.lock()
+                        .unwrap()
+                        .push(event["id"].as_str().unwrap().to_owned());
+                    let _ = open.wait_for(|o| *o).await;
+                    "ok"
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    fn event(i: usize) -> Event {
+        let body = format!("{{\"id\":\"evt_{i}\",\"pad\":\"{}\"}}", "x".repeat(1000));
+        Event {
+            seq: 0,
+            id: Some(format!("evt_{i}")),
+            received_ms: super::super::unix_ms(),
+            content_type: None,
+            signature: None,
+            body: body.into(),
+            parsed: Parsed::default(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_target_behind_the_memory_budget_reads_the_spool_back_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (spool, recovered) = Spool::open(dir.path(), false).unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (open, opened) = watch::channel(false);
+        let url = holding_target(seen.clone(), opened).await;
+        let spec = super::super::targets::resolve(
+            &FanoutTarget {
+                name: "t".into(),
+                url,
+                ..Default::default()
+            },
+            &Printer::silent(),
+        )
+        .unwrap();
+        let opts = DeliveryOptions {
+            backoff: Backoff {
+                base: Duration::from_millis(10),
+                max: Duration::from_millis(50),
+                jitter: false,
+            },
+            max_age: Duration::from_secs(3600),
+            in_flight: 1,
+            client: super::super::attempt::Client::new(Duration::from_secs(30), false).unwrap(),
+        };
+        // Room in memory for about four events of 1 KB.
+        let hub = Hub::start_with(
+            Arc::new(spool),
+            recovered,
+            vec![spec],
+            opts,
+            Log::silent(),
+            (4096, 1000),
+        )
+        .unwrap();
+        for i in 0..40 {
+            let e = event(i);
+            let judged = hub.judge(&e.body, &e.parsed);
+            let spooled = hub.submit(e, judged.verdicts, Arc::new(Answer::default()));
+            assert_eq!(spooled.await.unwrap(), Ok(i as u64 + 1));
+        }
+        assert!(
+            hub.inner.feed.bytes_in_memory() <= 4096 + 1100,
+            "the feed keeps to its budget"
+        );
+        open.send(true).unwrap();
+        let expected: Vec<String> = (0..40).map(|i| format!("evt_{i}")).collect();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while seen.lock().unwrap().len() < 40 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            *seen.lock().unwrap(),
+            expected,
+            "every event once, in order"
+        );
+        hub.shutdown().await;
+    }
 }

@@ -235,6 +235,12 @@ impl Feed {
         }
     }
 
+    /// Bytes of bodies held in memory for the events of this run.
+    #[cfg(test)]
+    pub fn bytes_in_memory(&self) -> usize {
+        self.lock().live_bytes
+    }
+
     /// How many entries are at number `from` or above (taken or not).
     pub fn count_from(&self, from: u64) -> u64 {
         let state = self.lock();
