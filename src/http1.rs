@@ -29,6 +29,8 @@ use crate::http::{Body, Limits};
 const MAX_HEAD: usize = 64 * 1024;
 /// Most headers in an answer.
 const MAX_HEADERS: usize = 100;
+/// A connection used this recently is not checked for a close before it is used again.
+const FRESH: Duration = Duration::from_millis(50);
 
 /// Why an exchange got no answer: a kind (connect, tls, timeout, closed, other) and what the
 /// transport said.
@@ -197,6 +199,8 @@ impl Origin {
             buf: Vec::with_capacity(8 * 1024),
             exchanges: 0,
             started: false,
+            reusable: true,
+            used: std::time::Instant::now(),
         })
     }
 
@@ -217,6 +221,10 @@ pub struct Conn {
     pub exchanges: u64,
     /// Some of the current exchange's answer arrived.
     started: bool,
+    /// The last exchange left it able to carry another.
+    reusable: bool,
+    /// When its last exchange ended.
+    used: std::time::Instant,
 }
 
 /// An answer: its status and body (as far as kept), and whether the connection can carry the
@@ -246,6 +254,7 @@ impl Conn {
     ) -> Result<Answer, Failure> {
         self.out.clear();
         self.started = false;
+        self.reusable = false;
         write(&mut self.out);
         self.stream
             .write_all(&self.out)
@@ -254,7 +263,14 @@ impl Conn {
         self.buf.clear();
         let answer = self.read_answer(limits).await?;
         self.exchanges += 1;
+        self.reusable = answer.reusable;
+        self.used = std::time::Instant::now();
         Ok(answer)
+    }
+
+    /// Whether the last exchange was answered in full on a connection that stays open.
+    pub fn is_reusable(&self) -> bool {
+        self.reusable
     }
 
     /// Whether any of the last exchange's answer arrived (after an error: whether the peer may
@@ -264,8 +280,16 @@ impl Conn {
     }
 
     /// Whether the peer closed the connection (or sent something unasked) while it was idle:
-    /// then it must not carry another request.
+    /// then it must not carry another request. One used in the last `FRESH` is taken as open
+    /// without asking the socket (a close that races the next request is the caller's to
+    /// handle, as with any keep-alive client).
     pub fn is_stale(&self) -> bool {
+        if !self.reusable {
+            return true;
+        }
+        if self.used.elapsed() < FRESH {
+            return false;
+        }
         let waker = futures_util::task::noop_waker_ref();
         let mut cx = Context::from_waker(waker);
         let mut byte = [0u8; 1];

@@ -439,6 +439,12 @@ pub async fn closed_loop(
                     break;
                 }
                 let wire = events.wire(i);
+                if conn
+                    .as_ref()
+                    .is_some_and(stripe_ops::load::Connection::is_stale)
+                {
+                    conn = None;
+                }
                 if conn.is_none() {
                     conn = endpoint.connect().await.ok();
                 }
@@ -447,7 +453,7 @@ pub async fn closed_loop(
                     continue;
                 };
                 let sent = Instant::now();
-                match endpoint.post(c, wire.body, &wire.header).await {
+                match endpoint.post(c, wire.body.as_bytes(), &wire.header).await {
                     Ok(status) if (200..300).contains(&status) => {
                         ok += 1;
                         latency.saturating_record((sent.elapsed().as_micros() as u64).max(1));
