@@ -199,6 +199,7 @@ impl Origin {
             buf: Vec::with_capacity(8 * 1024),
             exchanges: 0,
             started: false,
+            refused: false,
             reusable: true,
             used: std::time::Instant::now(),
         })
@@ -221,6 +222,8 @@ pub struct Conn {
     pub exchanges: u64,
     /// Some of the current exchange's answer arrived.
     started: bool,
+    /// The peer reset the connection before any answer: it did not read the whole request.
+    refused: bool,
     /// The last exchange left it able to carry another.
     reusable: bool,
     /// When its last exchange ended.
@@ -254,12 +257,12 @@ impl Conn {
     ) -> Result<Answer, Failure> {
         self.out.clear();
         self.started = false;
+        self.refused = false;
         self.reusable = false;
         write(&mut self.out);
-        self.stream
-            .write_all(&self.out)
-            .await
-            .map_err(|e| Failure::io("closed", e))?;
+        if let Err(e) = self.stream.write_all(&self.out).await {
+            return Err(self.closed(e));
+        }
         self.buf.clear();
         let answer = self.read_answer(limits).await?;
         self.exchanges += 1;
@@ -268,28 +271,36 @@ impl Conn {
         Ok(answer)
     }
 
-    /// Whether the last exchange was answered in full on a connection that stays open.
-    pub fn is_reusable(&self) -> bool {
-        self.reusable
+    /// Whether the last exchange failed because the peer reset the connection before any answer
+    /// (on Linux a socket closed with unread data, or closed before our bytes came, answers them
+    /// with a reset): its application did not read the whole request, so sending it again on
+    /// another connection cannot deliver it twice. An orderly close after the request (the
+    /// peer may have read it) is not a refusal.
+    pub fn refused(&self) -> bool {
+        self.refused && !self.started
     }
 
-    /// Whether any of the last exchange's answer arrived (after an error: whether the peer may
-    /// have taken the request).
-    pub fn answer_started(&self) -> bool {
-        self.started
+    /// A failed read or write: the connection is closed; notes whether the peer refused.
+    fn closed(&mut self, e: io::Error) -> Failure {
+        self.refused |= is_reset(&e) || (e.kind() == io::ErrorKind::UnexpectedEof && self.reset());
+        Failure::io("closed", e)
+    }
+
+    /// Whether the socket holds a reset from the peer.
+    fn reset(&self) -> bool {
+        matches!(self.stream.tcp().take_error(), Ok(Some(e)) if is_reset(&e))
+    }
+
+    /// Load mode's check before reuse: not reusable, or the peer closed it while idle. One used
+    /// in the last `FRESH` is taken as open without asking the socket (a close that races the
+    /// next request is then counted as a failed request).
+    pub fn is_stale(&self) -> bool {
+        !self.reusable || (self.used.elapsed() >= FRESH && self.peer_closed())
     }
 
     /// Whether the peer closed the connection (or sent something unasked) while it was idle:
-    /// then it must not carry another request. One used in the last `FRESH` is taken as open
-    /// without asking the socket (a close that races the next request is the caller's to
-    /// handle, as with any keep-alive client).
-    pub fn is_stale(&self) -> bool {
-        if !self.reusable {
-            return true;
-        }
-        if self.used.elapsed() < FRESH {
-            return false;
-        }
+    /// then it must not carry another request.
+    pub fn peer_closed(&self) -> bool {
         let waker = futures_util::task::noop_waker_ref();
         let mut cx = Context::from_waker(waker);
         let mut byte = [0u8; 1];
@@ -307,12 +318,13 @@ impl Conn {
         if self.buf.capacity() - self.buf.len() < 4096 {
             self.buf.reserve(8 * 1024);
         }
-        let n = self
-            .stream
-            .read_buf(&mut self.buf)
-            .await
-            .map_err(|e| Failure::io("closed", e))?;
+        let n = match self.stream.read_buf(&mut self.buf).await {
+            Ok(n) => n,
+            Err(e) => return Err(self.closed(e)),
+        };
         self.started |= n > 0;
+        // A reset that came with or after the peer's close (its FIN read as the end).
+        self.refused |= n == 0 && !self.started && self.reset();
         Ok(n)
     }
 
@@ -356,6 +368,11 @@ impl Conn {
                         return Ok((status, len, framing, keep_alive));
                     }
                     Ok(httparse::Status::Partial) => {}
+                    Err(httparse::Error::TooManyHeaders) => {
+                        return Err(Failure::protocol(format!(
+                            "the answer has more than {MAX_HEADERS} headers"
+                        )));
+                    }
                     Err(e) => {
                         return Err(Failure::protocol(format!("the answer is not HTTP: {e}")));
                     }
@@ -436,15 +453,31 @@ impl Conn {
                 .and_then(|s| u64::from_str_radix(s.trim(), 16).ok())
                 .ok_or_else(|| Failure::protocol("a chunk size that is not hexadecimal"))?;
             if size == 0 {
-                // Trailers, up to the empty line.
-                while !self.line().await?.is_empty() {}
-                return Ok(true);
+                return self.skip_trailers().await;
             }
             if !self.read_length(size, body, limits).await? {
                 return Ok(false);
             }
             if !self.line().await?.is_empty() {
                 return Err(Failure::protocol("a chunk longer than its size"));
+            }
+        }
+    }
+
+    /// Trailer fields up to the empty line, ignored; at most `MAX_HEAD` bytes of them.
+    async fn skip_trailers(&mut self) -> Result<bool, Failure> {
+        let mut read = 0;
+        loop {
+            let line = self.line().await?;
+            if line.is_empty() {
+                return Ok(true);
+            }
+            read += line.len() + 2;
+            if read > MAX_HEAD {
+                return Err(Failure::protocol(format!(
+                    "the answer's trailers are over {} KiB",
+                    MAX_HEAD / 1024
+                )));
             }
         }
     }
@@ -467,6 +500,15 @@ impl Conn {
     }
 }
 
+fn is_reset(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionAborted
+    )
+}
+
 fn cut_short() -> Failure {
     Failure {
         kind: "closed",
@@ -484,6 +526,7 @@ fn framing(
     let mut keep_alive = http11;
     let mut length = None;
     let mut chunked = false;
+    let mut encoded = false;
     for h in headers {
         let value = std::str::from_utf8(h.value).unwrap_or("").trim();
         if h.name.eq_ignore_ascii_case("content-length") {
@@ -495,6 +538,7 @@ fn framing(
             }
             length = Some(n);
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            encoded = true;
             chunked = value
                 .rsplit(',')
                 .next()
@@ -515,8 +559,10 @@ fn framing(
     let framing = match (chunked, length) {
         _ if (100..200).contains(&status) || status == 204 || status == 304 => Framing::Length(0),
         (true, _) => Framing::Chunked,
-        (false, Some(n)) => Framing::Length(n),
-        (false, None) => {
+        // Another transfer coding last: the body ends with the connection, whatever
+        // Content-Length says (RFC 9112 section 6.3, items 3 and 4).
+        (false, Some(n)) if !encoded => Framing::Length(n),
+        (false, _) => {
             keep_alive = false;
             Framing::Close
         }
@@ -687,5 +733,12 @@ mod tests {
             .is_err()
         );
         assert!(framing(200, &[h("Content-Length", b"x")], true).is_err());
+        let (f, keep) = framing(
+            200,
+            &[h("Transfer-Encoding", b"gzip"), h("Content-Length", b"5")],
+            true,
+        )
+        .unwrap();
+        assert!(matches!(f, Framing::Close) && !keep);
     }
 }

@@ -141,7 +141,7 @@ impl Pool {
     fn checkout(&self) -> Option<Conn> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         while let Some((conn, since)) = idle.pop() {
-            if since.elapsed() < IDLE && !conn.is_stale() {
+            if since.elapsed() < IDLE && !conn.peer_closed() {
                 return Some(conn);
             }
         }
@@ -204,9 +204,13 @@ pub async fn attempt(client: &Client, spec: &TargetSpec, event: &Event) -> Outco
     }
 }
 
-/// The attempt over a kept-alive connection. A reused connection the target closed while it
-/// was idle (the answer did not start) is replaced by a new one, once: that is the race every
-/// keep-alive client has with a server's idle timeout, not a failed delivery.
+/// The attempt over a kept-alive connection. A reused connection the target closed as the
+/// request went out is replaced by a new one, once, when the target refused the request (a
+/// reset before any answer: it did not read it all): that is the race every keep-alive client
+/// has with a server's idle timeout, not a failed delivery. A close after the request that the
+/// target may have read is a failed attempt, retried later with the rest, so that a received
+/// event is not sent again at once (as Go's net/http, which replays a POST only when nothing
+/// of it was written).
 async fn lean(
     client: &Client,
     pool: &Pool,
@@ -241,7 +245,7 @@ async fn lean(
                 }
                 return Ok((answer.status, answer.body));
             }
-            Err(f) if was_reused && f.kind == "closed" && !conn.answer_started() => continue,
+            Err(_) if was_reused && conn.refused() => continue,
             Err(f) => return Err(f),
         }
     }

@@ -14,6 +14,7 @@ mod demo;
 mod dist;
 mod events;
 mod fanout;
+mod fanout_http1;
 mod fanout_isolation;
 mod fanout_sqs;
 mod hardening;
