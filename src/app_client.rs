@@ -24,10 +24,7 @@ pub struct Buyer {
 impl Buyer {
     /// A fresh buyer (`smoke+<unix ms>-<random>@example.com`), so parallel runs never share a balance.
     pub fn fresh() -> Self {
-        let ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0);
+        let ms = crate::timestamp::unix_ms();
         let tag = crate::secret::random_alnum(6).to_lowercase();
         Self {
             email: format!("smoke+{ms}-{tag}@example.com"),

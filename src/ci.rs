@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 
+use crate::config::vars;
 use crate::error::{Error, Result};
 use crate::secret::scrub;
 
@@ -86,7 +87,7 @@ pub fn published() -> bool {
 
 /// Whether this process runs as a GitHub Actions step.
 pub fn on_github() -> bool {
-    std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true")
+    vars::GITHUB_ACTIONS.os().is_some_and(|v| v == "true")
 }
 
 /// On GitHub Actions: appends the summary to `$GITHUB_STEP_SUMMARY` and prints the annotations.
@@ -99,7 +100,7 @@ pub fn publish(summary: &Summary) {
     for line in annotations(summary) {
         eprintln!("{line}");
     }
-    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
+    let Some(path) = vars::GITHUB_STEP_SUMMARY.os().filter(|p| !p.is_empty()) else {
         return;
     };
     let written = std::fs::OpenOptions::new()

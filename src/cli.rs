@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
 use crate::commands::{self, Ctx};
+use crate::config::vars;
 use crate::error::{Exit, Result};
 use crate::printer::{self, Mode, Printer, Report};
 use crate::secret::scrub;
@@ -43,7 +44,7 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// Config file (default: ./stripe-ops.toml if present, else built-in defaults)
-    #[arg(long, global = true, env = "STRIPE_OPS_CONFIG", value_name = "FILE")]
+    #[arg(long, global = true, env = vars::STRIPE_OPS_CONFIG.name, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Machine-readable output: one JSON document on stdout
     #[arg(long, global = true)]
@@ -94,7 +95,7 @@ pub enum Command {
 pub fn main() -> ExitCode {
     printer::install_panic_hook();
     // SAFETY: the first thing `main` does; no other thread exists yet.
-    unsafe { crate::aws::unset_blank_env() };
+    unsafe { crate::config::vars::unset_blank_aws() };
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return parse_failed(&e),
@@ -231,7 +232,7 @@ fn asked_for_json(args: impl Iterator<Item = OsString>) -> bool {
 }
 
 fn init_tracing(verbose: u8, color: bool) {
-    let from_env = std::env::var("RUST_LOG").ok().filter(|v| !v.is_empty());
+    let from_env = vars::RUST_LOG.string().filter(|v| !v.is_empty());
     if verbose == 0 && from_env.is_none() {
         return;
     }
@@ -267,5 +268,25 @@ mod tests {
     fn the_command_tree_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    /// A variable clap reads for a flag is in the catalogue like every other.
+    #[test]
+    fn every_variable_a_flag_reads_is_catalogued() {
+        use clap::CommandFactory;
+        let mut commands = vec![Cli::command()];
+        let mut read = Vec::new();
+        while let Some(c) = commands.pop() {
+            read.extend(
+                c.get_arguments()
+                    .filter_map(|a| a.get_env())
+                    .map(|v| v.to_string_lossy().into_owned()),
+            );
+            commands.extend(c.get_subcommands().cloned());
+        }
+        assert!(read.len() >= 6, "{read:?}");
+        for name in read {
+            assert!(vars::known(&name), "{name} is not in config::vars");
+        }
     }
 }

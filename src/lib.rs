@@ -36,4 +36,5 @@ pub mod server;
 pub mod shutdown;
 pub mod smoke;
 pub mod stripe_api;
+pub mod timestamp;
 pub mod webhook;

@@ -14,6 +14,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 
+use crate::config::vars;
 use crate::error::Result;
 use crate::secret::scrub;
 
@@ -64,13 +65,13 @@ impl Mode {
             json,
             quiet,
             progress: !no_progress && !quiet && stderr_tty && !in_ci(),
-            color: stderr_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            color: stderr_tty && !vars::NO_COLOR.is_set(),
         }
     }
 }
 
 fn in_ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
+    vars::CI.is_set()
 }
 
 struct Inner {

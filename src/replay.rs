@@ -482,7 +482,7 @@ async fn fetch(stripe: &StripeClient, filter: &Filter, out: &Printer) -> Result<
 async fn deliver(opts: &ReplayOptions, event: Value) -> Line {
     let mut line = Line::of(&event);
     let body = crate::webhook::to_wire(&event);
-    let header = signature::header(signature::unix_now(), body.as_bytes(), &opts.signers);
+    let header = signature::header(crate::timestamp::unix_now(), body.as_bytes(), &opts.signers);
     match crate::webhook::post(&opts.client, &opts.to, &body, Some(&header), &[]).await {
         Ok(reply) => {
             line.status = Some(reply.status.as_u16());

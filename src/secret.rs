@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 pub use secrecy::{ExposeSecret, SecretString};
 
+use crate::config::vars::Var;
 use crate::error::{Error, Result};
 
 /// Reads a Stripe secret (a key, a webhook signing secret) from a file: trimmed (files usually
@@ -69,36 +70,39 @@ pub fn check_alphabet(secret: &str) -> std::result::Result<(), String> {
 
 /// Reads any secret (a buyer's password) from an environment variable (trimmed); `None` when
 /// unset.
-pub fn password_from_env(var: &str, what: &str) -> Result<Option<SecretString>> {
-    match std::env::var(var) {
-        Ok(v) if v.trim().is_empty() => Err(Error::usage(format!("{what} in {var} is empty"))),
-        Ok(v) => Ok(Some(SecretString::from(v.trim().to_owned()))),
-        Err(_) => Ok(None),
+pub fn password_from_env(var: &Var, what: &str) -> Result<Option<SecretString>> {
+    let name = var.name;
+    match var.string() {
+        Some(v) if v.trim().is_empty() => Err(Error::usage(format!("{what} in {name} is empty"))),
+        Some(v) => Ok(Some(SecretString::from(v.trim().to_owned()))),
+        None => Ok(None),
     }
 }
 
 /// Reads a Stripe secret from an environment variable (trimmed, Stripe's alphabet only);
 /// `None` when unset.
-pub fn from_env(var: &str, what: &str) -> Result<Option<SecretString>> {
-    match std::env::var(var) {
-        Ok(v) if v.trim().is_empty() => Err(Error::usage(format!("{what} in {var} is empty"))),
-        Ok(v) => {
+pub fn from_env(var: &Var, what: &str) -> Result<Option<SecretString>> {
+    let name = var.name;
+    match var.string() {
+        Some(v) if v.trim().is_empty() => Err(Error::usage(format!("{what} in {name} is empty"))),
+        Some(v) => {
             check_alphabet(v.trim())
-                .map_err(|why| Error::usage(format!("{what} in {var} {why}")))?;
+                .map_err(|why| Error::usage(format!("{what} in {name} {why}")))?;
             Ok(Some(SecretString::from(v.trim().to_owned())))
         }
-        Err(_) => Ok(None),
+        None => Ok(None),
     }
 }
 
 /// Webhook signing secrets from `--secret-file` (repeatable), else from `env_var`.
-pub fn webhook_secrets(files: &[PathBuf], env_var: &str) -> Result<Vec<SecretString>> {
+pub fn webhook_secrets(files: &[PathBuf], env_var: &Var) -> Result<Vec<SecretString>> {
     let secrets = if files.is_empty() {
         match from_env(env_var, "webhook secret")? {
             Some(s) => vec![s],
             None => {
                 return Err(Error::usage(format!(
-                    "no webhook secret: give --secret-file FILE or set {env_var}"
+                    "no webhook secret: give --secret-file FILE or set {}",
+                    env_var.name
                 )));
             }
         }

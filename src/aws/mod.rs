@@ -1,7 +1,8 @@
 //! AWS clients, one file per service, each a thin typed wrapper the core calls: ECS and Secrets
 //! Manager through the official SDK; IAM, KMS, STS, SQS and EventBridge as one POST each signed
 //! by the SDK's own signer (`signed.rs`). Credentials come from aws-config's standard chain;
-//! `AWS_ENDPOINT_URL` / `--aws-endpoint-url` points every client at a local emulator. What to
+//! `AwsTarget::endpoint_url` (`--aws-endpoint-url`, `AWS_ENDPOINT_URL`) points every client at
+//! a local emulator. What to
 //! ask and what the answers mean is the core's (`crate::deploy`, `crate::eventbridge`,
 //! `crate::fanout`).
 
@@ -45,27 +46,6 @@ pub async fn sdk_config(target: &AwsTarget) -> SdkConfig {
         loader = loader.profile_name(profile);
     }
     loader.load().await
-}
-
-/// Removes the AWS variables that are set but empty (CI templates often leave
-/// `AWS_ENDPOINT_URL=`): empty means unset, and the SDK would otherwise try to use the empty
-/// endpoint and panic.
-///
-/// # Safety
-/// Changes the process environment: call it before any other thread runs (the start of
-/// `main`).
-pub unsafe fn unset_blank_env() {
-    let blank: Vec<std::ffi::OsString> = std::env::vars_os()
-        .filter(|(k, v)| {
-            k.to_str().is_some_and(|k| k.starts_with("AWS_"))
-                && v.to_string_lossy().trim().is_empty()
-        })
-        .map(|(k, _)| k)
-        .collect();
-    for k in blank {
-        // SAFETY: the caller guarantees that no other thread reads the environment now.
-        unsafe { std::env::remove_var(k) };
-    }
 }
 
 /// Describes an SDK error with its cause (the service's message, or "connection refused"),

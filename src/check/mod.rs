@@ -1,9 +1,16 @@
 //! `check`: a conformance and abuse suite for a Stripe webhook receiver.
 //!
+//! This file: which cases run (`cases_for`), and the run itself: the delivery cases
+//! (security, robustness, types) are independent and run a few at a time; then the cases that
+//! read the receiver's state, after every delivery case has been answered: the top-up
+//! contract's on the buyer's balance (`topup`), or any receiver's through an observer
+//! (`observed`), and the "no effect" of the `--expect-ignored` types.
+//!
 //! Pure: `cases` (the catalogue: what each case expects and why), `deliveries` (each case's
 //! exact request), `judge` (answers in plain words, timed), `observe`'s state comparison.
-//! I/O: `runner` (the delivery cases), `topup` (the top-up contract's balance), `observed` (any
-//! receiver's state through an observer). `report` renders the table, JSON and JUnit XML.
+//! I/O: `runner` (the toolkit: one delivery, one delivery case, the probes), `topup`,
+//! `observed`, `subscribed` (the receiver's endpoint at Stripe). `report` renders the table,
+//! JSON and JUnit XML.
 
 pub mod cases;
 pub mod deliveries;
@@ -15,16 +22,156 @@ pub mod runner;
 pub mod subscribed;
 mod topup;
 
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 
+use crate::app_client::Buyer;
+use crate::config::Contract;
 use crate::error::{Error, Result};
+use crate::http;
 use crate::printer::{Printer, Report};
+use crate::secret::SecretString;
 use crate::webhook::fixtures::Catalog;
+use cases::{Case, Kind};
+use observe::Observer;
+use runner::{PARALLEL_DELIVERIES, Runner};
 
 pub use cases::{Plan, Suite};
 pub use observe::ObserverSpec;
 pub use report::{CaseResult, CheckReport, Outcome};
-pub use runner::{AppTarget, Options, run};
+
+/// A request unanswered after this many answer-time budgets counts as a hang.
+const HANG_FACTOR: u32 = 3;
+
+/// Where the app contract is, for the top-up idempotency cases (and the types' "no effect").
+#[derive(Debug, Clone)]
+pub struct AppTarget {
+    pub base_url: String,
+    pub contract: Contract,
+    /// `None`: register a fresh buyer.
+    pub buyer: Option<Buyer>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub webhook_url: String,
+    /// The receiver's webhook secrets; valid deliveries are signed with each (`v1=` per secret).
+    pub secrets: Vec<SecretString>,
+    pub app: Option<AppTarget>,
+    /// How the receiver's state is seen (`--observe`, `--observe-url`); replaces the balance.
+    pub observer: Option<ObserverSpec>,
+    /// `--account`: every event as Stripe delivers it to a Connect endpoint.
+    pub account: Option<String>,
+    /// Answer-time budget per request (`--timeout`).
+    pub budget: Duration,
+    /// Answers slower than this pass with advice (`--slow-answer`).
+    pub slow: Duration,
+    pub tolerance: i64,
+    pub amount_cents: i64,
+    pub cases: Vec<Case>,
+    pub fixtures_dir: Option<PathBuf>,
+    /// How long to wait for an effect (`--settle-timeout`); "nothing (more) happened" verdicts
+    /// watch the state for `retry::quiet_window` of the slowest effect seen.
+    pub settle: Duration,
+    /// Advisory failures fail the run too.
+    pub strict: bool,
+    /// Sent with every delivery (`-H`), replacing a default of the same name.
+    pub headers: Vec<crate::http::ExtraHeader>,
+    /// Snapshot or thin events: used to say so when the receiver expects the other kind.
+    pub payload: EventPayload,
+    /// The `api_version` every snapshot event names (the catalogue's when None).
+    pub api_version: Option<String>,
+}
+
+impl Options {
+    pub(crate) fn hang_limit(&self) -> Duration {
+        self.budget * HANG_FACTOR
+    }
+}
+
+pub const NEEDS_STATE: &str = "needs the receiver's state: --observe CMD or --observe-url URL (any receiver), or --base-url (the top-up contract)";
+
+/// Runs every case of `opts` and returns the report (failures are in it, not errors).
+pub async fn run(opts: Options, out: &Printer) -> Result<CheckReport> {
+    let started = Instant::now();
+    let runner = Runner::new(opts)?;
+    let bar = out.bar(runner.opts.cases.len() as u64, "checking");
+    let (parallel, serial): (Vec<Case>, Vec<Case>) = runner
+        .opts
+        .cases
+        .iter()
+        .cloned()
+        .partition(|c| runs_in_parallel(&runner.opts, c));
+    let mut results: Vec<CaseResult> = futures_util::stream::iter(parallel.iter())
+        .map(|c| {
+            let bar = bar.clone();
+            let runner = &runner;
+            async move {
+                let r = runner.delivery_case(c).await;
+                bar.inc(1);
+                r
+            }
+        })
+        .buffered(PARALLEL_DELIVERIES)
+        .collect()
+        .await;
+    results.extend(state_cases(&runner, &serial).await?);
+    bar.inc(serial.len() as u64);
+    bar.finish_and_clear();
+    runner.explain_payload_mismatch(&mut results).await;
+    let order = |r: &CaseResult| {
+        runner
+            .opts
+            .cases
+            .iter()
+            .position(|c| c.name == r.name)
+            .unwrap_or(usize::MAX)
+    };
+    results.sort_by_key(order);
+    let base = runner.opts.app.as_ref().map(|a| a.base_url.as_str());
+    Ok(CheckReport::new(
+        &http::display_url(&runner.opts.webhook_url),
+        base.map(http::display_url).as_deref(),
+        results,
+        started.elapsed(),
+        runner.opts.strict,
+    ))
+}
+
+/// Whether the receiver's state can be seen: an observer, or the top-up contract's balance.
+fn sees_state(opts: &Options) -> bool {
+    opts.observer.is_some() || opts.app.is_some()
+}
+
+fn runs_in_parallel(opts: &Options, case: &Case) -> bool {
+    match &case.kind {
+        Kind::Idempotency(_) | Kind::Observed { .. } | Kind::Connect { .. } => false,
+        Kind::Type { ignored, .. } => !(*ignored && sees_state(opts)),
+        _ => true,
+    }
+}
+
+/// The cases that read the receiver's state, with the observer or the app; skipped (with the
+/// reason) when neither is there.
+async fn state_cases(runner: &Runner, cases: &[Case]) -> Result<Vec<CaseResult>> {
+    if cases.is_empty() {
+        return Ok(Vec::new());
+    }
+    if let Some(spec) = &runner.opts.observer {
+        let observer = Observer::new(spec.clone(), runner.opts.budget)?;
+        return observed::run(runner, &observer, cases).await;
+    }
+    if let Some(app) = &runner.opts.app {
+        return Ok(topup::run(runner, app, cases).await);
+    }
+    Ok(cases
+        .iter()
+        .map(|c| CaseResult::new(c, Outcome::Skipped, NEEDS_STATE))
+        .collect())
+}
 
 /// The types suite's events when neither `--types` nor the receiver's endpoint at Stripe says
 /// which: the types stripe-ops shipped before the catalogue had every type (the top-up flow,
@@ -132,6 +279,36 @@ pub fn cases_for(sel: &Selection) -> Result<Vec<cases::Case>> {
         names,
     )
     .map_err(Error::usage)
+}
+
+/// Notes what the events' objects would look like at `version` instead of the catalogue's,
+/// once per object.
+pub fn note_shapes(
+    version: &str,
+    selected: &[cases::Case],
+    fixtures_dir: Option<&std::path::Path>,
+    out: &Printer,
+) -> Result<()> {
+    let catalog = Catalog::load(fixtures_dir)?;
+    let mut objects: Vec<&str> = selected
+        .iter()
+        .filter_map(|c| match &c.kind {
+            cases::Kind::Type { event_type, .. } => Some(event_type.as_str()),
+            kind => kind.observed_type(),
+        })
+        .filter_map(|t| catalog.object_of(t))
+        .collect();
+    objects.sort_unstable();
+    objects.dedup();
+    let mut notes: Vec<String> = objects
+        .iter()
+        .flat_map(|o| crate::webhook::versions::shape_notes(version, o))
+        .collect();
+    notes.dedup();
+    for note in notes {
+        out.tell(format!("note: {note}"));
+    }
+    Ok(())
 }
 
 /// Which kind of event the receiver gets: Stripe's `event_payload` of an event destination

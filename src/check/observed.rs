@@ -34,7 +34,6 @@ use super::runner::{Runner, result};
 use crate::error::{Error, Result};
 use crate::retry::{self, Stopped};
 use crate::webhook::fixtures::{Prepared, new_event_id};
-use crate::webhook::signature;
 
 /// How often the observer is asked while waiting.
 const POLL_EVERY: Duration = Duration::from_millis(40);
@@ -181,7 +180,8 @@ impl Look<'_> {
     }
 
     fn event(&self, prepared: &Prepared, id: &str) -> Delivery {
-        self.runner.signed(prepared.body(id, signature::unix_now()))
+        self.runner
+            .signed(prepared.body(id, crate::timestamp::unix_now()))
     }
 
     /// A fresh object of `event_type` (a new id), as the connected account's event when
@@ -212,7 +212,7 @@ impl Look<'_> {
         // The first, fresh event: its effect is what one delivery does.
         let first_event = self.fresh(event_type, true)?;
         let first_id = new_event_id();
-        let now = signature::unix_now();
+        let now = crate::timestamp::unix_now();
         let first_body = first_event.body(&first_id, now);
         let first = self
             .effect_of(

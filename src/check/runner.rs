@@ -1,80 +1,23 @@
-//! Runs the selected cases over real HTTP and judges them with `judge`.
-//!
-//! Delivery cases (security, robustness, types) are independent and run a few at a time. Then
-//! the cases that read the receiver's state run, after every delivery case has been answered:
-//! the top-up contract's on the buyer's balance (`topup`), or any receiver's through an
-//! observer (`observed`), and the "no effect" of the `--expect-ignored` types.
+//! The toolkit the check's cases run with (`check::run` orchestrates them): one delivery POSTed
+//! as Stripe would and its answer read within the limits, a case that is one delivery judged on
+//! its answer (with the raw-body diagnosis), events prepared and signed, the payload-kind probe,
+//! and the slowest effect seen, which sizes every "nothing more happened" window. `topup` and
+//! `observed` use it; it uses neither.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-use futures_util::StreamExt;
 
 use super::cases::{self, Case, Expect, Kind, Tamper};
 use super::deliveries::{self, Delivery};
 use super::judge::{self, Answer, Judged, Timing};
-use super::observe::{Observer, ObserverSpec};
-use super::report::{CaseResult, CheckReport, Outcome};
-use super::{EventPayload, observed, topup};
-use crate::app_client::Buyer;
-use crate::config::Contract;
+use super::report::{CaseResult, Outcome};
+use super::{EventPayload, Options};
 use crate::error::{Error, Result};
 use crate::http;
-use crate::printer::Printer;
-use crate::secret::SecretString;
 use crate::webhook::fixtures::{Catalog, Prepared, RenderOptions, SetOp, new_event_id};
-use crate::webhook::signature::{self, Signer};
+use crate::webhook::signature::Signer;
 
 /// Delivery cases in flight at once.
-const PARALLEL_DELIVERIES: usize = 8;
-/// A request unanswered after this many answer-time budgets counts as a hang.
-const HANG_FACTOR: u32 = 3;
-
-/// Where the app contract is, for the top-up idempotency cases (and the types' "no effect").
-#[derive(Debug, Clone)]
-pub struct AppTarget {
-    pub base_url: String,
-    pub contract: Contract,
-    /// `None`: register a fresh buyer.
-    pub buyer: Option<Buyer>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Options {
-    pub webhook_url: String,
-    /// The receiver's webhook secrets; valid deliveries are signed with each (`v1=` per secret).
-    pub secrets: Vec<SecretString>,
-    pub app: Option<AppTarget>,
-    /// How the receiver's state is seen (`--observe`, `--observe-url`); replaces the balance.
-    pub observer: Option<ObserverSpec>,
-    /// `--account`: every event as Stripe delivers it to a Connect endpoint.
-    pub account: Option<String>,
-    /// Answer-time budget per request (`--timeout`).
-    pub budget: Duration,
-    /// Answers slower than this pass with advice (`--slow-answer`).
-    pub slow: Duration,
-    pub tolerance: i64,
-    pub amount_cents: i64,
-    pub cases: Vec<Case>,
-    pub fixtures_dir: Option<PathBuf>,
-    /// How long to wait for an effect (`--settle-timeout`); "nothing (more) happened" verdicts
-    /// watch the state for `retry::quiet_window` of the slowest effect seen.
-    pub settle: Duration,
-    /// Advisory failures fail the run too.
-    pub strict: bool,
-    /// Sent with every delivery (`-H`), replacing a default of the same name.
-    pub headers: Vec<crate::http::ExtraHeader>,
-    /// Snapshot or thin events: used to say so when the receiver expects the other kind.
-    pub payload: EventPayload,
-    /// The `api_version` every snapshot event names (the catalogue's when None).
-    pub api_version: Option<String>,
-}
-
-impl Options {
-    fn hang_limit(&self) -> Duration {
-        self.budget * HANG_FACTOR
-    }
-}
+pub(super) const PARALLEL_DELIVERIES: usize = 8;
 
 pub(super) struct Runner {
     pub(super) opts: Options,
@@ -86,89 +29,35 @@ pub(super) struct Runner {
     slowest_effect: std::sync::Mutex<Option<Duration>>,
 }
 
-/// Runs every case of `opts` and returns the report (failures are in it, not errors).
-pub async fn run(opts: Options, out: &Printer) -> Result<CheckReport> {
-    let started = Instant::now();
-    let signers = crate::webhook::signers(&opts.secrets);
-    if signers.is_empty() {
-        return Err(Error::usage("check needs the receiver's webhook secret"));
-    }
-    let catalog = Catalog::load(opts.fixtures_dir.as_deref())?;
-    let benign = catalog.prepare(
-        cases::BENIGN_TYPE,
-        &RenderOptions {
-            account: opts.account.clone(),
-            api_version: opts.api_version.clone(),
-            ..Default::default()
-        },
-    )?;
-    let http = http::builder(opts.hang_limit())
-        .pool_max_idle_per_host(PARALLEL_DELIVERIES * 3)
-        .build()
-        .map_err(|e| Error::external(format!("cannot build HTTP client: {e}")))?;
-    let runner = Runner {
-        opts,
-        http,
-        signers,
-        catalog,
-        benign,
-        slowest_effect: std::sync::Mutex::new(None),
-    };
-    let bar = out.bar(runner.opts.cases.len() as u64, "checking");
-    let (parallel, serial): (Vec<Case>, Vec<Case>) = runner
-        .opts
-        .cases
-        .iter()
-        .cloned()
-        .partition(|c| runner.runs_in_parallel(c));
-    let mut results: Vec<CaseResult> = futures_util::stream::iter(parallel.iter())
-        .map(|c| {
-            let bar = bar.clone();
-            let runner = &runner;
-            async move {
-                let r = runner.delivery_case(c).await;
-                bar.inc(1);
-                r
-            }
-        })
-        .buffered(PARALLEL_DELIVERIES)
-        .collect()
-        .await;
-    results.extend(runner.state_cases(&serial).await?);
-    bar.inc(serial.len() as u64);
-    bar.finish_and_clear();
-    runner.explain_payload_mismatch(&mut results).await;
-    let order = |r: &CaseResult| {
-        runner
-            .opts
-            .cases
-            .iter()
-            .position(|c| c.name == r.name)
-            .unwrap_or(usize::MAX)
-    };
-    results.sort_by_key(order);
-    let base = runner.opts.app.as_ref().map(|a| a.base_url.as_str());
-    Ok(CheckReport::new(
-        &http::display_url(&runner.opts.webhook_url),
-        base.map(http::display_url).as_deref(),
-        results,
-        started.elapsed(),
-        runner.opts.strict,
-    ))
-}
-
 impl Runner {
-    /// Whether the receiver's state can be seen: an observer, or the top-up contract's balance.
-    fn sees_state(&self) -> bool {
-        self.opts.observer.is_some() || self.opts.app.is_some()
-    }
-
-    fn runs_in_parallel(&self, case: &Case) -> bool {
-        match &case.kind {
-            Kind::Idempotency(_) | Kind::Observed { .. } | Kind::Connect { .. } => false,
-            Kind::Type { ignored, .. } => !(*ignored && self.sees_state()),
-            _ => true,
+    /// The toolkit for `opts`: the signers, the catalogue and its benign event, one HTTP client
+    /// sized for the deliveries in flight.
+    pub(super) fn new(opts: Options) -> Result<Runner> {
+        let signers = crate::webhook::signers(&opts.secrets);
+        if signers.is_empty() {
+            return Err(Error::usage("check needs the receiver's webhook secret"));
         }
+        let catalog = Catalog::load(opts.fixtures_dir.as_deref())?;
+        let benign = catalog.prepare(
+            cases::BENIGN_TYPE,
+            &RenderOptions {
+                account: opts.account.clone(),
+                api_version: opts.api_version.clone(),
+                ..Default::default()
+            },
+        )?;
+        let http = http::builder(opts.hang_limit())
+            .pool_max_idle_per_host(PARALLEL_DELIVERIES * 3)
+            .build()
+            .map_err(|e| Error::external(format!("cannot build HTTP client: {e}")))?;
+        Ok(Runner {
+            opts,
+            http,
+            signers,
+            catalog,
+            benign,
+            slowest_effect: std::sync::Mutex::new(None),
+        })
     }
 
     pub(super) fn timing(&self) -> Timing {
@@ -177,25 +66,6 @@ impl Runner {
             slow_ms: self.opts.slow.as_secs_f64() * 1000.0,
             hang_ms: self.opts.hang_limit().as_secs_f64() * 1000.0,
         }
-    }
-
-    /// The cases that read the receiver's state, with the observer or the app; skipped (with
-    /// the reason) when neither is there.
-    async fn state_cases(&self, cases: &[Case]) -> Result<Vec<CaseResult>> {
-        if cases.is_empty() {
-            return Ok(Vec::new());
-        }
-        if let Some(spec) = &self.opts.observer {
-            let observer = Observer::new(spec.clone(), self.opts.budget)?;
-            return observed::run(self, &observer, cases).await;
-        }
-        if let Some(app) = &self.opts.app {
-            return Ok(topup::run(self, app, cases).await);
-        }
-        Ok(cases
-            .iter()
-            .map(|c| CaseResult::new(c, Outcome::Skipped, NEEDS_STATE))
-            .collect())
     }
 
     /// The template of `event_type` with `sets`, as a Connect delivery when `--account` (and
@@ -256,11 +126,11 @@ impl Runner {
     }
 
     pub(super) fn signed(&self, body: String) -> Delivery {
-        Delivery::signed(body, signature::unix_now(), &self.signers)
+        Delivery::signed(body, crate::timestamp::unix_now(), &self.signers)
     }
 
     fn delivery_for(&self, case: &Case) -> Result<Delivery> {
-        let now = signature::unix_now();
+        let now = crate::timestamp::unix_now();
         let event = self.benign.body(&new_event_id(), now);
         Ok(match &case.kind {
             Kind::Security(t) => {
@@ -305,7 +175,8 @@ impl Runner {
     /// When Stripe's bytes are refused: the same event again, compact and signed over those
     /// bytes. Accepted, it proves the receiver verifies a re-serialised body.
     async fn raw_body_diagnosis(&self, refused: &Delivery, answer: &Answer, why: &str) -> String {
-        let compact = deliveries::compact_again(refused, signature::unix_now(), &self.signers);
+        let compact =
+            deliveries::compact_again(refused, crate::timestamp::unix_now(), &self.signers);
         let named = match answer {
             Answer::Status { body, .. } => judge::diagnose_refusal(body).is_some(),
             _ => false,
@@ -329,7 +200,7 @@ impl Runner {
     /// payload kind is tried: a webhook endpoint (`constructEvent`) refuses thin events, an event
     /// destination with the thin payload (`parseEventNotification`) refuses snapshot ones. If
     /// that one is taken, the failures say which option fits the receiver.
-    async fn explain_payload_mismatch(&self, results: &mut [CaseResult]) {
+    pub(super) async fn explain_payload_mismatch(&self, results: &mut [CaseResult]) {
         let wanted: Vec<usize> = results
             .iter()
             .enumerate()
@@ -359,7 +230,7 @@ impl Runner {
         let Ok(prepared) = self.prepare(probe_type, Vec::new(), true) else {
             return;
         };
-        let probe = self.signed(prepared.body(&new_event_id(), signature::unix_now()));
+        let probe = self.signed(prepared.body(&new_event_id(), crate::timestamp::unix_now()));
         if self.deliver(&probe).await.accepted() {
             for i in wanted {
                 results[i].detail = format!("{}; {hint}", results[i].detail);
@@ -402,8 +273,6 @@ fn benign_event(case: &Case) -> bool {
 
 /// The thin event the payload probe sends to a receiver that refuses snapshot events.
 const THIN_PROBE_TYPE: &str = "v2.core.event_destination.ping";
-
-pub const NEEDS_STATE: &str = "needs the receiver's state: --observe CMD or --observe-url URL (any receiver), or --base-url (the top-up contract)";
 
 /// A case's result from its verdict and the answer it was judged on.
 pub(super) fn result(case: &Case, judged: Judged, answer: &Answer) -> CaseResult {

@@ -1,7 +1,13 @@
 //! What the receiver's webhook endpoint at Stripe subscribes to: the types `check` sends by
 //! default, and the API version the events name, as Stripe would deliver them to that endpoint.
 
-use crate::stripe_api::WebhookEndpoint;
+use std::time::Duration;
+
+use crate::error::{Exit, Result};
+use crate::printer::Printer;
+use crate::secret::SecretString;
+use crate::shutdown::Shutdown;
+use crate::stripe_api::{StripeClient, WebhookEndpoint};
 
 /// The enabled endpoints whose URL is the receiver's: what they subscribe to and how they are
 /// pinned.
@@ -13,6 +19,49 @@ pub struct Subscribed {
     pub events: Vec<String>,
     /// The version they are pinned to, when they all agree on one.
     pub api_version: Option<String>,
+}
+
+/// Reads the webhook endpoints at Stripe (`api_base`, with `key`) and says what the one at
+/// `url` subscribes to. When Stripe cannot say, `None` with a note: check goes on with the
+/// classic types and the catalogue's version.
+pub async fn read(
+    api_base: &str,
+    key: SecretString,
+    url: &str,
+    timeout: Duration,
+    out: &Printer,
+    stop: &Shutdown,
+) -> Result<Option<Subscribed>> {
+    let client = StripeClient::new(api_base, key, timeout)?;
+    match stop.guard(client.list_webhook_endpoints()).await {
+        Ok(endpoints) => {
+            let found = at(&endpoints, url);
+            match &found {
+                Some(s) => out.tell(format!(
+                    "note: {} at Stripe ({}) subscribes to {}{}",
+                    url,
+                    s.endpoints.join(", "),
+                    s.events.join(","),
+                    s.api_version
+                        .as_ref()
+                        .map(|v| format!(", pinned to {v}"))
+                        .unwrap_or_default()
+                )),
+                None => out.tell(format!(
+                    "note: no enabled webhook endpoint at Stripe has the URL {url}: the classic types, the catalogue's API version"
+                )),
+            }
+            Ok(found)
+        }
+        Err(e) if e.exit == Exit::Interrupted => Err(e),
+        Err(e) => {
+            out.tell(format!(
+                "note: cannot list the webhook endpoints at Stripe ({}): the classic types, the catalogue's API version",
+                e.message()
+            ));
+            Ok(None)
+        }
+    }
 }
 
 /// Pure: the enabled endpoints at `url` (exact match, as Stripe delivers to the URL it has).

@@ -13,16 +13,16 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::Value;
 
+use super::AppTarget;
 use super::cases::{self, Case, Expect, Kind, Replay};
 use super::deliveries::{self, TopUp};
 use super::judge::{self, Answer};
 use super::report::{CaseResult, Outcome};
-use super::runner::{AppTarget, Runner, result};
+use super::runner::{Runner, result};
 use crate::app_client::{AppClient, Buyer, get_path};
 use crate::error::{Error, Exit, Result};
 use crate::retry::{self, Stopped};
 use crate::webhook::fixtures::new_event_id;
-use crate::webhook::signature;
 
 /// How often the balance is read while waiting.
 const POLL_EVERY: Duration = Duration::from_millis(25);
@@ -218,7 +218,7 @@ async fn send<'a>(
 ) -> Result<Sent<'a>> {
     let prepared = runner.prepare(TOPUP_TYPE, deliveries::topup_sets(&top_up), true)?;
     let id = new_event_id();
-    let now = signature::unix_now();
+    let now = crate::timestamp::unix_now();
     let body = prepared.body(&id, now);
     let answers = match replay {
         Replay::Sequential => {
@@ -478,7 +478,7 @@ async fn type_without_effect(runner: &Runner, app: &AppSession, case: &Case) -> 
     let before = app.client.balance_cents().await?;
     let prepared = runner.prepare(event_type, Vec::new(), true)?;
     let answer = runner
-        .deliver(&runner.signed(prepared.body(&new_event_id(), signature::unix_now())))
+        .deliver(&runner.signed(prepared.body(&new_event_id(), crate::timestamp::unix_now())))
         .await;
     let judged = judge::judge_answer(Expect::Accepted, &answer, runner.timing());
     if judged.verdict.is_err() {

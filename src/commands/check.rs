@@ -7,10 +7,10 @@ use clap::Args;
 use super::{Ctx, SecretArgs};
 use crate::app_client::Buyer;
 use crate::check::{self, AppTarget, CaseList, Options, Suite, report};
+use crate::config::{self, vars};
 use crate::duration::{self, Span};
 use crate::error::{Error, Result};
 use crate::printer::Report;
-use crate::stripe_api::StripeClient;
 use crate::{http, runtime, secret};
 
 #[derive(Debug, Args)]
@@ -21,7 +21,7 @@ pub struct CheckArgs {
     #[command(flatten)]
     pub secrets: SecretArgs,
     /// The app's base URL: enables the idempotency suite and the no-effect check of ignored types
-    #[arg(long, value_name = "URL", env = "BASE_URL", value_parser = crate::http::url_arg)]
+    #[arg(long, value_name = "URL", env = vars::BASE_URL.name, value_parser = crate::http::url_arg)]
     pub base_url: Option<String>,
     /// Buyer to log in as for the idempotency suite (default: register a fresh buyer)
     #[arg(long, value_name = "EMAIL", requires = "buyer_password_file")]
@@ -157,7 +157,7 @@ pub fn run(ctx: &Ctx, args: CheckArgs) -> Result<Box<dyn Report>> {
     {
         return Err(Error::usage(format!(
             "--suite idempotency {}",
-            check::runner::NEEDS_STATE
+            check::NEEDS_STATE
         )));
     }
     // `--list` needs no receiver; with one, it lists what its endpoint subscribes to.
@@ -190,7 +190,7 @@ pub fn run(ctx: &Ctx, args: CheckArgs) -> Result<Box<dyn Report>> {
         return Ok(Box::new(CaseList(selected)));
     }
     if let Some(version) = &api_version {
-        note_shapes(ctx, version, &selected, args.fixtures_dir.as_deref())?;
+        check::note_shapes(version, &selected, args.fixtures_dir.as_deref(), &ctx.out)?;
     }
     let webhook_url = webhook_url.expect("only --list goes without a receiver");
     let mut opts = options(ctx, &args, webhook_url, selected)?;
@@ -220,7 +220,7 @@ fn webhook_url(ctx: &Ctx, args: &CheckArgs) -> Result<String> {
 }
 
 /// With a Stripe key, the receiver's endpoint at Stripe: what it subscribes to and its pinned
-/// version. Without a key, or when Stripe cannot say, None (with a note when it could not).
+/// version. Without a key, or when Stripe cannot say, None.
 fn subscribed(
     ctx: &Ctx,
     args: &CheckArgs,
@@ -232,69 +232,11 @@ fn subscribed(
     let Some(key) = super::stripe_key(args.stripe_secret_key_file.as_deref(), &ctx.out)? else {
         return Ok(None);
     };
-    let base = super::stripe_api_base(args.stripe_api_base.as_deref(), None)?;
-    let client = StripeClient::new(&base, key, args.timeout.get())?;
-    let listed =
-        runtime::run(|stop| async move { Ok(stop.guard(client.list_webhook_endpoints()).await) })?;
-    let out = &ctx.out;
-    match listed {
-        Ok(endpoints) => {
-            let found = check::subscribed::at(&endpoints, url);
-            match &found {
-                Some(s) => out.tell(format!(
-                    "note: {} at Stripe ({}) subscribes to {}{}",
-                    url,
-                    s.endpoints.join(", "),
-                    s.events.join(","),
-                    s.api_version
-                        .as_ref()
-                        .map(|v| format!(", pinned to {v}"))
-                        .unwrap_or_default()
-                )),
-                None => out.tell(format!(
-                    "note: no enabled webhook endpoint at Stripe has the URL {url}: the classic types, the catalogue's API version"
-                )),
-            }
-            Ok(found)
-        }
-        Err(e) if e.exit == crate::error::Exit::Interrupted => Err(e),
-        Err(e) => {
-            out.tell(format!(
-                "note: cannot list the webhook endpoints at Stripe ({}): the classic types, the catalogue's API version",
-                e.message()
-            ));
-            Ok(None)
-        }
-    }
-}
-
-/// Notes what the version's objects would look like differently, once per object.
-fn note_shapes(
-    ctx: &Ctx,
-    version: &str,
-    selected: &[check::cases::Case],
-    fixtures_dir: Option<&std::path::Path>,
-) -> Result<()> {
-    let catalog = crate::webhook::fixtures::Catalog::load(fixtures_dir)?;
-    let mut objects: Vec<&str> = selected
-        .iter()
-        .filter_map(|c| match &c.kind {
-            check::cases::Kind::Type { event_type, .. } => Some(event_type.as_str()),
-            kind => kind.observed_type(),
-        })
-        .filter_map(|t| catalog.object_of(t))
-        .collect();
-    objects.sort_unstable();
-    objects.dedup();
-    let mut notes: Vec<String> = objects
-        .iter()
-        .flat_map(|o| crate::webhook::versions::shape_notes(version, o))
-        .collect();
-    notes.dedup();
-    for note in notes {
-        ctx.out.tell(format!("note: {note}"));
-    }
-    Ok(())
+    let base = config::stripe_api_base(args.stripe_api_base.as_deref(), None)?;
+    let timeout = args.timeout.get();
+    runtime::run(|stop| async move {
+        check::subscribed::read(&base, key, url, timeout, &ctx.out, &stop).await
+    })
 }
 
 fn options(

@@ -1,12 +1,10 @@
-//! `stripe-ops config show`: the resolved settings of an environment and where each came from.
-
-use serde::Serialize;
-use serde_json::Value;
+//! `stripe-ops config show`: the resolved settings of an environment and where each came from
+//! (core: `config`).
 
 use super::{Ctx, EnvFlags};
-use crate::config::{Provenance, Source};
+use crate::config;
 use crate::error::Result;
-use crate::printer::{Printer, Report};
+use crate::printer::Report;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ConfigCommand {
@@ -19,55 +17,9 @@ pub enum ConfigCommand {
     },
 }
 
-#[derive(Debug, Serialize)]
-struct Shown {
-    env: String,
-    config_file: Option<String>,
-    settings: Vec<Provenance>,
-}
-
-impl Report for Shown {
-    fn json(&self) -> Value {
-        serde_json::to_value(self).expect("reports serialize")
-    }
-
-    fn human(&self, _: &Printer) -> Vec<String> {
-        let mut lines = vec![format!(
-            "environment {} (config: {})",
-            self.env,
-            self.config_file
-                .as_deref()
-                .unwrap_or("none, built-in defaults")
-        )];
-        let width = self.settings.iter().map(|p| p.key.len()).max().unwrap_or(0);
-        lines.extend(
-            self.settings
-                .iter()
-                .map(|p| format!("  {:width$}  {}  [{}]", p.key, p.value, p.source)),
-        );
-        lines
-    }
-}
-
 pub fn run(ctx: &Ctx, cmd: ConfigCommand) -> Result<Box<dyn Report>> {
     let ConfigCommand::Show { env, overrides } = cmd;
     let config = ctx.config()?;
     let settings = config.env(&env, &overrides.overrides(None))?;
-    let mut provenance = settings.provenance.clone();
-    // BASE_URL is read by smoke and check, not by the environment itself: show it where it
-    // would apply.
-    let base_url = std::env::var("BASE_URL").ok().filter(|v| !v.is_empty());
-    if let (Some(url), Some(p)) = (
-        base_url,
-        provenance.iter_mut().find(|p| p.key == "base_url"),
-    ) && p.source == Source::Runtime
-    {
-        p.value = url;
-        p.source = Source::Environment("BASE_URL".into());
-    }
-    Ok(Box::new(Shown {
-        env: settings.name,
-        config_file: config.path.as_ref().map(|p| p.display().to_string()),
-        settings: provenance,
-    }))
+    Ok(Box::new(config::show::show(config, settings)))
 }

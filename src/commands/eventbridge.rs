@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use super::{AwsEnvArgs, Ctx};
+use crate::config::vars;
 use crate::deploy::plan::DryRun;
 use crate::duration::{self, Span};
 use crate::error::{Error, Result};
@@ -59,7 +60,7 @@ pub struct BridgeArgs {
     /// How long to wait for Stripe's partner event source to appear in the account
     #[arg(long, default_value = "2m", value_name = "DURATION", value_parser = duration::positive)]
     pub wait_timeout: Span,
-    #[arg(long, hide = true, env = "STRIPE_OPS_EVENTBRIDGE_POLL", default_value = "1s",
+    #[arg(long, hide = true, env = vars::STRIPE_OPS_EVENTBRIDGE_POLL.name, default_value = "1s",
           value_parser = duration::positive)]
     pub poll_interval: Span,
     /// The bus the rules go on instead of the partner event bus: for an emulator that puts
@@ -67,7 +68,7 @@ pub struct BridgeArgs {
     #[arg(
         long,
         hide = true,
-        env = "STRIPE_OPS_EVENTBRIDGE_RULE_BUS",
+        env = vars::STRIPE_OPS_EVENTBRIDGE_RULE_BUS.name,
         value_name = "NAME"
     )]
     pub rule_bus: Option<String>,

@@ -1,10 +1,9 @@
 //! `stripe-ops events list|sign|send|verify`: synthetic, signed Stripe webhook events, and load
-//! mode of `send` (`--count`, `--duration`).
+//! mode of `send` (`--count`, `--duration`) (core: `webhook::synthetic`, `load`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use serde_json::{Value, json};
 
 use super::{Ctx, SecretArgs};
 use crate::duration::{self, Span};
@@ -12,9 +11,8 @@ use crate::error::{Error, Result};
 use crate::load::{self, LoadPlan};
 use crate::printer::{Printer, Report};
 use crate::runtime;
-use crate::webhook::fixtures::{Catalog, Prepared, RenderOptions, SetOp};
-use crate::webhook::signature::{self, Rejection};
-use crate::webhook::{self, SignedEvent, versions};
+use crate::webhook::fixtures::{Prepared, RenderOptions, SetOp};
+use crate::webhook::{self, synthetic};
 
 #[derive(Debug, Subcommand)]
 pub enum EventsCommand {
@@ -76,7 +74,6 @@ pub struct RenderArgs {
 
 impl RenderArgs {
     fn prepare(&self, out: &Printer) -> Result<Prepared> {
-        let catalog = Catalog::load(self.fixtures_dir.as_deref())?;
         let opts = RenderOptions {
             sets: self.sets.clone(),
             removes: self.removes.clone(),
@@ -84,21 +81,7 @@ impl RenderArgs {
             account: self.account.clone(),
             api_version: self.api_version.clone(),
         };
-        let prepared = catalog.prepare(&self.event_type, &opts)?;
-        if let Some(version) = &self.api_version {
-            if catalog.is_thin(&self.event_type) {
-                out.tell(format!(
-                    "note: --api-version {version} does not apply to {}: a thin event names no API version (its receiver fetches the event at its own)",
-                    self.event_type
-                ));
-            }
-            for note in
-                versions::shape_notes(version, catalog.object_of(&self.event_type).unwrap_or(""))
-            {
-                out.tell(format!("note: {note}"));
-            }
-        }
-        Ok(prepared)
+        synthetic::prepare(self.fixtures_dir.as_deref(), &self.event_type, &opts, out)
     }
 }
 
@@ -211,219 +194,6 @@ pub fn run(ctx: &Ctx, cmd: EventsCommand) -> Result<Box<dyn Report>> {
     }
 }
 
-/// One template as `events list` shows it.
-struct Listed {
-    name: String,
-    event_type: String,
-    /// The resource it is about (`data.object.object`, a thin event's `related_object.type`).
-    object: String,
-    thin: bool,
-}
-
-/// The templates, grouped by the resource they are about.
-struct Types(Vec<Listed>);
-
-impl Types {
-    fn by_object(&self, thin: bool) -> std::collections::BTreeMap<&str, Vec<&Listed>> {
-        let mut groups = std::collections::BTreeMap::<&str, Vec<&Listed>>::new();
-        for t in self.0.iter().filter(|t| t.thin == thin) {
-            groups.entry(t.object.as_str()).or_default().push(t);
-        }
-        groups
-    }
-}
-
-impl Report for Types {
-    fn json(&self) -> Value {
-        let names = |thin: Option<bool>| -> Vec<&str> {
-            self.0
-                .iter()
-                .filter(|t| thin.is_none_or(|k| t.thin == k))
-                .map(|t| t.name.as_str())
-                .collect()
-        };
-        let templates: Vec<Value> = self
-            .0
-            .iter()
-            .map(|t| json!({"name": t.name, "type": t.event_type, "object": t.object, "thin": t.thin}))
-            .collect();
-        json!({ "types": names(None), "thin": names(Some(true)), "templates": templates })
-    }
-
-    fn human(&self, p: &Printer) -> Vec<String> {
-        let mut lines = Vec::new();
-        for thin in [false, true] {
-            let groups = self.by_object(thin);
-            if groups.is_empty() {
-                continue;
-            }
-            if thin {
-                lines.push(p.paint(
-                    "thin events (event destinations with the thin payload), by related object:",
-                    "1",
-                ));
-            }
-            for (object, types) in groups {
-                lines.push(format!("{object} ({})", types.len()));
-                for t in types {
-                    lines.push(if t.name == t.event_type {
-                        format!("  {}", t.name)
-                    } else {
-                        format!("  {}  (sends {})", t.name, t.event_type)
-                    });
-                }
-            }
-        }
-        lines.push(format!("{} template(s)", self.0.len()));
-        lines
-    }
-}
-
-fn list(args: &ListArgs) -> Result<Box<dyn Report>> {
-    let catalog = Catalog::load(args.fixtures_dir.as_deref())?;
-    let globs: Vec<wildmatch::WildMatch> = args
-        .globs
-        .iter()
-        .map(|g| wildmatch::WildMatch::new(g))
-        .collect();
-    let listed: Vec<Listed> = catalog
-        .types()
-        .filter(|t| globs.is_empty() || globs.iter().any(|g| g.matches(t)))
-        .map(|name| Listed {
-            name: name.to_owned(),
-            event_type: catalog.event_type(name).to_owned(),
-            object: catalog
-                .object_of(name)
-                .unwrap_or("(no related object)")
-                .to_owned(),
-            thin: catalog.is_thin(name),
-        })
-        .collect();
-    if listed.is_empty() && !globs.is_empty() {
-        return Err(Error::usage(format!(
-            "{} matches no event type; `stripe-ops events list` shows them all",
-            args.globs.join(" ")
-        )));
-    }
-    Ok(Box::new(Types(listed)))
-}
-
-/// A signed event, printed whole, or with its body and header in files.
-struct Signed {
-    event: SignedEvent,
-    body_file: Option<PathBuf>,
-    header_file: Option<PathBuf>,
-}
-
-impl Signed {
-    fn whole(&self) -> Value {
-        let e = &self.event;
-        json!({ "id": e.id, "type": e.event_type, "header": e.header, "body": e.body })
-    }
-}
-
-impl Report for Signed {
-    fn json(&self) -> Value {
-        if self.body_file.is_none() && self.header_file.is_none() {
-            return self.whole();
-        }
-        let e = &self.event;
-        json!({
-            "id": e.id,
-            "type": e.event_type,
-            "body_file": self.body_file,
-            "header_file": self.header_file,
-            "header": if self.header_file.is_none() { Some(&e.header) } else { None },
-        })
-    }
-
-    fn human(&self, _: &Printer) -> Vec<String> {
-        let e = &self.event;
-        if self.body_file.is_none() && self.header_file.is_none() {
-            // One line, as-is: `body` must round-trip byte for byte.
-            return vec![self.whole().to_string()];
-        }
-        let mut lines = vec![format!("signed {} {}", e.event_type, e.id)];
-        if let Some(p) = &self.body_file {
-            lines.push(format!("body   -> {}", p.display()));
-        }
-        lines.push(match &self.header_file {
-            Some(p) => format!("header -> {}", p.display()),
-            None => format!("header: {}", e.header),
-        });
-        lines
-    }
-}
-
-fn sign(ctx: &Ctx, args: &SignArgs) -> Result<Box<dyn Report>> {
-    let signers = webhook::signers(&args.secrets.load(&ctx.out)?);
-    let prepared = args.render.prepare(&ctx.out)?;
-    let event = webhook::sign_event(
-        &prepared,
-        &signers,
-        args.render.id.as_deref(),
-        args.render.timestamp,
-    );
-    if let Some(path) = &args.out_body {
-        write_plain(path, event.body.as_bytes())?;
-    }
-    if let Some(path) = &args.out_header {
-        write_plain(path, event.header.as_bytes())?;
-    }
-    Ok(Box::new(Signed {
-        event,
-        body_file: args.out_body.clone(),
-        header_file: args.out_header.clone(),
-    }))
-}
-
-fn write_plain(path: &Path, bytes: &[u8]) -> Result<()> {
-    std::fs::write(path, bytes)
-        .map_err(|e| Error::usage(format!("cannot write {}: {e}", path.display())))
-}
-
-/// One delivery and its answer.
-struct Sent {
-    event: SignedEvent,
-    to: String,
-    reply: crate::http::Reply,
-}
-
-impl Report for Sent {
-    fn json(&self) -> Value {
-        let (e, r) = (&self.event, &self.reply);
-        json!({
-            "id": e.id, "type": e.event_type, "to": self.to,
-            "status": r.status.as_u16(), "ok": r.status.is_success(), "ms": r.ms,
-            "answer": crate::http::excerpt(&r.body, 300),
-        })
-    }
-
-    fn human(&self, _: &Printer) -> Vec<String> {
-        let (e, r) = (&self.event, &self.reply);
-        let mut lines = vec![format!(
-            "{} {} -> {} in {:.1} ms",
-            e.event_type, e.id, r.status, r.ms
-        )];
-        let answer = crate::http::excerpt(&r.body, 300);
-        if !answer.is_empty() {
-            lines.push(format!("answer: {answer}"));
-        }
-        lines
-    }
-
-    fn verdict(&self) -> Result<()> {
-        if self.reply.status.is_success() {
-            Ok(())
-        } else {
-            Err(Error::failed(format!(
-                "receiver answered {}",
-                self.reply.status
-            )))
-        }
-    }
-}
-
 fn send_one(ctx: &Ctx, args: SendArgs) -> Result<Box<dyn Report>> {
     let signers = webhook::signers(&args.secrets.load(&ctx.out)?);
     let prepared = args.render.prepare(&ctx.out)?;
@@ -435,20 +205,10 @@ fn send_one(ctx: &Ctx, args: SendArgs) -> Result<Box<dyn Report>> {
         args.render.timestamp,
     );
     runtime::run(|stop| async move {
-        let reply = stop
-            .guard(webhook::post(
-                &client,
-                &args.to,
-                &event.body,
-                Some(&event.header),
-                &args.headers,
-            ))
+        let sent = stop
+            .guard(synthetic::send(&client, args.to, event, &args.headers))
             .await?;
-        Ok(Box::new(Sent {
-            event,
-            to: args.to,
-            reply,
-        }) as Box<dyn Report>)
+        Ok(Box::new(sent) as Box<dyn Report>)
     })
 }
 
@@ -480,46 +240,23 @@ fn send_load(ctx: &Ctx, args: SendArgs) -> Result<Box<dyn Report>> {
     })
 }
 
-/// A verdict on a signature, and when it was judged.
-struct Verdict {
-    verdict: std::result::Result<i64, Rejection>,
-    now: i64,
+fn list(args: &ListArgs) -> Result<Box<dyn Report>> {
+    let types = synthetic::list(args.fixtures_dir.as_deref(), &args.globs)?;
+    Ok(Box::new(types))
 }
 
-impl Verdict {
-    /// Seconds the signed timestamp is ahead of now: valid, as Stripe's libraries judge it.
-    fn ahead(&self) -> Option<i64> {
-        let t = *self.verdict.as_ref().ok()?;
-        (t > self.now).then(|| t.saturating_sub(self.now))
-    }
-}
-
-impl Report for Verdict {
-    fn json(&self) -> Value {
-        match &self.verdict {
-            Ok(t) => json!({
-                "ok": true, "valid": true, "timestamp": t, "seconds_in_future": self.ahead(),
-            }),
-            Err(r) => json!({ "ok": false, "valid": false, "reason": r.to_string() }),
-        }
-    }
-
-    fn human(&self, _: &Printer) -> Vec<String> {
-        match (&self.verdict, self.ahead()) {
-            (Ok(t), Some(ahead)) => vec![format!(
-                "valid (signed at {t}, {ahead} s in the future: Stripe's libraries accept that)"
-            )],
-            (Ok(t), None) => vec![format!("valid (signed at {t})")],
-            (Err(_), _) => Vec::new(),
-        }
-    }
-
-    fn verdict(&self) -> Result<()> {
-        match &self.verdict {
-            Ok(_) => Ok(()),
-            Err(reason) => Err(Error::failed(format!("invalid: {reason}"))),
-        }
-    }
+fn sign(ctx: &Ctx, args: &SignArgs) -> Result<Box<dyn Report>> {
+    let signers = webhook::signers(&args.secrets.load(&ctx.out)?);
+    let prepared = args.render.prepare(&ctx.out)?;
+    let signed = synthetic::sign(
+        &prepared,
+        &signers,
+        args.render.id.as_deref(),
+        args.render.timestamp,
+        args.out_body.clone(),
+        args.out_header.clone(),
+    )?;
+    Ok(Box::new(signed))
 }
 
 fn verify(ctx: &Ctx, args: &VerifyArgs) -> Result<Box<dyn Report>> {
@@ -530,20 +267,7 @@ fn verify(ctx: &Ctx, args: &VerifyArgs) -> Result<Box<dyn Report>> {
         (None, None) => unreachable!("clap requires one"),
     };
     let body = crate::files::read(&args.body_file, "body file")?;
-    let now = args.now.unwrap_or_else(signature::unix_now);
-    // As Stripe's libraries judge it: only a timestamp older than the tolerance is refused.
-    let verdict = signature::verify(
-        &header,
-        &body,
-        &signers,
-        args.tolerance.whole_secs(),
-        now,
-        signature::Window::PastOnly,
-    );
-    if let Err(Rejection::Malformed(why)) = &verdict {
-        return Err(Error::usage(format!(
-            "malformed Stripe-Signature header: {why}"
-        )));
-    }
-    Ok(Box::new(Verdict { verdict, now }))
+    let now = args.now.unwrap_or_else(crate::timestamp::unix_now);
+    let verdict = synthetic::verify(&header, &body, &signers, args.tolerance.whole_secs(), now)?;
+    Ok(Box::new(verdict))
 }

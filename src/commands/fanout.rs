@@ -297,15 +297,7 @@ fn run_from_sqs(ctx: &Ctx, args: &FanoutArgs, file: &FanoutConfig) -> Result<Box
     }
     let stopped = Box::new(Stopped) as Box<dyn Report>;
     runtime::serve(false, &[Signal::Terminate], stopped, |stop| async move {
-        let region = std::env::var("AWS_REGION")
-            .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
-            .unwrap_or_else(|_| "us-east-1".into());
-        let sqs = crate::aws::sqs::Sqs::connect(&crate::aws::AwsTarget {
-            region,
-            endpoint_url: None,
-            profile: None,
-        })
-        .await;
+        let sqs = fanout::sqs::connect(crate::config::aws_region(None, None).value).await;
         let log = fanout::Log::new(&ctx.out);
         let consumer = fanout::sqs::Consumer::start(
             sqs,

@@ -23,7 +23,7 @@ use std::sync::OnceLock;
 use clap::Args;
 
 use crate::cli::GlobalArgs;
-use crate::config::{Config, EnvSettings, Overrides};
+use crate::config::{Config, EnvSettings, Overrides, vars};
 use crate::deploy::redeploy::WaitPolicy;
 use crate::duration::{self, Span};
 use crate::error::{Error, Result};
@@ -159,7 +159,7 @@ pub struct WaitArgs {
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration::positive)]
     pub settle_timeout: Span,
     /// First polling interval (tests make it short)
-    #[arg(long, hide = true, env = "STRIPE_OPS_ECS_POLL", default_value = "2s",
+    #[arg(long, hide = true, env = vars::STRIPE_OPS_ECS_POLL.name, default_value = "2s",
           value_parser = duration::positive)]
     pub poll_interval: Span,
 }
@@ -186,15 +186,11 @@ pub struct SecretArgs {
 
 impl SecretArgs {
     pub fn load(&self, out: &Printer) -> Result<Vec<SecretString>> {
-        let secrets = secret::webhook_secrets(&self.secret_files, crate::webhook::SECRET_ENV)?;
+        let secrets = secret::webhook_secrets(&self.secret_files, &vars::STRIPE_WEBHOOK_SECRET)?;
         warn_unless_webhook_secrets(out, &secrets);
         Ok(secrets)
     }
 }
-
-/// The variables a Stripe secret key is read from, in order: ours (the name the app's contract
-/// uses) wins over the Stripe CLI's when both are set.
-pub const STRIPE_KEY_VARS: [&str; 2] = ["STRIPE_SECRET_KEY", "STRIPE_API_KEY"];
 
 /// A Stripe secret key from `file`, else from `STRIPE_SECRET_KEY`, else `STRIPE_API_KEY`;
 /// a warning when both variables are set and differ.
@@ -202,7 +198,8 @@ pub fn stripe_key(file: Option<&std::path::Path>, out: &Printer) -> Result<Optio
     if let Some(f) = file {
         return secret::read_file(f, "Stripe secret key").map(Some);
     }
-    let [ours, cli] = STRIPE_KEY_VARS;
+    // Ours (the name the app's contract uses) wins over the Stripe CLI's when both are set.
+    let (ours, cli) = (&vars::STRIPE_SECRET_KEY, &vars::STRIPE_API_KEY);
     let (a, b) = (
         secret::from_env(ours, "Stripe secret key")?,
         secret::from_env(cli, "Stripe secret key")?,
@@ -211,27 +208,11 @@ pub fn stripe_key(file: Option<&std::path::Path>, out: &Printer) -> Result<Optio
         && !secret::constant_time_eq(a.expose_secret().as_bytes(), b.expose_secret().as_bytes())
     {
         out.warn(format!(
-            "{ours} and {cli} are both set and differ: using {ours}"
+            "{} and {} are both set and differ: using {}",
+            ours.name, cli.name, ours.name
         ));
     }
     Ok(a.or(b))
-}
-
-/// The Stripe API base: the flag, else STRIPE_API_BASE, else the environment's (its config),
-/// else Stripe's.
-pub fn stripe_api_base(flag: Option<&str>, settings: Option<&EnvSettings>) -> Result<String> {
-    if let Some(f) = flag {
-        return Ok(f.to_owned());
-    }
-    if let Ok(var) = std::env::var("STRIPE_API_BASE")
-        && !var.trim().is_empty()
-    {
-        return crate::http::check_url("STRIPE_API_BASE", &var);
-    }
-    Ok(settings.map_or_else(
-        || crate::config::DEFAULT_STRIPE_API_BASE.to_owned(),
-        |s| s.stripe_api_base.clone(),
-    ))
 }
 
 /// Stripe's secrets start with `whsec_`; anything else is allowed with a warning.

@@ -3,7 +3,7 @@
 //! variables, or from an environment (`--env`: its URL, and its secrets in Secrets Manager).
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use clap::Args;
 
@@ -14,8 +14,8 @@ use crate::error::{Error, Result};
 use crate::printer::Report;
 use crate::replay::{self, Filter, ReplayOptions};
 use crate::runtime;
-use crate::secret::SecretString;
 use crate::stripe_api::StripeClient;
+use crate::timestamp;
 use crate::webhook;
 
 #[derive(Debug, Args)]
@@ -103,21 +103,15 @@ fn when_arg(s: &str) -> std::result::Result<When, String> {
             .map_err(|_| format!("{s:?}: @ must be followed by unix seconds"));
     }
     if s.contains('T') {
-        return time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-            .map(|t| When::At(t.unix_timestamp()))
+        return timestamp::parse_rfc3339(s)
+            .map(When::At)
             .map_err(|e| format!("{s:?} is not an RFC 3339 time: {e}"));
     }
     duration::parse(s).map(When::Ago)
 }
 
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
 pub fn run(ctx: &Ctx, args: ReplayArgs) -> Result<Box<dyn Report>> {
-    let now = unix_now();
+    let now = timestamp::unix_now();
     let filter = Filter {
         since: args.since.map(|w| w.unix(now)),
         until: args.until.map(|w| w.unix(now)),
@@ -135,8 +129,10 @@ pub fn run(ctx: &Ctx, args: ReplayArgs) -> Result<Box<dyn Report>> {
         .as_ref()
         .map(|name| ctx.env(name, &args.env_flags, None))
         .transpose()?;
-    let api_base =
-        super::stripe_api_base(args.env_flags.stripe_api_base.as_deref(), settings.as_ref())?;
+    let api_base = crate::config::stripe_api_base(
+        args.env_flags.stripe_api_base.as_deref(),
+        settings.as_ref(),
+    )?;
     let out = &ctx.out;
     let key_flag = super::stripe_key(args.stripe_secret_key_file.as_deref(), out)?;
     let secret_flag = match (args.secrets.secret_files.is_empty(), &settings) {
@@ -146,26 +142,31 @@ pub fn run(ctx: &Ctx, args: ReplayArgs) -> Result<Box<dyn Report>> {
     };
     let client = crate::http::client(args.timeout.get())?;
     runtime::run(|stop| async move {
-        let (to, secrets, key) = match &settings {
+        let given = deploy::Given {
+            url: args.to.clone(),
+            secrets: secret_flag,
+            stripe_key: key_flag,
+        };
+        let receiver = match &settings {
             Some(s) => {
                 let env = deploy::Env::connect(s.clone(), args.profile.clone()).await;
-                from_env(&env, args.to.clone(), secret_flag, key_flag).await?
+                env.receiver(given).await?
             }
-            None => (
-                args.to.clone().expect("clap requires --to without --env"),
-                secret_flag.unwrap_or_default(),
-                key_flag.ok_or_else(|| {
+            None => deploy::Receiver {
+                url: given.url.expect("clap requires --to without --env"),
+                secrets: given.secrets.unwrap_or_default(),
+                stripe_key: given.stripe_key.ok_or_else(|| {
                     Error::usage(
                         "no Stripe key: give --stripe-secret-key-file FILE, STRIPE_SECRET_KEY or STRIPE_API_KEY (or --env NAME)",
                     )
                 })?,
-            ),
+            },
         };
-        let stripe = StripeClient::new(&api_base, key, Duration::from_secs(30))?;
+        let stripe = StripeClient::new(&api_base, receiver.stripe_key, Duration::from_secs(30))?;
         let opts = ReplayOptions {
-            to,
+            to: receiver.url,
             api_version: args.api_version.clone(),
-            signers: webhook::signers(&secrets),
+            signers: webhook::signers(&receiver.secrets),
             filter,
             concurrency: args.concurrency.into(),
             state: args.state.clone(),
@@ -175,34 +176,6 @@ pub fn run(ctx: &Ctx, args: ReplayArgs) -> Result<Box<dyn Report>> {
         let report = replay::run(&stripe, opts, out, &stop).await?;
         Ok(Box::new(report) as Box<dyn Report>)
     })
-}
-
-/// The receiver URL, its secrets and the Stripe key of an environment; flags win.
-async fn from_env(
-    env: &deploy::Env,
-    to: Option<String>,
-    secrets: Option<Vec<SecretString>>,
-    key: Option<SecretString>,
-) -> Result<(String, Vec<SecretString>, SecretString)> {
-    let s = &env.settings;
-    let to = match to {
-        Some(t) => t,
-        None => crate::http::join(&env.public_base_url().await?, &s.contract.paths.webhook),
-    };
-    let secrets = match secrets {
-        Some(v) => v,
-        None => {
-            vec![
-                env.read_variable(deploy::WEBHOOK_VAR, &s.webhook_secret_id)
-                    .await?,
-            ]
-        }
-    };
-    let key = match key {
-        Some(k) => k,
-        None => env.read_variable(deploy::KEY_VAR, &s.secret_key_id).await?,
-    };
-    Ok((to, secrets, key))
 }
 
 #[cfg(test)]

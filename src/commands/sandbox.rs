@@ -120,11 +120,8 @@ fn options(ctx: &Ctx, args: &SandboxArgs) -> Result<SandboxOptions> {
         out: ctx.out.clone(),
         idle_timeout: args.server.idle_timeout.get(),
         api_version: args.api_version.clone(),
-        eventbridge_endpoint: args.aws_endpoint_url.clone().or_else(|| {
-            std::env::var("AWS_ENDPOINT_URL")
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-        }),
+        eventbridge_endpoint: crate::config::aws_endpoint_url(args.aws_endpoint_url.as_deref())
+            .map(|r| r.value),
     })
 }
 

@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 
 use super::{Ctx, EnvFlags};
 use crate::app_client::Buyer;
-use crate::config::{Contract, EnvSettings};
+use crate::config::{self, Contract, EnvSettings, vars};
 use crate::deploy;
 use crate::duration::{self, Span};
 use crate::error::{Error, Result};
@@ -17,9 +17,6 @@ use crate::runtime;
 use crate::secret::{self, SecretString};
 use crate::smoke::real::{self, Automate, AutomateMode, RealOptions, Resume, Start};
 use crate::smoke::{self, DeterministicOptions, automate, deterministic};
-
-pub const WEBHOOK_SECRET_ENV: &str = "SMOKE_STRIPE_WEBHOOK_SECRET";
-pub const BUYER_PASSWORD_ENV: &str = "SMOKE_BUYER_PASSWORD";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AutomateFlag {
@@ -37,7 +34,7 @@ pub enum AutomateFlag {
 )]
 pub struct SmokeArgs {
     /// The app's base URL
-    #[arg(long, value_name = "URL", env = "BASE_URL", value_parser = crate::http::url_arg)]
+    #[arg(long, value_name = "URL", env = vars::BASE_URL.name, value_parser = crate::http::url_arg)]
     pub base_url: Option<String>,
     /// Environment: its base_url and contract from stripe-ops.toml, its webhook secret from
     /// Secrets Manager
@@ -50,7 +47,7 @@ pub struct SmokeArgs {
     #[arg(long, value_name = "FILE")]
     pub webhook_secret_file: Option<PathBuf>,
     /// Buyer to log in as (else a fresh buyer per run)
-    #[arg(long, value_name = "EMAIL", env = "SMOKE_BUYER_EMAIL")]
+    #[arg(long, value_name = "EMAIL", env = vars::SMOKE_BUYER_EMAIL.name)]
     pub buyer_email: Option<String>,
     /// File holding the buyer's password (else SMOKE_BUYER_PASSWORD)
     #[arg(long, value_name = "FILE")]
@@ -243,7 +240,7 @@ fn resolve_base_url(ctx: &Ctx, args: &SmokeArgs) -> Result<String> {
 fn resolve_buyer(args: &SmokeArgs) -> Result<Option<Buyer>> {
     let password = match &args.buyer_password_file {
         Some(f) => Some(secret::read_password_file(f, "buyer password")?),
-        None => secret::password_from_env(BUYER_PASSWORD_ENV, "buyer password")?,
+        None => secret::password_from_env(&vars::SMOKE_BUYER_PASSWORD, "buyer password")?,
     };
     match (&args.buyer_email, password) {
         (Some(email), Some(password)) => Ok(Some(Buyer {
@@ -252,7 +249,8 @@ fn resolve_buyer(args: &SmokeArgs) -> Result<Option<Buyer>> {
         })),
         (None, None) => Ok(None),
         (Some(_), None) => Err(Error::usage(format!(
-            "--buyer-email needs a password: --buyer-password-file FILE or {BUYER_PASSWORD_ENV}"
+            "--buyer-email needs a password: --buyer-password-file FILE or {}",
+            vars::SMOKE_BUYER_PASSWORD.name
         ))),
         (None, Some(_)) => Err(Error::usage(
             "a buyer password was given without --buyer-email (or SMOKE_BUYER_EMAIL)",
@@ -263,15 +261,18 @@ fn resolve_buyer(args: &SmokeArgs) -> Result<Option<Buyer>> {
 async fn resolve_webhook_secret(ctx: &Ctx, args: &SmokeArgs) -> Result<SecretString> {
     let secret = if let Some(f) = &args.webhook_secret_file {
         secret::read_file(f, "webhook secret")?
-    } else if let Some(s) = secret::from_env(WEBHOOK_SECRET_ENV, "webhook secret")? {
+    } else if let Some(s) = secret::from_env(&vars::SMOKE_STRIPE_WEBHOOK_SECRET, "webhook secret")?
+    {
         s
     } else if let Some(settings) = env_settings(ctx, args)? {
-        let env = deploy::Env::connect(settings, None).await;
-        env.read_variable(deploy::WEBHOOK_VAR, &env.settings.webhook_secret_id)
+        deploy::Env::connect(settings, None)
+            .await
+            .webhook_secret()
             .await?
     } else {
         return Err(Error::usage(format!(
-            "no webhook secret: give --webhook-secret-file FILE, set {WEBHOOK_SECRET_ENV}, or use --env NAME to read it from Secrets Manager"
+            "no webhook secret: give --webhook-secret-file FILE, set {}, or use --env NAME to read it from Secrets Manager",
+            vars::SMOKE_STRIPE_WEBHOOK_SECRET.name
         )));
     };
     super::warn_unless_webhook_secrets(&ctx.out, std::slice::from_ref(&secret));
@@ -305,7 +306,7 @@ fn stripe_check(ctx: &Ctx, args: &SmokeArgs) -> Result<Option<real::StripeCheck>
                 "--verify-stripe-event needs a Stripe key: --stripe-secret-key-file FILE, STRIPE_SECRET_KEY or STRIPE_API_KEY",
             )
         })?;
-    let api_base = super::stripe_api_base(
+    let api_base = config::stripe_api_base(
         args.env_flags.stripe_api_base.as_deref(),
         env_settings(ctx, args)?.as_ref(),
     )?;

@@ -4,7 +4,7 @@
 
 use aws_sdk_ecs::types::{Tag, TaskDefinition};
 
-use super::{taskdef, wiring};
+use super::{KEY_VAR, WEBHOOK_VAR, taskdef, wiring};
 use crate::aws::ecs::{Ecs, ServiceView};
 use crate::aws::iam::Iam;
 use crate::aws::kms::Kms;
@@ -14,6 +14,22 @@ use crate::aws::{AwsTarget, sdk_config};
 use crate::config::EnvSettings;
 use crate::error::{Exit, Result};
 use crate::secret::SecretString;
+
+/// Where a delivery to the environment's app goes and what signs it, with the Stripe key that
+/// reads the account's events (`events replay --env`).
+pub struct Receiver {
+    pub url: String,
+    pub secrets: Vec<SecretString>,
+    pub stripe_key: SecretString,
+}
+
+/// What the command line gave of a [`Receiver`]; the rest is read from the environment.
+#[derive(Default)]
+pub struct Given {
+    pub url: Option<String>,
+    pub secrets: Option<Vec<SecretString>>,
+    pub stripe_key: Option<SecretString>,
+}
 
 /// A resolved environment and its AWS clients.
 pub struct Env {
@@ -68,6 +84,43 @@ impl Env {
         let svc = self.service().await?;
         let (td, _) = self.task_definition(&svc.task_definition).await?;
         taskdef::base_url_of(&td, &self.settings.container)
+    }
+
+    /// The webhook signing secret the environment's app reads.
+    pub async fn webhook_secret(&self) -> Result<SecretString> {
+        self.read_variable(WEBHOOK_VAR, &self.settings.webhook_secret_id)
+            .await
+    }
+
+    /// The Stripe secret key the environment's app reads.
+    pub async fn stripe_key(&self) -> Result<SecretString> {
+        self.read_variable(KEY_VAR, &self.settings.secret_key_id)
+            .await
+    }
+
+    /// The receiver of the environment's app: what `given` says, the rest read from the
+    /// deployed environment (the webhook URL from the public base URL and the contract's path).
+    pub async fn receiver(&self, given: Given) -> Result<Receiver> {
+        let url = match given.url {
+            Some(u) => u,
+            None => crate::http::join(
+                &self.public_base_url().await?,
+                &self.settings.contract.paths.webhook,
+            ),
+        };
+        let secrets = match given.secrets {
+            Some(s) => s,
+            None => vec![self.webhook_secret().await?],
+        };
+        let stripe_key = match given.stripe_key {
+            Some(k) => k,
+            None => self.stripe_key().await?,
+        };
+        Ok(Receiver {
+            url,
+            secrets,
+            stripe_key,
+        })
     }
 
     /// The value the container reads for a variable wired to `target` (stripe-ops' own secret

@@ -19,7 +19,7 @@ pub mod wiring;
 
 mod env;
 
-pub use env::Env;
+pub use env::{Env, Given, Receiver};
 
 /// The variables the container receives, by name (CONTRACT.md section 4).
 pub const KEY_VAR: &str = "STRIPE_SECRET_KEY";

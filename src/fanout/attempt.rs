@@ -163,7 +163,7 @@ pub async fn attempt(client: &Client, spec: &TargetSpec, event: &Event) -> Outco
     let started = Instant::now();
     let signature = match &spec.signer {
         Some(signer) => Some(signature::header(
-            signature::unix_now(),
+            crate::timestamp::unix_now(),
             &event.body,
             std::slice::from_ref(signer),
         )),

@@ -522,11 +522,11 @@ impl Hub {
                     "filtered": t.filtered.load(Ordering::Relaxed),
                     "route": spec.route.describe(),
                     "pending": pending,
-                    "failing_since": s.failing_since.map(super::rfc3339),
+                    "failing_since": s.failing_since.map(crate::timestamp::rfc3339),
                     "last_error": s.last_error,
                     "failed_attempts": s.failed_attempts,
                     "gave_up": s.gave_up,
-                    "last_delivered_at": s.last_delivered.map(super::rfc3339),
+                    "last_delivered_at": s.last_delivered.map(crate::timestamp::rfc3339),
                     "cursor": state.cursors.get(name),
                 })
             })
@@ -876,7 +876,7 @@ impl Worker {
     }
 
     fn too_old(&self, event: &Event) -> bool {
-        let age_ms = super::unix_ms().saturating_sub(event.received_ms);
+        let age_ms = crate::timestamp::unix_ms().saturating_sub(event.received_ms);
         age_ms > 0 && age_ms as u128 > self.hub.opts.max_age.as_millis()
     }
 
@@ -1132,7 +1132,7 @@ mod tests {
         Event {
             seq: 0,
             id: Some(format!("evt_{i}")),
-            received_ms: super::super::unix_ms(),
+            received_ms: crate::timestamp::unix_ms(),
             content_type: None,
             signature: None,
             body: body.into(),

@@ -272,18 +272,8 @@ impl Report for Stopped {
     }
 }
 
-pub(crate) fn rfc3339(t: SystemTime) -> String {
-    time::OffsetDateTime::from(t)
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
+pub(crate) use crate::timestamp::rfc3339;
 
-pub(crate) fn unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 /// An event id as a log line shows it: Stripe's are about 30 characters; one from outside may
 /// be anything, so a long one is cut (with its length said) and control characters escaped.
 pub fn shown_id(id: Option<&str>) -> std::borrow::Cow<'_, str> {

@@ -59,7 +59,7 @@ async fn health() -> Json<Value> {
 
 async fn status(State(state): State<Arc<RelayState>>) -> Json<Value> {
     let mut v = state.hub.status();
-    v["started_at"] = json!(super::rfc3339(state.started));
+    v["started_at"] = json!(crate::timestamp::rfc3339(state.started));
     v["received"] = json!(state.received.load(Ordering::Relaxed));
     v["rejected"] = json!(state.rejected.load(Ordering::Relaxed));
     v["filtered"] = json!(state.filtered.load(Ordering::Relaxed));
@@ -128,7 +128,7 @@ async fn receive(
     let event = Event {
         seq: 0,
         id: id.clone(),
-        received_ms: super::unix_ms(),
+        received_ms: crate::timestamp::unix_ms(),
         content_type: text_header(header::CONTENT_TYPE.as_str()),
         signature: signature_header,
         body,

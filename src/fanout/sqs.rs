@@ -130,6 +130,17 @@ const DEAD_LETTER_TRIES: u32 = 3;
 /// How soon a poison message is visible again when its dead-letter queue is unknown.
 const UNKNOWN_DLQ_RETRY_SECS: u64 = 60;
 
+/// The client the consumer reads with: each queue URL names its endpoint and region; `region`
+/// (`AWS_REGION`, else us-east-1) signs for a URL that names none (an emulator's).
+pub async fn connect(region: String) -> Sqs {
+    Sqs::connect(&crate::aws::AwsTarget {
+        region,
+        endpoint_url: None,
+        profile: None,
+    })
+    .await
+}
+
 /// What `fanout --from-sqs` needs.
 pub struct SqsOptions {
     /// Each queue and the targets it feeds (`assign`).
@@ -544,7 +555,7 @@ impl Worker {
         let event = Event {
             seq: 0,
             id: Some(id.clone()),
-            received_ms: super::unix_ms(),
+            received_ms: crate::timestamp::unix_ms(),
             content_type: None,
             signature: None,
             body: body.into(),

@@ -386,7 +386,7 @@ async fn worker(shared: Arc<Shared>) -> Tally {
             }
             tokio::time::sleep_until(shared.started + at).await;
         }
-        let timestamp = signature::unix_now();
+        let timestamp = crate::timestamp::unix_now();
         shared.ids.write_id(i, &mut id);
         shared.prepared.body_into(&mut body, &id, timestamp);
         let header = signature::header(timestamp, body.as_bytes(), &shared.signers);

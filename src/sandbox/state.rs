@@ -198,12 +198,6 @@ fn new_token() -> String {
     format!("sbx_{}", random_alnum(40))
 }
 
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
 impl Store {
     fn touch(&mut self) {
         self.version += 1;
@@ -406,7 +400,7 @@ impl Store {
                 event_type: TOPUP_EVENT_TYPE.into(),
                 amount_cents: amount,
                 metadata,
-                created_at: now_rfc3339(),
+                created_at: crate::timestamp::rfc3339_now(),
             });
         self.touch();
         Outcome::Credited {

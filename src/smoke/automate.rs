@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
+use crate::config::vars;
 use crate::error::{Error, Result};
 use crate::printer::Printer;
 use crate::secret;
@@ -444,7 +445,7 @@ pub fn webdriver_available() -> bool {
 
 /// `STRIPE_OPS_CHROMEDRIVER`, else `chromedriver` on PATH, else `geckodriver` on PATH.
 fn find_driver() -> Option<(PathBuf, DriverKind)> {
-    if let Some(p) = std::env::var_os("STRIPE_OPS_CHROMEDRIVER").filter(|v| !v.is_empty()) {
+    if let Some(p) = vars::STRIPE_OPS_CHROMEDRIVER.os().filter(|v| !v.is_empty()) {
         return Some((PathBuf::from(p), DriverKind::Chrome));
     }
     on_path("chromedriver")
@@ -453,7 +454,7 @@ fn find_driver() -> Option<(PathBuf, DriverKind)> {
 }
 
 fn on_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
+    vars::PATH.os().and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|d| d.join(name))
             .find(|p| p.is_file())
@@ -462,7 +463,8 @@ fn on_path(name: &str) -> Option<PathBuf> {
 
 /// `STRIPE_OPS_CHROMIUM`, else `chromium` on PATH; `None` lets chromedriver find Chrome itself.
 fn chromium_binary() -> Option<PathBuf> {
-    std::env::var_os("STRIPE_OPS_CHROMIUM")
+    vars::STRIPE_OPS_CHROMIUM
+        .os()
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .or_else(|| on_path("chromium"))
@@ -515,15 +517,13 @@ fn capabilities(driver: &Driver, headed: bool) -> Result<serde_json::Map<String,
 /// Opens a URL in the desktop browser: `$BROWSER`, else `open` (macOS) or `xdg-open` when a
 /// display is available. Returns `false` (and says why) when there is none.
 pub fn open_in_browser(url: &str, out: &Printer) -> bool {
-    let opener = std::env::var("BROWSER")
-        .ok()
+    let opener = vars::BROWSER
+        .string()
         .filter(|b| !b.trim().is_empty())
         .or_else(|| {
             if cfg!(target_os = "macos") {
                 Some("open".to_owned())
-            } else if std::env::var_os("DISPLAY").is_some()
-                || std::env::var_os("WAYLAND_DISPLAY").is_some()
-            {
+            } else if vars::DISPLAY.os().is_some() || vars::WAYLAND_DISPLAY.os().is_some() {
                 on_path("xdg-open").map(|_| "xdg-open".to_owned())
             } else {
                 None

@@ -407,7 +407,7 @@ async fn deliver(
         refusals += 1;
         tokio::time::sleep_until((tokio::time::Instant::now() + POLL_EVERY).min(deadline)).await;
         header = signature::header(
-            signature::unix_now(),
+            crate::timestamp::unix_now(),
             event.body.as_bytes(),
             std::slice::from_ref(signer),
         );
@@ -427,7 +427,7 @@ async fn diagnose_refusal(
     };
     let compact = crate::webhook::to_compact(&value);
     let header = signature::header(
-        signature::unix_now(),
+        crate::timestamp::unix_now(),
         compact.as_bytes(),
         std::slice::from_ref(signer),
     );

@@ -85,10 +85,14 @@ pub(super) async fn run(
         &completed_event(&stale_session, amount, version)?,
         signers,
         None,
-        Some(signature::unix_now() - STALE_SECS),
+        Some(crate::timestamp::unix_now() - STALE_SECS),
     );
     // A retry is the same body signed again with a fresh timestamp, as Stripe sends it.
-    let replay_header = signature::header(signature::unix_now(), c.event.body.as_bytes(), signers);
+    let replay_header = signature::header(
+        crate::timestamp::unix_now(),
+        c.event.body.as_bytes(),
+        signers,
+    );
     let (replay, one, two, forged_reply, stale_reply) = tokio::join!(
         client.post_webhook(&c.event.body, Some(&replay_header)),
         post(client, &overlapping),

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::secret::{self, ExposeSecret, SecretString};
+use crate::timestamp::rfc3339_seconds;
 
 pub const KIND: &str = "stripe-ops.receipt";
 pub const VERSION: u64 = 1;
@@ -89,7 +90,7 @@ impl Receipt {
         Self {
             kind: KIND.to_owned(),
             version: VERSION,
-            created_at: rfc3339(n.created_at),
+            created_at: rfc3339_seconds(n.created_at),
             // A password in the URL stays out of the file (the user name is kept).
             base_url: crate::http::without_password(n.base_url),
             buyer_email: n.buyer_email.to_owned(),
@@ -159,20 +160,12 @@ impl Receipt {
         stripe_event_id: Option<String>,
     ) -> Self {
         self.outcome = Some(Outcome {
-            verified_at: rfc3339(verified_at),
+            verified_at: rfc3339_seconds(verified_at),
             balance_after_cents,
             stripe_event_id,
         });
         self
     }
-}
-
-pub fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.to_offset(time::UtcOffset::UTC)
-        .replace_nanosecond(0)
-        .unwrap_or(t)
-        .format(&time::format_description::well_known::Rfc3339)
-        .expect("UTC times format as RFC 3339")
 }
 
 /// `receipts/<UTC timestamp>-<session id>.json`, with the id reduced to filename-safe characters.

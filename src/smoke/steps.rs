@@ -26,6 +26,14 @@ pub struct StepFailure {
 }
 
 impl StepFailure {
+    fn of(step: &str, e: &Error) -> Self {
+        Self {
+            step: step.to_owned(),
+            exit: e.exit,
+            message: e.message().to_owned(),
+        }
+    }
+
     pub fn to_error(&self) -> Error {
         Error::new(
             self.exit,
@@ -60,11 +68,7 @@ impl Steps {
             Ok(detail) => (true, detail),
             Err(e) => {
                 if self.failure.is_none() {
-                    self.failure = Some(StepFailure {
-                        step: name.to_owned(),
-                        exit: e.exit,
-                        message: e.message().to_owned(),
-                    });
+                    self.failure = Some(StepFailure::of(name, &e));
                 }
                 (false, e.message().to_owned())
             }
@@ -104,33 +108,18 @@ impl Steps {
         let result = fut.await;
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         spinner.finish_and_clear();
-        let (value, ok, detail) = match result {
-            Ok((v, detail)) => (Some(v), true, detail),
-            Err(e) => {
-                self.failure = Some(StepFailure {
-                    step: name.to_owned(),
-                    exit: e.exit,
-                    message: e.message().to_owned(),
-                });
-                (None, false, e.message().to_owned())
+        match result {
+            Ok((value, detail)) => {
+                self.record(name, ms, Ok(detail));
+                Ok(value)
             }
-        };
-        self.out.line(format!(
-            "  {:<4} {:<14} {:>8.1} ms  {}",
-            self.out.ok_mark(ok),
-            name,
-            ms,
-            detail
-        ));
-        self.done.push(Step {
-            name: name.to_owned(),
-            ok,
-            ms,
-            detail,
-        });
-        match value {
-            Some(v) => Ok(v),
-            None => Err(self.failure.as_ref().expect("just set").to_error()),
+            Err(e) => {
+                // The smoke stops at this step: its failure is the smoke's.
+                let failure = StepFailure::of(name, &e);
+                self.failure = Some(failure.clone());
+                self.record(name, ms, Err(e));
+                Err(failure.to_error())
+            }
         }
     }
 }

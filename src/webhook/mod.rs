@@ -13,6 +13,7 @@
 
 pub mod fixtures;
 pub mod signature;
+pub mod synthetic;
 pub mod versions;
 
 use std::time::Instant;
@@ -22,9 +23,6 @@ use crate::http::{self, Reply};
 use crate::secret::{ExposeSecret, SecretString};
 use fixtures::{Prepared, new_event_id};
 use signature::Signer;
-
-/// Where webhook secrets come from when no secret file is given.
-pub const SECRET_ENV: &str = "STRIPE_WEBHOOK_SECRET";
 
 /// The headers of a Stripe delivery, besides `Stripe-Signature`.
 pub const CONTENT_TYPE: &str = "application/json; charset=utf-8";
@@ -61,7 +59,7 @@ pub fn sign_event(
     timestamp: Option<i64>,
 ) -> SignedEvent {
     let id = id.map_or_else(new_event_id, str::to_owned);
-    let timestamp = timestamp.unwrap_or_else(signature::unix_now);
+    let timestamp = timestamp.unwrap_or_else(crate::timestamp::unix_now);
     let body = prepared.body(&id, timestamp);
     let header = signature::header(timestamp, body.as_bytes(), signers);
     SignedEvent {

@@ -116,6 +116,68 @@ fn config_show_explains_where_values_come_from() {
     assert!(stdout(&o).contains("shop-staging"));
 }
 
+/// The one order, for the region: `--region`, `AWS_REGION`, the file, the default; and
+/// `AWS_DEFAULT_REGION` is not read (by any command: `fanout --from-sqs` read it before).
+#[test]
+fn the_region_is_the_flag_then_aws_region_then_the_file_then_us_east_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_file(
+        dir.path(),
+        "stripe-ops.toml",
+        "[env.staging]\nregion = \"ap-south-1\"\n[env.qa]\n",
+    );
+    let region = |env: &str, args: &[&str], vars: &[(&str, &str)]| {
+        let mut cmd = bin();
+        cmd.env_remove("AWS_REGION")
+            .env_remove("AWS_DEFAULT_REGION");
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let o = cmd
+            .args(["--json", "--config", cfg.to_str().unwrap()])
+            .args(["config", "show", "--env", env])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_code(&o, 0);
+        let v = json_of(&o);
+        let region = v["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["key"] == "region")
+            .unwrap()
+            .clone();
+        (
+            region["value"].as_str().unwrap().to_owned(),
+            region["source"].to_string(),
+        )
+    };
+    let both = [
+        ("AWS_REGION", "eu-west-1"),
+        ("AWS_DEFAULT_REGION", "eu-north-1"),
+    ];
+    let flag = region("staging", &["--region", "us-west-2"], &both);
+    assert_eq!(flag.0, "us-west-2", "{flag:?}");
+    let var = region("staging", &[], &both);
+    assert_eq!(
+        var,
+        (
+            "eu-west-1".to_owned(),
+            r#"{"kind":"environment","name":"AWS_REGION"}"#.to_owned()
+        )
+    );
+    let default_var_only = [("AWS_DEFAULT_REGION", "eu-north-1")];
+    assert_eq!(
+        region("staging", &[], &default_var_only).0,
+        "ap-south-1",
+        "the file, not AWS_DEFAULT_REGION"
+    );
+    let default = region("qa", &[], &default_var_only);
+    assert_eq!(default.0, "us-east-1", "{default:?}");
+    assert!(default.1.contains("default"), "{default:?}");
+}
+
 #[test]
 fn config_errors_name_the_key_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();

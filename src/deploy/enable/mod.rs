@@ -168,6 +168,44 @@ pub struct EnablePlan {
 /// decides every step. Nothing is changed.
 pub async fn plan(env: &Env, o: EnableOptions, out: &Printer) -> Result<EnablePlan> {
     let settings = &env.settings;
+    check_given(env, &o, out).await?;
+    let now = Current::read(env, &o).await?;
+    let slots = decide_slots(env, &o, &now.secrets, out).await?;
+    let wanted: Vec<SecretRef> = slots.iter().filter_map(|(s, _)| s.wanted()).collect();
+    let preview = taskdef::patch(now.td.container_definitions(), &settings.container, &wanted)?;
+    let role = now.td.execution_role_arn();
+    let injected: Vec<Injected> = slots
+        .iter()
+        .map(|(slot, _)| slot.injected(role, &settings.region))
+        .collect();
+    let preflight = preflight::check(env, role, &injected, o.skip_preflight).await?;
+    let base_url = match (&settings.base_url, o.skip_smoke || o.wait.no_wait) {
+        (_, true) => None,
+        (Some(url), false) => Some(url.clone()),
+        (None, false) => Some(taskdef::base_url_of(&now.td, &settings.container)?),
+    };
+
+    let mut plan = Plan::new(&settings.name);
+    plan.service = Some(now.service.deployment_settings());
+    secret_steps(&mut plan, &slots, &o, out);
+    task_definition_steps(&mut plan, &o, env, &now, &slots, &preview)?;
+    rollout_steps(&mut plan, &o, env);
+    plan.preflight = Some(preflight);
+    Ok(EnablePlan {
+        plan,
+        slots,
+        service: now.service,
+        td: now.td,
+        tags: now.tags,
+        base_url,
+        options: o,
+    })
+}
+
+/// The values given, before anything is read: the webhook secret's form, the key's form and
+/// mode for the environment, and the key with Stripe.
+async fn check_given(env: &Env, o: &EnableOptions, out: &Printer) -> Result<()> {
+    let settings = &env.settings;
     if let Some(w) = &o.webhook {
         keys::check_webhook_secret(w)?;
     }
@@ -178,12 +216,43 @@ pub async fn plan(env: &Env, o: EnableOptions, out: &Printer) -> Result<EnablePl
         }
         check_key_with_stripe(&settings.stripe_api_base, key).await?;
     }
-    let service = env.service().await?;
-    let (td, tags) = env.task_definition(&service.task_definition).await?;
-    redeploy::check_deployable(&service, &td, settings, !o.skip_restart)?;
-    let container = &settings.container;
-    let defs = td.container_definitions();
-    let before = taskdef::secrets_of(defs, container)?;
+    Ok(())
+}
+
+/// What is deployed now: the service, the task definition it runs (with its tags) and the
+/// container's secrets.
+struct Current {
+    service: ServiceView,
+    td: aws_sdk_ecs::types::TaskDefinition,
+    tags: Vec<aws_sdk_ecs::types::Tag>,
+    secrets: Vec<SecretRef>,
+}
+
+impl Current {
+    /// Reads it, refusing what a redeploy could not change (`redeploy::check_deployable`).
+    async fn read(env: &Env, o: &EnableOptions) -> Result<Current> {
+        let service = env.service().await?;
+        let (td, tags) = env.task_definition(&service.task_definition).await?;
+        redeploy::check_deployable(&service, &td, &env.settings, !o.skip_restart)?;
+        let secrets = taskdef::secrets_of(td.container_definitions(), &env.settings.container)?;
+        Ok(Current {
+            service,
+            td,
+            tags,
+            secrets,
+        })
+    }
+}
+
+/// For each Stripe variable: where it comes from now, where its value goes, and what to do
+/// with the secret there.
+async fn decide_slots(
+    env: &Env,
+    o: &EnableOptions,
+    before: &[SecretRef],
+    out: &Printer,
+) -> Result<Vec<(Slot, SecretAction)>> {
+    let settings = &env.settings;
     let choices = wiring::Choices {
         rewire: o.rewire,
         rotating: false,
@@ -218,35 +287,19 @@ pub async fn plan(env: &Env, o: EnableOptions, out: &Printer) -> Result<EnablePl
             info,
             value: value.clone(),
         };
-        let mut action = slot.action(&o)?;
+        let mut action = slot.action(o)?;
         check_json_key(env, &slot, action, o.add_json_key, out).await?;
         if action == SecretAction::Put && holds(env, &slot).await? {
             action = SecretAction::Same;
         }
         slots.push((slot, action));
     }
-    let wanted: Vec<SecretRef> = slots.iter().filter_map(|(s, _)| s.wanted()).collect();
-    let preview = taskdef::patch(defs, container, &wanted)?;
-    let after = taskdef::secrets_of(&preview.containers, container)?;
-    let preflight = preflight::check(
-        env,
-        td.execution_role_arn(),
-        &slots
-            .iter()
-            .map(|(slot, _)| slot.injected(td.execution_role_arn(), &settings.region))
-            .collect::<Vec<_>>(),
-        o.skip_preflight,
-    )
-    .await?;
-    let base_url = match (&settings.base_url, o.skip_smoke || o.wait.no_wait) {
-        (_, true) => None,
-        (Some(url), false) => Some(url.clone()),
-        (None, false) => Some(taskdef::base_url_of(&td, container)?),
-    };
+    Ok(slots)
+}
 
-    let mut plan = Plan::new(&settings.name);
-    plan.service = Some(service.deployment_settings());
-    for (slot, action) in &slots {
+/// The plan's steps for the secrets, and each variable's wiring.
+fn secret_steps(plan: &mut Plan, slots: &[(Slot, SecretAction)], o: &EnableOptions, out: &Printer) {
+    for (slot, action) in slots {
         let id = slot.secret_id();
         match (action, &slot.target) {
             (SecretAction::Create, _) => {
@@ -275,6 +328,20 @@ pub async fn plan(env: &Env, o: EnableOptions, out: &Printer) -> Result<EnablePl
         }
         plan.wiring.push(slot.wire(*action));
     }
+}
+
+/// The plan's step for the task definition, and its diffs.
+fn task_definition_steps(
+    plan: &mut Plan,
+    o: &EnableOptions,
+    env: &Env,
+    now: &Current,
+    slots: &[(Slot, SecretAction)],
+    preview: &taskdef::Patched,
+) -> Result<()> {
+    let settings = &env.settings;
+    let container = &settings.container;
+    let td = &now.td;
     let td_name = td.task_definition_arn().unwrap_or_default().to_owned();
     let will_patch = preview.changed && !o.skip_ecs_patch;
     if will_patch {
@@ -294,10 +361,37 @@ pub async fn plan(env: &Env, o: EnableOptions, out: &Printer) -> Result<EnablePl
             "{td_name} already injects both secrets: nothing to register"
         ));
     }
+    let after = taskdef::secrets_of(&preview.containers, container)?;
+    plan.secrets_diff =
+        plan::secrets_diff(&now.secrets, if will_patch { &after } else { &now.secrets });
+    if will_patch {
+        let render = |containers: Vec<_>| {
+            taskdef::render(
+                &taskdef::register_input(td, &now.tags, containers)
+                    .build()
+                    .expect("a described task definition rebuilds"),
+            )
+        };
+        plan.task_definition_diff = plan::unified_diff(
+            &render(td.container_definitions().to_vec()),
+            &render(preview.containers.clone()),
+            &td_name,
+            &format!(
+                "{} (next revision, to register)",
+                td.family().unwrap_or_default()
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// The plan's steps after the change: the redeploy and the smoke.
+fn rollout_steps(plan: &mut Plan, o: &EnableOptions, env: &Env) {
+    let service = &env.settings.service;
     if o.skip_restart {
-        plan.skip(format!("redeploy {} (--skip-restart)", settings.service));
+        plan.skip(format!("redeploy {service} (--skip-restart)"));
     } else {
-        plan.step(o.wait.redeploy_step(&settings.service));
+        plan.step(o.wait.redeploy_step(service));
     }
     if o.skip_smoke {
         plan.skip("deterministic smoke (--skip-smoke)");
@@ -308,35 +402,6 @@ pub async fn plan(env: &Env, o: EnableOptions, out: &Printer) -> Result<EnablePl
             "deterministic smoke against the base URL with the webhook secret from Secrets Manager",
         );
     }
-    plan.secrets_diff = plan::secrets_diff(&before, if will_patch { &after } else { &before });
-    if will_patch {
-        let render = |containers: Vec<_>| {
-            taskdef::render(
-                &taskdef::register_input(&td, &tags, containers)
-                    .build()
-                    .expect("a described task definition rebuilds"),
-            )
-        };
-        plan.task_definition_diff = plan::unified_diff(
-            &render(defs.to_vec()),
-            &render(preview.containers.clone()),
-            &td_name,
-            &format!(
-                "{} (next revision, to register)",
-                td.family().unwrap_or_default()
-            ),
-        );
-    }
-    plan.preflight = Some(preflight);
-    Ok(EnablePlan {
-        plan,
-        slots,
-        service,
-        td,
-        tags,
-        base_url,
-        options: o,
-    })
 }
 
 /// Whether the variable's current value (the secret's, or its JSON key's) is the one given,

@@ -19,7 +19,7 @@ use super::redeploy::{self, Deployed, WaitPolicy};
 use super::taskdef;
 use super::wiring::{self, Target};
 use super::{Env, KEY_VAR, WEBHOOK_VAR, smoke_step};
-use crate::aws::secrets_manager::{self, Written};
+use crate::aws::secrets_manager::{self, SecretInfo, Written};
 use crate::error::{Error, Result};
 use crate::http;
 use crate::printer::{Printer, Report};
@@ -106,65 +106,14 @@ pub async fn plan(env: &Env, o: RotateOptions) -> Result<RotatePlan> {
             svc.task_definition, settings.container, settings.name
         )));
     };
-    let choices = wiring::Choices {
-        rewire: false,
-        rotating: true,
-    };
-    let own = env.sm.info(&settings.webhook_secret_id).await?;
-    let target = wiring::target(
-        WEBHOOK_VAR,
-        Some(&current),
-        own.as_ref().map(|i| i.arn.as_str()),
-        choices,
-    )?;
-    let secret_id = target.secret(&settings.webhook_secret_id).to_owned();
-    let wh_info = match &target {
-        Target::Own => own,
-        _ => env.sm.info(&secret_id).await?,
-    };
-    let Some(wh_info) = wh_info else {
-        return Err(Error::usage(format!(
-            "secret {secret_id} does not exist; run `stripe-ops enable --env {}` first",
-            settings.name
-        )));
-    };
-    if target == Target::Own && !current.starts_with(&wh_info.arn) {
-        return Err(Error::usage(format!(
-            "{} does not inject {WEBHOOK_VAR} into container {} by ARN; run `stripe-ops enable --env {}` first",
-            svc.task_definition, settings.container, settings.name
-        )));
-    }
-    if let Target::JsonKey { secret, key } = &target {
-        let document = env.sm.value(secret).await?;
-        if !o.add_json_key {
-            wiring::json_key_value(&document, secret, key).map_err(|e| {
-                e.context(format!("{WEBHOOK_VAR} is read from key {key} of {secret}"))
-            })?;
-        }
-    }
-    let previous_version = wh_info
-        .current_version()
-        .map(str::to_owned)
-        .ok_or_else(|| Error::external(format!("secret {secret_id} has no AWSCURRENT version")))?;
+    let webhook = WebhookSecret::read(env, &o, &current, &svc.task_definition).await?;
     let mut injected = vec![Injected {
-        arn: wh_info.arn.clone(),
-        kms_key_id: wh_info.kms_key_id.clone(),
+        arn: webhook.info.arn.clone(),
+        kms_key_id: webhook.info.kms_key_id.clone(),
     }];
-    // The Stripe key, as the container reads it (stripe-ops' own secret when not injected).
-    let key_target = match value_from(KEY_VAR) {
-        Some(v) => {
-            let own_key = env.sm.info(&settings.secret_key_id).await?;
-            wiring::target(
-                KEY_VAR,
-                Some(&v),
-                own_key.as_ref().map(|i| i.arn.as_str()),
-                choices,
-            )?
-        }
-        None => Target::Own,
-    };
+    let key_target = key_target(env, value_from(KEY_VAR).as_deref()).await?;
     let key_id = key_target.secret(&settings.secret_key_id).to_owned();
-    if key_id != secret_id
+    if key_id != webhook.secret_id
         && let Some(key_info) = env.sm.info(&key_id).await?
     {
         injected.push(Injected {
@@ -174,24 +123,7 @@ pub async fn plan(env: &Env, o: RotateOptions) -> Result<RotatePlan> {
     }
     let preflight =
         preflight::check(env, td.execution_role_arn(), &injected, o.skip_preflight).await?;
-    let key = env.read_wired(&key_target, &settings.secret_key_id).await?;
-    let stripe = StripeClient::new(&settings.stripe_api_base, key, Duration::from_secs(30))?;
-    let existing = stripe
-        .list_webhook_endpoints()
-        .await
-        .map_err(|e| e.context("listing Stripe webhook endpoints"))?;
-    let old = duplicates(&existing, &url, None);
-    let fallback = Fallback {
-        enabled_events: settings.enabled_events.clone(),
-        api_version: settings.api_version.clone(),
-        connect: settings.connect,
-        description: format!(
-            "{} webhook for {} (stripe-ops rotate)",
-            settings.app, settings.name
-        ),
-    };
-    let replacement = endpoint::replacement(&url, &old, &o.endpoint, &fallback)?;
-    let old_ids: Vec<String> = old.iter().map(|e| e.id.clone()).collect();
+    let (stripe, replacement, old_ids) = new_endpoint(env, &key_target, &url, &o).await?;
 
     let mut plan = Plan::new(&settings.name);
     let new = &replacement.new;
@@ -206,15 +138,150 @@ pub async fn plan(env: &Env, o: RotateOptions) -> Result<RotatePlan> {
     plan.wiring.push(super::plan::Wire {
         variable: WEBHOOK_VAR.to_owned(),
         now: wiring::describe_current(Some(&current)),
-        new_value: target.describe(&settings.webhook_secret_id),
+        new_value: webhook.target.describe(&settings.webhook_secret_id),
     });
-    plan.step(match &target {
+    switch_steps(&mut plan, &o, env, &webhook, &old_ids);
+    plan.preflight = Some(preflight);
+    plan.endpoint = Some(replacement.clone());
+    Ok(RotatePlan {
+        plan,
+        url,
+        base,
+        replacement,
+        target: webhook.target,
+        secret_id: webhook.secret_id,
+        previous_version: webhook.previous_version,
+        task_definition: svc.task_definition.clone(),
+        stripe,
+        options: o,
+    })
+}
+
+/// Where the webhook secret the container reads lives, and its version now.
+struct WebhookSecret {
+    target: Target,
+    secret_id: String,
+    info: SecretInfo,
+    previous_version: String,
+}
+
+impl WebhookSecret {
+    /// Follows the wiring `current` (the task definition `td`'s reference) to the secret the
+    /// new value goes to; refuses one that does not exist, an own secret not injected by ARN,
+    /// and a JSON secret without the key (unless `--add-json-key`).
+    async fn read(env: &Env, o: &RotateOptions, current: &str, td: &str) -> Result<WebhookSecret> {
+        let settings = &env.settings;
+        let own = env.sm.info(&settings.webhook_secret_id).await?;
+        let target = wiring::target(
+            WEBHOOK_VAR,
+            Some(current),
+            own.as_ref().map(|i| i.arn.as_str()),
+            CHOICES,
+        )?;
+        let secret_id = target.secret(&settings.webhook_secret_id).to_owned();
+        let info = match &target {
+            Target::Own => own,
+            _ => env.sm.info(&secret_id).await?,
+        };
+        let Some(info) = info else {
+            return Err(Error::usage(format!(
+                "secret {secret_id} does not exist; run `stripe-ops enable --env {}` first",
+                settings.name
+            )));
+        };
+        if target == Target::Own && !current.starts_with(&info.arn) {
+            return Err(Error::usage(format!(
+                "{td} does not inject {WEBHOOK_VAR} into container {} by ARN; run `stripe-ops enable --env {}` first",
+                settings.container, settings.name
+            )));
+        }
+        if let Target::JsonKey { secret, key } = &target {
+            let document = env.sm.value(secret).await?;
+            if !o.add_json_key {
+                wiring::json_key_value(&document, secret, key).map_err(|e| {
+                    e.context(format!("{WEBHOOK_VAR} is read from key {key} of {secret}"))
+                })?;
+            }
+        }
+        let previous_version = info.current_version().map(str::to_owned).ok_or_else(|| {
+            Error::external(format!("secret {secret_id} has no AWSCURRENT version"))
+        })?;
+        Ok(WebhookSecret {
+            target,
+            secret_id,
+            info,
+            previous_version,
+        })
+    }
+}
+
+/// How rotate follows the wiring: never re-pointed, and only to what a rotation can write.
+const CHOICES: wiring::Choices = wiring::Choices {
+    rewire: false,
+    rotating: true,
+};
+
+/// Where the Stripe key the container reads lives (`value_from`, its reference; stripe-ops'
+/// own secret when not injected).
+async fn key_target(env: &Env, value_from: Option<&str>) -> Result<Target> {
+    let Some(v) = value_from else {
+        return Ok(Target::Own);
+    };
+    let own_key = env.sm.info(&env.settings.secret_key_id).await?;
+    wiring::target(
+        KEY_VAR,
+        Some(v),
+        own_key.as_ref().map(|i| i.arn.as_str()),
+        CHOICES,
+    )
+}
+
+/// The endpoint to create at `url`, inheriting from the enabled ones there (read at Stripe with
+/// the key the container reads), with the client that read them and the old ones' ids.
+async fn new_endpoint(
+    env: &Env,
+    key_target: &Target,
+    url: &str,
+    o: &RotateOptions,
+) -> Result<(StripeClient, Replacement, Vec<String>)> {
+    let settings = &env.settings;
+    let key = env.read_wired(key_target, &settings.secret_key_id).await?;
+    let stripe = StripeClient::new(&settings.stripe_api_base, key, Duration::from_secs(30))?;
+    let existing = stripe
+        .list_webhook_endpoints()
+        .await
+        .map_err(|e| e.context("listing Stripe webhook endpoints"))?;
+    let old = duplicates(&existing, url, None);
+    let fallback = Fallback {
+        enabled_events: settings.enabled_events.clone(),
+        api_version: settings.api_version.clone(),
+        connect: settings.connect,
+        description: format!(
+            "{} webhook for {} (stripe-ops rotate)",
+            settings.app, settings.name
+        ),
+    };
+    let replacement = endpoint::replacement(url, &old, &o.endpoint, &fallback)?;
+    let old_ids = old.iter().map(|e| e.id.clone()).collect();
+    Ok((stripe, replacement, old_ids))
+}
+
+/// The plan's steps from the secret's write to the old endpoints' disabling.
+fn switch_steps(
+    plan: &mut Plan,
+    o: &RotateOptions,
+    env: &Env,
+    webhook: &WebhookSecret,
+    old_ids: &[String],
+) {
+    let (secret_id, previous_version) = (&webhook.secret_id, &webhook.previous_version);
+    plan.step(match &webhook.target {
         Target::JsonKey { key, .. } => format!(
             "put its secret into key {key} of {secret_id} (now version {previous_version}), every other key kept"
         ),
         _ => format!("put its secret into {secret_id} (now version {previous_version})"),
     });
-    plan.step(o.wait.redeploy_step(&settings.service));
+    plan.step(o.wait.redeploy_step(&env.settings.service));
     if o.skip_smoke || o.wait.no_wait {
         let why = if o.skip_smoke {
             "--skip-smoke"
@@ -246,20 +313,6 @@ pub async fn plan(env: &Env, o: RotateOptions) -> Result<RotatePlan> {
     } else {
         plan.step(disable_step);
     }
-    plan.preflight = Some(preflight);
-    plan.endpoint = Some(replacement.clone());
-    Ok(RotatePlan {
-        plan,
-        url,
-        base,
-        replacement,
-        target,
-        secret_id,
-        previous_version,
-        task_definition: svc.task_definition.clone(),
-        stripe,
-        options: o,
-    })
 }
 
 /// The switch of the secret: AWSCURRENT moved from `previous` to `current`.
