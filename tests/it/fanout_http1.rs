@@ -4,9 +4,11 @@
 //! HTTP/1.0, 1xx interim answers), bounds (endless headers, bodies and trailers), and through a
 //! whole delivery attempt: a kept-alive connection the target resets as it is reused (retried
 //! once on a new one), one it closes after reading the event (not sent again), a trickling
-//! answer (the attempt's deadline holds).
+//! answer (the attempt's deadline holds); and a target a proxy variable applies to, delivered
+//! through that proxy.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -428,4 +430,132 @@ async fn a_trickling_answer_is_cut_at_the_attempts_deadline() {
             Some("timed out: no answer within 1.0 s")
         );
     }
+}
+
+/// An HTTP proxy on 127.0.0.1, as far as a relay needs one: it takes each request in the
+/// absolute form a proxy is sent, notes its request line, event id and signature, and answers
+/// 200 itself (a connection per thread). Stopped when dropped.
+struct Proxy {
+    url: String,
+    seen: Seen,
+    stop: Arc<AtomicBool>,
+    addr: std::net::SocketAddr,
+    accepting: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Proxy {
+    fn start() -> Proxy {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (seen, stop) = (Seen::default(), Arc::new(AtomicBool::new(false)));
+        let (log, stopped) = (seen.clone(), Arc::clone(&stop));
+        let accepting = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stopped.load(Ordering::SeqCst) {
+                    return;
+                }
+                let (Ok(stream), log) = (stream, log.clone()) else {
+                    continue;
+                };
+                std::thread::spawn(move || proxy_connection(stream, &log));
+            }
+        });
+        Proxy {
+            url: format!("http://{addr}"),
+            seen,
+            stop,
+            addr,
+            accepting: Some(accepting),
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect(self.addr);
+        if let Some(t) = self.accepting.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn proxy_connection(mut s: std::net::TcpStream, seen: &Seen) {
+    use std::io::{Read, Write};
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+            let header = |name: &str| {
+                head.lines()
+                    .find_map(|l| {
+                        l.split_once(':')
+                            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+                    })
+                    .map(|(_, v)| v.trim().to_owned())
+            };
+            let length: usize = header("content-length").map_or(0, |v| v.parse().unwrap());
+            if buf.len() >= end + 4 + length {
+                let body: serde_json::Value =
+                    serde_json::from_slice(&buf[end + 4..end + 4 + length]).unwrap();
+                let signed = header("stripe-signature").is_some_and(|v| v.contains("v1="));
+                seen.lock().unwrap().push(format!(
+                    "{} {} signed: {signed}",
+                    head.lines().next().unwrap(),
+                    body["id"].as_str().unwrap_or("?")
+                ));
+                buf.drain(..end + 4 + length);
+                let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+                if s.write_all(ok).is_err() {
+                    return;
+                }
+                continue;
+            }
+        }
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(k) => buf.extend_from_slice(&chunk[..k]),
+        }
+    }
+}
+
+/// The lean client speaks to targets directly; a target an `HTTP_PROXY`-style variable applies
+/// to goes through that proxy (by reqwest), as every other HTTP call of stripe-ops does.
+#[test]
+fn a_target_a_proxy_variable_applies_to_is_delivered_through_the_proxy() {
+    use crate::fanout::{Fanout, INCOMING, post, signed};
+    let proxy = Proxy::start();
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    let mut cmd = crate::common::bin();
+    for name in ["HTTP_PROXY", "http_proxy"] {
+        cmd.env(name, &proxy.url);
+    }
+    for name in ["NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"] {
+        cmd.env_remove(name);
+    }
+    let relay = Fanout::start_with(
+        cmd,
+        dir.path(),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--spool",
+            spool.to_str().unwrap(),
+            // A name only the proxy can reach.
+            "--target",
+            "shop=http://shop.invalid/hooks/stripe",
+        ],
+    );
+    let (id, body, header) = signed("invoice.paid", INCOMING, &[]);
+    let (status, answer) = post(&relay.webhook, &body, &header).expect("answered");
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["targets"][0]["status"], 200, "{answer}");
+    assert_eq!(
+        seen(&proxy.seen),
+        [format!(
+            "POST http://shop.invalid/hooks/stripe HTTP/1.1 {id} signed: true"
+        )]
+    );
 }
