@@ -66,15 +66,51 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// The summary of a command that failed before it had steps to show.
+    /// The summary of a command that failed before it had steps to show; a failed rollout's
+    /// stopped tasks (its `--json` details) are its rows.
     pub fn failed(title: impl Into<String>, e: &Error) -> Self {
         Summary {
             title: title.into(),
             ok: false,
-            rows: Vec::new(),
+            rows: e.details().map(stopped_task_rows).unwrap_or_default(),
             footer: format!("failed (exit {}): {}", e.exit.code(), e.message()),
         }
     }
+}
+
+/// A row per stopped task of `details.rollout.stopped_tasks` (a failed rollout's, as `--json`
+/// gives it): its classification in words, with its last log lines; a stop a new task may not
+/// repeat is a warning, the others failures.
+fn stopped_task_rows(details: &serde_json::Value) -> Vec<Row> {
+    let Some(tasks) = details["rollout"]["stopped_tasks"].as_array() else {
+        return Vec::new();
+    };
+    tasks
+        .iter()
+        .map(|t| {
+            let task = t["task"].as_str().unwrap_or("?");
+            let c = &t["classification"];
+            let mut detail = c["explanation"]
+                .as_str()
+                .or(t["stopped_reason"].as_str())
+                .unwrap_or("no reason given")
+                .to_owned();
+            if let Some(lines) = t["last_log_lines"].as_array() {
+                let lines: Vec<&str> = lines.iter().filter_map(|l| l.as_str()).collect();
+                detail.push_str(&format!("; its last log lines: {}", lines.join(" / ")));
+            }
+            Row {
+                name: format!("stopped task {}", task.rsplit('/').next().unwrap_or(task)),
+                outcome: if c["heals"] == true {
+                    Outcome::Warned
+                } else {
+                    Outcome::Failed
+                },
+                ms: None,
+                detail,
+            }
+        })
+        .collect()
 }
 
 /// Set once a summary was published: a report whose verdict then fails adds no second one.
@@ -357,5 +393,31 @@ mod tests {
             "{xml}"
         );
         assert!(xml.contains(r#"failures="1""#), "{xml}");
+    }
+
+    #[test]
+    fn a_failed_rollout_has_a_row_per_stopped_task() {
+        let e = Error::external("deploying api: the new tasks cannot start").with_details(
+            serde_json::json!({"rollout": {"stopped_tasks": [
+                {"task": "arn:aws:ecs:us-east-1:1:task/c/t1", "stopped_reason": "Essential container in task exited",
+                 "classification": {"kind": "exited", "heals": false, "explanation": "container api exits with code 1"},
+                 "last_log_lines": ["boot", "Error: no key"]},
+                {"task": "arn:aws:ecs:us-east-1:1:task/c/t2",
+                 "classification": {"kind": "scheduler", "heals": true, "explanation": "stopped by the ECS scheduler"}}
+            ]}}),
+        );
+        let s = Summary::failed("stripe-ops enable --env staging", &e);
+        assert_eq!(s.rows.len(), 2);
+        assert_eq!(s.rows[0].name, "stopped task t1");
+        assert_eq!(s.rows[0].outcome, Outcome::Failed);
+        assert_eq!(
+            s.rows[0].detail,
+            "container api exits with code 1; its last log lines: boot / Error: no key"
+        );
+        assert_eq!(s.rows[1].outcome, Outcome::Warned);
+        let md = markdown(&s);
+        assert!(md.contains("| `stopped task t1` | ❌ FAIL |"), "{md}");
+        assert!(annotations(&s)[0].contains("container api exits with code 1"));
+        assert!(Summary::failed("t", &Error::external("x")).rows.is_empty());
     }
 }

@@ -1,6 +1,8 @@
 //! ECS, through the official SDK: DescribeServices, ListTasks and DescribeTasks (the stopped
 //! tasks of a deployment), DescribeTaskDefinition, RegisterTaskDefinition and UpdateService, with
-//! their answers as plain views and their failures as errors that end in exit 3.
+//! their answers as plain views and their failures as errors that end in exit 3. Field names are
+//! those of the ECS API reference (`Deployment.failedTasks`, `Task.stopCode`,
+//! `Container.exitCode`, ...).
 
 use aws_config::SdkConfig;
 use aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionInputBuilder;
@@ -26,6 +28,11 @@ pub struct DeploymentView {
     pub rollout_state_reason: Option<String>,
     pub running: i32,
     pub desired: i32,
+    pub pending: i32,
+    /// `failedTasks`: "the number of consecutively failed tasks in the deployment" (a task that
+    /// cannot be launched, never reaches RUNNING, or fails a health check and is stopped); ECS
+    /// resets it to zero once the deployment has a task running successfully.
+    pub failed_tasks: i32,
     pub task_definition: String,
 }
 
@@ -135,8 +142,17 @@ impl Ecs {
         deployment: &str,
         limit: usize,
     ) -> Result<Vec<StoppedTask>> {
-        let failed = |e: String| Error::external(format!("cannot list the stopped tasks: {e}"));
-        let arns = self
+        let mut arns = self.stopped_task_arns(cluster, deployment).await?;
+        arns.truncate(limit);
+        let mut tasks = self.describe_tasks(cluster, arns).await?;
+        tasks.sort_by_key(|t| std::cmp::Reverse(t.stopped_at));
+        Ok(tasks)
+    }
+
+    /// ListTasks: the ARNs of the tasks `deployment` started that are stopped or stopping
+    /// (`desiredStatus` STOPPED; ECS lists recently stopped tasks only), the first page (100).
+    pub async fn stopped_task_arns(&self, cluster: &str, deployment: &str) -> Result<Vec<String>> {
+        let out = self
             .client
             .list_tasks()
             .cluster(cluster)
@@ -144,12 +160,18 @@ impl Ecs {
             .desired_status(aws_sdk_ecs::types::DesiredStatus::Stopped)
             .send()
             .await
-            .map_err(|e| failed(describe(&e)))?
-            .task_arns()
-            .iter()
-            .take(limit)
-            .cloned()
-            .collect::<Vec<_>>();
+            .map_err(|e| {
+                Error::external(format!("cannot list the stopped tasks: {}", describe(&e)))
+            })?;
+        Ok(out.task_arns().to_vec())
+    }
+
+    /// DescribeTasks of `arns` (at most 100, as ECS takes them), in ECS's order.
+    pub async fn describe_tasks(
+        &self,
+        cluster: &str,
+        arns: Vec<String>,
+    ) -> Result<Vec<StoppedTask>> {
         if arns.is_empty() {
             return Ok(Vec::new());
         }
@@ -160,10 +182,13 @@ impl Ecs {
             .set_tasks(Some(arns))
             .send()
             .await
-            .map_err(|e| failed(describe(&e)))?;
-        let mut tasks: Vec<_> = described.tasks().to_vec();
-        tasks.sort_by_key(|t| std::cmp::Reverse(t.stopped_at().map(|d| d.secs())));
-        Ok(tasks.iter().map(stopped_task).collect())
+            .map_err(|e| {
+                Error::external(format!(
+                    "cannot describe the stopped tasks: {}",
+                    describe(&e)
+                ))
+            })?;
+        Ok(described.tasks().iter().map(stopped_task).collect())
     }
 
     /// DescribeTaskDefinition with its tags.
@@ -285,6 +310,8 @@ fn view_of(svc: &aws_sdk_ecs::types::Service) -> ServiceView {
                 rollout_state_reason: d.rollout_state_reason().map(str::to_owned),
                 running: d.running_count(),
                 desired: d.desired_count(),
+                pending: d.pending_count(),
+                failed_tasks: d.failed_tasks(),
                 task_definition: d.task_definition().unwrap_or_default().to_owned(),
             })
             .collect(),
@@ -299,25 +326,44 @@ fn view_of(svc: &aws_sdk_ecs::types::Service) -> ServiceView {
     }
 }
 
-/// A task of a deployment that stopped, and why, as DescribeTasks reports it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+/// A task of a deployment that stopped (or is stopping), and why, as DescribeTasks reports it.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct StoppedTask {
     pub task: String,
+    pub task_definition: String,
+    /// `lastStatus`: STOPPED once it is, DEACTIVATING or STOPPING on the way.
+    pub last_status: Option<String>,
+    /// `healthStatus` of the task (HEALTHY, UNHEALTHY, UNKNOWN) when it stopped.
+    pub health_status: Option<String>,
+    /// It reached RUNNING (`startedAt` is set).
+    pub started: bool,
     pub stopped_reason: Option<String>,
     pub stop_code: Option<String>,
     pub containers: Vec<StoppedContainer>,
+    /// `stoppedAt`, seconds since the epoch (ordering only).
+    #[serde(skip)]
+    pub stopped_at: Option<i64>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct StoppedContainer {
     pub name: String,
     pub reason: Option<String>,
     pub exit_code: Option<i32>,
+    pub health_status: Option<String>,
+    /// The Docker container id: the awslogs stream's name when the task definition sets no
+    /// stream prefix.
+    #[serde(skip)]
+    pub runtime_id: Option<String>,
 }
 
 fn stopped_task(t: &aws_sdk_ecs::types::Task) -> StoppedTask {
     StoppedTask {
         task: t.task_arn().unwrap_or_default().to_owned(),
+        task_definition: t.task_definition_arn().unwrap_or_default().to_owned(),
+        last_status: t.last_status().map(str::to_owned),
+        health_status: t.health_status().map(|h| h.as_str().to_owned()),
+        started: t.started_at().is_some(),
         stopped_reason: t.stopped_reason().map(str::to_owned),
         stop_code: t.stop_code().map(|c| c.as_str().to_owned()),
         containers: t
@@ -327,7 +373,10 @@ fn stopped_task(t: &aws_sdk_ecs::types::Task) -> StoppedTask {
                 name: c.name().unwrap_or_default().to_owned(),
                 reason: c.reason().map(str::to_owned),
                 exit_code: c.exit_code(),
+                health_status: c.health_status().map(|h| h.as_str().to_owned()),
+                runtime_id: c.runtime_id().map(str::to_owned),
             })
             .collect(),
+        stopped_at: t.stopped_at().map(|d| d.secs()),
     }
 }

@@ -66,7 +66,7 @@ impl Kms {
             .post(
                 "kms",
                 &self.region,
-                &endpoint(&self.region),
+                &super::regional_endpoint("kms", &self.region),
                 &[
                     ("content-type", "application/x-amz-json-1.1"),
                     ("x-amz-target", target.as_str()),
@@ -76,16 +76,6 @@ impl Kms {
             .await?;
         Ok((answer.status.as_u16(), answer.body))
     }
-}
-
-/// KMS is regional.
-fn endpoint(region: &str) -> String {
-    let domain = if region.starts_with("cn-") {
-        "amazonaws.com.cn"
-    } else {
-        "amazonaws.com"
-    };
-    format!("https://kms.{region}.{domain}")
 }
 
 /// Pure: the key in a `DescribeKey` answer, or the error's type and message.
@@ -180,9 +170,13 @@ mod tests {
 
     #[test]
     fn the_endpoint_is_the_regions() {
-        assert_eq!(endpoint("eu-west-1"), "https://kms.eu-west-1.amazonaws.com");
+        use crate::aws::regional_endpoint;
         assert_eq!(
-            endpoint("cn-north-1"),
+            regional_endpoint("kms", "eu-west-1"),
+            "https://kms.eu-west-1.amazonaws.com"
+        );
+        assert_eq!(
+            regional_endpoint("kms", "cn-north-1"),
             "https://kms.cn-north-1.amazonaws.com.cn"
         );
     }

@@ -1,8 +1,8 @@
 //! AWS clients, one file per service, each a thin typed wrapper the core calls: ECS and Secrets
-//! Manager through the official SDK; IAM, KMS, STS, SQS and EventBridge as one POST each signed
-//! by the SDK's own signer (`signed.rs`). Credentials come from aws-config's standard chain;
-//! `AwsTarget::endpoint_url` (`--aws-endpoint-url`, `AWS_ENDPOINT_URL`) points every client at
-//! a local emulator. What to
+//! Manager through the official SDK; IAM, KMS, STS, SQS, EventBridge, SSM and CloudWatch Logs as
+//! one POST each signed by the SDK's own signer (`signed.rs`). Credentials come from aws-config's
+//! standard chain; `AwsTarget::endpoint_url` (`--aws-endpoint-url`, `AWS_ENDPOINT_URL`) points
+//! every client at a local emulator. What to
 //! ask and what the answers mean is the core's (`crate::deploy`, `crate::eventbridge`,
 //! `crate::fanout`).
 
@@ -10,9 +10,11 @@ pub mod ecs;
 pub mod eventbridge;
 pub mod iam;
 pub mod kms;
+pub mod logs;
 pub mod secrets_manager;
 pub mod signed;
 pub mod sqs;
+pub mod ssm;
 pub mod sts;
 
 use std::time::Duration;
@@ -52,6 +54,17 @@ pub async fn sdk_config(target: &AwsTarget) -> SdkConfig {
 /// for messages that end in exit 3.
 pub fn describe<E: std::error::Error + 'static>(e: &E) -> String {
     crate::error::chain(e)
+}
+
+/// A regional service's endpoint (`https://ssm.eu-west-1.amazonaws.com`; China's partition
+/// has its own domain).
+pub(crate) fn regional_endpoint(service: &str, region: &str) -> String {
+    let domain = if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
+    format!("https://{service}.{region}.{domain}")
 }
 
 /// An SDK timestamp (a secret's last change, a service event's time) in RFC 3339, as the SDK

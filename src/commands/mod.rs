@@ -158,6 +158,12 @@ pub struct WaitArgs {
     /// old secret, and waits for the credit
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration::positive)]
     pub settle_timeout: Span,
+    /// End the wait (and roll back) once this many new tasks stopped for a reason a new task
+    /// would repeat (secrets it cannot read, an image it cannot pull, a crash on start, a
+    /// failing health check) while none runs; 0 waits out --wait-timeout
+    #[arg(long, value_name = "N", default_value_t = crate::deploy::stops::DEFAULT_THRESHOLD,
+          value_parser = clap::value_parser!(u32).range(0..=1000))]
+    pub failed_tasks_threshold: u32,
     /// First polling interval (tests make it short)
     #[arg(long, hide = true, env = vars::STRIPE_OPS_ECS_POLL.name, default_value = "2s",
           value_parser = duration::positive)]
@@ -172,6 +178,7 @@ impl WaitArgs {
             poll: self.poll_interval.get(),
             rollback: !self.no_rollback,
             settle: self.settle_timeout.get(),
+            failed_tasks: self.failed_tasks_threshold,
         }
     }
 }

@@ -34,11 +34,32 @@ use crate::error::{Error, Result};
 /// The whole pre-flight, all KMS and IAM calls included.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A secret the task definition injects: its ARN and, when customer-managed, its key.
+/// A secret (or SSM parameter) the task definition injects: its ARN and, when
+/// customer-managed, its key.
 #[derive(Debug, Clone)]
 pub struct Injected {
     pub arn: String,
     pub kms_key_id: Option<String>,
+    /// An SSM parameter, not a Secrets Manager secret.
+    pub parameter: bool,
+}
+
+impl Injected {
+    pub fn secret(info: &crate::aws::secrets_manager::SecretInfo) -> Injected {
+        Injected {
+            arn: info.arn.clone(),
+            kms_key_id: info.kms_key_id.clone(),
+            parameter: false,
+        }
+    }
+
+    pub fn parameter(p: &super::WiredParameter) -> Injected {
+        Injected {
+            arn: p.arn.clone(),
+            kms_key_id: p.info.key_id.clone(),
+            parameter: true,
+        }
+    }
 }
 
 /// The pre-flight's outcome: what was checked, and what could not be.
@@ -106,7 +127,7 @@ pub fn needs(secrets: &[Injected], keys: &Keys, region: &str) -> (Vec<Need>, Vec
     let mut notes = Vec::new();
     for s in secrets {
         needs.push(Need {
-            action: "secretsmanager:GetSecretValue",
+            action: read_action(s),
             resource: s.arn.clone(),
             context: Vec::new(),
         });
@@ -131,16 +152,47 @@ pub fn needs(secrets: &[Injected], keys: &Keys, region: &str) -> (Vec<Need>, Vec
         needs.push(Need {
             action: "kms:Decrypt",
             resource: arn,
-            context: vec![
-                (
-                    "kms:viaservice",
-                    format!("secretsmanager.{region}.amazonaws.com"),
-                ),
-                ("kms:encryptioncontext:secretarn", s.arn.clone()),
-            ],
+            context: decrypt_context(s, region),
         });
     }
     (needs, notes)
+}
+
+/// What the execution role needs to read `s`: `secretsmanager:GetSecretValue` on a secret,
+/// `ssm:GetParameters` on a parameter ("Required IAM permissions for Amazon ECS secrets").
+fn read_action(s: &Injected) -> &'static str {
+    if s.parameter {
+        "ssm:GetParameters"
+    } else {
+        "secretsmanager:GetSecretValue"
+    }
+}
+
+/// The context KMS sees when the service decrypts `s` for the role: Secrets Manager decrypts a
+/// secret with the encryption context `SecretARN`, Parameter Store a `SecureString` with
+/// `PARAMETER_ARN` ("AWS KMS encryption for Parameter Store SecureString parameters"), each
+/// through its own regional endpoint (`kms:ViaService`); a parameter's region is its ARN's.
+fn decrypt_context(s: &Injected, region: &str) -> Vec<(&'static str, String)> {
+    if s.parameter {
+        let region = s
+            .arn
+            .split(':')
+            .nth(3)
+            .filter(|r| !r.is_empty())
+            .unwrap_or(region);
+        vec![
+            ("kms:viaservice", format!("ssm.{region}.amazonaws.com")),
+            ("kms:encryptioncontext:parameter_arn", s.arn.clone()),
+        ]
+    } else {
+        vec![
+            (
+                "kms:viaservice",
+                format!("secretsmanager.{region}.amazonaws.com"),
+            ),
+            ("kms:encryptioncontext:secretarn", s.arn.clone()),
+        ]
+    }
 }
 
 fn is_key_arn(key: &str) -> bool {
@@ -249,6 +301,8 @@ pub fn judge(role: &str, answers: &[(Need, Answer)], grants: &Grants) -> Result<
 fn own_policy(action: &str) -> &'static str {
     if action.starts_with("kms:") {
         "the key policy"
+    } else if action.starts_with("ssm:") {
+        "a resource policy of the parameter"
     } else {
         "the secret's resource policy"
     }
@@ -263,8 +317,11 @@ pub async fn resource_grants(sm: &SecretsManager, kms: &Kms, role: &str, needs: 
         if grants.contains_key(&(need.action, need.resource.clone())) {
             continue;
         }
+        // A parameter has a resource policy only when shared with other accounts (not written
+        // here: `wiring::parameter_in_account`).
         let policy = match need.action {
             _ if need.resource.ends_with(PLANNED_SUFFIX) => Ok(None),
+            "ssm:GetParameters" => Ok(None),
             "kms:Decrypt" => kms.key_policy(&need.resource).await.map(Some),
             _ => sm.resource_policy(&need.resource).await,
         };
@@ -439,6 +496,7 @@ mod tests {
         vec![Injected {
             arn: SECRET.into(),
             kms_key_id: Some(key.into()),
+            parameter: false,
         }]
     }
 
@@ -467,6 +525,7 @@ mod tests {
         let aws_managed = [Injected {
             arn: SECRET.into(),
             kms_key_id: None,
+            parameter: false,
         }];
         assert_eq!(needs(&aws_managed, &Keys::new(), "us-east-1").0.len(), 1);
     }
@@ -499,6 +558,37 @@ mod tests {
         // A key ARN KMS could not describe is still checked as itself.
         let keys = Keys::from([(KEY.to_owned(), Err("unreachable".to_owned()))]);
         assert_eq!(needs(&secret_with_key(KEY), &keys, "us-east-1").0.len(), 2);
+    }
+
+    #[test]
+    fn a_parameter_needs_get_parameters_and_decrypt_through_ssm() {
+        let param = "arn:aws:ssm:eu-west-1:123456789012:parameter/app/stripe_key";
+        let with = |key: &str| Injected {
+            arn: param.into(),
+            kms_key_id: Some(key.into()),
+            parameter: true,
+        };
+        let (n, notes) = needs(&[with(KEY)], &Keys::new(), "us-east-1");
+        assert!(notes.is_empty());
+        assert_eq!(
+            (n[0].action, n[0].resource.as_str()),
+            ("ssm:GetParameters", param)
+        );
+        assert_eq!((n[1].action, n[1].resource.as_str()), ("kms:Decrypt", KEY));
+        assert_eq!(
+            n[1].context,
+            vec![
+                ("kms:viaservice", "ssm.eu-west-1.amazonaws.com".to_owned()),
+                ("kms:encryptioncontext:parameter_arn", param.to_owned()),
+            ]
+        );
+        // The account's aws/ssm key needs no kms:Decrypt.
+        assert_eq!(
+            needs(&[with("alias/aws/ssm")], &Keys::new(), "us-east-1")
+                .0
+                .len(),
+            1
+        );
     }
 
     #[test]

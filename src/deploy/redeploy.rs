@@ -1,10 +1,16 @@
 //! Redeploying the ECS service and waiting for it: UpdateService (forceNewDeployment), which
 //! names the deployment it started, then DescribeServices until that deployment is done or
 //! failed (`rollout::assess`), polling every 2 s at first and backing off, with a progress line.
-//! A failed rollout or a timeout rolls the service back to the task definition it had before,
+//! While it waits it also watches the deployment's stopped tasks (ListTasks by `startedBy`,
+//! DescribeTasks for the new ones): when its tasks cannot start (`stops::cannot_start`) the wait
+//! ends at once instead of at its timeout, and polls go back to the first interval as soon as a
+//! task of ours fails, so that the end comes within seconds of the stop that decides it. A
+//! failed rollout or a timeout rolls the service back to the task definition it had before,
 //! unless ECS already did.
 
+use std::collections::BTreeMap;
 use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -13,7 +19,8 @@ use aws_sdk_ecs::types::TaskDefinition;
 
 use super::Env;
 use super::rollout::{self, Progress, Started};
-use crate::aws::ecs::{ServiceView, StoppedTask};
+use super::stops;
+use crate::aws::ecs::{DeploymentView, ServiceView};
 use crate::error::{Error, Result};
 use crate::printer::{self, Printer};
 use crate::retry::{self, Stopped};
@@ -35,6 +42,9 @@ pub struct WaitPolicy {
     /// After the rollout: how long the smoke accepts refusals from tasks with the old secret,
     /// and waits for the credit.
     pub settle: Duration,
+    /// End the wait once this many tasks of the deployment stopped for a reason a new task
+    /// would repeat, with none running (`stops::cannot_start`); 0 waits out the timeout.
+    pub failed_tasks: u32,
 }
 
 impl WaitPolicy {
@@ -59,6 +69,7 @@ impl Default for WaitPolicy {
             poll: Duration::from_secs(2),
             rollback: true,
             settle: Duration::from_secs(30),
+            failed_tasks: stops::DEFAULT_THRESHOLD,
         }
     }
 }
@@ -113,129 +124,6 @@ impl std::fmt::Display for NotCompleted {
             ),
         }
     }
-}
-
-/// Why a rollout did not complete, as a person would otherwise dig it out of the console: the
-/// service's newest events and the stopped tasks of the deployment, with their reasons.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct Why {
-    pub deployment: Option<String>,
-    pub events: Vec<String>,
-    pub stopped_tasks: Vec<StoppedTask>,
-    /// What could not be read.
-    pub notes: Vec<String>,
-}
-
-/// How many service events and stopped tasks are shown.
-const WHY_EVENTS: usize = 5;
-const WHY_TASKS: usize = 5;
-/// The reading of the reasons, all calls included: short, since it comes after the wait's
-/// deadline (an ECS that stopped answering is the usual reason for that).
-const WHY_TIMEOUT: Duration = Duration::from_secs(5);
-
-impl Why {
-    /// Pure: one line per event, stopped task and container that says something.
-    pub fn lines(&self) -> Vec<String> {
-        let mut lines: Vec<String> = self
-            .events
-            .iter()
-            .map(|e| format!("service event: {e}"))
-            .collect();
-        for t in &self.stopped_tasks {
-            let id = t.task.rsplit('/').next().unwrap_or(&t.task);
-            lines.push(format!(
-                "stopped task {id}: {}{}",
-                t.stopped_reason.as_deref().unwrap_or("no reason given"),
-                t.stop_code
-                    .as_ref()
-                    .map(|c| format!(" ({c})"))
-                    .unwrap_or_default()
-            ));
-            for c in &t.containers {
-                if c.reason.is_none() && c.exit_code.is_none() {
-                    continue;
-                }
-                let exit = c.exit_code.map(|x| format!("exit code {x}"));
-                let said: Vec<String> = exit.into_iter().chain(c.reason.clone()).collect();
-                lines.push(format!("  container {}: {}", c.name, said.join(", ")));
-            }
-        }
-        lines.extend(self.notes.iter().cloned());
-        lines
-    }
-
-    /// Pure: `message` with the stopped tasks' reasons appended, for the error.
-    pub fn explain(&self, message: String) -> String {
-        match self.summary() {
-            Some(s) => format!("{message} ({s})"),
-            None => message,
-        }
-    }
-
-    /// For the error's details in `--json`.
-    pub fn details(&self) -> serde_json::Value {
-        serde_json::json!({ "rollout": self })
-    }
-
-    /// Pure: the stopped tasks' reasons in one clause.
-    fn summary(&self) -> Option<String> {
-        let reasons: Vec<&str> = self
-            .stopped_tasks
-            .iter()
-            .filter_map(|t| t.stopped_reason.as_deref())
-            .collect();
-        let mut unique: Vec<&str> = Vec::new();
-        for r in reasons {
-            if !unique.contains(&r) {
-                unique.push(r);
-            }
-        }
-        (!unique.is_empty()).then(|| format!("tasks stopped: {}", unique.join("; ")))
-    }
-}
-
-/// Reads why the rollout of `deployment` did not complete and shows it, before a rollback
-/// replaces it (bounded; what cannot be read becomes a note).
-pub async fn why(env: &Env, deployment: &str, out: &Printer) -> Why {
-    let why = read_why(env, deployment).await;
-    for line in why.lines() {
-        out.warn(line);
-    }
-    why
-}
-
-async fn read_why(env: &Env, deployment: &str) -> Why {
-    let read = async {
-        let mut why = Why::default();
-        let view = match env.service().await {
-            Ok(v) => v,
-            Err(e) => {
-                why.notes
-                    .push(format!("could not read the service: {}", e.message()));
-                return why;
-            }
-        };
-        why.events = view.events.iter().take(WHY_EVENTS).cloned().collect();
-        why.deployment = Some(deployment.to_owned());
-        match env
-            .ecs
-            .stopped_tasks(&env.settings.cluster, deployment, WHY_TASKS)
-            .await
-        {
-            Ok(tasks) => why.stopped_tasks = tasks,
-            Err(e) => why.notes.push(e.message().to_owned()),
-        }
-        why
-    };
-    tokio::time::timeout(WHY_TIMEOUT, read)
-        .await
-        .unwrap_or_else(|_| Why {
-            notes: vec![format!(
-                "ECS did not answer within {}s: the reasons could not be read",
-                WHY_TIMEOUT.as_secs()
-            )],
-            ..Default::default()
-        })
 }
 
 /// What a completed deployment looked like.
@@ -435,9 +323,18 @@ async fn wait_until(
 ) -> Result<std::result::Result<Deployed, NotCompleted>> {
     let started = Instant::now();
     let bar = out.spinner(format!("waiting for {} to deploy", env.settings.service));
+    let watch = tokio::sync::Mutex::new(Watch::default());
+    // Once a task of ours failed, every poll comes at the first interval again.
+    let failing = AtomicBool::new(false);
     let waited = retry::poll(
         deadline,
-        |n| poll_interval(policy.poll, n),
+        |n| {
+            if failing.load(Ordering::Relaxed) {
+                policy.poll
+            } else {
+                poll_interval(policy.poll, n)
+            }
+        },
         || async {
             let view = match env.service().await {
                 Ok(v) => v,
@@ -460,7 +357,32 @@ async fn wait_until(
                 Progress::Failed(failed) => {
                     ControlFlow::Break(Err(Ok(NotCompleted::Failed(failed))))
                 }
-                Progress::InProgress => ControlFlow::Continue(summary(&view)),
+                Progress::InProgress => {
+                    let ours = view
+                        .deployments
+                        .iter()
+                        .find(|d| d.id == started_deployment.deployment_id);
+                    let mut watch = watch.lock().await;
+                    let verdict = match ours {
+                        Some(d) if policy.failed_tasks > 0 => {
+                            watch.look(env, d, policy.failed_tasks, out).await
+                        }
+                        _ => None,
+                    };
+                    if watch.failing {
+                        failing.store(true, Ordering::Relaxed);
+                    }
+                    match verdict {
+                        Some(message) => {
+                            ControlFlow::Break(Err(Ok(NotCompleted::Failed(rollout::Failed {
+                                message,
+                                rolled_back: false,
+                                replaced_by: None,
+                            }))))
+                        }
+                        None => ControlFlow::Continue(summary(&view)),
+                    }
+                }
             }
         },
     )
@@ -474,6 +396,63 @@ async fn wait_until(
             after: policy.timeout,
             last: last.unwrap_or_else(|| "ECS did not answer within the wait".to_owned()),
         })),
+    }
+}
+
+/// What the wait has seen of the deployment's stopped tasks: each described once it is
+/// STOPPED, and classified.
+#[derive(Default)]
+struct Watch {
+    stopped: BTreeMap<String, stops::Stopped>,
+    /// A task of ours failed (or ECS counts failed tasks): poll at the first interval.
+    failing: bool,
+    /// The stopped tasks could not be read (said once; the wait then waits out its timeout).
+    blind: bool,
+}
+
+impl Watch {
+    /// Reads the deployment's stopped tasks not yet seen and judges them: the message that
+    /// ends the wait when its tasks cannot start.
+    async fn look(
+        &mut self,
+        env: &Env,
+        d: &DeploymentView,
+        threshold: u32,
+        out: &Printer,
+    ) -> Option<String> {
+        let cluster = &env.settings.cluster;
+        let read = async {
+            let arns = env.ecs.stopped_task_arns(cluster, &d.id).await?;
+            let new: Vec<String> = arns
+                .into_iter()
+                .filter(|a| !self.stopped.contains_key(a))
+                .take(100)
+                .collect();
+            env.ecs.describe_tasks(cluster, new).await
+        };
+        match read.await {
+            Ok(tasks) => {
+                // A task still stopping is described again until it is STOPPED.
+                for t in tasks
+                    .into_iter()
+                    .filter(|t| t.last_status.as_deref() == Some("STOPPED"))
+                {
+                    self.stopped.insert(t.task.clone(), stops::Stopped::of(t));
+                }
+            }
+            Err(e) if !self.blind => {
+                self.blind = true;
+                out.warn(format!(
+                    "cannot read the stopped tasks of deployment {} ({}): the wait cannot end early when its tasks cannot start",
+                    d.id,
+                    e.message()
+                ));
+            }
+            Err(_) => {}
+        }
+        let seen: Vec<stops::Stopped> = self.stopped.values().cloned().collect();
+        self.failing = d.failed_tasks > 0 || seen.iter().any(|s| !s.classification.heals);
+        stops::cannot_start(d, &seen, threshold)
     }
 }
 
@@ -528,6 +507,7 @@ mod tests {
                     running,
                     desired: 1,
                     task_definition: "td:2".into(),
+                    ..Default::default()
                 },
                 DeploymentView {
                     id: "old".into(),
@@ -537,6 +517,7 @@ mod tests {
                     running: 1,
                     desired: 1,
                     task_definition: "td:1".into(),
+                    ..Default::default()
                 },
             ],
             events: Vec::new(),

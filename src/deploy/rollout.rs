@@ -204,6 +204,7 @@ mod tests {
             running,
             desired: 2,
             task_definition: td.into(),
+            ..Default::default()
         }
     }
 

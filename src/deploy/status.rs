@@ -11,11 +11,11 @@ use serde_json::json;
 
 use super::taskdef::{self, SecretRef};
 use super::wiring::{self, Target};
-use super::{Env, KEY_VAR, WEBHOOK_VAR};
+use super::{Env, KEY_VAR, WEBHOOK_VAR, WiredParameter};
 use crate::aws::ecs::ServiceView;
 use crate::aws::secrets_manager::SecretInfo;
 use crate::config::EnvSettings;
-use crate::error::{Error, Result};
+use crate::error::{Error, Exit, Result};
 use crate::printer::{Printer, Report};
 use crate::stripe_api::{KeyMode, StripeClient, WebhookEndpoint, key_mode};
 
@@ -54,6 +54,9 @@ struct SecretView {
     exists: bool,
     #[serde(flatten)]
     info: Option<SecretInfo>,
+    /// The SSM parameter the variable comes from (type, key, version, last change).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parameter: Option<WiredParameter>,
 }
 
 /// The state of an environment and what is wrong with it.
@@ -72,6 +75,7 @@ pub async fn run(env: &Env) -> Result<StatusReport> {
     let (td, _) = env.task_definition(&svc.task_definition).await?;
     r.task_definition = Some(svc.task_definition.clone());
     r.container_secrets = taskdef::secrets_of(td.container_definitions(), &s.container)?;
+    let task_account = wiring::account_of(td.task_definition_arn().unwrap_or_default()).to_owned();
     let mut reached = 0;
     let mut key_target = Target::Own;
     for (var, own_id) in [
@@ -101,19 +105,31 @@ pub async fn run(env: &Env) -> Result<StatusReport> {
             }
         };
         let id = target.secret(own_id).to_owned();
-        let info = match &target {
-            Target::Own => own,
-            _ => env.sm.info(&id).await?,
+        let (info, parameter) = match &target {
+            Target::Own => (own, None),
+            // Another account's, missing, or in plain text: a finding.
+            Target::Parameter(p) => match env
+                .parameter(var, p, &task_account, Default::default())
+                .await
+            {
+                Ok(w) => (None, Some(w)),
+                Err(e) if e.exit == Exit::Usage => {
+                    r.findings.push(e.message().to_owned());
+                    continue;
+                }
+                Err(e) => return Err(e),
+            },
+            _ => (env.sm.info(&id).await?, None),
         };
-        match (&current, &info) {
-            (_, None) => r
+        match (&current, &info, &parameter) {
+            (_, None, None) => r
                 .findings
                 .push(format!("secret {id} ({var}) does not exist")),
-            (None, Some(i)) => r.findings.push(format!(
+            (None, Some(i), _) => r.findings.push(format!(
                 "container {} of {} does not inject {var} by ARN {}",
                 s.container, svc.task_definition, i.arn
             )),
-            (Some(_), Some(_)) => reached += 1,
+            _ => reached += 1,
         }
         if let Target::JsonKey { secret, key } = &target
             && info.is_some()
@@ -135,9 +151,10 @@ pub async fn run(env: &Env) -> Result<StatusReport> {
         }
         r.secrets.push(SecretView {
             variable: var,
-            exists: info.is_some(),
+            exists: info.is_some() || parameter.is_some(),
             id,
             info,
+            parameter,
         });
     }
     r.injects_both = reached == 2;
@@ -316,6 +333,18 @@ fn human(s: &EnvSettings, r: &Findings, out: &Printer) -> Vec<String> {
         s.name, s.region, s.cluster, s.service
     ));
     for sv in &r.secrets {
+        if let Some(p) = &sv.parameter {
+            lines.push(format!(
+                "  SSM parameter {}: {} {} version {} key {} changed {}",
+                sv.id,
+                p.arn,
+                p.info.kind,
+                p.info.version,
+                p.info.key_id.as_deref().unwrap_or("alias/aws/ssm"),
+                p.info.last_modified.as_deref().unwrap_or("?")
+            ));
+            continue;
+        }
         match &sv.info {
             Some(i) => {
                 let stages: Vec<String> = i

@@ -226,6 +226,53 @@ pub fn base_url_of(td: &TaskDefinition, container: &str) -> Result<String> {
         })
 }
 
+/// Where a container's awslogs driver writes (`logConfiguration` with `logDriver` awslogs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogStream {
+    pub region: String,
+    pub group: String,
+    pub stream: String,
+}
+
+/// Pure: the CloudWatch Logs stream a task's container wrote to, from the task definition's
+/// awslogs options: `awslogs-stream-prefix/container-name/task-id` ("Using the awslogs log
+/// driver", ECS developer guide), else (no prefix, EC2 only) the Docker container id.
+/// `awslogs-region` defaults to `region`. `None` for another log driver or a stream it cannot
+/// name.
+pub fn log_stream(
+    td: &TaskDefinition,
+    container: &str,
+    task_arn: &str,
+    runtime_id: Option<&str>,
+    region: &str,
+) -> Option<LogStream> {
+    let config = td
+        .container_definitions()
+        .iter()
+        .find(|c| c.name() == Some(container))?
+        .log_configuration()?;
+    if config.log_driver().as_str() != "awslogs" {
+        return None;
+    }
+    let options = config.options()?;
+    let group = options.get("awslogs-group")?.clone();
+    let stream = match options.get("awslogs-stream-prefix") {
+        Some(prefix) => {
+            let task_id = task_arn.rsplit('/').next()?;
+            format!("{prefix}/{container}/{task_id}")
+        }
+        None => runtime_id?.to_owned(),
+    };
+    Some(LogStream {
+        region: options
+            .get("awslogs-region")
+            .cloned()
+            .unwrap_or_else(|| region.to_owned()),
+        group,
+        stream,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -396,5 +443,47 @@ mod tests {
                 "{read_only} carried over: {debug}"
             );
         }
+    }
+
+    #[test]
+    fn the_awslogs_stream_is_prefix_container_and_task_id() {
+        use aws_sdk_ecs::types::{LogConfiguration, LogDriver};
+        let logged = |options: &[(&str, &str)]| {
+            let mut config = LogConfiguration::builder().log_driver(LogDriver::Awslogs);
+            for (k, v) in options {
+                config = config.options(*k, *v);
+            }
+            TaskDefinition::builder()
+                .container_definitions(
+                    ContainerDefinition::builder()
+                        .name("api")
+                        .log_configuration(config.build().unwrap())
+                        .build(),
+                )
+                .build()
+        };
+        let task =
+            "arn:aws:ecs:us-east-1:123456789012:task/proofwork-staging-cluster/0f9c2b1e8d7a4c3b";
+        let td = logged(&[
+            ("awslogs-group", "/ecs/proofwork-staging-api"),
+            ("awslogs-region", "eu-west-1"),
+            ("awslogs-stream-prefix", "ecs"),
+        ]);
+        assert_eq!(
+            log_stream(&td, "api", task, None, "us-east-1"),
+            Some(LogStream {
+                region: "eu-west-1".into(),
+                group: "/ecs/proofwork-staging-api".into(),
+                stream: "ecs/api/0f9c2b1e8d7a4c3b".into(),
+            })
+        );
+        assert_eq!(log_stream(&td, "sidecar", task, None, "us-east-1"), None);
+        let no_prefix = logged(&[("awslogs-group", "g")]);
+        assert_eq!(
+            log_stream(&no_prefix, "api", task, Some("c0ffee"), "us-east-1")
+                .map(|l| (l.region, l.stream)),
+            Some(("us-east-1".to_owned(), "c0ffee".to_owned()))
+        );
+        assert_eq!(log_stream(&no_prefix, "api", task, None, "us-east-1"), None);
     }
 }

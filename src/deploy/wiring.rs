@@ -10,10 +10,13 @@
 //!
 //! The rule: the wiring is the truth. A variable already injected from a secret keeps that
 //! reference; the new value goes into that secret (the key of a JSON one, every other key kept
-//! byte for byte), and the task definition is left as it is. Only a variable not injected yet
-//! (or `--rewire`) gets stripe-ops' own `<prefix>/<VAR>` secret, injected by ARN. A pinned
-//! version never sees a new value, and SSM parameters are not written by stripe-ops: both are
-//! refused before anything changes (exit 2), with what to do instead.
+//! byte for byte), or into that SSM parameter (a new version of the `SecureString`, with its own
+//! key), and the task definition is left as it is. Only a variable not injected yet (or
+//! `--rewire`) gets stripe-ops' own `<prefix>/<VAR>` secret, injected by ARN. A pinned version
+//! never sees a new value, a parameter of another account cannot be written from this one (SSM
+//! shares parameters read-only), and a `String` parameter would keep a Stripe secret in plain
+//! text (stripe-ops never changes a parameter's type): all are refused before anything changes
+//! (exit 2), with what to do instead.
 
 use serde_json::value::RawValue;
 
@@ -32,16 +35,53 @@ pub enum Source {
         version_id: Option<String>,
     },
     /// An SSM Parameter Store parameter, by ARN or by name.
-    Parameter { name: String },
+    Parameter(Parameter),
     /// An ARN of another service: not something ECS injects.
     Other,
+}
+
+/// An SSM parameter as a task definition names it: by name (the task's region and account), or
+/// by ARN (any region; "If the parameter exists in a different Region, then the full ARN must
+/// be specified", ECS's `Secret.valueFrom`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parameter {
+    /// The name SSM's API takes: `/app/stripe_key` in a hierarchy, `stripe_key` outside one.
+    pub name: String,
+    /// From its ARN.
+    pub partition: Option<String>,
+    pub region: Option<String>,
+    pub account: Option<String>,
+}
+
+impl Parameter {
+    /// The parameter's region: its ARN's, else the task's.
+    pub fn region<'a>(&'a self, task_region: &'a str) -> &'a str {
+        self.region.as_deref().unwrap_or(task_region)
+    }
+
+    /// Its ARN, the task's partition, region and account filling in what a bare name lacks
+    /// (`arn:aws:ssm:us-east-1:123456789012:parameter/app/stripe_key`).
+    pub fn arn(&self, task_region: &str, task_account: &str) -> String {
+        format!(
+            "arn:{}:ssm:{}:{}:parameter/{}",
+            self.partition.as_deref().unwrap_or("aws"),
+            self.region(task_region),
+            self.account.as_deref().unwrap_or(task_account),
+            self.name.trim_start_matches('/')
+        )
+    }
 }
 
 /// Parses a `valueFrom` as ECS does.
 pub fn parse(value_from: &str) -> Source {
     let v = value_from.trim();
     if !v.starts_with("arn:") {
-        return Source::Parameter { name: v.to_owned() };
+        return Source::Parameter(Parameter {
+            name: v.to_owned(),
+            partition: None,
+            region: None,
+            account: None,
+        });
     }
     let parts: Vec<&str> = v.split(':').collect();
     match parts.as_slice() {
@@ -58,12 +98,21 @@ pub fn parse(value_from: &str) -> Source {
                 version_id: field(2),
             }
         }
-        [_, _, "ssm", _, _, resource, ..] => Source::Parameter {
-            name: resource
-                .strip_prefix("parameter")
-                .unwrap_or(resource)
-                .to_owned(),
-        },
+        [_, partition, "ssm", region, account, resource, ..] => {
+            // `parameter/name`, or `parameter/a/b` for the hierarchical name `/a/b`.
+            let path = resource.strip_prefix("parameter/").unwrap_or(resource);
+            let name = if path.contains('/') {
+                format!("/{path}")
+            } else {
+                path.to_owned()
+            };
+            Source::Parameter(Parameter {
+                name,
+                partition: Some((*partition).to_owned()),
+                region: Some((*region).to_owned()).filter(|r| !r.is_empty()),
+                account: Some((*account).to_owned()).filter(|a| !a.is_empty()),
+            })
+        }
         _ => Source::Other,
     }
 }
@@ -77,6 +126,8 @@ pub enum Target {
     Whole { secret: String },
     /// One key of the team's JSON secret: that key changed, every other key kept.
     JsonKey { secret: String, key: String },
+    /// The team's SSM parameter: a new version of the `SecureString`, with its own key.
+    Parameter(Parameter),
 }
 
 impl Target {
@@ -85,6 +136,7 @@ impl Target {
         match self {
             Target::Own => own_id,
             Target::Whole { secret } | Target::JsonKey { secret, .. } => secret,
+            Target::Parameter(p) => &p.name,
         }
     }
 
@@ -102,6 +154,10 @@ impl Target {
             }
             Target::JsonKey { secret, key } => format!(
                 "key {key} of {secret} (a new version with every other key unchanged; the task definition stays as it is)"
+            ),
+            Target::Parameter(p) => format!(
+                "SSM parameter {} (a new version of the SecureString, encrypted with its own key; the task definition stays as it is)",
+                p.name
             ),
         }
     }
@@ -131,7 +187,7 @@ pub fn describe_current(value_from: Option<&str>) -> String {
             }
             s
         }
-        Source::Parameter { name } => format!("SSM parameter {name}"),
+        Source::Parameter(p) => format!("SSM parameter {}", p.name),
         Source::Other => format!("{v} (neither Secrets Manager nor SSM)"),
     }
 }
@@ -193,10 +249,7 @@ pub fn target(
         } => Ok(Target::JsonKey { secret, key }),
         Source::Secret { secret, .. } if Some(secret.as_str()) == own_arn => Ok(Target::Own),
         Source::Secret { secret, .. } => Ok(Target::Whole { secret }),
-        Source::Parameter { name } => Err(Error::usage(format!(
-            "{var} comes from SSM parameter {name}, which stripe-ops does not write: write the new value there yourself (aws ssm put-parameter --overwrite --type SecureString --name {name} …) and redeploy, or {} (your infrastructure code would put the parameter back on its next apply)",
-            choices.rewire_hint()
-        ))),
+        Source::Parameter(p) => Ok(Target::Parameter(p)),
         Source::Other => Err(Error::usage(format!(
             "{var} comes from {v}, which is neither a Secrets Manager secret nor an SSM parameter; fix the task definition, or {}",
             choices.rewire_hint()
@@ -209,6 +262,47 @@ fn pinned(var: &str, secret: &str, pin: &str, choices: Choices) -> Error {
         "{var} comes from secret {secret} pinned to {pin}: a pinned version never sees a new value, so the tasks would keep the old one. Drop the pin from the task definition (keep `…:json-key::` empty after the key), or {} (your infrastructure code would put the reference back on its next apply)",
         choices.rewire_hint()
     ))
+}
+
+/// Pure: the account of an ARN (`arn:partition:service:region:account:…`); empty when it has
+/// none.
+pub fn account_of(arn: &str) -> &str {
+    arn.split(':').nth(4).unwrap_or_default()
+}
+
+/// Pure: refuses, before any write, a parameter in another account than the task's: SSM shares
+/// a parameter with other accounts read-only ("Working with shared parameters", Systems Manager
+/// user guide), so only its owner can put a new version.
+pub fn parameter_in_account(
+    var: &str,
+    p: &Parameter,
+    task_account: &str,
+    choices: Choices,
+) -> Result<()> {
+    match p.account.as_deref() {
+        Some(owner) if !task_account.is_empty() && owner != task_account => {
+            Err(Error::usage(format!(
+                "{var} comes from SSM parameter {} of account {owner}, and the service runs in account {task_account}: a parameter shared from another account is read-only here, so stripe-ops cannot write its new value. Write it in account {owner} (aws ssm put-parameter --overwrite --type SecureString --name {} …), or {}",
+                p.name,
+                p.name,
+                choices.rewire_hint()
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Pure: refuses, before any write, a parameter that is not a `SecureString`: a `String` or
+/// `StringList` keeps a Stripe secret in plain text, and stripe-ops never changes a parameter's
+/// type (PutParameter cannot change it in place either).
+pub fn secure_parameter(var: &str, name: &str, kind: &str, choices: Choices) -> Result<()> {
+    if kind == "SecureString" {
+        return Ok(());
+    }
+    Err(Error::usage(format!(
+        "{var} comes from SSM parameter {name}, a {kind} parameter: its value is stored in plain text, so stripe-ops does not write a Stripe secret into it and does not change its type. Make it a SecureString (delete it and create it again with --type SecureString, in your infrastructure code), or {}",
+        choices.rewire_hint()
+    )))
 }
 
 /// A JSON secret with `key` set to `value`: the document's other bytes are kept exactly (keys,
@@ -303,17 +397,35 @@ mod tests {
                 version_id: None,
             }
         );
+        let Source::Parameter(p) = parse("arn:aws-us-gov:ssm:us-gov-west-1:1:parameter/app/stripe")
+        else {
+            panic!("a parameter ARN")
+        };
         assert_eq!(
-            parse("arn:aws-us-gov:ssm:us-gov-west-1:1:parameter/app/stripe"),
-            Source::Parameter {
-                name: "/app/stripe".into()
+            p,
+            Parameter {
+                name: "/app/stripe".into(),
+                partition: Some("aws-us-gov".into()),
+                region: Some("us-gov-west-1".into()),
+                account: Some("1".into()),
             }
         );
         assert_eq!(
-            parse("/app/stripe_key"),
-            Source::Parameter {
-                name: "/app/stripe_key".into()
-            }
+            p.arn("us-east-1", "2"),
+            "arn:aws-us-gov:ssm:us-gov-west-1:1:parameter/app/stripe"
+        );
+        // Outside a hierarchy the name has no slash; a bare name is the task's region's.
+        let Source::Parameter(flat) = parse("arn:aws:ssm:eu-west-1:1:parameter/stripe_key") else {
+            panic!("a parameter ARN")
+        };
+        assert_eq!(flat.name, "stripe_key");
+        let Source::Parameter(bare) = parse("/app/stripe_key") else {
+            panic!("a parameter name")
+        };
+        assert_eq!(bare.name, "/app/stripe_key");
+        assert_eq!(
+            bare.arn("us-east-1", "123456789012"),
+            "arn:aws:ssm:us-east-1:123456789012:parameter/app/stripe_key"
         );
         assert_eq!(parse("arn:aws:s3:::bucket/key"), Source::Other);
         assert!(matches!(parse(OWN), Source::Secret { json_key: None, .. }));
@@ -344,11 +456,14 @@ mod tests {
         );
         // AWSCURRENT pinned explicitly is the default: it sees new values.
         assert!(target("K", Some(&format!("{team}:K:AWSCURRENT:")), None, none).is_ok());
+        // An SSM parameter is written where it is.
+        assert!(matches!(
+            target("K", Some("arn:aws:ssm:us-east-1:1:parameter/app/k"), None, none).unwrap(),
+            Target::Parameter(Parameter { ref name, .. }) if name == "/app/k"
+        ));
         for refused in [
             format!("{team}:K:AWSPREVIOUS:"),
             format!("{team}:K::0123-abcd"),
-            "arn:aws:ssm:us-east-1:1:parameter/app/k".to_owned(),
-            "app/k".to_owned(),
         ] {
             let e = target("STRIPE_SECRET_KEY", Some(&refused), None, none).unwrap_err();
             assert_eq!(e.exit.code(), 2, "{refused}");
@@ -368,6 +483,42 @@ mod tests {
                 .message()
                 .contains("pinned to version stage AWSPREVIOUS")
         );
+    }
+
+    #[test]
+    fn a_parameter_of_another_account_or_in_plain_text_is_refused() {
+        let Source::Parameter(p) =
+            parse("arn:aws:ssm:us-east-1:210987654321:parameter/shared/stripe_key")
+        else {
+            panic!("a parameter ARN")
+        };
+        let e = parameter_in_account("STRIPE_SECRET_KEY", &p, "123456789012", Choices::default())
+            .unwrap_err();
+        assert_eq!(e.exit.code(), 2);
+        assert!(
+            e.message().contains("of account 210987654321, and the service runs in account 123456789012: a parameter shared from another account is read-only here"),
+            "{}",
+            e.message()
+        );
+        assert!(parameter_in_account("K", &p, "210987654321", Choices::default()).is_ok());
+        let Source::Parameter(bare) = parse("/app/k") else {
+            panic!("a name")
+        };
+        assert!(parameter_in_account("K", &bare, "123456789012", Choices::default()).is_ok());
+        assert!(secure_parameter("K", "/app/k", "SecureString", Choices::default()).is_ok());
+        for kind in ["String", "StringList"] {
+            let e = secure_parameter("STRIPE_WEBHOOK_SECRET", "/app/k", kind, Choices::default())
+                .unwrap_err();
+            assert_eq!(e.exit.code(), 2);
+            assert!(
+                e.message().contains(&format!(
+                    "a {kind} parameter: its value is stored in plain text"
+                )),
+                "{}",
+                e.message()
+            );
+            assert!(e.message().contains("--rewire"));
+        }
     }
 
     #[test]

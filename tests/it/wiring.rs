@@ -1,8 +1,8 @@
 //! `enable` and `webhook rotate` against moto_server where ECS and the team's wiring are not
 //! stripe-ops' own: a rollback during the wait (judged on the deployment stripe-ops started),
 //! Stripe variables injected from keys of one JSON secret (the task definition left as it is,
-//! the other keys byte for byte), version-pinned and SSM references and a CODE_DEPLOY service
-//! refused before any write.
+//! the other keys byte for byte), version-pinned references and a CODE_DEPLOY service refused
+//! before any write. SSM parameters are in `ssm.rs`.
 //!
 //! moto keeps no `deploymentConfiguration` (no circuit breaker, no alarms) and creates a new
 //! deployment id only with `forceNewDeployment`, so a rollback is played here as another
@@ -241,7 +241,7 @@ fn a_json_secret_without_the_key_is_refused_unless_asked_to_add_it() {
 }
 
 #[test]
-fn pinned_versions_ssm_parameters_and_code_deploy_are_refused_before_any_write() {
+fn pinned_versions_and_code_deploy_are_refused_before_any_write() {
     for (reference, says) in [
         (
             ":STRIPE_SECRET_KEY:AWSPREVIOUS:",
@@ -250,10 +250,6 @@ fn pinned_versions_ssm_parameters_and_code_deploy_are_refused_before_any_write()
         (
             ":STRIPE_SECRET_KEY::a1b2c3d4-5678-90ab-cdef-EXAMPLE11111",
             "pinned to version id a1b2c3d4",
-        ),
-        (
-            "arn:aws:ssm:us-east-1:123456789012:parameter/app/stripe_key",
-            "comes from SSM parameter /app/stripe_key",
         ),
     ] {
         let aws = Aws::start(true);

@@ -14,7 +14,7 @@ use crate::deploy::redeploy::{self, Deployed};
 use crate::deploy::smoke_step;
 use crate::deploy::taskdef::{self, SecretRef};
 use crate::deploy::wiring::{self, Target};
-use crate::deploy::{Env, WEBHOOK_VAR};
+use crate::deploy::{Env, SecretSwitch, WEBHOOK_VAR};
 use crate::error::{Error, Result};
 use crate::printer::{Printer, Report};
 use crate::shutdown::Shutdown;
@@ -310,6 +310,13 @@ async fn write_secrets(
         }
         let value = slot.value.as_ref().expect("a value was given");
         let w = match (&slot.target, action) {
+            (Target::Parameter(_), _) => {
+                let parameter = slot
+                    .parameter
+                    .as_ref()
+                    .expect("a parameter target is described");
+                env.put_parameter(parameter, value).await
+            }
             (_, SecretAction::Create) => {
                 env.sm
                     .create(
@@ -331,28 +338,42 @@ async fn write_secrets(
         }
         .map_err(|e| done.fail(e))?;
         out.status(format!(
-            "secret {}: {} version {} ({} characters)",
+            "{} {}: {} version {} ({} characters)",
+            if slot.parameter.is_some() {
+                "SSM parameter"
+            } else {
+                "secret"
+            },
             w.id,
             if w.created { "created with" } else { "new" },
             w.version_id,
             w.value_length
         ));
-        let previous = slot
-            .info
-            .as_ref()
-            .and_then(|i| i.current_version())
-            .map(str::to_owned);
+        let previous = match &slot.parameter {
+            Some(p) => Some(p.info.version.to_string()),
+            None => slot
+                .info
+                .as_ref()
+                .and_then(|i| i.current_version())
+                .map(str::to_owned),
+        };
         let undo = match &previous {
-            Some(prev) => secrets_manager::restore_command(&w.id, prev, &w.version_id),
+            Some(prev) => SecretSwitch {
+                id: w.id.clone(),
+                previous: prev.clone(),
+                current: w.version_id.clone(),
+                parameter: slot.parameter.clone(),
+            }
+            .restore_command(),
             None => secrets_manager::delete_command(&w.id),
         };
-        let verb = if w.created {
-            "created"
-        } else {
-            "put a new value into"
+        let verb = match (&slot.parameter, w.created) {
+            (Some(_), _) => "put a new version into SSM parameter",
+            (None, true) => "created secret",
+            (None, false) => "put a new value into secret",
         };
         done.did(
-            format!("{verb} secret {} (version {})", w.id, w.version_id),
+            format!("{verb} {} (version {})", w.id, w.version_id),
             Some(undo),
         );
         written.push((w, previous));
@@ -390,8 +411,8 @@ async fn roll_back(
     let service = &env.settings.service;
     let previous = &p.service.task_definition;
     let why = match started {
-        Some(s) => redeploy::why(env, &s.deployment_id, out).await,
-        None => redeploy::Why::default(),
+        Some(s) => crate::deploy::why::why(env, &s.deployment_id, out).await,
+        None => crate::deploy::why::Why::default(),
     };
     let failed = why.explain(format!("deploying {service}: {not_completed}"));
     let details = why.details();
@@ -408,12 +429,21 @@ async fn roll_back(
         let Some(prev) = previous_version else {
             continue;
         };
-        match env.sm.restore_current(&w.id, prev, &w.version_id).await {
-            Ok(()) => done.push(format!("AWSCURRENT of {} is version {prev} again", w.id)),
+        let switch = SecretSwitch {
+            id: w.id.clone(),
+            previous: prev.clone(),
+            current: w.version_id.clone(),
+            parameter: p
+                .slots
+                .iter()
+                .find_map(|(s, _)| s.parameter.clone().filter(|_| s.secret_id() == w.id)),
+        };
+        match switch.restore(env).await {
+            Ok(what) => done.push(what),
             Err(e) => remaining.push(format!(
                 "{} — run: {}",
                 e.message(),
-                secrets_manager::restore_command(&w.id, prev, &w.version_id)
+                switch.restore_command()
             )),
         }
     }

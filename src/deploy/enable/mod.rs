@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use super::WiredParameter;
 use super::plan::{self, Plan};
 use super::preflight::{self, Injected};
 use super::redeploy::{self, WaitPolicy};
@@ -65,6 +66,8 @@ pub struct Slot {
     pub target: Target,
     /// The secret written, when it exists.
     pub info: Option<SecretInfo>,
+    /// The SSM parameter written, when the variable comes from one.
+    pub parameter: Option<WiredParameter>,
     pub value: Option<SecretString>,
 }
 
@@ -77,7 +80,7 @@ impl Slot {
     /// Decides the action; a missing secret is created only when asked to, and only
     /// stripe-ops' own (the team's must exist: the task definition reads it).
     pub fn action(&self, o: &EnableOptions) -> Result<SecretAction> {
-        let exists = self.info.is_some();
+        let exists = self.info.is_some() || self.parameter.is_some();
         if !exists && !self.target.injects_own() {
             return Err(Error::usage(format!(
                 "the task definition injects {} from secret {}, which does not exist (or cannot be described)",
@@ -113,14 +116,15 @@ impl Slot {
     /// The secret as the pre-flight checks it: its ARN (the one it will have, when created by
     /// this run) and its key.
     fn injected(&self, role: Option<&str>, region: &str) -> Injected {
+        if let Some(p) = &self.parameter {
+            return Injected::parameter(p);
+        }
         match &self.info {
-            Some(i) => Injected {
-                arn: i.arn.clone(),
-                kms_key_id: i.kms_key_id.clone(),
-            },
+            Some(i) => Injected::secret(i),
             None => Injected {
                 arn: preflight::planned_arn(role.unwrap_or_default(), region, &self.own_id),
                 kms_key_id: None,
+                parameter: false,
             },
         }
     }
@@ -170,7 +174,7 @@ pub async fn plan(env: &Env, o: EnableOptions, out: &Printer) -> Result<EnablePl
     let settings = &env.settings;
     check_given(env, &o, out).await?;
     let now = Current::read(env, &o).await?;
-    let slots = decide_slots(env, &o, &now.secrets, out).await?;
+    let slots = decide_slots(env, &o, &now, out).await?;
     let wanted: Vec<SecretRef> = slots.iter().filter_map(|(s, _)| s.wanted()).collect();
     let preview = taskdef::patch(now.td.container_definitions(), &settings.container, &wanted)?;
     let role = now.td.execution_role_arn();
@@ -249,7 +253,7 @@ impl Current {
 async fn decide_slots(
     env: &Env,
     o: &EnableOptions,
-    before: &[SecretRef],
+    now: &Current,
     out: &Printer,
 ) -> Result<Vec<(Slot, SecretAction)>> {
     let settings = &env.settings;
@@ -257,12 +261,14 @@ async fn decide_slots(
         rewire: o.rewire,
         rotating: false,
     };
+    let task_account = wiring::account_of(now.td.task_definition_arn().unwrap_or_default());
     let mut slots = Vec::new();
     for (var, own_id, value) in [
         (KEY_VAR, &settings.secret_key_id, &o.key),
         (WEBHOOK_VAR, &settings.webhook_secret_id, &o.webhook),
     ] {
-        let current = before
+        let current = now
+            .secrets
             .iter()
             .find(|r| r.name == var)
             .map(|r| r.value_from.clone());
@@ -273,11 +279,15 @@ async fn decide_slots(
             own.as_ref().map(|i| i.arn.as_str()),
             choices,
         )?;
-        let info = match &target {
-            Target::Own => own,
+        let (info, parameter) = match &target {
+            Target::Own => (own, None),
             Target::Whole { secret } | Target::JsonKey { secret, .. } => {
-                env.sm.info(secret).await?
+                (env.sm.info(secret).await?, None)
             }
+            Target::Parameter(p) => (
+                None,
+                Some(env.parameter(var, p, task_account, choices).await?),
+            ),
         };
         let slot = Slot {
             var,
@@ -285,6 +295,7 @@ async fn decide_slots(
             current,
             target,
             info,
+            parameter,
             value: value.clone(),
         };
         let mut action = slot.action(o)?;
@@ -308,6 +319,17 @@ fn secret_steps(plan: &mut Plan, slots: &[(Slot, SecretAction)], o: &EnableOptio
             (SecretAction::Put, Target::JsonKey { key, .. }) => plan.step(format!(
                 "put a new version into secret {id} with key {key} changed and every other key kept"
             )),
+            (SecretAction::Put, Target::Parameter(_)) => {
+                let p = slot
+                    .parameter
+                    .as_ref()
+                    .expect("a parameter target is described");
+                plan.step(format!(
+                    "put a new version into SSM parameter {id} (now version {}): a SecureString encrypted with its own key {}",
+                    p.info.version,
+                    p.info.key_id.as_deref().unwrap_or("alias/aws/ssm")
+                ))
+            }
             (SecretAction::Put, _) => plan.step(format!("put a new value into secret {id}")),
             (SecretAction::Keep, _) => plan.skip(format!("keep the value of secret {id}")),
             (SecretAction::Same, _) => plan.skip(format!(
@@ -516,6 +538,7 @@ mod tests {
                 kms_key_id: None,
                 versions: Default::default(),
             }),
+            parameter: None,
             value: value.cloned(),
         }
     }

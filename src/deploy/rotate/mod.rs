@@ -18,8 +18,8 @@ use super::preflight::{self, Injected};
 use super::redeploy::{self, Deployed, WaitPolicy};
 use super::taskdef;
 use super::wiring::{self, Target};
-use super::{Env, KEY_VAR, WEBHOOK_VAR, smoke_step};
-use crate::aws::secrets_manager::{self, SecretInfo, Written};
+use super::{Env, KEY_VAR, SecretSwitch, WEBHOOK_VAR, WiredParameter, smoke_step};
+use crate::aws::secrets_manager::{SecretInfo, Written};
 use crate::error::{Error, Result};
 use crate::http;
 use crate::printer::{Printer, Report};
@@ -78,6 +78,8 @@ pub struct RotatePlan {
     target: Target,
     secret_id: String,
     previous_version: String,
+    /// The SSM parameter, when the webhook secret is read from one.
+    parameter: Option<WiredParameter>,
     /// The task definition the service runs (the rollout is judged against it).
     task_definition: String,
     stripe: StripeClient,
@@ -106,20 +108,23 @@ pub async fn plan(env: &Env, o: RotateOptions) -> Result<RotatePlan> {
             svc.task_definition, settings.container, settings.name
         )));
     };
-    let webhook = WebhookSecret::read(env, &o, &current, &svc.task_definition).await?;
-    let mut injected = vec![Injected {
-        arn: webhook.info.arn.clone(),
-        kms_key_id: webhook.info.kms_key_id.clone(),
-    }];
+    let task_account = wiring::account_of(td.task_definition_arn().unwrap_or_default()).to_owned();
+    let webhook =
+        WebhookSecret::read(env, &o, &current, &svc.task_definition, &task_account).await?;
+    let mut injected = vec![webhook.injected()];
     let key_target = key_target(env, value_from(KEY_VAR).as_deref()).await?;
     let key_id = key_target.secret(&settings.secret_key_id).to_owned();
-    if key_id != webhook.secret_id
-        && let Some(key_info) = env.sm.info(&key_id).await?
-    {
-        injected.push(Injected {
-            arn: key_info.arn,
-            kms_key_id: key_info.kms_key_id,
-        });
+    if key_id != webhook.secret_id {
+        match &key_target {
+            Target::Parameter(p) => injected.push(Injected::parameter(
+                &env.parameter(KEY_VAR, p, &task_account, CHOICES).await?,
+            )),
+            _ => {
+                if let Some(key_info) = env.sm.info(&key_id).await? {
+                    injected.push(Injected::secret(&key_info));
+                }
+            }
+        }
     }
     let preflight =
         preflight::check(env, td.execution_role_arn(), &injected, o.skip_preflight).await?;
@@ -151,17 +156,20 @@ pub async fn plan(env: &Env, o: RotateOptions) -> Result<RotatePlan> {
         target: webhook.target,
         secret_id: webhook.secret_id,
         previous_version: webhook.previous_version,
+        parameter: webhook.parameter,
         task_definition: svc.task_definition.clone(),
         stripe,
         options: o,
     })
 }
 
-/// Where the webhook secret the container reads lives, and its version now.
+/// Where the webhook secret the container reads lives (a Secrets Manager secret or an SSM
+/// parameter), and its version now.
 struct WebhookSecret {
     target: Target,
     secret_id: String,
-    info: SecretInfo,
+    info: Option<SecretInfo>,
+    parameter: Option<WiredParameter>,
     previous_version: String,
 }
 
@@ -169,7 +177,13 @@ impl WebhookSecret {
     /// Follows the wiring `current` (the task definition `td`'s reference) to the secret the
     /// new value goes to; refuses one that does not exist, an own secret not injected by ARN,
     /// and a JSON secret without the key (unless `--add-json-key`).
-    async fn read(env: &Env, o: &RotateOptions, current: &str, td: &str) -> Result<WebhookSecret> {
+    async fn read(
+        env: &Env,
+        o: &RotateOptions,
+        current: &str,
+        td: &str,
+        task_account: &str,
+    ) -> Result<WebhookSecret> {
         let settings = &env.settings;
         let own = env.sm.info(&settings.webhook_secret_id).await?;
         let target = wiring::target(
@@ -179,6 +193,16 @@ impl WebhookSecret {
             CHOICES,
         )?;
         let secret_id = target.secret(&settings.webhook_secret_id).to_owned();
+        if let Target::Parameter(p) = &target {
+            let parameter = env.parameter(WEBHOOK_VAR, p, task_account, CHOICES).await?;
+            return Ok(WebhookSecret {
+                previous_version: parameter.info.version.to_string(),
+                target,
+                secret_id,
+                info: None,
+                parameter: Some(parameter),
+            });
+        }
         let info = match &target {
             Target::Own => own,
             _ => env.sm.info(&secret_id).await?,
@@ -209,9 +233,19 @@ impl WebhookSecret {
         Ok(WebhookSecret {
             target,
             secret_id,
-            info,
+            info: Some(info),
+            parameter: None,
             previous_version,
         })
+    }
+
+    /// What the execution role must be able to read for it.
+    fn injected(&self) -> Injected {
+        match (&self.parameter, &self.info) {
+            (Some(p), _) => Injected::parameter(p),
+            (None, Some(info)) => Injected::secret(info),
+            (None, None) => unreachable!("read returns a secret or a parameter"),
+        }
     }
 }
 
@@ -279,6 +313,9 @@ fn switch_steps(
         Target::JsonKey { key, .. } => format!(
             "put its secret into key {key} of {secret_id} (now version {previous_version}), every other key kept"
         ),
+        Target::Parameter(_) => format!(
+            "put its secret into SSM parameter {secret_id} (now version {previous_version}) as a new version of the SecureString, with its own key"
+        ),
         _ => format!("put its secret into {secret_id} (now version {previous_version})"),
     });
     plan.step(o.wait.redeploy_step(&env.settings.service));
@@ -315,14 +352,6 @@ fn switch_steps(
     }
 }
 
-/// The switch of the secret: AWSCURRENT moved from `previous` to `current`.
-#[derive(Debug, Clone)]
-pub struct SecretSwitch {
-    pub id: String,
-    pub previous: String,
-    pub current: String,
-}
-
 /// What has been changed so far, so that a failure can undo exactly that.
 #[derive(Debug, Default)]
 pub struct Undo {
@@ -337,11 +366,7 @@ impl Undo {
     pub fn commands(&self, env: &Env) -> Vec<String> {
         let mut out = Vec::new();
         if let Some(s) = &self.secret {
-            out.push(secrets_manager::restore_command(
-                &s.id,
-                &s.previous,
-                &s.current,
-            ));
+            out.push(s.restore_command());
         }
         if self.redeployed {
             out.push(redeploy::redeploy_command(env, None));
@@ -561,6 +586,7 @@ async fn switch(
         id: id.clone(),
         previous: p.previous_version.clone(),
         current: written.version_id.clone(),
+        parameter: p.parameter.clone(),
     });
     at_safe_point(Step::Switch, undo)?;
     // Counted as redeployed from the request on: undoing a redeploy that did not happen only
@@ -589,8 +615,8 @@ async fn switch(
         (_, Ok(d)) => d,
         (started, Err(not_completed)) => {
             let why = match &started {
-                Some(s) => redeploy::why(env, &s.deployment_id, out).await,
-                None => redeploy::Why::default(),
+                Some(s) => crate::deploy::why::why(env, &s.deployment_id, out).await,
+                None => crate::deploy::why::Why::default(),
             };
             let message = format!("deploying {}: {not_completed}", settings.service);
             return Err(Failure {
@@ -627,6 +653,9 @@ async fn write_secret(
     new_secret: &crate::secret::SecretString,
 ) -> Result<Written> {
     let id = &p.secret_id;
+    if let Some(parameter) = &p.parameter {
+        return env.put_parameter(parameter, new_secret).await;
+    }
     match &p.target {
         Target::JsonKey { key, .. } => {
             let document = env.sm.value(id).await?;

@@ -49,17 +49,11 @@ async fn undo_failed_rotation(
     let mut remaining: Vec<(String, String)> = Vec::new();
     let mut secret_restored = true;
     if let Some(s) = &undo.secret {
-        match env.sm.restore_current(&s.id, &s.previous, &s.current).await {
-            Ok(()) => done.push(format!(
-                "AWSCURRENT of {} is version {} again",
-                s.id, s.previous
-            )),
+        match s.restore(env).await {
+            Ok(what) => done.push(what),
             Err(e) => {
                 secret_restored = false;
-                remaining.push((
-                    e.message().to_owned(),
-                    secrets_manager::restore_command(&s.id, &s.previous, &s.current),
-                ));
+                remaining.push((e.message().to_owned(), s.restore_command()));
             }
         }
     }
