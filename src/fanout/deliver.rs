@@ -1,37 +1,43 @@
-//! Delivery: one worker per target. While the target is healthy, its events start in order of
-//! arrival with up to `in_flight` attempts at once. The first failure switches it to recovery:
-//! events go one at a time, strictly in order, the oldest retried with exponential backoff and
-//! jitter until it is delivered or older than `max_age`, until the target has caught up. The
-//! target's cursor moves up to just below its oldest unfinished event; an event every target is
-//! done with leaves the spool. The hub hands events to the workers in sequence order (even when
-//! a later request got there first), so a cursor never passes an event its target has not seen.
+//! Delivery: one worker per target, each reading the shared feed (`feed`) at its own pace, with
+//! its own window of attempts and its own cursor: a slow or silent target never holds another
+//! back. While the target is healthy, its events start in sequence order with up to
+//! `in_flight` attempts at once. The first failure switches it to recovery: events go one at a
+//! time, strictly in order, the oldest retried with exponential backoff and jitter until it is
+//! delivered or older than `max_age`, until the target has caught up. The target's cursor
+//! moves up to just below its oldest unfinished event; an event every target is done with
+//! leaves the spool.
+//!
+//! Each target also says whether it keeps up (`Lag`): the answer to a sender waits for the
+//! first attempts of the targets that keep up only. A target is slow while an attempt of it has
+//! run for `SLOW_AFTER`, or while its window is full with more than `slow_backlog` events
+//! waiting behind it, until it has caught up again; and while it retries.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::io;
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::{JoinError, JoinHandle, JoinSet};
+use tokio::time::Instant;
 
 use super::Log;
 use super::attempt::{Outcome, attempt};
+use super::feed::{Answer, Entry, Feed, Intake, Submission, Taken, Verdicts};
 use super::route::Parsed;
-use super::spool::{Event, Recovered, Spool};
+use super::spool::{Event, ReadAt, Recovered, Spool};
 use super::targets::TargetSpec;
 use crate::error::{Error, Result};
 use crate::retry::Backoff;
 
-/// What the workers tell the request that brought an event: first the names of the targets it
-/// went to, then one outcome per target (its first attempt).
-#[derive(Debug)]
-pub enum Report {
-    Targets(Vec<String>),
-    Outcome(Outcome),
-}
-
-pub type Reporter = mpsc::UnboundedSender<Report>;
+/// An attempt running this long makes its target slow: answers to senders stop waiting for it.
+pub const SLOW_AFTER: Duration = Duration::from_secs(1);
+/// Bytes of events a target behind the feed's memory reads back from the spool at a time.
+const READ_BACK: usize = 1 << 20;
+/// Entries a worker takes from the feed at a time.
+const TAKE: usize = 64;
 
 #[derive(Debug, Clone)]
 pub struct DeliveryOptions {
@@ -39,14 +45,31 @@ pub struct DeliveryOptions {
     pub max_age: Duration,
     /// Attempts in flight at once per healthy target.
     pub in_flight: usize,
-    pub client: reqwest::Client,
+    pub client: super::attempt::Client,
+}
+
+impl DeliveryOptions {
+    /// Events waiting behind a full window that make a target slow.
+    fn slow_backlog(&self) -> u64 {
+        (4 * self.in_flight as u64).max(64)
+    }
+}
+
+/// Whether a target keeps up with the events it gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Lag {
+    KeepingUp = 0,
+    Slow = 1,
+    /// Failing: it retries its oldest event; the others wait.
+    Retrying = 2,
+    /// Removed by a reload.
+    Gone = 3,
 }
 
 #[derive(Debug, Default)]
 struct Stats {
     delivered: u64,
-    /// Events its route kept away.
-    filtered: u64,
     gave_up: u64,
     failed_attempts: u64,
     failing_since: Option<SystemTime>,
@@ -54,49 +77,126 @@ struct Stats {
     last_delivered: Option<SystemTime>,
 }
 
-struct Job {
-    event: Arc<Event>,
-    report: Option<Reporter>,
-    /// Failed attempts so far.
-    failures: u32,
+/// A target as the relay and its worker share it.
+pub struct Target {
+    pub name: String,
+    /// Its place in `Verdicts`, never reused within a run.
+    pub slot: usize,
+    spec: RwLock<Arc<TargetSpec>>,
+    stats: Mutex<Stats>,
+    /// Events its route kept away.
+    filtered: AtomicU64,
+    /// The next number it takes from the feed: it took every event below.
+    next: AtomicU64,
+    /// Events it took and has not finished (in flight, or waiting for a retry).
+    unfinished: AtomicUsize,
+    lag: AtomicU8,
+    wake: Notify,
 }
 
+impl Target {
+    fn spec(&self) -> Arc<TargetSpec> {
+        self.spec.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn stats(&self) -> MutexGuard<'_, Stats> {
+        self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn lag(&self) -> Lag {
+        match self.lag.load(Ordering::Acquire) {
+            0 => Lag::KeepingUp,
+            1 => Lag::Slow,
+            2 => Lag::Retrying,
+            _ => Lag::Gone,
+        }
+    }
+
+    /// Whether its route lets an event with this body through.
+    pub fn wants(&self, body: &[u8], parsed: &Parsed) -> bool {
+        self.spec
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .route
+            .lets_through(body, parsed)
+    }
+}
+
+/// The targets of the moment, sorted by name.
+pub type Roster = Arc<[Arc<Target>]>;
+
 struct WorkerHandle {
-    spec: watch::Sender<Arc<TargetSpec>>,
-    jobs: mpsc::UnboundedSender<Job>,
+    target: Arc<Target>,
     stop: watch::Sender<bool>,
-    stats: Arc<Mutex<Stats>>,
-    pending: Arc<AtomicUsize>,
     join: JoinHandle<()>,
 }
 
 struct State {
     workers: BTreeMap<String, WorkerHandle>,
     cursors: BTreeMap<String, u64>,
-    /// Sequence numbers still in the spool.
-    live: BTreeSet<u64>,
-    next_dispatch: u64,
-    /// Spooled (or failed) events waiting for an earlier one before they can be handed out.
-    waiting: BTreeMap<u64, Option<Job>>,
     retired: Vec<JoinHandle<()>>,
-    /// Events handed out but then not spooled (the sender got 503 and retries them): the
-    /// workers drop them. Forgotten once every cursor is past them.
-    refused: BTreeSet<u64>,
+    next_slot: usize,
 }
 
 struct Inner {
     spool: Arc<Spool>,
+    feed: Feed,
+    /// Set once the hub exists (the intake hands events to it).
+    intake: OnceLock<Intake>,
     opts: DeliveryOptions,
     state: Mutex<State>,
+    roster: RwLock<Roster>,
+    /// Told whenever a target stops keeping up.
+    lag_changed: Notify,
+    /// The numbers of the events found at start, in order (for `/status`).
+    recovered: Vec<u64>,
+    /// Events the spool could not take: answered 503, never handed out (`/status`).
+    refused: AtomicU64,
     log: Log,
-    /// How many events were refused because the spool could not take them; bumped on each, so
-    /// the workers know to drop them from their queues.
-    refused: watch::Sender<u64>,
 }
 
 impl Inner {
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn roster(&self) -> Roster {
+        self.roster
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The lowest number some target has not taken yet.
+    fn needed(&self) -> u64 {
+        self.roster()
+            .iter()
+            .map(|t| t.next.load(Ordering::Acquire))
+            .min()
+            .unwrap_or(u64::MAX)
+    }
+
+    /// Hands appended events to the targets (called by the intake): counts the events each
+    /// route kept away, and wakes the targets that want them.
+    fn publish(&self, entries: Vec<Arc<Entry>>) {
+        let roster = self.roster();
+        let mut wake = vec![false; roster.len()];
+        for entry in &entries {
+            for (i, target) in roster.iter().enumerate() {
+                match entry.verdicts.as_ref().and_then(|v| v.wants(target.slot)) {
+                    Some(false) => {
+                        target.filtered.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => wake[i] = true,
+                }
+            }
+        }
+        self.feed.publish(entries, self.needed());
+        for (target, wake) in roster.iter().zip(wake) {
+            if wake {
+                target.wake.notify_one();
+            }
+        }
     }
 }
 
@@ -114,8 +214,17 @@ pub struct Changes {
     pub changed: Vec<String>,
 }
 
+/// Which targets an event goes to, judged by their routes when it arrives.
+pub struct Judged {
+    pub roster: Roster,
+    pub verdicts: Arc<Verdicts>,
+    /// Some target wants it.
+    pub wanted: bool,
+}
+
 impl Hub {
-    /// Starts one worker per target, each with the spooled events it has not finished yet.
+    /// Starts one worker per target, each from the spooled events it has not finished yet, and
+    /// the intake.
     pub fn start(
         spool: Arc<Spool>,
         recovered: Recovered,
@@ -123,146 +232,176 @@ impl Hub {
         opts: DeliveryOptions,
         log: Log,
     ) -> Result<Hub> {
-        let live = recovered.events.iter().map(|e| e.seq).collect();
-        let hub = Hub {
-            inner: Arc::new(Inner {
-                state: Mutex::new(State {
-                    workers: BTreeMap::new(),
-                    cursors: BTreeMap::new(),
-                    live,
-                    next_dispatch: spool.last_seq() + 1,
-                    waiting: BTreeMap::new(),
-                    retired: Vec::new(),
-                    refused: BTreeSet::new(),
-                }),
-                spool,
-                opts,
-                log,
-                refused: watch::Sender::new(0),
+        let memory = (super::feed::MEMORY_BUDGET, super::feed::MEMORY_EVENTS);
+        Self::start_with(spool, recovered, specs, opts, log, memory)
+    }
+
+    /// `start` with the feed's memory budget: bytes of bodies, and events.
+    fn start_with(
+        spool: Arc<Spool>,
+        recovered: Recovered,
+        specs: Vec<TargetSpec>,
+        opts: DeliveryOptions,
+        log: Log,
+        memory: (usize, usize),
+    ) -> Result<Hub> {
+        let first_live = spool.last_seq() + 1;
+        let inner = Arc::new(Inner {
+            feed: Feed::new(&recovered.events, first_live, memory.0, memory.1),
+            intake: OnceLock::new(),
+            recovered: recovered.events.iter().map(|e| e.seq).collect(),
+            refused: AtomicU64::new(0),
+            state: Mutex::new(State {
+                workers: BTreeMap::new(),
+                cursors: BTreeMap::new(),
+                retired: Vec::new(),
+                next_slot: 0,
             }),
-        };
+            roster: RwLock::new(Arc::from(Vec::new())),
+            lag_changed: Notify::new(),
+            spool: spool.clone(),
+            opts,
+            log,
+        });
+        let weak = Arc::downgrade(&inner);
+        let intake = Intake::start(
+            spool,
+            Box::new(move |entries| {
+                if let Some(inner) = weak.upgrade() {
+                    inner.publish(entries);
+                }
+            }),
+        )
+        .map_err(spool_error)?;
+        let _ = inner.intake.set(intake);
+        let hub = Hub { inner };
         for stale in recovered.cursors.keys() {
             if !specs.iter().any(|s| &s.name == stale) {
                 hub.inner.spool.remove_cursor(stale).map_err(spool_error)?;
             }
         }
-        for spec in specs {
-            let cursor = match recovered.cursors.get(&spec.name) {
-                Some(c) => *c,
-                None => hub
-                    .inner
-                    .spool
-                    .create_cursor(&spec.name)
-                    .map_err(spool_error)?,
-            };
-            let backlog = recovered
-                .events
-                .iter()
-                .filter(|e| e.seq > cursor)
-                .map(|e| Job {
-                    event: e.clone(),
-                    report: None,
-                    failures: 0,
-                })
-                .collect();
-            hub.spawn(&mut hub.inner.state(), spec, cursor, backlog);
+        {
+            let mut state = hub.inner.state();
+            for spec in specs {
+                let cursor = match recovered.cursors.get(&spec.name) {
+                    Some(c) => *c,
+                    None => hub
+                        .inner
+                        .spool
+                        .create_cursor(&spec.name)
+                        .map_err(spool_error)?,
+                };
+                hub.spawn(&mut state, spec, cursor);
+            }
+            hub.update_roster(&state);
         }
         hub.collect_garbage();
         hub.sweep_periodically();
         Ok(hub)
     }
 
-    fn spawn(&self, state: &mut State, spec: TargetSpec, cursor: u64, backlog: VecDeque<Job>) {
+    fn spawn(&self, state: &mut State, spec: TargetSpec, cursor: u64) {
         let name = spec.name.clone();
-        let (spec_tx, spec_rx) = watch::channel(Arc::new(spec));
-        let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let stats = Arc::new(Mutex::new(Stats::default()));
-        let pending = Arc::new(AtomicUsize::new(backlog.len()));
-        let worker = Worker {
+        let target = Arc::new(Target {
             name: name.clone(),
-            refused: self.inner.refused.subscribe(),
-            spec: spec_rx,
-            jobs: jobs_rx,
+            slot: state.next_slot,
+            spec: RwLock::new(Arc::new(spec)),
+            stats: Mutex::new(Stats::default()),
+            filtered: AtomicU64::new(0),
+            next: AtomicU64::new(cursor + 1),
+            unfinished: AtomicUsize::new(0),
+            lag: AtomicU8::new(Lag::KeepingUp as u8),
+            wake: Notify::new(),
+        });
+        state.next_slot += 1;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let worker = Worker {
+            target: target.clone(),
+            hub: self.inner.clone(),
             stop: stop_rx,
-            unfinished: backlog.iter().map(|j| j.event.seq).collect(),
-            queue: backlog,
+            next: cursor + 1,
+            taken: VecDeque::new(),
+            retries: VecDeque::new(),
+            from_disk: VecDeque::new(),
+            read_at: None,
+            reading: None,
+            reading_until: 0,
             attempts: JoinSet::new(),
             in_flight: HashMap::new(),
+            unfinished: BTreeSet::new(),
             highest_finished: cursor,
             cursor,
+            saved_cursor: cursor,
             recovery: None,
-            stats: stats.clone(),
-            pending: pending.clone(),
-            hub: self.inner.clone(),
+            lag: Lag::KeepingUp,
         };
         let join = tokio::spawn(worker.run());
         state.cursors.insert(name.clone(), cursor);
         state.workers.insert(
             name,
             WorkerHandle {
-                spec: spec_tx,
-                jobs: jobs_tx,
+                target,
                 stop: stop_tx,
-                stats,
-                pending,
                 join,
             },
         );
     }
 
-    /// Hands an event (or `None` for a sequence number that will not come) to every target,
-    /// after all earlier sequence numbers. Delivery may start before the event is spooled: the
-    /// sender gets its 200 only once it is, so at worst an event is delivered and sent again.
-    pub fn dispatch(&self, seq: u64, event: Option<(Arc<Event>, Option<Reporter>)>) {
-        let mut state = self.inner.state();
-        let job = event.map(|(event, report)| Job {
+    fn update_roster(&self, state: &State) {
+        let roster: Vec<Arc<Target>> = state.workers.values().map(|w| w.target.clone()).collect();
+        *self.inner.roster.write().unwrap_or_else(|e| e.into_inner()) = Arc::from(roster);
+    }
+
+    /// Which targets' routes let an event through.
+    pub fn judge(&self, body: &[u8], parsed: &Parsed) -> Judged {
+        let roster = self.inner.roster();
+        let mut verdicts = Verdicts::default();
+        let mut wanted = false;
+        for target in roster.iter() {
+            let wants = target.wants(body, parsed);
+            verdicts.set(target.slot, wants);
+            wanted |= wants;
+        }
+        Judged {
+            roster,
+            verdicts: Arc::new(verdicts),
+            wanted,
+        }
+    }
+
+    /// Spools an event and hands it to the targets; the answer is its number once it is
+    /// durable, or why it could not be spooled.
+    pub fn submit(
+        &self,
+        event: Event,
+        verdicts: Arc<Verdicts>,
+        answer: Arc<Answer>,
+    ) -> oneshot::Receiver<std::result::Result<u64, String>> {
+        let (done, spooled) = oneshot::channel();
+        let intake = self.inner.intake.get().expect("set when the hub started");
+        intake.submit(Submission {
             event,
-            report,
-            failures: 0,
+            verdicts: Some(verdicts),
+            answer: Some(answer),
+            done,
         });
-        state.waiting.insert(seq, job);
-        loop {
-            let next = state.next_dispatch;
-            let Some(job) = state.waiting.remove(&next) else {
-                break;
-            };
-            state.next_dispatch += 1;
-            let Some(job) = job else { continue };
-            if let Some(r) = &job.report {
-                let _ = r.send(Report::Targets(state.workers.keys().cloned().collect()));
-            }
-            for w in state.workers.values() {
-                w.pending.fetch_add(1, Ordering::Relaxed);
-                let _ = w.jobs.send(Job {
-                    event: job.event.clone(),
-                    report: job.report.clone(),
-                    failures: 0,
-                });
-            }
-        }
+        spooled
     }
 
-    /// Records that an event handed out could not be spooled: the sender was answered 503 and
-    /// sends it again, so every target drops it (an attempt already under way may still reach
-    /// its target once) and nothing keeps it in memory. Counted as `refused_not_spooled`.
-    pub fn refused(&self, seq: u64) {
-        self.inner.state().refused.insert(seq);
-        self.inner.refused.send_modify(|n| *n += 1);
+    /// Counts an event the spool could not take (its sender was answered 503 and sends it
+    /// again; no target got it: it was never handed out).
+    pub fn refused(&self) {
+        self.inner.refused.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Records that an event is in the spool (counted by `/status` until every target is done).
-    pub fn spooled(&self, seq: u64) {
-        let mut state = self.inner.state();
-        let done = state.cursors.values().min().is_some_and(|min| seq <= *min);
-        if !done {
-            state.live.insert(seq);
-        }
+    /// Told whenever a target stops keeping up.
+    pub fn lag_changed(&self) -> &Notify {
+        &self.inner.lag_changed
     }
 
     /// Applies a new set of targets: new ones start with events from now on, removed ones stop
-    /// after their attempts in flight, changed ones use the new URL, secret and headers from their
-    /// next attempt.
+    /// after their attempts in flight, changed ones use the new URL, secret, headers and route
+    /// from their next event.
     pub fn apply(&self, specs: Vec<TargetSpec>) -> Result<Changes> {
         let mut changes = Changes::default();
         {
@@ -277,6 +416,7 @@ impl Hub {
             for name in gone {
                 if let Some(w) = state.workers.remove(&name) {
                     let _ = w.stop.send(true);
+                    w.target.lag.store(Lag::Gone as u8, Ordering::Release);
                     state.retired.push(w.join);
                 }
                 state.cursors.remove(&name);
@@ -285,10 +425,10 @@ impl Hub {
             }
             for spec in specs {
                 match state.workers.get(&spec.name) {
-                    Some(w) if w.spec.borrow().fingerprint == spec.fingerprint => {}
+                    Some(w) if w.target.spec().fingerprint == spec.fingerprint => {}
                     Some(w) => {
                         changes.changed.push(spec.name.clone());
-                        let _ = w.spec.send(Arc::new(spec));
+                        *w.target.spec.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(spec);
                     }
                     None => {
                         let cursor = self
@@ -297,11 +437,13 @@ impl Hub {
                             .create_cursor(&spec.name)
                             .map_err(spool_error)?;
                         changes.added.push(spec.name.clone());
-                        self.spawn(&mut state, spec, cursor, VecDeque::new());
+                        self.spawn(&mut state, spec, cursor);
                     }
                 }
             }
+            self.update_roster(&state);
         }
+        self.inner.lag_changed.notify_waiters();
         self.collect_garbage();
         Ok(changes)
     }
@@ -310,17 +452,24 @@ impl Hub {
         collect_garbage(&self.inner, SEGMENT_IDLE);
     }
 
-    /// Deletes delivered segments every so often, also when no event moves a cursor.
+    /// Every so often: every target catches up with the events its route keeps away (it is
+    /// woken only for those it wants), memory and segments every target is done with go.
     fn sweep_periodically(&self) {
         let inner = Arc::downgrade(&self.inner);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(SEGMENT_IDLE);
             loop {
                 tick.tick().await;
-                match inner.upgrade() {
-                    Some(inner) => collect_garbage(&inner, SEGMENT_IDLE),
-                    None => return,
+                let Some(inner) = inner.upgrade() else {
+                    return;
+                };
+                for target in inner.roster().iter() {
+                    if target.next.load(Ordering::Acquire) <= inner.feed.head() {
+                        target.wake.notify_one();
+                    }
                 }
+                inner.feed.trim(inner.needed());
+                collect_garbage(&inner, SEGMENT_IDLE);
             }
         });
     }
@@ -359,45 +508,54 @@ impl Hub {
             .workers
             .iter()
             .map(|(name, w)| {
-                let spec = w.spec.borrow().clone();
-                let s = w.stats.lock().unwrap_or_else(|e| e.into_inner());
+                let t = &w.target;
+                let spec = t.spec();
+                let next = t.next.load(Ordering::Acquire);
+                let pending =
+                    t.unfinished.load(Ordering::Acquire) as u64 + self.inner.feed.count_from(next);
+                let s = t.stats();
                 json!({
                     "name": name,
                     "url": spec.url,
                     "resigned": spec.signer.is_some(),
                     "delivered": s.delivered,
-                    "filtered": s.filtered,
+                    "filtered": t.filtered.load(Ordering::Relaxed),
                     "route": spec.route.describe(),
-                    "pending": w.pending.load(Ordering::Relaxed),
-                    "failing_since": s.failing_since.map(super::rfc3339),
+                    "pending": pending,
+                    "failing_since": s.failing_since.map(crate::timestamp::rfc3339),
                     "last_error": s.last_error,
                     "failed_attempts": s.failed_attempts,
                     "gave_up": s.gave_up,
-                    "last_delivered_at": s.last_delivered.map(super::rfc3339),
+                    "last_delivered_at": s.last_delivered.map(crate::timestamp::rfc3339),
                     "cursor": state.cursors.get(name),
                 })
             })
             .collect();
+        let spool = &self.inner.spool;
         json!({
-            "refused_not_spooled": *self.inner.refused.borrow(),
+            "refused_not_spooled": self.inner.refused.load(Ordering::Relaxed),
             "spool": {
-                "dir": self.inner.spool.dir().display().to_string(),
-                "events": state.live.len(),
-                "segments": self.inner.spool.segments(),
-                "last_seq": self.inner.spool.last_seq(),
+                "dir": spool.dir().display().to_string(),
+                "events": self.spooled_events(&state),
+                "segments": spool.segments(),
+                "last_seq": spool.last_seq(),
             },
             "targets": targets,
         })
     }
 
-    /// Whether any target's route lets an event with this body through (an event no target
-    /// wants is not spooled).
-    pub fn wanted(&self, body: &[u8], parsed: &Parsed) -> bool {
-        self.inner
-            .state()
-            .workers
-            .values()
-            .any(|w| w.spec.borrow().route.lets_through(body, parsed))
+    /// Events in the spool that some target is not done with.
+    fn spooled_events(&self, state: &State) -> u64 {
+        let done = state.cursors.values().min().copied().unwrap_or(0);
+        let recovered = &self.inner.recovered;
+        let old = recovered.len() - recovered.partition_point(|&s| s <= done);
+        let first_live = self.inner.feed.first_live();
+        let new = self
+            .inner
+            .spool
+            .last_seq()
+            .saturating_sub(done.max(first_live - 1));
+        old as u64 + new
     }
 
     pub fn target_names(&self) -> Vec<String> {
@@ -410,10 +568,10 @@ impl Hub {
     }
 }
 
-/// Forgets every event all current targets are done with, and deletes the spool's segments
-/// that hold only such events (the one being written to once it has been idle for `idle`).
+/// Deletes the spool's segments that hold only events every target is done with (the one
+/// being written to once it has been idle for `idle`).
 fn collect_garbage(inner: &Inner, idle: Duration) {
-    let Some(done_through) = forget_done(inner) else {
+    let Some(done_through) = inner.state().cursors.values().min().copied() else {
         return;
     };
     let spool = inner.spool.clone();
@@ -424,103 +582,214 @@ fn collect_garbage(inner: &Inner, idle: Duration) {
     }
 }
 
-/// Forgets the events every target is done with; returns the sequence number they are done
-/// through.
-fn forget_done(inner: &Inner) -> Option<u64> {
-    let mut state = inner.state();
-    let min = state.cursors.values().min().copied()?;
-    state.live = state.live.split_off(&(min + 1));
-    state.refused = state.refused.split_off(&(min + 1));
-    Some(min)
-}
-
 /// How long the segment being written to must be idle before it is deleted once delivered.
 const SEGMENT_IDLE: Duration = Duration::from_millis(200);
 
-fn spool_error(e: std::io::Error) -> Error {
+fn spool_error(e: io::Error) -> Error {
     Error::external(format!("spool: {e}"))
 }
 
+struct Job {
+    event: Arc<Event>,
+    /// The request waiting for its first attempt.
+    answer: Option<Arc<Answer>>,
+    /// Failed attempts so far.
+    failures: u32,
+}
+
+struct Flight {
+    job: Job,
+    was_retry: bool,
+    started: Instant,
+}
+
+type ReadBack = io::Result<(Vec<Event>, Option<ReadAt>)>;
+
 struct Worker {
-    name: String,
-    /// Moves when an event is refused (not spooled): drop it from the queue.
-    refused: watch::Receiver<u64>,
-    spec: watch::Receiver<Arc<TargetSpec>>,
-    jobs: mpsc::UnboundedReceiver<Job>,
+    target: Arc<Target>,
+    hub: Arc<Inner>,
     stop: watch::Receiver<bool>,
-    /// Events not being attempted right now, in sequence order.
-    queue: VecDeque<Job>,
+    /// The next number to take from the feed.
+    next: u64,
+    /// Entries taken from the feed, not started yet.
+    taken: VecDeque<Arc<Entry>>,
+    /// Failed events waiting for their retry, in sequence order.
+    retries: VecDeque<Job>,
+    /// Events read back from the spool, not started yet.
+    from_disk: VecDeque<Arc<Event>>,
+    read_at: Option<ReadAt>,
+    reading: Option<JoinHandle<ReadBack>>,
+    /// The number the read under way goes up to (excluded).
+    reading_until: u64,
     attempts: JoinSet<Outcome>,
-    /// The job of each attempt in flight, and whether it was a retry.
-    in_flight: HashMap<tokio::task::Id, (Job, bool)>,
-    /// Sequence numbers taken and not finished yet (queued or in flight).
+    in_flight: HashMap<tokio::task::Id, Flight>,
+    /// Numbers taken and not finished yet (queued, in flight or waiting for a retry).
     unfinished: BTreeSet<u64>,
     highest_finished: u64,
     cursor: u64,
+    saved_cursor: u64,
     /// Present while the target is failing or catching up: then its events go one at a time,
     /// strictly in order, each after the previous one was delivered.
     recovery: Option<Recovery>,
-    stats: Arc<Mutex<Stats>>,
-    pending: Arc<AtomicUsize>,
-    hub: Arc<Inner>,
+    lag: Lag,
 }
 
 struct Recovery {
     /// Failed retries of the oldest event (the exponent of the backoff).
     failures: u32,
-    next_attempt: tokio::time::Instant,
+    next_attempt: Instant,
 }
 
 impl Worker {
-    fn stats(&self) -> MutexGuard<'_, Stats> {
-        self.stats.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     async fn run(mut self) {
         let mut stopping = false;
         loop {
             if !stopping {
                 self.start_attempts();
             }
+            self.save_cursor();
+            self.update_lag();
             if stopping && self.attempts.is_empty() {
                 return;
             }
             let retry_at = self.retry_due().filter(|_| !stopping);
+            let slow_at = self.slow_due();
+            let target = self.target.clone();
             tokio::select! {
                 Some(done) = self.attempts.join_next_with_id(), if !self.attempts.is_empty() => {
                     self.settle(done);
                 }
-                job = self.jobs.recv(), if !stopping => match job {
-                    Some(job) => self.accept(job),
-                    None => stopping = true,
-                },
+                read = wait_for(&mut self.reading), if self.reading.is_some() => {
+                    self.reading = None;
+                    self.read_back(read);
+                }
+                _ = target.wake.notified(), if !stopping => {}
                 _ = sleep_until_some(retry_at), if retry_at.is_some() => {}
-                _ = self.refused.changed() => self.drop_refused(),
+                _ = sleep_until_some(slow_at), if slow_at.is_some() => {}
                 _ = self.stop.changed(), if !stopping => stopping = true,
             }
         }
     }
 
-    /// While healthy, up to `in_flight` attempts run at once, started in order of arrival;
-    /// while recovering, one at a time, once the backoff delay is over.
+    /// While healthy, up to `in_flight` attempts run at once, started in sequence order; while
+    /// recovering, one at a time, once the backoff delay is over.
     fn start_attempts(&mut self) {
-        let limit = match &self.recovery {
-            None => self.hub.opts.in_flight.max(1),
-            Some(r) if tokio::time::Instant::now() >= r.next_attempt => 1,
-            Some(_) => 0,
-        };
-        while self.attempts.len() < limit {
-            let Some(job) = self.queue.pop_front() else {
+        loop {
+            let limit = match &self.recovery {
+                None => self.hub.opts.in_flight.max(1),
+                Some(r) if Instant::now() >= r.next_attempt => 1,
+                Some(_) => 0,
+            };
+            if self.attempts.len() >= limit {
+                return;
+            }
+            let Some(job) = self.next_job() else {
                 return;
             };
             self.launch(job);
         }
     }
 
+    /// The oldest event to attempt: a retry, else the next one its route lets through.
+    fn next_job(&mut self) -> Option<Job> {
+        if let Some(job) = self.retries.pop_front() {
+            return Some(job);
+        }
+        loop {
+            if let Some(event) = self.from_disk.pop_front() {
+                if let Some(job) = self.unless_filtered(event, None, None) {
+                    return Some(job);
+                }
+                continue;
+            }
+            if let Some(entry) = self.taken.pop_front() {
+                let verdict = entry
+                    .verdicts
+                    .as_ref()
+                    .and_then(|v| v.wants(self.target.slot));
+                if let Some(job) =
+                    self.unless_filtered(entry.event.clone(), entry.answer.clone(), verdict)
+                {
+                    return Some(job);
+                }
+                continue;
+            }
+            if self.reading.is_some() || !self.take() {
+                return None;
+            }
+        }
+    }
+
+    /// Takes the next entries from the feed, or starts reading them back from the spool;
+    /// whether it took some.
+    fn take(&mut self) -> bool {
+        let mut out = Vec::new();
+        match self.hub.feed.take(self.next, TAKE, &mut out) {
+            Taken::Some => {
+                for entry in out {
+                    self.unfinished.insert(entry.event.seq);
+                    self.next = entry.event.seq + 1;
+                    self.taken.push_back(entry);
+                }
+                self.target.next.store(self.next, Ordering::Release);
+                true
+            }
+            Taken::Nothing => false,
+            Taken::OnDisk { until } => {
+                let (spool, from, at) = (self.hub.spool.clone(), self.next, self.read_at.take());
+                self.reading_until = until;
+                self.reading = Some(tokio::task::spawn_blocking(move || {
+                    spool.read_from(from, until, READ_BACK, at)
+                }));
+                false
+            }
+        }
+    }
+
+    fn read_back(&mut self, read: std::result::Result<ReadBack, JoinError>) {
+        let until = self.reading_until;
+        match read.map_err(io::Error::other).and_then(|r| r) {
+            Ok((events, at)) => {
+                self.read_at = at;
+                if events.is_empty() {
+                    // Nothing readable there: the records were damaged (and logged).
+                    self.hub.log.line(format!(
+                        "target {}: events #{} to #{} could not be read back from the spool; skipped",
+                        self.target.name,
+                        self.next,
+                        until.saturating_sub(1)
+                    ));
+                    self.next = until.max(self.next);
+                }
+                for event in events {
+                    self.unfinished.insert(event.seq);
+                    self.next = event.seq + 1;
+                    self.from_disk.push_back(Arc::new(event));
+                }
+                self.target.next.store(self.next, Ordering::Release);
+            }
+            Err(e) => {
+                self.hub.log.line(format!(
+                    "target {}: cannot read the spool back: {e}; trying again",
+                    self.target.name
+                ));
+            }
+        }
+    }
+
     /// When the next retry is due: recovering, nothing in flight, and something waiting.
-    fn retry_due(&self) -> Option<tokio::time::Instant> {
+    fn retry_due(&self) -> Option<Instant> {
         let r = self.recovery.as_ref()?;
-        (self.attempts.is_empty() && !self.queue.is_empty()).then_some(r.next_attempt)
+        (self.attempts.is_empty() && !self.caught_up()).then_some(r.next_attempt)
+    }
+
+    /// Everything taken was finished and nothing more is there to take.
+    fn caught_up(&self) -> bool {
+        self.retries.is_empty()
+            && self.taken.is_empty()
+            && self.from_disk.is_empty()
+            && self.reading.is_none()
+            && self.next > self.hub.feed.head()
     }
 
     fn launch(&mut self, job: Job) {
@@ -529,21 +798,23 @@ impl Worker {
             self.finish(event.seq);
             return;
         }
-        // Events recovered from the spool meet the route here (a reload may have changed it).
-        let Some(job) = self.unless_filtered(job) else {
-            return;
-        };
         if self.too_old(&event) {
             self.give_up(job);
             return;
         }
-        let spec = self.spec.borrow().clone();
+        let spec = self.target.spec();
         let client = self.hub.opts.client.clone();
         let handle = self
             .attempts
             .spawn(async move { attempt(&client, &spec, &event).await });
-        self.in_flight
-            .insert(handle.id(), (job, self.recovery.is_some()));
+        self.in_flight.insert(
+            handle.id(),
+            Flight {
+                job,
+                was_retry: self.recovery.is_some(),
+                started: Instant::now(),
+            },
+        );
     }
 
     fn settle(&mut self, done: std::result::Result<(tokio::task::Id, Outcome), JoinError>) {
@@ -551,7 +822,7 @@ impl Worker {
             Ok(done) => done,
             Err(e) => {
                 let outcome = Outcome {
-                    name: self.name.clone(),
+                    name: self.target.name.clone(),
                     status: None,
                     ok: false,
                     ms: 0.0,
@@ -562,11 +833,14 @@ impl Worker {
                 (e.id(), outcome)
             }
         };
-        let Some((mut job, was_retry)) = self.in_flight.remove(&id) else {
+        let Some(Flight {
+            mut job, was_retry, ..
+        }) = self.in_flight.remove(&id)
+        else {
             return;
         };
-        if let Some(r) = job.report.take() {
-            let _ = r.send(Report::Outcome(outcome.clone()));
+        if let Some(answer) = job.answer.take() {
+            answer.report(outcome.clone());
         }
         if outcome.ok {
             self.delivered(job, &outcome, was_retry);
@@ -575,76 +849,34 @@ impl Worker {
         }
     }
 
-    /// Drops the queued events the spool refused.
-    fn drop_refused(&mut self) {
-        let refused: Vec<u64> = {
-            let state = self.hub.state();
-            self.queue
-                .iter()
-                .map(|j| j.event.seq)
-                .filter(|seq| state.refused.contains(seq))
-                .collect()
-        };
-        if refused.is_empty() {
-            return;
+    /// A job for the event, unless the target's route keeps it away (judged when it arrived,
+    /// else now): then it is done at once.
+    fn unless_filtered(
+        &mut self,
+        event: Arc<Event>,
+        answer: Option<Arc<Answer>>,
+        verdict: Option<bool>,
+    ) -> Option<Job> {
+        let wants = verdict.unwrap_or_else(|| {
+            let wants = self.target.wants(&event.body, &event.parsed);
+            if !wants {
+                self.target.filtered.fetch_add(1, Ordering::Relaxed);
+            }
+            wants
+        });
+        if wants {
+            return Some(Job {
+                event,
+                answer,
+                failures: 0,
+            });
         }
-        self.queue.retain(|j| !refused.contains(&j.event.seq));
-        for seq in refused {
-            self.finish(seq);
-        }
-    }
-
-    /// Takes a new job; while the target is recovering, its sender learns at once that it waits.
-    fn accept(&mut self, job: Job) {
-        self.unfinished.insert(job.event.seq);
-        if self.hub.state().refused.contains(&job.event.seq) {
-            self.finish(job.event.seq);
-            return;
-        }
-        let Some(mut job) = self.unless_filtered(job) else {
-            return;
-        };
-        if self.recovery.is_some()
-            && let Some(r) = job.report.take()
-        {
-            let _ = r.send(Report::Outcome(self.queued_outcome()));
-        }
-        self.queue.push_back(job);
-    }
-
-    /// The job, unless the target's route keeps its event away: then it is done at once,
-    /// counted, and its sender told so.
-    fn unless_filtered(&mut self, mut job: Job) -> Option<Job> {
-        if self
-            .spec
-            .borrow()
-            .route
-            .lets_through(&job.event.body, &job.event.parsed)
-        {
-            return Some(job);
-        }
-        self.stats().filtered += 1;
-        if let Some(r) = job.report.take() {
-            let _ = r.send(Report::Outcome(Outcome::filtered(&self.name)));
-        }
-        self.finish(job.event.seq);
+        self.finish(event.seq);
         None
     }
 
-    fn queued_outcome(&self) -> Outcome {
-        Outcome {
-            name: self.name.clone(),
-            status: None,
-            ok: false,
-            ms: 0.0,
-            error: Some("queued behind earlier events that are being retried".into()),
-            queued: true,
-            filtered: false,
-        }
-    }
-
     fn too_old(&self, event: &Event) -> bool {
-        let age_ms = super::unix_ms().saturating_sub(event.received_ms);
+        let age_ms = crate::timestamp::unix_ms().saturating_sub(event.received_ms);
         age_ms > 0 && age_ms as u128 > self.hub.opts.max_age.as_millis()
     }
 
@@ -656,14 +888,14 @@ impl Worker {
         };
         self.hub.log.line(format!(
             "target {} {} #{}: delivered, {} in {:.1} ms{attempt}",
-            self.name,
+            self.target.name,
             event_label(event),
             event.seq,
             outcome.status.unwrap_or_default(),
             outcome.ms,
         ));
         {
-            let mut s = self.stats();
+            let mut s = self.target.stats();
             s.delivered += 1;
             s.last_delivered = Some(SystemTime::now());
             if was_retry || self.recovery.is_none() {
@@ -672,20 +904,21 @@ impl Worker {
         }
         if was_retry && let Some(r) = &mut self.recovery {
             r.failures = 0;
-            r.next_attempt = tokio::time::Instant::now();
+            r.next_attempt = Instant::now();
         }
         self.finish(event.seq);
-        if self.queue.is_empty() && self.attempts.is_empty() {
+        if self.attempts.is_empty() && self.caught_up() {
             self.recovery = None;
         }
     }
 
-    /// A failed attempt puts its event back in the queue, in order; the first failure makes the
-    /// target recover (one at a time, in order), and each failed retry doubles the delay.
+    /// A failed attempt puts its event back among the retries, in order; the first failure
+    /// makes the target recover (one at a time, in order), and each failed retry doubles the
+    /// delay.
     fn failed(&mut self, mut job: Job, outcome: &Outcome, was_retry: bool) {
         let error = outcome.error.clone().unwrap_or_default();
         {
-            let mut s = self.stats();
+            let mut s = self.target.stats();
             s.failed_attempts += 1;
             s.failing_since.get_or_insert_with(SystemTime::now);
             s.last_error = Some(error.clone());
@@ -696,28 +929,15 @@ impl Worker {
             job.event.seq,
             job.failures,
         );
-        if self.hub.state().refused.contains(&seq) {
-            // Not spooled: its sender retries it; no retry here.
-            self.finish(seq);
-            return;
-        }
-        let at = self.queue.partition_point(|j| j.event.seq < seq);
-        self.queue.insert(at, job);
+        let at = self.retries.partition_point(|j| j.event.seq < seq);
+        self.retries.insert(at, job);
         let failures = match &self.recovery {
-            None => {
-                let queued = self.queued_outcome();
-                for job in &mut self.queue {
-                    if let Some(r) = job.report.take() {
-                        let _ = r.send(Report::Outcome(queued.clone()));
-                    }
-                }
-                0
-            }
+            None => 0,
             Some(r) if was_retry => r.failures + 1,
             Some(_) => {
                 self.hub.log.line(format!(
                     "target {} {label} #{seq}: attempt {attempt} failed: {error}; queued for retry",
-                    self.name
+                    self.target.name
                 ));
                 return;
             }
@@ -725,11 +945,11 @@ impl Worker {
         let delay = self.hub.opts.backoff.delay(failures, rand::random());
         self.recovery = Some(Recovery {
             failures,
-            next_attempt: tokio::time::Instant::now() + delay,
+            next_attempt: Instant::now() + delay,
         });
         self.hub.log.line(format!(
             "target {} {label} #{seq}: attempt {attempt} failed: {error}; retrying in {:.1} s",
-            self.name,
+            self.target.name,
             delay.as_secs_f64()
         ));
     }
@@ -737,60 +957,137 @@ impl Worker {
     fn give_up(&mut self, mut job: Job) {
         let event = job.event.clone();
         let last = self
+            .target
             .stats()
             .last_error
             .clone()
             .unwrap_or_else(|| "none".into());
         self.hub.log.line(format!(
             "target {} {} #{}: GAVE UP, older than max-age {} s (last error: {last})",
-            self.name,
+            self.target.name,
             event_label(&event),
             event.seq,
             self.hub.opts.max_age.as_secs()
         ));
-        self.stats().gave_up += 1;
+        self.target.stats().gave_up += 1;
         if let Some(r) = &mut self.recovery {
             r.failures = 0;
         }
-        if let Some(r) = job.report.take() {
-            let _ = r.send(Report::Outcome(Outcome {
+        if let Some(answer) = job.answer.take() {
+            answer.report(Outcome {
                 error: Some("older than max-age; not delivered".into()),
-                ..self.queued_outcome()
-            }));
+                ..queued_outcome(&self.target.name)
+            });
         }
         self.finish(event.seq);
     }
 
-    /// An event is done (delivered or given up): the cursor moves up to just below the oldest
-    /// event still unfinished, so it never passes one the target has not had.
+    /// An event is done (delivered, given up or kept away by the route): the cursor moves up to
+    /// just below the oldest event still unfinished, so it never passes one the target has not
+    /// had.
     fn finish(&mut self, seq: u64) {
-        if self.unfinished.remove(&seq) {
-            self.pending.fetch_sub(1, Ordering::Relaxed);
-        }
+        self.unfinished.remove(&seq);
         self.highest_finished = self.highest_finished.max(seq);
         let cursor = match self.unfinished.first() {
             Some(oldest) => oldest - 1,
             None => self.highest_finished,
         };
-        if cursor <= self.cursor {
+        self.cursor = self.cursor.max(cursor);
+    }
+
+    /// Hands a moved cursor to the spool (a target removed by a reload keeps none).
+    fn save_cursor(&mut self) {
+        self.target
+            .unfinished
+            .store(self.unfinished.len(), Ordering::Release);
+        if self.cursor == self.saved_cursor {
             return;
         }
-        self.cursor = cursor;
-        {
-            let mut state = self.hub.state();
-            // A target removed by a reload keeps no cursor.
-            let Some(c) = state.cursors.get_mut(&self.name) else {
-                return;
-            };
-            *c = cursor;
-            // Under the lock, so that a reload cannot remove the cursor in between.
-            self.hub.spool.write_cursor(&self.name, cursor);
+        let mut state = self.hub.state();
+        let Some(c) = state.cursors.get_mut(&self.target.name) else {
+            return;
+        };
+        *c = self.cursor;
+        // Under the lock, so that a reload cannot remove the cursor in between.
+        self.hub.spool.write_cursor(&self.target.name, self.cursor);
+        self.saved_cursor = self.cursor;
+    }
+
+    /// Says whether the target keeps up (see the module comment); when it stops, the answers
+    /// waiting for its first attempts stop waiting.
+    fn update_lag(&mut self) {
+        let lag = if self.recovery.is_some() {
+            Lag::Retrying
+        } else if self.behind() {
+            Lag::Slow
+        } else {
+            Lag::KeepingUp
+        };
+        if lag == self.lag {
+            return;
         }
-        forget_done(&self.hub);
+        self.lag = lag;
+        self.target.lag.store(lag as u8, Ordering::Release);
+        if lag != Lag::KeepingUp {
+            self.hub.lag_changed.notify_waiters();
+        }
+    }
+
+    fn behind(&self) -> bool {
+        if !self.from_disk.is_empty() || self.reading.is_some() {
+            return true;
+        }
+        if self
+            .in_flight
+            .values()
+            .any(|f| f.started.elapsed() >= SLOW_AFTER)
+        {
+            return true;
+        }
+        let full = self.attempts.len() >= self.hub.opts.in_flight.max(1);
+        let waiting = self.taken.len() as u64
+            + self
+                .hub
+                .feed
+                .head()
+                .saturating_add(1)
+                .saturating_sub(self.next);
+        full && waiting > 0 && (self.lag == Lag::Slow || waiting > self.hub.opts.slow_backlog())
+    }
+
+    /// When the oldest attempt in flight of a target that keeps up makes it slow.
+    fn slow_due(&self) -> Option<Instant> {
+        if self.lag != Lag::KeepingUp {
+            return None;
+        }
+        self.in_flight
+            .values()
+            .map(|f| f.started + SLOW_AFTER)
+            .min()
     }
 }
 
-async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+/// The outcome of a target that waits behind older events it retries.
+pub fn queued_outcome(name: &str) -> Outcome {
+    Outcome {
+        name: name.to_owned(),
+        status: None,
+        ok: false,
+        ms: 0.0,
+        error: Some("queued behind earlier events that are being retried".into()),
+        queued: true,
+        filtered: false,
+    }
+}
+
+async fn wait_for<T>(handle: &mut Option<JoinHandle<T>>) -> std::result::Result<T, JoinError> {
+    match handle {
+        Some(h) => h.await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until_some(at: Option<Instant>) {
     if let Some(at) = at {
         tokio::time::sleep_until(at).await;
     }
@@ -798,4 +1095,108 @@ async fn sleep_until_some(at: Option<tokio::time::Instant>) {
 
 fn event_label(event: &Event) -> std::borrow::Cow<'_, str> {
     super::shown_id(event.id.as_deref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::FanoutTarget;
+    use crate::printer::Printer;
+    use axum::body::Bytes;
+
+    /// A target on loopback that records each delivery's id as it arrives and answers only once
+    /// `open` turns true.
+    async fn holding_target(seen: Arc<Mutex<Vec<String>>>, open: watch::Receiver<bool>) -> String {
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |body: Bytes| {
+                let (seen, mut open) = (seen.clone(), open.clone());
+                async move {
+                    let event: Value = serde_json::from_slice(&body).unwrap();
+                    seen.lock()
+                        .unwrap()
+                        .push(event["id"].as_str().unwrap().to_owned());
+                    let _ = open.wait_for(|o| *o).await;
+                    "ok"
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    fn event(i: usize) -> Event {
+        let body = format!("{{\"id\":\"evt_{i}\",\"pad\":\"{}\"}}", "x".repeat(1000));
+        Event {
+            seq: 0,
+            id: Some(format!("evt_{i}")),
+            received_ms: crate::timestamp::unix_ms(),
+            content_type: None,
+            signature: None,
+            body: body.into(),
+            parsed: Parsed::default(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_target_behind_the_memory_budget_reads_the_spool_back_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (spool, recovered) = Spool::open(dir.path(), false).unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (open, opened) = watch::channel(false);
+        let url = holding_target(seen.clone(), opened).await;
+        let spec = super::super::targets::resolve(
+            &FanoutTarget {
+                name: "t".into(),
+                url,
+                ..Default::default()
+            },
+            &Printer::silent(),
+        )
+        .unwrap();
+        let opts = DeliveryOptions {
+            backoff: Backoff {
+                base: Duration::from_millis(10),
+                max: Duration::from_millis(50),
+                jitter: false,
+            },
+            max_age: Duration::from_secs(3600),
+            in_flight: 1,
+            client: super::super::attempt::Client::new(Duration::from_secs(30), false).unwrap(),
+        };
+        // Room in memory for about four events of 1 KB.
+        let hub = Hub::start_with(
+            Arc::new(spool),
+            recovered,
+            vec![spec],
+            opts,
+            Log::silent(),
+            (4096, 1000),
+        )
+        .unwrap();
+        for i in 0..40 {
+            let e = event(i);
+            let judged = hub.judge(&e.body, &e.parsed);
+            let spooled = hub.submit(e, judged.verdicts, Arc::new(Answer::default()));
+            assert_eq!(spooled.await.unwrap(), Ok(i as u64 + 1));
+        }
+        assert!(
+            hub.inner.feed.bytes_in_memory() <= 4096 + 1100,
+            "the feed keeps to its budget"
+        );
+        open.send(true).unwrap();
+        let expected: Vec<String> = (0..40).map(|i| format!("evt_{i}")).collect();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while seen.lock().unwrap().len() < 40 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            *seen.lock().unwrap(),
+            expected,
+            "every event once, in order"
+        );
+        hub.shutdown().await;
+    }
 }
