@@ -23,6 +23,7 @@ pub mod files;
 #[cfg(test)]
 pub(crate) mod fuzz;
 pub mod http;
+pub mod http1;
 pub mod load;
 pub mod printer;
 pub mod process;

@@ -139,6 +139,11 @@ impl Printer {
         }
     }
 
+    /// Whether `status` lines are shown (not with `--quiet`, nor from a silent printer).
+    pub fn shows_status(&self) -> bool {
+        self.0.enabled && !self.0.mode.quiet
+    }
+
     /// A status line for people on stderr; silent with `--quiet`.
     pub fn status(&self, text: impl AsRef<str>) {
         if self.0.enabled && !self.0.mode.quiet {

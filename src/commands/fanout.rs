@@ -229,10 +229,7 @@ fn options(args: &FanoutArgs, file: &FanoutConfig, out: &Printer) -> Result<Rela
     if args.insecure {
         out.warn("--insecure (--skip-verify): TLS certificates of targets are not checked");
     }
-    let client = crate::http::builder(args.timeout.get())
-        .danger_accept_invalid_certs(args.insecure)
-        .build()
-        .or_external("cannot build HTTP client")?;
+    let client = crate::fanout::attempt::Client::new(args.timeout.get(), args.insecure)?;
     let listen = args
         .listen
         .clone()

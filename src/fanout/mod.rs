@@ -1,18 +1,25 @@
 //! `stripe-ops fanout`: one Stripe listener, many receivers, nothing lost.
 //!
-//! An event is verified (optionally) and handed at once to one worker per target (`deliver`)
-//! while it is written durably to the spool; the answer to the sender waits for the spool and
-//! carries the first attempt of each target. SIGHUP reloads the targets; SIGTERM and Ctrl-C stop taking
-//! events, let in-flight deliveries finish, and exit.
+//! An event is verified (optionally) and judged by the targets' routes; the intake appends it
+//! to the spool and hands it at once to every target's worker (`deliver`) through the shared
+//! feed (`feed`), each target reading at its own pace; the answer to the sender waits for the
+//! fsync that covers the event and carries the first attempt of each target that keeps up.
+//! SIGHUP reloads the targets; SIGTERM and Ctrl-C stop taking events, let in-flight deliveries
+//! finish, and exit.
 
 pub mod attempt;
+mod cursors;
 pub mod deliver;
+pub mod feed;
+mod log;
 pub mod recover;
 pub mod relay;
 pub mod route;
 pub mod spool;
 pub mod sqs;
 pub mod targets;
+
+pub use log::Log;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -71,7 +78,7 @@ pub async fn start(opts: RelayOptions) -> Result<Relay> {
         .await
         .or_external(format!("cannot listen on {}", opts.listen))?;
     let addr = listener.local_addr().or_external("listener address")?;
-    let logger = Log(opts.out.clone());
+    let logger = Log::new(&opts.out);
     let (spool, recovered) = spool::Spool::open_with(
         &opts.spool,
         opts.fsync,
@@ -253,30 +260,6 @@ impl Started {
     }
 }
 
-/// The relay's log: one line per event and per target outcome on stderr, with a UTC
-/// timestamp (silent with `--quiet`). Control characters are escaped, so that text from the
-/// network (an event id) cannot forge a line or move the terminal's cursor.
-#[derive(Clone, Debug)]
-pub struct Log(Printer);
-
-impl Log {
-    pub fn new(out: &Printer) -> Log {
-        Log(out.clone())
-    }
-
-    pub fn silent() -> Log {
-        Log(Printer::silent())
-    }
-
-    pub fn line(&self, line: impl AsRef<str>) {
-        self.0.status(format!(
-            "{} {}",
-            rfc3339(SystemTime::now()),
-            crate::printer::escape_controls(line.as_ref())
-        ));
-    }
-}
-
 /// A relay that stopped: nothing more to print (its start line was the document).
 pub struct Stopped;
 
@@ -289,7 +272,7 @@ impl Report for Stopped {
     }
 }
 
-pub(crate) use crate::timestamp::{rfc3339, unix_ms};
+pub(crate) use crate::timestamp::rfc3339;
 
 /// An event id as a log line shows it: Stripe's are about 30 characters; one from outside may
 /// be anything, so a long one is cut (with its length said) and control characters escaped.

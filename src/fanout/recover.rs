@@ -42,8 +42,8 @@ struct Meta {
     len: usize,
 }
 
-/// An event as one record.
-pub fn encode(event: &Event) -> io::Result<Vec<u8>> {
+/// An event as one record, appended to `out`.
+pub fn encode_into(event: &Event, out: &mut Vec<u8>) -> io::Result<()> {
     let meta = Meta {
         seq: event.seq,
         id: event.id.clone(),
@@ -52,15 +52,25 @@ pub fn encode(event: &Event) -> io::Result<Vec<u8>> {
         signature: event.signature.clone(),
         len: event.body.len(),
     };
-    let meta = serde_json::to_vec(&meta).map_err(io::Error::other)?;
-    let crc = checksum(&meta, &event.body);
-    let mut bytes = Vec::with_capacity(MAGIC.len() + 10 + meta.len() + event.body.len());
-    bytes.extend_from_slice(MAGIC);
-    bytes.extend_from_slice(format!("{crc:08x} ").as_bytes());
-    bytes.extend_from_slice(&meta);
-    bytes.push(b'\n');
-    bytes.extend_from_slice(&event.body);
-    Ok(bytes)
+    out.reserve(MAGIC.len() + 9 + 160 + event.body.len());
+    out.extend_from_slice(MAGIC);
+    let crc_at = out.len();
+    out.extend_from_slice(b"00000000 ");
+    let meta_at = out.len();
+    serde_json::to_writer(&mut *out, &meta).map_err(io::Error::other)?;
+    let crc = checksum(&out[meta_at..], &event.body);
+    out[crc_at..crc_at + 8].copy_from_slice(format!("{crc:08x}").as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(&event.body);
+    Ok(())
+}
+
+/// An event as one record.
+#[cfg(test)]
+pub fn encode(event: &Event) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    encode_into(event, &mut out)?;
+    Ok(out)
 }
 
 fn checksum(meta: &[u8], body: &[u8]) -> u32 {
@@ -80,7 +90,7 @@ pub struct Skipped {
 }
 
 /// Why a record could not be read.
-enum Unread {
+pub(super) enum Unread {
     /// The bytes end inside it.
     Incomplete,
     Invalid(&'static str),
@@ -134,7 +144,7 @@ pub fn parse_segment(bytes: &[u8]) -> (Vec<Event>, Vec<Skipped>) {
 }
 
 /// Where the next record header could start at or after `from` (the end when none).
-fn next_header(bytes: &[u8], from: usize) -> usize {
+pub(super) fn next_header(bytes: &[u8], from: usize) -> usize {
     let find = |needle: &[u8]| {
         bytes
             .get(from..)
@@ -150,7 +160,8 @@ fn next_header(bytes: &[u8], from: usize) -> usize {
     }
 }
 
-fn read_record(rest: &[u8]) -> Result<(Event, usize), Unread> {
+/// The record at the start of `rest`, and its length.
+pub(super) fn read_record(rest: &[u8]) -> Result<(Event, usize), Unread> {
     let header = MAGIC.len() + 9;
     if rest.len() < header {
         return Err(Unread::Incomplete);

@@ -2,7 +2,6 @@
 //! with a summary of the first attempts once spooled), `GET /health` and `GET /status`.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -15,10 +14,10 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 
 use super::attempt::Outcome;
-use super::deliver::{Hub, Report};
+use super::deliver::{Hub, Judged, Lag, Target, queued_outcome};
+use super::feed::Answer;
 use super::route::Parsed;
 use super::spool::{Event, Spool};
 use crate::webhook::signature::{self, Signer};
@@ -60,7 +59,7 @@ async fn health() -> Json<Value> {
 
 async fn status(State(state): State<Arc<RelayState>>) -> Json<Value> {
     let mut v = state.hub.status();
-    v["started_at"] = json!(super::rfc3339(state.started));
+    v["started_at"] = json!(crate::timestamp::rfc3339(state.started));
     v["received"] = json!(state.received.load(Ordering::Relaxed));
     v["rejected"] = json!(state.rejected.load(Ordering::Relaxed));
     v["filtered"] = json!(state.filtered.load(Ordering::Relaxed));
@@ -119,53 +118,53 @@ async fn receive(
         }
     }
     let parsed = Parsed::default();
-    if !state.hub.wanted(&body, &parsed) {
+    let judged = state.hub.judge(&body, &parsed);
+    if !judged.wanted {
         return filtered_out(&state, &body);
     }
     note_other_version(&state, &body);
-    let event = Arc::new(Event {
-        seq: state.spool.next_seq(),
-        id: event_id(&body),
-        received_ms: super::unix_ms(),
+    let id = event_id(&body);
+    let bytes = body.len();
+    let event = Event {
+        seq: 0,
+        id: id.clone(),
+        received_ms: crate::timestamp::unix_ms(),
         content_type: text_header(header::CONTENT_TYPE.as_str()),
         signature: signature_header,
         body,
         parsed,
-    });
-    let seq = event.seq;
-    // Delivery starts now, while the event is written: the 200 waits for the spool, not the
+    };
+    // Delivery starts as soon as the event is written: the 200 waits for the fsync, not the
     // targets' first attempts for the disk.
-    let (tx, rx) = mpsc::unbounded_channel();
-    state.hub.dispatch(seq, Some((event.clone(), Some(tx))));
-    let spool = state.spool.clone();
-    let to_write = event.clone();
-    let written = tokio::task::spawn_blocking(move || spool.write(&to_write)).await;
-    if let Err(e) = written
-        .map_err(|e| e.to_string())
-        .and_then(|r| r.map_err(|e| e.to_string()))
-    {
-        state.hub.refused(seq);
-        state.hub.log().line(format!(
-            "event {} NOT SPOOLED: {e}; answered 503 and dropped (the sender retries it; a target may get it twice)",
-            label(&event)
-        ));
-        return reject(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("cannot spool the event: {e}"),
-        );
-    }
-    state.hub.spooled(seq);
+    let answer = Arc::new(Answer::default());
+    let spooled = state
+        .hub
+        .submit(event, judged.verdicts.clone(), answer.clone())
+        .await
+        .unwrap_or_else(|_| Err("the spool's writer stopped".into()));
+    let label = super::shown_id(id.as_deref());
+    let seq = match spooled {
+        Ok(seq) => seq,
+        Err(e) => {
+            state.hub.refused();
+            state.hub.log().line(format!(
+                "event {label} NOT SPOOLED: {e}; answered 503 and dropped (the sender retries it; no target got it)"
+            ));
+            return reject(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("cannot spool the event: {e}"),
+            );
+        }
+    };
     let spooled_ms = started.elapsed().as_secs_f64() * 1000.0;
     state.received.fetch_add(1, Ordering::Relaxed);
     state.hub.log().line(format!(
-        "event {} #{seq}: received {} bytes, spooled in {spooled_ms:.1} ms",
-        label(&event),
-        event.body.len(),
+        "event {label} #{seq}: received {bytes} bytes, spooled in {spooled_ms:.1} ms"
     ));
-    let targets = collect(rx, state.summary_wait).await;
+    let targets = collect(&state.hub, &judged, &answer, state.summary_wait).await;
     Json(json!({
         "received": true,
-        "event_id": event.id,
+        "event_id": id,
         "seq": seq,
         "spooled": true,
         "targets": targets,
@@ -223,12 +222,12 @@ fn filtered_out(state: &RelayState, body: &[u8]) -> Response {
     .into_response()
 }
 
-fn label(event: &Event) -> std::borrow::Cow<'_, str> {
-    super::shown_id(event.id.as_deref())
-}
-
-/// The event's `id`, when the body is a JSON object with one.
+/// The event's `id`, when the body is a JSON object with one. Stripe's wire format starts with
+/// it (`{\n  "id": "evt_…",`): then it is read without parsing the rest of the event.
 fn event_id(body: &[u8]) -> Option<String> {
+    if let Some(id) = leading_id(body) {
+        return Some(id.to_owned());
+    }
     #[derive(Deserialize)]
     struct IdOnly<'a> {
         #[serde(borrow)]
@@ -240,25 +239,64 @@ fn event_id(body: &[u8]) -> Option<String> {
         .map(Cow::into_owned)
 }
 
-/// Gathers the first-attempt outcomes until every target answered or `wait` is over; targets
-/// still busy are reported as pending (their delivery goes on from the spool).
-async fn collect(mut rx: mpsc::UnboundedReceiver<Report>, wait: Duration) -> Vec<Value> {
+/// The `id` when it is the object's first member and a string without escapes.
+fn leading_id(body: &[u8]) -> Option<&str> {
+    fn token<'a>(bytes: &'a [u8], token: &[u8]) -> Option<&'a [u8]> {
+        bytes.trim_ascii_start().strip_prefix(token)
+    }
+    let rest = token(body, b"{")?;
+    let rest = token(rest, b"\"id\"")?;
+    let rest = token(rest, b":")?;
+    let rest = token(rest, b"\"")?;
+    let end = rest
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+    let after = rest[end + 1..].trim_ascii_start();
+    let ends_member = rest[end] == b'"' && matches!(after.first(), Some(b',' | b'}'));
+    ends_member.then(|| std::str::from_utf8(&rest[..end]).ok())?
+}
+
+/// Gathers the first-attempt outcomes until every target answered, or stopped keeping up, or
+/// `wait` is over; targets not heard from are reported as pending (or queued behind the events
+/// they retry): their delivery goes on from the spool.
+async fn collect(hub: &Hub, judged: &Judged, answer: &Answer, wait: Duration) -> Vec<Value> {
     let deadline = tokio::time::Instant::now() + wait;
-    let mut names = Vec::new();
-    let mut outcomes = BTreeMap::new();
-    while let Ok(Some(report)) = tokio::time::timeout_at(deadline, rx.recv()).await {
-        match report {
-            Report::Targets(n) => names = n,
-            Report::Outcome(o) => {
-                outcomes.insert(o.name.clone(), o);
-            }
+    let heard = |target: &Target| {
+        judged.verdicts.wants(target.slot) == Some(false)
+            || target.lag() != Lag::KeepingUp
+            || answer.outcome(&target.name).is_some()
+    };
+    loop {
+        let lagging = hub.lag_changed().notified();
+        let reported = answer.reported().notified();
+        tokio::pin!(lagging, reported);
+        lagging.as_mut().enable();
+        reported.as_mut().enable();
+        if judged.roster.iter().all(|t| heard(t)) {
+            break;
+        }
+        tokio::select! {
+            _ = lagging => {}
+            _ = reported => {}
+            _ = tokio::time::sleep_until(deadline) => break,
         }
     }
-    names
-        .into_iter()
-        .map(|name| match outcomes.remove(&name) {
-            Some(o) => serde_json::to_value(o).unwrap_or(Value::Null),
-            None => json!({"name": name, "status": null, "ok": false, "ms": null, "pending": true}),
+    judged
+        .roster
+        .iter()
+        .map(|target| {
+            let outcome = if judged.verdicts.wants(target.slot) == Some(false) {
+                Some(Outcome::filtered(&target.name))
+            } else {
+                answer.outcome(&target.name)
+            };
+            match outcome {
+                Some(o) => serde_json::to_value(o).unwrap_or(Value::Null),
+                None if target.lag() == Lag::Retrying => {
+                    serde_json::to_value(queued_outcome(&target.name)).unwrap_or(Value::Null)
+                }
+                None => json!({"name": target.name, "status": null, "ok": false, "ms": null, "pending": true}),
+            }
         })
         .collect()
 }
@@ -278,6 +316,14 @@ mod tests {
             Some("evt_\u{e9}".into())
         );
         assert_eq!(event_id(b"not json"), None);
+        assert_eq!(
+            event_id(b"{\n  \"id\": \"evt_1\",\n  \"object\": \"event\"}"),
+            Some("evt_1".into())
+        );
+        assert_eq!(event_id(br#"{"id":"evt_2"}"#), Some("evt_2".into()));
+        assert_eq!(event_id(br#"{"id":"a\"b"}"#), Some("a\"b".into()));
+        assert_eq!(event_id(br#"{"id":"x" "#), None, "not an object's member");
+        assert_eq!(event_id(br#"{"id":7}"#), None);
         assert_eq!(event_id(br#"{"data":{}}"#), None);
     }
 }

@@ -2,29 +2,27 @@
 //!
 //! Layout of `DIR`:
 //! - `events/<n>.log`: segments, each a run of records (`recover`: a header with a checksum, a
-//!   JSON line of metadata, then the exact body bytes; `docs/SPOOL.md`). Writers
-//!   append their record under a lock, then share one `fdatasync` of the segment (group
-//!   commit): after `write` returns, the event survives a crash of the process or of the
-//!   machine. Appending to one file costs the journal far less than a file per event, which
-//!   matters at 1,000 events/s. A new segment is started every `SEGMENT_BYTES` and on
-//!   opening (and its folder entry is fsync'd before anything in it is acknowledged). On
-//!   recovery a record that does not check is skipped alone, its bytes kept in a quarantine
-//!   file `<n>.log.bad-<offset>`. Files named `*.evt` (one record each, from earlier
-//!   versions) are read the same way.
+//!   JSON line of metadata, then the exact body bytes; `docs/SPOOL.md`). Events are appended
+//!   in batches by one writer (`intake`), which numbers them as it writes them, so a segment
+//!   holds its events in sequence order; then one `fdatasync` covers the whole batch (group
+//!   commit): once `sync` returns, every event appended before it survives a crash of the
+//!   process or of the machine. Appending to one file costs the journal far less than a file
+//!   per event, which matters at 1,000 events/s. A new segment is started every
+//!   `SEGMENT_BYTES` and on opening (and its folder entry is fsync'd before anything in it is
+//!   acknowledged). On recovery a record that does not check is skipped alone, its bytes kept
+//!   in a quarantine file `<n>.log.bad-<offset>`. Files named `*.evt` (one record each, from
+//!   earlier versions) are read the same way.
 //! - `cursors/<target>`: the highest sequence number the target is done with (delivered or
-//!   given up) with everything below it, as 20 digits and a newline. Updates are written in
-//!   place, not fsync'd, by one background thread that keeps only the newest value per target:
-//!   a write to a file can wait behind the journal while events are fsync'd, and a delivery
-//!   must not. Losing an update (crash, power cut) only means delivering again, which webhook
-//!   receivers must tolerate anyway (Stripe does it too).
+//!   given up) with everything below it (`cursors`).
 //!
-//! A segment is deleted once every target's cursor has passed all its events (the one being
-//! written to, once it has also been idle a moment). After a failed fsync the spool refuses
-//! further writes: the kernel may have dropped the data, and only a restart re-reads what is
-//! really on disk. Sequence numbers continue after a restart from the highest number found in
-//! events and cursors, so they never repeat.
+//! A target that fell behind the events kept in memory reads the segments written since the
+//! relay started back with `read_from`, at its own pace. A segment is deleted once every
+//! target's cursor has passed all its events (the one being written to, once it has also been
+//! idle a moment). After a failed fsync the spool refuses further writes: the kernel may have
+//! dropped the data, and only a restart re-reads what is really on disk. Sequence numbers
+//! continue after a restart from the highest number found in events and cursors, so they never
+//! repeat.
 
-use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -34,8 +32,9 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 
+use super::cursors::{CursorWriter, remove_if_present};
 pub use super::recover::Recovered;
-use super::recover::{self, Sealed};
+use super::recover::{self, Unread};
 use super::route::Parsed;
 
 /// Size after which a new segment is started.
@@ -44,6 +43,7 @@ pub const SEGMENT_BYTES: u64 = 4 << 20;
 /// One received event, as spooled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
+    /// Its number, given when it is appended (0 before).
     pub seq: u64,
     pub id: Option<String>,
     pub received_ms: i64,
@@ -61,11 +61,12 @@ pub struct Spool {
     segment_bytes: u64,
     log: Mutex<Log>,
     sync: GroupSync,
-    cursor_writer: CursorWriter,
+    cursors: CursorWriter,
     /// Held (an exclusive lock on `DIR/lock`) while the spool is open: two relays on one spool
     /// would deliver everything twice and reuse sequence numbers.
     _lock: File,
     fsync: bool,
+    /// The next number to give; only `append` moves it, under the log's lock.
     next_seq: AtomicU64,
     logger: super::Log,
 }
@@ -79,13 +80,41 @@ struct Log {
     broken: Option<String>,
 }
 
+/// A segment no longer written to.
+#[derive(Debug)]
+struct Sealed {
+    path: PathBuf,
+    /// The first event of a segment this relay wrote (its events are in sequence order and can
+    /// be read back by `read_from`); `None` for one found at start (its events are in memory).
+    first_seq: Option<u64>,
+    max_seq: u64,
+}
+
 #[derive(Debug)]
 struct Segment {
     path: PathBuf,
     file: Arc<File>,
     len: u64,
+    first_seq: Option<u64>,
     max_seq: u64,
     last_write: Instant,
+}
+
+/// What `append` did: the first `written` events were written (and numbered); `error` says why
+/// the others were not.
+#[derive(Debug)]
+pub struct Appended {
+    pub written: usize,
+    pub error: Option<io::Error>,
+}
+
+/// Where a target reading the spool back goes on: the record of event `seq` starts at `offset`
+/// of `path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadAt {
+    pub seq: u64,
+    path: PathBuf,
+    offset: u64,
 }
 
 impl Spool {
@@ -122,7 +151,7 @@ impl Spool {
             fs::TryLockError::Error(e) => e,
         })?;
         let mut recovered = Recovered::default();
-        let (sealed, next_number) = recover::read_segments(&events, &mut recovered)?;
+        let (found, next_number) = recover::read_segments(&events, &mut recovered)?;
         recover::read_cursors(&cursors, &mut recovered)?;
         // Every number read back is at most MAX_SEQ: the next one cannot overflow.
         let highest = recovered
@@ -138,12 +167,19 @@ impl Spool {
             segment_bytes,
             log: Mutex::new(Log {
                 current: None,
-                sealed,
+                sealed: found
+                    .into_iter()
+                    .map(|(path, max_seq)| Sealed {
+                        path,
+                        first_seq: None,
+                        max_seq,
+                    })
+                    .collect(),
                 next_number,
                 broken: None,
             }),
             sync: GroupSync::default(),
-            cursor_writer: CursorWriter::start(cursors, logger.clone())?,
+            cursors: CursorWriter::start(cursors, logger.clone())?,
             logger,
             _lock: lock,
             fsync,
@@ -156,12 +192,7 @@ impl Spool {
         &self.dir
     }
 
-    /// Reserves the next sequence number (the order of arrival).
-    pub fn next_seq(&self) -> u64 {
-        self.next_seq.fetch_add(1, Ordering::SeqCst)
-    }
-
-    /// The highest sequence number handed out so far (0 when none).
+    /// The highest sequence number given so far (0 when none).
     pub fn last_seq(&self) -> u64 {
         self.next_seq.load(Ordering::SeqCst) - 1
     }
@@ -170,48 +201,95 @@ impl Spool {
         self.log.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Writes an event durably (see the module comment). Blocking: call from a blocking thread.
-    pub fn write(&self, event: &Event) -> io::Result<()> {
-        let record = recover::encode(event)?;
-        self.append(event.seq, &record)?;
-        if self.fsync {
-            self.sync_current()?;
+    /// Numbers the events in order and writes them, one write per segment they go to; not
+    /// durable before `sync`. Blocking. A failed write is cut off again (or the spool stops
+    /// writing): the events before it stay written and numbered, the others get no number.
+    pub fn append(&self, events: &mut [Event]) -> Appended {
+        let mut log = self.log();
+        let mut written = 0;
+        let mut buf = Vec::new();
+        while written < events.len() {
+            let (count, error) = self.append_run(&mut log, &mut events[written..], &mut buf);
+            written += count;
+            if error.is_some() {
+                return Appended { written, error };
+            }
         }
-        Ok(())
+        Appended {
+            written,
+            error: None,
+        }
     }
 
-    fn append(&self, seq: u64, record: &[u8]) -> io::Result<()> {
-        let mut log = self.log();
+    /// Writes as many of `events` as fit in the current segment (at least one, starting a new
+    /// segment when needed) in one write; returns how many.
+    fn append_run(
+        &self,
+        log: &mut Log,
+        events: &mut [Event],
+        buf: &mut Vec<u8>,
+    ) -> (usize, Option<io::Error>) {
         if let Some(why) = &log.broken {
-            return Err(io::Error::other(why.clone()));
+            return (0, Some(io::Error::other(why.clone())));
         }
-        let full = log
-            .current
-            .as_ref()
-            .is_some_and(|s| s.len > 0 && s.len + record.len() as u64 > self.segment_bytes);
-        if full {
-            self.seal(&mut log)?;
+        buf.clear();
+        let first_seq = self.next_seq.load(Ordering::SeqCst);
+        let mut count = 0;
+        let room = |log: &Log, more: usize| {
+            log.current
+                .as_ref()
+                .is_none_or(|s| s.len == 0 || s.len + (more as u64) <= self.segment_bytes)
+        };
+        for event in events.iter_mut() {
+            event.seq = first_seq + count as u64;
+            let start = buf.len();
+            if let Err(e) = recover::encode_into(event, buf) {
+                event.seq = 0;
+                return (count, Some(e));
+            }
+            if count > 0 && !room(log, buf.len()) {
+                buf.truncate(start);
+                event.seq = 0;
+                break;
+            }
+            count += 1;
+        }
+        if !room(log, buf.len())
+            && let Err(e) = self.seal(log)
+        {
+            events[..count].iter_mut().for_each(|e| e.seq = 0);
+            return (0, Some(e));
         }
         if log.current.is_none() {
-            log.current = Some(self.new_segment(&mut log)?);
+            match self.new_segment(log) {
+                Ok(s) => log.current = Some(s),
+                Err(e) => {
+                    events[..count].iter_mut().for_each(|e| e.seq = 0);
+                    return (0, Some(e));
+                }
+            }
         }
         let Log {
             current, broken, ..
-        } = &mut *log;
+        } = log;
         let segment = current.as_mut().expect("a segment was just opened");
-        if let Err(e) = write_at(&segment.file, record, segment.len) {
-            // Cut the partial record off, or stop writing: a later record must not follow it.
+        if let Err(e) = write_at(&segment.file, buf, segment.len) {
+            // Cut the partial records off, or stop writing: a later record must not follow.
             if let Err(undo) = segment.file.set_len(segment.len) {
                 *broken = Some(format!(
                     "the spool could not undo a failed write ({e}): {undo}; restart the relay"
                 ));
             }
-            return Err(e);
+            events[..count].iter_mut().for_each(|e| e.seq = 0);
+            return (0, Some(e));
         }
-        segment.len += record.len() as u64;
-        segment.max_seq = segment.max_seq.max(seq);
+        let last_seq = first_seq + count as u64 - 1;
+        segment.len += buf.len() as u64;
+        segment.first_seq.get_or_insert(first_seq);
+        segment.max_seq = last_seq;
         segment.last_write = Instant::now();
-        Ok(())
+        self.next_seq.store(last_seq + 1, Ordering::SeqCst);
+        (count, None)
     }
 
     /// Stops writing to the current segment; its writes are made durable first, because the
@@ -226,7 +304,11 @@ impl Spool {
             log.broken = Some(format!("fsync of the spool failed: {e}; restart the relay"));
             return Err(e);
         }
-        log.sealed.push((segment.path, segment.max_seq));
+        log.sealed.push(Sealed {
+            path: segment.path,
+            first_seq: segment.first_seq,
+            max_seq: segment.max_seq,
+        });
         Ok(())
     }
 
@@ -241,14 +323,19 @@ impl Spool {
             path,
             file: Arc::new(file),
             len: 0,
+            first_seq: None,
             max_seq: 0,
             last_write: Instant::now(),
         })
     }
 
-    /// Returns once an fdatasync of the current segment that started after this call has
-    /// finished: concurrent writers share one.
-    fn sync_current(&self) -> io::Result<()> {
+    /// Makes every event appended so far durable (nothing to do with `fsync: false`). Returns
+    /// once an fdatasync of the current segment that started after this call has finished:
+    /// concurrent callers share one.
+    pub fn sync(&self) -> io::Result<()> {
+        if !self.fsync {
+            return Ok(());
+        }
         let mut state = self.sync.lock();
         state.requested += 1;
         let ticket = state.requested;
@@ -287,6 +374,116 @@ impl Spool {
         }
     }
 
+    /// Events written since the relay started, from `from` up to and excluding `until`, about
+    /// `budget` bytes of them (at least one event), in sequence order, read back from the
+    /// segments; and where to go on (`at`, from the last call, saves looking for the segment
+    /// again). Blocking. A record that does not check (damaged on disk since it was written) is
+    /// logged and skipped.
+    pub fn read_from(
+        &self,
+        from: u64,
+        until: u64,
+        budget: usize,
+        at: Option<ReadAt>,
+    ) -> io::Result<(Vec<Event>, Option<ReadAt>)> {
+        let (mut path, mut offset) = match at.filter(|a| a.seq == from) {
+            Some(a) => (a.path, a.offset),
+            None => match self.segment_of(from) {
+                Some(path) => (path, 0),
+                None => return Ok((Vec::new(), None)),
+            },
+        };
+        let mut events: Vec<Event> = Vec::new();
+        let mut bytes = 0;
+        let go_on = |events: &[Event], path: &Path, offset: u64, seq: Option<u64>| {
+            let seq = seq.unwrap_or_else(|| events.last().map_or(from, |e| e.seq + 1));
+            Some(ReadAt {
+                seq,
+                path: path.to_owned(),
+                offset,
+            })
+        };
+        loop {
+            let mut chunk = read_chunk(&path, offset, budget.max(READ_CHUNK))?;
+            let mut used = 0;
+            while used < chunk.len() {
+                match recover::read_record(&chunk[used..]) {
+                    Ok((event, len)) => {
+                        if event.seq >= until {
+                            let at = go_on(&events, &path, offset + used as u64, Some(event.seq));
+                            return Ok((events, at));
+                        }
+                        used += len;
+                        if event.seq >= from {
+                            bytes += len;
+                            events.push(event);
+                        }
+                        if bytes >= budget {
+                            let at = go_on(&events, &path, offset + used as u64, None);
+                            return Ok((events, at));
+                        }
+                    }
+                    // A record longer than the chunk: read it whole.
+                    Err(Unread::Incomplete) if used == 0 => {
+                        let whole = read_chunk(&path, offset, usize::MAX)?;
+                        if whole.len() == chunk.len() {
+                            break; // the end of what was written
+                        }
+                        chunk = whole;
+                    }
+                    Err(Unread::Incomplete) => break,
+                    Err(Unread::Invalid(why)) => {
+                        let next = recover::next_header(&chunk, used + 1);
+                        self.logger.line(format!(
+                            "spool: {} bytes at offset {} of {} are not a readable event ({why}); skipped while reading the spool back",
+                            next - used,
+                            offset + used as u64,
+                            path.display()
+                        ));
+                        used = next;
+                    }
+                }
+            }
+            offset += used as u64;
+            if used > 0 {
+                continue;
+            }
+            // Nothing more in this segment: on to the next one, once this one is sealed.
+            match self.segment_after(&path) {
+                Some(next) => (path, offset) = (next, 0),
+                None => {
+                    let at = go_on(&events, &path, offset, None);
+                    return Ok((events, at));
+                }
+            }
+        }
+    }
+
+    /// The segment written by this relay that holds event `seq` (or the first one after it).
+    fn segment_of(&self, seq: u64) -> Option<PathBuf> {
+        let log = self.log();
+        log.sealed
+            .iter()
+            .filter_map(|s| Some((s.path.clone(), s.first_seq?, s.max_seq)))
+            .chain(
+                log.current
+                    .iter()
+                    .filter_map(|s| Some((s.path.clone(), s.first_seq?, s.max_seq))),
+            )
+            .find(|(_, _, max)| *max >= seq)
+            .map(|(path, _, _)| path)
+    }
+
+    /// The segment after `path`, once `path` is sealed (its end is then final).
+    fn segment_after(&self, path: &Path) -> Option<PathBuf> {
+        let log = self.log();
+        let at = log.sealed.iter().position(|s| s.path == path)?;
+        log.sealed
+            .get(at + 1)
+            .map(|s| s.path.clone())
+            .or_else(|| log.current.as_ref().map(|s| s.path.clone()))
+    }
+
     /// Deletes the segments whose events are all at or below `done_through`; the current one
     /// too once nothing was written to it for `idle` (so that a busy relay does not start a new
     /// segment for every event).
@@ -294,10 +491,10 @@ impl Spool {
         let gone: Vec<PathBuf> = {
             let mut log = self.log();
             let mut gone = Vec::new();
-            log.sealed.retain(|(path, max_seq)| {
-                let done = *max_seq <= done_through;
+            log.sealed.retain(|s| {
+                let done = s.max_seq <= done_through;
                 if done {
-                    gone.push(path.clone());
+                    gone.push(s.path.clone());
                 }
                 !done
             });
@@ -326,30 +523,27 @@ impl Spool {
     }
 
     /// Records that `target` is done with everything up to `seq`, without waiting for the disk
-    /// (see the module comment).
+    /// (`cursors`).
     pub fn write_cursor(&self, target: &str, seq: u64) {
-        self.cursor_writer
-            .send(CursorOp::Set(target.to_owned(), seq));
+        self.cursors.set(target, seq);
     }
 
     /// Creates the cursor of a target seen for the first time, durably: it starts at the newest
     /// event, so a new target receives what arrives from now on.
     pub fn create_cursor(&self, target: &str) -> io::Result<u64> {
         let seq = self.last_seq();
-        self.cursor_writer
-            .call(|done| CursorOp::Create(target.to_owned(), seq, done))?;
+        self.cursors.create(target, seq)?;
         Ok(seq)
     }
 
     /// Forgets a target that was removed from the configuration.
     pub fn remove_cursor(&self, target: &str) -> io::Result<()> {
-        self.cursor_writer
-            .call(|done| CursorOp::Remove(target.to_owned(), done))
+        self.cursors.remove(target)
     }
 
     /// Returns once every cursor update made so far is written.
     pub fn flush_cursors(&self) -> io::Result<()> {
-        self.cursor_writer.call(CursorOp::Flush)
+        self.cursors.flush()
     }
 }
 
@@ -359,115 +553,17 @@ impl Drop for Spool {
     }
 }
 
-type Done = std::sync::mpsc::SyncSender<io::Result<()>>;
+/// How much of a segment one read takes, at least.
+const READ_CHUNK: usize = 256 * 1024;
 
-enum CursorOp {
-    Set(String, u64),
-    Create(String, u64, Done),
-    Remove(String, Done),
-    Flush(Done),
-}
-
-/// The thread that writes cursor files, in the order the operations were sent; runs of updates
-/// are coalesced to the newest value per target.
-#[derive(Debug)]
-struct CursorWriter {
-    ops: std::sync::Mutex<std::sync::mpsc::Sender<CursorOp>>,
-}
-
-impl CursorWriter {
-    fn start(dir: PathBuf, logger: super::Log) -> io::Result<Self> {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name("fanout-cursors".into())
-            .spawn(move || write_cursors(&dir, rx, logger))?;
-        Ok(Self {
-            ops: std::sync::Mutex::new(tx),
-        })
-    }
-
-    fn send(&self, op: CursorOp) {
-        let _ = self.ops.lock().unwrap_or_else(|e| e.into_inner()).send(op);
-    }
-
-    /// Sends an operation that answers, and waits for the answer.
-    fn call(&self, op: impl FnOnce(Done) -> CursorOp) -> io::Result<()> {
-        let (done, answer) = std::sync::mpsc::sync_channel(1);
-        self.send(op(done));
-        answer
-            .recv()
-            .unwrap_or_else(|_| Err(io::Error::other("the cursor writer stopped")))
-    }
-}
-
-fn write_cursors(dir: &Path, ops: std::sync::mpsc::Receiver<CursorOp>, logger: super::Log) {
-    let mut newest: BTreeMap<String, u64> = BTreeMap::new();
-    let write_newest = |newest: &mut BTreeMap<String, u64>| {
-        for (target, seq) in std::mem::take(newest) {
-            if let Err(e) = set_cursor(dir, &target, seq) {
-                logger.line(format!("spool: cannot save the cursor of {target}: {e}"));
-            }
-        }
-    };
-    while let Ok(first) = ops.recv() {
-        let mut next = Some(first);
-        while let Some(op) = next.take().or_else(|| ops.try_recv().ok()) {
-            match op {
-                CursorOp::Set(target, seq) => {
-                    newest.insert(target, seq);
-                }
-                CursorOp::Create(target, seq, done) => {
-                    write_newest(&mut newest);
-                    let _ = done.send(create_cursor(dir, &target, seq));
-                }
-                CursorOp::Remove(target, done) => {
-                    write_newest(&mut newest);
-                    let _ = done.send(remove_if_present(&dir.join(target)));
-                }
-                CursorOp::Flush(done) => {
-                    write_newest(&mut newest);
-                    let _ = done.send(Ok(()));
-                }
-            }
-        }
-        write_newest(&mut newest);
-    }
-}
-
-/// One fixed-width write in place (replacing the file by a rename costs milliseconds on ext4,
-/// which flushes on rename-over).
-fn set_cursor(dir: &Path, target: &str, seq: u64) -> io::Result<()> {
-    let file = private_options()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(dir.join(target))?;
-    write_at_start(&file, format!("{seq:020}\n").as_bytes())
-}
-
-fn create_cursor(dir: &Path, target: &str, seq: u64) -> io::Result<()> {
-    set_cursor(dir, target, seq)?;
-    File::open(dir.join(target))?.sync_all()?;
-    File::open(dir)?.sync_all()
-}
-
-fn remove_if_present(path: &Path) -> io::Result<()> {
-    match fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
-}
-
-#[cfg(unix)]
-fn write_at_start(file: &File, bytes: &[u8]) -> io::Result<()> {
-    std::os::unix::fs::FileExt::write_all_at(file, bytes, 0)
-}
-
-#[cfg(not(unix))]
-fn write_at_start(mut file: &File, bytes: &[u8]) -> io::Result<()> {
-    use std::io::Seek;
-    file.seek(io::SeekFrom::Start(0))?;
-    file.write_all(bytes)
+/// Up to `max` bytes of `path` from `offset` (fewer at its end).
+fn read_chunk(path: &Path, offset: u64, max: usize) -> io::Result<Vec<u8>> {
+    use std::io::{Read, Seek};
+    let mut file = File::open(path)?;
+    file.seek(io::SeekFrom::Start(offset))?;
+    let mut buf = Vec::new();
+    file.take(max as u64).read_to_end(&mut buf)?;
+    Ok(buf)
 }
 
 #[derive(Debug, Default)]
@@ -513,7 +609,7 @@ fn create_private(path: &Path) -> io::Result<File> {
 }
 
 /// Options that create a file with mode 0600.
-fn private_options() -> OpenOptions {
+pub(super) fn private_options() -> OpenOptions {
     let mut options = OpenOptions::new();
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
@@ -536,9 +632,9 @@ fn make_private_dir(dir: &Path) -> io::Result<()> {
 mod tests {
     use super::*;
 
-    fn event(spool: &Spool, id: &str, body: &str) -> Event {
+    fn event(id: &str, body: &str) -> Event {
         Event {
-            seq: spool.next_seq(),
+            seq: 0,
             id: Some(id.to_owned()),
             received_ms: 1_700_000_000_000,
             content_type: Some("application/json; charset=utf-8".into()),
@@ -546,6 +642,15 @@ mod tests {
             body: Bytes::copy_from_slice(body.as_bytes()),
             parsed: Parsed::default(),
         }
+    }
+
+    /// Appends one event durably; returns it with its number.
+    fn write(spool: &Spool, mut event: Event) -> Event {
+        let appended = spool.append(std::slice::from_mut(&mut event));
+        assert!(appended.error.is_none(), "{:?}", appended.error);
+        assert_eq!(appended.written, 1);
+        spool.sync().unwrap();
+        event
     }
 
     fn files(dir: &Path) -> Vec<String> {
@@ -562,10 +667,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (spool, recovered) = Spool::open(dir.path(), true).unwrap();
         assert!(recovered.events.is_empty());
-        let a = event(&spool, "evt_a", "{\"id\":\"evt_a\"}\n\u{e9}");
-        let b = event(&spool, "evt_b", "");
-        spool.write(&a).unwrap();
-        spool.write(&b).unwrap();
+        let a = write(&spool, event("evt_a", "{\"id\":\"evt_a\"}\n\u{e9}"));
+        let b = write(&spool, event("evt_b", ""));
         assert_eq!(spool.create_cursor("one").unwrap(), 2);
         spool.write_cursor("two", 1);
         drop(spool);
@@ -575,9 +678,8 @@ mod tests {
         assert_eq!(events, vec![a, b]);
         assert_eq!(recovered.cursors["one"], 2);
         assert_eq!(recovered.cursors["two"], 1);
-        assert_eq!(spool.next_seq(), 3);
-        let c = event(&spool, "evt_c", "{}");
-        spool.write(&c).unwrap();
+        assert_eq!(spool.last_seq(), 2);
+        write(&spool, event("evt_c", "{}"));
         assert_eq!(
             files(dir.path()),
             ["000000000000.log", "000000000001.log"],
@@ -602,7 +704,7 @@ mod tests {
             Spool::open_with(dir.path(), true, 600, super::super::Log::silent()).unwrap();
         let body = "x".repeat(150);
         for _ in 0..9 {
-            spool.write(&event(&spool, "evt", &body)).unwrap();
+            write(&spool, event("evt", &body));
         }
         // About 270 bytes per record: two per segment, so five segments for nine events.
         assert_eq!(spool.segments(), 5);
@@ -617,7 +719,7 @@ mod tests {
         );
         spool.retire(9, Duration::ZERO);
         assert!(files(dir.path()).is_empty());
-        spool.write(&event(&spool, "evt", "{}")).unwrap();
+        write(&spool, event("evt", "{}"));
         assert_eq!(files(dir.path()), ["000000000005.log"]);
     }
 
@@ -626,14 +728,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (spool, _) = Spool::open(dir.path(), false).unwrap();
         for _ in 0..5 {
-            spool.write(&event(&spool, "evt", "{}")).unwrap();
+            write(&spool, event("evt", "{}"));
         }
         spool.retire(5, Duration::ZERO);
         spool.write_cursor("t", 5);
         drop(spool);
         let (spool, recovered) = Spool::open(dir.path(), false).unwrap();
         assert!(recovered.events.is_empty());
-        assert_eq!(spool.next_seq(), 6);
+        assert_eq!(spool.last_seq(), 5);
     }
 
     #[cfg(unix)]
@@ -644,7 +746,7 @@ mod tests {
         let root = dir.path().join("spool");
         let (spool, _) = Spool::open(&root, false).unwrap();
         spool.create_cursor("t").unwrap();
-        spool.write(&event(&spool, "evt_1", "{}")).unwrap();
+        write(&spool, event("evt_1", "{}"));
         drop(spool);
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         for d in [root.clone(), root.join("events"), root.join("cursors")] {
@@ -661,8 +763,7 @@ mod tests {
     fn unreadable_bytes_are_kept_aside_and_everything_else_recovered() {
         let dir = tempfile::tempdir().unwrap();
         let (spool, _) = Spool::open(dir.path(), false).unwrap();
-        let good = event(&spool, "evt_good", "{}");
-        spool.write(&good).unwrap();
+        write(&spool, event("evt_good", "{}"));
         drop(spool);
         let events = dir.path().join("events");
         let meta = |seq: u64, len: usize| {
@@ -708,7 +809,7 @@ mod tests {
         assert_eq!(recovered.cursors.get("maxed"), Some(&0));
         assert!(!recovered.cursors.contains_key("junk"));
         // The next number does not wrap.
-        assert_eq!(spool.next_seq(), 6);
+        assert_eq!(spool.last_seq(), 5);
         spool.retire(5, Duration::ZERO);
         let left = files(dir.path());
         assert!(
@@ -742,8 +843,7 @@ mod tests {
                 let spool = spool.clone();
                 std::thread::spawn(move || {
                     for _ in 0..25 {
-                        let e = event(&spool, "evt", &"y".repeat(100));
-                        spool.write(&e).unwrap();
+                        write(&spool, event("evt", &"y".repeat(100)));
                     }
                 })
             })
@@ -771,7 +871,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let (spool, _) = Spool::open(dir.path(), true).unwrap();
-        spool.write(&event(&spool, "evt", "{}")).unwrap();
+        write(&spool, event("evt", "{}"));
         let path = dir.path().join("events").join("000000000000.log");
         let mode = fs::metadata(path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);

@@ -145,7 +145,7 @@ pub async fn connect(region: String) -> Sqs {
 pub struct SqsOptions {
     /// Each queue and the targets it feeds (`assign`).
     pub queues: Vec<(String, Vec<TargetSpec>)>,
-    pub client: reqwest::Client,
+    pub client: super::attempt::Client,
     /// Deliveries in flight at once per target, and messages per queue.
     pub in_flight: usize,
     /// How long a failed message stays invisible: doubling with each receive.
@@ -438,7 +438,7 @@ struct Worker {
     queue: Arc<Queue>,
     /// The targets this queue feeds.
     targets: Vec<Arc<Target>>,
-    client: reqwest::Client,
+    client: super::attempt::Client,
     backoff: Backoff,
     log: Log,
     stopped: watch::Receiver<bool>,
@@ -555,7 +555,7 @@ impl Worker {
         let event = Event {
             seq: 0,
             id: Some(id.clone()),
-            received_ms: super::unix_ms(),
+            received_ms: crate::timestamp::unix_ms(),
             content_type: None,
             signature: None,
             body: body.into(),

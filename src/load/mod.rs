@@ -3,9 +3,10 @@
 //!
 //! The hot path is cheap on purpose: the template is prepared once (rendering is two string
 //! concatenations), the signer is keyed once, ids come from a per-run random prefix and a counter
-//! (no syscall per id), each of the C workers owns one keep-alive connection (`conn`, hyper
-//! without a pool), pulls request numbers from an atomic counter and records latencies into its
-//! own HDR histogram; the histograms are merged at the end.
+//! (no syscall per id), each of the C workers owns one keep-alive connection (`conn`, the lean
+//! HTTP/1.1 client: one write per request, the answer read in the worker's own task), renders
+//! into buffers it reuses, pulls request numbers from an atomic counter and records latencies
+//! into its own HDR histogram; the histograms are merged at the end.
 
 mod conn;
 
@@ -23,9 +24,9 @@ use crate::printer::{Printer, Report};
 use crate::shutdown::Shutdown;
 use crate::webhook::fixtures::Prepared;
 use crate::webhook::signature::{self, Signer};
-use conn::{Connection, Endpoint, Failure};
+use conn::{Endpoint, Failure};
 
-pub use conn::Endpoint as Target;
+pub use conn::{Connection, Endpoint as Target};
 
 /// The slowest and fastest rates accepted: below one request per 1000 s a run is not a load
 /// test, and above a billion per second the rate is a typo.
@@ -117,6 +118,13 @@ impl IdSource {
 
     pub fn id(&self, n: u64) -> String {
         let mut out = String::with_capacity(self.prefix.len() + 12);
+        self.write_id(n, &mut out);
+        out
+    }
+
+    /// `id`, written over `out`.
+    pub fn write_id(&self, n: u64, out: &mut String) {
+        out.clear();
         out.push_str(&self.prefix);
         let mut digits = [b'0'; 12];
         let mut rest = n;
@@ -125,7 +133,6 @@ impl IdSource {
             rest /= 36;
         }
         out.push_str(std::str::from_utf8(&digits).expect("ASCII digits"));
-        out
     }
 }
 
@@ -369,6 +376,7 @@ impl Shared {
 async fn worker(shared: Arc<Shared>) -> Tally {
     let mut tally = Tally::new();
     let mut connection: Option<Connection> = None;
+    let (mut id, mut body) = (String::new(), String::new());
     while let Some(i) = shared.claim() {
         if let Some(at) = shared.plan.slot(i) {
             if let Some(d) = shared.plan.duration
@@ -379,10 +387,11 @@ async fn worker(shared: Arc<Shared>) -> Tally {
             tokio::time::sleep_until(shared.started + at).await;
         }
         let timestamp = crate::timestamp::unix_now();
-        let body = shared.prepared.body(&shared.ids.id(i), timestamp);
+        shared.ids.write_id(i, &mut id);
+        shared.prepared.body_into(&mut body, &id, timestamp);
         let header = signature::header(timestamp, body.as_bytes(), &shared.signers);
         let sent_at = Instant::now();
-        match send(&shared.endpoint, &mut connection, body, &header).await {
+        match send(&shared.endpoint, &mut connection, body.as_bytes(), &header).await {
             Ok(status) => tally.answered(status, sent_at.elapsed()),
             Err(failure) => {
                 // The connection's state is unknown after a failure: the next request opens another.
@@ -400,12 +409,10 @@ async fn worker(shared: Arc<Shared>) -> Tally {
 async fn send(
     endpoint: &Endpoint,
     connection: &mut Option<Connection>,
-    body: String,
+    body: &[u8],
     header: &str,
 ) -> std::result::Result<u16, Failure> {
-    if let Some(c) = connection
-        && c.ready().await.is_err()
-    {
+    if connection.as_ref().is_some_and(Connection::is_stale) {
         *connection = None;
     }
     let conn = match connection {

@@ -389,6 +389,13 @@ impl Prepared {
 
     /// The exact body of one event.
     pub fn body(&self, id: &str, created: i64) -> String {
+        let mut out = String::new();
+        self.body_into(&mut out, id, created);
+        out
+    }
+
+    /// `body`, written over `out` (load mode reuses one buffer per worker).
+    pub fn body_into(&self, out: &mut String, id: &str, created: i64) {
         let mut num = itoa::Buffer::new();
         let stamp;
         let created = if self.thin {
@@ -403,14 +410,13 @@ impl Prepared {
         } else {
             (created, id_json.as_str())
         };
-        let mut out =
-            String::with_capacity(self.head.len() + self.middle.len() + self.tail.len() + 64);
+        out.clear();
+        out.reserve(self.head.len() + self.middle.len() + self.tail.len() + 64);
         out.push_str(&self.head);
         out.push_str(a);
         out.push_str(&self.middle);
         out.push_str(b);
         out.push_str(&self.tail);
-        out
     }
 }
 

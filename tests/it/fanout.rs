@@ -246,7 +246,7 @@ impl Fanout {
         Self::start(dir, &[&local[..], args].concat())
     }
 
-    fn start_with(mut cmd: std::process::Command, dir: &Path, args: &[&str]) -> Fanout {
+    pub(crate) fn start_with(mut cmd: std::process::Command, dir: &Path, args: &[&str]) -> Fanout {
         let log = dir.join(format!("fanout-{}.log", random_tag()));
         let mut child = cmd
             .args(["--json", "fanout"])

@@ -208,7 +208,9 @@ fn both_envelopes_reach_their_routed_targets_verified_poison_goes_to_the_dlq_and
     assert_eq!(b[0]["valid"], true, "re-signed with b's secret: {b:?}");
     let s = poll("the counts", WAIT, || {
         let s = status(&start);
-        (s["queues"][0]["delivered"] == 2 && s["queues"][0]["poison"] == 1).then_some(s)
+        let q = &s["queues"][0];
+        // The poison is counted when it is taken, dead-lettered once the dead-letter queue has it.
+        (q["delivered"] == 2 && q["poison"] == 1 && q["dead_lettered"] == 1).then_some(s.clone())
     });
     let q = &s["queues"][0];
     assert_eq!(

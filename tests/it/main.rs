@@ -15,6 +15,8 @@ mod dist;
 mod events;
 mod fail_fast;
 mod fanout;
+mod fanout_http1;
+mod fanout_isolation;
 mod fanout_sqs;
 mod hardening;
 mod hostile;

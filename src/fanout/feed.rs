@@ -1,0 +1,559 @@
+//! What the targets read (`deliver`): every spooled event once in memory, shared by all targets
+//! whatever their number, from the oldest one some target has not taken yet, within a memory
+//! budget. A target that fell further behind than the budget reads the spool back instead
+//! (`Spool::read_from`), at its own pace: one slow or silent target costs neither memory nor
+//! the others' speed. Events found in the spool at start stay in memory until every target took
+//! them.
+//!
+//! Events come in through the intake: one thread appends the events of every request waiting
+//! at that moment to the spool (numbering them as it writes them) and hands them to the targets
+//! at once; another makes them durable with one fsync for everything appended before it starts,
+//! then answers each of those requests (group commit: every request waits for the fsync that
+//! covers it). Delivery thus never waits for the disk; the sender gets its 2xx only once its
+//! event is durable.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use tokio::sync::{Notify, oneshot};
+
+use super::attempt::Outcome;
+use super::spool::{Event, Spool};
+
+/// Bytes of event bodies kept in memory for targets that have not taken them yet.
+pub const MEMORY_BUDGET: usize = 32 << 20;
+/// Events kept in memory at most, whatever their size.
+pub const MEMORY_EVENTS: usize = 65_536;
+
+/// A spooled event, as the targets take it.
+pub struct Entry {
+    pub event: Arc<Event>,
+    /// The request that brought it, waiting for the targets' first attempts.
+    pub answer: Option<Arc<Answer>>,
+    /// Which targets' routes let it through, judged when it arrived (none for events found in
+    /// the spool at start: each target judges those itself).
+    pub verdicts: Option<Arc<Verdicts>>,
+}
+
+/// Per target (by its slot, `deliver::Target::slot`): whether its route lets an event through.
+#[derive(Debug, Default)]
+pub struct Verdicts {
+    judged: Vec<u64>,
+    wants: Vec<u64>,
+}
+
+impl Verdicts {
+    pub fn set(&mut self, slot: usize, wants: bool) {
+        let (word, bit) = (slot / 64, 1u64 << (slot % 64));
+        if self.judged.len() <= word {
+            self.judged.resize(word + 1, 0);
+            self.wants.resize(word + 1, 0);
+        }
+        self.judged[word] |= bit;
+        if wants {
+            self.wants[word] |= bit;
+        }
+    }
+
+    /// `None` for a target that was not judged (it came with a reload).
+    pub fn wants(&self, slot: usize) -> Option<bool> {
+        let (word, bit) = (slot / 64, 1u64 << (slot % 64));
+        let judged = self.judged.get(word).is_some_and(|w| w & bit != 0);
+        judged.then(|| self.wants[word] & bit != 0)
+    }
+}
+
+/// Where the targets' first attempts of an event are reported while its sender waits.
+#[derive(Default)]
+pub struct Answer {
+    outcomes: Mutex<Vec<Outcome>>,
+    reported: Notify,
+}
+
+impl Answer {
+    pub fn report(&self, outcome: Outcome) {
+        self.outcomes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(outcome);
+        self.reported.notify_one();
+    }
+
+    pub fn reported(&self) -> &Notify {
+        &self.reported
+    }
+
+    /// The outcome reported by `target`, if any.
+    pub fn outcome(&self, target: &str) -> Option<Outcome> {
+        self.outcomes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|o| o.name == target)
+            .cloned()
+    }
+}
+
+/// What `Feed::take` found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Taken {
+    /// Entries were added (in sequence order, from the one asked for or the next one).
+    Some,
+    /// Nothing from that number on yet.
+    Nothing,
+    /// The events from that number up to (excluding) `until` are no longer in memory: read
+    /// them from the spool.
+    OnDisk { until: u64 },
+}
+
+struct State {
+    /// Events found in the spool at start, in sequence order (numbers may have gaps).
+    recovered: VecDeque<Arc<Entry>>,
+    /// Events appended since, in sequence order without gaps, the first being `live_base`.
+    live: VecDeque<Arc<Entry>>,
+    live_base: u64,
+    live_bytes: usize,
+}
+
+pub struct Feed {
+    state: Mutex<State>,
+    /// The first number of this run: events below it were found at start.
+    first_live: u64,
+    /// The highest number handed to the targets.
+    head: AtomicU64,
+    budget: usize,
+    max_events: usize,
+}
+
+impl Feed {
+    /// A feed holding the events found at start (in sequence order); the events of this run
+    /// start at `first_live`.
+    pub fn new(
+        recovered: &[Arc<Event>],
+        first_live: u64,
+        budget: usize,
+        max_events: usize,
+    ) -> Feed {
+        let recovered = recovered
+            .iter()
+            .map(|event| {
+                Arc::new(Entry {
+                    event: event.clone(),
+                    answer: None,
+                    verdicts: None,
+                })
+            })
+            .collect();
+        Feed {
+            state: Mutex::new(State {
+                recovered,
+                live: VecDeque::new(),
+                live_base: first_live,
+                live_bytes: 0,
+            }),
+            first_live,
+            head: AtomicU64::new(first_live - 1),
+            budget,
+            max_events,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The first number of this run.
+    pub fn first_live(&self) -> u64 {
+        self.first_live
+    }
+
+    /// The highest number handed to the targets (found at start or appended since).
+    pub fn head(&self) -> u64 {
+        self.head.load(Ordering::Acquire)
+    }
+
+    /// Adds appended entries (numbered on from the last one), drops what every target took
+    /// (all below `needed`), and beyond the budget the oldest (targets behind read those from
+    /// the spool).
+    pub fn publish(&self, entries: impl IntoIterator<Item = Arc<Entry>>, needed: u64) {
+        let mut state = self.lock();
+        let mut head = None;
+        for entry in entries {
+            debug_assert_eq!(entry.event.seq, state.live_base + state.live.len() as u64);
+            state.live_bytes += entry.event.body.len();
+            head = Some(entry.event.seq);
+            state.live.push_back(entry);
+        }
+        drop_taken(&mut state, needed);
+        while state.live.len() > 1
+            && (state.live_bytes > self.budget || state.live.len() > self.max_events)
+        {
+            pop_live(&mut state);
+        }
+        if let Some(head) = head {
+            self.head.store(head, Ordering::Release);
+        }
+    }
+
+    /// Drops what every target took (all below `needed`).
+    pub fn trim(&self, needed: u64) {
+        drop_taken(&mut self.lock(), needed);
+    }
+
+    /// Adds to `out` up to `max` entries from number `from` on (or the first one after it).
+    pub fn take(&self, from: u64, max: usize, out: &mut Vec<Arc<Entry>>) -> Taken {
+        let state = self.lock();
+        let before = out.len();
+        if from < self.first_live {
+            let at = state.recovered.partition_point(|e| e.event.seq < from);
+            out.extend(state.recovered.range(at..).take(max).cloned());
+        }
+        let taken = out.len() - before;
+        let from_live = from.max(self.first_live);
+        if taken == max || (taken > 0 && from_live < state.live_base) {
+            return Taken::Some;
+        }
+        if from_live < state.live_base {
+            return Taken::OnDisk {
+                until: state.live_base,
+            };
+        }
+        if let Ok(at) = usize::try_from(from_live - state.live_base) {
+            out.extend(
+                state
+                    .live
+                    .range(at.min(state.live.len())..)
+                    .take(max - taken)
+                    .cloned(),
+            );
+        }
+        if out.len() > before {
+            Taken::Some
+        } else {
+            Taken::Nothing
+        }
+    }
+
+    /// Bytes of bodies held in memory for the events of this run.
+    #[cfg(test)]
+    pub fn bytes_in_memory(&self) -> usize {
+        self.lock().live_bytes
+    }
+
+    /// How many entries are at number `from` or above (taken or not).
+    pub fn count_from(&self, from: u64) -> u64 {
+        let state = self.lock();
+        let recovered =
+            state.recovered.len() - state.recovered.partition_point(|e| e.event.seq < from);
+        let live = self
+            .head()
+            .saturating_add(1)
+            .saturating_sub(from.max(self.first_live));
+        recovered as u64 + live
+    }
+}
+
+fn drop_taken(state: &mut State, needed: u64) {
+    while state
+        .recovered
+        .front()
+        .is_some_and(|e| e.event.seq < needed)
+    {
+        state.recovered.pop_front();
+    }
+    while state.live_base < needed && !state.live.is_empty() {
+        pop_live(state);
+    }
+}
+
+fn pop_live(state: &mut State) {
+    if let Some(e) = state.live.pop_front() {
+        state.live_bytes -= e.event.body.len();
+        state.live_base += 1;
+    }
+}
+
+/// An event handed to the intake; the answer is its number once it is durable.
+pub struct Submission {
+    pub event: Event,
+    pub verdicts: Option<Arc<Verdicts>>,
+    pub answer: Option<Arc<Answer>>,
+    pub done: Done,
+}
+
+/// Called by the intake with the events it appended, before it syncs them.
+pub type Publish = Box<dyn Fn(Vec<Arc<Entry>>) + Send + Sync>;
+
+/// Told when an event is durable (its number), or why it could not be spooled.
+type Done = oneshot::Sender<Result<u64, String>>;
+
+#[derive(Default)]
+struct Queue<T> {
+    items: Vec<T>,
+    closing: bool,
+}
+
+/// A queue one thread drains in batches.
+struct Batches<T> {
+    queue: Mutex<Queue<T>>,
+    wake: Condvar,
+}
+
+impl<T> Default for Batches<T> {
+    fn default() -> Self {
+        Batches {
+            queue: Mutex::new(Queue {
+                items: Vec::new(),
+                closing: false,
+            }),
+            wake: Condvar::new(),
+        }
+    }
+}
+
+impl<T> Batches<T> {
+    fn lock(&self) -> MutexGuard<'_, Queue<T>> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn push(&self, items: impl IntoIterator<Item = T>) {
+        let mut queue = self.lock();
+        let was_empty = queue.items.is_empty();
+        queue.items.extend(items);
+        if was_empty && !queue.items.is_empty() {
+            self.wake.notify_one();
+        }
+    }
+
+    fn close(&self) {
+        self.lock().closing = true;
+        self.wake.notify_one();
+    }
+
+    /// Waits for items and takes them all into `batch`; false once closed and drained.
+    fn take(&self, batch: &mut Vec<T>) -> bool {
+        let mut queue = self.lock();
+        while queue.items.is_empty() && !queue.closing {
+            queue = self.wake.wait(queue).unwrap_or_else(|e| e.into_inner());
+        }
+        std::mem::swap(batch, &mut queue.items);
+        !batch.is_empty()
+    }
+}
+
+/// The intake's two threads (see the module comment): one appends and hands out, the other
+/// syncs and answers, so that appending (and delivering) goes on while an fsync runs. They
+/// end when this handle is dropped, after the events already submitted.
+pub struct Intake {
+    submitted: Arc<Batches<Submission>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Intake {
+    pub fn start(spool: Arc<Spool>, publish: Publish) -> std::io::Result<Intake> {
+        let submitted = Arc::new(Batches::<Submission>::default());
+        let written = Arc::new(Batches::<(u64, Done)>::default());
+        let appender = {
+            let (submitted, written, spool) = (submitted.clone(), written.clone(), spool.clone());
+            std::thread::Builder::new()
+                .name("fanout-append".into())
+                .spawn(move || {
+                    let mut batch = Vec::new();
+                    while submitted.take(&mut batch) {
+                        written.push(append(&spool, &publish, &mut batch));
+                    }
+                    written.close();
+                })?
+        };
+        let syncer = std::thread::Builder::new()
+            .name("fanout-sync".into())
+            .spawn(move || {
+                let mut batch = Vec::new();
+                while written.take(&mut batch) {
+                    let synced = spool.sync().map_err(|e| e.to_string());
+                    for (seq, done) in batch.drain(..) {
+                        let _ = done.send(synced.clone().map(|()| seq));
+                    }
+                }
+            });
+        let syncer = match syncer {
+            Ok(t) => t,
+            Err(e) => {
+                submitted.close();
+                let _ = appender.join();
+                return Err(e);
+            }
+        };
+        Ok(Intake {
+            submitted,
+            threads: vec![appender, syncer],
+        })
+    }
+
+    pub fn submit(&self, submission: Submission) {
+        self.submitted.push([submission]);
+    }
+}
+
+impl Drop for Intake {
+    /// Waits for the events already submitted, and for the threads to end.
+    fn drop(&mut self) {
+        self.submitted.close();
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Appends and hands out one batch; returns what waits for the fsync (the refused are
+/// answered at once).
+fn append(spool: &Spool, publish: &Publish, batch: &mut Vec<Submission>) -> Vec<(u64, Done)> {
+    let mut events: Vec<Event> = batch
+        .iter_mut()
+        .map(|s| std::mem::replace(&mut s.event, placeholder()))
+        .collect();
+    let appended = spool.append(&mut events);
+    let refused = appended.error.map(|e| e.to_string());
+    let mut entries = Vec::with_capacity(appended.written);
+    let mut written = Vec::with_capacity(appended.written);
+    for (event, submission) in events.into_iter().zip(batch.drain(..)) {
+        if event.seq == 0 {
+            let why = refused.clone().unwrap_or_else(|| "not written".into());
+            let _ = submission.done.send(Err(why));
+            continue;
+        }
+        written.push((event.seq, submission.done));
+        entries.push(Arc::new(Entry {
+            event: Arc::new(event),
+            answer: submission.answer,
+            verdicts: submission.verdicts,
+        }));
+    }
+    if !entries.is_empty() {
+        publish(entries);
+    }
+    written
+}
+
+fn placeholder() -> Event {
+    Event {
+        seq: 0,
+        id: None,
+        received_ms: 0,
+        content_type: None,
+        signature: None,
+        body: Default::default(),
+        parsed: Default::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(seq: u64, body: usize) -> Arc<Entry> {
+        Arc::new(Entry {
+            event: Arc::new(Event {
+                seq,
+                body: vec![b'x'; body].into(),
+                ..placeholder()
+            }),
+            answer: None,
+            verdicts: None,
+        })
+    }
+
+    fn seqs(out: &[Arc<Entry>]) -> Vec<u64> {
+        out.iter().map(|e| e.event.seq).collect()
+    }
+
+    #[test]
+    fn targets_take_from_the_events_found_at_start_then_the_new_ones() {
+        let found: Vec<Arc<Event>> = [2, 5].iter().map(|&s| entry(s, 1).event.clone()).collect();
+        let feed = Feed::new(&found, 10, 1000, 100);
+        assert_eq!(feed.head(), 9);
+        feed.publish((10..13).map(|s| entry(s, 1)), 0);
+        assert_eq!(feed.head(), 12);
+        let mut out = Vec::new();
+        assert_eq!(feed.take(0, 3, &mut out), Taken::Some);
+        assert_eq!(seqs(&out), [2, 5, 10]);
+        out.clear();
+        assert_eq!(feed.take(11, 10, &mut out), Taken::Some);
+        assert_eq!(seqs(&out), [11, 12]);
+        out.clear();
+        assert_eq!(feed.take(13, 10, &mut out), Taken::Nothing);
+        assert_eq!(feed.count_from(3), 4);
+        // Once every target is past them, the events leave memory.
+        feed.trim(11);
+        assert_eq!(feed.take(0, 10, &mut out), Taken::OnDisk { until: 11 });
+        assert_eq!(feed.count_from(0), 3, "the spool still holds them");
+    }
+
+    #[test]
+    fn beyond_the_budget_the_oldest_are_read_from_the_spool() {
+        let feed = Feed::new(&[], 1, 250, 100);
+        feed.publish((1..=5).map(|s| entry(s, 100)), 0);
+        let mut out = Vec::new();
+        assert_eq!(feed.take(1, 10, &mut out), Taken::OnDisk { until: 4 });
+        assert_eq!(feed.take(4, 10, &mut out), Taken::Some);
+        assert_eq!(seqs(&out), [4, 5]);
+        // The newest event stays, however large.
+        feed.publish([entry(6, 1000)], 0);
+        out.clear();
+        assert_eq!(feed.take(4, 10, &mut out), Taken::OnDisk { until: 6 });
+        assert_eq!(feed.take(6, 10, &mut out), Taken::Some);
+        let few = Feed::new(&[], 1, usize::MAX, 2);
+        few.publish((1..=3).map(|s| entry(s, 1)), 0);
+        assert_eq!(few.take(1, 1, &mut out), Taken::OnDisk { until: 2 });
+    }
+
+    #[test]
+    fn verdicts_say_who_was_judged() {
+        let mut v = Verdicts::default();
+        v.set(0, true);
+        v.set(70, false);
+        assert_eq!(v.wants(0), Some(true));
+        assert_eq!(v.wants(70), Some(false));
+        assert_eq!(v.wants(1), None);
+        assert_eq!(v.wants(500), None);
+    }
+
+    #[test]
+    fn the_intake_numbers_hands_out_and_answers_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (spool, _) = Spool::open(dir.path(), true).unwrap();
+        let spool = Arc::new(spool);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let publish: Publish = {
+            let seen = seen.clone();
+            Box::new(move |entries| {
+                seen.lock()
+                    .unwrap()
+                    .extend(entries.iter().map(|e| e.event.seq))
+            })
+        };
+        let intake = Intake::start(spool.clone(), publish).unwrap();
+        let answers: Vec<_> = (0..20)
+            .map(|_| {
+                let (done, answer) = oneshot::channel();
+                intake.submit(Submission {
+                    event: placeholder(),
+                    verdicts: None,
+                    answer: None,
+                    done,
+                });
+                answer
+            })
+            .collect();
+        let numbers: Vec<u64> = answers
+            .into_iter()
+            .map(|a| a.blocking_recv().unwrap().unwrap())
+            .collect();
+        assert_eq!(numbers, (1..=20).collect::<Vec<_>>());
+        assert_eq!(*seen.lock().unwrap(), numbers);
+        drop(intake);
+        let (events, _) = spool.read_from(1, 21, usize::MAX, None).unwrap();
+        assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), numbers);
+    }
+}

@@ -1,0 +1,246 @@
+//! `stripe-ops fanout` with targets that do not keep up: one that holds every delivery until the
+//! test lets it go (a developer's app paused in a debugger), one that takes connections and never
+//! answers at all, beside two that answer at once. The fast ones get every event, the sender's
+//! answers never wait for the slow ones (they say `pending`), and the slow one gets everything
+//! once it is let go. Asserted on outcomes only: what each target received, what each answer
+//! said, what `/status` counts.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::common::*;
+use crate::fanout::{Fanout, INCOMING, Recorder, post, signed, target};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// A receiver that records each delivery when it starts and holds it until the file `release`
+/// exists, then answers 200 (threaded: every delivery waits on its own).
+const HOLDING: &str = r#"
+import http.server, json, os, time
+out, release = open(os.environ["OUT"], "a"), os.environ["RELEASE"]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        rid = json.loads(self.rfile.read(int(self.headers["Content-Length"]))).get("id")
+        out.write(json.dumps({"started": rid}) + "\n"); out.flush()
+        while not os.path.exists(release):
+            time.sleep(0.02)
+        out.write(json.dumps({"id": rid}) + "\n"); out.flush()
+        self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers()
+    def log_message(self, *a): pass
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"#;
+
+/// Takes every connection and never reads or answers a byte.
+const SILENT: &str = r#"
+import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(128)
+print(s.getsockname()[1], flush=True)
+held = []
+while True:
+    held.append(s.accept()[0])
+"#;
+
+struct Holding {
+    url: String,
+    out: PathBuf,
+    release: PathBuf,
+    _proc: Proc,
+}
+
+impl Holding {
+    fn start(dir: &Path) -> Holding {
+        let (out, release) = (dir.join("slow.jsonl"), dir.join("release"));
+        let mut cmd = python();
+        cmd.arg("-c")
+            .arg(HOLDING)
+            .env("OUT", &out)
+            .env("RELEASE", &release);
+        let (proc, port) = spawn_announcing(cmd);
+        Holding {
+            url: format!("http://127.0.0.1:{port}/hook"),
+            out,
+            release,
+            _proc: proc,
+        }
+    }
+
+    fn answered(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.out)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|v| v["id"].as_str().map(str::to_owned))
+            .collect()
+    }
+}
+
+fn silent() -> (Proc, String) {
+    let mut cmd = python();
+    cmd.arg("-c").arg(SILENT);
+    let (proc, port) = spawn_announcing(cmd);
+    (proc, format!("http://127.0.0.1:{port}/hook"))
+}
+
+fn target_status(relay: &Fanout, name: &str) -> Value {
+    relay.status()["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == name)
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+#[test]
+fn a_slow_and_a_silent_target_hold_back_neither_the_fast_ones_nor_the_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let a = Recorder::start(d, "a", None);
+    let b = Recorder::start(d, "b", None);
+    let slow = Holding::start(d);
+    let (_silent_proc, silent_url) = silent();
+    // Answers may wait an hour for first attempts, and an attempt may take an hour: only the
+    // relay's judgement that a target does not keep up lets an answer go without it.
+    let relay = Fanout::start_local(
+        d,
+        &[
+            "--target",
+            &target("a", &a),
+            "--target",
+            &target("b", &b),
+            "--target",
+            &format!("slow={}", slow.url),
+            "--target",
+            &format!("silent={silent_url}"),
+            "--summary-wait",
+            "1h",
+            "--timeout",
+            "1h",
+            "--in-flight",
+            "4",
+        ],
+    );
+    let events: Vec<(String, String, String)> = (0..32)
+        .map(|_| signed("checkout.session.completed", INCOMING, &[]))
+        .collect();
+    // Four senders at once, eight events each.
+    let answers: Vec<(u16, Value)> = std::thread::scope(|s| {
+        let senders: Vec<_> = events
+            .chunks(8)
+            .map(|chunk| {
+                let webhook = relay.webhook.clone();
+                s.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|(_, body, header)| post(&webhook, body, header))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        senders
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .map(|r| r.expect("every event is answered, none waits for the slow targets"))
+            .collect()
+    });
+    for (status, answer) in &answers {
+        assert_eq!(*status, 200, "{answer}");
+        let by_name = |name: &str| {
+            answer["targets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|t| t["name"] == name)
+                .cloned()
+                .unwrap()
+        };
+        for fast in ["a", "b"] {
+            assert_eq!(by_name(fast)["status"], 200, "{answer}");
+        }
+        for lagging in ["slow", "silent"] {
+            let t = by_name(lagging);
+            assert_eq!(t["ok"], false, "{answer}");
+            assert_eq!(t["pending"], true, "{answer}");
+        }
+    }
+    let ids: Vec<String> = events.iter().map(|(id, _, _)| id.clone()).collect();
+    // The fast ones get every event while the slow one holds its first deliveries and the
+    // silent one has not answered anything.
+    a.wait_for(&ids);
+    b.wait_for(&ids);
+    assert!(slow.answered().is_empty());
+    for name in ["slow", "silent"] {
+        let t = target_status(&relay, name);
+        assert_eq!(
+            (t["delivered"].clone(), t["pending"].clone()),
+            (0.into(), 32.into()),
+            "{t}"
+        );
+    }
+    poll("the fast ones' pending to drain", WAIT, || {
+        ["a", "b"]
+            .iter()
+            .all(|n| target_status(&relay, n)["pending"] == 0)
+            .then_some(())
+    });
+
+    // Let the slow one go: it gets every event; the silent one still holds the spool.
+    std::fs::write(&slow.release, "").unwrap();
+    poll("the slow target to get every event", WAIT, || {
+        let got = slow.answered();
+        ids.iter().all(|id| got.contains(id)).then_some(())
+    });
+    poll("the slow target to be done", WAIT, || {
+        (target_status(&relay, "slow")["pending"] == 0).then_some(())
+    });
+    assert_eq!(target_status(&relay, "slow")["delivered"], 32);
+    assert_eq!(
+        relay.status()["spool"]["events"],
+        32,
+        "kept for the silent one"
+    );
+    let log = relay.log();
+    assert!(log.contains("target a "), "{log}");
+}
+
+/// The same with the sender one event at a time: each answer comes although the silent target
+/// took the first deliveries and never answered.
+#[test]
+fn one_event_at_a_time_is_answered_beside_a_silent_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let a = Recorder::start(d, "a", None);
+    let (_silent_proc, silent_url) = silent();
+    let relay = Fanout::start_local(
+        d,
+        &[
+            "--target",
+            &target("a", &a),
+            "--target",
+            &format!("silent={silent_url}"),
+            "--summary-wait",
+            "1h",
+            "--timeout",
+            "1h",
+        ],
+    );
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        let (id, body, header) = signed("invoice.paid", INCOMING, &[]);
+        let (status, answer) = post(&relay.webhook, &body, &header).expect("answered");
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["targets"][0]["name"], "a");
+        assert_eq!(answer["targets"][0]["ok"], true, "{answer}");
+        assert_eq!(answer["targets"][1]["pending"], true, "{answer}");
+        ids.push(id);
+    }
+    a.wait_for(&ids);
+    let silent = target_status(&relay, "silent");
+    assert_eq!(silent["pending"], 20, "{silent}");
+}
