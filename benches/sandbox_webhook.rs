@@ -64,7 +64,7 @@ fn bench(c: &mut Criterion) {
                 let started = Instant::now();
                 futures_util::stream::iter(0..iters)
                     .for_each_concurrent(64, |_| {
-                        let now = signature::unix_now();
+                        let now = stripe_ops::timestamp::unix_now();
                         let body = prepared.body(&new_event_id(), now);
                         let header = signature::header(
                             now,

@@ -272,8 +272,6 @@ impl Report for Stopped {
     }
 }
 
-pub(crate) use crate::timestamp::rfc3339;
-
 /// An event id as a log line shows it: Stripe's are about 30 characters; one from outside may
 /// be anything, so a long one is cut (with its length said) and control characters escaped.
 pub fn shown_id(id: Option<&str>) -> std::borrow::Cow<'_, str> {

@@ -101,7 +101,7 @@ async fn receive(
             &body,
             &verify,
             state.tolerance,
-            signature::unix_now(),
+            crate::timestamp::unix_now(),
             // As Stripe's libraries: a relay must not refuse what the receivers would accept.
             signature::Window::PastOnly,
         );

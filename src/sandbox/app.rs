@@ -293,7 +293,7 @@ fn verify_signature(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result
         body,
         &signers,
         shared.tolerance,
-        signature::unix_now(),
+        crate::timestamp::unix_now(),
         // Hardened beyond Stripe's libraries: check's advisory future-timestamp case passes.
         signature::Window::BothWays,
     ) {

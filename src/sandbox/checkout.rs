@@ -441,7 +441,7 @@ pub fn completed_event(session: &Session, form: &PaymentForm, api_version: &str)
         .template("checkout.session.completed")
         .expect("embedded checkout.session.completed")
         .clone();
-    let now = crate::webhook::signature::unix_now();
+    let now = crate::timestamp::unix_now();
     event["id"] = json!(new_event_id());
     event["created"] = json!(now);
     event["livemode"] = json!(session.livemode);

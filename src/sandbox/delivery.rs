@@ -170,7 +170,7 @@ async fn deliver(
             Some(s) => s,
             None => shared.stripe.in_flight.slot(&endpoint.id).await,
         };
-        let now = signature::unix_now();
+        let now = crate::timestamp::unix_now();
         let header = signature::header(now, body.as_bytes(), std::slice::from_ref(&signer));
         let result =
             crate::webhook::request(&shared.http, &endpoint.url, &body, Some(&header), &[])

@@ -320,7 +320,7 @@ impl Store {
             cancel_url: cancel_url.to_owned(),
             status: SessionStatus::Open,
             livemode,
-            created: crate::webhook::signature::unix_now(),
+            created: crate::timestamp::unix_now(),
             customer_email: None,
         };
         self.sessions.insert(session.id.clone(), session.clone());

@@ -217,7 +217,6 @@ pub fn verify(
 }
 
 // Where src/sandbox/ still calls it (its branches are open); everything else uses `timestamp`.
-pub use crate::timestamp::unix_now;
 
 #[cfg(test)]
 mod tests {

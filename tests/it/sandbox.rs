@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use stripe_ops::webhook::signature::{Signer, header, unix_now};
+use stripe_ops::timestamp::unix_now;
+use stripe_ops::webhook::signature::{Signer, header};
 
 use crate::common::*;
 

@@ -253,7 +253,7 @@ impl Listeners {
     ) -> String {
         let n = self.conversations.fetch_add(1, Ordering::Relaxed);
         let header = signature::header(
-            signature::unix_now(),
+            crate::timestamp::unix_now(),
             body.as_bytes(),
             std::slice::from_ref(signer),
         );
@@ -303,7 +303,7 @@ fn dropped(
             error: Some(format!(
                 "not sent to stripe listen: {why} ({count} dropped for this session)"
             )),
-            at: signature::unix_now(),
+            at: crate::timestamp::unix_now(),
         },
         false,
     );
@@ -527,7 +527,7 @@ fn answered(shared: &Shared, listener_id: &str, text: &str) {
             attempt,
             status: Some(status),
             error: None,
-            at: signature::unix_now(),
+            at: crate::timestamp::unix_now(),
         },
         (200..300).contains(&status),
     );
@@ -587,7 +587,7 @@ mod tests {
                 default.as_bytes(),
                 &[signer],
                 300,
-                signature::unix_now(),
+                crate::timestamp::unix_now(),
                 signature::Window::PastOnly
             )
             .is_ok()

@@ -243,7 +243,7 @@ impl Destinations {
 }
 
 fn now() -> String {
-    crate::fanout::rfc3339(std::time::SystemTime::now())
+    crate::timestamp::rfc3339_now()
 }
 
 /// Every destination that takes this event, as `PutPartnerEvents` entries (the event's bytes as
@@ -274,7 +274,7 @@ pub fn publish(shared: &Arc<Shared>, event: &Value, body: &Arc<str>) {
             detail,
             time: event["created"]
                 .as_i64()
-                .unwrap_or_else(crate::webhook::signature::unix_now),
+                .unwrap_or_else(crate::timestamp::unix_now),
         };
         let id = event["id"].as_str().unwrap_or_default().to_owned();
         tokio::spawn(deliver(shared.clone(), id, d, entry));
@@ -307,7 +307,7 @@ async fn deliver(shared: Arc<Shared>, event_id: String, d: Destination, entry: P
                 attempt,
                 status,
                 error,
-                at: crate::webhook::signature::unix_now(),
+                at: crate::timestamp::unix_now(),
             },
             delivered,
         );
@@ -795,7 +795,7 @@ pub(super) async fn ping(State(shared): S, UrlPath(id): UrlPath<String>, _call: 
             source: d.source_name(),
             detail_type: "v2.core.event_destination.ping".into(),
             detail: crate::webhook::to_wire(&event),
-            time: crate::webhook::signature::unix_now(),
+            time: crate::timestamp::unix_now(),
         };
         tokio::spawn(deliver(
             shared.clone(),

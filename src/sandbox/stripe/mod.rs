@@ -371,7 +371,7 @@ impl StripeSide {
             enabled_events: new.enabled_events,
             description: new.description,
             disabled: false,
-            created: crate::webhook::signature::unix_now(),
+            created: crate::timestamp::unix_now(),
             secret,
             metadata: new.metadata,
             api_version: new.api_version,
@@ -635,11 +635,7 @@ async fn account(State(shared): S, call: Call) -> Response {
     let resource = engine::Engine::get()
         .resource("account")
         .expect("account is in the table");
-    let mut account = engine::ops::fresh(
-        resource,
-        crate::webhook::signature::unix_now(),
-        shared.livemode(),
-    );
+    let mut account = engine::ops::fresh(resource, crate::timestamp::unix_now(), shared.livemode());
     account["id"] = json!(shared.stripe.account_id);
     account["email"] = json!("sandbox@example.com");
     for key in ["charges_enabled", "details_submitted", "payouts_enabled"] {
