@@ -6,6 +6,10 @@
 //! also the CPU a request costs (both sides and the loopback). After criterion's figures it
 //! prints the CPU per request it measured itself (`getrusage`). Run:
 //! `cargo bench --bench http1_vs_hyper`.
+//!
+//! 2026-12-05, 2 cores, three runs: median per request http1.rs 4.25-4.30 µs, hyper
+//! 7.32-7.51 µs, hyper / http1.rs: 1.70-1.76 (above 1: http1.rs is faster); CPU per request
+//! 4.2-4.6 µs against 7.0-9.0 µs, hyper / http1.rs: 1.62-1.97.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
