@@ -292,19 +292,8 @@ impl Behaviour for PaymentLinks {
     }
     /// Each line item's price must exist; the link takes its currency.
     fn create(&self, ctx: &Ctx, link: &mut Value) -> ApiResult<()> {
-        for (i, item) in ctx
-            .param("line_items")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            let param = format!("line_items[{i}][price]");
-            let id = item["price"]
-                .as_str()
-                .ok_or_else(|| ApiError::missing_param(&param))?;
-            let price = ctx.find("price", id, &param)?;
-            link["currency"] = price["currency"].clone();
+        for item in ctx.priced_line_items()? {
+            link["currency"] = item.price["currency"].clone();
         }
         let id = link["id"].as_str().unwrap_or_default().to_owned();
         link["url"] = json!(format!("{}/b/{id}", ctx.shared.app_url));

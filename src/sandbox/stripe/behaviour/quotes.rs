@@ -23,19 +23,8 @@ impl Behaviour for Quotes {
     fn create(&self, ctx: &Ctx, quote: &mut Value) -> ApiResult<()> {
         let mut items = Vec::new();
         let (mut total, mut recurring) = (0, None::<Value>);
-        for (i, item) in ctx
-            .param("line_items")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            let param = format!("line_items[{i}][price]");
-            let id = item["price"]
-                .as_str()
-                .ok_or_else(|| ApiError::missing_param(&param))?;
-            let price = ctx.find("price", id, &param)?;
-            let quantity = item["quantity"].as_i64().unwrap_or(1);
+        for item in ctx.priced_line_items()? {
+            let (price, quantity) = (&item.price, item.quantity);
             let amount = price["unit_amount"].as_i64().unwrap_or(0) * quantity;
             total += amount;
             quote["currency"] = price["currency"].clone();
@@ -49,7 +38,7 @@ impl Behaviour for Quotes {
                     "interval": price["recurring"]["interval"], "interval_count": price["recurring"]["interval_count"],
                 })));
             }
-            items.push(json!({"price": id, "quantity": quantity}));
+            items.push(json!({"price": price["id"], "quantity": quantity}));
         }
         quote["amount_subtotal"] = json!(total);
         quote["amount_total"] = json!(total);

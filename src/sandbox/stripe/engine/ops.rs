@@ -67,6 +67,12 @@ pub fn behaviour(object: &str) -> Option<&'static dyn Behaviour> {
         .find(|b| b.object() == object)
 }
 
+/// A line item as `Ctx::priced_line_items` reads it.
+pub struct PricedItem {
+    pub price: Value,
+    pub quantity: i64,
+}
+
 /// What an operation sees of its call.
 pub struct Ctx<'a> {
     pub shared: &'a Arc<Shared>,
@@ -180,6 +186,24 @@ impl<'a> Ctx<'a> {
             .get_of(object, id)
             .filter(|o| o["deleted"] != true)
             .ok_or_else(|| ApiError::no_such(object, id, param))
+    }
+
+    /// The `line_items` parameter's entries with their prices: each must name an existing price
+    /// (Stripe's 400 naming `line_items[i][price]` otherwise); the quantity defaults to 1.
+    pub fn priced_line_items(&self) -> ApiResult<Vec<PricedItem>> {
+        let items = self.param("line_items").and_then(Value::as_array);
+        let mut priced = Vec::new();
+        for (i, item) in items.into_iter().flatten().enumerate() {
+            let param = format!("line_items[{i}][price]");
+            let id = item["price"]
+                .as_str()
+                .ok_or_else(|| ApiError::missing_param(&param))?;
+            priced.push(PricedItem {
+                price: self.find("price", id, &param)?,
+                quantity: item["quantity"].as_i64().unwrap_or(1),
+            });
+        }
+        Ok(priced)
     }
 
     /// The object this call's path names.
