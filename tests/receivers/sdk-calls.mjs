@@ -2,13 +2,18 @@
 // into its typed errors, and the calls apps make beside the CLI's (lists, expand, idempotent
 // retries). Test fixture of stripe-ops.
 //
-//   node sdk-calls.mjs API_BASE KEY
+//   node sdk-calls.mjs API_BASE KEY [clock]
 //
+// With `clock`, only the test clock scenario: a customer on a clock, a subscription with a
+// 14-day trial, the clock advanced past trial_will_end, the trial's end and one renewal, then
+// cancel_at_period_end and past the period's end; it prints the objects' states and the
+// account's events, oldest first ({id, type, created}).
+
 // Prints {name: {ok, class, type, code, decline_code, param, message, status, value}} as JSON:
 // `class` is the error's class in stripe-node (StripeInvalidRequestError, StripeCardError, ...).
 import Stripe from 'stripe';
 
-const [base, key] = process.argv.slice(2);
+const [base, key, scenario] = process.argv.slice(2);
 const url = new URL(base);
 // stripe-node sends its pinned API version (Stripe-Version) with every call.
 const stripe = new Stripe(key, {host: url.hostname, port: url.port, protocol: 'http', maxNetworkRetries: 0});
@@ -23,6 +28,50 @@ async function call(name, f) {
       param: err.param, message: err.raw?.message, status: err.statusCode,
     };
   }
+}
+
+if (scenario === 'clock') {
+  await clockScenario();
+  console.log(JSON.stringify(out));
+  process.exit(0);
+}
+
+async function clockScenario() {
+  const day = 86400;
+  const t0 = 1767225600; // 2026-01-01T00:00:00Z
+  const clock = await stripe.testHelpers.testClocks.create({frozen_time: t0, name: 'trial to renewal'});
+  const customer = await stripe.customers.create({test_clock: clock.id, payment_method: 'pm_card_visa',
+    invoice_settings: {default_payment_method: 'pm_card_visa'}});
+  const price = await stripe.prices.create({unit_amount: 1000, currency: 'usd', recurring: {interval: 'month'}, product_data: {name: 'Clocked'}});
+  const sub = await stripe.subscriptions.create({customer: customer.id, items: [{price: price.id}], trial_period_days: 14});
+  const advance = async (to) => {
+    await stripe.testHelpers.testClocks.advance(clock.id, {frozen_time: to});
+    return stripe.subscriptions.retrieve(sub.id);
+  };
+  const noticed = await advance(t0 + 12 * day);
+  const trialEnded = await advance(t0 + 14 * day + 2 * 3600);
+  const firstPaid = await stripe.invoices.retrieve(trialEnded.latest_invoice);
+  const feb15 = 1771113600; // 2026-02-15T00:00:00Z, a calendar month after the trial's end
+  const renewed = await advance(feb15 + 2 * 3600);
+  const renewal = await stripe.invoices.retrieve(renewed.latest_invoice);
+  await stripe.subscriptions.update(sub.id, {cancel_at_period_end: true});
+  const mar15 = 1773532800; // 2026-03-15T00:00:00Z
+  const ended = await advance(mar15 + 60);
+  // A fresh sandbox: the account's events are this scenario's.
+  const events = (await stripe.events.list({limit: 100})).data.map((e) => ({id: e.id, type: e.type, created: e.created})).reverse();
+  const item = (s) => [s.items.data[0].current_period_start, s.items.data[0].current_period_end];
+  out.clock = {ok: true, value: {
+    customer: {created: customer.created, test_clock: customer.test_clock === clock.id},
+    created: {status: sub.status, created: sub.created, trial_end: sub.trial_end, test_clock: sub.test_clock === clock.id, period: item(sub)},
+    noticed: noticed.status,
+    trial_ended: {status: trialEnded.status, period: item(trialEnded), invoice: [firstPaid.status, firstPaid.billing_reason, firstPaid.amount_paid,
+      firstPaid.created, firstPaid.test_clock === clock.id]},
+    renewed: {status: renewed.status, period: item(renewed), invoice: [renewal.status, renewal.billing_reason, renewal.amount_paid, renewal.created,
+      renewal.lines.data[0].period]},
+    ended: {status: ended.status, ended_at: ended.ended_at},
+    clock: (await stripe.testHelpers.testClocks.retrieve(clock.id)).frozen_time,
+    events,
+  }};
 }
 
 await call('unknown_parameter', () => stripe.coupons.create({percent_off: 10, bogus: 'x'}));

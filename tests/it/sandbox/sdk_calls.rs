@@ -203,3 +203,123 @@ fn stripe_node_gets_stripes_errors_as_its_typed_errors_and_its_calls_work() {
     assert_eq!((class.as_str(), status), ("StripeInvalidRequestError", 400));
     assert!(message.contains("`canceled` status"), "{message}");
 }
+
+/// A customer on a test clock and its subscription with a 14-day trial, through stripe-node
+/// (sdk-calls.mjs `clock`), with `stripe listen` forwarding to a stripe-node receiver: each
+/// advance moves the subscription through what the time crossed, in order, dated on the clock
+/// (trial_will_end three days before the trial's end; the trial's end and a calendar month
+/// later a renewal, each invoice finalized and paid an hour after it was made; canceled at the
+/// period's end), and the listener gets every one of those events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_on_a_test_clock_moves_through_its_trial_renewal_and_cancellation() {
+    use super::stripe_cli::{Cli, node_recorder, seen};
+    let cli = Cli::start(&[]);
+    let secret = cli.print_secret();
+    let (_recorder, recorder) = node_recorder(&secret, false);
+    let _listen = cli.listen(&[
+        "--all-snapshot",
+        "--forward-to",
+        &format!("{recorder}/webhook"),
+    ]);
+    let o = node()
+        .arg(receivers_dir().join("sdk-calls.mjs"))
+        .args([&cli.sandbox.stripe_api, &cli.key, "clock"])
+        .current_dir(receivers_dir())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", stdout(&o)));
+    let mut v = r["clock"]["value"].clone();
+    assert_eq!(r["clock"]["ok"], true, "{}", r["clock"]);
+    let events = v.as_object_mut().unwrap().remove("events").unwrap();
+    let (t0, trial_end, feb15, mar15) =
+        (1_767_225_600, 1_768_435_200, 1_771_113_600, 1_773_532_800);
+    assert_eq!(
+        v,
+        json!({
+            "customer": {"created": t0, "test_clock": true},
+            "created": {"status": "trialing", "created": t0, "trial_end": trial_end, "test_clock": true, "period": [t0, trial_end]},
+            "noticed": "trialing",
+            "trial_ended": {"status": "active", "period": [trial_end, feb15],
+                "invoice": ["paid", "subscription_cycle", 1000, trial_end, true]},
+            "renewed": {"status": "active", "period": [feb15, mar15],
+                "invoice": ["paid", "subscription_cycle", 1000, feb15, {"end": mar15, "start": feb15}]},
+            "ended": {"status": "canceled", "ended_at": mar15},
+            "clock": mar15 + 60,
+        })
+    );
+    let events = events.as_array().unwrap();
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    let paid_an_hour_later = [
+        "invoice.finalized",
+        "payment_intent.created",
+        "charge.succeeded",
+        "payment_intent.succeeded",
+        "invoice.paid",
+        "invoice.payment_succeeded",
+    ];
+    let advance = |steps: &[&'static str]| {
+        [
+            &["test_helpers.test_clock.advancing"][..],
+            steps,
+            &["test_helpers.test_clock.ready"],
+        ]
+        .concat()
+    };
+    let renewal = [
+        &["customer.subscription.updated", "invoice.created"][..],
+        &paid_an_hour_later,
+    ]
+    .concat();
+    let want = [
+        &[
+            "test_helpers.test_clock.created",
+            "customer.created",
+            "payment_method.attached",
+            "product.created",
+            "price.created",
+            "plan.created",
+            "customer.subscription.created",
+            "invoice.created",
+            "invoice.finalized",
+            "invoice.paid",
+            "invoice.payment_succeeded",
+        ][..],
+        &advance(&["customer.subscription.trial_will_end"]),
+        &advance(&renewal),
+        &advance(&renewal),
+        &["customer.subscription.updated"],
+        &advance(&["customer.subscription.deleted"]),
+    ]
+    .concat();
+    assert_eq!(types, want);
+    // What the clock moved is dated on the clock: the notice three days before the trial's end,
+    // the first paid invoice's payment an hour after the trial's end.
+    let created = |t: &str, nth: usize| {
+        events.iter().filter(|e| e["type"] == t).nth(nth).unwrap()["created"]
+            .as_i64()
+            .unwrap()
+    };
+    assert_eq!(
+        created("customer.subscription.trial_will_end", 0),
+        trial_end - 3 * 86_400
+    );
+    assert_eq!(created("invoice.paid", 1), trial_end + 3_600);
+    assert_eq!(created("customer.subscription.deleted", 0), mar15);
+    let ids: Vec<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    let http = reqwest::Client::new();
+    eventually(
+        "the listener to get every event",
+        Duration::from_secs(30),
+        || async {
+            let got = seen(&http, &recorder).await;
+            let accepted: Vec<&str> = got["accepted"]
+                .as_array()?
+                .iter()
+                .filter_map(|a| a["id"].as_str())
+                .collect();
+            ids.iter().all(|id| accepted.contains(id)).then_some(())
+        },
+    )
+    .await;
+}

@@ -4,17 +4,50 @@
 //! Stripe answers the advance while the clock is still `advancing`; the sandbox moves it at
 //! once, so a retrieve right after sees it ready.
 //!
-//! The hook for what moves with a clock (subscriptions, schedules, trials, invoices): `MOVERS`,
-//! each called with the clock and the time span it crossed, in order, before the clock is ready.
+//! What lives on a clock moves with it (docs.stripe.com/billing/testing/test-clocks/api-advanced-usage,
+//! "Advance the simulated time": subscriptions renew, trials end, schedules change phase and end,
+//! invoices advance): `MOVERS` say, for each kind, when an object on the clock next has something
+//! due; the advance does the earliest due step, at its moment, until none is due by the new
+//! frozen time, so what happens is in time order across kinds. Each step runs on the clock's
+//! time (`Ctx::on_clock`): the objects it makes and the events it emits are dated then.
 
 use serde_json::{Value, json};
 
 use crate::sandbox::stripe::engine::{ApiError, ApiResult, Behaviour, Ctx};
 
-/// What moves with a clock: `fn(ctx, clock, from, to)`, emitting what Stripe emits for the time
-/// crossed. Empty until subscriptions and schedules live on clocks.
-pub type Mover = fn(&Ctx, &Value, i64, i64) -> ApiResult<()>;
-pub static MOVERS: &[Mover] = &[];
+/// One kind of object that moves with a clock.
+pub struct Mover {
+    pub object: &'static str,
+    /// When the object next has something due, and what (its state says: a step done is no
+    /// longer due). Steps of one moment run in the order of `MOVERS`, then by `rank`.
+    pub due: fn(&Ctx, &Value) -> Option<Due>,
+    /// Does the step, at its moment.
+    pub run: fn(&Ctx, &mut Value, &'static str) -> ApiResult<()>,
+}
+
+/// A step due at `at`: `what` names it for `Mover::run`; `rank` orders steps of one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Due {
+    pub at: i64,
+    pub rank: u8,
+    pub what: &'static str,
+}
+
+/// The earliest of `steps` (by time, then rank), if any.
+pub fn earliest(steps: impl IntoIterator<Item = Due>) -> Option<Due> {
+    steps.into_iter().min_by_key(|d| (d.at, d.rank))
+}
+
+/// A schedule's phase decides what its subscription renews into, and an invoice is made before
+/// it advances: schedules, then subscriptions, then invoices.
+pub static MOVERS: &[Mover] = &[
+    super::schedules::MOVER,
+    super::subscriptions::MOVER,
+    super::invoices::MOVER,
+];
+
+/// A runaway guard: no advance does more steps than this.
+const MAX_STEPS: usize = 10_000;
 
 /// A clock is deleted 30 days after it is created (the `deletes_after` Stripe sets).
 const LIFETIME: i64 = 30 * 86_400;
@@ -62,13 +95,42 @@ fn advance(ctx: &Ctx) -> ApiResult<Value> {
     ctx.put(&clock);
     ctx.emit("test_helpers.test_clock.advancing", &clock, None);
     let answer = clock.clone();
-    for mover in MOVERS {
-        mover(ctx, &clock, from, to)?;
-    }
+    let id = clock["id"].as_str().unwrap_or_default().to_owned();
+    move_objects(ctx, &id, from, to)?;
     clock["status"] = json!("ready");
     clock["status_details"] = json!({});
     clock["frozen_time"] = json!(to);
     ctx.put(&clock);
     ctx.emit("test_helpers.test_clock.ready", &clock, None);
     Ok(answer)
+}
+
+/// Does every step due on clock `id` up to `to`, earliest first, each at its moment (a step due
+/// before `from`, on an object made after it, runs at `from`).
+fn move_objects(ctx: &Ctx, id: &str, from: i64, to: i64) -> ApiResult<()> {
+    for _ in 0..MAX_STEPS {
+        let mut next: Option<(Due, usize, Value)> = None;
+        for (order, mover) in MOVERS.iter().enumerate() {
+            for object in ctx.store().all(mover.object, &|o| o["test_clock"] == id) {
+                let Some(due) = (mover.due)(ctx, &object).filter(|d| d.at <= to) else {
+                    continue;
+                };
+                let key = (due.at.max(from), order, due.rank);
+                if next
+                    .as_ref()
+                    .is_none_or(|(d, o, _)| key < (d.at.max(from), *o, d.rank))
+                {
+                    next = Some((due, order, object));
+                }
+            }
+        }
+        let Some((due, order, mut object)) = next else {
+            return Ok(());
+        };
+        let at = ctx.on_clock(id, due.at.max(from));
+        (MOVERS[order].run)(&at, &mut object, due.what)?;
+    }
+    Err(ApiError::request(
+        "The test clock's objects did not settle: too many steps in one advance.",
+    ))
 }
