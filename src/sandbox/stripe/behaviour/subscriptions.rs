@@ -180,8 +180,11 @@ fn create(ctx: &Ctx) -> ApiResult<Value> {
     ctx.emit("customer.subscription.created", &sub, None);
     ctx.put(&invoice);
     ctx.emit("invoice.created", &invoice, None);
+    // The first invoice is finalized at once, paid or not: an unpaid one leaves the subscription
+    // `incomplete` with its invoice open to be paid (docs.stripe.com/changelog/2019-03-14/
+    // subscriptions-successfully-created-first-payment-fails).
+    invoices::finalize(ctx, &mut invoice)?;
     if trial_end.is_some() {
-        invoices::finalize(ctx, &mut invoice)?;
         if trial_end.is_some_and(|end| end - now <= TRIAL_NOTICE) {
             ctx.emit("customer.subscription.trial_will_end", &sub, None);
             ctx.store()
