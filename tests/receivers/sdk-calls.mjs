@@ -7,7 +7,8 @@
 // With `clock`, only the test clock scenario: a customer on a clock, a subscription with a
 // 14-day trial, the clock advanced past trial_will_end, the trial's end and one renewal, then
 // cancel_at_period_end and past the period's end; it prints the objects' states and the
-// account's events, oldest first ({id, type, created}).
+// account's events, oldest first ({id, type, created}); then a two-phase schedule on another
+// clock (clock_schedule).
 
 // Prints {name: {ok, class, type, code, decline_code, param, message, status, value}} as JSON:
 // `class` is the error's class in stripe-node (StripeInvalidRequestError, StripeCardError, ...).
@@ -70,6 +71,39 @@ async function clockScenario() {
       renewal.lines.data[0].period]},
     ended: {status: ended.status, ended_at: ended.ended_at},
     clock: (await stripe.testHelpers.testClocks.retrieve(clock.id)).frozen_time,
+    events,
+  }};
+  await clockSchedule();
+}
+
+// A two-phase schedule on a clock with end_behavior=cancel: the second phase's quantity at the
+// first's end, expiring a week before the end, then the subscription canceled and the schedule
+// completed. Its events are those after the first scenario's.
+async function clockSchedule() {
+  const [jan1, feb1, mar1] = [1767225600, 1769904000, 1772323200];
+  const mark = (await stripe.events.list({limit: 1})).data[0].id;
+  const clock = await stripe.testHelpers.testClocks.create({frozen_time: jan1});
+  const customer = await stripe.customers.create({test_clock: clock.id, payment_method: 'pm_card_visa',
+    invoice_settings: {default_payment_method: 'pm_card_visa'}});
+  const price = await stripe.prices.create({unit_amount: 500, currency: 'usd', recurring: {interval: 'month'}, product_data: {name: 'Phased'}});
+  const month = {interval: 'month', interval_count: 1};
+  const s = await stripe.subscriptionSchedules.create({customer: customer.id, start_date: 'now', end_behavior: 'cancel',
+    phases: [{items: [{price: price.id, quantity: 1}], duration: month}, {items: [{price: price.id, quantity: 2}], duration: month}]});
+  await stripe.testHelpers.testClocks.advance(clock.id, {frozen_time: feb1 + 7200});
+  const second = await stripe.subscriptionSchedules.retrieve(s.id);
+  const sub = await stripe.subscriptions.retrieve(s.subscription);
+  const invoice = await stripe.invoices.retrieve(sub.latest_invoice);
+  await stripe.testHelpers.testClocks.advance(clock.id, {frozen_time: mar1 + 3600});
+  const done = await stripe.subscriptionSchedules.retrieve(s.id);
+  const ended = await stripe.subscriptions.retrieve(s.subscription);
+  const all = (await stripe.events.list({limit: 100})).data;
+  const events = all.slice(0, all.findIndex((e) => e.id === mark)).reverse().map((e) => ({type: e.type, created: e.created}));
+  out.clock_schedule = {ok: true, value: {
+    created: {status: s.status, created: s.created, test_clock: s.test_clock === clock.id, current: [s.current_phase.start_date, s.current_phase.end_date]},
+    second: {status: second.status, current: [second.current_phase.start_date, second.current_phase.end_date],
+      quantity: sub.items.data[0].quantity, period: [sub.items.data[0].current_period_start, sub.items.data[0].current_period_end],
+      invoice: [invoice.status, invoice.amount_paid]},
+    done: {status: done.status, completed_at: done.completed_at, current_phase: done.current_phase, sub: ended.status, ended_at: ended.ended_at},
     events,
   }};
 }

@@ -209,9 +209,10 @@ fn stripe_node_gets_stripes_errors_as_its_typed_errors_and_its_calls_work() {
 /// advance moves the subscription through what the time crossed, in order, dated on the clock
 /// (trial_will_end three days before the trial's end; the trial's end and a calendar month
 /// later a renewal, each invoice finalized and paid an hour after it was made; canceled at the
-/// period's end), and the listener gets every one of those events.
+/// period's end), and the listener gets every one of those events; then a two-phase schedule on
+/// another clock (`assert_schedule_moved_with_its_clock`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_subscription_on_a_test_clock_moves_through_its_trial_renewal_and_cancellation() {
+async fn a_subscription_and_a_schedule_on_test_clocks_move_with_them_in_time_order() {
     use super::stripe_cli::{Cli, node_recorder, seen};
     let cli = Cli::start(&[]);
     let secret = cli.print_secret();
@@ -306,6 +307,7 @@ async fn a_subscription_on_a_test_clock_moves_through_its_trial_renewal_and_canc
     );
     assert_eq!(created("invoice.paid", 1), trial_end + 3_600);
     assert_eq!(created("customer.subscription.deleted", 0), mar15);
+    assert_schedule_moved_with_its_clock(&r["clock_schedule"]);
     let ids: Vec<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
     let http = reqwest::Client::new();
     eventually(
@@ -322,4 +324,83 @@ async fn a_subscription_on_a_test_clock_moves_through_its_trial_renewal_and_canc
         },
     )
     .await;
+}
+
+/// A two-phase schedule with end_behavior=cancel on a clock (sdk-calls.mjs `clock_schedule`):
+/// at the first phase's end its subscription takes the second phase's quantity
+/// (`customer.subscription.updated`, `subscription_schedule.updated`) and renews; seven days
+/// before the end `subscription_schedule.expiring`; at the end the subscription is canceled and
+/// the schedule completed.
+fn assert_schedule_moved_with_its_clock(got: &Value) {
+    assert_eq!(got["ok"], true, "{got}");
+    let mut v = got["value"].clone();
+    let events = v.as_object_mut().unwrap().remove("events").unwrap();
+    let (jan1, feb1, mar1) = (1_767_225_600, 1_769_904_000, 1_772_323_200);
+    assert_eq!(
+        v,
+        json!({
+            "created": {"status": "active", "created": jan1, "test_clock": true, "current": [jan1, feb1]},
+            "second": {"status": "active", "current": [feb1, mar1], "quantity": 2, "period": [feb1, mar1], "invoice": ["paid", 1000]},
+            "done": {"status": "completed", "completed_at": mar1, "current_phase": null, "sub": "canceled", "ended_at": mar1},
+        })
+    );
+    let at = |t: &str| -> Vec<i64> {
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] == t)
+            .map(|e| e["created"].as_i64().unwrap())
+            .collect()
+    };
+    let types: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    let paid = [
+        "invoice.finalized",
+        "payment_intent.created",
+        "charge.succeeded",
+        "payment_intent.succeeded",
+        "invoice.paid",
+        "invoice.payment_succeeded",
+    ];
+    let want = [
+        &[
+            "test_helpers.test_clock.created",
+            "customer.created",
+            "payment_method.attached",
+            "product.created",
+            "price.created",
+            "plan.created",
+            "subscription_schedule.created",
+            "customer.subscription.created",
+            "invoice.created",
+        ][..],
+        &paid,
+        &[
+            "customer.subscription.updated",
+            "test_helpers.test_clock.advancing",
+            "customer.subscription.updated",
+            "subscription_schedule.updated",
+            "customer.subscription.updated",
+            "invoice.created",
+        ],
+        &paid,
+        &[
+            "test_helpers.test_clock.ready",
+            "test_helpers.test_clock.advancing",
+            "subscription_schedule.expiring",
+            "customer.subscription.deleted",
+            "subscription_schedule.completed",
+            "test_helpers.test_clock.ready",
+        ],
+    ]
+    .concat();
+    assert_eq!(types, want);
+    assert_eq!(at("subscription_schedule.updated"), [feb1]);
+    assert_eq!(at("subscription_schedule.expiring"), [mar1 - 7 * 86_400]);
+    assert_eq!(at("subscription_schedule.completed"), [mar1]);
 }
