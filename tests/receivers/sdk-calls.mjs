@@ -236,4 +236,30 @@ await call('schedule_cancel_twice', async () => {
   await stripe.subscriptionSchedules.cancel(s.id);
   return stripe.subscriptionSchedules.cancel(s.id);
 });
+// A schedule made from a running subscription: one phase over its current period, with its items.
+await call('schedule_from_subscription', async () => {
+  const price = await stripe.prices.create({unit_amount: 700, currency: 'usd', recurring: {interval: 'month'}, product_data: {name: 'Running'}});
+  const customer = await stripe.customers.create({payment_method: 'pm_card_visa', invoice_settings: {default_payment_method: 'pm_card_visa'}});
+  const sub = await stripe.subscriptions.create({customer: customer.id, items: [{price: price.id, quantity: 3}]});
+  const s = await stripe.subscriptionSchedules.create({from_subscription: sub.id});
+  const managed = await stripe.subscriptions.retrieve(sub.id);
+  const item = sub.items.data[0];
+  const phase = s.phases[0];
+  return {status: s.status, customer: s.customer === customer.id, subscription: s.subscription === sub.id, phases: s.phases.length,
+    span: phase.start_date === item.current_period_start && phase.end_date === item.current_period_end,
+    items: phase.items.map((i) => [i.price === price.id, i.quantity]), end_behavior: s.end_behavior, managed: managed.schedule === s.id};
+});
+await call('schedule_from_subscription_with_phases', async () => {
+  const price = await stripe.prices.create({unit_amount: 700, currency: 'usd', recurring: {interval: 'month'}, product_data: {name: 'Twice'}});
+  const customer = await stripe.customers.create({payment_method: 'pm_card_visa', invoice_settings: {default_payment_method: 'pm_card_visa'}});
+  const sub = await stripe.subscriptions.create({customer: customer.id, items: [{price: price.id}]});
+  return stripe.subscriptionSchedules.create({from_subscription: sub.id, phases: [{items: [{price: price.id}]}]});
+});
+await call('schedule_from_scheduled_subscription', async () => {
+  const price = await stripe.prices.create({unit_amount: 700, currency: 'usd', recurring: {interval: 'month'}, product_data: {name: 'Again'}});
+  const customer = await stripe.customers.create({payment_method: 'pm_card_visa', invoice_settings: {default_payment_method: 'pm_card_visa'}});
+  const sub = await stripe.subscriptions.create({customer: customer.id, items: [{price: price.id}]});
+  await stripe.subscriptionSchedules.create({from_subscription: sub.id});
+  return stripe.subscriptionSchedules.create({from_subscription: sub.id});
+});
 console.log(JSON.stringify(out));

@@ -202,6 +202,30 @@ fn stripe_node_gets_stripes_errors_as_its_typed_errors_and_its_calls_work() {
     let (class, status, _, _, message) = error("schedule_cancel_twice");
     assert_eq!((class.as_str(), status), ("StripeInvalidRequestError", 400));
     assert!(message.contains("`canceled` status"), "{message}");
+
+    assert_eq!(
+        r["schedule_from_subscription"]["value"],
+        json!({"status": "active", "customer": true, "subscription": true, "phases": 1, "span": true,
+            "items": [[true, 3]], "end_behavior": "release", "managed": true}),
+        "{}",
+        r["schedule_from_subscription"]
+    );
+    let (class, status, code, param, _) = error("schedule_from_subscription_with_phases");
+    assert_eq!(
+        (class.as_str(), status, code.as_str(), param.as_str()),
+        (
+            "StripeInvalidRequestError",
+            400,
+            "parameter_invalid",
+            "phases"
+        )
+    );
+    let (class, status, _, param, message) = error("schedule_from_scheduled_subscription");
+    assert_eq!(
+        (class.as_str(), status, param.as_str()),
+        ("StripeInvalidRequestError", 400, "from_subscription")
+    );
+    assert!(message.contains("already managed"), "{message}");
 }
 
 /// A customer on a test clock and its subscription with a 14-day trial, through stripe-node

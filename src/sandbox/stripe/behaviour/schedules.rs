@@ -21,7 +21,8 @@
 //! (`customer.subscription.deleted`) and completes the schedule (`completed`,
 //! `subscription_schedule.completed`).
 //!
-//! Not built yet: `from_subscription`, and proration when a phase changes prices mid-period.
+//! `from_subscription` makes a one-phase schedule of a subscription as it is (`from_subscription`).
+//! Not built yet: proration when a phase changes prices mid-period.
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -43,12 +44,8 @@ impl Behaviour for Schedules {
         &["cancel", "release"]
     }
     fn create(&self, ctx: &Ctx, schedule: &mut Value) -> ApiResult<()> {
-        if ctx.param("from_subscription").is_some() {
-            return Err(ApiError::invalid(
-                "parameter_invalid",
-                Some("from_subscription"),
-                "The sandbox does not make schedules from an existing subscription yet: pass `customer` and `phases`.",
-            ));
+        if let Some(id) = ctx.str_param("from_subscription") {
+            return from_subscription(ctx, id, schedule);
         }
         if schedule["customer"].is_null() {
             return Err(ApiError::missing_param("customer"));
@@ -79,7 +76,17 @@ impl Behaviour for Schedules {
         if schedule["status"] != "active" {
             return Ok(());
         }
-        start_subscription(ctx, schedule)
+        match schedule["subscription"].as_str() {
+            // Made from a subscription: it is now managed by the schedule.
+            Some(id) => {
+                let mut sub = ctx.get("subscription", id)?;
+                let before = sub.clone();
+                sub["schedule"] = schedule["id"].clone();
+                ctx.save_update(&before, &sub);
+                Ok(())
+            }
+            None => start_subscription(ctx, schedule),
+        }
     }
     fn update(&self, ctx: &Ctx, before: &Value, schedule: &mut Value) -> ApiResult<()> {
         open(before, "update")?;
@@ -156,17 +163,99 @@ fn phases(ctx: &Ctx, start: i64) -> ApiResult<Vec<Value>> {
                 after(at, unit, count)
             }
         };
-        out.push(json!({
-            "add_invoice_items": [], "application_fee_percent": null, "billing_cycle_anchor": null,
-            "billing_thresholds": null, "collection_method": null, "currency": currency,
-            "default_payment_method": null, "description": null, "discounts": [], "end_date": end,
-            "invoice_settings": null, "items": items, "metadata": phase.get("metadata").cloned().unwrap_or(json!({})),
-            "on_behalf_of": null, "proration_behavior": phase.get("proration_behavior").cloned().unwrap_or(json!("create_prorations")),
-            "start_date": at, "transfer_data": null, "trial_end": null,
-        }));
+        let mut made = phase_object(items, currency, (at, end));
+        made["metadata"] = phase.get("metadata").cloned().unwrap_or(json!({}));
+        if let Some(p) = phase.get("proration_behavior") {
+            made["proration_behavior"] = p.clone();
+        }
+        out.push(made);
         at = end;
     }
     Ok(out)
+}
+
+/// A phase of `items` in `currency` from `span.0` to `span.1`, its other settings Stripe's
+/// defaults.
+fn phase_object(items: Vec<Value>, currency: Value, span: (i64, i64)) -> Value {
+    json!({
+        "add_invoice_items": [], "application_fee_percent": null, "billing_cycle_anchor": null,
+        "billing_thresholds": null, "collection_method": null, "currency": currency,
+        "default_payment_method": null, "description": null, "discounts": [], "end_date": span.1,
+        "invoice_settings": null, "items": items, "metadata": {}, "on_behalf_of": null,
+        "proration_behavior": "create_prorations", "start_date": span.0, "transfer_data": null, "trial_end": null,
+    })
+}
+
+/// A phase item of `price` (an id) and `quantity`.
+fn phase_item(price: &Value, quantity: Value, metadata: Value) -> Value {
+    json!({
+        "billing_thresholds": null, "discounts": [], "metadata": metadata,
+        "plan": price, "price": price, "quantity": quantity, "tax_rates": [],
+    })
+}
+
+/// `from_subscription` (docs.stripe.com/api/subscription_schedules/create: "a subscription
+/// schedule will be created using the subscription's item(s), set to auto-renew using the
+/// subscription's interval. When using this parameter, other parameters (such as phase values)
+/// cannot be set"): one phase over the subscription's current period with its items, the
+/// schedule `active` and released at its end (`end_behavior` release, the default). The
+/// subscription must not be ended nor already on a schedule (the messages are the sandbox's).
+fn from_subscription(ctx: &Ctx, id: &str, schedule: &mut Value) -> ApiResult<()> {
+    for other in ["phases", "customer", "start_date"] {
+        if ctx.param(other).is_some() {
+            return Err(ApiError::invalid(
+                "parameter_invalid",
+                Some(other),
+                &format!(
+                    "You cannot set `{other}` together with `from_subscription`: the schedule is made from the subscription as it is; update it afterwards."
+                ),
+            ));
+        }
+    }
+    let sub = ctx.find("subscription", id, "from_subscription")?;
+    if matches!(
+        sub["status"].as_str(),
+        Some("canceled" | "incomplete_expired")
+    ) {
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            Some("from_subscription"),
+            &format!(
+                "The subscription {id} has ended: only a subscription that has not ended can be managed by a schedule."
+            ),
+        ));
+    }
+    if let Some(other) = sub["schedule"].as_str() {
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            Some("from_subscription"),
+            &format!(
+                "The subscription {id} is already managed by the subscription schedule {other}."
+            ),
+        ));
+    }
+    let data = sub["items"]["data"].as_array().cloned().unwrap_or_default();
+    let items = data
+        .iter()
+        .map(|i| {
+            phase_item(
+                &i["price"]["id"],
+                i["quantity"].clone(),
+                i["metadata"].clone(),
+            )
+        })
+        .collect();
+    let first = data.first().cloned().unwrap_or(Value::Null);
+    let span = (
+        first["current_period_start"].as_i64().unwrap_or(ctx.now()),
+        first["current_period_end"].as_i64().unwrap_or(ctx.now()),
+    );
+    schedule["customer"] = sub["customer"].clone();
+    schedule["phases"] = json!([phase_object(items, sub["currency"].clone(), span)]);
+    schedule["current_phase"] = json!({"start_date": span.0, "end_date": span.1});
+    schedule["status"] = json!("active");
+    schedule["subscription"] = sub["id"].clone();
+    Ok(())
 }
 
 /// A phase's items (each a recurring price, and its plan), its currency and its first price's
@@ -195,10 +284,11 @@ fn phase_items(
             };
             (unit, recurring["interval_count"].as_i64().unwrap_or(1))
         });
-        items.push(json!({
-            "billing_thresholds": null, "discounts": [], "metadata": item.get("metadata").cloned().unwrap_or(json!({})),
-            "plan": price["id"], "price": price["id"], "quantity": item.get("quantity").and_then(timestamp).unwrap_or(1), "tax_rates": [],
-        }));
+        items.push(phase_item(
+            &price["id"],
+            json!(item.get("quantity").and_then(timestamp).unwrap_or(1)),
+            item.get("metadata").cloned().unwrap_or(json!({})),
+        ));
     }
     Ok((items, currency, interval.unwrap_or(("month", 1))))
 }

@@ -397,20 +397,26 @@ pub fn run(
 
 /// The test clock a call's objects live on, with its time: for the kinds stripe-node gives a
 /// `test_clock` (customers, subscriptions, schedules, invoices, invoice items, quotes), the clock
-/// the call names (a customer's `test_clock`), its `customer`'s, or the target object's.
+/// the call names (a customer's `test_clock`), its `customer`'s (or `from_subscription`'s), or
+/// the target object's.
 /// docs.stripe.com/billing/testing/test-clocks/api-advanced-usage: the customer, and every
 /// subscription and invoice made for it, are associated with the clock.
 fn clock_of(ctx: &Ctx) -> Option<(String, i64)> {
     ctx.resource.template.get("test_clock")?;
     let store = ctx.store();
-    let clock = match (ctx.str_param("test_clock"), ctx.str_param("customer")) {
-        (Some(clock), _) => clock.to_owned(),
-        (None, Some(customer)) => store.get_of("customer", customer)?["test_clock"]
-            .as_str()?
-            .to_owned(),
-        (None, None) => store.get_of(&ctx.resource.object, ctx.ids.last()?)?["test_clock"]
-            .as_str()?
-            .to_owned(),
+    let named = |kind: &str, id: &str| -> Option<String> {
+        Some(store.get_of(kind, id)?["test_clock"].as_str()?.to_owned())
+    };
+    let clock = match (
+        ctx.str_param("test_clock"),
+        ctx.str_param("customer"),
+        ctx.str_param("from_subscription"),
+    ) {
+        (Some(clock), ..) => clock.to_owned(),
+        (None, Some(customer), _) => named("customer", customer)?,
+        // A schedule made from a subscription lives on the subscription's clock.
+        (None, None, Some(sub)) => named("subscription", sub)?,
+        (None, None, None) => named(&ctx.resource.object, ctx.ids.last()?)?,
     };
     let time = store.get_of("test_helpers.test_clock", &clock)?["frozen_time"].as_i64()?;
     Some((clock, time))
