@@ -351,8 +351,9 @@ async fn a_subscription_and_a_schedule_on_test_clocks_move_with_them_in_time_ord
 }
 
 /// A two-phase schedule with end_behavior=cancel on a clock (sdk-calls.mjs `clock_schedule`):
-/// at the first phase's end its subscription takes the second phase's quantity
-/// (`customer.subscription.updated`, `subscription_schedule.updated`) and renews; seven days
+/// at the first phase's end, its period's end, its subscription renews with the second phase's
+/// quantity (one `customer.subscription.updated`, the invoice for 2), then
+/// `subscription_schedule.updated`; seven days
 /// before the end `subscription_schedule.expiring`; at the end the subscription is canceled and
 /// the schedule completed.
 fn assert_schedule_moved_with_its_clock(got: &Value) {
@@ -408,9 +409,8 @@ fn assert_schedule_moved_with_its_clock(got: &Value) {
             "customer.subscription.updated",
             "test_helpers.test_clock.advancing",
             "customer.subscription.updated",
-            "subscription_schedule.updated",
-            "customer.subscription.updated",
             "invoice.created",
+            "subscription_schedule.updated",
         ],
         &paid,
         &[

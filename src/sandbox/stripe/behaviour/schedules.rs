@@ -475,8 +475,8 @@ fn step(ctx: &Ctx, schedule: &mut Value, what: &'static str) -> ApiResult<()> {
 }
 
 /// The phase that starts now: its items become the subscription's (an item of a price the
-/// subscription has keeps its id and takes the phase's quantity), then the schedule's
-/// `current_phase` moves.
+/// subscription has keeps its id and takes the phase's quantity; at the period's end, with the
+/// renewal), then the schedule's `current_phase` moves.
 fn next_phase(ctx: &Ctx, schedule: &mut Value) -> ApiResult<()> {
     let now = ctx.now();
     let Some(phase) = schedule["phases"]
@@ -523,7 +523,14 @@ fn next_phase(ctx: &Ctx, schedule: &mut Value) -> ApiResult<()> {
             items.push(item);
         }
         sub["items"]["data"] = json!(items);
-        ctx.save_update(&before, &sub);
+        // A phase that starts as the period ends is that renewal's: one update, its invoice.
+        let renews = period.1.as_i64() == Some(now)
+            && matches!(sub["status"].as_str(), Some("active" | "past_due"));
+        if renews {
+            subscriptions::renew(ctx, &before, &mut sub)?;
+        } else {
+            ctx.save_update(&before, &sub);
+        }
     }
     let before = schedule.clone();
     schedule["current_phase"] =

@@ -403,6 +403,12 @@ fn step(ctx: &Ctx, sub: &mut Value, what: &'static str) -> ApiResult<()> {
 /// made (`invoice.created`, a `subscription_cycle` draft that auto-advances, invoices.rs).
 fn next_period(ctx: &Ctx, sub: &mut Value) -> ApiResult<()> {
     let before = sub.clone();
+    renew(ctx, &before, sub)
+}
+
+/// `sub`, changed from `before` (a schedule's next phase starting at the period's end), starts
+/// its next period now: one `customer.subscription.updated` for both, then the invoice.
+pub fn renew(ctx: &Ctx, before: &Value, sub: &mut Value) -> ApiResult<()> {
     let start = ctx.now();
     sub["status"] = json!("active");
     for item in sub["items"]["data"].as_array_mut().into_iter().flatten() {
@@ -416,7 +422,7 @@ fn next_period(ctx: &Ctx, sub: &mut Value) -> ApiResult<()> {
         .to_owned();
     let invoice = period_invoice(ctx, sub, &customer, &id, false, "subscription_cycle");
     sub["latest_invoice"] = json!(id);
-    ctx.save_update(&before, sub);
+    ctx.save_update(before, sub);
     ctx.put(&invoice);
     ctx.emit("invoice.created", &invoice, None);
     Ok(())
