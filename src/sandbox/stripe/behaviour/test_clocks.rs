@@ -75,11 +75,20 @@ fn advance(ctx: &Ctx) -> ApiResult<Value> {
     let mut clock = ctx.target()?;
     let from = clock["frozen_time"].as_i64().unwrap_or(0);
     let to = ctx.int_param("frozen_time").unwrap_or(from);
-    if clock["status"] != "ready" {
-        return Err(ApiError::state(
-            "test_clock_not_ready",
-            "The test clock is currently advancing. You can only advance a test clock when it is ready.",
-        ));
+    match clock["status"].as_str() {
+        Some("ready") => {}
+        Some("internal_failure") => {
+            return Err(ApiError::state(
+                "test_clock_not_ready",
+                "The test clock failed to advance (internal_failure): delete it and make another.",
+            ));
+        }
+        _ => {
+            return Err(ApiError::state(
+                "test_clock_not_ready",
+                "The test clock is currently advancing. You can only advance a test clock when it is ready.",
+            ));
+        }
     }
     if to <= from {
         return Err(ApiError::invalid(
@@ -96,13 +105,30 @@ fn advance(ctx: &Ctx) -> ApiResult<Value> {
     ctx.emit("test_helpers.test_clock.advancing", &clock, None);
     let answer = clock.clone();
     let id = clock["id"].as_str().unwrap_or_default().to_owned();
-    move_objects(ctx, &id, from, to)?;
-    clock["status"] = json!("ready");
+    // Stripe answers the advance before it moves anything; what fails while the objects move
+    // leaves the clock `internal_failure` (`test_helpers.test_clock.internal_failure`), never
+    // the answer.
+    let (status, event) = match move_objects(ctx, &id, from, to) {
+        Ok(()) => ("ready", "test_helpers.test_clock.ready"),
+        Err(_) => (
+            "internal_failure",
+            "test_helpers.test_clock.internal_failure",
+        ),
+    };
+    clock["status"] = json!(status);
     clock["status_details"] = json!({});
-    clock["frozen_time"] = json!(to);
+    if status == "ready" {
+        clock["frozen_time"] = json!(to);
+    }
     ctx.put(&clock);
-    ctx.emit("test_helpers.test_clock.ready", &clock, None);
+    ctx.emit(event, &clock, None);
     Ok(answer)
+}
+
+/// The order steps run in: their moment (one already due when the advance starts runs at its
+/// start), then their kind's place in `MOVERS`, then their rank.
+fn run_order(due: &Due, kind: usize, from: i64) -> (i64, usize, u8) {
+    (due.at.max(from), kind, due.rank)
 }
 
 /// Does every step due on clock `id` up to `to`, earliest first, each at its moment (a step due
@@ -115,10 +141,10 @@ fn move_objects(ctx: &Ctx, id: &str, from: i64, to: i64) -> ApiResult<()> {
                 let Some(due) = (mover.due)(ctx, &object).filter(|d| d.at <= to) else {
                     continue;
                 };
-                let key = (due.at.max(from), order, due.rank);
+                let key = run_order(&due, order, from);
                 if next
                     .as_ref()
-                    .is_none_or(|(d, o, _)| key < (d.at.max(from), *o, d.rank))
+                    .is_none_or(|(d, o, _)| key < run_order(d, *o, from))
                 {
                     next = Some((due, order, object));
                 }
@@ -133,4 +159,30 @@ fn move_objects(ctx: &Ctx, id: &str, from: i64, to: i64) -> ApiResult<()> {
     Err(ApiError::request(
         "The test clock's objects did not settle: too many steps in one advance.",
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Due, earliest, run_order};
+
+    #[test]
+    fn steps_run_by_moment_then_kind_then_rank_and_overdue_ones_at_the_start() {
+        let (from, t) = (1_000, 5_000);
+        let due = |at, rank, what| Due { at, rank, what };
+        let mut steps = [
+            (due(t, 3, "renew"), 1),
+            (due(t, 2, "end"), 0),
+            (due(t - 1, 0, "finalize"), 2),
+            (due(500, 1, "cancel"), 1),
+        ];
+        steps.sort_by_key(|(d, kind)| run_order(d, *kind, from));
+        let order: Vec<&str> = steps.iter().map(|(d, _)| d.what).collect();
+        assert_eq!(order, ["cancel", "finalize", "end", "renew"]);
+        assert_eq!(run_order(&steps[0].0, 1, from).0, from);
+        assert_eq!(
+            earliest([due(t, 3, "renew"), due(t, 1, "cancel"), due(t + 1, 0, "x")]).map(|d| d.what),
+            Some("cancel")
+        );
+        assert_eq!(earliest([]), None);
+    }
 }
