@@ -237,10 +237,14 @@ await call('schedule_cancel_twice', async () => {
   return stripe.subscriptionSchedules.cancel(s.id);
 });
 // A schedule made from a running subscription: one phase over its current period, with its items.
-await call('schedule_from_subscription', async () => {
-  const price = await stripe.prices.create({unit_amount: 700, currency: 'usd', recurring: {interval: 'month'}, product_data: {name: 'Running'}});
+const runningSubscription = async (name, quantity) => {
+  const price = await stripe.prices.create({unit_amount: 700, currency: 'usd', recurring: {interval: 'month'}, product_data: {name}});
   const customer = await stripe.customers.create({payment_method: 'pm_card_visa', invoice_settings: {default_payment_method: 'pm_card_visa'}});
-  const sub = await stripe.subscriptions.create({customer: customer.id, items: [{price: price.id, quantity: 3}]});
+  const sub = await stripe.subscriptions.create({customer: customer.id, items: [{price: price.id, quantity}]});
+  return {price, customer, sub};
+};
+await call('schedule_from_subscription', async () => {
+  const {price, customer, sub} = await runningSubscription('Running', 3);
   const s = await stripe.subscriptionSchedules.create({from_subscription: sub.id});
   const managed = await stripe.subscriptions.retrieve(sub.id);
   const item = sub.items.data[0];
@@ -250,15 +254,11 @@ await call('schedule_from_subscription', async () => {
     items: phase.items.map((i) => [i.price === price.id, i.quantity]), end_behavior: s.end_behavior, managed: managed.schedule === s.id};
 });
 await call('schedule_from_subscription_with_phases', async () => {
-  const price = await stripe.prices.create({unit_amount: 700, currency: 'usd', recurring: {interval: 'month'}, product_data: {name: 'Twice'}});
-  const customer = await stripe.customers.create({payment_method: 'pm_card_visa', invoice_settings: {default_payment_method: 'pm_card_visa'}});
-  const sub = await stripe.subscriptions.create({customer: customer.id, items: [{price: price.id}]});
+  const {price, sub} = await runningSubscription('Twice', 1);
   return stripe.subscriptionSchedules.create({from_subscription: sub.id, phases: [{items: [{price: price.id}]}]});
 });
 await call('schedule_from_scheduled_subscription', async () => {
-  const price = await stripe.prices.create({unit_amount: 700, currency: 'usd', recurring: {interval: 'month'}, product_data: {name: 'Again'}});
-  const customer = await stripe.customers.create({payment_method: 'pm_card_visa', invoice_settings: {default_payment_method: 'pm_card_visa'}});
-  const sub = await stripe.subscriptions.create({customer: customer.id, items: [{price: price.id}]});
+  const {sub} = await runningSubscription('Again', 1);
   await stripe.subscriptionSchedules.create({from_subscription: sub.id});
   return stripe.subscriptionSchedules.create({from_subscription: sub.id});
 });

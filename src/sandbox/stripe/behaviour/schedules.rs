@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::subscriptions;
-use super::test_clocks::{Due, Mover, earliest};
+use super::test_clocks::{Due, Mover, earliest, notice_sent, send_notice};
 use crate::sandbox::stripe::engine::{ApiError, ApiResult, Behaviour, Ctx};
 
 pub struct Schedules;
@@ -399,11 +399,7 @@ pub const MOVER: Mover = Mover {
 };
 
 fn due(ctx: &Ctx, schedule: &Value) -> Option<Due> {
-    let id = schedule["id"].as_str().unwrap_or_default();
-    next_due(
-        schedule,
-        ctx.store().private(id, EXPIRY_NOTICE_SENT).is_some(),
-    )
+    next_due(schedule, notice_sent(ctx, schedule, EXPIRY_NOTICE_SENT))
 }
 
 /// What `schedule` next has due, from its state alone (`notice_sent`: expiring was sent): a
@@ -460,10 +456,12 @@ fn step(ctx: &Ctx, schedule: &mut Value, what: &'static str) -> ApiResult<()> {
             Ok(())
         }
         "expiring" => {
-            let id = schedule["id"].as_str().unwrap_or_default().to_owned();
-            ctx.store()
-                .set_private(&id, EXPIRY_NOTICE_SENT, json!(true));
-            ctx.emit("subscription_schedule.expiring", schedule, None);
+            send_notice(
+                ctx,
+                schedule,
+                EXPIRY_NOTICE_SENT,
+                "subscription_schedule.expiring",
+            );
             Ok(())
         }
         "phase" => next_phase(ctx, schedule),

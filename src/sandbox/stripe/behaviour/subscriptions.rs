@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 
 use super::invoices;
 use super::schedules::after;
-use super::test_clocks::{Due, Mover, earliest};
+use super::test_clocks::{Due, Mover, earliest, notice_sent, send_notice};
 use crate::sandbox::stripe::engine::{ApiError, ApiResult, Behaviour, Ctx, apply};
 
 const DAY: i64 = 86_400;
@@ -37,6 +37,8 @@ const TRIAL_NOTICE: i64 = 3 * DAY;
 
 /// The private note that `customer.subscription.trial_will_end` was sent for the trial.
 const TRIAL_NOTICE_SENT: &str = "trial_will_end_sent";
+
+const TRIAL_WILL_END: &str = "customer.subscription.trial_will_end";
 
 pub struct Subscriptions;
 
@@ -186,9 +188,7 @@ fn create(ctx: &Ctx) -> ApiResult<Value> {
     invoices::finalize(ctx, &mut invoice)?;
     if trial_end.is_some() {
         if trial_end.is_some_and(|end| end - now <= TRIAL_NOTICE) {
-            ctx.emit("customer.subscription.trial_will_end", &sub, None);
-            ctx.store()
-                .set_private(&sub_id, TRIAL_NOTICE_SENT, json!(true));
+            send_notice(ctx, &sub, TRIAL_NOTICE_SENT, TRIAL_WILL_END);
         }
         return Ok(sub);
     }
@@ -273,9 +273,7 @@ fn period_invoice(
 fn end_trial(ctx: &Ctx, sub: &mut Value) -> ApiResult<()> {
     let before = sub.clone();
     sub["trial_end"] = json!(ctx.now());
-    ctx.emit("customer.subscription.trial_will_end", sub, None);
-    let id = sub["id"].as_str().unwrap_or_default().to_owned();
-    ctx.store().set_private(&id, TRIAL_NOTICE_SENT, json!(true));
+    send_notice(ctx, sub, TRIAL_NOTICE_SENT, TRIAL_WILL_END);
     if without_payment_method(ctx, sub)? == Some("pause") {
         pause(ctx, &before, sub);
         return Ok(());
@@ -321,8 +319,7 @@ pub const MOVER: Mover = Mover {
 };
 
 fn due(ctx: &Ctx, sub: &Value) -> Option<Due> {
-    let id = sub["id"].as_str().unwrap_or_default();
-    next_due(sub, ctx.store().private(id, TRIAL_NOTICE_SENT).is_some())
+    next_due(sub, notice_sent(ctx, sub, TRIAL_NOTICE_SENT))
 }
 
 /// What `sub` next has due, from its state alone (`notice_sent`: trial_will_end was sent):
@@ -373,9 +370,7 @@ pub fn next_due(sub: &Value, notice_sent: bool) -> Option<Due> {
 fn step(ctx: &Ctx, sub: &mut Value, what: &'static str) -> ApiResult<()> {
     match what {
         "trial_will_end" => {
-            let id = sub["id"].as_str().unwrap_or_default().to_owned();
-            ctx.store().set_private(&id, TRIAL_NOTICE_SENT, json!(true));
-            ctx.emit("customer.subscription.trial_will_end", sub, None);
+            send_notice(ctx, sub, TRIAL_NOTICE_SENT, TRIAL_WILL_END);
             Ok(())
         }
         "trial_end" => match without_payment_method(ctx, sub)? {

@@ -46,6 +46,20 @@ pub static MOVERS: &[Mover] = &[
     super::invoices::MOVER,
 ];
 
+/// Whether the one-time notice noted `note` (a private note: `trial_will_end`, `expiring`) was
+/// sent about `object`.
+pub fn notice_sent(ctx: &Ctx, object: &Value, note: &str) -> bool {
+    let id = object["id"].as_str().unwrap_or_default();
+    ctx.store().private(id, note).is_some()
+}
+
+/// Sends the one-time notice `event` about `object`, noted `note`.
+pub fn send_notice(ctx: &Ctx, object: &Value, note: &str, event: &str) {
+    let id = object["id"].as_str().unwrap_or_default();
+    ctx.store().set_private(id, note, json!(true));
+    ctx.emit(event, object, None);
+}
+
 /// A runaway guard: no advance does more steps than this.
 const MAX_STEPS: usize = 10_000;
 
