@@ -234,7 +234,8 @@ fn stripe_node_gets_stripes_errors_as_its_typed_errors_and_its_calls_work() {
 /// (trial_will_end three days before the trial's end; the trial's end and a calendar month
 /// later a renewal, each invoice finalized and paid an hour after it was made; canceled at the
 /// period's end), and the listener gets every one of those events; then a two-phase schedule on
-/// another clock (`assert_schedule_moved_with_its_clock`).
+/// another clock (`assert_schedule_moved_with_its_clock`); every event is compiled as
+/// stripe-node's type (`tsc --strict`) and read through stripe-python.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscription_and_a_schedule_on_test_clocks_move_with_them_in_time_order() {
     use super::stripe_cli::{Cli, node_recorder, seen};
@@ -334,6 +335,31 @@ async fn a_subscription_and_a_schedule_on_test_clocks_move_with_them_in_time_ord
     assert_schedule_moved_with_its_clock(&r["clock_schedule"]);
     let ids: Vec<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
     let http = reqwest::Client::new();
+    // Every event the clocks caused is what stripe-node and stripe-python declare.
+    let listed: Value = http
+        .get(format!("{}/v1/events?limit=100", cli.sandbox.stripe_api))
+        .bearer_auth(&cli.key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let items: Vec<Value> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| json!({"name": format!("{} event", e["type"].as_str().unwrap()), "body": e.to_string()}))
+        .collect();
+    assert!(items.len() > 60, "{}", items.len());
+    let dir = tempfile::tempdir().unwrap();
+    for report in [
+        crate::catalogue::node_oracle(&items, dir.path()),
+        crate::catalogue::python_oracle(&items, dir.path()),
+    ] {
+        let failed = crate::catalogue::failures(&report);
+        assert!(failed.is_empty(), "{}", failed.join("\n"));
+    }
     eventually(
         "the listener to get every event",
         Duration::from_secs(30),
