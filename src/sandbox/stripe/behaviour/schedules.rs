@@ -10,8 +10,8 @@
 //!
 //! On a test clock a schedule moves with time (`MOVER`, test_clocks.rs): a `not_started` one
 //! starts at its start date; at each phase's end the next phase's items become the
-//! subscription's (`customer.subscription.updated`, then `subscription_schedule.updated` with
-//! the new `current_phase`); seven days before the last phase ends,
+//! subscription's (`customer.subscription.updated`, with the renewal's invoice when the period
+//! ends then too; then `subscription_schedule.updated` with the new `current_phase`); seven days before the last phase ends,
 //! `subscription_schedule.expiring` ("Occurs 7 days before a subscription schedule will
 //! expire", https://docs.stripe.com/api/events/types); at its end, `end_behavior` says
 //! (docs.stripe.com/api/subscription_schedules/object#subscription_schedule_object-end_behavior:
@@ -21,7 +21,7 @@
 //! (`customer.subscription.deleted`) and completes the schedule (`completed`,
 //! `subscription_schedule.completed`).
 //!
-//! `from_subscription` makes a one-phase schedule of a subscription as it is (`from_subscription`).
+//! `from_subscription`: a one-phase schedule of a running subscription as it is.
 //! Not built yet: proration when a phase changes prices mid-period.
 
 use serde_json::{Value, json};
