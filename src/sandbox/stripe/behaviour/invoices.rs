@@ -347,9 +347,7 @@ impl Behaviour for Invoices {
             })),
             "pay" => Some(run(pay_call)),
             "sendInvoice" => Some(run(send)),
-            "voidInvoice" => Some(run(|ctx, inv| {
-                close(ctx, inv, "void", "voided_at", "invoice.voided")
-            })),
+            "voidInvoice" => Some(run(void)),
             "markUncollectible" => Some(run(|ctx, inv| {
                 close(
                     ctx,
@@ -522,6 +520,11 @@ fn send(ctx: &Ctx, invoice: &mut Value) -> ApiResult<()> {
 }
 
 /// An open invoice (or an uncollectible one, for void) closes as `status`.
+/// Voids an open (or uncollectible) invoice: `invoice.voided`.
+pub fn void(ctx: &Ctx, invoice: &mut Value) -> ApiResult<()> {
+    close(ctx, invoice, "void", "voided_at", "invoice.voided")
+}
+
 fn close(ctx: &Ctx, invoice: &mut Value, status: &str, stamp: &str, event: &str) -> ApiResult<()> {
     let allowed = if status == "void" {
         ["open", "uncollectible"].as_slice()

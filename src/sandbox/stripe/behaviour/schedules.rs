@@ -324,7 +324,7 @@ fn cancel(ctx: &Ctx) -> ApiResult<Value> {
     open(&schedule, "cancel")?;
     if let Some(id) = schedule["subscription"].as_str() {
         let mut sub = ctx.get("subscription", id)?;
-        if sub["status"] != "canceled" {
+        if !subscriptions::ended(&sub) {
             subscriptions::cancel_now(ctx, &mut sub);
         }
     }
@@ -484,8 +484,13 @@ fn next_phase(ctx: &Ctx, schedule: &mut Value) -> ApiResult<()> {
     else {
         return Err(ApiError::request("The schedule has no phase starting now."));
     };
-    if let Some(id) = schedule["subscription"].as_str() {
-        let mut sub = ctx.get("subscription", id)?;
+    let running = schedule["subscription"]
+        .as_str()
+        .map(|id| ctx.get("subscription", id))
+        .transpose()?
+        .filter(|sub| !subscriptions::ended(sub));
+    if let Some(mut sub) = running {
+        let id = sub["id"].as_str().unwrap_or_default().to_owned();
         let before = sub.clone();
         let old = before["items"]["data"]
             .as_array()
@@ -541,7 +546,7 @@ fn next_phase(ctx: &Ctx, schedule: &mut Value) -> ApiResult<()> {
 fn completed(ctx: &Ctx, schedule: &mut Value) -> ApiResult<()> {
     if let Some(id) = schedule["subscription"].as_str() {
         let mut sub = ctx.get("subscription", id)?;
-        if sub["status"] != "canceled" {
+        if !subscriptions::ended(&sub) {
             subscriptions::cancel_now(ctx, &mut sub);
         }
     }

@@ -19,8 +19,9 @@
 //! and `current_period_end` move one interval on (`customer.subscription.updated`), and the new
 //! period's invoice is made (`invoice.created`; `billing_reason` `subscription_cycle`), which
 //! invoices.rs finalizes and charges an hour later; at `cancel_at` (or the period's end with
-//! `cancel_at_period_end`) it is canceled (`customer.subscription.deleted`). Proration and
-//! dunning (retries, `incomplete_expired`) are not modelled.
+//! `cancel_at_period_end`) it is canceled (`customer.subscription.deleted`); left `incomplete`
+//! for 23 hours, it expires (`incomplete_expired`, its open invoice voided). Proration and
+//! dunning (retries) are not modelled.
 
 use serde_json::{Value, json};
 
@@ -34,6 +35,11 @@ const DAY: i64 = 86_400;
 /// "Occurs three days before a subscription's trial period is scheduled to end"
 /// (https://docs.stripe.com/api/events/types, customer.subscription.trial_will_end).
 const TRIAL_NOTICE: i64 = 3 * DAY;
+
+/// How long an incomplete subscription's first invoice may go unpaid ("If the first invoice is
+/// not paid within 23 hours, the subscription transitions to incomplete_expired", stripe-node's
+/// Subscription.status; docs.stripe.com/changelog/2019-03-14/subscriptions-successfully-created-first-payment-fails).
+const INCOMPLETE_WINDOW: i64 = 23 * 3_600;
 
 /// The private note that `customer.subscription.trial_will_end` was sent for the trial.
 const TRIAL_NOTICE_SENT: &str = "trial_will_end_sent";
@@ -73,7 +79,7 @@ impl Behaviour for Subscriptions {
         }
     }
     fn update(&self, ctx: &Ctx, before: &Value, sub: &mut Value) -> ApiResult<()> {
-        if before["status"] == "canceled" {
+        if ended(before) {
             return Err(ApiError::state(
                 "resource_missing",
                 &format!(
@@ -323,7 +329,8 @@ fn due(ctx: &Ctx, sub: &Value) -> Option<Due> {
 }
 
 /// What `sub` next has due, from its state alone (`notice_sent`: trial_will_end was sent):
-/// during a trial the notice three days before its end, then its end; once active, the
+/// incomplete, its expiry 23 hours after it was made; during a trial the notice three days
+/// before its end, then its end; once active, the
 /// period's end (a renewal); and its cancellation (`cancel_at`, or the period's end with
 /// `cancel_at_period_end`), before a renewal or a trial's end at the same moment.
 pub fn next_due(sub: &Value, notice_sent: bool) -> Option<Due> {
@@ -343,6 +350,14 @@ pub fn next_due(sub: &Value, notice_sent: bool) -> Option<Due> {
                 at: end,
                 rank: 2,
                 what: "trial_end",
+            });
+        }
+        "incomplete" => {
+            let created = sub["created"].as_i64()?;
+            steps.push(Due {
+                at: created + INCOMPLETE_WINDOW,
+                rank: 0,
+                what: "expire",
             });
         }
         "active" | "past_due" => {
@@ -389,8 +404,29 @@ fn step(ctx: &Ctx, sub: &mut Value, what: &'static str) -> ApiResult<()> {
             cancel_now(ctx, sub);
             Ok(())
         }
+        "expire" => expire(ctx, sub),
         _ => next_period(ctx, sub),
     }
+}
+
+/// An incomplete subscription whose first invoice went unpaid for 23 hours: `incomplete_expired`,
+/// "a terminal status, the open invoice will be voided and no further invoices will be
+/// generated" (stripe-node's Subscription.status); its end comes as
+/// `customer.subscription.updated` (canceled_at and ended_at set), then `invoice.voided`.
+fn expire(ctx: &Ctx, sub: &mut Value) -> ApiResult<()> {
+    let before = sub.clone();
+    sub["status"] = json!("incomplete_expired");
+    sub["canceled_at"] = json!(ctx.now());
+    sub["ended_at"] = json!(ctx.now());
+    ctx.save_update(&before, sub);
+    let open = sub["latest_invoice"]
+        .as_str()
+        .and_then(|id| ctx.store().get_of("invoice", id))
+        .filter(|i| i["status"] == "open");
+    if let Some(mut invoice) = open {
+        invoices::void(ctx, &mut invoice)?;
+    }
+    Ok(())
 }
 
 /// The subscription's next period starts now (a trial's end or a renewal): it is `active`,
@@ -452,10 +488,18 @@ pub fn invoice_charged(ctx: &Ctx, invoice: &Value, paid: bool) -> ApiResult<()> 
     Ok(())
 }
 
+/// Whether `sub` has ended (`canceled`, `incomplete_expired`: terminal statuses).
+pub fn ended(sub: &Value) -> bool {
+    matches!(
+        sub["status"].as_str(),
+        Some("canceled" | "incomplete_expired")
+    )
+}
+
 /// `DELETE /v1/subscriptions/{id}`: canceled now, `customer.subscription.deleted`.
 fn cancel(ctx: &Ctx) -> ApiResult<Value> {
     let mut sub = ctx.target()?;
-    if sub["status"] == "canceled" {
+    if ended(&sub) {
         return Err(ApiError::not_found("subscription", ctx.id()));
     }
     cancel_now(ctx, &mut sub);
@@ -512,6 +556,11 @@ mod tests {
         assert_eq!(next_due(&s, true).unwrap().at, feb15 - DAY);
         s["status"] = json!("canceled");
         assert_eq!(next_due(&s, true), None);
-        assert_eq!(next_due(&sub("incomplete", None, (t0, feb15)), false), None);
+        let mut unpaid = sub("incomplete", None, (t0, feb15));
+        unpaid["created"] = json!(t0);
+        let expiry = next_due(&unpaid, false).unwrap();
+        assert_eq!((expiry.at, expiry.what), (t0 + 23 * 3_600, "expire"));
+        unpaid["status"] = json!("incomplete_expired");
+        assert_eq!(next_due(&unpaid, false), None);
     }
 }
