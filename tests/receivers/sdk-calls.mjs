@@ -8,7 +8,7 @@
 // 14-day trial, the clock advanced past trial_will_end, the trial's end and one renewal, then
 // cancel_at_period_end and past the period's end; it prints the objects' states and the
 // account's events, oldest first ({id, type, created}); then a two-phase schedule on another
-// clock (clock_schedule).
+// clock (clock_schedule) and a trial without a payment method (clock_unpaid).
 
 // Prints {name: {ok, class, type, code, decline_code, param, message, status, value}} as JSON:
 // `class` is the error's class in stripe-node (StripeInvalidRequestError, StripeCardError, ...).
@@ -74,6 +74,25 @@ async function clockScenario() {
     events,
   }};
   await clockSchedule();
+  await clockWithoutPaymentMethod();
+}
+
+// A trial without a payment method (trial_settings' default, create_invoice): at its end the
+// first paid invoice is made and, an hour later, its payment attempt fails; the subscription is
+// past_due. Its events are those after the schedule's.
+async function clockWithoutPaymentMethod() {
+  const jan1 = 1767225600;
+  const mark = (await stripe.events.list({limit: 1})).data[0].id;
+  const clock = await stripe.testHelpers.testClocks.create({frozen_time: jan1});
+  const customer = await stripe.customers.create({test_clock: clock.id});
+  const price = await stripe.prices.create({unit_amount: 800, currency: 'usd', recurring: {interval: 'month'}, product_data: {name: 'Unpaid'}});
+  const sub = await stripe.subscriptions.create({customer: customer.id, items: [{price: price.id}], trial_period_days: 7});
+  await stripe.testHelpers.testClocks.advance(clock.id, {frozen_time: jan1 + 7 * 86400 + 2 * 3600});
+  const after = await stripe.subscriptions.retrieve(sub.id, {expand: ['latest_invoice']});
+  const all = (await stripe.events.list({limit: 100})).data;
+  const events = all.slice(0, all.findIndex((e) => e.id === mark)).reverse().map((e) => e.type);
+  out.clock_unpaid = {ok: true, value: {status: after.status, invoice: [after.latest_invoice.status, after.latest_invoice.attempt_count,
+    after.latest_invoice.amount_due], events}};
 }
 
 // A two-phase schedule on a clock with end_behavior=cancel: the second phase's quantity at the

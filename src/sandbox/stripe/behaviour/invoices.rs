@@ -9,8 +9,8 @@
 //! (`invoice.deleted`). Credit notes change the invoice they credit.
 //!
 //! On a test clock, a `charge_automatically` draft with `auto_advance` is finalized an hour after
-//! it was made and charged with the customer's default payment method, if it has one
-//! (docs.stripe.com/billing/subscriptions/webhooks: Stripe "waits one hour after receiving a
+//! it was made and charged with the customer's default payment method (without one the attempt
+//! fails: `invoice.payment_failed`) (docs.stripe.com/billing/subscriptions/webhooks: Stripe "waits one hour after receiving a
 //! successful response to the invoice.created event before attempting payment";
 //! docs.stripe.com/invoicing/integration/automatic-advancement-collection): `MOVER`.
 
@@ -41,8 +41,9 @@ pub fn next_due(invoice: &Value) -> Option<Due> {
     })
 }
 
-/// Finalizes the draft and charges the customer's default payment method, if it has one; a
-/// subscription's invoice paid or declined moves its subscription (subscriptions.rs).
+/// Finalizes the draft and charges the customer's default payment method (without one, the
+/// attempt fails); a subscription's invoice paid or not moves its subscription
+/// (subscriptions.rs: `past_due` or `active` again).
 fn auto_advance(ctx: &Ctx, invoice: &mut Value) -> ApiResult<()> {
     finalize(ctx, invoice)?;
     if invoice["status"] != "open" {
@@ -50,7 +51,14 @@ fn auto_advance(ctx: &Ctx, invoice: &mut Value) -> ApiResult<()> {
     }
     let customer = ctx.get("customer", invoice["customer"].as_str().unwrap_or_default())?;
     let Some(named) = payment_method_of(invoice, &customer) else {
-        return Ok(());
+        // invoice.payment_failed "Occurs whenever an invoice payment attempt fails, due either to
+        // a declined payment or to the lack of a stored payment method"
+        // (https://docs.stripe.com/api/events/types).
+        invoice["attempt_count"] = json!(invoice["attempt_count"].as_i64().unwrap_or(0) + 1);
+        invoice["attempted"] = json!(true);
+        ctx.put(invoice);
+        ctx.emit("invoice.payment_failed", invoice, None);
+        return super::subscriptions::invoice_charged(ctx, invoice, false);
     };
     let pm = match ctx.store().get_of("card", &named) {
         Some(card) => card,
