@@ -281,4 +281,11 @@ await call('schedule_from_scheduled_subscription', async () => {
   await stripe.subscriptionSchedules.create({from_subscription: sub.id});
   return stripe.subscriptionSchedules.create({from_subscription: sub.id});
 });
+// Deleting a customer cancels its subscriptions at once (API reference, Delete a customer).
+await call('delete_customer_with_subscription', async () => {
+  const {customer, sub} = await runningSubscription('Gone', 1);
+  const deleted = await stripe.customers.del(customer.id);
+  const after = await stripe.subscriptions.retrieve(sub.id);
+  return {deleted: deleted.deleted, status: after.status, ended: after.ended_at !== null};
+});
 console.log(JSON.stringify(out));

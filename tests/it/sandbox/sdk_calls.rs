@@ -226,6 +226,13 @@ fn stripe_node_gets_stripes_errors_as_its_typed_errors_and_its_calls_work() {
         ("StripeInvalidRequestError", 400, "from_subscription")
     );
     assert!(message.contains("already managed"), "{message}");
+
+    assert_eq!(
+        r["delete_customer_with_subscription"]["value"],
+        json!({"deleted": true, "status": "canceled", "ended": true}),
+        "{}",
+        r["delete_customer_with_subscription"]
+    );
 }
 
 /// A customer on a test clock and its subscription with a 14-day trial, through stripe-node

@@ -2,11 +2,12 @@
 //! (`payment_method.attached`), and a test shorthand named again in
 //! `invoice_settings[default_payment_method]` is that same payment method; a `source` token
 //! becomes the customer's card and default source (`customer.source.created`); the default
-//! payment method must be attached to the customer. A deleted customer answers its stub.
+//! payment method must be attached to the customer. A deleted customer answers its stub, and
+//! deleting one cancels its subscriptions first.
 
 use serde_json::{Value, json};
 
-use super::cards;
+use super::{cards, subscriptions};
 use crate::sandbox::stripe::engine::{ApiError, ApiResult, Behaviour, Ctx};
 
 pub struct Customers;
@@ -83,6 +84,19 @@ impl Behaviour for Customers {
     }
     fn updated(&self, ctx: &Ctx, _before: &Value, customer: &mut Value) -> ApiResult<()> {
         discount(ctx, customer)
+    }
+    /// "Permanently deletes a customer. ... Also immediately cancels any active subscriptions on
+    /// the customer" (API reference, Delete a customer): each one's
+    /// `customer.subscription.deleted` before `customer.deleted`.
+    fn delete(&self, ctx: &Ctx, customer: &Value) -> ApiResult<()> {
+        let id = &customer["id"];
+        let running = ctx.store().all("subscription", &|sub| {
+            &sub["customer"] == id && !subscriptions::ended(sub)
+        });
+        for mut sub in running {
+            subscriptions::cancel_now(ctx, &mut sub);
+        }
+        Ok(())
     }
 }
 
