@@ -334,8 +334,9 @@ pub fn run(
         .as_deref()
         .unwrap_or(&shared.api_version);
     let mut raw = call.raw.clone();
-    let older =
-        super::versions::take_removed(&format!("{}.{op}", resource.object), version, &mut raw)?;
+    let method = format!("{}.{op}", resource.object);
+    super::versions::read_legacy(&method, &mut raw);
+    let older = super::versions::take_removed(&method, version, &mut raw)?;
     let mut params = def.params.coerce(&raw, "")?;
     if let Some(p) = params.as_object_mut() {
         p.extend(older);

@@ -1,0 +1,274 @@
+//! A customer's cash balance and the payments it makes (docs.stripe.com/payments/customer-balance,
+//! docs.stripe.com/payments/bank-transfers/accept-a-payment):
+//!
+//! - the balance: `GET /v1/customers/{id}/cash_balance`, `available` by currency, and its
+//!   transactions (`customer_cash_balance_transaction`, `GET …/cash_balance_transactions`);
+//! - funding it in test mode (`POST /v1/test_helpers/customers/{id}/fund_cash_balance`, API
+//!   reference "Fund a test mode cash balance"): a `funded` transaction by bank transfer in the
+//!   currency's scheme (`customer_cash_balance_transaction.created`);
+//! - a PaymentIntent paid from it (`payment_method_types[]=customer_balance`,
+//!   `payment_method_data[type]=customer_balance`, `payment_method_options[customer_balance]
+//!   [funding_type]=bank_transfer`): confirmed, it takes what the balance holds; while funds are
+//!   missing it is `requires_action` with `next_action.display_bank_transfer_instructions` (the
+//!   amount remaining, the reference to quote; `payment_intent.requires_action`). Funds that
+//!   arrive are applied at once to the customer's open intents in their currency, oldest first
+//!   (the balance's `settings.reconciliation_mode` is `automatic`): an `applied_to_payment`
+//!   transaction each (`customer_cash_balance_transaction.created`), then the intent is
+//!   `payment_intent.partially_funded` ("Occurs when funds are applied to a customer_balance
+//!   PaymentIntent and the 'amount_remaining' changes", Stripe's event types) or, fully funded,
+//!   paid: `charge.succeeded`, `payment_intent.succeeded`. What is left unapplied is available:
+//!   `cash_balance.funds_available` ("Occurs whenever there is a positive remaining cash balance
+//!   after Stripe automatically reconciles new funds into the cash balance").
+//!
+//! The balance has no id of its own: it is kept as a note on the customer.
+
+use serde_json::{Value, json};
+
+use super::payments;
+use crate::sandbox::stripe::engine::{ApiError, ApiResult, Behaviour, Ctx};
+
+pub struct CashBalanceTransactions;
+
+impl Behaviour for CashBalanceTransactions {
+    fn object(&self) -> &'static str {
+        "customer_cash_balance_transaction"
+    }
+    fn consumes(&self) -> &'static [&'static str] {
+        &["amount", "reference"]
+    }
+    /// The test helper's funds arrive by bank transfer in the currency's scheme.
+    fn create(&self, ctx: &Ctx, txn: &mut Value) -> ApiResult<()> {
+        let amount = ctx.int_param("amount").unwrap_or(0);
+        if amount < 1 {
+            return Err(ApiError::invalid(
+                "parameter_invalid_integer",
+                Some("amount"),
+                "This value must be greater than or equal to 1.",
+            ));
+        }
+        let currency = txn["currency"].as_str().unwrap_or("usd").to_owned();
+        let scheme = scheme(&currency).ok_or_else(|| {
+            ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                None,
+                Some("currency"),
+                &format!(
+                    "Invalid currency: {currency}. A cash balance is funded by bank transfer in eur, gbp, jpy, mxn or usd."
+                ),
+            )
+        })?;
+        let customer = ctx.ids[0].clone();
+        let ending = add_available(ctx, &customer, &currency, amount);
+        let details = match scheme {
+            "eu_bank_transfer" => json!({"bic": null, "iban_last4": null, "sender_name": null}),
+            "gb_bank_transfer" => {
+                json!({"account_number_last4": null, "sender_name": null, "sort_code": null})
+            }
+            "jp_bank_transfer" => {
+                json!({"sender_bank": null, "sender_branch": null, "sender_name": null})
+            }
+            _ => json!({"network": "ach", "sender_name": null}),
+        };
+        let reference = ctx
+            .str_param("reference")
+            .map_or_else(new_reference, str::to_owned);
+        txn["type"] = json!("funded");
+        txn["net_amount"] = json!(amount);
+        txn["ending_balance"] = json!(ending);
+        txn["funded"] =
+            json!({"bank_transfer": {"reference": reference, "type": scheme, scheme: details}});
+        Ok(())
+    }
+    /// The new funds go to the customer's open intents; what is left is available.
+    fn created(&self, ctx: &Ctx, txn: &mut Value) -> ApiResult<()> {
+        let customer = ctx.ids[0].clone();
+        let currency = txn["currency"].as_str().unwrap_or("usd").to_owned();
+        apply(ctx, &customer, &currency)?;
+        if available(ctx, &customer, &currency) > 0 {
+            let cash = cash_balance(ctx, &customer);
+            ctx.emit("cash_balance.funds_available", &cash, None);
+        }
+        Ok(())
+    }
+}
+
+pub struct CashBalances;
+
+impl Behaviour for CashBalances {
+    fn object(&self) -> &'static str {
+        "cash_balance"
+    }
+    fn serve(&self, ctx: &Ctx) -> Option<ApiResult<Value>> {
+        (ctx.op == "retrieve").then(|| {
+            ctx.get("customer", &ctx.ids[0])?;
+            Ok(cash_balance(ctx, &ctx.ids[0]))
+        })
+    }
+}
+
+/// A customer's cash balance.
+pub fn cash_balance(ctx: &Ctx, customer: &str) -> Value {
+    ctx.store()
+        .private(customer, "cash_balance")
+        .unwrap_or_else(|| {
+            let mut cash = ctx.fresh("cash_balance");
+            cash["customer"] = json!(customer);
+            cash["available"] = json!({});
+            cash
+        })
+}
+
+fn available(ctx: &Ctx, customer: &str, currency: &str) -> i64 {
+    cash_balance(ctx, customer)["available"][currency]
+        .as_i64()
+        .unwrap_or(0)
+}
+
+/// Adds `amount` (negative: takes it) to the balance in `currency`; answers the new balance.
+fn add_available(ctx: &Ctx, customer: &str, currency: &str, amount: i64) -> i64 {
+    let mut cash = cash_balance(ctx, customer);
+    let ending = cash["available"][currency].as_i64().unwrap_or(0) + amount;
+    cash["available"][currency] = json!(ending);
+    ctx.store().set_private(customer, "cash_balance", cash);
+    ending
+}
+
+/// The bank transfer scheme that funds a balance in `currency` (API reference, the cash
+/// balance transaction's `funded.bank_transfer.type`; bank transfers take these five
+/// currencies, docs.stripe.com/payments/bank-transfers). None for any other currency.
+fn scheme(currency: &str) -> Option<&'static str> {
+    match currency {
+        "eur" => Some("eu_bank_transfer"),
+        "gbp" => Some("gb_bank_transfer"),
+        "jpy" => Some("jp_bank_transfer"),
+        "mxn" => Some("mx_bank_transfer"),
+        "usd" => Some("us_bank_transfer"),
+        _ => None,
+    }
+}
+
+/// The code a customer quotes with a transfer (Stripe's are 12 capitals and digits).
+fn new_reference() -> String {
+    crate::secret::random_alnum(12).to_ascii_uppercase()
+}
+
+/// Whether `pm` pays from the customer's cash balance.
+pub fn pays_from_balance(pm: &Value) -> bool {
+    pm["type"] == "customer_balance"
+}
+
+/// The payment method `payment_method_data[type]=customer_balance` makes: Stripe creates a
+/// `pm_` of that type for the intent (it has no fields of its own).
+pub fn payment_method(ctx: &Ctx, data: &Value) -> ApiResult<Value> {
+    let mut pm = ctx.fresh("payment_method");
+    pm["type"] = json!("customer_balance");
+    pm["customer_balance"] = json!({});
+    if let Some(b) = data.get("billing_details").filter(|b| b.is_object()) {
+        pm["billing_details"] = ctx.shaped("payment_method", "billing_details", b);
+    }
+    ctx.put(&pm);
+    Ok(pm)
+}
+
+/// Confirms an intent paid from the customer's balance: what the balance holds is applied; a
+/// shortfall leaves it `requires_action` with the transfer instructions. A customer is needed:
+/// "a Customer is required to use the customer_balance payment method" (the bank transfers
+/// guide: "Create or retrieve a Customer", as the balance is the customer's).
+pub fn confirm(ctx: &Ctx, mut pi: Value, pm: &Value) -> ApiResult<Value> {
+    let Some(customer) = pi["customer"].as_str().map(str::to_owned) else {
+        return Err(ApiError::invalid(
+            "parameter_missing",
+            Some("customer"),
+            "A customer is required to use the customer_balance payment method. Provide `customer` when creating the PaymentIntent.",
+        ));
+    };
+    let options = &pi["payment_method_options"]["customer_balance"];
+    if options["funding_type"] != "bank_transfer" {
+        return Err(ApiError::invalid(
+            "parameter_missing",
+            Some("payment_method_options[customer_balance][funding_type]"),
+            "The customer_balance payment method requires payment_method_options[customer_balance][funding_type]=bank_transfer.",
+        ));
+    }
+    let currency = pi["currency"].as_str().unwrap_or("usd").to_owned();
+    let kind = options["bank_transfer"]["type"]
+        .as_str()
+        .or(scheme(&currency))
+        .unwrap_or("us_bank_transfer")
+        .to_owned();
+    // Confirmed again while waiting, it keeps what was already applied and its reference.
+    let before = &pi["next_action"]["display_bank_transfer_instructions"];
+    let left = before["amount_remaining"]
+        .as_i64()
+        .or(pi["amount"].as_i64())
+        .unwrap_or(0);
+    let reference = before["reference"]
+        .as_str()
+        .map_or_else(new_reference, str::to_owned);
+    pi["payment_method"] = pm["id"].clone();
+    pi["status"] = json!("requires_action");
+    pi["next_action"] = json!({"type": "display_bank_transfer_instructions",
+        "display_bank_transfer_instructions": {"amount_remaining": left, "currency": currency,
+            // No hosted instructions page in the sandbox; no bank account to send money to
+            // (`financial_addresses` is optional in stripe-node's type, so it is left out).
+            "hosted_instructions_url": null, "reference": reference, "type": kind}});
+    ctx.put(&pi);
+    if available(ctx, &customer, &currency) < left {
+        ctx.emit("payment_intent.requires_action", &pi, None);
+    }
+    apply(ctx, &customer, &currency)?;
+    ctx.get("payment_intent", pi["id"].as_str().unwrap_or_default())
+}
+
+/// What an open intent still needs, if it waits for the customer's funds in `currency`.
+fn remaining(pi: &Value, customer: &str, currency: &str) -> Option<i64> {
+    let instructions = &pi["next_action"]["display_bank_transfer_instructions"];
+    (pi["status"] == "requires_action"
+        && pi["customer"] == customer
+        && pi["currency"] == currency
+        && pi["next_action"]["type"] == "display_bank_transfer_instructions")
+        .then(|| instructions["amount_remaining"].as_i64())
+        .flatten()
+}
+
+/// Applies the customer's available funds in `currency` to their open intents, oldest first.
+fn apply(ctx: &Ctx, customer: &str, currency: &str) -> ApiResult<()> {
+    let open = ctx.store().all("payment_intent", &|pi| {
+        remaining(pi, customer, currency).is_some()
+    });
+    for mut pi in open {
+        let left = remaining(&pi, customer, currency).unwrap_or(0);
+        let applied = left.min(available(ctx, customer, currency));
+        if applied < 1 {
+            break;
+        }
+        let ending = add_available(ctx, customer, currency, -applied);
+        let mut txn = ctx.fresh("customer_cash_balance_transaction");
+        if let Some(t) = txn.as_object_mut() {
+            t.shift_remove("funded");
+        }
+        txn["customer"] = json!(customer);
+        txn["currency"] = json!(currency);
+        txn["type"] = json!("applied_to_payment");
+        txn["net_amount"] = json!(-applied);
+        txn["ending_balance"] = json!(ending);
+        txn["applied_to_payment"] = ctx.shaped(
+            "customer_cash_balance_transaction",
+            "applied_to_payment",
+            &json!({"payment_intent": pi["id"]}),
+        );
+        ctx.put(&txn);
+        ctx.emit("customer_cash_balance_transaction.created", &txn, None);
+        if applied < left {
+            pi["next_action"]["display_bank_transfer_instructions"]["amount_remaining"] =
+                json!(left - applied);
+            ctx.put(&pi);
+            ctx.emit("payment_intent.partially_funded", &pi, None);
+        } else {
+            pi["next_action"] = Value::Null;
+            payments::pay_from_balance(ctx, pi)?;
+        }
+    }
+    Ok(())
+}
