@@ -91,6 +91,31 @@ await call('cash_balance_payment', async () => {
     transactions: txns.data.map((t) => [t.type, t.net_amount, t.ending_balance, t.applied_to_payment?.payment_intent === pi.id]).reverse(),
   };
 });
+// Reconciliation of new funds among three open intents (5,000, 3,000, 4,000, oldest first):
+// the one waiting for exactly the amount sent, then the one whose reference the transfer quotes,
+// then the oldest.
+await call('cash_balance_reconciliation', async () => {
+  const customer = await stripe.customers.create({});
+  const open = [];
+  for (const amount of [5000, 3000, 4000]) {
+    open.push(await stripe.paymentIntents.create({...cashIntent(customer.id, 'jp_bank_transfer'), amount}));
+  }
+  const state = async () => {
+    const got = [];
+    for (const pi of open) {
+      const now = await stripe.paymentIntents.retrieve(pi.id);
+      got.push(now.status === 'succeeded' ? 'paid' : now.next_action.display_bank_transfer_instructions.amount_remaining);
+    }
+    return got;
+  };
+  await fund(customer.id, 3000, 'jpy');
+  const exact = await state();
+  const reference = open[2].next_action.display_bank_transfer_instructions.reference;
+  await stripe.testHelpers.customers.fundCashBalance(customer.id, {amount: 1000, currency: 'jpy', reference});
+  const quoted = await state();
+  await fund(customer.id, 1000, 'jpy');
+  return {exact, quoted, oldest: await state()};
+});
 // The CLI fixture's legacy spelling, through stripe-node (whose type takes any string there).
 await call('cash_balance_legacy_type', async () => {
   const customer = await stripe.customers.create({});

@@ -70,6 +70,11 @@ fn cash_balance_payments_and_the_legacy_issuing_endpoint_work_through_stripe_nod
         ])
     );
     assert_eq!(
+        value("cash_balance_reconciliation"),
+        json!({"exact": [5000, "paid", 4000], "quoted": [5000, "paid", 3000], "oldest": [4000, "paid", 3000]}),
+        "the intent waiting for exactly 3,000, then the one whose reference is quoted, then the oldest"
+    );
+    assert_eq!(
         value("cash_balance_legacy_type"),
         json!(["jp_bank_transfer", "jp_bank_transfer"]),
         "the CLI fixture's jp_bank_account is read as jp_bank_transfer"
