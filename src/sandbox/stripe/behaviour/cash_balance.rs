@@ -12,8 +12,8 @@
 //!   missing it is `requires_action` with `next_action.display_bank_transfer_instructions` (the
 //!   amount remaining, the reference to quote; `payment_intent.requires_action`). Funds that
 //!   arrive are applied at once to the customer's open intents in their currency (the balance's
-//!   `settings.reconciliation_mode` is `automatic`; in what order: `named_first`): an `applied_to_payment`
-//!   transaction each (`customer_cash_balance_transaction.created`), then the intent is
+//!   `settings.reconciliation_mode` is `automatic`; in what order: `named_first`): an
+//!   `applied_to_payment` transaction each (`customer_cash_balance_transaction.created`), then the intent is
 //!   `payment_intent.partially_funded` ("Occurs when funds are applied to a customer_balance
 //!   PaymentIntent and the 'amount_remaining' changes", Stripe's event types) or, fully funded,
 //!   paid: `charge.succeeded`, `payment_intent.succeeded`. What is left unapplied is available:
