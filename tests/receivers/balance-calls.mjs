@@ -116,6 +116,34 @@ await call('cash_balance_reconciliation', async () => {
   await fund(customer.id, 1000, 'jpy');
   return {exact, quoted, oldest: await state()};
 });
+// Manual reconciliation: funds wait on the balance until applied by hand.
+await call('cash_balance_manual', async () => {
+  const customer = await stripe.customers.create({cash_balance: {settings: {reconciliation_mode: 'manual'}}});
+  const pi = await stripe.paymentIntents.create({...cashIntent(customer.id, 'jp_bank_transfer'), amount: 5000});
+  const funded = await step(() => fund(customer.id, 3000, 'jpy'));
+  const untouched = await stripe.paymentIntents.retrieve(pi.id);
+  const part = await step(async () => keep('applied', 'PaymentIntent', await stripe.paymentIntents.applyCustomerBalance(pi.id, {amount: 2000})));
+  let short;
+  try {
+    await stripe.paymentIntents.applyCustomerBalance(pi.id);
+  } catch (err) {
+    short = [err.type, err.code, err.param];
+  }
+  await fund(customer.id, 2000, 'jpy');
+  const rest = await step(async () => keep('applied', 'PaymentIntent', await stripe.paymentIntents.applyCustomerBalance(pi.id)));
+  let again;
+  try {
+    await stripe.paymentIntents.applyCustomerBalance(pi.id);
+  } catch (err) {
+    again = [err.type, err.code];
+  }
+  const settings = keep('cash balance', 'CashBalance', await stripe.customers.updateCashBalance(customer.id,
+    {settings: {reconciliation_mode: 'merchant_default'}})).settings;
+  return {funded: funded.events, untouched: untouched.next_action.display_bank_transfer_instructions.amount_remaining,
+    part: [part.value.next_action.display_bank_transfer_instructions.amount_remaining, part.events],
+    short, rest: [rest.value.status, rest.events], again, settings,
+    available: (await stripe.customers.retrieveCashBalance(customer.id)).available};
+});
 // The CLI fixture's legacy spelling, through stripe-node (whose type takes any string there).
 await call('cash_balance_legacy_type', async () => {
   const customer = await stripe.customers.create({});

@@ -75,6 +75,16 @@ fn cash_balance_payments_and_the_legacy_issuing_endpoint_work_through_stripe_nod
         "the intent waiting for exactly 3,000, then the one whose reference is quoted, then the oldest"
     );
     assert_eq!(
+        value("cash_balance_manual"),
+        json!({"funded": ["customer_cash_balance_transaction.created", "cash_balance.funds_available"], "untouched": 5000,
+            "part": [3000, ["customer_cash_balance_transaction.created", "payment_intent.partially_funded"]],
+            "short": ["StripeInvalidRequestError", "balance_insufficient", "amount"],
+            "rest": ["succeeded", ["customer_cash_balance_transaction.created", "charge.succeeded", "payment_intent.succeeded"]],
+            "again": ["StripeInvalidRequestError", "payment_intent_unexpected_state"],
+            "settings": {"reconciliation_mode": "automatic", "using_merchant_default": true}, "available": {"jpy": 0}}),
+        "manual reconciliation: funds wait until applied with applyCustomerBalance"
+    );
+    assert_eq!(
         value("cash_balance_legacy_type"),
         json!(["jp_bank_transfer", "jp_bank_transfer"]),
         "the CLI fixture's jp_bank_account is read as jp_bank_transfer"

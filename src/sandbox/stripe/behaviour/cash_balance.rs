@@ -105,9 +105,13 @@ impl Behaviour for CashBalances {
     fn object(&self) -> &'static str {
         "cash_balance"
     }
+    /// `GET` and `POST /v1/customers/{id}/cash_balance` (its `settings`; no event).
     fn serve(&self, ctx: &Ctx) -> Option<ApiResult<Value>> {
-        (ctx.op == "retrieve").then(|| {
+        matches!(ctx.op, "retrieve" | "update").then(|| {
             ctx.get("customer", &ctx.ids[0])?;
+            if let Some(settings) = ctx.param("settings") {
+                set_reconciliation(ctx, &ctx.ids[0], settings);
+            }
             Ok(cash_balance(ctx, &ctx.ids[0]))
         })
     }
@@ -245,8 +249,14 @@ pub struct Transfer<'a> {
 }
 
 /// Applies the customer's available funds in `currency` to their open intents: those a new
-/// transfer names first, then the oldest first, each as far as the funds go.
+/// transfer names first, then the oldest first, each as far as the funds go. Nothing when the
+/// customer's balance is reconciled by hand ("When manual reconciliation is enabled on a
+/// customer, Stripe does not automatically apply any funds from the customer balance",
+/// docs.stripe.com/payments/customer-balance/reconciliation).
 fn apply(ctx: &Ctx, customer: &str, currency: &str, transfer: Option<Transfer>) -> ApiResult<()> {
+    if cash_balance(ctx, customer)["settings"]["reconciliation_mode"] == "manual" {
+        return Ok(());
+    }
     let open = ctx.store().all("payment_intent", &|pi| {
         remaining(pi, customer, currency).is_some()
     });
@@ -254,40 +264,117 @@ fn apply(ctx: &Ctx, customer: &str, currency: &str, transfer: Option<Transfer>) 
         Some(t) => named_first(open, customer, currency, &t),
         None => open,
     };
-    for mut pi in open {
+    for pi in open {
         let left = remaining(&pi, customer, currency).unwrap_or(0);
         let applied = left.min(available(ctx, customer, currency));
         if applied < 1 {
             break;
         }
-        let ending = add_available(ctx, customer, currency, -applied);
-        let mut txn = ctx.fresh("customer_cash_balance_transaction");
-        if let Some(t) = txn.as_object_mut() {
-            t.shift_remove("funded");
-        }
-        txn["customer"] = json!(customer);
-        txn["currency"] = json!(currency);
-        txn["type"] = json!("applied_to_payment");
-        txn["net_amount"] = json!(-applied);
-        txn["ending_balance"] = json!(ending);
-        txn["applied_to_payment"] = ctx.shaped(
-            "customer_cash_balance_transaction",
-            "applied_to_payment",
-            &json!({"payment_intent": pi["id"]}),
-        );
-        ctx.put(&txn);
-        ctx.emit("customer_cash_balance_transaction.created", &txn, None);
-        if applied < left {
-            pi["next_action"]["display_bank_transfer_instructions"]["amount_remaining"] =
-                json!(left - applied);
-            ctx.put(&pi);
-            ctx.emit("payment_intent.partially_funded", &pi, None);
-        } else {
-            pi["next_action"] = Value::Null;
-            payments::pay_from_balance(ctx, pi)?;
-        }
+        apply_to(ctx, pi, applied)?;
     }
     Ok(())
+}
+
+/// Applies `amount` of its customer's balance to an open intent: an `applied_to_payment`
+/// transaction, then `payment_intent.partially_funded`, or the payment when nothing is left.
+/// Answers the intent.
+fn apply_to(ctx: &Ctx, mut pi: Value, amount: i64) -> ApiResult<Value> {
+    let customer = pi["customer"].as_str().unwrap_or_default().to_owned();
+    let currency = pi["currency"].as_str().unwrap_or_default().to_owned();
+    let left = remaining(&pi, &customer, &currency).unwrap_or(0);
+    let ending = add_available(ctx, &customer, &currency, -amount);
+    let mut txn = ctx.fresh("customer_cash_balance_transaction");
+    if let Some(t) = txn.as_object_mut() {
+        t.shift_remove("funded");
+    }
+    txn["customer"] = json!(customer);
+    txn["currency"] = json!(currency);
+    txn["type"] = json!("applied_to_payment");
+    txn["net_amount"] = json!(-amount);
+    txn["ending_balance"] = json!(ending);
+    txn["applied_to_payment"] = ctx.shaped(
+        "customer_cash_balance_transaction",
+        "applied_to_payment",
+        &json!({"payment_intent": pi["id"]}),
+    );
+    ctx.put(&txn);
+    ctx.emit("customer_cash_balance_transaction.created", &txn, None);
+    if amount < left {
+        pi["next_action"]["display_bank_transfer_instructions"]["amount_remaining"] =
+            json!(left - amount);
+        ctx.put(&pi);
+        ctx.emit("payment_intent.partially_funded", &pi, None);
+        return Ok(pi);
+    }
+    pi["next_action"] = Value::Null;
+    let id = pi["id"].as_str().unwrap_or_default().to_owned();
+    payments::pay_from_balance(ctx, pi)?;
+    ctx.get("payment_intent", &id)
+}
+
+/// `POST /v1/payment_intents/{id}/apply_customer_balance` (stripe-node's
+/// `paymentIntents.applyCustomerBalance`): "Manually reconcile the remaining amount for a
+/// customer_balance PaymentIntent"; `amount` "defaults to the remaining amount requested on the
+/// PaymentIntent" (API reference). The intent must be waiting for funds, and the balance hold
+/// the amount.
+pub fn apply_customer_balance(ctx: &Ctx) -> ApiResult<Value> {
+    let pi = ctx.target()?;
+    let customer = pi["customer"].as_str().unwrap_or_default().to_owned();
+    let currency = pi["currency"].as_str().unwrap_or_default().to_owned();
+    let Some(left) = remaining(&pi, &customer, &currency) else {
+        return Err(ApiError::state(
+            "payment_intent_unexpected_state",
+            &format!(
+                "This PaymentIntent's status is {}: only a customer_balance PaymentIntent awaiting funds (requires_action with display_bank_transfer_instructions) can have a cash balance applied.",
+                pi["status"].as_str().unwrap_or_default()
+            ),
+        )
+        .with("payment_intent", pi));
+    };
+    if let Some(c) = ctx.str_param("currency").filter(|c| *c != currency) {
+        return Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            None,
+            Some("currency"),
+            &format!("Invalid currency: {c}. This PaymentIntent is in {currency}."),
+        ));
+    }
+    let amount = ctx.int_param("amount").unwrap_or(left);
+    if amount < 1 || amount > left {
+        return Err(ApiError::invalid(
+            "parameter_invalid_integer",
+            Some("amount"),
+            &format!(
+                "The amount ({amount}) must be between 1 and the amount remaining on this PaymentIntent ({left})."
+            ),
+        ));
+    }
+    let available = available(ctx, &customer, &currency);
+    if amount > available {
+        return Err(ApiError::invalid(
+            "balance_insufficient",
+            Some("amount"),
+            &format!(
+                "The customer's cash balance holds {available} {currency}, less than {amount}."
+            ),
+        ));
+    }
+    apply_to(ctx, pi, amount)
+}
+
+/// `settings[reconciliation_mode]` of a cash balance (also a customer's create or update
+/// `cash_balance[settings]`): `automatic`, `manual`, or `merchant_default` (the account's,
+/// automatic in the sandbox: `using_merchant_default`).
+pub fn set_reconciliation(ctx: &Ctx, customer: &str, settings: &Value) {
+    let Some(mode) = settings["reconciliation_mode"].as_str() else {
+        return;
+    };
+    let mut cash = cash_balance(ctx, customer);
+    let merchant = mode == "merchant_default";
+    cash["settings"]["reconciliation_mode"] = json!(if merchant { "automatic" } else { mode });
+    cash["settings"]["using_merchant_default"] = json!(merchant);
+    ctx.store().set_private(customer, "cash_balance", cash);
 }
 
 /// The open intents (oldest first) in the order Stripe's automatic reconciliation funds them

@@ -41,7 +41,7 @@ impl Behaviour for PaymentIntents {
         ]
     }
     fn actions(&self) -> &'static [&'static str] {
-        &["confirm", "cancel", "capture"]
+        &["confirm", "cancel", "capture", "applyCustomerBalance"]
     }
     fn create(&self, ctx: &Ctx, pi: &mut Value) -> ApiResult<()> {
         if pi["amount"].as_i64().is_some_and(|a| a < 1) {
@@ -93,6 +93,7 @@ impl Behaviour for PaymentIntents {
             "confirm" => Some(confirm(ctx)),
             "cancel" => Some(cancel(ctx)),
             "capture" => Some(capture(ctx)),
+            "applyCustomerBalance" => Some(cash_balance::apply_customer_balance(ctx)),
             _ => None,
         }
     }
