@@ -167,24 +167,5 @@ fn cash_balance_payments_and_the_legacy_issuing_endpoint_work_through_stripe_nod
 
     let items = out["typed"].as_array().unwrap().clone();
     assert!(items.len() >= 20, "{} bodies", items.len());
-    let dir = tempfile::tempdir().unwrap();
-    for (lib, report) in [
-        (
-            "stripe-node (tsc --strict)",
-            crate::catalogue::node_oracle(&items, dir.path()),
-        ),
-        (
-            "stripe-python",
-            crate::catalogue::python_oracle(&items, dir.path()),
-        ),
-    ] {
-        let failed = crate::catalogue::failures(&report);
-        assert!(
-            failed.is_empty(),
-            "{lib}: {} of {}:\n{}",
-            failed.len(),
-            items.len(),
-            failed.join("\n")
-        );
-    }
+    crate::catalogue::assert_typed_by_stripes_libraries(&items);
 }

@@ -48,15 +48,10 @@ impl Behaviour for CashBalanceTransactions {
         }
         let currency = txn["currency"].as_str().unwrap_or("usd").to_owned();
         let scheme = scheme(&currency).ok_or_else(|| {
-            ApiError::new(
-                axum::http::StatusCode::BAD_REQUEST,
-                "invalid_request_error",
-                None,
-                Some("currency"),
-                &format!(
-                    "Invalid currency: {currency}. A cash balance is funded by bank transfer in eur, gbp, jpy, mxn or usd."
-                ),
-            )
+            let message = format!(
+                "Invalid currency: {currency}. A cash balance is funded by bank transfer in eur, gbp, jpy, mxn or usd."
+            );
+            ApiError::bad_param("currency", &message)
         })?;
         let customer = ctx.ids[0].clone();
         let ending = add_available(ctx, &customer, &currency, amount);
@@ -332,11 +327,8 @@ pub fn apply_customer_balance(ctx: &Ctx) -> ApiResult<Value> {
         .with("payment_intent", pi));
     };
     if let Some(c) = ctx.str_param("currency").filter(|c| *c != currency) {
-        return Err(ApiError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            None,
-            Some("currency"),
+        return Err(ApiError::bad_param(
+            "currency",
             &format!("Invalid currency: {c}. This PaymentIntent is in {currency}."),
         ));
     }

@@ -194,11 +194,8 @@ fn legacy_authorization(shared: &Arc<Shared>, call: Call, card: &str) -> ApiResu
     if let Some(c) = given.shift_remove("held_currency")
         && c.as_str() != Some(currency)
     {
-        return Err(ApiError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            None,
-            Some("held_currency"),
+        return Err(ApiError::bad_param(
+            "held_currency",
             &format!(
                 "Invalid held_currency: {}. An authorization of card {} is held in the card's currency, {currency}.",
                 c.as_str().unwrap_or_default(),
