@@ -77,6 +77,7 @@ await call('cash_balance_payment', async () => {
   const fully = await step(async () => keep('funded', 'CustomerCashBalanceTransaction', await fund(customer.id, 15000, 'jpy')));
   const paid = keep('paid', 'PaymentIntent', await stripe.paymentIntents.retrieve(pi.id, {expand: ['latest_charge']}));
   const left = keep('cash balance', 'CashBalance', await stripe.customers.retrieveCashBalance(customer.id));
+  const expanded = keep('customer with cash_balance', 'Customer', await stripe.customers.retrieve(customer.id, {expand: ['cash_balance']}));
   const txns = keep('transactions', 'ApiList<Stripe.CustomerCashBalanceTransaction>',
     await stripe.customers.listCashBalanceTransactions(customer.id));
   return {
@@ -87,7 +88,7 @@ await call('cash_balance_payment', async () => {
       remaining: waiting.next_action.display_bank_transfer_instructions.amount_remaining, available: drained.available, events: partly.events},
     fully: {status: paid.status, received: paid.amount_received, next_action: paid.next_action, charge: paid.latest_charge.status,
       charge_amount: paid.latest_charge.amount, charge_method: paid.latest_charge.payment_method_details.type,
-      available: left.available, events: fully.events},
+      available: left.available, expanded: expanded.cash_balance.available, events: fully.events},
     transactions: txns.data.map((t) => [t.type, t.net_amount, t.ending_balance, t.applied_to_payment?.payment_intent === pi.id]).reverse(),
   };
 });

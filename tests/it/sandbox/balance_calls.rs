@@ -56,7 +56,7 @@ fn cash_balance_payments_and_the_legacy_issuing_endpoint_work_through_stripe_nod
     assert_eq!(
         cash["fully"],
         json!({"status": "succeeded", "received": 20000, "next_action": null, "charge": "succeeded", "charge_amount": 20000,
-            "charge_method": "customer_balance", "available": {"jpy": 3000},
+            "charge_method": "customer_balance", "available": {"jpy": 3000}, "expanded": {"jpy": 3000},
             "events": ["customer_cash_balance_transaction.created", "customer_cash_balance_transaction.created",
                        "charge.succeeded", "payment_intent.succeeded", "cash_balance.funds_available"]})
     );

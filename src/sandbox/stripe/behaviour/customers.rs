@@ -92,6 +92,12 @@ impl Behaviour for Customers {
     fn updated(&self, ctx: &Ctx, _before: &Value, customer: &mut Value) -> ApiResult<()> {
         discount(ctx, customer)
     }
+    /// `expand[]=cash_balance`: "To view a customer's balance using the API, first retrieve the
+    /// customer and then expand the cash_balance field" (docs.stripe.com/payments/customer-balance).
+    fn include(&self, ctx: &Ctx, customer: &Value, field: &str) -> Option<Value> {
+        (field == "cash_balance" && customer["deleted"] != true)
+            .then(|| cash_balance::cash_balance(ctx, customer["id"].as_str().unwrap_or_default()))
+    }
 }
 
 /// `coupon` (API versions before 2025-03-31.basil, `versions.toml`): the customer's discount,
