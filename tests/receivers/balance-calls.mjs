@@ -157,6 +157,16 @@ await call('cash_balance_without_customer', () => {
   return stripe.paymentIntents.create(params);
 });
 const funded = await stripe.customers.create({});
+// Every bank transfer scheme's funded transaction, for the type oracle.
+await call('fund_each_scheme', async () => {
+  const customer = await stripe.customers.create({});
+  const types = [];
+  for (const currency of ['eur', 'gbp', 'jpy', 'mxn', 'usd']) {
+    const txn = keep(`funded ${currency}`, 'CustomerCashBalanceTransaction', await fund(customer.id, 100, currency));
+    types.push(txn.funded.bank_transfer.type);
+  }
+  return {types, available: (await stripe.customers.retrieveCashBalance(customer.id)).available};
+});
 await call('fund_unknown_customer', () => fund('cus_doesnotexist', 100, 'jpy'));
 await call('fund_wrong_currency', () => fund(funded.id, 100, 'xyz'));
 await call('fund_missing_amount', () => stripe.testHelpers.customers.fundCashBalance(funded.id, {currency: 'jpy'}));

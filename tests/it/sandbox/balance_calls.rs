@@ -89,6 +89,11 @@ fn cash_balance_payments_and_the_legacy_issuing_endpoint_work_through_stripe_nod
         json!(["jp_bank_transfer", "jp_bank_transfer"]),
         "the CLI fixture's jp_bank_account is read as jp_bank_transfer"
     );
+    assert_eq!(
+        value("fund_each_scheme"),
+        json!({"types": ["eu_bank_transfer", "gb_bank_transfer", "jp_bank_transfer", "mx_bank_transfer", "us_bank_transfer"],
+            "available": {"eur": 100, "gbp": 100, "jpy": 100, "mxn": 100, "usd": 100}})
+    );
     let invalid = "StripeInvalidRequestError";
     let (class, status, code, param, _) = error("cash_balance_without_customer");
     assert_eq!(

@@ -55,6 +55,8 @@ impl Behaviour for CashBalanceTransactions {
         })?;
         let customer = ctx.ids[0].clone();
         let ending = add_available(ctx, &customer, &currency, amount);
+        // The sender's details stripe-node declares per scheme (none for `mx_bank_transfer`);
+        // a test transfer has no sender.
         let details = match scheme {
             "eu_bank_transfer" => json!({"bic": null, "iban_last4": null, "sender_name": null}),
             "gb_bank_transfer" => {
@@ -63,7 +65,8 @@ impl Behaviour for CashBalanceTransactions {
             "jp_bank_transfer" => {
                 json!({"sender_bank": null, "sender_branch": null, "sender_name": null})
             }
-            _ => json!({"network": "ach", "sender_name": null}),
+            "us_bank_transfer" => json!({"network": "ach", "sender_name": null}),
+            _ => Value::Null,
         };
         let reference = ctx
             .str_param("reference")
@@ -71,8 +74,11 @@ impl Behaviour for CashBalanceTransactions {
         txn["type"] = json!("funded");
         txn["net_amount"] = json!(amount);
         txn["ending_balance"] = json!(ending);
-        txn["funded"] =
-            json!({"bank_transfer": {"reference": reference, "type": scheme, scheme: details}});
+        let mut transfer = json!({"reference": reference, "type": scheme});
+        if !details.is_null() {
+            transfer[scheme] = details;
+        }
+        txn["funded"] = json!({ "bank_transfer": transfer });
         Ok(())
     }
     /// The new funds go to the customer's open intents; what is left is available.
