@@ -11,6 +11,9 @@
 //! or `issuing_authorization.updated` webhook event is still sent", the direct webhook
 //! migration guide). The sandbox sends the request to endpoints and `stripe listen` like every
 //! event but does not wait for an answer: it approves every authorization of an active card.
+//! (It has no setting for Issuing's synchronous endpoint: in 2021 a `stripe listen` of an
+//! account without one got only `issuing_authorization.created` from Stripe, stripe/stripe-cli
+//! #791; here every listener gets the request too, as the trigger's name promises.)
 //!
 //! Two endpoints make one: today's test helper (`POST /v1/test_helpers/issuing/authorizations`,
 //! stripe-node's `testHelpers.issuing.authorizations.create`) and the legacy one the Stripe CLI's
