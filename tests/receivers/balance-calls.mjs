@@ -145,6 +145,18 @@ await call('cash_balance_manual', async () => {
     short, rest: [rest.value.status, rest.events], again, settings,
     available: (await stripe.customers.retrieveCashBalance(customer.id)).available};
 });
+// A partly funded intent canceled: its funds go back to the balance.
+await call('cash_balance_cancel', async () => {
+  const customer = await stripe.customers.create({});
+  const pi = await stripe.paymentIntents.create({...cashIntent(customer.id, 'jp_bank_transfer'), amount: 5000});
+  await fund(customer.id, 2000, 'jpy');
+  const canceled = await step(async () => keep('canceled', 'PaymentIntent', await stripe.paymentIntents.cancel(pi.id)));
+  const txns = keep('transactions', 'ApiList<Stripe.CustomerCashBalanceTransaction>',
+    await stripe.customers.listCashBalanceTransactions(customer.id));
+  const back = txns.data[0];
+  return {status: canceled.value.status, events: canceled.events, back: [back.type, back.net_amount, back.ending_balance,
+    back.unapplied_from_payment.payment_intent === pi.id], available: (await stripe.customers.retrieveCashBalance(customer.id)).available};
+});
 // The CLI fixture's legacy spelling, through stripe-node (whose type takes any string there).
 await call('cash_balance_legacy_type', async () => {
   const customer = await stripe.customers.create({});

@@ -85,6 +85,12 @@ fn cash_balance_payments_and_the_legacy_issuing_endpoint_work_through_stripe_nod
         "manual reconciliation: funds wait until applied with applyCustomerBalance"
     );
     assert_eq!(
+        value("cash_balance_cancel"),
+        json!({"status": "canceled", "events": ["payment_intent.canceled", "customer_cash_balance_transaction.created",
+            "cash_balance.funds_available"], "back": ["unapplied_from_payment", 2000, 2000, true], "available": {"jpy": 2000}}),
+        "the 2,000 applied to the canceled intent are the customer's again"
+    );
+    assert_eq!(
         value("cash_balance_legacy_type"),
         json!(["jp_bank_transfer", "jp_bank_transfer"]),
         "the CLI fixture's jp_bank_account is read as jp_bank_transfer"

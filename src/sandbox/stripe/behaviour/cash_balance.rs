@@ -284,21 +284,15 @@ fn apply_to(ctx: &Ctx, mut pi: Value, amount: i64) -> ApiResult<Value> {
     let currency = pi["currency"].as_str().unwrap_or_default().to_owned();
     let left = remaining(&pi, &customer, &currency).unwrap_or(0);
     let ending = add_available(ctx, &customer, &currency, -amount);
-    let mut txn = ctx.fresh("customer_cash_balance_transaction");
-    if let Some(t) = txn.as_object_mut() {
-        t.shift_remove("funded");
-    }
-    txn["customer"] = json!(customer);
-    txn["currency"] = json!(currency);
-    txn["type"] = json!("applied_to_payment");
-    txn["net_amount"] = json!(-amount);
-    txn["ending_balance"] = json!(ending);
-    txn["applied_to_payment"] = ctx.shaped(
-        "customer_cash_balance_transaction",
+    let txn = transaction(
+        ctx,
+        &customer,
+        &currency,
         "applied_to_payment",
-        &json!({"payment_intent": pi["id"]}),
+        -amount,
+        ending,
+        &pi["id"],
     );
-    ctx.put(&txn);
     ctx.emit("customer_cash_balance_transaction.created", &txn, None);
     if amount < left {
         pi["next_action"]["display_bank_transfer_instructions"]["amount_remaining"] =
@@ -311,6 +305,68 @@ fn apply_to(ctx: &Ctx, mut pi: Value, amount: i64) -> ApiResult<Value> {
     let id = pi["id"].as_str().unwrap_or_default().to_owned();
     payments::pay_from_balance(ctx, pi)?;
     ctx.get("payment_intent", &id)
+}
+
+/// A canceled intent's funds go back to its customer's balance: an `unapplied_from_payment`
+/// transaction ("The Payment Intent that funds were unapplied from", stripe-node's
+/// `CustomerCashBalanceTransaction.UnappliedFromPayment`), after `payment_intent.canceled`, and
+/// then, the funds being available again, `cash_balance.funds_available`. `before` is the intent
+/// as it was before its cancellation; nothing when it had no funds applied.
+pub fn unapply(ctx: &Ctx, before: &Value) {
+    let customer = before["customer"].as_str().unwrap_or_default().to_owned();
+    let currency = before["currency"].as_str().unwrap_or_default().to_owned();
+    let Some(left) = remaining(before, &customer, &currency) else {
+        return;
+    };
+    let applied = before["amount"].as_i64().unwrap_or(0) - left;
+    if applied < 1 {
+        return;
+    }
+    let ending = add_available(ctx, &customer, &currency, applied);
+    let txn = transaction(
+        ctx,
+        &customer,
+        &currency,
+        "unapplied_from_payment",
+        applied,
+        ending,
+        &before["id"],
+    );
+    ctx.emit("customer_cash_balance_transaction.created", &txn, None);
+    ctx.emit(
+        "cash_balance.funds_available",
+        &cash_balance(ctx, &customer),
+        None,
+    );
+}
+
+/// A stored cash balance transaction of `kind` (`applied_to_payment`, `unapplied_from_payment`)
+/// concerning the intent `pi`: `net` moved, `ending` left.
+fn transaction(
+    ctx: &Ctx,
+    customer: &str,
+    currency: &str,
+    kind: &str,
+    net: i64,
+    ending: i64,
+    pi: &Value,
+) -> Value {
+    let mut txn = ctx.fresh("customer_cash_balance_transaction");
+    if let Some(t) = txn.as_object_mut() {
+        t.shift_remove("funded");
+    }
+    txn["customer"] = json!(customer);
+    txn["currency"] = json!(currency);
+    txn["type"] = json!(kind);
+    txn["net_amount"] = json!(net);
+    txn["ending_balance"] = json!(ending);
+    txn[kind] = ctx.shaped(
+        "customer_cash_balance_transaction",
+        kind,
+        &json!({"payment_intent": pi}),
+    );
+    ctx.put(&txn);
+    txn
 }
 
 /// `POST /v1/payment_intents/{id}/apply_customer_balance` (stripe-node's

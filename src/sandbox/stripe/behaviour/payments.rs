@@ -432,6 +432,7 @@ fn cancel(ctx: &Ctx) -> ApiResult<Value> {
             "requires_payment_method, requires_capture, requires_confirmation, requires_action, processing",
         ));
     }
+    let before = pi.clone();
     pi["status"] = json!("canceled");
     pi["canceled_at"] = json!(ctx.now());
     pi["cancellation_reason"] = ctx
@@ -441,6 +442,7 @@ fn cancel(ctx: &Ctx) -> ApiResult<Value> {
     pi["amount_capturable"] = json!(0);
     ctx.put(&pi);
     ctx.emit("payment_intent.canceled", &pi, None);
+    cash_balance::unapply(ctx, &before);
     Ok(pi)
 }
 
