@@ -244,9 +244,9 @@ fn remaining(pi: &Value, customer: &str, currency: &str) -> Option<i64> {
 }
 
 /// A transfer that just arrived: the reference the customer quoted and its amount.
-pub struct Transfer<'a> {
-    pub reference: &'a str,
-    pub amount: i64,
+struct Transfer<'a> {
+    reference: &'a str,
+    amount: i64,
 }
 
 /// Applies the customer's available funds in `currency` to their open intents: those a new
