@@ -57,6 +57,11 @@ pub trait Behaviour: Sync {
     fn keeps(&self, _ctx: &Ctx, _object: &Value) -> bool {
         true
     }
+    /// A field Stripe includes only when `expand[]` asks for it (a customer's `cash_balance`):
+    /// its value for `object`, or `None` when `field` is not one.
+    fn include(&self, _ctx: &Ctx, _object: &Value, _field: &str) -> Option<Value> {
+        None
+    }
 }
 
 /// The behaviour of `object`, if it has one.
@@ -364,8 +369,9 @@ pub fn run(
         .as_deref()
         .unwrap_or(&shared.api_version);
     let mut raw = call.raw.clone();
-    let older =
-        super::versions::take_removed(&format!("{}.{op}", resource.object), version, &mut raw)?;
+    let method = format!("{}.{op}", resource.object);
+    super::versions::read_legacy(&method, &mut raw);
+    let older = super::versions::take_removed(&method, version, &mut raw)?;
     let mut params = def.params.coerce(&raw, "")?;
     if let Some(p) = params.as_object_mut() {
         p.extend(older);
