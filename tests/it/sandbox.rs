@@ -20,6 +20,7 @@ mod eventbridge;
 mod faults;
 mod limits;
 mod process;
+mod prorations;
 mod replay;
 mod sdk_calls;
 mod stripe_api;

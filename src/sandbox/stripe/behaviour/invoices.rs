@@ -175,6 +175,59 @@ pub fn line(
     l
 }
 
+/// The line an invoice item makes on invoice `invoice`. A subscription's item (a proration)
+/// is a `subscription_item_details` line naming the item it came from, with its credited
+/// lines; any other a `invoice_item_details` line (stripe-node's InvoiceLineItem.Parent).
+pub fn item_line(ctx: &Ctx, invoice: &str, item: &Value) -> Value {
+    let credited = match &item["proration_details"]["credited_items"]["invoice_line_item_details"] {
+        Value::Null => Value::Null,
+        lines => lines.clone(),
+    };
+    let sub = &item["parent"]["subscription_details"];
+    let parent = if sub.is_object() {
+        json!({"invoice_item_details": null, "subscription_item_details": {"invoice_item": item["id"],
+            "proration": item["proration"], "proration_details": {"credited_items": credited},
+            "subscription": sub["subscription"], "subscription_item": sub["subscription_item"]},
+            "type": "subscription_item_details"})
+    } else {
+        json!({"invoice_item_details": {"invoice_item": item["id"], "proration": item["proration"] == true,
+            "proration_details": {"credited_items": credited}, "subscription": null},
+            "subscription_item_details": null, "type": "invoice_item_details"})
+    };
+    let amount = item["amount"].as_i64().unwrap_or(0);
+    let mut l = line(
+        ctx,
+        invoice,
+        amount,
+        &item["currency"],
+        item["description"].clone(),
+        parent,
+        None,
+    );
+    l["period"] = item["period"].clone();
+    if !item["pricing"].is_null() {
+        l["pricing"] = item["pricing"].clone();
+    }
+    l["quantity"] = item["quantity"].clone();
+    l["quantity_decimal"] = item["quantity_decimal"].clone();
+    l
+}
+
+/// The invoice items `invoice`'s lines came from are on it now (no longer pending).
+pub fn claim_items(ctx: &Ctx, invoice: &Value) {
+    let id = invoice["id"].as_str().unwrap_or_default();
+    for line in invoice["lines"]["data"].as_array().into_iter().flatten() {
+        let parent = &line["parent"];
+        let named = parent["subscription_item_details"]["invoice_item"]
+            .as_str()
+            .or_else(|| parent["invoice_item_details"]["invoice_item"].as_str());
+        if let Some(mut item) = named.and_then(|ii| ctx.store().get_of("invoiceitem", ii)) {
+            item["invoice"] = json!(id);
+            ctx.put(&item);
+        }
+    }
+}
+
 /// A draft invoice of `customer` with `lines`, not stored.
 pub fn draft(ctx: &Ctx, invoice: &mut Value, customer: &Value, lines: Vec<Value>, reason: &str) {
     let total: i64 = lines.iter().filter_map(|l| l["amount"].as_i64()).sum();
@@ -244,6 +297,7 @@ impl Behaviour for Invoices {
             "sendInvoice",
             "voidInvoice",
             "markUncollectible",
+            "createPreview",
         ]
     }
     fn create(&self, ctx: &Ctx, invoice: &mut Value) -> ApiResult<()> {
@@ -264,12 +318,7 @@ impl Behaviour for Invoices {
             .map_or_else(|| json!("usd"), |i| i["currency"].clone());
         let lines = pending
             .iter()
-            .map(|item| {
-                let parent = json!({"invoice_item_details": {"invoice_item": item["id"], "proration": false,
-                    "proration_details": {"credited_items": null}, "subscription": null},
-                    "subscription_item_details": null, "type": "invoice_item_details"});
-                line(ctx, &id, item["amount"].as_i64().unwrap_or(0), &item["currency"], item["description"].clone(), parent, None)
-            })
+            .map(|item| item_line(ctx, &id, item))
             .collect();
         for mut item in pending {
             item["invoice"] = json!(id);
@@ -354,6 +403,7 @@ impl Behaviour for Invoices {
                 finalize(ctx, inv)
             })),
             "pay" => Some(run(pay_call)),
+            "createPreview" => Some(super::prorations::preview(ctx)),
             "sendInvoice" => Some(run(send)),
             "voidInvoice" => Some(run(void)),
             "markUncollectible" => Some(run(|ctx, inv| {

@@ -17,10 +17,12 @@ pub mod ledger;
 pub mod money;
 pub mod payments;
 mod portal;
+mod prorations;
 mod quotes;
 mod reporting;
 mod schedules;
 mod setup_intents;
+mod subscription_items;
 mod subscriptions;
 pub mod test_clocks;
 
@@ -64,6 +66,7 @@ pub static ALL: &[&dyn Behaviour] = &[
     &payments::Disputes,
     &setup_intents::SetupIntents,
     &subscriptions::Subscriptions,
+    &subscription_items::SubscriptionItems,
     &schedules::Schedules,
     &invoices::InvoiceItems,
     &invoices::Invoices,

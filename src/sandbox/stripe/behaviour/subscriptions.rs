@@ -20,12 +20,14 @@
 //! period's invoice is made (`invoice.created`; `billing_reason` `subscription_cycle`), which
 //! invoices.rs finalizes and charges an hour later; at `cancel_at` (or the period's end with
 //! `cancel_at_period_end`) it is canceled (`customer.subscription.deleted`); left `incomplete`
-//! for 23 hours, it expires (`incomplete_expired`, its open invoice voided). Proration and
-//! dunning (retries) are not modelled.
+//! for 23 hours, it expires (`incomplete_expired`, its open invoice voided); its invoices take
+//! the subscription's pending invoice items (prorations.rs: changing its items mid-period).
+//! Dunning (retries) is not modelled.
 
 use serde_json::{Value, json};
 
 use super::invoices;
+use super::prorations;
 use super::schedules::after;
 use super::test_clocks::{Due, Mover, earliest, notice_sent, send_notice};
 use crate::sandbox::stripe::engine::{ApiError, ApiResult, Behaviour, Ctx, apply};
@@ -61,6 +63,7 @@ impl Behaviour for Subscriptions {
             "payment_behavior",
             "default_payment_method",
             "proration_behavior",
+            "proration_date",
             "expand",
             "off_session",
             "trial_from_plan",
@@ -91,6 +94,12 @@ impl Behaviour for Subscriptions {
         if let Some(pm) = ctx.str_param("default_payment_method") {
             sub["default_payment_method"] =
                 ctx.find("payment_method", pm, "default_payment_method")?["id"].clone();
+        }
+        let entries = ctx.param("items").and_then(Value::as_array).cloned();
+        let billing = prorations::Billing::of(ctx, None);
+        if entries.is_some() || billing.reset_anchor {
+            let changes = prorations::apply_items(ctx, sub, &entries.unwrap_or_default(), "items")?;
+            prorations::bill_change(ctx, sub, &changes, &billing)?;
         }
         Ok(())
     }
@@ -181,8 +190,9 @@ fn create(ctx: &Ctx) -> ApiResult<Value> {
         &sub,
         &customer,
         invoice_id.as_str().unwrap_or_default(),
-        trial_end.is_some(),
+        (trial_end.is_some(), true),
         "subscription_create",
+        &[],
     );
     ctx.put(&sub);
     ctx.emit("customer.subscription.created", &sub, None);
@@ -235,21 +245,36 @@ pub fn recurring_price(ctx: &Ctx, item: &Value, param: &str) -> ApiResult<Value>
     Ok(price)
 }
 
-/// An invoice of the subscription's current period (`reason`: its `billing_reason`): a line per
-/// item over the item's period (for $0 during a trial).
-fn period_invoice(
+/// An invoice of the subscription (`reason`: its `billing_reason`), not stored: first its
+/// pending invoice items (prorations, prorations.rs) and the unstored `extra` ones (a
+/// preview's), then with `period` a line per item over the item's current period (for $0
+/// during a trial). invoices::claim_items takes the pending items once it is stored.
+pub fn period_invoice(
     ctx: &Ctx,
     sub: &Value,
     customer: &Value,
     id: &str,
-    trial: bool,
+    (trial, period): (bool, bool),
     reason: &str,
+    extra: &[Value],
 ) -> Value {
     let sub_id = sub["id"].as_str().unwrap_or_default();
-    let lines = sub["items"]["data"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let pending = ctx.store().all("invoiceitem", &|ii| {
+        ii["invoice"].is_null()
+            && ii["customer"] == sub["customer"]
+            && ii["parent"]["subscription_details"]["subscription"] == sub_id
+    });
+    let items_lines = pending
+        .iter()
+        .chain(extra)
+        .map(|ii| invoices::item_line(ctx, id, ii));
+    let period_items = if period {
+        sub["items"]["data"].as_array().cloned().unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let period_lines = period_items
+        .iter()
         .map(|item| {
             let price = &item["price"];
             let quantity = item["quantity"].as_i64().unwrap_or(1);
@@ -263,8 +288,8 @@ fn period_invoice(
             let mut line = invoices::line(ctx, id, amount, &price["currency"], json!(format!("{what} {name}")), parent, Some(price));
             line["period"] = json!({"end": item["current_period_end"], "start": item["current_period_start"]});
             line
-        })
-        .collect();
+        });
+    let lines = items_lines.chain(period_lines).collect();
     let mut invoice = ctx.fresh("invoice");
     invoice["id"] = json!(id);
     invoice["lines"]["url"] = json!(format!("/v1/invoices/{id}/lines"));
@@ -451,10 +476,19 @@ pub fn renew(ctx: &Ctx, before: &Value, sub: &mut Value) -> ApiResult<()> {
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    let invoice = period_invoice(ctx, sub, &customer, &id, false, "subscription_cycle");
+    let invoice = period_invoice(
+        ctx,
+        sub,
+        &customer,
+        &id,
+        (false, true),
+        "subscription_cycle",
+        &[],
+    );
     sub["latest_invoice"] = json!(id);
     ctx.save_update(before, sub);
     ctx.put(&invoice);
+    invoices::claim_items(ctx, &invoice);
     ctx.emit("invoice.created", &invoice, None);
     Ok(())
 }

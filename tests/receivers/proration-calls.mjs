@@ -1,0 +1,197 @@
+// stripe-node against the sandbox's Stripe API: a subscription SaaS's plan changes on running
+// subscriptions, each on its own test clock so the time is exact: an upgrade halfway through a
+// month with the default create_prorations (previewed first with invoices.createPreview, then
+// picked up by the renewal invoice), always_invoice, none, billing_cycle_anchor=now, and the
+// subscription items API. Test fixture of stripe-ops.
+//
+//   node proration-calls.mjs API_BASE KEY
+//
+// Prints {results: {name: {ok, value} | {ok: false, class, type, code, param, message, status}},
+// typed: [{name, body, ts?}]} as JSON: `value` holds what the test asserts, among them the
+// event types each step caused, in order; `typed` every answer (with its stripe-node type) and
+// event, for the type oracle (oracle.mjs, oracle.py).
+import Stripe from 'stripe';
+
+const [base, key] = process.argv.slice(2);
+const url = new URL(base);
+const stripe = new Stripe(key, {host: url.hostname, port: url.port, protocol: 'http', maxNetworkRetries: 0});
+const results = {};
+const typed = [];
+
+// An answer as the API sent it (stripe-node adds `lastResponse`).
+const body = (o) => JSON.stringify(o, (k, v) => (k === 'lastResponse' ? undefined : v));
+const keep = (name, ts, o) => {
+  typed.push({name, ts, body: body(o)});
+  return o;
+};
+
+async function call(name, f) {
+  try {
+    results[name] = {ok: true, value: await f()};
+  } catch (err) {
+    results[name] = {
+      ok: false, class: err.constructor.name, type: err.type, code: err.code,
+      param: err.param, message: err.raw?.message, status: err.statusCode,
+    };
+  }
+}
+
+// The events a step causes, in the order they were made: the newest first in a list, down to
+// the newest seen before the step.
+async function newest() {
+  return (await stripe.events.list({limit: 1})).data[0]?.id;
+}
+async function eventsSince(marker) {
+  const made = [];
+  for (const e of (await stripe.events.list({limit: 100})).data) {
+    if (e.id === marker) break;
+    made.push(e);
+  }
+  made.reverse();
+  for (const e of made) typed.push({name: `${e.type} event`, body: body(e)});
+  return made;
+}
+async function step(f) {
+  const marker = await newest();
+  const value = await f();
+  return {value, events: await eventsSince(marker)};
+}
+const types = (events) => events.map((e) => e.type);
+
+const JAN1 = 1767225600; // 2026-01-01T00:00:00Z
+const FEB1 = 1769904000; // a calendar month on: 2,678,400 s
+const MID = JAN1 + 1339200; // halfway: 15.5 days in
+const HOUR = 3600;
+
+// A customer paying by card on a fresh clock at JAN1, two monthly prices (Basic 10 USD, Pro
+// 30 USD), and a subscription to Basic × `quantity`.
+async function running(name, quantity = 1) {
+  const clock = await stripe.testHelpers.testClocks.create({frozen_time: JAN1, name});
+  const customer = await stripe.customers.create({test_clock: clock.id, payment_method: 'pm_card_visa',
+    invoice_settings: {default_payment_method: 'pm_card_visa'}});
+  const basic = await stripe.prices.create({unit_amount: 1000, currency: 'usd', recurring: {interval: 'month'},
+    product_data: {name: 'Basic'}});
+  const pro = await stripe.prices.create({unit_amount: 3000, currency: 'usd', recurring: {interval: 'month'},
+    product_data: {name: 'Pro'}});
+  const sub = keep(`${name} subscription`, 'Subscription',
+    await stripe.subscriptions.create({customer: customer.id, items: [{price: basic.id, quantity}]}));
+  const advance = (to) => stripe.testHelpers.testClocks.advance(clock.id, {frozen_time: to});
+  return {clock, customer, basic, pro, sub, item: sub.items.data[0], advance};
+}
+
+const lines = (invoice) => invoice.lines.data.map((l) => ({
+  amount: l.amount, description: l.description, period: [l.period.start, l.period.end],
+  proration: l.parent.subscription_item_details?.proration ?? null,
+  invoice_item: l.parent.subscription_item_details?.invoice_item?.startsWith('ii_') ?? false,
+  credited: l.parent.subscription_item_details?.proration_details?.credited_items?.invoice_line_items?.length ?? null,
+}));
+const itemsOf = async (customer) => (await stripe.invoiceItems.list({customer: customer.id})).data.reverse()
+  .map((ii) => {
+    keep('proration invoice item', 'InvoiceItem', ii);
+    return {amount: ii.amount, proration: ii.proration, discountable: ii.discountable, description: ii.description,
+      period: [ii.period.start, ii.period.end], parent: [ii.parent.type, ii.parent.subscription_details.subscription_item],
+      price: ii.pricing.price_details.price, invoiced: ii.invoice !== null, credited: ii.proration_details.credited_items?.type ?? null};
+  });
+
+// Upgrade Basic → Pro halfway through January: previewed, then made (create_prorations), then
+// the February renewal takes the prorations.
+await call('upgrade', async () => {
+  const {customer, basic, pro, sub, item, advance} = await running('upgrade');
+  await advance(MID);
+  const marker = await newest();
+  const preview = keep('preview', 'Invoice', await stripe.invoices.createPreview({customer: customer.id, subscription: sub.id,
+    subscription_details: {items: [{id: item.id, price: pro.id}], proration_date: MID}}));
+  const previewEvents = await eventsSince(marker);
+  const updated = await step(() => stripe.subscriptions.update(sub.id, {items: [{id: item.id, price: pro.id}]}));
+  keep('upgraded', 'Subscription', updated.value);
+  const subEvent = updated.events.find((e) => e.type === 'customer.subscription.updated');
+  const pending = await itemsOf(customer);
+  const renewed = await step(() => advance(FEB1 + 2 * HOUR));
+  const after = await stripe.subscriptions.retrieve(sub.id);
+  const renewal = keep('renewal', 'Invoice', await stripe.invoices.retrieve(after.latest_invoice));
+  return {
+    preview: {id: preview.id.startsWith('upcoming_in'), reason: preview.billing_reason, created: preview.created,
+      amount_due: preview.amount_due, lines: lines(preview), events: previewEvents.length,
+      listed: (await stripe.invoices.list({customer: customer.id})).data.some((i) => i.id === preview.id)},
+    update: {events: types(updated.events), item: [updated.value.items.data[0].id === item.id, updated.value.items.data[0].price.id === pro.id],
+      period: [updated.value.items.data[0].current_period_start, updated.value.items.data[0].current_period_end],
+      previous_price: subEvent?.data.previous_attributes?.items?.data?.[0]?.price?.id === basic.id},
+    pending,
+    renewal: {reason: renewal.billing_reason, status: renewal.status, amount_due: renewal.amount_due, amount_paid: renewal.amount_paid,
+      lines: lines(renewal), events: types(renewed.events)},
+    invoiced: (await itemsOf(customer)).map((i) => i.invoiced),
+  };
+});
+
+// always_invoice: a quantity change halfway is invoiced and charged at once.
+await call('always_invoice', async () => {
+  const {customer, sub, item, advance} = await running('always');
+  await advance(MID);
+  const updated = await step(() => stripe.subscriptions.update(sub.id, {items: [{id: item.id, quantity: 2}],
+    proration_behavior: 'always_invoice'}));
+  const invoice = keep('proration invoice', 'Invoice', await stripe.invoices.retrieve(updated.value.latest_invoice));
+  return {events: types(updated.events), latest: invoice.id !== sub.latest_invoice, reason: invoice.billing_reason,
+    status: invoice.status, amount_paid: invoice.amount_paid, lines: lines(invoice),
+    pending: (await itemsOf(customer)).filter((i) => !i.invoiced).length};
+});
+
+// none: the price changes, nothing is prorated; the renewal bills the new price.
+await call('none', async () => {
+  const {customer, pro, sub, item, advance} = await running('none');
+  await advance(MID);
+  const updated = await step(() => stripe.subscriptions.update(sub.id, {items: [{id: item.id, price: pro.id}],
+    proration_behavior: 'none'}));
+  await advance(FEB1 + 2 * HOUR);
+  const renewal = await stripe.invoices.retrieve((await stripe.subscriptions.retrieve(sub.id)).latest_invoice);
+  return {events: types(updated.events), items: (await itemsOf(customer)).length, renewal: [renewal.amount_paid, lines(renewal).length]};
+});
+
+// billing_cycle_anchor=now: the period restarts now and is invoiced at once, with the credit
+// for the old price's unused time.
+await call('anchor_now', async () => {
+  const {pro, sub, item, advance} = await running('anchor');
+  await advance(MID);
+  const updated = await step(() => stripe.subscriptions.update(sub.id, {items: [{id: item.id, price: pro.id}],
+    billing_cycle_anchor: {type: 'now'}}));
+  const invoice = keep('anchor invoice', 'Invoice', await stripe.invoices.retrieve(updated.value.latest_invoice));
+  const si = updated.value.items.data[0];
+  return {events: types(updated.events), anchor: updated.value.billing_cycle_anchor, period: [si.current_period_start, si.current_period_end],
+    invoice: [invoice.billing_reason, invoice.status, invoice.amount_paid], lines: lines(invoice)};
+});
+
+// The subscription items API: an add-on added halfway (prorated), listed, its quantity
+// changed without proration, removed (credited); the preview shows what the renewal bills.
+await call('items_api', async () => {
+  const {customer, sub, advance} = await running('items');
+  const addon = await stripe.prices.create({unit_amount: 400, currency: 'usd', recurring: {interval: 'month'},
+    product_data: {name: 'Add-on'}});
+  await advance(MID);
+  const added = await step(() => stripe.subscriptionItems.create({subscription: sub.id, price: addon.id}));
+  keep('added item', 'SubscriptionItem', added.value);
+  const listed = await stripe.subscriptionItems.list({subscription: sub.id});
+  const changed = await step(() => stripe.subscriptionItems.update(added.value.id, {quantity: 3, proration_behavior: 'none'}));
+  keep('changed item', 'SubscriptionItem', changed.value);
+  const retrieved = keep('retrieved item', 'SubscriptionItem', await stripe.subscriptionItems.retrieve(added.value.id));
+  await advance(MID + 86400);
+  const removed = await step(() => stripe.subscriptionItems.del(added.value.id));
+  keep('removed item', 'DeletedSubscriptionItem', removed.value);
+  const preview = keep('items preview', 'Invoice', await stripe.invoices.createPreview({customer: customer.id, subscription: sub.id}));
+  return {
+    added: {price: added.value.price.id === addon.id, period: [added.value.current_period_start, added.value.current_period_end],
+      events: types(added.events)},
+    listed: listed.data.length,
+    changed: {quantity: changed.value.quantity, retrieved: retrieved.quantity, events: types(changed.events)},
+    removed: {deleted: removed.value.deleted, events: types(removed.events)},
+    pending: (await itemsOf(customer)).map((i) => [i.amount, i.credited]),
+    preview: {amount_due: preview.amount_due, lines: lines(preview).map((l) => l.amount)},
+  };
+});
+
+await call('unknown_item', async () => {
+  const {sub} = await running('unknown');
+  return stripe.subscriptions.update(sub.id, {items: [{id: 'si_doesnotexist', quantity: 2}]});
+});
+await call('no_upcoming', async () => stripe.invoices.createPreview({customer: (await stripe.customers.create({})).id}));
+await call('items_list_without_subscription', async () => stripe.subscriptionItems.list());
+
+console.log(JSON.stringify({results, typed}));
