@@ -187,6 +187,23 @@ await call('items_api', async () => {
   };
 });
 
+// A schedule whose second phase (two seats) starts halfway through the month: the change is
+// prorated per the phase's proration_behavior, as an update would be.
+await call('schedule_phase', async () => {
+  const clock = await stripe.testHelpers.testClocks.create({frozen_time: JAN1, name: 'phase'});
+  const customer = await stripe.customers.create({test_clock: clock.id, payment_method: 'pm_card_visa',
+    invoice_settings: {default_payment_method: 'pm_card_visa'}});
+  const basic = await stripe.prices.create({unit_amount: 1000, currency: 'usd', recurring: {interval: 'month'},
+    product_data: {name: 'Basic'}});
+  const s = await stripe.subscriptionSchedules.create({customer: customer.id, start_date: 'now', phases: [
+    {items: [{price: basic.id, quantity: 1}], end_date: MID},
+    {items: [{price: basic.id, quantity: 2}], duration: {interval: 'month'}, proration_behavior: 'create_prorations'}]});
+  const moved = await step(() => stripe.testHelpers.testClocks.advance(clock.id, {frozen_time: MID + HOUR}));
+  const sub = await stripe.subscriptions.retrieve(s.subscription);
+  return {quantity: sub.items.data[0].quantity, events: types(moved.events),
+    pending: (await itemsOf(customer)).map((i) => [i.amount, i.description, i.period])};
+});
+
 await call('unknown_item', async () => {
   const {sub} = await running('unknown');
   return stripe.subscriptions.update(sub.id, {items: [{id: 'si_doesnotexist', quantity: 2}]});

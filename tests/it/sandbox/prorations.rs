@@ -157,6 +157,14 @@ fn plan_changes_on_running_subscriptions_are_prorated_as_stripe_prorates_them() 
             "removed": {"deleted": true, "events": ["invoiceitem.created", "customer.subscription.updated"]},
             "pending": [[200, null], [-561, "invoice_item"]], "preview": {"amount_due": 639, "lines": [200, -561, 1000]}})
     );
+    assert_eq!(
+        value("schedule_phase"),
+        json!({"quantity": 2, "events": ["test_helpers.test_clock.advancing", "invoiceitem.created", "invoiceitem.created",
+                "customer.subscription.updated", "subscription_schedule.updated", "test_helpers.test_clock.ready"],
+            "pending": [[-500, "Unused time on Basic after 16 Jan 2026", [mid, feb1]],
+                [1000, "Remaining time on 2 × Basic after 16 Jan 2026", [mid, feb1]]]}),
+        "a schedule's phase starting mid-period is prorated per its proration_behavior"
+    );
     let error = |name: &str| {
         let e = &r[name];
         assert_eq!(e["ok"], false, "{name}: {e}");
