@@ -111,6 +111,7 @@ await call('upgrade', async () => {
   const renewal = keep('renewal', 'Invoice', await stripe.invoices.retrieve(after.latest_invoice));
   return {
     preview: {id: preview.id.startsWith('upcoming_in'), reason: preview.billing_reason, created: preview.created,
+      proration_date: preview.parent.subscription_details.subscription_proration_date,
       amount_due: preview.amount_due, lines: lines(preview), events: previewEvents.length,
       listed: (await stripe.invoices.list({customer: customer.id})).data.some((i) => i.id === preview.id)},
     update: {events: types(updated.events), item: [updated.value.items.data[0].id === item.id, updated.value.items.data[0].price.id === pro.id],
@@ -133,6 +134,18 @@ await call('always_invoice', async () => {
   return {events: types(updated.events), latest: invoice.id !== sub.latest_invoice, reason: invoice.billing_reason,
     status: invoice.status, amount_paid: invoice.amount_paid, lines: lines(invoice),
     pending: (await itemsOf(customer)).filter((i) => !i.invoiced).length};
+});
+
+// A downgrade (Pro to Basic) invoiced at once: its total is a credit, nothing is due or charged.
+await call('downgrade', async () => {
+  const {basic, pro, sub, item, advance} = await running('downgrade');
+  await stripe.subscriptions.update(sub.id, {items: [{id: item.id, price: pro.id}], proration_behavior: 'none'});
+  await advance(MID);
+  const updated = await step(() => stripe.subscriptions.update(sub.id, {items: [{id: item.id, price: basic.id}],
+    proration_behavior: 'always_invoice'}));
+  const invoice = keep('downgrade invoice', 'Invoice', await stripe.invoices.retrieve(updated.value.latest_invoice));
+  return {events: types(updated.events), invoice: [invoice.status, invoice.total, invoice.amount_due, invoice.amount_paid],
+    lines: lines(invoice).map((l) => [l.amount, l.description])};
 });
 
 // none: the price changes, nothing is prorated; the renewal bills the new price.

@@ -57,7 +57,7 @@ fn plan_changes_on_running_subscriptions_are_prorated_as_stripe_prorates_them() 
     let upgrade = value("upgrade");
     assert_eq!(
         upgrade["preview"],
-        json!({"id": true, "reason": "upcoming", "created": feb1, "amount_due": 4000,
+        json!({"id": true, "reason": "upcoming", "created": feb1, "proration_date": mid, "amount_due": 4000,
             "lines": [unused, remaining, february], "events": 0, "listed": false}),
         "the preview is the renewal's invoice with the change, neither stored nor announced"
     );
@@ -134,6 +134,14 @@ fn plan_changes_on_running_subscriptions_are_prorated_as_stripe_prorates_them() 
             "lines": [unused, line(1000, "Remaining time on 2 × Basic after 16 Jan 2026", (mid, feb1), true, Value::Null)],
             "pending": 0}),
         "always_invoice: 1 to 2 seats halfway, -5 + 10 USD invoiced and paid at once"
+    );
+    assert_eq!(
+        value("downgrade"),
+        json!({"events": ["invoiceitem.created", "invoiceitem.created", "invoice.created", "invoice.finalized", "invoice.paid",
+                "invoice.payment_succeeded", "customer.subscription.updated"],
+            "invoice": ["paid", -1000, 0, 0],
+            "lines": [[-1500, "Unused time on Pro after 16 Jan 2026"], [500, "Remaining time on Basic after 16 Jan 2026"]]}),
+        "a downgrade invoiced at once: a credit of 10 USD, nothing due"
     );
     assert_eq!(
         value("none"),

@@ -251,8 +251,6 @@ pub fn draft(ctx: &Ctx, invoice: &mut Value, customer: &Value, lines: Vec<Value>
     invoice["billing_reason"] = json!(reason);
     invoice["status"] = json!("draft");
     for key in [
-        "amount_due",
-        "amount_remaining",
         "subtotal",
         "total",
         "subtotal_excluding_tax",
@@ -260,6 +258,11 @@ pub fn draft(ctx: &Ctx, invoice: &mut Value, customer: &Value, lines: Vec<Value>
     ] {
         invoice[key] = json!(total);
     }
+    // A negative total (a downgrade's credit) is not due: nothing is charged (Stripe credits the
+    // customer's invoice balance, docs.stripe.com/billing/customer/balance, which the sandbox
+    // does not keep).
+    invoice["amount_due"] = json!(total.max(0));
+    invoice["amount_remaining"] = json!(total.max(0));
     invoice["amount_paid"] = json!(0);
     invoice["amount_overpaid"] = json!(0);
     invoice["starting_balance"] = customer["balance"].clone();

@@ -16,6 +16,9 @@
 //! - `billing_cycle_anchor[type]=now` starts a new period now and invoices it at once, with the
 //!   credit for the old period's unused time.
 //! - No prorations during a trial: the trial's invoice was for $0.
+//! - Events: `invoiceitem.created` for each proration, an immediate invoice's events, then
+//!   `customer.subscription.updated` (the sandbox's order; Stripe does not guarantee one:
+//!   docs.stripe.com/webhooks, "Event ordering").
 //!
 //! Not modelled: discounts and taxes on prorations, `payment_behavior` (a declined
 //! `always_invoice` charge leaves the invoice open, as `allow_incomplete` does), a negative
@@ -478,6 +481,12 @@ pub fn preview(ctx: &Ctx) -> ApiResult<Value> {
         (invoice, start)
     };
     invoice["created"] = json!(created);
+    if !prorations.is_empty() {
+        // "Only set for upcoming invoices that preview prorations" (stripe-node's
+        // Invoice.Parent.SubscriptionDetails.subscription_proration_date).
+        invoice["parent"]["subscription_details"]["subscription_proration_date"] =
+            json!(billing.at);
+    }
     if !now_invoice {
         invoice["period_start"] = current.0;
         invoice["period_end"] = current.1;
