@@ -136,6 +136,20 @@ await call('always_invoice', async () => {
     pending: (await itemsOf(customer)).filter((i) => !i.invoiced).length};
 });
 
+// always_invoice with a card that now declines (4000 0000 0000 0341 attaches, then fails):
+// the update succeeds, its invoice stays open and the subscription is past_due.
+await call('always_invoice_declined', async () => {
+  const {customer, sub, item, advance} = await running('declined');
+  const failing = await stripe.paymentMethods.attach('pm_card_chargeCustomerFail', {customer: customer.id});
+  await stripe.customers.update(customer.id, {invoice_settings: {default_payment_method: failing.id}});
+  await advance(MID);
+  const updated = await step(() => stripe.subscriptions.update(sub.id, {items: [{id: item.id, quantity: 2}],
+    proration_behavior: 'always_invoice'}));
+  const invoice = await stripe.invoices.retrieve(updated.value.latest_invoice);
+  return {status: updated.value.status, invoice: [invoice.status, invoice.amount_due, invoice.attempt_count],
+    events: types(updated.events).filter((t) => t.startsWith('invoice') || t.startsWith('customer.subscription'))};
+});
+
 // A downgrade (Pro to Basic) invoiced at once: its total is a credit, nothing is due or charged.
 await call('downgrade', async () => {
   const {basic, pro, sub, item, advance} = await running('downgrade');

@@ -136,6 +136,13 @@ fn plan_changes_on_running_subscriptions_are_prorated_as_stripe_prorates_them() 
         "always_invoice: 1 to 2 seats halfway, -5 + 10 USD invoiced and paid at once"
     );
     assert_eq!(
+        value("always_invoice_declined"),
+        json!({"status": "past_due", "invoice": ["open", 500, 1],
+            "events": ["invoiceitem.created", "invoiceitem.created", "invoice.created", "invoice.finalized",
+                "invoice.payment_failed", "customer.subscription.updated"]}),
+        "a declined always_invoice charge: the update stands, the subscription is past_due"
+    );
+    assert_eq!(
         value("downgrade"),
         json!({"events": ["invoiceitem.created", "invoiceitem.created", "invoice.created", "invoice.finalized", "invoice.paid",
                 "invoice.payment_succeeded", "customer.subscription.updated"],

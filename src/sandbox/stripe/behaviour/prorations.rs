@@ -382,8 +382,13 @@ pub fn bill_change(
         Some(card) => card,
         None => ctx.get("payment_method", &named)?,
     };
-    // A decline leaves the invoice open (invoice.payment_failed); the update still succeeds.
-    let _ = invoices::pay(ctx, &mut invoice, &pm);
+    // A decline leaves the invoice open (invoice.payment_failed) and the update still succeeds,
+    // the subscription `past_due` (payment_behavior's default, allow_incomplete: "If the
+    // payment fails, the subscription transitions to past_due", API reference).
+    let paid = invoices::pay(ctx, &mut invoice, &pm).is_ok() && invoice["status"] == "paid";
+    if !paid && sub["status"] == "active" {
+        sub["status"] = json!("past_due");
+    }
     Ok(())
 }
 
