@@ -162,6 +162,17 @@ await call('downgrade', async () => {
     lines: lines(invoice).map((l) => [l.amount, l.description])};
 });
 
+// Canceled halfway with prorate and invoice_now: a final invoice crediting the unused half.
+await call('cancel_prorated', async () => {
+  const {sub, advance} = await running('cancel');
+  await advance(MID);
+  const canceled = await step(() => stripe.subscriptions.cancel(sub.id, {prorate: true, invoice_now: true}));
+  keep('canceled', 'Subscription', canceled.value);
+  const invoice = keep('final invoice', 'Invoice', await stripe.invoices.retrieve(canceled.value.latest_invoice));
+  return {status: canceled.value.status, events: types(canceled.events),
+    invoice: [invoice.billing_reason, invoice.status, invoice.total, invoice.amount_due], lines: lines(invoice).map((l) => l.amount)};
+});
+
 // none: the price changes, nothing is prorated; the renewal bills the new price.
 await call('none', async () => {
   const {customer, pro, sub, item, advance} = await running('none');

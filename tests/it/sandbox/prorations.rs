@@ -151,6 +151,13 @@ fn plan_changes_on_running_subscriptions_are_prorated_as_stripe_prorates_them() 
         "a downgrade invoiced at once: a credit of 10 USD, nothing due"
     );
     assert_eq!(
+        value("cancel_prorated"),
+        json!({"status": "canceled", "events": ["invoiceitem.created", "invoice.created", "invoice.finalized", "invoice.paid",
+                "invoice.payment_succeeded", "customer.subscription.deleted"],
+            "invoice": ["subscription_update", "paid", -500, 0], "lines": [-500]}),
+        "canceled halfway with prorate and invoice_now: the unused half credited on a final invoice"
+    );
+    assert_eq!(
         value("none"),
         json!({"events": ["customer.subscription.updated"], "items": 0, "renewal": [3000, 1]})
     );

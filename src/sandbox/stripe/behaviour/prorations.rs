@@ -1,7 +1,8 @@
 //! Prorations: what changing a running subscription's items (price or quantity, an item added
 //! or removed) costs for the rest of the current period (docs.stripe.com/billing/subscriptions/
-//! prorations, /billing/subscriptions/change-price). Used by `subscriptions.update`, the
-//! subscription items API and `invoices.createPreview`.
+//! prorations, /billing/subscriptions/change-price). Used by `subscriptions.update` and
+//! `.cancel` (`prorate`, `invoice_now`), the subscription items API, a schedule's phases and
+//! `invoices.createPreview`.
 //!
 //! - The amount is computed to the second: an item's price × quantity × the share of its period
 //!   left after the proration date (`proration_date`, default now; a test clock's time on a
@@ -20,9 +21,9 @@
 //!   `customer.subscription.updated` (the sandbox's order; Stripe does not guarantee one:
 //!   docs.stripe.com/webhooks, "Event ordering").
 //!
-//! Not modelled: discounts and taxes on prorations, `payment_behavior` (a declined
-//! `always_invoice` charge leaves the invoice open, as `allow_incomplete` does), a negative
-//! immediate invoice crediting the customer's balance, metered prices.
+//! Not modelled: discounts and taxes on prorations, `payment_behavior` beyond its default
+//! `allow_incomplete`, the customer's invoice balance (a negative total's credit), metered
+//! prices.
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -343,6 +344,14 @@ pub fn bill_change(
     if !(restart || billing.behavior == "always_invoice") || sub["status"] == "trialing" {
         return Ok(());
     }
+    invoice_now(ctx, sub, restart)
+}
+
+/// Invoices `sub`'s pending items now (with `period`, also its current period's lines), when
+/// there are any: `billing_reason` `subscription_update`, the subscription's `latest_invoice`,
+/// finalized and charged at once.
+pub fn invoice_now(ctx: &Ctx, sub: &mut Value, period: bool) -> ApiResult<()> {
+    let restart = period;
     let customer = ctx.get("customer", sub["customer"].as_str().unwrap_or_default())?;
     let id = ctx.fresh("invoice")["id"]
         .as_str()

@@ -530,11 +530,35 @@ pub fn ended(sub: &Value) -> bool {
     )
 }
 
-/// `DELETE /v1/subscriptions/{id}`: canceled now, `customer.subscription.deleted`.
+/// `DELETE /v1/subscriptions/{id}`: canceled now, `customer.subscription.deleted`. With
+/// `prorate`, first a credit for the items' unused time ("Will generate a proration invoice
+/// item that credits remaining unused time until the subscription period end"); with
+/// `invoice_now`, a final invoice of the pending items ("Will generate a final invoice that
+/// invoices for … new/pending proration invoice items", API reference, Cancel a subscription).
 fn cancel(ctx: &Ctx) -> ApiResult<Value> {
     let mut sub = ctx.target()?;
     if ended(&sub) {
         return Err(ApiError::not_found("subscription", ctx.id()));
+    }
+    if ctx.bool_param("prorate") {
+        let changes: Vec<prorations::Change> = sub["items"]["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|item| prorations::Change {
+                old: Some(item.clone()),
+                new: None,
+            })
+            .collect();
+        let billing = prorations::Billing {
+            behavior: "create_prorations".into(),
+            at: ctx.now(),
+            reset_anchor: false,
+        };
+        prorations::bill_change(ctx, &mut sub, &changes, &billing)?;
+    }
+    if ctx.bool_param("invoice_now") && sub["status"] != "trialing" {
+        prorations::invoice_now(ctx, &mut sub, false)?;
     }
     cancel_now(ctx, &mut sub);
     Ok(sub)
