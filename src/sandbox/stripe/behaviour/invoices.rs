@@ -60,10 +60,7 @@ fn auto_advance(ctx: &Ctx, invoice: &mut Value) -> ApiResult<()> {
         ctx.emit("invoice.payment_failed", invoice, None);
         return super::subscriptions::invoice_charged(ctx, invoice, false);
     };
-    let pm = match ctx.store().get_of("card", &named) {
-        Some(card) => card,
-        None => ctx.get("payment_method", &named)?,
-    };
+    let pm = stored_payment_method(ctx, &named)?;
     // A decline is the invoice's `invoice.payment_failed`, not the advance's error.
     let paid = pay(ctx, invoice, &pm).is_ok() && invoice["status"] == "paid";
     super::subscriptions::invoice_charged(ctx, invoice, paid)
@@ -517,6 +514,14 @@ pub fn payment_method_of(invoice: &Value, customer: &Value) -> Option<String> {
     ]
     .iter()
     .find_map(|v| v.as_str().map(str::to_owned))
+}
+
+/// The payment method `id` names: a customer's card source or a payment method.
+pub fn stored_payment_method(ctx: &Ctx, id: &str) -> ApiResult<Value> {
+    match ctx.store().get_of("card", id) {
+        Some(card) => Ok(card),
+        None => ctx.get("payment_method", id),
+    }
 }
 
 /// Finalizes a draft and charges `pm` for what remains (see the module).

@@ -30,7 +30,7 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 
 use super::invoices;
-use super::subscriptions::{next_period_end, recurring_price};
+use super::subscriptions::{recurring_price, start_periods};
 use crate::sandbox::stripe::engine::{ApiError, ApiResult, Ctx};
 
 /// The share of `amount` for the time left in `period` after `from`, to the second, rounded
@@ -332,10 +332,7 @@ pub fn bill_change(
     if restart {
         let now = ctx.now();
         sub["billing_cycle_anchor"] = json!(now);
-        for item in sub["items"]["data"].as_array_mut().into_iter().flatten() {
-            item["current_period_start"] = json!(now);
-            item["current_period_end"] = json!(next_period_end(&item["price"], now));
-        }
+        start_periods(sub, now);
     }
     for ii in &prorations {
         ctx.put(ii);
@@ -351,7 +348,6 @@ pub fn bill_change(
 /// there are any: `billing_reason` `subscription_update`, the subscription's `latest_invoice`,
 /// finalized and charged at once.
 pub fn invoice_now(ctx: &Ctx, sub: &mut Value, period: bool) -> ApiResult<()> {
-    let restart = period;
     let customer = ctx.get("customer", sub["customer"].as_str().unwrap_or_default())?;
     let id = ctx.fresh("invoice")["id"]
         .as_str()
@@ -362,7 +358,7 @@ pub fn invoice_now(ctx: &Ctx, sub: &mut Value, period: bool) -> ApiResult<()> {
         sub,
         &customer,
         &id,
-        (false, restart),
+        (false, period),
         "subscription_update",
         &[],
     );
@@ -387,10 +383,7 @@ pub fn invoice_now(ctx: &Ctx, sub: &mut Value, period: bool) -> ApiResult<()> {
     let Some(named) = named else {
         return Ok(());
     };
-    let pm = match ctx.store().get_of("card", &named) {
-        Some(card) => card,
-        None => ctx.get("payment_method", &named)?,
-    };
+    let pm = invoices::stored_payment_method(ctx, &named)?;
     // A decline leaves the invoice open (invoice.payment_failed) and the update still succeeds,
     // the subscription `past_due` (payment_behavior's default, allow_incomplete: "If the
     // payment fails, the subscription transitions to past_due", API reference).
@@ -452,14 +445,7 @@ pub fn preview(ctx: &Ctx) -> ApiResult<Value> {
     );
     let (mut invoice, created) = if now_invoice {
         if restart {
-            for item in changed["items"]["data"]
-                .as_array_mut()
-                .into_iter()
-                .flatten()
-            {
-                item["current_period_start"] = json!(ctx.now());
-                item["current_period_end"] = json!(next_period_end(&item["price"], ctx.now()));
-            }
+            start_periods(&mut changed, ctx.now());
         }
         let reason = "subscription_update";
         let invoice = super::subscriptions::period_invoice(
@@ -474,14 +460,7 @@ pub fn preview(ctx: &Ctx) -> ApiResult<Value> {
         (invoice, ctx.now())
     } else {
         let start = current.1.as_i64().unwrap_or(ctx.now());
-        for item in changed["items"]["data"]
-            .as_array_mut()
-            .into_iter()
-            .flatten()
-        {
-            item["current_period_start"] = json!(start);
-            item["current_period_end"] = json!(next_period_end(&item["price"], start));
-        }
+        start_periods(&mut changed, start);
         let reason = "upcoming";
         let invoice = super::subscriptions::period_invoice(
             ctx,

@@ -214,10 +214,7 @@ fn create(ctx: &Ctx) -> ApiResult<Value> {
     let Some(pm) = pm else {
         return Ok(sub);
     };
-    let pm = match ctx.store().get_of("card", &pm) {
-        Some(card) => card,
-        None => ctx.get("payment_method", &pm)?,
-    };
+    let pm = invoices::stored_payment_method(ctx, &pm)?;
     // A declined first payment leaves the subscription incomplete; the call still succeeds.
     if invoices::pay(ctx, &mut invoice, &pm).is_ok() && invoice["status"] == "paid" {
         let before = sub.clone();
@@ -465,12 +462,8 @@ fn next_period(ctx: &Ctx, sub: &mut Value) -> ApiResult<()> {
 /// `sub`, changed from `before` (a schedule's next phase starting at the period's end), starts
 /// its next period now: one `customer.subscription.updated` for both, then the invoice.
 pub fn renew(ctx: &Ctx, before: &Value, sub: &mut Value) -> ApiResult<()> {
-    let start = ctx.now();
     sub["status"] = json!("active");
-    for item in sub["items"]["data"].as_array_mut().into_iter().flatten() {
-        item["current_period_start"] = json!(start);
-        item["current_period_end"] = json!(next_period_end(&item["price"], start));
-    }
+    start_periods(sub, ctx.now());
     let customer = ctx.get("customer", sub["customer"].as_str().unwrap_or_default())?;
     let id = ctx.fresh("invoice")["id"]
         .as_str()
@@ -491,6 +484,14 @@ pub fn renew(ctx: &Ctx, before: &Value, sub: &mut Value) -> ApiResult<()> {
     invoices::claim_items(ctx, &invoice);
     ctx.emit("invoice.created", &invoice, None);
     Ok(())
+}
+
+/// Each of `sub`'s items starts a period at `start`.
+pub fn start_periods(sub: &mut Value, start: i64) {
+    for item in sub["items"]["data"].as_array_mut().into_iter().flatten() {
+        item["current_period_start"] = json!(start);
+        item["current_period_end"] = json!(next_period_end(&item["price"], start));
+    }
 }
 
 /// The end of a period of `price` that starts at `start`: one `recurring.interval_count` of
