@@ -604,7 +604,28 @@ fn completed(ctx: &Ctx, schedule: &mut Value) -> ApiResult<()> {
 mod tests {
     use serde_json::json;
 
-    use super::{after, next_due};
+    use super::{after, item_changes, next_due};
+
+    /// A phase's items against the running ones: a removed item, a changed quantity and a new
+    /// item are changes; an item left as it was is none.
+    #[test]
+    fn a_phase_changes_what_it_removes_requantifies_or_adds() {
+        let si = |id: &str, quantity: i64| json!({"id": id, "quantity": quantity});
+        let old = [si("si_a", 1), si("si_b", 2), si("si_c", 1)];
+        let new = [si("si_b", 3), si("si_c", 1), si("si_d", 1)];
+        let seen: Vec<(Option<i64>, Option<i64>)> = item_changes(&old, &new)
+            .iter()
+            .map(|c| {
+                let q =
+                    |v: &Option<serde_json::Value>| v.as_ref().and_then(|i| i["quantity"].as_i64());
+                (q(&c.old), q(&c.new))
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            vec![(Some(1), None), (Some(2), Some(3)), (None, Some(1))]
+        );
+    }
 
     /// A two-phase schedule's steps, in order: the second phase, the notice seven days before
     /// the end, the end; a notice that would fall before the schedule was made is not sent.
