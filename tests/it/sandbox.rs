@@ -246,6 +246,21 @@ fn stripe_key(sb: &Sandbox) -> String {
     std::fs::read_to_string(path).unwrap().trim().to_owned()
 }
 
+/// The JSON a stripe-node script of tests/receivers prints, run as `node SCRIPT API_BASE KEY`
+/// against a fresh sandbox's Stripe API (stopped after).
+fn stripe_node_script(script: &str) -> Value {
+    let sb = Sandbox::start(&[]);
+    let o = crate::receivers::node()
+        .arg(crate::receivers::receivers_dir().join(script))
+        .arg(&sb.stripe_api)
+        .arg(stripe_key(&sb))
+        .current_dir(crate::receivers::receivers_dir())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", stdout(&o)))
+}
+
 /// GET on the sandbox's Stripe API with its key.
 async fn stripe_get(sb: &Sandbox, path: &str) -> (u16, Value) {
     let app = App::new(&sb.stripe_api);

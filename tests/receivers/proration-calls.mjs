@@ -10,53 +10,9 @@
 // typed: [{name, body, ts?}]} as JSON: `value` holds what the test asserts, among them the
 // event types each step caused, in order; `typed` every answer (with its stripe-node type) and
 // event, for the type oracle (oracle.mjs, oracle.py).
-import Stripe from 'stripe';
+import {calls} from './calls.mjs';
 
-const [base, key] = process.argv.slice(2);
-const url = new URL(base);
-const stripe = new Stripe(key, {host: url.hostname, port: url.port, protocol: 'http', maxNetworkRetries: 0});
-const results = {};
-const typed = [];
-
-// An answer as the API sent it (stripe-node adds `lastResponse`).
-const body = (o) => JSON.stringify(o, (k, v) => (k === 'lastResponse' ? undefined : v));
-const keep = (name, ts, o) => {
-  typed.push({name, ts, body: body(o)});
-  return o;
-};
-
-async function call(name, f) {
-  try {
-    results[name] = {ok: true, value: await f()};
-  } catch (err) {
-    results[name] = {
-      ok: false, class: err.constructor.name, type: err.type, code: err.code,
-      param: err.param, message: err.raw?.message, status: err.statusCode,
-    };
-  }
-}
-
-// The events a step causes, in the order they were made: the newest first in a list, down to
-// the newest seen before the step.
-async function newest() {
-  return (await stripe.events.list({limit: 1})).data[0]?.id;
-}
-async function eventsSince(marker) {
-  const made = [];
-  for (const e of (await stripe.events.list({limit: 100})).data) {
-    if (e.id === marker) break;
-    made.push(e);
-  }
-  made.reverse();
-  for (const e of made) typed.push({name: `${e.type} event`, body: body(e)});
-  return made;
-}
-async function step(f) {
-  const marker = await newest();
-  const value = await f();
-  return {value, events: await eventsSince(marker)};
-}
-const types = (events) => events.map((e) => e.type);
+const {stripe, call, keep, step, print} = calls(process.argv.slice(2));
 
 const JAN1 = 1767225600; // 2026-01-01T00:00:00Z
 const FEB1 = 1769904000; // a calendar month on: 2,678,400 s
@@ -98,13 +54,12 @@ const itemsOf = async (customer) => (await stripe.invoiceItems.list({customer: c
 await call('upgrade', async () => {
   const {customer, basic, pro, sub, item, advance} = await running('upgrade');
   await advance(MID);
-  const marker = await newest();
-  const preview = keep('preview', 'Invoice', await stripe.invoices.createPreview({customer: customer.id, subscription: sub.id,
+  const previewed = await step(() => stripe.invoices.createPreview({customer: customer.id, subscription: sub.id,
     subscription_details: {items: [{id: item.id, price: pro.id}], proration_date: MID}}));
-  const previewEvents = await eventsSince(marker);
+  const preview = keep('preview', 'Invoice', previewed.value);
   const updated = await step(() => stripe.subscriptions.update(sub.id, {items: [{id: item.id, price: pro.id}]}));
   keep('upgraded', 'Subscription', updated.value);
-  const subEvent = updated.events.find((e) => e.type === 'customer.subscription.updated');
+  const subEvent = updated.made.find((e) => e.type === 'customer.subscription.updated');
   const pending = await itemsOf(customer);
   const renewed = await step(() => advance(FEB1 + 2 * HOUR));
   const after = await stripe.subscriptions.retrieve(sub.id);
@@ -112,14 +67,14 @@ await call('upgrade', async () => {
   return {
     preview: {id: preview.id.startsWith('upcoming_in'), reason: preview.billing_reason, created: preview.created,
       proration_date: preview.parent.subscription_details.subscription_proration_date,
-      amount_due: preview.amount_due, lines: lines(preview), events: previewEvents.length,
+      amount_due: preview.amount_due, lines: lines(preview), events: previewed.events.length,
       listed: (await stripe.invoices.list({customer: customer.id})).data.some((i) => i.id === preview.id)},
-    update: {events: types(updated.events), item: [updated.value.items.data[0].id === item.id, updated.value.items.data[0].price.id === pro.id],
+    update: {events: updated.events, item: [updated.value.items.data[0].id === item.id, updated.value.items.data[0].price.id === pro.id],
       period: [updated.value.items.data[0].current_period_start, updated.value.items.data[0].current_period_end],
       previous_price: subEvent?.data.previous_attributes?.items?.data?.[0]?.price?.id === basic.id},
     pending,
     renewal: {reason: renewal.billing_reason, status: renewal.status, amount_due: renewal.amount_due, amount_paid: renewal.amount_paid,
-      lines: lines(renewal), events: types(renewed.events)},
+      lines: lines(renewal), events: renewed.events},
     invoiced: (await itemsOf(customer)).map((i) => i.invoiced),
   };
 });
@@ -131,7 +86,7 @@ await call('always_invoice', async () => {
   const updated = await step(() => stripe.subscriptions.update(sub.id, {items: [{id: item.id, quantity: 2}],
     proration_behavior: 'always_invoice'}));
   const invoice = keep('proration invoice', 'Invoice', await stripe.invoices.retrieve(updated.value.latest_invoice));
-  return {events: types(updated.events), latest: invoice.id !== sub.latest_invoice, reason: invoice.billing_reason,
+  return {events: updated.events, latest: invoice.id !== sub.latest_invoice, reason: invoice.billing_reason,
     status: invoice.status, amount_paid: invoice.amount_paid, lines: lines(invoice),
     pending: (await itemsOf(customer)).filter((i) => !i.invoiced).length};
 });
@@ -147,7 +102,7 @@ await call('always_invoice_declined', async () => {
     proration_behavior: 'always_invoice'}));
   const invoice = await stripe.invoices.retrieve(updated.value.latest_invoice);
   return {status: updated.value.status, invoice: [invoice.status, invoice.amount_due, invoice.attempt_count],
-    events: types(updated.events).filter((t) => t.startsWith('invoice') || t.startsWith('customer.subscription'))};
+    events: updated.events.filter((t) => t.startsWith('invoice') || t.startsWith('customer.subscription'))};
 });
 
 // A downgrade (Pro to Basic) invoiced at once: its total is a credit, nothing is due or charged.
@@ -158,7 +113,7 @@ await call('downgrade', async () => {
   const updated = await step(() => stripe.subscriptions.update(sub.id, {items: [{id: item.id, price: basic.id}],
     proration_behavior: 'always_invoice'}));
   const invoice = keep('downgrade invoice', 'Invoice', await stripe.invoices.retrieve(updated.value.latest_invoice));
-  return {events: types(updated.events), invoice: [invoice.status, invoice.total, invoice.amount_due, invoice.amount_paid],
+  return {events: updated.events, invoice: [invoice.status, invoice.total, invoice.amount_due, invoice.amount_paid],
     lines: lines(invoice).map((l) => [l.amount, l.description])};
 });
 
@@ -169,7 +124,7 @@ await call('cancel_prorated', async () => {
   const canceled = await step(() => stripe.subscriptions.cancel(sub.id, {prorate: true, invoice_now: true}));
   keep('canceled', 'Subscription', canceled.value);
   const invoice = keep('final invoice', 'Invoice', await stripe.invoices.retrieve(canceled.value.latest_invoice));
-  return {status: canceled.value.status, events: types(canceled.events),
+  return {status: canceled.value.status, events: canceled.events,
     invoice: [invoice.billing_reason, invoice.status, invoice.total, invoice.amount_due], lines: lines(invoice).map((l) => l.amount)};
 });
 
@@ -181,7 +136,7 @@ await call('none', async () => {
     proration_behavior: 'none'}));
   await advance(FEB1 + 2 * HOUR);
   const renewal = await stripe.invoices.retrieve((await stripe.subscriptions.retrieve(sub.id)).latest_invoice);
-  return {events: types(updated.events), items: (await itemsOf(customer)).length, renewal: [renewal.amount_paid, lines(renewal).length]};
+  return {events: updated.events, items: (await itemsOf(customer)).length, renewal: [renewal.amount_paid, lines(renewal).length]};
 });
 
 // billing_cycle_anchor=now: the period restarts now and is invoiced at once, with the credit
@@ -193,7 +148,7 @@ await call('anchor_now', async () => {
     billing_cycle_anchor: {type: 'now'}}));
   const invoice = keep('anchor invoice', 'Invoice', await stripe.invoices.retrieve(updated.value.latest_invoice));
   const si = updated.value.items.data[0];
-  return {events: types(updated.events), anchor: updated.value.billing_cycle_anchor, period: [si.current_period_start, si.current_period_end],
+  return {events: updated.events, anchor: updated.value.billing_cycle_anchor, period: [si.current_period_start, si.current_period_end],
     invoice: [invoice.billing_reason, invoice.status, invoice.amount_paid], lines: lines(invoice)};
 });
 
@@ -216,10 +171,10 @@ await call('items_api', async () => {
   const preview = keep('items preview', 'Invoice', await stripe.invoices.createPreview({customer: customer.id, subscription: sub.id}));
   return {
     added: {price: added.value.price.id === addon.id, period: [added.value.current_period_start, added.value.current_period_end],
-      events: types(added.events)},
+      events: added.events},
     listed: listed.data.length,
-    changed: {quantity: changed.value.quantity, retrieved: retrieved.quantity, events: types(changed.events)},
-    removed: {deleted: removed.value.deleted, events: types(removed.events)},
+    changed: {quantity: changed.value.quantity, retrieved: retrieved.quantity, events: changed.events},
+    removed: {deleted: removed.value.deleted, events: removed.events},
     pending: (await itemsOf(customer)).map((i) => [i.amount, i.credited]),
     preview: {amount_due: preview.amount_due, lines: lines(preview).map((l) => l.amount)},
   };
@@ -238,7 +193,7 @@ await call('schedule_phase', async () => {
     {items: [{price: basic.id, quantity: 2}], duration: {interval: 'month'}, proration_behavior: 'create_prorations'}]});
   const moved = await step(() => stripe.testHelpers.testClocks.advance(clock.id, {frozen_time: MID + HOUR}));
   const sub = await stripe.subscriptions.retrieve(s.subscription);
-  return {quantity: sub.items.data[0].quantity, events: types(moved.events),
+  return {quantity: sub.items.data[0].quantity, events: moved.events,
     pending: (await itemsOf(customer)).map((i) => [i.amount, i.description, i.period])};
 });
 
@@ -249,4 +204,4 @@ await call('unknown_item', async () => {
 await call('no_upcoming', async () => stripe.invoices.createPreview({customer: (await stripe.customers.create({})).id}));
 await call('items_list_without_subscription', async () => stripe.subscriptionItems.list());
 
-console.log(JSON.stringify({results, typed}));
+print();
