@@ -57,6 +57,8 @@ await call('upgrade', async () => {
   const previewed = await step(() => stripe.invoices.createPreview({customer: customer.id, subscription: sub.id,
     subscription_details: {items: [{id: item.id, price: pro.id}], proration_date: MID}}));
   const preview = keep('preview', 'Invoice', previewed.value);
+  const now = keep('preview now', 'Invoice', await stripe.invoices.createPreview({subscription: sub.id,
+    subscription_details: {items: [{id: item.id, price: pro.id}], proration_behavior: 'always_invoice'}}));
   const updated = await step(() => stripe.subscriptions.update(sub.id, {items: [{id: item.id, price: pro.id}]}));
   keep('upgraded', 'Subscription', updated.value);
   const subEvent = updated.made.find((e) => e.type === 'customer.subscription.updated');
@@ -69,6 +71,8 @@ await call('upgrade', async () => {
       proration_date: preview.parent.subscription_details.subscription_proration_date,
       amount_due: preview.amount_due, lines: lines(preview), events: previewed.events.length,
       listed: (await stripe.invoices.list({customer: customer.id})).data.some((i) => i.id === preview.id)},
+    preview_now: {reason: now.billing_reason, created: now.created, amount_due: now.amount_due, lines: lines(now).map((l) => l.amount),
+      customer: now.customer === customer.id},
     update: {events: updated.events, item: [updated.value.items.data[0].id === item.id, updated.value.items.data[0].price.id === pro.id],
       period: [updated.value.items.data[0].current_period_start, updated.value.items.data[0].current_period_end],
       previous_price: subEvent?.data.previous_attributes?.items?.data?.[0]?.price?.id === basic.id},

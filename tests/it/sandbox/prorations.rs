@@ -51,6 +51,11 @@ fn plan_changes_on_running_subscriptions_are_prorated_as_stripe_prorates_them() 
         "the preview is the renewal's invoice with the change, neither stored nor announced"
     );
     assert_eq!(
+        upgrade["preview_now"],
+        json!({"reason": "subscription_update", "created": mid, "amount_due": 1000, "lines": [-500, 1500], "customer": true}),
+        "previewed with always_invoice: the invoice the change would make now"
+    );
+    assert_eq!(
         upgrade["update"],
         json!({"events": ["invoiceitem.created", "invoiceitem.created", "customer.subscription.updated"],
             "item": [true, true], "period": [jan1, feb1], "previous_price": true})
