@@ -26,7 +26,7 @@ export function calls([base, key]) {
     } catch (err) {
       results[name] = {
         ok: false, class: err.constructor.name, type: err.type, code: err.code,
-        param: err.param, message: err.raw?.message, status: err.statusCode,
+        param: err.param, message: err.raw?.message ?? err.message, status: err.statusCode,
       };
     }
   }

@@ -46,7 +46,7 @@ const itemsOf = async (customer) => (await stripe.invoiceItems.list({customer: c
     keep('proration invoice item', 'InvoiceItem', ii);
     return {amount: ii.amount, proration: ii.proration, discountable: ii.discountable, description: ii.description,
       period: [ii.period.start, ii.period.end], parent: [ii.parent.type, ii.parent.subscription_details.subscription_item],
-      price: ii.pricing.price_details.price, invoiced: ii.invoice !== null, credited: ii.proration_details.credited_items?.type ?? null};
+      price: ii.pricing?.price_details?.price ?? null, invoiced: ii.invoice !== null, credited: ii.proration_details?.credited_items?.type ?? null};
   });
 
 // Upgrade Basic → Pro halfway through January: previewed, then made (create_prorations), then
@@ -172,6 +172,8 @@ await call('items_api', async () => {
   await advance(MID + 86400);
   const removed = await step(() => stripe.subscriptionItems.del(added.value.id));
   keep('removed item', 'DeletedSubscriptionItem', removed.value);
+  const setup = keep('one-off item', 'InvoiceItem', await stripe.invoiceItems.create({customer: customer.id, subscription: sub.id,
+    amount: 700, currency: 'usd', description: 'Setup'}));
   const preview = keep('items preview', 'Invoice', await stripe.invoices.createPreview({customer: customer.id, subscription: sub.id}));
   return {
     added: {price: added.value.price.id === addon.id, period: [added.value.current_period_start, added.value.current_period_end],
@@ -180,7 +182,10 @@ await call('items_api', async () => {
     changed: {quantity: changed.value.quantity, retrieved: retrieved.quantity, events: changed.events},
     removed: {deleted: removed.value.deleted, events: removed.events},
     pending: (await itemsOf(customer)).map((i) => [i.amount, i.credited]),
-    preview: {amount_due: preview.amount_due, lines: lines(preview).map((l) => l.amount)},
+    setup: [setup.parent.type, setup.parent.subscription_details.subscription === sub.id],
+    preview: {amount_due: preview.amount_due, lines: lines(preview).map((l) => l.amount),
+      setup: preview.lines.data.filter((l) => l.parent.type === 'invoice_item_details')
+        .map((l) => [l.parent.invoice_item_details.invoice_item === setup.id, l.parent.invoice_item_details.subscription === sub.id])},
   };
 });
 

@@ -171,7 +171,9 @@ fn plan_changes_on_running_subscriptions_are_prorated_as_stripe_prorates_them() 
         json!({"added": {"price": true, "period": [jan1, feb1], "events": ["invoiceitem.created", "customer.subscription.updated"]},
             "listed": 2, "changed": {"quantity": 3, "retrieved": 3, "events": ["customer.subscription.updated"]},
             "removed": {"deleted": true, "events": ["invoiceitem.created", "customer.subscription.updated"]},
-            "pending": [[200, null], [-561, "invoice_item"]], "preview": {"amount_due": 639, "lines": [200, -561, 1000]}})
+            "pending": [[200, null], [-561, "invoice_item"], [700, null]], "setup": ["subscription_details", true],
+            "preview": {"amount_due": 1339, "lines": [200, -561, 700, 1000], "setup": [[true, true]]}}),
+        "the renewal previewed: the add-on's prorations, a one-off item of the subscription, the period"
     );
     assert_eq!(
         value("schedule_phase"),

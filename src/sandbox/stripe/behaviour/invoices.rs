@@ -112,7 +112,15 @@ impl Behaviour for InvoiceItems {
         item["invoice"] = Value::Null;
         item["date"] = json!(ctx.now());
         item["period"] = json!({"end": ctx.now(), "start": ctx.now()});
-        item["parent"] = Value::Null;
+        // An item of a subscription waits for that subscription's next invoice ("The ID of a
+        // subscription to add this invoice item to", stripe-node's InvoiceItemCreateParams).
+        item["parent"] = match ctx.str_param("subscription") {
+            Some(id) => {
+                let sub = ctx.find("subscription", id, "subscription")?;
+                json!({"subscription_details": {"subscription": sub["id"]}, "type": "subscription_details"})
+            }
+            None => Value::Null,
+        };
         item["discounts"] = json!([]);
         let unit = if quantity == 0 { 0 } else { amount / quantity };
         item["pricing"] = pricing(price.as_ref(), unit);
@@ -172,23 +180,24 @@ pub fn line(
     l
 }
 
-/// The line an invoice item makes on invoice `invoice`. A subscription's item (a proration)
+/// The line an invoice item makes on invoice `invoice`. A subscription item's (a proration)
 /// is a `subscription_item_details` line naming the item it came from, with its credited
-/// lines; any other a `invoice_item_details` line (stripe-node's InvoiceLineItem.Parent).
+/// lines; any other an `invoice_item_details` line, naming its subscription if it has one
+/// (stripe-node's InvoiceLineItem.Parent).
 pub fn item_line(ctx: &Ctx, invoice: &str, item: &Value) -> Value {
     let credited = match &item["proration_details"]["credited_items"]["invoice_line_item_details"] {
         Value::Null => Value::Null,
         lines => lines.clone(),
     };
     let sub = &item["parent"]["subscription_details"];
-    let parent = if sub.is_object() {
+    let parent = if sub["subscription_item"].is_string() {
         json!({"invoice_item_details": null, "subscription_item_details": {"invoice_item": item["id"],
             "proration": item["proration"], "proration_details": {"credited_items": credited},
             "subscription": sub["subscription"], "subscription_item": sub["subscription_item"]},
             "type": "subscription_item_details"})
     } else {
         json!({"invoice_item_details": {"invoice_item": item["id"], "proration": item["proration"] == true,
-            "proration_details": {"credited_items": credited}, "subscription": null},
+            "proration_details": {"credited_items": credited}, "subscription": sub["subscription"]},
             "subscription_item_details": null, "type": "invoice_item_details"})
     };
     let amount = item["amount"].as_i64().unwrap_or(0);
