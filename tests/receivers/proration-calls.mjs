@@ -46,7 +46,7 @@ const itemsOf = async (customer) => (await stripe.invoiceItems.list({customer: c
     keep('proration invoice item', 'InvoiceItem', ii);
     return {amount: ii.amount, proration: ii.proration, discountable: ii.discountable, description: ii.description,
       period: [ii.period.start, ii.period.end], parent: [ii.parent.type, ii.parent.subscription_details.subscription_item],
-      price: ii.pricing?.price_details?.price ?? null, invoiced: ii.invoice !== null, credited: ii.proration_details?.credited_items?.type ?? null};
+      price: ii.pricing?.price_details?.price ?? null, unit: String(ii.pricing?.unit_amount_decimal), invoiced: ii.invoice !== null, credited: ii.proration_details?.credited_items?.type ?? null};
   });
 
 // Upgrade Basic → Pro halfway through January: previewed, then made (create_prorations), then

@@ -66,6 +66,7 @@ fn plan_changes_on_running_subscriptions_are_prorated_as_stripe_prorates_them() 
         .map(|p| {
             json!([
                 p["amount"],
+                p["unit"],
                 p["proration"],
                 p["discountable"],
                 p["period"],
@@ -80,6 +81,7 @@ fn plan_changes_on_running_subscriptions_are_prorated_as_stripe_prorates_them() 
         vec![
             json!([
                 -500,
+                "-500",
                 true,
                 false,
                 [mid, feb1],
@@ -89,6 +91,7 @@ fn plan_changes_on_running_subscriptions_are_prorated_as_stripe_prorates_them() 
             ]),
             json!([
                 1500,
+                "1500",
                 true,
                 false,
                 [mid, feb1],

@@ -260,15 +260,37 @@ fn proration_item(
     ii["parent"] = json!({"subscription_details": {"subscription": sub["id"], "subscription_item": item["id"]},
         "type": "subscription_details"});
     ii["period"] = json!({"end": period.1, "start": at.max(period.0)});
+    // The prorated amount of one unit: "This `unit_amount_decimal` will be multiplied by the
+    // quantity to get the full amount" (stripe-node's InvoiceItemCreateParams).
     ii["pricing"] = json!({"price_details": {"price": price["id"], "product": price["product"]}, "type": "price_details",
-        "unit_amount_decimal": price["unit_amount_decimal"].as_str().map(str::to_owned)
-            .or_else(|| price["unit_amount"].as_i64().map(|u| u.to_string()))});
+        "unit_amount_decimal": unit_decimal(amount, quantity)});
     ii["proration"] = json!(true);
     ii["proration_details"] = json!({"credited_items": credited, "discount_amounts": []});
     ii["quantity"] = json!(quantity);
     ii["quantity_decimal"] = json!(quantity.to_string());
     ii["tax_rates"] = json!([]);
     Some(ii)
+}
+
+/// `amount / quantity` as a decimal string of at most 12 decimal places (a Stripe Decimal):
+/// "-500", "166.666666666667".
+pub fn unit_decimal(amount: i64, quantity: i64) -> String {
+    if quantity == 0 {
+        return "0".into();
+    }
+    const SCALE: i128 = 1_000_000_000_000;
+    let scaled = i128::from(amount) * SCALE;
+    let q = i128::from(quantity);
+    let rounded = (scaled.abs() * 2 + q.abs()) / (q.abs() * 2);
+    let negative = (scaled < 0) != (q < 0) && rounded != 0;
+    let (whole, frac) = (rounded / SCALE, rounded % SCALE);
+    let mut text = format!("{}{whole}", if negative { "-" } else { "" });
+    if frac != 0 {
+        let digits = format!("{frac:012}");
+        text.push('.');
+        text.push_str(digits.trim_end_matches('0'));
+    }
+    text
 }
 
 /// What a credit proration for `item` credits (stripe-node's InvoiceItem.ProrationDetails.
@@ -519,7 +541,7 @@ fn pending_preview(ctx: &Ctx, customer: &Value, id: &str) -> ApiResult<Value> {
 
 #[cfg(test)]
 mod tests {
-    use super::prorated;
+    use super::{prorated, unit_decimal};
 
     const JAN1: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
     const FEB1: i64 = 1_769_904_000; // 31 days later
@@ -544,6 +566,15 @@ mod tests {
         // Half a unit rounds away from zero: 1 × 1,339,200 / 2,678,400 = 0.5 → 1, and -0.5 → -1.
         assert_eq!(prorated(1, period, JAN1 + 1_339_200), 1);
         assert_eq!(prorated(-1, period, JAN1 + 1_339_200), -1);
+    }
+
+    #[test]
+    fn a_proration_s_unit_amount_is_its_amount_per_unit_to_twelve_places() {
+        assert_eq!(unit_decimal(-500, 1), "-500");
+        assert_eq!(unit_decimal(1000, 2), "500");
+        assert_eq!(unit_decimal(500, 3), "166.666666666667");
+        assert_eq!(unit_decimal(-561, 3), "-187");
+        assert_eq!(unit_decimal(-1, 8), "-0.125");
     }
 
     #[test]
