@@ -156,6 +156,19 @@ await call('anchor_now', async () => {
     invoice: [invoice.billing_reason, invoice.status, invoice.amount_paid], lines: lines(invoice)};
 });
 
+// Monthly to yearly halfway: a price of another interval starts a new period now, invoiced at once.
+await call('interval_change', async () => {
+  const {sub, item, advance} = await running('yearly');
+  const yearly = await stripe.prices.create({unit_amount: 10000, currency: 'usd', recurring: {interval: 'year'},
+    product_data: {name: 'Annual'}});
+  await advance(MID);
+  const updated = await step(() => stripe.subscriptions.update(sub.id, {items: [{id: item.id, price: yearly.id}]}));
+  const invoice = await stripe.invoices.retrieve(updated.value.latest_invoice);
+  const si = updated.value.items.data[0];
+  return {period: [si.current_period_start, si.current_period_end], invoice: [invoice.billing_reason, invoice.status, invoice.amount_paid],
+    lines: lines(invoice).map((l) => l.amount)};
+});
+
 // The subscription items API: an add-on added halfway (prorated), listed, its quantity
 // changed without proration, removed (credited); the preview shows what the renewal bills.
 await call('items_api', async () => {

@@ -167,6 +167,11 @@ fn plan_changes_on_running_subscriptions_are_prorated_as_stripe_prorates_them() 
             "lines": [unused, line(3000, "1 × Pro", (mid, feb16), false, Value::Null)]}),
         "billing_cycle_anchor=now: a new period from now, invoiced whole with Basic's credit"
     );
+    assert_eq!(
+        value("interval_change"),
+        json!({"period": [mid, mid + 365 * 86_400], "invoice": ["subscription_update", "paid", 9500], "lines": [-500, 10000]}),
+        "monthly to yearly: a new yearly period from now, invoiced at once with the month's credit"
+    );
     // The add-on (4 USD) added halfway: 2 USD; three of them removed a day later: 12 USD ×
     // 1,252,800 / 2,678,400 s = 5.613 → -5.61 USD, crediting the pending debit.
     assert_eq!(

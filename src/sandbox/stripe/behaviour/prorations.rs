@@ -62,7 +62,7 @@ pub struct Billing {
 }
 
 impl Billing {
-    /// From the call's parameters under `scope` (`""`, or `subscription_details` for a preview).
+    /// From `scope` (a preview's `subscription_details`), else from the call's parameters.
     pub fn of(ctx: &Ctx, scope: Option<&Value>) -> Billing {
         let params = match scope {
             Some(v) => v.clone(),
@@ -161,7 +161,7 @@ pub fn apply_items(
     if items.is_empty() {
         return Err(ApiError::invalid(
             "parameter_invalid",
-            Some(param),
+            (!param.is_empty()).then_some(param),
             "A subscription must have at least one active plan. To cancel a subscription, please use the cancel API endpoint.",
         ));
     }
@@ -182,7 +182,13 @@ fn set_price(ctx: &Ctx, item: &mut Value, price: Value) {
 /// cycle", docs.stripe.com/billing/subscriptions/billing-cycle#changing).
 pub fn interval_changed(changes: &[Change]) -> bool {
     changes.iter().any(|c| match (&c.old, &c.new) {
-        (Some(o), Some(n)) => o["price"]["recurring"] != n["price"]["recurring"],
+        (Some(o), Some(n)) => {
+            let every = |p: &Value| {
+                let r = &p["recurring"];
+                (r["interval"].clone(), r["interval_count"].clone())
+            };
+            every(&o["price"]) != every(&n["price"])
+        }
         _ => false,
     })
 }
