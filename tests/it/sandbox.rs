@@ -247,13 +247,12 @@ fn stripe_key(sb: &Sandbox) -> String {
 }
 
 /// The JSON a stripe-node script of tests/receivers prints, run as `node SCRIPT API_BASE KEY`
-/// against a fresh sandbox's Stripe API (stopped after).
-fn stripe_node_script(script: &str) -> Value {
-    let sb = Sandbox::start(&[]);
+/// against the sandbox's Stripe API.
+fn stripe_node_script(sb: &Sandbox, script: &str) -> Value {
     let o = crate::receivers::node()
         .arg(crate::receivers::receivers_dir().join(script))
         .arg(&sb.stripe_api)
-        .arg(stripe_key(&sb))
+        .arg(stripe_key(sb))
         .current_dir(crate::receivers::receivers_dir())
         .output()
         .unwrap();

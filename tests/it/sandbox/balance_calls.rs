@@ -9,7 +9,8 @@ use super::*;
 
 #[test]
 fn cash_balance_payments_and_the_legacy_issuing_endpoint_work_through_stripe_node() {
-    let out = stripe_node_script("balance-calls.mjs");
+    let sb = Sandbox::start(&[]);
+    let out = stripe_node_script(&sb, "balance-calls.mjs");
     let r = &out["results"];
     let value = |name: &str| {
         assert_eq!(r[name]["ok"], true, "{name}: {}", r[name]);

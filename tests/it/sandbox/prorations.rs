@@ -10,7 +10,8 @@ use super::*;
 
 #[test]
 fn plan_changes_on_running_subscriptions_are_prorated_as_stripe_prorates_them() {
-    let out = stripe_node_script("proration-calls.mjs");
+    let sb = Sandbox::start(&[]);
+    let out = stripe_node_script(&sb, "proration-calls.mjs");
     let r = &out["results"];
     let value = |name: &str| {
         assert_eq!(r[name]["ok"], true, "{name}: {}", r[name]);

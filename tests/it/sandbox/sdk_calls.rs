@@ -7,7 +7,8 @@ use crate::receivers::{node, receivers_dir};
 
 #[test]
 fn stripe_node_gets_stripes_errors_as_its_typed_errors_and_its_calls_work() {
-    let r = stripe_node_script("sdk-calls.mjs");
+    let sb = Sandbox::start(&[]);
+    let r = stripe_node_script(&sb, "sdk-calls.mjs");
     let error = |name: &str| {
         let e = &r[name];
         assert_eq!(e["ok"], false, "{name}: {e}");

@@ -214,7 +214,10 @@ fn create(ctx: &Ctx) -> ApiResult<Value> {
     let Some(pm) = pm else {
         return Ok(sub);
     };
-    let pm = invoices::stored_payment_method(ctx, &pm)?;
+    let pm = match ctx.store().get_of("card", &pm) {
+        Some(card) => card,
+        None => ctx.get("payment_method", &pm)?,
+    };
     // A declined first payment leaves the subscription incomplete; the call still succeeds.
     if invoices::pay(ctx, &mut invoice, &pm).is_ok() && invoice["status"] == "paid" {
         let before = sub.clone();
