@@ -1,0 +1,391 @@
+//! Billing meters, v1 and v2, through stripe-node (tests/receivers/meters.mjs): meters, meter
+//! events and their summaries, adjustments, the v2 meter event session and stream, Stripe's
+//! errors as stripe-node's typed errors; every answer compiled as its stripe-node type and read
+//! by stripe-python. And the thin events bad meter events make, through the real `stripe listen
+//! --forward-thin-to` to a receiver on stripe-node's `parseEventNotification` that fetches the
+//! event and its related object (tests/receivers/thin.js).
+
+use super::stripe_cli::{Cli, seen};
+use super::*;
+use crate::receivers::{node, receivers_dir};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn run_meters(sb: &Sandbox) -> Value {
+    let o = node()
+        .arg(receivers_dir().join("meters.mjs"))
+        .arg(&sb.stripe_api)
+        .arg(stripe_key(sb))
+        .current_dir(receivers_dir())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", stdout(&o)))
+}
+
+/// (class, status, code, param, message) of a call that failed.
+fn error(r: &Value, name: &str) -> (String, i64, String, String, String) {
+    let e = &r[name];
+    assert_eq!(e["ok"], false, "{name}: {e}");
+    let text = |k: &str| e[k].as_str().unwrap_or_default().to_owned();
+    (
+        text("class"),
+        e["status"].as_i64().unwrap_or(0),
+        text("code"),
+        text("param"),
+        text("message"),
+    )
+}
+
+fn value<'a>(r: &'a Value, name: &str) -> &'a Value {
+    assert_eq!(r[name]["ok"], true, "{name}: {}", r[name]);
+    &r[name]["value"]
+}
+
+fn aggregated(r: &Value, name: &str) -> Vec<i64> {
+    value(r, name)["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["aggregated_value"].as_i64().unwrap())
+        .collect()
+}
+
+#[test]
+fn stripe_node_meters_usage_and_streams_it_with_stripes_answers_and_errors() {
+    let sb = Sandbox::start(&[]);
+    let r = run_meters(&sb);
+    let invalid = "StripeInvalidRequestError".to_owned();
+
+    let meter = value(&r, "meter");
+    assert_eq!(
+        (
+            &meter["status"],
+            &meter["customer_mapping"],
+            &meter["value_settings"]
+        ),
+        (
+            &json!("active"),
+            &json!({"event_payload_key": "stripe_customer_id", "type": "by_id"}),
+            &json!({"event_payload_key": "value"})
+        ),
+        "Stripe's defaults: {meter}"
+    );
+    assert!(meter["id"].as_str().unwrap().starts_with("mtr_"));
+    let (class, status, code, param, _) = error(&r, "duplicate_event_name");
+    assert_eq!(
+        (class, status, code, param),
+        (
+            invalid.clone(),
+            400,
+            "parameter_invalid".into(),
+            "event_name".into()
+        )
+    );
+    assert_eq!(
+        error(&r, "missing_formula"),
+        (
+            invalid.clone(),
+            400,
+            "parameter_missing".into(),
+            "default_aggregation".into(),
+            "Missing required param: default_aggregation.".into()
+        )
+    );
+    assert_eq!(error(&r, "unknown_parameter").3, "bogus");
+    assert_eq!(value(&r, "updated")["display_name"], "API requests");
+    assert_eq!(value(&r, "listed")["data"].as_array().unwrap().len(), 2);
+
+    // 5 and 7 counted, the repeated identifier once; the refused events not at all.
+    assert_eq!(value(&r, "event_1")["identifier"], "evt-one");
+    assert_eq!(
+        value(&r, "event_2")["identifier"].as_str().unwrap().len(),
+        36,
+        "a UUID when none is given"
+    );
+    assert_eq!(
+        error(&r, "event_missing_payload"),
+        (
+            invalid.clone(),
+            400,
+            "parameter_missing".into(),
+            "payload".into(),
+            "Missing required param: payload.".into()
+        )
+    );
+    for accepted in ["event_no_customer", "event_bad_value", "event_no_meter"] {
+        value(&r, accepted);
+    }
+    assert_eq!(aggregated(&r, "summary"), [12]);
+    assert_eq!(aggregated(&r, "summary_count"), [3], "count: three logins");
+    let hourly = aggregated(&r, "summary_hourly");
+    assert_eq!(hourly.iter().sum::<i64>(), 12, "{hourly:?}");
+    assert_eq!(hourly.len(), 2, "one hour and two minutes, by the hour");
+    assert_eq!(error(&r, "summary_unaligned").3, "start_time");
+    assert_eq!(error(&r, "summary_missing_customer").3, "customer");
+    assert_eq!(error(&r, "summary_no_meter").1, 404);
+    assert_eq!(value(&r, "adjustment")["status"], "pending");
+    assert_eq!(aggregated(&r, "summary_adjusted"), [7], "evt-one canceled");
+
+    // v2: the session's token streams; a v2 event and its cancellation leave 7 + 100.
+    let session = value(&r, "session");
+    assert!(session["expires_at"].as_str().unwrap() > session["created"].as_str().unwrap());
+    assert_eq!(value(&r, "stream"), &json!({}));
+    assert_eq!(
+        error(&r, "stream_with_key").0,
+        "StripeAuthenticationError",
+        "the stream takes a session's token, not the key"
+    );
+    let (class, status, code, param, _) = error(&r, "stream_bad_timestamp");
+    assert_eq!(
+        (class, status, code, param),
+        (
+            invalid.clone(),
+            400,
+            "parameter_invalid".into(),
+            String::new()
+        ),
+        "API v2 errors name no param"
+    );
+    assert_eq!(value(&r, "v2_event")["object"], "v2.billing.meter_event");
+    assert_eq!(value(&r, "v2_adjustment")["type"], "cancel");
+    assert_eq!(error(&r, "v2_missing").2, "parameter_missing");
+    assert_eq!(aggregated(&r, "summary_after_stream"), [107]);
+    assert_eq!(value(&r, "deactivated")["status"], "inactive");
+    assert!(value(&r, "deactivated")["status_transitions"]["deactivated_at"].is_i64());
+    assert_eq!(value(&r, "reactivated")["status"], "active");
+    let (class, status, code, _, _) = error(&r, "stream_expired");
+    assert_eq!(
+        (class.as_str(), status, code.as_str()),
+        (
+            "TemporarySessionExpiredError",
+            401,
+            "billing_meter_event_session_expired"
+        ),
+        "15 minutes later on the sandbox's clock"
+    );
+
+    // The thin events: no customer, a bad value, the inactive meter (about the meter), and no
+    // meter (twice: v1 and the stream).
+    let fetched = value(&r, "thin_fetched").as_array().unwrap();
+    let mut kinds: Vec<(String, String)> = fetched
+        .iter()
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap().to_owned(),
+                e["data"]["reason"]["error_types"][0]["code"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            )
+        })
+        .collect();
+    kinds.sort();
+    let report = "v1.billing.meter.error_report_triggered".to_owned();
+    let none = "v1.billing.meter.no_meter_found".to_owned();
+    assert_eq!(
+        kinds,
+        [
+            (report.clone(), "archived_meter".to_owned()),
+            (report.clone(), "meter_event_invalid_value".to_owned()),
+            (report.clone(), "meter_event_no_customer_defined".to_owned()),
+            (none.clone(), "no_meter".to_owned()),
+            (none.clone(), "no_meter".to_owned()),
+        ]
+    );
+    for e in fetched {
+        assert!(e["id"].as_str().unwrap().starts_with("evt_test_"), "{e}");
+        assert_eq!(e["object"], "v2.core.event");
+        if e["type"] == report.as_str() {
+            assert_eq!(e["related_object"]["id"], meter["id"], "{e}");
+        } else {
+            assert!(e.get("related_object").is_none(), "{e}");
+        }
+    }
+    assert_eq!(
+        value(&r, "thin_of_meter")["data"].as_array().unwrap().len(),
+        3,
+        "object_id filters by the related object"
+    );
+    assert_eq!(error(&r, "thin_missing").1, 404);
+
+    // Every answer is its stripe-node type, and stripe-python reads it.
+    let mut items = Vec::new();
+    let mut typed = |name: &str, body: &Value, ts: &str| {
+        items.push(json!({"name": format!("{name} ({ts})"), "body": body.to_string(), "ts": ts}));
+    };
+    for name in [
+        "meter",
+        "meter_count",
+        "updated",
+        "deactivated",
+        "reactivated",
+    ] {
+        typed(name, value(&r, name), "Billing.Meter");
+    }
+    typed(
+        "listed",
+        value(&r, "listed"),
+        "ApiList<Stripe.Billing.Meter>",
+    );
+    for name in ["event_1", "event_2", "event_no_meter"] {
+        typed(name, value(&r, name), "Billing.MeterEvent");
+    }
+    typed(
+        "adjustment",
+        value(&r, "adjustment"),
+        "Billing.MeterEventAdjustment",
+    );
+    for name in ["summary", "summary_hourly", "summary_count"] {
+        typed(
+            name,
+            value(&r, name),
+            "ApiList<Stripe.Billing.MeterEventSummary>",
+        );
+    }
+    typed(
+        "session",
+        value(&r, "session"),
+        "V2.Billing.MeterEventSession",
+    );
+    typed("v2_event", value(&r, "v2_event"), "V2.Billing.MeterEvent");
+    typed(
+        "v2_adjustment",
+        value(&r, "v2_adjustment"),
+        "V2.Billing.MeterEventAdjustment",
+    );
+    // stripe-python reads the fetched events whole; tsc compiles the error report's `data` (its
+    // type's `fetchRelatedObject()` is a method of the SDK's object, not of the body).
+    let mut whole_events = Vec::new();
+    for e in fetched {
+        whole_events.push(json!({"name": "fetched thin event", "body": e.to_string(), "ts": "-"}));
+        if e["type"] == none.as_str() {
+            typed("fetched", e, "Events.V1BillingMeterNoMeterFoundEvent");
+        } else {
+            typed(
+                "fetched data",
+                &e["data"],
+                "Events.V1BillingMeterErrorReportTriggeredEvent.Data",
+            );
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let report = crate::catalogue::node_oracle(&items, dir.path());
+    let failed = crate::catalogue::failures(&report);
+    assert!(failed.is_empty(), "stripe-node:\n{}", failed.join("\n"));
+    let python_items: Vec<Value> = items
+        .iter()
+        .filter(|i| !i["ts"].as_str().unwrap().ends_with(".Data"))
+        .cloned()
+        .chain(whole_events)
+        .collect();
+    let report = crate::catalogue::python_oracle(&python_items, dir.path());
+    let failed = crate::catalogue::failures(&report);
+    assert!(failed.is_empty(), "stripe-python:\n{}", failed.join("\n"));
+}
+
+/// The thin receiver (tests/receivers/thin.js) with `secret`, fetching from the sandbox.
+fn thin_receiver(secret: &str, sb: &Sandbox) -> (Proc, String) {
+    let mut cmd = node();
+    cmd.arg(receivers_dir().join("thin.js"))
+        .current_dir(receivers_dir())
+        .env("SECRET", secret)
+        .env("API_BASE", &sb.stripe_api)
+        .env("KEY", stripe_key(sb))
+        .env("NODE_ENV", "test");
+    let (proc, port) = spawn_announcing(cmd);
+    (proc, format!("http://127.0.0.1:{port}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripe_listen_forwards_thin_meter_errors_that_stripe_node_verifies_and_fetches() {
+    let cli = Cli::start(&[]);
+    let secret = cli.print_secret();
+    let (_receiver, receiver) = thin_receiver(&secret, &cli.sandbox);
+    let _listen = cli.listen(&[
+        "--thin-events",
+        "v1.billing.meter.error_report_triggered,v1.billing.meter.no_meter_found",
+        "--forward-thin-to",
+        &format!("{receiver}/thin"),
+    ]);
+    let http = reqwest::Client::new();
+    let post = |path: &str, form: Vec<(&str, String)>| {
+        let req = http
+            .post(format!("{}{path}", cli.sandbox.stripe_api))
+            .bearer_auth(&cli.key)
+            .form(&form);
+        let path = path.to_owned();
+        async move {
+            let resp = req.send().await.unwrap();
+            assert!(resp.status().is_success(), "{path}: {}", resp.status());
+            resp.json::<Value>().await.unwrap()
+        }
+    };
+    let meter = post(
+        "/v1/billing/meters",
+        vec![
+            ("display_name", "Tokens".into()),
+            ("event_name", "tokens".into()),
+            ("default_aggregation[formula]", "sum".into()),
+        ],
+    )
+    .await;
+    post(
+        "/v1/billing/meter_events",
+        vec![
+            ("event_name", "tokens".into()),
+            ("payload[value]", "3".into()),
+            ("identifier", "without-customer".into()),
+        ],
+    )
+    .await;
+    post(
+        "/v1/billing/meter_events",
+        vec![
+            ("event_name", "nobody".into()),
+            ("payload[value]", "3".into()),
+            ("identifier", "without-meter".into()),
+        ],
+    )
+    .await;
+
+    let v = eventually("two thin events at the receiver", WAIT, || async {
+        let v = seen(&http, &receiver).await;
+        (v["accepted"].as_array().unwrap().len() >= 2).then_some(v)
+    })
+    .await;
+    assert_eq!(v["refused"], 0, "the signatures verified: {v}");
+    assert_eq!(v["errors"], json!([]), "the events were fetched: {v}");
+    let accepted = v["accepted"].as_array().unwrap();
+    assert_eq!(accepted.len(), 2, "{v}");
+    let report = accepted
+        .iter()
+        .find(|a| a["notification"]["type"] == "v1.billing.meter.error_report_triggered")
+        .unwrap_or_else(|| panic!("{v}"));
+    assert!(
+        report["notification"].get("data").is_none(),
+        "a thin notification carries no data"
+    );
+    assert_eq!(report["notification"]["related_object"]["id"], meter["id"]);
+    assert_eq!(
+        report["event"]["id"], report["notification"]["id"],
+        "fetchEvent() got the event"
+    );
+    assert_eq!(
+        report["event"]["data"]["reason"]["error_types"][0]["sample_errors"][0]["request"]["identifier"],
+        "without-customer"
+    );
+    assert_eq!(
+        report["related"]["id"], meter["id"],
+        "fetchRelatedObject() got the meter"
+    );
+    let missing = accepted
+        .iter()
+        .find(|a| a["notification"]["type"] == "v1.billing.meter.no_meter_found")
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(
+        missing["event"]["data"]["reason"]["error_types"][0]["code"],
+        "no_meter"
+    );
+    assert!(missing["related"].is_null());
+}
