@@ -118,12 +118,21 @@ await call('reactivated', () => stripe.billing.meters.reactivate(meter.id));
 await call('listed_inactive', () => stripe.billing.meters.list({status: 'inactive'}));
 
 // The thin events, as the API lists and serves them.
-await call('thin_list', () => stripe.v2.core.events.list({limit: 20}));
-await call('thin_of_meter', () => stripe.v2.core.events.list({object_id: meter.id}));
+const errorTypes = ['v1.billing.meter.error_report_triggered', 'v1.billing.meter.no_meter_found'];
+await call('thin_of_meter', () => stripe.v2.core.events.list({object_id: meter.id, types: errorTypes}));
 await call('thin_fetched', async () => {
-  const list = await stripe.v2.core.events.list({limit: 20});
+  const list = await stripe.v2.core.events.list({limit: 20, types: errorTypes});
   return Promise.all(list.data.map((e) => stripe.v2.core.events.retrieve(e.id)));
 });
+// The meter's own snapshot events have thin twins (`v1.billing.meter.created`, …).
+await call('thin_twins', async () => {
+  const twins = [];
+  for await (const e of stripe.v2.core.events.list({object_id: meter.id, limit: 2})) {
+    if (!errorTypes.includes(e.type)) twins.push(e);
+  }
+  return twins;
+});
+await call('snapshot_events', () => stripe.events.list({limit: 100}));
 await call('thin_missing', () => stripe.v2.core.events.retrieve('evt_test_nope'));
 
 // The session expires after 15 minutes on the sandbox's clock.

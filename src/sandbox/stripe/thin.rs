@@ -63,6 +63,10 @@ pub fn now(shared: &Shared) -> String {
 /// Records a thin event of `event_type` (about `related`, when it has a related object, with
 /// the fetched event's `data`) and delivers its notification. Returns the event.
 pub fn emit(shared: &Arc<Shared>, event_type: &str, related: Option<Value>, data: Value) -> Value {
+    publish(shared, thin_event(shared, event_type, related), Some(data))
+}
+
+fn thin_event(shared: &Shared, event_type: &str, related: Option<Value>) -> Value {
     let mut event = json!({
         "id": new_event_id(shared.livemode()),
         "object": "v2.core.event",
@@ -73,8 +77,87 @@ pub fn emit(shared: &Arc<Shared>, event_type: &str, related: Option<Value>, data
     if let Some(r) = related {
         event["related_object"] = r;
     }
+    event
+}
+
+/// The thin twin of a snapshot event the sandbox made: Stripe sends a v1 event in the thin
+/// format as `v1.<its type>` to the destinations that ask for it (stripe-node's
+/// `V2.Core.EventNotification` union declares which: `v1.billing.meter.created`,
+/// `v1.customer.created`, …), naming the snapshot event (`snapshot_event`), the object it is
+/// about (`related_object`, as the catalogue's thin template addresses it) and the request
+/// that caused it (`reason`, when the request sent an `Idempotency-Key`: stripe-node types
+/// `reason.request.idempotency_key` as a string). A connected account's events have none here
+/// yet (their thin form names the account in `context`).
+pub fn twin(shared: &Arc<Shared>, snapshot: &Value) {
+    if snapshot.get("account").is_some_and(|a| !a.is_null()) {
+        return;
+    }
+    let Some(template) = twin_template(snapshot["type"].as_str().unwrap_or_default()) else {
+        return;
+    };
+    let related = match template.get("related_object") {
+        None => None,
+        Some(r) => match related_of(r, &snapshot["data"]["object"]) {
+            Some(related) => Some(related),
+            None => return,
+        },
+    };
+    let mut event = thin_event(
+        shared,
+        template["type"].as_str().unwrap_or_default(),
+        related,
+    );
+    event["snapshot_event"] = snapshot["id"].clone();
+    let request = &snapshot["request"];
+    if let (Some(id), Some(key)) = (request["id"].as_str(), request["idempotency_key"].as_str()) {
+        event["reason"] = json!({"type": "request", "request": {"id": id, "idempotency_key": key}});
+    }
+    publish(shared, event, None);
+}
+
+/// The catalogue's thin template of `v1.<event_type>`, when Stripe has that thin event.
+fn twin_template(event_type: &str) -> Option<&'static Value> {
+    static CATALOG: std::sync::OnceLock<crate::webhook::fixtures::Catalog> =
+        std::sync::OnceLock::new();
+    let catalog = CATALOG.get_or_init(|| {
+        crate::webhook::fixtures::Catalog::load(None).expect("the embedded catalogue loads")
+    });
+    catalog
+        .template(&format!("v1.{event_type}"))
+        .ok()
+        .filter(|t| t["object"] == "v2.core.event")
+}
+
+/// `related_object` for `object`, from the template's: its URL with the template's id replaced
+/// by the object's. A URL that names another object too (a nested resource's parent) is not
+/// guessed: `None`.
+fn related_of(template: &Value, object: &Value) -> Option<Value> {
+    let url = template["url"].as_str()?;
+    let Some(template_id) = template["id"].as_str() else {
+        // A singleton (the balance): no id, the URL as it is.
+        return Some(template.clone());
+    };
+    let id = object["id"].as_str()?;
+    let ids_in_url = url
+        .split('/')
+        .filter(|s| s.contains('_') && s.bytes().any(|b| b.is_ascii_digit()))
+        .count();
+    if ids_in_url != 1 || !url.ends_with(template_id) {
+        return None;
+    }
+    Some(related(
+        id,
+        template["type"].as_str()?,
+        &url.replace(template_id, id),
+    ))
+}
+
+/// Records `event` (with `data` when its type declares one) and delivers its notification.
+fn publish(shared: &Arc<Shared>, mut event: Value, data: Option<Value>) -> Value {
     let notification = crate::webhook::to_wire(&event);
-    event["data"] = data;
+    if let Some(data) = data {
+        event["data"] = data;
+    }
     shared.stripe.thin.record(event.clone());
     shared.stripe_touched();
     event_destinations::publish_thin(shared, &event, &notification);
@@ -207,6 +290,26 @@ mod tests {
             "newest first"
         );
         assert!(new_event_id(false).starts_with("evt_test_"));
+        assert!(new_event_id(true).starts_with("evt_") && !new_event_id(true).contains("test"));
         assert_eq!(new_event_id(false).len(), "evt_test_".len() + 46);
+    }
+
+    #[test]
+    fn a_twin_names_its_object_where_the_template_addresses_one_object_only() {
+        let meter = json!({"id": "mtr_1", "object": "billing.meter"});
+        assert_eq!(
+            related_of(
+                &twin_template("billing.meter.created").unwrap()["related_object"],
+                &meter
+            ),
+            Some(
+                json!({"id": "mtr_1", "type": "billing.meter", "url": "/v1/billing/meters/mtr_1"})
+            )
+        );
+        let nested = json!({"id": "ccsbtxn_X1", "type": "customer_cash_balance_transaction",
+                            "url": "/v1/customers/cus_A1/cash_balance_transactions/ccsbtxn_X1"});
+        assert_eq!(related_of(&nested, &json!({"id": "ccsbtxn_2"})), None);
+        assert!(twin_template("no.such.event").is_none());
+        assert!(twin_template("customer.created").is_some());
     }
 }

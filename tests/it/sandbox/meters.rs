@@ -208,6 +208,31 @@ fn stripe_node_meters_usage_and_streams_it_with_stripes_answers_and_errors() {
         "object_id filters by the related object"
     );
     assert_eq!(error(&r, "thin_missing").1, 404);
+    // The meter's snapshot events have thin twins naming them, listed page by page.
+    let twins = value(&r, "thin_twins").as_array().unwrap();
+    let types: Vec<&str> = twins.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        [
+            "v1.billing.meter.reactivated",
+            "v1.billing.meter.deactivated",
+            "v1.billing.meter.updated",
+            "v1.billing.meter.created"
+        ]
+    );
+    let snapshots = value(&r, "snapshot_events")["data"].as_array().unwrap();
+    for twin in twins {
+        let snapshot = snapshots
+            .iter()
+            .find(|e| e["id"] == twin["snapshot_event"])
+            .unwrap_or_else(|| panic!("{twin}"));
+        assert_eq!(
+            format!("v1.{}", snapshot["type"].as_str().unwrap()),
+            twin["type"].as_str().unwrap()
+        );
+        assert_eq!(twin["related_object"]["id"], meter["id"]);
+        assert_eq!(twin["reason"]["request"]["id"], snapshot["request"]["id"]);
+    }
 
     // Every answer is its stripe-node type, and stripe-python reads it.
     let mut items = Vec::new();
@@ -257,6 +282,9 @@ fn stripe_node_meters_usage_and_streams_it_with_stripes_answers_and_errors() {
     // stripe-python reads the fetched events whole; tsc compiles the error report's `data` (its
     // type's `fetchRelatedObject()` is a method of the SDK's object, not of the body).
     let mut whole_events = Vec::new();
+    for e in twins {
+        whole_events.push(json!({"name": "thin twin", "body": e.to_string(), "ts": "-"}));
+    }
     for e in fetched {
         whole_events.push(json!({"name": "fetched thin event", "body": e.to_string(), "ts": "-"}));
         if e["type"] == none.as_str() {
