@@ -40,6 +40,7 @@ mod events;
 mod form;
 pub mod onboarding;
 pub mod thin;
+pub mod tunnel;
 use engine::{ApiError, Call};
 use form::{Form, list_page, list_query, parse_bool};
 pub mod validate;
@@ -219,6 +220,8 @@ pub struct StripeSide {
     pub in_flight: crate::sandbox::delivery::InFlight,
     /// The thin (v2) events, for `GET /v2/core/events` (not kept by `--state`).
     pub thin: thin::ThinEvents,
+    /// The `meter-events.stripe.com` tunnel's TLS, made at start (`tunnel.rs`).
+    pub tunnel: std::sync::OnceLock<Arc<tunnel::Tunnel>>,
 }
 
 /// Reads a Stripe API key file: `sk_test_…`/`sk_live_…` (or restricted `rk_…`).
@@ -297,6 +300,7 @@ impl StripeSide {
             destinations: event_destinations::Destinations::restore(saved.destinations),
             in_flight: Default::default(),
             thin: Default::default(),
+            tunnel: Default::default(),
             account_id: if saved.account_id.is_empty() {
                 format!("acct_{}", secret::random_alnum(16))
             } else {
@@ -625,6 +629,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
             engine::idempotency::layer,
         ))
         .layer(axum::middleware::from_fn(engine::call::request_id))
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            tunnel::layer,
+        ))
         .with_state(shared)
 }
 

@@ -416,4 +416,81 @@ async fn stripe_listen_forwards_thin_meter_errors_that_stripe_node_verifies_and_
         "no_meter"
     );
     assert!(missing["related"].is_null());
+
+    // The CLI's own meter triggers: their stream call goes to meter-events.stripe.com, which
+    // reaches the sandbox through its tunnel (HTTPS_PROXY, SSL_CERT_FILE: `Cli::command_at`).
+    for trigger in [
+        "v1.billing.meter.error_report_triggered",
+        "v1.billing.meter.no_meter_found",
+    ] {
+        let o = cli.run(&["trigger", trigger]);
+        assert_eq!(code(&o), 0, "{trigger}: {}{}", stdout(&o), stderr(&o));
+    }
+    let v = eventually(
+        "the triggers' thin events at the receiver",
+        WAIT,
+        || async {
+            let v = seen(&http, &receiver).await;
+            (v["accepted"].as_array().unwrap().len() >= 4).then_some(v)
+        },
+    )
+    .await;
+    assert_eq!(
+        (&v["refused"], &v["errors"]),
+        (&json!(0), &json!([])),
+        "{v}"
+    );
+    let triggered: Vec<&Value> = v["accepted"].as_array().unwrap()[2..].iter().collect();
+    let report = triggered
+        .iter()
+        .find(|a| a["notification"]["type"] == "v1.billing.meter.error_report_triggered")
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(
+        report["related"]["event_name"], "stripe_cli_billing_meter_for_fixture",
+        "about the fixture's meter: {v}"
+    );
+    assert_eq!(
+        report["event"]["data"]["reason"]["error_types"][0]["code"],
+        "meter_event_no_customer_defined"
+    );
+    assert!(
+        triggered
+            .iter()
+            .any(|a| a["notification"]["type"] == "v1.billing.meter.no_meter_found"),
+        "{v}"
+    );
+}
+
+/// The tunnel answers `CONNECT` to `meter-events.stripe.com:443` only: any other host is
+/// refused, so nothing the CLI sends through it leaves the machine.
+#[tokio::test]
+async fn the_tunnel_refuses_every_host_but_meter_events() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let sb = Sandbox::start(&[]);
+    let ca = sb.info["stripe_cli"]["ssl_cert_file"].as_str().unwrap();
+    assert!(!readable_by_others(ca), "the CA file is 0600");
+    assert!(
+        std::fs::read_to_string(ca)
+            .unwrap()
+            .starts_with("-----BEGIN CERTIFICATE-----")
+    );
+    assert_eq!(sb.info["stripe_cli"]["https_proxy"], sb.stripe_api.as_str());
+    let addr = sb.stripe_api.trim_start_matches("http://");
+    for (target, status) in [
+        ("api.stripe.com:443", "403"),
+        ("meter-events.stripe.com:80", "403"),
+        ("meter-events.stripe.com:443", "200"),
+    ] {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).await.unwrap();
+        assert_eq!(
+            &String::from_utf8_lossy(&head)[9..12],
+            status,
+            "CONNECT {target}"
+        );
+    }
 }
