@@ -94,8 +94,12 @@ struct Listener {
     created: Instant,
     /// Messages that never reached the CLI (queue full, a send too slow, a takeover mid-send).
     dropped: AtomicU64,
-    /// The session asked for thin events (`websocket_features[]=v2_events`: `stripe listen
-    /// --thin-events`, `pkg/cmd/listen.go` `getFeatures`).
+    /// What the session asked for (`websocket_features[]`): `webhooks`, snapshot events
+    /// (`stripe listen --all-snapshot`, `--events` of snapshot types); `v2_events`, thin events
+    /// (`--all-thin`, `--events` of thin types). The CLI 1.52.0 asks for one of them, or both
+    /// with its deprecated `--thin-events`/`--forward-thin-to`; a session that names none gets
+    /// snapshot events, as the CLI's clients before features did.
+    snapshot: bool,
     thin: bool,
 }
 
@@ -158,7 +162,7 @@ impl Listeners {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn create(&self, thin: bool) -> Arc<Listener> {
+    fn create(&self, snapshot: bool, thin: bool) -> Arc<Listener> {
         let (tx, rx) = mpsc::channel(QUEUE);
         let listener = Arc::new(Listener {
             id: format!("cliws_{}", secret::random_alnum(24)),
@@ -170,6 +174,7 @@ impl Listeners {
             ever_connected: AtomicBool::new(false),
             created: Instant::now(),
             dropped: AtomicU64::new(0),
+            snapshot,
             thin,
         });
         let mut all = self.lock();
@@ -212,7 +217,11 @@ impl Listeners {
         let live: Vec<Arc<Listener>> = {
             let mut all = self.lock();
             all.by_id.retain(|_, l| !l.over());
-            all.by_id.values().filter(|l| l.live()).cloned().collect()
+            all.by_id
+                .values()
+                .filter(|l| l.snapshot && l.live())
+                .cloned()
+                .collect()
         };
         if live.is_empty() {
             return 0;
@@ -251,7 +260,7 @@ impl Listeners {
     /// Sends a thin event's notification to every live listener that asked for thin events, as
     /// the CLI reads it (`websocket.StripeV2Event`: `type` `v2_event`, `payload`,
     /// `http_headers`, `destination_id`), signed with the CLI secret. The CLI forwards it to
-    /// `--forward-thin-to` when its type is one of `--thin-events` (`processV2Event`).
+    /// `--forward-to` when it listens `--all-thin` or names its type in `--events`.
     pub fn publish_thin(
         &self,
         stripe: &StripeSide,
@@ -391,10 +400,12 @@ pub(super) async fn create_session(State(shared): S, call: Call) -> Response {
             "Missing required param: device_name.",
         );
     }
-    let thin = form
-        .list("websocket_features")
-        .is_some_and(|f| f.iter().any(|f| f == "v2_events"));
-    let listener = shared.stripe.listeners.create(thin);
+    let features = form.list("websocket_features").unwrap_or_default();
+    let wants = |f: &str| features.iter().any(|g| g == f);
+    let listener = shared
+        .stripe
+        .listeners
+        .create(features.is_empty() || wants("webhooks"), wants("v2_events"));
     let websocket_url = format!(
         "{}/subscribe/{}",
         shared.stripe_api_url.replacen("http", "ws", 1),
@@ -609,10 +620,10 @@ mod tests {
     #[test]
     fn an_event_goes_out_at_the_default_and_the_latest_version() {
         let listeners = Listeners::default();
-        let listener = listeners.create(false);
+        let listener = listeners.create(true, false);
         listener.ever_connected.store(true, Ordering::Release);
         listener.connected.store(true, Ordering::Release);
-        let never = listeners.create(false);
+        let never = listeners.create(true, false);
         let stripe = StripeSide::new(SecretString::from("sk_test_x".to_owned()), None);
         let event =
             json!({"id": "evt_1", "type": "customer.created", "api_version": "2025-03-31.basil"});

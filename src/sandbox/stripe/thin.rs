@@ -1,7 +1,7 @@
 //! Thin (API v2) events: what the sandbox does that Stripe reports as a `v2.core.event`, kept for
 //! `GET /v2/core/events` and `GET /v2/core/events/{id}`, and its notification delivered to the
 //! v2 event destinations with a thin payload (`event_destinations::publish_thin`) and to
-//! `stripe listen --forward-thin-to` (`cli::Listeners::publish_thin`).
+//! `stripe listen --all-thin` or `--events <thin types>` (`cli::Listeners::publish_thin`).
 //!
 //! Shapes are stripe-node 23's (`resources/V2/Core/Events.d.ts`): an event is `id`, `object`
 //! (`v2.core.event`), `type`, `livemode`, `created` (RFC 3339, to the millisecond), the

@@ -325,16 +325,39 @@ fn thin_receiver(secret: &str, sb: &Sandbox) -> (Proc, String) {
     (proc, format!("http://127.0.0.1:{port}"))
 }
 
+/// What a thin receiver took, by type.
+fn of_type<'a>(v: &'a Value, event_type: &str) -> Vec<&'a Value> {
+    v["accepted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["notification"]["type"] == event_type)
+        .collect()
+}
+
+const REPORT: &str = "v1.billing.meter.error_report_triggered";
+const NO_METER: &str = "v1.billing.meter.no_meter_found";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stripe_listen_forwards_thin_meter_errors_that_stripe_node_verifies_and_fetches() {
     let cli = Cli::start(&[]);
     let secret = cli.print_secret();
-    let (_receiver, receiver) = thin_receiver(&secret, &cli.sandbox);
-    let _listen = cli.listen(&[
-        "--thin-events",
-        "v1.billing.meter.error_report_triggered,v1.billing.meter.no_meter_found",
-        "--forward-thin-to",
-        &format!("{receiver}/thin"),
+    // As the CLI 1.52.0 spells it: `--all-thin`, or `--events` naming thin types, with
+    // `--forward-to`; and a snapshot listener beside them.
+    let (_all_thin, all_thin) = thin_receiver(&secret, &cli.sandbox);
+    let _l1 = cli.listen(&["--all-thin", "--forward-to", &format!("{all_thin}/thin")]);
+    let (_named, named) = thin_receiver(&secret, &cli.sandbox);
+    let _l2 = cli.listen(&[
+        "--events",
+        NO_METER,
+        "--forward-to",
+        &format!("{named}/thin"),
+    ]);
+    let (_snapshot, snapshot) = super::stripe_cli::node_recorder(&secret, false);
+    let _l3 = cli.listen(&[
+        "--all-snapshot",
+        "--forward-to",
+        &format!("{snapshot}/webhook"),
     ]);
     let http = reqwest::Client::new();
     let post = |path: &str, form: Vec<(&str, String)>| {
@@ -376,87 +399,95 @@ async fn stripe_listen_forwards_thin_meter_errors_that_stripe_node_verifies_and_
         ],
     )
     .await;
-
-    let v = eventually("two thin events at the receiver", WAIT, || async {
-        let v = seen(&http, &receiver).await;
-        (v["accepted"].as_array().unwrap().len() >= 2).then_some(v)
-    })
-    .await;
-    assert_eq!(v["refused"], 0, "the signatures verified: {v}");
-    assert_eq!(v["errors"], json!([]), "the events were fetched: {v}");
-    let accepted = v["accepted"].as_array().unwrap();
-    assert_eq!(accepted.len(), 2, "{v}");
-    let report = accepted
-        .iter()
-        .find(|a| a["notification"]["type"] == "v1.billing.meter.error_report_triggered")
-        .unwrap_or_else(|| panic!("{v}"));
-    assert!(
-        report["notification"].get("data").is_none(),
-        "a thin notification carries no data"
-    );
-    assert_eq!(report["notification"]["related_object"]["id"], meter["id"]);
-    assert_eq!(
-        report["event"]["id"], report["notification"]["id"],
-        "fetchEvent() got the event"
-    );
-    assert_eq!(
-        report["event"]["data"]["reason"]["error_types"][0]["sample_errors"][0]["request"]["identifier"],
-        "without-customer"
-    );
-    assert_eq!(
-        report["related"]["id"], meter["id"],
-        "fetchRelatedObject() got the meter"
-    );
-    let missing = accepted
-        .iter()
-        .find(|a| a["notification"]["type"] == "v1.billing.meter.no_meter_found")
-        .unwrap_or_else(|| panic!("{v}"));
-    assert_eq!(
-        missing["event"]["data"]["reason"]["error_types"][0]["code"],
-        "no_meter"
-    );
-    assert!(missing["related"].is_null());
-
     // The CLI's own meter triggers: their stream call goes to meter-events.stripe.com, which
     // reaches the sandbox through its tunnel (HTTPS_PROXY, SSL_CERT_FILE: `Cli::command_at`).
-    for trigger in [
-        "v1.billing.meter.error_report_triggered",
-        "v1.billing.meter.no_meter_found",
-    ] {
+    for trigger in [REPORT, NO_METER] {
         let o = cli.run(&["trigger", trigger]);
         assert_eq!(code(&o), 0, "{trigger}: {}{}", stdout(&o), stderr(&o));
     }
+
     let v = eventually(
-        "the triggers' thin events at the receiver",
+        "the thin events at the --all-thin receiver",
         WAIT,
         || async {
-            let v = seen(&http, &receiver).await;
-            (v["accepted"].as_array().unwrap().len() >= 4).then_some(v)
+            let v = seen(&http, &all_thin).await;
+            (of_type(&v, REPORT).len() >= 2
+                && of_type(&v, NO_METER).len() >= 2
+                && !of_type(&v, "v1.billing.meter.created").is_empty())
+            .then_some(v)
         },
     )
     .await;
     assert_eq!(
         (&v["refused"], &v["errors"]),
         (&json!(0), &json!([])),
-        "{v}"
+        "every delivery verified by parseEventNotification (a snapshot one would be refused), \
+         every event fetched: {v}"
     );
-    let triggered: Vec<&Value> = v["accepted"].as_array().unwrap()[2..].iter().collect();
-    let report = triggered
-        .iter()
-        .find(|a| a["notification"]["type"] == "v1.billing.meter.error_report_triggered")
+    let mine = of_type(&v, REPORT)
+        .into_iter()
+        .find(|a| a["related"]["id"] == meter["id"])
         .unwrap_or_else(|| panic!("{v}"));
-    assert_eq!(
-        report["related"]["event_name"], "stripe_cli_billing_meter_for_fixture",
-        "about the fixture's meter: {v}"
+    assert!(
+        mine["notification"].get("data").is_none(),
+        "a thin notification carries no data"
     );
     assert_eq!(
-        report["event"]["data"]["reason"]["error_types"][0]["code"],
+        mine["event"]["id"], mine["notification"]["id"],
+        "fetchEvent() got the event"
+    );
+    assert_eq!(
+        mine["event"]["data"]["reason"]["error_types"][0]["sample_errors"][0]["request"]["identifier"],
+        "without-customer"
+    );
+    let fixture = of_type(&v, REPORT)
+        .into_iter()
+        .find(|a| a["related"]["event_name"] == "stripe_cli_billing_meter_for_fixture")
+        .unwrap_or_else(|| panic!("the trigger's report, about its meter: {v}"));
+    assert_eq!(
+        fixture["event"]["data"]["reason"]["error_types"][0]["code"],
         "meter_event_no_customer_defined"
     );
+    for missing in of_type(&v, NO_METER) {
+        assert_eq!(
+            missing["event"]["data"]["reason"]["error_types"][0]["code"],
+            "no_meter"
+        );
+        assert!(missing["related"].is_null());
+    }
+
+    let v = eventually("the named thin type", WAIT, || async {
+        let v = seen(&http, &named).await;
+        (of_type(&v, NO_METER).len() >= 2).then_some(v)
+    })
+    .await;
+    let took: Vec<&Value> = v["accepted"].as_array().unwrap().iter().collect();
     assert!(
-        triggered
+        took.iter().all(|a| a["notification"]["type"] == NO_METER),
+        "--events {NO_METER} forwards that type only: {v}"
+    );
+    assert_eq!(v["refused"], 0, "{v}");
+
+    let v = eventually("the snapshot listener's meters", WAIT, || async {
+        let v = seen(&http, &snapshot).await;
+        let created = v["accepted"]
+            .as_array()?
             .iter()
-            .any(|a| a["notification"]["type"] == "v1.billing.meter.no_meter_found"),
+            .filter(|a| a["type"] == "billing.meter.created")
+            .count();
+        (created == 2).then_some(v)
+    })
+    .await;
+    assert_eq!(
+        v["refused"], 0,
+        "no thin notification reached constructEvent: {v}"
+    );
+    assert!(
+        v["accepted"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| !a["type"].as_str().unwrap().starts_with("v1.")),
         "{v}"
     );
 }
