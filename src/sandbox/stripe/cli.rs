@@ -257,6 +257,11 @@ impl Listeners {
         live.len()
     }
 
+    /// Whether a live listener asked for thin events.
+    pub fn any_thin(&self) -> bool {
+        self.lock().by_id.values().any(|l| l.thin && l.live())
+    }
+
     /// Sends a thin event's notification to every live listener that asked for thin events, as
     /// the CLI reads it (`websocket.StripeV2Event`: `type` `v2_event`, `payload`,
     /// `http_headers`, `destination_id`), signed with the CLI secret. The CLI forwards it to

@@ -189,6 +189,13 @@ impl Destinations {
             .clone()
     }
 
+    /// Whether a destination takes thin events of `event_type`.
+    pub fn take_thin(&self, event_type: &str) -> bool {
+        self.lock()
+            .iter()
+            .any(|d| d.takes("thin", event_type, false))
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Destination>> {
         self.all.lock().unwrap_or_else(|e| e.into_inner())
     }

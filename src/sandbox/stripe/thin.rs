@@ -153,21 +153,26 @@ fn related_of(template: &Value, object: &Value) -> Option<Value> {
 }
 
 /// Records `event` (with `data` when its type declares one) and delivers its notification.
+/// The notification's bytes are made only when a destination or a listener takes them.
 fn publish(shared: &Arc<Shared>, mut event: Value, data: Option<Value>) -> Value {
-    let notification = crate::webhook::to_wire(&event);
+    let event_type = event["type"].as_str().unwrap_or_default();
+    let wanted =
+        shared.stripe.destinations.take_thin(event_type) || shared.stripe.listeners.any_thin();
+    let notification = wanted.then(|| crate::webhook::to_wire(&event));
     if let Some(data) = data {
         event["data"] = data;
     }
     shared.stripe.thin.record(event.clone());
-    shared.stripe_touched();
-    event_destinations::publish_thin(shared, &event, &notification);
-    shared.stripe.listeners.publish_thin(
-        &shared.stripe,
-        &shared.out,
-        &shared.stripe.cli_secret(),
-        event["id"].as_str().unwrap_or_default(),
-        &notification,
-    );
+    if let Some(notification) = notification {
+        event_destinations::publish_thin(shared, &event, &notification);
+        shared.stripe.listeners.publish_thin(
+            &shared.stripe,
+            &shared.out,
+            &shared.stripe.cli_secret(),
+            event["id"].as_str().unwrap_or_default(),
+            &notification,
+        );
+    }
     event
 }
 

@@ -68,8 +68,10 @@ impl Behaviour for Meters {
         meter["updated"] = meter["created"].clone();
         Ok(())
     }
-    fn update(&self, ctx: &Ctx, _before: &Value, meter: &mut Value) -> ApiResult<()> {
-        meter["updated"] = json!(ctx.now());
+    fn update(&self, ctx: &Ctx, before: &Value, meter: &mut Value) -> ApiResult<()> {
+        if meter != before {
+            meter["updated"] = json!(ctx.now());
+        }
         Ok(())
     }
     fn serve(&self, ctx: &Ctx) -> Option<ApiResult<Value>> {
@@ -449,8 +451,9 @@ fn ingest(ctx: &Ctx, u: Usage) {
         "timestamp": u.timestamp,
     });
     ctx.store().update_private(id, USAGE_NOTE, |usage| {
-        let list = usage.as_array_mut().expect("a list");
-        if !list.iter().any(|e| e["identifier"] == record["identifier"]) {
+        if let Some(list) = usage.as_array_mut()
+            && !list.iter().any(|e| e["identifier"] == record["identifier"])
+        {
             list.push(record);
         }
     });
