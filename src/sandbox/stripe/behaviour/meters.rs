@@ -125,17 +125,7 @@ impl Behaviour for MeterEventAdjustments {
         "billing.meter_event_adjustment"
     }
     fn serve(&self, ctx: &Ctx) -> Option<ApiResult<Value>> {
-        (ctx.op == "create").then(|| {
-            let (event_name, identifier) = adjustment(ctx)?;
-            Ok(json!({
-                "object": "billing.meter_event_adjustment",
-                "cancel": {"identifier": identifier},
-                "event_name": event_name,
-                "livemode": ctx.shared.livemode(),
-                "status": "pending",
-                "type": "cancel",
-            }))
-        })
+        (ctx.op == "create").then(|| adjustment(ctx, None))
     }
 }
 
@@ -227,19 +217,9 @@ impl Behaviour for V2MeterEventAdjustments {
         "v2.billing.meter_event_adjustment"
     }
     fn serve(&self, ctx: &Ctx) -> Option<ApiResult<Value>> {
-        (ctx.op == "create").then(|| {
-            let (event_name, identifier) = adjustment(ctx)?;
-            Ok(json!({
-                "id": format!("mtradj_{}", crate::secret::random_alnum(24)),
-                "object": "v2.billing.meter_event_adjustment",
-                "cancel": {"identifier": identifier},
-                "created": rfc3339(ctx.now()),
-                "event_name": event_name,
-                "livemode": ctx.shared.livemode(),
-                "status": "pending",
-                "type": "cancel",
-            }))
-        })
+        // Stripe's docs show the id as a placeholder; the prefix is the sandbox's own.
+        let id = format!("mtradj_{}", crate::secret::random_alnum(24));
+        (ctx.op == "create").then(|| adjustment(ctx, Some(id)))
     }
 }
 
@@ -477,9 +457,10 @@ fn error_report(ctx: &Ctx, code: &str, message: &str, identifier: &str) -> Value
     })
 }
 
-/// An adjustment's event name and the identifier it cancels; the event leaves its meter's
-/// usage.
-fn adjustment(ctx: &Ctx) -> ApiResult<(String, String)> {
+/// An adjustment (`type: cancel`): the event its `cancel[identifier]` names leaves its meter's
+/// usage. Answered `pending`, as Stripe answers the create (it applies adjustments
+/// asynchronously); a v2 one (`id` given) has its id and `created`.
+fn adjustment(ctx: &Ctx, v2_id: Option<String>) -> ApiResult<Value> {
     let event_name = ctx.str_param("event_name").unwrap_or_default().to_owned();
     let identifier = ctx
         .param("cancel")
@@ -497,7 +478,24 @@ fn adjustment(ctx: &Ctx) -> ApiResult<(String, String)> {
             }
         });
     }
-    Ok((event_name, identifier))
+    let mut answer = serde_json::Map::new();
+    let object = match &v2_id {
+        Some(id) => {
+            answer.insert("id".into(), json!(id));
+            "v2.billing.meter_event_adjustment"
+        }
+        None => "billing.meter_event_adjustment",
+    };
+    answer.insert("object".into(), json!(object));
+    answer.insert("cancel".into(), json!({"identifier": identifier}));
+    if v2_id.is_some() {
+        answer.insert("created".into(), json!(rfc3339(ctx.now())));
+    }
+    answer.insert("event_name".into(), json!(event_name));
+    answer.insert("livemode".into(), json!(ctx.shared.livemode()));
+    answer.insert("status".into(), json!("pending"));
+    answer.insert("type".into(), json!("cancel"));
+    Ok(Value::Object(answer))
 }
 
 /// `GET /v1/billing/meters/{id}/event_summaries`.
