@@ -2,8 +2,10 @@
 //! events and their summaries, adjustments, the v2 meter event session and stream, Stripe's
 //! errors as stripe-node's typed errors; every answer compiled as its stripe-node type and read
 //! by stripe-python. And the thin events bad meter events make, through the real `stripe listen
-//! --forward-thin-to` to a receiver on stripe-node's `parseEventNotification` that fetches the
-//! event and its related object (tests/receivers/thin.js).
+//! --all-thin` (and `--events v1.billing.meter.no_meter_found`) to receivers on stripe-node's
+//! `parseEventNotification` that fetch the event and its related object (tests/receivers/thin.js),
+//! while `--all-snapshot` gets none; the CLI's two meter triggers through the sandbox's
+//! meter-events.stripe.com tunnel.
 
 use super::stripe_cli::{Cli, seen};
 use super::*;
