@@ -71,6 +71,25 @@ pub(crate) fn failures(report: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Every body of `items` ({name, body, ts?}) compiles as its stripe-node type under
+/// `tsc --strict` and is read by stripe-python; the failures of each, named.
+pub(crate) fn assert_typed_by_stripes_libraries(items: &[Value]) {
+    let dir = tempfile::tempdir().unwrap();
+    for (lib, report) in [
+        ("stripe-node (tsc --strict)", node_oracle(items, dir.path())),
+        ("stripe-python", python_oracle(items, dir.path())),
+    ] {
+        let failed = failures(&report);
+        assert!(
+            failed.is_empty(),
+            "{lib}: {} of {} bodies:\n{}",
+            failed.len(),
+            items.len(),
+            failed.join("\n")
+        );
+    }
+}
+
 #[test]
 fn every_template_is_an_event_stripe_node_reads_and_types() {
     let dir = tempfile::tempdir().unwrap();

@@ -12,6 +12,7 @@ use crate::common::*;
 
 mod app;
 mod aws;
+mod balance_calls;
 mod checkout;
 mod connect;
 mod connect_scope;

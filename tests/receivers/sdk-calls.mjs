@@ -2,13 +2,19 @@
 // into its typed errors, and the calls apps make beside the CLI's (lists, expand, idempotent
 // retries). Test fixture of stripe-ops.
 //
-//   node sdk-calls.mjs API_BASE KEY
+//   node sdk-calls.mjs API_BASE KEY [clock]
 //
+// With `clock`, only the test clock scenario: a customer on a clock, a subscription with a
+// 14-day trial, the clock advanced past trial_will_end, the trial's end and one renewal, then
+// cancel_at_period_end and past the period's end; it prints the objects' states and the
+// account's events, oldest first ({id, type, created}); then a two-phase schedule on another
+// clock (clock_schedule) and a trial without a payment method (clock_unpaid).
+
 // Prints {name: {ok, class, type, code, decline_code, param, message, status, value}} as JSON:
 // `class` is the error's class in stripe-node (StripeInvalidRequestError, StripeCardError, ...).
 import Stripe from 'stripe';
 
-const [base, key] = process.argv.slice(2);
+const [base, key, scenario] = process.argv.slice(2);
 const url = new URL(base);
 // stripe-node sends its pinned API version (Stripe-Version) with every call.
 const stripe = new Stripe(key, {host: url.hostname, port: url.port, protocol: 'http', maxNetworkRetries: 0});
@@ -23,6 +29,102 @@ async function call(name, f) {
       param: err.param, message: err.raw?.message, status: err.statusCode,
     };
   }
+}
+
+if (scenario === 'clock') {
+  await clockScenario();
+  console.log(JSON.stringify(out));
+  process.exit(0);
+}
+
+async function clockScenario() {
+  const day = 86400;
+  const t0 = 1767225600; // 2026-01-01T00:00:00Z
+  const clock = await stripe.testHelpers.testClocks.create({frozen_time: t0, name: 'trial to renewal'});
+  const customer = await stripe.customers.create({test_clock: clock.id, payment_method: 'pm_card_visa',
+    invoice_settings: {default_payment_method: 'pm_card_visa'}});
+  const price = await stripe.prices.create({unit_amount: 1000, currency: 'usd', recurring: {interval: 'month'}, product_data: {name: 'Clocked'}});
+  const sub = await stripe.subscriptions.create({customer: customer.id, items: [{price: price.id}], trial_period_days: 14});
+  const advance = async (to) => {
+    await stripe.testHelpers.testClocks.advance(clock.id, {frozen_time: to});
+    return stripe.subscriptions.retrieve(sub.id);
+  };
+  const noticed = await advance(t0 + 12 * day);
+  const trialEnded = await advance(t0 + 14 * day + 2 * 3600);
+  const firstPaid = await stripe.invoices.retrieve(trialEnded.latest_invoice);
+  const feb15 = 1771113600; // 2026-02-15T00:00:00Z, a calendar month after the trial's end
+  const renewed = await advance(feb15 + 2 * 3600);
+  const renewal = await stripe.invoices.retrieve(renewed.latest_invoice);
+  await stripe.subscriptions.update(sub.id, {cancel_at_period_end: true});
+  const mar15 = 1773532800; // 2026-03-15T00:00:00Z
+  const ended = await advance(mar15 + 60);
+  // A fresh sandbox: the account's events are this scenario's.
+  const events = (await stripe.events.list({limit: 100})).data.map((e) => ({id: e.id, type: e.type, created: e.created})).reverse();
+  const item = (s) => [s.items.data[0].current_period_start, s.items.data[0].current_period_end];
+  out.clock = {ok: true, value: {
+    customer: {created: customer.created, test_clock: customer.test_clock === clock.id},
+    created: {status: sub.status, created: sub.created, trial_end: sub.trial_end, test_clock: sub.test_clock === clock.id, period: item(sub)},
+    noticed: noticed.status,
+    trial_ended: {status: trialEnded.status, period: item(trialEnded), invoice: [firstPaid.status, firstPaid.billing_reason, firstPaid.amount_paid,
+      firstPaid.created, firstPaid.test_clock === clock.id]},
+    renewed: {status: renewed.status, period: item(renewed), invoice: [renewal.status, renewal.billing_reason, renewal.amount_paid, renewal.created,
+      renewal.lines.data[0].period]},
+    ended: {status: ended.status, ended_at: ended.ended_at},
+    clock: (await stripe.testHelpers.testClocks.retrieve(clock.id)).frozen_time,
+    events,
+  }};
+  await clockSchedule();
+  await clockWithoutPaymentMethod();
+}
+
+// A trial without a payment method (trial_settings' default, create_invoice): at its end the
+// first paid invoice is made and, an hour later, its payment attempt fails; the subscription is
+// past_due. Its events are those after the schedule's.
+async function clockWithoutPaymentMethod() {
+  const jan1 = 1767225600;
+  const mark = (await stripe.events.list({limit: 1})).data[0].id;
+  const clock = await stripe.testHelpers.testClocks.create({frozen_time: jan1});
+  const customer = await stripe.customers.create({test_clock: clock.id});
+  const price = await stripe.prices.create({unit_amount: 800, currency: 'usd', recurring: {interval: 'month'}, product_data: {name: 'Unpaid'}});
+  const sub = await stripe.subscriptions.create({customer: customer.id, items: [{price: price.id}], trial_period_days: 7});
+  await stripe.testHelpers.testClocks.advance(clock.id, {frozen_time: jan1 + 7 * 86400 + 2 * 3600});
+  const after = await stripe.subscriptions.retrieve(sub.id, {expand: ['latest_invoice']});
+  const all = (await stripe.events.list({limit: 100})).data;
+  const events = all.slice(0, all.findIndex((e) => e.id === mark)).reverse().map((e) => e.type);
+  out.clock_unpaid = {ok: true, value: {status: after.status, invoice: [after.latest_invoice.status, after.latest_invoice.attempt_count,
+    after.latest_invoice.amount_due], events}};
+}
+
+// A two-phase schedule on a clock with end_behavior=cancel: the second phase's quantity at the
+// first's end, expiring a week before the end, then the subscription canceled and the schedule
+// completed. Its events are those after the first scenario's.
+async function clockSchedule() {
+  const [jan1, feb1, mar1] = [1767225600, 1769904000, 1772323200];
+  const mark = (await stripe.events.list({limit: 1})).data[0].id;
+  const clock = await stripe.testHelpers.testClocks.create({frozen_time: jan1});
+  const customer = await stripe.customers.create({test_clock: clock.id, payment_method: 'pm_card_visa',
+    invoice_settings: {default_payment_method: 'pm_card_visa'}});
+  const price = await stripe.prices.create({unit_amount: 500, currency: 'usd', recurring: {interval: 'month'}, product_data: {name: 'Phased'}});
+  const month = {interval: 'month', interval_count: 1};
+  const s = await stripe.subscriptionSchedules.create({customer: customer.id, start_date: 'now', end_behavior: 'cancel',
+    phases: [{items: [{price: price.id, quantity: 1}], duration: month}, {items: [{price: price.id, quantity: 2}], duration: month}]});
+  await stripe.testHelpers.testClocks.advance(clock.id, {frozen_time: feb1 + 7200});
+  const second = await stripe.subscriptionSchedules.retrieve(s.id);
+  const sub = await stripe.subscriptions.retrieve(s.subscription);
+  const invoice = await stripe.invoices.retrieve(sub.latest_invoice);
+  await stripe.testHelpers.testClocks.advance(clock.id, {frozen_time: mar1 + 3600});
+  const done = await stripe.subscriptionSchedules.retrieve(s.id);
+  const ended = await stripe.subscriptions.retrieve(s.subscription);
+  const all = (await stripe.events.list({limit: 100})).data;
+  const events = all.slice(0, all.findIndex((e) => e.id === mark)).reverse().map((e) => ({type: e.type, created: e.created}));
+  out.clock_schedule = {ok: true, value: {
+    created: {status: s.status, created: s.created, test_clock: s.test_clock === clock.id, current: [s.current_phase.start_date, s.current_phase.end_date]},
+    second: {status: second.status, current: [second.current_phase.start_date, second.current_phase.end_date],
+      quantity: sub.items.data[0].quantity, period: [sub.items.data[0].current_period_start, sub.items.data[0].current_period_end],
+      invoice: [invoice.status, invoice.amount_paid]},
+    done: {status: done.status, completed_at: done.completed_at, current_phase: done.current_phase, sub: ended.status, ended_at: ended.ended_at},
+    events,
+  }};
 }
 
 await call('unknown_parameter', () => stripe.coupons.create({percent_off: 10, bogus: 'x'}));
@@ -152,5 +254,38 @@ await call('schedule_cancel_twice', async () => {
   if (s.status !== 'not_started' || s.subscription !== null) return s;
   await stripe.subscriptionSchedules.cancel(s.id);
   return stripe.subscriptionSchedules.cancel(s.id);
+});
+// A schedule made from a running subscription: one phase over its current period, with its items.
+const runningSubscription = async (name, quantity) => {
+  const price = await stripe.prices.create({unit_amount: 700, currency: 'usd', recurring: {interval: 'month'}, product_data: {name}});
+  const customer = await stripe.customers.create({payment_method: 'pm_card_visa', invoice_settings: {default_payment_method: 'pm_card_visa'}});
+  const sub = await stripe.subscriptions.create({customer: customer.id, items: [{price: price.id, quantity}]});
+  return {price, customer, sub};
+};
+await call('schedule_from_subscription', async () => {
+  const {price, customer, sub} = await runningSubscription('Running', 3);
+  const s = await stripe.subscriptionSchedules.create({from_subscription: sub.id});
+  const managed = await stripe.subscriptions.retrieve(sub.id);
+  const item = sub.items.data[0];
+  const phase = s.phases[0];
+  return {status: s.status, customer: s.customer === customer.id, subscription: s.subscription === sub.id, phases: s.phases.length,
+    span: phase.start_date === item.current_period_start && phase.end_date === item.current_period_end,
+    items: phase.items.map((i) => [i.price === price.id, i.quantity]), end_behavior: s.end_behavior, managed: managed.schedule === s.id};
+});
+await call('schedule_from_subscription_with_phases', async () => {
+  const {price, sub} = await runningSubscription('Twice', 1);
+  return stripe.subscriptionSchedules.create({from_subscription: sub.id, phases: [{items: [{price: price.id}]}]});
+});
+await call('schedule_from_scheduled_subscription', async () => {
+  const {sub} = await runningSubscription('Again', 1);
+  await stripe.subscriptionSchedules.create({from_subscription: sub.id});
+  return stripe.subscriptionSchedules.create({from_subscription: sub.id});
+});
+// Deleting a customer cancels its subscriptions at once (API reference, Delete a customer).
+await call('delete_customer_with_subscription', async () => {
+  const {customer, sub} = await runningSubscription('Gone', 1);
+  const deleted = await stripe.customers.del(customer.id);
+  const after = await stripe.subscriptions.retrieve(sub.id);
+  return {deleted: deleted.deleted, status: after.status, ended: after.ended_at !== null};
 });
 console.log(JSON.stringify(out));

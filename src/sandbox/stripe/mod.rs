@@ -621,6 +621,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
             get(checkout_page::page).post(checkout_page::pay),
         )
         .route("/c/pay/{id}/card", get(checkout_page::card_frame))
+        .route(
+            "/v1/issuing/cards/{card}/test/authorizations",
+            post(behaviour::issuing::legacy_test_authorization),
+        )
         .route("/sandbox/v1/clock", get(clock::read))
         .route("/sandbox/v1/clock/advance", post(clock::advance))
         .fallback(engine::dispatch)

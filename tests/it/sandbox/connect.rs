@@ -99,27 +99,8 @@ impl Api {
     /// Every answer kept compiles as its stripe-node type under `tsc --strict`, and
     /// stripe-python reads it.
     pub(super) fn assert_typed(&self) {
-        let dir = tempfile::tempdir().unwrap();
         let items = self.typed.lock().unwrap().clone();
-        for (lib, report) in [
-            (
-                "stripe-node (tsc --strict)",
-                crate::catalogue::node_oracle(&items, dir.path()),
-            ),
-            (
-                "stripe-python",
-                crate::catalogue::python_oracle(&items, dir.path()),
-            ),
-        ] {
-            let failed = crate::catalogue::failures(&report);
-            assert!(
-                failed.is_empty(),
-                "{lib}: {} of {}:\n{}",
-                failed.len(),
-                items.len(),
-                failed.join("\n")
-            );
-        }
+        crate::catalogue::assert_typed_by_stripes_libraries(&items);
     }
 
     /// The available plus pending `usd` of an account's balance.

@@ -283,7 +283,17 @@ async fn listen_forwards_a_paid_checkout_verified_once_and_resend_delivers_a_fai
 #[test]
 fn a_fixture_the_sandbox_does_not_implement_fails_with_stripes_404_which_the_cli_prints() {
     let cli = Cli::start(&[]);
-    let o = cli.run(&["trigger", "issuing_authorization.request"]);
+    // Every trigger of the pinned CLI calls what the sandbox serves: a fixture of one's own, in
+    // the CLI's format, calls what it does not (Terminal).
+    let fixture = cli.home.path().join("terminal.json");
+    std::fs::write(
+        &fixture,
+        json!({"_meta": {"template_version": 0}, "fixtures": [{"name": "location", "path": "/v1/terminal/locations",
+            "method": "post", "params": {"display_name": "Shop"}}]})
+        .to_string(),
+    )
+    .unwrap();
+    let o = cli.run(&["fixtures", fixture.to_str().unwrap()]);
     assert_ne!(code(&o), 0, "{}", stdout(&o));
     let all = format!("{}{}", stdout(&o), stderr(&o));
     assert!(

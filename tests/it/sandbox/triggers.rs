@@ -441,24 +441,5 @@ async fn every_trigger_of_the_pinned_cli_runs_offline_with_stripes_events_in_ord
         answers.len()
     );
     items.extend(events.iter().map(|e| json!({"name": format!("{} event", e["type"].as_str().unwrap()), "body": e.to_string()})));
-    let dir = tempfile::tempdir().unwrap();
-    for (lib, report) in [
-        (
-            "stripe-node (tsc --strict)",
-            crate::catalogue::node_oracle(&items, dir.path()),
-        ),
-        (
-            "stripe-python",
-            crate::catalogue::python_oracle(&items, dir.path()),
-        ),
-    ] {
-        let failed = crate::catalogue::failures(&report);
-        assert!(
-            failed.is_empty(),
-            "{lib}: {} of {} bodies:\n{}",
-            failed.len(),
-            items.len(),
-            failed.join("\n")
-        );
-    }
+    crate::catalogue::assert_typed_by_stripes_libraries(&items);
 }

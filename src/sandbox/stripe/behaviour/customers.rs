@@ -2,11 +2,14 @@
 //! (`payment_method.attached`), and a test shorthand named again in
 //! `invoice_settings[default_payment_method]` is that same payment method; a `source` token
 //! becomes the customer's card and default source (`customer.source.created`); the default
-//! payment method must be attached to the customer. A deleted customer answers its stub.
+//! payment method must be attached to the customer. A deleted customer answers its stub, and
+//! deleting one cancels its subscriptions first.
+//! `cash_balance[settings][reconciliation_mode]` sets how its cash balance is reconciled
+//! (cash_balance.rs).
 
 use serde_json::{Value, json};
 
-use super::cards;
+use super::{cards, cash_balance, subscriptions};
 use crate::sandbox::stripe::engine::{ApiError, ApiResult, Behaviour, Ctx};
 
 pub struct Customers;
@@ -30,6 +33,9 @@ impl Behaviour for Customers {
     fn create(&self, ctx: &Ctx, customer: &mut Value) -> ApiResult<()> {
         customer["invoice_prefix"] = json!(crate::secret::random_alnum(8).to_ascii_uppercase());
         let id = customer["id"].as_str().unwrap_or_default().to_owned();
+        if let Some(cash) = ctx.param("cash_balance") {
+            cash_balance::set_reconciliation(ctx, &id, &cash["settings"]);
+        }
         if let Some(named) = ctx.str_param("payment_method") {
             let pm = cards::resolve(ctx, named, "payment_method")?;
             if customer["invoice_settings"]["default_payment_method"].as_str() == Some(named) {
@@ -64,6 +70,9 @@ impl Behaviour for Customers {
     fn update(&self, ctx: &Ctx, _before: &Value, customer: &mut Value) -> ApiResult<()> {
         default_payment_method(ctx, customer)?;
         let id = customer["id"].as_str().unwrap_or_default().to_owned();
+        if let Some(cash) = ctx.param("cash_balance") {
+            cash_balance::set_reconciliation(ctx, &id, &cash["settings"]);
+        }
         if let Some(source) = ctx.str_param("default_source") {
             let card = ctx.find("card", source, "default_source")?;
             if card["customer"] != id.as_str() {
@@ -83,6 +92,25 @@ impl Behaviour for Customers {
     }
     fn updated(&self, ctx: &Ctx, _before: &Value, customer: &mut Value) -> ApiResult<()> {
         discount(ctx, customer)
+    }
+    /// "Permanently deletes a customer. ... Also immediately cancels any active subscriptions on
+    /// the customer" (API reference, Delete a customer): each one's
+    /// `customer.subscription.deleted` before `customer.deleted`.
+    fn delete(&self, ctx: &Ctx, customer: &Value) -> ApiResult<()> {
+        let id = &customer["id"];
+        let running = ctx.store().all("subscription", &|sub| {
+            &sub["customer"] == id && !subscriptions::ended(sub)
+        });
+        for mut sub in running {
+            subscriptions::cancel_now(ctx, &mut sub);
+        }
+        Ok(())
+    }
+    /// `expand[]=cash_balance`: "To view a customer's balance using the API, first retrieve the
+    /// customer and then expand the cash_balance field" (docs.stripe.com/payments/customer-balance).
+    fn include(&self, ctx: &Ctx, customer: &Value, field: &str) -> Option<Value> {
+        (field == "cash_balance" && customer["deleted"] != true)
+            .then(|| cash_balance::cash_balance(ctx, customer["id"].as_str().unwrap_or_default()))
     }
 }
 

@@ -7,10 +7,67 @@
 //! `send_invoice` draft (`invoice.sent`); void and mark uncollectible act on open invoices
 //! (`invoice.voided`, `invoice.marked_uncollectible`); only a draft can be deleted
 //! (`invoice.deleted`). Credit notes change the invoice they credit.
+//!
+//! On a test clock, a `charge_automatically` draft with `auto_advance` is finalized an hour after
+//! it was made and charged with the customer's default payment method (without one the attempt
+//! fails: `invoice.payment_failed`) (docs.stripe.com/billing/subscriptions/webhooks: Stripe "waits one hour after receiving a
+//! successful response to the invoice.created event before attempting payment";
+//! docs.stripe.com/invoicing/integration/automatic-advancement-collection): `MOVER`.
 
 use serde_json::{Value, json};
 
+use super::test_clocks::{Due, Mover};
 use crate::sandbox::stripe::engine::{ApiError, ApiResult, Behaviour, Ctx};
+
+/// How long a draft waits before it auto-advances.
+const AUTO_ADVANCE_AFTER: i64 = 3_600;
+
+/// How an invoice moves on a test clock (test_clocks.rs).
+pub const MOVER: Mover = Mover {
+    object: "invoice",
+    due: |_, invoice| next_due(invoice),
+    run: |ctx, invoice, _| auto_advance(ctx, invoice),
+};
+
+/// A draft that auto-advances is due an hour after it was made.
+pub fn next_due(invoice: &Value) -> Option<Due> {
+    let auto = invoice["status"] == "draft"
+        && invoice["auto_advance"] == true
+        && invoice["collection_method"] == "charge_automatically";
+    auto.then(|| Due {
+        at: invoice["created"].as_i64().unwrap_or(0) + AUTO_ADVANCE_AFTER,
+        rank: 0,
+        what: "finalize",
+    })
+}
+
+/// Finalizes the draft and charges the customer's default payment method (without one, the
+/// attempt fails); a subscription's invoice paid or not moves its subscription
+/// (subscriptions.rs: `past_due` or `active` again).
+fn auto_advance(ctx: &Ctx, invoice: &mut Value) -> ApiResult<()> {
+    finalize(ctx, invoice)?;
+    if invoice["status"] != "open" {
+        return Ok(());
+    }
+    let customer = ctx.get("customer", invoice["customer"].as_str().unwrap_or_default())?;
+    let Some(named) = payment_method_of(invoice, &customer) else {
+        // invoice.payment_failed "Occurs whenever an invoice payment attempt fails, due either to
+        // a declined payment or to the lack of a stored payment method"
+        // (https://docs.stripe.com/api/events/types).
+        invoice["attempt_count"] = json!(invoice["attempt_count"].as_i64().unwrap_or(0) + 1);
+        invoice["attempted"] = json!(true);
+        ctx.put(invoice);
+        ctx.emit("invoice.payment_failed", invoice, None);
+        return super::subscriptions::invoice_charged(ctx, invoice, false);
+    };
+    let pm = match ctx.store().get_of("card", &named) {
+        Some(card) => card,
+        None => ctx.get("payment_method", &named)?,
+    };
+    // A decline is the invoice's `invoice.payment_failed`, not the advance's error.
+    let paid = pay(ctx, invoice, &pm).is_ok() && invoice["status"] == "paid";
+    super::subscriptions::invoice_charged(ctx, invoice, paid)
+}
 
 pub struct InvoiceItems;
 
@@ -298,9 +355,7 @@ impl Behaviour for Invoices {
             })),
             "pay" => Some(run(pay_call)),
             "sendInvoice" => Some(run(send)),
-            "voidInvoice" => Some(run(|ctx, inv| {
-                close(ctx, inv, "void", "voided_at", "invoice.voided")
-            })),
+            "voidInvoice" => Some(run(void)),
             "markUncollectible" => Some(run(|ctx, inv| {
                 close(
                     ctx,
@@ -473,6 +528,11 @@ fn send(ctx: &Ctx, invoice: &mut Value) -> ApiResult<()> {
 }
 
 /// An open invoice (or an uncollectible one, for void) closes as `status`.
+/// Voids an open (or uncollectible) invoice: `invoice.voided`.
+pub fn void(ctx: &Ctx, invoice: &mut Value) -> ApiResult<()> {
+    close(ctx, invoice, "void", "voided_at", "invoice.voided")
+}
+
 fn close(ctx: &Ctx, invoice: &mut Value, status: &str, stamp: &str, event: &str) -> ApiResult<()> {
     let allowed = if status == "void" {
         ["open", "uncollectible"].as_slice()
@@ -651,4 +711,26 @@ fn credit_invoice(ctx: &Ctx, note: &Value, sign: i64) -> ApiResult<()> {
     }
     ctx.save_update(&before, &invoice);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::next_due;
+
+    #[test]
+    fn a_draft_that_auto_advances_is_due_an_hour_after_it_was_made() {
+        let draft = json!({"status": "draft", "auto_advance": true, "collection_method": "charge_automatically", "created": 100});
+        assert_eq!(next_due(&draft).map(|d| d.at), Some(3_700));
+        for (key, value) in [
+            ("status", json!("open")),
+            ("auto_advance", json!(false)),
+            ("collection_method", json!("send_invoice")),
+        ] {
+            let mut other = draft.clone();
+            other[key] = value;
+            assert_eq!(next_due(&other), None, "{other}");
+        }
+    }
 }

@@ -5,13 +5,14 @@
 pub mod account_links;
 pub mod accounts;
 pub mod cards;
+pub mod cash_balance;
 mod catalog;
 pub mod checkout;
 pub mod connect;
 mod customers;
 mod identity;
 mod invoices;
-mod issuing;
+pub mod issuing;
 pub mod ledger;
 pub mod meters;
 pub mod money;
@@ -47,8 +48,8 @@ pub static ALL: &[&dyn Behaviour] = &[
     &connect::ApplicationFees,
     &connect::FeeRefunds,
     &connect::BalanceTransactions,
-    &money::CashBalanceTransactions,
-    &money::CashBalances,
+    &cash_balance::CashBalanceTransactions,
+    &cash_balance::CashBalances,
     &identity::VerificationSessions,
     &reporting::ReportRuns,
     &portal::PortalSessions,

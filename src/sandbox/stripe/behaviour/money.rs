@@ -2,9 +2,7 @@
 //! take from what is available (Stripe's `balance_insufficient` otherwise) and arrive when the
 //! sandbox's clock reaches their `arrival_date` (`payout.paid`); transfers pay a connected
 //! account from what is available (connect.rs: the payment they make in that account), a
-//! transfer reversal takes it back; top-ups; and a customer's cash balance funded by the test
-//! helper (`customer_cash_balance_transaction.created`, then `cash_balance.funds_available`,
-//! API reference "Fund a test mode cash balance").
+//! transfer reversal takes it back; top-ups. A customer's cash balance is cash_balance.rs.
 
 use serde_json::{Value, json};
 
@@ -117,85 +115,5 @@ impl Behaviour for TransferReversals {
     }
     fn created(&self, ctx: &Ctx, reversal: &mut Value) -> ApiResult<()> {
         connect::reversed(ctx, &ctx.ids[0], reversal)
-    }
-}
-
-pub struct CashBalanceTransactions;
-
-impl Behaviour for CashBalanceTransactions {
-    fn object(&self) -> &'static str {
-        "customer_cash_balance_transaction"
-    }
-    fn consumes(&self) -> &'static [&'static str] {
-        &["amount", "reference"]
-    }
-    /// The test helper's funds arrive by bank transfer in the currency's scheme.
-    fn create(&self, ctx: &Ctx, txn: &mut Value) -> ApiResult<()> {
-        let amount = ctx.int_param("amount").unwrap_or(0);
-        let currency = txn["currency"].as_str().unwrap_or("usd").to_owned();
-        let customer = ctx.ids[0].clone();
-        let mut cash = cash_balance(ctx, &customer);
-        let ending = cash["available"][&currency].as_i64().unwrap_or(0) + amount;
-        cash["available"][&currency] = json!(ending);
-        ctx.store().set_private(&customer, "cash_balance", cash);
-        let scheme = match currency.as_str() {
-            "eur" => "eu_bank_transfer",
-            "gbp" => "gb_bank_transfer",
-            "jpy" => "jp_bank_transfer",
-            "mxn" => "mx_bank_transfer",
-            _ => "us_bank_transfer",
-        };
-        let details = match scheme {
-            "eu_bank_transfer" => json!({"bic": null, "iban_last4": null, "sender_name": null}),
-            "gb_bank_transfer" => {
-                json!({"account_number_last4": null, "sender_name": null, "sort_code": null})
-            }
-            "jp_bank_transfer" => {
-                json!({"sender_bank": null, "sender_branch": null, "sender_name": null})
-            }
-            _ => json!({"network": "ach", "sender_name": null}),
-        };
-        let reference = ctx.str_param("reference").map_or_else(
-            || crate::secret::random_alnum(12).to_ascii_uppercase(),
-            str::to_owned,
-        );
-        txn["type"] = json!("funded");
-        txn["net_amount"] = json!(amount);
-        txn["ending_balance"] = json!(ending);
-        txn["funded"] =
-            json!({"bank_transfer": {"reference": reference, "type": scheme, scheme: details}});
-        Ok(())
-    }
-    /// What is left unapplied is available: `cash_balance.funds_available`.
-    fn created(&self, ctx: &Ctx, _txn: &mut Value) -> ApiResult<()> {
-        let cash = cash_balance(ctx, &ctx.ids[0]);
-        ctx.emit("cash_balance.funds_available", &cash, None);
-        Ok(())
-    }
-}
-
-/// A customer's cash balance (an object without an id, kept as a note on the customer).
-pub fn cash_balance(ctx: &Ctx, customer: &str) -> Value {
-    ctx.store()
-        .private(customer, "cash_balance")
-        .unwrap_or_else(|| {
-            let mut cash = ctx.fresh("cash_balance");
-            cash["customer"] = json!(customer);
-            cash["available"] = json!({});
-            cash
-        })
-}
-
-pub struct CashBalances;
-
-impl Behaviour for CashBalances {
-    fn object(&self) -> &'static str {
-        "cash_balance"
-    }
-    fn serve(&self, ctx: &Ctx) -> Option<ApiResult<Value>> {
-        (ctx.op == "retrieve").then(|| {
-            ctx.get("customer", &ctx.ids[0])?;
-            Ok(cash_balance(ctx, &ctx.ids[0]))
-        })
     }
 }

@@ -12,12 +12,13 @@
 //! - 3-D Secure required: `payment_intent.requires_action` (the intent answers
 //!   `requires_action` with a `next_action`);
 //! - SEPA Direct Debit: `charge.pending`, `payment_intent.processing`, then (at once in the
-//!   sandbox, minutes later at Stripe) the debit's outcome.
+//!   sandbox, minutes later at Stripe) the debit's outcome;
+//! - the customer's cash balance (`customer_balance`, bank transfers): cash_balance.rs.
 
 use serde_json::{Value, json};
 
 use super::cards::{self, Outcome};
-use super::{connect, ledger};
+use super::{cash_balance, connect, ledger};
 use crate::sandbox::stripe::engine::{ApiError, ApiResult, Behaviour, Ctx};
 
 pub struct PaymentIntents;
@@ -40,7 +41,7 @@ impl Behaviour for PaymentIntents {
         ]
     }
     fn actions(&self) -> &'static [&'static str] {
-        &["confirm", "cancel", "capture"]
+        &["confirm", "cancel", "capture", "applyCustomerBalance"]
     }
     fn create(&self, ctx: &Ctx, pi: &mut Value) -> ApiResult<()> {
         if pi["amount"].as_i64().is_some_and(|a| a < 1) {
@@ -52,6 +53,7 @@ impl Behaviour for PaymentIntents {
         }
         let types = ctx
             .param("payment_method_types")
+            .or(ctx.param("allowed_payment_method_types"))
             .cloned()
             .unwrap_or_else(|| json!(["card"]));
         pi["payment_method_types"] = types.clone();
@@ -60,6 +62,12 @@ impl Behaviour for PaymentIntents {
         pi["client_secret"] = json!(format!("{id}_secret_{}", crate::secret::random_alnum(24)));
         if let Some(named) = ctx.str_param("payment_method") {
             pi["payment_method"] = cards::resolve(ctx, named, "payment_method")?["id"].clone();
+            pi["status"] = json!("requires_confirmation");
+        } else if let Some(data) = ctx
+            .param("payment_method_data")
+            .filter(|d| d["type"] == "customer_balance")
+        {
+            pi["payment_method"] = cash_balance::payment_method(ctx, data)?["id"].clone();
             pi["status"] = json!("requires_confirmation");
         }
         connect::check_intent(ctx, pi)?;
@@ -85,6 +93,7 @@ impl Behaviour for PaymentIntents {
             "confirm" => Some(confirm(ctx)),
             "cancel" => Some(cancel(ctx)),
             "capture" => Some(capture(ctx)),
+            "applyCustomerBalance" => Some(cash_balance::apply_customer_balance(ctx)),
             _ => None,
         }
     }
@@ -150,6 +159,9 @@ pub fn settle_pending(ctx: &Ctx, pi: &str) -> ApiResult<()> {
 
 /// As `pay`, leaving an asynchronous debit `processing` (a Checkout Session completes first).
 pub fn pay_deferred(ctx: &Ctx, mut pi: Value, pm: &Value) -> ApiResult<Value> {
+    if cash_balance::pays_from_balance(pm) {
+        return cash_balance::confirm(ctx, pi, pm);
+    }
     pi["payment_method"] = pm["id"].clone();
     let pm_id = pm["id"].as_str().unwrap_or_default();
     let outcome = cards::outcome(ctx, pm_id);
@@ -176,6 +188,17 @@ pub fn pay_deferred(ctx: &Ctx, mut pi: Value, pm: &Value) -> ApiResult<Value> {
     settle(ctx, &mut pi, charge, outcome)
         .map(|()| pi.clone())
         .map_err(|e| e.with("payment_intent", pi))
+}
+
+/// Pays an intent its customer's cash balance has fully funded (cash_balance.rs): its charge
+/// succeeds (`charge.succeeded`, `payment_intent.succeeded`).
+pub fn pay_from_balance(ctx: &Ctx, mut pi: Value) -> ApiResult<()> {
+    let pm = ctx.get(
+        "payment_method",
+        pi["payment_method"].as_str().unwrap_or_default(),
+    )?;
+    let charge = charge_of(ctx, &pi, &pm, "succeeded");
+    settle(ctx, &mut pi, charge, Outcome::Succeeds)
 }
 
 /// The payment's outcome on `charge` and the intent (see the module). A decline is the error
@@ -409,6 +432,7 @@ fn cancel(ctx: &Ctx) -> ApiResult<Value> {
             "requires_payment_method, requires_capture, requires_confirmation, requires_action, processing",
         ));
     }
+    let before = pi.clone();
     pi["status"] = json!("canceled");
     pi["canceled_at"] = json!(ctx.now());
     pi["cancellation_reason"] = ctx
@@ -418,6 +442,7 @@ fn cancel(ctx: &Ctx) -> ApiResult<Value> {
     pi["amount_capturable"] = json!(0);
     ctx.put(&pi);
     ctx.emit("payment_intent.canceled", &pi, None);
+    cash_balance::unapply(ctx, &before);
     Ok(pi)
 }
 

@@ -10,15 +10,41 @@
 //! `trial_settings.end_behavior.missing_payment_method=pause` pauses it
 //! (`customer.subscription.paused`). Cancel: `customer.subscription.deleted`.
 //!
-//! Test clocks, proration and item changes are not modelled yet (schedules: schedules.rs): the hook for time is
-//! `test_clocks::MOVERS`.
+//! On a test clock (test_clocks.rs) a subscription moves with time (`MOVER`): three days before
+//! its trial ends, `customer.subscription.trial_will_end`; at the trial's end it turns `active`
+//! (`customer.subscription.updated`) and makes the first paid period's invoice
+//! (docs.stripe.com/billing/subscriptions/trials: "When the trial ends, a new billing cycle
+//! starts"; without a payment method, `trial_settings.end_behavior.missing_payment_method`
+//! pauses or cancels it); at each period's end it renews: the items' `current_period_start`
+//! and `current_period_end` move one interval on (`customer.subscription.updated`), and the new
+//! period's invoice is made (`invoice.created`; `billing_reason` `subscription_cycle`), which
+//! invoices.rs finalizes and charges an hour later; at `cancel_at` (or the period's end with
+//! `cancel_at_period_end`) it is canceled (`customer.subscription.deleted`); left `incomplete`
+//! for 23 hours, it expires (`incomplete_expired`, its open invoice voided). Proration and
+//! dunning (retries) are not modelled.
 
 use serde_json::{Value, json};
 
 use super::invoices;
+use super::schedules::after;
+use super::test_clocks::{Due, Mover, earliest, notice_sent, send_notice};
 use crate::sandbox::stripe::engine::{ApiError, ApiResult, Behaviour, Ctx, apply};
 
 const DAY: i64 = 86_400;
+
+/// "Occurs three days before a subscription's trial period is scheduled to end"
+/// (https://docs.stripe.com/api/events/types, customer.subscription.trial_will_end).
+const TRIAL_NOTICE: i64 = 3 * DAY;
+
+/// How long an incomplete subscription's first invoice may go unpaid ("If the first invoice is
+/// not paid within 23 hours, the subscription transitions to incomplete_expired", stripe-node's
+/// Subscription.status; docs.stripe.com/changelog/2019-03-14/subscriptions-successfully-created-first-payment-fails).
+const INCOMPLETE_WINDOW: i64 = 23 * 3_600;
+
+/// The private note that `customer.subscription.trial_will_end` was sent for the trial.
+const TRIAL_NOTICE_SENT: &str = "trial_will_end_sent";
+
+const TRIAL_WILL_END: &str = "customer.subscription.trial_will_end";
 
 pub struct Subscriptions;
 
@@ -53,7 +79,7 @@ impl Behaviour for Subscriptions {
         }
     }
     fn update(&self, ctx: &Ctx, before: &Value, sub: &mut Value) -> ApiResult<()> {
-        if before["status"] == "canceled" {
+        if ended(before) {
             return Err(ApiError::state(
                 "resource_missing",
                 &format!(
@@ -110,7 +136,7 @@ fn create(ctx: &Ctx) -> ApiResult<Value> {
         (None, Some(Value::Number(t))) => t.as_i64(),
         _ => None,
     };
-    let period_end = trial_end.unwrap_or(now + 30 * DAY);
+    let period_end = trial_end.unwrap_or_else(|| next_period_end(&prices[0].0, now));
     let item_objects: Vec<Value> = prices
         .iter()
         .map(|(price, quantity)| {
@@ -150,22 +176,25 @@ fn create(ctx: &Ctx) -> ApiResult<Value> {
 
     let invoice_id = ctx.fresh("invoice")["id"].clone();
     sub["latest_invoice"] = invoice_id.clone();
-    let mut invoice = first_invoice(
+    let mut invoice = period_invoice(
         ctx,
         &sub,
         &customer,
-        &prices,
         invoice_id.as_str().unwrap_or_default(),
         trial_end.is_some(),
+        "subscription_create",
     );
     ctx.put(&sub);
     ctx.emit("customer.subscription.created", &sub, None);
     ctx.put(&invoice);
     ctx.emit("invoice.created", &invoice, None);
+    // The first invoice is finalized at once, paid or not: an unpaid one leaves the subscription
+    // `incomplete` with its invoice open to be paid (docs.stripe.com/changelog/2019-03-14/
+    // subscriptions-successfully-created-first-payment-fails).
+    invoices::finalize(ctx, &mut invoice)?;
     if trial_end.is_some() {
-        invoices::finalize(ctx, &mut invoice)?;
-        if trial_end.is_some_and(|end| end - now <= 3 * DAY) {
-            ctx.emit("customer.subscription.trial_will_end", &sub, None);
+        if trial_end.is_some_and(|end| end - now <= TRIAL_NOTICE) {
+            send_notice(ctx, &sub, TRIAL_NOTICE_SENT, TRIAL_WILL_END);
         }
         return Ok(sub);
     }
@@ -206,35 +235,41 @@ pub fn recurring_price(ctx: &Ctx, item: &Value, param: &str) -> ApiResult<Value>
     Ok(price)
 }
 
-/// The subscription's first invoice: a line per item (for $0 during a trial).
-fn first_invoice(
+/// An invoice of the subscription's current period (`reason`: its `billing_reason`): a line per
+/// item over the item's period (for $0 during a trial).
+fn period_invoice(
     ctx: &Ctx,
     sub: &Value,
     customer: &Value,
-    prices: &[(Value, i64)],
     id: &str,
     trial: bool,
+    reason: &str,
 ) -> Value {
     let sub_id = sub["id"].as_str().unwrap_or_default();
-    let lines = prices
-        .iter()
-        .zip(sub["items"]["data"].as_array().into_iter().flatten())
-        .map(|((price, quantity), item)| {
+    let lines = sub["items"]["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|item| {
+            let price = &item["price"];
+            let quantity = item["quantity"].as_i64().unwrap_or(1);
             let amount = if trial { 0 } else { price["unit_amount"].as_i64().unwrap_or(0) * quantity };
             let parent = json!({"invoice_item_details": null, "subscription_item_details": {"invoice_item": null, "proration": false,
                 "proration_details": {"credited_items": null}, "subscription": sub_id, "subscription_item": item["id"]},
                 "type": "subscription_item_details"});
-            let what = if trial { "Trial period for" } else { "1 ×" };
+            let what = if trial { "Trial period for".to_owned() } else { format!("{quantity} ×") };
             let product = ctx.store().get_of("product", price["product"].as_str().unwrap_or_default());
             let name = product.as_ref().and_then(|p| p["name"].as_str()).unwrap_or("product");
-            invoices::line(ctx, id, amount, &price["currency"], json!(format!("{what} {name}")), parent, Some(price))
+            let mut line = invoices::line(ctx, id, amount, &price["currency"], json!(format!("{what} {name}")), parent, Some(price));
+            line["period"] = json!({"end": item["current_period_end"], "start": item["current_period_start"]});
+            line
         })
         .collect();
     let mut invoice = ctx.fresh("invoice");
     invoice["id"] = json!(id);
     invoice["lines"]["url"] = json!(format!("/v1/invoices/{id}/lines"));
     invoice["currency"] = sub["currency"].clone();
-    invoices::draft(ctx, &mut invoice, customer, lines, "subscription_create");
+    invoices::draft(ctx, &mut invoice, customer, lines, reason);
     invoice["parent"] = json!({"quote_details": null, "subscription_details": {"metadata": sub["metadata"], "subscription": sub_id}, "type": "subscription_details"});
     invoice
 }
@@ -244,17 +279,9 @@ fn first_invoice(
 fn end_trial(ctx: &Ctx, sub: &mut Value) -> ApiResult<()> {
     let before = sub.clone();
     sub["trial_end"] = json!(ctx.now());
-    ctx.emit("customer.subscription.trial_will_end", sub, None);
-    let customer = ctx.get("customer", sub["customer"].as_str().unwrap_or_default())?;
-    let has_pm = !sub["default_payment_method"].is_null()
-        || invoices::payment_method_of(&Value::Null, &customer).is_some();
-    let pause = sub["trial_settings"]["end_behavior"]["missing_payment_method"] == "pause";
-    if !has_pm && pause {
-        sub["status"] = json!("paused");
-        sub["pause_collection"] = Value::Null;
-        ctx.put(sub);
-        let previous = apply::previous_attributes(&before, sub);
-        ctx.emit("customer.subscription.paused", sub, Some(previous));
+    send_notice(ctx, sub, TRIAL_NOTICE_SENT, TRIAL_WILL_END);
+    if without_payment_method(ctx, sub)? == Some("pause") {
+        pause(ctx, &before, sub);
         return Ok(());
     }
     sub["status"] = json!("active");
@@ -262,10 +289,217 @@ fn end_trial(ctx: &Ctx, sub: &mut Value) -> ApiResult<()> {
     Ok(())
 }
 
+/// What a trial's end does when neither the subscription nor its customer has a payment
+/// method: `trial_settings.end_behavior.missing_payment_method` (`pause`, `cancel`, or
+/// `create_invoice`, Stripe's default); `None` with a payment method.
+fn without_payment_method(ctx: &Ctx, sub: &Value) -> ApiResult<Option<&'static str>> {
+    let customer = ctx.get("customer", sub["customer"].as_str().unwrap_or_default())?;
+    let has_pm = !sub["default_payment_method"].is_null()
+        || invoices::payment_method_of(&Value::Null, &customer).is_some();
+    if has_pm {
+        return Ok(None);
+    }
+    Ok(Some(
+        match sub["trial_settings"]["end_behavior"]["missing_payment_method"].as_str() {
+            Some("pause") => "pause",
+            Some("cancel") => "cancel",
+            _ => "create_invoice",
+        },
+    ))
+}
+
+/// The subscription pauses: `customer.subscription.paused`.
+fn pause(ctx: &Ctx, before: &Value, sub: &mut Value) {
+    sub["status"] = json!("paused");
+    sub["pause_collection"] = Value::Null;
+    ctx.put(sub);
+    let previous = apply::previous_attributes(before, sub);
+    ctx.emit("customer.subscription.paused", sub, Some(previous));
+}
+
+/// How a subscription moves on a test clock (test_clocks.rs).
+pub const MOVER: Mover = Mover {
+    object: "subscription",
+    due,
+    run: step,
+};
+
+fn due(ctx: &Ctx, sub: &Value) -> Option<Due> {
+    next_due(sub, notice_sent(ctx, sub, TRIAL_NOTICE_SENT))
+}
+
+/// What `sub` next has due, from its state alone (`notice_sent`: trial_will_end was sent):
+/// incomplete, its expiry 23 hours after it was made; during a trial the notice three days
+/// before its end, then its end; once active, the
+/// period's end (a renewal); and its cancellation (`cancel_at`, or the period's end with
+/// `cancel_at_period_end`), before a renewal or a trial's end at the same moment.
+pub fn next_due(sub: &Value, notice_sent: bool) -> Option<Due> {
+    let period_end = sub["items"]["data"][0]["current_period_end"].as_i64();
+    let mut steps = Vec::new();
+    match sub["status"].as_str()? {
+        "trialing" => {
+            let end = sub["trial_end"].as_i64()?;
+            if !notice_sent {
+                steps.push(Due {
+                    at: end - TRIAL_NOTICE,
+                    rank: 0,
+                    what: "trial_will_end",
+                });
+            }
+            steps.push(Due {
+                at: end,
+                rank: 2,
+                what: "trial_end",
+            });
+        }
+        "incomplete" => {
+            let created = sub["created"].as_i64()?;
+            steps.push(Due {
+                at: created + INCOMPLETE_WINDOW,
+                rank: 0,
+                what: "expire",
+            });
+        }
+        "active" | "past_due" => {
+            steps.extend(period_end.map(|at| Due {
+                at,
+                rank: 3,
+                what: "renew",
+            }));
+        }
+        _ => return None,
+    }
+    let cancel_at = match sub["cancel_at"].as_i64() {
+        Some(at) => Some(at),
+        None if sub["cancel_at_period_end"] == true => period_end,
+        None => None,
+    };
+    steps.extend(cancel_at.map(|at| Due {
+        at,
+        rank: 1,
+        what: "cancel",
+    }));
+    earliest(steps)
+}
+
+fn step(ctx: &Ctx, sub: &mut Value, what: &'static str) -> ApiResult<()> {
+    match what {
+        "trial_will_end" => {
+            send_notice(ctx, sub, TRIAL_NOTICE_SENT, TRIAL_WILL_END);
+            Ok(())
+        }
+        "trial_end" => match without_payment_method(ctx, sub)? {
+            Some("pause") => {
+                let before = sub.clone();
+                pause(ctx, &before, sub);
+                Ok(())
+            }
+            Some("cancel") => {
+                cancel_now(ctx, sub);
+                Ok(())
+            }
+            _ => next_period(ctx, sub),
+        },
+        "cancel" => {
+            cancel_now(ctx, sub);
+            Ok(())
+        }
+        "expire" => expire(ctx, sub),
+        _ => next_period(ctx, sub),
+    }
+}
+
+/// An incomplete subscription whose first invoice went unpaid for 23 hours: `incomplete_expired`,
+/// "a terminal status, the open invoice will be voided and no further invoices will be
+/// generated" (stripe-node's Subscription.status); its end comes as
+/// `customer.subscription.updated` (canceled_at and ended_at set), then `invoice.voided`.
+fn expire(ctx: &Ctx, sub: &mut Value) -> ApiResult<()> {
+    let before = sub.clone();
+    sub["status"] = json!("incomplete_expired");
+    sub["canceled_at"] = json!(ctx.now());
+    sub["ended_at"] = json!(ctx.now());
+    ctx.save_update(&before, sub);
+    let open = sub["latest_invoice"]
+        .as_str()
+        .and_then(|id| ctx.store().get_of("invoice", id))
+        .filter(|i| i["status"] == "open");
+    if let Some(mut invoice) = open {
+        invoices::void(ctx, &mut invoice)?;
+    }
+    Ok(())
+}
+
+/// The subscription's next period starts now (a trial's end or a renewal): it is `active`,
+/// its items' periods move on (`customer.subscription.updated`), and the period's invoice is
+/// made (`invoice.created`, a `subscription_cycle` draft that auto-advances, invoices.rs).
+fn next_period(ctx: &Ctx, sub: &mut Value) -> ApiResult<()> {
+    let before = sub.clone();
+    renew(ctx, &before, sub)
+}
+
+/// `sub`, changed from `before` (a schedule's next phase starting at the period's end), starts
+/// its next period now: one `customer.subscription.updated` for both, then the invoice.
+pub fn renew(ctx: &Ctx, before: &Value, sub: &mut Value) -> ApiResult<()> {
+    let start = ctx.now();
+    sub["status"] = json!("active");
+    for item in sub["items"]["data"].as_array_mut().into_iter().flatten() {
+        item["current_period_start"] = json!(start);
+        item["current_period_end"] = json!(next_period_end(&item["price"], start));
+    }
+    let customer = ctx.get("customer", sub["customer"].as_str().unwrap_or_default())?;
+    let id = ctx.fresh("invoice")["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let invoice = period_invoice(ctx, sub, &customer, &id, false, "subscription_cycle");
+    sub["latest_invoice"] = json!(id);
+    ctx.save_update(before, sub);
+    ctx.put(&invoice);
+    ctx.emit("invoice.created", &invoice, None);
+    Ok(())
+}
+
+/// The end of a period of `price` that starts at `start`: one `recurring.interval_count` of
+/// its `recurring.interval`, by the calendar (schedules::after).
+pub fn next_period_end(price: &Value, start: i64) -> i64 {
+    let recurring = &price["recurring"];
+    after(
+        start,
+        recurring["interval"].as_str().unwrap_or("month"),
+        recurring["interval_count"].as_i64().unwrap_or(1),
+    )
+}
+
+/// The subscription's state after an invoice of it was charged (invoices.rs): paid, a
+/// `past_due` subscription is `active` again; declined, an active one is `past_due`
+/// (docs.stripe.com/billing/subscriptions/overview#subscription-statuses).
+pub fn invoice_charged(ctx: &Ctx, invoice: &Value, paid: bool) -> ApiResult<()> {
+    let Some(id) = invoice["parent"]["subscription_details"]["subscription"].as_str() else {
+        return Ok(());
+    };
+    let mut sub = ctx.get("subscription", id)?;
+    let before = sub.clone();
+    match (sub["status"].as_str(), paid) {
+        (Some("past_due" | "incomplete"), true) => sub["status"] = json!("active"),
+        (Some("active"), false) => sub["status"] = json!("past_due"),
+        _ => return Ok(()),
+    }
+    ctx.save_update(&before, &sub);
+    Ok(())
+}
+
+/// Whether `sub` has ended (`canceled`, `incomplete_expired`: terminal statuses).
+pub fn ended(sub: &Value) -> bool {
+    matches!(
+        sub["status"].as_str(),
+        Some("canceled" | "incomplete_expired")
+    )
+}
+
 /// `DELETE /v1/subscriptions/{id}`: canceled now, `customer.subscription.deleted`.
 fn cancel(ctx: &Ctx) -> ApiResult<Value> {
     let mut sub = ctx.target()?;
-    if sub["status"] == "canceled" {
+    if ended(&sub) {
         return Err(ApiError::not_found("subscription", ctx.id()));
     }
     cancel_now(ctx, &mut sub);
@@ -284,4 +518,49 @@ pub fn cancel_now(ctx: &Ctx, sub: &mut Value) {
     );
     ctx.put(sub);
     ctx.emit("customer.subscription.deleted", sub, None);
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{DAY, next_due, next_period_end};
+
+    fn sub(status: &str, trial_end: Option<i64>, period: (i64, i64)) -> serde_json::Value {
+        json!({"status": status, "trial_end": trial_end, "cancel_at": null, "cancel_at_period_end": false,
+            "items": {"data": [{"current_period_start": period.0, "current_period_end": period.1,
+                "price": {"recurring": {"interval": "month", "interval_count": 1}}}]}})
+    }
+
+    /// What a trialing subscription crosses, in order, when its steps are done one by one.
+    #[test]
+    fn a_trial_sends_its_notice_three_days_before_then_ends_then_the_periods_renew() {
+        let t0 = 1_767_225_600; // 2026-01-01
+        let end = t0 + 14 * DAY;
+        let mut s = sub("trialing", Some(end), (t0, end));
+        let notice = next_due(&s, false).unwrap();
+        assert_eq!((notice.at, notice.what), (end - 3 * DAY, "trial_will_end"));
+        let ends = next_due(&s, true).unwrap();
+        assert_eq!((ends.at, ends.what), (end, "trial_end"));
+        s["status"] = json!("active");
+        let feb15 = next_period_end(&s["items"]["data"][0]["price"], end);
+        assert_eq!(feb15, 1_771_113_600);
+        s["items"]["data"][0]["current_period_end"] = json!(feb15);
+        let renew = next_due(&s, true).unwrap();
+        assert_eq!((renew.at, renew.what), (feb15, "renew"));
+        // Canceling at the period's end comes before the renewal of that moment.
+        s["cancel_at_period_end"] = json!(true);
+        assert_eq!(next_due(&s, true).unwrap().what, "cancel");
+        s["cancel_at_period_end"] = json!(false);
+        s["cancel_at"] = json!(feb15 - DAY);
+        assert_eq!(next_due(&s, true).unwrap().at, feb15 - DAY);
+        s["status"] = json!("canceled");
+        assert_eq!(next_due(&s, true), None);
+        let mut unpaid = sub("incomplete", None, (t0, feb15));
+        unpaid["created"] = json!(t0);
+        let expiry = next_due(&unpaid, false).unwrap();
+        assert_eq!((expiry.at, expiry.what), (t0 + 23 * 3_600, "expire"));
+        unpaid["status"] = json!("incomplete_expired");
+        assert_eq!(next_due(&unpaid, false), None);
+    }
 }

@@ -67,6 +67,18 @@ impl ApiError {
         )
     }
 
+    /// A 400 `invalid_request_error` naming `param`, without a code (Stripe's "Invalid
+    /// currency: xyz. …" has none).
+    pub fn bad_param(param: &str, message: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            None,
+            Some(param),
+            message,
+        )
+    }
+
     pub fn unknown_param(param: &str) -> Self {
         Self::invalid(
             "parameter_unknown",

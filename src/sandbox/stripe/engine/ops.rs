@@ -57,6 +57,11 @@ pub trait Behaviour: Sync {
     fn keeps(&self, _ctx: &Ctx, _object: &Value) -> bool {
         true
     }
+    /// A field Stripe includes only when `expand[]` asks for it (a customer's `cash_balance`):
+    /// its value for `object`, or `None` when `field` is not one.
+    fn include(&self, _ctx: &Ctx, _object: &Value, _field: &str) -> Option<Value> {
+        None
+    }
 }
 
 /// The behaviour of `object`, if it has one.
@@ -88,6 +93,10 @@ pub struct Ctx<'a> {
     /// into (`within`). Its objects are the only ones `store` reaches, its events carry
     /// `account` when it is a connected account.
     pub scope: Scope,
+    /// The test clock the objects it makes and changes live on, and that clock's time: then
+    /// `now` is the clock's frozen time, and every object it makes carries the clock
+    /// (`test_clock`, where stripe-node declares it).
+    pub clock: Option<(String, i64)>,
     store: Arc<Store>,
 }
 
@@ -111,7 +120,19 @@ impl<'a> Ctx<'a> {
             params,
             ids,
             scope,
+            clock: None,
         }
+    }
+
+    /// The same call at `time` on the test clock `clock`: what it makes and changes lives on
+    /// the clock's time (docs.stripe.com/billing/testing/test-clocks: "the temporal starting
+    /// point for all subscriptions associated with this clock").
+    pub fn on_clock(&self, clock: &str, time: i64) -> Ctx<'a> {
+        let mut ctx = self.within(self.scope.clone());
+        ctx.params = self.params.clone();
+        ctx.ids = self.ids.clone();
+        ctx.clock = Some((clock.to_owned(), time));
+        ctx
     }
 
     /// The same call acting in another account, without parameters: a destination charge's
@@ -127,6 +148,7 @@ impl<'a> Ctx<'a> {
             params: Map::new(),
             ids: Vec::new(),
             scope,
+            clock: self.clock.clone(),
         }
     }
 
@@ -144,8 +166,12 @@ impl<'a> Ctx<'a> {
     }
 
     /// The sandbox's clock: the time now, moved forward by `POST /sandbox/v1/clock/advance`.
+    /// On a test clock, the clock's frozen time.
     pub fn now(&self) -> i64 {
-        self.shared.stripe.now()
+        match &self.clock {
+            Some((_, time)) => *time,
+            None => self.shared.stripe.now(),
+        }
     }
 
     pub fn param(&self, name: &str) -> Option<&Value> {
@@ -242,7 +268,16 @@ impl<'a> Ctx<'a> {
         let r = Engine::get()
             .resource(object)
             .expect("a resource of the table");
-        fresh(r, self.now(), self.shared.livemode())
+        let mut o = fresh(r, self.now(), self.shared.livemode());
+        self.put_on_clock(&mut o);
+        o
+    }
+
+    /// An object of a kind stripe-node gives a `test_clock` carries the clock it lives on.
+    fn put_on_clock(&self, object: &mut Value) {
+        if let (Some((clock, _)), Some(field)) = (&self.clock, object.get_mut("test_clock")) {
+            *field = json!(clock);
+        }
     }
 
     /// `given` as the object at `path` of an object of `object`, with every field Stripe's type
@@ -334,14 +369,16 @@ pub fn run(
         .as_deref()
         .unwrap_or(&shared.api_version);
     let mut raw = call.raw.clone();
-    let older =
-        super::versions::take_removed(&format!("{}.{op}", resource.object), version, &mut raw)?;
+    let method = format!("{}.{op}", resource.object);
+    super::versions::read_legacy(&method, &mut raw);
+    let older = super::versions::take_removed(&method, version, &mut raw)?;
     let mut params = def.params.coerce(&raw, "")?;
     if let Some(p) = params.as_object_mut() {
         p.extend(older);
     }
     let params = params.as_object().cloned().unwrap_or_default();
-    let ctx = Ctx::new(shared, call, resource, op, params, ids);
+    let mut ctx = Ctx::new(shared, call, resource, op, params, ids);
+    ctx.clock = clock_of(&ctx);
     let served = behaviour(&resource.object).and_then(|b| b.serve(&ctx));
     let mut answer = match served {
         Some(answer) => answer?,
@@ -364,11 +401,38 @@ pub fn run(
     Ok(answer)
 }
 
+/// The test clock a call's objects live on, with its time: for the kinds stripe-node gives a
+/// `test_clock` (customers, subscriptions, schedules, invoices, invoice items, quotes), the clock
+/// the call names (a customer's `test_clock`), its `customer`'s (or `from_subscription`'s), or
+/// the target object's.
+/// docs.stripe.com/billing/testing/test-clocks/api-advanced-usage: the customer, and every
+/// subscription and invoice made for it, are associated with the clock.
+fn clock_of(ctx: &Ctx) -> Option<(String, i64)> {
+    ctx.resource.template.get("test_clock")?;
+    let store = ctx.store();
+    let named = |kind: &str, id: &str| -> Option<String> {
+        Some(store.get_of(kind, id)?["test_clock"].as_str()?.to_owned())
+    };
+    let clock = match (
+        ctx.str_param("test_clock"),
+        ctx.str_param("customer"),
+        ctx.str_param("from_subscription"),
+    ) {
+        (Some(clock), ..) => clock.to_owned(),
+        (None, Some(customer), _) => named("customer", customer)?,
+        // A schedule made from a subscription lives on the subscription's clock.
+        (None, None, Some(sub)) => named("subscription", sub)?,
+        (None, None, None) => named(&ctx.resource.object, ctx.ids.last()?)?,
+    };
+    let time = store.get_of("test_helpers.test_clock", &clock)?["frozen_time"].as_i64()?;
+    Some((clock, time))
+}
+
 /// The generic create (see `Behaviour`).
 pub fn create(ctx: &Ctx) -> ApiResult<Value> {
     let r = ctx.resource;
     let b = behaviour(&r.object);
-    let mut object = fresh(r, ctx.now(), ctx.shared.livemode());
+    let mut object = ctx.fresh(&r.object);
     if let (Some((field, kind)), Some(parent)) = (r.conf.parent(), ctx.ids.first()) {
         ctx.get(kind, parent)?;
         object[field] = json!(parent);

@@ -3,6 +3,8 @@
 //! them, from that version on. A call's version is its `Stripe-Version` header, else the
 //! account's default (`sandbox --api-version`; Stripe: "requests use your account's API version,
 //! unless you override it with the Stripe-Version header", docs.stripe.com/api/versioning).
+//! Also the legacy values Stripe's API still reads at every version though stripe-node no longer
+//! declares them (`[[legacy]]`): they are read as the value they stand for.
 
 use std::sync::OnceLock;
 
@@ -15,6 +17,20 @@ use super::schema::Schema;
 #[derive(Debug, Deserialize)]
 struct Table {
     removed: Vec<Removed>,
+    #[serde(default)]
+    legacy: Vec<Legacy>,
+}
+
+/// A parameter's old spellings that Stripe still takes, and what each stands for.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Legacy {
+    methods: Vec<String>,
+    /// The parameter's path, its segments joined by `.`.
+    param: String,
+    values: std::collections::HashMap<String, String>,
+    #[allow(dead_code)]
+    source: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,6 +101,22 @@ pub fn take_removed(method: &str, version: &str, raw: &mut Value) -> ApiResult<M
         }
     }
     Ok(taken)
+}
+
+/// Reads the legacy values of `method`'s parameters in `raw` as the values they stand for.
+pub fn read_legacy(method: &str, raw: &mut Value) {
+    for l in table()
+        .legacy
+        .iter()
+        .filter(|l| l.methods.iter().any(|m| m == method))
+    {
+        let pointer = format!("/{}", l.param.replace('.', "/"));
+        if let Some(node) = raw.pointer_mut(&pointer)
+            && let Some(new) = node.as_str().and_then(|old| l.values.get(old))
+        {
+            *node = Value::String(new.clone());
+        }
+    }
 }
 
 /// Takes `param` out of `given`, with Stripe's name for each value: `name`, or `list[].field`,
@@ -178,5 +210,25 @@ mod tests {
         let taken = take_removed("promotion_code.create", "2025-08-27.basil", &mut raw).unwrap();
         assert!(taken.is_empty());
         assert_eq!(raw, json!({"promotion": {"type": "coupon", "coupon": "X"}}));
+    }
+
+    #[test]
+    fn a_legacy_value_is_read_as_the_value_it_stands_for() {
+        let mut raw = json!({"payment_method_options": {"customer_balance": {"bank_transfer": {"type": "jp_bank_account"}}}});
+        read_legacy("payment_intent.create", &mut raw);
+        assert_eq!(
+            raw["payment_method_options"]["customer_balance"]["bank_transfer"]["type"],
+            "jp_bank_transfer"
+        );
+        let mut other = json!({"payment_method_options": {"customer_balance": {"bank_transfer": {"type": "nope"}}}, "amount": "1"});
+        let before = other.clone();
+        read_legacy("payment_intent.create", &mut other);
+        assert_eq!(
+            other, before,
+            "an unknown value is left for the schema to refuse"
+        );
+        let mut partial = json!({"payment_method_options": {"card": {}}});
+        read_legacy("payment_intent.create", &mut partial);
+        assert_eq!(partial, json!({"payment_method_options": {"card": {}}}));
     }
 }

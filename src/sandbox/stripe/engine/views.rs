@@ -148,6 +148,11 @@ fn expand_at(ctx: &Ctx, value: &mut Value, segments: &[&str], path: &str) -> Api
         }
         return Ok(());
     }
+    let included = super::ops::behaviour(value["object"].as_str().unwrap_or_default())
+        .and_then(|b| b.include(ctx, value, field));
+    if let Some(included) = included {
+        value[*field] = included;
+    }
     let kind = value["object"].as_str().unwrap_or_default();
     let declared = Engine::get()
         .resource(kind)
