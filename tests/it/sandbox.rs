@@ -19,6 +19,7 @@ mod connect_scope;
 mod eventbridge;
 mod faults;
 mod limits;
+mod meters;
 mod process;
 mod replay;
 mod sdk_calls;

@@ -14,6 +14,7 @@ mod identity;
 mod invoices;
 pub mod issuing;
 pub mod ledger;
+pub mod meters;
 pub mod money;
 pub mod payments;
 mod portal;
@@ -70,4 +71,11 @@ pub static ALL: &[&dyn Behaviour] = &[
     &invoices::CreditNotes,
     &quotes::Quotes,
     &checkout::Sessions,
+    &meters::Meters,
+    &meters::MeterEvents,
+    &meters::MeterEventAdjustments,
+    &meters::EventSummaries,
+    &meters::Sessions,
+    &meters::V2MeterEvents,
+    &meters::V2MeterEventAdjustments,
 ];
