@@ -612,6 +612,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/c/pay/{id}/card", get(checkout_page::card_frame))
         .route(
+            "/c/pay/{id}/authenticate",
+            get(checkout_page::authentication_page).post(checkout_page::authenticate),
+        )
+        .route(
             "/v1/issuing/cards/{card}/test/authorizations",
             post(behaviour::issuing::legacy_test_authorization),
         )

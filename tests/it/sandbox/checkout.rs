@@ -191,3 +191,259 @@ async fn pay_in_headless_chromium_redirects_and_credits_and_declines_visibly() {
     assert_eq!(events["data"].as_array().unwrap().len(), 1);
     c.close().await.unwrap();
 }
+
+/// The account's events of payments, charges, setups and sessions, oldest first.
+async fn payment_events(api: &super::connect::Api) -> Vec<String> {
+    let events = api
+        .get("/v1/events?limit=100", None, "ApiList<Stripe.Event>")
+        .await;
+    let mut types: Vec<String> = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_owned())
+        .filter(|t| {
+            [
+                "payment_intent.",
+                "charge.",
+                "checkout.session.",
+                "setup_intent.",
+            ]
+            .iter()
+            .any(|p| t.starts_with(p))
+        })
+        .collect();
+    types.reverse();
+    types
+}
+
+/// A Checkout Session in `mode` (a $19.00 price in payment mode) whose success page is the
+/// sandbox app's.
+async fn session(api: &super::connect::Api, app: &str, mode: &str) -> Value {
+    let success = format!("{app}/billing/success?session_id={{CHECKOUT_SESSION_ID}}");
+    let mut form = vec![("mode", mode.to_owned()), ("success_url", success)];
+    if mode == "setup" {
+        form.push(("currency", "usd".into()));
+    } else {
+        let price = api
+            .post(
+                "/v1/prices",
+                None,
+                &[
+                    ("unit_amount", "1900"),
+                    ("currency", "usd"),
+                    ("product_data[name]", "Lamp"),
+                ],
+                "Price",
+            )
+            .await;
+        form.push(("line_items[0][price]", price["id"].as_str().unwrap().into()));
+        form.push(("line_items[0][quantity]", "1".into()));
+    }
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    api.post("/v1/checkout/sessions", None, &form, "Checkout.Session")
+        .await
+}
+
+/// Pays the hosted page with a card that asks for 3-D Secure and answers the challenge with
+/// `button` (`#test-source-authorize-3ds` or `#test-source-fail-3ds`).
+async fn pay_with_3ds(c: &fantoccini::Client, url: &str, card: &str, button: &str) {
+    use fantoccini::Locator::Css;
+    c.goto(url).await.unwrap();
+    fill_and_pay(c, card).await;
+    let challenge = eventually("the 3-D Secure step", Duration::from_secs(20), || async {
+        c.find(Css(button)).await.ok()
+    })
+    .await;
+    let title = c.find(Css("#three-ds-title")).await.unwrap();
+    assert_eq!(title.text().await.unwrap(), "3D Secure 2 Test Page");
+    challenge.click().await.unwrap();
+}
+
+/// docs.stripe.com/testing#regulatory-cards: a card that requires authentication shows the
+/// 3-D Secure step; completed, the payment succeeds and the session completes; failed, the
+/// session stays open with Checkout's message and another card pays the same payment intent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_asking_for_3d_secure_is_completed_or_failed_on_the_hosted_page_in_chromium() {
+    use super::connect::Api;
+    use super::stripe_cli::Cli;
+    use fantoccini::Locator::Css;
+    let cli = Cli::start(&[]);
+    let api = Api::new(&cli);
+    let app = cli.sandbox.app.clone();
+    let driver = ChromeDriver::start();
+    let (c, _profile) = browser(&driver).await;
+
+    let cs = session(&api, &app, "payment").await;
+    let cs_id = cs["id"].as_str().unwrap().to_owned();
+    pay_with_3ds(
+        &c,
+        cs["url"].as_str().unwrap(),
+        "4000 0027 6000 3184",
+        "#test-source-authorize-3ds",
+    )
+    .await;
+    let success = format!("{app}/billing/success?session_id={cs_id}");
+    eventually(
+        "the redirect to success_url",
+        Duration::from_secs(20),
+        || async { (c.current_url().await.ok()?.as_str() == success).then_some(()) },
+    )
+    .await;
+    let done = api
+        .get(
+            &format!("/v1/checkout/sessions/{cs_id}"),
+            None,
+            "Checkout.Session",
+        )
+        .await;
+    assert_eq!(
+        (done["status"].as_str(), done["payment_status"].as_str()),
+        (Some("complete"), Some("paid"))
+    );
+    let pi = api
+        .get(
+            &format!(
+                "/v1/payment_intents/{}",
+                done["payment_intent"].as_str().unwrap()
+            ),
+            None,
+            "PaymentIntent",
+        )
+        .await;
+    assert_eq!(pi["status"], "succeeded");
+    assert_eq!(pi["next_action"], Value::Null);
+    assert_eq!(
+        payment_events(&api).await,
+        [
+            "payment_intent.created",
+            "payment_intent.requires_action",
+            "charge.succeeded",
+            "payment_intent.succeeded",
+            "checkout.session.completed"
+        ]
+    );
+
+    // Failed authentication: back on the payment page with Checkout's message, the session
+    // open, the intent waiting for another payment method with Stripe's error.
+    let cs = session(&api, &app, "payment").await;
+    let cs_id = cs["id"].as_str().unwrap().to_owned();
+    let url = cs["url"].as_str().unwrap().to_owned();
+    pay_with_3ds(&c, &url, "4000 0000 0000 3220", "#test-source-fail-3ds").await;
+    let message = eventually("the failure message", Duration::from_secs(20), || async {
+        let text = c
+            .find(Css("#payment-error"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        (!text.is_empty()).then_some(text)
+    })
+    .await;
+    assert_eq!(
+        message,
+        "We are unable to authenticate your payment method. Please choose a different payment method and try again."
+    );
+    let open = api
+        .get(
+            &format!("/v1/checkout/sessions/{cs_id}"),
+            None,
+            "Checkout.Session",
+        )
+        .await;
+    assert_eq!(
+        (open["status"].as_str(), open["payment_status"].as_str()),
+        (Some("open"), Some("unpaid"))
+    );
+    let pi_id = open["payment_intent"].as_str().unwrap().to_owned();
+    let failed = api
+        .get(
+            &format!("/v1/payment_intents/{pi_id}"),
+            None,
+            "PaymentIntent",
+        )
+        .await;
+    assert_eq!(failed["status"], "requires_payment_method");
+    assert_eq!(
+        failed["last_payment_error"]["code"],
+        "payment_intent_authentication_failure"
+    );
+    assert_eq!(
+        failed["last_payment_error"]["payment_method"]["card"]["last4"],
+        "3220"
+    );
+    assert_eq!(
+        payment_events(&api).await[5..],
+        [
+            "payment_intent.created",
+            "payment_intent.requires_action",
+            "payment_intent.payment_failed"
+        ]
+    );
+    // Another card pays the same intent.
+    c.goto(&url).await.unwrap();
+    fill_and_pay(&c, "4242 4242 4242 4242").await;
+    let success = format!("{app}/billing/success?session_id={cs_id}");
+    eventually(
+        "the redirect to success_url",
+        Duration::from_secs(20),
+        || async { (c.current_url().await.ok()?.as_str() == success).then_some(()) },
+    )
+    .await;
+    let paid = api
+        .get(
+            &format!("/v1/checkout/sessions/{cs_id}"),
+            None,
+            "Checkout.Session",
+        )
+        .await;
+    assert_eq!(paid["payment_intent"].as_str(), Some(pi_id.as_str()));
+    assert_eq!(paid["payment_status"], "paid");
+    assert_eq!(
+        payment_events(&api).await[8..],
+        [
+            "charge.succeeded",
+            "payment_intent.succeeded",
+            "checkout.session.completed"
+        ]
+    );
+
+    // Setup mode: the card is set up once the challenge is completed.
+    let cs = session(&api, &app, "setup").await;
+    let cs_id = cs["id"].as_str().unwrap().to_owned();
+    pay_with_3ds(
+        &c,
+        cs["url"].as_str().unwrap(),
+        "4000 0027 6000 3184",
+        "#test-source-authorize-3ds",
+    )
+    .await;
+    let success = format!("{app}/billing/success?session_id={cs_id}");
+    eventually(
+        "the redirect to success_url",
+        Duration::from_secs(20),
+        || async { (c.current_url().await.ok()?.as_str() == success).then_some(()) },
+    )
+    .await;
+    let set_up = api
+        .get(
+            &format!("/v1/checkout/sessions/{cs_id}?expand[]=setup_intent"),
+            None,
+            "Checkout.Session",
+        )
+        .await;
+    assert_eq!(set_up["status"], "complete");
+    assert_eq!(set_up["setup_intent"]["status"], "succeeded");
+    assert_eq!(
+        payment_events(&api).await[11..],
+        [
+            "setup_intent.created",
+            "setup_intent.requires_action",
+            "setup_intent.succeeded",
+            "checkout.session.completed"
+        ]
+    );
+    c.close().await.unwrap();
+    api.assert_typed();
+}

@@ -22,8 +22,13 @@
 //!   intent for the payment method (setup_intents.rs), then `checkout.session.completed` with
 //!   `setup_intent` and `payment_status: no_payment_required`.
 //!
-//! A declined card leaves the session open (the buyer may try another). The payment page's
-//! 3-D Secure challenge is not built: a card that asks for it is refused plainly.
+//! A declined card leaves the session open (the buyer may try another). A card that asks for
+//! 3-D Secure (docs.stripe.com/testing#regulatory-cards) leaves the intent `requires_action`
+//! (`payment_intent.requires_action`, `setup_intent.requires_action`) and the session open
+//! until the customer answers the hosted page's challenge (`authenticate`): completed, the
+//! payment or setup goes on as above; failed, the intent is back to `requires_payment_method`
+//! (`payment_intent.payment_failed`, `setup_intent.setup_failed`) and the session stays open.
+//! Not built: the challenge in `subscription` mode (its first invoice's payment).
 
 use std::sync::Arc;
 
@@ -283,11 +288,11 @@ pub fn pay_page(ctx: &Ctx) -> ApiResult<Value> {
         Outcome::Declined(code, decline) if !asynchronous && cs["mode"] != "setup" => {
             return Err(payments::card_error(code, decline));
         }
-        Outcome::Authenticate => {
+        Outcome::Authenticate if cs["mode"] == "subscription" => {
             return Err(ApiError::invalid(
                 "parameter_invalid",
                 Some("payment_method"),
-                "This card asks for 3-D Secure, which the sandbox's payment page does not run yet: pay with another test card.",
+                "This card asks for 3-D Secure, which the sandbox's payment page runs in payment and setup mode only: pay with another test card.",
             ));
         }
         _ => {}
@@ -298,7 +303,36 @@ pub fn pay_page(ctx: &Ctx) -> ApiResult<Value> {
         Some("setup") => return set_up(ctx, cs, &pm),
         _ => {}
     }
-    let data = note(ctx, &cs, "payment_intent_data");
+    // One payment intent per session: a new attempt after a decline or a failed
+    // authentication confirms the same intent again (docs.stripe.com/payments/checkout/
+    // how-checkout-works: the session's `payment_intent`).
+    let again = cs["payment_intent"]
+        .as_str()
+        .and_then(|id| ctx.store().get_of("payment_intent", id))
+        .filter(|pi| {
+            matches!(
+                pi["status"].as_str(),
+                Some("requires_payment_method" | "requires_action")
+            )
+        });
+    let pi = match again {
+        Some(pi) => pi,
+        None => ctx.create("payment_intent", intent_params(ctx, &cs, &pm))?,
+    };
+    cs["payment_intent"] = pi["id"].clone();
+    ctx.put(&cs);
+    let pi = payments::pay_deferred(ctx, pi, &pm)?;
+    if pi["status"] == "requires_action" {
+        // 3-D Secure: the session stays open until the customer answers the challenge
+        // (`authenticate`).
+        return Ok(cs);
+    }
+    complete_payment(ctx, cs, &pi, asynchronous)
+}
+
+/// The payment intent a `payment` mode session makes, with its `payment_intent_data`.
+fn intent_params(ctx: &Ctx, cs: &Value, pm: &Value) -> Value {
+    let data = note(ctx, cs, "payment_intent_data");
     let mut params = json!({"amount": cs["amount_total"], "currency": cs["currency"], "payment_method_types": [pm["type"]]});
     for key in [
         "description",
@@ -317,9 +351,12 @@ pub fn pay_page(ctx: &Ctx) -> ApiResult<Value> {
     if !cs["customer"].is_null() {
         params["customer"] = cs["customer"].clone();
     }
-    let pi = ctx.create("payment_intent", params)?;
-    let pi = payments::pay_deferred(ctx, pi, &pm)?;
-    cs["payment_intent"] = pi["id"].clone();
+    params
+}
+
+/// A paid (or, for a debit, processing) payment completes the session:
+/// `checkout.session.completed`, then a debit's outcome.
+fn complete_payment(ctx: &Ctx, mut cs: Value, pi: &Value, asynchronous: bool) -> ApiResult<Value> {
     cs["status"] = json!("complete");
     if !asynchronous {
         cs["payment_status"] = json!("paid");
@@ -434,9 +471,60 @@ fn set_up(ctx: &Ctx, mut cs: Value, pm: &Value) -> ApiResult<Value> {
     }
     let si = ctx.create("setup_intent", params)?;
     cs["setup_intent"] = si["id"].clone();
+    if si["status"] == "requires_action" {
+        // 3-D Secure: open until the customer answers the challenge (`authenticate`).
+        ctx.put(&cs);
+        return Ok(cs);
+    }
+    complete_setup(ctx, cs)
+}
+
+fn complete_setup(ctx: &Ctx, mut cs: Value) -> ApiResult<Value> {
     cs["status"] = json!("complete");
     cs["payment_status"] = json!("no_payment_required");
     ctx.put(&cs);
     ctx.emit("checkout.session.completed", &cs, None);
+    Ok(cs)
+}
+
+/// The intent of an open session that waits for the customer's 3-D Secure answer, if any:
+/// (`payment_intent` or `setup_intent`, its id).
+pub fn awaiting_authentication(ctx: &Ctx, cs: &Value) -> Option<(&'static str, String)> {
+    ["payment_intent", "setup_intent"]
+        .into_iter()
+        .find_map(|kind| {
+            let id = cs[kind].as_str()?;
+            let intent = ctx.store().get_of(kind, id)?;
+            (cs["status"] == "open" && intent["status"] == "requires_action")
+                .then(|| (kind, id.to_owned()))
+        })
+}
+
+/// The customer's answer to the 3-D Secure challenge of the session's intent (the hosted
+/// page's authentication step, `stripe::checkout_page`). Completed: the payment succeeds
+/// (`charge.succeeded`, `payment_intent.succeeded`) or the card is set up
+/// (`setup_intent.succeeded`), then `checkout.session.completed`. Failed:
+/// `payment_intent.payment_failed` (or `setup_intent.setup_failed`) and the session stays open
+/// for another attempt, as Stripe's Checkout does.
+pub fn authenticate(ctx: &Ctx, complete: bool) -> ApiResult<Value> {
+    let cs = open_session(ctx)?;
+    let Some((kind, id)) = awaiting_authentication(ctx, &cs) else {
+        return Err(ApiError::state(
+            "checkout_session_not_awaiting_authentication",
+            "This Checkout Session has no payment waiting for authentication.",
+        ));
+    };
+    if kind == "setup_intent" {
+        let si = super::setup_intents::authenticated(ctx, &id, complete)?;
+        return if si["status"] == "succeeded" {
+            complete_setup(ctx, cs)
+        } else {
+            Ok(cs)
+        };
+    }
+    let pi = payments::authenticated(ctx, &id, complete)?;
+    if pi["status"] == "succeeded" {
+        return complete_payment(ctx, cs, &pi, false);
+    }
     Ok(cs)
 }

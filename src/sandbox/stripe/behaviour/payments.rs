@@ -190,6 +190,44 @@ pub fn pay_deferred(ctx: &Ctx, mut pi: Value, pm: &Value) -> ApiResult<Value> {
         .map_err(|e| e.with("payment_intent", pi))
 }
 
+/// Stripe's answer when the customer fails 3-D Secure (docs.stripe.com/error-codes,
+/// `payment_intent_authentication_failure`).
+pub const AUTHENTICATION_FAILED: &str = "The provided PaymentMethod has failed authentication. You can provide payment_method_data or a new PaymentMethod to attempt to fulfill this PaymentIntent again.";
+
+/// The customer's 3-D Secure answer for an intent in `requires_action` (the test page's
+/// "Complete" or "Fail", docs.stripe.com/testing#regulatory-cards). Authenticated, the card is
+/// charged (`charge.succeeded`, `payment_intent.succeeded`); failed, no charge is made and the
+/// intent returns to `requires_payment_method` with `last_payment_error`
+/// (`payment_intent_authentication_failure`): `payment_intent.payment_failed`
+/// (docs.stripe.com/payments/3d-secure/authentication-flow).
+pub fn authenticated(ctx: &Ctx, pi_id: &str, complete: bool) -> ApiResult<Value> {
+    let mut pi = ctx.get("payment_intent", pi_id)?;
+    if pi["status"] != "requires_action" {
+        return Err(unexpected(&pi, "authenticated", "requires_action"));
+    }
+    let pm_id = pi["payment_method"].as_str().unwrap_or_default().to_owned();
+    let pm = cards::resolve(ctx, &pm_id, "payment_method")?;
+    pi["next_action"] = Value::Null;
+    if complete {
+        let charge = charge_of(ctx, &pi, &pm, "succeeded");
+        settle(ctx, &mut pi, charge, Outcome::Succeeds)?;
+        return Ok(pi);
+    }
+    pi["status"] = json!("requires_payment_method");
+    pi["payment_method"] = Value::Null;
+    let error = ApiError::invalid(
+        "payment_intent_authentication_failure",
+        None,
+        AUTHENTICATION_FAILED,
+    );
+    let mut last = error.body()["error"].clone();
+    last["payment_method"] = pm;
+    pi["last_payment_error"] = last;
+    ctx.put(&pi);
+    ctx.emit("payment_intent.payment_failed", &pi, None);
+    Ok(pi)
+}
+
 /// Pays an intent its customer's cash balance has fully funded (cash_balance.rs): its charge
 /// succeeds (`charge.succeeded`, `payment_intent.succeeded`).
 pub fn pay_from_balance(ctx: &Ctx, mut pi: Value) -> ApiResult<()> {
