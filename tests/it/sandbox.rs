@@ -14,6 +14,7 @@ mod app;
 mod aws;
 mod balance_calls;
 mod checkout;
+mod checkout_calls;
 mod connect;
 mod connect_scope;
 mod eventbridge;

@@ -12,7 +12,9 @@
 //!   fulfillment). `payment_intent_data`'s Connect parameters (`application_fee_amount`,
 //!   `transfer_data`, `on_behalf_of`, `transfer_group`) go to the payment intent (connect.rs).
 //! - `subscription` (docs.stripe.com/billing/subscriptions/build-subscriptions?ui=checkout):
-//!   recurring prices; paying makes the customer if the session has none (`customer.created`),
+//!   recurring prices, and one-time ones beside them, which go on the first invoice only
+//!   (`add_invoice_items`, first_invoice_items.rs); paying makes the customer if the session
+//!   has none (`customer.created`),
 //!   attaches the payment method (`payment_method.attached`) and makes the subscription with it
 //!   as default (subscriptions.rs: its invoice's events), then `checkout.session.completed`
 //!   with `subscription` and `invoice`; `payment_status` is `no_payment_required` when nothing
@@ -135,7 +137,9 @@ impl Behaviour for Sessions {
 }
 
 /// The session's line items, by price: (subtotal, due today, currency). `payment` mode takes
-/// one-time prices, `subscription` mode recurring ones (a trial makes nothing due today).
+/// one-time prices; `subscription` mode recurring ones and, beside them, one-time ones, which
+/// are on the first invoice only (API reference, Create a Checkout Session, `line_items`; a
+/// trial makes only those due today).
 fn line_items(ctx: &Ctx, mode: &str) -> ApiResult<(i64, i64, Value)> {
     let items = ctx
         .param("line_items")
@@ -148,7 +152,8 @@ fn line_items(ctx: &Ctx, mode: &str) -> ApiResult<(i64, i64, Value)> {
                 "You must specify either `line_items` or `setup_intent_data`.",
             )
         })?;
-    let (mut total, mut currency) = (0, Value::Null);
+    let (mut total, mut one_time, mut currency) = (0, 0, Value::Null);
+    let mut any_recurring = false;
     for (i, item) in items.iter().enumerate() {
         let param = format!("line_items[{i}][price]");
         let id = item["price"].as_str().ok_or_else(|| {
@@ -167,21 +172,29 @@ fn line_items(ctx: &Ctx, mode: &str) -> ApiResult<(i64, i64, Value)> {
                 "You specified `payment` mode but passed a recurring price. Either switch to `subscription` mode or use only one-time prices.",
             ));
         }
-        if mode == "subscription" && !recurring {
-            return Err(ApiError::invalid(
-                "parameter_invalid",
-                Some(&param),
-                "The sandbox's subscription mode takes recurring prices only (one-time items beside a subscription are not built yet).",
-            ));
-        }
-        total +=
+        let amount =
             price["unit_amount"].as_i64().unwrap_or(0) * item["quantity"].as_i64().unwrap_or(1);
+        total += amount;
+        if recurring {
+            any_recurring = true;
+        } else {
+            one_time += amount;
+        }
         currency = price["currency"].clone();
     }
+    if mode == "subscription" && !any_recurring {
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            Some("line_items"),
+            "You must specify at least one recurring price in `subscription` mode when using prices.",
+        ));
+    }
+    // A trial makes the recurring items free today; the one-time items are on the first invoice
+    // all the same.
     let trial = ctx
         .param("subscription_data")
         .is_some_and(|d| !d["trial_period_days"].is_null() || !d["trial_end"].is_null());
-    Ok((total, if trial { 0 } else { total }, currency))
+    Ok((total, if trial { one_time } else { total }, currency))
 }
 
 /// `setup` mode's currency: dynamic payment methods need `currency` unless the session names
@@ -424,14 +437,24 @@ fn subscribe(ctx: &Ctx, mut cs: Value, pm: &Value) -> ApiResult<Value> {
         cards::attach(ctx, &mut pm, &customer_id)?;
     }
     let data = note(ctx, &cs, "subscription_data");
-    let items: Vec<Value> = note(ctx, &cs, "line_items")
+    // Recurring prices are the subscription's items; one-time ones its first invoice's
+    // (`add_invoice_items`).
+    let (items, one_time): (Vec<Value>, Vec<Value>) = note(ctx, &cs, "line_items")
         .as_array()
         .into_iter()
         .flatten()
         .map(|i| json!({"price": i["price"], "quantity": i["quantity"].as_i64().unwrap_or(1)}))
-        .collect();
+        .partition(|i| {
+            i["price"]
+                .as_str()
+                .and_then(|id| ctx.store().get_of("price", id))
+                .is_some_and(|p| p["type"] == "recurring")
+        });
     let mut params =
         json!({"customer": customer_id, "items": items, "default_payment_method": pm["id"]});
+    if !one_time.is_empty() {
+        params["add_invoice_items"] = json!(one_time);
+    }
     for key in ["trial_period_days", "trial_end", "metadata", "description"] {
         if !data[key].is_null() {
             params[key] = data[key].clone();

@@ -10,6 +10,7 @@ mod catalog;
 pub mod checkout;
 pub mod connect;
 mod customers;
+mod first_invoice_items;
 mod identity;
 mod invoices;
 pub mod issuing;
