@@ -44,17 +44,22 @@ const AUTHENTICATION_FAILED: &str = "We are unable to authenticate your payment 
 
 /// The session `id` and the account it belongs to.
 fn find(shared: &Shared, id: &str) -> Option<(Scope, Value)> {
+    find_in_accounts(shared, "checkout.session", id)
+}
+
+/// The `kind` object `id` of a hosted page, in whichever account it is, and that account.
+pub(super) fn find_in_accounts(shared: &Shared, kind: &str, id: &str) -> Option<(Scope, Value)> {
     let objects = &shared.stripe.objects;
-    if let Some(cs) = objects.platform().get_of("checkout.session", id) {
-        return Some((Scope::Platform, cs));
+    if let Some(found) = objects.platform().get_of(kind, id) {
+        return Some((Scope::Platform, found));
     }
     objects
         .connected()
         .into_iter()
         .find_map(|(account, store)| {
             store
-                .get_of("checkout.session", id)
-                .map(|cs| (Scope::Connected(account), cs))
+                .get_of(kind, id)
+                .map(|found| (Scope::Connected(account), found))
         })
 }
 
@@ -69,7 +74,7 @@ fn overview(cs: &Value) -> String {
     )
 }
 
-fn notice(status: StatusCode, title: &str, text: &str) -> Response {
+pub(super) fn notice(status: StatusCode, title: &str, text: &str) -> Response {
     let body = format!(
         "<div class=\"App-Payment\"><div class=\"Notice\" id=\"checkout-notice\"><h1 style=\"font-size:20px\">{}</h1><p>{}</p></div></div>",
         escape(title),
@@ -193,10 +198,25 @@ fn with_ctx<T>(
     params: Map<String, Value>,
     act: impl FnOnce(&Ctx) -> T,
 ) -> T {
-    let call = Call::internal(&format!("/c/pay/{id}"), scope.clone());
+    let path = format!("/c/pay/{id}");
+    page_ctx(shared, scope, "checkout.session", &path, id, params, act)
+}
+
+/// Runs `act` with a `Ctx` of a hosted page (`path`) acting on the `kind` object `id` in its
+/// account.
+pub(super) fn page_ctx<T>(
+    shared: &Arc<Shared>,
+    scope: &Scope,
+    kind: &str,
+    path: &str,
+    id: &str,
+    params: Map<String, Value>,
+    act: impl FnOnce(&Ctx) -> T,
+) -> T {
+    let call = Call::internal(path, scope.clone());
     let resource = Engine::get()
-        .resource("checkout.session")
-        .expect("checkout.session is in the table");
+        .resource(kind)
+        .unwrap_or_else(|| panic!("{kind} is in the table"));
     let ctx = Ctx::new(
         shared,
         &call,

@@ -39,6 +39,7 @@ pub mod event_destinations;
 mod events;
 mod form;
 pub mod onboarding;
+mod portal_page;
 use engine::{ApiError, Call};
 use form::{Form, list_page, list_query, parse_bool};
 pub mod validate;
@@ -611,6 +612,11 @@ pub fn router(shared: Arc<Shared>) -> Router {
             get(checkout_page::page).post(checkout_page::pay),
         )
         .route("/c/pay/{id}/card", get(checkout_page::card_frame))
+        .route("/p/session/{id}", get(portal_page::page))
+        .route(
+            "/p/session/{id}/subscriptions/{sub}/cancel",
+            post(portal_page::cancel),
+        )
         .route(
             "/c/pay/{id}/authenticate",
             get(checkout_page::authentication_page).post(checkout_page::authenticate),

@@ -17,7 +17,7 @@ pub mod issuing;
 pub mod ledger;
 pub mod money;
 pub mod payments;
-mod portal;
+pub mod portal;
 mod quotes;
 mod reporting;
 mod schedules;
