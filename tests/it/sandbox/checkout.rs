@@ -208,6 +208,8 @@ async fn payment_events(api: &super::connect::Api) -> Vec<String> {
                 "charge.",
                 "checkout.session.",
                 "setup_intent.",
+                "invoice.",
+                "customer.subscription.",
             ]
             .iter()
             .any(|p| t.starts_with(p))
@@ -217,26 +219,23 @@ async fn payment_events(api: &super::connect::Api) -> Vec<String> {
     types
 }
 
-/// A Checkout Session in `mode` (a $19.00 price in payment mode) whose success page is the
-/// sandbox app's.
+/// A Checkout Session in `mode` (a $19.00 price, monthly in subscription mode) whose success
+/// page is the sandbox app's.
 async fn session(api: &super::connect::Api, app: &str, mode: &str) -> Value {
     let success = format!("{app}/billing/success?session_id={{CHECKOUT_SESSION_ID}}");
     let mut form = vec![("mode", mode.to_owned()), ("success_url", success)];
     if mode == "setup" {
         form.push(("currency", "usd".into()));
     } else {
-        let price = api
-            .post(
-                "/v1/prices",
-                None,
-                &[
-                    ("unit_amount", "1900"),
-                    ("currency", "usd"),
-                    ("product_data[name]", "Lamp"),
-                ],
-                "Price",
-            )
-            .await;
+        let mut price = vec![
+            ("unit_amount", "1900"),
+            ("currency", "usd"),
+            ("product_data[name]", "Lamp"),
+        ];
+        if mode == "subscription" {
+            price.push(("recurring[interval]", "month"));
+        }
+        let price = api.post("/v1/prices", None, &price, "Price").await;
         form.push(("line_items[0][price]", price["id"].as_str().unwrap().into()));
         form.push(("line_items[0][quantity]", "1".into()));
     }
@@ -443,6 +442,102 @@ async fn a_card_asking_for_3d_secure_is_completed_or_failed_on_the_hosted_page_i
             "setup_intent.succeeded",
             "checkout.session.completed"
         ]
+    );
+
+    // Subscription mode: the challenge is the first invoice's payment's; failed, the invoice
+    // stays open and the subscription incomplete; another card completes it.
+    let cs = session(&api, &app, "subscription").await;
+    let cs_id = cs["id"].as_str().unwrap().to_owned();
+    let url = cs["url"].as_str().unwrap().to_owned();
+    let seen = payment_events(&api).await.len();
+    pay_with_3ds(&c, &url, "4000 0027 6000 3184", "#test-source-fail-3ds").await;
+    eventually("the failure message", Duration::from_secs(20), || async {
+        let text = c
+            .find(Css("#payment-error"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        (!text.is_empty()).then_some(text)
+    })
+    .await;
+    let open = api
+        .get(
+            &format!("/v1/checkout/sessions/{cs_id}"),
+            None,
+            "Checkout.Session",
+        )
+        .await;
+    assert_eq!(open["status"], "open");
+    let failed = payment_events(&api).await;
+    assert_eq!(
+        failed[seen..],
+        [
+            "customer.subscription.created",
+            "invoice.created",
+            "invoice.finalized",
+            "payment_intent.created",
+            "payment_intent.requires_action",
+            "invoice.payment_action_required",
+            "payment_intent.payment_failed",
+            "invoice.payment_failed"
+        ]
+    );
+    pay_with_3ds(
+        &c,
+        &url,
+        "4000 0000 0000 3220",
+        "#test-source-authorize-3ds",
+    )
+    .await;
+    let success = format!("{app}/billing/success?session_id={cs_id}");
+    eventually(
+        "the redirect to success_url",
+        Duration::from_secs(20),
+        || async { (c.current_url().await.ok()?.as_str() == success).then_some(()) },
+    )
+    .await;
+    let done = api
+        .get(
+            &format!("/v1/checkout/sessions/{cs_id}?expand[]=subscription&expand[]=invoice"),
+            None,
+            "Checkout.Session",
+        )
+        .await;
+    assert_eq!(
+        (done["status"].as_str(), done["payment_status"].as_str()),
+        (Some("complete"), Some("paid"))
+    );
+    assert_eq!(done["subscription"]["status"], "active");
+    assert_eq!(done["invoice"]["status"], "paid");
+    // The invoice's new payment (invoices.rs charges a new intent for each attempt).
+    assert_eq!(
+        payment_events(&api).await[failed.len()..],
+        [
+            "payment_intent.created",
+            "payment_intent.requires_action",
+            "invoice.payment_action_required",
+            "charge.succeeded",
+            "payment_intent.succeeded",
+            "invoice.paid",
+            "invoice.payment_succeeded",
+            "customer.subscription.updated",
+            "checkout.session.completed"
+        ]
+    );
+    let customer = done["customer"].as_str().unwrap();
+    let subs = api
+        .get(
+            &format!("/v1/subscriptions?customer={customer}"),
+            None,
+            "ApiList<Stripe.Subscription>",
+        )
+        .await;
+    assert_eq!(
+        subs["data"].as_array().unwrap().len(),
+        1,
+        "one subscription: {subs}"
     );
     c.close().await.unwrap();
     api.assert_typed();

@@ -30,7 +30,10 @@
 //! until the customer answers the hosted page's challenge (`authenticate`): completed, the
 //! payment or setup goes on as above; failed, the intent is back to `requires_payment_method`
 //! (`payment_intent.payment_failed`, `setup_intent.setup_failed`) and the session stays open.
-//! Not built: the challenge in `subscription` mode (its first invoice's payment).
+//! In `subscription` mode the challenge is the first invoice's payment's
+//! (`invoice.payment_action_required`; the subscription `incomplete` meanwhile): completed, the
+//! invoice is paid and the subscription `active`, then `checkout.session.completed`; failed,
+//! `invoice.payment_failed`, and another card pays the same invoice.
 
 use std::sync::Arc;
 
@@ -301,13 +304,6 @@ pub fn pay_page(ctx: &Ctx) -> ApiResult<Value> {
         Outcome::Declined(code, decline) if !asynchronous && cs["mode"] != "setup" => {
             return Err(payments::card_error(code, decline));
         }
-        Outcome::Authenticate if cs["mode"] == "subscription" => {
-            return Err(ApiError::invalid(
-                "parameter_invalid",
-                Some("payment_method"),
-                "This card asks for 3-D Secure, which the sandbox's payment page runs in payment and setup mode only: pay with another test card.",
-            ));
-        }
         _ => {}
     }
     customer_details(&mut cs, &pm);
@@ -418,7 +414,10 @@ fn customer_details(cs: &mut Value, pm: &Value) {
 
 /// `subscription` mode: the customer (made if the session has none), the payment method
 /// attached, the subscription made with it as default, then `checkout.session.completed`.
-fn subscribe(ctx: &Ctx, mut cs: Value, pm: &Value) -> ApiResult<Value> {
+fn subscribe(ctx: &Ctx, cs: Value, pm: &Value) -> ApiResult<Value> {
+    if let Some(sub) = pending_subscription(ctx, &cs) {
+        return pay_first_invoice_again(ctx, cs, &sub, pm);
+    }
     let customer = match cs["customer"].as_str() {
         Some(id) => ctx.get("customer", id)?,
         None => {
@@ -461,7 +460,97 @@ fn subscribe(ctx: &Ctx, mut cs: Value, pm: &Value) -> ApiResult<Value> {
         }
     }
     let sub = ctx.create("subscription", params)?;
-    cs["customer"] = json!(customer_id);
+    if let Some(pi) = first_payment_awaiting_action(ctx, &sub) {
+        // 3-D Secure for the first invoice's payment: the session stays open, its subscription
+        // `incomplete`, until the customer answers the challenge (`authenticate`).
+        let id = cs["id"].as_str().unwrap_or_default();
+        ctx.store()
+            .set_private(id, PENDING_SUBSCRIPTION, sub["id"].clone());
+        ctx.store().set_private(id, INVOICE_PAYMENT, pi);
+        ctx.put(&cs);
+        return Ok(cs);
+    }
+    complete_subscription(ctx, cs, &sub)
+}
+
+/// The sandbox's notes on a `subscription` mode session whose first invoice's payment waits
+/// for 3-D Secure: the subscription made, and the payment intent.
+const PENDING_SUBSCRIPTION: &str = "pending_subscription";
+const INVOICE_PAYMENT: &str = "invoice_payment_intent";
+
+/// The subscription a session made whose first invoice is not paid yet.
+fn pending_subscription(ctx: &Ctx, cs: &Value) -> Option<Value> {
+    let id = ctx
+        .store()
+        .private(cs["id"].as_str().unwrap_or_default(), PENDING_SUBSCRIPTION)?;
+    ctx.store().get_of("subscription", id.as_str()?)
+}
+
+/// The id of the payment intent of `sub`'s first invoice when it waits for 3-D Secure (the
+/// invoice's charge, invoices.rs, names the invoice's number in its description).
+fn first_payment_awaiting_action(ctx: &Ctx, sub: &Value) -> Option<Value> {
+    if sub["status"] != "incomplete" {
+        return None;
+    }
+    let invoice = ctx
+        .store()
+        .get_of("invoice", sub["latest_invoice"].as_str()?)?;
+    let description = format!("Invoice {}", invoice["number"].as_str()?);
+    ctx.store()
+        .all("payment_intent", &|pi| {
+            pi["status"] == "requires_action"
+                && pi["customer"] == sub["customer"]
+                && pi["description"] == description.as_str()
+        })
+        .into_iter()
+        .next()
+        .map(|pi| pi["id"].clone())
+}
+
+/// Another card for a session whose first invoice's payment failed authentication: it pays
+/// the same subscription's open invoice.
+fn pay_first_invoice_again(ctx: &Ctx, cs: Value, sub: &Value, pm: &Value) -> ApiResult<Value> {
+    let mut pm = pm.clone();
+    if pm["object"] == "payment_method" {
+        cards::attach(ctx, &mut pm, sub["customer"].as_str().unwrap_or_default())?;
+    }
+    let mut invoice = ctx.get(
+        "invoice",
+        sub["latest_invoice"].as_str().unwrap_or_default(),
+    )?;
+    if let Err(e) = super::invoices::pay(ctx, &mut invoice, &pm) {
+        let error = e.body()["error"].clone();
+        if error["code"] != "invoice_payment_intent_requires_action" {
+            return Err(e);
+        }
+        let id = cs["id"].as_str().unwrap_or_default();
+        ctx.store()
+            .set_private(id, INVOICE_PAYMENT, error["payment_intent"]["id"].clone());
+        return Ok(cs);
+    }
+    first_invoice_paid(ctx, cs, &invoice)
+}
+
+/// The first invoice paid: the subscription turns `active` (`customer.subscription.updated`),
+/// then the session completes.
+fn first_invoice_paid(ctx: &Ctx, cs: Value, invoice: &Value) -> ApiResult<Value> {
+    super::subscriptions::invoice_charged(ctx, invoice, true)?;
+    let id = cs["id"].as_str().unwrap_or_default();
+    ctx.store()
+        .set_private(id, PENDING_SUBSCRIPTION, Value::Null);
+    ctx.store().set_private(id, INVOICE_PAYMENT, Value::Null);
+    let sub = ctx.get(
+        "subscription",
+        invoice["parent"]["subscription_details"]["subscription"]
+            .as_str()
+            .unwrap_or_default(),
+    )?;
+    complete_subscription(ctx, cs, &sub)
+}
+
+/// `checkout.session.completed` with the subscription, its customer and its first invoice.
+fn complete_subscription(ctx: &Ctx, mut cs: Value, sub: &Value) -> ApiResult<Value> {
+    cs["customer"] = sub["customer"].clone();
     cs["subscription"] = sub["id"].clone();
     cs["invoice"] = sub["latest_invoice"].clone();
     cs["status"] = json!("complete");
@@ -511,16 +600,35 @@ fn complete_setup(ctx: &Ctx, mut cs: Value) -> ApiResult<Value> {
 }
 
 /// The intent of an open session that waits for the customer's 3-D Secure answer, if any:
-/// (`payment_intent` or `setup_intent`, its id).
+/// (`payment_intent`, `setup_intent`, or `invoice` for a subscription's first invoice; the
+/// intent's id).
 pub fn awaiting_authentication(ctx: &Ctx, cs: &Value) -> Option<(&'static str, String)> {
-    ["payment_intent", "setup_intent"]
-        .into_iter()
-        .find_map(|kind| {
-            let id = cs[kind].as_str()?;
-            let intent = ctx.store().get_of(kind, id)?;
-            (cs["status"] == "open" && intent["status"] == "requires_action")
-                .then(|| (kind, id.to_owned()))
-        })
+    let invoice_payment = ctx
+        .store()
+        .private(cs["id"].as_str().unwrap_or_default(), INVOICE_PAYMENT)
+        .and_then(|v| v.as_str().map(str::to_owned));
+    [
+        (
+            "payment_intent",
+            cs["payment_intent"].as_str().map(str::to_owned),
+        ),
+        (
+            "setup_intent",
+            cs["setup_intent"].as_str().map(str::to_owned),
+        ),
+        ("invoice", invoice_payment),
+    ]
+    .into_iter()
+    .find_map(|(kind, id)| {
+        let id = id?;
+        let stored = if kind == "setup_intent" {
+            kind
+        } else {
+            "payment_intent"
+        };
+        let intent = ctx.store().get_of(stored, &id)?;
+        (cs["status"] == "open" && intent["status"] == "requires_action").then_some((kind, id))
+    })
 }
 
 /// The customer's answer to the 3-D Secure challenge of the session's intent (the hosted
@@ -546,6 +654,24 @@ pub fn authenticate(ctx: &Ctx, complete: bool) -> ApiResult<Value> {
         };
     }
     let pi = payments::authenticated(ctx, &id, complete)?;
+    if kind == "invoice" {
+        let Some(sub) = pending_subscription(ctx, &cs) else {
+            return Ok(cs);
+        };
+        let mut invoice = ctx.get(
+            "invoice",
+            sub["latest_invoice"].as_str().unwrap_or_default(),
+        )?;
+        if pi["status"] != "succeeded" {
+            // The invoice stays open, its payment failed (docs.stripe.com/billing/subscriptions/
+            // overview#requires-action).
+            ctx.emit("invoice.payment_failed", &invoice, None);
+            return Ok(cs);
+        }
+        let amount = invoice["amount_remaining"].as_i64().unwrap_or(0);
+        super::invoices::mark_paid(ctx, &mut invoice, amount);
+        return first_invoice_paid(ctx, cs, &invoice);
+    }
     if pi["status"] == "succeeded" {
         return complete_payment(ctx, cs, &pi, false);
     }
