@@ -259,6 +259,17 @@ async fn pay_with_3ds(c: &fantoccini::Client, url: &str, card: &str, button: &st
     challenge.click().await.unwrap();
 }
 
+/// Waits for the browser to land on the session's success page (the sandbox app's).
+async fn landed_on_success(c: &fantoccini::Client, app: &str, cs_id: &str) {
+    let success = format!("{app}/billing/success?session_id={cs_id}");
+    eventually(
+        "the redirect to success_url",
+        Duration::from_secs(20),
+        || async { (c.current_url().await.ok()?.as_str() == success).then_some(()) },
+    )
+    .await;
+}
+
 /// docs.stripe.com/testing#regulatory-cards: a card that requires authentication shows the
 /// 3-D Secure step; completed, the payment succeeds and the session completes; failed, the
 /// session stays open with Checkout's message and another card pays the same payment intent.
@@ -282,13 +293,7 @@ async fn a_card_asking_for_3d_secure_is_completed_or_failed_on_the_hosted_page_i
         "#test-source-authorize-3ds",
     )
     .await;
-    let success = format!("{app}/billing/success?session_id={cs_id}");
-    eventually(
-        "the redirect to success_url",
-        Duration::from_secs(20),
-        || async { (c.current_url().await.ok()?.as_str() == success).then_some(()) },
-    )
-    .await;
+    landed_on_success(&c, &app, &cs_id).await;
     let done = api
         .get(
             &format!("/v1/checkout/sessions/{cs_id}"),
@@ -383,13 +388,7 @@ async fn a_card_asking_for_3d_secure_is_completed_or_failed_on_the_hosted_page_i
     // Another card pays the same intent.
     c.goto(&url).await.unwrap();
     fill_and_pay(&c, "4242 4242 4242 4242").await;
-    let success = format!("{app}/billing/success?session_id={cs_id}");
-    eventually(
-        "the redirect to success_url",
-        Duration::from_secs(20),
-        || async { (c.current_url().await.ok()?.as_str() == success).then_some(()) },
-    )
-    .await;
+    landed_on_success(&c, &app, &cs_id).await;
     let paid = api
         .get(
             &format!("/v1/checkout/sessions/{cs_id}"),
@@ -418,13 +417,7 @@ async fn a_card_asking_for_3d_secure_is_completed_or_failed_on_the_hosted_page_i
         "#test-source-authorize-3ds",
     )
     .await;
-    let success = format!("{app}/billing/success?session_id={cs_id}");
-    eventually(
-        "the redirect to success_url",
-        Duration::from_secs(20),
-        || async { (c.current_url().await.ok()?.as_str() == success).then_some(()) },
-    )
-    .await;
+    landed_on_success(&c, &app, &cs_id).await;
     let set_up = api
         .get(
             &format!("/v1/checkout/sessions/{cs_id}?expand[]=setup_intent"),
@@ -491,13 +484,7 @@ async fn a_card_asking_for_3d_secure_is_completed_or_failed_on_the_hosted_page_i
         "#test-source-authorize-3ds",
     )
     .await;
-    let success = format!("{app}/billing/success?session_id={cs_id}");
-    eventually(
-        "the redirect to success_url",
-        Duration::from_secs(20),
-        || async { (c.current_url().await.ok()?.as_str() == success).then_some(()) },
-    )
-    .await;
+    landed_on_success(&c, &app, &cs_id).await;
     let done = api
         .get(
             &format!("/v1/checkout/sessions/{cs_id}?expand[]=subscription&expand[]=invoice"),

@@ -4,21 +4,11 @@
 //! compiles as its stripe-node type (tsc --strict) and is read by stripe-python.
 
 use super::*;
-use crate::receivers::{node, receivers_dir};
 
 #[test]
 fn one_time_prices_beside_a_subscription_are_on_its_first_invoice_only() {
     let sb = Sandbox::start(&[]);
-    let key = std::fs::read_to_string(sb.info["stripe_key_file"].as_str().unwrap()).unwrap();
-    let o = node()
-        .arg(receivers_dir().join("checkout-calls.mjs"))
-        .arg(&sb.stripe_api)
-        .arg(key.trim())
-        .current_dir(receivers_dir())
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
-    let out: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", stdout(&o)));
+    let out = stripe_node_script(&sb, "checkout-calls.mjs");
     let r = &out["results"];
 
     let got = &r["one_time_beside_subscription"];
