@@ -20,6 +20,7 @@ use serde_json::{Map, Value, json};
 
 use super::behaviour::{cards, checkout};
 use super::engine::{ApiResult, Call, Ctx, Engine, Scope};
+use super::three_d_secure;
 use crate::sandbox::Shared;
 use crate::sandbox::checkout::{
     CARD_FRAME, CardVerdict, PaymentForm, card_form, dollars, escape, judge, layout, year_month_now,
@@ -254,18 +255,7 @@ pub async fn authentication_page(State(shared): S, UrlPath(id): UrlPath<String>)
     if waiting.is_none() {
         return Redirect::to(&format!("/c/pay/{id}")).into_response();
     }
-    let body = format!(
-        r#"<div class="App">{overview}
-<div class="App-Payment"><h1 style="font-size:20px" id="three-ds-title">3D Secure 2 Test Page</h1>
-<p>This is a test authentication of the stripe-ops sandbox, standing in for the card issuer's page. Complete it or fail it.</p>
-<form id="three-ds-form" method="post" action="/c/pay/{id}/authenticate">
-<button class="SubmitButton" id="test-source-authorize-3ds" name="outcome" value="complete" type="submit">Complete</button>
-<button class="SubmitButton" id="test-source-fail-3ds" name="outcome" value="fail" type="submit" style="background:#6b7280">Fail</button>
-</form></div></div>"#,
-        overview = overview(&cs),
-        id = escape(&id),
-    );
-    Html(layout("3D Secure 2 Test Page", &body)).into_response()
+    three_d_secure::challenge(&overview(&cs), &format!("/c/pay/{id}/authenticate"))
 }
 
 /// `POST /c/pay/{id}/authenticate` (`outcome=complete|fail`): completed, the session is paid
@@ -274,8 +264,7 @@ pub async fn authenticate(State(shared): S, UrlPath(id): UrlPath<String>, body: 
     let Some((scope, cs)) = find(&shared, &id).filter(|(_, cs)| cs["status"] == "open") else {
         return closed(find(&shared, &id).as_ref().map(|f| &f.1));
     };
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    let complete = pairs.iter().any(|(k, v)| k == "outcome" && v == "complete");
+    let complete = three_d_secure::completed(&body);
     match with_ctx(&shared, &scope, &id, Map::new(), |ctx| {
         checkout::authenticate(ctx, complete)
     }) {

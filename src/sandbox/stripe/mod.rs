@@ -40,6 +40,7 @@ mod events;
 mod form;
 pub mod onboarding;
 mod portal_page;
+mod three_d_secure;
 use engine::{ApiError, Call};
 use form::{Form, list_page, list_query, parse_bool};
 pub mod validate;
@@ -613,6 +614,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/c/pay/{id}/card", get(checkout_page::card_frame))
         .route("/p/session/{id}", get(portal_page::page))
+        .route(
+            "/3ds/{id}",
+            get(three_d_secure::page).post(three_d_secure::answer),
+        )
         .route(
             "/p/session/{id}/subscriptions/{sub}/cancel",
             post(portal_page::cancel),

@@ -529,3 +529,128 @@ async fn a_card_asking_for_3d_secure_is_completed_or_failed_on_the_hosted_page_i
     c.close().await.unwrap();
     api.assert_typed();
 }
+
+/// POSTs the 3-D Secure page's answer (`complete` or `fail`): the redirect's `Location`.
+async fn answer_challenge(api: &super::connect::Api, url: &str, outcome: &str) -> String {
+    let resp = api
+        .http
+        .post(url)
+        .form(&[("outcome", outcome)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    resp.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// An intent confirmed with `return_url` outside Checkout: `next_action.redirect_to_url` names
+/// the challenge page; answered, the browser returns to `return_url` with the intent, its
+/// client secret and `redirect_status`, as Stripe appends them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_intent_confirmed_with_return_url_is_authenticated_on_the_challenge_page() {
+    use super::connect::Api;
+    use super::stripe_cli::Cli;
+    let cli = Cli::start(&[]);
+    let api = Api::new(&cli);
+    let back = "https://shop.example.com/done";
+    let confirm = |card: &'static str| {
+        let api = &api;
+        async move {
+            api.post(
+                "/v1/payment_intents",
+                None,
+                &[
+                    ("amount", "1500"),
+                    ("currency", "usd"),
+                    ("payment_method", card),
+                    ("confirm", "true"),
+                    ("return_url", back),
+                ],
+                "PaymentIntent",
+            )
+            .await
+        }
+    };
+    let pi = confirm("pm_card_authenticationRequired").await;
+    assert_eq!(pi["status"], "requires_action");
+    assert_eq!(pi["next_action"]["type"], "redirect_to_url");
+    assert_eq!(pi["next_action"]["redirect_to_url"]["return_url"], back);
+    let url = pi["next_action"]["redirect_to_url"]["url"]
+        .as_str()
+        .unwrap();
+    assert!(url.starts_with(&api.base), "{url}");
+    let page = api
+        .http
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"test-source-authorize-3ds\""), "{page}");
+    let id = pi["id"].as_str().unwrap();
+    let secret = pi["client_secret"].as_str().unwrap();
+    assert_eq!(
+        answer_challenge(&api, url, "complete").await,
+        format!(
+            "{back}?payment_intent={id}&payment_intent_client_secret={secret}&redirect_status=succeeded"
+        )
+    );
+    let paid = api
+        .get(&format!("/v1/payment_intents/{id}"), None, "PaymentIntent")
+        .await;
+    assert_eq!(paid["status"], "succeeded");
+
+    let pi = confirm("pm_card_threeDSecure2Required").await;
+    let id = pi["id"].as_str().unwrap();
+    let url = pi["next_action"]["redirect_to_url"]["url"]
+        .as_str()
+        .unwrap();
+    let location = answer_challenge(&api, url, "fail").await;
+    assert!(location.ends_with("&redirect_status=failed"), "{location}");
+    let failed = api
+        .get(&format!("/v1/payment_intents/{id}"), None, "PaymentIntent")
+        .await;
+    assert_eq!(failed["status"], "requires_payment_method");
+    assert_eq!(
+        failed["last_payment_error"]["code"],
+        "payment_intent_authentication_failure"
+    );
+    assert_eq!(
+        payment_events(&api).await,
+        [
+            "payment_intent.created",
+            "payment_intent.requires_action",
+            "charge.succeeded",
+            "payment_intent.succeeded",
+            "payment_intent.created",
+            "payment_intent.requires_action",
+            "payment_intent.payment_failed"
+        ]
+    );
+    // Without return_url the page is for Stripe.js (`use_stripe_sdk.stripe_js`).
+    let pi = api
+        .post(
+            "/v1/payment_intents",
+            None,
+            &[
+                ("amount", "1500"),
+                ("currency", "usd"),
+                ("payment_method", "pm_card_authenticationRequired"),
+                ("confirm", "true"),
+            ],
+            "PaymentIntent",
+        )
+        .await;
+    let js = pi["next_action"]["use_stripe_sdk"]["stripe_js"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        js,
+        format!("{}/3ds/{}", api.base, pi["id"].as_str().unwrap())
+    );
+    let page = api.http.get(js).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    api.assert_typed();
+}

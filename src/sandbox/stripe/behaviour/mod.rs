@@ -21,7 +21,7 @@ pub mod portal;
 mod quotes;
 mod reporting;
 mod schedules;
-mod setup_intents;
+pub mod setup_intents;
 mod subscriptions;
 pub mod test_clocks;
 

@@ -167,8 +167,7 @@ pub fn pay_deferred(ctx: &Ctx, mut pi: Value, pm: &Value) -> ApiResult<Value> {
     let outcome = cards::outcome(ctx, pm_id);
     if outcome == Outcome::Authenticate {
         pi["status"] = json!("requires_action");
-        pi["next_action"] = json!({"type": "use_stripe_sdk", "use_stripe_sdk": {"type": "three_d_secure_redirect",
-            "stripe_js": format!("{}/3ds/{}", ctx.shared.app_url, pi["id"].as_str().unwrap_or_default()), "source": format!("src_{}", crate::secret::random_alnum(24))}});
+        pi["next_action"] = challenge(ctx, pi["id"].as_str().unwrap_or_default());
         ctx.put(&pi);
         ctx.emit("payment_intent.requires_action", &pi, None);
         return Ok(pi);
@@ -226,6 +225,27 @@ pub fn authenticated(ctx: &Ctx, pi_id: &str, complete: bool) -> ApiResult<Value>
     ctx.put(&pi);
     ctx.emit("payment_intent.payment_failed", &pi, None);
     Ok(pi)
+}
+
+/// The sandbox's note of the `return_url` an intent was confirmed with.
+pub const RETURN_URL: &str = "return_url";
+
+/// The `next_action` of an intent that waits for 3-D Secure: the challenge page
+/// (`stripe::three_d_secure`), as `redirect_to_url` when the confirm sent `return_url`
+/// (kept to return to), else for Stripe.js (`use_stripe_sdk`; API reference, the payment
+/// intent's `next_action`).
+pub fn challenge(ctx: &Ctx, intent: &str) -> Value {
+    let url = format!("{}/3ds/{intent}", ctx.shared.stripe_api_url);
+    match ctx.str_param("return_url") {
+        Some(back) => {
+            ctx.store().set_private(intent, RETURN_URL, json!(back));
+            json!({"type": "redirect_to_url", "redirect_to_url": {"return_url": back, "url": url}})
+        }
+        None => {
+            json!({"type": "use_stripe_sdk", "use_stripe_sdk": {"type": "three_d_secure_redirect",
+            "stripe_js": url, "source": format!("src_{}", crate::secret::random_alnum(24))}})
+        }
+    }
 }
 
 /// Pays an intent its customer's cash balance has fully funded (cash_balance.rs): its charge

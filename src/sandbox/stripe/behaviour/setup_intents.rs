@@ -118,8 +118,8 @@ fn setup(ctx: &Ctx, mut si: Value) -> ApiResult<Value> {
         }
         Outcome::Authenticate => {
             si["status"] = json!("requires_action");
-            si["next_action"] = json!({"type": "use_stripe_sdk", "use_stripe_sdk": {"type": "three_d_secure_redirect",
-                "stripe_js": format!("{}/3ds/{}", ctx.shared.app_url, si["id"].as_str().unwrap_or_default())}});
+            si["next_action"] =
+                super::payments::challenge(ctx, si["id"].as_str().unwrap_or_default());
             ctx.put(&si);
             ctx.emit("setup_intent.requires_action", &si, None);
             Ok(si)
