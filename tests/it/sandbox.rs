@@ -20,6 +20,7 @@ mod connect_scope;
 mod eventbridge;
 mod faults;
 mod limits;
+mod meters;
 mod portal;
 mod process;
 mod replay;

@@ -15,6 +15,7 @@ mod identity;
 mod invoices;
 pub mod issuing;
 pub mod ledger;
+pub mod meters;
 pub mod money;
 pub mod payments;
 pub mod portal;
@@ -71,4 +72,11 @@ pub static ALL: &[&dyn Behaviour] = &[
     &invoices::CreditNotes,
     &quotes::Quotes,
     &checkout::Sessions,
+    &meters::Meters,
+    &meters::MeterEvents,
+    &meters::MeterEventAdjustments,
+    &meters::EventSummaries,
+    &meters::Sessions,
+    &meters::V2MeterEvents,
+    &meters::V2MeterEventAdjustments,
 ];
