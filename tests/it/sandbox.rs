@@ -14,12 +14,14 @@ mod app;
 mod aws;
 mod balance_calls;
 mod checkout;
+mod checkout_calls;
 mod connect;
 mod connect_scope;
 mod eventbridge;
 mod faults;
 mod limits;
 mod meters;
+mod portal;
 mod process;
 mod replay;
 mod sdk_calls;
@@ -247,6 +249,21 @@ fn stripe_key(sb: &Sandbox) -> String {
 }
 
 /// GET on the sandbox's Stripe API with its key.
+/// Runs the stripe-node script `script` (tests/receivers) against the sandbox's Stripe API with
+/// its key: what it printed, as JSON.
+fn stripe_node_script(sb: &Sandbox, script: &str) -> Value {
+    let key = std::fs::read_to_string(sb.info["stripe_key_file"].as_str().unwrap()).unwrap();
+    let o = crate::receivers::node()
+        .arg(crate::receivers::receivers_dir().join(script))
+        .arg(&sb.stripe_api)
+        .arg(key.trim())
+        .current_dir(crate::receivers::receivers_dir())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", stdout(&o)))
+}
+
 async fn stripe_get(sb: &Sandbox, path: &str) -> (u16, Value) {
     let app = App::new(&sb.stripe_api);
     let req = app

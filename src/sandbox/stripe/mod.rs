@@ -39,7 +39,9 @@ pub mod event_destinations;
 mod events;
 mod form;
 pub mod onboarding;
+mod portal_page;
 pub mod thin;
+mod three_d_secure;
 pub mod tunnel;
 use engine::{ApiError, Call};
 use form::{Form, list_page, list_query, parse_bool};
@@ -621,6 +623,19 @@ pub fn router(shared: Arc<Shared>) -> Router {
             get(checkout_page::page).post(checkout_page::pay),
         )
         .route("/c/pay/{id}/card", get(checkout_page::card_frame))
+        .route("/p/session/{id}", get(portal_page::page))
+        .route(
+            "/3ds/{id}",
+            get(three_d_secure::page).post(three_d_secure::answer),
+        )
+        .route(
+            "/p/session/{id}/subscriptions/{sub}/cancel",
+            post(portal_page::cancel),
+        )
+        .route(
+            "/c/pay/{id}/authenticate",
+            get(checkout_page::authentication_page).post(checkout_page::authenticate),
+        )
         .route(
             "/v1/issuing/cards/{card}/test/authorizations",
             post(behaviour::issuing::legacy_test_authorization),

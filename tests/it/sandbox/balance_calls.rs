@@ -6,21 +6,11 @@
 //! stripe-python.
 
 use super::*;
-use crate::receivers::{node, receivers_dir};
 
 #[test]
 fn cash_balance_payments_and_the_legacy_issuing_endpoint_work_through_stripe_node() {
     let sb = Sandbox::start(&[]);
-    let key = std::fs::read_to_string(sb.info["stripe_key_file"].as_str().unwrap()).unwrap();
-    let o = node()
-        .arg(receivers_dir().join("balance-calls.mjs"))
-        .arg(&sb.stripe_api)
-        .arg(key.trim())
-        .current_dir(receivers_dir())
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
-    let out: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", stdout(&o)));
+    let out = stripe_node_script(&sb, "balance-calls.mjs");
     let r = &out["results"];
     let value = |name: &str| {
         assert_eq!(r[name]["ok"], true, "{name}: {}", r[name]);
