@@ -61,13 +61,22 @@ if [ "${SIGNED:-0}" = 1 ]; then
   kind="one signed event"
 fi
 
-send "$COUNT" >"$dir/load.json" || true
+# CPU (user + system) of each client and of the sandbox during each phase, from /proc: on a
+# machine where client and server share the cores, the client's CPU per request is what it takes
+# from the server.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz="$(getconf CLK_TCK)"
+s0="$(ticks "$sandbox_pid")"
+/usr/bin/time -f '%U %S' -o "$dir/load.cpu" "$BIN" --json --no-progress events send "$TYPE" \
+  --to "$url" --secret-file "$dir/whsec" --count "$COUNT" --concurrency "$CONCURRENCY" \
+  >"$dir/load.json" || true
+s1="$(ticks "$sandbox_pid")"
 if [ "$GEN" = oha ]; then
-  "$OHA" --no-tui --output-format json -n "$COUNT" -c "$CONCURRENCY" -m POST \
+  /usr/bin/time -f '%U %S' -o "$dir/gen.cpu" "$OHA" --no-tui --output-format json -n "$COUNT" -c "$CONCURRENCY" -m POST \
     -H 'Content-Type: application/json; charset=utf-8' ${signature:+-H "Stripe-Signature: $signature"} \
     -D "$dir/body.json" "$url" \
     | python3 -c 'import json, sys; o = json.load(sys.stdin); s, p = o["summary"], o["latencyPercentiles"]
-print(json.dumps({"rps": s["requestsPerSec"], "p50": p["p50"] * 1e3, "p90": p["p90"] * 1e3,
+print(json.dumps({"rps": s["requestsPerSec"], "secs": s["total"], "p50": p["p50"] * 1e3, "p90": p["p90"] * 1e3,
   "p99": p["p99"] * 1e3, "max": s["slowest"] * 1e3, "statuses": o["statusCodeDistribution"]}))' >"$dir/gen.json"
 else
   # wrk runs for a time, not a count: as long as stripe-ops took, at least 5 s.
@@ -78,22 +87,31 @@ local f = io.open("$dir/body.json", "rb"); wrk.body = f:read("*a"); f:close()
 wrk.headers["Content-Type"] = "application/json; charset=utf-8"
 if "$signature" ~= "" then wrk.headers["Stripe-Signature"] = "$signature" end
 done = function(s, l)
-  io.write(string.format('{"rps": %f, "p50": %f, "p90": %f, "p99": %f, "max": %f, "statuses": {"non-2xx or 3xx": %d}}\\n',
-    s.requests / (s.duration / 1e6), l:percentile(50) / 1e3, l:percentile(90) / 1e3,
+  io.write(string.format('{"rps": %f, "secs": %f, "p50": %f, "p90": %f, "p99": %f, "max": %f, "statuses": {"non-2xx or 3xx": %d}}\\n',
+    s.requests / (s.duration / 1e6), s.duration / 1e6, l:percentile(50) / 1e3, l:percentile(90) / 1e3,
     l:percentile(99) / 1e3, l.max / 1e3, s.errors.status))
 end
 LUA
-  wrk -t "$(nproc)" -c "$CONCURRENCY" -d "${secs}s" -s "$dir/post.lua" "$url" | tail -n1 >"$dir/gen.json"
+  /usr/bin/time -f '%U %S' -o "$dir/gen.cpu" wrk -t "$(nproc)" -c "$CONCURRENCY" -d "${secs}s" -s "$dir/post.lua" "$url" | tail -n1 >"$dir/gen.json"
 fi
 
-python3 - "$dir/load.json" "$dir/gen.json" "$GEN" "$kind" <<'PY'
+s2="$(ticks "$sandbox_pid")"
+
+python3 - "$dir/load.json" "$dir/gen.json" "$GEN" "$kind" "$dir/load.cpu" "$dir/gen.cpu" \
+  "$((s1 - s0))" "$((s2 - s1))" "$hz" <<'PY'
 import json, sys
 load, gen = (json.load(open(p)) for p in sys.argv[1:3])
 name, kind = sys.argv[3], sys.argv[4]
+cpu = [sum(map(float, open(p).read().split()[-2:])) for p in sys.argv[5:7]]
+server = [int(t) / int(sys.argv[9]) for t in sys.argv[7:9]]
 lat = load["latency_ms"]
 print(f"stripe-ops (signed):   {load['requests_per_s']:>9.0f} req/s  statuses {load['statuses']}  errors {load['errors']}"
       f"  p50 {lat['p50']:.2f} ms  p90 {lat['p90']:.2f}  p99 {lat['p99']:.2f}  max {lat['max']:.2f}")
 print(f"{name + ' (' + kind + '):':<22} {gen['rps']:>9.0f} req/s  statuses {gen['statuses']}"
       f"  p50 {gen['p50']:.2f} ms  p90 {gen['p90']:.2f}  p99 {gen['p99']:.2f}  max {gen['max']:.2f}")
+gen_requests = gen["rps"] * gen["secs"]
+us = lambda secs, n: secs / max(n, 1) * 1e6
+print(f"CPU per request (user + system), client / sandbox: stripe-ops {us(cpu[0], load['sent']):.1f} / "
+      f"{us(server[0], load['sent']):.1f} us, {name} {us(cpu[1], gen_requests):.1f} / {us(server[1], gen_requests):.1f} us")
 print(f"ratio {name} / stripe-ops: {gen['rps'] / load['requests_per_s']:.2f}")
 PY

@@ -5,7 +5,11 @@
 # runs with its default --in-flight; the receiver answers 200 at once (stripe-python verifies
 # each signature, so a wrong one would show as a failure count).
 #   scripts/bench-sqs.sh                 # EVENTS=300 per run, RELAYS="1 3", BENCH=1
-# Needs tests/run.sh's installs (the .venv with moto and stripe) and a release build (built here
+#   PREFILL=1 scripts/bench-sqs.sh       # the queue filled before the relays start: full batches
+#                                        # of 10 (its latencies then count the wait in the queue)
+# Also the relays' CPU per message (user + system from /proc: receive, parse the envelope,
+# re-sign, deliver, batch delete), to set beside a spool delivery's.
+# Needs tests/run.sh's installs (the .venv, or $STRIPE_OPS_VENV, with moto and stripe) and a release build (built here
 # when missing). moto is one Python process: its figures say what limits the relay against
 # moto, nothing about AWS's SQS.
 set -euo pipefail
@@ -15,8 +19,9 @@ BIN="${BIN:-target/release/stripe-ops}"
 EVENTS="${EVENTS:-300}"
 RELAYS="${RELAYS:-1 3}"
 BENCH="${BENCH:-1}"
-PY=.venv/bin/python
-[ -x "$PY" ] || { echo "no .venv: run tests/run.sh once" >&2; exit 2; }
+VENV="${STRIPE_OPS_VENV:-.venv}"
+PY="$VENV/bin/python"
+[ -x "$PY" ] || { echo "no $VENV: run tests/run.sh once" >&2; exit 2; }
 [ -x "$BIN" ] || cargo build --release --locked
 
 dir="$(mktemp -d)"
@@ -29,7 +34,7 @@ cleanup() {
 trap cleanup EXIT
 
 port="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-.venv/bin/moto_server -H 127.0.0.1 -p "$port" >"$dir/moto.log" 2>&1 &
+"$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$dir/moto.log" 2>&1 &
 pids+=($!)
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench \
   AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
@@ -43,6 +48,7 @@ cat >"$dir/receiver.py" <<'EOF'
 import http.server, os, sys, time, stripe
 secret, out = os.environ["SECRET"], open(os.environ["OUT"], "a")
 class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # kept-alive, as a real app server keeps the relay's connections
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         now = time.time()
@@ -116,20 +122,32 @@ target="http://127.0.0.1:$(head -1 "$dir/receiver.port")/hook"
 for relays in $RELAYS; do
   queue="$("$PY" "$dir/sqs.py" queue "bench-$relays")"
   : >"$dir/received"
+  [ "${PREFILL:-0}" = 1 ] && "$PY" "$dir/sqs.py" send "$queue" "$EVENTS" "$dir/sent-$relays" "r${relays}_"
   relay_pids=()
   for r in $(seq "$relays"); do
     "$BIN" --quiet fanout --listen 127.0.0.1:0 --from-sqs "$queue" --target "r=$target" \
       --target-secret-file "r=$dir/whsec" >/dev/null 2>"$dir/relay-$relays-$r.log" &
     relay_pids+=($!); pids+=($!)
   done
+  # CPU from here on: the relays' start-up (reading the queue's attributes, the SDK's set-up)
+  # is not a message's cost; a second to settle, then their counters (with PREFILL the
+  # start-up is counted: the relays work from their first moment).
+  ticks0=0
+  if [ "${PREFILL:-0}" != 1 ]; then
+    sleep 1
+    for p in "${relay_pids[@]}"; do ticks0=$((ticks0 + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
+  fi
   printf '%s relay(s): ' "$relays"
-  "$PY" "$dir/sqs.py" send "$queue" "$EVENTS" "$dir/sent-$relays" "r${relays}_"
+  [ "${PREFILL:-0}" = 1 ] || "$PY" "$dir/sqs.py" send "$queue" "$EVENTS" "$dir/sent-$relays" "r${relays}_"
   for _ in $(seq 1200); do
     # Distinct ids: SQS delivers at least once, so a duplicate must not end the wait early.
     [ "$(grep "^evt_r${relays}_" "$dir/received" | cut -d' ' -f1 | sort -u | wc -l)" -ge "$EVENTS" ] && break
     sleep 0.5
   done
   "$PY" "$dir/sqs.py" judge "$dir/sent-$relays" "$dir/received"
+  ticks=$((-ticks0))
+  for p in "${relay_pids[@]}"; do ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
+  echo "  relay CPU (user + system, all $relays): $((ticks * 1000000 / $(getconf CLK_TCK) / EVENTS)) us per message (idle long polls included)"
   for p in "${relay_pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
 done
 

@@ -39,6 +39,23 @@ pub fn rfc3339_seconds(t: OffsetDateTime) -> String {
         .expect("UTC times format as RFC 3339")
 }
 
+/// Unix milliseconds in RFC 3339, UTC, to the millisecond (`2024-09-17T06:20:52.246Z`), as
+/// Stripe's API v2 writes its timestamps.
+pub fn rfc3339_millis(ms: i64) -> String {
+    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
 /// An RFC 3339 time as unix seconds.
 pub fn parse_rfc3339(s: &str) -> Result<i64, String> {
     OffsetDateTime::parse(s, &Rfc3339)
@@ -57,6 +74,10 @@ mod tests {
         let odt = OffsetDateTime::from(t).to_offset(time::UtcOffset::from_hms(2, 0, 0).unwrap());
         assert_eq!(rfc3339_seconds(odt), "2023-11-14T22:13:20Z");
         assert_eq!(parse_rfc3339("2023-11-14T22:13:20Z"), Ok(1_700_000_000));
+        assert_eq!(
+            rfc3339_millis(1_700_000_000_246),
+            "2023-11-14T22:13:20.246Z"
+        );
         assert_eq!(
             parse_rfc3339("2023-11-15T00:13:20+02:00"),
             Ok(1_700_000_000)

@@ -351,6 +351,8 @@ impl Events {
                     "checkout.session.completed",
                     &RenderOptions {
                         sets: sets.iter().map(|s| s.parse().unwrap()).collect(),
+                        // Stripe's example session has `metadata: {}`: the site is a new key.
+                        create_path: true,
                         ..Default::default()
                     },
                 )

@@ -5,8 +5,8 @@
 //! concatenations), the signer is keyed once, ids come from a per-run random prefix and a counter
 //! (no syscall per id), each of the C workers owns one keep-alive connection (`conn`, the lean
 //! HTTP/1.1 client: one write per request, the answer read in the worker's own task), renders
-//! into buffers it reuses, pulls request numbers from an atomic counter and records latencies
-//! into its own HDR histogram; the histograms are merged at the end.
+//! and signs into buffers it reuses, pulls request numbers from an atomic counter and records
+//! latencies into its own HDR histogram; the histograms are merged at the end.
 
 mod conn;
 
@@ -376,7 +376,7 @@ impl Shared {
 async fn worker(shared: Arc<Shared>) -> Tally {
     let mut tally = Tally::new();
     let mut connection: Option<Connection> = None;
-    let (mut id, mut body) = (String::new(), String::new());
+    let (mut id, mut body, mut header) = (String::new(), String::new(), String::new());
     while let Some(i) = shared.claim() {
         if let Some(at) = shared.plan.slot(i) {
             if let Some(d) = shared.plan.duration
@@ -389,7 +389,7 @@ async fn worker(shared: Arc<Shared>) -> Tally {
         let timestamp = crate::timestamp::unix_now();
         shared.ids.write_id(i, &mut id);
         shared.prepared.body_into(&mut body, &id, timestamp);
-        let header = signature::header(timestamp, body.as_bytes(), &shared.signers);
+        signature::header_into(&mut header, timestamp, body.as_bytes(), &shared.signers);
         let sent_at = Instant::now();
         match send(&shared.endpoint, &mut connection, body.as_bytes(), &header).await {
             Ok(status) => tally.answered(status, sent_at.elapsed()),

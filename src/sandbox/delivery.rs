@@ -86,6 +86,7 @@ pub fn publish(shared: &Arc<Shared>, mut event: Value) -> usize {
         ));
     }
     super::stripe::event_destinations::publish(shared, &event, &body);
+    super::stripe::thin::twin(shared, &event);
     let listeners = shared.stripe.listeners.publish(
         &shared.stripe,
         &shared.out,

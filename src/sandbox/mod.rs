@@ -172,6 +172,8 @@ pub struct Sandbox {
     background: Vec<tokio::task::JoinHandle<()>>,
     webhook_secret_file: Option<PathBuf>,
     stripe_key_file: Option<PathBuf>,
+    /// The CA of the `meter-events.stripe.com` tunnel, for the Stripe CLI's `SSL_CERT_FILE`.
+    meter_events_ca_file: PathBuf,
     _files: tempfile::TempDir,
 }
 
@@ -206,6 +208,11 @@ impl Sandbox {
     /// The 0600 file holding the generated Stripe key, when one was generated.
     pub fn stripe_key_file(&self) -> Option<&std::path::Path> {
         self.stripe_key_file.as_deref()
+    }
+
+    /// The CA certificate (PEM, mode 0600) of the `meter-events.stripe.com` tunnel.
+    pub fn meter_events_ca_file(&self) -> &std::path::Path {
+        &self.meter_events_ca_file
     }
 
     pub fn shared(&self) -> &Arc<Shared> {
@@ -283,6 +290,8 @@ fn write_secret_file(dir: &std::path::Path, name: &str, value: &SecretString) ->
 /// Starts the app and the Stripe API on their listeners and returns once both accept
 /// connections.
 pub async fn start(opts: SandboxOptions) -> Result<Sandbox> {
+    // The meter-events tunnel's CA, made beside the rest of the start.
+    let tunnel = tokio::task::spawn_blocking(stripe::tunnel::Tunnel::generate);
     let (app_listener, app_url) = bind(opts.listen, "app").await?;
     let stripe_addr = opts
         .stripe_listen
@@ -338,6 +347,14 @@ pub async fn start(opts: SandboxOptions) -> Result<Sandbox> {
     stripe
         .destinations
         .set_endpoint(opts.eventbridge_endpoint.clone());
+    let tunnel = tunnel
+        .await
+        .map_err(|e| Error::external(format!("the meter-events CA: {e}")))?
+        .map_err(Error::external)?;
+    let ca_file = files.path().join("meter_events_ca.pem");
+    secret::write_private(&ca_file, tunnel.ca_pem.as_bytes())
+        .map_err(|e| Error::external(format!("cannot write {}: {e}", ca_file.display())))?;
+    let _ = stripe.tunnel.set(Arc::new(tunnel));
     let shared = Arc::new(Shared {
         app_url,
         stripe_api_url,
@@ -389,6 +406,7 @@ pub async fn start(opts: SandboxOptions) -> Result<Sandbox> {
         background,
         webhook_secret_file,
         stripe_key_file,
+        meter_events_ca_file: ca_file,
         _files: files,
     })
 }
@@ -423,7 +441,10 @@ pub fn announce(sandbox: &Sandbox, state_file: Option<&std::path::Path>, out: &P
             "faults": faults,
             "eventbridge_endpoint": sandbox.shared.stripe.destinations.endpoint(),
             // The Stripe CLI reads its key from STRIPE_API_KEY and ignores STRIPE_API_BASE.
-            "stripe_cli": {"api_base": sandbox.stripe_api_url(), "api_key_env": "STRIPE_API_KEY"},
+            // Its meter fixtures reach meter-events.stripe.com through the API's own port.
+            "stripe_cli": {"api_base": sandbox.stripe_api_url(), "api_key_env": "STRIPE_API_KEY",
+                           "https_proxy": sandbox.stripe_api_url(),
+                           "ssl_cert_file": sandbox.meter_events_ca_file().display().to_string()},
         }));
         return;
     }
@@ -457,6 +478,11 @@ pub fn announce(sandbox: &Sandbox, state_file: Option<&std::path::Path>, out: &P
     out.status(format!(
         "Stripe CLI        STRIPE_API_KEY=\"$(cat {key})\" stripe listen --api-base {} --forward-to URL",
         sandbox.stripe_api_url()
+    ));
+    out.status(format!(
+        "meter events      HTTPS_PROXY={} SSL_CERT_FILE={} stripe trigger v1.billing.meter.…",
+        sandbox.stripe_api_url(),
+        sandbox.meter_events_ca_file().display()
     ));
     out.status("sandbox running; Ctrl-C or SIGTERM stops it");
 }

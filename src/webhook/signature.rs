@@ -46,13 +46,22 @@ impl Signer {
 /// Builds a `Stripe-Signature` value with one `v1=` per signer, as Stripe does during a roll.
 pub fn header(timestamp: i64, body: &[u8], signers: &[Signer]) -> String {
     let mut out = String::with_capacity(14 + signers.len() * 68);
+    header_into(&mut out, timestamp, body, signers);
+    out
+}
+
+/// `header`, written over `out` without allocating (load mode reuses one buffer per worker).
+pub fn header_into(out: &mut String, timestamp: i64, body: &[u8], signers: &[Signer]) {
+    out.clear();
     out.push_str("t=");
     out.push_str(itoa::Buffer::new().format(timestamp));
+    let mut hex = [0u8; 64];
     for s in signers {
         out.push_str(",v1=");
-        out.push_str(&s.sign_hex(timestamp, body));
+        hex::encode_to_slice(s.sign(timestamp, body), &mut hex)
+            .expect("64 hex digits for 32 bytes");
+        out.push_str(std::str::from_utf8(&hex).expect("hex is ASCII"));
     }
-    out
 }
 
 /// Most bytes of a header this module parses: Stripe sends a timestamp and one `v1` per live

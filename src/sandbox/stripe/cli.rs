@@ -94,6 +94,13 @@ struct Listener {
     created: Instant,
     /// Messages that never reached the CLI (queue full, a send too slow, a takeover mid-send).
     dropped: AtomicU64,
+    /// What the session asked for (`websocket_features[]`): `webhooks`, snapshot events
+    /// (`stripe listen --all-snapshot`, `--events` of snapshot types); `v2_events`, thin events
+    /// (`--all-thin`, `--events` of thin types). The CLI 1.52.0 asks for one of them, or both
+    /// with its deprecated `--thin-events`/`--forward-thin-to`; a session that names none gets
+    /// snapshot events, as the CLI's clients before features did.
+    snapshot: bool,
+    thin: bool,
 }
 
 impl Listener {
@@ -155,7 +162,7 @@ impl Listeners {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn create(&self) -> Arc<Listener> {
+    fn create(&self, snapshot: bool, thin: bool) -> Arc<Listener> {
         let (tx, rx) = mpsc::channel(QUEUE);
         let listener = Arc::new(Listener {
             id: format!("cliws_{}", secret::random_alnum(24)),
@@ -167,6 +174,8 @@ impl Listeners {
             ever_connected: AtomicBool::new(false),
             created: Instant::now(),
             dropped: AtomicU64::new(0),
+            snapshot,
+            thin,
         });
         let mut all = self.lock();
         // The front is the oldest: pop those connected since, expired, or over the cap.
@@ -208,7 +217,11 @@ impl Listeners {
         let live: Vec<Arc<Listener>> = {
             let mut all = self.lock();
             all.by_id.retain(|_, l| !l.over());
-            all.by_id.values().filter(|l| l.live()).cloned().collect()
+            all.by_id
+                .values()
+                .filter(|l| l.snapshot && l.live())
+                .cloned()
+                .collect()
         };
         if live.is_empty() {
             return 0;
@@ -244,6 +257,56 @@ impl Listeners {
         live.len()
     }
 
+    /// Whether a live listener asked for thin events.
+    pub fn any_thin(&self) -> bool {
+        self.lock().by_id.values().any(|l| l.thin && l.live())
+    }
+
+    /// Sends a thin event's notification to every live listener that asked for thin events, as
+    /// the CLI reads it (`websocket.StripeV2Event`: `type` `v2_event`, `payload`,
+    /// `http_headers`, `destination_id`), signed with the CLI secret. The CLI forwards it to
+    /// `--forward-to` when it listens `--all-thin` or names its type in `--events`.
+    pub fn publish_thin(
+        &self,
+        stripe: &StripeSide,
+        out: &crate::printer::Printer,
+        secret: &SecretString,
+        event_id: &str,
+        notification: &str,
+    ) -> usize {
+        let live: Vec<Arc<Listener>> = self
+            .lock()
+            .by_id
+            .values()
+            .filter(|l| l.thin && l.live())
+            .cloned()
+            .collect();
+        let signer = Signer::new(secret.expose_secret().as_bytes());
+        for listener in &live {
+            let header = signature::header(
+                crate::timestamp::unix_now(),
+                notification.as_bytes(),
+                std::slice::from_ref(&signer),
+            );
+            let text = json!({
+                "type": "v2_event",
+                "payload": notification,
+                "http_headers": delivery_headers(header),
+                "destination_id": listener.id,
+            })
+            .to_string();
+            let message = Queued {
+                event_id: event_id.to_owned(),
+                text,
+            };
+            if let Err(e) = listener.tx.try_send(message) {
+                let (mpsc::error::TrySendError::Full(m) | mpsc::error::TrySendError::Closed(m)) = e;
+                dropped(stripe, out, listener, &m, "its queue is full");
+            }
+        }
+        live.len()
+    }
+
     fn message(
         &self,
         webhook_id: &str,
@@ -262,17 +325,22 @@ impl Listeners {
             "webhook_id": webhook_id,
             "webhook_conversation_id": format!("wc_{n:016}"),
             "event_payload": body,
-            "http_headers": {
-                "Accept": crate::webhook::ACCEPT,
-                "Cache-Control": crate::webhook::CACHE_CONTROL,
-                "Content-Type": crate::webhook::CONTENT_TYPE,
-                "Stripe-Signature": header,
-                "User-Agent": crate::webhook::USER_AGENT,
-            },
+            "http_headers": delivery_headers(header),
             "endpoint": {"api_version": version},
         })
         .to_string()
     }
+}
+
+/// The headers of a delivery, as Stripe sends them to an endpoint.
+fn delivery_headers(signature: String) -> Value {
+    json!({
+        "Accept": crate::webhook::ACCEPT,
+        "Cache-Control": crate::webhook::CACHE_CONTROL,
+        "Content-Type": crate::webhook::CONTENT_TYPE,
+        "Stripe-Signature": signature,
+        "User-Agent": crate::webhook::USER_AGENT,
+    })
 }
 
 /// A message that never reached the CLI: counted on the session, recorded as a failed delivery
@@ -337,7 +405,12 @@ pub(super) async fn create_session(State(shared): S, call: Call) -> Response {
             "Missing required param: device_name.",
         );
     }
-    let listener = shared.stripe.listeners.create();
+    let features = form.list("websocket_features").unwrap_or_default();
+    let wants = |f: &str| features.iter().any(|g| g == f);
+    let listener = shared
+        .stripe
+        .listeners
+        .create(features.is_empty() || wants("webhooks"), wants("v2_events"));
     let websocket_url = format!(
         "{}/subscribe/{}",
         shared.stripe_api_url.replacen("http", "ws", 1),
@@ -552,10 +625,10 @@ mod tests {
     #[test]
     fn an_event_goes_out_at_the_default_and_the_latest_version() {
         let listeners = Listeners::default();
-        let listener = listeners.create();
+        let listener = listeners.create(true, false);
         listener.ever_connected.store(true, Ordering::Release);
         listener.connected.store(true, Ordering::Release);
-        let never = listeners.create();
+        let never = listeners.create(true, false);
         let stripe = StripeSide::new(SecretString::from("sk_test_x".to_owned()), None);
         let event =
             json!({"id": "evt_1", "type": "customer.created", "api_version": "2025-03-31.basil"});

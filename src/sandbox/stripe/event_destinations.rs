@@ -15,7 +15,8 @@
 //! emulator): the real AWS accepts partner calls from Stripe's own account only. Without one,
 //! no source can be made and the destination is `disabled` with reason
 //! `no_aws_event_source_exists`, as Stripe reports a destination whose source is gone. Thin
-//! destinations get their pings only: the sandbox makes no v2 events. `webhook_endpoint`
+//! destinations get the thin events the sandbox makes (`thin.rs`: the meter error reports) and
+//! their pings. `webhook_endpoint`
 //! destinations are refused (the sandbox's webhooks are `/v1/webhook_endpoints`).
 
 use std::collections::HashMap;
@@ -113,9 +114,14 @@ impl Destination {
     /// Whether an event of `event_type` (of a connected account when `connected`) goes here:
     /// `@self` takes the account's own events, `@accounts` those of connected accounts.
     fn wants(&self, event_type: &str, connected: bool) -> bool {
+        self.takes("snapshot", event_type, connected)
+    }
+
+    /// Whether an event of `event_type` with this payload style goes here.
+    fn takes(&self, payload: &str, event_type: &str, connected: bool) -> bool {
         let scope = if connected { "@accounts" } else { "@self" };
         self.enabled
-            && self.event_payload == "snapshot"
+            && self.event_payload == payload
             && self.events_from.iter().any(|s| s == scope)
             && self
                 .enabled_events
@@ -181,6 +187,13 @@ impl Destinations {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// Whether a destination takes thin events of `event_type`.
+    pub fn take_thin(&self, event_type: &str) -> bool {
+        self.lock()
+            .iter()
+            .any(|d| d.takes("thin", event_type, false))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Destination>> {
@@ -275,6 +288,31 @@ pub fn publish(shared: &Arc<Shared>, event: &Value, body: &Arc<str>) {
             time: event["created"]
                 .as_i64()
                 .unwrap_or_else(crate::timestamp::unix_now),
+        };
+        let id = event["id"].as_str().unwrap_or_default().to_owned();
+        tokio::spawn(deliver(shared.clone(), id, d, entry));
+    }
+}
+
+/// Every thin destination that takes this thin event (the account's own: the sandbox makes no
+/// v2 events of connected accounts), as `PutPartnerEvents` entries whose `Detail` is the
+/// notification, delivered in the background.
+pub fn publish_thin(shared: &Arc<Shared>, event: &Value, notification: &str) {
+    let event_type = event["type"].as_str().unwrap_or_default();
+    let wanted: Vec<Destination> = shared
+        .stripe
+        .destinations
+        .lock()
+        .iter()
+        .filter(|d| d.takes("thin", event_type, false))
+        .cloned()
+        .collect();
+    for d in wanted {
+        let entry = PartnerEntry {
+            source: d.source_name(),
+            detail_type: event_type.to_owned(),
+            detail: notification.to_owned(),
+            time: crate::timestamp::unix_now(),
         };
         let id = event["id"].as_str().unwrap_or_default().to_owned();
         tokio::spawn(deliver(shared.clone(), id, d, entry));
@@ -783,7 +821,7 @@ pub(super) async fn ping(State(shared): S, UrlPath(id): UrlPath<String>, _call: 
         return not_found(&id);
     };
     let event = json!({
-        "id": format!("evt_test_{}", secret::random_alnum(40)),
+        "id": super::thin::new_event_id(shared.livemode()),
         "object": "v2.core.event",
         "type": "v2.core.event_destination.ping",
         "livemode": shared.livemode(),

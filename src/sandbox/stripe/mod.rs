@@ -39,6 +39,10 @@ pub mod event_destinations;
 mod events;
 mod form;
 pub mod onboarding;
+mod portal_page;
+pub mod thin;
+mod three_d_secure;
+pub mod tunnel;
 use engine::{ApiError, Call};
 use form::{Form, list_page, list_query, parse_bool};
 pub mod validate;
@@ -216,6 +220,10 @@ pub struct StripeSide {
     pub destinations: event_destinations::Destinations,
     /// The webhook deliveries under way, bounded per endpoint.
     pub in_flight: crate::sandbox::delivery::InFlight,
+    /// The thin (v2) events, for `GET /v2/core/events` (not kept by `--state`).
+    pub thin: thin::ThinEvents,
+    /// The `meter-events.stripe.com` tunnel's TLS, made at start (`tunnel.rs`).
+    pub tunnel: std::sync::OnceLock<Arc<tunnel::Tunnel>>,
 }
 
 /// Reads a Stripe API key file: `sk_test_…`/`sk_live_…` (or restricted `rk_…`).
@@ -293,6 +301,8 @@ impl StripeSide {
             idempotency: Default::default(),
             destinations: event_destinations::Destinations::restore(saved.destinations),
             in_flight: Default::default(),
+            thin: Default::default(),
+            tunnel: Default::default(),
             account_id: if saved.account_id.is_empty() {
                 format!("acct_{}", secret::random_alnum(16))
             } else {
@@ -600,6 +610,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
             "/v2/core/event_destinations/{id}/ping",
             post(event_destinations::ping),
         )
+        .route("/v2/core/events", get(thin::list))
+        .route("/v2/core/events/{id}", get(thin::retrieve))
         .route("/subscribe/{account}", get(cli::subscribe))
         .route(
             "/setup/e/{account}/{link}",
@@ -611,6 +623,19 @@ pub fn router(shared: Arc<Shared>) -> Router {
             get(checkout_page::page).post(checkout_page::pay),
         )
         .route("/c/pay/{id}/card", get(checkout_page::card_frame))
+        .route("/p/session/{id}", get(portal_page::page))
+        .route(
+            "/3ds/{id}",
+            get(three_d_secure::page).post(three_d_secure::answer),
+        )
+        .route(
+            "/p/session/{id}/subscriptions/{sub}/cancel",
+            post(portal_page::cancel),
+        )
+        .route(
+            "/c/pay/{id}/authenticate",
+            get(checkout_page::authentication_page).post(checkout_page::authenticate),
+        )
         .route(
             "/v1/issuing/cards/{card}/test/authorizations",
             post(behaviour::issuing::legacy_test_authorization),
@@ -623,6 +648,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
             engine::idempotency::layer,
         ))
         .layer(axum::middleware::from_fn(engine::call::request_id))
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            tunnel::layer,
+        ))
         .with_state(shared)
 }
 

@@ -191,3 +191,466 @@ async fn pay_in_headless_chromium_redirects_and_credits_and_declines_visibly() {
     assert_eq!(events["data"].as_array().unwrap().len(), 1);
     c.close().await.unwrap();
 }
+
+/// The account's events of payments, charges, setups and sessions, oldest first.
+async fn payment_events(api: &super::connect::Api) -> Vec<String> {
+    let events = api
+        .get("/v1/events?limit=100", None, "ApiList<Stripe.Event>")
+        .await;
+    let mut types: Vec<String> = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_owned())
+        .filter(|t| {
+            [
+                "payment_intent.",
+                "charge.",
+                "checkout.session.",
+                "setup_intent.",
+                "invoice.",
+                "customer.subscription.",
+            ]
+            .iter()
+            .any(|p| t.starts_with(p))
+        })
+        .collect();
+    types.reverse();
+    types
+}
+
+/// A Checkout Session in `mode` (a $19.00 price, monthly in subscription mode) whose success
+/// page is the sandbox app's.
+async fn session(api: &super::connect::Api, app: &str, mode: &str) -> Value {
+    let success = format!("{app}/billing/success?session_id={{CHECKOUT_SESSION_ID}}");
+    let mut form = vec![("mode", mode.to_owned()), ("success_url", success)];
+    if mode == "setup" {
+        form.push(("currency", "usd".into()));
+    } else {
+        let mut price = vec![
+            ("unit_amount", "1900"),
+            ("currency", "usd"),
+            ("product_data[name]", "Lamp"),
+        ];
+        if mode == "subscription" {
+            price.push(("recurring[interval]", "month"));
+        }
+        let price = api.post("/v1/prices", None, &price, "Price").await;
+        form.push(("line_items[0][price]", price["id"].as_str().unwrap().into()));
+        form.push(("line_items[0][quantity]", "1".into()));
+    }
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    api.post("/v1/checkout/sessions", None, &form, "Checkout.Session")
+        .await
+}
+
+/// Pays the hosted page with a card that asks for 3-D Secure and answers the challenge with
+/// `button` (`#test-source-authorize-3ds` or `#test-source-fail-3ds`).
+async fn pay_with_3ds(c: &fantoccini::Client, url: &str, card: &str, button: &str) {
+    use fantoccini::Locator::Css;
+    c.goto(url).await.unwrap();
+    fill_and_pay(c, card).await;
+    let challenge = eventually("the 3-D Secure step", Duration::from_secs(20), || async {
+        c.find(Css(button)).await.ok()
+    })
+    .await;
+    let title = c.find(Css("#three-ds-title")).await.unwrap();
+    assert_eq!(title.text().await.unwrap(), "3D Secure 2 Test Page");
+    challenge.click().await.unwrap();
+}
+
+/// Waits for the browser to land on the session's success page (the sandbox app's).
+async fn landed_on_success(c: &fantoccini::Client, app: &str, cs_id: &str) {
+    let success = format!("{app}/billing/success?session_id={cs_id}");
+    eventually(
+        "the redirect to success_url",
+        Duration::from_secs(20),
+        || async { (c.current_url().await.ok()?.as_str() == success).then_some(()) },
+    )
+    .await;
+}
+
+/// docs.stripe.com/testing#regulatory-cards: a card that requires authentication shows the
+/// 3-D Secure step; completed, the payment succeeds and the session completes; failed, the
+/// session stays open with Checkout's message and another card pays the same payment intent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_asking_for_3d_secure_is_completed_or_failed_on_the_hosted_page_in_chromium() {
+    use super::connect::Api;
+    use super::stripe_cli::Cli;
+    use fantoccini::Locator::Css;
+    let cli = Cli::start(&[]);
+    let api = Api::new(&cli);
+    let app = cli.sandbox.app.clone();
+    let driver = ChromeDriver::start();
+    let (c, _profile) = browser(&driver).await;
+
+    let cs = session(&api, &app, "payment").await;
+    let cs_id = cs["id"].as_str().unwrap().to_owned();
+    pay_with_3ds(
+        &c,
+        cs["url"].as_str().unwrap(),
+        "4000 0027 6000 3184",
+        "#test-source-authorize-3ds",
+    )
+    .await;
+    landed_on_success(&c, &app, &cs_id).await;
+    let done = api
+        .get(
+            &format!("/v1/checkout/sessions/{cs_id}"),
+            None,
+            "Checkout.Session",
+        )
+        .await;
+    assert_eq!(
+        (done["status"].as_str(), done["payment_status"].as_str()),
+        (Some("complete"), Some("paid"))
+    );
+    let pi = api
+        .get(
+            &format!(
+                "/v1/payment_intents/{}",
+                done["payment_intent"].as_str().unwrap()
+            ),
+            None,
+            "PaymentIntent",
+        )
+        .await;
+    assert_eq!(pi["status"], "succeeded");
+    assert_eq!(pi["next_action"], Value::Null);
+    assert_eq!(
+        payment_events(&api).await,
+        [
+            "payment_intent.created",
+            "payment_intent.requires_action",
+            "charge.succeeded",
+            "payment_intent.succeeded",
+            "checkout.session.completed"
+        ]
+    );
+
+    // Failed authentication: back on the payment page with Checkout's message, the session
+    // open, the intent waiting for another payment method with Stripe's error.
+    let cs = session(&api, &app, "payment").await;
+    let cs_id = cs["id"].as_str().unwrap().to_owned();
+    let url = cs["url"].as_str().unwrap().to_owned();
+    pay_with_3ds(&c, &url, "4000 0000 0000 3220", "#test-source-fail-3ds").await;
+    let message = eventually("the failure message", Duration::from_secs(20), || async {
+        let text = c
+            .find(Css("#payment-error"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        (!text.is_empty()).then_some(text)
+    })
+    .await;
+    assert_eq!(
+        message,
+        "We are unable to authenticate your payment method. Please choose a different payment method and try again."
+    );
+    let open = api
+        .get(
+            &format!("/v1/checkout/sessions/{cs_id}"),
+            None,
+            "Checkout.Session",
+        )
+        .await;
+    assert_eq!(
+        (open["status"].as_str(), open["payment_status"].as_str()),
+        (Some("open"), Some("unpaid"))
+    );
+    let pi_id = open["payment_intent"].as_str().unwrap().to_owned();
+    let failed = api
+        .get(
+            &format!("/v1/payment_intents/{pi_id}"),
+            None,
+            "PaymentIntent",
+        )
+        .await;
+    assert_eq!(failed["status"], "requires_payment_method");
+    assert_eq!(
+        failed["last_payment_error"]["code"],
+        "payment_intent_authentication_failure"
+    );
+    assert_eq!(
+        failed["last_payment_error"]["payment_method"]["card"]["last4"],
+        "3220"
+    );
+    assert_eq!(
+        payment_events(&api).await[5..],
+        [
+            "payment_intent.created",
+            "payment_intent.requires_action",
+            "payment_intent.payment_failed"
+        ]
+    );
+    // Another card pays the same intent.
+    c.goto(&url).await.unwrap();
+    fill_and_pay(&c, "4242 4242 4242 4242").await;
+    landed_on_success(&c, &app, &cs_id).await;
+    let paid = api
+        .get(
+            &format!("/v1/checkout/sessions/{cs_id}"),
+            None,
+            "Checkout.Session",
+        )
+        .await;
+    assert_eq!(paid["payment_intent"].as_str(), Some(pi_id.as_str()));
+    assert_eq!(paid["payment_status"], "paid");
+    assert_eq!(
+        payment_events(&api).await[8..],
+        [
+            "charge.succeeded",
+            "payment_intent.succeeded",
+            "checkout.session.completed"
+        ]
+    );
+
+    // Setup mode: the card is set up once the challenge is completed.
+    let cs = session(&api, &app, "setup").await;
+    let cs_id = cs["id"].as_str().unwrap().to_owned();
+    pay_with_3ds(
+        &c,
+        cs["url"].as_str().unwrap(),
+        "4000 0027 6000 3184",
+        "#test-source-authorize-3ds",
+    )
+    .await;
+    landed_on_success(&c, &app, &cs_id).await;
+    let set_up = api
+        .get(
+            &format!("/v1/checkout/sessions/{cs_id}?expand[]=setup_intent"),
+            None,
+            "Checkout.Session",
+        )
+        .await;
+    assert_eq!(set_up["status"], "complete");
+    assert_eq!(set_up["setup_intent"]["status"], "succeeded");
+    assert_eq!(
+        payment_events(&api).await[11..],
+        [
+            "setup_intent.created",
+            "setup_intent.requires_action",
+            "setup_intent.succeeded",
+            "checkout.session.completed"
+        ]
+    );
+
+    // Subscription mode: the challenge is the first invoice's payment's; failed, the invoice
+    // stays open and the subscription incomplete; another card completes it.
+    let cs = session(&api, &app, "subscription").await;
+    let cs_id = cs["id"].as_str().unwrap().to_owned();
+    let url = cs["url"].as_str().unwrap().to_owned();
+    let seen = payment_events(&api).await.len();
+    pay_with_3ds(&c, &url, "4000 0027 6000 3184", "#test-source-fail-3ds").await;
+    eventually("the failure message", Duration::from_secs(20), || async {
+        let text = c
+            .find(Css("#payment-error"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        (!text.is_empty()).then_some(text)
+    })
+    .await;
+    let open = api
+        .get(
+            &format!("/v1/checkout/sessions/{cs_id}"),
+            None,
+            "Checkout.Session",
+        )
+        .await;
+    assert_eq!(open["status"], "open");
+    let failed = payment_events(&api).await;
+    assert_eq!(
+        failed[seen..],
+        [
+            "customer.subscription.created",
+            "invoice.created",
+            "invoice.finalized",
+            "payment_intent.created",
+            "payment_intent.requires_action",
+            "invoice.payment_action_required",
+            "payment_intent.payment_failed",
+            "invoice.payment_failed"
+        ]
+    );
+    pay_with_3ds(
+        &c,
+        &url,
+        "4000 0000 0000 3220",
+        "#test-source-authorize-3ds",
+    )
+    .await;
+    landed_on_success(&c, &app, &cs_id).await;
+    let done = api
+        .get(
+            &format!("/v1/checkout/sessions/{cs_id}?expand[]=subscription&expand[]=invoice"),
+            None,
+            "Checkout.Session",
+        )
+        .await;
+    assert_eq!(
+        (done["status"].as_str(), done["payment_status"].as_str()),
+        (Some("complete"), Some("paid"))
+    );
+    assert_eq!(done["subscription"]["status"], "active");
+    assert_eq!(done["invoice"]["status"], "paid");
+    // The invoice's new payment (invoices.rs charges a new intent for each attempt).
+    assert_eq!(
+        payment_events(&api).await[failed.len()..],
+        [
+            "payment_intent.created",
+            "payment_intent.requires_action",
+            "invoice.payment_action_required",
+            "charge.succeeded",
+            "payment_intent.succeeded",
+            "invoice.paid",
+            "invoice.payment_succeeded",
+            "customer.subscription.updated",
+            "checkout.session.completed"
+        ]
+    );
+    let customer = done["customer"].as_str().unwrap();
+    let subs = api
+        .get(
+            &format!("/v1/subscriptions?customer={customer}"),
+            None,
+            "ApiList<Stripe.Subscription>",
+        )
+        .await;
+    assert_eq!(
+        subs["data"].as_array().unwrap().len(),
+        1,
+        "one subscription: {subs}"
+    );
+    c.close().await.unwrap();
+    api.assert_typed();
+}
+
+/// POSTs the 3-D Secure page's answer (`complete` or `fail`): the redirect's `Location`.
+async fn answer_challenge(api: &super::connect::Api, url: &str, outcome: &str) -> String {
+    let resp = api
+        .http
+        .post(url)
+        .form(&[("outcome", outcome)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    resp.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// An intent confirmed with `return_url` outside Checkout: `next_action.redirect_to_url` names
+/// the challenge page; answered, the browser returns to `return_url` with the intent, its
+/// client secret and `redirect_status`, as Stripe appends them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_intent_confirmed_with_return_url_is_authenticated_on_the_challenge_page() {
+    use super::connect::Api;
+    use super::stripe_cli::Cli;
+    let cli = Cli::start(&[]);
+    let api = Api::new(&cli);
+    let back = "https://shop.example.com/done";
+    let confirm = |card: &'static str| {
+        let api = &api;
+        async move {
+            api.post(
+                "/v1/payment_intents",
+                None,
+                &[
+                    ("amount", "1500"),
+                    ("currency", "usd"),
+                    ("payment_method", card),
+                    ("confirm", "true"),
+                    ("return_url", back),
+                ],
+                "PaymentIntent",
+            )
+            .await
+        }
+    };
+    let pi = confirm("pm_card_authenticationRequired").await;
+    assert_eq!(pi["status"], "requires_action");
+    assert_eq!(pi["next_action"]["type"], "redirect_to_url");
+    assert_eq!(pi["next_action"]["redirect_to_url"]["return_url"], back);
+    let url = pi["next_action"]["redirect_to_url"]["url"]
+        .as_str()
+        .unwrap();
+    assert!(url.starts_with(&api.base), "{url}");
+    let page = api
+        .http
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"test-source-authorize-3ds\""), "{page}");
+    let id = pi["id"].as_str().unwrap();
+    let secret = pi["client_secret"].as_str().unwrap();
+    assert_eq!(
+        answer_challenge(&api, url, "complete").await,
+        format!(
+            "{back}?payment_intent={id}&payment_intent_client_secret={secret}&redirect_status=succeeded"
+        )
+    );
+    let paid = api
+        .get(&format!("/v1/payment_intents/{id}"), None, "PaymentIntent")
+        .await;
+    assert_eq!(paid["status"], "succeeded");
+
+    let pi = confirm("pm_card_threeDSecure2Required").await;
+    let id = pi["id"].as_str().unwrap();
+    let url = pi["next_action"]["redirect_to_url"]["url"]
+        .as_str()
+        .unwrap();
+    let location = answer_challenge(&api, url, "fail").await;
+    assert!(location.ends_with("&redirect_status=failed"), "{location}");
+    let failed = api
+        .get(&format!("/v1/payment_intents/{id}"), None, "PaymentIntent")
+        .await;
+    assert_eq!(failed["status"], "requires_payment_method");
+    assert_eq!(
+        failed["last_payment_error"]["code"],
+        "payment_intent_authentication_failure"
+    );
+    assert_eq!(
+        payment_events(&api).await,
+        [
+            "payment_intent.created",
+            "payment_intent.requires_action",
+            "charge.succeeded",
+            "payment_intent.succeeded",
+            "payment_intent.created",
+            "payment_intent.requires_action",
+            "payment_intent.payment_failed"
+        ]
+    );
+    // Without return_url the page is for Stripe.js (`use_stripe_sdk.stripe_js`).
+    let pi = api
+        .post(
+            "/v1/payment_intents",
+            None,
+            &[
+                ("amount", "1500"),
+                ("currency", "usd"),
+                ("payment_method", "pm_card_authenticationRequired"),
+                ("confirm", "true"),
+            ],
+            "PaymentIntent",
+        )
+        .await;
+    let js = pi["next_action"]["use_stripe_sdk"]["stripe_js"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        js,
+        format!("{}/3ds/{}", api.base, pi["id"].as_str().unwrap())
+    );
+    let page = api.http.get(js).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    api.assert_typed();
+}

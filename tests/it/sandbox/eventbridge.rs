@@ -612,3 +612,100 @@ async fn stripe_node_drives_the_v2_event_destinations_and_a_ping_reaches_eventbr
         .unwrap();
     assert_eq!(refused.status(), 400);
 }
+
+/// A thin destination gets the thin notification of a bad meter event on EventBridge (its
+/// `detail`, no `data`), which stripe-node reads with `parseEventNotificationWithoutVerification`
+/// (what Stripe's docs prescribe for EventBridge) and whose event the API serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thin_destination_gets_the_meter_error_notifications_on_eventbridge() {
+    let chain = Chain::start();
+    let q = chain.boto(
+        "q = sqs.create_queue(QueueName='thin')['QueueUrl']\n\
+         arn = sqs.get_queue_attributes(QueueUrl=q, AttributeNames=['QueueArn'])['Attributes']['QueueArn']\n\
+         events.put_rule(Name='thin-stripe', EventPattern=json.dumps({'source': [{'prefix': 'aws.partner/stripe.com/'}]}))\n\
+         events.put_targets(Rule='thin-stripe', Targets=[{'Id': 'q', 'Arn': arn}])\n\
+         print(json.dumps(q))",
+    );
+    let http = reqwest::Client::new();
+    let api = &chain.sb.stripe_api;
+    let made: Value = http
+        .post(format!("{api}/v2/core/event_destinations"))
+        .bearer_auth(&chain.key)
+        .json(
+            &json!({"name": "thin", "type": "amazon_eventbridge", "event_payload": "thin",
+            "enabled_events": ["v1.billing.meter.no_meter_found"],
+            "amazon_eventbridge": {"aws_account_id": "123456789012", "aws_region": "us-east-1"}}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = made["id"].as_str().unwrap_or_else(|| panic!("{made}"));
+    // The meter's thin twin (`v1.billing.meter.created`) is a type it does not take; the bad
+    // event's notification is one it takes.
+    for (path, form) in [
+        (
+            "/v1/billing/meters",
+            vec![
+                ("display_name", "Tokens"),
+                ("event_name", "tokens"),
+                ("default_aggregation[formula]", "sum"),
+            ],
+        ),
+        (
+            "/v1/billing/meter_events",
+            vec![
+                ("event_name", "nobody_meters_this"),
+                ("payload[value]", "1"),
+                ("identifier", "lost-usage"),
+            ],
+        ),
+    ] {
+        let resp = http
+            .post(format!("{api}{path}"))
+            .bearer_auth(&chain.key)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{path}: {}", resp.status());
+    }
+    let q = q.as_str().unwrap();
+    let got = poll("the thin notification on EventBridge", WAIT, || {
+        let v = chain.boto(&format!(
+            "m = sqs.receive_message(QueueUrl={q:?}, WaitTimeSeconds=1).get('Messages', [])\n\
+             print(json.dumps([json.loads(x['Body']) for x in m]))"
+        ));
+        v.as_array().filter(|a| !a.is_empty()).cloned()
+    });
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["detail-type"], "v1.billing.meter.no_meter_found");
+    assert_eq!(got[0]["source"], format!("aws.partner/stripe.com/{id}"));
+    let detail = &got[0]["detail"];
+    assert!(detail.get("data").is_none(), "thin: {detail}");
+
+    let mut cmd = node();
+    cmd.arg("-e")
+        .arg(
+            "const Stripe = require('stripe');\n\
+             const u = new URL(process.env.API);\n\
+             const stripe = new Stripe(process.env.KEY, {host: u.hostname, port: u.port, protocol: 'http'});\n\
+             const n = stripe.parseEventNotificationWithoutVerification(process.env.DETAIL);\n\
+             n.fetchEvent().then((e) => console.log(JSON.stringify({type: n.type, event: e})));",
+        )
+        .current_dir(receivers_dir())
+        .env("API", api)
+        .env("KEY", &chain.key)
+        .env("DETAIL", detail.to_string());
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["type"], "v1.billing.meter.no_meter_found");
+    assert_eq!(v["event"]["id"], detail["id"]);
+    assert_eq!(
+        v["event"]["data"]["reason"]["error_types"][0]["sample_errors"][0]["request"]["identifier"],
+        "lost-usage"
+    );
+}

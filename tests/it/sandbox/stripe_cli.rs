@@ -38,16 +38,19 @@ impl Cli {
         self.command_at(args, &self.sandbox.stripe_api)
     }
 
-    /// The CLI pointed at `api_base`. Its proxy variables name a closed loopback port, so that
-    /// nothing it does leaves the machine (a fixture that names another host fails at once;
-    /// Go sends loopback requests without a proxy).
+    /// The CLI pointed at `api_base`. Nothing it does leaves the machine: `HTTP_PROXY` names a
+    /// closed loopback port, `HTTPS_PROXY` the sandbox, which tunnels to
+    /// `meter-events.stripe.com` only (trusted through `SSL_CERT_FILE`, the sandbox's CA) and
+    /// refuses any other host (Go sends loopback requests without a proxy).
     pub(super) fn command_at(&self, args: &[&str], api_base: &str) -> Command {
         let closed = closed_url();
+        let tunnel = &self.sandbox.info["stripe_cli"];
         let mut cmd = Command::new(stripe_binary());
         cmd.args(args)
             .args(["--api-base", api_base])
             .env("HTTP_PROXY", &closed)
-            .env("HTTPS_PROXY", &closed)
+            .env("HTTPS_PROXY", tunnel["https_proxy"].as_str().unwrap())
+            .env("SSL_CERT_FILE", tunnel["ssl_cert_file"].as_str().unwrap())
             .env("HOME", self.home.path())
             .env("XDG_CONFIG_HOME", self.home.path().join("config"))
             .env("STRIPE_API_KEY", &self.key)
@@ -365,9 +368,15 @@ fn listen_then_fanout_then_three_receivers_one_with_its_own_secret_offline() {
 #[test]
 fn the_start_line_says_how_to_point_the_cli_at_the_sandbox_without_the_key() {
     let cli = Cli::start(&[]);
+    let ca = cli.sandbox.info["stripe_cli"]["ssl_cert_file"].clone();
+    assert!(
+        ca.as_str().unwrap().ends_with("/meter_events_ca.pem"),
+        "{ca}"
+    );
     assert_eq!(
         cli.sandbox.info["stripe_cli"],
-        json!({"api_base": cli.sandbox.stripe_api, "api_key_env": "STRIPE_API_KEY"})
+        json!({"api_base": cli.sandbox.stripe_api, "api_key_env": "STRIPE_API_KEY",
+               "https_proxy": cli.sandbox.stripe_api, "ssl_cert_file": ca})
     );
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("sandbox.err");
@@ -401,6 +410,14 @@ fn the_start_line_says_how_to_point_the_cli_at_the_sandbox_without_the_key() {
         line.contains(&format!("STRIPE_API_KEY=\"$(cat {key_file})\""))
             && line.contains(&format!("--api-base {api}")),
         "{line}"
+    );
+    let meters = status
+        .lines()
+        .find(|l| l.starts_with("meter events"))
+        .expect("a meter events line");
+    assert!(
+        meters.contains(&format!("HTTPS_PROXY={api} SSL_CERT_FILE=")),
+        "{meters}"
     );
     assert!(
         !status.contains(&key) && !first.contains(&key),

@@ -12,7 +12,9 @@
 //!   fulfillment). `payment_intent_data`'s Connect parameters (`application_fee_amount`,
 //!   `transfer_data`, `on_behalf_of`, `transfer_group`) go to the payment intent (connect.rs).
 //! - `subscription` (docs.stripe.com/billing/subscriptions/build-subscriptions?ui=checkout):
-//!   recurring prices; paying makes the customer if the session has none (`customer.created`),
+//!   recurring prices, and one-time ones beside them, which go on the first invoice only
+//!   (`add_invoice_items`, first_invoice_items.rs); paying makes the customer if the session
+//!   has none (`customer.created`),
 //!   attaches the payment method (`payment_method.attached`) and makes the subscription with it
 //!   as default (subscriptions.rs: its invoice's events), then `checkout.session.completed`
 //!   with `subscription` and `invoice`; `payment_status` is `no_payment_required` when nothing
@@ -22,8 +24,16 @@
 //!   intent for the payment method (setup_intents.rs), then `checkout.session.completed` with
 //!   `setup_intent` and `payment_status: no_payment_required`.
 //!
-//! A declined card leaves the session open (the buyer may try another). The payment page's
-//! 3-D Secure challenge is not built: a card that asks for it is refused plainly.
+//! A declined card leaves the session open (the buyer may try another). A card that asks for
+//! 3-D Secure (docs.stripe.com/testing#regulatory-cards) leaves the intent `requires_action`
+//! (`payment_intent.requires_action`, `setup_intent.requires_action`) and the session open
+//! until the customer answers the hosted page's challenge (`authenticate`): completed, the
+//! payment or setup goes on as above; failed, the intent is back to `requires_payment_method`
+//! (`payment_intent.payment_failed`, `setup_intent.setup_failed`) and the session stays open.
+//! In `subscription` mode the challenge is the first invoice's payment's
+//! (`invoice.payment_action_required`; the subscription `incomplete` meanwhile): completed, the
+//! invoice is paid and the subscription `active`, then `checkout.session.completed`; failed,
+//! `invoice.payment_failed`, and another card pays the same invoice.
 
 use std::sync::Arc;
 
@@ -130,7 +140,9 @@ impl Behaviour for Sessions {
 }
 
 /// The session's line items, by price: (subtotal, due today, currency). `payment` mode takes
-/// one-time prices, `subscription` mode recurring ones (a trial makes nothing due today).
+/// one-time prices; `subscription` mode recurring ones and, beside them, one-time ones, which
+/// are on the first invoice only (API reference, Create a Checkout Session, `line_items`; a
+/// trial makes only those due today).
 fn line_items(ctx: &Ctx, mode: &str) -> ApiResult<(i64, i64, Value)> {
     let items = ctx
         .param("line_items")
@@ -143,7 +155,8 @@ fn line_items(ctx: &Ctx, mode: &str) -> ApiResult<(i64, i64, Value)> {
                 "You must specify either `line_items` or `setup_intent_data`.",
             )
         })?;
-    let (mut total, mut currency) = (0, Value::Null);
+    let (mut total, mut one_time, mut currency) = (0, 0, Value::Null);
+    let mut any_recurring = false;
     for (i, item) in items.iter().enumerate() {
         let param = format!("line_items[{i}][price]");
         let id = item["price"].as_str().ok_or_else(|| {
@@ -162,21 +175,29 @@ fn line_items(ctx: &Ctx, mode: &str) -> ApiResult<(i64, i64, Value)> {
                 "You specified `payment` mode but passed a recurring price. Either switch to `subscription` mode or use only one-time prices.",
             ));
         }
-        if mode == "subscription" && !recurring {
-            return Err(ApiError::invalid(
-                "parameter_invalid",
-                Some(&param),
-                "The sandbox's subscription mode takes recurring prices only (one-time items beside a subscription are not built yet).",
-            ));
-        }
-        total +=
+        let amount =
             price["unit_amount"].as_i64().unwrap_or(0) * item["quantity"].as_i64().unwrap_or(1);
+        total += amount;
+        if recurring {
+            any_recurring = true;
+        } else {
+            one_time += amount;
+        }
         currency = price["currency"].clone();
     }
+    if mode == "subscription" && !any_recurring {
+        return Err(ApiError::invalid(
+            "parameter_invalid",
+            Some("line_items"),
+            "You must specify at least one recurring price in `subscription` mode when using prices.",
+        ));
+    }
+    // A trial makes the recurring items free today; the one-time items are on the first invoice
+    // all the same.
     let trial = ctx
         .param("subscription_data")
         .is_some_and(|d| !d["trial_period_days"].is_null() || !d["trial_end"].is_null());
-    Ok((total, if trial { 0 } else { total }, currency))
+    Ok((total, if trial { one_time } else { total }, currency))
 }
 
 /// `setup` mode's currency: dynamic payment methods need `currency` unless the session names
@@ -283,13 +304,6 @@ pub fn pay_page(ctx: &Ctx) -> ApiResult<Value> {
         Outcome::Declined(code, decline) if !asynchronous && cs["mode"] != "setup" => {
             return Err(payments::card_error(code, decline));
         }
-        Outcome::Authenticate => {
-            return Err(ApiError::invalid(
-                "parameter_invalid",
-                Some("payment_method"),
-                "This card asks for 3-D Secure, which the sandbox's payment page does not run yet: pay with another test card.",
-            ));
-        }
         _ => {}
     }
     customer_details(&mut cs, &pm);
@@ -298,7 +312,36 @@ pub fn pay_page(ctx: &Ctx) -> ApiResult<Value> {
         Some("setup") => return set_up(ctx, cs, &pm),
         _ => {}
     }
-    let data = note(ctx, &cs, "payment_intent_data");
+    // One payment intent per session: a new attempt after a decline or a failed
+    // authentication confirms the same intent again (docs.stripe.com/payments/checkout/
+    // how-checkout-works: the session's `payment_intent`).
+    let again = cs["payment_intent"]
+        .as_str()
+        .and_then(|id| ctx.store().get_of("payment_intent", id))
+        .filter(|pi| {
+            matches!(
+                pi["status"].as_str(),
+                Some("requires_payment_method" | "requires_action")
+            )
+        });
+    let pi = match again {
+        Some(pi) => pi,
+        None => ctx.create("payment_intent", intent_params(ctx, &cs, &pm))?,
+    };
+    cs["payment_intent"] = pi["id"].clone();
+    ctx.put(&cs);
+    let pi = payments::pay_deferred(ctx, pi, &pm)?;
+    if pi["status"] == "requires_action" {
+        // 3-D Secure: the session stays open until the customer answers the challenge
+        // (`authenticate`).
+        return Ok(cs);
+    }
+    complete_payment(ctx, cs, &pi, asynchronous)
+}
+
+/// The payment intent a `payment` mode session makes, with its `payment_intent_data`.
+fn intent_params(ctx: &Ctx, cs: &Value, pm: &Value) -> Value {
+    let data = note(ctx, cs, "payment_intent_data");
     let mut params = json!({"amount": cs["amount_total"], "currency": cs["currency"], "payment_method_types": [pm["type"]]});
     for key in [
         "description",
@@ -317,9 +360,12 @@ pub fn pay_page(ctx: &Ctx) -> ApiResult<Value> {
     if !cs["customer"].is_null() {
         params["customer"] = cs["customer"].clone();
     }
-    let pi = ctx.create("payment_intent", params)?;
-    let pi = payments::pay_deferred(ctx, pi, &pm)?;
-    cs["payment_intent"] = pi["id"].clone();
+    params
+}
+
+/// A paid (or, for a debit, processing) payment completes the session:
+/// `checkout.session.completed`, then a debit's outcome.
+fn complete_payment(ctx: &Ctx, mut cs: Value, pi: &Value, asynchronous: bool) -> ApiResult<Value> {
     cs["status"] = json!("complete");
     if !asynchronous {
         cs["payment_status"] = json!("paid");
@@ -368,7 +414,10 @@ fn customer_details(cs: &mut Value, pm: &Value) {
 
 /// `subscription` mode: the customer (made if the session has none), the payment method
 /// attached, the subscription made with it as default, then `checkout.session.completed`.
-fn subscribe(ctx: &Ctx, mut cs: Value, pm: &Value) -> ApiResult<Value> {
+fn subscribe(ctx: &Ctx, cs: Value, pm: &Value) -> ApiResult<Value> {
+    if let Some(sub) = pending_subscription(ctx, &cs) {
+        return pay_first_invoice_again(ctx, cs, &sub, pm);
+    }
     let customer = match cs["customer"].as_str() {
         Some(id) => ctx.get("customer", id)?,
         None => {
@@ -387,21 +436,121 @@ fn subscribe(ctx: &Ctx, mut cs: Value, pm: &Value) -> ApiResult<Value> {
         cards::attach(ctx, &mut pm, &customer_id)?;
     }
     let data = note(ctx, &cs, "subscription_data");
-    let items: Vec<Value> = note(ctx, &cs, "line_items")
+    // Recurring prices are the subscription's items; one-time ones its first invoice's
+    // (`add_invoice_items`).
+    let (items, one_time): (Vec<Value>, Vec<Value>) = note(ctx, &cs, "line_items")
         .as_array()
         .into_iter()
         .flatten()
         .map(|i| json!({"price": i["price"], "quantity": i["quantity"].as_i64().unwrap_or(1)}))
-        .collect();
+        .partition(|i| {
+            i["price"]
+                .as_str()
+                .and_then(|id| ctx.store().get_of("price", id))
+                .is_some_and(|p| p["type"] == "recurring")
+        });
     let mut params =
         json!({"customer": customer_id, "items": items, "default_payment_method": pm["id"]});
+    if !one_time.is_empty() {
+        params["add_invoice_items"] = json!(one_time);
+    }
     for key in ["trial_period_days", "trial_end", "metadata", "description"] {
         if !data[key].is_null() {
             params[key] = data[key].clone();
         }
     }
     let sub = ctx.create("subscription", params)?;
-    cs["customer"] = json!(customer_id);
+    if let Some(pi) = first_payment_awaiting_action(ctx, &sub) {
+        // 3-D Secure for the first invoice's payment: the session stays open, its subscription
+        // `incomplete`, until the customer answers the challenge (`authenticate`).
+        let id = cs["id"].as_str().unwrap_or_default();
+        ctx.store()
+            .set_private(id, PENDING_SUBSCRIPTION, sub["id"].clone());
+        ctx.store().set_private(id, INVOICE_PAYMENT, pi);
+        ctx.put(&cs);
+        return Ok(cs);
+    }
+    complete_subscription(ctx, cs, &sub)
+}
+
+/// The sandbox's notes on a `subscription` mode session whose first invoice's payment waits
+/// for 3-D Secure: the subscription made, and the payment intent.
+const PENDING_SUBSCRIPTION: &str = "pending_subscription";
+const INVOICE_PAYMENT: &str = "invoice_payment_intent";
+
+/// The subscription a session made whose first invoice is not paid yet.
+fn pending_subscription(ctx: &Ctx, cs: &Value) -> Option<Value> {
+    let id = ctx
+        .store()
+        .private(cs["id"].as_str().unwrap_or_default(), PENDING_SUBSCRIPTION)?;
+    ctx.store().get_of("subscription", id.as_str()?)
+}
+
+/// The id of the payment intent of `sub`'s first invoice when it waits for 3-D Secure (the
+/// invoice's charge, invoices.rs, names the invoice's number in its description).
+fn first_payment_awaiting_action(ctx: &Ctx, sub: &Value) -> Option<Value> {
+    if sub["status"] != "incomplete" {
+        return None;
+    }
+    let invoice = ctx
+        .store()
+        .get_of("invoice", sub["latest_invoice"].as_str()?)?;
+    let description = format!("Invoice {}", invoice["number"].as_str()?);
+    ctx.store()
+        .all("payment_intent", &|pi| {
+            pi["status"] == "requires_action"
+                && pi["customer"] == sub["customer"]
+                && pi["description"] == description.as_str()
+        })
+        .into_iter()
+        .next()
+        .map(|pi| pi["id"].clone())
+}
+
+/// Another card for a session whose first invoice's payment failed authentication: it pays
+/// the same subscription's open invoice.
+fn pay_first_invoice_again(ctx: &Ctx, cs: Value, sub: &Value, pm: &Value) -> ApiResult<Value> {
+    let mut pm = pm.clone();
+    if pm["object"] == "payment_method" {
+        cards::attach(ctx, &mut pm, sub["customer"].as_str().unwrap_or_default())?;
+    }
+    let mut invoice = ctx.get(
+        "invoice",
+        sub["latest_invoice"].as_str().unwrap_or_default(),
+    )?;
+    if let Err(e) = super::invoices::pay(ctx, &mut invoice, &pm) {
+        let error = e.body()["error"].clone();
+        if error["code"] != "invoice_payment_intent_requires_action" {
+            return Err(e);
+        }
+        let id = cs["id"].as_str().unwrap_or_default();
+        ctx.store()
+            .set_private(id, INVOICE_PAYMENT, error["payment_intent"]["id"].clone());
+        return Ok(cs);
+    }
+    first_invoice_paid(ctx, cs, &invoice)
+}
+
+/// The first invoice paid: the subscription turns `active` (`customer.subscription.updated`),
+/// then the session completes.
+fn first_invoice_paid(ctx: &Ctx, cs: Value, invoice: &Value) -> ApiResult<Value> {
+    super::subscriptions::invoice_charged(ctx, invoice, true)?;
+    let id = cs["id"].as_str().unwrap_or_default();
+    ctx.store()
+        .set_private(id, PENDING_SUBSCRIPTION, Value::Null);
+    ctx.store().set_private(id, INVOICE_PAYMENT, Value::Null);
+    let sub = ctx.get(
+        "subscription",
+        invoice["parent"]["subscription_details"]["subscription"]
+            .as_str()
+            .unwrap_or_default(),
+    )?;
+    complete_subscription(ctx, cs, &sub)
+}
+
+/// `checkout.session.completed` with the subscription, its customer and its first invoice.
+fn complete_subscription(ctx: &Ctx, mut cs: Value, sub: &Value) -> ApiResult<Value> {
+    cs["customer"] = sub["customer"].clone();
     cs["subscription"] = sub["id"].clone();
     cs["invoice"] = sub["latest_invoice"].clone();
     cs["status"] = json!("complete");
@@ -434,9 +583,97 @@ fn set_up(ctx: &Ctx, mut cs: Value, pm: &Value) -> ApiResult<Value> {
     }
     let si = ctx.create("setup_intent", params)?;
     cs["setup_intent"] = si["id"].clone();
+    if si["status"] == "requires_action" {
+        // 3-D Secure: open until the customer answers the challenge (`authenticate`).
+        ctx.put(&cs);
+        return Ok(cs);
+    }
+    complete_setup(ctx, cs)
+}
+
+fn complete_setup(ctx: &Ctx, mut cs: Value) -> ApiResult<Value> {
     cs["status"] = json!("complete");
     cs["payment_status"] = json!("no_payment_required");
     ctx.put(&cs);
     ctx.emit("checkout.session.completed", &cs, None);
+    Ok(cs)
+}
+
+/// The intent of an open session that waits for the customer's 3-D Secure answer, if any:
+/// (`payment_intent`, `setup_intent`, or `invoice` for a subscription's first invoice; the
+/// intent's id).
+pub fn awaiting_authentication(ctx: &Ctx, cs: &Value) -> Option<(&'static str, String)> {
+    let invoice_payment = ctx
+        .store()
+        .private(cs["id"].as_str().unwrap_or_default(), INVOICE_PAYMENT)
+        .and_then(|v| v.as_str().map(str::to_owned));
+    [
+        (
+            "payment_intent",
+            cs["payment_intent"].as_str().map(str::to_owned),
+        ),
+        (
+            "setup_intent",
+            cs["setup_intent"].as_str().map(str::to_owned),
+        ),
+        ("invoice", invoice_payment),
+    ]
+    .into_iter()
+    .find_map(|(kind, id)| {
+        let id = id?;
+        let stored = if kind == "setup_intent" {
+            kind
+        } else {
+            "payment_intent"
+        };
+        let intent = ctx.store().get_of(stored, &id)?;
+        (cs["status"] == "open" && intent["status"] == "requires_action").then_some((kind, id))
+    })
+}
+
+/// The customer's answer to the 3-D Secure challenge of the session's intent (the hosted
+/// page's authentication step, `stripe::checkout_page`). Completed: the payment succeeds
+/// (`charge.succeeded`, `payment_intent.succeeded`) or the card is set up
+/// (`setup_intent.succeeded`), then `checkout.session.completed`. Failed:
+/// `payment_intent.payment_failed` (or `setup_intent.setup_failed`) and the session stays open
+/// for another attempt, as Stripe's Checkout does.
+pub fn authenticate(ctx: &Ctx, complete: bool) -> ApiResult<Value> {
+    let cs = open_session(ctx)?;
+    let Some((kind, id)) = awaiting_authentication(ctx, &cs) else {
+        return Err(ApiError::state(
+            "checkout_session_not_awaiting_authentication",
+            "This Checkout Session has no payment waiting for authentication.",
+        ));
+    };
+    if kind == "setup_intent" {
+        let si = super::setup_intents::authenticated(ctx, &id, complete)?;
+        return if si["status"] == "succeeded" {
+            complete_setup(ctx, cs)
+        } else {
+            Ok(cs)
+        };
+    }
+    let pi = payments::authenticated(ctx, &id, complete)?;
+    if kind == "invoice" {
+        let Some(sub) = pending_subscription(ctx, &cs) else {
+            return Ok(cs);
+        };
+        let mut invoice = ctx.get(
+            "invoice",
+            sub["latest_invoice"].as_str().unwrap_or_default(),
+        )?;
+        if pi["status"] != "succeeded" {
+            // The invoice stays open, its payment failed (docs.stripe.com/billing/subscriptions/
+            // overview#requires-action).
+            ctx.emit("invoice.payment_failed", &invoice, None);
+            return Ok(cs);
+        }
+        let amount = invoice["amount_remaining"].as_i64().unwrap_or(0);
+        super::invoices::mark_paid(ctx, &mut invoice, amount);
+        return first_invoice_paid(ctx, cs, &invoice);
+    }
+    if pi["status"] == "succeeded" {
+        return complete_payment(ctx, cs, &pi, false);
+    }
     Ok(cs)
 }

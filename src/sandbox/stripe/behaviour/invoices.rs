@@ -467,7 +467,7 @@ pub fn finalize(ctx: &Ctx, invoice: &mut Value) -> ApiResult<()> {
 }
 
 /// `invoice.paid` and `invoice.payment_succeeded`.
-fn mark_paid(ctx: &Ctx, invoice: &mut Value, amount: i64) {
+pub fn mark_paid(ctx: &Ctx, invoice: &mut Value, amount: i64) {
     invoice["status"] = json!("paid");
     invoice["amount_paid"] = json!(amount);
     invoice["amount_remaining"] = json!(0);

@@ -10,18 +10,20 @@ mod catalog;
 pub mod checkout;
 pub mod connect;
 mod customers;
+mod first_invoice_items;
 mod identity;
 mod invoices;
 pub mod issuing;
 pub mod ledger;
+pub mod meters;
 pub mod money;
 pub mod payments;
-mod portal;
+pub mod portal;
 mod prorations;
 mod quotes;
 mod reporting;
 mod schedules;
-mod setup_intents;
+pub mod setup_intents;
 mod subscription_items;
 mod subscriptions;
 pub mod test_clocks;
@@ -73,4 +75,11 @@ pub static ALL: &[&dyn Behaviour] = &[
     &invoices::CreditNotes,
     &quotes::Quotes,
     &checkout::Sessions,
+    &meters::Meters,
+    &meters::MeterEvents,
+    &meters::MeterEventAdjustments,
+    &meters::EventSummaries,
+    &meters::Sessions,
+    &meters::V2MeterEvents,
+    &meters::V2MeterEventAdjustments,
 ];

@@ -167,8 +167,7 @@ pub fn pay_deferred(ctx: &Ctx, mut pi: Value, pm: &Value) -> ApiResult<Value> {
     let outcome = cards::outcome(ctx, pm_id);
     if outcome == Outcome::Authenticate {
         pi["status"] = json!("requires_action");
-        pi["next_action"] = json!({"type": "use_stripe_sdk", "use_stripe_sdk": {"type": "three_d_secure_redirect",
-            "stripe_js": format!("{}/3ds/{}", ctx.shared.app_url, pi["id"].as_str().unwrap_or_default()), "source": format!("src_{}", crate::secret::random_alnum(24))}});
+        pi["next_action"] = challenge(ctx, pi["id"].as_str().unwrap_or_default());
         ctx.put(&pi);
         ctx.emit("payment_intent.requires_action", &pi, None);
         return Ok(pi);
@@ -188,6 +187,65 @@ pub fn pay_deferred(ctx: &Ctx, mut pi: Value, pm: &Value) -> ApiResult<Value> {
     settle(ctx, &mut pi, charge, outcome)
         .map(|()| pi.clone())
         .map_err(|e| e.with("payment_intent", pi))
+}
+
+/// Stripe's answer when the customer fails 3-D Secure (docs.stripe.com/error-codes,
+/// `payment_intent_authentication_failure`).
+pub const AUTHENTICATION_FAILED: &str = "The provided PaymentMethod has failed authentication. You can provide payment_method_data or a new PaymentMethod to attempt to fulfill this PaymentIntent again.";
+
+/// The customer's 3-D Secure answer for an intent in `requires_action` (the test page's
+/// "Complete" or "Fail", docs.stripe.com/testing#regulatory-cards). Authenticated, the card is
+/// charged (`charge.succeeded`, `payment_intent.succeeded`); failed, no charge is made and the
+/// intent returns to `requires_payment_method` with `last_payment_error`
+/// (`payment_intent_authentication_failure`): `payment_intent.payment_failed`
+/// (docs.stripe.com/payments/3d-secure/authentication-flow).
+pub fn authenticated(ctx: &Ctx, pi_id: &str, complete: bool) -> ApiResult<Value> {
+    let mut pi = ctx.get("payment_intent", pi_id)?;
+    if pi["status"] != "requires_action" {
+        return Err(unexpected(&pi, "authenticated", "requires_action"));
+    }
+    let pm_id = pi["payment_method"].as_str().unwrap_or_default().to_owned();
+    let pm = cards::resolve(ctx, &pm_id, "payment_method")?;
+    pi["next_action"] = Value::Null;
+    if complete {
+        let charge = charge_of(ctx, &pi, &pm, "succeeded");
+        settle(ctx, &mut pi, charge, Outcome::Succeeds)?;
+        return Ok(pi);
+    }
+    pi["status"] = json!("requires_payment_method");
+    pi["payment_method"] = Value::Null;
+    let error = ApiError::invalid(
+        "payment_intent_authentication_failure",
+        None,
+        AUTHENTICATION_FAILED,
+    );
+    let mut last = error.body()["error"].clone();
+    last["payment_method"] = pm;
+    pi["last_payment_error"] = last;
+    ctx.put(&pi);
+    ctx.emit("payment_intent.payment_failed", &pi, None);
+    Ok(pi)
+}
+
+/// The sandbox's note of the `return_url` an intent was confirmed with.
+pub const RETURN_URL: &str = "return_url";
+
+/// The `next_action` of an intent that waits for 3-D Secure: the challenge page
+/// (`stripe::three_d_secure`), as `redirect_to_url` when the confirm sent `return_url`
+/// (kept to return to), else for Stripe.js (`use_stripe_sdk`; API reference, the payment
+/// intent's `next_action`).
+pub fn challenge(ctx: &Ctx, intent: &str) -> Value {
+    let url = format!("{}/3ds/{intent}", ctx.shared.stripe_api_url);
+    match ctx.str_param("return_url") {
+        Some(back) => {
+            ctx.store().set_private(intent, RETURN_URL, json!(back));
+            json!({"type": "redirect_to_url", "redirect_to_url": {"return_url": back, "url": url}})
+        }
+        None => {
+            json!({"type": "use_stripe_sdk", "use_stripe_sdk": {"type": "three_d_secure_redirect",
+            "stripe_js": url, "source": format!("src_{}", crate::secret::random_alnum(24))}})
+        }
+    }
 }
 
 /// Pays an intent its customer's cash balance has fully funded (cash_balance.rs): its charge

@@ -118,24 +118,65 @@ fn setup(ctx: &Ctx, mut si: Value) -> ApiResult<Value> {
         }
         Outcome::Authenticate => {
             si["status"] = json!("requires_action");
-            si["next_action"] = json!({"type": "use_stripe_sdk", "use_stripe_sdk": {"type": "three_d_secure_redirect",
-                "stripe_js": format!("{}/3ds/{}", ctx.shared.app_url, si["id"].as_str().unwrap_or_default())}});
+            si["next_action"] =
+                super::payments::challenge(ctx, si["id"].as_str().unwrap_or_default());
             ctx.put(&si);
             ctx.emit("setup_intent.requires_action", &si, None);
             Ok(si)
         }
-        _ => {
-            if let Some(customer) = si["customer"].as_str() {
-                let mut pm = ctx.get("payment_method", &pm_id)?;
-                cards::attach(ctx, &mut pm, customer)?;
-            }
-            si["status"] = json!("succeeded");
-            si["next_action"] = Value::Null;
-            ctx.put(&si);
-            ctx.emit("setup_intent.succeeded", &si, None);
-            Ok(si)
-        }
+        _ => succeed(ctx, si),
     }
+}
+
+/// Set up: the payment method attached to the intent's customer, `setup_intent.succeeded`.
+fn succeed(ctx: &Ctx, mut si: Value) -> ApiResult<Value> {
+    let pm_id = si["payment_method"].as_str().unwrap_or_default().to_owned();
+    if let Some(customer) = si["customer"].as_str() {
+        let mut pm = ctx.get("payment_method", &pm_id)?;
+        cards::attach(ctx, &mut pm, customer)?;
+    }
+    si["status"] = json!("succeeded");
+    si["next_action"] = Value::Null;
+    ctx.put(&si);
+    ctx.emit("setup_intent.succeeded", &si, None);
+    Ok(si)
+}
+
+/// The customer's 3-D Secure answer for an intent in `requires_action` (the test page's
+/// "Complete" or "Fail", docs.stripe.com/testing#regulatory-cards): set up, or back to
+/// `requires_payment_method` with `last_setup_error` (`setup_intent_authentication_failure`,
+/// docs.stripe.com/error-codes; the message follows the payment intent's) and
+/// `setup_intent.setup_failed`.
+pub fn authenticated(ctx: &Ctx, si_id: &str, complete: bool) -> ApiResult<Value> {
+    let mut si = ctx.get("setup_intent", si_id)?;
+    if si["status"] != "requires_action" {
+        return Err(unexpected(&si, "authenticated", "requires_action"));
+    }
+    if complete {
+        return succeed(ctx, si);
+    }
+    let pm = ctx
+        .store()
+        .get_of(
+            "payment_method",
+            si["payment_method"].as_str().unwrap_or_default(),
+        )
+        .unwrap_or(Value::Null);
+    let mut last = ApiError::invalid(
+        "setup_intent_authentication_failure",
+        None,
+        "The provided PaymentMethod has failed authentication. You can provide a new PaymentMethod to attempt to fulfill this SetupIntent again.",
+    )
+    .body()["error"]
+        .clone();
+    last["payment_method"] = pm;
+    si["status"] = json!("requires_payment_method");
+    si["payment_method"] = Value::Null;
+    si["next_action"] = Value::Null;
+    si["last_setup_error"] = last;
+    ctx.put(&si);
+    ctx.emit("setup_intent.setup_failed", &si, None);
+    Ok(si)
 }
 
 fn cancel(ctx: &Ctx) -> ApiResult<Value> {

@@ -127,6 +127,7 @@ fn create(ctx: &Ctx) -> ApiResult<Value> {
         let price = recurring_price(ctx, item, &format!("items[{i}][price]"))?;
         prices.push((price, item["quantity"].as_i64().unwrap_or(1)));
     }
+    let one_time = super::first_invoice_items::requested(ctx)?;
     let default_pm = match ctx.str_param("default_payment_method") {
         Some(id) => Some(super::cards::resolve(ctx, id, "default_payment_method")?),
         None => None,
@@ -196,6 +197,7 @@ fn create(ctx: &Ctx) -> ApiResult<Value> {
     );
     ctx.put(&sub);
     ctx.emit("customer.subscription.created", &sub, None);
+    super::first_invoice_items::add(ctx, &sub, &mut invoice, &one_time);
     ctx.put(&invoice);
     ctx.emit("invoice.created", &invoice, None);
     // The first invoice is finalized at once, paid or not: an unpaid one leaves the subscription
@@ -206,7 +208,10 @@ fn create(ctx: &Ctx) -> ApiResult<Value> {
         if trial_end.is_some_and(|end| end - now <= TRIAL_NOTICE) {
             send_notice(ctx, &sub, TRIAL_NOTICE_SENT, TRIAL_WILL_END);
         }
-        return Ok(sub);
+        // One-time items make the trial's first invoice due at once.
+        if invoice["status"] == "paid" {
+            return Ok(sub);
+        }
     }
     let pm = default_pm
         .map(|pm| pm["id"].as_str().unwrap_or_default().to_owned())
@@ -219,7 +224,10 @@ fn create(ctx: &Ctx) -> ApiResult<Value> {
         None => ctx.get("payment_method", &pm)?,
     };
     // A declined first payment leaves the subscription incomplete; the call still succeeds.
-    if invoices::pay(ctx, &mut invoice, &pm).is_ok() && invoice["status"] == "paid" {
+    if invoices::pay(ctx, &mut invoice, &pm).is_ok()
+        && invoice["status"] == "paid"
+        && sub["status"] == "incomplete"
+    {
         let before = sub.clone();
         sub["status"] = json!("active");
         ctx.save_update(&before, &sub);

@@ -93,7 +93,11 @@ impl FromRequest<Arc<Shared>> for Call {
 
     async fn from_request(req: Request, shared: &Arc<Shared>) -> Result<Self, Self::Rejection> {
         let (parts, body) = req.into_parts();
-        shared.stripe.authorize(&parts.headers)?;
+        if parts.uri.path() == crate::sandbox::stripe::behaviour::meters::STREAM_PATH {
+            crate::sandbox::stripe::behaviour::meters::authorize_stream(shared, &parts.headers)?;
+        } else {
+            shared.stripe.authorize(&parts.headers)?;
+        }
         let request_id = parts
             .extensions
             .get::<RequestId>()

@@ -301,6 +301,12 @@ pub async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Respon
     let answer = ops::run(&shared, &call, resource, op, ids);
     match answer {
         Ok(v) => axum::Json(v).into_response(),
+        // API v2's error object has `type`, `code`, `message` and `doc_url`, no `param` (the
+        // OpenAPI spec's `v2.error`).
+        Err(mut e) if path.starts_with("/v2/") => {
+            e.error.shift_remove("param");
+            e.into_response()
+        }
         Err(e) => e.into_response(),
     }
 }

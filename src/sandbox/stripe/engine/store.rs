@@ -268,6 +268,19 @@ impl Store {
             .insert(key.to_owned(), value);
     }
 
+    /// Changes note `key` about object `id` in place (a list, when there is none yet), under the
+    /// store's lock: two calls adding to one note both land.
+    pub fn update_private(&self, id: &str, key: &str, f: impl FnOnce(&mut Value)) {
+        let mut inner = self.lock();
+        let note = inner
+            .private
+            .entry(id.to_owned())
+            .or_default()
+            .entry(key.to_owned())
+            .or_insert_with(|| Value::Array(Vec::new()));
+        f(note);
+    }
+
     /// How many objects the store holds.
     pub fn len(&self) -> usize {
         self.lock().objects.len()
