@@ -219,6 +219,23 @@ await call('schedule_phase', async () => {
     pending: (await itemsOf(customer)).map((i) => [i.amount, i.description, i.period])};
 });
 
+// subscriptions.list: without status the canceled ones are left out; all, canceled, ended and
+// a price filter as stripe-node's SubscriptionListParams describe them; list filters a create
+// also reads (invoices by customer, prices by product and recurring interval) filter.
+await call('list_status', async () => {
+  const {customer, basic, pro, sub} = await running('listing');
+  const second = await stripe.subscriptions.create({customer: customer.id, items: [{price: pro.id}]});
+  await stripe.subscriptions.cancel(sub.id);
+  const ids = async (params) => (await stripe.subscriptions.list({customer: customer.id, ...params})).data
+    .map((s) => (s.id === sub.id ? 'canceled' : s.id === second.id ? 'active' : s.id)).sort();
+  return {default: await ids({}), all: await ids({status: 'all'}), canceled: await ids({status: 'canceled'}),
+    ended: await ids({status: 'ended'}), active: await ids({status: 'active'}), pro: await ids({price: pro.id}),
+    basic_all: await ids({price: basic.id, status: 'all'}),
+    invoices: (await stripe.invoices.list({customer: customer.id})).data.length,
+    prices: (await stripe.prices.list({product: pro.product, recurring: {interval: 'month'}})).data.map((p) => p.id === pro.id),
+    yearly: (await stripe.prices.list({product: pro.product, recurring: {interval: 'year'}})).data.length};
+});
+
 await call('unknown_item', async () => {
   const {sub} = await running('unknown');
   return stripe.subscriptions.update(sub.id, {items: [{id: 'si_doesnotexist', quantity: 2}]});

@@ -192,6 +192,12 @@ fn plan_changes_on_running_subscriptions_are_prorated_as_stripe_prorates_them() 
                 [1000, "Remaining time on 2 × Basic after 16 Jan 2026", [mid, feb1]]]}),
         "a schedule's phase starting mid-period is prorated per its proration_behavior"
     );
+    assert_eq!(
+        value("list_status"),
+        json!({"default": ["active"], "all": ["active", "canceled"], "canceled": ["canceled"], "ended": ["canceled"],
+            "active": ["active"], "pro": ["active"], "basic_all": ["canceled"], "invoices": 2, "prices": [true], "yearly": 0}),
+        "subscriptions.list leaves the canceled out unless status asks for them"
+    );
     let error = |name: &str| {
         let e = &r[name];
         assert_eq!(e["ok"], false, "{name}: {e}");

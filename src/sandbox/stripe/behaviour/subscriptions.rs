@@ -71,6 +71,27 @@ impl Behaviour for Subscriptions {
             "billing_cycle_anchor",
         ]
     }
+    fn list_filters(&self) -> &'static [&'static str] {
+        &["status", "price"]
+    }
+    /// A list's `status` and `price` (stripe-node's SubscriptionListParams): "If no value is
+    /// supplied, all subscriptions that have not been canceled are returned"; `all` every
+    /// status; `ended` the canceled and the incomplete_expired; a price, the subscriptions with
+    /// an item of it.
+    fn keeps(&self, ctx: &Ctx, sub: &Value) -> bool {
+        let status = match ctx.str_param("status") {
+            None => sub["status"] != "canceled",
+            Some("all") => true,
+            Some("ended") => ended(sub),
+            Some(wanted) => sub["status"] == wanted,
+        };
+        let price = ctx.str_param("price").is_none_or(|p| {
+            sub["items"]["data"]
+                .as_array()
+                .is_some_and(|items| items.iter().any(|i| i["price"]["id"] == p))
+        });
+        status && price
+    }
     fn actions(&self) -> &'static [&'static str] {
         &["cancel"]
     }
