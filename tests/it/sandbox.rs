@@ -23,6 +23,7 @@ mod limits;
 mod meters;
 mod portal;
 mod process;
+mod prorations;
 mod replay;
 mod sdk_calls;
 mod stripe_api;

@@ -9,52 +9,9 @@
 // typed: [{name, body, ts?}]} as JSON: `value` holds what the test asserts, among them the
 // event types each step caused, in order; `typed` every answer (with its stripe-node type) and
 // event, for the type oracle (oracle.mjs, oracle.py).
-import Stripe from 'stripe';
+import {calls} from './calls.mjs';
 
-const [base, key] = process.argv.slice(2);
-const url = new URL(base);
-const stripe = new Stripe(key, {host: url.hostname, port: url.port, protocol: 'http', maxNetworkRetries: 0});
-const results = {};
-const typed = [];
-
-// An answer as the API sent it (stripe-node adds `lastResponse`).
-const body = (o) => JSON.stringify(o, (k, v) => (k === 'lastResponse' ? undefined : v));
-const keep = (name, ts, o) => {
-  typed.push({name, ts, body: body(o)});
-  return o;
-};
-
-async function call(name, f) {
-  try {
-    results[name] = {ok: true, value: await f()};
-  } catch (err) {
-    results[name] = {
-      ok: false, class: err.constructor.name, type: err.type, code: err.code,
-      param: err.param, message: err.raw?.message, status: err.statusCode,
-    };
-  }
-}
-
-// The events a step causes, in the order they were made: the newest first in a list, down to
-// the newest seen before the step.
-async function newest() {
-  return (await stripe.events.list({limit: 1})).data[0]?.id;
-}
-async function eventsSince(marker) {
-  const made = [];
-  for (const e of (await stripe.events.list({limit: 100})).data) {
-    if (e.id === marker) break;
-    made.push(e);
-  }
-  made.reverse();
-  for (const e of made) typed.push({name: `${e.type} event`, body: body(e)});
-  return made.map((e) => e.type);
-}
-async function step(f) {
-  const marker = await newest();
-  const value = await f();
-  return {value, events: await eventsSince(marker)};
-}
+const {stripe, call, keep, step, print} = calls(process.argv.slice(2));
 
 const fund = (customer, amount, currency) =>
   stripe.testHelpers.customers.fundCashBalance(customer, {amount, currency});
@@ -210,4 +167,4 @@ await call('legacy_unknown_card', () => legacy('ic_doesnotexist', {held_amount: 
 await call('legacy_missing_amount', () => legacy(usCard.id, {authorization_method: 'online'}));
 await call('legacy_wrong_currency', () => legacy(usCard.id, {held_amount: 100, held_currency: 'eur'}));
 await call('legacy_helper_name', () => legacy(usCard.id, {held_amount: 100, amount: 100}));
-console.log(JSON.stringify({results, typed}));
+print();

@@ -8,16 +8,7 @@ use crate::receivers::{node, receivers_dir};
 #[test]
 fn stripe_node_gets_stripes_errors_as_its_typed_errors_and_its_calls_work() {
     let sb = Sandbox::start(&[]);
-    let key = std::fs::read_to_string(sb.info["stripe_key_file"].as_str().unwrap()).unwrap();
-    let o = node()
-        .arg(receivers_dir().join("sdk-calls.mjs"))
-        .arg(&sb.stripe_api)
-        .arg(key.trim())
-        .current_dir(receivers_dir())
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
-    let r: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", stdout(&o)));
+    let r = stripe_node_script(&sb, "sdk-calls.mjs");
     let error = |name: &str| {
         let e = &r[name];
         assert_eq!(e["ok"], false, "{name}: {e}");

@@ -60,10 +60,7 @@ fn auto_advance(ctx: &Ctx, invoice: &mut Value) -> ApiResult<()> {
         ctx.emit("invoice.payment_failed", invoice, None);
         return super::subscriptions::invoice_charged(ctx, invoice, false);
     };
-    let pm = match ctx.store().get_of("card", &named) {
-        Some(card) => card,
-        None => ctx.get("payment_method", &named)?,
-    };
+    let pm = stored_payment_method(ctx, &named)?;
     // A decline is the invoice's `invoice.payment_failed`, not the advance's error.
     let paid = pay(ctx, invoice, &pm).is_ok() && invoice["status"] == "paid";
     super::subscriptions::invoice_charged(ctx, invoice, paid)
@@ -115,7 +112,15 @@ impl Behaviour for InvoiceItems {
         item["invoice"] = Value::Null;
         item["date"] = json!(ctx.now());
         item["period"] = json!({"end": ctx.now(), "start": ctx.now()});
-        item["parent"] = Value::Null;
+        // An item of a subscription waits for that subscription's next invoice ("The ID of a
+        // subscription to add this invoice item to", stripe-node's InvoiceItemCreateParams).
+        item["parent"] = match ctx.str_param("subscription") {
+            Some(id) => {
+                let sub = ctx.find("subscription", id, "subscription")?;
+                json!({"subscription_details": {"subscription": sub["id"]}, "type": "subscription_details"})
+            }
+            None => Value::Null,
+        };
         item["discounts"] = json!([]);
         let unit = if quantity == 0 { 0 } else { amount / quantity };
         item["pricing"] = pricing(price.as_ref(), unit);
@@ -175,6 +180,60 @@ pub fn line(
     l
 }
 
+/// The line an invoice item makes on invoice `invoice`. A subscription item's (a proration)
+/// is a `subscription_item_details` line naming the item it came from, with its credited
+/// lines; any other an `invoice_item_details` line, naming its subscription if it has one
+/// (stripe-node's InvoiceLineItem.Parent).
+pub fn item_line(ctx: &Ctx, invoice: &str, item: &Value) -> Value {
+    let credited = match &item["proration_details"]["credited_items"]["invoice_line_item_details"] {
+        Value::Null => Value::Null,
+        lines => lines.clone(),
+    };
+    let sub = &item["parent"]["subscription_details"];
+    let parent = if sub["subscription_item"].is_string() {
+        json!({"invoice_item_details": null, "subscription_item_details": {"invoice_item": item["id"],
+            "proration": item["proration"], "proration_details": {"credited_items": credited},
+            "subscription": sub["subscription"], "subscription_item": sub["subscription_item"]},
+            "type": "subscription_item_details"})
+    } else {
+        json!({"invoice_item_details": {"invoice_item": item["id"], "proration": item["proration"] == true,
+            "proration_details": {"credited_items": credited}, "subscription": sub["subscription"]},
+            "subscription_item_details": null, "type": "invoice_item_details"})
+    };
+    let amount = item["amount"].as_i64().unwrap_or(0);
+    let mut l = line(
+        ctx,
+        invoice,
+        amount,
+        &item["currency"],
+        item["description"].clone(),
+        parent,
+        None,
+    );
+    l["period"] = item["period"].clone();
+    if !item["pricing"].is_null() {
+        l["pricing"] = item["pricing"].clone();
+    }
+    l["quantity"] = item["quantity"].clone();
+    l["quantity_decimal"] = item["quantity_decimal"].clone();
+    l
+}
+
+/// The invoice items `invoice`'s lines came from are on it now (no longer pending).
+pub fn claim_items(ctx: &Ctx, invoice: &Value) {
+    let id = invoice["id"].as_str().unwrap_or_default();
+    for line in invoice["lines"]["data"].as_array().into_iter().flatten() {
+        let parent = &line["parent"];
+        let named = parent["subscription_item_details"]["invoice_item"]
+            .as_str()
+            .or_else(|| parent["invoice_item_details"]["invoice_item"].as_str());
+        if let Some(mut item) = named.and_then(|ii| ctx.store().get_of("invoiceitem", ii)) {
+            item["invoice"] = json!(id);
+            ctx.put(&item);
+        }
+    }
+}
+
 /// A draft invoice of `customer` with `lines`, not stored.
 pub fn draft(ctx: &Ctx, invoice: &mut Value, customer: &Value, lines: Vec<Value>, reason: &str) {
     let total: i64 = lines.iter().filter_map(|l| l["amount"].as_i64()).sum();
@@ -198,8 +257,6 @@ pub fn draft(ctx: &Ctx, invoice: &mut Value, customer: &Value, lines: Vec<Value>
     invoice["billing_reason"] = json!(reason);
     invoice["status"] = json!("draft");
     for key in [
-        "amount_due",
-        "amount_remaining",
         "subtotal",
         "total",
         "subtotal_excluding_tax",
@@ -207,6 +264,11 @@ pub fn draft(ctx: &Ctx, invoice: &mut Value, customer: &Value, lines: Vec<Value>
     ] {
         invoice[key] = json!(total);
     }
+    // A negative total (a downgrade's credit) is not due: nothing is charged (Stripe credits the
+    // customer's invoice balance, docs.stripe.com/billing/customer/balance, which the sandbox
+    // does not keep).
+    invoice["amount_due"] = json!(total.max(0));
+    invoice["amount_remaining"] = json!(total.max(0));
     invoice["amount_paid"] = json!(0);
     invoice["amount_overpaid"] = json!(0);
     invoice["starting_balance"] = customer["balance"].clone();
@@ -244,6 +306,7 @@ impl Behaviour for Invoices {
             "sendInvoice",
             "voidInvoice",
             "markUncollectible",
+            "createPreview",
         ]
     }
     fn create(&self, ctx: &Ctx, invoice: &mut Value) -> ApiResult<()> {
@@ -264,12 +327,7 @@ impl Behaviour for Invoices {
             .map_or_else(|| json!("usd"), |i| i["currency"].clone());
         let lines = pending
             .iter()
-            .map(|item| {
-                let parent = json!({"invoice_item_details": {"invoice_item": item["id"], "proration": false,
-                    "proration_details": {"credited_items": null}, "subscription": null},
-                    "subscription_item_details": null, "type": "invoice_item_details"});
-                line(ctx, &id, item["amount"].as_i64().unwrap_or(0), &item["currency"], item["description"].clone(), parent, None)
-            })
+            .map(|item| item_line(ctx, &id, item))
             .collect();
         for mut item in pending {
             item["invoice"] = json!(id);
@@ -354,6 +412,7 @@ impl Behaviour for Invoices {
                 finalize(ctx, inv)
             })),
             "pay" => Some(run(pay_call)),
+            "createPreview" => Some(super::prorations::preview(ctx)),
             "sendInvoice" => Some(run(send)),
             "voidInvoice" => Some(run(void)),
             "markUncollectible" => Some(run(|ctx, inv| {
@@ -464,6 +523,14 @@ pub fn payment_method_of(invoice: &Value, customer: &Value) -> Option<String> {
     ]
     .iter()
     .find_map(|v| v.as_str().map(str::to_owned))
+}
+
+/// The payment method `id` names: a customer's card source or a payment method.
+pub fn stored_payment_method(ctx: &Ctx, id: &str) -> ApiResult<Value> {
+    match ctx.store().get_of("card", id) {
+        Some(card) => Ok(card),
+        None => ctx.get("payment_method", id),
+    }
 }
 
 /// Finalizes a draft and charges `pm` for what remains (see the module).

@@ -19,10 +19,12 @@ pub mod meters;
 pub mod money;
 pub mod payments;
 pub mod portal;
+mod prorations;
 mod quotes;
 mod reporting;
 mod schedules;
 pub mod setup_intents;
+mod subscription_items;
 mod subscriptions;
 pub mod test_clocks;
 
@@ -66,6 +68,7 @@ pub static ALL: &[&dyn Behaviour] = &[
     &payments::Disputes,
     &setup_intents::SetupIntents,
     &subscriptions::Subscriptions,
+    &subscription_items::SubscriptionItems,
     &schedules::Schedules,
     &invoices::InvoiceItems,
     &invoices::Invoices,

@@ -22,11 +22,12 @@
 //! `subscription_schedule.completed`).
 //!
 //! `from_subscription`: a one-phase schedule of a running subscription as it is.
-//! Not built yet: proration when a phase changes prices mid-period.
+//! A phase that starts mid-period prorates the change per its `proration_behavior` (prorations.rs).
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+use super::prorations::{self, Billing, Change};
 use super::subscriptions;
 use super::test_clocks::{Due, Mover, earliest, notice_sent, send_notice};
 use crate::sandbox::stripe::engine::{ApiError, ApiResult, Behaviour, Ctx};
@@ -293,6 +294,34 @@ fn phase_items(
     Ok((items, currency, interval.unwrap_or(("month", 1))))
 }
 
+/// What a phase's items change of the old ones: an item whose price is gone is removed, one
+/// whose quantity moved is changed, one of a new price is added.
+fn item_changes(old: &[Value], new: &[Value]) -> Vec<Change> {
+    let mut changes: Vec<Change> = old
+        .iter()
+        .filter_map(|o| match new.iter().find(|n| n["id"] == o["id"]) {
+            None => Some(Change {
+                old: Some(o.clone()),
+                new: None,
+            }),
+            Some(n) if n["quantity"] != o["quantity"] => Some(Change {
+                old: Some(o.clone()),
+                new: Some(n.clone()),
+            }),
+            Some(_) => None,
+        })
+        .collect();
+    changes.extend(
+        new.iter()
+            .filter(|n| !old.iter().any(|o| o["id"] == n["id"]))
+            .map(|n| Change {
+                old: None,
+                new: Some(n.clone()),
+            }),
+    );
+    changes
+}
+
 /// `count` intervals after `from`: months and years by the calendar (the 31st of January and
 /// one month is the 28th or 29th of February, as Stripe bills), days and weeks exactly.
 pub fn after(from: i64, unit: &str, count: i64) -> i64 {
@@ -532,6 +561,19 @@ fn next_phase(ctx: &Ctx, schedule: &mut Value) -> ApiResult<()> {
         if renews {
             subscriptions::renew(ctx, &before, &mut sub)?;
         } else {
+            // Mid-period, the change is prorated per the phase's `proration_behavior` (API
+            // reference, subscription schedule phases: "If the update changes the billing
+            // configuration … whether to prorate"; default create_prorations).
+            let changes = item_changes(&old, &items);
+            let billing = Billing {
+                behavior: phase["proration_behavior"]
+                    .as_str()
+                    .unwrap_or("create_prorations")
+                    .to_owned(),
+                at: now,
+                reset_anchor: false,
+            };
+            prorations::bill_change(ctx, &mut sub, &changes, &billing)?;
             ctx.save_update(&before, &sub);
         }
     }
@@ -562,7 +604,28 @@ fn completed(ctx: &Ctx, schedule: &mut Value) -> ApiResult<()> {
 mod tests {
     use serde_json::json;
 
-    use super::{after, next_due};
+    use super::{after, item_changes, next_due};
+
+    /// A phase's items against the running ones: a removed item, a changed quantity and a new
+    /// item are changes; an item left as it was is none.
+    #[test]
+    fn a_phase_changes_what_it_removes_requantifies_or_adds() {
+        let si = |id: &str, quantity: i64| json!({"id": id, "quantity": quantity});
+        let old = [si("si_a", 1), si("si_b", 2), si("si_c", 1)];
+        let new = [si("si_b", 3), si("si_c", 1), si("si_d", 1)];
+        let seen: Vec<(Option<i64>, Option<i64>)> = item_changes(&old, &new)
+            .iter()
+            .map(|c| {
+                let q =
+                    |v: &Option<serde_json::Value>| v.as_ref().and_then(|i| i["quantity"].as_i64());
+                (q(&c.old), q(&c.new))
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            vec![(Some(1), None), (Some(2), Some(3)), (None, Some(1))]
+        );
+    }
 
     /// A two-phase schedule's steps, in order: the second phase, the notice seven days before
     /// the end, the end; a notice that would fall before the schedule was made is not sent.

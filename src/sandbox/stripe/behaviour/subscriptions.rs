@@ -20,12 +20,14 @@
 //! period's invoice is made (`invoice.created`; `billing_reason` `subscription_cycle`), which
 //! invoices.rs finalizes and charges an hour later; at `cancel_at` (or the period's end with
 //! `cancel_at_period_end`) it is canceled (`customer.subscription.deleted`); left `incomplete`
-//! for 23 hours, it expires (`incomplete_expired`, its open invoice voided). Proration and
-//! dunning (retries) are not modelled.
+//! for 23 hours, it expires (`incomplete_expired`, its open invoice voided); its invoices take
+//! the subscription's pending invoice items (prorations.rs: changing its items mid-period).
+//! Dunning (retries) is not modelled.
 
 use serde_json::{Value, json};
 
 use super::invoices;
+use super::prorations;
 use super::schedules::after;
 use super::test_clocks::{Due, Mover, earliest, notice_sent, send_notice};
 use crate::sandbox::stripe::engine::{ApiError, ApiResult, Behaviour, Ctx, apply};
@@ -61,12 +63,34 @@ impl Behaviour for Subscriptions {
             "payment_behavior",
             "default_payment_method",
             "proration_behavior",
+            "proration_date",
             "expand",
             "off_session",
             "trial_from_plan",
             "add_invoice_items",
             "billing_cycle_anchor",
         ]
+    }
+    fn list_filters(&self) -> &'static [&'static str] {
+        &["status", "price"]
+    }
+    /// A list's `status` and `price` (stripe-node's SubscriptionListParams): "If no value is
+    /// supplied, all subscriptions that have not been canceled are returned"; `all` every
+    /// status; `ended` the canceled and the incomplete_expired; a price, the subscriptions with
+    /// an item of it.
+    fn keeps(&self, ctx: &Ctx, sub: &Value) -> bool {
+        let status = match ctx.str_param("status") {
+            None => sub["status"] != "canceled",
+            Some("all") => true,
+            Some("ended") => ended(sub),
+            Some(wanted) => sub["status"] == wanted,
+        };
+        let price = ctx.str_param("price").is_none_or(|p| {
+            sub["items"]["data"]
+                .as_array()
+                .is_some_and(|items| items.iter().any(|i| i["price"]["id"] == p))
+        });
+        status && price
     }
     fn actions(&self) -> &'static [&'static str] {
         &["cancel"]
@@ -91,6 +115,12 @@ impl Behaviour for Subscriptions {
         if let Some(pm) = ctx.str_param("default_payment_method") {
             sub["default_payment_method"] =
                 ctx.find("payment_method", pm, "default_payment_method")?["id"].clone();
+        }
+        let entries = ctx.param("items").and_then(Value::as_array).cloned();
+        let billing = prorations::Billing::of(ctx, None);
+        if entries.is_some() || billing.reset_anchor {
+            let changes = prorations::apply_items(ctx, sub, &entries.unwrap_or_default(), "items")?;
+            prorations::bill_change(ctx, sub, &changes, &billing)?;
         }
         Ok(())
     }
@@ -182,8 +212,9 @@ fn create(ctx: &Ctx) -> ApiResult<Value> {
         &sub,
         &customer,
         invoice_id.as_str().unwrap_or_default(),
-        trial_end.is_some(),
+        (trial_end.is_some(), true),
         "subscription_create",
+        &[],
     );
     ctx.put(&sub);
     ctx.emit("customer.subscription.created", &sub, None);
@@ -243,21 +274,36 @@ pub fn recurring_price(ctx: &Ctx, item: &Value, param: &str) -> ApiResult<Value>
     Ok(price)
 }
 
-/// An invoice of the subscription's current period (`reason`: its `billing_reason`): a line per
-/// item over the item's period (for $0 during a trial).
-fn period_invoice(
+/// An invoice of the subscription (`reason`: its `billing_reason`), not stored: first its
+/// pending invoice items (prorations, prorations.rs) and the unstored `extra` ones (a
+/// preview's), then with `period` a line per item over the item's current period (for $0
+/// during a trial). invoices::claim_items takes the pending items once it is stored.
+pub fn period_invoice(
     ctx: &Ctx,
     sub: &Value,
     customer: &Value,
     id: &str,
-    trial: bool,
+    (trial, period): (bool, bool),
     reason: &str,
+    extra: &[Value],
 ) -> Value {
     let sub_id = sub["id"].as_str().unwrap_or_default();
-    let lines = sub["items"]["data"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let pending = ctx.store().all("invoiceitem", &|ii| {
+        ii["invoice"].is_null()
+            && ii["customer"] == sub["customer"]
+            && ii["parent"]["subscription_details"]["subscription"] == sub_id
+    });
+    let items_lines = pending
+        .iter()
+        .chain(extra)
+        .map(|ii| invoices::item_line(ctx, id, ii));
+    let period_items = if period {
+        sub["items"]["data"].as_array().cloned().unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let period_lines = period_items
+        .iter()
         .map(|item| {
             let price = &item["price"];
             let quantity = item["quantity"].as_i64().unwrap_or(1);
@@ -271,8 +317,8 @@ fn period_invoice(
             let mut line = invoices::line(ctx, id, amount, &price["currency"], json!(format!("{what} {name}")), parent, Some(price));
             line["period"] = json!({"end": item["current_period_end"], "start": item["current_period_start"]});
             line
-        })
-        .collect();
+        });
+    let lines = items_lines.chain(period_lines).collect();
     let mut invoice = ctx.fresh("invoice");
     invoice["id"] = json!(id);
     invoice["lines"]["url"] = json!(format!("/v1/invoices/{id}/lines"));
@@ -448,23 +494,36 @@ fn next_period(ctx: &Ctx, sub: &mut Value) -> ApiResult<()> {
 /// `sub`, changed from `before` (a schedule's next phase starting at the period's end), starts
 /// its next period now: one `customer.subscription.updated` for both, then the invoice.
 pub fn renew(ctx: &Ctx, before: &Value, sub: &mut Value) -> ApiResult<()> {
-    let start = ctx.now();
     sub["status"] = json!("active");
-    for item in sub["items"]["data"].as_array_mut().into_iter().flatten() {
-        item["current_period_start"] = json!(start);
-        item["current_period_end"] = json!(next_period_end(&item["price"], start));
-    }
+    start_periods(sub, ctx.now());
     let customer = ctx.get("customer", sub["customer"].as_str().unwrap_or_default())?;
     let id = ctx.fresh("invoice")["id"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    let invoice = period_invoice(ctx, sub, &customer, &id, false, "subscription_cycle");
+    let invoice = period_invoice(
+        ctx,
+        sub,
+        &customer,
+        &id,
+        (false, true),
+        "subscription_cycle",
+        &[],
+    );
     sub["latest_invoice"] = json!(id);
     ctx.save_update(before, sub);
     ctx.put(&invoice);
+    invoices::claim_items(ctx, &invoice);
     ctx.emit("invoice.created", &invoice, None);
     Ok(())
+}
+
+/// Each of `sub`'s items starts a period at `start`.
+pub fn start_periods(sub: &mut Value, start: i64) {
+    for item in sub["items"]["data"].as_array_mut().into_iter().flatten() {
+        item["current_period_start"] = json!(start);
+        item["current_period_end"] = json!(next_period_end(&item["price"], start));
+    }
 }
 
 /// The end of a period of `price` that starts at `start`: one `recurring.interval_count` of
@@ -504,11 +563,35 @@ pub fn ended(sub: &Value) -> bool {
     )
 }
 
-/// `DELETE /v1/subscriptions/{id}`: canceled now, `customer.subscription.deleted`.
+/// `DELETE /v1/subscriptions/{id}`: canceled now, `customer.subscription.deleted`. With
+/// `prorate`, first a credit for the items' unused time ("Will generate a proration invoice
+/// item that credits remaining unused time until the subscription period end"); with
+/// `invoice_now`, a final invoice of the pending items ("Will generate a final invoice that
+/// invoices for … new/pending proration invoice items", API reference, Cancel a subscription).
 fn cancel(ctx: &Ctx) -> ApiResult<Value> {
     let mut sub = ctx.target()?;
     if ended(&sub) {
         return Err(ApiError::not_found("subscription", ctx.id()));
+    }
+    if ctx.bool_param("prorate") {
+        let changes: Vec<prorations::Change> = sub["items"]["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|item| prorations::Change {
+                old: Some(item.clone()),
+                new: None,
+            })
+            .collect();
+        let billing = prorations::Billing {
+            behavior: "create_prorations".into(),
+            at: ctx.now(),
+            reset_anchor: false,
+        };
+        prorations::bill_change(ctx, &mut sub, &changes, &billing)?;
+    }
+    if ctx.bool_param("invoice_now") && sub["status"] != "trialing" {
+        prorations::invoice_now(ctx, &mut sub, false)?;
     }
     cancel_now(ctx, &mut sub);
     Ok(sub)

@@ -57,6 +57,11 @@ pub trait Behaviour: Sync {
     fn keeps(&self, _ctx: &Ctx, _object: &Value) -> bool {
         true
     }
+    /// The list parameters `keeps` reads itself: the generic filters leave them out (a
+    /// subscription's `status=all`).
+    fn list_filters(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// A field Stripe includes only when `expand[]` asks for it (a customer's `cash_balance`):
     /// its value for `object`, or `None` when `field` is not one.
     fn include(&self, _ctx: &Ctx, _object: &Value, _field: &str) -> Option<Value> {

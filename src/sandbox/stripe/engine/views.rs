@@ -61,11 +61,13 @@ pub fn list(ctx: &Ctx, keep: &dyn Fn(&Value) -> bool) -> ApiResult<Value> {
     };
     let created = ctx.param("created").cloned();
     let b = behaviour(&r.object);
-    let consumed = b.map(|b| b.consumes()).unwrap_or_default();
+    // Every list parameter naming a field of the object filters by it (whether or not a create
+    // consumes it: `customer`), except those the behaviour's `keeps` reads itself.
+    let own = b.map(|b| b.list_filters()).unwrap_or_default();
     let filters: Vec<(&str, &Value)> = ctx
         .params
         .iter()
-        .filter(|(k, _)| !PAGING.contains(&k.as_str()) && !consumed.contains(&k.as_str()))
+        .filter(|(k, _)| !PAGING.contains(&k.as_str()) && !own.contains(&k.as_str()))
         .filter(|(k, _)| r.template.get(k.as_str()).is_some())
         .map(|(k, v)| (k.as_str(), v))
         .collect();
@@ -94,9 +96,14 @@ pub fn list(ctx: &Ctx, keep: &dyn Fn(&Value) -> bool) -> ApiResult<Value> {
 }
 
 /// A filter's value against a field: an id, a string, a number, a boolean.
+/// Whether a field matches a filter: an expanded object by its id, an object by the fields the
+/// filter names (`recurring[interval]=month`), anything else exactly.
 fn equal(field: &Value, want: &Value) -> bool {
     match (field, want) {
         (Value::Object(o), Value::String(id)) => o.get("id").and_then(Value::as_str) == Some(id),
+        (Value::Object(o), Value::Object(w)) => w
+            .iter()
+            .all(|(k, v)| equal(o.get(k).unwrap_or(&Value::Null), v)),
         (f, w) => f == w,
     }
 }
