@@ -249,15 +249,13 @@ fn stripe_key(sb: &Sandbox) -> String {
     std::fs::read_to_string(path).unwrap().trim().to_owned()
 }
 
-/// GET on the sandbox's Stripe API with its key.
 /// Runs the stripe-node script `script` (tests/receivers) against the sandbox's Stripe API with
 /// its key: what it printed, as JSON.
 fn stripe_node_script(sb: &Sandbox, script: &str) -> Value {
-    let key = std::fs::read_to_string(sb.info["stripe_key_file"].as_str().unwrap()).unwrap();
     let o = crate::receivers::node()
         .arg(crate::receivers::receivers_dir().join(script))
         .arg(&sb.stripe_api)
-        .arg(key.trim())
+        .arg(stripe_key(sb))
         .current_dir(crate::receivers::receivers_dir())
         .output()
         .unwrap();
@@ -265,6 +263,7 @@ fn stripe_node_script(sb: &Sandbox, script: &str) -> Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", stdout(&o)))
 }
 
+/// GET on the sandbox's Stripe API with its key.
 async fn stripe_get(sb: &Sandbox, path: &str) -> (u16, Value) {
     let app = App::new(&sb.stripe_api);
     let req = app
