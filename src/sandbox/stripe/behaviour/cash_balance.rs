@@ -394,16 +394,11 @@ pub fn apply_customer_balance(ctx: &Ctx) -> ApiResult<Value> {
             &format!("Invalid currency: {c}. This PaymentIntent is in {currency}."),
         ));
     }
-    let amount = ctx.int_param("amount").unwrap_or(left);
-    if amount < 1 || amount > left {
-        return Err(ApiError::invalid(
-            "parameter_invalid_integer",
-            Some("amount"),
-            &format!(
-                "The amount ({amount}) must be between 1 and the amount remaining on this PaymentIntent ({left})."
-            ),
-        ));
-    }
+    let amount = ctx.amount_up_to(left, "parameter_invalid_integer", |amount| {
+        format!(
+            "The amount ({amount}) must be between 1 and the amount remaining on this PaymentIntent ({left})."
+        )
+    })?;
     let available = available(ctx, &customer, &currency);
     if amount > available {
         return Err(ApiError::invalid(

@@ -616,16 +616,11 @@ impl Behaviour for FeeRefunds {
         let fee = ctx.get("application_fee", &ctx.ids[0])?;
         let left =
             fee["amount"].as_i64().unwrap_or(0) - fee["amount_refunded"].as_i64().unwrap_or(0);
-        let amount = ctx.int_param("amount").unwrap_or(left);
-        if amount < 1 || amount > left {
-            return Err(ApiError::invalid(
-                "parameter_invalid_integer",
-                Some("amount"),
-                &format!(
-                    "Refund amount ({amount}) is greater than the unrefunded amount of the application fee ({left})."
-                ),
-            ));
-        }
+        let amount = ctx.amount_up_to(left, "parameter_invalid_integer", |amount| {
+            format!(
+                "Refund amount ({amount}) is greater than the unrefunded amount of the application fee ({left})."
+            )
+        })?;
         refund_fee(ctx, &fee, fr, amount);
         Ok(())
     }

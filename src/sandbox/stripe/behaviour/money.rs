@@ -98,16 +98,11 @@ impl Behaviour for TransferReversals {
         let transfer = ctx.get("transfer", &ctx.ids[0])?;
         let left = transfer["amount"].as_i64().unwrap_or(0)
             - transfer["amount_reversed"].as_i64().unwrap_or(0);
-        let amount = ctx.int_param("amount").unwrap_or(left);
-        if amount < 1 || amount > left {
-            return Err(ApiError::invalid(
-                "parameter_invalid_integer",
-                Some("amount"),
-                &format!(
-                    "You have already reversed this transfer or the amount ({amount}) is greater than what is left on it ({left})."
-                ),
-            ));
-        }
+        let amount = ctx.amount_up_to(left, "parameter_invalid_integer", |amount| {
+            format!(
+                "You have already reversed this transfer or the amount ({amount}) is greater than what is left on it ({left})."
+            )
+        })?;
         reversal["amount"] = json!(amount);
         reversal["currency"] = transfer["currency"].clone();
         connect::book_reversal(ctx, &transfer, reversal);

@@ -586,16 +586,9 @@ impl Behaviour for Refunds {
                 &format!("Charge {charge_id} has already been refunded."),
             ));
         }
-        let amount = ctx.int_param("amount").unwrap_or(left);
-        if amount < 1 || amount > left {
-            return Err(ApiError::invalid(
-                "amount_too_large",
-                Some("amount"),
-                &format!(
-                    "Refund amount ({amount}) is greater than unrefunded amount on charge ({left})"
-                ),
-            ));
-        }
+        let amount = ctx.amount_up_to(left, "amount_too_large", |amount| {
+            format!("Refund amount ({amount}) is greater than unrefunded amount on charge ({left})")
+        })?;
         refund["amount"] = json!(amount);
         refund["currency"] = charge["currency"].clone();
         refund["charge"] = json!(charge_id);

@@ -198,6 +198,22 @@ impl<'a> Ctx<'a> {
         self.params.get(name).and_then(Value::as_i64)
     }
 
+    /// `amount`, all that is `left` when not given: Stripe's 400 `code` naming `amount`, with
+    /// `message(amount)`, when it is below 1 or more than what is left (refunds, reversals,
+    /// fee refunds, cash applied to a payment).
+    pub fn amount_up_to(
+        &self,
+        left: i64,
+        code: &str,
+        message: impl Fn(i64) -> String,
+    ) -> ApiResult<i64> {
+        let amount = self.int_param("amount").unwrap_or(left);
+        if amount < 1 || amount > left {
+            return Err(ApiError::invalid(code, Some("amount"), &message(amount)));
+        }
+        Ok(amount)
+    }
+
     /// The object's own id (the path's last).
     pub fn id(&self) -> &str {
         self.ids.last().map(String::as_str).unwrap_or_default()
