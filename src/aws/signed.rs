@@ -4,9 +4,11 @@
 //! every clean release build for one call each (`aws-sdk-iam` alone: 137 s, `cargo build
 //! --timings`, 2 cores).
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
+use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
@@ -14,10 +16,19 @@ use aws_sigv4::sign::v4;
 /// One call; the pre-flight's own deadline bounds them all.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Credentials are fetched again this long before they expire (aws-config's lazy identity
+/// cache also refreshes ahead of expiry).
+const REFRESH_AHEAD: Duration = Duration::from_secs(300);
+
 /// Credentials and the endpoint override, shared by the signed calls.
 #[derive(Clone)]
 pub struct Signed {
     credentials: Option<SharedCredentialsProvider>,
+    /// The last credentials the chain gave, while they are fresh. aws-config's identity cache
+    /// lives in the generated clients' runtime, not in `SdkConfig::credentials_provider()`, so
+    /// without this every signed call walked the chain again (on ECS, a request to the container
+    /// credentials endpoint per SQS call).
+    cached: Arc<tokio::sync::Mutex<Option<Credentials>>>,
     /// `--aws-endpoint-url` / `AWS_ENDPOINT_URL`: an emulator.
     endpoint_override: Option<String>,
     /// Built once (loading the platform's certificates is not free); why, when it could not be.
@@ -43,6 +54,7 @@ impl Signed {
     ) -> Signed {
         Signed {
             credentials: config.credentials_provider(),
+            cached: Arc::default(),
             endpoint_override,
             http: crate::http::client(timeout).map_err(|e| e.message().to_owned()),
         }
@@ -61,15 +73,7 @@ impl Signed {
     ) -> Result<Answer, String> {
         let endpoint = self.endpoint_override.as_deref().unwrap_or(endpoint);
         let url = format!("{}/", endpoint.trim_end_matches('/'));
-        let provider = self
-            .credentials
-            .as_ref()
-            .ok_or("no AWS credentials were found")?;
-        let credentials = provider
-            .provide_credentials()
-            .await
-            .map_err(|e| format!("no AWS credentials: {}", crate::error::chain(&e)))?;
-        let identity = credentials.into();
+        let identity = self.credentials().await?.into();
         let params = v4::SigningParams::builder()
             .identity(&identity)
             .region(region)
@@ -106,6 +110,35 @@ impl Signed {
             body: body.text(),
         })
     }
+
+    /// The chain's credentials, fetched once and again only when they are about to expire.
+    async fn credentials(&self) -> Result<Credentials, String> {
+        let provider = self
+            .credentials
+            .as_ref()
+            .ok_or("no AWS credentials were found")?;
+        let mut cached = self.cached.lock().await;
+        if let Some(fresh) = cached
+            .as_ref()
+            .filter(|c| still_fresh(c, SystemTime::now()))
+        {
+            return Ok(fresh.clone());
+        }
+        let credentials = provider
+            .provide_credentials()
+            .await
+            .map_err(|e| format!("no AWS credentials: {}", crate::error::chain(&e)))?;
+        *cached = Some(credentials.clone());
+        Ok(credentials)
+    }
+}
+
+/// Whether `credentials` can still sign at `now`: they never expire, or not within
+/// `REFRESH_AHEAD`.
+fn still_fresh(credentials: &Credentials, now: SystemTime) -> bool {
+    credentials
+        .expiry()
+        .is_none_or(|expiry| expiry > now + REFRESH_AHEAD)
 }
 
 /// A service of AWS's JSON protocols (SQS's `application/x-amz-json-1.0` with `X-Amz-Target:
@@ -199,5 +232,84 @@ impl Signed {
             ),
             code: kind,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use aws_credential_types::provider::future;
+
+    use super::*;
+
+    /// A credentials source that counts how often it is asked (the chain itself is aws-config's;
+    /// what is tested here is when `Signed` asks it).
+    #[derive(Debug)]
+    struct Counting {
+        calls: Arc<AtomicUsize>,
+        expires_in: Option<Duration>,
+    }
+
+    impl ProvideCredentials for Counting {
+        fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let expiry = self.expires_in.map(|d| SystemTime::now() + d);
+            future::ProvideCredentials::ready(Ok(Credentials::new(
+                "AKIDEXAMPLE",
+                "example-not-a-secret",
+                None,
+                expiry,
+                "counting",
+            )))
+        }
+    }
+
+    fn signed(expires_in: Option<Duration>) -> (Signed, Arc<AtomicUsize>) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let provider = Counting {
+            calls: calls.clone(),
+            expires_in,
+        };
+        let signed = Signed {
+            credentials: Some(SharedCredentialsProvider::new(provider)),
+            cached: Arc::default(),
+            endpoint_override: None,
+            http: Err("not used".into()),
+        };
+        (signed, calls)
+    }
+
+    #[tokio::test]
+    async fn credentials_are_fetched_once_while_fresh_and_shared_by_clones() {
+        for expires_in in [None, Some(Duration::from_secs(3600))] {
+            let (signed, calls) = signed(expires_in);
+            let clone = signed.clone();
+            for s in [&signed, &clone, &signed] {
+                s.credentials().await.unwrap();
+            }
+            assert_eq!(calls.load(Ordering::SeqCst), 1, "{expires_in:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn credentials_about_to_expire_are_fetched_again() {
+        let (signed, calls) = signed(Some(Duration::from_secs(60)));
+        signed.credentials().await.unwrap();
+        signed.credentials().await.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn fresh_means_no_expiry_or_beyond_the_refresh_margin() {
+        let now = SystemTime::now();
+        let at = |expiry| Credentials::new("AKID", "s", None, expiry, "t");
+        assert!(still_fresh(&at(None), now));
+        assert!(still_fresh(&at(Some(now + REFRESH_AHEAD * 2)), now));
+        assert!(!still_fresh(&at(Some(now + REFRESH_AHEAD / 2)), now));
+        assert!(!still_fresh(&at(Some(now - REFRESH_AHEAD)), now));
     }
 }
