@@ -3,13 +3,19 @@
 of a sandbox holding many objects.
 
     scripts/bench-sandbox-api.py                    # BIN=target/release/stripe-ops, create customer
+    CALLS=customer,payment,checkout scripts/bench-sandbox-api.py    # each call in turn
     LOCALSTRIPE=/venv/bin/localstripe scripts/bench-sandbox-api.py   # localstripe beside it
     OBJECTS=100000 scripts/bench-sandbox-api.py --memory             # RSS after that many customers
 
-Throughput: `wrk` (Debian's) POSTs `/v1/customers` (a form body, as Stripe's libraries send it)
-for DURATION seconds (default 10) with CONCURRENCY connections (default 16), ROUNDS times
-(default 3), the servers taking turns so that a shared machine's noise weighs on both alike.
-Prints each round's requests/s and the count of answers that were not 2xx.
+Throughput: `wrk` (Debian's) POSTs each call of CALLS (default `customer`; a form body, as
+Stripe's libraries send it) for DURATION seconds (default 10) with CONCURRENCY connections
+(default 16), ROUNDS times (default 3), the servers taking turns so that a shared machine's noise
+weighs on both alike. Prints each round's requests/s and the count of answers that were not 2xx
+(a server that does not take a call answers non-2xx: its requests/s then mean nothing).
+  customer   POST /v1/customers
+  payment    POST /v1/payment_intents, confirmed at once with pm_card_visa (the intent, its
+             charge, their events)
+  checkout   POST /v1/checkout/sessions, payment mode, one line item with price_data
 
 Memory: creates OBJECTS customers (default 100,000; each also makes its `customer.created`
 event) over keep-alive connections, then reads the sandbox's VmRSS from /proc, beside its
@@ -34,6 +40,18 @@ CONCURRENCY = int(os.environ.get("CONCURRENCY", "16"))
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
 OBJECTS = int(os.environ.get("OBJECTS", "100000"))
 BODY = "email=bench%40example.com&name=Bench&metadata[order]=42"
+CALLS = {
+    "customer": ("create customer", "/v1/customers", BODY),
+    "payment": ("create and confirm a payment intent", "/v1/payment_intents",
+                "amount=2000&currency=usd&payment_method=pm_card_visa&confirm=true"
+                "&automatic_payment_methods[enabled]=true"
+                "&automatic_payment_methods[allow_redirects]=never"),
+    "checkout": ("create a Checkout Session", "/v1/checkout/sessions",
+                 "mode=payment&success_url=https%3A%2F%2Fexample.com%2Fdone"
+                 "&line_items[0][quantity]=1&line_items[0][price_data][currency]=usd"
+                 "&line_items[0][price_data][unit_amount]=2000"
+                 "&line_items[0][price_data][product_data][name]=Bench"),
+}
 
 
 def start_sandbox():
@@ -67,14 +85,14 @@ def start_localstripe(log):
     sys.exit(f"localstripe did not accept connections on port {port} within 30 s:\n{log.read()[-2000:]}")
 
 
-def wrk(base, key, lua_dir):
+def wrk(base, key, lua_dir, path, body):
     lua = os.path.join(lua_dir, "post.lua")
     with open(lua, "w") as f:
-        f.write(f'wrk.method = "POST"\nwrk.body = "{BODY}"\n'
+        f.write(f'wrk.method = "POST"\nwrk.body = "{body}"\n'
                 'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n'
                 f'wrk.headers["Authorization"] = "Bearer {key}"\n')
     out = subprocess.run(["wrk", "-t", "2", "-c", str(CONCURRENCY), "-d", f"{DURATION}s", "-s", lua,
-                          base + "/v1/customers"], capture_output=True, text=True, check=True).stdout
+                          base + path], capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     return rps, int(bad.group(1)) if bad else 0
@@ -85,18 +103,20 @@ def throughput():
     servers = [("sandbox", start_sandbox())]
     if LOCALSTRIPE:
         servers.append(("localstripe", start_localstripe(log)))
-    print(f"create customer: wrk {DURATION} s x {ROUNDS} rounds, {CONCURRENCY} connections, "
-          f"{os.cpu_count()} cores")
     try:
         with tempfile.TemporaryDirectory() as d:
-            results = {name: [] for name, _ in servers}
-            for r in range(ROUNDS):
-                for name, (_, base, key) in servers:
-                    rps, bad = wrk(base, key, d)
-                    results[name].append(rps)
-                    print(f"  round {r + 1} {name:<12} {rps:>9.0f} req/s  non-2xx {bad}")
-            for name, rs in results.items():
-                print(f"{name:<12} {min(rs):.0f}-{max(rs):.0f} req/s")
+            for call in os.environ.get("CALLS", "customer").split(","):
+                what, path, body = CALLS[call]
+                print(f"{what}: wrk {DURATION} s x {ROUNDS} rounds, {CONCURRENCY} connections, "
+                      f"{os.cpu_count()} cores")
+                results = {name: [] for name, _ in servers}
+                for r in range(ROUNDS):
+                    for name, (_, base, key) in servers:
+                        rps, bad = wrk(base, key, d, path, body)
+                        results[name].append(rps)
+                        print(f"  round {r + 1} {name:<12} {rps:>9.0f} req/s  non-2xx {bad}")
+                for name, rs in results.items():
+                    print(f"{name:<12} {min(rs):.0f}-{max(rs):.0f} req/s")
     finally:
         for _, (p, _, _) in servers:
             p.terminate()

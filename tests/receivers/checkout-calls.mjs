@@ -1,6 +1,7 @@
 // stripe-node against the sandbox's Checkout Sessions in `subscription` mode with one-time
 // prices beside the recurring ones (on the first invoice only), as an app makes them; and
-// `add_invoice_items` on a subscription. Test fixture of stripe-ops.
+// `add_invoice_items` on a subscription; a payment-mode cart priced inline (`price_data`). Test
+// fixture of stripe-ops.
 //
 //   node checkout-calls.mjs API_BASE KEY
 //
@@ -99,4 +100,20 @@ await call('recurring_in_add_invoice_items', async () => {
   const customer = await stripe.customers.create({});
   return stripe.subscriptions.create({customer: customer.id, items: [{price: plan.id}], add_invoice_items: [{price: plan.id}]});
 });
+// An app's cart priced inline (`price_data` with `product_data`): the session's price and product
+// are made with it, and the page's payment pays the sum.
+await call('price_data_in_payment_mode', async () => {
+  const cs = keep('inline session', 'Checkout.Session', await stripe.checkout.sessions.create({mode: 'payment',
+    line_items: [
+      {price_data: {currency: 'eur', unit_amount: 1250, product_data: {name: 'Mug', metadata: {sku: 'mug-1'}}}, quantity: 2},
+      {price_data: {currency: 'eur', unit_amount: 400, product_data: {name: 'Card'}}, quantity: 1},
+    ],
+    success_url: 'https://example.com/ok'}));
+  await payPage(cs, 'pm_card_visa');
+  const done = keep('inline session paid', 'Checkout.Session', await stripe.checkout.sessions.retrieve(cs.id, {expand: ['payment_intent']}));
+  return {amount_total: cs.amount_total, currency: cs.currency, status: done.status, payment_status: done.payment_status,
+    paid: done.payment_intent.amount_received};
+});
+await call('neither_price_nor_price_data', async () =>
+  stripe.checkout.sessions.create({mode: 'payment', line_items: [{quantity: 1}], success_url: 'https://example.com/ok'}));
 console.log(JSON.stringify({results, typed}));

@@ -6,7 +6,7 @@
 use super::*;
 
 #[test]
-fn one_time_prices_beside_a_subscription_are_on_its_first_invoice_only() {
+fn line_items_by_price_or_price_data_and_one_time_prices_on_a_subscriptions_first_invoice_only() {
     let sb = Sandbox::start(&[]);
     let out = stripe_node_script(&sb, "checkout-calls.mjs");
     let r = &out["results"];
@@ -159,5 +159,26 @@ fn one_time_prices_beside_a_subscription_are_on_its_first_invoice_only() {
             "{name}: {e}"
         );
     }
+
+    assert_eq!(
+        r["price_data_in_payment_mode"]["value"],
+        json!({"amount_total": 2900, "currency": "eur", "status": "complete", "payment_status": "paid", "paid": 2900}),
+        "{}",
+        r["price_data_in_payment_mode"]
+    );
+    let e = &r["neither_price_nor_price_data"];
+    assert_eq!(
+        (
+            e["status"].as_i64(),
+            e["code"].as_str(),
+            e["param"].as_str()
+        ),
+        (
+            Some(400),
+            Some("parameter_missing"),
+            Some("line_items[0][price]")
+        ),
+        "{e}"
+    );
     crate::catalogue::assert_typed_by_stripes_libraries(out["typed"].as_array().unwrap());
 }
