@@ -226,7 +226,12 @@ fn both_envelopes_reach_their_routed_targets_verified_poison_goes_to_the_dlq_and
         vec!["not json at all".to_owned()],
         "the poison, at once"
     );
-    let log = std::fs::read_to_string(log).unwrap();
+    // The relay writes its log in batches up to 10 ms after a line: wait for it.
+    let log = poll("the poison's log line", WAIT, || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.contains("not JSON: moved to the dead-letter queue")
+            .then_some(text)
+    });
     assert!(
         log.contains("not JSON: moved to the dead-letter queue"),
         "{log}"
@@ -313,7 +318,11 @@ fn a_failed_delivery_comes_back_after_its_backoff_and_one_that_never_succeeds_is
         (!got.is_empty()).then_some(got)
     });
     assert_eq!(moved, vec![lost_body]);
-    let log = std::fs::read_to_string(log).unwrap();
+    let log = poll("the give-up's log line", WAIT, || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.contains(&format!("{lost}: not delivered after 2 receives"))
+            .then_some(text)
+    });
     assert!(
         log.contains(&format!(
             "{lost}: not delivered after 2 receives: the queue's redrive policy moves it to"
