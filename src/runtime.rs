@@ -23,7 +23,7 @@ where
     F: FnOnce(Shutdown) -> Fut,
     Fut: Future<Output = Result<T>>,
 {
-    block_on(hangup, command, |signal| Err(forced(signal)))
+    block_on(hangup, None, command, |signal| Err(forced(signal)))
 }
 
 /// `run_with` for a server (`sandbox`, `fanout`), which SIGTERM (and, where `clean` lists it,
@@ -34,7 +34,22 @@ where
     F: FnOnce(Shutdown) -> Fut,
     Fut: Future<Output = Result<T>>,
 {
-    block_on(hangup, command, |signal| {
+    serve_on(None, hangup, clean, stopped, command)
+}
+
+/// `serve` on `workers` async worker threads (`None`: one per core, tokio's default).
+pub fn serve_on<T, F, Fut>(
+    workers: Option<usize>,
+    hangup: bool,
+    clean: &[Signal],
+    stopped: T,
+    command: F,
+) -> Result<T>
+where
+    F: FnOnce(Shutdown) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    block_on(hangup, workers, command, |signal| {
         if clean.contains(&signal) {
             Ok(stopped)
         } else {
@@ -51,6 +66,7 @@ fn forced(signal: Signal) -> Error {
 /// it ends at once with what `at_second` makes of the first one's signal.
 fn block_on<T, F, Fut>(
     hangup: bool,
+    workers: Option<usize>,
     command: F,
     at_second: impl FnOnce(Signal) -> Result<T>,
 ) -> Result<T>
@@ -58,7 +74,11 @@ where
     F: FnOnce(Shutdown) -> Fut,
     Fut: Future<Output = Result<T>>,
 {
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = workers {
+        builder.worker_threads(n.max(1));
+    }
+    let rt = builder
         .enable_all()
         .build()
         .map_err(|e| Error::external(format!("cannot start the async runtime: {e}")))?;

@@ -103,28 +103,35 @@ pub fn run(ctx: &Ctx, args: FanoutArgs) -> Result<Box<dyn Report>> {
     let opts = options(&args, &file, &ctx.out)?;
     let (path, spool_dir) = (opts.path.clone(), opts.spool.clone());
     let stopped = Box::new(Stopped) as Box<dyn Report>;
-    runtime::serve(false, &[Signal::Terminate], stopped, |stop| async move {
-        let relay = fanout::start(opts).await?;
-        let hangups = Hangups::install()?;
-        relay.started(&path, &spool_dir).print(&ctx.out);
-        // SIGHUP reloads the targets from the config file and the secret files.
-        let signal = hangups
-            .serve(&stop, || {
-                relay.reload(reloaded_targets(ctx, &args));
-                if !args.verify_secret_files.is_empty() {
-                    relay.reload_verify(verify_signers(&args, None));
-                }
-            })
-            .await;
-        let log = relay.hub.log();
-        log.line("stopping: finishing deliveries in flight");
-        relay.shutdown().await;
-        log.line("stopped");
-        match signal {
-            Signal::Terminate => Ok(Box::new(Stopped) as Box<dyn Report>),
-            Signal::Interrupt | Signal::Hangup => Err(shutdown::interrupted(signal, None)),
-        }
-    })
+    let workers = Some(fanout::async_workers());
+    runtime::serve_on(
+        workers,
+        false,
+        &[Signal::Terminate],
+        stopped,
+        |stop| async move {
+            let relay = fanout::start(opts).await?;
+            let hangups = Hangups::install()?;
+            relay.started(&path, &spool_dir).print(&ctx.out);
+            // SIGHUP reloads the targets from the config file and the secret files.
+            let signal = hangups
+                .serve(&stop, || {
+                    relay.reload(reloaded_targets(ctx, &args));
+                    if !args.verify_secret_files.is_empty() {
+                        relay.reload_verify(verify_signers(&args, None));
+                    }
+                })
+                .await;
+            let log = relay.hub.log();
+            log.line("stopping: finishing deliveries in flight");
+            relay.shutdown().await;
+            log.line("stopped");
+            match signal {
+                Signal::Terminate => Ok(Box::new(Stopped) as Box<dyn Report>),
+                Signal::Interrupt | Signal::Hangup => Err(shutdown::interrupted(signal, None)),
+            }
+        },
+    )
 }
 
 /// SIGHUP, listened for from before the start line is printed: one that came earlier would

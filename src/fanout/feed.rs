@@ -68,30 +68,49 @@ impl Verdicts {
 #[derive(Default)]
 pub struct Answer {
     outcomes: Mutex<Vec<Outcome>>,
+    /// The outcomes the sender waits for: it is woken once they all came, not by each one
+    /// (0: by each one).
+    expected: usize,
     reported: Notify,
 }
 
 impl Answer {
+    /// An answer whose waiter is woken when `expected` outcomes were reported.
+    pub fn expecting(expected: usize) -> Answer {
+        Answer {
+            expected,
+            ..Answer::default()
+        }
+    }
+
     pub fn report(&self, outcome: Outcome) {
-        self.outcomes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(outcome);
-        self.reported.notify_one();
+        let mut outcomes = self.lock();
+        outcomes.push(outcome);
+        let complete = outcomes.len() >= self.expected;
+        drop(outcomes);
+        if complete {
+            self.reported.notify_one();
+        }
     }
 
     pub fn reported(&self) -> &Notify {
         &self.reported
     }
 
-    /// The outcome reported by `target`, if any.
-    pub fn outcome(&self, target: &str) -> Option<Outcome> {
-        self.outcomes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .find(|o| o.name == target)
-            .cloned()
+    /// Whether `target` reported its outcome.
+    pub fn has(&self, target: &str) -> bool {
+        self.lock().iter().any(|o| o.name == target)
+    }
+
+    /// Takes the outcome reported by `target`, if any.
+    pub fn take(&self, target: &str) -> Option<Outcome> {
+        let mut outcomes = self.lock();
+        let at = outcomes.iter().position(|o| o.name == target)?;
+        Some(outcomes.swap_remove(at))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<Outcome>> {
+        self.outcomes.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -506,6 +525,28 @@ mod tests {
         let few = Feed::new(&[], 1, usize::MAX, 2);
         few.publish((1..=3).map(|s| entry(s, 1)), 0);
         assert_eq!(few.take(1, 1, &mut out), Taken::OnDisk { until: 2 });
+    }
+
+    #[tokio::test]
+    async fn the_sender_is_woken_once_every_expected_outcome_came() {
+        let answer = Answer::expecting(2);
+        let outcome = |name: &str| Outcome {
+            ok: true,
+            filtered: false,
+            ..Outcome::filtered(name)
+        };
+        answer.report(outcome("a"));
+        let woken = answer.reported().notified();
+        tokio::pin!(woken);
+        assert!(
+            futures_util::poll!(woken.as_mut()).is_pending(),
+            "one of two is no reason to wake"
+        );
+        answer.report(outcome("b"));
+        assert!(futures_util::poll!(woken.as_mut()).is_ready());
+        assert!(answer.has("a") && answer.has("b") && !answer.has("c"));
+        assert_eq!(answer.take("b").map(|o| o.name), Some("b".to_owned()));
+        assert!(!answer.has("b"), "taken");
     }
 
     #[test]

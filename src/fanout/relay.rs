@@ -136,7 +136,14 @@ async fn receive(
     };
     // Delivery starts as soon as the event is written: the 200 waits for the fsync, not the
     // targets' first attempts for the disk.
-    let answer = Arc::new(Answer::default());
+    // The sender is woken once the targets that keep up now reported (one that falls behind
+    // meanwhile wakes it through `lag_changed`), not by each report.
+    let awaited = judged
+        .roster
+        .iter()
+        .filter(|t| judged.verdicts.wants(t.slot) == Some(true) && t.lag() == Lag::KeepingUp)
+        .count();
+    let answer = Arc::new(Answer::expecting(awaited));
     let spooled = state
         .hub
         .submit(event, judged.verdicts.clone(), answer.clone())
@@ -162,14 +169,38 @@ async fn receive(
         "event {label} #{seq}: received {bytes} bytes, spooled in {spooled_ms:.1} ms"
     ));
     let targets = collect(&state.hub, &judged, &answer, state.summary_wait).await;
-    Json(json!({
-        "received": true,
-        "event_id": id,
-        "seq": seq,
-        "spooled": true,
-        "targets": targets,
-    }))
+    Json(Receipt {
+        received: true,
+        event_id: id.as_deref(),
+        seq,
+        spooled: true,
+        targets,
+    })
     .into_response()
+}
+
+/// The answer to the sender, serialised straight from these (no JSON tree per event).
+#[derive(serde::Serialize)]
+struct Receipt<'a> {
+    received: bool,
+    event_id: Option<&'a str>,
+    seq: u64,
+    spooled: bool,
+    targets: Vec<Reported<'a>>,
+}
+
+/// A target's part of the answer: its first attempt's outcome, or still in flight.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Reported<'a> {
+    Outcome(Outcome),
+    Pending {
+        name: &'a str,
+        status: Option<u16>,
+        ok: bool,
+        ms: Option<f64>,
+        pending: bool,
+    },
 }
 
 /// A snapshot event naming another API version than the targets expect: Stripe's Go (v73+)
@@ -259,12 +290,17 @@ fn leading_id(body: &[u8]) -> Option<&str> {
 /// Gathers the first-attempt outcomes until every target answered, or stopped keeping up, or
 /// `wait` is over; targets not heard from are reported as pending (or queued behind the events
 /// they retry): their delivery goes on from the spool.
-async fn collect(hub: &Hub, judged: &Judged, answer: &Answer, wait: Duration) -> Vec<Value> {
+async fn collect<'a>(
+    hub: &Hub,
+    judged: &'a Judged,
+    answer: &Answer,
+    wait: Duration,
+) -> Vec<Reported<'a>> {
     let deadline = tokio::time::Instant::now() + wait;
     let heard = |target: &Target| {
         judged.verdicts.wants(target.slot) == Some(false)
             || target.lag() != Lag::KeepingUp
-            || answer.outcome(&target.name).is_some()
+            || answer.has(&target.name)
     };
     loop {
         let lagging = hub.lag_changed().notified();
@@ -288,14 +324,20 @@ async fn collect(hub: &Hub, judged: &Judged, answer: &Answer, wait: Duration) ->
             let outcome = if judged.verdicts.wants(target.slot) == Some(false) {
                 Some(Outcome::filtered(&target.name))
             } else {
-                answer.outcome(&target.name)
+                answer.take(&target.name)
             };
             match outcome {
-                Some(o) => serde_json::to_value(o).unwrap_or(Value::Null),
+                Some(o) => Reported::Outcome(o),
                 None if target.lag() == Lag::Retrying => {
-                    serde_json::to_value(queued_outcome(&target.name)).unwrap_or(Value::Null)
+                    Reported::Outcome(queued_outcome(&target.name))
                 }
-                None => json!({"name": target.name, "status": null, "ok": false, "ms": null, "pending": true}),
+                None => Reported::Pending {
+                    name: &target.name,
+                    status: None,
+                    ok: false,
+                    ms: None,
+                    pending: true,
+                },
             }
         })
         .collect()

@@ -2,6 +2,13 @@
 //! when it is behind the feed's memory), runs its window of attempts, switches to recovery on
 //! the first failure, keeps its cursor, and says whether it keeps up (`Lag`).
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+
+use futures_util::FutureExt;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+
 use super::*;
 struct Job {
     event: Arc<Event>,
@@ -19,6 +26,8 @@ struct Flight {
 
 type ReadBack = io::Result<(Vec<Event>, Option<ReadAt>)>;
 
+type Attempt = Pin<Box<dyn Future<Output = (u64, Outcome)> + Send>>;
+
 pub(super) struct Worker {
     target: Arc<Target>,
     hub: Arc<Inner>,
@@ -35,8 +44,14 @@ pub(super) struct Worker {
     reading: Option<JoinHandle<ReadBack>>,
     /// The number the read under way goes up to (excluded).
     reading_until: u64,
-    attempts: JoinSet<Outcome>,
-    in_flight: HashMap<tokio::task::Id, Flight>,
+    /// The attempts in flight, driven by this worker's own task (no task per attempt: a
+    /// spawn, its scheduling and the wake-up of the worker when it ends cost more than the
+    /// attempt's own work at thousands of events a second), each ending with its number.
+    attempts: FuturesUnordered<Attempt>,
+    /// By attempt number: the first is the oldest.
+    in_flight: BTreeMap<u64, Flight>,
+    /// The number of the next attempt.
+    attempt_no: u64,
     /// Numbers taken and not finished yet (queued, in flight or waiting for a retry).
     unfinished: BTreeSet<u64>,
     highest_finished: u64,
@@ -73,8 +88,9 @@ impl Worker {
             read_at: None,
             reading: None,
             reading_until: 0,
-            attempts: JoinSet::new(),
-            in_flight: HashMap::new(),
+            attempts: FuturesUnordered::new(),
+            in_flight: BTreeMap::new(),
+            attempt_no: 0,
             unfinished: BTreeSet::new(),
             highest_finished: cursor,
             cursor,
@@ -86,6 +102,11 @@ impl Worker {
 
     pub(super) async fn run(mut self) {
         let mut stopping = false;
+        // One timer for the next retry or the moment an attempt makes the target slow, moved
+        // only when that moment changes (not a new timer per loop).
+        let timer = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(timer);
+        let mut armed: Option<Instant> = None;
         loop {
             if !stopping {
                 self.start_attempts();
@@ -96,19 +117,27 @@ impl Worker {
                 return;
             }
             let retry_at = self.retry_due().filter(|_| !stopping);
-            let slow_at = self.slow_due();
+            let due = match (retry_at, self.slow_due()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if due != armed {
+                if let Some(at) = due {
+                    timer.as_mut().reset(at);
+                }
+                armed = due;
+            }
             let target = self.target.clone();
             tokio::select! {
-                Some(done) = self.attempts.join_next_with_id(), if !self.attempts.is_empty() => {
-                    self.settle(done);
+                Some((no, outcome)) = self.attempts.next(), if !self.attempts.is_empty() => {
+                    self.settle(no, outcome);
                 }
                 read = wait_for(&mut self.reading), if self.reading.is_some() => {
                     self.reading = None;
                     self.read_back(read);
                 }
                 _ = target.wake.notified(), if !stopping => {}
-                _ = sleep_until_some(retry_at), if retry_at.is_some() => {}
-                _ = sleep_until_some(slow_at), if slow_at.is_some() => {}
+                _ = &mut timer, if armed.is_some() => armed = None,
                 _ = self.stop.changed(), if !stopping => stopping = true,
             }
         }
@@ -247,11 +276,27 @@ impl Worker {
         }
         let spec = self.target.spec();
         let client = self.hub.opts.client.clone();
-        let handle = self
-            .attempts
-            .spawn(async move { attempt(&client, &spec, &event).await });
+        let no = self.attempt_no;
+        self.attempt_no += 1;
+        self.attempts.push(Box::pin(async move {
+            let outcome = AssertUnwindSafe(attempt(&client, &spec, &event))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| Outcome {
+                    name: spec.name.clone(),
+                    status: None,
+                    ok: false,
+                    ms: 0.0,
+                    error: Some(
+                        "the delivery failed unexpectedly (a bug: please report it)".into(),
+                    ),
+                    queued: false,
+                    filtered: false,
+                });
+            (no, outcome)
+        }));
         self.in_flight.insert(
-            handle.id(),
+            no,
             Flight {
                 job,
                 was_retry: self.recovery.is_some(),
@@ -260,35 +305,21 @@ impl Worker {
         );
     }
 
-    fn settle(&mut self, done: std::result::Result<(tokio::task::Id, Outcome), JoinError>) {
-        let (id, outcome) = match done {
-            Ok(done) => done,
-            Err(e) => {
-                let outcome = Outcome {
-                    name: self.target.name.clone(),
-                    status: None,
-                    ok: false,
-                    ms: 0.0,
-                    error: Some(format!("the delivery task failed: {e}")),
-                    queued: false,
-                    filtered: false,
-                };
-                (e.id(), outcome)
-            }
-        };
+    fn settle(&mut self, no: u64, outcome: Outcome) {
         let Some(Flight {
             mut job, was_retry, ..
-        }) = self.in_flight.remove(&id)
+        }) = self.in_flight.remove(&no)
         else {
             return;
         };
-        if let Some(answer) = job.answer.take() {
-            answer.report(outcome.clone());
-        }
+        let answer = job.answer.take();
         if outcome.ok {
             self.delivered(job, &outcome, was_retry);
         } else {
             self.failed(job, &outcome, was_retry);
+        }
+        if let Some(answer) = answer {
+            answer.report(outcome);
         }
     }
 
@@ -482,8 +513,8 @@ impl Worker {
         }
         if self
             .in_flight
-            .values()
-            .any(|f| f.started.elapsed() >= SLOW_AFTER)
+            .first_key_value()
+            .is_some_and(|(_, oldest)| oldest.started.elapsed() >= SLOW_AFTER)
         {
             return true;
         }
@@ -504,9 +535,8 @@ impl Worker {
             return None;
         }
         self.in_flight
-            .values()
-            .map(|f| f.started + SLOW_AFTER)
-            .min()
+            .first_key_value()
+            .map(|(_, oldest)| oldest.started + SLOW_AFTER)
     }
 }
 
@@ -527,12 +557,6 @@ async fn wait_for<T>(handle: &mut Option<JoinHandle<T>>) -> std::result::Result<
     match handle {
         Some(h) => h.await,
         None => std::future::pending().await,
-    }
-}
-
-async fn sleep_until_some(at: Option<Instant>) {
-    if let Some(at) = at {
-        tokio::time::sleep_until(at).await;
     }
 }
 
