@@ -134,6 +134,8 @@ for relays in $RELAYS; do
   done
   perf_pid=
   if [ -n "${PERF:-}" ]; then
+    # Once the runtime's worker threads exist: `-p` samples the threads there are when it attaches.
+    sleep 0.3
     perf record -g -o "$PERF" -p "${relay_pids[0]}" >/dev/null 2>&1 &
     perf_pid=$!
   fi

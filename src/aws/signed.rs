@@ -44,8 +44,9 @@ pub struct Signed {
     cached: Arc<tokio::sync::Mutex<Option<Credentials>>>,
     /// `--aws-endpoint-url` / `AWS_ENDPOINT_URL`: an emulator.
     endpoint_override: Option<String>,
-    /// Built once (loading the platform's certificates is not free); why, when it could not be.
-    http: std::result::Result<reqwest::Client, String>,
+    /// Built once, for the first call that needs it (loading the platform's certificates is
+    /// not free, and the lean client's calls never need it); why, when it could not be.
+    http: Arc<std::sync::OnceLock<std::result::Result<reqwest::Client, String>>>,
     /// The last signing key derived (for a day, region, service and secret).
     key: Arc<Mutex<Option<SigningKey>>>,
     /// The lean client's connections, when this client uses it (`lean`).
@@ -74,7 +75,7 @@ impl Signed {
             credentials: config.credentials_provider(),
             cached: Arc::default(),
             endpoint_override,
-            http: crate::http::client(timeout).map_err(|e| e.message().to_owned()),
+            http: Arc::default(),
             key: Arc::default(),
             lean: None,
             timeout,
@@ -87,7 +88,7 @@ impl Signed {
     /// call's CPU.
     pub fn lean(mut self) -> Signed {
         self.lean = Some(Arc::new(Lean {
-            tls: lean_tls(),
+            tls: std::sync::OnceLock::new(),
             proxies: Matcher::from_system(),
             pools: Mutex::default(),
         }));
@@ -139,7 +140,11 @@ impl Signed {
                 body: answer.body.text(),
             });
         }
-        let mut request = self.http.clone()?.post(&url).body(body);
+        let http = self
+            .http
+            .get_or_init(|| crate::http::client(self.timeout).map_err(|e| e.message().to_owned()))
+            .clone()?;
+        let mut request = http.post(&url).body(body);
         for (name, value) in signed {
             request = request.header(name, value);
         }
@@ -385,7 +390,9 @@ const MAX_IDLE: usize = 16;
 
 /// The lean client's connections, per endpoint URL.
 struct Lean {
-    tls: std::result::Result<Arc<ClientConfig>, String>,
+    /// Made for the first https endpoint (loading the platform's certificates is not free,
+    /// and an emulator's http endpoint never needs them).
+    tls: std::sync::OnceLock<std::result::Result<Arc<ClientConfig>, String>>,
     proxies: Matcher,
     pools: Mutex<HashMap<String, Option<Arc<Pool>>>>,
 }
@@ -407,7 +414,13 @@ impl Lean {
             .parse::<hyper::Uri>()
             .is_ok_and(|uri| self.proxies.intercept(&uri).is_some());
         let pool = (!proxied)
-            .then(|| Origin::new(url, self.tls.as_ref().ok()).ok())
+            .then(|| {
+                let tls = url
+                    .starts_with("https:")
+                    .then(|| self.tls.get_or_init(lean_tls).as_ref().ok())
+                    .flatten();
+                Origin::new(url, tls).ok()
+            })
             .flatten()
             .map(|origin| {
                 Arc::new(Pool {
@@ -633,7 +646,7 @@ mod tests {
             credentials: Some(SharedCredentialsProvider::new(provider)),
             cached: Arc::default(),
             endpoint_override: None,
-            http: Err("not used".into()),
+            http: Arc::default(),
             key: Arc::default(),
             lean: None,
             timeout: CALL_TIMEOUT,
