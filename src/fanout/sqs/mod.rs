@@ -677,9 +677,11 @@ async fn delete_in_batches(
         if closed && batch.is_empty() {
             break;
         }
+        // (`recv_many` adds up to its limit to what the batch holds: never past 10.)
+        let room = 10 - batch.len();
         tokio::select! {
             Some(_) = deleting.join_next(), if !deleting.is_empty() => {}
-            n = pending.recv_many(&mut batch, 10), if batch.len() < 10 && !closed => closed = n == 0,
+            n = pending.recv_many(&mut batch, room), if room > 0 && !closed => closed = n == 0,
             _ = finished.wait_for(|f| *f), if !closed => {
                 // Every poller has finished: what is queued now is all there will be.
                 closed = true;
