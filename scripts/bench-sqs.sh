@@ -8,7 +8,9 @@
 #   PREFILL=1 scripts/bench-sqs.sh       # the queue filled before the relays start: full batches
 #                                        # of 10 (its latencies then count the wait in the queue)
 # Also the relays' CPU per message (user + system from /proc: receive, parse the envelope,
-# re-sign, deliver, batch delete), to set beside a spool delivery's.
+# re-sign, deliver, batch delete), to set beside a spool delivery's, and the SQS calls they made
+# per message (moto's request log: every POST after the queue was made, less the sender's).
+#   PERF=/tmp/sqs.data scripts/bench-sqs.sh   # perf record -g on the (first) relay meanwhile
 # Needs tests/run.sh's installs (the .venv, or $STRIPE_OPS_VENV, with moto and stripe) and a release build (built here
 # when missing). moto is one Python process: its figures say what limits the relay against
 # moto, nothing about AWS's SQS.
@@ -123,12 +125,20 @@ for relays in $RELAYS; do
   queue="$("$PY" "$dir/sqs.py" queue "bench-$relays")"
   : >"$dir/received"
   [ "${PREFILL:-0}" = 1 ] && "$PY" "$dir/sqs.py" send "$queue" "$EVENTS" "$dir/sent-$relays" "r${relays}_"
+  posts0="$(grep -c '"POST / ' "$dir/moto.log" || true)"
   relay_pids=()
   for r in $(seq "$relays"); do
     "$BIN" --quiet fanout --listen 127.0.0.1:0 --from-sqs "$queue" --target "r=$target" \
       --target-secret-file "r=$dir/whsec" >/dev/null 2>"$dir/relay-$relays-$r.log" &
     relay_pids+=($!); pids+=($!)
   done
+  perf_pid=
+  if [ -n "${PERF:-}" ]; then
+    # Once the runtime's worker threads exist: `-p` samples the threads there are when it attaches.
+    sleep 0.3
+    perf record -g -o "$PERF" -p "${relay_pids[0]}" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   # CPU from here on: the relays' start-up (reading the queue's attributes, the SDK's set-up)
   # is not a message's cost; a second to settle, then their counters (with PREFILL the
   # start-up is counted: the relays work from their first moment).
@@ -148,6 +158,10 @@ for relays in $RELAYS; do
   ticks=$((-ticks0))
   for p in "${relay_pids[@]}"; do ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
   echo "  relay CPU (user + system, all $relays): $((ticks * 1000000 / $(getconf CLK_TCK) / EVENTS)) us per message (idle long polls included)"
+  posts=$(($(grep -c '"POST / ' "$dir/moto.log" || true) - posts0))
+  [ "${PREFILL:-0}" = 1 ] || posts=$((posts - (EVENTS + 9) / 10))
+  echo "  SQS calls by the relays (receive, delete, other): $posts, $((posts * 100 / EVENTS)) per 100 messages"
+  [ -n "$perf_pid" ] && { kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true; }
   for p in "${relay_pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
 done
 

@@ -5,6 +5,7 @@
 //! origin (`https://sqs.us-east-1.amazonaws.com`, or an emulator's), its region the one in that
 //! host name, else the configured one.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -53,7 +54,7 @@ impl Sqs {
     pub fn new(config: &SdkConfig, target: &AwsTarget) -> Sqs {
         Sqs {
             // The queue URL names the endpoint; an override (an emulator) wins.
-            signed: Signed::with_timeout(config, target.endpoint_url.clone(), CALL_TIMEOUT),
+            signed: Signed::with_timeout(config, target.endpoint_url.clone(), CALL_TIMEOUT).lean(),
             region: target.region.clone(),
         }
     }
@@ -75,15 +76,27 @@ impl Sqs {
         action: &str,
         body: Value,
     ) -> Result<Value, CallError> {
-        let service = JsonService {
-            service: "sqs",
-            label: "SQS",
-            region,
-            endpoint,
-            target_prefix: "AmazonSQS",
-            content_type: "application/x-amz-json-1.0",
-        };
-        self.signed.json(&service, action, &body).await
+        self.signed
+            .json(&service(endpoint, region), action, &body)
+            .await
+    }
+
+    /// The relay's hot calls (receive, delete): the request serialised from borrowed fields and
+    /// the answer's text returned as it came, for `serde` to read into borrowed types.
+    async fn call_text(
+        &self,
+        queue_url: &str,
+        action: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<String, String> {
+        let endpoint =
+            origin(queue_url).ok_or_else(|| format!("{queue_url:?} is not a queue URL"))?;
+        let region = region_of(queue_url).unwrap_or(&self.region);
+        let body = serde_json::to_string(body).expect("plain structs always serialize");
+        self.signed
+            .json_text(&service(&endpoint, region), action, body)
+            .await
+            .map_err(String::from)
     }
 
     /// Up to `max` messages (1..=10), waiting up to `wait_secs` for the first.
@@ -93,47 +106,68 @@ impl Sqs {
         max: u32,
         wait_secs: u64,
     ) -> Result<Vec<Message>, String> {
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Receive<'a> {
+            queue_url: &'a str,
+            max_number_of_messages: u32,
+            wait_time_seconds: u64,
+            attribute_names: [&'a str; 1],
+            message_system_attribute_names: [&'a str; 1],
+        }
         let answer = self
-            .call(
+            .call_text(
                 queue_url,
                 "ReceiveMessage",
-                json!({
-                    "QueueUrl": queue_url,
-                    "MaxNumberOfMessages": max.clamp(1, 10),
-                    "WaitTimeSeconds": wait_secs.min(LONG_POLL_SECS),
-                    "AttributeNames": ["ApproximateReceiveCount"],
-                    "MessageSystemAttributeNames": ["ApproximateReceiveCount"],
-                }),
+                &Receive {
+                    queue_url,
+                    max_number_of_messages: max.clamp(1, 10),
+                    wait_time_seconds: wait_secs.min(LONG_POLL_SECS),
+                    attribute_names: ["ApproximateReceiveCount"],
+                    message_system_attribute_names: ["ApproximateReceiveCount"],
+                },
             )
             .await?;
-        Ok(parse_messages(&answer))
+        parse_messages(&answer)
     }
 
-    /// Deletes up to 10 messages by receipt handle; returns the handles SQS did not delete.
+    /// Deletes up to 10 messages by receipt handle; returns the handles SQS did not delete
+    /// (DeleteMessageBatch answers 200 with a `Failed` list for the entries it could not
+    /// delete: the SQS API reference, DeleteMessageBatch).
     pub async fn delete_batch(
         &self,
         queue_url: &str,
         handles: &[String],
     ) -> Result<Vec<String>, String> {
-        let entries: Vec<Value> = handles
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Entry<'a> {
+            /// Each entry's index: SQS's batch entry ids are strings.
+            id: String,
+            receipt_handle: &'a str,
+        }
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Delete<'a> {
+            queue_url: &'a str,
+            entries: Vec<Entry<'a>>,
+        }
+        let entries = handles
             .iter()
             .enumerate()
-            .map(|(i, h)| json!({"Id": i.to_string(), "ReceiptHandle": h}))
+            .map(|(i, h)| Entry {
+                id: i.to_string(),
+                receipt_handle: h,
+            })
             .collect();
         let answer = self
-            .call(
+            .call_text(
                 queue_url,
                 "DeleteMessageBatch",
-                json!({"QueueUrl": queue_url, "Entries": entries}),
+                &Delete { queue_url, entries },
             )
             .await?;
-        Ok(answer["Failed"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|f| f["Id"].as_str()?.parse::<usize>().ok())
-            .filter_map(|i| handles.get(i).cloned())
-            .collect())
+        Ok(failed_deletes(&answer, handles))
     }
 
     /// Makes a message visible again after `secs` (0: now).
@@ -306,6 +340,18 @@ impl Sqs {
     }
 }
 
+/// SQS's JSON protocol at `endpoint`, signed for `region`.
+fn service<'a>(endpoint: &'a str, region: &'a str) -> JsonService<'a> {
+    JsonService {
+        service: "sqs",
+        label: "SQS",
+        region,
+        endpoint,
+        target_prefix: "AmazonSQS",
+        content_type: "application/x-amz-json-1.0",
+    }
+}
+
 /// `https://host[:port]` of a URL.
 fn origin(url: &str) -> Option<String> {
     let parsed = url::Url::parse(url).ok()?;
@@ -324,23 +370,79 @@ fn region_of(url: &str) -> Option<&str> {
     domain.starts_with("amazonaws.").then_some(region)
 }
 
-fn parse_messages(answer: &Value) -> Vec<Message> {
-    answer["Messages"]
-        .as_array()
+/// ReceiveMessage's answer read into borrowed fields (no `Value` tree): only a body with escapes
+/// (every EventBridge envelope has quotes) is unescaped into a string of its own. A message
+/// without an id or receipt handle is skipped.
+fn parse_messages(answer: &str) -> Result<Vec<Message>, String> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Answer<'a> {
+        #[serde(borrow, default)]
+        messages: Vec<Received<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Received<'a> {
+        #[serde(borrow)]
+        message_id: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        receipt_handle: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        body: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        attributes: Option<Attributes<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Attributes<'a> {
+        #[serde(borrow, rename = "ApproximateReceiveCount")]
+        receive_count: Option<Cow<'a, str>>,
+    }
+    if answer.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let answer: Answer =
+        serde_json::from_str(answer).map_err(|e| format!("SQS ReceiveMessage answer: {e}"))?;
+    Ok(answer
+        .messages
         .into_iter()
-        .flatten()
         .filter_map(|m| {
-            let count = m["Attributes"]["ApproximateReceiveCount"]
-                .as_str()
+            let receive_count = m
+                .attributes
+                .and_then(|a| a.receive_count)
                 .and_then(|c| c.parse().ok())
                 .unwrap_or(1);
             Some(Message {
-                id: m["MessageId"].as_str()?.to_owned(),
-                receipt_handle: m["ReceiptHandle"].as_str()?.to_owned(),
-                body: m["Body"].as_str().unwrap_or_default().to_owned(),
-                receive_count: count,
+                id: m.message_id?.into_owned(),
+                receipt_handle: m.receipt_handle?.into_owned(),
+                body: m.body.map(Cow::into_owned).unwrap_or_default(),
+                receive_count,
             })
         })
+        .collect())
+}
+
+/// The handles of DeleteMessageBatch's `Failed` entries (their `Id` is the handle's index).
+fn failed_deletes(answer: &str, handles: &[String]) -> Vec<String> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Answer<'a> {
+        #[serde(borrow, default)]
+        failed: Vec<Failed<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Failed<'a> {
+        #[serde(borrow)]
+        id: Cow<'a, str>,
+    }
+    let Ok(answer) = serde_json::from_str::<Answer>(answer) else {
+        return Vec::new();
+    };
+    answer
+        .failed
+        .iter()
+        .filter_map(|f| f.id.parse::<usize>().ok())
+        .filter_map(|i| handles.get(i).cloned())
         .collect()
 }
 
@@ -389,18 +491,37 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_delete_reports_the_handles_of_its_failed_entries() {
+        // DeleteMessageBatch's answer shape (the SQS API reference): 200 with both lists.
+        let handles: Vec<String> = ["h0", "h1", "h2"].map(String::from).to_vec();
+        let answer = json!({"Successful": [{"Id": "0"}, {"Id": "2"}],
+            "Failed": [{"Id": "1", "Code": "ReceiptHandleIsInvalid", "SenderFault": true, "Message": "x"}]});
+        assert_eq!(failed_deletes(&answer.to_string(), &handles), ["h1"]);
+        assert!(failed_deletes(r#"{"Successful": [{"Id": "0"}]}"#, &handles).is_empty());
+    }
+
+    #[test]
     fn messages_and_queue_attributes_are_read_as_sqs_answers_them() {
-        let answer = json!({"Messages": [{"MessageId": "m1", "ReceiptHandle": "h1", "Body": "{}",
-            "Attributes": {"ApproximateReceiveCount": "3"}}]});
-        let m = &parse_messages(&answer)[0];
+        let answer = json!({"Messages": [{"MessageId": "m1", "ReceiptHandle": "h1", "Body": "{\"a\": \"\\u00e9\"}",
+            "Attributes": {"ApproximateReceiveCount": "3"}}, {"ReceiptHandle": "no id"}]});
+        let messages = parse_messages(&answer.to_string()).unwrap();
+        let m = &messages[0];
         assert_eq!(
             (m.id.as_str(), m.receipt_handle.as_str(), m.receive_count),
             ("m1", "h1", 3)
         );
-        assert!(
-            parse_messages(&json!({})).is_empty(),
-            "an empty receive has no Messages"
+        assert_eq!(
+            m.body, r#"{"a": "\u00e9"}"#,
+            "the body unescaped once, as SQS sent it"
         );
+        assert_eq!(messages.len(), 1, "a message without an id is skipped");
+        for empty in ["{}", ""] {
+            assert!(
+                parse_messages(empty).unwrap().is_empty(),
+                "an empty receive has no Messages"
+            );
+        }
+        assert!(parse_messages("<html>").is_err());
         let info = parse_info(&json!({
             "ApproximateNumberOfMessages": "7", "ApproximateNumberOfMessagesNotVisible": "2",
             "RedrivePolicy": "{\"deadLetterTargetArn\":\"arn:aws:sqs:us-east-1:123456789012:dlq\",\"maxReceiveCount\":\"5\"}"

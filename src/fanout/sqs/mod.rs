@@ -333,8 +333,12 @@ struct Worker {
 }
 
 impl Worker {
-    /// One poller: receives as many messages as it holds free slots for (at most 10, waiting
-    /// for one), hands each to a task that keeps its slot until the message is settled.
+    /// One poller: once a delivery slot is free, receives up to 10 messages (SQS's most per
+    /// call: asking for only as many as there are free slots made receives of one or two
+    /// messages once the slots were busy, a signed round trip each) and hands each to a task
+    /// that keeps its slot until the message is settled. The messages beyond the free slots
+    /// wait here for theirs (at most 10 per poller, their visibility timeout running, as in any
+    /// consumer that receives in batches); a stop hands those back at once.
     async fn receive(self: Arc<Self>, slots: Arc<Semaphore>) {
         let mut handling = JoinSet::new();
         let mut stopped = self.stopped.clone();
@@ -352,9 +356,7 @@ impl Worker {
             {
                 permits.push(p);
             }
-            let receive = self
-                .sqs
-                .receive(&self.queue.url, permits.len() as u32, LONG_POLL_SECS);
+            let receive = self.sqs.receive(&self.queue.url, 10, LONG_POLL_SECS);
             tokio::pin!(receive);
             let received = tokio::select! {
                 r = &mut receive => r,
@@ -388,11 +390,17 @@ impl Worker {
                     continue;
                 }
             };
-            // SQS returns at most as many as asked; were it more, each would wait for a slot.
-            for message in messages {
+            let mut messages = messages.into_iter();
+            while let Some(message) = messages.next() {
                 let slot = match permits.pop() {
                     Some(p) => p,
-                    None => slots.clone().acquire_owned().await.expect("never closed"),
+                    None => tokio::select! {
+                        p = slots.clone().acquire_owned() => p.expect("never closed"),
+                        _ = async { let _ = stopped.wait_for(|s| *s).await; } => {
+                            self.hand_back(std::iter::once(message).chain(messages).collect()).await;
+                            break;
+                        }
+                    },
                 };
                 self.queue.counts.received.fetch_add(1, Ordering::Relaxed);
                 let worker = self.clone();
@@ -637,9 +645,11 @@ fn pollers(in_flight: usize) -> usize {
     in_flight.div_ceil(10).clamp(1, 16)
 }
 
-/// Deletes delivered messages in batches of up to 10 (DeleteMessageBatch), as they come, with
-/// up to `DELETES_IN_FLIGHT` batches under way (one at a time would cap a relay at 10 deletes
-/// per round trip); once every poller has finished, the rest, then it ends.
+/// Deletes delivered messages in batches of up to 10 (DeleteMessageBatch): a batch goes out at
+/// once when no delete is under way, else when it is full (up to `DELETES_IN_FLIGHT` under way;
+/// one at a time would cap a relay at 10 deletes per round trip), so that the handles arriving
+/// while a delete is under way fill the next batch instead of each going out alone, as group
+/// commit does; once every poller has finished, the rest, then it ends.
 async fn delete_in_batches(
     sqs: Sqs,
     url: String,
@@ -649,39 +659,51 @@ async fn delete_in_batches(
 ) {
     const DELETES_IN_FLIGHT: usize = 4;
     let mut deleting = JoinSet::new();
+    let mut batch: Vec<String> = Vec::with_capacity(10);
+    let mut closed = false;
     loop {
-        let mut batch = Vec::with_capacity(10);
-        let done = tokio::select! {
-            n = pending.recv_many(&mut batch, 10) => n == 0,
-            _ = finished.wait_for(|f| *f) => {
-                while batch.len() < 10 && let Ok(h) = pending.try_recv() {
-                    batch.push(h);
-                }
-                batch.is_empty()
-            }
-        };
-        if done {
+        while batch.len() < 10
+            && let Ok(h) = pending.try_recv()
+        {
+            batch.push(h);
+        }
+        let ready = batch.len() == 10 || (!batch.is_empty() && (deleting.is_empty() || closed));
+        if ready && deleting.len() < DELETES_IN_FLIGHT {
+            let (sqs, url, log) = (sqs.clone(), url.clone(), log.clone());
+            let handles = std::mem::replace(&mut batch, Vec::with_capacity(10));
+            deleting.spawn(delete_batch(sqs, url, handles, log));
+            continue;
+        }
+        if closed && batch.is_empty() {
             break;
         }
-        while deleting.len() >= DELETES_IN_FLIGHT {
-            deleting.join_next().await;
-        }
-        let (sqs, url, log) = (sqs.clone(), url.clone(), log.clone());
-        deleting.spawn(async move {
-            match sqs.delete_batch(&url, &batch).await {
-                Ok(failed) if failed.is_empty() => {}
-                Ok(failed) => log.line(format!(
-                    "sqs {url}: {} of {} deletes failed (they will be received again)",
-                    failed.len(),
-                    batch.len()
-                )),
-                Err(e) => log.line(format!(
-                    "sqs {url}: {e} (those messages will be received again)"
-                )),
+        // (`recv_many` adds up to its limit to what the batch holds: never past 10.)
+        let room = 10 - batch.len();
+        tokio::select! {
+            Some(_) = deleting.join_next(), if !deleting.is_empty() => {}
+            n = pending.recv_many(&mut batch, room), if room > 0 && !closed => closed = n == 0,
+            _ = finished.wait_for(|f| *f), if !closed => {
+                // Every poller has finished: what is queued now is all there will be.
+                closed = true;
             }
-        });
+        }
     }
     while deleting.join_next().await.is_some() {}
+}
+
+/// One DeleteMessageBatch; what failed is logged (those messages will be received again).
+async fn delete_batch(sqs: Sqs, url: String, handles: Vec<String>, log: Log) {
+    match sqs.delete_batch(&url, &handles).await {
+        Ok(failed) if failed.is_empty() => {}
+        Ok(failed) => log.line(format!(
+            "sqs {url}: {} of {} deletes failed (they will be received again)",
+            failed.len(),
+            handles.len()
+        )),
+        Err(e) => log.line(format!(
+            "sqs {url}: {e} (those messages will be received again)"
+        )),
+    }
 }
 
 #[cfg(test)]
