@@ -73,7 +73,25 @@ impl Endpoint {
         body: &[u8],
         signature: &str,
     ) -> Result<u16, Failure> {
-        let write = |out: &mut Vec<u8>| self.write_request(out, body, signature);
+        self.exchange(conn, |out| self.write_request(out, body, signature))
+            .await
+    }
+
+    /// `post` of a request already written (by `write_request` or spliced from its output).
+    pub async fn post_request(
+        &self,
+        conn: &mut Connection,
+        request: &[u8],
+    ) -> Result<u16, Failure> {
+        self.exchange(conn, |out| out.extend_from_slice(request))
+            .await
+    }
+
+    async fn exchange(
+        &self,
+        conn: &mut Connection,
+        write: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<u16, Failure> {
         let answer = tokio::time::timeout(self.timeout, conn.exchange(write, crate::http::ANSWER))
             .await
             .map_err(|_| Failure::timeout(self.timeout))??;
@@ -91,7 +109,7 @@ impl Endpoint {
     }
 
     /// Stripe's delivery headers (`webhook::request` sends the same), then `-H`.
-    fn write_request(&self, out: &mut Vec<u8>, body: &[u8], signature: &str) {
+    pub(super) fn write_request(&self, out: &mut Vec<u8>, body: &[u8], signature: &str) {
         let stripe = [
             ("User-Agent", webhook::USER_AGENT.as_bytes()),
             ("Content-Type", webhook::CONTENT_TYPE.as_bytes()),
@@ -106,6 +124,16 @@ impl Endpoint {
         headers.extend(self.extra.iter().map(|(n, v)| (n.as_str(), v.as_slice())));
         write_head(out, "POST", &self.origin, &headers, body.len());
         out.extend_from_slice(body);
+    }
+}
+
+#[cfg(test)]
+impl Endpoint {
+    pub(super) fn set_extra(&mut self, extra: &[(&str, &[u8])]) {
+        self.extra = extra
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), v.to_vec()))
+            .collect();
     }
 }
 

@@ -1,14 +1,16 @@
 //! Load mode of `events send` (`--count`, `--duration`): many distinct, freshly signed events
 //! over keep-alive connections, as a Stripe retry storm would deliver them.
 //!
-//! The hot path is cheap on purpose: the template is prepared once (rendering is two string
-//! concatenations), the signer is keyed once, ids come from a per-run random prefix and a counter
-//! (no syscall per id), each of the C workers owns one keep-alive connection (`conn`, the lean
-//! HTTP/1.1 client: one write per request, the answer read in the worker's own task), renders
-//! and signs into buffers it reuses, pulls request numbers from an atomic counter and records
-//! latencies into its own HDR histogram; the histograms are merged at the end.
+//! The hot path is cheap on purpose: the template is prepared once, the signer is keyed once, ids
+//! come from a per-run random prefix and a counter (no syscall per id), each of the C workers
+//! owns one keep-alive connection (`conn`, the lean HTTP/1.1 client: one write per request, the
+//! answer read in the worker's own task) and one request buffer (`request`: built by the slow
+//! path once per signing second, in between the id's digits and the signature spliced in
+//! place), pulls request numbers from an atomic counter and records latencies into its own HDR
+//! histogram; the histograms are merged at the end.
 
 mod conn;
+mod request;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,8 +25,9 @@ use crate::error::{Error, Result};
 use crate::printer::{Printer, Report};
 use crate::shutdown::Shutdown;
 use crate::webhook::fixtures::Prepared;
-use crate::webhook::signature::{self, Signer};
+use crate::webhook::signature::Signer;
 use conn::{Endpoint, Failure};
+use request::{Request, Template};
 
 pub use conn::{Connection, Endpoint as Target};
 
@@ -126,13 +129,18 @@ impl IdSource {
     pub fn write_id(&self, n: u64, out: &mut String) {
         out.clear();
         out.push_str(&self.prefix);
+        out.push_str(std::str::from_utf8(&Self::digits(n)).expect("ASCII digits"));
+    }
+
+    /// The id's last 12 characters: `n` in base 36.
+    fn digits(n: u64) -> [u8; 12] {
         let mut digits = [b'0'; 12];
         let mut rest = n;
         for slot in digits.iter_mut().rev() {
             *slot = b"0123456789abcdefghijklmnopqrstuvwxyz"[(rest % 36) as usize];
             rest /= 36;
         }
-        out.push_str(std::str::from_utf8(&digits).expect("ASCII digits"));
+        digits
     }
 }
 
@@ -342,10 +350,7 @@ fn kinds(map: &BTreeMap<&'static str, u64>) -> String {
 
 /// Everything a worker shares with the others.
 struct Shared {
-    endpoint: Endpoint,
-    prepared: Prepared,
-    signers: Vec<Signer>,
-    ids: IdSource,
+    template: Template,
     plan: LoadPlan,
     next: AtomicU64,
     done: AtomicU64,
@@ -376,7 +381,7 @@ impl Shared {
 async fn worker(shared: Arc<Shared>) -> Tally {
     let mut tally = Tally::new();
     let mut connection: Option<Connection> = None;
-    let (mut id, mut body, mut header) = (String::new(), String::new(), String::new());
+    let mut request = Request::default();
     while let Some(i) = shared.claim() {
         if let Some(at) = shared.plan.slot(i) {
             if let Some(d) = shared.plan.duration
@@ -386,12 +391,9 @@ async fn worker(shared: Arc<Shared>) -> Tally {
             }
             tokio::time::sleep_until(shared.started + at).await;
         }
-        let timestamp = crate::timestamp::unix_now();
-        shared.ids.write_id(i, &mut id);
-        shared.prepared.body_into(&mut body, &id, timestamp);
-        signature::header_into(&mut header, timestamp, body.as_bytes(), &shared.signers);
+        let bytes = request.render(&shared.template, i, crate::timestamp::unix_now());
         let sent_at = Instant::now();
-        match send(&shared.endpoint, &mut connection, body.as_bytes(), &header).await {
+        match send(&shared.template.endpoint, &mut connection, bytes).await {
             Ok(status) => tally.answered(status, sent_at.elapsed()),
             Err(failure) => {
                 // The connection's state is unknown after a failure: the next request opens another.
@@ -409,8 +411,7 @@ async fn worker(shared: Arc<Shared>) -> Tally {
 async fn send(
     endpoint: &Endpoint,
     connection: &mut Option<Connection>,
-    body: &[u8],
-    header: &str,
+    request: &[u8],
 ) -> std::result::Result<u16, Failure> {
     if connection.as_ref().is_some_and(Connection::is_stale) {
         *connection = None;
@@ -419,7 +420,22 @@ async fn send(
         Some(c) => c,
         None => connection.insert(endpoint.connect().await?),
     };
-    endpoint.post(conn, body, header).await
+    endpoint.post_request(conn, request).await
+}
+
+/// Runs `workers` workers on the current runtime and merges their tallies.
+async fn drive(shared: Arc<Shared>, workers: usize) -> Result<Tally> {
+    let workers: Vec<_> = (0..workers)
+        .map(|_| tokio::spawn(worker(shared.clone())))
+        .collect();
+    let mut total = Tally::new();
+    for w in workers {
+        let tally = w
+            .await
+            .map_err(|e| Error::external(format!("load worker failed: {e}")))?;
+        total.merge(&tally);
+    }
+    Ok(total)
 }
 
 /// Sends the plan's events to `target` and returns the summary. A stop request ends the run
@@ -434,17 +450,19 @@ pub async fn run(
 ) -> Result<Summary> {
     let to = target.url().to_owned();
     let shared = Arc::new(Shared {
-        endpoint: target,
-        prepared,
-        signers,
-        ids: IdSource::new(),
+        template: Template {
+            endpoint: target,
+            prepared,
+            signers,
+            ids: IdSource::new(),
+        },
         plan: plan.clone(),
         next: AtomicU64::new(0),
         done: AtomicU64::new(0),
         stopped: AtomicBool::new(false),
         started: tokio::time::Instant::now(),
     });
-    let event_type = shared.prepared.event_type.clone();
+    let event_type = shared.template.prepared.event_type.clone();
     let bar = progress_bar(out, &plan, &event_type);
     let ticker = tokio::spawn(tick(bar.clone(), shared.clone()));
     let stopper = {
@@ -454,16 +472,7 @@ pub async fn run(
             shared.stopped.store(true, Ordering::Relaxed);
         })
     };
-    let workers: Vec<_> = (0..plan.concurrency)
-        .map(|_| tokio::spawn(worker(shared.clone())))
-        .collect();
-    let mut total = Tally::new();
-    for w in workers {
-        let tally = w
-            .await
-            .map_err(|e| Error::external(format!("load worker failed: {e}")))?;
-        total.merge(&tally);
-    }
+    let total = drive(shared.clone(), plan.concurrency).await?;
     let elapsed = shared.started.elapsed();
     ticker.abort();
     stopper.abort();
