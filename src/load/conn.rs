@@ -73,26 +73,30 @@ impl Endpoint {
         body: &[u8],
         signature: &str,
     ) -> Result<u16, Failure> {
-        self.exchange(conn, |out| self.write_request(out, body, signature))
-            .await
+        let write = |out: &mut Vec<u8>| self.write_request(out, body, signature);
+        self.exchange(conn, write, std::time::Instant::now()).await
     }
 
-    /// `post` of a request already written (by `write_request` or spliced from its output).
+    /// `post` of a request already written (by `write_request` or spliced from its output),
+    /// its timeout counted from `from` (the caller's clock reading: one fewer per request).
     pub async fn post_request(
         &self,
         conn: &mut Connection,
         request: &[u8],
+        from: std::time::Instant,
     ) -> Result<u16, Failure> {
-        self.exchange(conn, |out| out.extend_from_slice(request))
-            .await
+        let write = |out: &mut Vec<u8>| out.extend_from_slice(request);
+        self.exchange(conn, write, from).await
     }
 
     async fn exchange(
         &self,
         conn: &mut Connection,
         write: impl FnOnce(&mut Vec<u8>),
+        from: std::time::Instant,
     ) -> Result<u16, Failure> {
-        let answer = tokio::time::timeout(self.timeout, conn.exchange(write, crate::http::ANSWER))
+        let deadline = tokio::time::Instant::from_std(from) + self.timeout;
+        let answer = tokio::time::timeout_at(deadline, conn.exchange(write, crate::http::ANSWER))
             .await
             .map_err(|_| Failure::timeout(self.timeout))??;
         if answer.body.cut {

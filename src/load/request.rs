@@ -131,6 +131,12 @@ mod tests {
         }
     }
 
+    impl Template {
+        pub(in crate::load) fn for_tests() -> Template {
+            template("customer.created", &[b"whsec_test"], &[])
+        }
+    }
+
     /// What the slow path (a single `events send`'s pieces) makes of request `n` at `t`.
     fn slow(t: &Template, n: u64, timestamp: i64) -> Vec<u8> {
         let id = t.ids.id(n);
