@@ -6,8 +6,9 @@
 //! owns one keep-alive connection (`conn`, the lean HTTP/1.1 client: one write per request, the
 //! answer read in the worker's own task) and one request buffer (`request`: built by the slow
 //! path once per signing second, in between the id's digits and the signature spliced in
-//! place), pulls request numbers from an atomic counter and records latencies into its own HDR
-//! histogram; the histograms are merged at the end.
+//! place), takes request numbers from an atomic counter a block at a time and records latencies
+//! into its own HDR histogram; the histograms are merged at the end. The workers run on
+//! single-threaded runtimes, one per core (per two cores when the receiver is on this machine).
 
 mod conn;
 mod request;
