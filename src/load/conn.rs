@@ -58,6 +58,19 @@ impl Endpoint {
         })
     }
 
+    /// Whether the receiver is on this machine (a loopback address or `localhost`).
+    pub fn is_local(&self) -> bool {
+        match url::Url::parse(&self.url)
+            .ok()
+            .and_then(|u| u.host().map(|h| h.to_owned()))
+        {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+            None => false,
+        }
+    }
+
     /// A new keep-alive connection (TLS when the URL is https), within the timeout.
     pub async fn connect(&self) -> Result<Connection, Failure> {
         tokio::time::timeout(self.timeout, self.origin.connect())
@@ -74,7 +87,29 @@ impl Endpoint {
         signature: &str,
     ) -> Result<u16, Failure> {
         let write = |out: &mut Vec<u8>| self.write_request(out, body, signature);
-        let answer = tokio::time::timeout(self.timeout, conn.exchange(write, crate::http::ANSWER))
+        self.exchange(conn, write, std::time::Instant::now()).await
+    }
+
+    /// `post` of a request already written (by `write_request` or spliced from its output),
+    /// its timeout counted from `from` (the caller's clock reading: one fewer per request).
+    pub async fn post_request(
+        &self,
+        conn: &mut Connection,
+        request: &[u8],
+        from: std::time::Instant,
+    ) -> Result<u16, Failure> {
+        let write = |out: &mut Vec<u8>| out.extend_from_slice(request);
+        self.exchange(conn, write, from).await
+    }
+
+    async fn exchange(
+        &self,
+        conn: &mut Connection,
+        write: impl FnOnce(&mut Vec<u8>),
+        from: std::time::Instant,
+    ) -> Result<u16, Failure> {
+        let deadline = tokio::time::Instant::from_std(from) + self.timeout;
+        let answer = tokio::time::timeout_at(deadline, conn.exchange(write, crate::http::ANSWER))
             .await
             .map_err(|_| Failure::timeout(self.timeout))??;
         if answer.body.cut {
@@ -91,7 +126,7 @@ impl Endpoint {
     }
 
     /// Stripe's delivery headers (`webhook::request` sends the same), then `-H`.
-    fn write_request(&self, out: &mut Vec<u8>, body: &[u8], signature: &str) {
+    pub(super) fn write_request(&self, out: &mut Vec<u8>, body: &[u8], signature: &str) {
         let stripe = [
             ("User-Agent", webhook::USER_AGENT.as_bytes()),
             ("Content-Type", webhook::CONTENT_TYPE.as_bytes()),
@@ -106,6 +141,16 @@ impl Endpoint {
         headers.extend(self.extra.iter().map(|(n, v)| (n.as_str(), v.as_slice())));
         write_head(out, "POST", &self.origin, &headers, body.len());
         out.extend_from_slice(body);
+    }
+}
+
+#[cfg(test)]
+impl Endpoint {
+    pub(super) fn set_extra(&mut self, extra: &[(&str, &[u8])]) {
+        self.extra = extra
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), v.to_vec()))
+            .collect();
     }
 }
 
@@ -133,6 +178,13 @@ mod tests {
         assert!(e.origin.is_tls());
         let e = Endpoint::parse("http://[::1]:9/", t).unwrap();
         assert_eq!(e.origin.authority, "[::1]:9");
+        assert!(e.is_local());
+        let e = Endpoint::parse("http://LOCALHOST:9/", t).unwrap();
+        assert!(e.is_local());
+        let e = Endpoint::parse("http://127.0.0.2:9/", t).unwrap();
+        assert!(e.is_local());
+        let e = Endpoint::parse("https://hooks.example.com/stripe", t).unwrap();
+        assert!(!e.is_local());
         let e = Endpoint::parse("ftp://example.com/", t).err().unwrap();
         assert!(e.contains("load mode speaks http and https"), "{e}");
     }
