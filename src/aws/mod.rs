@@ -13,6 +13,7 @@ pub mod kms;
 pub mod logs;
 pub mod secrets_manager;
 pub mod signed;
+mod sigv4;
 pub mod sqs;
 pub mod ssm;
 pub mod sts;
