@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
 use aws_credential_types::Credentials;
@@ -19,7 +19,7 @@ use hyper_util::client::proxy::matcher::Matcher;
 use tokio_rustls::rustls::ClientConfig;
 
 use super::sigv4::{Scope, Signer, authority};
-use crate::http1::{Conn, Failure, Origin, write_head};
+use crate::http1::{Failure, Kept, Origin, write_head};
 
 /// One call; the pre-flight's own deadline bounds them all.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -123,7 +123,7 @@ impl Signed {
         if let Some(lean) = &self.lean
             && let Some(pool) = lean.pool(&url)
         {
-            let exchange = lean_post(&pool, &signed, body.as_bytes());
+            let exchange = lean_post(&pool, &signed, body.as_bytes(), self.timeout);
             let answer = match tokio::time::timeout(self.timeout, exchange).await {
                 Ok(answer) => answer.map_err(|f| f.describe())?,
                 Err(_) => return Err(Failure::timeout(self.timeout).describe()),
@@ -197,18 +197,13 @@ struct Lean {
     /// and an emulator's http endpoint never needs them).
     tls: std::sync::OnceLock<std::result::Result<Arc<ClientConfig>, String>>,
     proxies: Matcher,
-    pools: Mutex<HashMap<String, Option<Arc<Pool>>>>,
-}
-
-struct Pool {
-    origin: Origin,
-    idle: Mutex<Vec<(Conn, Instant)>>,
+    pools: Mutex<HashMap<String, Option<Arc<Kept>>>>,
 }
 
 impl Lean {
     /// The pool for `url`; `None` when a proxy variable applies to it (or it cannot be
     /// reached without reqwest): reqwest carries those calls.
-    fn pool(&self, url: &str) -> Option<Arc<Pool>> {
+    fn pool(&self, url: &str) -> Option<Arc<Kept>> {
         let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(pool) = pools.get(url) {
             return pool.clone();
@@ -225,68 +220,28 @@ impl Lean {
                 Origin::new(url, tls).ok()
             })
             .flatten()
-            .map(|origin| {
-                Arc::new(Pool {
-                    origin,
-                    idle: Mutex::default(),
-                })
-            });
+            .map(|origin| Arc::new(Kept::new(origin, MAX_IDLE, IDLE)));
         pools.insert(url.to_owned(), pool.clone());
         pool
     }
 }
 
-impl Pool {
-    fn checkout(&self) -> Option<Conn> {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        while let Some((conn, since)) = idle.pop() {
-            if since.elapsed() < IDLE && !conn.peer_closed() {
-                return Some(conn);
-            }
-        }
-        None
-    }
-
-    fn checkin(&self, conn: Conn) {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < MAX_IDLE {
-            idle.push((conn, Instant::now()));
-        }
-    }
-}
-
-/// The POST over a kept-alive connection; a reused one the service closed as the request went
-/// out (a reset before any answer: it did not read it) is replaced by a new one, once.
+/// The POST over a kept-alive connection (a reused one the service closed as the request went
+/// out is replaced once: `Kept::exchange`).
 async fn lean_post(
-    pool: &Pool,
+    pool: &Kept,
     headers: &[(&str, &str)],
     body: &[u8],
+    connect_within: Duration,
 ) -> Result<crate::http1::Answer, Failure> {
-    let mut reused = pool.checkout();
-    loop {
-        let was_reused = reused.is_some();
-        let mut conn = match reused.take() {
-            Some(conn) => conn,
-            None => pool.origin.connect().await?,
-        };
-        let write = |out: &mut Vec<u8>| {
-            let mut head: Vec<(&str, &[u8])> = Vec::with_capacity(headers.len() + 1);
-            head.push(("user-agent", crate::http::USER_AGENT.as_bytes()));
-            head.extend(headers.iter().map(|(n, v)| (*n, v.as_bytes())));
-            write_head(out, "POST", &pool.origin, &head, body.len());
-            out.extend_from_slice(body);
-        };
-        match conn.exchange(write, crate::http::API).await {
-            Ok(answer) => {
-                if answer.reusable {
-                    pool.checkin(conn);
-                }
-                return Ok(answer);
-            }
-            Err(_) if was_reused && conn.refused() => continue,
-            Err(f) => return Err(f),
-        }
-    }
+    let write = |out: &mut Vec<u8>, origin: &Origin| {
+        let mut head: Vec<(&str, &[u8])> = Vec::with_capacity(headers.len() + 1);
+        head.push(("user-agent", crate::http::USER_AGENT.as_bytes()));
+        head.extend(headers.iter().map(|(n, v)| (*n, v.as_bytes())));
+        write_head(out, "POST", origin, &head, body.len());
+        out.extend_from_slice(body);
+    };
+    pool.exchange(connect_within, write, crate::http::API).await
 }
 
 /// TLS for AWS's endpoints: the platform's trust store (as reqwest), HTTP/1.1 by ALPN.

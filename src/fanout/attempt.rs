@@ -22,7 +22,7 @@ use super::spool::Event;
 use super::targets::TargetSpec;
 use crate::error::{Error, Result};
 use crate::http::{ANSWER, Body};
-use crate::http1::{Conn, Failure, Origin, write_head};
+use crate::http1::{Failure, Kept, Origin, write_head};
 use crate::webhook::{self, signature};
 
 /// The result of one delivery attempt, or `queued` when the target is still retrying older events.
@@ -88,9 +88,8 @@ struct Inner {
 
 /// A target URL's connections: the lean client's, or none when it goes through a proxy.
 struct Pool {
-    origin: std::result::Result<Origin, String>,
+    kept: std::result::Result<Kept, String>,
     proxied: bool,
-    idle: Mutex<Vec<(Conn, Instant)>>,
 }
 
 impl Client {
@@ -122,37 +121,16 @@ impl Client {
             .parse::<hyper::Uri>()
             .is_ok_and(|uri| self.inner.proxies.intercept(&uri).is_some());
         let pool = Arc::new(Pool {
-            origin: Origin::new(url, self.inner.tls.as_ref().ok()).map_err(|e| {
-                match (&self.inner.tls, url.starts_with("https:")) {
+            kept: Origin::new(url, self.inner.tls.as_ref().ok())
+                .map(|origin| Kept::new(origin, MAX_IDLE, IDLE))
+                .map_err(|e| match (&self.inner.tls, url.starts_with("https:")) {
                     (Err(tls), true) => tls.clone(),
                     _ => e,
-                }
-            }),
+                }),
             proxied,
-            idle: Mutex::new(Vec::new()),
         });
         pools.insert(url.to_owned(), pool.clone());
         pool
-    }
-}
-
-impl Pool {
-    /// An idle connection still open, if any (the newest first).
-    fn checkout(&self) -> Option<Conn> {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        while let Some((conn, since)) = idle.pop() {
-            if since.elapsed() < IDLE && !conn.peer_closed() {
-                return Some(conn);
-            }
-        }
-        None
-    }
-
-    fn checkin(&self, conn: Conn) {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < MAX_IDLE {
-            idle.push((conn, Instant::now()));
-        }
     }
 }
 
@@ -204,13 +182,8 @@ pub async fn attempt(client: &Client, spec: &TargetSpec, event: &Event) -> Outco
     }
 }
 
-/// The attempt over a kept-alive connection. A reused connection the target closed as the
-/// request went out is replaced by a new one, once, when the target refused the request (a
-/// reset before any answer: it did not read it all): that is the race every keep-alive client
-/// has with a server's idle timeout, not a failed delivery. A close after the request that the
-/// target may have read is a failed attempt, retried later with the rest, so that a received
-/// event is not sent again at once (as Go's net/http, which replays a POST only when nothing
-/// of it was written).
+/// The attempt over a kept-alive connection of the target's (`Kept::exchange`: a reused one the
+/// target closed as the request went out is replaced once).
 async fn lean(
     client: &Client,
     pool: &Pool,
@@ -218,37 +191,17 @@ async fn lean(
     event: &Event,
     signature: Option<&str>,
 ) -> std::result::Result<(u16, Body), Failure> {
-    let origin = pool.origin.as_ref().map_err(|e| Failure {
+    let kept = pool.kept.as_ref().map_err(|e| Failure {
         kind: "other",
         detail: e.clone(),
     })?;
-    let mut reused = pool.checkout();
-    loop {
-        let was_reused = reused.is_some();
-        let mut conn = match reused.take() {
-            Some(conn) => conn,
-            None => tokio::time::timeout(client.inner.connect_timeout, origin.connect())
-                .await
-                .map_err(|_| Failure {
-                    kind: "connect",
-                    detail: format!(
-                        "no connection within {:.1} s",
-                        client.inner.connect_timeout.as_secs_f64()
-                    ),
-                })??,
-        };
-        let write = |out: &mut Vec<u8>| write_request(out, origin, spec, event, signature);
-        match conn.exchange(write, ANSWER).await {
-            Ok(answer) => {
-                if answer.reusable {
-                    pool.checkin(conn);
-                }
-                return Ok((answer.status, answer.body));
-            }
-            Err(_) if was_reused && conn.refused() => continue,
-            Err(f) => return Err(f),
-        }
-    }
+    let write = |out: &mut Vec<u8>, origin: &Origin| {
+        write_request(out, origin, spec, event, signature);
+    };
+    let answer = kept
+        .exchange(client.inner.connect_timeout, write, ANSWER)
+        .await?;
+    Ok((answer.status, answer.body))
 }
 
 fn write_request(
