@@ -134,8 +134,6 @@ async fn receive(
         body,
         parsed,
     };
-    // Delivery starts as soon as the event is written: the 200 waits for the fsync, not the
-    // targets' first attempts for the disk.
     // The sender is woken once the targets that keep up now reported (one that falls behind
     // meanwhile wakes it through `lag_changed`), not by each report.
     let awaited = judged
@@ -144,6 +142,8 @@ async fn receive(
         .filter(|t| judged.verdicts.wants(t.slot) == Some(true) && t.lag() == Lag::KeepingUp)
         .count();
     let answer = Arc::new(Answer::expecting(awaited));
+    // Delivery starts as soon as the event is written: the 200 waits for the fsync, not the
+    // targets' first attempts for the disk.
     let spooled = state
         .hub
         .submit(event, judged.verdicts.clone(), answer.clone())

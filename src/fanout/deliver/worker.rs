@@ -117,10 +117,7 @@ impl Worker {
                 return;
             }
             let retry_at = self.retry_due().filter(|_| !stopping);
-            let due = match (retry_at, self.slow_due()) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let due = retry_at.into_iter().chain(self.slow_due()).min();
             if due != armed {
                 if let Some(at) = due {
                     timer.as_mut().reset(at);
