@@ -259,6 +259,28 @@ async fn pay_with_3ds(c: &fantoccini::Client, url: &str, card: &str, button: &st
     challenge.click().await.unwrap();
 }
 
+/// The session as the API returns it now; `expand` is a query (`?expand[]=…`) or empty.
+async fn fetch_session(api: &super::connect::Api, cs_id: &str, expand: &str) -> Value {
+    let path = format!("/v1/checkout/sessions/{cs_id}{expand}");
+    api.get(&path, None, "Checkout.Session").await
+}
+
+/// Checkout's message on the payment page, once it shows one.
+async fn payment_error(c: &fantoccini::Client) -> String {
+    use fantoccini::Locator::Css;
+    eventually("the failure message", Duration::from_secs(20), || async {
+        let text = c
+            .find(Css("#payment-error"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        (!text.is_empty()).then_some(text)
+    })
+    .await
+}
+
 /// Waits for the browser to land on the session's success page (the sandbox app's).
 async fn landed_on_success(c: &fantoccini::Client, app: &str, cs_id: &str) {
     let success = format!("{app}/billing/success?session_id={cs_id}");
@@ -277,7 +299,6 @@ async fn landed_on_success(c: &fantoccini::Client, app: &str, cs_id: &str) {
 async fn a_card_asking_for_3d_secure_is_completed_or_failed_on_the_hosted_page_in_chromium() {
     use super::connect::Api;
     use super::stripe_cli::Cli;
-    use fantoccini::Locator::Css;
     let cli = Cli::start(&[]);
     let api = Api::new(&cli);
     let app = cli.sandbox.app.clone();
@@ -294,13 +315,7 @@ async fn a_card_asking_for_3d_secure_is_completed_or_failed_on_the_hosted_page_i
     )
     .await;
     landed_on_success(&c, &app, &cs_id).await;
-    let done = api
-        .get(
-            &format!("/v1/checkout/sessions/{cs_id}"),
-            None,
-            "Checkout.Session",
-        )
-        .await;
+    let done = fetch_session(&api, &cs_id, "").await;
     assert_eq!(
         (done["status"].as_str(), done["payment_status"].as_str()),
         (Some("complete"), Some("paid"))
@@ -334,28 +349,12 @@ async fn a_card_asking_for_3d_secure_is_completed_or_failed_on_the_hosted_page_i
     let cs_id = cs["id"].as_str().unwrap().to_owned();
     let url = cs["url"].as_str().unwrap().to_owned();
     pay_with_3ds(&c, &url, "4000 0000 0000 3220", "#test-source-fail-3ds").await;
-    let message = eventually("the failure message", Duration::from_secs(20), || async {
-        let text = c
-            .find(Css("#payment-error"))
-            .await
-            .ok()?
-            .text()
-            .await
-            .ok()?;
-        (!text.is_empty()).then_some(text)
-    })
-    .await;
+    let message = payment_error(&c).await;
     assert_eq!(
         message,
         "We are unable to authenticate your payment method. Please choose a different payment method and try again."
     );
-    let open = api
-        .get(
-            &format!("/v1/checkout/sessions/{cs_id}"),
-            None,
-            "Checkout.Session",
-        )
-        .await;
+    let open = fetch_session(&api, &cs_id, "").await;
     assert_eq!(
         (open["status"].as_str(), open["payment_status"].as_str()),
         (Some("open"), Some("unpaid"))
@@ -389,13 +388,7 @@ async fn a_card_asking_for_3d_secure_is_completed_or_failed_on_the_hosted_page_i
     c.goto(&url).await.unwrap();
     fill_and_pay(&c, "4242 4242 4242 4242").await;
     landed_on_success(&c, &app, &cs_id).await;
-    let paid = api
-        .get(
-            &format!("/v1/checkout/sessions/{cs_id}"),
-            None,
-            "Checkout.Session",
-        )
-        .await;
+    let paid = fetch_session(&api, &cs_id, "").await;
     assert_eq!(paid["payment_intent"].as_str(), Some(pi_id.as_str()));
     assert_eq!(paid["payment_status"], "paid");
     assert_eq!(
@@ -418,13 +411,7 @@ async fn a_card_asking_for_3d_secure_is_completed_or_failed_on_the_hosted_page_i
     )
     .await;
     landed_on_success(&c, &app, &cs_id).await;
-    let set_up = api
-        .get(
-            &format!("/v1/checkout/sessions/{cs_id}?expand[]=setup_intent"),
-            None,
-            "Checkout.Session",
-        )
-        .await;
+    let set_up = fetch_session(&api, &cs_id, "?expand[]=setup_intent").await;
     assert_eq!(set_up["status"], "complete");
     assert_eq!(set_up["setup_intent"]["status"], "succeeded");
     assert_eq!(
@@ -444,24 +431,8 @@ async fn a_card_asking_for_3d_secure_is_completed_or_failed_on_the_hosted_page_i
     let url = cs["url"].as_str().unwrap().to_owned();
     let seen = payment_events(&api).await.len();
     pay_with_3ds(&c, &url, "4000 0027 6000 3184", "#test-source-fail-3ds").await;
-    eventually("the failure message", Duration::from_secs(20), || async {
-        let text = c
-            .find(Css("#payment-error"))
-            .await
-            .ok()?
-            .text()
-            .await
-            .ok()?;
-        (!text.is_empty()).then_some(text)
-    })
-    .await;
-    let open = api
-        .get(
-            &format!("/v1/checkout/sessions/{cs_id}"),
-            None,
-            "Checkout.Session",
-        )
-        .await;
+    payment_error(&c).await;
+    let open = fetch_session(&api, &cs_id, "").await;
     assert_eq!(open["status"], "open");
     let failed = payment_events(&api).await;
     assert_eq!(
@@ -485,13 +456,7 @@ async fn a_card_asking_for_3d_secure_is_completed_or_failed_on_the_hosted_page_i
     )
     .await;
     landed_on_success(&c, &app, &cs_id).await;
-    let done = api
-        .get(
-            &format!("/v1/checkout/sessions/{cs_id}?expand[]=subscription&expand[]=invoice"),
-            None,
-            "Checkout.Session",
-        )
-        .await;
+    let done = fetch_session(&api, &cs_id, "?expand[]=subscription&expand[]=invoice").await;
     assert_eq!(
         (done["status"].as_str(), done["payment_status"].as_str()),
         (Some("complete"), Some("paid"))
