@@ -1,0 +1,247 @@
+//! Nothing the relay answered 200 is lost: a target that is down gets every event in order once
+//! it is back, a SIGKILL mid-stream and a restart lose nothing, an event older than `--max-age`
+//! is given up and leaves the spool, and a spool that cannot grow refuses events (503, counted)
+//! rather than keeping them in memory.
+
+use super::*;
+
+#[test]
+fn a_target_that_is_down_gets_every_event_in_order_once_it_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let live = Recorder::start(d, "live", None);
+    let late_port = free_port();
+    let relay = Fanout::start_local(
+        d,
+        &[
+            "--target",
+            &target("live", &live),
+            "--target",
+            &format!("late=http://127.0.0.1:{late_port}/hook"),
+            "--retry-base",
+            "20ms",
+            "--retry-max",
+            "200ms",
+        ],
+    );
+    let mut sent = Vec::new();
+    for i in 0..12 {
+        let (id, body, header) = signed("customer.created", INCOMING, &[]);
+        let (status, answer) = post(&relay.webhook, &body, &header).unwrap();
+        assert_eq!(status, 200, "{answer}");
+        let late = &answer["targets"][0];
+        assert_eq!(late["name"], "late", "targets are listed by name");
+        assert_eq!(late["ok"], false, "{answer}");
+        if i == 0 {
+            assert!(
+                late["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("could not connect"),
+                "{answer}"
+            );
+        }
+        sent.push(id);
+    }
+    live.wait_for(&sent);
+    let late = relay.target("late");
+    assert_eq!(late["pending"], 12, "{late}");
+    assert_eq!(late["delivered"], 0);
+    assert!(late["failing_since"].is_string(), "{late}");
+    assert!(
+        late["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("could not connect")
+    );
+    assert_eq!(relay.status()["spool"]["events"], 12);
+
+    let back = Recorder::start_with(d, "late", None, late_port, &[]);
+    let got = back.wait_for(&sent);
+    let mut first_seen: Vec<String> = Vec::new();
+    for r in &got {
+        let id = r["id"].as_str().unwrap().to_owned();
+        if !first_seen.contains(&id) {
+            first_seen.push(id);
+        }
+    }
+    assert_eq!(first_seen, sent, "delivered out of order");
+    relay.wait_spool_empty();
+    let late = relay.target("late");
+    assert_eq!(late["delivered"], 12);
+    assert_eq!(late["failing_since"], Value::Null);
+    relay.log_saying("target late");
+}
+
+#[test]
+fn killed_with_sigkill_mid_stream_and_restarted_it_loses_nothing() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let a = Recorder::start(d, "a", None);
+    let b_secret = secret_file(d, "b", SECRET_B);
+    let b = Recorder::start(d, "b", Some(SECRET_B));
+    let c_port = free_port();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let spool = d.join("spool");
+    let incoming = secret_file(d, "incoming", INCOMING);
+    let args_owned = [
+        "--verify-secret-file".to_owned(),
+        incoming,
+        "--listen".into(),
+        listen,
+        "--spool".into(),
+        spool.display().to_string(),
+        "--target".into(),
+        target("a", &a),
+        "--target".into(),
+        target("b", &b),
+        "--target-secret-file".into(),
+        format!("b={b_secret}"),
+        "--target".into(),
+        format!("c=http://127.0.0.1:{c_port}/hook"),
+        "--retry-base".into(),
+        "20ms".into(),
+        "--retry-max".into(),
+        "200ms".into(),
+    ];
+    let args: Vec<&str> = args_owned.iter().map(String::as_str).collect();
+    let mut relay = Fanout::start(d, &args);
+    let webhook = relay.webhook.clone();
+
+    // A sender posting without pause; only answered (200) events count as handed over.
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = {
+        let (acked, stop) = (acked.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let (id, body, header) = signed("payment_intent.succeeded", INCOMING, &[]);
+                if let Ok((200, _)) = post(&webhook, &body, &header) {
+                    acked.lock().unwrap().push(id);
+                }
+            }
+        })
+    };
+    let count = || acked.lock().unwrap().len();
+    poll("20 events answered", WAIT, || (count() >= 20).then_some(()));
+    relay.signal("KILL");
+    assert_eq!(relay.wait_exit(), -1, "killed by a signal");
+    let before_restart = count();
+
+    let relay = Fanout::start(d, &args);
+    let recovered = relay.start["recovered"].as_u64().unwrap();
+    assert!(
+        recovered >= 20,
+        "target c was down, so at least the 20 answered events are still spooled: {recovered}"
+    );
+    poll("more events after the restart", WAIT, || {
+        (count() >= before_restart + 10).then_some(())
+    });
+    stop.store(true, Ordering::Relaxed);
+    sender.join().unwrap();
+    let c = Recorder::start_with(d, "c", None, c_port, &[]);
+
+    let all = acked.lock().unwrap().clone();
+    for r in [&a, &b, &c] {
+        r.wait_for(&all);
+    }
+    assert!(b.received().iter().all(|r| r["valid"] == true));
+    relay.wait_spool_empty();
+    wait_no_segments(&spool);
+}
+
+#[test]
+fn an_event_older_than_max_age_is_given_up_and_leaves_the_spool() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let relay = Fanout::start_local(
+        d,
+        &[
+            "--target",
+            &format!("gone={}/hook", closed_url()),
+            "--max-age",
+            "300ms",
+            "--retry-base",
+            "20ms",
+            "--retry-max",
+            "50ms",
+        ],
+    );
+    let (id, body, header) = signed("invoice.payment_failed", INCOMING, &[]);
+    assert_eq!(post(&relay.webhook, &body, &header).unwrap().0, 200);
+    poll("the event to be given up", WAIT, || {
+        (relay.target("gone")["gave_up"] == 1).then_some(())
+    });
+    relay.wait_spool_empty();
+    let gone = relay.target("gone");
+    assert_eq!(gone["delivered"], 0);
+    assert_eq!(gone["pending"], 0);
+    assert!(gone["failed_attempts"].as_u64().unwrap() >= 1);
+    relay.log_saying(&format!("target gone {id} #1: GAVE UP, older than max-age"));
+}
+
+/// A spool that cannot grow (files of at most 32 KiB: `ulimit -f`, with SIGXFSZ ignored so the
+/// write fails with EFBIG rather than killing the relay): each refused event is answered 503,
+/// dropped by every target (its sender retries it) and counted, never kept in memory.
+#[test]
+fn events_the_full_spool_refuses_are_dropped_and_counted_not_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let incoming = secret_file(d, "incoming", INCOMING);
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 64; exec \"$0\" \"$@\"")
+        .arg(bin_path())
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .env_remove("STRIPE_OPS_CONFIG")
+        .stdin(Stdio::null());
+    let spool = d.join("spool");
+    let relay = Fanout::start_with(
+        cmd,
+        d,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--spool",
+            spool.to_str().unwrap(),
+            // A target that is down: what it has not got stays queued for it.
+            "--target",
+            "down=http://127.0.0.1:1/",
+            "--verify-secret-file",
+            &incoming,
+        ],
+    );
+    let pid: u32 = relay.proc.0.id();
+    let rss = || {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .unwrap()
+    };
+    let before = rss();
+    let pad = format!("data.object.description={}", "p".repeat(8000));
+    let (mut spooled, mut refused) = (0u64, 0u64);
+    for _ in 0..3000 {
+        let (_, body, header) = signed("customer.created", INCOMING, &[&pad]);
+        match post(&relay.webhook, &body, &header).unwrap().0 {
+            200 => spooled += 1,
+            503 => refused += 1,
+            other => panic!("{other}"),
+        }
+    }
+    assert!(refused > 2900, "{spooled} spooled, {refused} refused");
+    let status = poll("the refusals counted and dropped", WAIT, || {
+        let s = relay.status();
+        (s["refused_not_spooled"] == refused && s["targets"][0]["pending"] == spooled).then_some(s)
+    });
+    let after = rss();
+    eprintln!("fanout RSS: {before} KiB before, {after} KiB after {refused} refused events");
+    // Kept, 3,000 events of 8 KB would be 24 MB and more.
+    assert!(after < before + 12 * 1024, "{status}");
+    relay.log_saying("NOT SPOOLED");
+}
