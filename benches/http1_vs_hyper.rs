@@ -1,4 +1,4 @@
-//! The lean HTTP/1.1 client (`src/http1.rs`) beside hyper's own low-level client
+//! The lean HTTP/1.1 client (`src/http1/`) beside hyper's own low-level client
 //! (`hyper::client::conn::http1::handshake`, its connection future spawned), in the same run:
 //! one kept-alive connection each to the same loopback receiver, the same signed
 //! `customer.created` event POSTed with Stripe's delivery headers, the whole answer read.
