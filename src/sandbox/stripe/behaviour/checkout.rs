@@ -511,7 +511,7 @@ fn pending_subscription(ctx: &Ctx, cs: &Value) -> Option<Value> {
 }
 
 /// The id of the payment intent of `sub`'s first invoice when it waits for 3-D Secure (the
-/// invoice's charge, invoices.rs, names the invoice's number in its description).
+/// invoice's charge, invoices/mod.rs, names the invoice's number in its description).
 fn first_payment_awaiting_action(ctx: &Ctx, sub: &Value) -> Option<Value> {
     if sub["status"] != "incomplete" {
         return None;

@@ -18,7 +18,7 @@
 //! pauses or cancels it); at each period's end it renews: the items' `current_period_start`
 //! and `current_period_end` move one interval on (`customer.subscription.updated`), and the new
 //! period's invoice is made (`invoice.created`; `billing_reason` `subscription_cycle`), which
-//! invoices.rs finalizes and charges an hour later; at `cancel_at` (or the period's end with
+//! invoices/auto_advance.rs finalizes and charges an hour later; at `cancel_at` (or the period's end with
 //! `cancel_at_period_end`) it is canceled (`customer.subscription.deleted`); left `incomplete`
 //! for 23 hours, it expires (`incomplete_expired`, its open invoice voided); its invoices take
 //! the subscription's pending invoice items (prorations.rs: changing its items mid-period).
@@ -485,7 +485,7 @@ fn expire(ctx: &Ctx, sub: &mut Value) -> ApiResult<()> {
 
 /// The subscription's next period starts now (a trial's end or a renewal): it is `active`,
 /// its items' periods move on (`customer.subscription.updated`), and the period's invoice is
-/// made (`invoice.created`, a `subscription_cycle` draft that auto-advances, invoices.rs).
+/// made (`invoice.created`, a `subscription_cycle` draft that auto-advances, invoices/auto_advance.rs).
 fn next_period(ctx: &Ctx, sub: &mut Value) -> ApiResult<()> {
     let before = sub.clone();
     renew(ctx, &before, sub)
@@ -537,7 +537,7 @@ pub fn next_period_end(price: &Value, start: i64) -> i64 {
     )
 }
 
-/// The subscription's state after an invoice of it was charged (invoices.rs): paid, a
+/// The subscription's state after an invoice of it was charged (invoices/): paid, a
 /// `past_due` subscription is `active` again; declined, an active one is `past_due`
 /// (docs.stripe.com/billing/subscriptions/overview#subscription-statuses).
 pub fn invoice_charged(ctx: &Ctx, invoice: &Value, paid: bool) -> ApiResult<()> {
