@@ -34,6 +34,15 @@ pub async fn run() {
         .iter()
         .map(|(name, bin)| Relay::stripe_ops(name, bin, &configs, &[]))
         .collect();
+    if env("FANOUT_BENCH_NO_FSYNC", 0) == 1 {
+        let (_, bin) = &binaries()[0];
+        relays.push(Relay::stripe_ops(
+            "no-fsync",
+            bin,
+            &configs,
+            &["--no-fsync"],
+        ));
+    }
     relays.push(Relay::node(&targets.urls));
     let events = Arc::new(Events::new(None));
     println!(

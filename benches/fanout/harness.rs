@@ -562,9 +562,18 @@ impl Profile {
         let Some(dir) = std::env::var_os("FANOUT_BENCH_PERF") else {
             return Profile(None);
         };
-        let out = PathBuf::from(dir).join(format!("{name}.perf.data"));
+        let trace = std::env::var_os("FANOUT_BENCH_PERF_TRACE").is_some();
+        let out = PathBuf::from(dir).join(format!(
+            "{name}.{}",
+            if trace { "trace" } else { "perf.data" }
+        ));
+        let args: &[&str] = if trace {
+            &["trace", "-p"]
+        } else {
+            &["record", "-F", "1999", "--call-graph", "dwarf,16384", "-p"]
+        };
         let child = Command::new("perf")
-            .args(["record", "-F", "1999", "--call-graph", "dwarf,16384", "-p"])
+            .args(args)
             .arg(pid.to_string())
             .arg("-o")
             .arg(out)

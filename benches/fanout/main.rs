@@ -8,7 +8,8 @@
 //!   fsyncs its spool), senders at concurrency 1 and 16: events/s until every event reached all
 //!   3 targets, the sender's p99 acknowledgement, and the relay's CPU per event (user + system
 //!   from `/proc/PID/stat`). `FANOUT_BENCH_ROUNDS` (3), `FANOUT_BENCH_EVENTS` (4000 per run),
-//!   `FANOUT_BENCH_CONCURRENCY` (`1,16`).
+//!   `FANOUT_BENCH_CONCURRENCY` (`1,16`); `FANOUT_BENCH_NO_FSYNC=1` adds this build with
+//!   `--no-fsync` (durable across a crash of the relay, not of the machine).
 //! - `isolation`: two fast targets beside a third that answers after 2 s, or never, against
 //!   three fast ones: the fast ones' delivery rate and the sender's acknowledgements over
 //!   `FANOUT_BENCH_SLOW_SECS` (10) at concurrency 16.
@@ -18,7 +19,9 @@
 //!
 //! `FANOUT_BENCH_LOG=DIR` keeps each relay's log there (else it goes nowhere);
 //! `FANOUT_BENCH_PERF=DIR` records a `perf record` profile of each relay during its first run at
-//! concurrency `FANOUT_BENCH_PERF_C` (16) (`perf report -i DIR/NAME-c16.perf.data`).
+//! concurrency `FANOUT_BENCH_PERF_C` (16) (`perf report -i DIR/NAME-c16.perf.data`);
+//! with `FANOUT_BENCH_PERF_TRACE=1` a `perf trace` of its system calls instead
+//! (`DIR/NAME-c16.trace`: which thread waited for which, per event).
 
 mod compare;
 mod harness;

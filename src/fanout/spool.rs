@@ -197,6 +197,11 @@ impl Spool {
         self.next_seq.load(Ordering::SeqCst) - 1
     }
 
+    /// Whether `sync` makes events durable (false with `--no-fsync`: it does nothing).
+    pub fn fsyncs(&self) -> bool {
+        self.fsync
+    }
+
     fn log(&self) -> MutexGuard<'_, Log> {
         self.log.lock().unwrap_or_else(|e| e.into_inner())
     }
