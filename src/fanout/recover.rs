@@ -28,6 +28,9 @@ use super::spool::Event;
 
 /// The start of every record.
 pub const MAGIC: &[u8] = b"SOR2 ";
+/// The start of a segment written full of zeros before its first record (`spool::prepare`):
+/// the zeros after its last record are space not written yet, not damage.
+pub const ZERO_FILLED: &[u8] = b"SOZ1 zero-filled segment\n";
 /// The highest sequence number a spool uses: far beyond any spool's life (2^62 events), and
 /// far from overflowing.
 pub const MAX_SEQ: u64 = 1 << 62;
@@ -100,8 +103,18 @@ pub(super) enum Unread {
 pub fn parse_segment(bytes: &[u8]) -> (Vec<Event>, Vec<Skipped>) {
     let mut events = Vec::new();
     let mut skipped: Vec<Skipped> = Vec::new();
-    let mut at = 0;
-    while at < bytes.len() {
+    let zero_filled = bytes.starts_with(ZERO_FILLED);
+    let mut at = if zero_filled { ZERO_FILLED.len() } else { 0 };
+    // Where a zero-filled segment's unwritten space starts (its end when there is none).
+    let written = if zero_filled {
+        bytes
+            .iter()
+            .rposition(|&b| b != 0)
+            .map_or(at, |last| last + 1)
+    } else {
+        bytes.len()
+    };
+    while at < written {
         let read = if bytes[at..].starts_with(MAGIC) {
             read_record(&bytes[at..])
         } else if bytes[at] == b'{' {
@@ -115,8 +128,12 @@ pub fn parse_segment(bytes: &[u8]) -> (Vec<Event>, Vec<Skipped>) {
                 at += len;
             }
             Err(unread) => {
-                let next = next_header(bytes, at + 1);
+                // A torn last record of a zero-filled segment: its bytes, not the zeros after.
+                let next = next_header(bytes, at + 1).min(written);
                 let why = match unread {
+                    _ if zero_filled && next == written => {
+                        "cut short at the end of what was written: most likely a crash while it was written (never acknowledged)"
+                    }
                     Unread::Incomplete if next == bytes.len() => {
                         "cut short at the end of the segment: most likely a crash while it was written (never acknowledged)"
                     }
@@ -447,6 +464,50 @@ mod tests {
         let (events, skipped) = parse_segment(&middle);
         assert_eq!(seqs(&events), [1, 2, 3, 4, 5]);
         assert_eq!(skipped.len(), 1);
+    }
+
+    #[test]
+    fn a_zero_filled_segment_ends_at_its_last_record() {
+        let zero_filled = |records: &[u8]| {
+            let mut bytes = ZERO_FILLED.to_vec();
+            bytes.extend(records);
+            bytes.extend([0u8; 4096]);
+            bytes
+        };
+        let (events, skipped) = parse_segment(&zero_filled(&[]));
+        assert!(events.is_empty() && skipped.is_empty(), "{skipped:?}");
+        let (bytes, starts) = segment(5);
+        let (events, skipped) = parse_segment(&zero_filled(&bytes));
+        assert_eq!(seqs(&events), [1, 2, 3, 4, 5]);
+        assert!(skipped.is_empty(), "{skipped:?}");
+        // A body that ends with zero bytes is read whole.
+        let mut nul = ev(1, "{}");
+        nul.body = Bytes::from_static(b"{}\0\0");
+        let (events, skipped) = parse_segment(&zero_filled(&encode(&nul).unwrap()));
+        assert_eq!(events, [nul]);
+        assert!(skipped.is_empty(), "{skipped:?}");
+        // A torn last record: its bytes are set aside, not the zeros after them.
+        let torn = &bytes[..starts[4] + 40];
+        let (events, skipped) = parse_segment(&zero_filled(torn));
+        assert_eq!(seqs(&events), [1, 2, 3, 4]);
+        assert_eq!(
+            skipped,
+            [Skipped {
+                offset: ZERO_FILLED.len() + starts[4],
+                len: 40,
+                why: "cut short at the end of what was written: most likely a crash while it was written (never acknowledged)"
+            }]
+        );
+        // Zeros before records (a crash that kept later pages, not earlier ones) are set aside.
+        let mut gap = vec![0u8; 100];
+        gap.extend(&bytes);
+        let (events, skipped) = parse_segment(&zero_filled(&gap));
+        assert_eq!(seqs(&events), [1, 2, 3, 4, 5]);
+        assert_eq!(skipped.len(), 1);
+        assert_eq!(
+            (skipped[0].offset, skipped[0].len),
+            (ZERO_FILLED.len(), 100)
+        );
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //!   process or of the machine. Appending to one file costs the journal far less than a file
 //!   per event, which matters at 1,000 events/s. A new segment is started every
 //!   `SEGMENT_BYTES` and on opening (and its folder entry is fsync'd before anything in it is
-//!   acknowledged). On recovery a record that does not check is skipped alone, its bytes kept
+//!   acknowledged); while the relay is busy the next one is made ahead, zero-filled, so that
+//!   an fsync has no file size to commit (`files::Spare`). On recovery a record that does not check is skipped alone, its bytes kept
 //!   in a quarantine file `<n>.log.bad-<offset>`. Files named `*.evt` (one record each, from
 //!   earlier versions) are read the same way.
 //! - `cursors/<target>`: the highest sequence number the target is done with (delivered or
@@ -23,7 +24,9 @@
 //! continue after a restart from the highest number found in events and cursors, so they never
 //! repeat.
 
-use std::fs::{self, File, OpenOptions};
+mod files;
+
+use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,6 +39,8 @@ use super::cursors::{CursorWriter, remove_if_present};
 pub use super::recover::Recovered;
 use super::recover::{self, Unread};
 use super::route::Parsed;
+use files::{Spare, create_private, make_private_dir, write_at};
+pub(super) use files::{private_options, write_private_file};
 
 /// Size after which a new segment is started.
 pub const SEGMENT_BYTES: u64 = 4 << 20;
@@ -78,6 +83,8 @@ struct Log {
     next_number: u64,
     /// Set after a failed fsync or a write that could not be undone: no more writes.
     broken: Option<String>,
+    /// The next segment, made ahead while this one fills (`files::Spare`).
+    spare: Option<Spare>,
 }
 
 /// A segment no longer written to.
@@ -88,16 +95,36 @@ struct Sealed {
     /// be read back by `read_from`); `None` for one found at start (its events are in memory).
     first_seq: Option<u64>,
     max_seq: u64,
+    /// Where its records start and end (a zero-filled segment has zeros after them).
+    start: u64,
+    len: u64,
 }
 
 #[derive(Debug)]
 struct Segment {
     path: PathBuf,
     file: Arc<File>,
+    /// Where its records start: after the marker of a zero-filled segment.
+    start: u64,
+    /// Where its records end.
     len: u64,
     first_seq: Option<u64>,
     max_seq: u64,
     last_write: Instant,
+}
+
+impl Segment {
+    fn new(path: PathBuf, file: File, start: u64) -> Segment {
+        Segment {
+            path,
+            file: Arc::new(file),
+            start,
+            len: start,
+            first_seq: None,
+            max_seq: 0,
+            last_write: Instant::now(),
+        }
+    }
 }
 
 /// What `append` did: the first `written` events were written (and numbered); `error` says why
@@ -173,10 +200,13 @@ impl Spool {
                         path,
                         first_seq: None,
                         max_seq,
+                        start: 0,
+                        len: u64::MAX,
                     })
                     .collect(),
                 next_number,
                 broken: None,
+                spare: None,
             }),
             sync: GroupSync::default(),
             cursors: CursorWriter::start(cursors, logger.clone())?,
@@ -241,9 +271,9 @@ impl Spool {
         let first_seq = self.next_seq.load(Ordering::SeqCst);
         let mut count = 0;
         let room = |log: &Log, more: usize| {
-            log.current
-                .as_ref()
-                .is_none_or(|s| s.len == 0 || s.len + (more as u64) <= self.segment_bytes)
+            log.current.as_ref().is_none_or(|s| {
+                s.len == s.start || s.len - s.start + (more as u64) <= self.segment_bytes
+            })
         };
         for event in events.iter_mut() {
             event.seq = first_seq + count as u64;
@@ -294,7 +324,28 @@ impl Spool {
         segment.max_seq = last_seq;
         segment.last_write = Instant::now();
         self.next_seq.store(last_seq + 1, Ordering::SeqCst);
+        if self.fsync
+            && log.spare.is_none()
+            && segment.len - segment.start >= self.segment_bytes / 2
+        {
+            self.start_spare(log);
+        }
         (count, None)
+    }
+
+    /// Starts making the next segment (`files::Spare`), numbered now so that segments stay in
+    /// the order of their events.
+    fn start_spare(&self, log: &mut Log) {
+        let path = self.segment_path(log.next_number);
+        let bytes = recover::ZERO_FILLED.len() as u64 + self.segment_bytes;
+        if let Some(spare) = Spare::start(&self.events, path, bytes) {
+            log.next_number += 1;
+            log.spare = Some(spare);
+        }
+    }
+
+    fn segment_path(&self, number: u64) -> PathBuf {
+        self.events.join(format!("{number:012}.log"))
     }
 
     /// Stops writing to the current segment; its writes are made durable first, because the
@@ -313,25 +364,31 @@ impl Spool {
             path: segment.path,
             first_seq: segment.first_seq,
             max_seq: segment.max_seq,
+            start: segment.start,
+            len: segment.len,
         });
         Ok(())
     }
 
+    /// The segment made ahead when there is one, else a new empty file.
     fn new_segment(&self, log: &mut Log) -> io::Result<Segment> {
-        let path = self.events.join(format!("{:012}.log", log.next_number));
+        if let Some(spare) = log.spare.take() {
+            let path = spare.path.clone();
+            match spare.finish() {
+                Ok(file) => return Ok(Segment::new(path, file, recover::ZERO_FILLED.len() as u64)),
+                Err(e) => self.logger.line(format!(
+                    "spool: could not make {} ahead ({e}); writing a new segment without it",
+                    path.display()
+                )),
+            }
+        }
+        let path = self.segment_path(log.next_number);
         log.next_number += 1;
         let file = create_private(&path)?;
         if self.fsync {
             File::open(&self.events)?.sync_all()?;
         }
-        Ok(Segment {
-            path,
-            file: Arc::new(file),
-            len: 0,
-            first_seq: None,
-            max_seq: 0,
-            last_write: Instant::now(),
-        })
+        Ok(Segment::new(path, file, 0))
     }
 
     /// Makes every event appended so far durable (nothing to do with `fsync: false`). Returns
@@ -409,7 +466,11 @@ impl Spool {
             })
         };
         loop {
-            let mut chunk = read_chunk(&path, offset, budget.max(READ_CHUNK))?;
+            // Only what was written: a zero-filled segment has its marker before and zeros after.
+            let (start, end) = self.extent(&path);
+            offset = offset.max(start);
+            let left = usize::try_from(end.saturating_sub(offset)).unwrap_or(usize::MAX);
+            let mut chunk = read_chunk(&path, offset, budget.max(READ_CHUNK).min(left))?;
             let mut used = 0;
             while used < chunk.len() {
                 match recover::read_record(&chunk[used..]) {
@@ -430,7 +491,7 @@ impl Spool {
                     }
                     // A record longer than the chunk: read it whole.
                     Err(Unread::Incomplete) if used == 0 => {
-                        let whole = read_chunk(&path, offset, usize::MAX)?;
+                        let whole = read_chunk(&path, offset, left)?;
                         if whole.len() == chunk.len() {
                             break; // the end of what was written
                         }
@@ -461,6 +522,19 @@ impl Spool {
                     return Ok((events, at));
                 }
             }
+        }
+    }
+
+    /// Where the records of segment `path` start and end now (all of it when it is unknown).
+    fn extent(&self, path: &Path) -> (u64, u64) {
+        let log = self.log();
+        match &log.current {
+            Some(s) if s.path == path => (s.start, s.len),
+            _ => log
+                .sealed
+                .iter()
+                .find(|s| s.path == path)
+                .map_or((0, u64::MAX), |s| (s.start, s.len)),
         }
     }
 
@@ -555,6 +629,9 @@ impl Spool {
 impl Drop for Spool {
     fn drop(&mut self) {
         let _ = self.flush_cursors();
+        if let Some(spare) = self.log().spare.take() {
+            let _ = spare.finish();
+        }
     }
 }
 
@@ -591,294 +668,5 @@ impl GroupSync {
     }
 }
 
-#[cfg(unix)]
-fn write_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
-    std::os::unix::fs::FileExt::write_all_at(file, bytes, offset)
-}
-
-#[cfg(not(unix))]
-fn write_at(mut file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
-    use std::io::{Seek, Write};
-    file.seek(io::SeekFrom::Start(offset))?;
-    file.write_all(bytes)
-}
-
-/// Writes a new file with mode 0600 (a quarantine file of the recovery).
-pub(super) fn write_private_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    use std::io::Write;
-    create_private(path)?.write_all(bytes)
-}
-
-fn create_private(path: &Path) -> io::Result<File> {
-    private_options().write(true).create_new(true).open(path)
-}
-
-/// Options that create a file with mode 0600.
-pub(super) fn private_options() -> OpenOptions {
-    let mut options = OpenOptions::new();
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
-}
-
-/// Mode 0700 for a folder of the spool (also one made by an earlier version with 0755).
-fn make_private_dir(dir: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn event(id: &str, body: &str) -> Event {
-        Event {
-            seq: 0,
-            id: Some(id.to_owned()),
-            received_ms: 1_700_000_000_000,
-            content_type: Some("application/json; charset=utf-8".into()),
-            signature: Some("t=1,v1=ab".into()),
-            body: Bytes::copy_from_slice(body.as_bytes()),
-            parsed: Parsed::default(),
-        }
-    }
-
-    /// Appends one event durably; returns it with its number.
-    fn write(spool: &Spool, mut event: Event) -> Event {
-        let appended = spool.append(std::slice::from_mut(&mut event));
-        assert!(appended.error.is_none(), "{:?}", appended.error);
-        assert_eq!(appended.written, 1);
-        spool.sync().unwrap();
-        event
-    }
-
-    fn files(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(dir.join("events"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
-
-    #[test]
-    fn events_and_cursors_survive_reopening() {
-        let dir = tempfile::tempdir().unwrap();
-        let (spool, recovered) = Spool::open(dir.path(), true).unwrap();
-        assert!(recovered.events.is_empty());
-        let a = write(&spool, event("evt_a", "{\"id\":\"evt_a\"}\n\u{e9}"));
-        let b = write(&spool, event("evt_b", ""));
-        assert_eq!(spool.create_cursor("one").unwrap(), 2);
-        spool.write_cursor("two", 1);
-        drop(spool);
-
-        let (spool, recovered) = Spool::open(dir.path(), true).unwrap();
-        let events: Vec<Event> = recovered.events.iter().map(|e| (**e).clone()).collect();
-        assert_eq!(events, vec![a, b]);
-        assert_eq!(recovered.cursors["one"], 2);
-        assert_eq!(recovered.cursors["two"], 1);
-        assert_eq!(spool.last_seq(), 2);
-        write(&spool, event("evt_c", "{}"));
-        assert_eq!(
-            files(dir.path()),
-            ["000000000000.log", "000000000001.log"],
-            "a reopened spool writes to a new segment"
-        );
-    }
-
-    #[test]
-    fn a_spool_in_use_cannot_be_opened_twice() {
-        let dir = tempfile::tempdir().unwrap();
-        let (first, _) = Spool::open(dir.path(), false).unwrap();
-        let e = Spool::open(dir.path(), false).unwrap_err();
-        assert!(e.to_string().contains("in use by another fanout"), "{e}");
-        drop(first);
-        assert!(Spool::open(dir.path(), false).is_ok());
-    }
-
-    #[test]
-    fn segments_roll_and_leave_once_all_their_events_are_done() {
-        let dir = tempfile::tempdir().unwrap();
-        let (spool, _) =
-            Spool::open_with(dir.path(), true, 600, super::super::Log::silent()).unwrap();
-        let body = "x".repeat(150);
-        for _ in 0..9 {
-            write(&spool, event("evt", &body));
-        }
-        // About 270 bytes per record: two per segment, so five segments for nine events.
-        assert_eq!(spool.segments(), 5);
-        spool.retire(4, Duration::ZERO);
-        assert_eq!(spool.segments(), 3);
-        assert_eq!(files(dir.path()).len(), 3);
-        spool.retire(9, Duration::from_secs(3600));
-        assert_eq!(
-            spool.segments(),
-            1,
-            "the current segment waits until it is idle"
-        );
-        spool.retire(9, Duration::ZERO);
-        assert!(files(dir.path()).is_empty());
-        write(&spool, event("evt", "{}"));
-        assert_eq!(files(dir.path()), ["000000000005.log"]);
-    }
-
-    #[test]
-    fn sequence_numbers_continue_after_everything_was_removed() {
-        let dir = tempfile::tempdir().unwrap();
-        let (spool, _) = Spool::open(dir.path(), false).unwrap();
-        for _ in 0..5 {
-            write(&spool, event("evt", "{}"));
-        }
-        spool.retire(5, Duration::ZERO);
-        spool.write_cursor("t", 5);
-        drop(spool);
-        let (spool, recovered) = Spool::open(dir.path(), false).unwrap();
-        assert!(recovered.events.is_empty());
-        assert_eq!(spool.last_seq(), 5);
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn the_spool_is_its_owners_alone() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("spool");
-        let (spool, _) = Spool::open(&root, false).unwrap();
-        spool.create_cursor("t").unwrap();
-        write(&spool, event("evt_1", "{}"));
-        drop(spool);
-        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        for d in [root.clone(), root.join("events"), root.join("cursors")] {
-            assert_eq!(mode(&d), 0o700, "{}", d.display());
-        }
-        assert_eq!(mode(&root.join("lock")), 0o600);
-        assert_eq!(mode(&root.join("cursors/t")), 0o600);
-        for f in fs::read_dir(root.join("events")).unwrap() {
-            assert_eq!(mode(&f.unwrap().path()), 0o600);
-        }
-    }
-
-    #[test]
-    fn unreadable_bytes_are_kept_aside_and_everything_else_recovered() {
-        let dir = tempfile::tempdir().unwrap();
-        let (spool, _) = Spool::open(dir.path(), false).unwrap();
-        write(&spool, event("evt_good", "{}"));
-        drop(spool);
-        let events = dir.path().join("events");
-        let meta = |seq: u64, len: usize| {
-            format!(
-                "{{\"seq\":{seq},\"id\":null,\"received_ms\":1,\"content_type\":null,\"signature\":null,\"len\":{len}}}\n"
-            )
-        };
-        let mut torn = fs::read(events.join("000000000000.log")).unwrap();
-        torn.extend_from_slice(b"SOR2 0000");
-        fs::write(events.join("000000000000.log"), torn).unwrap();
-        // An earlier version's records, one of them unreadable, then a readable one.
-        fs::write(
-            events.join("000000000001.log"),
-            meta(3, 2) + "{}" + "not json\n" + &meta(5, 2) + "{}",
-        )
-        .unwrap();
-        fs::write(events.join("00000000000000000004.evt"), meta(4, 2) + "{}").unwrap();
-        fs::write(events.join("notes.txt"), "a stray file").unwrap();
-        fs::write(dir.path().join("cursors/.DS_Store"), "x").unwrap();
-        fs::write(dir.path().join("cursors/junk"), "hello").unwrap();
-        fs::write(dir.path().join("cursors/maxed"), format!("{}\n", u64::MAX)).unwrap();
-
-        let (spool, recovered) = Spool::open(dir.path(), false).unwrap();
-        let seqs: Vec<u64> = recovered.events.iter().map(|e| e.seq).collect();
-        assert_eq!(seqs, [1, 3, 4, 5]);
-        let kept: Vec<(&str, &str)> = recovered
-            .quarantined
-            .iter()
-            .map(|q| (q.segment.as_str(), q.kept_in.as_str()))
-            .collect();
-        assert_eq!(
-            kept,
-            [
-                ("000000000000.log", "000000000000.log.bad-151"),
-                ("000000000001.log", "000000000001.log.bad-83"),
-            ]
-        );
-        assert_eq!(
-            fs::read_to_string(events.join("000000000001.log.bad-83")).unwrap(),
-            "not json\n"
-        );
-        assert_eq!(recovered.warnings.len(), 4, "{:?}", recovered.warnings);
-        assert_eq!(recovered.cursors.get("maxed"), Some(&0));
-        assert!(!recovered.cursors.contains_key("junk"));
-        // The next number does not wrap.
-        assert_eq!(spool.last_seq(), 5);
-        spool.retire(5, Duration::ZERO);
-        let left = files(dir.path());
-        assert!(
-            left.contains(&"000000000001.log.bad-83".to_owned()),
-            "{left:?}"
-        );
-        assert!(left.contains(&"notes.txt".to_owned()));
-    }
-
-    #[test]
-    fn cursors_are_rewritten_in_place() {
-        let dir = tempfile::tempdir().unwrap();
-        let (spool, _) = Spool::open(dir.path(), false).unwrap();
-        spool.write_cursor("t", 123_456);
-        spool.write_cursor("t", 7);
-        spool.flush_cursors().unwrap();
-        let text = fs::read_to_string(dir.path().join("cursors/t")).unwrap();
-        assert_eq!(text, "00000000000000000007\n");
-        drop(spool);
-        assert_eq!(Spool::open(dir.path(), false).unwrap().1.cursors["t"], 7);
-    }
-
-    #[test]
-    fn concurrent_writers_share_fsyncs_and_all_their_events_survive() {
-        let dir = tempfile::tempdir().unwrap();
-        let (spool, _) =
-            Spool::open_with(dir.path(), true, 2000, super::super::Log::silent()).unwrap();
-        let spool = Arc::new(spool);
-        let writers: Vec<_> = (0..8)
-            .map(|_| {
-                let spool = spool.clone();
-                std::thread::spawn(move || {
-                    for _ in 0..25 {
-                        write(&spool, event("evt", &"y".repeat(100)));
-                    }
-                })
-            })
-            .collect();
-        for w in writers {
-            w.join().unwrap();
-        }
-        let state = spool.sync.lock();
-        assert_eq!(state.requested, 200);
-        assert_eq!(state.synced, 200);
-        drop(state);
-        assert!(
-            spool.segments() > 1,
-            "the writers crossed segment boundaries"
-        );
-        drop(spool);
-        let (_, recovered) = Spool::open(dir.path(), true).unwrap();
-        let seqs: Vec<u64> = recovered.events.iter().map(|e| e.seq).collect();
-        assert_eq!(seqs, (1..=200).collect::<Vec<_>>());
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn segment_files_are_private() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let (spool, _) = Spool::open(dir.path(), true).unwrap();
-        write(&spool, event("evt", "{}"));
-        let path = dir.path().join("events").join("000000000000.log");
-        let mode = fs::metadata(path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
-    }
-}
+mod tests;
