@@ -245,3 +245,73 @@ fn events_the_full_spool_refuses_are_dropped_and_counted_not_kept() {
     assert!(after < before + 12 * 1024, "{status}");
     relay.log_saying("NOT SPOOLED");
 }
+
+/// A busy relay appends to segments made ahead full of zeros (`docs/SPOOL.md`): killed while
+/// appending to one, it recovers every answered event and sets nothing aside (the zeros after
+/// the last record are space never written, not damage).
+#[test]
+fn killed_while_appending_to_a_zero_filled_segment_it_loses_nothing() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let spool = d.join("spool");
+    let incoming = secret_file(d, "incoming", INCOMING);
+    let args = |target: &str| {
+        [
+            "--listen",
+            "127.0.0.1:0",
+            "--spool",
+            spool.to_str().unwrap(),
+            "--target",
+            target,
+            "--verify-secret-file",
+            &incoming,
+        ]
+        .map(str::to_owned)
+    };
+    let down = args("t=http://127.0.0.1:1/");
+    let mut relay = Fanout::start(d, &down.each_ref().map(String::as_str));
+    let webhook = relay.webhook.clone();
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = {
+        let (acked, stop) = (acked.clone(), stop.clone());
+        let pad = format!("data.object.description={}", "p".repeat(8000));
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let (id, body, header) = signed("customer.created", INCOMING, &[&pad]);
+                if let Ok((200, _)) = post(&webhook, &body, &header) {
+                    acked.lock().unwrap().push(id);
+                }
+            }
+        })
+    };
+    let events = spool.join("events");
+    let zero_filled_in_use = || {
+        let mut names: Vec<_> = std::fs::read_dir(&events)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        names.sort();
+        // The first segment is a plain file; the second was made ahead and is written to
+        // once the first is full (4 MiB); a third is made when the second is half full.
+        (names.len() >= 3).then_some(())
+    };
+    poll("a zero-filled segment written to", WAIT, zero_filled_in_use);
+    relay.signal("KILL");
+    assert_eq!(relay.wait_exit(), -1, "killed by a signal");
+    stop.store(true, Ordering::Relaxed);
+    sender.join().unwrap();
+    let all = acked.lock().unwrap().clone();
+
+    let r = Recorder::start(d, "t", None);
+    let relay = Fanout::start(d, &args(&target("t", &r)).each_ref().map(String::as_str));
+    assert!(
+        relay.start["recovered"].as_u64().unwrap() >= all.len() as u64,
+        "{}",
+        relay.start
+    );
+    assert_eq!(relay.status()["spool_quarantined"]["runs"], 0);
+    r.wait_for(&all);
+}
