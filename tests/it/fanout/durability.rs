@@ -1,9 +1,54 @@
 //! Nothing the relay answered 200 is lost: a target that is down gets every event in order once
 //! it is back, a SIGKILL mid-stream and a restart lose nothing, an event older than `--max-age`
-//! is given up and leaves the spool, and a spool that cannot grow refuses events (503, counted)
-//! rather than keeping them in memory.
+//! is given up and leaves the spool, a spool that cannot grow refuses events (503, counted)
+//! rather than keeping them in memory, and a SIGKILL while appending to a zero-filled segment
+//! loses nothing either.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use super::*;
+
+/// A sender posting signed events without pause from a thread of its own; only the events
+/// answered 200 count as handed over.
+struct Stream {
+    acked: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Stream {
+    fn start(webhook: &str, event_type: &'static str, sets: Vec<String>) -> Stream {
+        let acked = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (theirs, stopped, webhook) = (acked.clone(), stop.clone(), webhook.to_owned());
+        let thread = std::thread::spawn(move || {
+            let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
+            while !stopped.load(Ordering::Relaxed) {
+                let (id, body, header) = signed(event_type, INCOMING, &sets);
+                if let Ok((200, _)) = post(&webhook, &body, &header) {
+                    theirs.lock().unwrap().push(id);
+                }
+            }
+        });
+        Stream {
+            acked,
+            stop,
+            thread,
+        }
+    }
+
+    fn acked(&self) -> usize {
+        self.acked.lock().unwrap().len()
+    }
+
+    /// Stops sending; the ids of every event answered 200.
+    fn stop(self) -> Vec<String> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap();
+        self.acked.lock().unwrap().clone()
+    }
+}
 
 #[test]
 fn a_target_that_is_down_gets_every_event_in_order_once_it_is_back() {
@@ -75,8 +120,6 @@ fn a_target_that_is_down_gets_every_event_in_order_once_it_is_back() {
 
 #[test]
 fn killed_with_sigkill_mid_stream_and_restarted_it_loses_nothing() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Arc, Mutex};
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let a = Recorder::start(d, "a", None);
@@ -108,23 +151,8 @@ fn killed_with_sigkill_mid_stream_and_restarted_it_loses_nothing() {
     ];
     let args: Vec<&str> = args_owned.iter().map(String::as_str).collect();
     let mut relay = Fanout::start(d, &args);
-    let webhook = relay.webhook.clone();
-
-    // A sender posting without pause; only answered (200) events count as handed over.
-    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let sender = {
-        let (acked, stop) = (acked.clone(), stop.clone());
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                let (id, body, header) = signed("payment_intent.succeeded", INCOMING, &[]);
-                if let Ok((200, _)) = post(&webhook, &body, &header) {
-                    acked.lock().unwrap().push(id);
-                }
-            }
-        })
-    };
-    let count = || acked.lock().unwrap().len();
+    let sender = Stream::start(&relay.webhook, "payment_intent.succeeded", Vec::new());
+    let count = || sender.acked();
     poll("20 events answered", WAIT, || (count() >= 20).then_some(()));
     relay.signal("KILL");
     assert_eq!(relay.wait_exit(), -1, "killed by a signal");
@@ -139,11 +167,8 @@ fn killed_with_sigkill_mid_stream_and_restarted_it_loses_nothing() {
     poll("more events after the restart", WAIT, || {
         (count() >= before_restart + 10).then_some(())
     });
-    stop.store(true, Ordering::Relaxed);
-    sender.join().unwrap();
+    let all = sender.stop();
     let c = Recorder::start_with(d, "c", None, c_port, &[]);
-
-    let all = acked.lock().unwrap().clone();
     for r in [&a, &b, &c] {
         r.wait_for(&all);
     }
@@ -251,8 +276,6 @@ fn events_the_full_spool_refuses_are_dropped_and_counted_not_kept() {
 /// the last record are space never written, not damage).
 #[test]
 fn killed_while_appending_to_a_zero_filled_segment_it_loses_nothing() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Arc, Mutex};
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let spool = d.join("spool");
@@ -272,38 +295,19 @@ fn killed_while_appending_to_a_zero_filled_segment_it_loses_nothing() {
     };
     let down = args("t=http://127.0.0.1:1/");
     let mut relay = Fanout::start(d, &down.each_ref().map(String::as_str));
-    let webhook = relay.webhook.clone();
-    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let sender = {
-        let (acked, stop) = (acked.clone(), stop.clone());
-        let pad = format!("data.object.description={}", "p".repeat(8000));
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                let (id, body, header) = signed("customer.created", INCOMING, &[&pad]);
-                if let Ok((200, _)) = post(&webhook, &body, &header) {
-                    acked.lock().unwrap().push(id);
-                }
-            }
-        })
-    };
+    let pad = format!("data.object.description={}", "p".repeat(8000));
+    let sender = Stream::start(&relay.webhook, "customer.created", vec![pad]);
     let events = spool.join("events");
     let zero_filled_in_use = || {
-        let mut names: Vec<_> = std::fs::read_dir(&events)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        names.sort();
+        let names = std::fs::read_dir(&events).unwrap().count();
         // The first segment is a plain file; the second was made ahead and is written to
         // once the first is full (4 MiB); a third is made when the second is half full.
-        (names.len() >= 3).then_some(())
+        (names >= 3).then_some(())
     };
     poll("a zero-filled segment written to", WAIT, zero_filled_in_use);
     relay.signal("KILL");
     assert_eq!(relay.wait_exit(), -1, "killed by a signal");
-    stop.store(true, Ordering::Relaxed);
-    sender.join().unwrap();
-    let all = acked.lock().unwrap().clone();
+    let all = sender.stop();
 
     let r = Recorder::start(d, "t", None);
     let relay = Fanout::start(d, &args(&target("t", &r)).each_ref().map(String::as_str));
