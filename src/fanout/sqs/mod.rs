@@ -30,59 +30,10 @@ use super::targets::TargetSpec;
 use crate::aws::sqs::{FailedDelete, LONG_POLL_SECS, MAX_VISIBILITY_SECS, Message, QueueInfo, Sqs};
 use crate::retry::Backoff;
 
+mod envelope;
 mod status;
+pub use envelope::{Envelope, open};
 pub use status::{StatusServer, serve_status};
-
-/// How a message's body carries a Stripe event.
-#[derive(Debug, PartialEq)]
-pub enum Envelope {
-    /// The bytes to deliver, the event's id and type, and which envelope it came in.
-    Event {
-        body: Vec<u8>,
-        id: String,
-        event_type: String,
-        kind: &'static str,
-    },
-    Poison(String),
-}
-
-/// Reads a message body. An EventBridge event, as a rule's SQS target delivers it: `source` is
-/// the partner event source (`aws.partner/stripe.com/ed_…`, Stripe's EventBridge docs),
-/// `detail-type` the Stripe event type and `detail` the event (snapshot or thin) as Stripe
-/// would POST it, delivered here in Stripe's wire format. Or a raw Stripe event (`object`
-/// `event` or `v2.core.event`), whose bytes are delivered unchanged.
-pub fn open(body: &str) -> Envelope {
-    let Ok(value) = serde_json::from_str::<Value>(body) else {
-        return Envelope::Poison("not JSON".into());
-    };
-    let from_eventbridge = value["source"]
-        .as_str()
-        .is_some_and(|s| s.starts_with("aws.partner/stripe.com"))
-        && value.get("detail-type").is_some();
-    let (event, kind) = if from_eventbridge {
-        (&value["detail"], "eventbridge")
-    } else {
-        (&value, "raw")
-    };
-    let is_event = matches!(event["object"].as_str(), Some("event" | "v2.core.event"));
-    let (Some(id), Some(event_type)) = (event["id"].as_str(), event["type"].as_str()) else {
-        return Envelope::Poison(format!("{kind}: not a Stripe event (no id or type)"));
-    };
-    if !is_event {
-        return Envelope::Poison(format!("{kind}: not a Stripe event (object is not event)"));
-    }
-    let body = if kind == "raw" {
-        body.as_bytes().to_vec()
-    } else {
-        crate::webhook::to_wire(event).into_bytes()
-    };
-    Envelope::Event {
-        body,
-        id: id.to_owned(),
-        event_type: event_type.to_owned(),
-        kind,
-    }
-}
 
 /// Which targets each queue feeds: a `--from-sqs` queue every target without a queue of its own;
 /// a target's own queue (`--target-queue`, `queue = "…"`) that target only. Every target needs
@@ -796,58 +747,6 @@ fn delete_report(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const EVENT: &str =
-        r#"{"id": "evt_1", "object": "event", "type": "customer.created", "data": {"object": {}}}"#;
-
-    #[test]
-    fn a_raw_stripe_event_is_delivered_byte_for_byte() {
-        match open(EVENT) {
-            Envelope::Event {
-                body,
-                id,
-                event_type,
-                kind,
-            } => {
-                assert_eq!(body, EVENT.as_bytes());
-                assert_eq!(
-                    (id.as_str(), event_type.as_str(), kind),
-                    ("evt_1", "customer.created", "raw")
-                );
-            }
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn an_eventbridge_event_delivers_its_detail_in_stripes_wire_format() {
-        let detail: Value = serde_json::from_str(EVENT).unwrap();
-        let envelope = json!({
-            "version": "0", "id": "6a7e8feb", "detail-type": "customer.created",
-            "source": "aws.partner/stripe.com/ed_test_61Rm", "account": "123456789012",
-            "time": "2026-01-01T00:00:00Z", "region": "us-east-1", "resources": [], "detail": detail,
-        });
-        match open(&envelope.to_string()) {
-            Envelope::Event { body, id, kind, .. } => {
-                assert_eq!(body, crate::webhook::to_wire(&detail).into_bytes());
-                assert_eq!((id.as_str(), kind), ("evt_1", "eventbridge"));
-            }
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn anything_else_is_poison() {
-        for body in [
-            "not json",
-            "[]",
-            r#"{"id": "x", "type": "t", "object": "customer"}"#,
-            r#"{"source": "aws.partner/stripe.com/ed_1", "detail-type": "x", "detail": {"id": "evt_1"}}"#,
-            r#"{"source": "my.app", "detail-type": "x", "detail": {"id": "evt_1", "type": "t", "object": "event"}}"#,
-        ] {
-            assert!(matches!(open(body), Envelope::Poison(_)), "{body}");
-        }
-    }
 
     /// Handles h{from}..h{to} waiting to be deleted.
     fn waiting(tx: &mpsc::UnboundedSender<String>, range: std::ops::Range<usize>) {
