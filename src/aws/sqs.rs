@@ -31,6 +31,15 @@ pub struct Message {
     pub receive_count: u32,
 }
 
+/// An entry DeleteMessageBatch did not delete (its `BatchResultErrorEntry`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailedDelete {
+    pub handle: String,
+    /// `Code`, e.g. `ReceiptHandleIsInvalid`.
+    pub code: String,
+    pub message: String,
+}
+
 /// A queue's backlog and redrive policy (`GetQueueAttributes`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct QueueInfo {
@@ -131,14 +140,14 @@ impl Sqs {
         parse_messages(&answer)
     }
 
-    /// Deletes up to 10 messages by receipt handle; returns the handles SQS did not delete
+    /// Deletes up to 10 messages by receipt handle; returns the entries SQS did not delete
     /// (DeleteMessageBatch answers 200 with a `Failed` list for the entries it could not
     /// delete: the SQS API reference, DeleteMessageBatch).
     pub async fn delete_batch(
         &self,
         queue_url: &str,
         handles: &[String],
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<FailedDelete>, String> {
         #[derive(serde::Serialize)]
         #[serde(rename_all = "PascalCase")]
         struct Entry<'a> {
@@ -167,7 +176,7 @@ impl Sqs {
                 &Delete { queue_url, entries },
             )
             .await?;
-        Ok(failed_deletes(&answer, handles))
+        failed_deletes(&answer, handles)
     }
 
     /// Makes a message visible again after `secs` (0: now).
@@ -421,29 +430,60 @@ fn parse_messages(answer: &str) -> Result<Vec<Message>, String> {
         .collect())
 }
 
-/// The handles of DeleteMessageBatch's `Failed` entries (their `Id` is the handle's index).
-fn failed_deletes(answer: &str, handles: &[String]) -> Vec<String> {
+/// The entries of a DeleteMessageBatch that SQS did not delete: its `Failed` entries (their
+/// `Id` is the handle's index), and any entry the answer lists in neither `Successful` nor
+/// `Failed` (each entry gets one or the other: the SQS API reference, DeleteMessageBatch), so
+/// that nothing counts as deleted that SQS did not say it deleted. An answer that cannot be read
+/// is an error, not a success.
+fn failed_deletes(answer: &str, handles: &[String]) -> Result<Vec<FailedDelete>, String> {
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "PascalCase")]
     struct Answer<'a> {
         #[serde(borrow, default)]
-        failed: Vec<Failed<'a>>,
+        successful: Vec<Entry<'a>>,
+        #[serde(borrow, default)]
+        failed: Vec<Entry<'a>>,
     }
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "PascalCase")]
-    struct Failed<'a> {
+    struct Entry<'a> {
         #[serde(borrow)]
         id: Cow<'a, str>,
+        #[serde(borrow, default)]
+        code: Option<Cow<'a, str>>,
+        #[serde(borrow, default)]
+        message: Option<Cow<'a, str>>,
     }
-    let Ok(answer) = serde_json::from_str::<Answer>(answer) else {
-        return Vec::new();
-    };
-    answer
+    let answer: Answer = serde_json::from_str(answer)
+        .map_err(|e| format!("SQS DeleteMessageBatch answer unreadable ({e})"))?;
+    let index = |e: &Entry| e.id.parse::<usize>().ok().filter(|&i| i < handles.len());
+    let mut failed: Vec<FailedDelete> = answer
         .failed
         .iter()
-        .filter_map(|f| f.id.parse::<usize>().ok())
-        .filter_map(|i| handles.get(i).cloned())
-        .collect()
+        .filter_map(|e| {
+            Some(FailedDelete {
+                handle: handles[index(e)?].clone(),
+                code: e.code.as_deref().unwrap_or("(no code)").to_owned(),
+                message: e.message.as_deref().unwrap_or_default().to_owned(),
+            })
+        })
+        .collect();
+    let answered: Vec<usize> = answer
+        .successful
+        .iter()
+        .chain(&answer.failed)
+        .filter_map(index)
+        .collect();
+    failed.extend(
+        (0..handles.len())
+            .filter(|i| !answered.contains(i))
+            .map(|i| FailedDelete {
+                handle: handles[i].clone(),
+                code: "(not in the answer)".to_owned(),
+                message: String::new(),
+            }),
+    );
+    Ok(failed)
 }
 
 fn parse_info(attributes: &Value) -> QueueInfo {
@@ -491,13 +531,41 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_delete_reports_the_handles_of_its_failed_entries() {
+    fn a_batch_delete_reports_its_failed_and_unanswered_entries_and_an_unreadable_answer_is_an_error()
+     {
         // DeleteMessageBatch's answer shape (the SQS API reference): 200 with both lists.
         let handles: Vec<String> = ["h0", "h1", "h2"].map(String::from).to_vec();
         let answer = json!({"Successful": [{"Id": "0"}, {"Id": "2"}],
             "Failed": [{"Id": "1", "Code": "ReceiptHandleIsInvalid", "SenderFault": true, "Message": "x"}]});
-        assert_eq!(failed_deletes(&answer.to_string(), &handles), ["h1"]);
-        assert!(failed_deletes(r#"{"Successful": [{"Id": "0"}]}"#, &handles).is_empty());
+        assert_eq!(
+            failed_deletes(&answer.to_string(), &handles).unwrap(),
+            [FailedDelete {
+                handle: "h1".into(),
+                code: "ReceiptHandleIsInvalid".into(),
+                message: "x".into()
+            }]
+        );
+        let all = json!({"Successful": [{"Id": "0"}, {"Id": "1"}, {"Id": "2"}], "Failed": []});
+        assert!(
+            failed_deletes(&all.to_string(), &handles)
+                .unwrap()
+                .is_empty()
+        );
+        let unanswered = failed_deletes(r#"{"Successful": [{"Id": "0"}]}"#, &handles).unwrap();
+        assert_eq!(
+            unanswered
+                .iter()
+                .map(|f| f.handle.as_str())
+                .collect::<Vec<_>>(),
+            ["h1", "h2"],
+            "entries in neither list are not taken as deleted"
+        );
+        for unreadable in ["", "<html>", r#"{"Failed": {}}"#] {
+            assert!(
+                failed_deletes(unreadable, &handles).is_err(),
+                "{unreadable:?}"
+            );
+        }
     }
 
     #[test]

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::Log;
@@ -27,62 +27,13 @@ use super::attempt::attempt;
 use super::route::Parsed;
 use super::spool::Event;
 use super::targets::TargetSpec;
-use crate::aws::sqs::{LONG_POLL_SECS, MAX_VISIBILITY_SECS, Message, QueueInfo, Sqs};
+use crate::aws::sqs::{FailedDelete, LONG_POLL_SECS, MAX_VISIBILITY_SECS, Message, QueueInfo, Sqs};
 use crate::retry::Backoff;
 
+mod envelope;
 mod status;
+pub use envelope::{Envelope, open};
 pub use status::{StatusServer, serve_status};
-
-/// How a message's body carries a Stripe event.
-#[derive(Debug, PartialEq)]
-pub enum Envelope {
-    /// The bytes to deliver, the event's id and type, and which envelope it came in.
-    Event {
-        body: Vec<u8>,
-        id: String,
-        event_type: String,
-        kind: &'static str,
-    },
-    Poison(String),
-}
-
-/// Reads a message body. An EventBridge event, as a rule's SQS target delivers it: `source` is
-/// the partner event source (`aws.partner/stripe.com/ed_…`, Stripe's EventBridge docs),
-/// `detail-type` the Stripe event type and `detail` the event (snapshot or thin) as Stripe
-/// would POST it, delivered here in Stripe's wire format. Or a raw Stripe event (`object`
-/// `event` or `v2.core.event`), whose bytes are delivered unchanged.
-pub fn open(body: &str) -> Envelope {
-    let Ok(value) = serde_json::from_str::<Value>(body) else {
-        return Envelope::Poison("not JSON".into());
-    };
-    let from_eventbridge = value["source"]
-        .as_str()
-        .is_some_and(|s| s.starts_with("aws.partner/stripe.com"))
-        && value.get("detail-type").is_some();
-    let (event, kind) = if from_eventbridge {
-        (&value["detail"], "eventbridge")
-    } else {
-        (&value, "raw")
-    };
-    let is_event = matches!(event["object"].as_str(), Some("event" | "v2.core.event"));
-    let (Some(id), Some(event_type)) = (event["id"].as_str(), event["type"].as_str()) else {
-        return Envelope::Poison(format!("{kind}: not a Stripe event (no id or type)"));
-    };
-    if !is_event {
-        return Envelope::Poison(format!("{kind}: not a Stripe event (object is not event)"));
-    }
-    let body = if kind == "raw" {
-        body.as_bytes().to_vec()
-    } else {
-        crate::webhook::to_wire(event).into_bytes()
-    };
-    Envelope::Event {
-        body,
-        id: id.to_owned(),
-        event_type: event_type.to_owned(),
-        kind,
-    }
-}
 
 /// Which targets each queue feeds: a `--from-sqs` queue every target without a queue of its own;
 /// a target's own queue (`--target-queue`, `queue = "…"`) that target only. Every target needs
@@ -390,26 +341,16 @@ impl Worker {
                     continue;
                 }
             };
-            let mut messages = messages.into_iter();
-            while let Some(message) = messages.next() {
-                let slot = match permits.pop() {
-                    Some(p) => p,
-                    None => tokio::select! {
-                        p = slots.clone().acquire_owned() => p.expect("never closed"),
-                        _ = async { let _ = stopped.wait_for(|s| *s).await; } => {
-                            self.hand_back(std::iter::once(message).chain(messages).collect()).await;
-                            break;
-                        }
-                    },
-                };
+            let unstarted = start_each(messages, permits, &slots, &mut stopped, |message, slot| {
                 self.queue.counts.received.fetch_add(1, Ordering::Relaxed);
                 let worker = self.clone();
                 handling.spawn(async move {
                     worker.handle(message).await;
                     drop(slot);
                 });
-            }
-            drop(permits); // the slots not used go back
+            })
+            .await;
+            self.hand_back(unstarted).await;
             while handling.try_join_next().is_some() {}
         }
         while handling.join_next().await.is_some() {}
@@ -640,16 +581,39 @@ impl Worker {
     }
 }
 
+/// Starts each received message once it has a delivery slot: the free `permits` first, then
+/// each slot as it frees up. A stop while waiting for one returns the messages not started, to
+/// hand back; the slots not used go back.
+async fn start_each(
+    messages: Vec<Message>,
+    mut permits: Vec<OwnedSemaphorePermit>,
+    slots: &Arc<Semaphore>,
+    stopped: &mut watch::Receiver<bool>,
+    mut start: impl FnMut(Message, OwnedSemaphorePermit),
+) -> Vec<Message> {
+    let mut messages = messages.into_iter();
+    while let Some(message) = messages.next() {
+        let slot = match permits.pop() {
+            Some(p) => p,
+            None => tokio::select! {
+                p = slots.clone().acquire_owned() => p.expect("never closed"),
+                _ = async { let _ = stopped.wait_for(|s| *s).await; } => {
+                    return std::iter::once(message).chain(messages).collect();
+                }
+            },
+        };
+        start(message, slot);
+    }
+    Vec::new()
+}
+
 /// How many concurrent pollers a queue gets for `in_flight` delivery slots: one per 10.
 fn pollers(in_flight: usize) -> usize {
     in_flight.div_ceil(10).clamp(1, 16)
 }
 
-/// Deletes delivered messages in batches of up to 10 (DeleteMessageBatch): a batch goes out at
-/// once when no delete is under way, else when it is full (up to `DELETES_IN_FLIGHT` under way;
-/// one at a time would cap a relay at 10 deletes per round trip), so that the handles arriving
-/// while a delete is under way fill the next batch instead of each going out alone, as group
-/// commit does; once every poller has finished, the rest, then it ends.
+/// Deletes delivered messages in batches of up to 10 (DeleteMessageBatch), as `DeleteBatches`
+/// decides; once every poller has finished, the rest, then it ends.
 async fn delete_in_batches(
     sqs: Sqs,
     url: String,
@@ -657,50 +621,124 @@ async fn delete_in_batches(
     mut finished: watch::Receiver<bool>,
     log: Log,
 ) {
-    const DELETES_IN_FLIGHT: usize = 4;
     let mut deleting = JoinSet::new();
-    let mut batch: Vec<String> = Vec::with_capacity(10);
-    let mut closed = false;
+    let mut batches = DeleteBatches::default();
     loop {
-        while batch.len() < 10
-            && let Ok(h) = pending.try_recv()
-        {
-            batch.push(h);
-        }
-        let ready = batch.len() == 10 || (!batch.is_empty() && (deleting.is_empty() || closed));
-        if ready && deleting.len() < DELETES_IN_FLIGHT {
+        if let Some(handles) = batches.next(&mut pending, deleting.len()) {
             let (sqs, url, log) = (sqs.clone(), url.clone(), log.clone());
-            let handles = std::mem::replace(&mut batch, Vec::with_capacity(10));
             deleting.spawn(delete_batch(sqs, url, handles, log));
             continue;
         }
-        if closed && batch.is_empty() {
+        if batches.done() {
             break;
         }
         // (`recv_many` adds up to its limit to what the batch holds: never past 10.)
-        let room = 10 - batch.len();
+        let room = batches.room();
         tokio::select! {
             Some(_) = deleting.join_next(), if !deleting.is_empty() => {}
-            n = pending.recv_many(&mut batch, room), if room > 0 && !closed => closed = n == 0,
-            _ = finished.wait_for(|f| *f), if !closed => {
+            n = pending.recv_many(&mut batches.batch, room), if room > 0 && !batches.closed => {
+                if n == 0 {
+                    batches.close();
+                }
+            }
+            _ = finished.wait_for(|f| *f), if !batches.closed => {
                 // Every poller has finished: what is queued now is all there will be.
-                closed = true;
+                batches.close();
             }
         }
     }
     while deleting.join_next().await.is_some() {}
 }
 
+/// What `delete_in_batches` decides, apart from its calls: which handles make up the next
+/// DeleteMessageBatch and when it goes out. A batch goes out at once when no delete is under
+/// way, else when it is full (up to `DELETES_IN_FLIGHT` under way; one at a time would cap a
+/// relay at 10 deletes per round trip), so that the handles arriving while a delete is under
+/// way fill the next batch instead of each going out alone, as group commit does; once closed
+/// (every poller finished), what is left goes out without waiting to fill.
+#[derive(Default)]
+struct DeleteBatches {
+    batch: Vec<String>,
+    closed: bool,
+}
+
+impl DeleteBatches {
+    /// DeleteMessageBatch takes up to 10 entries (the SQS API reference).
+    const MAX: usize = 10;
+    const DELETES_IN_FLIGHT: usize = 4;
+
+    /// The next batch to send, given the deletes `under_way`: the waiting handles added first
+    /// (as many as fit).
+    fn next(
+        &mut self,
+        pending: &mut mpsc::UnboundedReceiver<String>,
+        under_way: usize,
+    ) -> Option<Vec<String>> {
+        while self.room() > 0
+            && let Ok(h) = pending.try_recv()
+        {
+            self.batch.push(h);
+        }
+        let full = self.batch.len() == Self::MAX;
+        let ready = full || (!self.batch.is_empty() && (under_way == 0 || self.closed));
+        (ready && under_way < Self::DELETES_IN_FLIGHT)
+            .then(|| std::mem::replace(&mut self.batch, Vec::with_capacity(Self::MAX)))
+    }
+
+    fn room(&self) -> usize {
+        Self::MAX - self.batch.len()
+    }
+
+    fn close(&mut self) {
+        self.closed = true;
+    }
+
+    /// Closed and nothing left to send.
+    fn done(&self) -> bool {
+        self.closed && self.batch.is_empty()
+    }
+}
+
 /// One DeleteMessageBatch; what failed is logged (those messages will be received again).
 async fn delete_batch(sqs: Sqs, url: String, handles: Vec<String>, log: Log) {
-    match sqs.delete_batch(&url, &handles).await {
-        Ok(failed) if failed.is_empty() => {}
-        Ok(failed) => log.line(format!(
-            "sqs {url}: {} of {} deletes failed (they will be received again)",
-            failed.len(),
-            handles.len()
-        )),
-        Err(e) => log.line(format!(
+    let result = sqs.delete_batch(&url, &handles).await;
+    if let Some(line) = delete_report(&url, handles.len(), &result) {
+        log.line(line);
+    }
+}
+
+/// What a DeleteMessageBatch's outcome says in the log: nothing when SQS deleted every entry;
+/// else how many of the batch failed and why, with each distinct `Code` once (a 200 answer may
+/// still list failed entries: they are not deleted, and come back when their visibility
+/// timeout ends, to be delivered again).
+fn delete_report(
+    url: &str,
+    sent: usize,
+    result: &Result<Vec<FailedDelete>, String>,
+) -> Option<String> {
+    match result {
+        Ok(failed) if failed.is_empty() => None,
+        Ok(failed) => {
+            let mut codes: Vec<&str> = Vec::new();
+            for f in failed {
+                if !codes.contains(&f.code.as_str()) {
+                    codes.push(&f.code);
+                }
+            }
+            let first = &failed[0];
+            let example = if first.message.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", first.message)
+            };
+            Some(format!(
+                "sqs {url}: {} of {sent} deletes failed ({}{example}); those messages will be \
+                 received again",
+                failed.len(),
+                codes.join(", ")
+            ))
+        }
+        Err(e) => Some(format!(
             "sqs {url}: {e} (those messages will be received again)"
         )),
     }
@@ -710,55 +748,158 @@ async fn delete_batch(sqs: Sqs, url: String, handles: Vec<String>, log: Log) {
 mod tests {
     use super::*;
 
-    const EVENT: &str =
-        r#"{"id": "evt_1", "object": "event", "type": "customer.created", "data": {"object": {}}}"#;
+    /// Handles h{from}..h{to} waiting to be deleted.
+    fn waiting(tx: &mpsc::UnboundedSender<String>, range: std::ops::Range<usize>) {
+        range.for_each(|i| tx.send(format!("h{i}")).unwrap());
+    }
 
-    #[test]
-    fn a_raw_stripe_event_is_delivered_byte_for_byte() {
-        match open(EVENT) {
-            Envelope::Event {
-                body,
-                id,
-                event_type,
-                kind,
-            } => {
-                assert_eq!(body, EVENT.as_bytes());
-                assert_eq!(
-                    (id.as_str(), event_type.as_str(), kind),
-                    ("evt_1", "customer.created", "raw")
-                );
-            }
-            other => panic!("{other:?}"),
-        }
+    fn names(handles: &[String]) -> Vec<&str> {
+        handles.iter().map(String::as_str).collect()
     }
 
     #[test]
-    fn an_eventbridge_event_delivers_its_detail_in_stripes_wire_format() {
-        let detail: Value = serde_json::from_str(EVENT).unwrap();
-        let envelope = json!({
-            "version": "0", "id": "6a7e8feb", "detail-type": "customer.created",
-            "source": "aws.partner/stripe.com/ed_test_61Rm", "account": "123456789012",
-            "time": "2026-01-01T00:00:00Z", "region": "us-east-1", "resources": [], "detail": detail,
-        });
-        match open(&envelope.to_string()) {
-            Envelope::Event { body, id, kind, .. } => {
-                assert_eq!(body, crate::webhook::to_wire(&detail).into_bytes());
-                assert_eq!((id.as_str(), kind), ("evt_1", "eventbridge"));
-            }
-            other => panic!("{other:?}"),
+    fn a_delete_batch_never_holds_more_than_10_handles() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        waiting(&tx, 0..25);
+        let mut batches = DeleteBatches::default();
+        let mut sent = Vec::new();
+        while let Some(batch) = batches.next(&mut rx, 0) {
+            assert!(batch.len() <= 10, "{} handles in one batch", batch.len());
+            sent.push(batch);
         }
+        assert_eq!(sent.iter().map(Vec::len).collect::<Vec<_>>(), [10, 10, 5]);
+        assert_eq!(
+            sent.concat(),
+            (0..25).map(|i| format!("h{i}")).collect::<Vec<_>>()
+        );
+        assert_eq!(batches.room(), 10);
     }
 
     #[test]
-    fn anything_else_is_poison() {
-        for body in [
-            "not json",
-            "[]",
-            r#"{"id": "x", "type": "t", "object": "customer"}"#,
-            r#"{"source": "aws.partner/stripe.com/ed_1", "detail-type": "x", "detail": {"id": "evt_1"}}"#,
-            r#"{"source": "my.app", "detail-type": "x", "detail": {"id": "evt_1", "type": "t", "object": "event"}}"#,
-        ] {
-            assert!(matches!(open(body), Envelope::Poison(_)), "{body}");
-        }
+    fn handles_arriving_while_a_delete_is_under_way_fill_the_next_batch() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut batches = DeleteBatches::default();
+        waiting(&tx, 0..1);
+        assert_eq!(
+            names(&batches.next(&mut rx, 0).unwrap()),
+            ["h0"],
+            "nothing under way: the one handle goes at once"
+        );
+        waiting(&tx, 1..5);
+        assert_eq!(batches.next(&mut rx, 1), None, "one under way: h1..h4 wait");
+        assert_eq!(batches.room(), 6);
+        waiting(&tx, 5..12);
+        let full = batches.next(&mut rx, 1).unwrap();
+        assert_eq!(full, (1..11).map(|i| format!("h{i}")).collect::<Vec<_>>());
+        assert_eq!(
+            batches.next(&mut rx, 4),
+            None,
+            "h11 waits: 4 under way is the most, and the batch is not full"
+        );
+        waiting(&tx, 12..21);
+        assert_eq!(
+            batches.next(&mut rx, 4),
+            None,
+            "a full batch waits while 4 deletes are under way"
+        );
+        assert_eq!(batches.next(&mut rx, 3).unwrap().len(), 10);
+        waiting(&tx, 21..22);
+        assert_eq!(names(&batches.next(&mut rx, 0).unwrap()), ["h21"]);
+        assert!(!batches.done(), "not closed: more may come");
+    }
+
+    #[test]
+    fn a_stop_flushes_what_is_pending() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut batches = DeleteBatches::default();
+        waiting(&tx, 0..3);
+        assert_eq!(batches.next(&mut rx, 1), None);
+        waiting(&tx, 3..5);
+        batches.close();
+        assert_eq!(
+            names(&batches.next(&mut rx, 1).unwrap()),
+            ["h0", "h1", "h2", "h3", "h4"],
+            "every poller finished: what is left goes without waiting to fill"
+        );
+        assert!(batches.done());
+        assert_eq!(batches.next(&mut rx, 0), None);
+    }
+
+    #[test]
+    fn failed_deletes_are_logged_and_not_taken_for_success() {
+        let url = "http://127.0.0.1:5000/123456789012/q";
+        assert_eq!(delete_report(url, 10, &Ok(Vec::new())), None);
+        // Two `Failed` entries of a 200 answer (BatchResultErrorEntry, the SQS API reference).
+        let failed = |handle: &str| FailedDelete {
+            handle: handle.into(),
+            code: "ReceiptHandleIsInvalid".into(),
+            message: "The input receipt handle is invalid.".into(),
+        };
+        let line = delete_report(url, 10, &Ok(vec![failed("h1"), failed("h7")])).unwrap();
+        assert_eq!(
+            line,
+            format!(
+                "sqs {url}: 2 of 10 deletes failed (ReceiptHandleIsInvalid: The input receipt \
+                 handle is invalid.); those messages will be received again"
+            )
+        );
+        let line = delete_report(
+            url,
+            3,
+            &Err("SQS DeleteMessageBatch answer unreadable".into()),
+        );
+        assert!(line.unwrap().contains("unreadable"));
+    }
+
+    fn received(n: usize) -> Vec<Message> {
+        (0..n)
+            .map(|i| Message {
+                id: format!("m{i}"),
+                receipt_handle: format!("h{i}"),
+                body: String::new(),
+                receive_count: 1,
+            })
+            .collect()
+    }
+
+    fn ids(messages: &[Message]) -> Vec<&str> {
+        messages.iter().map(|m| m.id.as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_stop_hands_back_exactly_the_messages_not_started() {
+        // Two delivery slots, both this poller's, kept by the deliveries they start.
+        let slots = Arc::new(Semaphore::new(2));
+        let permits = vec![
+            slots.clone().try_acquire_owned().unwrap(),
+            slots.clone().try_acquire_owned().unwrap(),
+        ];
+        let (stop, mut stopped) = watch::channel(false);
+        stop.send(true).unwrap();
+        let mut started = Vec::new();
+        let unstarted = start_each(received(6), permits, &slots, &mut stopped, |m, slot| {
+            started.push((m, slot))
+        })
+        .await;
+        let started: Vec<Message> = started.into_iter().map(|(m, _)| m).collect();
+        assert_eq!(ids(&started), ["m0", "m1"]);
+        assert_eq!(ids(&unstarted), ["m2", "m3", "m4", "m5"]);
+    }
+
+    #[tokio::test]
+    async fn without_a_stop_every_message_starts_as_slots_free_up() {
+        let slots = Arc::new(Semaphore::new(1));
+        let permits = vec![slots.clone().try_acquire_owned().unwrap()];
+        let (_stop, mut stopped) = watch::channel(false);
+        let mut started = Vec::new();
+        // Each delivery done at once: its slot back for the next message.
+        let unstarted = start_each(received(4), permits, &slots, &mut stopped, |m, slot| {
+            started.push(m);
+            drop(slot);
+        })
+        .await;
+        assert_eq!(ids(&started), ["m0", "m1", "m2", "m3"]);
+        assert!(unstarted.is_empty());
+        assert_eq!(slots.available_permits(), 1, "every slot back");
     }
 }
