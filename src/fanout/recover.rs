@@ -28,7 +28,7 @@ use super::spool::Event;
 
 /// The start of every record.
 pub const MAGIC: &[u8] = b"SOR2 ";
-/// The start of a segment written full of zeros before its first record (`spool::prepare`):
+/// The start of a segment written full of zeros before its first record (`spool::files::Spare`):
 /// the zeros after its last record are space not written yet, not damage.
 pub const ZERO_FILLED: &[u8] = b"SOZ1 zero-filled segment\n";
 /// The highest sequence number a spool uses: far beyond any spool's life (2^62 events), and

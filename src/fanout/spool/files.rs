@@ -10,10 +10,10 @@ use crate::fanout::recover::ZERO_FILLED;
 
 /// The next segment, being made in the background: created, its marker written and the rest
 /// filled with zeros, all of it synced with its folder entry. An fdatasync after appending to
-/// such a file has no file size to commit, only the data: on this machine's ext4 (`docs/SPOOL.md`)
-/// a sync of 5.4 KB took 101-104 µs (p50) instead of 140-176 µs when appending, and a write
-/// never stalled for milliseconds behind the journal. Segments are made this way only while
-/// the relay is busy (the current one half full), so a quiet relay does not write 4 MiB of zeros
+/// such a file has no file size to commit, only the data: on the test machine's ext4 a sync of
+/// 5.4 KB took 99-104 µs (p50) instead of 141-179 µs when appending, and no write stalled for
+/// milliseconds behind the journal (`docs/SPOOL.md`). Segments are made this way only while the
+/// relay is busy (the current one half full), so a quiet relay does not write 4 MiB of zeros
 /// for each event after its segments were retired.
 #[derive(Debug)]
 pub(super) struct Spare {

@@ -10,9 +10,9 @@
 //!   per event, which matters at 1,000 events/s. A new segment is started every
 //!   `SEGMENT_BYTES` and on opening (and its folder entry is fsync'd before anything in it is
 //!   acknowledged); while the relay is busy the next one is made ahead, zero-filled, so that
-//!   an fsync has no file size to commit (`files::Spare`). On recovery a record that does not check is skipped alone, its bytes kept
-//!   in a quarantine file `<n>.log.bad-<offset>`. Files named `*.evt` (one record each, from
-//!   earlier versions) are read the same way.
+//!   an fsync has no file size to commit (`files::Spare`). On recovery a record that does not
+//!   check is skipped alone, its bytes kept in a quarantine file `<n>.log.bad-<offset>`. Files
+//!   named `*.evt` (one record each, from earlier versions) are read the same way.
 //! - `cursors/<target>`: the highest sequence number the target is done with (delivered or
 //!   given up) with everything below it (`cursors`).
 //!
