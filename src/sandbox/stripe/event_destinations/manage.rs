@@ -38,17 +38,7 @@ pub(in crate::sandbox::stripe) async fn retrieve(
     UrlPath(id): UrlPath<String>,
     _call: Call,
 ) -> Response {
-    match shared.stripe.destinations.get(&id) {
-        Some(d) => axum::Json(
-            shared
-                .stripe
-                .destinations
-                .render(&d, shared.livemode())
-                .await,
-        )
-        .into_response(),
-        None => not_found(&id),
-    }
+    rendered(&shared, &id, shared.stripe.destinations.get(&id)).await
 }
 
 const UPDATE_PARAMS: [&str; 5] = [
@@ -132,6 +122,11 @@ pub(in crate::sandbox::stripe) async fn update(
 
 async fn answer_with(shared: &Arc<Shared>, id: &str, d: Option<Destination>) -> Response {
     shared.stripe_touched();
+    rendered(shared, id, d).await
+}
+
+/// The destination as Stripe renders it, or Stripe's 404 for `id`.
+async fn rendered(shared: &Arc<Shared>, id: &str, d: Option<Destination>) -> Response {
     match d {
         Some(d) => axum::Json(
             shared
