@@ -9,8 +9,8 @@
 //! at that moment to the spool (numbering them as it writes them) and hands them to the targets
 //! at once; another makes them durable with one fsync for everything appended before it starts,
 //! then answers each of those requests (group commit: every request waits for the fsync that
-//! covers it). Delivery thus never waits for the disk; the sender gets its 2xx only once its
-//! event is durable.
+//! covers it). Delivery thus never waits for the disk; the sender gets its 2xx once its event
+//! is durable, or before that once every target has it (`Hub::acknowledged`).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -68,6 +68,8 @@ impl Verdicts {
 #[derive(Default)]
 pub struct Answer {
     outcomes: Mutex<Vec<Outcome>>,
+    /// The event's number, set when it is appended (before any target can take it).
+    seq: AtomicU64,
     /// The outcomes the sender waits for: it is woken once they all came, not by each one
     /// (0: by each one).
     expected: usize,
@@ -100,6 +102,18 @@ impl Answer {
     /// Whether `target` reported its outcome.
     pub fn has(&self, target: &str) -> bool {
         self.lock().iter().any(|o| o.name == target)
+    }
+
+    /// Whether `target` reported a delivered first attempt (a 2xx answer).
+    pub fn delivered(&self, target: &str) -> bool {
+        self.lock()
+            .iter()
+            .any(|o| o.name == target && o.ok && o.status.is_some())
+    }
+
+    /// The event's number, once it was appended to the spool (0 before).
+    pub fn seq(&self) -> u64 {
+        self.seq.load(Ordering::Acquire)
     }
 
     /// Takes the outcome reported by `target`, if any.
@@ -457,6 +471,9 @@ fn append(spool: &Spool, batch: &mut Vec<Submission>) -> (Vec<(u64, Done)>, Vec<
             let why = refused.clone().unwrap_or_else(|| "not written".into());
             let _ = submission.done.send(Err(why));
             continue;
+        }
+        if let Some(answer) = &submission.answer {
+            answer.seq.store(event.seq, Ordering::Release);
         }
         written.push((event.seq, submission.done));
         entries.push(Arc::new(Entry {

@@ -142,16 +142,15 @@ async fn receive(
         .filter(|t| judged.verdicts.wants(t.slot) == Some(true) && t.lag() == Lag::KeepingUp)
         .count();
     let answer = Arc::new(Answer::expecting(awaited));
-    // Delivery starts as soon as the event is written: the 200 waits for the fsync, not the
-    // targets' first attempts for the disk.
+    // Delivery starts as soon as the event is written: the 200 waits for the fsync, or for
+    // every target to have the event, not the targets' first attempts for the disk.
     let spooled = state
         .hub
-        .submit(event, judged.verdicts.clone(), answer.clone())
-        .await
-        .unwrap_or_else(|_| Err("the spool's writer stopped".into()));
+        .submit(event, judged.verdicts.clone(), answer.clone());
+    let acknowledged = state.hub.acknowledged(spooled, &judged, &answer).await;
     let label = super::shown_id(id.as_deref());
-    let seq = match spooled {
-        Ok(seq) => seq,
+    let (seq, durable) = match acknowledged {
+        Ok(acked) => acked,
         Err(e) => {
             state.hub.refused();
             state.hub.log().line(format!(
@@ -163,11 +162,15 @@ async fn receive(
             );
         }
     };
-    let spooled_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let acked_ms = started.elapsed().as_secs_f64() * 1000.0;
     state.received.fetch_add(1, Ordering::Relaxed);
-    state.hub.log().line(format!(
-        "event {label} #{seq}: received {bytes} bytes, spooled in {spooled_ms:.1} ms"
-    ));
+    state.hub.log().line(if durable {
+        format!("event {label} #{seq}: received {bytes} bytes, spooled in {acked_ms:.1} ms")
+    } else {
+        format!(
+            "event {label} #{seq}: received {bytes} bytes, delivered to every target in {acked_ms:.1} ms (before its fsync)"
+        )
+    });
     let targets = collect(&state.hub, &judged, &answer, state.summary_wait).await;
     Json(Receipt {
         received: true,

@@ -373,6 +373,52 @@ impl Hub {
         spooled
     }
 
+    /// When the sender of an event `submit` took may be answered: once the event is durable
+    /// (its number, `Ok((seq, true))`), or earlier once every target has it (`Ok((seq,
+    /// false))`: each delivered its first attempt with a 2xx, or its route keeps the event
+    /// away). An event every target has needs the disk for nobody: a crash before its fsync
+    /// loses only what was delivered, and the numbers go on from the highest cursor
+    /// (`Spool::open`). Any doubt (a target failed, lags, was not judged, or the targets
+    /// changed since) waits for the fsync. `Err`: the spool could not take it.
+    pub async fn acknowledged(
+        &self,
+        mut spooled: oneshot::Receiver<std::result::Result<u64, String>>,
+        judged: &Judged,
+        answer: &Answer,
+    ) -> std::result::Result<(u64, bool), String> {
+        loop {
+            let lagging = self.lag_changed().notified();
+            let reported = answer.reported().notified();
+            tokio::pin!(lagging, reported);
+            lagging.as_mut().enable();
+            reported.as_mut().enable();
+            if self.every_target_has(judged, answer) {
+                return Ok((answer.seq(), false));
+            }
+            tokio::select! {
+                biased;
+                durable = &mut spooled => {
+                    let durable = durable.unwrap_or_else(|_| Err("the spool's writer stopped".into()));
+                    return durable.map(|seq| (seq, true));
+                }
+                _ = lagging => {}
+                _ = reported => {}
+            }
+        }
+    }
+
+    fn every_target_has(&self, judged: &Judged, answer: &Answer) -> bool {
+        Arc::ptr_eq(&judged.roster, &self.inner.roster())
+            && judged
+                .roster
+                .iter()
+                .all(|target| match judged.verdicts.wants(target.slot) {
+                    Some(false) => true,
+                    Some(true) => answer.delivered(&target.name),
+                    None => false,
+                })
+    }
+
     /// Counts an event the spool could not take (its sender was answered 503 and sends it
     /// again; no target got it: it was never handed out).
     pub fn refused(&self) {
@@ -617,22 +663,36 @@ mod tests {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_target_behind_the_memory_budget_reads_the_spool_back_in_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let (spool, recovered) = Spool::open(dir.path(), false).unwrap();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let (open, opened) = watch::channel(false);
-        let url = holding_target(seen.clone(), opened).await;
-        let spec = super::super::targets::resolve(
-            &FanoutTarget {
-                name: "t".into(),
-                url,
-                ..Default::default()
-            },
-            &Printer::silent(),
-        )
-        .unwrap();
+    /// A target on loopback that answers every delivery with `status`.
+    async fn answering_target(status: u16) -> String {
+        let status = axum::http::StatusCode::from_u16(status).unwrap();
+        let app =
+            axum::Router::new().route("/hook", axum::routing::post(move || async move { status }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    /// A hub delivering to `targets` (name, URL), one attempt at a time each, with `budget`
+    /// (bytes, events) of events in memory.
+    fn hub(
+        spool: Spool,
+        recovered: Recovered,
+        targets: &[(&str, &str)],
+        budget: (usize, usize),
+    ) -> Hub {
+        let specs = targets
+            .iter()
+            .map(|(name, url)| {
+                let target = FanoutTarget {
+                    name: (*name).into(),
+                    url: (*url).into(),
+                    ..Default::default()
+                };
+                super::super::targets::resolve(&target, &Printer::silent()).unwrap()
+            })
+            .collect();
         let opts = DeliveryOptions {
             backoff: Backoff {
                 base: Duration::from_millis(10),
@@ -643,16 +703,110 @@ mod tests {
             in_flight: 1,
             client: super::super::attempt::Client::new(Duration::from_secs(30), false).unwrap(),
         };
-        // Room in memory for about four events of 1 KB.
-        let hub = Hub::start_with(
+        Hub::start_with(
             Arc::new(spool),
             recovered,
-            vec![spec],
+            specs,
             opts,
             Log::silent(),
-            (4096, 1000),
+            budget,
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    /// Submits `e` as the relay does; returns what its sender waits for.
+    fn submit(
+        hub: &Hub,
+        e: Event,
+    ) -> (
+        oneshot::Receiver<std::result::Result<u64, String>>,
+        Judged,
+        Arc<Answer>,
+    ) {
+        let judged = hub.judge(&e.body, &e.parsed);
+        let answer = Arc::new(Answer::expecting(judged.roster.len()));
+        let spooled = hub.submit(e, judged.verdicts.clone(), answer.clone());
+        (spooled, judged, answer)
+    }
+
+    async fn until(what: &str, done: impl Fn() -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !done() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting: {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    // The write guard is held across awaits on purpose: it keeps the syncing thread's fsync
+    // from starting (`Spool::hold_sync`).
+    #[allow(clippy::await_holding_lock, clippy::readonly_write_lock)]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_sender_is_answered_before_the_fsync_once_every_target_has_the_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let (spool, recovered) = Spool::open(dir.path(), true).unwrap();
+        let (ok, no_content) = (answering_target(200).await, answering_target(204).await);
+        let hub = hub(
+            spool,
+            recovered,
+            &[("a", &ok), ("b", &no_content)],
+            (1 << 20, 1000),
+        );
+        let held = hub.inner.spool.hold_sync.write().unwrap();
+        let (spooled, judged, answer) = submit(&hub, event(1));
+        let acknowledged = tokio::time::timeout(
+            Duration::from_secs(30),
+            hub.acknowledged(spooled, &judged, &answer),
+        )
+        .await
+        .expect("answered while its fsync cannot start");
+        assert_eq!(acknowledged, Ok((1, false)), "number 1, not yet durable");
+        drop(held);
+        hub.shutdown().await;
+    }
+
+    // The write guard is held across awaits on purpose: it keeps the syncing thread's fsync
+    // from starting (`Spool::hold_sync`).
+    #[allow(clippy::await_holding_lock, clippy::readonly_write_lock)]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_sender_waits_for_the_fsync_when_a_target_failed_its_first_attempt() {
+        use futures_util::FutureExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (spool, recovered) = Spool::open(dir.path(), true).unwrap();
+        let (ok, failing) = (answering_target(200).await, answering_target(500).await);
+        let hub = hub(
+            spool,
+            recovered,
+            &[("a", &ok), ("b", &failing)],
+            (1 << 20, 1000),
+        );
+        let held = hub.inner.spool.hold_sync.write().unwrap();
+        let (spooled, judged, answer) = submit(&hub, event(1));
+        until("both first attempts", || answer.has("a") && answer.has("b")).await;
+        let mut acknowledged = Box::pin(hub.acknowledged(spooled, &judged, &answer));
+        assert!(
+            (&mut acknowledged).now_or_never().is_none(),
+            "b answered 500: the event needs the disk"
+        );
+        drop(held);
+        let acknowledged = tokio::time::timeout(Duration::from_secs(30), acknowledged)
+            .await
+            .expect("answered once the fsync ran");
+        assert_eq!(acknowledged, Ok((1, true)), "number 1, durable");
+        hub.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_target_behind_the_memory_budget_reads_the_spool_back_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (spool, recovered) = Spool::open(dir.path(), false).unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (open, opened) = watch::channel(false);
+        let url = holding_target(seen.clone(), opened).await;
+        // Room in memory for about four events of 1 KB.
+        let hub = hub(spool, recovered, &[("t", &url)], (4096, 1000));
         for i in 0..40 {
             let e = event(i);
             let judged = hub.judge(&e.body, &e.parsed);
@@ -665,10 +819,7 @@ mod tests {
         );
         open.send(true).unwrap();
         let expected: Vec<String> = (0..40).map(|i| format!("evt_{i}")).collect();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while seen.lock().unwrap().len() < 40 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        until("40 deliveries", || seen.lock().unwrap().len() >= 40).await;
         assert_eq!(
             *seen.lock().unwrap(),
             expected,

@@ -71,6 +71,9 @@ pub struct Spool {
     /// would deliver everything twice and reuse sequence numbers.
     _lock: File,
     fsync: bool,
+    /// Tests hold it (written) to keep every fsync from starting: a disk whose flush is slow.
+    #[cfg(test)]
+    pub(crate) hold_sync: std::sync::RwLock<()>,
     /// The next number to give; only `append` moves it, under the log's lock.
     next_seq: AtomicU64,
     logger: super::Log,
@@ -213,6 +216,8 @@ impl Spool {
             logger,
             _lock: lock,
             fsync,
+            #[cfg(test)]
+            hold_sync: Default::default(),
             next_seq: AtomicU64::new(highest + 1),
         };
         Ok((spool, recovered))
@@ -414,6 +419,8 @@ impl Spool {
                 drop(state);
                 // Earlier segments were synced when they were sealed.
                 let file = self.log().current.as_ref().map(|s| s.file.clone());
+                #[cfg(test)]
+                let _held = self.hold_sync.read();
                 let result = file.map_or(Ok(()), |f| f.sync_data());
                 state = self.sync.lock();
                 state.running = false;
