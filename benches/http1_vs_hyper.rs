@@ -7,9 +7,9 @@
 //! prints the CPU per request it measured itself (`getrusage`). Run:
 //! `cargo bench --bench http1_vs_hyper`.
 //!
-//! 2026-12-05, 2 cores, three runs: median per request http1.rs 4.25-4.30 µs, hyper
-//! 7.32-7.51 µs, hyper / http1.rs: 1.70-1.76 (above 1: http1.rs is faster); CPU per request
-//! 4.2-4.6 µs against 7.0-9.0 µs, hyper / http1.rs: 1.62-1.97.
+//! 2026-12-06, 2 cores: median per request src/http1 3.79 µs, hyper 6.56 µs (1.73 times); CPU
+//! per request 3.9-4.0 µs against 6.7-6.8 µs, `hyper / src/http1: 1.65`-`1.73` (above 1:
+//! src/http1 is faster).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -198,17 +198,20 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.measurement_time(Duration::from_secs(10));
     let size = delivery.body.len();
-    g.bench_function(format!("http1.rs, POST of {size} B, one connection"), |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let started = Instant::now();
-                for _ in 0..iters {
-                    black_box(lean(&mut conn, &origin, &delivery).await);
-                }
-                started.elapsed()
+    g.bench_function(
+        format!("src/http1, POST of {size} B, one connection"),
+        |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let started = Instant::now();
+                    for _ in 0..iters {
+                        black_box(lean(&mut conn, &origin, &delivery).await);
+                    }
+                    started.elapsed()
+                })
             })
-        })
-    });
+        },
+    );
     g.bench_function(
         format!("hyper conn::http1, POST of {size} B, one connection"),
         |b| {
@@ -255,8 +258,8 @@ fn cpu_per_request(
         });
         let hyper_cpu = (cpu() - started) / N;
         println!(
-            "CPU per request, round {round}, {N} requests each: http1.rs {:.1} µs, hyper {:.1} µs, \
-             hyper / http1.rs: {:.2}",
+            "CPU per request, round {round}, {N} requests each: src/http1 {:.1} µs, hyper {:.1} µs, \
+             hyper / src/http1: {:.2} (above 1: src/http1 is faster)",
             lean_cpu.as_secs_f64() * 1e6,
             hyper_cpu.as_secs_f64() * 1e6,
             hyper_cpu.as_secs_f64() / lean_cpu.as_secs_f64()
