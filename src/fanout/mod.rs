@@ -3,7 +3,8 @@
 //! An event is verified (optionally) and judged by the targets' routes; the intake appends it
 //! to the spool and hands it at once to every target's worker (`deliver`) through the shared
 //! feed (`feed`), each target reading at its own pace; the answer to the sender waits for the
-//! fsync that covers the event and carries the first attempt of each target that keeps up.
+//! fsync that covers the event, or only until every target has it (`Hub::acknowledged`), and
+//! carries the first attempt of each target that keeps up.
 //! SIGHUP reloads the targets; SIGTERM and Ctrl-C stop taking events, let in-flight deliveries
 //! finish, and exit.
 

@@ -1,5 +1,6 @@
 //! The relay's HTTP side: `POST <path>` (verify, hand to the targets and spool at once, answer
-//! with a summary of the first attempts once spooled), `GET /health` and `GET /status`.
+//! with a summary of the first attempts once durable or once every target has it), `GET
+//! /health` and `GET /status`.
 
 use std::borrow::Cow;
 use std::sync::Arc;
