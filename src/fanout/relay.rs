@@ -300,27 +300,13 @@ async fn collect<'a>(
     answer: &Answer,
     wait: Duration,
 ) -> Vec<Reported<'a>> {
-    let deadline = tokio::time::Instant::now() + wait;
     let heard = |target: &Target| {
         judged.verdicts.wants(target.slot) == Some(false)
             || target.lag() != Lag::KeepingUp
             || answer.has(&target.name)
     };
-    loop {
-        let lagging = hub.lag_changed().notified();
-        let reported = answer.reported().notified();
-        tokio::pin!(lagging, reported);
-        lagging.as_mut().enable();
-        reported.as_mut().enable();
-        if judged.roster.iter().all(|t| heard(t)) {
-            break;
-        }
-        tokio::select! {
-            _ = lagging => {}
-            _ = reported => {}
-            _ = tokio::time::sleep_until(deadline) => break,
-        }
-    }
+    let all_heard = || judged.roster.iter().all(|t| heard(t));
+    let _ = tokio::time::timeout(wait, hub.wait_until(answer, all_heard)).await;
     judged
         .roster
         .iter()

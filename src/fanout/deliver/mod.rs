@@ -386,21 +386,31 @@ impl Hub {
         judged: &Judged,
         answer: &Answer,
     ) -> std::result::Result<(u64, bool), String> {
+        tokio::select! {
+            biased;
+            durable = &mut spooled => {
+                let durable = durable.unwrap_or_else(|_| Err("the spool's writer stopped".into()));
+                durable.map(|seq| (seq, true))
+            }
+            () = self.wait_until(answer, || self.every_target_has(judged, answer)) => {
+                Ok((answer.seq(), false))
+            }
+        }
+    }
+
+    /// Returns once `ready` holds, checking it again whenever a target reports on `answer` or
+    /// stops keeping up.
+    pub async fn wait_until(&self, answer: &Answer, ready: impl Fn() -> bool) {
         loop {
             let lagging = self.lag_changed().notified();
             let reported = answer.reported().notified();
             tokio::pin!(lagging, reported);
             lagging.as_mut().enable();
             reported.as_mut().enable();
-            if self.every_target_has(judged, answer) {
-                return Ok((answer.seq(), false));
+            if ready() {
+                return;
             }
             tokio::select! {
-                biased;
-                durable = &mut spooled => {
-                    let durable = durable.unwrap_or_else(|_| Err("the spool's writer stopped".into()));
-                    return durable.map(|seq| (seq, true));
-                }
                 _ = lagging => {}
                 _ = reported => {}
             }
@@ -729,6 +739,18 @@ mod tests {
         (spooled, judged, answer)
     }
 
+    /// A hub on an fsync'd spool delivering to two targets, `a` and `b`, answering `statuses`.
+    async fn fsyncing_hub(statuses: [u16; 2]) -> (tempfile::TempDir, Hub) {
+        let dir = tempfile::tempdir().unwrap();
+        let (spool, recovered) = Spool::open(dir.path(), true).unwrap();
+        let (a, b) = (
+            answering_target(statuses[0]).await,
+            answering_target(statuses[1]).await,
+        );
+        let hub = hub(spool, recovered, &[("a", &a), ("b", &b)], (1 << 20, 1000));
+        (dir, hub)
+    }
+
     async fn until(what: &str, done: impl Fn() -> bool) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         while !done() {
@@ -745,15 +767,7 @@ mod tests {
     #[allow(clippy::await_holding_lock, clippy::readonly_write_lock)]
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_sender_is_answered_before_the_fsync_once_every_target_has_the_event() {
-        let dir = tempfile::tempdir().unwrap();
-        let (spool, recovered) = Spool::open(dir.path(), true).unwrap();
-        let (ok, no_content) = (answering_target(200).await, answering_target(204).await);
-        let hub = hub(
-            spool,
-            recovered,
-            &[("a", &ok), ("b", &no_content)],
-            (1 << 20, 1000),
-        );
+        let (_dir, hub) = fsyncing_hub([200, 204]).await;
         let held = hub.inner.spool.hold_sync.write().unwrap();
         let (spooled, judged, answer) = submit(&hub, event(1));
         let acknowledged = tokio::time::timeout(
@@ -773,15 +787,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_sender_waits_for_the_fsync_when_a_target_failed_its_first_attempt() {
         use futures_util::FutureExt;
-        let dir = tempfile::tempdir().unwrap();
-        let (spool, recovered) = Spool::open(dir.path(), true).unwrap();
-        let (ok, failing) = (answering_target(200).await, answering_target(500).await);
-        let hub = hub(
-            spool,
-            recovered,
-            &[("a", &ok), ("b", &failing)],
-            (1 << 20, 1000),
-        );
+        let (_dir, hub) = fsyncing_hub([200, 500]).await;
         let held = hub.inner.spool.hold_sync.write().unwrap();
         let (spooled, judged, answer) = submit(&hub, event(1));
         until("both first attempts", || answer.has("a") && answer.has("b")).await;
