@@ -264,9 +264,20 @@ impl Moto {
     /// system chooses (`-p 0`) and says which on stderr (` * Running on http://…`): a port
     /// picked beforehand could be taken by another test's server before moto binds it.
     pub fn start_with_env(envs: &[(&str, &str)]) -> Moto {
+        Self::start_with(envs, &[])
+    }
+
+    /// Over https with `cert` and `key` (`self_signed_certificate`).
+    pub fn start_tls(cert: &Path, key: &Path) -> Moto {
+        let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+        Self::start_with(&[], &["--ssl-cert", cert, "--ssl-key", key])
+    }
+
+    fn start_with(envs: &[(&str, &str)], args: &[&str]) -> Moto {
         let exe = required_env("STRIPE_OPS_MOTO_SERVER", "moto[server]");
         let mut cmd = Command::new(exe);
         cmd.args(["-H", "127.0.0.1", "-p", "0"])
+            .args(args)
             .envs(envs.iter().copied())
             .stdout(Stdio::null());
         let (proc, url) = spawn_announced_on_stderr(cmd, "Running on ");

@@ -1,7 +1,8 @@
 //! `fanout --from-sqs` against moto's SQS (the real JSON protocol, reached by stripe-ops' signed
 //! calls), delivering to receivers on stripe-python: both envelopes, routes, re-signing,
 //! deletes only after a 2xx, retries through the visibility timeout, the redrive policy's
-//! dead-letter queue, poison, and a stop that acknowledges nothing undelivered.
+//! dead-letter queue, poison, a stop that acknowledges nothing undelivered, and a queue over
+//! https whose certificate is checked.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -48,17 +49,33 @@ elif op["do"] == "drain":
 
 struct Aws {
     moto: Moto,
+    /// The certificate boto3 trusts when moto serves https.
+    ca: Option<std::path::PathBuf>,
 }
 
 impl Aws {
     fn start() -> Aws {
         Aws {
             moto: Moto::start(),
+            ca: None,
+        }
+    }
+
+    /// moto over https with a self-signed certificate made in `dir`.
+    fn start_tls(dir: &Path) -> Aws {
+        let (cert, key) = self_signed_certificate(dir);
+        Aws {
+            moto: Moto::start_tls(&cert, &key),
+            ca: Some(cert),
         }
     }
 
     fn env(&self) -> Vec<(&'static str, String)> {
-        self.moto.env()
+        let mut env = self.moto.env();
+        if let Some(ca) = &self.ca {
+            env.push(("AWS_CA_BUNDLE", ca.display().to_string()));
+        }
+        env
     }
 
     fn op(&self, op: Value) -> Value {
@@ -111,13 +128,30 @@ impl Aws {
 
     /// `stripe-ops --json fanout --from-sqs …`, its start line and its log file.
     fn relay(&self, dir: &Path, args: &[&str]) -> (Proc, Value, std::path::PathBuf) {
+        self.relay_trusting(dir, args, None)
+    }
+
+    /// `relay` with the system's certificate roots, or only `roots` (`SSL_CERT_FILE`, which
+    /// the platform verifier reads on Linux).
+    fn relay_trusting(
+        &self,
+        dir: &Path,
+        args: &[&str],
+        roots: Option<&Path>,
+    ) -> (Proc, Value, std::path::PathBuf) {
         let log = dir.join(format!("relay-{}.log", stripe_ops::secret::random_alnum(6)));
         let mut cmd = bin();
         cmd.args(["--json", "fanout", "--listen", "127.0.0.1:0"])
             .args(args)
             .envs(self.env())
             .env_remove("AWS_ENDPOINT_URL") // the queue URL names the endpoint
-            .stderr(Stdio::from(std::fs::File::create(&log).unwrap()));
+            .env_remove("AWS_CA_BUNDLE")
+            .env_remove("SSL_CERT_DIR");
+        match roots {
+            Some(roots) => cmd.env("SSL_CERT_FILE", roots),
+            None => cmd.env_remove("SSL_CERT_FILE"),
+        };
+        cmd.stderr(Stdio::from(std::fs::File::create(&log).unwrap()));
         let (proc, line) = spawn_announcing(cmd);
         let start: Value = serde_json::from_str(&line).unwrap_or_else(|e| {
             panic!(
@@ -374,6 +408,45 @@ fn sigterm_acknowledges_nothing_undelivered_and_leaves_it_visible() {
     );
     let log = std::fs::read_to_string(log).unwrap();
     assert!(log.contains("visible again in 0 s"), "{log}");
+}
+
+/// A queue over https: SQS's certificate is checked against the system's roots, so one they do
+/// not vouch for is refused, said in the log, and nothing is taken from the queue; trusted, the
+/// same queue's events are delivered and deleted.
+#[test]
+fn from_sqs_over_https_checks_the_queue_endpoint_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let aws = Aws::start_tls(d);
+    let (queue, _) = aws.queue("tls", 3);
+    assert!(queue.starts_with("https://127.0.0.1:"), "{queue}");
+    let receiver = Recorder::start(d, "r", Some(SECRET_A));
+    let (customer, body, _) = signed("customer.created", "whsec_unused", &[]);
+    aws.send(&queue, &[body]);
+    let secret = format!("r={}", secret_file(d, "a", SECRET_A));
+    let args = [
+        "--from-sqs",
+        &queue,
+        "--target",
+        &target("r", &receiver),
+        "--target-secret-file",
+        &secret,
+    ];
+    let (untrusting, _, log) = aws.relay_trusting(d, &args, None);
+    let refused = poll("the certificate refused", WAIT, || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.to_lowercase().contains("certificate").then_some(text)
+    });
+    assert!(refused.contains(&format!("sqs {queue}")), "{refused}");
+    drop(untrusting);
+    assert_eq!(aws.count(&queue), (1, 0), "nothing was received");
+    assert!(receiver.ids().is_empty());
+    let (_trusting, _, _) = aws.relay_trusting(d, &args, aws.ca.as_deref());
+    let got = receiver.wait_for(std::slice::from_ref(&customer));
+    assert_eq!(got[0]["valid"], true, "re-signed: {got:?}");
+    poll("the queue to empty", WAIT, || {
+        (aws.count(&queue) == (0, 0)).then_some(())
+    });
 }
 
 #[test]
