@@ -14,6 +14,8 @@ struct Run {
     fast_per_s: f64,
     acks_per_s: f64,
     p99_ms: f64,
+    /// The relay's CPU (user + system) per acknowledged event.
+    cpu_us: f64,
 }
 
 pub async fn run() {
@@ -55,7 +57,9 @@ pub async fn run() {
                 let relay = Relay::stripe_ops(&name, &bin, &configs, &["--timeout", "5s"]);
                 targets.reset();
                 let window = Duration::from_secs(secs);
+                let cpu = relay.cpu();
                 let acks = closed_loop(&relay.webhook, &events, 16, Until::Time(window)).await;
+                let cpu = relay.cpu() - cpu;
                 // What the fast pair had by the end of the window (the last answers may come a
                 // little after it).
                 let fast = targets.count(0).min(targets.count(1));
@@ -63,10 +67,11 @@ pub async fn run() {
                     fast_per_s: fast as f64 / acks.elapsed.as_secs_f64(),
                     acks_per_s: acks.ok as f64 / acks.elapsed.as_secs_f64(),
                     p99_ms: acks.p99_ms(),
+                    cpu_us: cpu.as_secs_f64() * 1e6 / acks.ok.max(1) as f64,
                 };
                 println!(
-                    "round {round} {name:<10} {label:<9}: fast pair {:>6.0} events/s | relay acknowledged {:>6.0} events/s, p99 {:>8.2} ms",
-                    run.fast_per_s, run.acks_per_s, run.p99_ms
+                    "round {round} {name:<10} {label:<9}: fast pair {:>6.0} events/s | relay acknowledged {:>6.0} events/s, p99 {:>8.2} ms | CPU {:>4.0} µs/event",
+                    run.fast_per_s, run.acks_per_s, run.p99_ms, run.cpu_us
                 );
                 all[k].push(run);
                 drop(relay);
@@ -79,7 +84,7 @@ pub async fn run() {
                 .map(|(slow, fast)| 100.0 * (1.0 - slow.fast_per_s / fast.fast_per_s))
                 .collect();
             println!(
-                "{name:<10} {label:<9}: fast pair {} events/s vs {} with 3 fast: {} % lost | acks {} events/s, p99 {} ms",
+                "{name:<10} {label:<9}: fast pair {} events/s vs {} with 3 fast: {} % lost | acks {} events/s, p99 {} ms | CPU {} µs/event vs {}",
                 range(
                     &all[k].iter().map(|r| r.fast_per_s).collect::<Vec<_>>(),
                     |v| format!("{v:.0}")
@@ -96,6 +101,14 @@ pub async fn run() {
                 range(
                     &all[k].iter().map(|r| r.p99_ms).collect::<Vec<_>>(),
                     |v| format!("{v:.2}")
+                ),
+                range(
+                    &all[k].iter().map(|r| r.cpu_us).collect::<Vec<_>>(),
+                    |v| format!("{v:.0}")
+                ),
+                range(
+                    &all[0].iter().map(|r| r.cpu_us).collect::<Vec<_>>(),
+                    |v| format!("{v:.0}")
                 ),
             );
         }
