@@ -165,13 +165,13 @@ async fn receive(
     };
     let acked_ms = started.elapsed().as_secs_f64() * 1000.0;
     state.received.fetch_add(1, Ordering::Relaxed);
-    state.hub.log().line(if durable {
-        format!("event {label} #{seq}: received {bytes} bytes, spooled in {acked_ms:.1} ms")
-    } else {
-        format!(
-            "event {label} #{seq}: received {bytes} bytes, delivered to every target in {acked_ms:.1} ms (before its fsync)"
-        )
-    });
+    let acked = match durable {
+        true => format!("spooled in {acked_ms:.1} ms"),
+        false => format!("delivered to every target in {acked_ms:.1} ms (before its fsync)"),
+    };
+    state.hub.log().line(format!(
+        "event {label} #{seq}: received {bytes} bytes, {acked}"
+    ));
     let targets = collect(&state.hub, &judged, &answer, state.summary_wait).await;
     Json(Receipt {
         received: true,
