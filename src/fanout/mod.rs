@@ -128,6 +128,7 @@ pub async fn start(opts: RelayOptions) -> Result<Relay> {
         quarantined,
         api_version: opts.api_version,
         other_version: AtomicU64::new(0),
+        receiving: Default::default(),
     });
     let app = relay::router(&opts.path, state.clone());
     let (stop, stopped) = watch::channel(false);

@@ -355,21 +355,24 @@ impl Hub {
     }
 
     /// Spools an event and hands it to the targets; the answer is its number once it is
-    /// durable, or why it could not be spooled.
+    /// durable, or why it could not be spooled. `alone`: no other request is in flight
+    /// (`Intake::submit`).
     pub fn submit(
         &self,
         event: Event,
         verdicts: Arc<Verdicts>,
         answer: Arc<Answer>,
+        alone: bool,
     ) -> oneshot::Receiver<std::result::Result<u64, String>> {
         let (done, spooled) = oneshot::channel();
         let intake = self.inner.intake.get().expect("set when the hub started");
-        intake.submit(Submission {
+        let submission = Submission {
             event,
             verdicts: Some(verdicts),
             answer: Some(answer),
             done,
-        });
+        };
+        intake.submit(submission, alone);
         spooled
     }
 
@@ -735,7 +738,7 @@ mod tests {
     ) {
         let judged = hub.judge(&e.body, &e.parsed);
         let answer = Arc::new(Answer::expecting(judged.roster.len()));
-        let spooled = hub.submit(e, judged.verdicts.clone(), answer.clone());
+        let spooled = hub.submit(e, judged.verdicts.clone(), answer.clone(), true);
         (spooled, judged, answer)
     }
 
@@ -816,7 +819,7 @@ mod tests {
         for i in 0..40 {
             let e = event(i);
             let judged = hub.judge(&e.body, &e.parsed);
-            let spooled = hub.submit(e, judged.verdicts, Arc::new(Answer::default()));
+            let spooled = hub.submit(e, judged.verdicts, Arc::new(Answer::default()), i % 2 == 0);
             assert_eq!(spooled.await.unwrap(), Ok(i as u64 + 1));
         }
         assert!(

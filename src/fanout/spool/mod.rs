@@ -3,7 +3,7 @@
 //! Layout of `DIR`:
 //! - `events/<n>.log`: segments, each a run of records (`recover`: a header with a checksum, a
 //!   JSON line of metadata, then the exact body bytes; `docs/SPOOL.md`). Events are appended
-//!   in batches by one writer (`intake`), which numbers them as it writes them, so a segment
+//!   in batches, one writer at a time (`feed::Intake`), which numbers them as it writes them, so a segment
 //!   holds its events in sequence order; then one `fdatasync` covers the whole batch (group
 //!   commit): once `sync` returns, every event appended before it survives a crash of the
 //!   process or of the machine. Appending to one file costs the journal far less than a file
