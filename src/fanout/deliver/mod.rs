@@ -25,7 +25,7 @@ use tokio::time::Instant;
 
 use super::Log;
 use super::attempt::{Outcome, attempt};
-use super::feed::{Answer, Entry, Feed, Intake, Submission, Taken, Verdicts};
+use super::feed::{Answer, Entry, Feed, Intake, SYNC_PACE, Submission, SyncPace, Taken, Verdicts};
 use super::route::Parsed;
 use super::spool::{Event, ReadAt, Recovered, Spool};
 use super::targets::TargetSpec;
@@ -180,6 +180,11 @@ impl Inner {
             .unwrap_or(u64::MAX)
     }
 
+    /// Whether some target does not keep up: the senders of its events wait for the fsync.
+    fn some_target_behind(&self) -> bool {
+        self.roster().iter().any(|t| t.lag() != Lag::KeepingUp)
+    }
+
     /// Hands appended events to the targets (called by the intake): counts the events each
     /// route kept away, and wakes the targets that want them.
     fn publish(&self, entries: Vec<Arc<Entry>>) {
@@ -268,15 +273,20 @@ impl Hub {
             log,
         });
         let weak = Arc::downgrade(&inner);
-        let intake = Intake::start(
-            spool,
-            Box::new(move |entries| {
-                if let Some(inner) = weak.upgrade() {
-                    inner.publish(entries);
-                }
+        let publish = Box::new(move |entries| {
+            if let Some(inner) = weak.upgrade() {
+                inner.publish(entries);
+            }
+        });
+        let weak = Arc::downgrade(&inner);
+        let pace = SyncPace {
+            every: SYNC_PACE,
+            urgent: Box::new(move || {
+                weak.upgrade()
+                    .is_some_and(|inner| inner.some_target_behind())
             }),
-        )
-        .map_err(spool_error)?;
+        };
+        let intake = Intake::start(spool, publish, pace).map_err(spool_error)?;
         let _ = inner.intake.set(intake);
         let hub = Hub { inner };
         for stale in recovered.cursors.keys() {

@@ -443,6 +443,12 @@ impl Spool {
         }
     }
 
+    /// How many times `sync` was called.
+    #[cfg(test)]
+    pub(crate) fn syncs_started(&self) -> u64 {
+        self.sync.lock().requested
+    }
+
     /// Events written since the relay started, from `from` up to and excluding `until`, about
     /// `budget` bytes of them (at least one event), in sequence order, read back from the
     /// segments; and where to go on (`at`, from the last call, saves looking for the segment
