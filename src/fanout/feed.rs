@@ -9,10 +9,10 @@
 //! at that moment to the spool (numbering them as it writes them) and hands them to the targets
 //! at once (a request alone appends its own, `Intake::submit`); another makes them durable with
 //! one fsync for everything appended before it starts, then answers each of those requests
-//! (group commit: every request waits for the fsync that covers it); at once when some target
-//! is behind, else at most one fsync per `SYNC_PACE`. Delivery thus never waits
-//! for the disk; the sender gets its 2xx once its event is durable, or before that once every
-//! target has it (`Hub::acknowledged`).
+//! (group commit: every request waits for the fsync that covers it): at once when some target
+//! is behind, else at most one fsync per `SYNC_PACE`. Delivery thus never waits for the disk;
+//! the sender gets its 2xx once its event is durable, or before that once every target has it
+//! (`Hub::acknowledged`).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -722,6 +722,7 @@ mod tests {
         let (events, _) = spool.read_from(1, 21, usize::MAX, None).unwrap();
         assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), numbers);
     }
+
     #[tokio::test]
     async fn the_fsync_keeps_its_pace_until_a_target_is_behind() {
         let dir = tempfile::tempdir().unwrap();
