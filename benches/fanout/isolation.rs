@@ -85,32 +85,20 @@ pub async fn run() {
                 .collect();
             println!(
                 "{name:<10} {label:<9}: fast pair {} events/s vs {} with 3 fast: {} % lost | acks {} events/s, p99 {} ms | CPU {} µs/event vs {}",
-                range(
-                    &all[k].iter().map(|r| r.fast_per_s).collect::<Vec<_>>(),
-                    |v| format!("{v:.0}")
-                ),
-                range(
-                    &all[0].iter().map(|r| r.fast_per_s).collect::<Vec<_>>(),
-                    |v| format!("{v:.0}")
-                ),
+                column(&all[k], |r| r.fast_per_s, 0),
+                column(&all[0], |r| r.fast_per_s, 0),
                 range(&lost, |v| format!("{v:.1}")),
-                range(
-                    &all[k].iter().map(|r| r.acks_per_s).collect::<Vec<_>>(),
-                    |v| format!("{v:.0}")
-                ),
-                range(
-                    &all[k].iter().map(|r| r.p99_ms).collect::<Vec<_>>(),
-                    |v| format!("{v:.2}")
-                ),
-                range(
-                    &all[k].iter().map(|r| r.cpu_us).collect::<Vec<_>>(),
-                    |v| format!("{v:.0}")
-                ),
-                range(
-                    &all[0].iter().map(|r| r.cpu_us).collect::<Vec<_>>(),
-                    |v| format!("{v:.0}")
-                ),
+                column(&all[k], |r| r.acks_per_s, 0),
+                column(&all[k], |r| r.p99_ms, 2),
+                column(&all[k], |r| r.cpu_us, 0),
+                column(&all[0], |r| r.cpu_us, 0),
             );
         }
     }
+}
+
+/// The range of one figure over the rounds' runs, with `decimals` digits after the point.
+fn column(runs: &[Run], figure: impl Fn(&Run) -> f64, decimals: usize) -> String {
+    let values: Vec<f64> = runs.iter().map(figure).collect();
+    range(&values, |v| format!("{v:.decimals$}"))
 }
