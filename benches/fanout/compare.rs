@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::harness::{
-    Answer, Clock, Events, Profile, Relay, TargetConfig, Targets, Until, binaries, closed_loop,
-    env, machine, range,
+    Answer, Clock, Events, Profile, Relay, TargetConfig, Targets, Until, builds, closed_loop, env,
+    machine, range,
 };
 
 struct Run {
@@ -30,19 +30,10 @@ pub async fn run() {
             site: None,
         })
         .collect();
-    let mut relays: Vec<Relay> = binaries()
+    let mut relays: Vec<Relay> = builds()
         .iter()
-        .map(|(name, bin)| Relay::stripe_ops(name, bin, &configs, &[]))
+        .map(|b| Relay::stripe_ops(&b.name, &b.bin, &configs, b.flags))
         .collect();
-    if env("FANOUT_BENCH_NO_FSYNC", 0) == 1 {
-        let (_, bin) = &binaries()[0];
-        relays.push(Relay::stripe_ops(
-            "no-fsync",
-            bin,
-            &configs,
-            &["--no-fsync"],
-        ));
-    }
     relays.push(Relay::node(&targets.urls));
     let events = Arc::new(Events::new(None));
     println!(

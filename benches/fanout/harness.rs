@@ -595,14 +595,35 @@ impl Drop for Profile {
     }
 }
 
-/// The binaries under test: this build, and `FANOUT_BENCH_BEFORE` (an earlier build) when set.
-pub fn binaries() -> Vec<(String, PathBuf)> {
-    let mut all = vec![(
-        "stripe-ops".to_owned(),
-        PathBuf::from(env!("CARGO_BIN_EXE_stripe-ops")),
-    )];
+/// A stripe-ops relay under test: its label, its binary, and flags of its own.
+pub struct Build {
+    pub name: String,
+    pub bin: PathBuf,
+    pub flags: &'static [&'static str],
+}
+
+/// The relays under test: this build, `FANOUT_BENCH_BEFORE` (an earlier build) when set, and
+/// this build with `--no-fsync` when `FANOUT_BENCH_NO_FSYNC=1`.
+pub fn builds() -> Vec<Build> {
+    let this = PathBuf::from(env!("CARGO_BIN_EXE_stripe-ops"));
+    let mut all = vec![Build {
+        name: "stripe-ops".to_owned(),
+        bin: this.clone(),
+        flags: &[],
+    }];
     if let Some(before) = std::env::var_os("FANOUT_BENCH_BEFORE") {
-        all.push(("before".to_owned(), PathBuf::from(before)));
+        all.push(Build {
+            name: "before".to_owned(),
+            bin: PathBuf::from(before),
+            flags: &[],
+        });
+    }
+    if env("FANOUT_BENCH_NO_FSYNC", 0) == 1 {
+        all.push(Build {
+            name: "no-fsync".to_owned(),
+            bin: this,
+            flags: &["--no-fsync"],
+        });
     }
     all
 }

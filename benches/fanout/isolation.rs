@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::harness::{
-    Answer, Clock, Events, Relay, TargetConfig, Targets, Until, binaries, closed_loop, env,
-    machine, range,
+    Answer, Clock, Events, Relay, TargetConfig, Targets, Until, builds, closed_loop, env, machine,
+    range,
 };
 
 struct Run {
@@ -42,7 +42,9 @@ pub async fn run() {
         machine()
     );
     let thirds = [("3 fast", 2), ("slow t2", 3), ("silent t2", 4)];
-    for (name, bin) in binaries() {
+    for build in builds() {
+        let name = &build.name;
+        let flags = [&["--timeout", "5s"], build.flags].concat();
         let mut all: Vec<Vec<Run>> = thirds.iter().map(|_| Vec::new()).collect();
         for round in 1..=rounds {
             for (k, (label, third)) in thirds.iter().enumerate() {
@@ -54,7 +56,7 @@ pub async fn run() {
                         site: None,
                     })
                     .collect();
-                let relay = Relay::stripe_ops(&name, &bin, &configs, &["--timeout", "5s"]);
+                let relay = Relay::stripe_ops(name, &build.bin, &configs, &flags);
                 targets.reset();
                 let window = Duration::from_secs(secs);
                 let cpu = relay.cpu();

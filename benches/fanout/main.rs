@@ -8,8 +8,7 @@
 //!   fsyncs its spool), senders at concurrency 1 and 16: events/s until every event reached all
 //!   3 targets, the sender's p99 acknowledgement, and the relay's CPU per event (user + system
 //!   from `/proc/PID/stat`). `FANOUT_BENCH_ROUNDS` (3), `FANOUT_BENCH_EVENTS` (4000 per run),
-//!   `FANOUT_BENCH_CONCURRENCY` (`1,16`); `FANOUT_BENCH_NO_FSYNC=1` adds this build with
-//!   `--no-fsync` (durable across a crash of the relay, not of the machine).
+//!   `FANOUT_BENCH_CONCURRENCY` (`1,16`).
 //! - `isolation`: two fast targets beside a third that answers after 2 s, or never, against
 //!   three fast ones: the fast ones' delivery rate and the sender's acknowledgements over
 //!   `FANOUT_BENCH_SLOW_SECS` (10) at concurrency 16.
@@ -17,6 +16,8 @@
 //!   `FANOUT_BENCH_SECS` (60): the latency the relay adds (sender -> target through it, minus
 //!   straight to a target at the same rate, per percentile) and its resident memory over time.
 //!
+//! `FANOUT_BENCH_NO_FSYNC=1` adds this build with `--no-fsync` (durable across a crash of the
+//! relay, not of the machine) to every part.
 //! `FANOUT_BENCH_LOG=DIR` keeps each relay's log there (else it goes nowhere);
 //! `FANOUT_BENCH_PERF=DIR` records a `perf record` profile of each relay during its first run at
 //! concurrency `FANOUT_BENCH_PERF_C` (16) (`perf report -i DIR/NAME-c16.perf.data`);

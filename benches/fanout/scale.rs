@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 
 use crate::harness::{
-    Answer, Clock, Events, Relay, TargetConfig, Targets, binaries, env, machine, open_loop,
+    Answer, Clock, Events, Relay, TargetConfig, Targets, builds, env, machine, open_loop,
 };
 
 pub async fn run() {
@@ -53,8 +53,9 @@ pub async fn run() {
             site: Some(format!("site-{i}")),
         })
         .collect();
-    for (name, bin) in binaries() {
-        let relay = Arc::new(Relay::stripe_ops(&name, &bin, &configs, &[]));
+    for build in builds() {
+        let name = &build.name;
+        let relay = Arc::new(Relay::stripe_ops(name, &build.bin, &configs, build.flags));
         targets.reset();
         let warm = open_loop(&client, &relay.webhook, &events, rate, 2, &clock).await;
         wait_total(&targets, count, warm.ok).await;

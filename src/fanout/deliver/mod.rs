@@ -9,8 +9,9 @@
 //!
 //! Each target also says whether it keeps up (`Lag`): the answer to a sender waits for the
 //! first attempts of the targets that keep up only. A target is slow while an attempt of it has
-//! run for `SLOW_AFTER`, or while its window is full with more than `slow_backlog` events
-//! waiting behind it, until it has caught up again; and while it retries.
+//! run for 8 times as long as its attempts usually take (at least `SLOW_FLOOR`, at most
+//! `SLOW_AFTER`), or while its window is full with more than `slow_backlog` events waiting
+//! behind it, until it has caught up again; and while it retries.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io;
@@ -36,8 +37,13 @@ mod worker;
 use worker::Worker;
 pub use worker::queued_outcome;
 
-/// An attempt running this long makes its target slow: answers to senders stop waiting for it.
+/// An attempt running this long always makes its target slow: answers to senders stop waiting
+/// for it.
 pub const SLOW_AFTER: Duration = Duration::from_secs(1);
+/// The shortest an attempt runs before it makes its target slow, and how long the first one
+/// may run. Above this machine's scheduling pauses (10-24 ms seen); a new target that answers
+/// in 2 s, or never, holds the answers to its sender this long, not a whole `SLOW_AFTER`.
+pub const SLOW_FLOOR: Duration = Duration::from_millis(100);
 /// Bytes of events a target behind the feed's memory reads back from the spool at a time.
 const READ_BACK: usize = 1 << 20;
 /// Entries a worker takes from the feed at a time.

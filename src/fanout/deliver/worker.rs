@@ -61,6 +61,7 @@ pub(super) struct Worker {
     /// strictly in order, each after the previous one was delivered.
     recovery: Option<Recovery>,
     lag: Lag,
+    usual: Usual,
 }
 
 struct Recovery {
@@ -97,6 +98,7 @@ impl Worker {
             saved_cursor: cursor,
             recovery: None,
             lag: Lag::KeepingUp,
+            usual: Usual::default(),
         }
     }
 
@@ -304,11 +306,14 @@ impl Worker {
 
     fn settle(&mut self, no: u64, outcome: Outcome) {
         let Some(Flight {
-            mut job, was_retry, ..
+            mut job,
+            was_retry,
+            started,
         }) = self.in_flight.remove(&no)
         else {
             return;
         };
+        self.usual.record(started.elapsed());
         let answer = job.answer.take();
         if outcome.ok {
             self.delivered(job, &outcome, was_retry);
@@ -511,7 +516,7 @@ impl Worker {
         if self
             .in_flight
             .first_key_value()
-            .is_some_and(|(_, oldest)| oldest.started.elapsed() >= SLOW_AFTER)
+            .is_some_and(|(_, oldest)| oldest.started.elapsed() >= self.usual.slow_after())
         {
             return true;
         }
@@ -533,7 +538,31 @@ impl Worker {
         }
         self.in_flight
             .first_key_value()
-            .map(|(_, oldest)| oldest.started + SLOW_AFTER)
+            .map(|(_, oldest)| oldest.started + self.usual.slow_after())
+    }
+}
+
+/// How long a target's attempts usually take: a moving average of the attempts that ended,
+/// each weighing 1/8 (the weight of TCP's smoothed round-trip time, RFC 6298).
+#[derive(Debug, Default)]
+struct Usual(Option<Duration>);
+
+impl Usual {
+    fn record(&mut self, took: Duration) {
+        self.0 = Some(match self.0 {
+            None => took,
+            Some(usual) => (usual * 7 + took) / 8,
+        });
+    }
+
+    /// How long an attempt may run before its target counts as slow. Calling a target slow
+    /// too soon costs little (its outcome shows as pending in an answer, and the answer waits
+    /// for the fsync); too late holds every sender's answers, so a target with no attempt
+    /// ended yet gets the floor.
+    fn slow_after(&self) -> Duration {
+        self.0.map_or(SLOW_FLOOR, |usual| {
+            (usual * 8).clamp(SLOW_FLOOR, SLOW_AFTER)
+        })
     }
 }
 
@@ -559,4 +588,38 @@ async fn wait_for<T>(handle: &mut Option<JoinHandle<T>>) -> std::result::Result<
 
 fn event_label(event: &Event) -> std::borrow::Cow<'_, str> {
     crate::fanout::shown_id(event.id.as_deref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn a_target_is_slow_after_eight_times_its_usual_attempt_within_the_floor_and_the_ceiling() {
+        let mut usual = Usual::default();
+        assert_eq!(usual.slow_after(), SLOW_FLOOR, "no attempt ended yet");
+        usual.record(MS / 2);
+        assert_eq!(usual.slow_after(), SLOW_FLOOR, "a fast target");
+        for _ in 0..200 {
+            usual.record(50 * MS);
+        }
+        let after = usual.slow_after();
+        assert!((395 * MS..=400 * MS).contains(&after), "{after:?}");
+        usual.record(5_000 * MS);
+        assert_eq!(
+            usual.slow_after(),
+            SLOW_AFTER,
+            "never more than the ceiling"
+        );
+    }
+
+    #[test]
+    fn one_long_attempt_moves_the_usual_by_an_eighth() {
+        let mut usual = Usual::default();
+        usual.record(80 * MS);
+        usual.record(160 * MS);
+        assert_eq!(usual.0, Some(90 * MS));
+    }
 }

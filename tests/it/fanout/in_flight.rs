@@ -19,10 +19,13 @@ fn a_healthy_target_gets_at_most_in_flight_deliveries_at_once() {
             .collect();
         sends.into_iter().map(|h| h.join().unwrap()).collect()
     });
+    // A new target counts as slow once an attempt has run 100 ms (`SLOW_FLOOR`): answers then
+    // report it pending instead of waiting; none says it failed.
     for answer in answers {
         let (status, answer) = answer.unwrap();
         assert_eq!(status, 200, "{answer}");
-        assert_eq!(answer["targets"][0]["ok"], true, "{answer}");
+        let t = &answer["targets"][0];
+        assert!(t["ok"] == true || t["pending"] == true, "{answer}");
     }
     let ids: Vec<String> = events.iter().map(|(id, _, _)| id.clone()).collect();
     slow.wait_for(&ids);
