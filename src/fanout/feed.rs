@@ -324,10 +324,24 @@ pub type Publish = Box<dyn Fn(Vec<Arc<Entry>>) + Send + Sync>;
 /// Told when an event is durable (its number), or why it could not be spooled.
 type Done = oneshot::Sender<Result<u64, String>>;
 
-#[derive(Default)]
 struct Queue<T> {
     items: Vec<T>,
     closing: bool,
+    waiter: Waiter,
+}
+
+/// What the thread draining a queue is doing: a push wakes it only when it waits for that
+/// push. At concurrency 1 a wake-up per event (a futex call by the relay's async thread, and
+/// the syncing thread scheduled on the other core just to go back to sleep while it keeps its
+/// pace) was a third of the relay's system calls besides the network's (`perf trace`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Waiter {
+    /// Busy, or already woken: it looks at the queue before it waits again.
+    Busy,
+    /// Waiting for anything.
+    Idle,
+    /// Waiting out its pace: only an urgent push ends that early.
+    Pacing,
 }
 
 /// A queue one thread drains in batches.
@@ -342,6 +356,7 @@ impl<T> Default for Batches<T> {
             queue: Mutex::new(Queue {
                 items: Vec::new(),
                 closing: false,
+                waiter: Waiter::Busy,
             }),
             wake: Condvar::new(),
         }
@@ -353,11 +368,18 @@ impl<T> Batches<T> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn push(&self, items: impl IntoIterator<Item = T>) {
+    /// Queues items; wakes the draining thread if it waits for anything, or waits out its pace
+    /// and `urgent` holds.
+    fn push(&self, items: impl IntoIterator<Item = T>, urgent: impl Fn() -> bool) {
         let mut queue = self.lock();
-        let was_empty = queue.items.is_empty();
         queue.items.extend(items);
-        if was_empty && !queue.items.is_empty() {
+        let wake = match queue.waiter {
+            Waiter::Busy => false,
+            Waiter::Idle => !queue.items.is_empty(),
+            Waiter::Pacing => !queue.items.is_empty() && urgent(),
+        };
+        if wake {
+            queue.waiter = Waiter::Busy;
             self.wake.notify_one();
         }
     }
@@ -367,30 +389,33 @@ impl<T> Batches<T> {
         self.wake.notify_one();
     }
 
-    /// Adds to `batch` what comes until `due`, until closed, or until `now` holds when an item
-    /// comes. The queue is emptied at each wake-up, so that each item pushed wakes it.
-    fn take_more_at(&self, due: Instant, now: impl Fn() -> bool, batch: &mut Vec<T>) {
+    /// Adds to `batch` what came by `due`, or until closed, or until something is there while
+    /// `urgent` holds.
+    fn take_more_at(&self, due: Instant, urgent: impl Fn() -> bool, batch: &mut Vec<T>) {
         let mut queue = self.lock();
         loop {
-            let came = !queue.items.is_empty();
-            batch.append(&mut queue.items);
             let left = due.saturating_duration_since(Instant::now());
-            if queue.closing || left.is_zero() || (came && now()) {
-                return;
+            if queue.closing || left.is_zero() || (!queue.items.is_empty() && urgent()) {
+                break;
             }
+            queue.waiter = Waiter::Pacing;
             queue = match self.wake.wait_timeout(queue, left) {
                 Ok((queue, _)) => queue,
                 Err(e) => e.into_inner().0,
             };
         }
+        queue.waiter = Waiter::Busy;
+        batch.append(&mut queue.items);
     }
 
     /// Waits for items and takes them all into `batch`; false once closed and drained.
     fn take(&self, batch: &mut Vec<T>) -> bool {
         let mut queue = self.lock();
         while queue.items.is_empty() && !queue.closing {
+            queue.waiter = Waiter::Idle;
             queue = self.wake.wait(queue).unwrap_or_else(|e| e.into_inner());
         }
+        queue.waiter = Waiter::Busy;
         std::mem::swap(batch, &mut queue.items);
         !batch.is_empty()
     }
@@ -417,6 +442,12 @@ pub struct SyncPace {
     pub urgent: Box<dyn Fn() -> bool + Send + Sync>,
 }
 
+impl SyncPace {
+    fn urgent(&self) -> bool {
+        (self.urgent)()
+    }
+}
+
 /// The intake (see the module comment): a thread that appends and hands out what was submitted
 /// meanwhile, and one that syncs and answers, so that appending (and delivering) goes on while
 /// an fsync runs. A request alone appends its own event instead (`submit`). They end when this
@@ -432,7 +463,8 @@ pub struct Intake {
 struct Stage {
     spool: Arc<Spool>,
     publish: Publish,
-    written: Arc<Batches<(u64, Done)>>,
+    written: Batches<(u64, Done)>,
+    pace: SyncPace,
     appending: Mutex<()>,
 }
 
@@ -444,7 +476,7 @@ impl Stage {
         // thread otherwise waited ~40 µs for a core behind the first deliveries (perf trace).
         // Without fsync there is nothing to wait for and no thread to wake.
         if self.spool.fsyncs() {
-            self.written.push(durable);
+            self.written.push(durable, || self.pace.urgent());
         } else {
             answer(durable, &Ok(()));
         }
@@ -452,16 +484,37 @@ impl Stage {
             (self.publish)(entries);
         }
     }
+
+    /// The syncing thread: one fsync for everything written before it starts, then the answers;
+    /// at once when urgent, else at most one per `pace.every`.
+    fn sync_all(&self) {
+        let mut batch = Vec::new();
+        let mut last: Option<Instant> = None;
+        while self.written.take(&mut batch) {
+            if let Some(last) = last
+                && !self.pace.urgent()
+            {
+                let due = last + self.pace.every;
+                self.written
+                    .take_more_at(due, || self.pace.urgent(), &mut batch);
+            }
+            last = Some(Instant::now());
+            answer(
+                batch.drain(..),
+                &self.spool.sync().map_err(|e| e.to_string()),
+            );
+        }
+    }
 }
 
 impl Intake {
     pub fn start(spool: Arc<Spool>, publish: Publish, pace: SyncPace) -> std::io::Result<Intake> {
         let submitted = Arc::new(Batches::<Submission>::default());
-        let written = Arc::new(Batches::<(u64, Done)>::default());
         let stage = Arc::new(Stage {
-            spool: spool.clone(),
+            spool,
             publish,
-            written: written.clone(),
+            written: Batches::default(),
+            pace,
             appending: Mutex::new(()),
         });
         let appender = {
@@ -476,21 +529,12 @@ impl Intake {
                     stage.written.close();
                 })?
         };
-        let syncer = std::thread::Builder::new()
-            .name("fanout-sync".into())
-            .spawn(move || {
-                let mut batch = Vec::new();
-                let mut last: Option<Instant> = None;
-                while written.take(&mut batch) {
-                    if let Some(last) = last
-                        && !(pace.urgent)()
-                    {
-                        written.take_more_at(last + pace.every, &pace.urgent, &mut batch);
-                    }
-                    last = Some(Instant::now());
-                    answer(batch.drain(..), &spool.sync().map_err(|e| e.to_string()));
-                }
-            });
+        let syncer = {
+            let stage = stage.clone();
+            std::thread::Builder::new()
+                .name("fanout-sync".into())
+                .spawn(move || stage.sync_all())
+        };
         let syncer = match syncer {
             Ok(t) => t,
             Err(e) => {
@@ -515,7 +559,7 @@ impl Intake {
         if alone {
             self.stage.append(&mut vec![submission]);
         } else {
-            self.submitted.push([submission]);
+            self.submitted.push([submission], || false);
         }
     }
 }
