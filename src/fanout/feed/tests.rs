@@ -1,0 +1,192 @@
+//! The feed's unit tests: what the targets take from memory or the spool, the intake's
+//! numbering and order, and the fsync's pace.
+
+use super::*;
+
+fn entry(seq: u64, body: usize) -> Arc<Entry> {
+    Arc::new(Entry {
+        event: Arc::new(Event {
+            seq,
+            body: vec![b'x'; body].into(),
+            ..placeholder()
+        }),
+        answer: None,
+        verdicts: None,
+    })
+}
+
+fn seqs(out: &[Arc<Entry>]) -> Vec<u64> {
+    out.iter().map(|e| e.event.seq).collect()
+}
+
+#[test]
+fn targets_take_from_the_events_found_at_start_then_the_new_ones() {
+    let found: Vec<Arc<Event>> = [2, 5].iter().map(|&s| entry(s, 1).event.clone()).collect();
+    let feed = Feed::new(&found, 10, 1000, 100);
+    assert_eq!(feed.head(), 9);
+    feed.publish((10..13).map(|s| entry(s, 1)), 0);
+    assert_eq!(feed.head(), 12);
+    let mut out = Vec::new();
+    assert_eq!(feed.take(0, 3, &mut out), Taken::Some);
+    assert_eq!(seqs(&out), [2, 5, 10]);
+    out.clear();
+    assert_eq!(feed.take(11, 10, &mut out), Taken::Some);
+    assert_eq!(seqs(&out), [11, 12]);
+    out.clear();
+    assert_eq!(feed.take(13, 10, &mut out), Taken::Nothing);
+    assert_eq!(feed.count_from(3), 4);
+    // Once every target is past them, the events leave memory.
+    feed.trim(11);
+    assert_eq!(feed.take(0, 10, &mut out), Taken::OnDisk { until: 11 });
+    assert_eq!(feed.count_from(0), 3, "the spool still holds them");
+}
+
+#[test]
+fn beyond_the_budget_the_oldest_are_read_from_the_spool() {
+    let feed = Feed::new(&[], 1, 250, 100);
+    feed.publish((1..=5).map(|s| entry(s, 100)), 0);
+    let mut out = Vec::new();
+    assert_eq!(feed.take(1, 10, &mut out), Taken::OnDisk { until: 4 });
+    assert_eq!(feed.take(4, 10, &mut out), Taken::Some);
+    assert_eq!(seqs(&out), [4, 5]);
+    // The newest event stays, however large.
+    feed.publish([entry(6, 1000)], 0);
+    out.clear();
+    assert_eq!(feed.take(4, 10, &mut out), Taken::OnDisk { until: 6 });
+    assert_eq!(feed.take(6, 10, &mut out), Taken::Some);
+    let few = Feed::new(&[], 1, usize::MAX, 2);
+    few.publish((1..=3).map(|s| entry(s, 1)), 0);
+    assert_eq!(few.take(1, 1, &mut out), Taken::OnDisk { until: 2 });
+}
+
+#[tokio::test]
+async fn the_sender_is_woken_once_every_expected_outcome_came() {
+    let answer = Answer::expecting(2);
+    let outcome = |name: &str| Outcome {
+        ok: true,
+        filtered: false,
+        ..Outcome::filtered(name)
+    };
+    answer.report(outcome("a"));
+    let woken = answer.reported().notified();
+    tokio::pin!(woken);
+    assert!(
+        futures_util::poll!(woken.as_mut()).is_pending(),
+        "one of two is no reason to wake"
+    );
+    answer.report(outcome("b"));
+    assert!(futures_util::poll!(woken.as_mut()).is_ready());
+    assert!(answer.has("a") && answer.has("b") && !answer.has("c"));
+    assert_eq!(answer.take("b").map(|o| o.name), Some("b".to_owned()));
+    assert!(!answer.has("b"), "taken");
+}
+
+#[test]
+fn verdicts_say_who_was_judged() {
+    let mut v = Verdicts::default();
+    v.set(0, true);
+    v.set(70, false);
+    assert_eq!(v.wants(0), Some(true));
+    assert_eq!(v.wants(70), Some(false));
+    assert_eq!(v.wants(1), None);
+    assert_eq!(v.wants(500), None);
+}
+
+#[test]
+fn the_intake_numbers_each_event_once_and_hands_them_out_in_number_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, _) = Spool::open(dir.path(), true).unwrap();
+    let spool = Arc::new(spool);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let publish: Publish = {
+        let seen = seen.clone();
+        Box::new(move |entries| {
+            seen.lock()
+                .unwrap()
+                .extend(entries.iter().map(|e| e.event.seq))
+        })
+    };
+    let pace = SyncPace {
+        every: SYNC_PACE,
+        urgent: Box::new(|| false),
+    };
+    let intake = Intake::start(spool.clone(), publish, pace).unwrap();
+    // Some appended by the thread, some by the submitter itself (a request alone): those
+    // are numbered before `submit` returns, and may overtake the others.
+    let answers: Vec<_> = (0..20)
+        .map(|i| {
+            let (done, durable) = oneshot::channel();
+            let answer = Arc::new(Answer::default());
+            let submission = Submission {
+                event: placeholder(),
+                verdicts: None,
+                answer: Some(answer.clone()),
+                done,
+            };
+            let alone = i % 3 == 0;
+            intake.submit(submission, alone);
+            if alone {
+                assert_ne!(answer.seq(), 0, "appended by its submitter");
+            }
+            durable
+        })
+        .collect();
+    let mut numbers: Vec<u64> = answers
+        .into_iter()
+        .map(|a| a.blocking_recv().unwrap().unwrap())
+        .collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, (1..=20).collect::<Vec<_>>());
+    assert_eq!(*seen.lock().unwrap(), numbers);
+    drop(intake);
+    let (events, _) = spool.read_from(1, 21, usize::MAX, None).unwrap();
+    assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), numbers);
+}
+
+#[tokio::test]
+async fn the_fsync_keeps_its_pace_until_a_target_is_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Arc::new(Spool::open(dir.path(), true).unwrap().0);
+    let behind = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pace = SyncPace {
+        every: Duration::from_secs(3600),
+        urgent: {
+            let behind = behind.clone();
+            Box::new(move || behind.load(Ordering::SeqCst))
+        },
+    };
+    let intake = Intake::start(spool.clone(), Box::new(|_| {}), pace).unwrap();
+    let submit = || {
+        let (done, durable) = oneshot::channel();
+        let event = placeholder();
+        let submission = Submission {
+            event,
+            verdicts: None,
+            answer: None,
+            done,
+        };
+        intake.submit(submission, true);
+        durable
+    };
+    let answered = |durable: oneshot::Receiver<Result<u64, String>>| async {
+        let answer = tokio::time::timeout(Duration::from_secs(30), durable).await;
+        answer.expect("answered").unwrap().unwrap()
+    };
+    // None ran before: the first fsync goes at once.
+    assert_eq!(answered(submit()).await, 1);
+    assert_eq!(spool.syncs_started(), 1);
+    // Within the pace, with every target keeping up, the next ones wait.
+    let mut waiting: Vec<oneshot::Receiver<Result<u64, String>>> =
+        (0..4).map(|_| submit()).collect();
+    let early = tokio::time::timeout(Duration::from_millis(200), &mut waiting[0]).await;
+    assert!(early.is_err(), "synced within the pace: {early:?}");
+    // A target behind: the next event is synced at once, with those waiting.
+    behind.store(true, Ordering::SeqCst);
+    waiting.push(submit());
+    let mut numbers = Vec::new();
+    for durable in waiting {
+        numbers.push(answered(durable).await);
+    }
+    assert_eq!(numbers, [2, 3, 4, 5, 6]);
+    assert_eq!(spool.syncs_started(), 2, "one fsync covered them all");
+}
