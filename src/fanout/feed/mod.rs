@@ -435,9 +435,10 @@ impl<T> Batches<T> {
 ///
 /// Each event now gets this long to be answered without the disk: an fsync runs only for a
 /// sender still waiting after it (every target answered by then at concurrency 1, so none
-/// runs), covering everything written before it. In one run at concurrency 1: fdatasync calls
-/// from 0.2 to 0.002 per event, context switches from 3.4 to 2.5, the relay's CPU per event
-/// from 138-148 to 115-120 µs (as with `--no-fsync`: 112-120).
+/// runs), covering everything written before it. At concurrency 1 (`perf stat`): fdatasync
+/// calls from 0.2 to 0.002 per event, context switches from 3.4 to 2.5; in one run of `cargo
+/// bench --bench fanout`, the relay's CPU per event from 135-154 to 114-116 µs (with
+/// `--no-fsync`: 110-116).
 pub const SYNC_PACE: Duration = Duration::from_millis(1);
 
 /// When the syncing thread runs an fsync: at once when `urgent` says a sender is likely to
