@@ -79,7 +79,7 @@ where
     Fut: Future<Output = Result<T>>,
 {
     let mut builder = match workers {
-        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(n) if n <= 1 => tokio::runtime::Builder::new_current_thread(),
         _ => tokio::runtime::Builder::new_multi_thread(),
     };
     if let Some(n) = workers.filter(|&n| n > 1) {

@@ -11,9 +11,9 @@
 //! one fsync for everything appended before it starts, then answers each of those requests
 //! (group commit: every request waits for the fsync that covers it): at once when some target
 //! is behind, else once a request has waited half a `SYNC_PACE` for it (and at most once per
-//! `SYNC_PACE`). Delivery thus never waits for
-//! the disk; the sender gets its 2xx once its event is durable, or before that once every
-//! target has it (`Hub::acknowledged`), and an fsync nobody waits for any more is not run.
+//! `SYNC_PACE`). Delivery thus never waits for the disk; the sender gets its 2xx once its event
+//! is durable, or before that once every target has it (`Hub::acknowledged`), and an fsync
+//! nobody waits for any more is not run.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -436,8 +436,8 @@ impl<T> Batches<T> {
 ///
 /// Each event now gets half of this to be answered without the disk: an fsync runs only for a
 /// sender still waiting after it (every target answered by then at concurrency 1, so none
-/// runs), covering everything written before it, and still at most one per pace. At concurrency 1 (`perf stat`): fdatasync
-/// calls from 0.2 to 0.002 per event, context switches from 3.4 to 2.5; in one run of `cargo
+/// runs), covering everything written before it, and still at most one per pace. At
+/// concurrency 1 (`perf stat`): fdatasync calls from 0.2 to 0.002 per event, context switches from 3.4 to 2.5; in one run of `cargo
 /// bench --bench fanout`, the relay's CPU per event from 115-120 to 98-119 µs (with
 /// `--no-fsync`: 99-106), at scale (1,000 events/s to 100 targets) from 326 to 267 µs.
 pub const SYNC_PACE: Duration = Duration::from_millis(1);
@@ -501,9 +501,8 @@ impl Stage {
 
     /// The syncing thread: one fsync for everything written before it starts, then the answers,
     /// once a sender has waited half a pace for its event (a pace after the last fsync at the
-    /// earliest), or at once while urgent. A sender
-    /// answered before that (every target had its event) or gone needs no fsync: while every
-    /// target keeps up within the pace, none runs at all.
+    /// earliest), or at once while urgent. A sender answered before that (every target had its
+    /// event) or gone needs no fsync: while every target keeps up within the pace, none runs.
     fn sync_all(&self) {
         // In the order they were written, so the first is due first.
         let mut waiting: Vec<Written> = Vec::new();
@@ -516,10 +515,9 @@ impl Stage {
             let open = match waiting.first() {
                 None if quiet => self.written.take(&mut waiting),
                 first => {
-                    let due = match (self.pace.urgent(), first) {
-                        (true, _) => Instant::now(),
-                        (false, Some(first)) => first.due.max(next_allowed),
-                        (false, None) => Instant::now() + self.pace.every,
+                    let due = match first {
+                        Some(first) => self.sync_due(first, next_allowed),
+                        None => Instant::now() + self.pace.every,
                     };
                     self.written
                         .take_more_at(due, || self.pace.urgent(), &mut waiting)
@@ -533,14 +531,22 @@ impl Stage {
                 }
                 return;
             };
-            let now = Instant::now();
-            if !open || first.due.max(next_allowed) <= now || self.pace.urgent() {
-                next_allowed = now + self.pace.every;
+            if !open || self.sync_due(first, next_allowed) <= Instant::now() {
+                next_allowed = Instant::now() + self.pace.every;
                 answer(
                     waiting.drain(..).map(|w| (w.seq, w.done)),
                     &self.spool.sync().map_err(|e| e.to_string()),
                 );
             }
+        }
+    }
+
+    /// When the fsync for the first event still waiting is to start: at once while urgent, else
+    /// at its deadline, and a pace after the last fsync at the earliest.
+    fn sync_due(&self, first: &Written, next_allowed: Instant) -> Instant {
+        match self.pace.urgent() {
+            true => Instant::now(),
+            false => first.due.max(next_allowed),
         }
     }
 }

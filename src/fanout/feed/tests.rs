@@ -173,8 +173,8 @@ async fn an_event_gets_a_pace_to_be_answered_without_the_disk_unless_a_target_is
         let answer = tokio::time::timeout(Duration::from_secs(30), durable).await;
         answer.expect("answered").unwrap().unwrap()
     };
-    // Every target keeping up, an event waits its pace for the disk (its sender is answered
-    // once every target has it), and so do the next ones.
+    // Every target keeping up, an event waits for the disk until its deadline (its sender is
+    // answered once every target has it), and so do the next ones.
     let mut waiting: Vec<oneshot::Receiver<Result<u64, String>>> =
         (0..3).map(|_| submit(true).unwrap()).collect();
     let early = tokio::time::timeout(Duration::from_millis(200), &mut waiting[0]).await;
