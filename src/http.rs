@@ -62,6 +62,13 @@ impl Body {
         String::from_utf8_lossy(&self.kept).into_owned()
     }
 
+    /// The kept bytes as text, moved rather than copied when they are UTF-8 (an SQS receive's
+    /// answer is about 50 KB).
+    pub fn into_text(self) -> String {
+        String::from_utf8(self.kept)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    }
+
     /// More was read than kept.
     pub fn truncated(&self) -> bool {
         self.cut || self.len > self.kept.len() as u64
@@ -123,7 +130,7 @@ pub async fn reply(
     Ok(Reply {
         status,
         truncated: body.truncated(),
-        body: body.text(),
+        body: body.into_text(),
         ms: started.elapsed().as_secs_f64() * 1000.0,
     })
 }
@@ -278,6 +285,23 @@ pub fn describe_failure(e: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn into_text_moves_utf8_and_replaces_what_is_not() {
+        let kept = b"{\"ok\":true}".to_vec();
+        let at = kept.as_ptr();
+        let text = Body {
+            kept,
+            ..Body::default()
+        }
+        .into_text();
+        assert_eq!((text.as_str(), text.as_ptr()), ("{\"ok\":true}", at));
+        let broken = Body {
+            kept: b"a\xffb".to_vec(),
+            ..Body::default()
+        };
+        assert_eq!(broken.into_text(), "a\u{fffd}b");
+    }
 
     #[test]
     fn excerpt_is_short_flat_and_scrubbed() {

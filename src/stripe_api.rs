@@ -177,7 +177,7 @@ impl StripeClient {
         let body = http::read_body(resp, http::API)
             .await
             .map_err(|e| http::send_error(method.as_str(), &url, &e))?;
-        let text = body.text();
+        let text = body.into_text();
         let value: Value = serde_json::from_str(&text).map_err(|_| {
             Error::external(format!(
                 "Stripe {method} {path} answered {status} with non-JSON: {}",

@@ -131,7 +131,7 @@ impl Signed {
             return Ok(Answer {
                 status: reqwest::StatusCode::from_u16(answer.status)
                     .map_err(|_| format!("answered status {}", answer.status))?,
-                body: answer.body.text(),
+                body: answer.body.into_text(),
             });
         }
         let http = self
@@ -152,7 +152,7 @@ impl Signed {
             .map_err(|e| crate::http::describe_failure(&e))?;
         Ok(Answer {
             status,
-            body: body.text(),
+            body: body.into_text(),
         })
     }
 

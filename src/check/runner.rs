@@ -116,7 +116,7 @@ impl Runner {
                     Ok(body) => Answer::Status {
                         code,
                         ms: ms(),
-                        body: body.text(),
+                        body: body.into_text(),
                     },
                     Err(e) => failed(e),
                 }

@@ -9,6 +9,9 @@ use crate::http::{Body, Limits};
 const MAX_HEAD: usize = 64 * 1024;
 /// Most headers in an answer.
 const MAX_HEADERS: usize = 100;
+/// Most bytes reserved ahead for a body of announced length: a peer announcing more without
+/// sending it gets no larger allocation than this.
+const RESERVE_AT_MOST: usize = 1 << 20;
 
 /// An answer: its status and body (as far as kept), and whether the connection can carry the
 /// next request.
@@ -113,6 +116,14 @@ impl Conn {
         body: &mut Body,
         limits: Limits,
     ) -> Result<bool, Failure> {
+        // The room for what is announced, at once: grown as the pieces came, an SQS receive's
+        // 50 KB answer took four allocations of doubling size, each a copy of the last.
+        let room = limits
+            .keep
+            .saturating_sub(body.kept.len())
+            .min(RESERVE_AT_MOST);
+        body.kept
+            .reserve(usize::try_from(left).unwrap_or(usize::MAX).min(room));
         while left > 0 {
             if self.buf.is_empty() && self.fill().await? == 0 {
                 return Err(cut_short());

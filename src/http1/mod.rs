@@ -153,6 +153,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_body_of_announced_length_is_kept_in_one_allocation() {
+        let body = "x".repeat(20_000);
+        let answer = format!("HTTP/1.1 200 OK\r\nContent-Length: 20000\r\n\r\n{body}");
+        let (url, _server) = server(vec![answer.into_bytes().leak()]).await;
+        let origin = Origin::new(&url, None).unwrap();
+        let mut conn = origin.connect().await.unwrap();
+        let roomy = Limits {
+            keep: 1 << 20,
+            drain: 1 << 20,
+        };
+        let a = conn.exchange(request(&origin), roomy).await.unwrap();
+        assert_eq!(a.body.text(), body);
+        // Read in pieces of at most the connection's buffer (8 KiB): grown as they came, the
+        // kept bytes would have been reallocated to 8, 16 and 32 KiB.
+        assert_eq!(a.body.kept.capacity(), 20_000);
+    }
+
+    #[tokio::test]
     async fn an_answer_cut_short_or_refused_is_an_error() {
         let (url, _server) =
             server(vec![b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort"]).await;

@@ -531,7 +531,7 @@ pub async fn pay_with_form_post(
     let html = http::read_body(page, http::API)
         .await
         .map_err(|e| http::send_error("GET", page_url, &e))?
-        .text();
+        .into_text();
     if !status.is_success() {
         return Err(Error::failed(format!(
             "checkout page {page_url} answered {status}: {}",
@@ -568,7 +568,7 @@ pub async fn pay_with_form_post(
     let text = http::read_body(resp, http::API)
         .await
         .map_err(|e| http::send_error("POST", &pay_url, &e))?
-        .text();
+        .into_text();
     let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     match status.as_u16() {
         200 => Ok(PayOutcome::Paid {
