@@ -7,15 +7,15 @@
 //! answer read in the worker's own task) and one request buffer (`request`: built by the slow
 //! path once per signing second, in between the id's digits and the signature spliced in
 //! place), takes request numbers from an atomic counter a block at a time and records latencies
-//! into its own HDR histogram; the histograms are merged at the end. The workers run on
+//! into its thread's HDR histogram; the histograms are merged at the end. The workers run on
 //! single-threaded runtimes, one per core.
 
 mod conn;
 mod request;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -417,8 +417,9 @@ fn block_size(plan: &LoadPlan) -> u64 {
     }
 }
 
-async fn worker(shared: Arc<Shared>) -> Tally {
-    let mut tally = Tally::new();
+/// One of the C workers; it records into its thread's tally (`drive`).
+async fn worker(shared: Arc<Shared>, tally: Arc<Mutex<Tally>>) {
+    let tally = || tally.lock().unwrap_or_else(|e| e.into_inner());
     let mut connection: Option<Connection> = None;
     let mut request = Request::default();
     let mut claims = Claims::default();
@@ -434,17 +435,16 @@ async fn worker(shared: Arc<Shared>) -> Tally {
         let bytes = request.render(&shared.template, i, crate::timestamp::unix_now());
         let sent_at = Instant::now();
         match send(&shared.template.endpoint, &mut connection, bytes, sent_at).await {
-            Ok(status) => tally.answered(status, sent_at.elapsed()),
+            Ok(status) => tally().answered(status, sent_at.elapsed()),
             Err(failure) => {
                 // The connection's state is unknown after a failure: the next request opens another.
                 connection = None;
-                tally.failed(failure.kind, || failure.detail);
+                tally().failed(failure.kind, || failure.detail);
             }
         }
         claims.finished += 1;
     }
     claims.report(&shared);
-    tally
 }
 
 /// Sends one request on the worker's connection, first (re)connecting when there is none or
@@ -466,19 +466,22 @@ async fn send(
     endpoint.post_request(conn, request, from).await
 }
 
-/// Runs `workers` workers on the current runtime and merges their tallies.
+/// Runs `workers` workers on the current (single-threaded) runtime, recording into one tally:
+/// a histogram each (188 KB of counts for 1 µs to an hour at 3 digits) made every record a
+/// cache miss in one of 64 tables, 2.8 % of the client's CPU (perf); one per thread stays in
+/// cache, and its lock is never contended.
 async fn drive(shared: Arc<Shared>, workers: usize) -> Result<Tally> {
+    let tally = Arc::new(Mutex::new(Tally::new()));
     let workers: Vec<_> = (0..workers)
-        .map(|_| tokio::spawn(worker(shared.clone())))
+        .map(|_| tokio::spawn(worker(shared.clone(), tally.clone())))
         .collect();
-    let mut total = Tally::new();
     for w in workers {
-        let tally = w
-            .await
+        w.await
             .map_err(|e| Error::external(format!("load worker failed: {e}")))?;
-        total.merge(&tally);
     }
-    Ok(total)
+    Ok(std::mem::take(
+        &mut *tally.lock().unwrap_or_else(|e| e.into_inner()),
+    ))
 }
 
 /// The workers spread over single-threaded runtimes, one per core (as wrk runs one event loop
