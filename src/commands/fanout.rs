@@ -303,7 +303,9 @@ fn run_from_sqs(ctx: &Ctx, args: &FanoutArgs, file: &FanoutConfig) -> Result<Box
         )));
     }
     let stopped = Box::new(Stopped) as Box<dyn Report>;
-    runtime::serve(false, &[Signal::Terminate], stopped, |stop| async move {
+    let workers = Some(fanout::async_workers());
+    let signals = &[Signal::Terminate];
+    runtime::serve_on(workers, false, signals, stopped, |stop| async move {
         let sqs = fanout::sqs::connect(crate::config::aws_region(None, None).value).await;
         let log = fanout::Log::new(&ctx.out);
         let consumer = fanout::sqs::Consumer::start(

@@ -295,6 +295,10 @@ pub fn shown_id(id: Option<&str>) -> std::borrow::Cow<'_, str> {
 /// and the async side; on 2 cores, a second async worker cost more in waking and work-stealing
 /// (futex calls, context switches) than it brought: `cargo bench --bench fanout`, same build,
 /// 1 vs 2 workers: CPU per event 131 vs 164–174 µs at concurrency 1, 59–60 vs 65–66 µs at 16.
+/// `--from-sqs` (no spool threads) runs on as many: on 2 cores, one worker took 122-132 µs of
+/// CPU per message instead of 141-152 with a full queue, 101 instead of 126 with messages sent
+/// while it ran (`scripts/bench-sqs.sh`, interleaved pairs; moto's pace, about 30 messages/s
+/// drained, the same in both).
 pub fn async_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
 }
