@@ -437,9 +437,10 @@ impl<T> Batches<T> {
 /// Each event now gets half of this to be answered without the disk: an fsync runs only for a
 /// sender still waiting after it (every target answered by then at concurrency 1, so none
 /// runs), covering everything written before it, and still at most one per pace. At
-/// concurrency 1 (`perf stat`): fdatasync calls from 0.2 to 0.002 per event, context switches from 3.4 to 2.5; in one run of `cargo
-/// bench --bench fanout`, the relay's CPU per event from 115-120 to 98-119 µs (with
-/// `--no-fsync`: 99-106), at scale (1,000 events/s to 100 targets) from 326 to 267 µs.
+/// concurrency 1 (`perf stat`): fdatasync calls from 0.2 to 0.002 per event, context switches
+/// from 3.4 to 2.5; in one run of `cargo bench --bench fanout`, the relay's CPU per event from
+/// 115-120 to 98-119 µs (with `--no-fsync`: 99-106), at scale (1,000 events/s to 100 targets)
+/// from 326 to 267 µs.
 pub const SYNC_PACE: Duration = Duration::from_millis(1);
 
 /// When the syncing thread runs an fsync: at once when `urgent` says a sender is likely to
