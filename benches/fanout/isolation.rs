@@ -1,6 +1,6 @@
 //! Part `isolation`: two fast targets beside a third that answers after 2 s, or never, against
-//! three fast ones, senders at concurrency 16 for a fixed time: what the fast ones received
-//! per second, and how the relay answered its sender.
+//! three fast ones, senders at concurrency 16 (`FANOUT_BENCH_SLOW_CONCURRENCY`) for a fixed
+//! time: what the fast ones received per second, and how the relay answered its sender.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +20,7 @@ struct Run {
 
 pub async fn run() {
     let secs: u64 = env("FANOUT_BENCH_SLOW_SECS", 10);
+    let concurrency: usize = env("FANOUT_BENCH_SLOW_CONCURRENCY", 16);
     let rounds: usize = env("FANOUT_BENCH_ROUNDS", 3);
     let slow = Duration::from_secs(2);
     // Targets 0 and 1 are the fast pair; 2 fast, 3 slow, 4 never answers.
@@ -37,7 +38,7 @@ pub async fn run() {
     let events = Arc::new(Events::new(None));
     println!(
         "== isolation: targets t0 t1 fast, t2 fast | answering after {} s | never answering (--timeout 5s); \
-         sender at concurrency 16 for {secs} s | {} ==",
+         sender at concurrency {concurrency} for {secs} s | {} ==",
         slow.as_secs(),
         machine()
     );
@@ -60,7 +61,8 @@ pub async fn run() {
                 targets.reset();
                 let window = Duration::from_secs(secs);
                 let cpu = relay.cpu();
-                let acks = closed_loop(&relay.webhook, &events, 16, Until::Time(window)).await;
+                let acks =
+                    closed_loop(&relay.webhook, &events, concurrency, Until::Time(window)).await;
                 let cpu = relay.cpu() - cpu;
                 // What the fast pair had by the end of the window (the last answers may come a
                 // little after it).

@@ -11,7 +11,7 @@
 //!   `FANOUT_BENCH_CONCURRENCY` (`1,16`).
 //! - `isolation`: two fast targets beside a third that answers after 2 s, or never, against
 //!   three fast ones: the fast ones' delivery rate and the sender's acknowledgements over
-//!   `FANOUT_BENCH_SLOW_SECS` (10) at concurrency 16.
+//!   `FANOUT_BENCH_SLOW_SECS` (10) at concurrency `FANOUT_BENCH_SLOW_CONCURRENCY` (16).
 //! - `scale`: 100 targets, each routed to one site, events at `FANOUT_BENCH_RATE` (1000/s) for
 //!   `FANOUT_BENCH_SECS` (60): the latency the relay adds (sender -> target through it, minus
 //!   straight to a target at the same rate, per percentile) and its resident memory over time.

@@ -447,7 +447,9 @@ pub const SYNC_PACE: Duration = Duration::from_millis(1);
 /// wait for it (some target is behind: its events' senders wait for the disk), else once a
 /// sender has waited half of `every`, at most one per `every`, covering everything appended
 /// meanwhile; never for senders already answered. A target that falls behind during such a
-/// wait is seen when the next event comes: its senders wait at most `every` longer.
+/// wait is seen when the next event comes: its senders wait at most `every` longer. An urgent
+/// fsync is not held back for more events to join it: at concurrency 4 beside a slow target
+/// that lost more than it saved at 16 (`docs/SPOOL.md`).
 pub struct SyncPace {
     pub every: Duration,
     pub urgent: Box<dyn Fn() -> bool + Send + Sync>,
