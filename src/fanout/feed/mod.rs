@@ -448,8 +448,8 @@ pub const SYNC_PACE: Duration = Duration::from_millis(1);
 /// sender has waited half of `every`, at most one per `every`, covering everything appended
 /// meanwhile; never for senders already answered. A target that falls behind during such a
 /// wait is seen when the next event comes: its senders wait at most `every` longer. An urgent
-/// fsync is not held back for more events to join it: at concurrency 4 beside a slow target
-/// that lost more than it saved at 16 (`docs/SPOOL.md`).
+/// fsync is not held back for more events to join it: beside a slow target that cut the fast
+/// targets' loss at concurrency 16 but raised it at 4 (`docs/SPOOL.md`).
 pub struct SyncPace {
     pub every: Duration,
     pub urgent: Box<dyn Fn() -> bool + Send + Sync>,
