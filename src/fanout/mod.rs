@@ -128,7 +128,6 @@ pub async fn start(opts: RelayOptions) -> Result<Relay> {
         quarantined,
         api_version: opts.api_version,
         other_version: AtomicU64::new(0),
-        receiving: Default::default(),
     });
     let app = relay::router(&opts.path, state.clone());
     let (stop, stopped) = watch::channel(false);
@@ -290,9 +289,9 @@ pub fn shown_id(id: Option<&str>) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// The relay's async worker threads: half the cores, at least one. Its spool has two threads of
-/// its own (appending, and the fsync the answers wait for), and every event passes between them
-/// and the async side; on 2 cores, a second async worker cost more in waking and work-stealing
+/// The relay's async worker threads: half the cores, at least one. Its spool has a thread of
+/// its own (the fsync the answers wait for), and an event whose answer waits for it passes
+/// there and back; on 2 cores, a second async worker cost more in waking and work-stealing
 /// (futex calls, context switches) than it brought: `cargo bench --bench fanout`, same build,
 /// 1 vs 2 workers: CPU per event 131 vs 164–174 µs at concurrency 1, 59–60 vs 65–66 µs at 16.
 /// `--from-sqs` (no spool threads) runs on as many: on 2 cores, one worker took 122-132 µs of

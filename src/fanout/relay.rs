@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
@@ -44,28 +44,6 @@ pub struct RelayState {
     pub api_version: Option<String>,
     /// Snapshot events that named another version.
     pub other_version: AtomicU64,
-    /// Events being received now (`Receiving`).
-    pub receiving: AtomicUsize,
-}
-
-/// Counts a request in `RelayState::receiving` while it is handled.
-struct Receiving<'a> {
-    count: &'a AtomicUsize,
-    /// No other request was being received when this one came.
-    alone: bool,
-}
-
-impl<'a> Receiving<'a> {
-    fn enter(count: &'a AtomicUsize) -> Self {
-        let alone = count.fetch_add(1, Ordering::AcqRel) == 0;
-        Receiving { count, alone }
-    }
-}
-
-impl Drop for Receiving<'_> {
-    fn drop(&mut self) {
-        self.count.fetch_sub(1, Ordering::AcqRel);
-    }
 }
 
 pub fn router(path: &str, state: Arc<RelayState>) -> Router {
@@ -106,7 +84,7 @@ async fn receive(
     body: Bytes,
 ) -> Response {
     let started = Instant::now();
-    let receiving = Receiving::enter(&state.receiving);
+    let _receiving = state.hub.receiving();
     let text_header = |name| {
         headers
             .get(name)
@@ -168,12 +146,9 @@ async fn receive(
     let answer = Arc::new(Answer::expecting(awaited));
     // Delivery starts as soon as the event is written: the 200 waits for the fsync, or for
     // every target to have the event, not the targets' first attempts for the disk.
-    let spooled = state.hub.submit(
-        event,
-        judged.verdicts.clone(),
-        answer.clone(),
-        receiving.alone,
-    );
+    let spooled = state
+        .hub
+        .submit(event, judged.verdicts.clone(), answer.clone());
     let acknowledged = state.hub.acknowledged(spooled, &judged, &answer).await;
     let label = super::shown_id(id.as_deref());
     let (seq, durable) = match acknowledged {

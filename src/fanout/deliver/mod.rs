@@ -148,6 +148,15 @@ struct State {
     next_slot: usize,
 }
 
+/// A request being received (`Hub::receiving`).
+pub struct Receiving(Arc<AtomicUsize>);
+
+impl Drop for Receiving {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 struct Inner {
     spool: Arc<Spool>,
     feed: Feed,
@@ -162,6 +171,8 @@ struct Inner {
     recovered: Vec<u64>,
     /// Events the spool could not take: answered 503, never handed out (`/status`).
     refused: AtomicU64,
+    /// Requests being received now (`Hub::receiving`): an urgent fsync may wait for them.
+    receiving: Arc<AtomicUsize>,
     log: Log,
 }
 
@@ -266,6 +277,7 @@ impl Hub {
             intake: OnceLock::new(),
             recovered: recovered.events.iter().map(|e| e.seq).collect(),
             refused: AtomicU64::new(0),
+            receiving: Arc::default(),
             state: Mutex::new(State {
                 workers: BTreeMap::new(),
                 cursors: BTreeMap::new(),
@@ -285,12 +297,14 @@ impl Hub {
             }
         });
         let weak = Arc::downgrade(&inner);
+        let receiving = inner.receiving.clone();
         let pace = SyncPace {
             every: SYNC_PACE,
             urgent: Box::new(move || {
                 weak.upgrade()
                     .is_some_and(|inner| inner.some_target_behind())
             }),
+            in_flight: Box::new(move || receiving.load(Ordering::Acquire)),
         };
         let intake = Intake::start(spool, publish, pace).map_err(spool_error)?;
         let _ = inner.intake.set(intake);
@@ -371,14 +385,12 @@ impl Hub {
     }
 
     /// Spools an event and hands it to the targets; the answer is its number once it is
-    /// durable, or why it could not be spooled. `alone`: no other request is in flight
-    /// (`Intake::submit`).
+    /// durable, or why it could not be spooled (`Intake::submit`).
     pub fn submit(
         &self,
         event: Event,
         verdicts: Arc<Verdicts>,
         answer: Arc<Answer>,
-        alone: bool,
     ) -> oneshot::Receiver<std::result::Result<u64, String>> {
         let (done, spooled) = oneshot::channel();
         let intake = self.inner.intake.get().expect("set when the hub started");
@@ -388,7 +400,7 @@ impl Hub {
             answer: Some(answer),
             done,
         };
-        intake.submit(submission, alone);
+        intake.submit(submission);
         spooled
     }
 
@@ -452,6 +464,12 @@ impl Hub {
     /// again; no target got it: it was never handed out).
     pub fn refused(&self) {
         self.inner.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a request as being received until the guard goes.
+    pub fn receiving(&self) -> Receiving {
+        self.inner.receiving.fetch_add(1, Ordering::AcqRel);
+        Receiving(self.inner.receiving.clone())
     }
 
     /// Told whenever a target stops keeping up.

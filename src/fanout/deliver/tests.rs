@@ -104,7 +104,7 @@ fn submit(
 ) {
     let judged = hub.judge(&e.body, &e.parsed);
     let answer = Arc::new(Answer::expecting(judged.roster.len()));
-    let spooled = hub.submit(e, judged.verdicts.clone(), answer.clone(), true);
+    let spooled = hub.submit(e, judged.verdicts.clone(), answer.clone());
     (spooled, judged, answer)
 }
 
@@ -185,7 +185,7 @@ async fn a_target_behind_the_memory_budget_reads_the_spool_back_in_order() {
     for i in 0..40 {
         let e = event(i);
         let judged = hub.judge(&e.body, &e.parsed);
-        let spooled = hub.submit(e, judged.verdicts, Arc::new(Answer::default()), i % 2 == 0);
+        let spooled = hub.submit(e, judged.verdicts, Arc::new(Answer::default()));
         assert_eq!(spooled.await.unwrap(), Ok(i as u64 + 1));
     }
     assert!(

@@ -5,19 +5,20 @@
 //! the others' speed. Events found in the spool at start stay in memory until every target took
 //! them.
 //!
-//! Events come in through the intake: one thread appends the events of every request waiting
-//! at that moment to the spool (numbering them as it writes them) and hands them to the targets
-//! at once (a request alone appends its own, `Intake::submit`); another makes them durable with
-//! one fsync for everything appended before it starts, then answers each of those requests
-//! (group commit: every request waits for the fsync that covers it): at once when some target
-//! is behind, else once a request has waited half a `SYNC_PACE` for it (and at most once per
-//! `SYNC_PACE`). Delivery thus never waits for the disk; the sender gets its 2xx once its event
+//! Events come in through the intake: each request appends its event to the spool itself
+//! (numbered as it is written), with those of the requests that came while another one was
+//! appending, and hands them to the targets at once (`Intake::submit`); a thread makes them
+//! durable with one fsync for everything appended before it starts, then answers each of those
+//! requests (group commit: every request waits for the fsync that covers it): when some target
+//! is behind at once, or once the other requests in flight joined it when there are many,
+//! else once a request has waited half a `SYNC_PACE` for it (and at most once per `SYNC_PACE`,
+//! `SyncPace`). Delivery thus never waits for the disk; the sender gets its 2xx once its event
 //! is durable, or before that once every target has it (`Hub::acknowledged`), and an fsync
 //! nobody waits for any more is not run.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, oneshot};
@@ -329,6 +330,8 @@ struct Queue<T> {
     items: Vec<T>,
     closing: bool,
     waiter: Waiter,
+    /// How many items the draining thread holds while it waits out its pace.
+    held: usize,
 }
 
 /// What the thread draining a queue is doing: a push wakes it only when it waits for that
@@ -358,6 +361,7 @@ impl<T> Default for Batches<T> {
                 items: Vec::new(),
                 closing: false,
                 waiter: Waiter::Busy,
+                held: 0,
             }),
             wake: Condvar::new(),
         }
@@ -370,14 +374,14 @@ impl<T> Batches<T> {
     }
 
     /// Queues items; wakes the draining thread if it waits for anything, or waits out its pace
-    /// and `urgent` holds.
-    fn push(&self, items: impl IntoIterator<Item = T>, urgent: impl Fn() -> bool) {
+    /// and `ready` holds (given how many it holds and how many are queued).
+    fn push(&self, items: impl IntoIterator<Item = T>, ready: impl Fn(usize, usize) -> bool) {
         let mut queue = self.lock();
         queue.items.extend(items);
         let wake = match queue.waiter {
             Waiter::Busy => false,
             Waiter::Idle => !queue.items.is_empty(),
-            Waiter::Pacing => !queue.items.is_empty() && urgent(),
+            Waiter::Pacing => !queue.items.is_empty() && ready(queue.held, queue.items.len()),
         };
         if wake {
             queue.waiter = Waiter::Busy;
@@ -390,15 +394,22 @@ impl<T> Batches<T> {
         self.wake.notify_one();
     }
 
-    /// Adds to `batch` what came by `due`, or until closed, or until something is there while
-    /// `urgent` holds; false once closed.
-    fn take_more_at(&self, due: Instant, urgent: impl Fn() -> bool, batch: &mut Vec<T>) -> bool {
+    /// Adds to `batch` what came by `due`, or until closed, or until something came and `ready`
+    /// holds (given the batch's length and how many came); false once closed.
+    fn take_more_at(
+        &self,
+        due: Instant,
+        ready: impl Fn(usize, usize) -> bool,
+        batch: &mut Vec<T>,
+    ) -> bool {
         let mut queue = self.lock();
         loop {
             let left = due.saturating_duration_since(Instant::now());
-            if queue.closing || left.is_zero() || (!queue.items.is_empty() && urgent()) {
+            let came = queue.items.len();
+            if queue.closing || left.is_zero() || (came > 0 && ready(batch.len(), came)) {
                 break;
             }
+            queue.held = batch.len();
             queue.waiter = Waiter::Pacing;
             queue = match self.wake.wait_timeout(queue, left) {
                 Ok((queue, _)) => queue,
@@ -443,32 +454,69 @@ impl<T> Batches<T> {
 /// from 326 to 267 µs.
 pub const SYNC_PACE: Duration = Duration::from_millis(1);
 
-/// When the syncing thread runs an fsync: at once when `urgent` says a sender is likely to
-/// wait for it (some target is behind: its events' senders wait for the disk), else once a
-/// sender has waited half of `every`, at most one per `every`, covering everything appended
-/// meanwhile; never for senders already answered. A target that falls behind during such a
-/// wait is seen when the next event comes: its senders wait at most `every` longer. An urgent
-/// fsync is not held back for more events to join it: beside a slow target that cut the fast
-/// targets' loss at concurrency 16 but raised it at 4 (`docs/SPOOL.md`).
+/// How many requests must be in flight for an urgent fsync to wait for the others
+/// (`SyncPace`), as PostgreSQL's `commit_siblings` does for its `commit_delay`.
+pub const SYNC_SIBLINGS: usize = 8;
+
+/// How long an urgent fsync waits at most for the other requests in flight to join it.
+pub const SYNC_GATHER: Duration = Duration::from_micros(250);
+
+/// When the syncing thread runs an fsync: while `urgent` says a sender is likely to wait for
+/// it (some target is behind: its events' senders wait for the disk), at once, or, with at
+/// least `SYNC_SIBLINGS` requests in flight, once each of them waits for it or the first has
+/// waited `SYNC_GATHER`; else once a sender has waited half of `every`, at most one per `every`.
+/// Each fsync covers everything appended before it, and none runs for senders already
+/// answered. A target that falls behind during such a wait is seen when the next event comes:
+/// its senders wait at most `every` longer.
+///
+/// Urgent fsyncs started at once ran back to back beside a slow target at concurrency 16, 3.75
+/// events each; gathered, 5.9, and the two fast targets got 15,640-16,814 events/s instead of
+/// 14,133-14,966 (`cargo bench --bench fanout`, part `isolation`, one run). Gathering at
+/// concurrency 4 cost more than it saved (`docs/SPOOL.md`).
 pub struct SyncPace {
     pub every: Duration,
     pub urgent: Box<dyn Fn() -> bool + Send + Sync>,
+    /// The requests in flight now (0 when unknown: nobody is waited for).
+    pub in_flight: Box<dyn Fn() -> usize + Send + Sync>,
 }
 
 impl SyncPace {
     fn urgent(&self) -> bool {
         (self.urgent)()
     }
+
+    /// How many events an urgent fsync waits for: none unless enough requests are in flight.
+    fn gathering(&self) -> usize {
+        let in_flight = (self.in_flight)();
+        if in_flight >= SYNC_SIBLINGS {
+            in_flight
+        } else {
+            0
+        }
+    }
+
+    /// Whether events that came while the syncing thread held `held` others wake it: while
+    /// urgent, the first ones (the thread sets their deadline), and the last ones awaited.
+    fn wakes(&self, held: usize, came: usize) -> bool {
+        self.urgent() && (held == 0 || held + came >= self.gathering())
+    }
+
+    /// When the fsync for `waiting` events, the first written at `first`, is to start.
+    fn due(&self, waiting: usize, first: Instant, next_allowed: Instant) -> Instant {
+        match self.urgent() {
+            true if waiting >= self.gathering() => Instant::now(),
+            true => first + SYNC_GATHER,
+            false => (first + self.every / 2).max(next_allowed),
+        }
+    }
 }
 
-/// The intake (see the module comment): a thread that appends and hands out what was submitted
-/// meanwhile, and one that syncs and answers, so that appending (and delivering) goes on while
-/// an fsync runs. A request alone appends its own event instead (`submit`). They end when this
-/// handle is dropped, after the events already submitted.
+/// The intake (see the module comment): the submitters append, and a thread syncs and answers,
+/// so that appending (and delivering) goes on while an fsync runs. The thread ends when this
+/// handle is dropped, after syncing what was appended.
 pub struct Intake {
-    submitted: Arc<Batches<Submission>>,
     stage: Arc<Stage>,
-    threads: Vec<std::thread::JoinHandle<()>>,
+    syncer: Option<std::thread::JoinHandle<()>>,
 }
 
 /// Appends events and hands them out, one batch at a time, so that the targets take them in
@@ -478,22 +526,53 @@ struct Stage {
     publish: Publish,
     written: Batches<Written>,
     pace: SyncPace,
+    /// Submitted while another submitter was appending: that one appends them too.
+    queued: Mutex<Vec<Submission>>,
     appending: Mutex<()>,
 }
 
 impl Stage {
+    fn queued(&self) -> MutexGuard<'_, Vec<Submission>> {
+        self.queued.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Appends what is queued, unless another submitter is appending (it takes what is queued
+    /// before it lets go): a group commit without a thread of its own to wake.
+    fn append_queued(&self) {
+        loop {
+            let _appending = match self.appending.try_lock() {
+                Ok(guard) => guard,
+                Err(TryLockError::Poisoned(e)) => e.into_inner(),
+                Err(TryLockError::WouldBlock) => return,
+            };
+            loop {
+                let mut batch = std::mem::take(&mut *self.queued());
+                if batch.is_empty() {
+                    break;
+                }
+                self.append(&mut batch);
+            }
+            drop(_appending);
+            // Queued after the last look but before the lock was let go: nobody else saw it.
+            if self.queued().is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// Appends one batch, with the appending lock held.
     fn append(&self, batch: &mut Vec<Submission>) {
-        let _one_at_a_time = self.appending.lock().unwrap_or_else(|e| e.into_inner());
         let (durable, entries) = append(&self.spool, batch);
         // The fsync is started before the targets are woken: at concurrency 1 the syncing
         // thread otherwise waited ~40 µs for a core behind the first deliveries (perf trace).
         // Without fsync there is nothing to wait for and no thread to wake.
         if self.spool.fsyncs() {
-            let due = Instant::now() + self.pace.every / 2;
+            let at = Instant::now();
             let durable = durable
                 .into_iter()
-                .map(|(seq, done)| Written { seq, done, due });
-            self.written.push(durable, || self.pace.urgent());
+                .map(|(seq, done)| Written { seq, done, at });
+            self.written
+                .push(durable, |held, came| self.pace.wakes(held, came));
         } else {
             answer(durable, &Ok(()));
         }
@@ -519,11 +598,14 @@ impl Stage {
                 None if quiet => self.written.take(&mut waiting),
                 first => {
                     let due = match first {
-                        Some(first) => self.sync_due(first, next_allowed),
+                        Some(first) => self.pace.due(before, first.at, next_allowed),
                         None => Instant::now() + self.pace.every,
                     };
-                    self.written
-                        .take_more_at(due, || self.pace.urgent(), &mut waiting)
+                    self.written.take_more_at(
+                        due,
+                        |held, came| self.pace.wakes(held, came),
+                        &mut waiting,
+                    )
                 }
             };
             quiet = waiting.len() == before;
@@ -534,7 +616,7 @@ impl Stage {
                 }
                 return;
             };
-            if !open || self.sync_due(first, next_allowed) <= Instant::now() {
+            if !open || self.pace.due(waiting.len(), first.at, next_allowed) <= Instant::now() {
                 next_allowed = Instant::now() + self.pace.every;
                 answer(
                     waiting.drain(..).map(|w| (w.seq, w.done)),
@@ -543,87 +625,60 @@ impl Stage {
             }
         }
     }
-
-    /// When the fsync for the first event still waiting is to start: at once while urgent, else
-    /// at its deadline, and a pace after the last fsync at the earliest.
-    fn sync_due(&self, first: &Written, next_allowed: Instant) -> Instant {
-        match self.pace.urgent() {
-            true => Instant::now(),
-            false => first.due.max(next_allowed),
-        }
-    }
 }
 
-/// A written event whose sender may wait for its fsync: until `due` at the latest.
+/// A written event (at `at`) whose sender may wait for its fsync.
 struct Written {
     seq: u64,
     done: Done,
-    due: Instant,
+    at: Instant,
 }
 
 impl Intake {
     pub fn start(spool: Arc<Spool>, publish: Publish, pace: SyncPace) -> std::io::Result<Intake> {
-        let submitted = Arc::new(Batches::<Submission>::default());
         let stage = Arc::new(Stage {
             spool,
             publish,
             written: Batches::default(),
             pace,
+            queued: Mutex::new(Vec::new()),
             appending: Mutex::new(()),
         });
-        let appender = {
-            let (submitted, stage) = (submitted.clone(), stage.clone());
-            std::thread::Builder::new()
-                .name("fanout-append".into())
-                .spawn(move || {
-                    let mut batch = Vec::new();
-                    while submitted.take(&mut batch) {
-                        stage.append(&mut batch);
-                    }
-                    stage.written.close();
-                })?
-        };
         let syncer = {
             let stage = stage.clone();
             std::thread::Builder::new()
                 .name("fanout-sync".into())
-                .spawn(move || stage.sync_all())
-        };
-        let syncer = match syncer {
-            Ok(t) => t,
-            Err(e) => {
-                submitted.close();
-                let _ = appender.join();
-                return Err(e);
-            }
+                .spawn(move || stage.sync_all())?
         };
         Ok(Intake {
-            submitted,
             stage,
-            threads: vec![appender, syncer],
+            syncer: Some(syncer),
         })
     }
 
-    /// Hands an event to the appending thread, which takes everything submitted while it was
-    /// busy as one batch: one write, one wake per target. A request `alone` (no other one in
-    /// flight) appends and hands out its event itself, blocking for a write to the page cache:
-    /// there is nothing to batch, and without the thread's wake-up a sender at concurrency 1
-    /// waited 136-143 µs per event instead of 154-166 (`cargo bench --bench fanout`).
-    pub fn submit(&self, submission: Submission, alone: bool) {
-        if alone {
-            self.stage.append(&mut vec![submission]);
-        } else {
-            self.submitted.push([submission], || false);
-        }
+    /// Appends the event and hands it out, blocking for a write to the page cache, with those
+    /// submitted meanwhile by others while they wait for this one's write (one write, one wake
+    /// per target); or, when another submitter is appending, leaves it to that one. A thread
+    /// that appended everything submitted while it was busy cost a wake-up each way: at
+    /// concurrency 16 it took 11 µs per event (0.6 context switches, 0.8 futex calls, 0.3
+    /// writes to wake the async thread; `perf stat`), and without it the relay delivered
+    /// 16,082-19,019 events/s to all 3 targets at 55-62 µs of CPU each instead of 13,820-15,763
+    /// at 64-68 (`cargo bench --bench fanout`, same runs). A request alone already appended its
+    /// own: without the thread's wake-up a sender at concurrency 1 had waited 136-143 µs per
+    /// event instead of 154-166.
+    pub fn submit(&self, submission: Submission) {
+        self.stage.queued().push(submission);
+        self.stage.append_queued();
     }
 }
 
 impl Drop for Intake {
-    /// Waits for the events already submitted, and for the threads to end.
+    /// Waits for what was appended to be synced and answered, and for the thread to end (no
+    /// submitter is left: each `submit` has appended its event, or left it to one that did).
     fn drop(&mut self) {
-        self.submitted.close();
-        for thread in self.threads.drain(..) {
-            let _ = thread.join();
+        self.stage.written.close();
+        if let Some(syncer) = self.syncer.take() {
+            let _ = syncer.join();
         }
     }
 }

@@ -109,38 +109,101 @@ fn the_intake_numbers_each_event_once_and_hands_them_out_in_number_order() {
     let pace = SyncPace {
         every: SYNC_PACE,
         urgent: Box::new(|| false),
+        in_flight: Box::new(|| 0),
     };
     let intake = Intake::start(spool.clone(), publish, pace).unwrap();
-    // Some appended by the thread, some by the submitter itself (a request alone): those
-    // are numbered before `submit` returns, and may overtake the others.
-    let answers: Vec<_> = (0..20)
-        .map(|i| {
-            let (done, durable) = oneshot::channel();
-            let answer = Arc::new(Answer::default());
-            let submission = Submission {
-                event: placeholder(),
-                verdicts: None,
-                answer: Some(answer.clone()),
-                done,
-            };
-            let alone = i % 3 == 0;
-            intake.submit(submission, alone);
-            if alone {
-                assert_ne!(answer.seq(), 0, "appended by its submitter");
-            }
-            durable
+    // From several threads at once: some append, some leave theirs to the one appending.
+    let intake = Arc::new(intake);
+    let submitters: Vec<_> = (0..4)
+        .map(|_| {
+            let intake = intake.clone();
+            std::thread::spawn(move || {
+                (0..25)
+                    .map(|_| {
+                        let (submission, _, durable) = submission();
+                        intake.submit(submission);
+                        durable
+                    })
+                    .collect::<Vec<_>>()
+            })
         })
+        .collect();
+    let answers: Vec<_> = submitters
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
         .collect();
     let mut numbers: Vec<u64> = answers
         .into_iter()
         .map(|a| a.blocking_recv().unwrap().unwrap())
         .collect();
     numbers.sort_unstable();
-    assert_eq!(numbers, (1..=20).collect::<Vec<_>>());
+    assert_eq!(numbers, (1..=100).collect::<Vec<_>>());
     assert_eq!(*seen.lock().unwrap(), numbers);
     drop(intake);
-    let (events, _) = spool.read_from(1, 21, usize::MAX, None).unwrap();
+    let (events, _) = spool.read_from(1, 101, usize::MAX, None).unwrap();
     assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), numbers);
+}
+
+/// A submission with its answer and the receiver of its number once durable.
+fn submission() -> (
+    Submission,
+    Arc<Answer>,
+    oneshot::Receiver<Result<u64, String>>,
+) {
+    let (done, durable) = oneshot::channel();
+    let answer = Arc::new(Answer::default());
+    let submission = Submission {
+        event: placeholder(),
+        verdicts: None,
+        answer: Some(answer.clone()),
+        done,
+    };
+    (submission, answer, durable)
+}
+
+#[test]
+fn a_submitter_appends_what_others_queued_while_it_was_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Arc::new(Spool::open(dir.path(), true).unwrap().0);
+    let (entered, publishing) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let released = Mutex::new(released);
+    // The first hand-out holds its submitter until the test lets it go.
+    let publish: Publish = Box::new(move |entries| {
+        if entries[0].event.seq == 1 {
+            entered.send(()).unwrap();
+            released.lock().unwrap().recv().unwrap();
+        }
+    });
+    let pace = SyncPace {
+        every: SYNC_PACE,
+        urgent: Box::new(|| true),
+        in_flight: Box::new(|| 0),
+    };
+    let intake = Arc::new(Intake::start(spool, publish, pace).unwrap());
+    let (first, first_answer, first_durable) = submission();
+    let writer = {
+        let intake = intake.clone();
+        std::thread::spawn(move || intake.submit(first))
+    };
+    publishing.recv().unwrap();
+    let (second, second_answer, second_durable) = submission();
+    intake.submit(second);
+    assert_eq!(
+        second_answer.seq(),
+        0,
+        "left to the submitter appending, not waited for"
+    );
+    release.send(()).unwrap();
+    writer.join().unwrap();
+    assert_eq!(first_answer.seq(), 1);
+    assert_eq!(
+        second_answer.seq(),
+        2,
+        "appended before that submitter returned"
+    );
+    assert_eq!(first_durable.blocking_recv().unwrap(), Ok(1));
+    assert_eq!(second_durable.blocking_recv().unwrap(), Ok(2));
 }
 
 #[tokio::test]
@@ -154,6 +217,7 @@ async fn an_event_gets_a_pace_to_be_answered_without_the_disk_unless_a_target_is
             let behind = behind.clone();
             Box::new(move || behind.load(Ordering::SeqCst))
         },
+        in_flight: Box::new(|| 0),
     };
     let intake = Intake::start(spool.clone(), Box::new(|_| {}), pace).unwrap();
     // `None`: the sender was answered before the event reached the syncing thread.
@@ -166,7 +230,7 @@ async fn an_event_gets_a_pace_to_be_answered_without_the_disk_unless_a_target_is
             answer: None,
             done,
         };
-        intake.submit(submission, true);
+        intake.submit(submission);
         durable
     };
     let answered = |durable: oneshot::Receiver<Result<u64, String>>| async {
@@ -193,4 +257,34 @@ async fn an_event_gets_a_pace_to_be_answered_without_the_disk_unless_a_target_is
     drop(intake);
     let (events, _) = spool.read_from(1, 6, usize::MAX, None).unwrap();
     assert_eq!(events.len(), 5, "every event is in the spool");
+}
+
+/// A pace that is urgent or not, with `in_flight` requests.
+fn pace(urgent: bool, in_flight: usize) -> SyncPace {
+    SyncPace {
+        every: SYNC_PACE,
+        urgent: Box::new(move || urgent),
+        in_flight: Box::new(move || in_flight),
+    }
+}
+
+#[test]
+fn an_urgent_fsync_waits_for_the_requests_in_flight_only_when_there_are_many() {
+    let first = Instant::now();
+    let next_allowed = first + Duration::from_secs(60);
+    // Few requests in flight: at once, and every event wakes the syncing thread.
+    let few = pace(true, SYNC_SIBLINGS - 1);
+    assert!(few.due(1, first, next_allowed) <= Instant::now());
+    assert!(few.wakes(1, 1));
+    // Many: until each of them waits, or the first has waited `SYNC_GATHER`.
+    let many = pace(true, 16);
+    assert_eq!(many.due(3, first, next_allowed), first + SYNC_GATHER);
+    assert!(many.due(16, first, next_allowed) <= Instant::now());
+    assert!(many.wakes(0, 1), "the first one sets the deadline");
+    assert!(!many.wakes(3, 2));
+    assert!(many.wakes(10, 6));
+    // Not urgent: half a pace after the first, and a pace after the last fsync at the earliest.
+    assert_eq!(pace(false, 16).due(16, first, next_allowed), next_allowed);
+    assert_eq!(pace(false, 16).due(1, first, first), first + SYNC_PACE / 2);
+    assert!(!pace(false, 16).wakes(0, 1));
 }

@@ -93,6 +93,33 @@ fn segments_roll_and_leave_once_all_their_events_are_done() {
 }
 
 #[test]
+fn a_sealed_segment_is_made_durable_by_the_next_sync_not_by_the_append_that_sealed_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, _) = Spool::open_with(dir.path(), true, 600, super::super::Log::silent()).unwrap();
+    let body = "x".repeat(150);
+    for _ in 0..5 {
+        let mut e = event("evt", &body);
+        assert!(spool.append(std::slice::from_mut(&mut e)).error.is_none());
+    }
+    // Two records per segment: three segments, two of them sealed, none synced yet.
+    assert_eq!(spool.segments(), 3);
+    assert_eq!(
+        spool.unsynced_files().len(),
+        3,
+        "both sealed ones and the current one"
+    );
+    assert_eq!(spool.log().unsynced.len(), 0, "taken by the sync starting");
+    // The sixth fills the third segment, the seventh seals it.
+    for _ in 0..2 {
+        let mut e = event("evt", &body);
+        assert!(spool.append(std::slice::from_mut(&mut e)).error.is_none());
+    }
+    assert_eq!(spool.log().unsynced.len(), 1, "the segment it sealed");
+    spool.sync().unwrap();
+    assert!(spool.log().unsynced.is_empty());
+}
+
+#[test]
 fn sequence_numbers_continue_after_everything_was_removed() {
     let dir = tempfile::tempdir().unwrap();
     let (spool, _) = Spool::open(dir.path(), false).unwrap();
