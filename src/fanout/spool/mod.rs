@@ -88,8 +88,9 @@ struct Log {
     broken: Option<String>,
     /// The next segment, made ahead while this one fills (`files::Spare`).
     spare: Option<Spare>,
-    /// Segments sealed since the last sync started: it did not cover all their writes.
-    unsynced: Vec<Arc<File>>,
+    /// Segments sealed since the last sync started (it did not cover all their writes), until
+    /// synced or retired: without a sync (every target keeping up) they would stay open.
+    unsynced: Vec<(PathBuf, Arc<File>)>,
 }
 
 /// A segment no longer written to.
@@ -362,7 +363,8 @@ impl Spool {
             return;
         };
         if self.fsync {
-            log.unsynced.push(segment.file.clone());
+            log.unsynced
+                .push((segment.path.clone(), segment.file.clone()));
         }
         log.sealed.push(Sealed {
             path: segment.path,
@@ -444,9 +446,9 @@ impl Spool {
     /// started, and the current one.
     fn unsynced_files(&self) -> Vec<Arc<File>> {
         let mut log = self.log();
-        let mut files = std::mem::take(&mut log.unsynced);
-        files.extend(log.current.as_ref().map(|s| s.file.clone()));
-        files
+        let sealed = std::mem::take(&mut log.unsynced).into_iter();
+        let current = log.current.as_ref().map(|s| s.file.clone());
+        sealed.map(|(_, file)| file).chain(current).collect()
     }
 
     /// How many times `sync` was called.
@@ -596,6 +598,8 @@ impl Spool {
                 }
                 !done
             });
+            // Every target is done with them: nothing in them needs the disk any more.
+            log.unsynced.retain(|(path, _)| !gone.contains(path));
             if log
                 .current
                 .as_ref()

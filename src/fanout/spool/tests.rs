@@ -117,6 +117,14 @@ fn a_sealed_segment_is_made_durable_by_the_next_sync_not_by_the_append_that_seal
     assert_eq!(spool.log().unsynced.len(), 1, "the segment it sealed");
     spool.sync().unwrap();
     assert!(spool.log().unsynced.is_empty());
+    // Sealed and retired before any sync: its file is let go, not kept open for one.
+    for _ in 0..2 {
+        let mut e = event("evt", &body);
+        assert!(spool.append(std::slice::from_mut(&mut e)).error.is_none());
+    }
+    assert_eq!(spool.log().unsynced.len(), 1);
+    spool.retire(8, Duration::ZERO);
+    assert!(spool.log().unsynced.is_empty());
 }
 
 #[test]
