@@ -222,14 +222,8 @@ async fn an_event_gets_a_pace_to_be_answered_without_the_disk_unless_a_target_is
     let intake = Intake::start(spool.clone(), Box::new(|_| {}), pace).unwrap();
     // `None`: the sender was answered before the event reached the syncing thread.
     let submit = |waits: bool| {
-        let (done, durable) = oneshot::channel();
+        let (submission, _, durable) = submission();
         let durable = waits.then_some(durable);
-        let submission = Submission {
-            event: placeholder(),
-            verdicts: None,
-            answer: None,
-            done,
-        };
         intake.submit(submission);
         durable
     };
