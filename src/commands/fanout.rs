@@ -57,6 +57,12 @@ pub struct FanoutArgs {
     /// Do not fsync the spool: events survive a crash of the relay, not of the machine
     #[arg(long)]
     pub no_fsync: bool,
+    /// Most disk the spool's segment files may take (512MiB, 2GiB; at least 16MiB): beyond it
+    /// the targets furthest behind give up their oldest events, a 4 MiB segment at a time
+    /// (logged as GAVE UP, counted in /status), so that one stalled target cannot fill the disk
+    /// and stop the others. Default: [fanout] max_spool, else no limit
+    #[arg(long, value_name = "SIZE", value_parser = fanout::spool::parse_max_spool)]
+    pub max_spool: Option<u64>,
     /// Give up on an event for a target after this long (3d, 12h, 30m, 45s, 250ms)
     #[arg(long, default_value = "3d", value_parser = duration::positive, value_name = "AGE")]
     pub max_age: Span,
@@ -271,11 +277,29 @@ fn options(args: &FanoutArgs, file: &FanoutConfig, out: &Printer) -> Result<Rela
             max_age: args.max_age.get(),
             in_flight: args.in_flight.into(),
             client,
+            max_spool: max_spool(args, file)?,
         },
         out: out.clone(),
         idle_timeout: args.server.idle_timeout.get(),
         api_version: args.api_version.clone(),
     })
+}
+
+/// `--max-spool`, else `[fanout] max_spool`, else no limit.
+fn max_spool(args: &FanoutArgs, file: &FanoutConfig) -> Result<Option<u64>> {
+    if args.max_spool.is_some() {
+        return Ok(args.max_spool);
+    }
+    file.max_spool
+        .as_deref()
+        .map(|text| {
+            fanout::spool::parse_max_spool(text).map_err(|e| {
+                Error::usage(format!(
+                    "[fanout] max_spool {text:?} in the config file: {e}"
+                ))
+            })
+        })
+        .transpose()
 }
 
 /// Whether the relay consumes SQS queues (`--from-sqs`, or a target with its own queue).
@@ -287,6 +311,11 @@ fn from_sqs(args: &FanoutArgs, file: &FanoutConfig) -> bool {
 
 /// `--from-sqs`: the consumer (`fanout::sqs`) and a listener for `/health` and `/status`.
 fn run_from_sqs(ctx: &Ctx, args: &FanoutArgs, file: &FanoutConfig) -> Result<Box<dyn Report>> {
+    if args.max_spool.is_some() {
+        return Err(Error::usage(
+            "--max-spool does not go with --from-sqs: the relay keeps no spool, SQS keeps the events",
+        ));
+    }
     if !args.verify_secret_files.is_empty() {
         return Err(Error::usage(
             "--verify-secret-file does not go with --from-sqs: events from EventBridge carry no \

@@ -112,6 +112,8 @@ pub struct FanoutConfig {
     pub listen: Option<String>,
     pub path: Option<String>,
     pub spool: Option<PathBuf>,
+    /// `--max-spool`: a size such as "2GiB".
+    pub max_spool: Option<String>,
     #[serde(default, rename = "target")]
     pub targets: Vec<FanoutTarget>,
 }

@@ -243,3 +243,117 @@ fn one_event_at_a_time_is_answered_beside_a_silent_target() {
     let silent = target_status(&relay, "silent");
     assert_eq!(silent["pending"], 20, "{silent}");
 }
+
+/// A target that never answers, with `--max-spool`: instead of the spool growing until the disk
+/// is full (and every event is refused, to every target), the silent one gives up its oldest
+/// events a segment at a time, the spool's files stay within the limit, and the fast target
+/// gets every event. Each event carries Stripe's most metadata (50 keys of 500 characters), so
+/// that 1,000 of them (about 31 MB) fill more than four 4 MiB segments.
+#[test]
+fn a_silent_target_gives_up_its_oldest_events_rather_than_fill_the_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let a = Recorder::start(d, "a", None);
+    let (_silent_proc, silent_url) = silent();
+    let relay = Fanout::start_local(
+        d,
+        &[
+            "--target",
+            &target("a", &a),
+            "--target",
+            &format!("silent={silent_url}"),
+            "--max-spool",
+            "16MiB",
+            "--timeout",
+            "2s",
+            "--in-flight",
+            "2",
+        ],
+    );
+    let metadata: serde_json::Map<String, Value> = (0..50)
+        .map(|k| (format!("k{k}"), Value::from("m".repeat(500))))
+        .collect();
+    let set = format!("data.object.metadata={}", Value::from(metadata));
+    let events: Vec<(String, String, String)> = (0..1_000)
+        .map(|_| signed("checkout.session.completed", INCOMING, &[&set]))
+        .collect();
+    assert!(events[0].1.len() > 25_000, "{}", events[0].1.len());
+    std::thread::scope(|s| {
+        for chunk in events.chunks(250) {
+            let webhook = relay.webhook.clone();
+            s.spawn(move || {
+                for (_, body, header) in chunk {
+                    let (status, answer) = post(&webhook, body, header).expect("answered");
+                    assert_eq!(status, 200, "{answer}");
+                }
+            });
+        }
+    });
+    let ids: Vec<String> = events.iter().map(|(id, _, _)| id.clone()).collect();
+    a.wait_for(&ids);
+
+    let files = || -> Vec<u64> {
+        std::fs::read_dir(d.join("spool/events"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+            .map(|e| e.metadata().unwrap().len())
+            .collect()
+    };
+    let silent = poll("the spool back within --max-spool", WAIT, || {
+        let silent = target_status(&relay, "silent");
+        (files().len() <= 4 && silent["gave_up"].as_u64() >= Some(500)).then_some(silent)
+    });
+    // Four files of 4 MiB (a sealed one may end with one record past it).
+    let bytes: u64 = files().iter().sum();
+    assert!(
+        bytes <= (16 << 20) + 4 * 64 * 1024,
+        "{bytes} bytes in {:?}",
+        files()
+    );
+    assert_eq!(silent["delivered"], 0, "{silent}");
+    assert_eq!(relay.status()["spool"]["max_bytes"], 16 << 20);
+    let fast = target_status(&relay, "a");
+    assert_eq!(
+        (fast["delivered"].clone(), fast["gave_up"].clone()),
+        (1_000.into(), 0.into()),
+        "{fast}"
+    );
+    let log = relay.log_saying("target silent: GAVE UP on ");
+    assert!(
+        log.contains("more than --max-spool 16.0 MiB holds"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_max_spool_below_four_segments_or_not_a_size_is_refused() {
+    let args = [
+        "fanout",
+        "--listen",
+        "127.0.0.1:0",
+        "--target",
+        "a=http://127.0.0.1:9/",
+    ];
+    let o = run(&[&args[..], &["--max-spool", "8MiB"]].concat());
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains("the spool needs at least 16MiB"),
+        "{}",
+        stderr(&o)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("stripe-ops.toml");
+    std::fs::write(&config, "[fanout]\nmax_spool = \"lots\"\n").unwrap();
+    let o = bin()
+        .args(args)
+        .env("STRIPE_OPS_CONFIG", &config)
+        .output()
+        .unwrap();
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains("[fanout] max_spool \"lots\" in the config file: expected a size"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -455,10 +455,23 @@ fn from_sqs_refuses_what_cannot_work_before_anything_starts() {
     let d = dir.path();
     let secret = secret_file(d, "a", SECRET_A);
     let queue = "http://127.0.0.1:9/123456789012/q";
-    let cases: [(&[&str], &str); 3] = [
+    let cases: [(&[&str], &str); 4] = [
         (
             &["--from-sqs", queue, "--target", "a=http://127.0.0.1:9/"],
             "target a has no --target-secret-file",
+        ),
+        (
+            &[
+                "--from-sqs",
+                queue,
+                "--target",
+                "a=http://127.0.0.1:9/",
+                "--target-secret-file",
+                &format!("a={secret}"),
+                "--max-spool",
+                "1GiB",
+            ],
+            "--max-spool does not go with --from-sqs",
         ),
         (
             &[

@@ -56,6 +56,8 @@ pub struct DeliveryOptions {
     /// Attempts in flight at once per healthy target.
     pub in_flight: usize,
     pub client: super::attempt::Client,
+    /// Bytes of segment files the spool may hold (`--max-spool`; none: no limit).
+    pub max_spool: Option<u64>,
 }
 
 impl DeliveryOptions {
@@ -173,6 +175,9 @@ struct Inner {
     refused: AtomicU64,
     /// Requests being received now (`Hub::receiving`): an urgent fsync may wait for them.
     receiving: Arc<AtomicUsize>,
+    /// Every target still needing an event at or below this number gives it up: the spool
+    /// reached `max_spool` (`keep_within_max_spool`).
+    given_up_through: AtomicU64,
     log: Log,
 }
 
@@ -195,6 +200,42 @@ impl Inner {
             .map(|t| t.next.load(Ordering::Acquire))
             .min()
             .unwrap_or(u64::MAX)
+    }
+
+    /// With `max_spool`, when the segment files some target still needs outgrow it: the
+    /// targets furthest behind give up the events of the oldest segments, a whole segment at a
+    /// time, so that one stalled target cannot fill the disk (a full disk refuses every event,
+    /// and every target stops getting new ones). Not while an earlier give-up is still under
+    /// way: a target's cursor waits for its attempts in flight (at most `--timeout`), and
+    /// raising the mark meanwhile would take more than needed. The files kept (the limit's
+    /// worth, with the segment written to and the one made ahead) hold the newest events, which
+    /// a target that keeps up is among.
+    fn keep_within_max_spool(&self) {
+        let Some(max_spool) = self.opts.max_spool else {
+            return;
+        };
+        let Some(done_through) = self.state().cursors.values().min().copied() else {
+            return;
+        };
+        let marked = self.given_up_through.load(Ordering::Acquire);
+        if done_through < marked {
+            return;
+        }
+        let Some(through) = self
+            .spool
+            .over(super::spool::files_within(max_spool), done_through)
+        else {
+            return;
+        };
+        self.given_up_through.fetch_max(through, Ordering::AcqRel);
+        self.log.line(format!(
+            "spool: {} segment files, more than --max-spool {} holds: the targets still needing events up to #{through} give them up",
+            self.spool.segments(),
+            bytesize::ByteSize(max_spool).display().iec(),
+        ));
+        for target in self.roster().iter() {
+            target.wake.notify_one();
+        }
     }
 
     /// Whether some target does not keep up: the senders of its events wait for the fsync.
@@ -278,6 +319,7 @@ impl Hub {
             recovered: recovered.events.iter().map(|e| e.seq).collect(),
             refused: AtomicU64::new(0),
             receiving: Arc::default(),
+            given_up_through: AtomicU64::new(0),
             state: Mutex::new(State {
                 workers: BTreeMap::new(),
                 cursors: BTreeMap::new(),
@@ -547,6 +589,7 @@ impl Hub {
                     }
                 }
                 inner.feed.trim(inner.needed());
+                inner.keep_within_max_spool();
                 collect_garbage(&inner, SEGMENT_IDLE);
             }
         });
@@ -617,6 +660,7 @@ impl Hub {
                 "events": self.spooled_events(&state),
                 "segments": spool.segments(),
                 "last_seq": spool.last_seq(),
+                "max_bytes": self.inner.opts.max_spool,
             },
             "targets": targets,
         })

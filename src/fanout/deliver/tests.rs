@@ -81,6 +81,7 @@ fn hub(
         max_age: Duration::from_secs(3600),
         in_flight: 1,
         client: super::super::attempt::Client::new(Duration::from_secs(30), false).unwrap(),
+        max_spool: None,
     };
     Hub::start_with(
         Arc::new(spool),

@@ -57,6 +57,8 @@ pub(super) struct Worker {
     highest_finished: u64,
     cursor: u64,
     saved_cursor: u64,
+    /// The hub's `given_up_through` as this worker last carried it out.
+    given_up_through: u64,
     /// Present while the target is failing or catching up: then its events go one at a time,
     /// strictly in order, each after the previous one was delivered.
     recovery: Option<Recovery>,
@@ -96,6 +98,7 @@ impl Worker {
             highest_finished: cursor,
             cursor,
             saved_cursor: cursor,
+            given_up_through: 0,
             recovery: None,
             lag: Lag::KeepingUp,
             usual: Usual::default(),
@@ -110,6 +113,7 @@ impl Worker {
         tokio::pin!(timer);
         let mut armed: Option<Instant> = None;
         loop {
+            self.give_up_for_space();
             if !stopping {
                 self.start_attempts();
             }
@@ -233,6 +237,9 @@ impl Worker {
                     self.next = until.max(self.next);
                 }
                 for event in events {
+                    if event.seq <= self.given_up_through {
+                        continue;
+                    }
                     self.unfinished.insert(event.seq);
                     self.next = event.seq + 1;
                     self.from_disk.push_back(Arc::new(event));
@@ -405,6 +412,15 @@ impl Worker {
             job.event.seq,
             job.failures,
         );
+        if seq <= self.given_up_through {
+            self.hub.log.line(format!(
+                "target {} {label} #{seq}: attempt {attempt} failed: {error}; GAVE UP, the spool reached --max-spool",
+                self.target.name
+            ));
+            self.target.stats().gave_up += 1;
+            self.finish(seq);
+            return;
+        }
         let at = self.retries.partition_point(|j| j.event.seq < seq);
         self.retries.insert(at, job);
         let failures = match &self.recovery {
@@ -463,12 +479,69 @@ impl Worker {
     /// had.
     fn finish(&mut self, seq: u64) {
         self.unfinished.remove(&seq);
+        self.finished_through(seq);
+    }
+
+    fn finished_through(&mut self, seq: u64) {
         self.highest_finished = self.highest_finished.max(seq);
         let cursor = match self.unfinished.first() {
             Some(oldest) => oldest - 1,
             None => self.highest_finished,
         };
         self.cursor = self.cursor.max(cursor);
+    }
+
+    /// Gives up every event at or below the hub's `given_up_through` that it still needs (the
+    /// spool reached `--max-spool`), but those in flight: they end as they end, and one that
+    /// fails is given up then. Events it has not read yet count as given up whatever its route.
+    fn give_up_for_space(&mut self) {
+        let mark = self.hub.given_up_through.load(Ordering::Acquire);
+        if mark <= self.given_up_through {
+            return;
+        }
+        self.given_up_through = mark;
+        if mark <= self.cursor {
+            return;
+        }
+        let first = self.cursor + 1;
+        // Each queue is in sequence order: what goes is a run at its front.
+        let mut jobs: Vec<Job> = front_through(&mut self.retries, mark, |j| j.event.seq);
+        for entry in front_through(&mut self.taken, mark, |e| e.event.seq) {
+            let verdict = entry
+                .verdicts
+                .as_ref()
+                .and_then(|v| v.wants(self.target.slot));
+            jobs.extend(self.unless_filtered(entry.event.clone(), entry.answer.clone(), verdict));
+        }
+        for event in front_through(&mut self.from_disk, mark, |e| e.seq) {
+            jobs.extend(self.unless_filtered(event, None, None));
+        }
+        let mut count = jobs.len() as u64;
+        if self.next <= mark {
+            count += mark + 1 - self.next;
+            self.next = mark + 1;
+            self.read_at = None;
+            self.target.next.store(self.next, Ordering::Release);
+        }
+        for mut job in jobs {
+            self.unfinished.remove(&job.event.seq);
+            if let Some(answer) = job.answer.take() {
+                answer.report(Outcome {
+                    error: Some("the spool reached --max-spool; not delivered".into()),
+                    ..queued_outcome(&self.target.name)
+                });
+            }
+        }
+        self.finished_through(mark);
+        let last = {
+            let mut stats = self.target.stats();
+            stats.gave_up += count;
+            stats.last_error.clone().unwrap_or_else(|| "none".into())
+        };
+        self.hub.log.line(format!(
+            "target {}: GAVE UP on {count} events from #{first} to #{mark}, the spool reached --max-spool (last error: {last})",
+            self.target.name
+        ));
     }
 
     /// Hands a moved cursor to the spool (a target removed by a reload keeps none).
@@ -540,6 +613,12 @@ impl Worker {
             .first_key_value()
             .map(|(_, oldest)| oldest.started + self.usual.slow_after())
     }
+}
+
+/// Takes the items of an ordered queue numbered at or below `mark`.
+fn front_through<T>(queue: &mut VecDeque<T>, mark: u64, seq: impl Fn(&T) -> u64) -> Vec<T> {
+    let n = queue.partition_point(|item| seq(item) <= mark);
+    queue.drain(..n).collect()
 }
 
 /// How long a target's attempts usually take: a moving average of the attempts that ended,

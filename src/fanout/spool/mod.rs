@@ -45,6 +45,30 @@ pub(super) use files::{private_options, write_private_file};
 /// Size after which a new segment is started.
 pub const SEGMENT_BYTES: u64 = 4 << 20;
 
+/// The least `--max-spool` takes: four segment files (the one written to, the one made ahead
+/// and two for the targets behind).
+pub const MIN_MAX_SPOOL: u64 = 4 * SEGMENT_BYTES;
+
+/// A `--max-spool` size such as 512MiB or 2GB (the `bytesize` crate's units: KiB, MiB and GiB
+/// are powers of 1024, KB, MB and GB of 1000; a bare number is bytes), at least
+/// `MIN_MAX_SPOOL`.
+pub fn parse_max_spool(text: &str) -> Result<u64, String> {
+    let bytes = text
+        .trim()
+        .parse::<bytesize::ByteSize>()
+        .map_err(|e| format!("expected a size such as 512MiB or 2GB ({e})"))?
+        .as_u64();
+    if bytes < MIN_MAX_SPOOL {
+        return Err("the spool needs at least 16MiB (four segment files of 4 MiB)".into());
+    }
+    Ok(bytes)
+}
+
+/// How many segment files fit in `max_spool` bytes.
+pub fn files_within(max_spool: u64) -> usize {
+    usize::try_from(max_spool / SEGMENT_BYTES).unwrap_or(usize::MAX)
+}
+
 /// One received event, as spooled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
@@ -616,6 +640,26 @@ impl Spool {
                     .line(format!("spool: cannot remove {}: {e}", path.display()));
             }
         }
+    }
+
+    /// Whether the segment files holding events some target still needs (every event above
+    /// `done_through`), with the one being written to and the one made ahead, are more than
+    /// `max_files`: then the last event of the oldest segments to let go for the rest to fit.
+    pub fn over(&self, max_files: usize, done_through: u64) -> Option<u64> {
+        let log = self.log();
+        let mut needed: Vec<u64> = log
+            .sealed
+            .iter()
+            .map(|s| s.max_seq)
+            .filter(|&max_seq| max_seq > done_through)
+            .collect();
+        needed.sort_unstable();
+        let files =
+            needed.len() + usize::from(log.current.is_some()) + usize::from(log.spare.is_some());
+        let excess = files.checked_sub(max_files).filter(|&n| n > 0)?;
+        needed
+            .get(excess.min(needed.len()).checked_sub(1)?)
+            .copied()
     }
 
     /// Segment files in the spool now.

@@ -93,6 +93,44 @@ fn segments_roll_and_leave_once_all_their_events_are_done() {
 }
 
 #[test]
+fn beyond_the_limit_the_oldest_segments_a_target_still_needs_are_named_to_let_go() {
+    let dir = tempfile::tempdir().unwrap();
+    // Without fsync no segment is made ahead: the files are the sealed ones and the current.
+    let (spool, _) = Spool::open_with(dir.path(), false, 600, super::super::Log::silent()).unwrap();
+    let body = "x".repeat(150);
+    for _ in 0..9 {
+        write(&spool, event("evt", &body));
+    }
+    // Events 1-2, 3-4, 5-6 and 7-8 sealed, 9 in the current segment.
+    assert_eq!(spool.segments(), 5);
+    assert_eq!(spool.over(5, 0), None, "five files fit in five");
+    assert_eq!(spool.over(4, 0), Some(2), "one too many: the oldest goes");
+    assert_eq!(spool.over(3, 0), Some(4));
+    assert_eq!(
+        spool.over(3, 2),
+        Some(4),
+        "a segment every target is done with is not counted: it goes anyway"
+    );
+    assert_eq!(spool.over(4, 4), None);
+    assert_eq!(
+        spool.over(1, 0),
+        Some(8),
+        "never the segment being written to"
+    );
+}
+
+#[test]
+fn max_spool_sizes_take_bytesize_units_and_leave_room_for_four_segments() {
+    assert_eq!(parse_max_spool("512MiB"), Ok(512 << 20));
+    assert_eq!(parse_max_spool(" 2GB "), Ok(2_000_000_000));
+    assert_eq!(parse_max_spool("16 MiB"), Ok(MIN_MAX_SPOOL));
+    assert_eq!(files_within(MIN_MAX_SPOOL + SEGMENT_BYTES - 1), 4);
+    for bad in ["1MiB", "16000000", "lots", "-5GiB", ""] {
+        assert!(parse_max_spool(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
 fn a_sealed_segment_is_made_durable_by_the_next_sync_not_by_the_append_that_sealed_it() {
     let dir = tempfile::tempdir().unwrap();
     let (spool, _) = Spool::open_with(dir.path(), true, 600, super::super::Log::silent()).unwrap();
