@@ -221,7 +221,7 @@ impl Inner {
         if done_through < marked {
             return;
         }
-        let Some(through) = self
+        let Some((files, through)) = self
             .spool
             .over(super::spool::files_within(max_spool), done_through)
         else {
@@ -229,8 +229,7 @@ impl Inner {
         };
         self.given_up_through.fetch_max(through, Ordering::AcqRel);
         self.log.line(format!(
-            "spool: {} segment files, more than --max-spool {} holds: the targets still needing events up to #{through} give them up",
-            self.spool.segments(),
+            "spool: {files} segment files, more than --max-spool {} holds: the targets still needing events up to #{through} give them up",
             bytesize::ByteSize(max_spool).display().iec(),
         ));
         for target in self.roster().iter() {

@@ -412,17 +412,7 @@ impl Worker {
             job.event.seq,
             job.failures,
         );
-        if seq <= self.given_up_through {
-            self.hub.log.line(format!(
-                "target {} {label} #{seq}: attempt {attempt} failed: {error}; GAVE UP, the spool reached --max-spool",
-                self.target.name
-            ));
-            self.target.stats().gave_up += 1;
-            self.finish(seq);
-            return;
-        }
-        let at = self.retries.partition_point(|j| j.event.seq < seq);
-        self.retries.insert(at, job);
+        self.queue_retry(job);
         let failures = match &self.recovery {
             None => 0,
             Some(r) if was_retry => r.failures + 1,
@@ -444,6 +434,14 @@ impl Worker {
             self.target.name,
             delay.as_secs_f64()
         ));
+    }
+
+    /// Puts a job among the retries, in sequence order.
+    fn queue_retry(&mut self, job: Job) {
+        let at = self
+            .retries
+            .partition_point(|j| j.event.seq < job.event.seq);
+        self.retries.insert(at, job);
     }
 
     fn give_up(&mut self, mut job: Job) {
@@ -492,8 +490,11 @@ impl Worker {
     }
 
     /// Gives up every event at or below the hub's `given_up_through` that it still needs (the
-    /// spool reached `--max-spool`), but those in flight: they end as they end, and one that
-    /// fails is given up then. Events it has not read yet count as given up whatever its route.
+    /// spool reached `--max-spool`). Events it has not read yet count as given up whatever its
+    /// route. Attempts under way at or below the mark would hold the cursor, and the segments,
+    /// for up to `--timeout` (a silent target's: 2 s of events in the test beside it, the
+    /// spool at twice the limit): the target's attempts are dropped, and those above the mark
+    /// are made again.
     fn give_up_for_space(&mut self) {
         let mark = self.hub.given_up_through.load(Ordering::Acquire);
         if mark <= self.given_up_through {
@@ -504,6 +505,12 @@ impl Worker {
             return;
         }
         let first = self.cursor + 1;
+        if self.in_flight.values().any(|f| f.job.event.seq <= mark) {
+            self.attempts = FuturesUnordered::new();
+            for (_, flight) in std::mem::take(&mut self.in_flight) {
+                self.queue_retry(flight.job);
+            }
+        }
         // Each queue is in sequence order: what goes is a run at its front.
         let mut jobs: Vec<Job> = front_through(&mut self.retries, mark, |j| j.event.seq);
         for entry in front_through(&mut self.taken, mark, |e| e.event.seq) {

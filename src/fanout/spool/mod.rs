@@ -644,8 +644,9 @@ impl Spool {
 
     /// Whether the segment files holding events some target still needs (every event above
     /// `done_through`), with the one being written to and the one made ahead, are more than
-    /// `max_files`: then the last event of the oldest segments to let go for the rest to fit.
-    pub fn over(&self, max_files: usize, done_through: u64) -> Option<u64> {
+    /// `max_files`: then how many there are, and the last event of the oldest segments to let
+    /// go for the rest to fit.
+    pub fn over(&self, max_files: usize, done_through: u64) -> Option<(usize, u64)> {
         let log = self.log();
         let mut needed: Vec<u64> = log
             .sealed
@@ -657,9 +658,8 @@ impl Spool {
         let files =
             needed.len() + usize::from(log.current.is_some()) + usize::from(log.spare.is_some());
         let excess = files.checked_sub(max_files).filter(|&n| n > 0)?;
-        needed
-            .get(excess.min(needed.len()).checked_sub(1)?)
-            .copied()
+        let through = needed.get(excess.min(needed.len()).checked_sub(1)?)?;
+        Some((files, *through))
     }
 
     /// Segment files in the spool now.

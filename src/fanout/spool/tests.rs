@@ -104,17 +104,21 @@ fn beyond_the_limit_the_oldest_segments_a_target_still_needs_are_named_to_let_go
     // Events 1-2, 3-4, 5-6 and 7-8 sealed, 9 in the current segment.
     assert_eq!(spool.segments(), 5);
     assert_eq!(spool.over(5, 0), None, "five files fit in five");
-    assert_eq!(spool.over(4, 0), Some(2), "one too many: the oldest goes");
-    assert_eq!(spool.over(3, 0), Some(4));
+    assert_eq!(
+        spool.over(4, 0),
+        Some((5, 2)),
+        "one too many: the oldest goes"
+    );
+    assert_eq!(spool.over(3, 0), Some((5, 4)));
     assert_eq!(
         spool.over(3, 2),
-        Some(4),
+        Some((4, 4)),
         "a segment every target is done with is not counted: it goes anyway"
     );
     assert_eq!(spool.over(4, 4), None);
     assert_eq!(
         spool.over(1, 0),
-        Some(8),
+        Some((5, 8)),
         "never the segment being written to"
     );
 }
