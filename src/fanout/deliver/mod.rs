@@ -178,6 +178,8 @@ struct Inner {
     /// Every target still needing an event at or below this number gives it up: the spool
     /// reached `max_spool` (`keep_within_max_spool`).
     given_up_through: AtomicU64,
+    /// `Spool::sealed_so_far` when the spool's size was last checked against `max_spool`.
+    sealed_seen: AtomicU64,
     log: Log,
 }
 
@@ -205,9 +207,9 @@ impl Inner {
     /// With `max_spool`, when the segment files some target still needs outgrow it: the
     /// targets furthest behind give up the events of the oldest segments, a whole segment at a
     /// time, so that one stalled target cannot fill the disk (a full disk refuses every event,
-    /// and every target stops getting new ones). Not while an earlier give-up is still under
-    /// way: a target's cursor waits for its attempts in flight (at most `--timeout`), and
-    /// raising the mark meanwhile would take more than needed. The files kept (the limit's
+    /// and every target stops getting new ones). Checked at each sweep and whenever a segment
+    /// is sealed; not while an earlier give-up is still under way (some cursor below the
+    /// mark: raising it meanwhile would take more than needed). The files kept (the limit's
     /// worth, with the segment written to and the one made ahead) hold the newest events, which
     /// a target that keeps up is among.
     fn keep_within_max_spool(&self) {
@@ -261,6 +263,14 @@ impl Inner {
         for (target, wake) in roster.iter().zip(wake) {
             if wake {
                 target.wake.notify_one();
+            }
+        }
+        // A segment was sealed: the spool grew by one, checked now rather than at the next
+        // sweep (a fast sender fills megabytes in its 200 ms).
+        if self.opts.max_spool.is_some() {
+            let sealed = self.spool.sealed_so_far();
+            if self.sealed_seen.swap(sealed, Ordering::AcqRel) != sealed {
+                self.keep_within_max_spool();
             }
         }
     }
@@ -319,6 +329,7 @@ impl Hub {
             refused: AtomicU64::new(0),
             receiving: Arc::default(),
             given_up_through: AtomicU64::new(0),
+            sealed_seen: AtomicU64::new(0),
             state: Mutex::new(State {
                 workers: BTreeMap::new(),
                 cursors: BTreeMap::new(),

@@ -549,6 +549,9 @@ impl Worker {
             "target {}: GAVE UP on {count} events from #{first} to #{mark}, the spool reached --max-spool (last error: {last})",
             self.target.name
         ));
+        // The files go now, not at the next sweep.
+        self.save_cursor();
+        collect_garbage(&self.hub, SEGMENT_IDLE);
     }
 
     /// Hands a moved cursor to the spool (a target removed by a reload keeps none).

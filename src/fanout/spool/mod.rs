@@ -100,6 +100,8 @@ pub struct Spool {
     pub(crate) hold_sync: std::sync::RwLock<()>,
     /// The next number to give; only `append` moves it, under the log's lock.
     next_seq: AtomicU64,
+    /// Segments sealed since the spool was opened (`sealed_so_far`).
+    sealed: AtomicU64,
     logger: super::Log,
 }
 
@@ -247,6 +249,7 @@ impl Spool {
             #[cfg(test)]
             hold_sync: Default::default(),
             next_seq: AtomicU64::new(highest + 1),
+            sealed: AtomicU64::new(0),
         };
         Ok((spool, recovered))
     }
@@ -397,6 +400,13 @@ impl Spool {
             start: segment.start,
             len: segment.len,
         });
+        self.sealed.fetch_add(1, Ordering::Release);
+    }
+
+    /// How many segments were sealed since the spool was opened: a new one was started each
+    /// time (without a lock, for a check after every append).
+    pub fn sealed_so_far(&self) -> u64 {
+        self.sealed.load(Ordering::Acquire)
     }
 
     /// The segment made ahead when there is one, else a new empty file.
