@@ -690,6 +690,17 @@ fn answer(written: impl IntoIterator<Item = (u64, Done)>, synced: &Result<(), St
     }
 }
 
+/// Why events were not spooled (logged, and said in the 503): a full disk says what usually
+/// fills it.
+fn refusal(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::StorageFull => format!(
+            "{e}: the disk is full (a target that does not answer keeps its events: `pending` in /status; --max-spool bounds the spool)"
+        ),
+        _ => e.to_string(),
+    }
+}
+
 /// Appends one batch; returns what waits for the fsync and what the targets are to take (the
 /// refused are answered at once).
 fn append(spool: &Spool, batch: &mut Vec<Submission>) -> (Vec<(u64, Done)>, Vec<Arc<Entry>>) {
@@ -698,7 +709,7 @@ fn append(spool: &Spool, batch: &mut Vec<Submission>) -> (Vec<(u64, Done)>, Vec<
         .map(|s| std::mem::replace(&mut s.event, placeholder()))
         .collect();
     let appended = spool.append(&mut events);
-    let refused = appended.error.map(|e| e.to_string());
+    let refused = appended.error.as_ref().map(refusal);
     let mut entries = Vec::with_capacity(appended.written);
     let mut written = Vec::with_capacity(appended.written);
     for (event, submission) in events.into_iter().zip(batch.drain(..)) {

@@ -282,3 +282,13 @@ fn an_urgent_fsync_waits_for_the_requests_in_flight_only_when_there_are_many() {
     assert_eq!(pace(false, 16).due(1, first, first), first + SYNC_PACE / 2);
     assert!(!pace(false, 16).wakes(0, 1));
 }
+
+#[test]
+fn a_full_disk_says_what_usually_fills_it() {
+    let full = std::io::Error::from_raw_os_error(28);
+    let why = refusal(&full);
+    assert!(why.starts_with("No space left on device"), "{why}");
+    assert!(why.contains("--max-spool bounds the spool"), "{why}");
+    let other = std::io::Error::from_raw_os_error(5);
+    assert_eq!(refusal(&other), other.to_string());
+}
