@@ -87,6 +87,21 @@ fn silent() -> (Proc, String) {
     (proc, format!("http://127.0.0.1:{port}/hook"))
 }
 
+/// A relay in `d` with `flags`, delivering to a recording target `a` and a silent one (kept
+/// alive by the `Proc`).
+fn beside_a_silent_target(d: &Path, flags: &[&str]) -> (Recorder, Proc, Fanout) {
+    let a = Recorder::start(d, "a", None);
+    let (silent_proc, silent_url) = silent();
+    let targets = [target("a", &a), format!("silent={silent_url}")];
+    let args = [
+        &["--target", &targets[0], "--target", &targets[1]][..],
+        flags,
+    ]
+    .concat();
+    let relay = Fanout::start_local(d, &args);
+    (a, silent_proc, relay)
+}
+
 fn target_status(relay: &Fanout, name: &str) -> Value {
     relay.status()["targets"]
         .as_array()
@@ -214,21 +229,8 @@ fn a_slow_and_a_silent_target_hold_back_neither_the_fast_ones_nor_the_answers() 
 fn one_event_at_a_time_is_answered_beside_a_silent_target() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let a = Recorder::start(d, "a", None);
-    let (_silent_proc, silent_url) = silent();
-    let relay = Fanout::start_local(
-        d,
-        &[
-            "--target",
-            &target("a", &a),
-            "--target",
-            &format!("silent={silent_url}"),
-            "--summary-wait",
-            "1h",
-            "--timeout",
-            "1h",
-        ],
-    );
+    let (a, _silent, relay) =
+        beside_a_silent_target(d, &["--summary-wait", "1h", "--timeout", "1h"]);
     let mut ids = Vec::new();
     for _ in 0..20 {
         let (id, body, header) = signed("invoice.paid", INCOMING, &[]);
@@ -253,18 +255,12 @@ fn one_event_at_a_time_is_answered_beside_a_silent_target() {
 fn a_silent_target_gives_up_its_oldest_events_rather_than_fill_the_disk() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let a = Recorder::start(d, "a", None);
-    let (_silent_proc, silent_url) = silent();
-    let relay = Fanout::start_local(
+    // The silent target's attempts never end: those holding the oldest segments are dropped.
+    let (a, _silent, relay) = beside_a_silent_target(
         d,
         &[
-            "--target",
-            &target("a", &a),
-            "--target",
-            &format!("silent={silent_url}"),
             "--max-spool",
             "16MiB",
-            // Its attempts never end: the ones holding the oldest segments must be dropped.
             "--timeout",
             "1h",
             "--in-flight",

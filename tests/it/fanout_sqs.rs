@@ -455,51 +455,34 @@ fn from_sqs_refuses_what_cannot_work_before_anything_starts() {
     let d = dir.path();
     let secret = secret_file(d, "a", SECRET_A);
     let queue = "http://127.0.0.1:9/123456789012/q";
-    let cases: [(&[&str], &str); 4] = [
+    let signing = format!("a={secret}");
+    let target = [
+        "--target",
+        "a=http://127.0.0.1:9/",
+        "--target-secret-file",
+        &signing,
+    ];
+    let from_queue = ["--from-sqs", queue];
+    let cases: [(Vec<&str>, &str); 4] = [
         (
-            &["--from-sqs", queue, "--target", "a=http://127.0.0.1:9/"],
+            vec!["--from-sqs", queue, "--target", "a=http://127.0.0.1:9/"],
             "target a has no --target-secret-file",
         ),
         (
-            &[
-                "--from-sqs",
-                queue,
-                "--target",
-                "a=http://127.0.0.1:9/",
-                "--target-secret-file",
-                &format!("a={secret}"),
-                "--max-spool",
-                "1GiB",
-            ],
+            [&from_queue[..], &target, &["--max-spool", "1GiB"]].concat(),
             "--max-spool does not go with --from-sqs",
         ),
         (
-            &[
-                "--from-sqs",
-                queue,
-                "--target",
-                "a=http://127.0.0.1:9/",
-                "--target-secret-file",
-                &format!("a={secret}"),
-                "--verify-secret-file",
-                &secret,
-            ],
+            [&from_queue[..], &target, &["--verify-secret-file", &secret]].concat(),
             "--verify-secret-file does not go with --from-sqs",
         ),
         (
-            &[
-                "--from-sqs",
-                "not a url",
-                "--target",
-                "a=http://127.0.0.1:9/",
-                "--target-secret-file",
-                &format!("a={secret}"),
-            ],
+            [&["--from-sqs", "not a url"][..], &target].concat(),
             "is not a queue URL",
         ),
     ];
     for (args, expected) in cases {
-        let o = run(&[&["fanout", "--listen", "127.0.0.1:0"], args].concat());
+        let o = run(&[&["fanout", "--listen", "127.0.0.1:0"], &args[..]].concat());
         assert_code(&o, 2);
         assert!(stderr(&o).contains(expected), "{args:?}: {}", stderr(&o));
     }

@@ -492,9 +492,9 @@ impl Worker {
     /// Gives up every event at or below the hub's `given_up_through` that it still needs (the
     /// spool reached `--max-spool`). Events it has not read yet count as given up whatever its
     /// route. Attempts under way at or below the mark would hold the cursor, and the segments,
-    /// for up to `--timeout` (a silent target's: 2 s of events in the test beside it, the
-    /// spool at twice the limit): the target's attempts are dropped, and those above the mark
-    /// are made again.
+    /// for up to `--timeout` (beside a silent target with a 2 s timeout the spool reached twice
+    /// the limit): so the target's attempts are all dropped, and those above the mark are made
+    /// again.
     fn give_up_for_space(&mut self) {
         let mark = self.hub.given_up_through.load(Ordering::Acquire);
         if mark <= self.given_up_through {
