@@ -436,6 +436,16 @@ impl Worker {
         ));
     }
 
+    /// Tells a sender still waiting for the job's first attempt that it was given up.
+    fn not_delivered(&self, job: &mut Job, why: &str) {
+        if let Some(answer) = job.answer.take() {
+            answer.report(Outcome {
+                error: Some(why.into()),
+                ..queued_outcome(&self.target.name)
+            });
+        }
+    }
+
     /// Puts a job among the retries, in sequence order.
     fn queue_retry(&mut self, job: Job) {
         let at = self
@@ -463,12 +473,7 @@ impl Worker {
         if let Some(r) = &mut self.recovery {
             r.failures = 0;
         }
-        if let Some(answer) = job.answer.take() {
-            answer.report(Outcome {
-                error: Some("older than max-age; not delivered".into()),
-                ..queued_outcome(&self.target.name)
-            });
-        }
+        self.not_delivered(&mut job, "older than max-age; not delivered");
         self.finish(event.seq);
     }
 
@@ -532,12 +537,7 @@ impl Worker {
         }
         for mut job in jobs {
             self.unfinished.remove(&job.event.seq);
-            if let Some(answer) = job.answer.take() {
-                answer.report(Outcome {
-                    error: Some("the spool reached --max-spool; not delivered".into()),
-                    ..queued_outcome(&self.target.name)
-                });
-            }
+            self.not_delivered(&mut job, "the spool reached --max-spool; not delivered");
         }
         self.finished_through(mark);
         let last = {

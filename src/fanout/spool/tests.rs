@@ -67,16 +67,22 @@ fn a_spool_in_use_cannot_be_opened_twice() {
     assert!(Spool::open(dir.path(), false).is_ok());
 }
 
-#[test]
-fn segments_roll_and_leave_once_all_their_events_are_done() {
-    let dir = tempfile::tempdir().unwrap();
-    let (spool, _) = Spool::open_with(dir.path(), true, 600, super::super::Log::silent()).unwrap();
+/// A spool of 600-byte segments holding nine events of about 270 bytes, two per segment: 1-2,
+/// 3-4, 5-6 and 7-8 sealed, 9 in the current one.
+fn nine_events_in_five_segments(dir: &Path, fsync: bool) -> Spool {
+    let (spool, _) = Spool::open_with(dir, fsync, 600, super::super::Log::silent()).unwrap();
     let body = "x".repeat(150);
     for _ in 0..9 {
         write(&spool, event("evt", &body));
     }
-    // About 270 bytes per record: two per segment, so five segments for nine events.
     assert_eq!(spool.segments(), 5);
+    spool
+}
+
+#[test]
+fn segments_roll_and_leave_once_all_their_events_are_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = nine_events_in_five_segments(dir.path(), true);
     spool.retire(4, Duration::ZERO);
     assert_eq!(spool.segments(), 3);
     assert_eq!(files(dir.path()).len(), 3);
@@ -96,13 +102,7 @@ fn segments_roll_and_leave_once_all_their_events_are_done() {
 fn beyond_the_limit_the_oldest_segments_a_target_still_needs_are_named_to_let_go() {
     let dir = tempfile::tempdir().unwrap();
     // Without fsync no segment is made ahead: the files are the sealed ones and the current.
-    let (spool, _) = Spool::open_with(dir.path(), false, 600, super::super::Log::silent()).unwrap();
-    let body = "x".repeat(150);
-    for _ in 0..9 {
-        write(&spool, event("evt", &body));
-    }
-    // Events 1-2, 3-4, 5-6 and 7-8 sealed, 9 in the current segment.
-    assert_eq!(spool.segments(), 5);
+    let spool = nine_events_in_five_segments(dir.path(), false);
     assert_eq!(spool.over(5, 0), None, "five files fit in five");
     assert_eq!(
         spool.over(4, 0),
