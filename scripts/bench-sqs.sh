@@ -11,6 +11,8 @@
 # re-sign, deliver, batch delete), to set beside a spool delivery's, and the SQS calls they made
 # per message (moto's request log: every POST after the queue was made, less the sender's).
 #   PERF=/tmp/sqs.data scripts/bench-sqs.sh   # perf record -g on the (first) relay meanwhile
+#   KEEPALIVE=1 scripts/bench-sqs.sh     # moto served by waitress (installed into the venv when
+#                                        # missing), which keeps connections alive as SQS does
 # Needs tests/run.sh's installs (the .venv, or $STRIPE_OPS_VENV, with moto and stripe) and a release build (built here
 # when missing). moto is one Python process: its figures say what limits the relay against
 # moto, nothing about AWS's SQS.
@@ -22,6 +24,7 @@ EVENTS="${EVENTS:-300}"
 RELAYS="${RELAYS:-1 3}"
 BENCH="${BENCH:-1}"
 VENV="${STRIPE_OPS_VENV:-.venv}"
+WAITRESS_VERSION="3.0.2"
 PY="$VENV/bin/python"
 [ -x "$PY" ] || { echo "no $VENV: run tests/run.sh once" >&2; exit 2; }
 [ -x "$BIN" ] || cargo build --release --locked
@@ -36,7 +39,25 @@ cleanup() {
 trap cleanup EXIT
 
 port="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-"$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$dir/moto.log" 2>&1 &
+if [ "${KEEPALIVE:-0}" = 1 ]; then
+  # moto's app under waitress, which keeps connections alive as SQS's endpoints do: werkzeug,
+  # under moto_server, answers every request with `Connection: close`, so that each call of the
+  # relay then pays a connect and a close.
+  "$PY" -c 'import waitress' 2>/dev/null ||
+    "$VENV/bin/pip" install -q --disable-pip-version-check "waitress==$WAITRESS_VERSION"
+  cat >"$dir/kept_alive.py" <<'EOF'
+import sys, waitress
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+moto = DomainDispatcherApplication(create_backend_app)
+def app(environ, start_response):  # a line per request, as moto_server logs them (calls counted)
+    print(f'"{environ["REQUEST_METHOD"]} {environ["PATH_INFO"]} ', file=sys.stderr, flush=True)
+    return moto(environ, start_response)
+waitress.serve(app, host="127.0.0.1", port=int(sys.argv[1]), threads=4, _quiet=True)
+EOF
+  "$PY" "$dir/kept_alive.py" "$port" >"$dir/moto.log" 2>&1 &
+else
+  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$dir/moto.log" 2>&1 &
+fi
 pids+=($!)
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench \
   AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true

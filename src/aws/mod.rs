@@ -59,6 +59,31 @@ pub fn describe<E: std::error::Error + 'static>(e: &E) -> String {
 
 /// A regional service's endpoint (`https://ssm.eu-west-1.amazonaws.com`; China's partition
 /// has its own domain).
+/// What a URL's calls need of it (its origin, its `Host`), worked out once per URL: the relay's
+/// SQS calls parsed their queue URL (with `url`'s IDNA pass) twice per call, 4 % of the
+/// `--from-sqs` relay's CPU (perf, `scripts/bench-sqs.sh`). A process calls a handful of URLs.
+#[derive(Clone, Default)]
+pub(crate) struct PerUrl(
+    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<str>>>>,
+);
+
+impl PerUrl {
+    /// `url`'s value, made by `make` the first time.
+    pub(crate) fn get(
+        &self,
+        url: &str,
+        make: impl FnOnce(&str) -> Result<String, String>,
+    ) -> Result<std::sync::Arc<str>, String> {
+        let mut known = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(value) = known.get(url) {
+            return Ok(value.clone());
+        }
+        let value: std::sync::Arc<str> = make(url)?.into();
+        known.insert(url.to_owned(), value.clone());
+        Ok(value)
+    }
+}
+
 pub(crate) fn regional_endpoint(service: &str, region: &str) -> String {
     let domain = if region.starts_with("cn-") {
         "amazonaws.com.cn"
@@ -72,4 +97,27 @@ pub(crate) fn regional_endpoint(service: &str, region: &str) -> String {
 /// formats it.
 pub(crate) fn date(d: Option<&DateTime>) -> Option<String> {
     d.and_then(|d| d.fmt(DateTimeFormat::DateTime).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PerUrl;
+
+    #[test]
+    fn a_urls_value_is_made_once_and_a_failure_is_not_kept() {
+        let memo = PerUrl::default();
+        let mut made = 0;
+        for _ in 0..3 {
+            let value = memo.get("http://127.0.0.1:5000/q", |url| {
+                made += 1;
+                Ok(format!("{url}!"))
+            });
+            assert_eq!(value.unwrap().as_ref(), "http://127.0.0.1:5000/q!");
+        }
+        assert_eq!(made, 1);
+        let clone = memo.clone();
+        assert!(clone.get("x", |_| Err("not a URL".into())).is_err());
+        assert_eq!(clone.get("x", |_| Ok("y".into())).unwrap().as_ref(), "y");
+        assert_eq!(memo.get("x", |_| Err("made again".into())).unwrap().as_ref(), "y");
+    }
 }

@@ -18,6 +18,7 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 use hyper_util::client::proxy::matcher::Matcher;
 use tokio_rustls::rustls::ClientConfig;
 
+use super::PerUrl;
 use super::sigv4::{Scope, Signer, authority};
 use crate::http1::{Failure, Kept, Origin, write_head};
 
@@ -43,6 +44,8 @@ pub struct Signed {
     /// not free, and the lean client's calls never need it); why, when it could not be.
     http: Arc<std::sync::OnceLock<std::result::Result<reqwest::Client, String>>>,
     signer: Arc<Signer>,
+    /// The `Host` each URL's calls are signed with.
+    hosts: PerUrl,
     /// The lean client's connections, when this client uses it (`lean`).
     lean: Option<Arc<Lean>>,
     timeout: Duration,
@@ -71,6 +74,7 @@ impl Signed {
             endpoint_override,
             http: Arc::default(),
             signer: Arc::default(),
+            hosts: PerUrl::default(),
             lean: None,
             timeout,
         }
@@ -103,7 +107,7 @@ impl Signed {
         let endpoint = self.endpoint_override.as_deref().unwrap_or(endpoint);
         let url = format!("{}/", endpoint.trim_end_matches('/'));
         let credentials = self.credentials().await?;
-        let host = authority(&url)?;
+        let host = self.hosts.get(&url, authority)?;
         let signing = self.signer.sign(
             &credentials,
             &Scope {
@@ -406,6 +410,7 @@ mod tests {
             endpoint_override: None,
             http: Arc::default(),
             signer: Arc::default(),
+            hosts: PerUrl::default(),
             lean: None,
             timeout: CALL_TIMEOUT,
         };

@@ -6,14 +6,15 @@
 //! host name, else the configured one.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use aws_config::SdkConfig;
 
-use super::AwsTarget;
 use super::signed::{CallError, JsonService, Signed};
+use super::{AwsTarget, PerUrl};
 
 /// A long poll waits up to 20 s (SQS's maximum `WaitTimeSeconds`); a call may take that long.
 pub const LONG_POLL_SECS: u64 = 20;
@@ -53,6 +54,8 @@ pub struct QueueInfo {
 pub struct Sqs {
     signed: Signed,
     region: String,
+    /// Each queue URL's endpoint (its origin).
+    endpoints: PerUrl,
 }
 
 impl Sqs {
@@ -65,12 +68,19 @@ impl Sqs {
             // The queue URL names the endpoint; an override (an emulator) wins.
             signed: Signed::with_timeout(config, target.endpoint_url.clone(), CALL_TIMEOUT).lean(),
             region: target.region.clone(),
+            endpoints: PerUrl::default(),
         }
     }
 
+    /// The endpoint of the queue at `queue_url` (its origin).
+    fn endpoint(&self, queue_url: &str) -> Result<Arc<str>, String> {
+        self.endpoints.get(queue_url, |url| {
+            origin(url).ok_or_else(|| format!("{url:?} is not a queue URL"))
+        })
+    }
+
     async fn call(&self, queue_url: &str, action: &str, body: Value) -> Result<Value, String> {
-        let endpoint =
-            origin(queue_url).ok_or_else(|| format!("{queue_url:?} is not a queue URL"))?;
+        let endpoint = self.endpoint(queue_url)?;
         let region = region_of(queue_url).unwrap_or(&self.region).to_owned();
         self.call_at(&endpoint, &region, action, body)
             .await
@@ -98,8 +108,7 @@ impl Sqs {
         action: &str,
         body: &impl serde::Serialize,
     ) -> Result<String, String> {
-        let endpoint =
-            origin(queue_url).ok_or_else(|| format!("{queue_url:?} is not a queue URL"))?;
+        let endpoint = self.endpoint(queue_url)?;
         let region = region_of(queue_url).unwrap_or(&self.region);
         let body = serde_json::to_string(body).expect("plain structs always serialize");
         self.signed
