@@ -11,6 +11,7 @@
 # re-sign, deliver, batch delete), to set beside a spool delivery's, and the SQS calls they made
 # per message (moto's request log: every POST after the queue was made, less the sender's).
 #   PERF=/tmp/sqs.data scripts/bench-sqs.sh   # perf record -g on the (first) relay meanwhile
+#   SPOOL=0 scripts/bench-sqs.sh         # without the spool relay at the same pace (after the runs)
 #   KEEPALIVE=1 scripts/bench-sqs.sh     # moto served by waitress (installed into the venv when
 #                                        # missing), which keeps connections alive as SQS does
 # Needs tests/run.sh's installs (the .venv, or $STRIPE_OPS_VENV, with moto and stripe) and a release build (built here
@@ -182,7 +183,7 @@ for relays in $RELAYS; do
     [ "$(grep "^evt_r${relays}_" "$dir/received" | cut -d' ' -f1 | sort -u | wc -l)" -ge "$EVENTS" ] && break
     sleep 0.5
   done
-  "$PY" "$dir/sqs.py" judge "$dir/sent-$relays" "$dir/received"
+  "$PY" "$dir/sqs.py" judge "$dir/sent-$relays" "$dir/received" | tee "$dir/judged-$relays"
   posts=$(($(grep -c '"POST / ' "$dir/moto.log" || true) - posts0))
   [ "${PREFILL:-0}" = 1 ] || posts=$((posts - (EVENTS + 9) / 10))
   [ -n "$perf_pid" ] && { kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true; }
@@ -196,6 +197,33 @@ for relays in $RELAYS; do
   echo "  relay CPU (user + system, all $relays): $((us / EVENTS)) us per message (idle long polls included)"
   echo "  SQS calls by the relays (receive, delete, other): $posts, $((posts * 100 / EVENTS)) per 100 messages"
 done
+
+# The spool relay beside it: `fanout --listen` with its fsync'd spool and the same target,
+# `events send` (a 200 needs a signature it verifies) at the pace the first SQS run delivered,
+# so that each relay wakes for about one event at a time, as against moto: its CPU per event
+# is what a message is set beside. EVENTS checkout.session.completed events (about 3 KB, the
+# messages' details about 4 KB).
+if [ "${SPOOL:-1}" = 1 ]; then
+  pace="$(grep -o '[0-9.]* events/s' "$dir/judged-${RELAYS%% *}" | cut -d' ' -f1)"
+  printf 'whsec_in%s\n' "$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" >"$dir/incoming"
+  : >"$dir/received"
+  "$BIN" --json fanout --listen 127.0.0.1:0 --spool "$dir/spool" --verify-secret-file "$dir/incoming" \
+    --target "r=$target" --target-secret-file "r=$dir/whsec" >"$dir/spool.out" 2>"$dir/spool.log" &
+  spool_pid=$!
+  pids+=("$spool_pid")
+  for _ in $(seq 100); do [ -s "$dir/spool.out" ] && break; sleep 0.1; done
+  hook="$(head -n1 "$dir/spool.out" | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["webhook"])')"
+  sleep 1
+  ticks0="$(awk '{print $14 + $15}' "/proc/$spool_pid/stat")"
+  "$BIN" --json --no-progress events send checkout.session.completed --to "$hook" \
+    --secret-file "$dir/incoming" --count "$EVENTS" --rate "$pace" >/dev/null
+  times >"$dir/times0"
+  kill -KILL "$spool_pid" 2>/dev/null || true
+  wait "$spool_pid" 2>/dev/null || true
+  times >"$dir/times1"
+  us=$(($(reaped_us "$dir/times1") - $(reaped_us "$dir/times0") - ticks0 * 1000000 / $(getconf CLK_TCK)))
+  echo "spool relay at the same pace ($pace events/s, $(grep -c . "$dir/received") delivered): $((us / EVENTS)) us per event"
+fi
 
 if [ "$BENCH" = 1 ]; then
   echo "single-box relay (cargo bench --bench fanout):"
