@@ -118,6 +118,11 @@ mod tests {
         let clone = memo.clone();
         assert!(clone.get("x", |_| Err("not a URL".into())).is_err());
         assert_eq!(clone.get("x", |_| Ok("y".into())).unwrap().as_ref(), "y");
-        assert_eq!(memo.get("x", |_| Err("made again".into())).unwrap().as_ref(), "y");
+        assert_eq!(
+            memo.get("x", |_| Err("made again".into()))
+                .unwrap()
+                .as_ref(),
+            "y"
+        );
     }
 }
