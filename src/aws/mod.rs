@@ -18,6 +18,8 @@ pub mod sqs;
 pub mod ssm;
 pub mod sts;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
@@ -57,15 +59,11 @@ pub fn describe<E: std::error::Error + 'static>(e: &E) -> String {
     crate::error::chain(e)
 }
 
-/// A regional service's endpoint (`https://ssm.eu-west-1.amazonaws.com`; China's partition
-/// has its own domain).
 /// What a URL's calls need of it (its origin, its `Host`), worked out once per URL: the relay's
-/// SQS calls parsed their queue URL (with `url`'s IDNA pass) twice per call, 4 % of the
+/// SQS calls parsed their queue URL (with `url`'s IDNA pass) twice per call, 3.0-3.4 % of the
 /// `--from-sqs` relay's CPU (perf, `scripts/bench-sqs.sh`). A process calls a handful of URLs.
 #[derive(Clone, Default)]
-pub(crate) struct PerUrl(
-    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<str>>>>,
-);
+pub(crate) struct PerUrl(Arc<Mutex<HashMap<String, Arc<str>>>>);
 
 impl PerUrl {
     /// `url`'s value, made by `make` the first time.
@@ -73,17 +71,19 @@ impl PerUrl {
         &self,
         url: &str,
         make: impl FnOnce(&str) -> Result<String, String>,
-    ) -> Result<std::sync::Arc<str>, String> {
+    ) -> Result<Arc<str>, String> {
         let mut known = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(value) = known.get(url) {
             return Ok(value.clone());
         }
-        let value: std::sync::Arc<str> = make(url)?.into();
+        let value: Arc<str> = make(url)?.into();
         known.insert(url.to_owned(), value.clone());
         Ok(value)
     }
 }
 
+/// A regional service's endpoint (`https://ssm.eu-west-1.amazonaws.com`; China's partition
+/// has its own domain).
 pub(crate) fn regional_endpoint(service: &str, region: &str) -> String {
     let domain = if region.starts_with("cn-") {
         "amazonaws.com.cn"

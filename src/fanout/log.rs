@@ -21,8 +21,8 @@ use std::time::{Duration, SystemTime};
 use crate::printer::Printer;
 
 /// How long the writer gathers lines after the first one woke it. At 10 ms, events 38 ms apart
-/// (26 a second, a moto-paced SQS relay's rate) woke the writer for each one; at 50 ms its CPU
-/// fell from 13.5 to 7.8-8.1 ms in 7 s (`perf stat --per-thread`, two runs each).
+/// (26 a second) woke the writer for each one; at 50 ms its CPU fell from 13.5 to 7.8-8.1 ms
+/// in 7 s (`perf stat --per-thread`, two runs each).
 const COALESCE: Duration = Duration::from_millis(50);
 
 /// A handle on the relay's log (cheap to clone).
