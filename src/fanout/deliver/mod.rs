@@ -103,6 +103,8 @@ pub struct Target {
     /// Events it took and has not finished (in flight, or waiting for a retry).
     unfinished: AtomicUsize,
     lag: AtomicU8,
+    /// How long its attempts usually take, in microseconds (0 before the first one ended).
+    usual_us: AtomicU64,
     wake: Notify,
 }
 
@@ -244,6 +246,17 @@ impl Inner {
         self.roster().iter().any(|t| t.lag() != Lag::KeepingUp)
     }
 
+    /// How long the slowest target that keeps up usually takes to answer.
+    fn answers_in(&self) -> Duration {
+        let slowest = self
+            .roster()
+            .iter()
+            .filter(|t| t.lag() == Lag::KeepingUp)
+            .map(|t| t.usual_us.load(Ordering::Relaxed))
+            .max();
+        Duration::from_micros(slowest.unwrap_or(0))
+    }
+
     /// Hands appended events to the targets (called by the intake): counts the events each
     /// route kept away, and wakes the targets that want them.
     fn publish(&self, entries: Vec<Arc<Entry>>) {
@@ -357,6 +370,13 @@ impl Hub {
                     .is_some_and(|inner| inner.some_target_behind())
             }),
             in_flight: Box::new(move || receiving.load(Ordering::Acquire)),
+            answers_in: Box::new({
+                let weak = Arc::downgrade(&inner);
+                move || {
+                    weak.upgrade()
+                        .map_or(Duration::ZERO, |inner| inner.answers_in())
+                }
+            }),
         };
         let intake = Intake::start(spool, publish, pace).map_err(spool_error)?;
         let _ = inner.intake.set(intake);
@@ -397,6 +417,7 @@ impl Hub {
             next: AtomicU64::new(cursor + 1),
             unfinished: AtomicUsize::new(0),
             lag: AtomicU8::new(Lag::KeepingUp as u8),
+            usual_us: AtomicU64::new(0),
             wake: Notify::new(),
         });
         state.next_slot += 1;

@@ -321,6 +321,9 @@ impl Worker {
             return;
         };
         self.usual.record(started.elapsed());
+        self.target
+            .usual_us
+            .store(self.usual.micros(), Ordering::Relaxed);
         let answer = job.answer.take();
         if outcome.ok {
             self.delivered(job, &outcome, was_retry);
@@ -642,6 +645,10 @@ impl Usual {
             None => took,
             Some(usual) => (usual * 7 + took) / 8,
         });
+    }
+
+    fn micros(&self) -> u64 {
+        self.0.map_or(0, |usual| usual.as_micros() as u64)
     }
 
     /// How long an attempt may run before its target counts as slow. Calling a target slow

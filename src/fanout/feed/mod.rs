@@ -11,8 +11,8 @@
 //! durable with one fsync for everything appended before it starts, then answers each of those
 //! requests (group commit: every request waits for the fsync that covers it): when some target
 //! is behind at once, or once the other requests in flight joined it when there are many,
-//! else once a request has waited half a `SYNC_PACE` for it (and at most once per `SYNC_PACE`,
-//! `SyncPace`). Delivery thus never waits for the disk; the sender gets its 2xx once its event
+//! else once a request has waited half a `SYNC_PACE` for it, or twice what its targets usually
+//! take to answer (and at most once per `SYNC_PACE`, `SyncPace`). Delivery thus never waits for the disk; the sender gets its 2xx once its event
 //! is durable, or before that once every target has it (`Hub::acknowledged`), and an fsync
 //! nobody waits for any more is not run.
 
@@ -454,6 +454,15 @@ impl<T> Batches<T> {
 /// from 326 to 267 µs.
 pub const SYNC_PACE: Duration = Duration::from_millis(1);
 
+/// The longest an event waits for targets that keep up before an fsync covers it. Events 38
+/// ms apart (26 a second) to a receiver answering in 1-3 ms each had an fsync started half a
+/// pace after them, the answer came first, and the fsync was for nobody; waiting twice the
+/// usual answer, the fsync thread's CPU fell from 14.8-20.8 to 5.4-6.5 ms in 7 s, the relay's
+/// from 113-124 to 97-108 ms (`perf stat --per-thread`, four runs each, with the log and cursor
+/// writers' longer gathering). `cargo bench --bench fanout`, parts compare and isolation, three
+/// rounds beside the build before: no change at c=1, c=16 or beside a slow target.
+pub const SYNC_UNHURRIED: Duration = Duration::from_millis(20);
+
 /// How many requests must be in flight for an urgent fsync to wait for the others
 /// (`SyncPace`), as PostgreSQL's `commit_siblings` does for its `commit_delay`.
 pub const SYNC_SIBLINGS: usize = 8;
@@ -464,7 +473,8 @@ pub const SYNC_GATHER: Duration = Duration::from_micros(250);
 /// When the syncing thread runs an fsync: while `urgent` says a sender is likely to wait for
 /// it (some target is behind: its events' senders wait for the disk), at once, or, with at
 /// least `SYNC_SIBLINGS` requests in flight, once each of them waits for it or the first has
-/// waited `SYNC_GATHER`; else once a sender has waited half of `every`, at most one per `every`.
+/// waited `SYNC_GATHER`; else once a sender has waited half of `every` or twice the targets'
+/// usual answer (`unhurried`), at most one per `every`.
 /// Each fsync covers everything appended before it, and none runs for senders already
 /// answered. A target that falls behind during such a wait is seen when the next event comes:
 /// its senders wait at most `every` longer.
@@ -478,6 +488,9 @@ pub struct SyncPace {
     pub urgent: Box<dyn Fn() -> bool + Send + Sync>,
     /// The requests in flight now (0 when unknown: nobody is waited for).
     pub in_flight: Box<dyn Fn() -> usize + Send + Sync>,
+    /// How long the targets that keep up usually take to answer (the slowest of them; zero
+    /// when unknown).
+    pub answers_in: Box<dyn Fn() -> Duration + Send + Sync>,
 }
 
 impl SyncPace {
@@ -506,8 +519,16 @@ impl SyncPace {
         match self.urgent() {
             true if waiting >= self.gathering() => Instant::now(),
             true => first + SYNC_GATHER,
-            false => (first + self.every / 2).max(next_allowed),
+            false => (first + self.unhurried()).max(next_allowed),
         }
+    }
+
+    /// How long an event may wait for its targets before it is made durable while every target
+    /// keeps up: half a pace, or twice what the slowest of them usually takes to answer, so
+    /// that a target answering in a few milliseconds (an app on the same host) does not cost
+    /// an fsync per event at low rates; at most `SYNC_UNHURRIED`.
+    fn unhurried(&self) -> Duration {
+        ((self.answers_in)() * 2).clamp(self.every / 2, SYNC_UNHURRIED.max(self.every / 2))
     }
 }
 
@@ -582,7 +603,7 @@ impl Stage {
     }
 
     /// The syncing thread: one fsync for everything written before it starts, then the answers,
-    /// once a sender has waited half a pace for its event (a pace after the last fsync at the
+    /// once a sender has waited `unhurried` for its event (a pace after the last fsync at the
     /// earliest), or at once while urgent. A sender answered before that (every target had its
     /// event) or gone needs no fsync: while every target keeps up within the pace, none runs.
     fn sync_all(&self) {

@@ -106,12 +106,7 @@ fn the_intake_numbers_each_event_once_and_hands_them_out_in_number_order() {
                 .extend(entries.iter().map(|e| e.event.seq))
         })
     };
-    let pace = SyncPace {
-        every: SYNC_PACE,
-        urgent: Box::new(|| false),
-        in_flight: Box::new(|| 0),
-    };
-    let intake = Intake::start(spool.clone(), publish, pace).unwrap();
+    let intake = Intake::start(spool.clone(), publish, pace(false, 0)).unwrap();
     // From several threads at once: some append, some leave theirs to the one appending.
     let intake = Arc::new(intake);
     let submitters: Vec<_> = (0..4)
@@ -175,12 +170,7 @@ fn a_submitter_appends_what_others_queued_while_it_was_writing() {
             released.lock().unwrap().recv().unwrap();
         }
     });
-    let pace = SyncPace {
-        every: SYNC_PACE,
-        urgent: Box::new(|| true),
-        in_flight: Box::new(|| 0),
-    };
-    let intake = Arc::new(Intake::start(spool, publish, pace).unwrap());
+    let intake = Arc::new(Intake::start(spool, publish, pace(true, 0)).unwrap());
     let (first, first_answer, first_durable) = submission();
     let writer = {
         let intake = intake.clone();
@@ -218,6 +208,7 @@ async fn an_event_gets_a_pace_to_be_answered_without_the_disk_unless_a_target_is
             Box::new(move || behind.load(Ordering::SeqCst))
         },
         in_flight: Box::new(|| 0),
+        answers_in: Box::new(|| Duration::ZERO),
     };
     let intake = Intake::start(spool.clone(), Box::new(|_| {}), pace).unwrap();
     // `None`: the sender was answered before the event reached the syncing thread.
@@ -255,10 +246,16 @@ async fn an_event_gets_a_pace_to_be_answered_without_the_disk_unless_a_target_is
 
 /// A pace that is urgent or not, with `in_flight` requests.
 fn pace(urgent: bool, in_flight: usize) -> SyncPace {
+    answering_in(urgent, in_flight, Duration::ZERO)
+}
+
+/// `pace`, with targets that usually answer in `usual`.
+fn answering_in(urgent: bool, in_flight: usize, usual: Duration) -> SyncPace {
     SyncPace {
         every: SYNC_PACE,
         urgent: Box::new(move || urgent),
         in_flight: Box::new(move || in_flight),
+        answers_in: Box::new(move || usual),
     }
 }
 
@@ -281,6 +278,21 @@ fn an_urgent_fsync_waits_for_the_requests_in_flight_only_when_there_are_many() {
     assert_eq!(pace(false, 16).due(16, first, next_allowed), next_allowed);
     assert_eq!(pace(false, 16).due(1, first, first), first + SYNC_PACE / 2);
     assert!(!pace(false, 16).wakes(0, 1));
+}
+
+#[test]
+fn while_every_target_keeps_up_an_event_waits_twice_their_usual_answer_for_them() {
+    let first = Instant::now();
+    let ms = Duration::from_millis(1);
+    let due = |usual: Duration, urgent: bool| answering_in(urgent, 1, usual).due(1, first, first);
+    // Fast targets: half a pace, as before.
+    assert_eq!(due(ms / 10, false), first + SYNC_PACE / 2);
+    // An app answering in 3 ms: 6 ms, so that no fsync runs for what it answers in time.
+    assert_eq!(due(3 * ms, false), first + 6 * ms);
+    // A slow app: at most `SYNC_UNHURRIED`.
+    assert_eq!(due(400 * ms, false), first + SYNC_UNHURRIED);
+    // A target behind: the usual answer does not matter.
+    assert!(due(3 * ms, true) <= Instant::now());
 }
 
 #[test]
