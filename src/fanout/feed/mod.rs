@@ -12,9 +12,9 @@
 //! requests (group commit: every request waits for the fsync that covers it): when some target
 //! is behind at once, or once the other requests in flight joined it when there are many,
 //! else once a request has waited half a `SYNC_PACE` for it, or twice what its targets usually
-//! take to answer (and at most once per `SYNC_PACE`, `SyncPace`). Delivery thus never waits for the disk; the sender gets its 2xx once its event
-//! is durable, or before that once every target has it (`Hub::acknowledged`), and an fsync
-//! nobody waits for any more is not run.
+//! take to answer (and at most once per `SYNC_PACE`, `SyncPace`). Delivery thus never waits
+//! for the disk; the sender gets its 2xx once its event is durable, or before that once every
+//! target has it (`Hub::acknowledged`), and an fsync nobody waits for any more is not run.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
