@@ -145,6 +145,19 @@ reaped_us() {
   awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%d\n", ((u[1] + s[1]) * 60 + u[2] + s[2]) * 1000000 }' "$1"
 }
 
+# Sets `us` to the CPU the relays PID... used after they had used TICKS0 clock ticks in all
+# (/proc's ticks are 10 ms, a tenth of a 1,000-message run): what they used until now, as this
+# shell sees once it has reaped them (`reaped_us`). Killed outright: their stop is not a
+# message's cost. Call it in the script's own shell, not in a $(...).
+kill_and_measure() {
+  local ticks0="$1"
+  shift
+  times >"$dir/times0"
+  for p in "$@"; do kill -KILL "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  times >"$dir/times1"
+  us=$(($(reaped_us "$dir/times1") - $(reaped_us "$dir/times0") - ticks0 * 1000000 / $(getconf CLK_TCK)))
+}
+
 SECRET="$secret" OUT="$dir/received" "$PY" "$dir/receiver.py" >"$dir/receiver.port" &
 pids+=($!)
 for _ in $(seq 100); do [ -s "$dir/receiver.port" ] && break; sleep 0.1; done
@@ -187,13 +200,7 @@ for relays in $RELAYS; do
   posts=$(($(grep -c '"POST / ' "$dir/moto.log" || true) - posts0))
   [ "${PREFILL:-0}" = 1 ] || posts=$((posts - (EVENTS + 9) / 10))
   [ -n "$perf_pid" ] && { kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true; }
-  # The relays' CPU to the microsecond: what they used until now, as the shell sees once it has
-  # reaped them (`times`, its children's user + system; /proc's clock ticks are 10 ms, a tenth
-  # of a 1,000-message run). Killed outright: their stop is not a message's cost.
-  times >"$dir/times0"
-  for p in "${relay_pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  times >"$dir/times1"
-  us=$(($(reaped_us "$dir/times1") - $(reaped_us "$dir/times0") - ticks0 * 1000000 / $(getconf CLK_TCK)))
+  kill_and_measure "$ticks0" "${relay_pids[@]}"
   echo "  relay CPU (user + system, all $relays): $((us / EVENTS)) us per message (idle long polls included)"
   echo "  SQS calls by the relays (receive, delete, other): $posts, $((posts * 100 / EVENTS)) per 100 messages"
 done
@@ -217,11 +224,7 @@ if [ "${SPOOL:-1}" = 1 ]; then
   ticks0="$(awk '{print $14 + $15}' "/proc/$spool_pid/stat")"
   "$BIN" --json --no-progress events send checkout.session.completed --to "$hook" \
     --secret-file "$dir/incoming" --count "$EVENTS" --rate "$pace" >/dev/null
-  times >"$dir/times0"
-  kill -KILL "$spool_pid" 2>/dev/null || true
-  wait "$spool_pid" 2>/dev/null || true
-  times >"$dir/times1"
-  us=$(($(reaped_us "$dir/times1") - $(reaped_us "$dir/times0") - ticks0 * 1000000 / $(getconf CLK_TCK)))
+  kill_and_measure "$ticks0" "$spool_pid"
   echo "spool relay at the same pace ($pace events/s, $(grep -c . "$dir/received") delivered): $((us / EVENTS)) us per event"
 fi
 
