@@ -622,28 +622,37 @@ impl Spool {
     /// too once nothing was written to it for `idle` (so that a busy relay does not start a new
     /// segment for every event).
     pub fn retire(&self, done_through: u64, idle: Duration) {
-        let gone: Vec<PathBuf> = {
-            let mut log = self.log();
-            let mut gone = Vec::new();
-            log.sealed.retain(|s| {
-                let done = s.max_seq <= done_through;
-                if done {
-                    gone.push(s.path.clone());
-                }
-                !done
-            });
-            // Every target is done with them: nothing in them needs the disk any more.
-            log.unsynced.retain(|(path, _)| !gone.contains(path));
-            if log
-                .current
-                .as_ref()
-                .is_some_and(|s| s.max_seq <= done_through && s.last_write.elapsed() >= idle)
-                && let Some(s) = log.current.take()
-            {
-                gone.push(s.path);
+        self.remove_retired(self.take_retired(done_through, idle));
+    }
+
+    /// The segments `retire` deletes, no longer the spool's: deciding is a look at the list
+    /// under its lock, without the disk, so the periodic sweep does it in place and hands a
+    /// thread only files to delete.
+    pub fn take_retired(&self, done_through: u64, idle: Duration) -> Vec<PathBuf> {
+        let mut log = self.log();
+        let mut gone = Vec::new();
+        log.sealed.retain(|s| {
+            let done = s.max_seq <= done_through;
+            if done {
+                gone.push(s.path.clone());
             }
-            gone
-        };
+            !done
+        });
+        // Every target is done with them: nothing in them needs the disk any more.
+        log.unsynced.retain(|(path, _)| !gone.contains(path));
+        if log
+            .current
+            .as_ref()
+            .is_some_and(|s| s.max_seq <= done_through && s.last_write.elapsed() >= idle)
+            && let Some(s) = log.current.take()
+        {
+            gone.push(s.path);
+        }
+        gone
+    }
+
+    /// Deletes segments `take_retired` gave up.
+    pub fn remove_retired(&self, gone: Vec<PathBuf>) {
         for path in gone {
             if let Err(e) = remove_if_present(&path) {
                 self.logger
