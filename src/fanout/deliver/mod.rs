@@ -26,7 +26,9 @@ use tokio::time::Instant;
 
 use super::Log;
 use super::attempt::{Outcome, attempt};
-use super::feed::{Answer, Entry, Feed, Intake, SYNC_PACE, Submission, SyncPace, Taken, Verdicts};
+use super::feed::{
+    Answer, Entry, Feed, Intake, SYNC_PACE, Spooled, Submission, SyncPace, Taken, Verdicts,
+};
 use super::route::Parsed;
 use super::spool::{Event, ReadAt, Recovered, Spool};
 use super::targets::TargetSpec;
@@ -459,12 +461,7 @@ impl Hub {
 
     /// Spools an event and hands it to the targets; the answer is its number once it is
     /// durable, or why it could not be spooled (`Intake::submit`).
-    pub fn submit(
-        &self,
-        event: Event,
-        verdicts: Arc<Verdicts>,
-        answer: Arc<Answer>,
-    ) -> oneshot::Receiver<std::result::Result<u64, String>> {
+    pub fn submit(&self, event: Event, verdicts: Arc<Verdicts>, answer: Arc<Answer>) -> Spooled {
         let (done, spooled) = oneshot::channel();
         let intake = self.inner.intake.get().expect("set when the hub started");
         let submission = Submission {
@@ -474,7 +471,7 @@ impl Hub {
             done,
         };
         intake.submit(submission);
-        spooled
+        intake.spooled(spooled)
     }
 
     /// When the sender of an event `submit` took may be answered: once the event is durable
@@ -486,16 +483,13 @@ impl Hub {
     /// changed since) waits for the fsync. `Err`: the spool could not take it.
     pub async fn acknowledged(
         &self,
-        mut spooled: oneshot::Receiver<std::result::Result<u64, String>>,
+        mut spooled: Spooled,
         judged: &Judged,
         answer: &Answer,
     ) -> std::result::Result<(u64, bool), String> {
         tokio::select! {
             biased;
-            durable = &mut spooled => {
-                let durable = durable.unwrap_or_else(|_| Err("the spool's writer stopped".into()));
-                durable.map(|seq| (seq, true))
-            }
+            durable = spooled.durable() => durable.map(|seq| (seq, true)),
             () = self.wait_until(answer, || self.every_target_has(judged, answer)) => {
                 Ok((answer.seq(), false))
             }

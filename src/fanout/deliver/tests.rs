@@ -95,14 +95,7 @@ fn hub(
 }
 
 /// Submits `e` as the relay does; returns what its sender waits for.
-fn submit(
-    hub: &Hub,
-    e: Event,
-) -> (
-    oneshot::Receiver<std::result::Result<u64, String>>,
-    Judged,
-    Arc<Answer>,
-) {
+fn submit(hub: &Hub, e: Event) -> (Spooled, Judged, Arc<Answer>) {
     let judged = hub.judge(&e.body, &e.parsed);
     let answer = Arc::new(Answer::expecting(judged.roster.len()));
     let spooled = hub.submit(e, judged.verdicts.clone(), answer.clone());
@@ -186,8 +179,8 @@ async fn a_target_behind_the_memory_budget_reads_the_spool_back_in_order() {
     for i in 0..40 {
         let e = event(i);
         let judged = hub.judge(&e.body, &e.parsed);
-        let spooled = hub.submit(e, judged.verdicts, Arc::new(Answer::default()));
-        assert_eq!(spooled.await.unwrap(), Ok(i as u64 + 1));
+        let mut spooled = hub.submit(e, judged.verdicts, Arc::new(Answer::default()));
+        assert_eq!(spooled.durable().await, Ok(i as u64 + 1));
     }
     assert!(
         hub.inner.feed.bytes_in_memory() <= 4096 + 1100,

@@ -106,7 +106,8 @@ fn the_intake_numbers_each_event_once_and_hands_them_out_in_number_order() {
                 .extend(entries.iter().map(|e| e.event.seq))
         })
     };
-    let intake = Intake::start(spool.clone(), publish, pace(false, 0)).unwrap();
+    // Urgent: the syncing thread answers without being asked (`Spooled::durable`).
+    let intake = Intake::start(spool.clone(), publish, pace(true, 0)).unwrap();
     // From several threads at once: some append, some leave theirs to the one appending.
     let intake = Arc::new(intake);
     let submitters: Vec<_> = (0..4)
@@ -244,6 +245,58 @@ async fn an_event_gets_a_pace_to_be_answered_without_the_disk_unless_a_target_is
     assert_eq!(events.len(), 5, "every event is in the spool");
 }
 
+#[tokio::test]
+async fn a_sender_still_waiting_at_its_deadline_asks_for_the_fsync() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Arc::new(Spool::open(dir.path(), true).unwrap().0);
+    // Targets keeping up, usually answering in 2 ms: the sender asks after 4 ms.
+    let intake = Intake::start(
+        spool.clone(),
+        Box::new(|_| {}),
+        answering_in(false, 1, Duration::from_millis(2)),
+    )
+    .unwrap();
+    let (submission, _, durable) = submission();
+    intake.submit(submission);
+    let mut spooled = intake.spooled(durable);
+    let answer = tokio::time::timeout(Duration::from_secs(30), spooled.durable()).await;
+    assert_eq!(answer.expect("answered once it asked"), Ok(1));
+    assert_eq!(spool.syncs_started(), 1);
+}
+
+#[test]
+fn while_every_target_keeps_up_events_do_not_wake_the_syncing_thread_one_by_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Arc::new(Spool::open(dir.path(), true).unwrap().0);
+    let intake = Intake::start(spool.clone(), Box::new(|_| {}), pace(false, 0)).unwrap();
+    let queued = || intake.stage.written.lock().items.len();
+    // Their senders were answered (every target had the events): nobody waits for the disk.
+    let submit_answered = |n: usize| {
+        for _ in 0..n {
+            intake.submit(submission().0);
+        }
+    };
+    submit_answered(QUEUED_MAX - 1);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let idle = || intake.stage.written.lock().waiter == Waiter::Idle;
+    while !idle() {
+        assert!(Instant::now() < deadline, "the thread never waited");
+        std::thread::yield_now();
+    }
+    assert_eq!(
+        queued(),
+        QUEUED_MAX - 1,
+        "left queued: the thread sleeps on"
+    );
+    // One more: the thread takes them all and drops them, without an fsync.
+    submit_answered(1);
+    while queued() != 0 {
+        assert!(Instant::now() < deadline, "{} still queued", queued());
+        std::thread::yield_now();
+    }
+    assert_eq!(spool.syncs_started(), 0);
+}
+
 /// A pace that is urgent or not, with `in_flight` requests.
 fn pace(urgent: bool, in_flight: usize) -> SyncPace {
     answering_in(urgent, in_flight, Duration::ZERO)
@@ -262,37 +315,33 @@ fn answering_in(urgent: bool, in_flight: usize, usual: Duration) -> SyncPace {
 #[test]
 fn an_urgent_fsync_waits_for_the_requests_in_flight_only_when_there_are_many() {
     let first = Instant::now();
-    let next_allowed = first + Duration::from_secs(60);
     // Few requests in flight: at once, and every event wakes the syncing thread.
     let few = pace(true, SYNC_SIBLINGS - 1);
-    assert!(few.due(1, first, next_allowed) <= Instant::now());
+    assert!(few.due(1, first) <= Instant::now());
     assert!(few.wakes(1, 1));
     // Many: until each of them waits, or the first has waited `SYNC_GATHER`.
     let many = pace(true, 16);
-    assert_eq!(many.due(3, first, next_allowed), first + SYNC_GATHER);
-    assert!(many.due(16, first, next_allowed) <= Instant::now());
+    assert_eq!(many.due(3, first), first + SYNC_GATHER);
+    assert!(many.due(16, first) <= Instant::now());
     assert!(many.wakes(0, 1), "the first one sets the deadline");
     assert!(!many.wakes(3, 2));
     assert!(many.wakes(10, 6));
-    // Not urgent: half a pace after the first, and a pace after the last fsync at the earliest.
-    assert_eq!(pace(false, 16).due(16, first, next_allowed), next_allowed);
-    assert_eq!(pace(false, 16).due(1, first, first), first + SYNC_PACE / 2);
+    // Not urgent: no event wakes it (its sender asks, `Spooled::durable`).
     assert!(!pace(false, 16).wakes(0, 1));
 }
 
 #[test]
 fn while_every_target_keeps_up_an_event_waits_twice_their_usual_answer_for_them() {
-    let first = Instant::now();
     let ms = Duration::from_millis(1);
-    let due = |usual: Duration, urgent: bool| answering_in(urgent, 1, usual).due(1, first, first);
+    let unhurried = |usual: Duration| answering_in(false, 1, usual).unhurried();
     // Fast targets: half a pace, as before.
-    assert_eq!(due(ms / 10, false), first + SYNC_PACE / 2);
+    assert_eq!(unhurried(ms / 10), SYNC_PACE / 2);
     // An app answering in 3 ms: 6 ms, so that no fsync runs for what it answers in time.
-    assert_eq!(due(3 * ms, false), first + 6 * ms);
+    assert_eq!(unhurried(3 * ms), 6 * ms);
     // A slow app: at most `SYNC_UNHURRIED`.
-    assert_eq!(due(400 * ms, false), first + SYNC_UNHURRIED);
+    assert_eq!(unhurried(400 * ms), SYNC_UNHURRIED);
     // A target behind: the usual answer does not matter.
-    assert!(due(3 * ms, true) <= Instant::now());
+    assert!(answering_in(true, 1, 3 * ms).due(1, Instant::now()) <= Instant::now());
 }
 
 #[test]
