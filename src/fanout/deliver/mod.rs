@@ -459,8 +459,8 @@ impl Hub {
         }
     }
 
-    /// Spools an event and hands it to the targets; the answer is its number once it is
-    /// durable, or why it could not be spooled (`Intake::submit`).
+    /// Spools an event and hands it to the targets; returns what its sender waits for: its
+    /// number once it is durable, or why it could not be spooled (`Intake::submit`, `Spooled`).
     pub fn submit(&self, event: Event, verdicts: Arc<Verdicts>, answer: Arc<Answer>) -> Spooled {
         let (done, spooled) = oneshot::channel();
         let intake = self.inner.intake.get().expect("set when the hub started");
