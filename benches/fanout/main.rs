@@ -9,6 +9,8 @@
 //!   3 targets, the sender's p99 acknowledgement, and the relay's CPU per event (user + system
 //!   from `/proc/PID/stat`). `FANOUT_BENCH_ROUNDS` (3), `FANOUT_BENCH_EVENTS` (4000 per run),
 //!   `FANOUT_BENCH_CONCURRENCY` (`1,16`).
+//! - `paced`: the same relays at a production-like pace, `FANOUT_BENCH_PACED_RATE` (26)
+//!   events/s for `FANOUT_BENCH_PACED_SECS` (30), open loop: the relay's CPU per event.
 //! - `isolation`: two fast targets beside a third that answers after 2 s, or never, against
 //!   three fast ones: the fast ones' delivery rate and the sender's acknowledgements over
 //!   `FANOUT_BENCH_SLOW_SECS` (10) at concurrency `FANOUT_BENCH_SLOW_CONCURRENCY` (16).
@@ -27,18 +29,23 @@
 mod compare;
 mod harness;
 mod isolation;
+mod paced;
 mod scale;
 
 fn main() {
     // `cargo bench` passes --bench; nothing else to parse.
-    let parts: String = harness::env("FANOUT_BENCH_PARTS", "compare,isolation,scale".to_owned());
+    let parts: String = harness::env(
+        "FANOUT_BENCH_PARTS",
+        "compare,paced,isolation,scale".to_owned(),
+    );
     let rt = tokio::runtime::Runtime::new().unwrap();
     for part in parts.split(',').map(str::trim) {
         match part {
             "compare" => rt.block_on(compare::run()),
             "isolation" => rt.block_on(isolation::run()),
+            "paced" => rt.block_on(paced::run()),
             "scale" => rt.block_on(scale::run()),
-            other => eprintln!("unknown part {other:?} (compare, isolation, scale)"),
+            other => eprintln!("unknown part {other:?} (compare, paced, isolation, scale)"),
         }
     }
 }
