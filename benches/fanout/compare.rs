@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::harness::{
-    Answer, Clock, Events, Profile, Relay, TargetConfig, Targets, Until, builds, closed_loop, env,
-    machine, range,
+    Clock, Events, Profile, Relay, Targets, Until, closed_loop, env, machine, range,
+    three_targets_and_relays,
 };
 
 struct Run {
@@ -19,22 +19,7 @@ struct Run {
 pub async fn run() {
     let rounds: usize = env("FANOUT_BENCH_ROUNDS", 3);
     let n: u64 = env("FANOUT_BENCH_EVENTS", 4000);
-    let targets = Targets::start(&[Answer::Fast; 3], &Arc::new(Clock::default())).await;
-    let configs: Vec<TargetConfig> = targets
-        .urls
-        .iter()
-        .enumerate()
-        .map(|(i, url)| TargetConfig {
-            url: url.clone(),
-            resigned: i == 2,
-            site: None,
-        })
-        .collect();
-    let mut relays: Vec<Relay> = builds()
-        .iter()
-        .map(|b| Relay::stripe_ops(&b.name, &b.bin, &configs, b.flags))
-        .collect();
-    relays.push(Relay::node(&targets.urls));
+    let (targets, relays) = three_targets_and_relays(&Arc::new(Clock::default())).await;
     let events = Arc::new(Events::new(None));
     println!(
         "== compare: 3 targets (stripe-ops: t2 re-signed, incoming signatures verified, spool fsync'd; \

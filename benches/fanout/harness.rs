@@ -194,6 +194,28 @@ pub struct TargetConfig {
     pub site: Option<String>,
 }
 
+/// Three fast targets (the third re-signed by stripe-ops), a relay of each build in front of
+/// them, and the Node relay last: the setting of parts `compare` and `paced`.
+pub async fn three_targets_and_relays(clock: &Arc<Clock>) -> (Targets, Vec<Relay>) {
+    let targets = Targets::start(&[Answer::Fast; 3], clock).await;
+    let configs: Vec<TargetConfig> = targets
+        .urls
+        .iter()
+        .enumerate()
+        .map(|(i, url)| TargetConfig {
+            url: url.clone(),
+            resigned: i == 2,
+            site: None,
+        })
+        .collect();
+    let mut relays: Vec<Relay> = builds()
+        .iter()
+        .map(|b| Relay::stripe_ops(&b.name, &b.bin, &configs, b.flags))
+        .collect();
+    relays.push(Relay::node(&targets.urls));
+    (targets, relays)
+}
+
 impl Relay {
     /// `stripe-ops fanout` (the binary `bin`) with its targets in a config file, verifying
     /// incoming signatures, its spool fsync'd in a fresh folder; its log goes to

@@ -4,31 +4,15 @@
 
 use std::sync::Arc;
 
-use crate::harness::{
-    Answer, Clock, Events, Relay, TargetConfig, Targets, builds, env, machine, open_loop, range,
-};
+use crate::harness::{Clock, Events, env, machine, open_loop, range, three_targets_and_relays};
 
 pub async fn run() {
     let rounds: usize = env("FANOUT_BENCH_ROUNDS", 3);
     let rate: u64 = env("FANOUT_BENCH_PACED_RATE", 26);
     let secs: u64 = env("FANOUT_BENCH_PACED_SECS", 30);
     let clock = Arc::new(Clock::default());
-    let targets = Targets::start(&[Answer::Fast; 3], &clock).await;
-    let configs: Vec<TargetConfig> = targets
-        .urls
-        .iter()
-        .enumerate()
-        .map(|(i, url)| TargetConfig {
-            url: url.clone(),
-            resigned: i == 2,
-            site: None,
-        })
-        .collect();
-    let mut relays: Vec<Relay> = builds()
-        .iter()
-        .map(|b| Relay::stripe_ops(&b.name, &b.bin, &configs, b.flags))
-        .collect();
-    relays.push(Relay::node(&targets.urls));
+    // The targets only count: kept alive for the run.
+    let (_targets, relays) = three_targets_and_relays(&clock).await;
     let events = Arc::new(Events::new(None));
     let client = reqwest::Client::new();
     println!(
