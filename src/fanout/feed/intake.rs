@@ -372,14 +372,15 @@ impl Stage {
                 }
                 return;
             };
-            let sync = match self.pace.urgent() {
+            let urgent = self.pace.urgent();
+            let sync = match urgent {
                 true => self.pace.due(waiting.len(), first.at) <= Instant::now(),
                 false => taking.nudged,
             };
             if taking.open && !sync {
                 continue;
             }
-            if taking.open && next_allowed > Instant::now() && !self.pace.urgent() {
+            if taking.open && !urgent && next_allowed > Instant::now() {
                 self.written.take_more_at(next_allowed, wakes, &mut waiting);
             }
             next_allowed = Instant::now() + self.pace.every;
