@@ -130,10 +130,12 @@ pub async fn start(opts: RelayOptions) -> Result<Relay> {
         other_version: AtomicU64::new(0),
     });
     let app = relay::router(&opts.path, state.clone());
+    let direct = relay::direct(&opts.path, state.clone());
     let (stop, stopped) = watch::channel(false);
-    let server = tokio::spawn(crate::server::serve(
+    let server = tokio::spawn(crate::server::serve_direct(
         listener,
         app,
+        Some(direct),
         stopped,
         opts.idle_timeout,
     ));

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant, SystemTime};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -21,6 +22,7 @@ use super::deliver::{Hub, Judged, Lag, Target, queued_outcome};
 use super::feed::Answer;
 use super::route::Parsed;
 use super::spool::{Event, Spool};
+use crate::server::Direct;
 use crate::webhook::signature::{self, Signer};
 
 pub struct RelayState {
@@ -47,8 +49,11 @@ pub struct RelayState {
 }
 
 pub fn router(path: &str, state: Arc<RelayState>) -> Router {
+    let routed = |State(state): State<Arc<RelayState>>, headers: HeaderMap, body: Bytes| {
+        receive(state, headers, body)
+    };
     Router::new()
-        .route(path, post(receive))
+        .route(path, post(routed))
         .route("/health", get(health))
         .route("/status", get(status))
         .with_state(state)
@@ -78,11 +83,18 @@ fn reject(status: StatusCode, error: String) -> Response {
     (status, Json(json!({"received": false, "error": error}))).into_response()
 }
 
-async fn receive(
-    State(state): State<Arc<RelayState>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+/// `POST <path>` answered without the router (it still answers the path's other methods).
+pub fn direct(path: &str, state: Arc<RelayState>) -> Direct {
+    Direct {
+        method: Method::POST,
+        path: path.to_owned(),
+        handler: Arc::new(move |parts: Parts, body| {
+            Box::pin(receive(state.clone(), parts.headers, body))
+        }),
+    }
+}
+
+async fn receive(state: Arc<RelayState>, headers: HeaderMap, body: Bytes) -> Response {
     let started = Instant::now();
     let _receiving = state.hub.receiving();
     let text_header = |name| {
