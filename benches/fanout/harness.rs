@@ -291,7 +291,13 @@ impl Relay {
 
     /// User + system CPU time of the process so far (`/proc/PID/stat`, clock ticks).
     pub fn cpu(&self) -> Duration {
-        cpu_of(self.pid())
+        let (user, system) = cpu_of(self.pid());
+        user + system
+    }
+
+    /// The system part of `cpu`: the kernel's work for the process (its sockets, its disk).
+    pub fn system_cpu(&self) -> Duration {
+        cpu_of(self.pid()).1
     }
 
     /// Resident memory (`/proc/PID/status` VmRSS), KiB.
@@ -340,7 +346,8 @@ fn spawn(mut cmd: Command, name: &str) -> (Child, String) {
     (child, line)
 }
 
-fn cpu_of(pid: u32) -> Duration {
+/// User and system CPU time of the process so far.
+fn cpu_of(pid: u32) -> (Duration, Duration) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name (which may hold spaces): state is the first, utime the
     // 12th and stime the 13th (proc(5): fields 14 and 15).
@@ -351,9 +358,10 @@ fn cpu_of(pid: u32) -> Duration {
         .take(2)
         .map(|f| f.parse().unwrap_or(0))
         .collect();
-    let ticks = fields.iter().sum::<u64>();
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    Duration::from_micros(ticks * 1_000_000 / hz)
+    let time =
+        |i: usize| Duration::from_micros(fields.get(i).copied().unwrap_or(0) * 1_000_000 / hz);
+    (time(0), time(1))
 }
 
 /// Signed events, each with a fresh id and signature, as Stripe sends them.
