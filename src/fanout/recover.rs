@@ -31,6 +31,31 @@ pub const MAGIC: &[u8] = b"SOR2 ";
 /// The start of a segment written full of zeros before its first record (`spool::files::Spare`):
 /// the zeros after its last record are space not written yet, not damage.
 pub const ZERO_FILLED: &[u8] = b"SOZ1 zero-filled segment\n";
+/// The start of a recycled segment (`spool::files::Spare`): a file every target was done with,
+/// taken again as the next segment instead of a new one filled with zeros. The marker is
+/// `SOY1 <seq, 19 digits>\n`, as long as `ZERO_FILLED` so that records start at the same
+/// place: records numbered below that seq are left from the file's earlier life, and the first
+/// of them after the new ones ends what was written.
+pub const RECYCLED: &[u8] = b"SOY1 ";
+
+/// How long both segment markers are.
+pub const MARKER_LEN: usize = 25;
+const _: () = assert!(ZERO_FILLED.len() == MARKER_LEN);
+
+/// The marker of a segment recycled for records numbered `from` and above.
+pub fn recycled_marker(from: u64) -> Vec<u8> {
+    let marker = format!("SOY1 {from:019}\n").into_bytes();
+    debug_assert_eq!(marker.len(), MARKER_LEN);
+    marker
+}
+
+/// The first number a recycled segment's records have (None when `bytes` is not one).
+fn recycled_from(bytes: &[u8]) -> Option<u64> {
+    let marker = bytes.get(..MARKER_LEN)?.strip_prefix(RECYCLED)?;
+    let digits = marker.strip_suffix(b"\n")?;
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
 /// The highest sequence number a spool uses: far beyond any spool's life (2^62 events), and
 /// far from overflowing.
 pub const MAX_SEQ: u64 = 1 << 62;
@@ -99,8 +124,14 @@ pub(super) enum Unread {
     Invalid(&'static str),
 }
 
+/// Why the last record of what was written could not be read.
+const TORN: &str = "cut short at the end of what was written: most likely a crash while it was written (never acknowledged)";
+
 /// The events of a segment, and the byte runs that are not events.
 pub fn parse_segment(bytes: &[u8]) -> (Vec<Event>, Vec<Skipped>) {
+    if let Some(from) = recycled_from(bytes) {
+        return parse_recycled(bytes, from);
+    }
     let mut events = Vec::new();
     let mut skipped: Vec<Skipped> = Vec::new();
     let zero_filled = bytes.starts_with(ZERO_FILLED);
@@ -131,9 +162,7 @@ pub fn parse_segment(bytes: &[u8]) -> (Vec<Event>, Vec<Skipped>) {
                 // A torn last record of a zero-filled segment: its bytes, not the zeros after.
                 let next = next_header(bytes, at + 1).min(written);
                 let why = match unread {
-                    _ if zero_filled && next == written => {
-                        "cut short at the end of what was written: most likely a crash while it was written (never acknowledged)"
-                    }
+                    _ if zero_filled && next == written => TORN,
                     Unread::Incomplete if next == bytes.len() => {
                         "cut short at the end of the segment: most likely a crash while it was written (never acknowledged)"
                     }
@@ -156,6 +185,61 @@ pub fn parse_segment(bytes: &[u8]) -> (Vec<Event>, Vec<Skipped>) {
                 at = next;
             }
         }
+    }
+    (events, skipped)
+}
+
+/// The records of a recycled segment numbered `from` and above, each above the one before: the
+/// first record that is not (left from the file's earlier life, and so are the bytes after
+/// it) ends what was written. A record that does not check is set aside when a new record
+/// follows it; at the end of what was written, only when it starts as a record does (a torn
+/// last record), since the bytes of an earlier record cut in the middle by the new ones are
+/// not damage.
+fn parse_recycled(bytes: &[u8], from: u64) -> (Vec<Event>, Vec<Skipped>) {
+    let mut events: Vec<Event> = Vec::new();
+    let mut skipped = Vec::new();
+    let new_record_at = |at: usize, events: &[Event]| -> Result<(Event, usize), Unread> {
+        let rest = &bytes[at..];
+        if !rest.starts_with(MAGIC) {
+            return Err(Unread::Invalid("not a record: no record header here"));
+        }
+        let (event, len) = read_record(rest)?;
+        let fresh = event.seq >= from && events.last().is_none_or(|last| event.seq > last.seq);
+        match fresh {
+            true => Ok((event, len)),
+            false => Err(Unread::Invalid("left from the segment's earlier life")),
+        }
+    };
+    let mut at = MARKER_LEN;
+    while at < bytes.len() {
+        let unread = match new_record_at(at, &events) {
+            Ok((event, len)) => {
+                events.push(event);
+                at += len;
+                continue;
+            }
+            Err(unread) => unread,
+        };
+        let next = next_header(bytes, at + 1);
+        let resumes = next < bytes.len() && new_record_at(next, &events).is_ok();
+        let earlier_life = bytes[at..].starts_with(MAGIC) && read_record(&bytes[at..]).is_ok();
+        if earlier_life || (!resumes && !bytes[at..].starts_with(MAGIC)) {
+            break;
+        }
+        let why = match unread {
+            _ if !resumes => TORN,
+            Unread::Incomplete => "its length goes past the next record: a changed length field",
+            Unread::Invalid(why) => why,
+        };
+        skipped.push(Skipped {
+            offset: at,
+            len: next - at,
+            why,
+        });
+        if !resumes {
+            break;
+        }
+        at = next;
     }
     (events, skipped)
 }
@@ -508,6 +592,89 @@ mod tests {
             (skipped[0].offset, skipped[0].len),
             (ZERO_FILLED.len(), 100)
         );
+    }
+
+    /// A segment that held records 1..=`old` (bodies of `old_body` bytes) recycled for
+    /// records from `old + 1`, then written with `new` (the bytes of the new records).
+    fn recycled(old: u64, old_body: usize, new: &[u8]) -> (Vec<u8>, Vec<usize>) {
+        let mut bytes = ZERO_FILLED.to_vec();
+        let mut starts = Vec::new();
+        for seq in 1..=old {
+            starts.push(bytes.len());
+            bytes.extend(encode(&ev(seq, &"o".repeat(old_body))).unwrap());
+        }
+        bytes[..MARKER_LEN].copy_from_slice(&recycled_marker(old + 1));
+        bytes[MARKER_LEN..MARKER_LEN + new.len()].copy_from_slice(new);
+        (bytes, starts)
+    }
+
+    /// Records `seqs`, with bodies of `body` bytes, and where each starts.
+    fn records(seqs: std::ops::RangeInclusive<u64>, body: usize) -> (Vec<u8>, Vec<usize>) {
+        let mut bytes = Vec::new();
+        let mut starts = Vec::new();
+        for seq in seqs {
+            starts.push(bytes.len());
+            bytes.extend(encode(&ev(seq, &"n".repeat(body))).unwrap());
+        }
+        (bytes, starts)
+    }
+
+    #[test]
+    fn a_recycled_segment_ends_where_its_earlier_life_shows() {
+        assert_eq!(recycled_marker(7).len(), MARKER_LEN);
+        // Just recycled: every record is from its earlier life; nothing is read or set aside.
+        let (bytes, _) = recycled(20, 100, &[]);
+        let (events, skipped) = parse_segment(&bytes);
+        assert!(events.is_empty() && skipped.is_empty(), "{skipped:?}");
+        // New records that end inside an earlier one, or exactly where one starts.
+        for new_body in [37, 100] {
+            let (new, _) = records(21..=23, new_body);
+            let (bytes, _) = recycled(20, 100, &new);
+            let (events, skipped) = parse_segment(&bytes);
+            assert_eq!(seqs(&events), [21, 22, 23], "bodies of {new_body}");
+            assert!(skipped.is_empty(), "bodies of {new_body}: {skipped:?}");
+        }
+        // A torn last record is set aside (up to the next earlier record's header).
+        let (new, starts) = records(21..=24, 37);
+        let (bytes, old_starts) = recycled(20, 100, &new[..starts[3] + 30]);
+        let (events, skipped) = parse_segment(&bytes);
+        assert_eq!(seqs(&events), [21, 22, 23]);
+        let torn_at = MARKER_LEN + starts[3];
+        let next_old = *old_starts.iter().find(|&&o| o > torn_at).unwrap();
+        assert_eq!(
+            skipped,
+            [Skipped {
+                offset: torn_at,
+                len: next_old - torn_at,
+                why: TORN
+            }]
+        );
+        // A changed byte among the new records: that record alone is set aside.
+        let (mut new, starts) = records(21..=25, 37);
+        new[starts[1] + 60] ^= 1;
+        let (bytes, _) = recycled(20, 100, &new);
+        let (events, skipped) = parse_segment(&bytes);
+        assert_eq!(seqs(&events), [21, 23, 24, 25]);
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        assert_eq!(skipped[0].offset, MARKER_LEN + starts[1]);
+        assert!(skipped[0].why.contains("checksum"), "{}", skipped[0].why);
+        // Records numbered below the marker's, or not above the one before, are its earlier
+        // life, even when they check.
+        let mut new = records(21..=22, 37).0;
+        new.extend(records(22..=23, 37).0);
+        let (bytes, _) = recycled(20, 100, &new);
+        assert_eq!(seqs(&parse_segment(&bytes).0), [21, 22]);
+        let (new, _) = records(5..=6, 37);
+        let (bytes, _) = recycled(20, 100, &new);
+        assert!(parse_segment(&bytes).0.is_empty());
+        // A damaged marker is not taken for one: the segment is read as an ordinary one (the
+        // marker set aside, the earlier records read: every target's cursor is past them, so
+        // they are not delivered again), rather than lose the new records it may hold.
+        let (mut bytes, _) = recycled(20, 100, &[]);
+        bytes[10] = b'x';
+        let (events, skipped) = parse_segment(&bytes);
+        assert_eq!(seqs(&events), (1..=20).collect::<Vec<_>>());
+        assert_eq!((skipped[0].offset, skipped[0].len), (0, MARKER_LEN));
     }
 
     #[test]

@@ -182,7 +182,7 @@ struct Inner {
     /// Every target still needing an event at or below this number gives it up: the spool
     /// reached `max_spool` (`keep_within_max_spool`).
     given_up_through: AtomicU64,
-    /// `Spool::sealed_so_far` when the spool's size was last checked against `max_spool`.
+    /// `Spool::sealed_so_far` when the spool was last looked at after a segment was sealed.
     sealed_seen: AtomicU64,
     log: Log,
 }
@@ -281,12 +281,17 @@ impl Inner {
             }
         }
         // A segment was sealed: the spool grew by one, checked now rather than at the next
-        // sweep (a fast sender fills megabytes in its 200 ms).
-        if self.opts.max_spool.is_some() {
-            let sealed = self.spool.sealed_so_far();
-            if self.sealed_seen.swap(sealed, Ordering::AcqRel) != sealed {
+        // sweep (a fast sender fills megabytes in its 200 ms), and the segments every target
+        // is done with go now, one of them kept as the spare the new segment will soon ask for
+        // (`Spool::take_retired`): at the sweep, a busy relay had made its spares already.
+        let sealed = self.spool.sealed_so_far();
+        if self.sealed_seen.load(Ordering::Acquire) != sealed
+            && self.sealed_seen.swap(sealed, Ordering::AcqRel) != sealed
+        {
+            if self.opts.max_spool.is_some() {
                 self.keep_within_max_spool();
             }
+            collect_garbage(self, SEGMENT_IDLE);
         }
     }
 }

@@ -196,3 +196,33 @@ async fn a_target_behind_the_memory_budget_reads_the_spool_back_in_order() {
     );
     hub.shutdown().await;
 }
+
+/// Each segment sealed lets the one before it go at once, kept as the next spare: without that
+/// (only the sweep every 200 ms letting segments go) a busy relay had always made its spare
+/// already, full of zeros.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sealed_segment_lets_the_one_before_it_be_recycled_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, recovered) = Spool::open_with(dir.path(), true, 4096, Log::silent()).unwrap();
+    let a = answering_target(200).await;
+    let hub = hub(spool, recovered, &[("a", &a)], (1 << 20, 1000));
+    let started = Instant::now();
+    // Events of about 1.2 KB: three to a segment of 4 KiB.
+    for i in 1..=40 {
+        let (spooled, judged, answer) = submit(&hub, event(i));
+        let (seq, _) = hub.acknowledged(spooled, &judged, &answer).await.unwrap();
+        until("the target is done with it", || {
+            hub.inner.state().cursors.values().all(|&c| c >= seq)
+        })
+        .await;
+    }
+    let elapsed = started.elapsed();
+    let current = hub.inner.spool.current_segment().unwrap();
+    let bytes = std::fs::read(&current).unwrap();
+    assert!(
+        bytes.starts_with(crate::fanout::recover::RECYCLED),
+        "{} is not recycled, after {elapsed:?}",
+        current.display()
+    );
+    hub.shutdown().await;
+}

@@ -9,10 +9,11 @@
 //!   process or of the machine. Appending to one file costs the journal far less than a file
 //!   per event, which matters at 1,000 events/s. A new segment is started every
 //!   `SEGMENT_BYTES` and on opening (and its folder entry is fsync'd before anything in it is
-//!   acknowledged); while the relay is busy the next one is made ahead, zero-filled, so that
-//!   an fsync has no file size to commit (`files::Spare`). On recovery a record that does not
-//!   check is skipped alone, its bytes kept in a quarantine file `<n>.log.bad-<offset>`. Files
-//!   named `*.evt` (one record each, from earlier versions) are read the same way.
+//!   acknowledged); while the relay is busy the next one is made ahead, zero-filled or recycled
+//!   from a segment every target is done with, so that an fsync has no file size to commit
+//!   (`files::Spare`). On recovery a record that does not check is skipped alone, its bytes
+//!   kept in a quarantine file `<n>.log.bad-<offset>`. Files named `*.evt` (one record each,
+//!   from earlier versions) are read the same way.
 //! - `cursors/<target>`: the highest sequence number the target is done with (delivered or
 //!   given up) with everything below it (`cursors`).
 //!
@@ -39,7 +40,7 @@ use super::cursors::{CursorWriter, remove_if_present};
 pub use super::recover::Recovered;
 use super::recover::{self, Unread};
 use super::route::Parsed;
-use files::{Spare, create_private, make_private_dir, write_at};
+use files::{Recyclable, Spare, create_private, make_private_dir, write_at};
 pub(super) use files::{private_options, write_private_file};
 
 /// Size after which a new segment is started.
@@ -114,6 +115,9 @@ struct Log {
     broken: Option<String>,
     /// The next segment, made ahead while this one fills (`files::Spare`).
     spare: Option<Spare>,
+    /// A segment every target is done with, to be the next spare (only while there is none, so
+    /// the spool never holds more files than with a spare).
+    recyclable: Option<Recyclable>,
     /// Segments sealed since the last sync started (it did not cover all their writes), until
     /// synced or retired: without a sync (every target keeping up) they would stay open.
     unsynced: Vec<(PathBuf, Arc<File>)>,
@@ -239,6 +243,7 @@ impl Spool {
                 next_number,
                 broken: None,
                 spare: None,
+                recyclable: None,
                 unsynced: Vec::new(),
             }),
             sync: GroupSync::default(),
@@ -370,8 +375,8 @@ impl Spool {
     /// the order of their events.
     fn start_spare(&self, log: &mut Log) {
         let path = self.segment_path(log.next_number);
-        let bytes = recover::ZERO_FILLED.len() as u64 + self.segment_bytes;
-        if let Some(spare) = Spare::start(&self.events, path, bytes) {
+        let bytes = recover::MARKER_LEN as u64 + self.segment_bytes;
+        if let Some(spare) = Spare::start(&self.events, path, bytes, log.recyclable.take()) {
             log.next_number += 1;
             log.spare = Some(spare);
         }
@@ -414,7 +419,7 @@ impl Spool {
         if let Some(spare) = log.spare.take() {
             let path = spare.path.clone();
             match spare.finish() {
-                Ok(file) => return Ok(Segment::new(path, file, recover::ZERO_FILLED.len() as u64)),
+                Ok(file) => return Ok(Segment::new(path, file, recover::MARKER_LEN as u64)),
                 Err(e) => self.logger.line(format!(
                     "spool: could not make {} ahead ({e}); writing a new segment without it",
                     path.display()
@@ -483,6 +488,12 @@ impl Spool {
         let sealed = std::mem::take(&mut log.unsynced).into_iter();
         let current = log.current.as_ref().map(|s| s.file.clone());
         sealed.map(|(_, file)| file).chain(current).collect()
+    }
+
+    /// The segment being written to.
+    #[cfg(test)]
+    pub(crate) fn current_segment(&self) -> Option<PathBuf> {
+        self.log().current.as_ref().map(|s| s.path.clone())
     }
 
     /// How many times `sync` was called.
@@ -627,26 +638,40 @@ impl Spool {
 
     /// The segments `retire` deletes, no longer the spool's: deciding is a look at the list
     /// under its lock, without the disk, so the periodic sweep does it in place and hands a
-    /// thread only files to delete.
+    /// thread only files to delete. One made ahead by this relay (its records after a marker)
+    /// is kept instead to be recycled as the next spare, when there is none.
     pub fn take_retired(&self, done_through: u64, idle: Duration) -> Vec<PathBuf> {
         let mut log = self.log();
-        let mut gone = Vec::new();
+        // Each with whether it was made ahead, and its highest number.
+        let mut retired: Vec<(PathBuf, bool, u64)> = Vec::new();
+        let made_ahead = |start: u64, first_seq: Option<u64>| {
+            start == recover::MARKER_LEN as u64 && first_seq.is_some()
+        };
         log.sealed.retain(|s| {
             let done = s.max_seq <= done_through;
             if done {
-                gone.push(s.path.clone());
+                retired.push((s.path.clone(), made_ahead(s.start, s.first_seq), s.max_seq));
             }
             !done
         });
-        // Every target is done with them: nothing in them needs the disk any more.
-        log.unsynced.retain(|(path, _)| !gone.contains(path));
         if log
             .current
             .as_ref()
             .is_some_and(|s| s.max_seq <= done_through && s.last_write.elapsed() >= idle)
             && let Some(s) = log.current.take()
         {
-            gone.push(s.path);
+            retired.push((s.path, made_ahead(s.start, s.first_seq), s.max_seq));
+        }
+        // Every target is done with them: nothing in them needs the disk any more.
+        log.unsynced
+            .retain(|(path, _)| !retired.iter().any(|(gone, ..)| gone == path));
+        let mut gone = Vec::new();
+        for (path, made_ahead, max_seq) in retired {
+            if made_ahead && log.spare.is_none() && log.recyclable.is_none() {
+                log.recyclable = Some(Recyclable { path, max_seq });
+            } else {
+                gone.push(path);
+            }
         }
         gone
     }
@@ -674,8 +699,9 @@ impl Spool {
             .filter(|&max_seq| max_seq > done_through)
             .collect();
         needed.sort_unstable();
-        let files =
-            needed.len() + usize::from(log.current.is_some()) + usize::from(log.spare.is_some());
+        let files = needed.len()
+            + usize::from(log.current.is_some())
+            + usize::from(log.spare.is_some() || log.recyclable.is_some());
         let excess = files.checked_sub(max_files).filter(|&n| n > 0)?;
         let through = needed.get(excess.min(needed.len()).checked_sub(1)?)?;
         Some((files, *through))
@@ -715,8 +741,12 @@ impl Spool {
 impl Drop for Spool {
     fn drop(&mut self) {
         let _ = self.flush_cursors();
-        if let Some(spare) = self.log().spare.take() {
+        let mut log = self.log();
+        if let Some(spare) = log.spare.take() {
             let _ = spare.finish();
+        }
+        if let Some(recyclable) = log.recyclable.take() {
+            let _ = remove_if_present(&recyclable.path);
         }
     }
 }

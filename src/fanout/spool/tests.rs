@@ -85,7 +85,11 @@ fn segments_roll_and_leave_once_all_their_events_are_done() {
     let spool = nine_events_in_five_segments(dir.path(), true);
     spool.retire(4, Duration::ZERO);
     assert_eq!(spool.segments(), 3);
-    assert_eq!(files(dir.path()).len(), 3);
+    // The first segment (a new file) is deleted; the second, made ahead, is kept to be
+    // recycled as the next spare.
+    let kept = "000000000001.log";
+    assert_eq!(files(dir.path()).len(), 4);
+    assert!(files(dir.path()).contains(&kept.to_owned()));
     spool.retire(9, Duration::from_secs(3600));
     assert_eq!(
         spool.segments(),
@@ -93,9 +97,15 @@ fn segments_roll_and_leave_once_all_their_events_are_done() {
         "the current segment waits until it is idle"
     );
     spool.retire(9, Duration::ZERO);
-    assert!(files(dir.path()).is_empty());
+    assert_eq!(files(dir.path()), [kept]);
     write(&spool, event("evt", "{}"));
-    assert_eq!(files(dir.path()), ["000000000005.log"]);
+    assert_eq!(files(dir.path()), [kept, "000000000005.log"]);
+    drop(spool);
+    assert_eq!(
+        files(dir.path()),
+        ["000000000005.log"],
+        "deleted on closing"
+    );
 }
 
 #[test]
@@ -365,6 +375,61 @@ fn a_busy_spool_appends_to_zero_filled_segments_made_ahead() {
     assert_eq!(
         recovered.events.iter().map(|e| e.seq).collect::<Vec<_>>(),
         written
+    );
+    assert!(
+        recovered.quarantined.is_empty(),
+        "{:?}",
+        recovered.quarantined
+    );
+}
+
+#[test]
+fn a_busy_spool_recycles_the_segments_every_target_is_done_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, _) = Spool::open_with(dir.path(), true, 4096, super::super::Log::silent()).unwrap();
+    let body = "x".repeat(300);
+    // Every target is done with each event but the last one written.
+    for _ in 0..200 {
+        let seq = write(&spool, event("evt", &body)).seq;
+        spool.retire(seq - 1, Duration::from_secs(3600));
+    }
+    if let Some(spare) = spool.log().spare.take() {
+        spare.finish().unwrap();
+    }
+    let names = files(dir.path());
+    let bytes = |name: &str| fs::read(dir.path().join("events").join(name)).unwrap();
+    let recycled: Vec<&String> = names
+        .iter()
+        .filter(|n| bytes(n).starts_with(recover::RECYCLED))
+        .collect();
+    // About 9 events to a segment: over 20 segments, of which only the first few were new.
+    assert!(spool.log().next_number > 20);
+    assert!(names.len() <= 3, "{names:?}");
+    assert!(!recycled.is_empty(), "{names:?}");
+    let current = spool.log().current.as_ref().unwrap().path.clone();
+    assert!(bytes(current.to_str().unwrap()).starts_with(recover::RECYCLED));
+    // Read back from the segment in use: its events, nothing of its earlier life.
+    let first = spool.log().current.as_ref().unwrap().first_seq.unwrap();
+    let (events, _) = spool.read_from(first, u64::MAX, usize::MAX, None).unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (first..=200).collect::<Vec<_>>()
+    );
+    // Reopened: the events of the segments left, nothing else, nothing set aside (the spare
+    // just recycled holds only its earlier life).
+    let kept = spool
+        .log()
+        .sealed
+        .iter()
+        .filter_map(|s| s.first_seq)
+        .chain([first])
+        .min()
+        .unwrap();
+    drop(spool);
+    let (_, recovered) = Spool::open(dir.path(), true).unwrap();
+    assert_eq!(
+        recovered.events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (kept..=200).collect::<Vec<_>>()
     );
     assert!(
         recovered.quarantined.is_empty(),
