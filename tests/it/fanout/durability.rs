@@ -1,8 +1,8 @@
 //! Nothing the relay answered 200 is lost: a target that is down gets every event in order once
 //! it is back, a SIGKILL mid-stream and a restart lose nothing, an event older than `--max-age`
 //! is given up and leaves the spool, a spool that cannot grow refuses events (503, counted)
-//! rather than keeping them in memory, and a SIGKILL while appending to a zero-filled segment
-//! loses nothing either.
+//! rather than keeping them in memory, and a SIGKILL while appending to a zero-filled or a
+//! recycled segment loses nothing either, nor brings back what a recycled one held before.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -318,4 +318,102 @@ fn killed_while_appending_to_a_zero_filled_segment_it_loses_nothing() {
     );
     assert_eq!(relay.status()["spool_quarantined"]["runs"], 0);
     r.wait_for(&all);
+}
+
+/// The records of a recycled segment file (`SOY1 <N>`): N, and the (seq, id) of every record
+/// it holds that checks as a record, in file order; None for another file.
+fn recycled_records(bytes: &[u8]) -> Option<(u64, Vec<(u64, String)>)> {
+    let marker = std::str::from_utf8(bytes.get(..25)?).ok()?;
+    let from: u64 = marker.strip_prefix("SOY1 ")?.trim_end().parse().ok()?;
+    let mut found = Vec::new();
+    let mut at = 25;
+    while let Some(p) = bytes[at..].windows(5).position(|w| w == b"SOR2 ") {
+        let start = at + p + 14;
+        let Some(end) = bytes[start..].iter().position(|&b| b == b'\n') else {
+            break;
+        };
+        if let Ok(meta) = serde_json::from_slice::<Value>(&bytes[start..start + end]) {
+            let seq = meta["seq"].as_u64().unwrap_or(0);
+            let id = meta["id"].as_str().unwrap_or_default().to_owned();
+            found.push((seq, id));
+        }
+        at = start + end;
+    }
+    Some((from, found))
+}
+
+/// A busy relay whose target keeps up recycles the segments it is done with (`docs/SPOOL.md`):
+/// killed while appending to a recycled one, it recovers every answered event, sets nothing
+/// aside (what follows the new records is the file's earlier life, not damage), and delivers
+/// none of the events that file held before: the target had them already.
+#[test]
+fn killed_while_appending_to_a_recycled_segment_it_loses_nothing_and_brings_back_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let spool = d.join("spool");
+    let incoming = secret_file(d, "incoming", INCOMING);
+    let r = Recorder::start(d, "t", None);
+    let args = |target: &str| {
+        [
+            "--listen",
+            "127.0.0.1:0",
+            "--spool",
+            spool.to_str().unwrap(),
+            "--target",
+            target,
+            "--verify-secret-file",
+            &incoming,
+        ]
+        .map(str::to_owned)
+    };
+    let first = args(&target("t", &r));
+    let mut relay = Fanout::start(d, &first.each_ref().map(String::as_str));
+    let pad = format!("data.object.description={}", "p".repeat(8000));
+    let sender = Stream::start(&relay.webhook, "customer.created", vec![pad]);
+    let events = spool.join("events");
+    // A recycled segment in use: new records after its marker, its earlier ones after them.
+    let recycled_in_use = || {
+        std::fs::read_dir(&events).unwrap().find_map(|e| {
+            let bytes = std::fs::read(e.unwrap().path()).ok()?;
+            let (from, records) = recycled_records(&bytes)?;
+            let new = records.iter().take_while(|(seq, _)| *seq >= from).count();
+            let earlier: Vec<String> = records
+                .iter()
+                .filter(|(seq, _)| *seq < from)
+                .map(|(_, id)| id.clone())
+                .collect();
+            (new >= 5 && !earlier.is_empty()).then_some(earlier)
+        })
+    };
+    let earlier = poll("a recycled segment written to", WAIT, recycled_in_use);
+    relay.signal("KILL");
+    assert_eq!(relay.wait_exit(), -1, "killed by a signal");
+    let all = sender.stop();
+    let before = r.ids();
+    assert!(
+        earlier.iter().all(|id| before.contains(id)),
+        "the earlier life of the recycled segment was delivered before"
+    );
+
+    // The same target (its cursor) at a new recorder, which sees only what comes after.
+    let after = Recorder::start(d, "t2", None);
+    let second = args(&target("t", &after));
+    let relay = Fanout::start(d, &second.each_ref().map(String::as_str));
+    assert_eq!(relay.status()["spool_quarantined"]["runs"], 0);
+    let missing: Vec<String> = all
+        .iter()
+        .filter(|id| !before.contains(id))
+        .cloned()
+        .collect();
+    after.wait_for(&missing);
+    relay.wait_spool_empty();
+    let again: Vec<String> = after
+        .ids()
+        .into_iter()
+        .filter(|id| earlier.contains(id))
+        .collect();
+    assert!(
+        again.is_empty(),
+        "delivered again from a recycled segment's earlier life: {again:?}"
+    );
 }
