@@ -1,12 +1,12 @@
-//! Serving an axum router over HTTP/1.1 with the limits a production server has, for the two
-//! servers stripe-ops runs (the sandbox and the fan-out relay): a client has an idle timeout to
-//! send a request's headers (slow-header clients, and keep-alive connections left idle, are
-//! closed: hyper starts its header-read timer as soon as a connection waits for a request), and
-//! as long again to send its body (a body that stalls or trickles is answered 408 and the
-//! connection closed: hyper has no body timeout of its own); bodies are capped at axum's
-//! default body limit; a stop lets the requests in flight finish for a bounded grace period,
-//! then closes what is left; and running out of file descriptors backs off instead of spinning
-//! on `accept`.
+//! Serving an axum router (and one route ahead of it, `Direct`) over HTTP/1.1 with the limits a
+//! production server has, for the two servers stripe-ops runs (the sandbox and the fan-out
+//! relay): a client has an idle timeout to send a request's headers (slow-header clients, and
+//! keep-alive connections left idle, are closed: hyper starts its header-read timer as soon as
+//! a connection waits for a request), and as long again to send its body (a body that stalls
+//! or trickles is answered 408 and the connection closed: hyper has no body timeout of its
+//! own); bodies are capped at axum's default body limit; a stop lets the requests in flight
+//! finish for a bounded grace period, then closes what is left; and running out of file
+//! descriptors backs off instead of spinning on `accept`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -149,8 +149,7 @@ struct Bounded {
 impl hyper::service::Service<Request<hyper::body::Incoming>> for Bounded {
     type Response = Response;
     type Error = std::convert::Infallible;
-    type Future =
-        std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response, Self::Error>> + Send>>;
+    type Future = BoxFuture<'static, Result<Response, Self::Error>>;
 
     fn call(&self, req: Request<hyper::body::Incoming>) -> Self::Future {
         let router = self.router.clone();

@@ -50,7 +50,7 @@ pub fn recycled_marker(from: u64) -> Vec<u8> {
 }
 
 /// The first number a recycled segment's records have (None when `bytes` is not one).
-fn recycled_from(bytes: &[u8]) -> Option<u64> {
+pub(super) fn recycled_from(bytes: &[u8]) -> Option<u64> {
     let marker = bytes.get(..MARKER_LEN)?.strip_prefix(RECYCLED)?;
     let digits = marker.strip_suffix(b"\n")?;
     std::str::from_utf8(digits).ok()?.parse().ok()
@@ -347,6 +347,9 @@ pub struct Recovered {
     pub quarantined: Vec<Quarantined>,
     /// What else was odd (unknown files, cursor files that hold no cursor).
     pub warnings: Vec<String>,
+    /// The highest number used before a recycled segment's records (its marker's, less one):
+    /// numbers go on above it even when no record or cursor that high was kept.
+    pub numbered_through: u64,
 }
 
 /// A segment that was read: its path and the highest sequence number in it.
@@ -386,6 +389,9 @@ pub fn read_segments(dir: &Path, recovered: &mut Recovered) -> io::Result<(Vec<S
             next_number = next_number.max(n + 1);
         }
         let bytes = fs::read(&path)?;
+        if let Some(from) = recycled_from(&bytes) {
+            recovered.numbered_through = recovered.numbered_through.max(from.saturating_sub(1));
+        }
         let (events, skipped) = parse_segment(&bytes);
         for s in skipped {
             let kept_in = format!("{name}.bad-{}", s.offset);

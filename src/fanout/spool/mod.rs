@@ -22,8 +22,8 @@
 //! target's cursor has passed all its events (the one being written to, once it has also been
 //! idle a moment). After a failed fsync the spool refuses further writes: the kernel may have
 //! dropped the data, and only a restart re-reads what is really on disk. Sequence numbers
-//! continue after a restart from the highest number found in events and cursors, so they never
-//! repeat.
+//! continue after a restart from the highest number found in events, cursors and recycled
+//! segments' markers, so they never repeat.
 
 mod files;
 
@@ -222,6 +222,7 @@ impl Spool {
             .iter()
             .map(|e| e.seq)
             .chain(recovered.cursors.values().copied())
+            .chain([recovered.numbered_through.min(recover::MAX_SEQ)])
             .max()
             .unwrap_or(0);
         let spool = Spool {

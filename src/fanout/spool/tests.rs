@@ -439,6 +439,27 @@ fn a_busy_spool_recycles_the_segments_every_target_is_done_with() {
 }
 
 #[test]
+fn numbers_go_on_above_a_recycled_segments_marker() {
+    // Just recycled for records from 100 (a crash before any was written, and no cursor saved
+    // that high): its earlier records are not read, and no number below 100 is given again.
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events");
+    fs::create_dir_all(&events).unwrap();
+    let mut bytes = recover::recycled_marker(100);
+    for seq in 50..60 {
+        let mut e = event("evt", "{}");
+        e.seq = seq;
+        recover::encode_into(&e, &mut bytes).unwrap();
+    }
+    fs::write(events.join("000000000007.log"), bytes).unwrap();
+    let (spool, recovered) = Spool::open(dir.path(), true).unwrap();
+    assert!(recovered.events.is_empty());
+    assert!(recovered.quarantined.is_empty());
+    assert_eq!(spool.last_seq(), 99);
+    assert_eq!(write(&spool, event("evt", "{}")).seq, 100);
+}
+
+#[test]
 fn a_quiet_spool_makes_no_segment_ahead() {
     for fsync in [true, false] {
         let dir = tempfile::tempdir().unwrap();
