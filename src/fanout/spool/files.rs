@@ -22,7 +22,8 @@ use crate::fanout::recover::{ZERO_FILLED, recycled_marker};
 /// blocks are written already, so appending to it commits no more than to zeros, and neither
 /// the zeros nor the deleting of the old file cost anything: writing the zeros (the page cache
 /// copy and its writeback) and unlinking were 5.2 % of the relay's CPU at concurrency 16
-/// (`perf record`, `cargo bench --bench fanout`), and half of what the spool wrote to the disk.
+/// (`perf record`, `cargo bench --bench fanout`). For 60,500 events at 16 the relay wrote 434
+/// MiB to the disk instead of 677 (`/proc/PID/io`; three spares in four were recycled).
 #[derive(Debug)]
 pub(super) struct Spare {
     pub path: PathBuf,

@@ -371,10 +371,15 @@ fn a_busy_spool_appends_to_zero_filled_segments_made_ahead() {
         (current.path.clone(), current.len)
     });
     drop(spool);
-    let (_, recovered) = Spool::open(dir.path(), true).unwrap();
+    assert_reads_back(dir.path(), &written);
+}
+
+/// Reopens the spool in `dir`: it reads back exactly `seqs`, and sets nothing aside.
+fn assert_reads_back(dir: &Path, seqs: &[u64]) {
+    let (_, recovered) = Spool::open(dir, true).unwrap();
     assert_eq!(
         recovered.events.iter().map(|e| e.seq).collect::<Vec<_>>(),
-        written
+        seqs
     );
     assert!(
         recovered.quarantined.is_empty(),
@@ -426,16 +431,7 @@ fn a_busy_spool_recycles_the_segments_every_target_is_done_with() {
         .min()
         .unwrap();
     drop(spool);
-    let (_, recovered) = Spool::open(dir.path(), true).unwrap();
-    assert_eq!(
-        recovered.events.iter().map(|e| e.seq).collect::<Vec<_>>(),
-        (kept..=200).collect::<Vec<_>>()
-    );
-    assert!(
-        recovered.quarantined.is_empty(),
-        "{:?}",
-        recovered.quarantined
-    );
+    assert_reads_back(dir.path(), &(kept..=200).collect::<Vec<_>>());
 }
 
 #[test]

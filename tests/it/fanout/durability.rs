@@ -271,6 +271,21 @@ fn events_the_full_spool_refuses_are_dropped_and_counted_not_kept() {
     relay.log_saying("NOT SPOOLED");
 }
 
+/// A relay's arguments: its spool, incoming signatures verified, one target `NAME=URL`.
+fn spool_args(spool: &Path, incoming: &str, target: &str) -> [String; 8] {
+    [
+        "--listen",
+        "127.0.0.1:0",
+        "--spool",
+        spool.to_str().unwrap(),
+        "--target",
+        target,
+        "--verify-secret-file",
+        incoming,
+    ]
+    .map(str::to_owned)
+}
+
 /// A busy relay appends to segments made ahead full of zeros (`docs/SPOOL.md`): killed while
 /// appending to one, it recovers every answered event and sets nothing aside (the zeros after
 /// the last record are space never written, not damage).
@@ -280,19 +295,7 @@ fn killed_while_appending_to_a_zero_filled_segment_it_loses_nothing() {
     let d = dir.path();
     let spool = d.join("spool");
     let incoming = secret_file(d, "incoming", INCOMING);
-    let args = |target: &str| {
-        [
-            "--listen",
-            "127.0.0.1:0",
-            "--spool",
-            spool.to_str().unwrap(),
-            "--target",
-            target,
-            "--verify-secret-file",
-            &incoming,
-        ]
-        .map(str::to_owned)
-    };
+    let args = |target: &str| spool_args(&spool, &incoming, target);
     let down = args("t=http://127.0.0.1:1/");
     let mut relay = Fanout::start(d, &down.each_ref().map(String::as_str));
     let pad = format!("data.object.description={}", "p".repeat(8000));
@@ -353,19 +356,7 @@ fn killed_while_appending_to_a_recycled_segment_it_loses_nothing_and_brings_back
     let spool = d.join("spool");
     let incoming = secret_file(d, "incoming", INCOMING);
     let r = Recorder::start(d, "t", None);
-    let args = |target: &str| {
-        [
-            "--listen",
-            "127.0.0.1:0",
-            "--spool",
-            spool.to_str().unwrap(),
-            "--target",
-            target,
-            "--verify-secret-file",
-            &incoming,
-        ]
-        .map(str::to_owned)
-    };
+    let args = |target: &str| spool_args(&spool, &incoming, target);
     let first = args(&target("t", &r));
     let mut relay = Fanout::start(d, &first.each_ref().map(String::as_str));
     let pad = format!("data.object.description={}", "p".repeat(8000));
