@@ -196,34 +196,43 @@ pub fn parse_segment(bytes: &[u8]) -> (Vec<Event>, Vec<Skipped>) {
 /// last record), since the bytes of an earlier record cut in the middle by the new ones are
 /// not damage.
 fn parse_recycled(bytes: &[u8], from: u64) -> (Vec<Event>, Vec<Skipped>) {
-    let mut events: Vec<Event> = Vec::new();
-    let mut skipped = Vec::new();
-    let new_record_at = |at: usize, events: &[Event]| -> Result<(Event, usize), Unread> {
+    /// What the bytes at an offset of a recycled segment are.
+    enum Found {
+        New(Event, usize),
+        EarlierLife,
+        Unreadable(Unread),
+    }
+    let found = |at: usize, events: &[Event]| {
         let rest = &bytes[at..];
         if !rest.starts_with(MAGIC) {
-            return Err(Unread::Invalid("not a record: no record header here"));
+            return Found::Unreadable(Unread::Invalid("not a record: no record header here"));
         }
-        let (event, len) = read_record(rest)?;
-        let fresh = event.seq >= from && events.last().is_none_or(|last| event.seq > last.seq);
-        match fresh {
-            true => Ok((event, len)),
-            false => Err(Unread::Invalid("left from the segment's earlier life")),
+        match read_record(rest) {
+            Ok((event, _))
+                if event.seq < from || events.last().is_some_and(|l| event.seq <= l.seq) =>
+            {
+                Found::EarlierLife
+            }
+            Ok((event, len)) => Found::New(event, len),
+            Err(unread) => Found::Unreadable(unread),
         }
     };
+    let mut events: Vec<Event> = Vec::new();
+    let mut skipped = Vec::new();
     let mut at = MARKER_LEN;
     while at < bytes.len() {
-        let unread = match new_record_at(at, &events) {
-            Ok((event, len)) => {
+        let unread = match found(at, &events) {
+            Found::New(event, len) => {
                 events.push(event);
                 at += len;
                 continue;
             }
-            Err(unread) => unread,
+            Found::EarlierLife => break,
+            Found::Unreadable(unread) => unread,
         };
         let next = next_header(bytes, at + 1);
-        let resumes = next < bytes.len() && new_record_at(next, &events).is_ok();
-        let earlier_life = bytes[at..].starts_with(MAGIC) && read_record(&bytes[at..]).is_ok();
-        if earlier_life || (!resumes && !bytes[at..].starts_with(MAGIC)) {
+        let resumes = next < bytes.len() && matches!(found(next, &events), Found::New(..));
+        if !resumes && !bytes[at..].starts_with(MAGIC) {
             break;
         }
         let why = match unread {
