@@ -50,7 +50,7 @@ pub fn recycled_marker(from: u64) -> Vec<u8> {
 }
 
 /// The first number a recycled segment's records have (None when `bytes` is not one).
-pub(super) fn recycled_from(bytes: &[u8]) -> Option<u64> {
+fn recycled_from(bytes: &[u8]) -> Option<u64> {
     let marker = bytes.get(..MARKER_LEN)?.strip_prefix(RECYCLED)?;
     let digits = marker.strip_suffix(b"\n")?;
     std::str::from_utf8(digits).ok()?.parse().ok()
