@@ -13,7 +13,9 @@
 //!   events/s for `FANOUT_BENCH_PACED_SECS` (30), open loop: the relay's CPU per event.
 //! - `isolation`: two fast targets beside a third that answers after 2 s, or never, against
 //!   three fast ones: the fast ones' delivery rate and the sender's acknowledgements over
-//!   `FANOUT_BENCH_SLOW_SECS` (10) at concurrency `FANOUT_BENCH_SLOW_CONCURRENCY` (16).
+//!   `FANOUT_BENCH_SLOW_SECS` (10) at concurrency `FANOUT_BENCH_SLOW_CONCURRENCY` (16); then in
+//!   an open loop (`FANOUT_BENCH_SLOW_RATE`, 4000 events/s, for `FANOUT_BENCH_SLOW_OPEN_SECS`,
+//!   5): the share the fast pair received and the latency from the sender to a fast target.
 //! - `scale`: 100 targets, each routed to one site, events at `FANOUT_BENCH_RATE` (1000/s) for
 //!   `FANOUT_BENCH_SECS` (60): the latency the relay adds (sender -> target through it, minus
 //!   straight to a target at the same rate, per percentile) and its resident memory over time.
