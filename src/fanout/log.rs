@@ -74,6 +74,11 @@ impl Log {
         Log(None)
     }
 
+    /// Whether lines are written at all (`--quiet`: none), for a caller that can skip making one.
+    pub fn enabled(&self) -> bool {
+        self.0.is_some()
+    }
+
     pub fn line(&self, line: impl Into<String>) {
         let Some(sink) = &self.0 else {
             return;
@@ -85,6 +90,43 @@ impl Log {
         if was_empty {
             sink.shared.wake.notify_one();
         }
+    }
+}
+
+/// A line built by appending, for the lines logged per event (one when it is received, one per
+/// delivery): made with `format!` (a call through its machinery per argument, the milliseconds
+/// in exact decimal mode) they took 2.5 % of the relay's CPU at concurrency 16 (perf).
+pub struct Line(String);
+
+impl Line {
+    pub fn new(text: &str) -> Line {
+        let mut line = String::with_capacity(128);
+        line.push_str(text);
+        Line(line)
+    }
+
+    pub fn text(mut self, text: &str) -> Line {
+        self.0.push_str(text);
+        self
+    }
+
+    pub fn num(mut self, n: impl itoa::Integer) -> Line {
+        self.0.push_str(itoa::Buffer::new().format(n));
+        self
+    }
+
+    /// Milliseconds to a tenth, as `{:.1}` prints them (a tie rounds up, not to even).
+    pub fn ms(self, ms: f64) -> Line {
+        let tenths = (ms.max(0.0) * 10.0).round() as u64;
+        let digit = [b'0' + (tenths % 10) as u8];
+        let digit = std::str::from_utf8(&digit).unwrap_or("0");
+        self.num(tenths / 10).text(".").text(digit)
+    }
+}
+
+impl From<Line> for String {
+    fn from(line: Line) -> String {
+        line.0
     }
 }
 
@@ -149,6 +191,27 @@ fn push_line(text: &mut String, at: SystemTime, line: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_built_line_prints_numbers_and_milliseconds_as_format_does() {
+        let line: String = Line::new("event ")
+            .text("evt_1")
+            .text(" #")
+            .num(42u64)
+            .text(", ")
+            .num(200u16)
+            .text(" in ")
+            .ms(0.0)
+            .text(" ")
+            .ms(1234.56)
+            .into();
+        assert_eq!(line, "event evt_1 #42, 200 in 0.0 1234.6");
+        for micros in (0..20_000).step_by(7) {
+            let ms = micros as f64 / 1000.0 + 0.0004;
+            let built: String = Line::new("").ms(ms).into();
+            assert_eq!(built, format!("{ms:.1}"), "{micros} µs");
+        }
+    }
 
     #[test]
     fn a_line_is_written_with_its_utc_time_and_its_control_characters_escaped() {

@@ -14,6 +14,7 @@
 //! no cursor is ignored, one that holds an impossible number starts its target again from the
 //! oldest spooled event (delivering again is what receivers tolerate; skipping is not).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
@@ -60,13 +61,15 @@ fn recycled_from(bytes: &[u8]) -> Option<u64> {
 /// far from overflowing.
 pub const MAX_SEQ: u64 = 1 << 62;
 
+/// A record's header. Written from the event's own strings (no copy per record), read back
+/// into owned ones.
 #[derive(Serialize, Deserialize)]
-struct Meta {
+struct Meta<'a> {
     seq: u64,
-    id: Option<String>,
+    id: Option<Cow<'a, str>>,
     received_ms: i64,
-    content_type: Option<String>,
-    signature: Option<String>,
+    content_type: Option<Cow<'a, str>>,
+    signature: Option<Cow<'a, str>>,
     len: usize,
 }
 
@@ -74,10 +77,10 @@ struct Meta {
 pub fn encode_into(event: &Event, out: &mut Vec<u8>) -> io::Result<()> {
     let meta = Meta {
         seq: event.seq,
-        id: event.id.clone(),
+        id: event.id.as_deref().map(Cow::Borrowed),
         received_ms: event.received_ms,
-        content_type: event.content_type.clone(),
-        signature: event.signature.clone(),
+        content_type: event.content_type.as_deref().map(Cow::Borrowed),
+        signature: event.signature.as_deref().map(Cow::Borrowed),
         len: event.body.len(),
     };
     out.reserve(MAGIC.len() + 9 + 160 + event.body.len());
@@ -87,10 +90,17 @@ pub fn encode_into(event: &Event, out: &mut Vec<u8>) -> io::Result<()> {
     let meta_at = out.len();
     serde_json::to_writer(&mut *out, &meta).map_err(io::Error::other)?;
     let crc = checksum(&out[meta_at..], &event.body);
-    out[crc_at..crc_at + 8].copy_from_slice(format!("{crc:08x}").as_bytes());
+    write_hex(crc, &mut out[crc_at..crc_at + 8]);
     out.push(b'\n');
     out.extend_from_slice(&event.body);
     Ok(())
+}
+
+/// `n` as 8 lowercase hex digits, as `{n:08x}` writes it.
+fn write_hex(n: u32, out: &mut [u8]) {
+    for (i, digit) in out.iter_mut().enumerate() {
+        *digit = b"0123456789abcdef"[(n >> (28 - 4 * i) & 0xf) as usize];
+    }
 }
 
 /// An event as one record.
@@ -326,10 +336,10 @@ fn event(meta: Meta, body: &[u8]) -> Result<Event, Unread> {
     }
     Ok(Event {
         seq: meta.seq,
-        id: meta.id,
+        id: meta.id.map(Cow::into_owned),
         received_ms: meta.received_ms,
-        content_type: meta.content_type,
-        signature: meta.signature,
+        content_type: meta.content_type.map(Cow::into_owned),
+        signature: meta.signature.map(Cow::into_owned),
         body: Bytes::copy_from_slice(body),
         parsed: Parsed::default(),
     })
@@ -462,6 +472,15 @@ pub fn read_cursors(dir: &Path, recovered: &mut Recovered) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_checksum_is_written_as_eight_lowercase_hex_digits() {
+        for n in [0, 1, 0xabc, 0x0123_4567, 0xdead_beef, u32::MAX] {
+            let mut out = [0u8; 8];
+            write_hex(n, &mut out);
+            assert_eq!(std::str::from_utf8(&out).unwrap(), format!("{n:08x}"));
+        }
+    }
 
     fn ev(seq: u64, body: &str) -> Event {
         Event {

@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use super::attempt::Outcome;
 use super::deliver::{Hub, Judged, Lag, Target, queued_outcome};
 use super::feed::Answer;
+use super::log::Line;
 use super::route::Parsed;
 use super::spool::{Event, Spool};
 use crate::server::Direct;
@@ -176,15 +177,24 @@ async fn receive(state: Arc<RelayState>, headers: HeaderMap, body: Bytes) -> Res
             );
         }
     };
-    let acked_ms = started.elapsed().as_secs_f64() * 1000.0;
     state.received.fetch_add(1, Ordering::Relaxed);
-    let acked = match durable {
-        true => format!("spooled in {acked_ms:.1} ms"),
-        false => format!("delivered to every target in {acked_ms:.1} ms (before its fsync)"),
-    };
-    state.hub.log().line(format!(
-        "event {label} #{seq}: received {bytes} bytes, {acked}"
-    ));
+    if state.hub.log().enabled() {
+        let acked_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let line = Line::new("event ")
+            .text(&label)
+            .text(" #")
+            .num(seq)
+            .text(": received ")
+            .num(bytes)
+            .text(" bytes, ");
+        state.hub.log().line(match durable {
+            true => line.text("spooled in ").ms(acked_ms).text(" ms"),
+            false => line
+                .text("delivered to every target in ")
+                .ms(acked_ms)
+                .text(" ms (before its fsync)"),
+        });
+    }
     let targets = collect(&state.hub, &judged, &answer, state.summary_wait).await;
     Json(Receipt {
         received: true,

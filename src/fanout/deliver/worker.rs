@@ -10,6 +10,7 @@ use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use super::*;
+use crate::fanout::log::Line;
 struct Job {
     event: Arc<Event>,
     /// The request waiting for its first attempt.
@@ -368,18 +369,23 @@ impl Worker {
 
     fn delivered(&mut self, job: Job, outcome: &Outcome, was_retry: bool) {
         let event = &job.event;
-        let attempt = match job.failures {
-            0 => String::new(),
-            n => format!(" (attempt {})", n + 1),
-        };
-        self.hub.log.line(format!(
-            "target {} {} #{}: delivered, {} in {:.1} ms{attempt}",
-            self.target.name,
-            event_label(event),
-            event.seq,
-            outcome.status.unwrap_or_default(),
-            outcome.ms,
-        ));
+        if self.hub.log.enabled() {
+            let line = Line::new("target ")
+                .text(&self.target.name)
+                .text(" ")
+                .text(&event_label(event))
+                .text(" #")
+                .num(event.seq)
+                .text(": delivered, ")
+                .num(outcome.status.unwrap_or_default())
+                .text(" in ")
+                .ms(outcome.ms)
+                .text(" ms");
+            self.hub.log.line(match job.failures {
+                0 => line,
+                n => line.text(" (attempt ").num(n + 1).text(")"),
+            });
+        }
         {
             let mut s = self.target.stats();
             s.delivered += 1;
