@@ -11,6 +11,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use super::*;
 use crate::fanout::log::Line;
+
 struct Job {
     event: Arc<Event>,
     /// The request waiting for its first attempt.
