@@ -61,7 +61,15 @@ pub async fn serve(
 pub struct Direct {
     pub method: Method,
     pub path: String,
-    pub handler: Arc<dyn Fn(Parts, Bytes) -> BoxFuture<'static, Response> + Send + Sync>,
+    pub handler: Handler,
+}
+
+pub type Handler = Arc<dyn Fn(Parts, Bytes) -> BoxFuture<'static, Response> + Send + Sync>;
+
+/// What answers a request once its body is read.
+enum Answerer {
+    Direct(Handler),
+    Router(TowerToHyperService<Router>),
 }
 
 /// [`serve`], with `direct` answered ahead of `router`.
@@ -152,12 +160,12 @@ impl hyper::service::Service<Request<hyper::body::Incoming>> for Bounded {
     type Future = BoxFuture<'static, Result<Response, Self::Error>>;
 
     fn call(&self, req: Request<hyper::body::Incoming>) -> Self::Future {
-        let router = self.router.clone();
-        let direct = self
-            .direct
-            .as_ref()
-            .filter(|d| req.method() == d.method && req.uri().path() == d.path)
-            .map(|d| d.handler.clone());
+        let answerer = match &self.direct {
+            Some(d) if req.method() == d.method && req.uri().path() == d.path => {
+                Answerer::Direct(d.handler.clone())
+            }
+            _ => Answerer::Router(self.router.clone()),
+        };
         let within = self.within;
         Box::pin(async move {
             let (parts, body) = req.into_parts();
@@ -179,11 +187,13 @@ impl hyper::service::Service<Request<hyper::body::Incoming>> for Bounded {
                     ));
                 }
             };
-            if let Some(handler) = direct {
-                return Ok(handler(parts, bytes).await);
+            match answerer {
+                Answerer::Direct(handler) => Ok(handler(parts, bytes).await),
+                Answerer::Router(router) => {
+                    let request = Request::from_parts(parts, axum::body::Body::from(bytes));
+                    hyper::service::Service::call(&router, request).await
+                }
             }
-            let request = Request::from_parts(parts, axum::body::Body::from(bytes));
-            hyper::service::Service::call(&router, request).await
         })
     }
 }
